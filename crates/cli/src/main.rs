@@ -1,0 +1,3 @@
+fn main() {
+    println!("passeur {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,295 @@
+//! Connection life cycle: greeting, STARTTLS, authentication, COMPRESS,
+//! ENABLE, NOOP, LOGOUT.
+
+use std::collections::HashMap;
+
+use passeur_types::Security;
+use tokio::net::TcpStream;
+
+use super::{Client, ConnectConfig, Quirks, Sent, check};
+use crate::Error;
+use crate::caps::Capabilities;
+use crate::command::Command;
+use crate::conn::{Conn, connector};
+use crate::proto::frame::Framer;
+use crate::proto::response::{Response, Status, Untagged};
+
+impl Client {
+    /// Connects, reads the greeting, upgrades with STARTTLS when asked and
+    /// learns the capabilities.
+    pub async fn connect(cfg: &ConnectConfig) -> Result<Client, Error> {
+        let addr = (cfg.host.as_str(), cfg.port);
+        let tcp = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(source)) => {
+                return Err(Error::Connect {
+                    host: cfg.host.clone(),
+                    port: cfg.port,
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: format!("connect to {}:{}", cfg.host, cfg.port),
+                });
+            }
+        };
+        // Commands are batched by hand; Nagle would only add latency.
+        let _ = tcp.set_nodelay(true);
+        let mut client = Client {
+            conn: Conn::plain(tcp, cfg.io_timeout),
+            framer: Framer::new(),
+            caps: Capabilities::default(),
+            next_tag: 0,
+            quirks: Quirks::default(),
+            untagged: Vec::new(),
+            completed: HashMap::new(),
+            fetching: None,
+            bye: None,
+            host: cfg.host.clone(),
+            enabled: Vec::new(),
+        };
+        let tls = if cfg.security == Security::Plain {
+            None
+        } else {
+            Some(connector(cfg.insecure_tls).map_err(|e| match e {
+                Error::Tls { reason, .. } => Error::Tls {
+                    host: cfg.host.clone(),
+                    reason,
+                },
+                other => other,
+            })?)
+        };
+        if cfg.security == Security::Tls
+            && let Some(c) = &tls
+        {
+            client
+                .conn
+                .start_tls(c, &cfg.host, cfg.connect_timeout)
+                .await?;
+        }
+        match tokio::time::timeout(cfg.connect_timeout, client.greeting()).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: "receive the server greeting".into(),
+                });
+            }
+        }
+        if cfg.security == Security::StartTls {
+            if client.caps.is_empty() {
+                client.capability().await?;
+            }
+            if !client.caps.starttls() {
+                return Err(Error::Unsupported("start TLS (STARTTLS)".into()));
+            }
+            client.run(Command::new("STARTTLS").end()).await?;
+            if let Some(c) = &tls {
+                client
+                    .conn
+                    .start_tls(c, &cfg.host, cfg.connect_timeout)
+                    .await?;
+            }
+            // Capabilities seen before TLS cannot be trusted.
+            client.caps = Capabilities::default();
+        }
+        if client.caps.is_empty() {
+            client.capability().await?;
+        }
+        Ok(client)
+    }
+
+    async fn greeting(&mut self) -> Result<(), Error> {
+        loop {
+            match self.read_response().await? {
+                Response::Untagged(Untagged::Status { status, text, .. }) => match status {
+                    Status::Ok | Status::Preauth => return Ok(()),
+                    Status::Bye => return Err(Error::Closed { reason: Some(text) }),
+                    _ => {
+                        return Err(Error::protocol("unexpected greeting", text.as_bytes()));
+                    }
+                },
+                Response::Untagged(_) => {}
+                _ => return Err(Error::protocol("unexpected greeting", b"")),
+            }
+        }
+    }
+
+    /// Asks for the capabilities again (CAPABILITY).
+    pub async fn capability(&mut self) -> Result<&Capabilities, Error> {
+        self.run(Command::new("CAPABILITY").end()).await?;
+        Ok(&self.caps)
+    }
+
+    /// Logs in with SASL PLAIN, optionally as `authzid` on behalf of an
+    /// administrator `authcid` (master user). Without AUTH=PLAIN and without
+    /// `authzid`, falls back to LOGIN. Capabilities are refreshed afterwards.
+    pub async fn authenticate(
+        &mut self,
+        authzid: Option<&str>,
+        authcid: &str,
+        password: &str,
+    ) -> Result<(), Error> {
+        self.ensure_idle("log in")?;
+        self.untagged.clear();
+        let (tagged, name) = if self.caps.auth_plain() {
+            let mut raw = Vec::with_capacity(authcid.len() + password.len() + 8);
+            raw.extend_from_slice(authzid.unwrap_or("").as_bytes());
+            raw.push(0);
+            raw.extend_from_slice(authcid.as_bytes());
+            raw.push(0);
+            raw.extend_from_slice(password.as_bytes());
+            let b64 = base64(&raw);
+            let tag = if self.caps.sasl_ir() {
+                let cmd = Command::new("AUTHENTICATE")
+                    .raw(" PLAIN ")
+                    .raw(if b64.is_empty() { "=" } else { &b64 })
+                    .redacted()
+                    .end();
+                self.send(cmd).await?.0
+            } else {
+                let (tag, _) = self
+                    .send(Command::new("AUTHENTICATE").raw(" PLAIN").redacted().end())
+                    .await?;
+                self.conn.flush().await?;
+                if self.wait_continue(&tag).await? {
+                    self.conn.write(b64.as_bytes()).await?;
+                    self.conn.write(b"\r\n").await?;
+                }
+                tag
+            };
+            self.conn.flush().await?;
+            (self.wait_for(&tag).await?, "AUTHENTICATE")
+        } else if authzid.is_some() {
+            return Err(Error::Unsupported(
+                "log in on behalf of another user (AUTH=PLAIN with an authorization identity)"
+                    .into(),
+            ));
+        } else if self.caps.login_disabled() {
+            return Err(Error::Unsupported(
+                "log in (LOGINDISABLED and no AUTH=PLAIN)".into(),
+            ));
+        } else {
+            let cmd = Command::new("LOGIN")
+                .arg(authcid)
+                .arg(password)
+                .redacted()
+                .end();
+            let (tag, sent) = self.send(cmd).await?;
+            if matches!(sent, Sent::All) {
+                self.conn.flush().await?;
+            }
+            (self.wait_for(&tag).await?, "LOGIN")
+        };
+        let had_caps = tagged.code.as_ref().is_some_and(|c| c.name == "CAPABILITY");
+        match tagged.status {
+            Status::Ok => {}
+            Status::No => return Err(Error::Auth { text: tagged.text }),
+            _ => {
+                check(tagged, name)?;
+            }
+        }
+        if !had_caps {
+            self.capability().await?;
+        }
+        Ok(())
+    }
+
+    /// Turns on COMPRESS=DEFLATE when the server offers it; Ok(false) if not.
+    pub async fn compress(&mut self) -> Result<bool, Error> {
+        if self.conn.is_compressed() {
+            return Ok(true);
+        }
+        if !self.caps.compress_deflate() {
+            return Ok(false);
+        }
+        self.run(Command::new("COMPRESS").raw(" DEFLATE").end())
+            .await?;
+        self.conn.start_deflate();
+        Ok(true)
+    }
+
+    /// ENABLE (RFC 5161), e.g. `CONDSTORE`, `QRESYNC`. Returns what the
+    /// server enabled; does nothing when it has no ENABLE.
+    pub async fn enable(&mut self, what: &[&str]) -> Result<Vec<String>, Error> {
+        if !self.caps.enable() || what.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = Command::new("ENABLE");
+        for w in what {
+            cmd = cmd.raw(" ").raw(w);
+        }
+        let (_, untagged) = self.run(cmd.end()).await?;
+        let mut got = Vec::new();
+        for u in untagged {
+            if let Untagged::Enabled(words) = u {
+                got.extend(words);
+            }
+        }
+        for g in &got {
+            if !self.enabled.iter().any(|e| e.eq_ignore_ascii_case(g)) {
+                self.enabled.push(g.to_ascii_uppercase());
+            }
+        }
+        Ok(got)
+    }
+
+    pub async fn noop(&mut self) -> Result<(), Error> {
+        self.run(Command::new("NOOP").end()).await.map(drop)
+    }
+
+    /// Says goodbye and closes the connection.
+    pub async fn logout(mut self) -> Result<(), Error> {
+        self.ensure_idle("log out")?;
+        let (tag, _) = self.send(Command::new("LOGOUT").end()).await?;
+        self.conn.flush().await?;
+        let r = match self.wait_for(&tag).await {
+            Ok(_) => Ok(()),
+            // Some servers close right after the BYE.
+            Err(Error::Closed { .. }) if self.bye.is_some() => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.conn.shutdown().await;
+        r
+    }
+}
+
+/// Standard base64 with padding (SASL, RFC 4648 §4).
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(i.as_bytes()), o);
+        }
+    }
+}

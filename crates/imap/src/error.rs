@@ -1,0 +1,76 @@
+//! The client's error type.
+
+use std::io;
+
+/// Why an IMAP operation failed.
+///
+/// [`Error::is_retryable`] tells whether trying again on a new connection
+/// may help (dropped connection, timeout) or not (bad password, NO/BAD).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("cannot connect to {host}:{port}: {source}")]
+    Connect {
+        host: String,
+        port: u16,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot establish TLS with {host}: {reason}")]
+    Tls { host: String, reason: String },
+    #[error("cannot log in: the server said {text:?}")]
+    Auth { text: String },
+    #[error("cannot {command}: the server said NO{}: {text}", code.as_ref().map(|c| format!(" [{c}]")).unwrap_or_default())]
+    No {
+        command: String,
+        code: Option<String>,
+        text: String,
+    },
+    #[error("cannot {command}: the server said BAD: {text}")]
+    Bad { command: String, text: String },
+    #[error("cannot understand the server's response ({reason}): {excerpt:?}")]
+    Protocol { reason: String, excerpt: String },
+    #[error("cannot {what}: no answer from the server in time")]
+    Timeout { what: String },
+    #[error("cannot continue: the connection was closed{}", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Closed { reason: Option<String> },
+    #[error("cannot read from or write to the server: {0}")]
+    Io(#[from] io::Error),
+    #[error("cannot {0}: the server does not support it")]
+    Unsupported(String),
+    #[error("cannot {0}: wrong client state")]
+    State(String),
+}
+
+impl Error {
+    /// True when a new attempt (usually on a new connection) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Closed { .. } | Error::Timeout { .. } | Error::Io(_) => true,
+            Error::Connect { .. } => true,
+            Error::Tls { .. }
+            | Error::Auth { .. }
+            | Error::No { .. }
+            | Error::Bad { .. }
+            | Error::Protocol { .. }
+            | Error::Unsupported(_)
+            | Error::State(_) => false,
+        }
+    }
+
+    /// The response code of a NO (e.g. `OVERQUOTA`, `ALREADYEXISTS`), if any.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::No { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn protocol(reason: impl Into<String>, excerpt: &[u8]) -> Error {
+        let cut = &excerpt[..excerpt.len().min(120)];
+        Error::Protocol {
+            reason: reason.into(),
+            excerpt: String::from_utf8_lossy(cut).into_owned(),
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! passeur's IMAP4rev1 client: streaming, pipelining, async (tokio).
+//!
+//! - [`Client`]: one connection. [`Client::connect`] (plain, STARTTLS or
+//!   TLS), [`Client::authenticate`] (SASL PLAIN with an optional
+//!   authorization identity, or LOGIN), [`Client::compress`] (DEFLATE), then
+//!   mailbox commands ([`Client::list`], [`Client::select`], ...), metadata
+//!   ([`Client::uid_fetch_meta`]), streamed bodies
+//!   ([`Client::start_fetch_bodies`] / [`Client::next_body`]) and batched
+//!   appends ([`Client::append_batch`], MULTIAPPEND or pipelined LITERAL+).
+//! - [`Capabilities`], [`Error`] (with [`Error::is_retryable`]).
+//! - [`mutf7`]: modified UTF-7 mailbox names; [`uid_set`]: compact UID sets.
+//!
+//! Layers: [`proto`] frames and parses responses from byte buffers (no I/O,
+//! never panics); `command` builds commands; `conn` is the byte pipe (TCP,
+//! rustls, deflate); `client` drives them. Mailbox names in and out are
+//! always the wire (modified UTF-7) form.
+
+mod caps;
+mod client;
+mod command;
+mod conn;
+mod error;
+pub mod mutf7;
+pub mod proto;
+mod tls;
+mod uidset;
+
+pub use caps::Capabilities;
+pub use client::{
+    AppendError, AppendMessage, AppendOutcome, Client, ConnectConfig, FetchedBody, ListEntry,
+    MailboxStatus, MessageMeta, Namespace, Quirks,
+};
+pub use command::quote;
+pub use error::Error;
+pub use passeur_types::Security;
+pub use proto::response::Untagged;
+pub use uidset::{expand_uid_set, uid_set};

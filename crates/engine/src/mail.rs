@@ -340,6 +340,26 @@ async fn fingerprints(
     Ok(out)
 }
 
+/// Waits until the destination folder stops growing. A server may still be committing an
+/// APPEND that a killed process sent just before it died; reconciling before that lands would
+/// copy those messages a second time.
+async fn settle(d: &mut Client, folder: &str) -> Result<(), EngineError> {
+    let mut last = None;
+    for _ in 0..20 {
+        let st = d
+            .status(folder)
+            .await
+            .map_err(dst_err("read folder status"))?;
+        let now = (st.uidnext, st.exists);
+        if last == Some(now) {
+            break;
+        }
+        last = Some(now);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
 /// Messages of the selected mailbox with a UID above `after`.
 async fn metas_after(c: &mut Client, after: u32, side: Side) -> Result<Vec<MessageMeta>, EngineError> {
     let mut metas = c
@@ -402,7 +422,7 @@ async fn process_folder(
         return Ok(report);
     }
 
-    let dst_st = d.select(&plan.dst).await.map_err(dst_err("open a folder"))?;
+    let mut dst_st = d.select(&plan.dst).await.map_err(dst_err("open a folder"))?;
 
     // The destination folder's UIDVALIDITY changed: find our messages again by fingerprint.
     if known
@@ -416,6 +436,9 @@ async fn process_folder(
     }
     // An interrupted run left items pending: they may or may not have reached the destination.
     if known.iter().any(|i| i.pending) {
+        settle(d, &plan.dst).await?;
+        // Open it again: what landed meanwhile must be visible to the reconciliation.
+        dst_st = d.select(&plan.dst).await.map_err(dst_err("open a folder"))?;
         let after = known
             .iter()
             .filter(|i| !i.pending && i.dst_uidvalidity == Some(dst_st.uidvalidity))

@@ -226,7 +226,9 @@ impl Conn {
 
     /// Queues bytes for the server; large payloads skip the copy.
     pub(crate) async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
-        if self.wbuf.len() + data.len() > WRITE_BATCH {
+        // Whatever is queued goes first: a large literal written directly must not overtake
+        // the command text (e.g. `{n+}`) queued before it.
+        if self.wbuf.len() + data.len() > WRITE_BATCH || data.len() >= DIRECT_WRITE {
             self.push_wbuf(false).await?;
         }
         if data.len() >= DIRECT_WRITE {

@@ -20,7 +20,11 @@ use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
-#[command(name = "passeur", version, about = "Move mailboxes from one account to another, exactly once.")]
+#[command(
+    name = "passeur",
+    version,
+    about = "Move mailboxes from one account to another, exactly once."
+)]
 struct Cli {
     /// Directory of the embedded store (default: the platform's data directory).
     #[arg(long, global = true, env = "PASSEUR_STATE")]
@@ -233,10 +237,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 /// A password from a file, the environment or the terminal; never from the command line.
 fn password(file: Option<&Path>, env: &str, what: &str) -> Result<Zeroizing<String>> {
     if let Some(f) = file {
-        let s = Zeroizing::new(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("cannot read the {what} password file {}", f.display()))?,
-        );
+        let s =
+            Zeroizing::new(std::fs::read_to_string(f).with_context(|| {
+                format!("cannot read the {what} password file {}", f.display())
+            })?);
         return Ok(Zeroizing::new(s.trim_end_matches(['\r', '\n']).to_owned()));
     }
     if let Ok(v) = std::env::var(env) {
@@ -247,10 +251,18 @@ fn password(file: Option<&Path>, env: &str, what: &str) -> Result<Zeroizing<Stri
             .with_context(|| format!("cannot read the {what} password"))?;
         return Ok(Zeroizing::new(p));
     }
-    bail!("no {what} password: give --{}-password-file or set {env}", if what == "source" { "from" } else { "to" })
+    bail!(
+        "no {what} password: give --{}-password-file or set {env}",
+        if what == "source" { "from" } else { "to" }
+    )
 }
 
-fn account(url: &str, admin: Option<String>, password: Zeroizing<String>, insecure: bool) -> Result<MailAccount> {
+fn account(
+    url: &str,
+    admin: Option<String>,
+    password: Zeroizing<String>,
+    insecure: bool,
+) -> Result<MailAccount> {
     let endpoint = Endpoint::parse(url)?;
     let mut acc = MailAccount::new(endpoint, String::new());
     acc.password = password;
@@ -296,7 +308,10 @@ async fn migrate(store: &Store, a: MigrateArgs) -> Result<ExitCode> {
     };
     let id = match existing {
         Some(m) => {
-            eprintln!("continuing migration {} (use --new for a separate one)", m.id);
+            eprintln!(
+                "continuing migration {} (use --new for a separate one)",
+                m.id
+            );
             m.id
         }
         None => {
@@ -311,7 +326,9 @@ async fn migrate(store: &Store, a: MigrateArgs) -> Result<ExitCode> {
     };
     println!("migration {id}");
     if !a.run.dry_run {
-        store.set_options(id, &serde_json::to_string(&opts)?).await?;
+        store
+            .set_options(id, &serde_json::to_string(&opts)?)
+            .await?;
     }
     run_pass(store, id, &src_url, &dst_url, opts, &a.src, &a.dst, &a.run).await
 }
@@ -329,7 +346,17 @@ async fn sync(store: &Store, a: SyncArgs) -> Result<ExitCode> {
         opts.to_admin = a.dst.to_admin.clone();
     }
     println!("migration {}", a.id);
-    run_pass(store, a.id, &m.source, &m.destination, opts, &a.src, &a.dst, &a.run).await
+    run_pass(
+        store,
+        a.id,
+        &m.source,
+        &m.destination,
+        opts,
+        &a.src,
+        &a.dst,
+        &a.run,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -346,13 +373,21 @@ async fn run_pass(
     let src = account(
         src_url,
         opts.from_admin.clone(),
-        password(src_auth.from_password_file.as_deref(), "PASSEUR_FROM_PASSWORD", "source")?,
+        password(
+            src_auth.from_password_file.as_deref(),
+            "PASSEUR_FROM_PASSWORD",
+            "source",
+        )?,
         opts.insecure_tls,
     )?;
     let dst = account(
         dst_url,
         opts.to_admin.clone(),
-        password(dst_auth.to_password_file.as_deref(), "PASSEUR_TO_PASSWORD", "destination")?,
+        password(
+            dst_auth.to_password_file.as_deref(),
+            "PASSEUR_TO_PASSWORD",
+            "destination",
+        )?,
         opts.insecure_tls,
     )?;
     opts.mail.dry_run = run.dry_run;
@@ -363,7 +398,9 @@ async fn run_pass(
         let cancel = cancel.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nstopping after the messages in flight (press Ctrl-C again to quit at once)");
+                eprintln!(
+                    "\nstopping after the messages in flight (press Ctrl-C again to quit at once)"
+                );
                 cancel.cancel();
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(130);
@@ -381,7 +418,17 @@ async fn run_pass(
         store.set_status(id, Status::Running, None).await?;
         store.begin_pass(id).await?
     };
-    let result = run_mail_pass(store, id, pass, &src, &dst, &opts.mail, &EventSink::new(tx), &cancel).await;
+    let result = run_mail_pass(
+        store,
+        id,
+        pass,
+        &src,
+        &dst,
+        &opts.mail,
+        &EventSink::new(tx),
+        &cancel,
+    )
+    .await;
     let _ = progress.await;
     drop(src);
     drop(dst);
@@ -392,7 +439,12 @@ async fn run_pass(
             if !run.dry_run {
                 let msg = e.to_string();
                 store
-                    .update_pass(id, pass, PassCounters::default(), Some(("failed", Some(&msg))))
+                    .update_pass(
+                        id,
+                        pass,
+                        PassCounters::default(),
+                        Some(("failed", Some(&msg))),
+                    )
                     .await?;
                 store.set_status(id, Status::Failed, Some(&msg)).await?;
             }
@@ -409,7 +461,12 @@ async fn run_pass(
         };
         let err = (!report.complete() && !report.cancelled).then(|| summary_error(&report));
         store
-            .update_pass(id, pass, report.counters, Some((pass_status, err.as_deref())))
+            .update_pass(
+                id,
+                pass,
+                report.counters,
+                Some((pass_status, err.as_deref())),
+            )
             .await?;
         store.set_status(id, status, err.as_deref()).await?;
     }
@@ -483,7 +540,11 @@ fn print_report(r: &PassReport) {
         mb(c.bytes),
         c.flags_updated,
         c.failed,
-        if r.cancelled { ", stopped before the end" } else { "" }
+        if r.cancelled {
+            ", stopped before the end"
+        } else {
+            ""
+        }
     );
 }
 
@@ -491,7 +552,9 @@ async fn status(store: &Store, a: StatusArgs) -> Result<ExitCode> {
     let m = store.migration(a.id).await?;
     let passes = store.passes(a.id).await?;
     let (items, bytes) = store.count_items(a.id).await?;
-    let failures = store.failures(a.id, passes.last().map(|p| p.number)).await?;
+    let failures = store
+        .failures(a.id, passes.last().map(|p| p.number))
+        .await?;
     if a.json {
         let v = serde_json::json!({
             "id": m.id,
@@ -521,7 +584,10 @@ async fn status(store: &Store, a: StatusArgs) -> Result<ExitCode> {
         println!("error       {e}");
     }
     println!("copied      {items} items, {}", mb(bytes));
-    println!("{:>4} {:<12} {:>8} {:>10} {:>6} {:>6}", "pass", "status", "copied", "bytes", "flags", "failed");
+    println!(
+        "{:>4} {:<12} {:>8} {:>10} {:>6} {:>6}",
+        "pass", "status", "copied", "bytes", "flags", "failed"
+    );
     for p in &passes {
         println!(
             "{:>4} {:<12} {:>8} {:>10} {:>6} {:>6}",
@@ -534,12 +600,18 @@ async fn status(store: &Store, a: StatusArgs) -> Result<ExitCode> {
         );
     }
     for f in failures.iter().take(50) {
-        println!("failed: pass {} {} {}: {}", f.pass, f.folder, f.src_key, f.reason);
+        println!(
+            "failed: pass {} {} {}: {}",
+            f.pass, f.folder, f.src_key, f.reason
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn stored(store: &Store, id: MigrationId) -> Result<(passeur_store::MigrationRow, StoredOptions)> {
+async fn stored(
+    store: &Store,
+    id: MigrationId,
+) -> Result<(passeur_store::MigrationRow, StoredOptions)> {
     let m = store.migration(id).await?;
     let o = serde_json::from_str(&m.options).context("cannot read the migration's options")?;
     Ok((m, o))
@@ -550,7 +622,11 @@ async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
     let dst = account(
         &m.destination,
         a.dst.to_admin.or(o.to_admin),
-        password(a.dst.to_password_file.as_deref(), "PASSEUR_TO_PASSWORD", "destination")?,
+        password(
+            a.dst.to_password_file.as_deref(),
+            "PASSEUR_TO_PASSWORD",
+            "destination",
+        )?,
         a.insecure_tls || o.insecure_tls,
     )?;
     let r = purge_mail(store, a.id, &dst, a.from_pass.max(1), a.dry_run).await?;
@@ -564,7 +640,11 @@ async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
     for n in &r.notes {
         println!("note: {n}");
     }
-    Ok(if r.skipped == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if r.skipped == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
@@ -573,13 +653,21 @@ async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
     let src = account(
         &m.source,
         a.src.from_admin.or(o.from_admin),
-        password(a.src.from_password_file.as_deref(), "PASSEUR_FROM_PASSWORD", "source")?,
+        password(
+            a.src.from_password_file.as_deref(),
+            "PASSEUR_FROM_PASSWORD",
+            "source",
+        )?,
         insecure,
     )?;
     let dst = account(
         &m.destination,
         a.dst.to_admin.or(o.to_admin),
-        password(a.dst.to_password_file.as_deref(), "PASSEUR_TO_PASSWORD", "destination")?,
+        password(
+            a.dst.to_password_file.as_deref(),
+            "PASSEUR_TO_PASSWORD",
+            "destination",
+        )?,
         insecure,
     )?;
     let r = verify_mail(&src, &dst, &o.mail.rules).await?;
@@ -603,7 +691,18 @@ async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
                 if f.ok() { "" } else { "  DIFFERS" }
             );
         }
-        println!("{}", if r.ok() { "verify: OK" } else { "verify: DIFFERENCES FOUND" });
+        println!(
+            "{}",
+            if r.ok() {
+                "verify: OK"
+            } else {
+                "verify: DIFFERENCES FOUND"
+            }
+        );
     }
-    Ok(if r.ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if r.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

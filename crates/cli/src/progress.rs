@@ -30,7 +30,9 @@ pub async fn show(mut rx: UnboundedReceiver<Event>, visible: bool) {
                 msgs_total += to_copy;
                 bar.inc_length(bytes);
             }
-            Event::Copied { messages, bytes, .. } => {
+            Event::Copied {
+                messages, bytes, ..
+            } => {
                 msgs += messages;
                 bar.inc(bytes);
             }

@@ -20,21 +20,81 @@ fn source_messages() -> Vec<Msg> {
             3 => &["NonJunk"],
             _ => &[],
         };
-        v.push(msg("INBOX", simple(i, Some(&format!("<m{i}@example.org>"))), flags, "17-Jul-2019 02:44:25 -0700"));
+        v.push(msg(
+            "INBOX",
+            simple(i, Some(&format!("<m{i}@example.org>"))),
+            flags,
+            "17-Jul-2019 02:44:25 -0700",
+        ));
     }
-    v.push(msg("INBOX/Newsletters", simple(100, Some("<n1@example.org>")), &["\\Seen"], "01-Feb-2020 10:00:00 +0100"));
-    v.push(msg("Sent", simple(101, Some("<s1@example.org>")), &["\\Seen"], "02-Mar-2021 11:00:00 +0000"));
-    v.push(msg("Drafts", simple(102, None), &["\\Draft"], "03-Apr-2022 12:00:00 +0200"));
-    v.push(msg("Trash", simple(103, Some("<t1@example.org>")), &["\\Seen", "\\Deleted"], "04-May-2023 13:00:00 -0500"));
-    v.push(msg("Archive/2020", simple(104, Some("<a1@example.org>")), &["\\Seen"], "05-Jun-2020 14:00:00 +0000"));
+    v.push(msg(
+        "INBOX/Newsletters",
+        simple(100, Some("<n1@example.org>")),
+        &["\\Seen"],
+        "01-Feb-2020 10:00:00 +0100",
+    ));
+    v.push(msg(
+        "Sent",
+        simple(101, Some("<s1@example.org>")),
+        &["\\Seen"],
+        "02-Mar-2021 11:00:00 +0000",
+    ));
+    v.push(msg(
+        "Drafts",
+        simple(102, None),
+        &["\\Draft"],
+        "03-Apr-2022 12:00:00 +0200",
+    ));
+    v.push(msg(
+        "Trash",
+        simple(103, Some("<t1@example.org>")),
+        &["\\Seen", "\\Deleted"],
+        "04-May-2023 13:00:00 -0500",
+    ));
+    v.push(msg(
+        "Archive/2020",
+        simple(104, Some("<a1@example.org>")),
+        &["\\Seen"],
+        "05-Jun-2020 14:00:00 +0000",
+    ));
     // Non-ASCII folder names (given in UTF-8; `fill` encodes them).
-    v.push(msg("Entwürfe & Notizen", simple(105, Some("<e1@example.org>")), &[], "06-Jul-2024 15:00:00 +0000"));
-    v.push(msg("請求書", simple(106, Some("<j1@example.org>")), &["\\Seen"], "07-Aug-2024 16:00:00 +0900"));
-    v.push(msg("Reçus/Été 2023", simple(107, Some("<r1@example.org>")), &[], "08-Sep-2023 17:00:00 +0000"));
+    v.push(msg(
+        "Entwürfe & Notizen",
+        simple(105, Some("<e1@example.org>")),
+        &[],
+        "06-Jul-2024 15:00:00 +0000",
+    ));
+    v.push(msg(
+        "請求書",
+        simple(106, Some("<j1@example.org>")),
+        &["\\Seen"],
+        "07-Aug-2024 16:00:00 +0900",
+    ));
+    v.push(msg(
+        "Reçus/Été 2023",
+        simple(107, Some("<r1@example.org>")),
+        &[],
+        "08-Sep-2023 17:00:00 +0000",
+    ));
     // Duplicate Message-IDs, no Message-ID.
-    v.push(msg("INBOX", simple(200, Some("<dup@example.org>")), &[], "09-Oct-2024 18:00:00 +0000"));
-    v.push(msg("INBOX", simple(201, Some("<dup@example.org>")), &["\\Seen"], "09-Oct-2024 18:00:00 +0000"));
-    v.push(msg("INBOX", simple(202, None), &[], "10-Nov-2024 19:00:00 +0000"));
+    v.push(msg(
+        "INBOX",
+        simple(200, Some("<dup@example.org>")),
+        &[],
+        "09-Oct-2024 18:00:00 +0000",
+    ));
+    v.push(msg(
+        "INBOX",
+        simple(201, Some("<dup@example.org>")),
+        &["\\Seen"],
+        "09-Oct-2024 18:00:00 +0000",
+    ));
+    v.push(msg(
+        "INBOX",
+        simple(202, None),
+        &[],
+        "10-Nov-2024 19:00:00 +0000",
+    ));
     // 8-bit header, bare LF, very long line.
     v.push(msg(
         "INBOX",
@@ -42,7 +102,12 @@ fn source_messages() -> Vec<Msg> {
         &[],
         "11-Dec-2024 20:00:00 +0000",
     ));
-    v.push(msg("INBOX", b"From: a@b\nSubject: bare LF\nMessage-ID: <lf@b>\n\nline one\nline two\n".to_vec(), &[], "12-Jan-2025 21:00:00 +0000"));
+    v.push(msg(
+        "INBOX",
+        b"From: a@b\nSubject: bare LF\nMessage-ID: <lf@b>\n\nline one\nline two\n".to_vec(),
+        &[],
+        "12-Jan-2025 21:00:00 +0000",
+    ));
     let long = format!(
         "From: a@b\r\nSubject: long line\r\nMessage-ID: <long@b>\r\n\r\n{}\r\n",
         "x".repeat(200_000)
@@ -90,19 +155,40 @@ fn migrate_is_exact_idempotent_incremental_and_purgeable() {
     let state = tempfile::tempdir().unwrap();
 
     let mut msgs = source_messages();
-    msgs.push(msg("INBOX", big_message(), &["\\Seen"], "14-Mar-2025 23:00:00 +0000"));
+    msgs.push(msg(
+        "INBOX",
+        big_message(),
+        &["\\Seen"],
+        "14-Mar-2025 23:00:00 +0000",
+    ));
     let src_before = rt.block_on(async {
         let mut c = login(&src, "user1").await;
         fill(&mut c, &msgs).await;
         // A message already on the destination must survive everything, purge included.
         let mut d = login(&dst, "user1").await;
-        fill(&mut d, &[msg("INBOX", simple(999, Some("<own@dst>")), &["\\Seen"], "01-Jan-2018 00:00:00 +0000")]).await;
+        fill(
+            &mut d,
+            &[msg(
+                "INBOX",
+                simple(999, Some("<own@dst>")),
+                &["\\Seen"],
+                "01-Jan-2018 00:00:00 +0000",
+            )],
+        )
+        .await;
         snapshot(&mut c).await
     });
 
     let out = passeur(
         state.path(),
-        &["migrate", "--from", &url(&src, "user1"), "--to", &url(&dst, "user1"), "--no-progress"],
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &url(&dst, "user1"),
+            "--no-progress",
+        ],
         "pass1",
         "pass1",
     );
@@ -114,10 +200,13 @@ fn migrate_is_exact_idempotent_incremental_and_purgeable() {
     let dst_after = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
     let mut expected = expected_on_prefixed(&src_before);
     // The destination's own message is still there.
-    expected
-        .get_mut("INBOX")
-        .unwrap()
-        .push(dst_after["INBOX"].iter().find(|s| s.date.starts_with("01-Jan-2018")).cloned().expect("own message kept"));
+    expected.get_mut("INBOX").unwrap().push(
+        dst_after["INBOX"]
+            .iter()
+            .find(|s| s.date.starts_with("01-Jan-2018"))
+            .cloned()
+            .expect("own message kept"),
+    );
     expected.get_mut("INBOX").unwrap().sort();
     for (folder, msgs) in &expected {
         assert_same(dst_after.get(folder), Some(msgs), folder);
@@ -130,7 +219,14 @@ fn migrate_is_exact_idempotent_incremental_and_purgeable() {
     // A second run copies nothing and continues the same migration.
     let out = passeur(
         state.path(),
-        &["migrate", "--from", &url(&src, "user1"), "--to", &url(&dst, "user1"), "--no-progress"],
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &url(&dst, "user1"),
+            "--no-progress",
+        ],
         "pass1",
         "pass1",
     );
@@ -141,15 +237,35 @@ fn migrate_is_exact_idempotent_incremental_and_purgeable() {
     // New mail and a flag change: sync copies exactly the new mail and brings the flag over.
     rt.block_on(async {
         let mut c = login(&src, "user1").await;
-        fill(&mut c, &[
-            msg("INBOX", simple(300, Some("<new1@x>")), &[], "01-Apr-2025 00:00:00 +0000"),
-            msg("Sent", simple(301, Some("<new2@x>")), &["\\Seen"], "02-Apr-2025 00:00:00 +0000"),
-        ])
+        fill(
+            &mut c,
+            &[
+                msg(
+                    "INBOX",
+                    simple(300, Some("<new1@x>")),
+                    &[],
+                    "01-Apr-2025 00:00:00 +0000",
+                ),
+                msg(
+                    "Sent",
+                    simple(301, Some("<new2@x>")),
+                    &["\\Seen"],
+                    "02-Apr-2025 00:00:00 +0000",
+                ),
+            ],
+        )
         .await;
         c.select("INBOX").await.unwrap();
-        c.uid_store("1", "+FLAGS.SILENT", &["\\Flagged".to_string()]).await.unwrap();
+        c.uid_store("1", "+FLAGS.SILENT", &["\\Flagged".to_string()])
+            .await
+            .unwrap();
     });
-    let out = passeur(state.path(), &["sync", &id, "--no-progress"], "pass1", "pass1");
+    let out = passeur(
+        state.path(),
+        &["sync", &id, "--no-progress"],
+        "pass1",
+        "pass1",
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(copied(&out), 2, "{}", text(&out));
     let src_now = rt.block_on(async { snapshot(&mut login(&src, "user1").await).await });
@@ -157,7 +273,11 @@ fn migrate_is_exact_idempotent_incremental_and_purgeable() {
     assert_eq!(dst_now.get("INBOX.Sent"), src_now.get("Sent"));
     assert_eq!(dst_now["INBOX"].len(), src_now["INBOX"].len() + 1);
     let out = passeur(state.path(), &["verify", &id], "pass1", "pass1");
-    assert!(out.status.success(), "flag change not brought over: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "flag change not brought over: {}",
+        text(&out)
+    );
 
     // Status lists both passes.
     let out = passeur(state.path(), &["status", &id, "--json"], "", "");
@@ -166,11 +286,19 @@ fn migrate_is_exact_idempotent_incremental_and_purgeable() {
     assert_eq!(v["status"], "done");
 
     // Purge from pass 3 removes exactly the two new messages.
-    let out = passeur(state.path(), &["purge", &id, "--from-pass", "3"], "", "pass1");
+    let out = passeur(
+        state.path(),
+        &["purge", &id, "--from-pass", "3"],
+        "",
+        "pass1",
+    );
     assert!(out.status.success(), "{}", text(&out));
     let after_purge = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
     assert_eq!(after_purge["INBOX"].len(), dst_now["INBOX"].len() - 1);
-    assert_eq!(after_purge["INBOX.Sent"].len(), dst_now["INBOX.Sent"].len() - 1);
+    assert_eq!(
+        after_purge["INBOX.Sent"].len(),
+        dst_now["INBOX.Sent"].len() - 1
+    );
 
     // Purge everything: only the destination's own message is left.
     let out = passeur(state.path(), &["purge", &id], "", "pass1");
@@ -191,27 +319,93 @@ fn wrong_password_unreachable_host_and_tls_are_clear_errors() {
     let state = tempfile::tempdir().unwrap();
     let dst_url = url(&src, "user2");
 
-    let out = passeur(state.path(), &["migrate", "--from", &url(&src, "user1"), "--to", &dst_url], "wrong", "pass2");
+    let out = passeur(
+        state.path(),
+        &["migrate", "--from", &url(&src, "user1"), "--to", &dst_url],
+        "wrong",
+        "pass2",
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("source") && err.contains("log in"), "{}", text(&out));
+    assert!(
+        err.contains("source") && err.contains("log in"),
+        "{}",
+        text(&out)
+    );
 
-    let out = passeur(state.path(), &["migrate", "--from", &url(&src, "user1"), "--to", &dst_url], "pass1", "wrong");
+    let out = passeur(
+        state.path(),
+        &["migrate", "--from", &url(&src, "user1"), "--to", &dst_url],
+        "pass1",
+        "wrong",
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("destination"), "{}", text(&out));
+    assert!(
+        !out.status.success() && err.contains("destination"),
+        "{}",
+        text(&out)
+    );
 
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = passeur(state.path(), &["migrate", "--from", &format!("imap://user1@127.0.0.1:{dead}"), "--to", &dst_url], "pass1", "pass2");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &format!("imap://user1@127.0.0.1:{dead}"),
+            "--to",
+            &dst_url,
+        ],
+        "pass1",
+        "pass2",
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("source") && err.contains("connect"), "{}", text(&out));
+    assert!(
+        !out.status.success() && err.contains("source") && err.contains("connect"),
+        "{}",
+        text(&out)
+    );
 
     // Self-signed certificate: refused unless --insecure-tls.
     let tls_url = format!("imaps://user1@127.0.0.1:{}", src.imaps_port.unwrap());
-    let out = passeur(state.path(), &["migrate", "--from", &tls_url, "--to", &dst_url, "--no-progress"], "pass1", "pass2");
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &tls_url,
+            "--to",
+            &dst_url,
+            "--no-progress",
+        ],
+        "pass1",
+        "pass2",
+    );
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
-    assert!(!out.status.success() && err.contains("certificate"), "{}", text(&out));
+    assert!(
+        !out.status.success() && err.contains("certificate"),
+        "{}",
+        text(&out)
+    );
     let starttls = format!("imap+starttls://user1@127.0.0.1:{}", src.imap_port);
-    let out = passeur(state.path(), &["migrate", "--from", &tls_url, "--to", &starttls.replace("user1", "user2"), "--insecure-tls", "--no-progress"], "pass1", "pass2");
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &tls_url,
+            "--to",
+            &starttls.replace("user1", "user2"),
+            "--insecure-tls",
+            "--no-progress",
+        ],
+        "pass1",
+        "pass2",
+    );
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -221,19 +415,42 @@ fn delegation_logs_in_as_admin_on_behalf_of_the_user() {
     let rt = rt();
     rt.block_on(async {
         let mut c = login(&src, "user1").await;
-        fill(&mut c, &[msg("INBOX", simple(1, Some("<d1@x>")), &["\\Seen"], "01-Jan-2024 00:00:00 +0000")]).await;
+        fill(
+            &mut c,
+            &[msg(
+                "INBOX",
+                simple(1, Some("<d1@x>")),
+                &["\\Seen"],
+                "01-Jan-2024 00:00:00 +0000",
+            )],
+        )
+        .await;
     });
     let state = tempfile::tempdir().unwrap();
     let out = passeur(
         state.path(),
-        &["migrate", "--from", &url(&src, "user1"), "--from-admin", "admin", "--to", &url(&src, "user3"), "--to-admin", "admin", "--no-progress"],
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--from-admin",
+            "admin",
+            "--to",
+            &url(&src, "user3"),
+            "--to-admin",
+            "admin",
+            "--no-progress",
+        ],
         "masterpass",
         "masterpass",
     );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(copied(&out), 1);
     let (a, b) = rt.block_on(async {
-        (snapshot(&mut login(&src, "user1").await).await, snapshot(&mut login(&src, "user3").await).await)
+        (
+            snapshot(&mut login(&src, "user1").await).await,
+            snapshot(&mut login(&src, "user3").await).await,
+        )
     });
     assert_eq!(a["INBOX"], b["INBOX"]);
 }
@@ -258,7 +475,18 @@ fn kill_9_then_resume_leaves_no_duplicate_and_nothing_missing() {
         snapshot(&mut c).await
     });
     let state = tempfile::tempdir().unwrap();
-    let args = ["--state", state.path().to_str().unwrap(), "migrate", "--from", &url(&src, "user1"), "--to", &url(&dst, "user1"), "--no-progress", "--connections", "2"];
+    let args = [
+        "--state",
+        state.path().to_str().unwrap(),
+        "migrate",
+        "--from",
+        &url(&src, "user1"),
+        "--to",
+        &url(&dst, "user1"),
+        "--no-progress",
+        "--connections",
+        "2",
+    ];
     for round in 0..3 {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_passeur"))
             .args(args)
@@ -278,7 +506,10 @@ fn kill_9_then_resume_leaves_no_duplicate_and_nothing_missing() {
                 let b = d.status("Archive").await.map(|s| s.exists).unwrap_or(0);
                 a + b
             });
-            if n >= target || std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            if n >= target
+                || std::time::Instant::now() > deadline
+                || child.try_wait().unwrap().is_some()
+            {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -289,8 +520,16 @@ fn kill_9_then_resume_leaves_no_duplicate_and_nothing_missing() {
     let out = passeur(state.path(), &args[2..], "pass1", "pass1");
     assert!(out.status.success(), "{}", text(&out));
     let dst_snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
-    assert_same(dst_snap.get("INBOX"), src_snap.get("INBOX"), "INBOX after kill -9 and resume");
-    assert_same(dst_snap.get("Archive"), src_snap.get("Archive"), "Archive after kill -9 and resume");
+    assert_same(
+        dst_snap.get("INBOX"),
+        src_snap.get("INBOX"),
+        "INBOX after kill -9 and resume",
+    );
+    assert_same(
+        dst_snap.get("Archive"),
+        src_snap.get("Archive"),
+        "Archive after kill -9 and resume",
+    );
 }
 
 #[test]
@@ -317,7 +556,14 @@ fn a_connection_cut_mid_transfer_is_retried_and_the_copy_is_exact() {
     let state = tempfile::tempdir().unwrap();
     let out = passeur(
         state.path(),
-        &["migrate", "--from", &url(&src, "user1"), "--to", &format!("imap://user1@127.0.0.1:{}", proxy.port()), "--no-progress"],
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &format!("imap://user1@127.0.0.1:{}", proxy.port()),
+            "--no-progress",
+        ],
         "pass1",
         "pass1",
     );
@@ -337,7 +583,14 @@ fn a_message_the_destination_refuses_is_reported_and_the_rest_goes_on() {
     .unwrap();
     let rt = rt();
     let mut msgs: Vec<Msg> = (0..20)
-        .map(|i| msg("INBOX", simple(i, Some(&format!("<q{i}@x>"))), &[], "01-Jan-2024 00:00:00 +0000"))
+        .map(|i| {
+            msg(
+                "INBOX",
+                simple(i, Some(&format!("<q{i}@x>"))),
+                &[],
+                "01-Jan-2024 00:00:00 +0000",
+            )
+        })
         .collect();
     let mut big = simple(99, Some("<q-big@x>"));
     big.extend(std::iter::repeat_n(b'q', 3_000_000));
@@ -350,7 +603,14 @@ fn a_message_the_destination_refuses_is_reported_and_the_rest_goes_on() {
     let state = tempfile::tempdir().unwrap();
     let out = passeur(
         state.path(),
-        &["migrate", "--from", &url(&src, "user1"), "--to", &url(&dst, "user1"), "--no-progress"],
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &url(&dst, "user1"),
+            "--no-progress",
+        ],
         "pass1",
         "pass1",
     );
@@ -359,7 +619,10 @@ fn a_message_the_destination_refuses_is_reported_and_the_rest_goes_on() {
     let id = migration_id(&out);
     let st = passeur(state.path(), &["status", &id], "", "");
     let s = String::from_utf8_lossy(&st.stdout);
-    assert!(s.contains("OVERQUOTA") || s.to_lowercase().contains("quota"), "{s}");
+    assert!(
+        s.contains("OVERQUOTA") || s.to_lowercase().contains("quota"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -391,7 +654,14 @@ fn real_mime_corpus_goes_through_byte_identical() {
     let state = tempfile::tempdir().unwrap();
     let out = passeur(
         state.path(),
-        &["migrate", "--from", &url(&src, "user1"), "--to", &url(&dst, "user1"), "--no-progress"],
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &url(&dst, "user1"),
+            "--no-progress",
+        ],
         "pass1",
         "pass1",
     );

@@ -55,12 +55,12 @@ impl Layout {
             return vec!["INBOX".into()];
         }
         let prefix = mutf7::decode(&self.prefix).unwrap_or_else(|| self.prefix.clone());
-        let rest = if !prefix.is_empty() && name.len() > prefix.len() && starts_with_ci(&name, &prefix)
-        {
-            &name[prefix.len()..]
-        } else {
-            &name[..]
-        };
+        let rest =
+            if !prefix.is_empty() && name.len() > prefix.len() && starts_with_ci(&name, &prefix) {
+                &name[prefix.len()..]
+            } else {
+                &name[..]
+            };
         match self.delimiter {
             Some(d) => rest.split(d).map(str::to_owned).collect(),
             None => vec![rest.to_owned()],
@@ -71,7 +71,10 @@ impl Layout {
     pub fn wire(&self, path: &[String]) -> String {
         let d = self.delimiter.unwrap_or('/');
         let clean: Vec<String> = path.iter().map(|s| s.replace(d, "_")).collect();
-        let name = if clean.first().is_some_and(|s| s.eq_ignore_ascii_case("INBOX")) {
+        let name = if clean
+            .first()
+            .is_some_and(|s| s.eq_ignore_ascii_case("INBOX"))
+        {
             let mut parts = vec!["INBOX".to_owned()];
             parts.extend(clean[1..].iter().cloned());
             parts.join(&d.to_string())
@@ -96,7 +99,10 @@ fn starts_with_ci(s: &str, prefix: &str) -> bool {
 }
 
 fn has_attr(entry: &ListEntry, attr: &str) -> bool {
-    entry.attributes.iter().any(|a| a.eq_ignore_ascii_case(attr))
+    entry
+        .attributes
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(attr))
 }
 
 /// One source folder and where it goes.

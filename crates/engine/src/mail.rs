@@ -19,8 +19,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::folders::{self, FolderPlan};
-use crate::verify::layout;
 use crate::message::{fingerprint, message_id, normalise_flags};
+use crate::verify::layout;
 use crate::{EngineError, Event, EventSink, MailAccount, MailOptions, Side};
 
 /// What a pass did in one folder.
@@ -361,7 +361,11 @@ async fn settle(d: &mut Client, folder: &str) -> Result<(), EngineError> {
 }
 
 /// Messages of the selected mailbox with a UID above `after`.
-async fn metas_after(c: &mut Client, after: u32, side: Side) -> Result<Vec<MessageMeta>, EngineError> {
+async fn metas_after(
+    c: &mut Client,
+    after: u32,
+    side: Side,
+) -> Result<Vec<MessageMeta>, EngineError> {
     let mut metas = c
         .uid_fetch_meta(&format!("{}:*", after.saturating_add(1)), None)
         .await
@@ -383,7 +387,10 @@ async fn process_folder(
         dst: plan.dst.clone(),
         ..Default::default()
     };
-    let st: MailboxStatus = s.examine(&plan.src).await.map_err(src_err("open a folder"))?;
+    let st: MailboxStatus = s
+        .examine(&plan.src)
+        .await
+        .map_err(src_err("open a folder"))?;
     report.source_messages = u64::from(st.exists);
     let metas = if st.exists > 0 {
         s.uid_fetch_meta("1:*", None)
@@ -422,7 +429,10 @@ async fn process_folder(
         return Ok(report);
     }
 
-    let mut dst_st = d.select(&plan.dst).await.map_err(dst_err("open a folder"))?;
+    let mut dst_st = d
+        .select(&plan.dst)
+        .await
+        .map_err(dst_err("open a folder"))?;
 
     // The destination folder's UIDVALIDITY changed: find our messages again by fingerprint.
     if known
@@ -438,7 +448,10 @@ async fn process_folder(
     if known.iter().any(|i| i.pending) {
         settle(d, &plan.dst).await?;
         // Open it again: what landed meanwhile must be visible to the reconciliation.
-        dst_st = d.select(&plan.dst).await.map_err(dst_err("open a folder"))?;
+        dst_st = d
+            .select(&plan.dst)
+            .await
+            .map_err(dst_err("open a folder"))?;
         let after = known
             .iter()
             .filter(|i| !i.pending && i.dst_uidvalidity == Some(dst_st.uidvalidity))
@@ -486,7 +499,10 @@ async fn process_folder(
         report.flags_updated += uids.len() as u64;
     }
 
-    let missing: Vec<&MessageMeta> = metas.iter().filter(|m| !by_uid.contains_key(&m.uid)).collect();
+    let missing: Vec<&MessageMeta> = metas
+        .iter()
+        .filter(|m| !by_uid.contains_key(&m.uid))
+        .collect();
     report.to_copy = missing.len() as u64;
     report.to_copy_bytes = missing.iter().map(|m| m.size.unwrap_or(0)).sum();
     ctx.events.send(Event::FolderScanned {
@@ -634,7 +650,11 @@ async fn rematch_destination(
 
 type Batch = (Vec<(MessageMeta, Bytes)>, tokio::sync::OwnedSemaphorePermit);
 
-pub(crate) fn batches<'a>(missing: &[&'a MessageMeta], max_msgs: usize, max_bytes: usize) -> Vec<Vec<&'a MessageMeta>> {
+pub(crate) fn batches<'a>(
+    missing: &[&'a MessageMeta],
+    max_msgs: usize,
+    max_bytes: usize,
+) -> Vec<Vec<&'a MessageMeta>> {
     let mut out = Vec::new();
     let mut cur: Vec<&MessageMeta> = Vec::new();
     let mut bytes = 0usize;
@@ -671,7 +691,10 @@ async fn copy_missing(
             if ctx.cancel.is_cancelled() {
                 break;
             }
-            let kib: u64 = batch.iter().map(|m| m.size.unwrap_or(0).div_ceil(1024)).sum();
+            let kib: u64 = batch
+                .iter()
+                .map(|m| m.size.unwrap_or(0).div_ceil(1024))
+                .sum();
             let need = (kib.max(1) as u32).min(ctx.budget_total);
             let permit = ctx
                 .budget
@@ -700,7 +723,9 @@ async fn copy_missing(
         Ok::<(), EngineError>(())
     };
 
-    let append = async {
+    // `move`: when the append side fails, its receiver must be dropped at once, so that the
+    // fetch side (waiting to send, or for budget held by a queued batch) wakes up and stops.
+    let append = async move {
         let mut copied = 0u64;
         let mut bytes = 0u64;
         let mut failed = 0u64;
@@ -834,7 +859,10 @@ mod tests {
         ];
         let refs: Vec<&MessageMeta> = ms.iter().collect();
         let b = batches(&refs, 2, 100);
-        let uids: Vec<Vec<u32>> = b.iter().map(|b| b.iter().map(|m| m.uid).collect()).collect();
+        let uids: Vec<Vec<u32>> = b
+            .iter()
+            .map(|b| b.iter().map(|m| m.uid).collect())
+            .collect();
         assert_eq!(uids, vec![vec![1, 2], vec![3], vec![4], vec![5]]);
     }
 }

@@ -84,10 +84,7 @@ pub fn parse_internal_date(s: &str) -> Option<i64> {
     const MONTHS: [&str; 12] = [
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ];
-    let month = MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(mon))? as i64
-        + 1;
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(mon))? as i64 + 1;
     let rest = rest.trim_start();
     let (time, zone) = rest.split_once(' ')?;
     let mut t = time.split(':');

@@ -82,7 +82,9 @@ pub async fn purge_mail(
                 let set = passeur_imap::uid_set(chunk);
                 d.uid_store(&set, "+FLAGS.SILENT", &["\\Deleted".to_string()])
                     .await
-                    .map_err(|e| EngineError::imap(Side::Destination, "mark messages deleted", e))?;
+                    .map_err(|e| {
+                        EngineError::imap(Side::Destination, "mark messages deleted", e)
+                    })?;
                 d.uid_expunge(&set)
                     .await
                     .map_err(|e| EngineError::imap(Side::Destination, "expunge messages", e))?;

@@ -45,7 +45,12 @@ pub struct Msg {
     pub date: &'static str,
 }
 
-pub fn msg(folder: &'static str, body: impl Into<Vec<u8>>, flags: &[&'static str], date: &'static str) -> Msg {
+pub fn msg(
+    folder: &'static str,
+    body: impl Into<Vec<u8>>,
+    flags: &[&'static str],
+    date: &'static str,
+) -> Msg {
     Msg {
         folder,
         body: body.into(),
@@ -87,7 +92,10 @@ pub async fn fill(c: &mut Client, msgs: &[Msg]) {
             .collect();
         for chunk in batch.chunks(50) {
             let out = c.append_batch(&wire, chunk).await.expect("append");
-            assert!(out.results.iter().all(|r| r.is_ok()), "append refused in {f}");
+            assert!(
+                out.results.iter().all(|r| r.is_ok()),
+                "append refused in {f}"
+            );
         }
     }
 }
@@ -104,7 +112,10 @@ pub struct Seen {
 pub async fn snapshot(c: &mut Client) -> BTreeMap<String, Vec<Seen>> {
     let mut out = BTreeMap::new();
     for f in c.list().await.expect("list") {
-        if f.attributes.iter().any(|a| a.eq_ignore_ascii_case("\\Noselect")) {
+        if f.attributes
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case("\\Noselect"))
+        {
             continue;
         }
         let st = c.examine(&f.name).await.expect("examine");
@@ -199,8 +210,16 @@ pub fn assert_same(got: Option<&Vec<Seen>>, want: Option<&Vec<Seen>>, what: &str
         m
     };
     let (g, w) = (count(&got), count(&want));
-    let missing: Vec<_> = w.iter().filter(|(k, n)| g.get(*k).copied().unwrap_or(0) < **n).take(5).collect();
-    let extra: Vec<_> = g.iter().filter(|(k, n)| w.get(*k).copied().unwrap_or(0) < **n).take(5).collect();
+    let missing: Vec<_> = w
+        .iter()
+        .filter(|(k, n)| g.get(*k).copied().unwrap_or(0) < **n)
+        .take(5)
+        .collect();
+    let extra: Vec<_> = g
+        .iter()
+        .filter(|(k, n)| w.get(*k).copied().unwrap_or(0) < **n)
+        .take(5)
+        .collect();
     panic!(
         "{what}: destination has {} messages, expected {}; first missing/short: {missing:?}; first extra/duplicated: {extra:?}",
         got.len(),

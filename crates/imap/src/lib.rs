@@ -35,3 +35,21 @@ pub use error::Error;
 pub use passeur_types::Security;
 pub use proto::response::Untagged;
 pub use uidset::{expand_uid_set, uid_set};
+
+#[cfg(test)]
+mod send_check {
+    use super::*;
+
+    fn is_send<T: Send>(_: &T) {}
+
+    /// The engine drives clients inside `tokio::spawn`.
+    #[allow(dead_code)]
+    fn client_and_futures_are_send(c: &mut Client, cfg: &ConnectConfig) {
+        is_send(&Client::connect(cfg));
+        is_send(&c.append_batch("x", &[]));
+        is_send(&c.next_body());
+        is_send(&c.list());
+        is_send(&c.authenticate(None, "a", "b"));
+        is_send(&c.uid_fetch_meta("1", None));
+    }
+}

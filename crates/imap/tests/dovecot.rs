@@ -374,6 +374,29 @@ async fn pipelined_append_without_multiappend_and_without_literal_plus() {
     c.logout().await.unwrap();
 }
 
+/// Regression: a 64 KiB+ literal written straight to the socket once
+/// overtook the smaller commands still queued in the write buffer.
+#[tokio::test]
+async fn medium_messages_after_small_ones_keep_their_order() {
+    let dc = Dovecot::start(1, "");
+    let mut c = dc.login(1).await;
+    let mut msgs = batch(6, None);
+    for (m, size) in msgs
+        .iter_mut()
+        .zip([10_000, 100_000, 5_000, 70_000, 1_000, 65_536])
+    {
+        m.body = message(size as u32, size);
+    }
+    for (i, quirks) in [Quirks::new(false, false), Quirks::new(true, false)]
+        .into_iter()
+        .enumerate()
+    {
+        c.set_quirks(quirks);
+        append_and_verify(&mut c, &format!("Mixed{i}"), &msgs).await;
+    }
+    c.logout().await.unwrap();
+}
+
 #[tokio::test]
 async fn per_message_refusals_are_isolated() {
     let quota = "mail_plugins = $mail_plugins quota\nplugin {\n  quota = maildir:User quota\n  quota_rule = *:storage=1M\n}\n";

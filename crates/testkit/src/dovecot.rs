@@ -274,6 +274,22 @@ impl Dovecot {
         Ok(())
     }
 
+    /// Writes a seeded corpus into `user`'s Maildir, gives it to the mail owner and makes
+    /// Dovecot rescan it. `spec.inbox_prefix` is taken from this instance's options.
+    pub fn write_corpus(
+        &self,
+        user: &str,
+        spec: &crate::corpus::CorpusSpec,
+    ) -> io::Result<crate::corpus::CorpusSummary> {
+        let spec = crate::corpus::CorpusSpec {
+            inbox_prefix: self.options.inbox_prefix,
+            ..spec.clone()
+        };
+        let summary = crate::corpus::write_maildir(&self.maildir(user), &spec)?;
+        self.resync(user)?;
+        Ok(summary)
+    }
+
     /// Stops the server and waits for its processes. Idempotent.
     pub fn stop(&mut self) {
         if let Some(mut p) = self.process.take() {

@@ -11,7 +11,9 @@
 //! every server process is also watched by a tiny shell watchdog that kills it if the
 //! test process dies without running destructors.
 
+pub mod corpus;
 mod dovecot;
+pub mod imapwire;
 mod proc;
 mod proxy;
 mod radicale;

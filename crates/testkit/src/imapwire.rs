@@ -69,6 +69,27 @@ pub struct Client {
     pub greeting: String,
 }
 
+/// The server answered a command with `NO` or `BAD` (the connection is still usable).
+#[derive(Debug)]
+pub struct Refused {
+    pub command: String,
+    /// `NO ...` or `BAD ...`.
+    pub response: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot run {}: {}", self.command, self.response)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Whether `e` is a [`Refused`] (tagged `NO`/`BAD`) rather than an I/O failure.
+pub fn is_refused(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Refused>())
+}
+
 fn bad(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
@@ -172,10 +193,15 @@ impl Client {
                 if text.starts_with("OK") {
                     return Ok(text);
                 }
-                return Err(io::Error::other(format!(
-                    "cannot run {}: {text}",
-                    String::from_utf8_lossy(&cmd[..cmd.len().min(60)])
-                )));
+                let shown = cmd
+                    .iter()
+                    .position(|&b| b == b'\r')
+                    .unwrap_or(cmd.len())
+                    .min(80);
+                return Err(io::Error::other(Refused {
+                    command: String::from_utf8_lossy(&cmd[..shown]).into_owned(),
+                    response: text,
+                }));
             }
         }
     }

@@ -17,6 +17,7 @@ pub mod imapwire;
 mod proc;
 mod proxy;
 mod radicale;
+pub mod verify;
 
 pub use dovecot::{Dovecot, DovecotOptions, ensure_dovecot};
 pub use proxy::CutProxy;

@@ -5,6 +5,7 @@
 #   bench/run.sh s20000          # seed 43, small profile, 20,000 msgs
 #   bench/run.sh small           # 500-message smoke run
 #   bench/run.sh c5000 s20000 --runs 2 --tools passeur,doveadm
+#   bench/run.sh small --compress   # servers offer COMPRESS=DEFLATE (off by default)
 #
 # What it does: builds `passeur` and `passeur-bench` in release; per corpus, starts a
 # private source Dovecot (filled with the seeded corpus) and a destination Dovecot with

@@ -7,7 +7,9 @@
 //! body SHA-256, flags+keywords, INTERNALDATE).
 //!
 //! usage: passeur-bench [--corpus small|c5000|s20000]... [--tools passeur,doveadm,mbsync]
-//!                      [--passeur PATH] [--out DIR] [--runs N]
+//!                      [--passeur PATH] [--out DIR] [--runs N] [--compress]
+//!
+//! `--compress` loads imap_zlib (COMPRESS=DEFLATE) on both servers; off by default.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -21,7 +23,7 @@ use passeur_testkit::verify::{self, AccountSnapshot};
 use passeur_testkit::{Dovecot, DovecotOptions};
 
 const USAGE: &str = "usage: passeur-bench [--corpus small|c5000|s20000]... \
-[--tools passeur,doveadm,mbsync] [--passeur PATH] [--out DIR] [--runs N]";
+[--tools passeur,doveadm,mbsync] [--passeur PATH] [--out DIR] [--runs N] [--compress]";
 
 struct Args {
     corpora: Vec<String>,
@@ -29,6 +31,7 @@ struct Args {
     passeur: Option<PathBuf>,
     out: PathBuf,
     runs: u32,
+    compress: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -38,6 +41,7 @@ fn parse_args() -> Result<Args, String> {
         passeur: None,
         out: PathBuf::from("bench/out"),
         runs: 1,
+        compress: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -53,6 +57,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--out" => a.out = PathBuf::from(value()?),
             "--runs" => a.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "--compress" => a.compress = true,
             "-h" | "--help" => return Err(String::new()),
             other if !other.starts_with('-') => a.corpora.push(other.to_string()),
             other => return Err(format!("unknown argument {other}")),
@@ -183,14 +188,18 @@ struct Ctx<'a> {
     passeur: Option<PathBuf>,
 }
 
-fn passeur_supports(bin: &Path, sub: &str) -> bool {
+/// Whether `passeur <sub> --help` succeeds and documents `must_mention` (a skeleton
+/// binary that ignores its arguments must not count as available).
+fn passeur_supports(bin: &Path, sub: &str, must_mention: &str) -> bool {
     Command::new(bin)
         .args([sub, "--help"])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && (String::from_utf8_lossy(&o.stdout).contains(must_mention)
+                    || String::from_utf8_lossy(&o.stderr).contains(must_mention))
+        })
 }
 
 /// Runs `tool` into destination user `n`: (full run, no-op run) or why it is not available.
@@ -206,7 +215,7 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed), String> {
                 .clone()
                 .filter(|b| b.exists())
                 .ok_or("passeur: not available (no binary)")?;
-            if !passeur_supports(&bin, "migrate") {
+            if !passeur_supports(&bin, "migrate", "--from") {
                 return Err("passeur: not available (no `migrate` command yet)".into());
             }
             let bin_s = bin.display().to_string();
@@ -233,7 +242,7 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed), String> {
                 .and_then(|l| l.strip_prefix("migration "))
                 .map(|s| s.trim().to_string());
             let noop_args = match id {
-                Some(id) if passeur_supports(&bin, "sync") => vec![
+                Some(id) if passeur_supports(&bin, "sync", "sync") => vec![
                     "sync".into(),
                     id,
                     "--state".into(),
@@ -313,13 +322,22 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
         .canonicalize()
         .map_err(|e| format!("cannot resolve {}: {e}", base.display()))?;
     let users = 2 + args.tools.len() as u32 * args.runs;
-    let src = Dovecot::start_in(&base.join("src"), DovecotOptions::default())
-        .map_err(|e| format!("cannot start source Dovecot: {e}"))?;
+    // No COMPRESS=DEFLATE by default: on loopback it only burns CPU (mbsync uses it when
+    // offered, 13x its CPU time), and the baseline figures were taken without it.
+    let src = Dovecot::start_in(
+        &base.join("src"),
+        DovecotOptions {
+            compress: args.compress,
+            ..DovecotOptions::default()
+        },
+    )
+    .map_err(|e| format!("cannot start source Dovecot: {e}"))?;
     let dst = Dovecot::start_in(
         &base.join("dst"),
         DovecotOptions {
             users,
             fsync_never: true,
+            compress: args.compress,
             ..DovecotOptions::default()
         },
     )

@@ -10,6 +10,8 @@
 //!                      [--passeur PATH] [--out DIR] [--runs N] [--compress]
 //!
 //! `--compress` loads imap_zlib (COMPRESS=DEFLATE) on both servers; off by default.
+//! `--rawlog` records every IMAP session of the destination in `<corpus>/dst/rawlog/<user>/`
+//! (Dovecot `rawlog_dir`), to see what a tool sent.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -23,7 +25,7 @@ use passeur_testkit::verify::{self, AccountSnapshot};
 use passeur_testkit::{Dovecot, DovecotOptions};
 
 const USAGE: &str = "usage: passeur-bench [--corpus small|c5000|s20000]... \
-[--tools passeur,doveadm,mbsync] [--passeur PATH] [--out DIR] [--runs N] [--compress]";
+[--tools passeur,doveadm,mbsync] [--passeur PATH] [--out DIR] [--runs N] [--compress] [--rawlog]";
 
 struct Args {
     corpora: Vec<String>,
@@ -32,6 +34,7 @@ struct Args {
     out: PathBuf,
     runs: u32,
     compress: bool,
+    rawlog: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -42,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
         out: PathBuf::from("bench/out"),
         runs: 1,
         compress: false,
+        rawlog: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -58,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
             "--out" => a.out = PathBuf::from(value()?),
             "--runs" => a.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--compress" => a.compress = true,
+            "--rawlog" => a.rawlog = true,
             "-h" | "--help" => return Err(String::new()),
             other if !other.starts_with('-') => a.corpora.push(other.to_string()),
             other => return Err(format!("unknown argument {other}")),
@@ -338,10 +343,33 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
             users,
             fsync_never: true,
             compress: args.compress,
+            extra_config: if args.rawlog {
+                vec![format!(
+                    "protocol imap {{\n  rawlog_dir = {}/dst/rawlog/%u\n}}",
+                    base.display()
+                )]
+            } else {
+                Vec::new()
+            },
             ..DovecotOptions::default()
         },
     )
     .map_err(|e| format!("cannot start destination Dovecot: {e}"))?;
+    if args.rawlog {
+        for n in 1..=users {
+            let dir = base.join("dst").join("rawlog").join(format!("user{n}"));
+            fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        dst.fix_ownership()
+            .map_err(|e| format!("cannot chown: {e}"))?;
+        let rawlog = base.join("dst").join("rawlog");
+        let owner = fs::metadata(dst.dir.join("mail")).map_err(|e| e.to_string())?;
+        use std::os::unix::fs::MetadataExt as _;
+        for entry in walk(&rawlog) {
+            let _ = std::os::unix::fs::chown(&entry, Some(owner.uid()), Some(owner.gid()));
+        }
+    }
     println!(
         "== {name}: source Dovecot 127.0.0.1:{}, destination (mail_fsync=never) 127.0.0.1:{}",
         src.imap_port, dst.imap_port
@@ -457,6 +485,16 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
     )
     .map_err(|e| format!("cannot write results.tsv: {e}"))?;
     Ok(())
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
 }
 
 fn now_utc() -> String {

@@ -152,14 +152,17 @@ fn year_start(y: i64) -> i64 {
     encode::days_from_civil(y, 1, 1) * 86_400
 }
 
-fn sample_size(rng: &mut Rng, profile: Profile) -> usize {
+/// Target size of message `i`. The ~10 MB messages are placed deterministically (one
+/// per 1,000, the first at i = 499) so that every corpus of 500+ messages has one and
+/// the total size does not swing by tens of MB with the seed.
+fn sample_size(rng: &mut Rng, profile: Profile, i: usize) -> usize {
     let r = rng.f64();
     let s = match profile {
         Profile::Small => rng.log_uniform(1_000.0, 10_000.0),
-        Profile::Realistic if r < 0.82 => rng.log_uniform(2_000.0, 20_000.0),
-        Profile::Realistic if r < 0.95 => rng.log_uniform(20_000.0, 100_000.0),
-        Profile::Realistic if r < 0.999 => rng.log_uniform(100_000.0, 2_000_000.0),
-        Profile::Realistic => rng.range(9_500_000, 10_500_000) as f64,
+        Profile::Realistic if i % 1000 == 499 => rng.range(9_500_000, 10_500_000) as f64,
+        Profile::Realistic if r < 0.8208 => rng.log_uniform(2_000.0, 20_000.0),
+        Profile::Realistic if r < 0.953 => rng.log_uniform(20_000.0, 100_000.0),
+        Profile::Realistic => rng.log_uniform(100_000.0, 2_000_000.0),
     };
     s as usize
 }
@@ -255,7 +258,7 @@ pub fn generate(spec: &CorpusSpec) -> impl Iterator<Item = Generated> + '_ {
             }
             chosen
         };
-        let target_size = sample_size(&mut plan, spec.profile);
+        let target_size = sample_size(&mut plan, spec.profile, i);
         let internal_date = match folder.strip_prefix("Archive/").map(str::parse::<i64>) {
             Some(Ok(y)) => plan.range(year_start(y) as u64, year_start(y + 1) as u64) as i64,
             _ => plan.range(Y2018 as u64, Y2026 as u64) as i64,

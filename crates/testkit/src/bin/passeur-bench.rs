@@ -386,6 +386,8 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
         summary.imap_bytes as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
+    // Flush the freshly written corpus so its writeback does not land in the first run.
+    let _ = Command::new("sync").status();
     let t = Instant::now();
     let source: AccountSnapshot = verify::snapshot(&src.imap_addr(), "user1", "pass1")
         .map_err(|e| format!("cannot read source: {e}"))?;

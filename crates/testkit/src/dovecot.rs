@@ -211,6 +211,12 @@ impl Dovecot {
         (format!("user{n}"), format!("pass{n}"))
     }
 
+    /// A logged-in [`crate::imapwire::Client`] for user N (plain IMAP).
+    pub fn login(&self, n: u32) -> io::Result<crate::imapwire::Client> {
+        let (user, pass) = self.user(n);
+        crate::imapwire::Client::login(&self.imap_addr(), &user, &pass)
+    }
+
     /// `host:port` of the plain IMAP listener.
     pub fn imap_addr(&self) -> String {
         format!("{}:{}", self.host, self.imap_port)

@@ -174,7 +174,7 @@ async fn append_and_verify(client: &mut Client, mailbox: &str, msgs: &[AppendMes
 
 #[tokio::test]
 async fn login_master_user_and_wrong_password() {
-    let dc = Dovecot::start(3, "");
+    let dc = Dovecot::start(3);
     let mut c = Client::connect(&dc.config(Security::Plain, false))
         .await
         .unwrap();
@@ -229,7 +229,7 @@ async fn login_master_user_and_wrong_password() {
 
 #[tokio::test]
 async fn tls_self_signed_needs_insecure_switch() {
-    let dc = Dovecot::start(1, "");
+    let dc = Dovecot::start(1);
     for security in [Security::StartTls, Security::Tls] {
         let err = Client::connect(&dc.config(security, false))
             .await
@@ -253,7 +253,7 @@ async fn tls_self_signed_needs_insecure_switch() {
 
 #[tokio::test]
 async fn compress_deflate_over_tls_carries_big_messages() {
-    let dc = Dovecot::start(1, "");
+    let dc = Dovecot::start(1);
     let mut c = Client::connect(&dc.config(Security::Tls, true))
         .await
         .unwrap();
@@ -267,7 +267,7 @@ async fn compress_deflate_over_tls_carries_big_messages() {
 
 #[tokio::test]
 async fn list_special_use_and_non_ascii_folders() {
-    let dc = Dovecot::start(1, "");
+    let dc = Dovecot::start(1);
     let mut c = dc.login(1).await;
     let ns = c.namespace().await.unwrap().unwrap();
     assert_eq!((ns.prefix.as_str(), ns.delimiter), ("", Some('/')));
@@ -316,7 +316,7 @@ async fn list_special_use_and_non_ascii_folders() {
 
 #[tokio::test]
 async fn multiappend_100_messages_with_a_20mb_one() {
-    let dc = Dovecot::start(1, "");
+    let dc = Dovecot::start(1);
     let mut c = dc.login(1).await;
     assert!(c.capabilities().multiappend() && c.capabilities().literal_plus());
     let msgs = batch(100, Some((42, 20 * 1024 * 1024)));
@@ -362,7 +362,7 @@ async fn multiappend_100_messages_with_a_20mb_one() {
 
 #[tokio::test]
 async fn pipelined_append_without_multiappend_and_without_literal_plus() {
-    let dc = Dovecot::start(1, "");
+    let dc = Dovecot::start(1);
     let mut c = dc.login(1).await;
     c.set_quirks(Quirks::new(true, false));
     append_and_verify(&mut c, "Piped", &batch(40, Some((3, 2_000_000)))).await;
@@ -378,7 +378,7 @@ async fn pipelined_append_without_multiappend_and_without_literal_plus() {
 /// overtook the smaller commands still queued in the write buffer.
 #[tokio::test]
 async fn medium_messages_after_small_ones_keep_their_order() {
-    let dc = Dovecot::start(1, "");
+    let dc = Dovecot::start(1);
     let mut c = dc.login(1).await;
     let mut msgs = batch(6, None);
     for (m, size) in msgs
@@ -399,8 +399,7 @@ async fn medium_messages_after_small_ones_keep_their_order() {
 
 #[tokio::test]
 async fn per_message_refusals_are_isolated() {
-    let quota = "mail_plugins = $mail_plugins quota\nplugin {\n  quota = maildir:User quota\n  quota_rule = *:storage=1M\n}\n";
-    let dc = Dovecot::start(1, quota);
+    let dc = Dovecot::with(common::options(1, Some(1024 * 1024)));
     let mut c = dc.login(1).await;
     let mut msgs = batch(3, None);
     msgs[1].body = message(99, 2_000_000);
@@ -428,7 +427,7 @@ async fn per_message_refusals_are_isolated() {
 
 #[tokio::test]
 async fn errors_name_the_failure() {
-    let dc = Dovecot::start(1, "");
+    let dc = Dovecot::start(1);
     let mut c = dc.login(1).await;
     let err = c.select("Does/Not/Exist").await.unwrap_err();
     assert!(matches!(err, Error::No { .. }), "{err:?}");

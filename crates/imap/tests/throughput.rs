@@ -52,7 +52,7 @@ fn corpus(count: u32) -> Vec<AppendMessage> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn throughput() {
-    let dc = Dovecot::start(4, "");
+    let dc = Dovecot::start(4);
     let msgs = corpus(5000);
     let total: usize = msgs.iter().map(|m| m.body.len()).sum();
     let mb = total as f64 / 1e6;

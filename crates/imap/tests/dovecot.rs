@@ -443,3 +443,87 @@ async fn errors_name_the_failure() {
     let err = Client::connect(&cfg).await.unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
 }
+
+/// A connection cut in the middle of a body fetch or an append is a
+/// retryable error, never a hang or a truncated body handed out as whole.
+#[tokio::test]
+async fn connection_cuts_are_retryable_errors() {
+    let dc = Dovecot::start(1);
+    let mut c = dc.login(1).await;
+    let msgs = batch(3, Some((2, 5_000_000)));
+    c.create("Cut").await.unwrap();
+    let out = c.append_batch("Cut", &msgs).await.unwrap();
+    assert_eq!(out.results.len(), 3);
+    c.logout().await.unwrap();
+
+    let proxy = passeur_testkit::CutProxy::start(&dc.server.imap_addr()).unwrap();
+    let mut cfg = dc.config(Security::Plain, false);
+    cfg.port = proxy.port();
+    let mut c = Client::connect(&cfg).await.unwrap();
+    c.authenticate(None, "user1", "pass1").await.unwrap();
+    c.examine("Cut").await.unwrap();
+    proxy.cut_after_bytes(1_000_000);
+    c.start_fetch_bodies(&[1, 2, 3]).await.unwrap();
+    let mut whole = 0;
+    let err = loop {
+        match c.next_body().await {
+            Ok(Some(b)) => {
+                assert_eq!(b.body, msgs[b.uid as usize - 1].body);
+                whole += 1;
+            }
+            Ok(None) => panic!("the fetch completed despite the cut"),
+            Err(e) => break e,
+        }
+    };
+    assert!(whole < 3);
+    assert!(err.is_retryable(), "{err:?}");
+
+    let mut c = Client::connect(&cfg).await.unwrap();
+    c.authenticate(None, "user1", "pass1").await.unwrap();
+    proxy.cut_after_bytes(500_000);
+    let err = c.append_batch("Cut", &msgs).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    // MULTIAPPEND is atomic: nothing of the cut batch was stored.
+    let mut c = dc.login(1).await;
+    assert_eq!(c.status("Cut").await.unwrap().exists, 3);
+}
+
+/// The LOGIN command path (forced by a quirk: Dovecot only allows LOGIN
+/// when it also offers AUTH=PLAIN), and a server offering neither.
+#[tokio::test]
+async fn login_command_and_no_usable_mechanism() {
+    let dc = Dovecot::start(1);
+    let mut c = Client::connect(&dc.config(Security::Plain, false))
+        .await
+        .unwrap();
+    c.set_quirks(Quirks::default().with_no_auth_plain(true));
+    c.authenticate(None, "user1", "pass1").await.unwrap();
+    assert!(c.capabilities().uidplus());
+    c.logout().await.unwrap();
+    // Quoting holds: a wrong password with quotes, backslashes and 8-bit
+    // bytes (sent as a literal) is a plain NO, not a BAD.
+    for pw in ["bad\"pass\\", "pässwörd"] {
+        let mut c = Client::connect(&dc.config(Security::Plain, false))
+            .await
+            .unwrap();
+        c.set_quirks(Quirks::default().with_no_auth_plain(true));
+        let err = c.authenticate(None, "user1", pw).await.unwrap_err();
+        assert!(matches!(err, Error::Auth { .. }), "{err:?}");
+    }
+    drop(dc);
+
+    let mut opts = common::options(1, None);
+    opts.extra_config = vec!["auth_mechanisms = login".into()];
+    let dc = Dovecot::with(opts);
+    let mut c = Client::connect(&dc.config(Security::Plain, false))
+        .await
+        .unwrap();
+    assert!(!c.capabilities().auth_plain(), "{:?}", c.capabilities());
+    let err = c.authenticate(None, "user1", "pass1").await.unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+    let err = c
+        .authenticate(Some("user1"), "admin", "masterpass")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+}

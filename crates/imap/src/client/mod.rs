@@ -60,6 +60,9 @@ pub struct Quirks {
     pub no_multiappend: bool,
     /// Never send non-synchronising literals, even with LITERAL+/LITERAL-.
     pub no_literal_plus: bool,
+    /// Log in with the LOGIN command even when AUTH=PLAIN is offered
+    /// (servers with a broken SASL PLAIN). No effect with an authzid.
+    pub no_auth_plain: bool,
 }
 
 impl Quirks {
@@ -67,7 +70,13 @@ impl Quirks {
         Quirks {
             no_multiappend,
             no_literal_plus,
+            no_auth_plain: false,
         }
+    }
+
+    pub fn with_no_auth_plain(mut self, on: bool) -> Self {
+        self.no_auth_plain = on;
+        self
     }
 }
 

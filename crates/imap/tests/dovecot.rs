@@ -319,6 +319,8 @@ async fn multiappend_100_messages_with_a_20mb_one() {
     let dc = Dovecot::start(1);
     let mut c = dc.login(1).await;
     assert!(c.capabilities().multiappend() && c.capabilities().literal_plus());
+    assert_eq!(c.enable(&["CONDSTORE"]).await.unwrap(), vec!["CONDSTORE"]);
+    assert_eq!(c.enabled(), ["CONDSTORE"]);
     let msgs = batch(100, Some((42, 20 * 1024 * 1024)));
     append_and_verify(&mut c, "Archive", &msgs).await;
 

@@ -226,12 +226,12 @@ impl Conn {
 
     /// Queues bytes for the server; large payloads skip the copy.
     pub(crate) async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
-        // Whatever is queued goes first: a large literal written directly must not overtake
-        // the command text (e.g. `{n+}`) queued before it.
-        if self.wbuf.len() + data.len() > WRITE_BATCH || data.len() >= DIRECT_WRITE {
+        let direct = data.len() >= DIRECT_WRITE;
+        // Whatever is queued must go first when `data` skips the queue.
+        if direct || self.wbuf.len() + data.len() > WRITE_BATCH {
             self.push_wbuf(false).await?;
         }
-        if data.len() >= DIRECT_WRITE {
+        if direct {
             self.send_raw(data, false).await
         } else {
             self.wbuf.extend_from_slice(data);

@@ -211,6 +211,12 @@ impl Dovecot {
         (format!("user{n}"), format!("pass{n}"))
     }
 
+    /// A logged-in [`crate::imapwire::Client`] for user N (plain IMAP).
+    pub fn login(&self, n: u32) -> io::Result<crate::imapwire::Client> {
+        let (user, pass) = self.user(n);
+        crate::imapwire::Client::login(&self.imap_addr(), &user, &pass)
+    }
+
     /// `host:port` of the plain IMAP listener.
     pub fn imap_addr(&self) -> String {
         format!("{}:{}", self.host, self.imap_port)
@@ -272,6 +278,22 @@ impl Dovecot {
         self.fix_ownership()?;
         self.doveadm_ok(&["force-resync", "-u", user, "*"])?;
         Ok(())
+    }
+
+    /// Writes a seeded corpus into `user`'s Maildir, gives it to the mail owner and makes
+    /// Dovecot rescan it. `spec.inbox_prefix` is taken from this instance's options.
+    pub fn write_corpus(
+        &self,
+        user: &str,
+        spec: &crate::corpus::CorpusSpec,
+    ) -> io::Result<crate::corpus::CorpusSummary> {
+        let spec = crate::corpus::CorpusSpec {
+            inbox_prefix: self.options.inbox_prefix,
+            ..spec.clone()
+        };
+        let summary = crate::corpus::write_maildir(&self.maildir(user), &spec)?;
+        self.resync(user)?;
+        Ok(summary)
     }
 
     /// Stops the server and waits for its processes. Idempotent.

@@ -4,18 +4,27 @@
 //!   in a temp dir on random loopback ports, with users `user1..userN` / `pass1..passN`
 //!   and a master user `admin` / `masterpass`.
 //! * [`Radicale`] — a private Radicale 3 CalDAV/CardDAV server (see `radicale.rs`).
+//! * [`Xandikos`] — a private Xandikos (single principal, no auth), a second DAV target.
 //! * [`CutProxy`] — a TCP proxy that can drop every live connection on demand or after
 //!   N bytes, to test connection cuts mid-transfer.
+//!
+//! Also [`corpus`] (seeded realistic mail corpus), [`imapwire`] (a minimal blocking IMAP
+//! client, independent of passeur's) and [`verify`] (compare two IMAP accounts).
 //!
 //! Everything is blocking (no async runtime) and cleans up after itself on drop:
 //! every server process is also watched by a tiny shell watchdog that kills it if the
 //! test process dies without running destructors.
 
+pub mod corpus;
 mod dovecot;
+pub mod imapwire;
 mod proc;
 mod proxy;
 mod radicale;
+pub mod verify;
+mod xandikos;
 
 pub use dovecot::{Dovecot, DovecotOptions, ensure_dovecot};
 pub use proxy::CutProxy;
 pub use radicale::{Radicale, RadicaleOptions, ensure_radicale};
+pub use xandikos::{Xandikos, ensure_xandikos};

@@ -38,12 +38,13 @@ struct Shared {
 
 impl Shared {
     fn cut_all(&self) {
+        // Count first: a client may observe the EOF before this function returns.
+        self.cuts.fetch_add(1, Ordering::SeqCst);
         let conns = std::mem::take(&mut *self.live.lock().unwrap_or_else(|p| p.into_inner()));
         for (_, a, b) in conns {
             let _ = a.shutdown(Shutdown::Both);
             let _ = b.shutdown(Shutdown::Both);
         }
-        self.cuts.fetch_add(1, Ordering::SeqCst);
     }
 
     fn forget(&self, id: u64) {

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use passeur_testkit::{CutProxy, Dovecot, DovecotOptions, Radicale, RadicaleOptions};
+use passeur_testkit::{CutProxy, Dovecot, DovecotOptions, Radicale, RadicaleOptions, Xandikos};
 
 /// A throw-away line client: sends `cmds` (tag `aN` each) and returns the whole transcript
 /// up to the tagged reply of the last one.
@@ -235,5 +235,52 @@ fn radicale_serves_precreated_collections_with_auth() {
     assert_eq!(
         rad.calendar_url(2),
         format!("{}/user2/calendar/", rad.url())
+    );
+}
+
+#[test]
+fn xandikos_serves_default_collections() {
+    let x = Xandikos::start("user1").unwrap();
+    let path = x.calendar_url().replace(&x.url(), "");
+    let resp = http(
+        x.port,
+        &format!(
+            "PROPFIND {path} HTTP/1.1\r\nHost: x\r\nDepth: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(resp.contains(" 207 "), "{resp}\n{}", x.log());
+    assert!(resp.contains("calendar"), "{resp}");
+    let path = x.contacts_url().replace(&x.url(), "");
+    let resp = http(
+        x.port,
+        &format!(
+            "PROPFIND {path} HTTP/1.1\r\nHost: x\r\nDepth: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(resp.contains(" 207 "), "{resp}");
+}
+
+#[test]
+fn login_helper_gives_a_working_client() {
+    let dc = Dovecot::start(DovecotOptions::default()).unwrap();
+    let mut c = dc.login(2).unwrap();
+    assert_eq!(c.select("INBOX", true).unwrap(), 0);
+    c.append(
+        "INBOX",
+        &["\\Flagged"],
+        None,
+        b"Subject: hi\r\n\r\nbody\r\n",
+    )
+    .unwrap();
+    let items = c.fetch("FETCH 1 (FLAGS RFC822.SIZE)").unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].size, Some(21));
+    assert!(
+        items[0]
+            .flags
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|f| f == "\\Flagged")
     );
 }

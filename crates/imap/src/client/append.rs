@@ -67,6 +67,34 @@ impl Client {
         msgs: &[AppendMessage],
     ) -> Result<AppendOutcome, Error> {
         self.ensure_idle("append")?;
+        // A command the server rejects before its non-synchronising literal
+        // makes it read the literal as commands (Dovecot does): refuse bad
+        // dates here instead of sending them.
+        let bad_date = |m: &AppendMessage| {
+            m.internal_date
+                .as_deref()
+                .is_some_and(|d| !valid_date_time(d))
+        };
+        if msgs.iter().any(bad_date) {
+            let good: Vec<AppendMessage> = msgs.iter().filter(|m| !bad_date(m)).cloned().collect();
+            let sent = Box::pin(self.append_batch(mailbox, &good)).await?;
+            let mut sent_results = sent.results.into_iter();
+            let results = msgs
+                .iter()
+                .map(|m| match m.internal_date.as_deref() {
+                    Some(d) if !valid_date_time(d) => Err(AppendError {
+                        code: None,
+                        text: format!("invalid internal date {d:?} (not sent)"),
+                        bad: true,
+                    }),
+                    _ => sent_results.next().unwrap_or(Ok(None)),
+                })
+                .collect();
+            return Ok(AppendOutcome {
+                uidvalidity: sent.uidvalidity,
+                results,
+            });
+        }
         if msgs.is_empty() {
             return Ok(AppendOutcome::default());
         }
@@ -147,7 +175,7 @@ fn message_args(mut cmd: Command, m: &AppendMessage) -> Command {
         .flags
         .iter()
         .map(String::as_str)
-        .filter(|f| !f.eq_ignore_ascii_case("\\Recent") && is_atom(f))
+        .filter(|f| is_atom(f) && (!f.starts_with('\\') || is_settable_system_flag(f)))
         .collect();
     cmd = cmd.raw(" (").raw(&flags.join(" ")).raw(")");
     if let Some(d) = m.internal_date.as_deref().filter(|d| {
@@ -159,10 +187,74 @@ fn message_args(mut cmd: Command, m: &AppendMessage) -> Command {
     cmd.raw(" ").literal(m.body.clone())
 }
 
+/// System flags APPEND may set (`\\Recent` may not; unknown `\\X` is a BAD).
+fn is_settable_system_flag(f: &str) -> bool {
+    ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(f))
+}
+
+/// RFC 3501 date-time: `dd-Mon-yyyy hh:mm:ss +zzzz` (day may be one digit
+/// or space-padded), with values in range.
+pub(crate) fn valid_date_time(s: &str) -> bool {
+    fn num(s: &str, max: u32) -> bool {
+        !s.is_empty()
+            && s.bytes().all(|c| c.is_ascii_digit())
+            && s.parse::<u32>().is_ok_and(|n| n <= max)
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let s = s.strip_prefix(' ').unwrap_or(s);
+    let mut parts = s.split(' ');
+    let (Some(date), Some(time), Some(zone), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let d: Vec<&str> = date.split('-').collect();
+    let t: Vec<&str> = time.split(':').collect();
+    let date_ok = matches!(d.as_slice(), [day, mon, year]
+        if day.len() <= 2 && num(day, 31) && *day != "0" && *day != "00"
+            && MONTHS.contains(mon) && year.len() == 4 && num(year, 9999));
+    let time_ok = matches!(t.as_slice(), [h, m, sec]
+        if h.len() == 2 && m.len() == 2 && sec.len() == 2 && num(h, 23) && num(m, 59) && num(sec, 60));
+    let zone_ok = zone.len() == 5
+        && (zone.starts_with('+') || zone.starts_with('-'))
+        && zone.get(1..3).is_some_and(|z| num(z, 23))
+        && zone.get(3..5).is_some_and(|z| num(z, 59));
+    date_ok && time_ok && zone_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proto::response::Code;
+
+    #[test]
+    fn date_time_validation() {
+        for ok in [
+            "17-Jul-1996 02:44:25 -0700",
+            " 7-Jul-1996 02:44:25 +0000",
+            "7-Jul-1996 23:59:60 +1400",
+        ] {
+            assert!(valid_date_time(ok), "{ok}");
+        }
+        for bad in [
+            "31-Foo-2020 10:00:00 +0000",
+            "01-Jan-2020 99:00:00 +0000",
+            "01-Jan-2020 10:00:00",
+            "00-Jan-2020 10:00:00 +0000",
+            "01-Jan-2020 10:00:00 0000",
+            "01-Jan-20 10:00:00 +0000",
+            "",
+            "01-Jan-2020 10:00:00 +0000 x",
+            "01-Jan-2020 10:00:00 +é000",
+            "01-Jan-2020 10:00:00 +0é0",
+        ] {
+            assert!(!valid_date_time(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn appenduid_expands_sets() {

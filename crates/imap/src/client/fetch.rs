@@ -163,7 +163,11 @@ impl Client {
             };
             match resp {
                 Response::Untagged(u @ Untagged::Fetch { .. }) => {
-                    if let (Some(uid), Some(v)) = (fetch_uid(&u), body_section(&u)) {
+                    // NIL: the server has no body for it (expunged meanwhile):
+                    // leave it out rather than hand out an empty message.
+                    if let (Some(uid), Some(v)) = (fetch_uid(&u), body_section(&u))
+                        && *v != Value::Nil
+                    {
                         return Ok(Some(FetchedBody {
                             uid,
                             body: value_bytes(v),

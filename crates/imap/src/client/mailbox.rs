@@ -31,7 +31,9 @@ impl ListEntry {
         self.attributes.iter().any(|a| a.eq_ignore_ascii_case(attr))
     }
 
-    /// `\Noselect` or `\NonExistent`: a name in the tree, not a mailbox.
+    /// False for `\Noselect` and `\NonExistent` (LIST-EXTENDED's name for
+    /// a parent that exists only in the hierarchy, or a subscription to a
+    /// deleted mailbox): a name in the tree, not a mailbox.
     pub fn is_selectable(&self) -> bool {
         !self.has_attribute("\\Noselect") && !self.has_attribute("\\NonExistent")
     }
@@ -87,9 +89,9 @@ impl Client {
         let extended = self.caps.list_extended();
         let cmd = if extended {
             let ret = if self.caps.special_use() {
-                " RETURN (SPECIAL-USE SUBSCRIBED)"
+                " RETURN (SPECIAL-USE SUBSCRIBED CHILDREN)"
             } else {
-                " RETURN (SUBSCRIBED)"
+                " RETURN (SUBSCRIBED CHILDREN)"
             };
             Command::new("LIST").raw(" \"\" \"*\"").raw(ret).end()
         } else {
@@ -129,9 +131,6 @@ impl Client {
                 }
             }
         }
-        // RETURN (SUBSCRIBED) also lists subscribed names that no longer
-        // exist, flagged \NonExistent: those are not mailboxes.
-        out.retain(|e| !e.has_attribute("\\NonExistent") || e.has_attribute("\\HasChildren"));
         Ok(out)
     }
 

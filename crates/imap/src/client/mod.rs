@@ -16,8 +16,9 @@ use crate::Error;
 use crate::caps::Capabilities;
 use crate::command::{Command, Part};
 use crate::conn::Conn;
-use crate::proto::frame::{FrameError, FrameStatus, Framer};
-use crate::proto::response::{self, Response, Status, Tagged, Untagged};
+use crate::proto::frame::Framer;
+use crate::proto::response::{Response, Status, Tagged, Untagged};
+use crate::proto::{Decoded, decode};
 
 pub use append::{AppendError, AppendMessage, AppendOutcome};
 pub use fetch::{FetchedBody, MessageMeta};
@@ -59,6 +60,9 @@ pub struct Quirks {
     pub no_multiappend: bool,
     /// Never send non-synchronising literals, even with LITERAL+/LITERAL-.
     pub no_literal_plus: bool,
+    /// Log in with the LOGIN command even when AUTH=PLAIN is offered
+    /// (servers with a broken SASL PLAIN). No effect with an authzid.
+    pub no_auth_plain: bool,
 }
 
 impl Quirks {
@@ -66,7 +70,13 @@ impl Quirks {
         Quirks {
             no_multiappend,
             no_literal_plus,
+            no_auth_plain: false,
         }
+    }
+
+    pub fn with_no_auth_plain(mut self, on: bool) -> Self {
+        self.no_auth_plain = on;
+        self
     }
 }
 
@@ -156,21 +166,21 @@ impl Client {
     /// Reads and parses one response.
     async fn read_response(&mut self) -> Result<Response, Error> {
         loop {
-            match self.framer.poll(&self.conn.rbuf) {
-                Ok(FrameStatus::Complete(n)) => {
-                    let frame = self.conn.rbuf.split_to(n).freeze();
-                    let resp = response::parse(&frame).map_err(|e| {
-                        let from = e.pos.saturating_sub(40).min(frame.len());
-                        Error::protocol(e.reason, &frame[from..])
-                    })?;
+            match decode(&mut self.framer, &mut self.conn.rbuf) {
+                Ok(Decoded::Response(resp, frame)) => {
                     if tracing::enabled!(tracing::Level::TRACE) {
-                        let head = &frame[..frame.len().min(200)];
+                        // The first line only: literals may be mail content.
+                        let end = frame
+                            .iter()
+                            .position(|&c| c == b'\n')
+                            .unwrap_or(frame.len());
+                        let head = &frame[..end.min(300)];
                         tracing::trace!(host = %self.host, "S: {}", String::from_utf8_lossy(head).trim_end());
                     }
                     self.observe(&resp);
                     return Ok(resp);
                 }
-                Ok(FrameStatus::NeedMore(hint)) => {
+                Ok(Decoded::NeedMore(hint)) => {
                     let n = self.conn.fill(hint.unwrap_or(0)).await?;
                     if n == 0 {
                         return Err(Error::Closed {
@@ -178,17 +188,11 @@ impl Client {
                         });
                     }
                 }
-                Err(FrameError::LiteralTooLarge(n)) => {
-                    return Err(Error::protocol(
-                        format!("literal of {n} bytes is larger than allowed"),
-                        &self.conn.rbuf[..self.conn.rbuf.len().min(120)],
-                    ));
-                }
-                Err(FrameError::LineTooLong) => {
-                    return Err(Error::protocol(
-                        "response line too long",
-                        &self.conn.rbuf[..self.conn.rbuf.len().min(120)],
-                    ));
+                Err(e) => {
+                    return Err(Error::Protocol {
+                        reason: e.reason,
+                        excerpt: String::from_utf8_lossy(&e.excerpt).into_owned(),
+                    });
                 }
             }
         }

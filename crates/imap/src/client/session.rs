@@ -132,7 +132,8 @@ impl Client {
     ) -> Result<(), Error> {
         self.ensure_idle("log in")?;
         self.untagged.clear();
-        let (tagged, name) = if self.caps.auth_plain() {
+        let use_plain = self.caps.auth_plain() && (authzid.is_some() || !self.quirks.no_auth_plain);
+        let (tagged, name) = if use_plain {
             let mut raw = Vec::with_capacity(authcid.len() + password.len() + 8);
             raw.extend_from_slice(authzid.unwrap_or("").as_bytes());
             raw.push(0);

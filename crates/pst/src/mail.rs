@@ -1,0 +1,685 @@
+//! Messages to RFC 5322 / MIME ([MS-OXCMAIL] in reverse).
+
+use base64::Engine as _;
+
+use crate::error::Result;
+use crate::message::{Ctx, Message, pick_email};
+use crate::props;
+use crate::rtf::{self, Encapsulated};
+use crate::time;
+
+const MAX_DEPTH: u8 = 8;
+
+/// The MIME bytes, the IMAP flags and the INTERNALDATE of a message.
+pub(crate) fn build(
+    ctx: &Ctx<'_>,
+    msg: &Message<'_>,
+) -> Result<(Vec<u8>, Vec<String>, Option<String>)> {
+    let mut b = Builder {
+        counter: 0,
+        nid: msg.nid,
+    };
+    let mime = b.message(ctx, msg, 0);
+    let pc = &msg.pc;
+    let mf = pc.int(props::MESSAGE_FLAGS).unwrap_or(0);
+    let mut flags = Vec::new();
+    if mf & 0x1 != 0 {
+        flags.push("\\Seen".to_string());
+    }
+    if mf & 0x8 != 0 {
+        flags.push("\\Draft".to_string());
+    }
+    if pc.int(props::FLAG_STATUS) == Some(2) {
+        flags.push("\\Flagged".to_string());
+    }
+    let verb = pc.int(props::LAST_VERB).unwrap_or(0);
+    let icon = pc.int(props::ICON_INDEX).unwrap_or(0);
+    if matches!(verb, 102 | 103) || icon == 0x105 {
+        flags.push("\\Answered".to_string());
+    }
+    if verb == 104 || icon == 0x106 {
+        flags.push("$Forwarded".to_string());
+    }
+    let when = [
+        props::DELIVERY_TIME,
+        props::CLIENT_SUBMIT_TIME,
+        props::CREATION_TIME,
+    ]
+    .iter()
+    .find_map(|&p| pc.time(p).and_then(time::filetime_to_unix));
+    Ok((mime, flags, when.map(time::imap_date)))
+}
+
+enum Part {
+    Leaf {
+        headers: Vec<String>,
+        body: Vec<u8>,
+    },
+    Multi {
+        subtype: &'static str,
+        parts: Vec<Part>,
+    },
+}
+
+struct Builder {
+    counter: u32,
+    nid: u32,
+}
+
+struct Att {
+    name: String,
+    ctype: String,
+    cid: Option<String>,
+    data: AttData,
+}
+
+enum AttData {
+    Bytes(Vec<u8>),
+    Message(Vec<u8>),
+}
+
+impl Builder {
+    fn boundary(&mut self, depth: u8) -> String {
+        self.counter += 1;
+        format!("=_passeur_{:x}_{depth}_{}", self.nid, self.counter)
+    }
+
+    fn message(&mut self, ctx: &Ctx<'_>, msg: &Message<'_>, depth: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.headers(msg, &mut out);
+        let body = self.body(ctx, msg, depth);
+        out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+        self.write_part(&body, &mut out, depth);
+        out
+    }
+
+    fn headers(&mut self, msg: &Message<'_>, out: &mut Vec<u8>) {
+        let pc = &msg.pc;
+        let mut have = std::collections::HashSet::new();
+        if let Some(h) = pc.string(props::TRANSPORT_HEADERS) {
+            for field in header_fields(&h) {
+                let name = field
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                if name.starts_with("content-") || name == "mime-version" || name.is_empty() {
+                    continue;
+                }
+                have.insert(name);
+                out.extend_from_slice(field.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        let add = |name: &str, value: String, out: &mut Vec<u8>| {
+            if !have.contains(&name.to_ascii_lowercase()) && !value.is_empty() {
+                out.extend_from_slice(fold(name, &value).as_bytes());
+            }
+        };
+        let date = [
+            props::CLIENT_SUBMIT_TIME,
+            props::DELIVERY_TIME,
+            props::CREATION_TIME,
+        ]
+        .iter()
+        .find_map(|&p| pc.time(p).and_then(time::filetime_to_unix));
+        if let Some(d) = date {
+            add("Date", time::rfc5322(d), out);
+        }
+        let from_name = pc
+            .string(props::SENT_REPRESENTING_NAME)
+            .or_else(|| pc.string(props::SENDER_NAME))
+            .unwrap_or_default();
+        let from_email = {
+            let e = pick_email(
+                pc.string(props::SENT_REPRESENTING_SMTP),
+                &pc.string(props::SENT_REPRESENTING_ADDRTYPE)
+                    .unwrap_or_default(),
+                pc.string(props::SENT_REPRESENTING_EMAIL)
+                    .unwrap_or_default(),
+            );
+            if e.is_empty() {
+                pick_email(
+                    pc.string(props::SENDER_SMTP),
+                    &pc.string(props::SENDER_ADDRTYPE).unwrap_or_default(),
+                    pc.string(props::SENDER_EMAIL).unwrap_or_default(),
+                )
+            } else {
+                e
+            }
+        };
+        if !from_name.is_empty() || !from_email.is_empty() {
+            add("From", address(&from_name, &from_email), out);
+        }
+        let recips = msg.recipients();
+        for (kind, hname, display) in [
+            (1, "To", props::DISPLAY_TO),
+            (2, "Cc", props::DISPLAY_CC),
+            (3, "Bcc", props::DISPLAY_BCC),
+        ] {
+            let list: Vec<String> = recips
+                .iter()
+                .filter(|r| r.kind & 0xf == kind)
+                .map(|r| address(&r.name, &r.email))
+                .collect();
+            let value = if list.is_empty() {
+                // No recipient table: the display string, as a group of names.
+                pc.string(display)
+                    .map(|d| format!("{}:;", encode_word_phrase(&d)))
+                    .unwrap_or_default()
+            } else {
+                list.join(",\r\n ")
+            };
+            add(hname, value, out);
+        }
+        if let Some(s) = msg.subject() {
+            add("Subject", encode_text(&s), out);
+        }
+        if let Some(id) = pc.string(props::INTERNET_MESSAGE_ID) {
+            add("Message-ID", id.trim().to_string(), out);
+        }
+        if let Some(id) = pc.string(props::IN_REPLY_TO) {
+            add("In-Reply-To", id.trim().to_string(), out);
+        }
+        if let Some(r) = pc.string(props::INTERNET_REFERENCES) {
+            add("References", r.trim().to_string(), out);
+        }
+        match pc.int(props::IMPORTANCE) {
+            Some(2) => add("Importance", "high".into(), out),
+            Some(0) => add("Importance", "low".into(), out),
+            _ => {}
+        }
+        if let Some(class) = pc.string(props::MESSAGE_CLASS)
+            && !class.eq_ignore_ascii_case("IPM.Note")
+        {
+            add("X-MS-Message-Class", class, out);
+        }
+    }
+
+    fn body(&mut self, ctx: &Ctx<'_>, msg: &Message<'_>, depth: u8) -> Part {
+        let pc = &msg.pc;
+        let mut text = pc.string(props::BODY);
+        let cpid = pc.int(props::INTERNET_CPID).unwrap_or(0) as u32;
+        let mut html: Option<(Vec<u8>, String)> =
+            pc.bin(props::HTML).filter(|h| !h.is_empty()).map(|h| {
+                let charset = if cpid != 0 {
+                    crate::ltp::encoding_for_cp(cpid).name().to_string()
+                } else if std::str::from_utf8(&h).is_ok() {
+                    "utf-8".to_string()
+                } else {
+                    "windows-1252".to_string()
+                };
+                (trim_nul(h), charset)
+            });
+        let mut rtf_part = None;
+        if let Some(c) = pc.bin(props::RTF_COMPRESSED)
+            && let Some(raw) = rtf::decompress(&c, 64 << 20)
+        {
+            match rtf::de_encapsulate(&raw) {
+                Encapsulated::Html(h) => {
+                    if html.is_none() {
+                        html = Some((h.into_bytes(), "utf-8".into()));
+                    }
+                }
+                Encapsulated::Text(t) => {
+                    if text.is_none() {
+                        text = Some(t);
+                    }
+                }
+                Encapsulated::None => {
+                    if html.is_none() {
+                        rtf_part = Some(raw);
+                    }
+                }
+            }
+        }
+        let mut alts = Vec::new();
+        if text.is_some() || (html.is_none() && rtf_part.is_none()) {
+            alts.push(text_part(
+                "text/plain; charset=utf-8",
+                text.unwrap_or_default().as_bytes(),
+            ));
+        }
+        let html_str = html
+            .as_ref()
+            .map(|(h, _)| String::from_utf8_lossy(h).into_owned())
+            .unwrap_or_default();
+        if let Some((h, cs)) = &html {
+            alts.push(text_part(&format!("text/html; charset={cs}"), h));
+        }
+        if let Some(r) = rtf_part {
+            alts.push(text_part("text/rtf", &r));
+        }
+        let mut body = if alts.len() == 1 {
+            alts.pop().unwrap_or(Part::Multi {
+                subtype: "mixed",
+                parts: Vec::new(),
+            })
+        } else {
+            Part::Multi {
+                subtype: "alternative",
+                parts: alts,
+            }
+        };
+        let mut inline = Vec::new();
+        let mut attached = Vec::new();
+        for (i, a) in msg.attachments().into_iter().enumerate() {
+            let att = match a {
+                Ok(a) => self.attachment(ctx, &a, i, depth),
+                Err(e) => Some(Att {
+                    name: format!("attachment-{}-damaged.txt", i + 1),
+                    ctype: "text/plain; charset=utf-8".into(),
+                    cid: None,
+                    data: AttData::Bytes(
+                        format!("passeur could not read this attachment from the PST: {e}")
+                            .into_bytes(),
+                    ),
+                }),
+            };
+            let Some(att) = att else { continue };
+            let is_inline = att
+                .cid
+                .as_ref()
+                .is_some_and(|c| html_str.contains(&format!("cid:{c}")));
+            if is_inline {
+                inline.push(att);
+            } else {
+                attached.push(att);
+            }
+        }
+        if !inline.is_empty() {
+            let mut parts = vec![body];
+            parts.extend(inline.into_iter().map(|a| att_part(a, true)));
+            body = Part::Multi {
+                subtype: "related",
+                parts,
+            };
+        }
+        if !attached.is_empty() {
+            let mut parts = vec![body];
+            parts.extend(attached.into_iter().map(|a| att_part(a, false)));
+            body = Part::Multi {
+                subtype: "mixed",
+                parts,
+            };
+        }
+        body
+    }
+
+    fn attachment(
+        &mut self,
+        ctx: &Ctx<'_>,
+        a: &crate::message::Attachment<'_>,
+        i: usize,
+        depth: u8,
+    ) -> Option<Att> {
+        let method = a.method();
+        let name = a
+            .filename()
+            .map(|n| n.replace(['\r', '\n', '\0'], " ").trim().to_string())
+            .filter(|n| !n.is_empty());
+        let cid =
+            a.pc.string(props::ATTACH_CONTENT_ID)
+                .map(|c| {
+                    c.trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string()
+                })
+                .filter(|c| !c.is_empty());
+        if method == 5 {
+            let sub = match a.embedded(ctx)? {
+                Ok(m) if depth < MAX_DEPTH => self.message(ctx, &m, depth + 1),
+                Ok(_) => b"Subject: (embedded message nested too deeply)\r\n\r\n".to_vec(),
+                Err(e) => {
+                    format!("Subject: (damaged embedded message)\r\n\r\n{e}\r\n").into_bytes()
+                }
+            };
+            return Some(Att {
+                name: name.unwrap_or_else(|| format!("message-{}.eml", i + 1)),
+                ctype: "message/rfc822".into(),
+                cid,
+                data: AttData::Message(sub),
+            });
+        }
+        let data = match a.data() {
+            Some(d) => d,
+            None if matches!(method, 2..=4) => {
+                let path =
+                    a.pc.string(0x3708)
+                        .or_else(|| a.pc.string(0x370D))
+                        .unwrap_or_default();
+                format!("Attachment by reference: {path}\r\n").into_bytes()
+            }
+            None => return None,
+        };
+        let name = name.unwrap_or_else(|| format!("attachment-{}", i + 1));
+        let ctype =
+            a.pc.string(props::ATTACH_MIME_TAG)
+                .filter(|t| t.contains('/') && t.is_ascii() && !t.contains(['\r', '\n', ';']))
+                .unwrap_or_else(|| guess_type(&name).to_string());
+        Some(Att {
+            name,
+            ctype,
+            cid,
+            data: AttData::Bytes(data),
+        })
+    }
+
+    fn write_part(&mut self, part: &Part, out: &mut Vec<u8>, depth: u8) {
+        match part {
+            Part::Leaf { headers, body } => {
+                for h in headers {
+                    out.extend_from_slice(h.as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(body);
+            }
+            Part::Multi { subtype, parts } => {
+                let b = self.boundary(depth);
+                out.extend_from_slice(
+                    format!("Content-Type: multipart/{subtype};\r\n boundary=\"{b}\"\r\n\r\n")
+                        .as_bytes(),
+                );
+                for p in parts {
+                    out.extend_from_slice(format!("--{b}\r\n").as_bytes());
+                    self.write_part(p, out, depth);
+                    if !out.ends_with(b"\r\n") {
+                        out.extend_from_slice(b"\r\n");
+                    }
+                }
+                out.extend_from_slice(format!("--{b}--\r\n").as_bytes());
+            }
+        }
+    }
+}
+
+fn trim_nul(mut v: Vec<u8>) -> Vec<u8> {
+    while v.last() == Some(&0) {
+        v.pop();
+    }
+    v
+}
+
+fn text_part(ctype: &str, body: &[u8]) -> Part {
+    Part::Leaf {
+        headers: vec![
+            format!("Content-Type: {ctype}\r\n"),
+            "Content-Transfer-Encoding: quoted-printable\r\n".into(),
+        ],
+        body: quoted_printable(body),
+    }
+}
+
+fn att_part(a: Att, inline: bool) -> Part {
+    let mut headers = Vec::new();
+    let disp = if inline { "inline" } else { "attachment" };
+    match a.data {
+        AttData::Message(m) => {
+            headers.push("Content-Type: message/rfc822\r\n".to_string());
+            headers.push(format!(
+                "Content-Disposition: {disp}{}\r\n",
+                filename_param(&a.name)
+            ));
+            Part::Leaf { headers, body: m }
+        }
+        AttData::Bytes(d) => {
+            headers.push(format!(
+                "Content-Type: {};{}\r\n",
+                a.ctype,
+                name_param(&a.name)
+            ));
+            headers.push("Content-Transfer-Encoding: base64\r\n".into());
+            headers.push(format!(
+                "Content-Disposition: {disp}{}\r\n",
+                filename_param(&a.name)
+            ));
+            if let Some(c) = &a.cid
+                && c.is_ascii()
+                && !c.contains(['\r', '\n', '<', '>'])
+            {
+                headers.push(format!("Content-ID: <{c}>\r\n"));
+            }
+            Part::Leaf {
+                headers,
+                body: base64_lines(&d),
+            }
+        }
+    }
+}
+
+fn name_param(name: &str) -> String {
+    if name.is_ascii() {
+        format!("\r\n name=\"{}\"", quote_escape(name))
+    } else {
+        format!("\r\n name=\"{}\"", encode_text(name))
+    }
+}
+
+fn filename_param(name: &str) -> String {
+    if name.is_ascii() {
+        format!(";\r\n filename=\"{}\"", quote_escape(name))
+    } else {
+        let mut enc = String::new();
+        for b in name.bytes() {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                enc.push(char::from(b));
+            } else {
+                enc.push_str(&format!("%{b:02X}"));
+            }
+        }
+        format!(";\r\n filename*=utf-8''{enc}")
+    }
+}
+
+fn quote_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The header fields of a transport header block, each unfolded-safe (CRLF inside).
+fn header_fields(h: &str) -> Vec<String> {
+    let mut fields: Vec<String> = Vec::new();
+    for line in h.split('\n') {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            if fields.is_empty() {
+                continue;
+            }
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                last.push_str("\r\n");
+                last.push_str(line);
+            }
+        } else if line.contains(':') {
+            fields.push(line.to_string());
+        }
+    }
+    fields
+}
+
+/// "Name" <email>, with RFC 2047 for non-ASCII names.
+pub(crate) fn address(name: &str, email: &str) -> String {
+    let name = name.trim();
+    let email = email.trim();
+    if email.is_empty() {
+        return format!(
+            "{}:;",
+            encode_word_phrase(if name.is_empty() { "unknown" } else { name })
+        );
+    }
+    if name.is_empty() || name == email {
+        return format!("<{email}>");
+    }
+    format!("{} <{email}>", encode_word_phrase(name))
+}
+
+fn encode_word_phrase(s: &str) -> String {
+    if s.is_ascii() {
+        format!("\"{}\"", quote_escape(s))
+    } else {
+        encode_text(s)
+    }
+}
+
+/// RFC 2047 B-encoding for non-ASCII text (chunks of at most 45 bytes).
+pub(crate) fn encode_text(s: &str) -> String {
+    if s.is_ascii() && !s.contains("=?") {
+        return s.replace(['\r', '\n'], " ");
+    }
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in s.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(chunk);
+    }
+    words
+        .iter()
+        .map(|w| {
+            format!(
+                "=?UTF-8?B?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(w.as_bytes())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n ")
+}
+
+/// "Name: value\r\n", folded at spaces when over 78 characters.
+fn fold(name: &str, value: &str) -> String {
+    let mut out = format!("{name}: ");
+    let mut line_len = out.len();
+    for (i, word) in value.split(' ').enumerate() {
+        if i > 0 {
+            if line_len + 1 + word.len() > 78 && line_len > name.len() + 2 {
+                out.push_str("\r\n ");
+                line_len = 1;
+            } else {
+                out.push(' ');
+                line_len += 1;
+            }
+        }
+        out.push_str(word);
+        line_len = match word.rfind('\n') {
+            Some(p) => word.len() - p,
+            None => line_len + word.len(),
+        };
+    }
+    out.push_str("\r\n");
+    out
+}
+
+fn base64_lines(d: &[u8]) -> Vec<u8> {
+    let enc = base64::engine::general_purpose::STANDARD.encode(d);
+    let mut out = Vec::with_capacity(enc.len() + enc.len() / 76 * 2 + 2);
+    for chunk in enc.as_bytes().chunks(76) {
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Quoted-printable with CRLF line ends (bare LF/CR become CRLF).
+pub(crate) fn quoted_printable(d: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(d.len() + d.len() / 8);
+    let mut line_len = 0;
+    let mut i = 0;
+    while i < d.len() {
+        let b = d[i];
+        if b == b'\r' || b == b'\n' {
+            // Trailing space before a line break must be encoded.
+            if let Some(&last) = out.last()
+                && (last == b' ' || last == b'\t')
+            {
+                out.pop();
+                out.extend_from_slice(format!("={last:02X}").as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+            line_len = 0;
+            if b == b'\r' && d.get(i + 1) == Some(&b'\n') {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        let enc = !(b == b'\t' || (32..=126).contains(&b)) || b == b'=';
+        let need = if enc { 3 } else { 1 };
+        if line_len + need > 75 {
+            out.extend_from_slice(b"=\r\n");
+            line_len = 0;
+        }
+        if enc {
+            out.extend_from_slice(format!("={b:02X}").as_bytes());
+        } else {
+            out.push(b);
+        }
+        line_len += need;
+        i += 1;
+    }
+    if let Some(&last) = out.last()
+        && (last == b' ' || last == b'\t')
+    {
+        out.pop();
+        out.extend_from_slice(format!("={last:02X}").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn guess_type(name: &str) -> &'static str {
+    let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "txt" | "log" => "text/plain",
+        "htm" | "html" => "text/html",
+        "csv" => "text/csv",
+        "rtf" => "application/rtf",
+        "pdf" => "application/pdf",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "tif" | "tiff" => "image/tiff",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "ppt" => "application/vnd.ms-powerpoint",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "zip" => "application/zip",
+        "eml" => "message/rfc822",
+        "ics" => "text/calendar",
+        "vcf" => "text/vcard",
+        "xml" => "application/xml",
+        "msg" => "application/vnd.ms-outlook",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qp_round_trips_lines() {
+        let q = quoted_printable("a=b é \nnext".as_bytes());
+        assert_eq!(q, b"a=3Db =C3=A9=20\r\nnext\r\n".to_vec());
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            address("Jane Doe", "jane@x.org"),
+            "\"Jane Doe\" <jane@x.org>"
+        );
+        assert_eq!(address("", "jane@x.org"), "<jane@x.org>");
+        assert!(address("Zoë", "z@x.org").starts_with("=?UTF-8?B?"));
+        assert_eq!(address("Only Name", ""), "\"Only Name\":;");
+    }
+}

@@ -204,8 +204,27 @@ impl PstFile {
             .ipm_root
             .is_none_or(|n| !self.folder_parents.contains_key(&n))
         {
-            // Fall back to the usual IPM subtree id, or the root's first child folder.
-            self.ipm_root = if self.folder_parents.contains_key(&0x8022) {
+            // OSTs carry no entry id: their mailbox tree is "Root - Mailbox/IPM_SUBTREE".
+            // Otherwise the usual IPM subtree id, or the root's first child folder.
+            let named: Vec<u32> = self
+                .folder_parents
+                .keys()
+                .copied()
+                .filter(|&nid| {
+                    self.ndb
+                        .node(nid)
+                        .and_then(|n| PropContext::open(&self.ndb, n.data, n.sub))
+                        .ok()
+                        .and_then(|pc| pc.string(props::DISPLAY_NAME))
+                        .is_some_and(|n| n.eq_ignore_ascii_case("IPM_SUBTREE"))
+                })
+                .collect();
+            let subfolders =
+                |root: u32| self.folder_parents.values().filter(|p| **p == root).count();
+            self.ipm_root = if let Some(best) = named.iter().copied().max_by_key(|n| subfolders(*n))
+            {
+                Some(best)
+            } else if self.folder_parents.contains_key(&0x8022) {
                 Some(0x8022)
             } else {
                 self.folder_parents
@@ -415,4 +434,19 @@ fn role_by_name(name: &str) -> Option<SpecialRole> {
         "outbox" | "postausgang" | "boîte d'envoi" => SpecialRole::Outbox,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod debug_tests {
+    #[test]
+    #[ignore]
+    fn dump_store() {
+        let p = std::env::var("PST").unwrap();
+        let pst = super::PstFile::open(std::path::Path::new(&p)).unwrap();
+        let node = pst.ndb.node(super::NID_MESSAGE_STORE).unwrap();
+        let pc = super::PropContext::open(&pst.ndb, node.data, node.sub).unwrap();
+        for id in [0x35E0u16, 0x35E2, 0x35E3, 0x35E4, 0x0FF9] {
+            eprintln!("{id:#x}: {:?}", pc.get(id));
+        }
+    }
 }

@@ -158,9 +158,14 @@ impl<'a> Attachment<'a> {
             .or_else(|| self.pc.string(props::DISPLAY_NAME))
     }
 
+    /// The attachment's bytes; for OLE objects (ATTACH_OLE), the raw compound file.
     pub fn data(&self) -> Option<Vec<u8>> {
         match self.pc.get(props::ATTACH_DATA)? {
             Value::Bin(b) => Some(b),
+            Value::Object(nid) if self.method() != 5 => {
+                let s = self.pc.store.sub(nid)?;
+                self.pc.store.ndb.data(s.data).ok()
+            }
             _ => None,
         }
     }
@@ -214,7 +219,11 @@ pub(crate) fn convert(ctx: &Ctx<'_>, msg: &Message<'_>, class: &str) -> Result<I
         let (ics, uid) = ical::journal(ctx, msg);
         return Ok(ItemContent::Journal { ics, uid });
     }
-    if lc.starts_with("ipm.infopathform") || lc.starts_with("ipm.configuration") {
+    if lc.starts_with("ipm.infopathform")
+        || lc.starts_with("ipm.configuration")
+        || lc.starts_with("ipm.microsoft.scheduledata")
+        || lc.starts_with("ipm.microsoft.freebusy")
+    {
         return Ok(ItemContent::Other {
             reason: format!("{class} items are Outlook internals, not converted"),
         });

@@ -27,6 +27,9 @@ fn main() {
     };
     let info = pst.info();
     println!("{info:?}");
+    for d in pst.damage() {
+        println!("damaged: {d}");
+    }
     let folders = match pst.folders() {
         Ok(f) => f,
         Err(e) => {

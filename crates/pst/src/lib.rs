@@ -37,6 +37,7 @@ const NID_ROOT_FOLDER: u32 = 0x122;
 const NID_MESSAGE_STORE: u32 = 0x21;
 const NID_TYPE_NORMAL_FOLDER: u32 = 0x02;
 const NID_TYPE_NORMAL_MESSAGE: u32 = 0x04;
+const NID_TYPE_CONTENTS_TABLE: u32 = 0x0E;
 
 /// Facts about the file, from its header and message store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +52,8 @@ pub struct PstInfo {
     pub ost: bool,
     /// Normal messages found in the node index (all kinds: mail, contacts, events...).
     pub item_count: u64,
-    /// Damaged node index pages skipped while listing items.
+    /// Damaged node index pages skipped while listing items (the items they
+    /// listed are missing unless a folder's contents table names them).
     pub damaged_index_pages: usize,
 }
 
@@ -130,17 +132,25 @@ pub struct PstFile {
     password: bool,
     ipm_root: Option<u32>,
     role_nids: HashMap<u32, SpecialRole>,
-    damaged_pages: usize,
+    damage: Vec<String>,
 }
 
 impl PstFile {
     /// Opens a file: checks the header, reads the node index once (folder and
     /// message ids only), the message store and the named-property map.
     pub fn open(path: &Path) -> Result<PstFile, PstError> {
-        let ndb = Ndb::open(path)?;
+        Self::with_ndb(Ndb::open(path)?)
+    }
+
+    /// Opens a PST held in memory (tests, fuzzing, small uploads).
+    pub fn from_bytes(data: Vec<u8>) -> Result<PstFile, PstError> {
+        Self::with_ndb(Ndb::from_bytes(data)?)
+    }
+
+    fn with_ndb(ndb: Ndb) -> Result<PstFile, PstError> {
         let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
         let mut folder_parents = HashMap::new();
-        let damaged_pages = ndb.walk_nodes(|n| match n.nid & ndb::NID_TYPE_MASK {
+        let damage = ndb.walk_nodes(|n| match n.nid & ndb::NID_TYPE_MASK {
             NID_TYPE_NORMAL_MESSAGE => children.entry(n.parent).or_default().push(n.nid),
             NID_TYPE_NORMAL_FOLDER => {
                 folder_parents.insert(n.nid, n.parent);
@@ -161,7 +171,7 @@ impl PstFile {
             password: false,
             ipm_root: None,
             role_nids: HashMap::new(),
-            damaged_pages,
+            damage,
         };
         pst.read_store();
         Ok(pst)
@@ -256,6 +266,11 @@ impl PstFile {
         }
     }
 
+    /// What was found damaged while opening (unreadable index pages), one line each.
+    pub fn damage(&self) -> &[String] {
+        &self.damage
+    }
+
     pub fn info(&self) -> PstInfo {
         PstInfo {
             unicode: self.ndb.unicode,
@@ -264,7 +279,7 @@ impl PstFile {
             file_size: self.ndb.file_size,
             ost: self.ndb.is_ost,
             item_count: self.children.values().map(|v| v.len() as u64).sum(),
-            damaged_index_pages: self.damaged_pages,
+            damaged_index_pages: self.damage.len(),
         }
     }
 
@@ -330,7 +345,7 @@ impl PstFile {
                 path,
                 container_class: class,
                 role,
-                item_count: self.children.get(&nid).map_or(0, |v| v.len() as u32),
+                item_count: self.item_ids(nid).len() as u32,
                 in_ipm_subtree: in_ipm,
                 parent_node_id: parent,
             });
@@ -353,6 +368,29 @@ impl PstFile {
                 });
             }
         }
+        // Messages whose folder is lost (damaged index): keep them, in a folder of their own.
+        let mut orphans: Vec<(&u32, &Vec<u32>)> = self
+            .children
+            .iter()
+            .filter(|(p, v)| {
+                !v.is_empty()
+                    && !self.folder_parents.contains_key(p)
+                    && **p != NID_ROOT_FOLDER
+                    && Some(**p) != self.ipm_root
+            })
+            .collect();
+        orphans.sort();
+        for (&parent, v) in orphans {
+            out.push(PstFolder {
+                node_id: parent,
+                path: vec!["Recovered items".into(), format!("Folder {parent:#x}")],
+                container_class: None,
+                role: None,
+                item_count: v.len() as u32,
+                in_ipm_subtree: false,
+                parent_node_id: 0,
+            });
+        }
         out.sort_by(|a, b| {
             (!a.in_ipm_subtree, &a.path, a.node_id).cmp(&(!b.in_ipm_subtree, &b.path, b.node_id))
         });
@@ -366,8 +404,33 @@ impl PstFile {
         folder: &PstFolder,
     ) -> impl Iterator<Item = Result<PstItem, ItemError>> + 'a {
         let folder_nid = folder.node_id;
-        let nids = self.children.get(&folder_nid).cloned().unwrap_or_default();
+        let nids = self.item_ids(folder_nid);
         nids.into_iter().map(move |nid| self.item(folder_nid, nid))
+    }
+
+    /// The message ids of a folder: its children in the node index, plus any its
+    /// contents table lists that the (maybe damaged) index lost, so they are
+    /// reported as errors rather than silently missing.
+    fn item_ids(&self, folder_nid: u32) -> Vec<u32> {
+        let mut ids = self.children.get(&folder_nid).cloned().unwrap_or_default();
+        if folder_nid & ndb::NID_TYPE_MASK == NID_TYPE_NORMAL_FOLDER {
+            let table = (folder_nid & !ndb::NID_TYPE_MASK) | NID_TYPE_CONTENTS_TABLE;
+            if let Ok(node) = self.ndb.node(table)
+                && let Ok(rows) = ltp::Table::row_ids(&self.ndb, node.data)
+            {
+                let known: std::collections::HashSet<u32> = ids.iter().copied().collect();
+                let mut extra: Vec<u32> = rows
+                    .into_iter()
+                    .filter(|n| {
+                        n & ndb::NID_TYPE_MASK == NID_TYPE_NORMAL_MESSAGE && !known.contains(n)
+                    })
+                    .collect();
+                extra.sort_unstable();
+                extra.dedup();
+                ids.extend(extra);
+            }
+        }
+        ids
     }
 
     /// Reads and converts one item by node id.

@@ -161,7 +161,8 @@ impl Heap {
         let root = le32(h, 4).unwrap_or(0);
         let mut out = Vec::new();
         if root != 0 && cb_key > 0 {
-            self.bth_walk(root, cb_key, cb_ent, levels, &mut out)?;
+            let mut seen = std::collections::HashSet::new();
+            self.bth_walk(root, cb_key, cb_ent, levels, &mut seen, &mut out)?;
         }
         Ok((cb_key, cb_ent, out))
     }
@@ -172,10 +173,15 @@ impl Heap {
         cb_key: usize,
         cb_ent: usize,
         level: u8,
+        seen: &mut std::collections::HashSet<u32>,
         out: &mut Records,
     ) -> Result<()> {
         if level > 8 {
             return Err(bad("BTH", "too deep"));
+        }
+        // A hostile BTH could point many records at one child: visit each once.
+        if !seen.insert(hid) {
+            return Ok(());
         }
         let d = self.get(hid)?;
         if level == 0 {
@@ -185,7 +191,7 @@ impl Heap {
         } else {
             for rec in d.chunks_exact(cb_key + 4) {
                 let child = le32(rec, cb_key).unwrap_or(0);
-                self.bth_walk(child, cb_key, cb_ent, level - 1, out)?;
+                self.bth_walk(child, cb_key, cb_ent, level - 1, seen, out)?;
             }
         }
         Ok(())
@@ -447,6 +453,22 @@ impl<'a> Table<'a> {
 
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Only the row ids of a table (its row index), without reading the rows:
+    /// for contents tables, the node ids of the folder's messages.
+    pub fn row_ids(ndb: &Ndb, data_bid: u64) -> Result<Vec<u32>> {
+        let heap = Heap::new(ndb.data_blocks(data_bid)?)?;
+        if heap.client_sig != 0x7C {
+            return Err(bad("table", "wrong heap client signature"));
+        }
+        let info = heap.get(heap.user_root)?;
+        let hid_row_index = le32(info, 10).ok_or_else(|| bad("table", "bad TCINFO"))?;
+        if hid_row_index == 0 {
+            return Ok(Vec::new());
+        }
+        let (_, _, recs) = heap.bth(hid_row_index)?;
+        Ok(recs.iter().filter_map(|(k, _)| le32(k, 0)).collect())
     }
 
     /// The value of property `id` in row `row` (any type).

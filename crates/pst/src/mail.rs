@@ -18,6 +18,10 @@ pub(crate) fn build(
     let mut b = Builder {
         counter: 0,
         nid: msg.nid,
+        // Hostile files can make embedded messages and attachments refer to the same
+        // data over and over: the output of one item stays below twice the file size.
+        budget: ctx.ndb.file_size.saturating_mul(2).max(1 << 20),
+        embedded: 0,
     };
     let mime = b.message(ctx, msg, 0);
     let pc = &msg.pc;
@@ -64,7 +68,11 @@ enum Part {
 struct Builder {
     counter: u32,
     nid: u32,
+    budget: u64,
+    embedded: u32,
 }
+
+const MAX_EMBEDDED: u32 = 1000;
 
 struct Att {
     name: String,
@@ -329,8 +337,16 @@ impl Builder {
                 })
                 .filter(|c| !c.is_empty());
         if method == 5 {
+            self.embedded += 1;
             let sub = match a.embedded(ctx)? {
-                Ok(m) if depth < MAX_DEPTH => self.message(ctx, &m, depth + 1),
+                _ if self.embedded > MAX_EMBEDDED || self.budget == 0 => {
+                    b"Subject: (embedded message left out: too many or too large)\r\n\r\n".to_vec()
+                }
+                Ok(m) if depth < MAX_DEPTH => {
+                    let m = self.message(ctx, &m, depth + 1);
+                    self.budget = self.budget.saturating_sub(m.len() as u64);
+                    m
+                }
                 Ok(_) => b"Subject: (embedded message nested too deeply)\r\n\r\n".to_vec(),
                 Err(e) => {
                     format!("Subject: (damaged embedded message)\r\n\r\n{e}\r\n").into_bytes()
@@ -353,6 +369,12 @@ impl Builder {
                 format!("Attachment by reference: {path}\r\n").into_bytes()
             }
             None => return None,
+        };
+        let data = if data.len() as u64 > self.budget {
+            b"passeur left this attachment out: the item exceeds its size budget".to_vec()
+        } else {
+            self.budget -= data.len() as u64;
+            data
         };
         let name = name.unwrap_or_else(|| format!("attachment-{}", i + 1));
         let ctype =

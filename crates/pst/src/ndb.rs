@@ -50,8 +50,14 @@ pub(crate) struct SubEntry {
 
 pub(crate) type SubMap = HashMap<u32, SubEntry>;
 
+/// Where the bytes come from: a file read on demand, or a buffer (tests, fuzzing).
+enum Source {
+    File(File),
+    Memory(Vec<u8>),
+}
+
 pub(crate) struct Ndb {
-    file: File,
+    source: Source,
     pub file_size: u64,
     pub unicode: bool,
     pub encryption: Encryption,
@@ -80,8 +86,17 @@ impl Ndb {
     pub fn open(path: &Path) -> Result<Ndb> {
         let file = File::open(path)?;
         let file_size = file.metadata()?.len();
+        Self::with_source(Source::File(file), file_size)
+    }
+
+    pub fn from_bytes(data: Vec<u8>) -> Result<Ndb> {
+        let len = data.len() as u64;
+        Self::with_source(Source::Memory(data), len)
+    }
+
+    fn with_source(source: Source, file_size: u64) -> Result<Ndb> {
         let mut ndb = Ndb {
-            file,
+            source,
             file_size,
             unicode: true,
             encryption: Encryption::None,
@@ -151,9 +166,17 @@ impl Ndb {
                 offset,
             });
         }
-        let mut buf = vec![0u8; len];
-        read_exact_at(&self.file, &mut buf, offset)?;
-        Ok(buf)
+        match &self.source {
+            Source::File(f) => {
+                let mut buf = vec![0u8; len];
+                read_exact_at(f, &mut buf, offset)?;
+                Ok(buf)
+            }
+            Source::Memory(m) => {
+                let start = offset as usize;
+                Ok(m[start..start + len].to_vec())
+            }
+        }
     }
 
     fn page(&self, ib: u64, expect_type: u8) -> Result<Rc<[u8]>> {
@@ -275,10 +298,10 @@ impl Ndb {
         }
     }
 
-    /// Walks every leaf of the NBT; damaged pages are skipped and counted.
-    pub fn walk_nodes(&self, mut f: impl FnMut(NodeEntry)) -> Result<usize> {
+    /// Walks every leaf of the NBT; damaged pages are skipped and described in the result.
+    pub fn walk_nodes(&self, mut f: impl FnMut(NodeEntry)) -> Result<Vec<String>> {
         let mut seen = HashSet::new();
-        let mut damaged = 0usize;
+        let mut damaged = Vec::new();
         let root = self.page(self.nbt_root, 0x81)?;
         self.page_layout(&root)?;
         self.walk(self.nbt_root, None, 0, &mut seen, &mut damaged, &mut f);
@@ -291,22 +314,24 @@ impl Ndb {
         level: Option<u8>,
         depth: u8,
         seen: &mut HashSet<u64>,
-        damaged: &mut usize,
+        damaged: &mut Vec<String>,
         f: &mut impl FnMut(NodeEntry),
     ) {
         if depth > MAX_TREE_DEPTH || !seen.insert(ib) {
             return;
         }
-        let Ok(p) = self.page(ib, 0x81) else {
-            *damaged += 1;
-            return;
-        };
-        let Ok((n, cb, lvl)) = self.page_layout(&p) else {
-            *damaged += 1;
-            return;
+        let page = self
+            .page(ib, 0x81)
+            .and_then(|p| self.page_layout(&p).map(|l| (p, l)));
+        let (p, (n, cb, lvl)) = match page {
+            Ok(x) => x,
+            Err(e) => {
+                damaged.push(format!("node index page at offset {ib}: {e}"));
+                return;
+            }
         };
         if level.is_some_and(|l| l != lvl) {
-            *damaged += 1;
+            damaged.push(format!("node index page at offset {ib}: wrong level"));
             return;
         }
         if lvl == 0 {
@@ -408,14 +433,24 @@ impl Ndb {
     pub fn subnodes(&self, bid: u64) -> Result<SubMap> {
         let mut map = HashMap::new();
         if bid != 0 {
-            self.collect_sub(bid, 0, &mut map)?;
+            let mut seen = HashSet::new();
+            self.collect_sub(bid, 0, &mut seen, &mut map)?;
         }
         Ok(map)
     }
 
-    fn collect_sub(&self, bid: u64, depth: u8, map: &mut SubMap) -> Result<()> {
+    fn collect_sub(
+        &self,
+        bid: u64,
+        depth: u8,
+        seen: &mut HashSet<u64>,
+        map: &mut SubMap,
+    ) -> Result<()> {
         if depth > 4 {
             return Err(PstError::corrupt("subnode tree", "too deep"));
+        }
+        if !seen.insert(bid & !1) {
+            return Ok(());
         }
         let b = self.block(bid)?;
         if b.len() < 4 || b[0] != 2 {
@@ -451,7 +486,7 @@ impl Ndb {
             }
             for i in 0..n {
                 let child = self.key_at(&b, head + i * esz + s);
-                self.collect_sub(child, depth + 1, map)?;
+                self.collect_sub(child, depth + 1, seen, map)?;
             }
         }
         Ok(())

@@ -21,7 +21,8 @@ pub(crate) fn decompress(data: &[u8], max_out: usize) -> Option<Vec<u8>> {
     let mut dict = [0u8; 4096];
     dict[..PREFIX.len()].copy_from_slice(PREFIX);
     let mut wpos = PREFIX.len();
-    let mut out = Vec::with_capacity(raw_size);
+    // Each control byte expands to at most 8 references of 17 bytes: cap the guess.
+    let mut out = Vec::with_capacity(raw_size.min(body.len().saturating_mul(9)));
     let mut i = 0;
     'outer: while i < body.len() {
         let control = body[i];

@@ -237,6 +237,9 @@ impl Builder {
                 }
                 Encapsulated::None => {
                     if html.is_none() {
+                        if text.is_none() {
+                            text = Some(rtf::to_text(&raw));
+                        }
                         rtf_part = Some(raw);
                     }
                 }

@@ -86,6 +86,11 @@ pub(crate) fn de_encapsulate(rtf: &[u8]) -> Encapsulated {
     }
 }
 
+/// The visible text of genuine rich text (a plain-text rendering).
+pub(crate) fn to_text(rtf: &[u8]) -> String {
+    extract(rtf, false)
+}
+
 #[derive(Clone, Copy)]
 struct Group {
     skip: bool,
@@ -200,7 +205,15 @@ fn extract(rtf: &[u8], html: bool) -> String {
                         b"tab" if visible(&g) => out.push('\t'),
                         b"fonttbl" | b"colortbl" | b"stylesheet" | b"info" | b"pict"
                         | b"object" | b"header" | b"footer" | b"generator" => g.skip = true,
-                        b"mhtmltag" => g.skip = true,
+                        b"mhtmltag" | b"objdata" | b"listtable" | b"listoverridetable"
+                        | b"rsidtbl" | b"datastore" | b"themedata" | b"latentstyles" => {
+                            g.skip = true
+                        }
+                        // \binN: N raw bytes follow, never text.
+                        b"bin" => {
+                            let skip = param.unwrap_or(0).clamp(0, n as i64) as usize;
+                            i = i.saturating_add(skip).min(n);
+                        }
                         // An ignorable destination we do not know.
                         _ if was_first
                             && stack_star(rtf, start)

@@ -9,7 +9,8 @@
 //! - Layers: `ndb` (nodes and blocks, [MS-PST] 2.2), `ltp` (heaps, property and
 //!   table contexts, 2.3), then `mail`, `contact` and `ical` for the conversions.
 //!
-//! [`PstFile`] is not `Send`: run it on one blocking thread and send items over a channel.
+//! [`PstFile`] is `Send + Sync` (reads are positional; the page cache is behind a
+//! mutex): open it on a blocking thread and send items over a channel.
 
 mod contact;
 mod crypt;
@@ -120,7 +121,7 @@ pub enum ItemContent {
     Other { reason: String },
 }
 
-/// An open PST or OST file. Not `Send`.
+/// An open PST or OST file (`Send + Sync`).
 pub struct PstFile {
     ndb: Ndb,
     names: NameMap,
@@ -497,19 +498,4 @@ fn role_by_name(name: &str) -> Option<SpecialRole> {
         "outbox" | "postausgang" | "boîte d'envoi" => SpecialRole::Outbox,
         _ => return None,
     })
-}
-
-#[cfg(test)]
-mod debug_tests {
-    #[test]
-    #[ignore]
-    fn dump_store() {
-        let p = std::env::var("PST").unwrap();
-        let pst = super::PstFile::open(std::path::Path::new(&p)).unwrap();
-        let node = pst.ndb.node(super::NID_MESSAGE_STORE).unwrap();
-        let pc = super::PropContext::open(&pst.ndb, node.data, node.sub).unwrap();
-        for id in [0x35E0u16, 0x35E2, 0x35E3, 0x35E4, 0x0FF9] {
-            eprintln!("{id:#x}: {:?}", pc.get(id));
-        }
-    }
 }

@@ -185,13 +185,13 @@ impl Builder {
             add("Subject", encode_text(&s), out);
         }
         if let Some(id) = pc.string(props::INTERNET_MESSAGE_ID) {
-            add("Message-ID", id.trim().to_string(), out);
+            add("Message-ID", clean(&id), out);
         }
         if let Some(id) = pc.string(props::IN_REPLY_TO) {
-            add("In-Reply-To", id.trim().to_string(), out);
+            add("In-Reply-To", clean(&id), out);
         }
         if let Some(r) = pc.string(props::INTERNET_REFERENCES) {
-            add("References", r.trim().to_string(), out);
+            add("References", clean(&r), out);
         }
         match pc.int(props::IMPORTANCE) {
             Some(2) => add("Importance", "high".into(), out),
@@ -201,7 +201,7 @@ impl Builder {
         if let Some(class) = pc.string(props::MESSAGE_CLASS)
             && !class.eq_ignore_ascii_case("IPM.Note")
         {
-            add("X-MS-Message-Class", class, out);
+            add("X-MS-Message-Class", clean(&class), out);
         }
     }
 
@@ -526,9 +526,23 @@ fn header_fields(h: &str) -> Vec<String> {
 }
 
 /// "Name" <email>, with RFC 2047 for non-ASCII names.
+/// A header value from the PST, without line breaks or other controls (no header injection).
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 pub(crate) fn address(name: &str, email: &str) -> String {
-    let name = name.trim();
-    let email = email.trim();
+    let name = clean(name);
+    let name = name.as_str();
+    let email: String = clean(email)
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '<' | '>' | '"' | ',' | ';'))
+        .collect();
+    let email = email.as_str();
     if email.is_empty() {
         return format!(
             "{}:;",
@@ -549,7 +563,7 @@ fn encode_word_phrase(s: &str) -> String {
     }
 }
 
-/// RFC 2047 B-encoding for non-ASCII text (chunks of at most 45 bytes).
+/// RFC 2047 B-encoding for non-ASCII text (chunks of at most 39 bytes: lines stay under 78).
 pub(crate) fn encode_text(s: &str) -> String {
     if s.is_ascii() && !s.contains("=?") {
         return s.replace(['\r', '\n'], " ");
@@ -557,7 +571,7 @@ pub(crate) fn encode_text(s: &str) -> String {
     let mut words = Vec::new();
     let mut chunk = String::new();
     for c in s.chars() {
-        if chunk.len() + c.len_utf8() > 45 {
+        if chunk.len() + c.len_utf8() > 39 {
             words.push(std::mem::take(&mut chunk));
         }
         chunk.push(c);
@@ -579,6 +593,10 @@ pub(crate) fn encode_text(s: &str) -> String {
 
 /// "Name: value\r\n", folded at spaces when over 78 characters.
 fn fold(name: &str, value: &str) -> String {
+    if value.contains("\r\n") {
+        // Already folded by us (encoded words, address lists).
+        return format!("{name}: {value}\r\n");
+    }
     let mut out = format!("{name}: ");
     let mut line_len = out.len();
     for (i, word) in value.split(' ').enumerate() {
@@ -706,5 +724,20 @@ mod tests {
         assert_eq!(address("", "jane@x.org"), "<jane@x.org>");
         assert!(address("Zoë", "z@x.org").starts_with("=?UTF-8?B?"));
         assert_eq!(address("Only Name", ""), "\"Only Name\":;");
+        assert_eq!(
+            address("Evil\r\nBcc: x@y", "a@b.c\r\nX: y"),
+            "\"Evil  Bcc: x@y\" <a@b.cX:y>"
+        );
+    }
+
+    #[test]
+    fn folded_values_are_not_folded_twice() {
+        let long = "é".repeat(60);
+        let h = fold("Subject", &encode_text(&long));
+        assert!(!h.contains("\r\n\r\n"), "{h}");
+        assert!(h.lines().all(|l| l.len() <= 78), "{h}");
+        let ascii = "word ".repeat(40);
+        let h = fold("Subject", ascii.trim());
+        assert!(h.lines().all(|l| l.len() <= 78), "{h}");
     }
 }

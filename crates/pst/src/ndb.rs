@@ -5,11 +5,10 @@
 //! stays in memory. Every length read from the file is checked against the file
 //! size before anything is allocated.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use crate::crypt;
 use crate::error::{PstError, Result};
@@ -64,7 +63,7 @@ pub(crate) struct Ndb {
     pub is_ost: bool,
     nbt_root: u64,
     bbt_root: u64,
-    pages: RefCell<HashMap<u64, Rc<[u8]>>>,
+    pages: Mutex<HashMap<u64, Arc<[u8]>>>,
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u16> {
@@ -103,7 +102,7 @@ impl Ndb {
             is_ost: false,
             nbt_root: 0,
             bbt_root: 0,
-            pages: RefCell::new(HashMap::new()),
+            pages: Mutex::new(HashMap::new()),
         };
         let head_len = file_size.min(564) as usize;
         if head_len < 24 {
@@ -179,8 +178,13 @@ impl Ndb {
         }
     }
 
-    fn page(&self, ib: u64, expect_type: u8) -> Result<Rc<[u8]>> {
-        if let Some(p) = self.pages.borrow().get(&ib) {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<[u8]>>> {
+        // A poisoned cache only means another thread panicked mid-insert: the map is still valid.
+        self.pages.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn page(&self, ib: u64, expect_type: u8) -> Result<Arc<[u8]>> {
+        if let Some(p) = self.cache().get(&ib) {
             return Ok(p.clone());
         }
         let buf = self.read_at(ib, PAGE).map_err(|e| match e {
@@ -200,8 +204,8 @@ impl Ndb {
                 ),
             ));
         }
-        let rc: Rc<[u8]> = buf.into();
-        let mut pages = self.pages.borrow_mut();
+        let rc: Arc<[u8]> = buf.into();
+        let mut pages = self.cache();
         if pages.len() >= PAGE_CACHE_MAX {
             pages.clear();
         }
@@ -237,7 +241,7 @@ impl Ndb {
     }
 
     /// Finds the leaf entry with the given key; returns the page and the entry offset.
-    fn btree_find(&self, root: u64, ptype: u8, key: u64) -> Result<Option<(Rc<[u8]>, usize)>> {
+    fn btree_find(&self, root: u64, ptype: u8, key: u64) -> Result<Option<(Arc<[u8]>, usize)>> {
         let mut ib = root;
         let mut expect_level: Option<u8> = None;
         // Block ids keep bit 0 reserved: compare without it.

@@ -362,3 +362,18 @@ fn items_are_stable_and_addressable_by_node_id() {
         panic!("tika items are mail");
     }
 }
+
+#[test]
+fn pst_file_can_move_to_a_blocking_thread() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PstFile>();
+    let path = pst_path("tika__testPST.pst");
+    let n = std::thread::spawn(move || {
+        let pst = PstFile::open(&path).expect("open");
+        let folders = pst.folders().expect("folders");
+        folders.iter().map(|f| pst.items(f).count()).sum::<usize>()
+    })
+    .join()
+    .expect("thread");
+    assert_eq!(n, 7);
+}

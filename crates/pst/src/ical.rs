@@ -214,10 +214,16 @@ pub(crate) fn event(ctx: &Ctx<'_>, msg: &Message<'_>) -> (String, String) {
     let state = n.int(PSETID_APPOINTMENT, 0x8217).unwrap_or(0);
     let recips = msg.recipients();
     if state & 1 != 0 || !recips.is_empty() {
+        let organizer_row = recips.iter().find(|r| r.flags & 0x2 != 0);
         let org_name = pc
             .string(props::SENT_REPRESENTING_NAME)
-            .or_else(|| pc.string(props::SENDER_NAME));
-        let org_email = crate::message::pick_email(
+            .or_else(|| pc.string(props::SENDER_NAME))
+            .or_else(|| {
+                organizer_row
+                    .map(|r| r.name.clone())
+                    .filter(|n| !n.is_empty())
+            });
+        let mut org_email = crate::message::pick_email(
             pc.string(props::SENT_REPRESENTING_SMTP)
                 .or_else(|| pc.string(props::SENDER_SMTP)),
             &pc.string(props::SENT_REPRESENTING_ADDRTYPE)
@@ -226,6 +232,11 @@ pub(crate) fn event(ctx: &Ctx<'_>, msg: &Message<'_>) -> (String, String) {
                 .or_else(|| pc.string(props::SENDER_EMAIL))
                 .unwrap_or_default(),
         );
+        if org_email.is_empty()
+            && let Some(r) = organizer_row
+        {
+            org_email = r.email.clone();
+        }
         if !org_email.is_empty() {
             let mut params = Vec::new();
             if let Some(nm) = org_name {

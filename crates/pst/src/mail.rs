@@ -275,6 +275,9 @@ impl Builder {
         };
         let mut inline = Vec::new();
         let mut attached = Vec::new();
+        if let Some(att) = meeting_part(ctx, msg) {
+            attached.push(att);
+        }
         for (i, a) in msg.attachments().into_iter().enumerate() {
             let att = match a {
                 Ok(a) => self.attachment(ctx, &a, i, depth),
@@ -418,6 +421,33 @@ impl Builder {
             }
         }
     }
+}
+
+/// Meeting requests, replies and cancellations carry their event as text/calendar,
+/// as Exchange presents them over IMAP.
+fn meeting_part(ctx: &Ctx<'_>, msg: &Message<'_>) -> Option<Att> {
+    let class = msg.class().to_ascii_lowercase();
+    let method = if class.starts_with("ipm.schedule.meeting.request") {
+        "REQUEST"
+    } else if class.starts_with("ipm.schedule.meeting.canceled") {
+        "CANCEL"
+    } else if class.starts_with("ipm.schedule.meeting.resp") {
+        "REPLY"
+    } else {
+        return None;
+    };
+    let (ics, _) = crate::ical::event(ctx, msg);
+    let ics = ics.replacen(
+        "PRODID:-//passeur//PST import//EN\r\n",
+        &format!("PRODID:-//passeur//PST import//EN\r\nMETHOD:{method}\r\n"),
+        1,
+    );
+    Some(Att {
+        name: "invite.ics".into(),
+        ctype: format!("text/calendar; charset=utf-8; method={method}"),
+        cid: None,
+        data: AttData::Bytes(ics.into_bytes()),
+    })
 }
 
 fn trim_nul(mut v: Vec<u8>) -> Vec<u8> {

@@ -716,3 +716,120 @@ pub(crate) fn journal(ctx: &Ctx<'_>, msg: &Message<'_>) -> (String, String) {
     c.out.push_str("END:VJOURNAL\r\n");
     (wrap(&c.out, None), uid)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Blob(Vec<u8>);
+    impl Blob {
+        fn u16(mut self, v: u16) -> Self {
+            self.0.extend_from_slice(&v.to_le_bytes());
+            self
+        }
+        fn u32(mut self, v: u32) -> Self {
+            self.0.extend_from_slice(&v.to_le_bytes());
+            self
+        }
+    }
+
+    /// Minutes since 1601 of a date at midnight.
+    fn day(y: i64, m: u32, d: u32) -> u32 {
+        ((time::days_from_civil(y, m, d) * 86_400 + 11_644_473_600) / 60) as u32
+    }
+
+    fn head(freq: u16, pattern: u16, period: u32) -> Blob {
+        Blob(Vec::new())
+            .u16(0x3004)
+            .u16(0x3004)
+            .u16(freq)
+            .u16(pattern)
+            .u16(0)
+            .u32(0)
+            .u32(period)
+            .u32(0)
+    }
+
+    #[test]
+    fn monthly_nth_weekday_with_count() {
+        // Third Wednesday of every month, 10 times.
+        let b = head(0x200C, 3, 1)
+            .u32(0x08)
+            .u32(3)
+            .u32(0x2022)
+            .u32(10)
+            .u32(0)
+            .u32(0)
+            .u32(0)
+            .u32(day(2024, 1, 17))
+            .u32(day(2024, 10, 16));
+        let r = Recurrence::parse(&b.0, false).expect("parses");
+        let start = time::days_from_civil(2024, 1, 17) * 86_400 + 9 * 3600;
+        assert_eq!(
+            r.rrule(start, false, None),
+            "FREQ=MONTHLY;INTERVAL=1;BYDAY=WE;BYSETPOS=3;COUNT=10"
+        );
+    }
+
+    #[test]
+    fn yearly_last_day_until_and_exception() {
+        // Every year on the last Friday of the start month, until 2030-12-31;
+        // one instance deleted, one moved with a new subject.
+        let moved_orig = day(2025, 11, 28);
+        let b = head(0x200D, 3, 12)
+            .u32(0x20)
+            .u32(5)
+            .u32(0x2021)
+            .u32(0)
+            .u32(1)
+            .u32(2)
+            .u32(day(2026, 11, 27))
+            .u32(moved_orig)
+            .u32(1)
+            .u32(moved_orig)
+            .u32(day(2024, 11, 29))
+            .u32(day(2030, 12, 31))
+            .u32(0x3006)
+            .u32(0x3009)
+            .u32(600)
+            .u32(660)
+            .u16(1)
+            .u32(moved_orig + 720)
+            .u32(moved_orig + 780)
+            .u32(moved_orig + 600)
+            .u16(0x1)
+            .u16(6)
+            .u16(5);
+        let mut blob = b.0;
+        blob.extend_from_slice(b"Moved");
+        // ReservedBlock1Size; the extended exception part is absent (tolerated).
+        let b = Blob(blob).u32(0);
+        let r = Recurrence::parse(&b.0, true).expect("parses");
+        assert_eq!(r.deleted.len(), 2);
+        assert_eq!(r.exceptions.len(), 1);
+        assert_eq!(r.exceptions[0].subject.as_deref(), Some("Moved"));
+        assert_eq!(r.start_offset, 600);
+        let start = time::days_from_civil(2024, 11, 29) * 86_400 + 600 * 60;
+        let rule = r.rrule(start, false, None);
+        assert!(
+            rule.starts_with(
+                "FREQ=YEARLY;INTERVAL=1;BYMONTH=11;BYDAY=FR;BYSETPOS=-1;UNTIL=20301231T1000"
+            ),
+            "{rule}"
+        );
+    }
+
+    #[test]
+    fn hostile_blobs_do_not_panic() {
+        for len in 0..64 {
+            let _ = Recurrence::parse(&vec![0xff; len], true);
+            let _ = Recurrence::parse(&vec![0x00; len], true);
+        }
+        let huge = head(0x200A, 0, 1440)
+            .u32(0x2023)
+            .u32(0)
+            .u32(0)
+            .u32(u32::MAX);
+        assert!(Recurrence::parse(&huge.0, true).is_none());
+    }
+}

@@ -95,8 +95,14 @@ impl Builder {
     fn message(&mut self, ctx: &Ctx<'_>, msg: &Message<'_>, depth: u8) -> Vec<u8> {
         let mut out = Vec::new();
         self.headers(msg, &mut out);
-        let body = self.body(ctx, msg, depth);
         out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+        if let Some(entity) = smime_entity(msg) {
+            // The signed/encrypted MIME entity is kept byte for byte: rebuilding it
+            // would break the signature.
+            out.extend_from_slice(&entity);
+            return out;
+        }
+        let body = self.body(ctx, msg, depth);
         self.write_part(&body, &mut out, depth);
         out
     }
@@ -423,6 +429,35 @@ impl Builder {
     }
 }
 
+/// S/MIME messages (IPM.Note.SMIME*) keep the original MIME entity in their single
+/// attachment: a multipart/signed entity with its headers, or an opaque PKCS#7 blob.
+fn smime_entity(msg: &Message<'_>) -> Option<Vec<u8>> {
+    let class = msg.class().to_ascii_lowercase();
+    if !class.starts_with("ipm.note.smime") {
+        return None;
+    }
+    let atts = msg.attachments();
+    let [Ok(a)] = atts.as_slice() else {
+        return None;
+    };
+    let data = a.data()?;
+    let head = String::from_utf8_lossy(&data[..data.len().min(2048)]).to_ascii_lowercase();
+    if class.contains("multipartsigned") || head.trim_start().starts_with("content-type:") {
+        if head.trim_start().starts_with("content-type:") && head.contains("multipart/signed") {
+            // Signatures cover the canonical CRLF form: restore it if the copy lost it.
+            return Some(crlf(data));
+        }
+        return None;
+    }
+    // Opaque: enveloped or signed-data PKCS#7.
+    let mut out = Vec::new();
+    out.extend_from_slice(b"Content-Type: application/pkcs7-mime; name=\"smime.p7m\"\r\n");
+    out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n");
+    out.extend_from_slice(b"Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n");
+    out.extend_from_slice(&base64_lines(&data));
+    Some(out)
+}
+
 /// Meeting requests, replies and cancellations carry their event as text/calendar,
 /// as Exchange presents them over IMAP.
 fn meeting_part(ctx: &Ctx<'_>, msg: &Message<'_>) -> Option<Att> {
@@ -448,6 +483,32 @@ fn meeting_part(ctx: &Ctx<'_>, msg: &Message<'_>) -> Option<Att> {
         cid: None,
         data: AttData::Bytes(ics.into_bytes()),
     })
+}
+
+/// Bare LF and CR become CRLF; existing CRLF stay.
+fn crlf(d: Vec<u8>) -> Vec<u8> {
+    if !d.iter().enumerate().any(|(i, &b)| {
+        (b == b'\n' && (i == 0 || d[i - 1] != b'\r'))
+            || (b == b'\r' && d.get(i + 1) != Some(&b'\n'))
+    }) {
+        return d;
+    }
+    let mut out = Vec::with_capacity(d.len() + d.len() / 32);
+    let mut i = 0;
+    while i < d.len() {
+        match d[i] {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                if d.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
 fn trim_nul(mut v: Vec<u8>) -> Vec<u8> {
@@ -758,6 +819,12 @@ mod tests {
             address("Evil\r\nBcc: x@y", "a@b.c\r\nX: y"),
             "\"Evil  Bcc: x@y\" <a@b.cX:y>"
         );
+    }
+
+    #[test]
+    fn crlf_normalisation() {
+        assert_eq!(crlf(b"a\nb\r\nc\rd".to_vec()), b"a\r\nb\r\nc\r\nd".to_vec());
+        assert_eq!(crlf(b"a\r\nb".to_vec()), b"a\r\nb".to_vec());
     }
 
     #[test]

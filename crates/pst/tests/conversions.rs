@@ -345,3 +345,30 @@ fn html_from_rtf_only_messages() {
     }
     assert!(seen_rtf_only >= 1, "the OST holds rich-text-only messages");
 }
+
+#[test]
+fn html_is_recovered_from_rtf_when_that_is_all_there_is() {
+    // This Outlook 2003 file stores its HTML mail only as RTF-encapsulated HTML
+    // (pffexport writes Message.rtf and no Message.html for them).
+    let w = walk(
+        &pst_path("PstReader__simiden_pst2john_2003_compressable-encryption_quickbrownfox.pst"),
+        true,
+    )
+    .expect("walk");
+    let mut html = 0;
+    for (_, item) in &w.items {
+        let raw = mime_of(item).expect("mail");
+        let m = MessageParser::default().parse(raw).expect("parses");
+        let has_part = String::from_utf8_lossy(raw).contains("Content-Type: text/html");
+        if let Some(h) = m.body_html(0).filter(|_| has_part) {
+            assert!(
+                !h.contains("\\htmlrtf") && !h.contains("\\*\\htmltag"),
+                "{h}"
+            );
+            if h.to_ascii_lowercase().contains("<html") {
+                html += 1;
+            }
+        }
+    }
+    assert!(html >= 50, "{html} HTML bodies recovered");
+}

@@ -70,6 +70,20 @@ pub enum SpecialRole {
     Outbox,
 }
 
+/// What a folder holds, from its container class (IPF.*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FolderKind {
+    Mail,
+    Contacts,
+    Calendar,
+    Tasks,
+    Notes,
+    Journal,
+    /// Outlook internals (IPF.Configuration, search roots...).
+    Other,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PstFolder {
     pub node_id: u32,
@@ -83,6 +97,32 @@ pub struct PstFolder {
     /// Whether the folder lies under the user-visible IPM subtree.
     pub in_ipm_subtree: bool,
     pub parent_node_id: u32,
+}
+
+impl PstFolder {
+    /// The folder's kind by container class; a folder without one holds mail.
+    pub fn kind(&self) -> FolderKind {
+        let Some(c) = self.container_class.as_deref() else {
+            return FolderKind::Mail;
+        };
+        let c = c.to_ascii_lowercase();
+        let is = |p: &str| c == p || c.starts_with(&format!("{p}."));
+        if is("ipf.note") || is("ipf.imap") || c == "ipf" || is("ipf.post") {
+            FolderKind::Mail
+        } else if is("ipf.contact") {
+            FolderKind::Contacts
+        } else if is("ipf.appointment") {
+            FolderKind::Calendar
+        } else if is("ipf.task") {
+            FolderKind::Tasks
+        } else if is("ipf.stickynote") {
+            FolderKind::Notes
+        } else if is("ipf.journal") {
+            FolderKind::Journal
+        } else {
+            FolderKind::Other
+        }
+    }
 }
 
 /// One converted item.

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{corpus_dir, corpus_files, pst_path, walk};
-use passeur_pst::{Encryption, ItemContent, PstError, PstFile, SpecialRole};
+use passeur_pst::{Encryption, FolderKind, ItemContent, PstError, PstFile, SpecialRole};
 
 /// (file, folders, [mail, contact, distlist, event, task, journal, other]) as achieved.
 const ACHIEVED: &[(&str, usize, [usize; 7])] = &[

@@ -301,6 +301,11 @@ fn folder_tree_and_special_roles() {
         find(&["Calendar"]).container_class.as_deref(),
         Some("IPF.Appointment")
     );
+    assert_eq!(find(&["Calendar"]).kind(), FolderKind::Calendar);
+    assert_eq!(find(&["Contacts"]).kind(), FolderKind::Contacts);
+    assert_eq!(find(&["Tasks"]).kind(), FolderKind::Tasks);
+    assert_eq!(find(&["Inbox", "sub1"]).kind(), FolderKind::Mail);
+    assert_eq!(find(&["Quick Step Settings"]).kind(), FolderKind::Other);
 
     // "four nesting levels": a message inside a message inside a message.
     let nested = walk(

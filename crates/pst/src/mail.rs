@@ -163,6 +163,12 @@ impl Builder {
                 e
             }
         };
+        let from_email = if from_email.is_empty() && crate::message::looks_like_address(&from_name)
+        {
+            from_name.clone()
+        } else {
+            from_email
+        };
         if !from_name.is_empty() || !from_email.is_empty() {
             add("From", address(&from_name, &from_email), out);
         }

@@ -107,10 +107,14 @@ impl<'a> Message<'a> {
                 let addrtype = t.string(r, props::ADDRTYPE).unwrap_or_default();
                 let raw = t.string(r, props::EMAIL_ADDRESS).unwrap_or_default();
                 let smtp = t.string(r, props::SMTP_ADDRESS);
-                let email = pick_email(smtp, &addrtype, raw);
+                let name = t.string(r, props::DISPLAY_NAME).unwrap_or_default();
+                let mut email = pick_email(smtp, &addrtype, raw);
+                if email.is_empty() && looks_like_address(&name) {
+                    email = name.clone();
+                }
                 Recipient {
                     kind: t.int(r, props::RECIPIENT_TYPE).unwrap_or(1),
-                    name: t.string(r, props::DISPLAY_NAME).unwrap_or_default(),
+                    name,
                     email,
                     flags: t.int(r, props::RECIPIENT_FLAGS).unwrap_or(0),
                     track: t.int(r, props::RECIPIENT_TRACKSTATUS).unwrap_or(0),
@@ -183,6 +187,12 @@ impl<'a> Attachment<'a> {
         };
         Some(Message::open(ctx, s.data, s.sub, nid))
     }
+}
+
+/// A display name that is itself an address (Outlook 97 one-offs leave the address empty).
+pub(crate) fn looks_like_address(s: &str) -> bool {
+    let s = s.trim();
+    s.contains('@') && !s.contains(char::is_whitespace) && !s.starts_with('@') && !s.ends_with('@')
 }
 
 pub(crate) fn pick_email(smtp: Option<String>, addrtype: &str, raw: String) -> String {

@@ -19,8 +19,10 @@ mod ical;
 mod ltp;
 mod mail;
 mod message;
+mod mime;
 mod ndb;
 mod props;
+mod recur;
 mod rtf;
 mod time;
 

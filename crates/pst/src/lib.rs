@@ -11,6 +11,27 @@
 //!
 //! [`PstFile`] is `Send + Sync` (reads are positional; the page cache is behind a
 //! mutex): open it on a blocking thread and send items over a channel.
+//!
+//! ```no_run
+//! use passeur_pst::{ItemContent, PstFile};
+//!
+//! let pst = PstFile::open("archive.pst".as_ref())?;
+//! for folder in pst.folders()? {
+//!     for item in pst.items(&folder) {
+//!         match item {
+//!             // Resume key: (folder.node_id, item.node_id).
+//!             Ok(item) => match item.content {
+//!                 ItemContent::Mail { mime, flags, internal_date } => { /* IMAP APPEND */ }
+//!                 ItemContent::Contact { vcard, uid } => { /* CardDAV PUT */ }
+//!                 ItemContent::Event { ics, uid } | ItemContent::Task { ics, uid } => { /* CalDAV PUT */ }
+//!                 other => { /* report */ }
+//!             },
+//!             Err(e) => eprintln!("{e}"), // one damaged item; the others go on
+//!         }
+//!     }
+//! }
+//! # Ok::<(), passeur_pst::PstError>(())
+//! ```
 
 mod contact;
 mod crypt;

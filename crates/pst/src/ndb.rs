@@ -399,8 +399,10 @@ impl Ndb {
             return Ok(());
         }
         let b = self.block(bid)?;
-        *total += b.len() as u64;
-        if *total > self.file_size {
+        // Every block takes at least 64 bytes on disk: a tree naming more blocks
+        // than the file can hold (empty blocks referenced over and over) is hostile.
+        *total += b.len().max(64) as u64;
+        if *total > self.file_size.saturating_add(64) {
             return Err(PstError::corrupt("data tree", "larger than the file"));
         }
         if bid & 2 == 0 {

@@ -120,7 +120,15 @@ impl Builder {
                     .unwrap_or("")
                     .trim()
                     .to_ascii_lowercase();
-                if name.starts_with("content-") || name == "mime-version" || name.is_empty() {
+                let empty = field
+                    .split_once(':')
+                    .is_none_or(|(_, v)| v.trim().is_empty());
+                if name.starts_with("content-")
+                    || name == "mime-version"
+                    || name.is_empty()
+                    || empty
+                {
+                    // Empty fields (an unsent message's "From: ") are filled from MAPI instead.
                     continue;
                 }
                 have.insert(name);

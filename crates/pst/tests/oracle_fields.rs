@@ -265,6 +265,9 @@ fn pffexport_messages(file: &Path) -> Vec<PffMessage> {
     found
 }
 
+/// (Date as a timestamp, From address) of one of our messages.
+type DateFrom = (Option<i64>, Option<String>);
+
 #[test]
 fn every_message_pffexport_sees_is_found_with_its_sender_and_date() {
     let (mut total, mut missing, mut sender_bad, mut date_bad) = (0, Vec::new(), Vec::new(), 0);
@@ -276,7 +279,7 @@ fn every_message_pffexport_sees_is_found_with_its_sender_and_date() {
             .to_string();
         let theirs = pffexport_messages(&path);
         let w = walk(&path, true).expect("walk");
-        let mut ours: HashMap<String, Vec<(Option<i64>, Option<String>)>> = HashMap::new();
+        let mut ours: HashMap<String, Vec<DateFrom>> = HashMap::new();
         for (_, item) in &w.items {
             let Some(m) = mime_of(item) else { continue };
             let m = MessageParser::default().parse(m).expect("parses");

@@ -218,6 +218,7 @@ fn pffexport_messages(file: &Path) -> Vec<PffMessage> {
         .arg(&target)
         .arg(file)
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .status()
         .expect("pffexport is installed (pff-tools)")
         .success();
@@ -323,4 +324,128 @@ fn every_message_pffexport_sees_is_found_with_its_sender_and_date() {
     // 2-second skew): those five are known; more means a regression.
     eprintln!("{total} messages, {date_bad} dates differ");
     assert!(date_bad <= 5, "{date_bad} dates differ");
+}
+
+/// "20160802T080000" (local or with Z) to seconds, as if UTC.
+fn ical_secs(v: &str) -> Option<i64> {
+    let v = v.trim_end_matches('Z');
+    let n = |a: usize, b: usize| v.get(a..b).and_then(|s| s.parse::<i64>().ok());
+    let (y, mo, d) = (n(0, 4)?, n(4, 6)?, n(6, 8)?);
+    let (h, mi, s) = if v.len() >= 15 {
+        (n(9, 11)?, n(11, 13)?, n(13, 15)?)
+    } else {
+        (0, 0, 0)
+    };
+    let t = pff_time(&format!(
+        "{} {d}, {y} {h:02}:{mi:02}:{s:02}.0 UTC",
+        [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+        ][usize::try_from(mo - 1).ok()?]
+    ))?;
+    Some(t)
+}
+
+#[test]
+fn appointment_times_agree_with_pffexport() {
+    let mut checked = 0;
+    for path in common::corpus_files() {
+        let out = tempfile::tempdir().expect("tempdir");
+        let target = out.path().join("x");
+        let ok = Command::new("pffexport")
+            .args(["-m", "all", "-f", "all", "-t"])
+            .arg(&target)
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("pffexport")
+            .success();
+        if !ok {
+            continue;
+        }
+        // pffexport: (subject, start) of each top-level appointment.
+        let mut theirs = Vec::new();
+        let mut stack = vec![out.path().join("x.export")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                let name = e.file_name().to_string_lossy().to_string();
+                if !p.is_dir() || name == "Attachments" {
+                    continue;
+                }
+                match std::fs::read_to_string(p.join("Appointment.txt")) {
+                    Ok(t) if name.starts_with("Appointment") => {
+                        let get = |k: &str| {
+                            t.lines()
+                                .find_map(|l| {
+                                    l.strip_prefix(k).map(|v| v.trim_start_matches(':').trim())
+                                })
+                                .unwrap_or("")
+                                .to_string()
+                        };
+                        theirs.push((get("Subject"), pff_time(&get("Start time"))));
+                    }
+                    _ => stack.push(p),
+                }
+            }
+        }
+        if theirs.is_empty() {
+            continue;
+        }
+        let w = walk(&path, true).expect("walk");
+        let mut ours: HashMap<String, Vec<(i64, Vec<i64>)>> = HashMap::new();
+        for (_, item) in &w.items {
+            let passeur_pst::ItemContent::Event { ics, .. } = &item.content else {
+                continue;
+            };
+            let text = ics.replace("\r\n ", "");
+            let offsets: Vec<i64> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("TZOFFSETTO:"))
+                .filter_map(|o| {
+                    let sign = if o.starts_with('-') { -1 } else { 1 };
+                    let h: i64 = o.get(1..3)?.parse().ok()?;
+                    let m: i64 = o.get(3..5)?.parse().ok()?;
+                    Some(sign * (h * 3600 + m * 60))
+                })
+                .collect();
+            let vevent = text.split("BEGIN:VEVENT").nth(1).unwrap_or("");
+            let summary = vevent
+                .lines()
+                .find_map(|l| l.strip_prefix("SUMMARY:"))
+                .unwrap_or("")
+                .replace("\\,", ",")
+                .replace("\\;", ";");
+            let Some(start) = vevent
+                .lines()
+                .find(|l| l.starts_with("DTSTART"))
+                .and_then(|l| l.rsplit(':').next())
+                .and_then(ical_secs)
+            else {
+                continue;
+            };
+            let offs = if vevent.contains("DTSTART:") || offsets.is_empty() {
+                vec![0]
+            } else {
+                offsets
+            };
+            ours.entry(summary).or_default().push((start, offs));
+        }
+        for (subject, start) in theirs {
+            let Some(start) = start else { continue };
+            let cands = ours
+                .get(&subject)
+                .unwrap_or_else(|| panic!("{}: appointment {subject:?} missing", path.display()));
+            assert!(
+                cands
+                    .iter()
+                    .any(|(local, offs)| offs.iter().any(|o| local - o == start)),
+                "{}: {subject:?} starts {start} (UTC) vs ours {cands:?}",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} appointments compared");
+    assert_eq!(checked, 19, "appointments compared");
 }

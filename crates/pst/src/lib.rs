@@ -488,6 +488,9 @@ impl PstFile {
                     .filter(|n| {
                         n & ndb::NID_TYPE_MASK == NID_TYPE_NORMAL_MESSAGE && !known.contains(n)
                     })
+                    // A stale row for a message the index files under another folder
+                    // must not import it twice; one the index lost is reported.
+                    .filter(|n| self.ndb.node(*n).is_err())
                     .collect();
                 extra.sort_unstable();
                 extra.dedup();

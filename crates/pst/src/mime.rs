@@ -191,6 +191,12 @@ pub(crate) fn base64_lines(d: &[u8]) -> Vec<u8> {
     out
 }
 
+/// "=XX" without going through the formatter (this runs once per encoded byte).
+fn push_hex(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+}
+
 /// Quoted-printable with CRLF line ends (bare LF/CR become CRLF).
 pub(crate) fn quoted_printable(d: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(d.len() + d.len() / 8);
@@ -204,7 +210,7 @@ pub(crate) fn quoted_printable(d: &[u8]) -> Vec<u8> {
                 && (last == b' ' || last == b'\t')
             {
                 out.pop();
-                out.extend_from_slice(format!("={last:02X}").as_bytes());
+                push_hex(&mut out, last);
             }
             out.extend_from_slice(b"\r\n");
             line_len = 0;
@@ -221,7 +227,7 @@ pub(crate) fn quoted_printable(d: &[u8]) -> Vec<u8> {
             line_len = 0;
         }
         if enc {
-            out.extend_from_slice(format!("={b:02X}").as_bytes());
+            push_hex(&mut out, b);
         } else {
             out.push(b);
         }
@@ -232,7 +238,7 @@ pub(crate) fn quoted_printable(d: &[u8]) -> Vec<u8> {
         && (last == b' ' || last == b'\t')
     {
         out.pop();
-        out.extend_from_slice(format!("={last:02X}").as_bytes());
+        push_hex(&mut out, last);
     }
     out.extend_from_slice(b"\r\n");
     out

@@ -233,6 +233,14 @@ impl Builder {
         let cpid = pc.int(props::INTERNET_CPID).unwrap_or(0) as u32;
         let mut html: Option<(Vec<u8>, String)> =
             pc.bin(props::HTML).filter(|h| !h.is_empty()).map(|h| {
+                if matches!(cpid, 1200 | 1201) {
+                    // UTF-16 HTML is not something mail clients read: transcode.
+                    let (text, _, _) = crate::ltp::encoding_for_cp(cpid).decode(&h);
+                    return (
+                        trim_nul(text.into_owned().into_bytes()),
+                        "utf-8".to_string(),
+                    );
+                }
                 let charset = if cpid != 0 {
                     crate::ltp::encoding_for_cp(cpid).name().to_string()
                 } else if std::str::from_utf8(&h).is_ok() {

@@ -175,8 +175,9 @@ pub(crate) fn event(ctx: &Ctx<'_>, msg: &Message<'_>) -> (String, String) {
         .bin(PSETID_APPOINTMENT, 0x8216)
         .and_then(|b| Recurrence::parse(&b, true));
     let mut tz = zone(ctx, msg);
-    if tz.is_none() && (recur.is_some() || all_day) {
+    if tz.is_none() && recur.is_some() && !all_day {
         // Recurring times need a zone; UTC keeps them exact where we know none.
+        // (All-day dates need none: without a zone they round to the nearest midnight.)
         tz = Some(TzRule {
             name: "UTC".into(),
             bias: 0,
@@ -471,4 +472,77 @@ pub(crate) fn journal(ctx: &Ctx<'_>, msg: &Message<'_>) -> (String, String) {
     c.text("X-MS-JOURNAL-TYPE", n.string(PSETID_LOG, 0x8700));
     c.out.push_str("END:VJOURNAL\r\n");
     (wrap(&c.out, None), uid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Transition;
+
+    fn pacific() -> TzRule {
+        TzRule {
+            name: "Pacific Standard Time".into(),
+            bias: 480,
+            std_bias: 0,
+            dst_bias: -60,
+            std: Transition {
+                month: 11,
+                dow: 0,
+                week: 1,
+                hour: 2,
+                minute: 0,
+            },
+            dst: Transition {
+                month: 3,
+                dow: 0,
+                week: 2,
+                hour: 2,
+                minute: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn all_day_dates_are_local_dates() {
+        // 2016-08-02 00:00 PDT = 07:00Z.
+        let t = time::days_from_civil(2016, 8, 2) * 86_400 + 7 * 3600;
+        assert_eq!(
+            dt("DTSTART", t, Some(&pacific()), true),
+            "DTSTART;VALUE=DATE:20160802\r\n"
+        );
+        // No zone known: the nearest midnight, east (UTC+10 = previous day 14:00Z) or west.
+        let east = time::days_from_civil(2016, 8, 1) * 86_400 + 14 * 3600;
+        assert_eq!(
+            dt("DTSTART", east, None, true),
+            "DTSTART;VALUE=DATE:20160802\r\n"
+        );
+        assert_eq!(
+            dt("DTSTART", t, None, true),
+            "DTSTART;VALUE=DATE:20160802\r\n"
+        );
+    }
+
+    #[test]
+    fn timed_values_use_the_zone() {
+        let t = time::days_from_civil(2016, 8, 2) * 86_400 + 15 * 3600;
+        assert_eq!(
+            dt("DTSTART", t, Some(&pacific()), false),
+            "DTSTART;TZID=Pacific Standard Time:20160802T080000\r\n"
+        );
+        let winter = time::days_from_civil(2016, 12, 2) * 86_400 + 16 * 3600;
+        assert_eq!(
+            dt("DTSTART", winter, Some(&pacific()), false),
+            "DTSTART;TZID=Pacific Standard Time:20161202T080000\r\n"
+        );
+        assert_eq!(
+            dt("DTSTART", t, None, false),
+            "DTSTART:20160802T150000Z\r\n"
+        );
+    }
+
+    #[test]
+    fn parameter_values_with_separators_are_quoted() {
+        let l = prop_line("ATTENDEE", &[("CN", "Doe, Jane".into())], "mailto:j@x.org");
+        assert_eq!(l, "ATTENDEE;CN=\"Doe, Jane\":mailto:j@x.org\r\n");
+    }
 }

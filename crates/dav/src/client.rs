@@ -339,10 +339,10 @@ impl DavClient {
     pub async fn discover(&self) -> Result<Homes> {
         let mut candidates = vec![self.base.clone()];
         for wk in ["/.well-known/caldav", "/.well-known/carddav", "/"] {
-            if let Ok(u) = self.base.join(wk) {
-                if !candidates.contains(&u) {
-                    candidates.push(u);
-                }
+            if let Ok(u) = self.base.join(wk)
+                && !candidates.contains(&u)
+            {
+                candidates.push(u);
             }
         }
         let mut last_err = None;
@@ -363,9 +363,7 @@ impl DavClient {
     async fn principal_from(&self, start: &Url) -> Result<Option<Url>> {
         let mut url = start.clone();
         for _ in 0..5 {
-            let body = format!(
-                r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:current-user-principal/><D:resourcetype/></D:prop></D:propfind>"#
-            );
+            let body = r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:current-user-principal/><D:resourcetype/></D:prop></D:propfind>"#.to_string();
             let resp = self
                 .send("PROPFIND", &url, Self::xml_headers(Some("0")), Some(body))
                 .await?;
@@ -600,8 +598,8 @@ impl DavClient {
             .iter()
             .filter(|r| normalize_href(&r.href) != me)
             .filter(|r| {
-                !r.prop(DAV, "resourcetype")
-                    .is_some_and(|t| t.child(DAV, "collection").is_some())
+                r.prop(DAV, "resourcetype")
+                    .is_none_or(|t| t.child(DAV, "collection").is_none())
             })
             .map(|r| ItemRef {
                 href: r.href.clone(),

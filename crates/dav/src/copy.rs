@@ -227,7 +227,15 @@ fn vcard_text(
     original: Option<&str>,
     opts: &CopyOptions,
 ) -> std::result::Result<String, FormatError> {
+    // vCard 3.0 requires FN and N, 4.0 requires FN (servers refuse cards without):
+    // the converter derives them.
+    let has_n = o
+        .text
+        .split("\r\n")
+        .any(|l| l.starts_with("N:") || l.starts_with("N;"));
     let convert = o.version == VcfVersion::V21
+        || o.fn_.is_none()
+        || (o.version == VcfVersion::V30 && !has_n)
         || opts
             .convert_vcard_to
             .is_some_and(|v| v == VcfVersion::V30 && o.version != VcfVersion::V30);
@@ -638,6 +646,7 @@ where
 {
     let mut report = CopyReport::default();
     let mut indexes: HashMap<String, DstIndex> = HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     for r in objects {
         report.listed += 1;
         let o: SourceObject = match r {
@@ -665,6 +674,19 @@ where
             report.unchanged += 1;
             continue;
         }
+        if let Some(first) = seen.get(&uid) {
+            let ev = ItemEvent::Failed {
+                src_href,
+                uid: Some(uid),
+                error: format!(
+                    "cannot import a second object with the same UID (the first, from line {first}, was kept)"
+                ),
+            };
+            report.count(&ev);
+            on_item(ev);
+            continue;
+        }
+        seen.insert(uid.clone(), line);
         let src_etag = sha256_hex(text.as_bytes());
         let Some(coll) = targets.for_object(&o) else {
             let what = match &o {
@@ -775,7 +797,18 @@ fn key_props(calendar: bool, body: &str) -> (Option<String>, Vec<(&'static str, 
             vec![
                 ("SUMMARY", i.summary.unwrap_or_default()),
                 ("DTSTART", dtstart.unwrap_or_default()),
-                ("RRULE", i.rrule.unwrap_or_default()),
+                // Servers reorder RRULE parts (Xandikos): compare them as a set.
+                ("RRULE", {
+                    let mut parts: Vec<String> = i
+                        .rrule
+                        .unwrap_or_default()
+                        .split(';')
+                        .map(|p| p.trim().to_ascii_uppercase())
+                        .filter(|p| !p.is_empty())
+                        .collect();
+                    parts.sort();
+                    parts.join(";")
+                }),
                 ("components", i.components.to_string()),
             ],
         )

@@ -744,6 +744,20 @@ fn check_values(prop: &Prop) -> Option<FormatError> {
             });
         }
     }
+    if prop.name == "RRULE" {
+        let v = prop.value_str();
+        let until = v
+            .split(';')
+            .find_map(|part| part.trim().strip_prefix("UNTIL="));
+        if let Some(u) = until.filter(|u| !valid_date(u.trim())) {
+            return Some(FormatError::BadDate {
+                line: prop.line,
+                uid: None,
+                property: "RRULE UNTIL".into(),
+                value: u.chars().take(80).collect(),
+            });
+        }
+    }
     if prop
         .param("ENCODING")
         .is_some_and(|e| e.eq_ignore_ascii_case("BASE64") || e.eq_ignore_ascii_case("B"))

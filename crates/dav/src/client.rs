@@ -584,6 +584,42 @@ impl DavClient {
         Ok((c, true))
     }
 
+    /// The collection of `kind` under `home` whose display name (or slug) is
+    /// `name`, created (slug derived from the name) when there is none: the target
+    /// of a file import chosen by name.
+    pub async fn ensure_named_collection(
+        &self,
+        home: &Url,
+        name: &str,
+        kind: CollectionKind,
+    ) -> Result<(Collection, bool)> {
+        let mut slug: String = name
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+            .trim_matches('-')
+            .to_lowercase();
+        if slug.is_empty() {
+            slug = "imported".into();
+        }
+        let like = Collection {
+            href: format!("{}{slug}/", home.path()),
+            kind,
+            displayname: Some(name.to_string()),
+            color: None,
+            description: None,
+            sync_token: None,
+            ctag: None,
+        };
+        self.ensure_collection(home, &like).await
+    }
+
     // -------------------------------------------------------------------- items
 
     /// Every member resource of `coll` with its ETag (PROPFIND depth 1).

@@ -754,3 +754,168 @@ async fn copy_radicale_to_xandikos() {
         assert_eq!((r.copied, r.unchanged), (0, n));
     }
 }
+
+/// Files: events and tasks of one `.ics` go to a calendar and a task list chosen
+/// by name; a second import writes nothing; a UID already on the destination from
+/// elsewhere is reported; a crash before the item map was written is resumed
+/// without duplicates.
+#[tokio::test]
+async fn import_ics_and_vcf_files_by_name() {
+    let rad = Server::radicale(1);
+    let c = rad.client("user1", "pass1");
+    let home = c.discover().await.unwrap().calendar_home.unwrap();
+    let all = CollectionKind::Calendar {
+        components: vec![ComponentKind::Event],
+    };
+    let (events, created) = c
+        .ensure_named_collection(&home, "Holidays 2024", all)
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(events.displayname.as_deref(), Some("Holidays 2024"));
+    let (again, created) = c
+        .ensure_named_collection(
+            &home,
+            "Holidays 2024",
+            CollectionKind::Calendar {
+                components: vec![ComponentKind::Event],
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again.href, events.href);
+    let (tasks, _) = c
+        .ensure_named_collection(
+            &home,
+            "Tasks",
+            CollectionKind::Calendar {
+                components: vec![ComponentKind::Todo],
+            },
+        )
+        .await
+        .unwrap();
+    let (book, _) = c
+        .ensure_named_collection(&home, "Contacts", CollectionKind::AddressBook)
+        .await
+        .unwrap();
+
+    // Someone else already put "ev-b" in the calendar.
+    put_new(
+        &c,
+        &format!("{}foreign.ics", events.href),
+        &event("ev-b", "Foreign", ""),
+        ICS,
+    )
+    .await;
+
+    let file = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nMETHOD:PUBLISH\r\n\
+BEGIN:VEVENT\r\nUID:ev-a\r\nDTSTAMP:20240101T000000Z\r\nDTSTART;TZID=W. Europe Standard Time:20240501T090000\r\nSUMMARY:Labour day\r\nEND:VEVENT\r\n\
+BEGIN:VTODO\r\nUID:td-a\r\nDTSTAMP:20240101T000000Z\r\nSUMMARY:Pack\r\nEND:VTODO\r\n\
+BEGIN:VEVENT\r\nUID:ev-b\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240508\r\nSUMMARY:Mine\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:ev-bad\r\nDTSTART:2024-05-09\r\nSUMMARY:Bad date\r\nEND:VEVENT\r\n\
+END:VCALENDAR\r\n"
+    );
+    let targets = ImportTargets {
+        events: Some(&events),
+        todos: Some(&tasks),
+        ..ImportTargets::default()
+    };
+    let mut evs = Vec::new();
+    let r = import_objects(
+        &c,
+        &targets,
+        ics::split(file.as_bytes()),
+        &HashSet::new(),
+        &CopyOptions::default(),
+        |e| evs.push(e),
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.copied, r.conflicts, r.failed), (2, 1, 1), "{evs:?}");
+    assert!(evs.iter().any(|e| matches!(e, ItemEvent::Conflict { uid, dst_href, .. } if uid == "ev-b" && dst_href.ends_with("/foreign.ics"))));
+    let bad = evs.iter().find_map(|e| match e {
+        ItemEvent::Failed {
+            src_href,
+            error,
+            uid,
+        } => Some((src_href.clone(), error.clone(), uid.clone())),
+        _ => None,
+    });
+    let (href, error, uid) = bad.unwrap();
+    assert_eq!(href, "line:24");
+    assert_eq!(uid.as_deref(), Some("ev-bad"));
+    assert!(
+        error.contains("2024-05-09") && error.contains("line 24"),
+        "{error}"
+    );
+    let stored = fetch_all(&c, &events).await.unwrap();
+    let a = stored.iter().find(|(_, b)| b.contains("UID:ev-a")).unwrap();
+    assert!(
+        a.1.contains("DTSTART;TZID=Europe/Berlin:20240501T090000"),
+        "{}",
+        a.1
+    );
+    assert!(a.1.contains("BEGIN:VTIMEZONE"));
+    assert!(!a.1.contains("METHOD"));
+    assert_eq!(fetch_all(&c, &tasks).await.unwrap().len(), 1);
+
+    // Same file again, the item map lost everything (crash before recording):
+    // nothing is written twice.
+    let mut evs = Vec::new();
+    let r = import_objects(
+        &c,
+        &targets,
+        ics::split(file.as_bytes()),
+        &HashSet::new(),
+        &CopyOptions::default(),
+        |e| evs.push(e),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.copied, r.already_there, r.conflicts),
+        (0, 2, 1),
+        "{evs:?}"
+    );
+    // With the item map: skipped without a request.
+    let known: HashSet<String> = ["ev-a".to_string(), "td-a".to_string()].into();
+    let r = import_objects(
+        &c,
+        &targets,
+        ics::split(file.as_bytes()),
+        &known,
+        &CopyOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.unchanged, r.copied), (2, 0));
+    assert_eq!(c.list_items(&events).await.unwrap().len(), 2);
+
+    // A vCard 2.1 file (Outlook style) ends up as vCard 3.0 with its photo.
+    let vcf_file = b"BEGIN:VCARD\r\nVERSION:2.1\r\nN;CHARSET=ISO-8859-1;ENCODING=QUOTED-PRINTABLE:M=FCller;J=F6rg\r\n\
+FN;CHARSET=ISO-8859-1;ENCODING=QUOTED-PRINTABLE:J=F6rg M=FCller\r\nTEL;WORK;VOICE:+49 89 1234\r\nEMAIL;PREF;INTERNET:jorg@example.de\r\n\
+PHOTO;TYPE=JPEG;ENCODING=BASE64:\r\n /9j/4AAQSkZJRgABAQAAAQABAAD\r\n\r\nEND:VCARD\r\n";
+    let mut evs = Vec::new();
+    let r = import_objects(
+        &c,
+        &ImportTargets::single(&book),
+        vcf::split(&vcf_file[..]),
+        &HashSet::new(),
+        &CopyOptions::default(),
+        |e| evs.push(e),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.copied, 1, "{evs:?} {}", rad.log());
+    let cards = fetch_all(&c, &book).await.unwrap();
+    let i = vcf::inspect(&cards[0].1);
+    assert_eq!(i.version, Some(passeur_formats::VcfVersion::V30));
+    assert_eq!(i.fn_.as_deref(), Some("Jörg Müller"));
+    assert_eq!(i.tels, vec!["+49891234"]);
+    assert_eq!(i.emails, vec!["jorg@example.de"]);
+    assert!(i.has_photo);
+    assert!(i.uid.unwrap().starts_with("passeur-"), "a UID was made up");
+}

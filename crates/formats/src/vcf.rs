@@ -587,7 +587,14 @@ fn convert21(p: &Prop) -> Result<Option<String>, FormatError> {
     s.push(':');
     let name = p.name.as_str();
     if binary {
-        s.push_str(&value.split_whitespace().collect::<String>());
+        // Canonical, padded base64: some servers (Radicale's vobject) refuse
+        // unpadded data that 2.1 writers produce.
+        let data = decode_base64(value.as_bytes()).ok_or_else(|| FormatError::InvalidBase64 {
+            line: p.line,
+            uid: None,
+            property: p.name.clone(),
+        })?;
+        s.push_str(&base64::engine::general_purpose::STANDARD.encode(data));
     } else if STRUCTURED.contains(&name) {
         let parts: Vec<String> = split_unescaped_semicolons(&value)
             .iter()
@@ -620,7 +627,12 @@ fn convert40(p: &Prop) -> Option<String> {
         if !sub.is_empty() {
             q.params.push(param("TYPE", &sub));
         }
-        q.value = data.as_bytes().to_vec();
+        q.value = match decode_base64(data.as_bytes()) {
+            Some(d) => base64::engine::general_purpose::STANDARD
+                .encode(d)
+                .into_bytes(),
+            None => data.as_bytes().to_vec(),
+        };
     }
     if p.name == "TEL"
         && let Some(num) = value.strip_prefix("tel:")

@@ -809,14 +809,12 @@ async fn import_ics_and_vcf_files_by_name() {
     )
     .await;
 
-    let file = format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nMETHOD:PUBLISH\r\n\
+    let file = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nMETHOD:PUBLISH\r\n\
 BEGIN:VEVENT\r\nUID:ev-a\r\nDTSTAMP:20240101T000000Z\r\nDTSTART;TZID=W. Europe Standard Time:20240501T090000\r\nSUMMARY:Labour day\r\nEND:VEVENT\r\n\
 BEGIN:VTODO\r\nUID:td-a\r\nDTSTAMP:20240101T000000Z\r\nSUMMARY:Pack\r\nEND:VTODO\r\n\
 BEGIN:VEVENT\r\nUID:ev-b\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240508\r\nSUMMARY:Mine\r\nEND:VEVENT\r\n\
 BEGIN:VEVENT\r\nUID:ev-bad\r\nDTSTART:2024-05-09\r\nSUMMARY:Bad date\r\nEND:VEVENT\r\n\
-END:VCALENDAR\r\n"
-    );
+END:VCALENDAR\r\n".to_string();
     let targets = ImportTargets {
         events: Some(&events),
         todos: Some(&tasks),

@@ -87,6 +87,9 @@ pub struct Collection {
     /// Present when the server supports sync-collection (RFC 6578).
     pub sync_token: Option<String>,
     pub ctag: Option<String>,
+    /// vCard versions an address book says it stores (RFC 6352
+    /// supported-address-data); empty when the server does not say.
+    pub vcard_versions: Vec<passeur_formats::VcfVersion>,
 }
 
 impl Collection {
@@ -106,6 +109,16 @@ pub struct Homes {
     pub principal: Url,
     pub calendar_home: Option<Url>,
     pub addressbook_home: Option<Url>,
+}
+
+impl Homes {
+    /// The home where collections of `kind` live.
+    pub fn home_for(&self, kind: &CollectionKind) -> Option<&Url> {
+        match kind {
+            CollectionKind::Calendar { .. } => self.calendar_home.as_ref(),
+            CollectionKind::AddressBook => self.addressbook_home.as_ref(),
+        }
+    }
 }
 
 /// A member resource of a collection.
@@ -445,7 +458,7 @@ impl DavClient {
 
     const COLLECTION_PROPS: &'static str = "<D:resourcetype/><D:displayname/><A:calendar-color/>\
 <C:calendar-description/><CR:addressbook-description/><C:supported-calendar-component-set/>\
-<D:sync-token/><CS:getctag/>";
+<D:sync-token/><CS:getctag/><CR:supported-address-data/>";
 
     /// The calendars and address books directly under `home`.
     pub async fn list_collections(&self, home: &Url) -> Result<Vec<Collection>> {
@@ -537,14 +550,45 @@ impl DavClient {
                 body: excerpt(&text),
             });
         }
-        self.get_collection(url.path())
+        let made = self
+            .get_collection(url.path())
             .await?
             .ok_or_else(|| DavError::Http {
                 op: "read back",
                 url: url.to_string(),
                 status,
                 body: "the new collection is not a calendar or address book".into(),
-            })
+            })?;
+        // Some servers (Xandikos) ignore properties in MKCALENDAR / MKCOL: set the
+        // missing ones with PROPPATCH, best effort.
+        let mut missing = String::new();
+        if let (None, Some(n)) = (&made.displayname, &spec.displayname) {
+            missing.push_str(&format!("<D:displayname>{}</D:displayname>", esc(n)));
+        }
+        if let (None, Some(c)) = (&made.color, &spec.color) {
+            missing.push_str(&format!("<A:calendar-color>{}</A:calendar-color>", esc(c)));
+        }
+        if let (None, Some(d)) = (&made.description, &spec.description) {
+            let (ns, name) = if made.kind.is_calendar() {
+                ("C", "calendar-description")
+            } else {
+                ("CR", "addressbook-description")
+            };
+            missing.push_str(&format!("<{ns}:{name}>{}</{ns}:{name}>", esc(d)));
+        }
+        if missing.is_empty() {
+            return Ok(made);
+        }
+        let body = format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" xmlns:C="{CALDAV}" xmlns:CR="{CARDDAV}" xmlns:A="{APPLE}"><D:set><D:prop>{missing}</D:prop></D:set></D:propertyupdate>"#
+        );
+        let resp = self
+            .send("PROPPATCH", &url, Self::xml_headers(None), Some(body))
+            .await?;
+        if !resp.status().is_success() {
+            tracing::info!("PROPPATCH {url} answered {}", resp.status());
+        }
+        Ok(self.get_collection(url.path()).await?.unwrap_or(made))
     }
 
     /// The destination collection matching `like`: an existing one of the same kind
@@ -616,6 +660,7 @@ impl DavClient {
             description: None,
             sync_token: None,
             ctag: None,
+            vcard_versions: Vec::new(),
         };
         self.ensure_collection(home, &like).await
     }
@@ -915,6 +960,18 @@ fn collection_of(r: &xml::Response) -> Option<Collection> {
             .or_else(|| text(CARDDAV, "addressbook-description")),
         sync_token: text(DAV, "sync-token"),
         ctag: text(CS, "getctag"),
+        vcard_versions: r
+            .prop(CARDDAV, "supported-address-data")
+            .map(|s| {
+                s.children_named(CARDDAV, "address-data-type")
+                    .filter_map(|t| match t.attr("version") {
+                        Some("3.0") => Some(passeur_formats::VcfVersion::V30),
+                        Some("4.0") => Some(passeur_formats::VcfVersion::V40),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         kind,
     })
 }

@@ -222,6 +222,19 @@ struct Prepared {
 const ICS_TYPE: &str = "text/calendar; charset=utf-8";
 const VCF_TYPE: &str = "text/vcard; charset=utf-8";
 
+/// The vCard version to convert to for `dst`: the option, else 3.0 when the
+/// address book says it stores 3.0 but not 4.0.
+fn vcard_target(opts: &CopyOptions, dst: &Collection) -> CopyOptions {
+    let mut o = opts.clone();
+    if o.convert_vcard_to.is_none()
+        && !dst.vcard_versions.is_empty()
+        && !dst.vcard_versions.contains(&VcfVersion::V40)
+    {
+        o.convert_vcard_to = Some(VcfVersion::V30);
+    }
+    o
+}
+
 fn vcard_text(
     o: &VcfObject,
     original: Option<&str>,
@@ -471,6 +484,7 @@ pub async fn copy_collection(
             src_coll.href, dst_coll.href
         )));
     }
+    let opts = &vcard_target(opts, dst_coll);
     let known_n: HashMap<String, &KnownItem> =
         known.iter().map(|(k, v)| (normalize_href(k), v)).collect();
     let mut report = CopyReport::default();
@@ -709,12 +723,14 @@ where
                 content_type: ICS_TYPE,
                 ext: "ics",
             }),
-            SourceObject::Vcf(v) => vcard_text(v, None, opts).map(|text| Prepared {
-                uid: uid.clone(),
-                text,
-                content_type: VCF_TYPE,
-                ext: "vcf",
-            }),
+            SourceObject::Vcf(v) => {
+                vcard_text(v, None, &vcard_target(opts, coll)).map(|text| Prepared {
+                    uid: uid.clone(),
+                    text,
+                    content_type: VCF_TYPE,
+                    ext: "vcf",
+                })
+            }
         };
         let p = match prepared {
             Ok(p) => p,

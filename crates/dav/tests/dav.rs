@@ -743,6 +743,7 @@ async fn copy_radicale_to_xandikos() {
         let (dc, created) = dst.ensure_collection(home, sc).await.expect("ensure");
         assert!(created);
         assert_eq!(dc.displayname, sc.displayname);
+        assert_eq!(dc.color, sc.color, "{dc:?}");
         let mut known = HashMap::new();
         let (r, evs) = copy(&src, sc, &dst, &dc, &mut known, &CopyOptions::default()).await;
         assert_eq!(r.copied, n, "{evs:?}\n{}", xan.log());

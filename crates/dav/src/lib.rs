@@ -12,12 +12,13 @@
 //!   knows and report one [`ItemEvent`] per item.
 //!
 //! HTTP is reqwest over rustls with the ring provider; [`DavConfig::insecure_tls`]
-//! accepts self-signed certificates for test servers. RFC 6764 SRV lookups are not
-//! done here (they need a resolver; `passeur-net`'s job): give a URL.
+//! accepts self-signed certificates for test servers. [`srv`] turns a domain into
+//! base URLs (RFC 6764 SRV/TXT) through a resolver the caller supplies.
 
 mod client;
 mod copy;
 mod error;
+pub mod srv;
 mod xml;
 
 pub use client::{

@@ -399,6 +399,20 @@ async fn copy_account_to_account_incremental_resume_and_conflicts() {
     let (r, evs) = copy(&src, &cal, &dst, dcal, known, &CopyOptions::default()).await;
     assert_eq!((r.unchanged, r.copied, r.updated), (4, 0, 0), "{evs:?}");
 
+    // A token the server no longer knows: an error of its own kind, and the copy
+    // falls back to comparing ETags.
+    let stale = Some("http://radicale.org/ns/sync/0000000000000000".to_string());
+    match src.sync_collection(&cal, stale.as_deref()).await {
+        Err(DavError::SyncTokenInvalid { .. }) => {}
+        other => panic!("expected SyncTokenInvalid, got {other:?}"),
+    }
+    let stale_opts = CopyOptions {
+        sync_token: stale,
+        ..CopyOptions::default()
+    };
+    let (r, evs) = copy(&src, &cal, &dst, dcal, known, &stale_opts).await;
+    assert_eq!((r.unchanged, r.copied, r.updated), (4, 0, 0), "{evs:?}");
+
     // A change on the source is carried over by the next pass.
     let items = src.list_items(&cal).await.unwrap();
     let e1 = items.iter().find(|i| i.href.ends_with("/e1.ics")).unwrap();
@@ -917,4 +931,67 @@ PHOTO;TYPE=JPEG;ENCODING=BASE64:\r\n /9j/4AAQSkZJRgABAQAAAQABAAD\r\n\r\nEND:VCAR
     assert_eq!(i.emails, vec!["jorg@example.de"]);
     assert!(i.has_photo);
     assert!(i.uid.unwrap().starts_with("passeur-"), "a UID was made up");
+}
+
+/// A fixed DNS zone for RFC 6764 discovery.
+struct Zone(HashMap<String, (Vec<passeur_dav::srv::SrvRecord>, Vec<String>)>);
+
+impl passeur_dav::srv::DnsLookup for Zone {
+    fn srv(
+        &self,
+        name: &str,
+    ) -> impl std::future::Future<Output = Vec<passeur_dav::srv::SrvRecord>> + Send {
+        let v = self.0.get(name).map(|x| x.0.clone()).unwrap_or_default();
+        async move { v }
+    }
+    fn txt(&self, name: &str) -> impl std::future::Future<Output = Vec<String>> + Send {
+        let v = self.0.get(name).map(|x| x.1.clone()).unwrap_or_default();
+        async move { v }
+    }
+}
+
+#[tokio::test]
+async fn rfc6764_srv_discovery() {
+    use passeur_dav::srv::{Service, SrvRecord, discover_domain, rfc6764_candidates};
+    let rad = Server::radicale(1);
+    let port = rad.url.port().unwrap();
+    let rec = |prio, port, target: &str| SrvRecord {
+        priority: prio,
+        weight: 0,
+        port,
+        target: target.into(),
+    };
+    let mut z = HashMap::new();
+    // No TLS service ("."), plain CalDAV on two hosts, the best one being ours.
+    z.insert(
+        "_caldavs._tcp.example.test".to_string(),
+        (vec![rec(0, 0, ".")], vec![]),
+    );
+    z.insert(
+        "_caldav._tcp.example.test".to_string(),
+        (
+            vec![
+                rec(20, 8008, "backup.example.test."),
+                rec(10, port, "127.0.0.1"),
+            ],
+            vec!["path=/user1/".to_string()],
+        ),
+    );
+    let zone = Zone(z);
+    let c = rfc6764_candidates("example.test", Service::CalDav, &zone).await;
+    let c: Vec<String> = c.iter().map(|u| u.to_string()).collect();
+    assert_eq!(
+        c,
+        vec![
+            format!("http://127.0.0.1:{port}/user1/"),
+            "http://backup.example.test:8008/user1/".to_string(),
+            "https://example.test/.well-known/caldav".to_string(),
+        ]
+    );
+    let cfg = passeur_dav::DavConfig::new(rad.url.clone(), "user1", "pass1");
+    let (client, homes) = discover_domain(&cfg, "example.test", Service::CalDav, &zone)
+        .await
+        .expect("discover");
+    assert_eq!(homes.principal.path(), "/user1/");
+    assert_eq!(client.base_url().port(), Some(port));
 }

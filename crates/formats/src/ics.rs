@@ -149,6 +149,75 @@ impl Comp {
         }
     }
 
+    /// Indices of this component's own properties (not those of VALARMs inside).
+    fn own_props(&self) -> Vec<usize> {
+        let mut depth = 0usize;
+        let mut out = Vec::new();
+        for (i, l) in self.lines.iter().enumerate() {
+            match l.prop.name.as_str() {
+                "BEGIN" => depth += 1,
+                "END" => depth = depth.saturating_sub(1),
+                _ if depth == 1 => out.push(i),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Makes DTSTART and DTEND / DUE agree on floating vs. zoned time, which
+    /// servers need to compute durations (Radicale refuses the mix): a UTC value
+    /// loses a contradictory TZID, and a floating end (start) takes the zone of the
+    /// zoned start (end).
+    fn fix_mixed_times(&mut self, warnings: &mut Vec<String>) {
+        let own = self.own_props();
+        let find = |c: &Comp, n: &str| own.iter().copied().find(|&i| c.lines[i].prop.name == n);
+        let mut changed = Vec::new();
+        for &i in &own {
+            let p = &mut self.lines[i].prop;
+            if matches!(p.name.as_str(), "DTSTART" | "DTEND" | "DUE")
+                && p.value.ends_with(b"Z")
+                && p.params.iter().any(|q| q.name == "TZID")
+            {
+                p.params.retain(|q| q.name != "TZID");
+                warnings.push(format!("dropped the TZID of the UTC time in {}", p.name));
+                changed.push(i);
+            }
+        }
+        let kind = |c: &Comp, i: usize| -> (Option<String>, bool) {
+            let p = &c.lines[i].prop;
+            let floating_dt = p.value.len() == 15 && p.value.get(8) == Some(&b'T');
+            (
+                p.param("TZID").map(str::to_string),
+                floating_dt && p.param("TZID").is_none(),
+            )
+        };
+        if let Some(start) = find(self, "DTSTART") {
+            for end_name in ["DTEND", "DUE"] {
+                let Some(end) = find(self, end_name) else {
+                    continue;
+                };
+                let (stz, sfloat) = kind(self, start);
+                let (etz, efloat) = kind(self, end);
+                let (to, tz) = match (stz, sfloat, etz, efloat) {
+                    (Some(tz), _, None, true) => (end, tz),
+                    (None, true, Some(tz), _) => (start, tz),
+                    _ => continue,
+                };
+                let p = &mut self.lines[to].prop;
+                p.params.push(crate::line::Param {
+                    name: "TZID".into(),
+                    values: vec![tz.clone()],
+                    bare: false,
+                });
+                warnings.push(format!("gave the floating {} the time zone {tz}", p.name));
+                changed.push(to);
+            }
+        }
+        for i in changed {
+            self.lines[i].text = self.lines[i].prop.to_unfolded();
+        }
+    }
+
     fn rename_tzid(&mut self, from: &str, to: &str) {
         for l in &mut self.lines {
             let mut changed = false;
@@ -514,6 +583,9 @@ impl<R: BufRead> IcsSplitter<R> {
             name: None,
         };
         let cal = self.cal.as_ref().unwrap_or(&empty);
+        for c in &mut p.comps {
+            c.fix_mixed_times(&mut p.warnings);
+        }
         // TZIDs in order of first use.
         let mut used: Vec<String> = Vec::new();
         for c in &p.comps {
@@ -1005,6 +1077,27 @@ END:VCALENDAR\r\n";
         // The first object is out before the calendar ends.
         assert_eq!(it.next().unwrap().unwrap().uid, "u0");
         assert_eq!(it.count(), 9);
+    }
+
+    #[test]
+    fn mixed_floating_and_zoned_times_agree() {
+        let s = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:m\r\nDTSTART:20150530T120000\r\nDTEND;TZID=Europe/Berlin:20150530T160000\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:z\r\nDTSTART;TZID=Europe/Berlin:20150602T120000Z\r\nDTEND:20150602T160000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let v = objs(s);
+        let m = v[0].as_ref().unwrap();
+        assert!(
+            m.text
+                .contains("DTSTART;TZID=Europe/Berlin:20150530T120000\r\n"),
+            "{}",
+            m.text
+        );
+        let z = v[1].as_ref().unwrap();
+        assert!(
+            z.text.contains("DTSTART:20150602T120000Z\r\n"),
+            "{}",
+            z.text
+        );
+        assert!(!z.text.contains("VTIMEZONE"));
     }
 
     #[test]

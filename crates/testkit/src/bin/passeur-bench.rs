@@ -1,0 +1,571 @@
+//! `passeur-bench` — IMAP→IMAP migration benchmark: passeur against doveadm and mbsync.
+//!
+//! Normally run through `bench/run.sh`. For each corpus: a source Dovecot filled with
+//! the seeded corpus, a destination Dovecot with `mail_fsync = never`; each tool copies
+//! into a fresh destination user under `/usr/bin/time -v`, is re-run at once (no-op
+//! resync), and the result is verified over IMAP against the source (folders, counts,
+//! body SHA-256, flags+keywords, INTERNALDATE).
+//!
+//! usage: passeur-bench [--corpus small|c5000|s20000]... [--tools passeur,doveadm,mbsync]
+//!                      [--passeur PATH] [--out DIR] [--runs N] [--compress]
+//!
+//! `--compress` loads imap_zlib (COMPRESS=DEFLATE) on both servers; off by default.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use passeur_testkit::corpus::{CorpusSpec, Profile};
+use passeur_testkit::verify::{self, AccountSnapshot};
+use passeur_testkit::{Dovecot, DovecotOptions};
+
+const USAGE: &str = "usage: passeur-bench [--corpus small|c5000|s20000]... \
+[--tools passeur,doveadm,mbsync] [--passeur PATH] [--out DIR] [--runs N] [--compress]";
+
+struct Args {
+    corpora: Vec<String>,
+    tools: Vec<String>,
+    passeur: Option<PathBuf>,
+    out: PathBuf,
+    runs: u32,
+    compress: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        corpora: Vec::new(),
+        tools: vec!["passeur".into(), "doveadm".into(), "mbsync".into()],
+        passeur: None,
+        out: PathBuf::from("bench/out"),
+        runs: 1,
+        compress: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--corpus" => a.corpora.push(value()?),
+            "--tools" => a.tools = value()?.split(',').map(str::to_string).collect(),
+            "--passeur" => {
+                let v = value()?;
+                if !v.is_empty() {
+                    a.passeur = Some(PathBuf::from(v));
+                }
+            }
+            "--out" => a.out = PathBuf::from(value()?),
+            "--runs" => a.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "--compress" => a.compress = true,
+            "-h" | "--help" => return Err(String::new()),
+            other if !other.starts_with('-') => a.corpora.push(other.to_string()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if a.corpora.is_empty() {
+        a.corpora.push("c5000".into());
+    }
+    Ok(a)
+}
+
+fn corpus_spec(name: &str) -> Result<CorpusSpec, String> {
+    let (seed, count, profile) = match name {
+        "c5000" => (42, 5000, Profile::Realistic),
+        "s20000" => (43, 20000, Profile::Small),
+        "small" => (7, 500, Profile::Realistic),
+        other => return Err(format!("unknown corpus {other} (small, c5000, s20000)")),
+    };
+    Ok(CorpusSpec {
+        seed,
+        count,
+        profile,
+        ..CorpusSpec::default()
+    })
+}
+
+/// Figures from `/usr/bin/time -v` plus the machine's CPU busy share during the run.
+#[derive(Debug, Default, Clone)]
+struct Timed {
+    wall: f64,
+    cpu: f64,
+    rss_mb: f64,
+    exit: i32,
+    busy_pct: f64,
+    stdout: String,
+    stderr: String,
+}
+
+fn cpu_counters() -> (u64, u64) {
+    let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let nums: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = nums.iter().sum();
+    let idle = nums.get(3).copied().unwrap_or(0) + nums.get(4).copied().unwrap_or(0);
+    (total, idle)
+}
+
+fn parse_wall(v: &str) -> f64 {
+    // h:mm:ss or m:ss.ss
+    v.split(':')
+        .map(|p| p.trim().parse::<f64>().unwrap_or(0.0))
+        .fold(0.0, |acc, x| acc * 60.0 + x)
+}
+
+fn timed(program: &str, args: &[String], env: &[(&str, String)], log: &Path) -> io::Result<Timed> {
+    let time_file = log.with_extension("time");
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.arg("-v")
+        .arg("-o")
+        .arg(&time_file)
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (t0, i0) = cpu_counters();
+    let out = cmd.output()?;
+    let (t1, i1) = cpu_counters();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    fs::write(
+        log,
+        format!(
+            "$ {program} {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+            args.join(" ")
+        ),
+    )?;
+    let mut t = Timed {
+        exit: out.status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+        ..Timed::default()
+    };
+    let dt = (t1 - t0).max(1);
+    t.busy_pct = 100.0 * (dt - (i1 - i0).min(dt)) as f64 / dt as f64;
+    let report = fs::read_to_string(&time_file).unwrap_or_default();
+    for line in report.lines() {
+        let line = line.trim();
+        let Some((k, v)) = line.rsplit_once(": ") else {
+            continue;
+        };
+        match k {
+            "User time (seconds)" | "System time (seconds)" => {
+                t.cpu += v.trim().parse::<f64>().unwrap_or(0.0);
+            }
+            "Maximum resident set size (kbytes)" => {
+                t.rss_mb = v.trim().parse::<f64>().unwrap_or(0.0) / 1024.0;
+            }
+            "Exit status" => t.exit = v.trim().parse().unwrap_or(t.exit),
+            _ if k.starts_with("Elapsed (wall clock) time") => t.wall = parse_wall(v),
+            _ => {}
+        }
+    }
+    Ok(t)
+}
+
+struct Row {
+    tool: String,
+    corpus: String,
+    run: u32,
+    full: Option<Timed>,
+    noop: Option<Timed>,
+    verdict: String,
+    exact: bool,
+}
+
+struct Ctx<'a> {
+    src: &'a Dovecot,
+    dst: &'a Dovecot,
+    base: PathBuf,
+    passeur: Option<PathBuf>,
+}
+
+/// Whether `passeur <sub> --help` succeeds and documents `must_mention` (a skeleton
+/// binary that ignores its arguments must not count as available).
+fn passeur_supports(bin: &Path, sub: &str, must_mention: &str) -> bool {
+    Command::new(bin)
+        .args([sub, "--help"])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && (String::from_utf8_lossy(&o.stdout).contains(must_mention)
+                    || String::from_utf8_lossy(&o.stderr).contains(must_mention))
+        })
+}
+
+/// Runs `tool` into destination user `n`: (full run, no-op run) or why it is not available.
+fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed), String> {
+    let (dst_user, dst_pass) = ctx.dst.user(n);
+    let work = ctx.base.join(format!("{tool}-{dst_user}"));
+    fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let io = |e: io::Error| format!("cannot run {tool}: {e}");
+    match tool {
+        "passeur" => {
+            let bin = ctx
+                .passeur
+                .clone()
+                .filter(|b| b.exists())
+                .ok_or("passeur: not available (no binary)")?;
+            if !passeur_supports(&bin, "migrate", "--from") {
+                return Err("passeur: not available (no `migrate` command yet)".into());
+            }
+            let bin_s = bin.display().to_string();
+            let state = work.join("state");
+            let migrate: Vec<String> = vec![
+                "migrate".into(),
+                "--from".into(),
+                format!("imap://user1@127.0.0.1:{}", ctx.src.imap_port),
+                "--to".into(),
+                format!("imap://{dst_user}@127.0.0.1:{}", ctx.dst.imap_port),
+                "--state".into(),
+                state.display().to_string(),
+                "--no-progress".into(),
+            ];
+            let env = [
+                ("PASSEUR_FROM_PASSWORD", "pass1".to_string()),
+                ("PASSEUR_TO_PASSWORD", dst_pass),
+            ];
+            let full = timed(&bin_s, &migrate, &env, &work.join("full.log")).map_err(io)?;
+            let id = full
+                .stdout
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("migration "))
+                .map(|s| s.trim().to_string());
+            let noop_args = match id {
+                Some(id) if passeur_supports(&bin, "sync", "sync") => vec![
+                    "sync".into(),
+                    id,
+                    "--state".into(),
+                    state.display().to_string(),
+                    "--no-progress".into(),
+                ],
+                _ => migrate.clone(),
+            };
+            let noop = timed(&bin_s, &noop_args, &env, &work.join("noop.log")).map_err(io)?;
+            Ok((full, noop))
+        }
+        "doveadm" => {
+            let args: Vec<String> = [
+                "-c".to_string(),
+                ctx.dst.conf_path().display().to_string(),
+                "-o".into(),
+                "imapc_host=127.0.0.1".into(),
+                "-o".into(),
+                format!("imapc_port={}", ctx.src.imap_port),
+                "-o".into(),
+                "imapc_user=user1".into(),
+                "-o".into(),
+                format!("imapc_master_user={}", ctx.src.master_user),
+                "-o".into(),
+                format!("imapc_password={}", ctx.src.master_password),
+                "-o".into(),
+                "imapc_features=rfc822.size fetch-headers".into(),
+                "-o".into(),
+                "mail_prefetch_count=20".into(),
+                "backup".into(),
+                "-R".into(),
+                "-u".into(),
+                dst_user,
+                "imapc:".into(),
+            ]
+            .to_vec();
+            let full = timed("doveadm", &args, &[], &work.join("full.log")).map_err(io)?;
+            let noop = timed("doveadm", &args, &[], &work.join("noop.log")).map_err(io)?;
+            Ok((full, noop))
+        }
+        "mbsync" => {
+            if !Path::new("/usr/bin/mbsync").exists() {
+                return Err("mbsync: not installed (apt-get install isync)".into());
+            }
+            let state = work.join("syncstate");
+            fs::create_dir_all(&state).map_err(io)?;
+            let rc = format!(
+                "IMAPAccount src\nHost 127.0.0.1\nPort {sp}\nUser user1\nPass pass1\nSSLType None\nAuthMechs LOGIN\n\n\
+                 IMAPStore src\nAccount src\n\n\
+                 IMAPAccount dst\nHost 127.0.0.1\nPort {dp}\nUser {dst_user}\nPass {dst_pass}\nSSLType None\nAuthMechs LOGIN\n\n\
+                 IMAPStore dst\nAccount dst\n\n\
+                 Channel bench\nFar :src:\nNear :dst:\nPatterns *\nCreate Near\nSync Pull\nExpunge None\n\
+                 CopyArrivalDate yes\nSyncState {st}/\n",
+                sp = ctx.src.imap_port,
+                dp = ctx.dst.imap_port,
+                st = state.display()
+            );
+            let rc_path = work.join("mbsyncrc");
+            fs::write(&rc_path, rc).map_err(io)?;
+            let args = vec!["-c".to_string(), rc_path.display().to_string(), "-a".into()];
+            let full = timed("mbsync", &args, &[], &work.join("full.log")).map_err(io)?;
+            let noop = timed("mbsync", &args, &[], &work.join("noop.log")).map_err(io)?;
+            Ok((full, noop))
+        }
+        other => Err(format!("{other}: unknown tool")),
+    }
+}
+
+fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), String> {
+    let spec = corpus_spec(name)?;
+    let base = args.out.join(name);
+    if base.exists() {
+        fs::remove_dir_all(&base).map_err(|e| format!("cannot clean {}: {e}", base.display()))?;
+    }
+    fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
+    let base = base
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", base.display()))?;
+    let users = 2 + args.tools.len() as u32 * args.runs;
+    // No COMPRESS=DEFLATE by default: on loopback it only burns CPU (mbsync uses it when
+    // offered, 13x its CPU time), and the baseline figures were taken without it.
+    let src = Dovecot::start_in(
+        &base.join("src"),
+        DovecotOptions {
+            compress: args.compress,
+            ..DovecotOptions::default()
+        },
+    )
+    .map_err(|e| format!("cannot start source Dovecot: {e}"))?;
+    let dst = Dovecot::start_in(
+        &base.join("dst"),
+        DovecotOptions {
+            users,
+            fsync_never: true,
+            compress: args.compress,
+            ..DovecotOptions::default()
+        },
+    )
+    .map_err(|e| format!("cannot start destination Dovecot: {e}"))?;
+    println!(
+        "== {name}: source Dovecot 127.0.0.1:{}, destination (mail_fsync=never) 127.0.0.1:{}",
+        src.imap_port, dst.imap_port
+    );
+
+    let t = Instant::now();
+    let summary = src
+        .write_corpus("user1", &spec)
+        .map_err(|e| format!("cannot write corpus: {e}"))?;
+    println!(
+        "   corpus {name}: {} msgs, {} folders, {:.1} MB over IMAP, written in {:.1}s",
+        summary.messages,
+        summary.folders,
+        summary.imap_bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let source: AccountSnapshot = verify::snapshot(&src.imap_addr(), "user1", "pass1")
+        .map_err(|e| format!("cannot read source: {e}"))?;
+    println!(
+        "   source read over IMAP (cold): {} msgs, {:.1} MB in {:.2}s",
+        source.messages(),
+        source.bytes() as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let ctx = Ctx {
+        src: &src,
+        dst: &dst,
+        base: base.clone(),
+        passeur: args.passeur.clone(),
+    };
+    let mut next_user = 1;
+    for run in 1..=args.runs {
+        for tool in &args.tools {
+            let n = next_user;
+            next_user += 1;
+            print!("   {tool} run {run} -> user{n} ... ");
+            let _ = io::Write::flush(&mut io::stdout());
+            let row = match run_tool(&ctx, tool, n) {
+                Err(why) => {
+                    println!("{why}");
+                    Row {
+                        tool: tool.clone(),
+                        corpus: name.into(),
+                        run,
+                        full: None,
+                        noop: None,
+                        verdict: why,
+                        exact: false,
+                    }
+                }
+                Ok((full, noop)) => {
+                    let (dst_user, dst_pass) = dst.user(n);
+                    let verdict = match verify::snapshot(&dst.imap_addr(), &dst_user, &dst_pass) {
+                        Ok(snap) => verify::compare(&source, &snap),
+                        Err(e) => {
+                            let v = format!("cannot verify: {e}");
+                            println!("{v}");
+                            rows.push(Row {
+                                tool: tool.clone(),
+                                corpus: name.into(),
+                                run,
+                                full: Some(full),
+                                noop: Some(noop),
+                                verdict: v,
+                                exact: false,
+                            });
+                            continue;
+                        }
+                    };
+                    let mut text = verdict.summary();
+                    if full.exit != 0 {
+                        text = format!("exit {}; {text}", full.exit);
+                    }
+                    println!(
+                        "{:.2}s (no-op {:.2}s, {:.0} MB RSS, busy {:.0}%): {text}",
+                        full.wall, noop.wall, full.rss_mb, full.busy_pct
+                    );
+                    if full.exit != 0 {
+                        let tail: Vec<&str> = full.stderr.lines().rev().take(5).collect();
+                        println!("      stderr: {}", tail.join(" | "));
+                    }
+                    Row {
+                        tool: tool.clone(),
+                        corpus: name.into(),
+                        run,
+                        exact: verdict.is_exact() && full.exit == 0,
+                        full: Some(full),
+                        noop: Some(noop),
+                        verdict: text,
+                    }
+                }
+            };
+            rows.push(row);
+        }
+    }
+    let mb = source.bytes() as f64 / 1e6;
+    let msgs = source.messages() as f64;
+    let table = render(rows.iter().filter(|r| r.corpus == name), msgs, mb);
+    println!("\n{table}");
+    let md = args.out.join("results.md");
+    let mut prev = fs::read_to_string(&md).unwrap_or_default();
+    let _ = writeln!(
+        prev,
+        "\n## {name} ({} msgs, {mb:.1} MB) — {}\n\n{table}",
+        source.messages(),
+        now_utc()
+    );
+    fs::write(&md, prev).map_err(|e| format!("cannot write {}: {e}", md.display()))?;
+    append_tsv(
+        &args.out.join("results.tsv"),
+        rows.iter().filter(|r| r.corpus == name),
+    )
+    .map_err(|e| format!("cannot write results.tsv: {e}"))?;
+    Ok(())
+}
+
+fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    passeur_testkit::corpus::encode::imap_date(secs)
+}
+
+fn render<'a>(rows: impl Iterator<Item = &'a Row>, msgs: f64, mb: f64) -> String {
+    let rows: Vec<&Row> = rows.collect();
+    let mut t = String::from(
+        "| tool | run | wall s | msgs/s | MB/s | peak RSS MB | tool CPU s | no-op s | busy % | verification |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in &rows {
+        match (&r.full, &r.noop) {
+            (Some(f), Some(n)) => {
+                let _ = writeln!(
+                    t,
+                    "| {} | {} | {:.2} | {:.0} | {:.1} | {:.0} | {:.1} | {:.2} | {:.0} | {} |",
+                    r.tool,
+                    r.run,
+                    f.wall,
+                    msgs / f.wall.max(0.001),
+                    mb / f.wall.max(0.001),
+                    f.rss_mb,
+                    f.cpu,
+                    n.wall,
+                    f.busy_pct,
+                    r.verdict
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    t,
+                    "| {} | {} | – | – | – | – | – | – | – | {} |",
+                    r.tool, r.run, r.verdict
+                );
+            }
+        }
+    }
+    // passeur / peer ratios (best run each; < 1 means passeur is faster).
+    let best = |tool: &str| {
+        rows.iter()
+            .filter(|r| r.tool == tool)
+            .filter_map(|r| r.full.as_ref().map(|f| f.wall))
+            .fold(None, |acc: Option<f64>, w| {
+                Some(acc.map_or(w, |a| a.min(w)))
+            })
+    };
+    if let Some(p) = best("passeur") {
+        for peer in ["doveadm", "mbsync"] {
+            if let Some(w) = best(peer) {
+                let _ = writeln!(t, "\npasseur/{peer} wall-time ratio: {:.2}", p / w);
+            }
+        }
+    }
+    t
+}
+
+fn append_tsv<'a>(path: &Path, rows: impl Iterator<Item = &'a Row>) -> io::Result<()> {
+    let mut text = fs::read_to_string(path).unwrap_or_else(|_| {
+        "corpus\ttool\trun\twall_s\tcpu_s\tmaxrss_MB\texit\tnoop_s\tbusy_pct\texact\tverification\n"
+            .to_string()
+    });
+    for r in rows {
+        let (w, c, m, e, b) = r
+            .full
+            .as_ref()
+            .map_or((f64::NAN, f64::NAN, f64::NAN, -1, f64::NAN), |f| {
+                (f.wall, f.cpu, f.rss_mb, f.exit, f.busy_pct)
+            });
+        let n = r.noop.as_ref().map_or(f64::NAN, |n| n.wall);
+        let _ = writeln!(
+            text,
+            "{}\t{}\t{}\t{w:.2}\t{c:.2}\t{m:.1}\t{e}\t{n:.2}\t{b:.0}\t{}\t{}",
+            r.corpus, r.tool, r.run, r.exact, r.verdict
+        );
+    }
+    fs::write(path, text)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("passeur-bench: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = passeur_testkit::ensure_dovecot() {
+        eprintln!("passeur-bench: {e}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = fs::create_dir_all(&args.out) {
+        eprintln!("passeur-bench: cannot create {}: {e}", args.out.display());
+        return ExitCode::from(2);
+    }
+    let mut rows = Vec::new();
+    for c in &args.corpora {
+        if let Err(e) = bench_corpus(&args, c, &mut rows) {
+            eprintln!("passeur-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("results: {}", args.out.join("results.md").display());
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,24 @@
+//! passeur-testkit: the dev-only harness that runs real servers for tests.
+//!
+//! * [`Dovecot`] — a private Dovecot 2.3 instance (IMAP, optional IMAPS/POP3/quota/COMPRESS)
+//!   in a temp dir on random loopback ports, with users `user1..userN` / `pass1..passN`
+//!   and a master user `admin` / `masterpass`.
+//! * [`Radicale`] — a private Radicale 3 CalDAV/CardDAV server (see `radicale.rs`).
+//! * [`CutProxy`] — a TCP proxy that can drop every live connection on demand or after
+//!   N bytes, to test connection cuts mid-transfer.
+//!
+//! Everything is blocking (no async runtime) and cleans up after itself on drop:
+//! every server process is also watched by a tiny shell watchdog that kills it if the
+//! test process dies without running destructors.
+
+pub mod corpus;
+mod dovecot;
+pub mod imapwire;
+mod proc;
+mod proxy;
+mod radicale;
+pub mod verify;
+
+pub use dovecot::{Dovecot, DovecotOptions, ensure_dovecot};
+pub use proxy::CutProxy;
+pub use radicale::{Radicale, RadicaleOptions, ensure_radicale};

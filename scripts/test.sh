@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# scripts/test.sh — the ONE command that runs passeur's whole test suite.
+#
+# On a fresh Debian 12 machine, as root:   bash scripts/test.sh
+#   1. installs the servers and tools the tests start (Dovecot, Radicale, Xandikos,
+#      isync, pst-utils/pff-tools, openssl, time) if missing — apt-get update only when
+#      needed — and stops any system Dovecot/Radicale service the install started
+#      (tests run their own private instances on random loopback ports);
+#   2. starts the local PostgreSQL cluster on 127.0.0.1:5432 if PostgreSQL is installed;
+#   3. runs `cargo nextest run --workspace --no-fail-fast` (or `cargo test --workspace`),
+#      then `cargo fmt --all --check` and `cargo clippy --workspace --all-targets -- -D warnings`.
+# Idempotent: a second run installs nothing. Exit status is non-zero if any step failed.
+# Not root: installs nothing, tells what is missing, and runs the rest.
+# Env: SKIP_INSTALL=1 skips step 1; NEXTEST_PROFILE picks a nextest profile.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
+ROOT_DIR=$(pwd)
+START=$(date +%s)
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+elapsed() { echo "$(($(date +%s) - START))s"; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# Is the system (not a private test) instance of a service running?
+system_dovecot_up() {
+    [ -s /run/dovecot/master.pid ] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null
+}
+# The Debian service runs as user "radicale"; private test instances don't.
+system_radicale_up() {
+    id radicale >/dev/null 2>&1 && [ -n "$(ps -u radicale -o pid= 2>/dev/null)" ]
+}
+
+apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        -o DPkg::Lock::Timeout=600 "$@"
+}
+
+apt_update() {
+    DEBIAN_FRONTEND=noninteractive apt-get update -q -o DPkg::Lock::Timeout=600
+}
+
+install_packages() {
+    local wanted=(dovecot-imapd dovecot-pop3d isync radicale xandikos pst-utils pff-tools openssl time)
+    local missing=()
+    for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
+    if [ ${#missing[@]} -eq 0 ]; then
+        note "all present: ${wanted[*]}"
+        return 0
+    fi
+    if ! is_root; then
+        note "MISSING (not root, not installing): ${missing[*]}"
+        note "tests needing them will fail; run this script as root to install them"
+        return 0
+    fi
+    local dovecot_was_up=0 radicale_was_up=0
+    system_dovecot_up && dovecot_was_up=1
+    system_radicale_up && radicale_was_up=1
+
+    note "installing: ${missing[*]}"
+    # Refresh the package lists only if they are absent or the install fails.
+    if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then apt_update; fi
+    if ! apt_install "${missing[@]}"; then
+        apt_update
+        if ! apt_install "${missing[@]}"; then
+            note "bulk install failed; trying one by one"
+            for p in "${missing[@]}"; do apt_install "$p" || note "FAILED to install $p"; done
+        fi
+    fi
+
+    # Radicale from PyPI if the Debian package is unavailable.
+    if ! installed radicale && ! command -v radicale >/dev/null 2>&1; then
+        note "radicale: Debian package unavailable, trying PyPI"
+        installed python3-pip || apt_install python3-pip || true
+        pip install --break-system-packages radicale 2>/dev/null || pip install radicale ||
+            note "FAILED to install radicale"
+    fi
+
+    # The tests run private instances; don't leave the system services running.
+    if [ $dovecot_was_up -eq 0 ] && system_dovecot_up; then
+        note "stopping the system dovecot service started by the install"
+        service dovecot stop >/dev/null 2>&1 || doveadm stop >/dev/null 2>&1 || true
+    fi
+    if [ $radicale_was_up -eq 0 ] && system_radicale_up; then
+        note "stopping the system radicale service started by the install"
+        service radicale stop >/dev/null 2>&1 || true
+    fi
+}
+
+ensure_postgres() {
+    if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+        note "PostgreSQL not installed: skipping (tests needing it decide for themselves)"
+        return 0
+    fi
+    if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        note "PostgreSQL is up on 127.0.0.1:5432"
+        return 0
+    fi
+    if ! is_root; then
+        note "PostgreSQL is down and we are not root: not starting it"
+        return 0
+    fi
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n1)
+    note "starting PostgreSQL $version/main"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || note "FAILED to start PostgreSQL"
+    for _ in $(seq 1 30); do
+        pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && { note "PostgreSQL is up"; return 0; }
+        sleep 1
+    done
+    note "PostgreSQL did not become ready on 127.0.0.1:5432"
+}
+
+ensure_rust_tools() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "cargo not found: install Rust (https://rustup.rs) first" >&2
+        exit 2
+    fi
+    note "$(cargo --version)"
+    if command -v rustup >/dev/null 2>&1; then
+        cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+        cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+    fi
+    if cargo nextest --version >/dev/null 2>&1; then
+        note "$(cargo nextest --version 2>/dev/null | head -n1)"
+    else
+        note "installing cargo-nextest"
+        cargo install --locked cargo-nextest || note "cargo-nextest unavailable: falling back to cargo test"
+    fi
+}
+
+FAILED=()
+run_step() {
+    local name=$1
+    shift
+    step "$name  [$(elapsed)]"
+    note "\$ $*"
+    if "$@"; then
+        note "$name: OK"
+    else
+        note "$name: FAILED"
+        FAILED+=("$name")
+    fi
+}
+
+step "passeur test suite in $ROOT_DIR"
+if [ "${SKIP_INSTALL:-0}" = 1 ]; then
+    note "SKIP_INSTALL=1: not checking packages"
+else
+    step "system packages"
+    install_packages
+fi
+step "PostgreSQL"
+ensure_postgres
+step "Rust tools"
+ensure_rust_tools
+
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-always}
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
+if cargo nextest --version >/dev/null 2>&1; then
+    run_step "tests (nextest)" cargo nextest run --workspace --no-fail-fast \
+        ${NEXTEST_PROFILE:+--profile "$NEXTEST_PROFILE"}
+else
+    run_step "tests (cargo test)" cargo test --workspace --no-fail-fast
+fi
+run_step "format" cargo fmt --all --check
+run_step "clippy" cargo clippy --workspace --all-targets -- -D warnings
+
+step "summary  [$(elapsed)]"
+if [ ${#FAILED[@]} -eq 0 ]; then
+    note "all steps passed"
+    exit 0
+fi
+note "FAILED: ${FAILED[*]}"
+exit 1

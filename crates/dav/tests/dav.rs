@@ -525,10 +525,11 @@ async fn copy_account_to_account_incremental_resume_and_conflicts() {
     );
 }
 
-/// Imports every `.ics` and `.vcf` of the corpus into Radicale (one collection per
-/// file), counts what the server took, and checks named files after the round trip.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn corpus_files_import_into_radicale() {
+/// Imports the corpus files `pick` selects (by kind and index in the sorted
+/// listing) into a fresh Radicale, one collection per file.
+async fn import_corpus(
+    pick: impl Fn(&str, usize, &str) -> bool,
+) -> (Server, DavClient, Stats, HashMap<String, Collection>) {
     let rad = Server::radicale(1);
     let c = rad.client("user1", "pass1");
     let home = c.discover().await.unwrap().calendar_home.unwrap();
@@ -543,6 +544,9 @@ async fn corpus_files_import_into_radicale() {
         files.sort();
         for (n, p) in files.iter().enumerate() {
             let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if !pick(kind, n, &name) {
+                continue;
+            }
             let calendar = kind == "ics";
             let spec = NewCollection {
                 kind: if calendar {
@@ -597,15 +601,56 @@ async fn corpus_files_import_into_radicale() {
     for l in rad.log().lines().filter(|l| l.contains("Bad PUT")) {
         println!("radicale: {}", l.chars().take(300).collect::<String>());
     }
-    // Measured on Radicale 3.1.8; the floors leave room for corpus changes but
-    // catch a regression in parsing, conversion or the client.
-    // (measured: 3,823 calendar objects and 82 cards stored; 1,543 repeated UIDs,
-    // 1,499 of them in libical's large.ics of iTIP messages).
-    assert!(stats.ics_ok >= 3700, "{}", stats.ics_ok);
-    assert!(stats.vcf_ok >= 80, "{}", stats.vcf_ok);
-    assert!(stats.ics_rejected <= 250, "{}", stats.ics_rejected);
-    assert!(stats.vcf_rejected <= 3, "{}", stats.vcf_rejected);
+    (rad, c, stats, colls)
+}
 
+/// Measured: 1,326 and 2,517 calendar objects stored.
+const FLOOR_A: usize = 1280;
+const FLOOR_B: usize = 2450;
+
+// The calendar corpus in two halves (each on its own Radicale, so that neither
+// test runs for minutes), then the vCards, then named files read back.
+// Measured on Radicale 3.1.8 over the whole corpus: 3,843 calendar objects and 82
+// cards stored; 83 objects and 2 cards refused by Radicale (VEVENTs without
+// DTSTART, RDATE periods, duplicate properties, overrides without master, ...);
+// 1,665 repeated UIDs within a file (1,499 in libical's large.ics of iTIP messages),
+// reported as item errors. The floors leave room for corpus changes but catch a
+// regression in parsing, conversion or the client.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_ics_first_half_imports_into_radicale() {
+    let (_rad, _c, stats, _) = import_corpus(|k, n, _| k == "ics" && n % 2 == 0).await;
+    assert!(stats.ics_ok >= FLOOR_A, "{}", stats.ics_ok);
+    assert!(stats.ics_rejected <= 60, "{}", stats.ics_rejected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_ics_second_half_imports_into_radicale() {
+    let (_rad, _c, stats, _) = import_corpus(|k, n, _| k == "ics" && n % 2 == 1).await;
+    assert!(stats.ics_ok >= FLOOR_B, "{}", stats.ics_ok);
+    assert!(stats.ics_rejected <= 60, "{}", stats.ics_rejected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_vcf_imports_into_radicale() {
+    let (_rad, _c, stats, _) = import_corpus(|k, _, _| k == "vcf").await;
+    assert!(stats.vcf_ok >= 80, "{}", stats.vcf_ok);
+    assert!(stats.vcf_rejected <= 3, "{}", stats.vcf_rejected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_named_files_round_trip_through_radicale() {
+    const NAMED: &[&str] = &[
+        "Radicale__event_daily_rrule_overridden.ics",
+        "khal__tz_windows_format.ics",
+        "Radicale__todo1.ics",
+        "ez-vcard__John_Doe_MS_OUTLOOK.vcf",
+        "ingest-file__multiline_quoted_printable.vcf",
+        "android_frameworks_opt_vcard__v21_japanese_1.vcf",
+        "Radicale__contact_photo_with_data_uri_v4.vcf",
+    ];
+    let (_rad, c, _stats, colls) = import_corpus(|_, _, name| NAMED.contains(&name)).await;
+    assert_eq!(colls.len(), NAMED.len());
     // Round trips of named files, read back from the server.
     let get = |name: &str| colls[name].clone();
     let rec = fetch_all(&c, &get("Radicale__event_daily_rrule_overridden.ics"))

@@ -1,7 +1,7 @@
-//! Private DAV servers for the tests: Debian's Radicale 3 (htpasswd users
-//! user1/pass1 ... userN/passN, filesystem storage) and Xandikos (one principal, no
-//! authentication), each on a random loopback port in a temporary directory,
-//! killed when dropped.
+//! Private DAV servers for the tests: Radicale 3 through `passeur_testkit::Radicale`
+//! (htpasswd users user1/pass1 ... userN/passN, owner-only rights) and Xandikos (one
+//! principal, no authentication, started here), each on a random loopback port in a
+//! temporary directory, killed when dropped.
 
 #![allow(dead_code)]
 
@@ -14,15 +14,18 @@ use passeur_dav::{DavClient, DavConfig};
 use url::Url;
 
 pub struct Server {
-    child: Child,
+    child: Option<Child>,
+    radicale: Option<passeur_testkit::Radicale>,
     pub url: Url,
     pub dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -52,46 +55,18 @@ fn wait_for(port: u16, child: &mut Child, log: &PathBuf) {
 }
 
 impl Server {
-    /// Radicale with `users` accounts.
-    pub fn radicale(users: usize) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let users_file = dir.path().join("users");
-        let mut u = String::new();
-        for i in 1..=users {
-            u.push_str(&format!("user{i}:pass{i}\n"));
-        }
-        std::fs::write(&users_file, u).expect("users");
-        let config = dir.path().join("config");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nhosts = 127.0.0.1:{port}\n\
-                 [auth]\ntype = htpasswd\nhtpasswd_filename = {}\nhtpasswd_encryption = plain\n\
-                 [storage]\nfilesystem_folder = {}\n\
-                 [rights]\ntype = owner_only\n\
-                 [web]\ntype = none\n\
-                 [logging]\nlevel = warning\n",
-                users_file.display(),
-                dir.path().join("collections").display()
-            ),
-        )
-        .expect("config");
-        let log = dir.path().join("radicale.log");
-        let logf = std::fs::File::create(&log).expect("log");
-        let mut child = Command::new("/usr/bin/radicale")
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().expect("log"))
-            .stderr(logf)
-            .spawn()
-            .expect("start radicale");
-        wait_for(port, &mut child, &log);
+    /// Radicale with `users` accounts and no collections yet.
+    pub fn radicale(users: u32) -> Server {
+        let r = passeur_testkit::Radicale::start(passeur_testkit::RadicaleOptions {
+            users,
+            create_collections: false,
+        })
+        .expect("start radicale");
         Server {
-            child,
-            url: Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url"),
-            dir,
+            child: None,
+            url: Url::parse(&format!("{}/", r.url().trim_end_matches('/'))).expect("url"),
+            radicale: Some(r),
+            dir: tempfile::tempdir().expect("tempdir"),
         }
     }
 
@@ -119,7 +94,8 @@ impl Server {
             .expect("start xandikos");
         wait_for(port, &mut child, &log);
         Server {
-            child,
+            child: Some(child),
+            radicale: None,
             url: Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url"),
             dir,
         }
@@ -130,7 +106,7 @@ impl Server {
     }
 
     pub fn log(&self) -> String {
-        let mut s = String::new();
+        let mut s = self.radicale.as_ref().map(|r| r.log()).unwrap_or_default();
         for f in ["radicale.log", "xandikos.log"] {
             s.push_str(&std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default());
         }

@@ -28,6 +28,7 @@ pub use client::{
 pub use copy::{
     CopyOptions, CopyReport, Difference, ImportTargets, ItemEvent, KnownItem, OnConflict,
     SourceObject, VerifyReport, copy_collection, fetch_all, import_objects, verify_collection,
+    verify_objects,
 };
 pub use error::{DavError, Result};
 pub use passeur_formats::ComponentKind;

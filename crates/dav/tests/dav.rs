@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use passeur_dav::{
     Collection, CollectionKind, ComponentKind, CopyOptions, CopyReport, DavClient, DavError,
     ImportTargets, ItemEvent, KnownItem, NewCollection, OnConflict, PutCondition, PutOutcome,
-    copy_collection, fetch_all, import_objects, verify_collection,
+    copy_collection, fetch_all, import_objects, verify_collection, verify_objects,
 };
 use passeur_formats::{ics, vcf};
 use support::Server;
@@ -594,6 +594,18 @@ async fn import_corpus(
             }
             .expect("import");
             stats.add(kind, &name, &r, &evs);
+            // Every stored object read back: same UIDs and key properties.
+            let f = std::io::BufReader::new(std::fs::File::open(p).unwrap());
+            let v = if calendar {
+                verify_objects(&c, &targets, ics::split(f)).await
+            } else {
+                verify_objects(&c, &targets, vcf::split(f)).await
+            }
+            .expect("verify");
+            stats.missing += v.missing.len();
+            for d in v.differing {
+                stats.differing.push(format!("{name}: {d:?}"));
+            }
             colls.insert(name, coll);
         }
     }
@@ -621,6 +633,11 @@ const FLOOR_B: usize = 2450;
 async fn corpus_ics_first_half_imports_into_radicale() {
     let (_rad, _c, stats, _) = import_corpus(|k, n, _| k == "ics" && n % 2 == 0).await;
     assert!(stats.ics_ok >= FLOOR_A, "{}", stats.ics_ok);
+    assert_eq!(
+        stats.missing, stats.ics_rejected,
+        "every UID not refused is on the server"
+    );
+    assert!(stats.differing.is_empty(), "{:?}", stats.differing);
     assert!(stats.ics_rejected <= 60, "{}", stats.ics_rejected);
 }
 
@@ -628,6 +645,11 @@ async fn corpus_ics_first_half_imports_into_radicale() {
 async fn corpus_ics_second_half_imports_into_radicale() {
     let (_rad, _c, stats, _) = import_corpus(|k, n, _| k == "ics" && n % 2 == 1).await;
     assert!(stats.ics_ok >= FLOOR_B, "{}", stats.ics_ok);
+    assert_eq!(
+        stats.missing, stats.ics_rejected,
+        "every UID not refused is on the server"
+    );
+    assert!(stats.differing.is_empty(), "{:?}", stats.differing);
     assert!(stats.ics_rejected <= 60, "{}", stats.ics_rejected);
 }
 
@@ -635,6 +657,11 @@ async fn corpus_ics_second_half_imports_into_radicale() {
 async fn corpus_vcf_imports_into_radicale() {
     let (_rad, _c, stats, _) = import_corpus(|k, _, _| k == "vcf").await;
     assert!(stats.vcf_ok >= 80, "{}", stats.vcf_ok);
+    assert_eq!(
+        stats.missing, stats.vcf_rejected,
+        "every UID not refused is on the server"
+    );
+    assert!(stats.differing.is_empty(), "{:?}", stats.differing);
     assert!(stats.vcf_rejected <= 3, "{}", stats.vcf_rejected);
 }
 
@@ -729,6 +756,8 @@ struct Stats {
     conflicts: usize,
     already_there: usize,
     repeated: usize,
+    missing: usize,
+    differing: Vec<String>,
     reasons: Vec<String>,
 }
 
@@ -767,6 +796,14 @@ impl Stats {
     }
 
     fn print(&self) {
+        for d in &self.differing {
+            println!("DIFFERS {d}");
+        }
+        println!(
+            "verified: {} source UIDs not on the server, {} differing key properties",
+            self.missing,
+            self.differing.len()
+        );
         for r in &self.reasons {
             println!("{r}");
         }

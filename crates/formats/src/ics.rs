@@ -218,6 +218,26 @@ impl Comp {
         }
     }
 
+    /// Escapes bare commas and semicolons in single-valued TEXT properties.
+    fn escape_text_values(&mut self, warnings: &mut Vec<String>) {
+        for l in &mut self.lines {
+            if !matches!(
+                l.prop.name.as_str(),
+                "SUMMARY" | "DESCRIPTION" | "LOCATION" | "COMMENT"
+            ) {
+                continue;
+            }
+            if let Some(v) = escape_bare_separators(&l.prop.value_str()) {
+                l.prop.value = v.into_bytes();
+                l.text = l.prop.to_unfolded();
+                warnings.push(format!(
+                    "escaped bare commas or semicolons in {}",
+                    l.prop.name
+                ));
+            }
+        }
+    }
+
     fn rename_tzid(&mut self, from: &str, to: &str) {
         for l in &mut self.lines {
             let mut changed = false;
@@ -585,6 +605,7 @@ impl<R: BufRead> IcsSplitter<R> {
         let cal = self.cal.as_ref().unwrap_or(&empty);
         for c in &mut p.comps {
             c.fix_mixed_times(&mut p.warnings);
+            c.escape_text_values(&mut p.warnings);
         }
         // TZIDs in order of first use.
         let mut used: Vec<String> = Vec::new();
@@ -795,7 +816,15 @@ fn check_values(prop: &Prop) -> Option<FormatError> {
             .param("VALUE")
             .is_some_and(|v| v.eq_ignore_ascii_case("PERIOD"));
         let multi = matches!(prop.name.as_str(), "EXDATE" | "RDATE");
-        let ok = if multi {
+        // VALUE=DATE with a date-time is contradictory: servers keep only the date.
+        let date_only = prop
+            .params
+            .iter()
+            .any(|q| q.name == "VALUE" && q.values.iter().any(|x| x.eq_ignore_ascii_case("DATE")));
+        let ok = if date_only {
+            v.split(',')
+                .all(|one| one.trim().len() == 8 && valid_date(one.trim()))
+        } else if multi {
             v.split(',').all(|one| {
                 let start = if period || one.contains('/') {
                     one.split('/').next().unwrap_or("")
@@ -872,6 +901,32 @@ pub(crate) fn valid_date(v: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// Escapes the `,` and `;` that a single-valued TEXT value left bare (a common
+/// export bug); `None` when there were none. Servers otherwise read a bare comma
+/// as a list separator and keep only the first part (Radicale does).
+pub(crate) fn escape_bare_separators(v: &str) -> Option<String> {
+    let mut out = String::with_capacity(v.len() + 4);
+    let mut changed = false;
+    let mut it = v.chars();
+    while let Some(c) = it.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some(n) = it.next() {
+                    out.push(n);
+                }
+            }
+            ',' | ';' => {
+                out.push('\\');
+                out.push(c);
+                changed = true;
+            }
+            _ => out.push(c),
+        }
+    }
+    changed.then_some(out)
 }
 
 /// Undoes RFC 5545 TEXT escaping (`\,` `\;` `\\` `\n`).
@@ -1098,6 +1153,18 @@ BEGIN:VEVENT\r\nUID:z\r\nDTSTART;TZID=Europe/Berlin:20150602T120000Z\r\nDTEND:20
             z.text
         );
         assert!(!z.text.contains("VTIMEZONE"));
+    }
+
+    #[test]
+    fn bare_commas_in_text_are_escaped() {
+        let s = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:c\r\nDTSTART:20240101\r\nSUMMARY:a, b\\, c; d\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let o = objs(s).remove(0).unwrap();
+        assert!(
+            o.text.contains("SUMMARY:a\\, b\\, c\\; d\r\n"),
+            "{}",
+            o.text
+        );
+        assert_eq!(o.summary.as_deref(), Some("a, b, c; d"));
     }
 
     #[test]

@@ -243,6 +243,20 @@ fn finish(mut c: Card) -> Result<VcfObject, FormatError> {
         }
         *text = p.to_unfolded();
     }
+    // Single-valued text with bare separators (Gmail writes `FN:Doe, John`) would
+    // be cut at the comma by servers.
+    if version != VcfVersion::V21 {
+        for (text, p) in &mut c.lines {
+            if !matches!(p.name.as_str(), "FN" | "NOTE" | "TITLE" | "ROLE") {
+                continue;
+            }
+            if let Some(v) = crate::ics::escape_bare_separators(&p.value_str()) {
+                p.value = v.into_bytes();
+                *text = p.to_unfolded();
+                warnings.push(format!("escaped bare commas or semicolons in {}", p.name));
+            }
+        }
+    }
     let mut fn_ = None;
     for (_, p) in &c.lines {
         let decoded = decode_value(p).map_err(|e| match &uid {

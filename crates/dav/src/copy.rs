@@ -798,6 +798,9 @@ pub async fn fetch_all(client: &DavClient, coll: &Collection) -> Result<Vec<(Ite
     client.multiget(coll, &hrefs).await
 }
 
+/// Named key properties of one resource, in a fixed order.
+type KeyProps = Vec<(&'static str, String)>;
+
 fn key_props(calendar: bool, body: &str) -> (Option<String>, Vec<(&'static str, String)>) {
     if calendar {
         let i = ics::inspect(body);
@@ -913,7 +916,7 @@ where
     O: Into<SourceObject>,
 {
     // uid -> (target href, key properties)
-    let mut src: HashMap<String, (String, Vec<(&'static str, String)>)> = HashMap::new();
+    let mut src: HashMap<String, (String, KeyProps)> = HashMap::new();
     let mut colls: HashMap<String, &Collection> = HashMap::new();
     for o in objects.into_iter().flatten() {
         let o: SourceObject = o.into();
@@ -935,8 +938,7 @@ where
         }
         colls.insert(coll.href.clone(), coll);
     }
-    let mut dst_props: HashMap<String, HashMap<String, Vec<(&'static str, String)>>> =
-        HashMap::new();
+    let mut dst_props: HashMap<String, HashMap<String, KeyProps>> = HashMap::new();
     let mut r = VerifyReport {
         src_count: src.len(),
         ..VerifyReport::default()

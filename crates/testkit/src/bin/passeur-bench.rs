@@ -225,7 +225,9 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed), String> {
             }
             let bin_s = bin.display().to_string();
             let state = work.join("state");
-            let migrate: Vec<String> = vec![
+            // PASSEUR_BENCH_ARGS: extra options for passeur (e.g. `--connections 2`), for tuning.
+            let extra = std::env::var("PASSEUR_BENCH_ARGS").unwrap_or_default();
+            let mut migrate: Vec<String> = vec![
                 "migrate".into(),
                 "--from".into(),
                 format!("imap://user1@127.0.0.1:{}", ctx.src.imap_port),
@@ -235,6 +237,7 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed), String> {
                 state.display().to_string(),
                 "--no-progress".into(),
             ];
+            migrate.extend(extra.split_whitespace().map(str::to_owned));
             let env = [
                 ("PASSEUR_FROM_PASSWORD", "pass1".to_string()),
                 ("PASSEUR_TO_PASSWORD", dst_pass),

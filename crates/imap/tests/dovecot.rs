@@ -368,6 +368,8 @@ async fn pipelined_append_without_multiappend_and_without_literal_plus() {
     let mut c = dc.login(1).await;
     c.set_quirks(Quirks::new(true, false));
     append_and_verify(&mut c, "Piped", &batch(40, Some((3, 2_000_000)))).await;
+    // More than one pipeline window.
+    append_and_verify(&mut c, "Wide", &batch(300, None)).await;
     c.set_quirks(Quirks::new(true, true));
     append_and_verify(&mut c, "Synced", &batch(15, Some((2, 1_000_000)))).await;
     // MULTIAPPEND with synchronising literals.

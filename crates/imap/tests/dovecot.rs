@@ -236,7 +236,9 @@ async fn tls_self_signed_needs_insecure_switch() {
             .unwrap_err();
         match &err {
             Error::Tls { reason, .. } => {
-                assert!(reason.contains("--insecure-tls"), "{reason}")
+                println!("{security:?}: {err}");
+                assert!(reason.contains("not trusted"), "{reason}");
+                assert!(reason.contains("--insecure-tls"), "{reason}");
             }
             other => panic!("{security:?}: expected a TLS error, got {other:?}"),
         }

@@ -305,6 +305,19 @@ async fn list_special_use_and_non_ascii_folders() {
     assert!(!parent.is_selectable(), "{parent:?}");
     assert!(parent.has_attribute("\\HasChildren"), "{parent:?}");
     assert!(find("INBOX").unwrap().is_selectable());
+    // Plain LIST + LSUB finds the same mailboxes and subscriptions.
+    c.set_quirks(Quirks::default().with_no_list_extended(true));
+    let plain = c.list().await.unwrap();
+    let key = |l: &[passeur_imap::ListEntry]| {
+        let mut v: Vec<(String, bool, bool)> = l
+            .iter()
+            .map(|e| (e.name.clone(), e.subscribed, e.is_selectable()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(key(&plain), key(&list));
+    c.set_quirks(Quirks::default());
     // Mail goes into the non-ASCII folder and STATUS sees it.
     let wire = mutf7::encode("請求書");
     let out = c.append_batch(&wire, &batch(3, None)).await.unwrap();

@@ -63,6 +63,8 @@ pub struct Quirks {
     /// Log in with the LOGIN command even when AUTH=PLAIN is offered
     /// (servers with a broken SASL PLAIN). No effect with an authzid.
     pub no_auth_plain: bool,
+    /// List with plain LIST + LSUB even when LIST-EXTENDED is offered.
+    pub no_list_extended: bool,
 }
 
 impl Quirks {
@@ -71,7 +73,13 @@ impl Quirks {
             no_multiappend,
             no_literal_plus,
             no_auth_plain: false,
+            no_list_extended: false,
         }
+    }
+
+    pub fn with_no_list_extended(mut self, on: bool) -> Self {
+        self.no_list_extended = on;
+        self
     }
 
     pub fn with_no_auth_plain(mut self, on: bool) -> Self {

@@ -374,6 +374,14 @@ async fn multiappend_100_messages_with_a_20mb_one() {
         .unwrap();
     c.uid_expunge("100").await.unwrap();
     assert_eq!(c.uid_search("UID 99:*").await.unwrap(), vec![99]);
+
+    // A fetch given up half-way: other commands wait until it is drained.
+    c.start_fetch_bodies(&[1, 2, 3, 42]).await.unwrap();
+    assert!(c.next_body().await.unwrap().is_some());
+    let err = c.noop().await.unwrap_err();
+    assert!(matches!(err, Error::State(_)), "{err:?}");
+    c.drain_fetch().await.unwrap();
+    c.noop().await.unwrap();
     c.logout().await.unwrap();
 }
 

@@ -1,3 +1,708 @@
-fn main() {
-    println!("passeur {}", env!("CARGO_PKG_VERSION"));
+//! `passeur`: the one binary. This file holds the command line; the work is done by
+//! `passeur-engine` over `passeur-store`.
+
+mod progress;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use passeur_engine::{
+    EventSink, FolderRules, Limits, MailAccount, MailOptions, PassReport, purge_mail,
+    run_mail_pass, verify_mail,
+};
+use passeur_store::{PassCounters, Store};
+use passeur_types::{Endpoint, MigrationId, Status};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(
+    name = "passeur",
+    version,
+    about = "Move mailboxes from one account to another, exactly once."
+)]
+struct Cli {
+    /// Directory of the embedded store (default: the platform's data directory).
+    #[arg(long, global = true, env = "PASSEUR_STATE")]
+    state: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Copy every folder and message from one account to another. Running it again continues
+    /// the same migration and copies only what is new.
+    Migrate(MigrateArgs),
+    /// A new pass of an existing migration: copy what appeared since the last pass and bring
+    /// flag changes over.
+    Sync(SyncArgs),
+    /// Passes, counts, bytes and errors of a migration.
+    Status(StatusArgs),
+    /// Delete from the destination exactly the messages this migration copied (all, or from a pass on).
+    Purge(PurgeArgs),
+    /// Compare source and destination folder by folder: counts, bytes, flags, keywords, dates.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Clone)]
+struct SourceAuth {
+    /// File holding the source password (the admin's when --from-admin is given).
+    #[arg(long)]
+    from_password_file: Option<PathBuf>,
+    /// Log in to the source as this admin on behalf of the user (SASL PLAIN authzid).
+    #[arg(long)]
+    from_admin: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct DestAuth {
+    /// File holding the destination password (the admin's when --to-admin is given).
+    #[arg(long)]
+    to_password_file: Option<PathBuf>,
+    /// Log in to the destination as this admin on behalf of the user.
+    #[arg(long)]
+    to_admin: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// Accept self-signed or otherwise untrusted TLS certificates (both sides).
+    #[arg(long)]
+    insecure_tls: bool,
+    /// Simultaneous connections per server.
+    #[arg(long)]
+    connections: Option<usize>,
+    /// Message bytes held in memory at once, in MiB.
+    #[arg(long)]
+    max_mib_in_flight: Option<usize>,
+    /// Plan only: show what would be copied.
+    #[arg(long)]
+    dry_run: bool,
+    /// Scan every folder, even those whose status says nothing changed.
+    #[arg(long)]
+    full: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    /// Source account: imap://, imap+starttls:// or imaps://LOGIN@HOST[:PORT]
+    #[arg(long)]
+    from: String,
+    /// Destination account, same form.
+    #[arg(long)]
+    to: String,
+    #[command(flatten)]
+    src: SourceAuth,
+    #[command(flatten)]
+    dst: DestAuth,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Only folders matching these globs (on source paths written with '/'), e.g. 'INBOX*'.
+    #[arg(long)]
+    include: Vec<String>,
+    /// Leave out folders matching these globs.
+    #[arg(long)]
+    exclude: Vec<String>,
+    /// Rename a folder and its children: OLD=NEW (paths written with '/').
+    #[arg(long, value_parser = parse_rename)]
+    rename: Vec<(String, String)>,
+    /// Start a new migration even if one exists between these accounts.
+    #[arg(long)]
+    new: bool,
+}
+
+#[derive(Args)]
+struct SyncArgs {
+    id: MigrationId,
+    #[command(flatten)]
+    src: SourceAuth,
+    #[command(flatten)]
+    dst: DestAuth,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    id: MigrationId,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct PurgeArgs {
+    id: MigrationId,
+    /// Delete only what passes N and later copied (default: everything).
+    #[arg(long, default_value_t = 1)]
+    from_pass: u32,
+    #[command(flatten)]
+    dst: DestAuth,
+    #[arg(long)]
+    insecure_tls: bool,
+    /// Count only.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    id: MigrationId,
+    #[command(flatten)]
+    src: SourceAuth,
+    #[command(flatten)]
+    dst: DestAuth,
+    #[arg(long)]
+    insecure_tls: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_rename(s: &str) -> Result<(String, String), String> {
+    let (a, b) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected OLD=NEW, got {s:?}"))?;
+    if a.is_empty() || b.is_empty() {
+        return Err(format!("expected OLD=NEW, got {s:?}"));
+    }
+    Ok((a.trim_matches('/').into(), b.trim_matches('/').into()))
+}
+
+/// What a migration remembers between runs (no secret).
+#[derive(Serialize, Deserialize, Clone)]
+struct StoredOptions {
+    mail: MailOptions,
+    from_admin: Option<String>,
+    to_admin: Option<String>,
+    insecure_tls: bool,
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PASSEUR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn open_store(state: Option<PathBuf>) -> Result<Store> {
+    let dir = match state {
+        Some(d) => d,
+        None => dirs::data_dir()
+            .map(|d| d.join("passeur"))
+            .context("cannot find a data directory: use --state DIR")?,
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+    Ok(Store::open(&dir.join("passeur.db")).await?)
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let store = open_store(cli.state).await?;
+    match cli.command {
+        Command::Migrate(a) => migrate(&store, a).await,
+        Command::Sync(a) => sync(&store, a).await,
+        Command::Status(a) => status(&store, a).await,
+        Command::Purge(a) => purge(&store, a).await,
+        Command::Verify(a) => verify(&store, a).await,
+    }
+}
+
+/// A password from a file, the environment or the terminal; never from the command line.
+fn password(file: Option<&Path>, env: &str, what: &str) -> Result<Zeroizing<String>> {
+    if let Some(f) = file {
+        let s =
+            Zeroizing::new(std::fs::read_to_string(f).with_context(|| {
+                format!("cannot read the {what} password file {}", f.display())
+            })?);
+        return Ok(Zeroizing::new(s.trim_end_matches(['\r', '\n']).to_owned()));
+    }
+    if let Ok(v) = std::env::var(env) {
+        return Ok(Zeroizing::new(v));
+    }
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password(format!("{what} password: "))
+            .with_context(|| format!("cannot read the {what} password"))?;
+        return Ok(Zeroizing::new(p));
+    }
+    bail!(
+        "no {what} password: give --{}-password-file or set {env}",
+        if what == "source" { "from" } else { "to" }
+    )
+}
+
+fn account(
+    url: &str,
+    admin: Option<String>,
+    password: Zeroizing<String>,
+    insecure: bool,
+) -> Result<MailAccount> {
+    let endpoint = Endpoint::parse(url)?;
+    let mut acc = MailAccount::new(endpoint, String::new());
+    acc.password = password;
+    acc.admin = admin;
+    acc.insecure_tls = insecure;
+    Ok(acc)
+}
+
+fn limits(run: &RunArgs, base: Limits) -> Limits {
+    Limits {
+        connections: run.connections.unwrap_or(base.connections).max(1),
+        bytes_in_flight: run
+            .max_mib_in_flight
+            .map(|m| m.max(1) << 20)
+            .unwrap_or(base.bytes_in_flight),
+        ..base
+    }
+}
+
+async fn migrate(store: &Store, a: MigrateArgs) -> Result<ExitCode> {
+    let src_url = Endpoint::parse(&a.from)?.to_url();
+    let dst_url = Endpoint::parse(&a.to)?.to_url();
+    let existing = if a.new {
+        None
+    } else {
+        store.find_migration(&src_url, &dst_url).await?
+    };
+    let opts = StoredOptions {
+        mail: MailOptions {
+            rules: FolderRules {
+                include: a.include.clone(),
+                exclude: a.exclude.clone(),
+                rename: a.rename.clone(),
+                include_virtual: false,
+            },
+            limits: limits(&a.run, Limits::default()),
+            dry_run: false,
+            full: false,
+        },
+        from_admin: a.src.from_admin.clone(),
+        to_admin: a.dst.to_admin.clone(),
+        insecure_tls: a.run.insecure_tls,
+    };
+    let id = match existing {
+        Some(m) => {
+            eprintln!(
+                "continuing migration {} (use --new for a separate one)",
+                m.id
+            );
+            m.id
+        }
+        None => {
+            let id = MigrationId::random();
+            if !a.run.dry_run {
+                store
+                    .create_migration(id, &src_url, &dst_url, &serde_json::to_string(&opts)?)
+                    .await?;
+            }
+            id
+        }
+    };
+    println!("migration {id}");
+    if !a.run.dry_run {
+        store
+            .set_options(id, &serde_json::to_string(&opts)?)
+            .await?;
+    }
+    run_pass(store, id, &src_url, &dst_url, opts, &a.src, &a.dst, &a.run).await
+}
+
+async fn sync(store: &Store, a: SyncArgs) -> Result<ExitCode> {
+    let m = store.migration(a.id).await?;
+    let mut opts: StoredOptions =
+        serde_json::from_str(&m.options).context("cannot read the migration's options")?;
+    opts.mail.limits = limits(&a.run, opts.mail.limits);
+    opts.insecure_tls |= a.run.insecure_tls;
+    if a.src.from_admin.is_some() {
+        opts.from_admin = a.src.from_admin.clone();
+    }
+    if a.dst.to_admin.is_some() {
+        opts.to_admin = a.dst.to_admin.clone();
+    }
+    println!("migration {}", a.id);
+    run_pass(
+        store,
+        a.id,
+        &m.source,
+        &m.destination,
+        opts,
+        &a.src,
+        &a.dst,
+        &a.run,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_pass(
+    store: &Store,
+    id: MigrationId,
+    src_url: &str,
+    dst_url: &str,
+    mut opts: StoredOptions,
+    src_auth: &SourceAuth,
+    dst_auth: &DestAuth,
+    run: &RunArgs,
+) -> Result<ExitCode> {
+    let src = account(
+        src_url,
+        opts.from_admin.clone(),
+        password(
+            src_auth.from_password_file.as_deref(),
+            "PASSEUR_FROM_PASSWORD",
+            "source",
+        )?,
+        opts.insecure_tls,
+    )?;
+    let dst = account(
+        dst_url,
+        opts.to_admin.clone(),
+        password(
+            dst_auth.to_password_file.as_deref(),
+            "PASSEUR_TO_PASSWORD",
+            "destination",
+        )?,
+        opts.insecure_tls,
+    )?;
+    opts.mail.dry_run = run.dry_run;
+    opts.mail.full = run.full;
+
+    let cancel = CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "\nstopping after the messages in flight (press Ctrl-C again to quit at once)"
+                );
+                cancel.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let show = !run.no_progress && !run.json && std::io::stderr().is_terminal();
+    let progress = tokio::spawn(progress::show(rx, show));
+
+    let pass = if run.dry_run {
+        0
+    } else {
+        store.set_status(id, Status::Running, None).await?;
+        store.begin_pass(id).await?
+    };
+    let result = run_mail_pass(
+        store,
+        id,
+        pass,
+        &src,
+        &dst,
+        &opts.mail,
+        &EventSink::new(tx),
+        &cancel,
+    )
+    .await;
+    let _ = progress.await;
+    drop(src);
+    drop(dst);
+
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if !run.dry_run {
+                let msg = e.to_string();
+                store
+                    .update_pass(
+                        id,
+                        pass,
+                        PassCounters::default(),
+                        Some(("failed", Some(&msg))),
+                    )
+                    .await?;
+                store.set_status(id, Status::Failed, Some(&msg)).await?;
+            }
+            bail!(e);
+        }
+    };
+    if !run.dry_run {
+        let (status, pass_status) = if report.cancelled {
+            (Status::Stopped, "stopped")
+        } else if report.complete() {
+            (Status::Done, "done")
+        } else {
+            (Status::Failed, "incomplete")
+        };
+        let err = (!report.complete() && !report.cancelled).then(|| summary_error(&report));
+        store
+            .update_pass(
+                id,
+                pass,
+                report.counters,
+                Some((pass_status, err.as_deref())),
+            )
+            .await?;
+        store.set_status(id, status, err.as_deref()).await?;
+    }
+    if run.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(if report.cancelled {
+        ExitCode::from(130)
+    } else if report.complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn summary_error(r: &PassReport) -> String {
+    let failed: u64 = r.folders.iter().map(|f| f.failed).sum();
+    let broken: Vec<&str> = r
+        .folders
+        .iter()
+        .filter(|f| f.error.is_some())
+        .map(|f| f.folder.as_str())
+        .collect();
+    let mut parts = Vec::new();
+    if failed > 0 {
+        parts.push(format!("{failed} message(s) refused by the destination"));
+    }
+    if !broken.is_empty() {
+        parts.push(format!("folder(s) not finished: {}", broken.join(", ")));
+    }
+    parts.join("; ")
+}
+
+fn mb(b: u64) -> String {
+    format!("{:.1} MB", b as f64 / 1e6)
+}
+
+fn print_report(r: &PassReport) {
+    if r.dry_run {
+        println!("dry run: nothing was copied");
+    } else {
+        println!("pass {}", r.pass);
+    }
+    println!(
+        "{:<40} {:>8} {:>8} {:>8} {:>10} {:>6} {:>6}",
+        "folder", "source", "to copy", "copied", "bytes", "flags", "failed"
+    );
+    for f in &r.folders {
+        let note = match (&f.error, f.unchanged) {
+            (Some(e), _) => format!("  ERROR: {e}"),
+            (None, true) => "  (unchanged)".into(),
+            _ => String::new(),
+        };
+        println!(
+            "{:<40} {:>8} {:>8} {:>8} {:>10} {:>6} {:>6}{note}",
+            f.folder,
+            f.source_messages,
+            f.to_copy,
+            f.copied,
+            mb(f.bytes),
+            f.flags_updated,
+            f.failed
+        );
+    }
+    let c = r.counters;
+    println!(
+        "total: {} copied ({}), {} flag updates, {} failed{}",
+        c.copied,
+        mb(c.bytes),
+        c.flags_updated,
+        c.failed,
+        if r.cancelled {
+            ", stopped before the end"
+        } else {
+            ""
+        }
+    );
+}
+
+async fn status(store: &Store, a: StatusArgs) -> Result<ExitCode> {
+    let m = store.migration(a.id).await?;
+    let passes = store.passes(a.id).await?;
+    let (items, bytes) = store.count_items(a.id).await?;
+    let failures = store
+        .failures(a.id, passes.last().map(|p| p.number))
+        .await?;
+    if a.json {
+        let v = serde_json::json!({
+            "id": m.id,
+            "source": m.source,
+            "destination": m.destination,
+            "status": m.status,
+            "error": m.error,
+            "items": items,
+            "bytes": bytes,
+            "passes": passes.iter().map(|p| serde_json::json!({
+                "number": p.number, "status": p.status, "started_at": p.started_at,
+                "finished_at": p.finished_at, "copied": p.counters.copied, "bytes": p.counters.bytes,
+                "flags_updated": p.counters.flags_updated, "failed": p.counters.failed, "error": p.error,
+            })).collect::<Vec<_>>(),
+            "failures": failures.iter().map(|f| serde_json::json!({
+                "pass": f.pass, "folder": f.folder, "item": f.src_key, "size": f.size, "reason": f.reason,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("migration   {}", m.id);
+    println!("source      {}", m.source);
+    println!("destination {}", m.destination);
+    println!("status      {}", m.status);
+    if let Some(e) = &m.error {
+        println!("error       {e}");
+    }
+    println!("copied      {items} items, {}", mb(bytes));
+    println!(
+        "{:>4} {:<12} {:>8} {:>10} {:>6} {:>6}",
+        "pass", "status", "copied", "bytes", "flags", "failed"
+    );
+    for p in &passes {
+        println!(
+            "{:>4} {:<12} {:>8} {:>10} {:>6} {:>6}",
+            p.number,
+            p.status,
+            p.counters.copied,
+            mb(p.counters.bytes),
+            p.counters.flags_updated,
+            p.counters.failed
+        );
+    }
+    for f in failures.iter().take(50) {
+        println!(
+            "failed: pass {} {} {}: {}",
+            f.pass, f.folder, f.src_key, f.reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stored(
+    store: &Store,
+    id: MigrationId,
+) -> Result<(passeur_store::MigrationRow, StoredOptions)> {
+    let m = store.migration(id).await?;
+    let o = serde_json::from_str(&m.options).context("cannot read the migration's options")?;
+    Ok((m, o))
+}
+
+async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
+    let (m, o) = stored(store, a.id).await?;
+    let dst = account(
+        &m.destination,
+        a.dst.to_admin.or(o.to_admin),
+        password(
+            a.dst.to_password_file.as_deref(),
+            "PASSEUR_TO_PASSWORD",
+            "destination",
+        )?,
+        a.insecure_tls || o.insecure_tls,
+    )?;
+    let r = purge_mail(store, a.id, &dst, a.from_pass.max(1), a.dry_run).await?;
+    println!(
+        "{} {} message(s) copied in pass {} and later; {} left in place",
+        if a.dry_run { "would delete" } else { "deleted" },
+        r.deleted,
+        a.from_pass.max(1),
+        r.skipped
+    );
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    Ok(if r.skipped == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
+    let (m, o) = stored(store, a.id).await?;
+    let insecure = a.insecure_tls || o.insecure_tls;
+    let src = account(
+        &m.source,
+        a.src.from_admin.or(o.from_admin),
+        password(
+            a.src.from_password_file.as_deref(),
+            "PASSEUR_FROM_PASSWORD",
+            "source",
+        )?,
+        insecure,
+    )?;
+    let dst = account(
+        &m.destination,
+        a.dst.to_admin.or(o.to_admin),
+        password(
+            a.dst.to_password_file.as_deref(),
+            "PASSEUR_TO_PASSWORD",
+            "destination",
+        )?,
+        insecure,
+    )?;
+    let r = verify_mail(&src, &dst, &o.mail.rules).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "{:<40} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}",
+            "folder", "source", "dest", "missing", "flags", "dates", "extra"
+        );
+        for f in &r.folders {
+            println!(
+                "{:<40} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}{}",
+                f.folder,
+                f.source_messages,
+                f.destination_messages,
+                f.missing,
+                f.flags_differ,
+                f.dates_differ,
+                f.extra,
+                if f.ok() { "" } else { "  DIFFERS" }
+            );
+        }
+        println!(
+            "{}",
+            if r.ok() {
+                "verify: OK"
+            } else {
+                "verify: DIFFERENCES FOUND"
+            }
+        );
+    }
+    Ok(if r.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

@@ -457,4 +457,26 @@ mod tests {
             let _ = parse_values(&raw[..cut]);
         }
     }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        // A cheap stand-in for a fuzz target: IMAP-flavoured noise.
+        let alphabet = b"(){}[]\"\\ \r\n0123456789+*NILFETCHBODY";
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for len in 0..2000usize {
+            let buf: Vec<u8> = (0..len % 97)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let v = parse_values(&buf);
+            let _ = fetch_item(v);
+            let _ = literal_len(&buf);
+            let _ = crate::corpus::encode::mutf7_decode(&String::from_utf8_lossy(&buf));
+            let _ = crate::corpus::encode::parse_imap_date(&String::from_utf8_lossy(&buf));
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //!   and a master user `admin` / `masterpass`.
 //! * [`Radicale`] — a private Radicale 3 CalDAV/CardDAV server (see `radicale.rs`).
 //! * [`Xandikos`] — a private Xandikos (single principal, no auth), a second DAV target.
+//! * [`PgTestDb`] — a fresh database per test on the local PostgreSQL, dropped on drop.
 //! * [`CutProxy`] — a TCP proxy that can drop every live connection on demand or after
 //!   N bytes, to test connection cuts mid-transfer.
 //!
@@ -18,6 +19,7 @@
 pub mod corpus;
 mod dovecot;
 pub mod imapwire;
+mod postgres;
 mod proc;
 mod proxy;
 mod radicale;
@@ -25,6 +27,7 @@ pub mod verify;
 mod xandikos;
 
 pub use dovecot::{Dovecot, DovecotOptions, ensure_dovecot};
+pub use postgres::{PgTestDb, ensure_postgres};
 pub use proxy::CutProxy;
 pub use radicale::{Radicale, RadicaleOptions, ensure_radicale};
 pub use xandikos::{Xandikos, ensure_xandikos};

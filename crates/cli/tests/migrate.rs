@@ -1,0 +1,671 @@
+//! End to end: the `passeur` binary between private Dovecot servers.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use passeur_testkit::{CutProxy, Dovecot, DovecotOptions};
+use support::*;
+
+/// The source folder tree and its messages: special-use and non-ASCII folders, 8-bit headers,
+/// no Message-ID, duplicate Message-IDs, bare LF, very long lines, a 20 MB attachment,
+/// flags and keywords.
+fn source_messages() -> Vec<Msg> {
+    let mut v = Vec::new();
+    for i in 0..30 {
+        let flags: &[&str] = match i % 5 {
+            0 => &["\\Seen"],
+            1 => &["\\Seen", "\\Answered", "$Forwarded"],
+            2 => &["\\Flagged", "$Label1"],
+            3 => &["NonJunk"],
+            _ => &[],
+        };
+        v.push(msg(
+            "INBOX",
+            simple(i, Some(&format!("<m{i}@example.org>"))),
+            flags,
+            "17-Jul-2019 02:44:25 -0700",
+        ));
+    }
+    v.push(msg(
+        "INBOX/Newsletters",
+        simple(100, Some("<n1@example.org>")),
+        &["\\Seen"],
+        "01-Feb-2020 10:00:00 +0100",
+    ));
+    v.push(msg(
+        "Sent",
+        simple(101, Some("<s1@example.org>")),
+        &["\\Seen"],
+        "02-Mar-2021 11:00:00 +0000",
+    ));
+    v.push(msg(
+        "Drafts",
+        simple(102, None),
+        &["\\Draft"],
+        "03-Apr-2022 12:00:00 +0200",
+    ));
+    v.push(msg(
+        "Trash",
+        simple(103, Some("<t1@example.org>")),
+        &["\\Seen", "\\Deleted"],
+        "04-May-2023 13:00:00 -0500",
+    ));
+    v.push(msg(
+        "Archive/2020",
+        simple(104, Some("<a1@example.org>")),
+        &["\\Seen"],
+        "05-Jun-2020 14:00:00 +0000",
+    ));
+    // Non-ASCII folder names (given in UTF-8; `fill` encodes them).
+    v.push(msg(
+        "Entwürfe & Notizen",
+        simple(105, Some("<e1@example.org>")),
+        &[],
+        "06-Jul-2024 15:00:00 +0000",
+    ));
+    v.push(msg(
+        "請求書",
+        simple(106, Some("<j1@example.org>")),
+        &["\\Seen"],
+        "07-Aug-2024 16:00:00 +0900",
+    ));
+    v.push(msg(
+        "Reçus/Été 2023",
+        simple(107, Some("<r1@example.org>")),
+        &[],
+        "08-Sep-2023 17:00:00 +0000",
+    ));
+    // Duplicate Message-IDs, no Message-ID.
+    v.push(msg(
+        "INBOX",
+        simple(200, Some("<dup@example.org>")),
+        &[],
+        "09-Oct-2024 18:00:00 +0000",
+    ));
+    v.push(msg(
+        "INBOX",
+        simple(201, Some("<dup@example.org>")),
+        &["\\Seen"],
+        "09-Oct-2024 18:00:00 +0000",
+    ));
+    v.push(msg(
+        "INBOX",
+        simple(202, None),
+        &[],
+        "10-Nov-2024 19:00:00 +0000",
+    ));
+    // 8-bit header, bare LF, very long line.
+    v.push(msg(
+        "INBOX",
+        "From: J\u{fc}rgen M\u{fc}ller <j@example.de>\r\nSubject: Gr\u{fc}\u{df}e aus K\u{f6}ln\r\nMessage-ID: <8bit@example.de>\r\n\r\nH\u{e9}llo\r\n".as_bytes().to_vec(),
+        &[],
+        "11-Dec-2024 20:00:00 +0000",
+    ));
+    v.push(msg(
+        "INBOX",
+        b"From: a@b\nSubject: bare LF\nMessage-ID: <lf@b>\n\nline one\nline two\n".to_vec(),
+        &[],
+        "12-Jan-2025 21:00:00 +0000",
+    ));
+    let long = format!(
+        "From: a@b\r\nSubject: long line\r\nMessage-ID: <long@b>\r\n\r\n{}\r\n",
+        "x".repeat(200_000)
+    );
+    v.push(msg("INBOX", long, &[], "13-Feb-2025 22:00:00 +0000"));
+    v
+}
+
+fn big_message() -> Vec<u8> {
+    // 20 MB of base64 attachment.
+    let mut m = b"From: a@b\r\nSubject: big\r\nMessage-ID: <big@b>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
+    let line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n";
+    while m.len() < 20_000_000 {
+        m.extend_from_slice(line);
+    }
+    m.extend_from_slice(b"--XX--\r\n");
+    m
+}
+
+/// Maps the source's wire names to the expected destination names (prefix `INBOX.`, separator `.`).
+fn expected_on_prefixed(src: &BTreeMap<String, Vec<Seen>>) -> BTreeMap<String, Vec<Seen>> {
+    src.iter()
+        .map(|(name, msgs)| {
+            let dst = if name == "INBOX" {
+                "INBOX".to_string()
+            } else if let Some(rest) = name.strip_prefix("INBOX/") {
+                format!("INBOX.{rest}")
+            } else {
+                format!("INBOX.{}", name.replace('/', "."))
+            };
+            (dst, msgs.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn migrate_is_exact_idempotent_incremental_and_purgeable() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions {
+        inbox_prefix: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let rt = rt();
+    let state = tempfile::tempdir().unwrap();
+
+    let mut msgs = source_messages();
+    msgs.push(msg(
+        "INBOX",
+        big_message(),
+        &["\\Seen"],
+        "14-Mar-2025 23:00:00 +0000",
+    ));
+    let src_before = rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(&mut c, &msgs).await;
+        // A message already on the destination must survive everything, purge included.
+        let mut d = login(&dst, "user1").await;
+        fill(
+            &mut d,
+            &[msg(
+                "INBOX",
+                simple(999, Some("<own@dst>")),
+                &["\\Seen"],
+                "01-Jan-2018 00:00:00 +0000",
+            )],
+        )
+        .await;
+        snapshot(&mut c).await
+    });
+
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &url(&dst, "user1"),
+            "--no-progress",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let id = migration_id(&out);
+    assert_eq!(copied(&out), msgs.len() as u64, "{}", text(&out));
+
+    // Same folders, bytes, flags, keywords and dates: checked without passeur's own verify.
+    let dst_after = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    let mut expected = expected_on_prefixed(&src_before);
+    // The destination's own message is still there.
+    expected.get_mut("INBOX").unwrap().push(
+        dst_after["INBOX"]
+            .iter()
+            .find(|s| s.date.starts_with("01-Jan-2018"))
+            .cloned()
+            .expect("own message kept"),
+    );
+    expected.get_mut("INBOX").unwrap().sort();
+    for (folder, msgs) in &expected {
+        assert_same(dst_after.get(folder), Some(msgs), folder);
+    }
+
+    let out = passeur(state.path(), &["verify", &id], "pass1", "pass1");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verify: OK"));
+
+    // A second run copies nothing and continues the same migration.
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &url(&dst, "user1"),
+            "--no-progress",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(migration_id(&out), id);
+    assert_eq!(copied(&out), 0);
+
+    // New mail and a flag change: sync copies exactly the new mail and brings the flag over.
+    rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(
+            &mut c,
+            &[
+                msg(
+                    "INBOX",
+                    simple(300, Some("<new1@x>")),
+                    &[],
+                    "01-Apr-2025 00:00:00 +0000",
+                ),
+                msg(
+                    "Sent",
+                    simple(301, Some("<new2@x>")),
+                    &["\\Seen"],
+                    "02-Apr-2025 00:00:00 +0000",
+                ),
+            ],
+        )
+        .await;
+        c.select("INBOX").await.unwrap();
+        c.uid_store("1", "+FLAGS.SILENT", &["\\Flagged".to_string()])
+            .await
+            .unwrap();
+    });
+    let out = passeur(
+        state.path(),
+        &["sync", &id, "--no-progress"],
+        "pass1",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(copied(&out), 2, "{}", text(&out));
+    let src_now = rt.block_on(async { snapshot(&mut login(&src, "user1").await).await });
+    let dst_now = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_eq!(dst_now.get("INBOX.Sent"), src_now.get("Sent"));
+    assert_eq!(dst_now["INBOX"].len(), src_now["INBOX"].len() + 1);
+    let out = passeur(state.path(), &["verify", &id], "pass1", "pass1");
+    assert!(
+        out.status.success(),
+        "flag change not brought over: {}",
+        text(&out)
+    );
+
+    // Status lists both passes.
+    let out = passeur(state.path(), &["status", &id, "--json"], "", "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["passes"].as_array().unwrap().len(), 3);
+    assert_eq!(v["status"], "done");
+
+    // Purge from pass 3 removes exactly the two new messages.
+    let out = passeur(
+        state.path(),
+        &["purge", &id, "--from-pass", "3"],
+        "",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let after_purge = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_eq!(after_purge["INBOX"].len(), dst_now["INBOX"].len() - 1);
+    assert_eq!(
+        after_purge["INBOX.Sent"].len(),
+        dst_now["INBOX.Sent"].len() - 1
+    );
+
+    // Purge everything: only the destination's own message is left.
+    let out = passeur(state.path(), &["purge", &id], "", "pass1");
+    assert!(out.status.success(), "{}", text(&out));
+    let empty = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    let left: usize = empty.values().map(Vec::len).sum();
+    assert_eq!(left, 1, "{empty:?}");
+    assert!(empty["INBOX"][0].date.starts_with("01-Jan-2018"));
+}
+
+#[test]
+fn wrong_password_unreachable_host_and_tls_are_clear_errors() {
+    let src = Dovecot::start(DovecotOptions {
+        tls: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let dst_url = url(&src, "user2");
+
+    let out = passeur(
+        state.path(),
+        &["migrate", "--from", &url(&src, "user1"), "--to", &dst_url],
+        "wrong",
+        "pass2",
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("source") && err.contains("log in"),
+        "{}",
+        text(&out)
+    );
+
+    let out = passeur(
+        state.path(),
+        &["migrate", "--from", &url(&src, "user1"), "--to", &dst_url],
+        "pass1",
+        "wrong",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("destination"),
+        "{}",
+        text(&out)
+    );
+
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &format!("imap://user1@127.0.0.1:{dead}"),
+            "--to",
+            &dst_url,
+        ],
+        "pass1",
+        "pass2",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("source") && err.contains("connect"),
+        "{}",
+        text(&out)
+    );
+
+    // Self-signed certificate: refused unless --insecure-tls.
+    let tls_url = format!("imaps://user1@127.0.0.1:{}", src.imaps_port.unwrap());
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &tls_url,
+            "--to",
+            &dst_url,
+            "--no-progress",
+        ],
+        "pass1",
+        "pass2",
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        !out.status.success() && err.contains("certificate"),
+        "{}",
+        text(&out)
+    );
+    let starttls = format!("imap+starttls://user1@127.0.0.1:{}", src.imap_port);
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &tls_url,
+            "--to",
+            &starttls.replace("user1", "user2"),
+            "--insecure-tls",
+            "--no-progress",
+        ],
+        "pass1",
+        "pass2",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn delegation_logs_in_as_admin_on_behalf_of_the_user() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rt = rt();
+    rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(
+            &mut c,
+            &[msg(
+                "INBOX",
+                simple(1, Some("<d1@x>")),
+                &["\\Seen"],
+                "01-Jan-2024 00:00:00 +0000",
+            )],
+        )
+        .await;
+    });
+    let state = tempfile::tempdir().unwrap();
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--from-admin",
+            "admin",
+            "--to",
+            &url(&src, "user3"),
+            "--to-admin",
+            "admin",
+            "--no-progress",
+        ],
+        "masterpass",
+        "masterpass",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(copied(&out), 1);
+    let (a, b) = rt.block_on(async {
+        (
+            snapshot(&mut login(&src, "user1").await).await,
+            snapshot(&mut login(&src, "user3").await).await,
+        )
+    });
+    assert_eq!(a["INBOX"], b["INBOX"]);
+}
+
+#[test]
+fn kill_9_then_resume_leaves_no_duplicate_and_nothing_missing() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rt = rt();
+    let msgs: Vec<Msg> = (0..3000)
+        .map(|i| {
+            let folder = if i % 3 == 0 { "Archive" } else { "INBOX" };
+            let mut body = simple(i, Some(&format!("<k{i}@x>")));
+            body.extend(std::iter::repeat_n(b'z', 3000 + i % 1000));
+            body.extend_from_slice(b"\r\n");
+            msg(folder, body, &["\\Seen"], "01-Jan-2024 00:00:00 +0000")
+        })
+        .collect();
+    let src_snap = rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(&mut c, &msgs).await;
+        snapshot(&mut c).await
+    });
+    let state = tempfile::tempdir().unwrap();
+    let args = [
+        "--state",
+        state.path().to_str().unwrap(),
+        "migrate",
+        "--from",
+        &url(&src, "user1"),
+        "--to",
+        &url(&dst, "user1"),
+        "--no-progress",
+        "--connections",
+        "2",
+    ];
+    for round in 0..3 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_passeur"))
+            .args(args)
+            .env("PASSEUR_FROM_PASSWORD", "pass1")
+            .env("PASSEUR_TO_PASSWORD", "pass1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Let it copy part of the mail, then kill it without warning.
+        let target = 600 * (round + 1);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let n: u32 = rt.block_on(async {
+                let mut d = login(&dst, "user1").await;
+                let a = d.status("INBOX").await.map(|s| s.exists).unwrap_or(0);
+                let b = d.status("Archive").await.map(|s| s.exists).unwrap_or(0);
+                a + b
+            });
+            if n >= target
+                || std::time::Instant::now() > deadline
+                || child.try_wait().unwrap().is_some()
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let out = passeur(state.path(), &args[2..], "pass1", "pass1");
+    assert!(out.status.success(), "{}", text(&out));
+    let dst_snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(
+        dst_snap.get("INBOX"),
+        src_snap.get("INBOX"),
+        "INBOX after kill -9 and resume",
+    );
+    assert_same(
+        dst_snap.get("Archive"),
+        src_snap.get("Archive"),
+        "Archive after kill -9 and resume",
+    );
+}
+
+#[test]
+fn a_connection_cut_mid_transfer_is_retried_and_the_copy_is_exact() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rt = rt();
+    let msgs: Vec<Msg> = (0..400)
+        .map(|i| {
+            let mut body = simple(i, Some(&format!("<c{i}@x>")));
+            body.extend(std::iter::repeat_n(b'y', 20_000));
+            body.extend_from_slice(b"\r\n");
+            msg("INBOX", body, &[], "01-Jan-2024 00:00:00 +0000")
+        })
+        .collect();
+    let src_snap = rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(&mut c, &msgs).await;
+        snapshot(&mut c).await
+    });
+    // The destination is reached through a proxy that drops the connection after ~3 MB.
+    let proxy = CutProxy::start(&dst.imap_addr()).unwrap();
+    proxy.cut_after_bytes(3_000_000);
+    let state = tempfile::tempdir().unwrap();
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &format!("imap://user1@127.0.0.1:{}", proxy.port()),
+            "--no-progress",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(proxy.cuts() >= 1, "the proxy never cut");
+    assert!(out.status.success(), "{}", text(&out));
+    let dst_snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(dst_snap.get("INBOX"), src_snap.get("INBOX"), "INBOX");
+}
+
+#[test]
+fn a_message_the_destination_refuses_is_reported_and_the_rest_goes_on() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions {
+        quota_bytes: Some(2_000_000),
+        ..Default::default()
+    })
+    .unwrap();
+    let rt = rt();
+    let mut msgs: Vec<Msg> = (0..20)
+        .map(|i| {
+            msg(
+                "INBOX",
+                simple(i, Some(&format!("<q{i}@x>"))),
+                &[],
+                "01-Jan-2024 00:00:00 +0000",
+            )
+        })
+        .collect();
+    let mut big = simple(99, Some("<q-big@x>"));
+    big.extend(std::iter::repeat_n(b'q', 3_000_000));
+    big.extend_from_slice(b"\r\n");
+    msgs.push(msg("INBOX", big, &[], "02-Jan-2024 00:00:00 +0000"));
+    rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(&mut c, &msgs).await;
+    });
+    let state = tempfile::tempdir().unwrap();
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &url(&dst, "user1"),
+            "--no-progress",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(copied(&out), 20, "{}", text(&out));
+    let id = migration_id(&out);
+    let st = passeur(state.path(), &["status", &id], "", "");
+    let s = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        s.contains("OVERQUOTA") || s.to_lowercase().contains("quota"),
+        "{s}"
+    );
+}
+
+#[test]
+fn real_mime_corpus_goes_through_byte_identical() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/mime");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        panic!("the shared corpus is missing at {}", dir.display());
+    };
+    let mut files: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    files.sort();
+    let bodies: Vec<Vec<u8>> = files
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter(|b| !b.is_empty() && b.len() < 10_000_000)
+        .collect();
+    assert!(bodies.len() > 100, "expected the corpus's MIME files");
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rt = rt();
+    let src_snap = rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        let msgs: Vec<Msg> = bodies
+            .into_iter()
+            .map(|b| msg("INBOX", b, &["\\Seen"], "01-Jan-2024 00:00:00 +0000"))
+            .collect();
+        fill(&mut c, &msgs).await;
+        snapshot(&mut c).await
+    });
+    let state = tempfile::tempdir().unwrap();
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &url(&dst, "user1"),
+            "--no-progress",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let dst_snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(dst_snap.get("INBOX"), src_snap.get("INBOX"), "INBOX");
+}

@@ -1,0 +1,977 @@
+//! The HTTP side: configuration, requests, discovery, collections and items.
+
+use std::time::Duration;
+
+use passeur_formats::ComponentKind;
+use reqwest::header::{CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, LOCATION};
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use crate::error::{DavError, Result};
+use crate::xml::{self, APPLE, CALDAV, CARDDAV, CS, DAV, Multistatus, esc};
+
+/// A separate login used instead of the user's own (an administrator or proxy
+/// account). WebDAV has no standard way to act on behalf of another user: servers
+/// that allow it (SOGo, Nextcloud with impersonation, Stalwart's master user) take
+/// the admin's credentials and address the user's collections by URL, so set
+/// `base_url` to the user's principal or home. Radicale and Xandikos have no such
+/// feature.
+#[derive(Debug, Clone)]
+pub struct AdminLogin {
+    pub username: String,
+    pub password: String,
+}
+
+/// How to reach one DAV account.
+#[derive(Debug, Clone)]
+pub struct DavConfig {
+    /// The server, a principal, a home or a collection URL (`https://dav.example/`).
+    pub base_url: Url,
+    pub username: String,
+    pub password: String,
+    /// Log in as this account instead (see [`AdminLogin`]).
+    pub authzid_or_admin: Option<AdminLogin>,
+    /// Accept any TLS certificate (self-signed test servers). Never for production.
+    pub insecure_tls: bool,
+    /// Per-request time limit.
+    pub timeout: Duration,
+}
+
+impl DavConfig {
+    pub fn new(base_url: Url, username: impl Into<String>, password: impl Into<String>) -> Self {
+        DavConfig {
+            base_url,
+            username: username.into(),
+            password: password.into(),
+            authzid_or_admin: None,
+            insecure_tls: false,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a collection holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CollectionKind {
+    /// A calendar; `components` from supported-calendar-component-set (all three
+    /// when the server does not say).
+    Calendar {
+        components: Vec<ComponentKind>,
+    },
+    AddressBook,
+}
+
+impl CollectionKind {
+    pub fn is_calendar(&self) -> bool {
+        matches!(self, CollectionKind::Calendar { .. })
+    }
+
+    /// True for a calendar that takes `kind` components.
+    pub fn accepts(&self, kind: ComponentKind) -> bool {
+        match self {
+            CollectionKind::Calendar { components } => components.contains(&kind),
+            CollectionKind::AddressBook => false,
+        }
+    }
+}
+
+/// A calendar or address book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collection {
+    /// The path as the server gives it (`/user1/calendar/`), ending in `/`.
+    pub href: String,
+    pub kind: CollectionKind,
+    pub displayname: Option<String>,
+    pub color: Option<String>,
+    pub description: Option<String>,
+    /// Present when the server supports sync-collection (RFC 6578).
+    pub sync_token: Option<String>,
+    pub ctag: Option<String>,
+    /// vCard versions an address book says it stores (RFC 6352
+    /// supported-address-data); empty when the server does not say.
+    pub vcard_versions: Vec<passeur_formats::VcfVersion>,
+}
+
+impl Collection {
+    /// The last path segment (`calendar` for `/user1/calendar/`), percent-decoded.
+    pub fn slug(&self) -> String {
+        let t = self.href.trim_end_matches('/');
+        let last = t.rsplit('/').next().unwrap_or(t);
+        percent_encoding::percent_decode_str(last)
+            .decode_utf8_lossy()
+            .into_owned()
+    }
+}
+
+/// Where discovery found the account's things.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Homes {
+    pub principal: Url,
+    pub calendar_home: Option<Url>,
+    pub addressbook_home: Option<Url>,
+}
+
+impl Homes {
+    /// The home where collections of `kind` live.
+    pub fn home_for(&self, kind: &CollectionKind) -> Option<&Url> {
+        match kind {
+            CollectionKind::Calendar { .. } => self.calendar_home.as_ref(),
+            CollectionKind::AddressBook => self.addressbook_home.as_ref(),
+        }
+    }
+}
+
+/// A member resource of a collection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ItemRef {
+    pub href: String,
+    /// The ETag as sent, quotes included; empty if the server gave none.
+    pub etag: String,
+}
+
+/// The changes since a sync token.
+#[derive(Debug, Clone, Default)]
+pub struct SyncResult {
+    pub changed: Vec<ItemRef>,
+    pub deleted: Vec<String>,
+    pub new_token: String,
+}
+
+/// The precondition of a PUT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutCondition {
+    /// `If-None-Match: *`: only create.
+    IfNoneMatch,
+    /// `If-Match: <etag>`: only replace this version.
+    IfMatch(String),
+    /// No precondition: create or replace.
+    None,
+}
+
+/// What a PUT did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PutOutcome {
+    Created {
+        etag: Option<String>,
+    },
+    Updated {
+        etag: Option<String>,
+    },
+    /// 412 on `If-None-Match: *`: something is at that href already.
+    AlreadyExists,
+    /// 412 on `If-Match`: the resource changed since.
+    EtagMismatch,
+    /// The server refused the resource because another one in the collection has
+    /// the same UID (RFC 4791 / 6352 `no-uid-conflict`); `existing` is its href
+    /// when the server names it.
+    UidConflict {
+        existing: Option<String>,
+    },
+    /// The server refused this resource (400, 403, 415, ...): an item-level error.
+    Rejected {
+        status: u16,
+        reason: String,
+    },
+}
+
+/// A CalDAV/CardDAV client for one account.
+#[derive(Debug, Clone)]
+pub struct DavClient {
+    http: reqwest::Client,
+    base: Url,
+    user: String,
+    pass: String,
+}
+
+fn method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).unwrap_or(Method::GET)
+}
+
+/// A path (as used in hrefs) for comparisons: absolute URLs reduced to their path,
+/// percent-decoded.
+pub fn normalize_href(h: &str) -> String {
+    let path = if h.starts_with("http://") || h.starts_with("https://") {
+        Url::parse(h)
+            .map(|u| u.path().to_string())
+            .unwrap_or_else(|_| h.to_string())
+    } else {
+        h.to_string()
+    };
+    percent_encoding::percent_decode_str(&path)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn excerpt(s: &str) -> String {
+    let t: String = s.chars().take(300).collect();
+    t.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl DavClient {
+    pub fn new(cfg: DavConfig) -> Result<Self> {
+        // rustls with ring; a provider installed by the application wins.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(30)))
+            .danger_accept_invalid_certs(cfg.insecure_tls)
+            .user_agent(concat!("passeur/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| DavError::Config(e.to_string()))?;
+        let (user, pass) = match cfg.authzid_or_admin {
+            Some(a) => (a.username, a.password),
+            None => (cfg.username, cfg.password),
+        };
+        if !matches!(cfg.base_url.scheme(), "http" | "https") {
+            return Err(DavError::Config(format!(
+                "unsupported URL scheme {:?}",
+                cfg.base_url.scheme()
+            )));
+        }
+        Ok(DavClient {
+            http,
+            base: cfg.base_url,
+            user,
+            pass,
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The absolute URL of an href.
+    pub fn url(&self, href: &str) -> Result<Url> {
+        self.base
+            .join(href)
+            .map_err(|e| DavError::Config(format!("bad href {href:?}: {e}")))
+    }
+
+    async fn send(
+        &self,
+        m: &str,
+        url: &Url,
+        headers: HeaderMap,
+        body: Option<String>,
+    ) -> Result<reqwest::Response> {
+        let mut rb = self
+            .http
+            .request(method(m), url.clone())
+            .basic_auth(&self.user, Some(&self.pass))
+            .headers(headers);
+        if let Some(b) = body {
+            rb = rb.body(b);
+        }
+        let resp = rb.send().await.map_err(|source| DavError::Transport {
+            url: url.to_string(),
+            source,
+        })?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            return Err(DavError::Auth {
+                url: url.to_string(),
+                status: 401,
+            });
+        }
+        Ok(resp)
+    }
+
+    async fn text(url: &Url, resp: reqwest::Response) -> Result<String> {
+        resp.text().await.map_err(|source| DavError::Transport {
+            url: url.to_string(),
+            source,
+        })
+    }
+
+    fn xml_headers(depth: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/xml; charset=utf-8"),
+        );
+        if let Some(d) = depth.and_then(|d| HeaderValue::from_str(d).ok()) {
+            h.insert("Depth", d);
+        }
+        h
+    }
+
+    async fn multistatus(
+        &self,
+        op: &'static str,
+        m: &str,
+        url: &Url,
+        depth: &str,
+        body: String,
+    ) -> Result<Multistatus> {
+        let resp = self
+            .send(m, url, Self::xml_headers(Some(depth)), Some(body))
+            .await?;
+        let status = resp.status().as_u16();
+        let text = Self::text(url, resp).await?;
+        if status == 403 && op == "PROPFIND" {
+            return Err(DavError::Auth {
+                url: url.to_string(),
+                status,
+            });
+        }
+        if status != 207 {
+            if op == "sync" && (status == 403 || status == 409) && text.contains("valid-sync-token")
+            {
+                return Err(DavError::SyncTokenInvalid {
+                    url: url.to_string(),
+                });
+            }
+            return Err(DavError::Http {
+                op,
+                url: url.to_string(),
+                status,
+                body: excerpt(&text),
+            });
+        }
+        xml::multistatus(&text).map_err(|reason| DavError::Xml {
+            op,
+            url: url.to_string(),
+            reason,
+        })
+    }
+
+    async fn propfind(&self, url: &Url, depth: &str, props: &str) -> Result<Multistatus> {
+        let body = format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:" xmlns:C="{CALDAV}" xmlns:CR="{CARDDAV}" xmlns:A="{APPLE}" xmlns:CS="{CS}"><D:prop>{props}</D:prop></D:propfind>"#
+        );
+        self.multistatus("PROPFIND", "PROPFIND", url, depth, body)
+            .await
+    }
+
+    // ---------------------------------------------------------------- discovery
+
+    /// Finds the principal and the calendar / address-book home sets: first from
+    /// the base URL, then `/.well-known/caldav` and `/.well-known/carddav`
+    /// (RFC 6764 §5, following redirects), then the server root.
+    pub async fn discover(&self) -> Result<Homes> {
+        let mut candidates = vec![self.base.clone()];
+        for wk in ["/.well-known/caldav", "/.well-known/carddav", "/"] {
+            if let Ok(u) = self.base.join(wk)
+                && !candidates.contains(&u)
+            {
+                candidates.push(u);
+            }
+        }
+        let mut last_err = None;
+        for c in candidates {
+            match self.principal_from(&c).await {
+                Ok(Some(p)) => return self.homes(p).await,
+                Ok(None) => {}
+                Err(e @ DavError::Auth { .. }) => return Err(e),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| DavError::Discovery {
+            url: self.base.to_string(),
+            reason: "no current-user-principal found".into(),
+        }))
+    }
+
+    async fn principal_from(&self, start: &Url) -> Result<Option<Url>> {
+        let mut url = start.clone();
+        for _ in 0..5 {
+            let body = r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:current-user-principal/><D:resourcetype/></D:prop></D:propfind>"#.to_string();
+            let resp = self
+                .send("PROPFIND", &url, Self::xml_headers(Some("0")), Some(body))
+                .await?;
+            let status = resp.status();
+            if status.is_redirection() {
+                let Some(loc) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()) else {
+                    return Ok(None);
+                };
+                url = url.join(loc).map_err(|e| DavError::Discovery {
+                    url: url.to_string(),
+                    reason: format!("bad redirect {loc:?}: {e}"),
+                })?;
+                continue;
+            }
+            if status.as_u16() != 207 {
+                return Ok(None);
+            }
+            let text = Self::text(&url, resp).await?;
+            let ms = xml::multistatus(&text).map_err(|reason| DavError::Xml {
+                op: "PROPFIND",
+                url: url.to_string(),
+                reason,
+            })?;
+            for r in &ms.responses {
+                if let Some(h) = r
+                    .prop(DAV, "current-user-principal")
+                    .and_then(|p| p.child(DAV, "href"))
+                {
+                    return url
+                        .join(h.trimmed())
+                        .map(Some)
+                        .map_err(|e| DavError::Discovery {
+                            url: url.to_string(),
+                            reason: e.to_string(),
+                        });
+                }
+            }
+            return Ok(None);
+        }
+        Ok(None)
+    }
+
+    async fn homes(&self, principal: Url) -> Result<Homes> {
+        let ms = self
+            .propfind(
+                &principal,
+                "0",
+                "<C:calendar-home-set/><CR:addressbook-home-set/>",
+            )
+            .await?;
+        let mut homes = Homes {
+            principal: principal.clone(),
+            calendar_home: None,
+            addressbook_home: None,
+        };
+        for r in &ms.responses {
+            let href = |ns, name| {
+                r.prop(ns, name)
+                    .and_then(|p| p.child(DAV, "href"))
+                    .and_then(|h| principal.join(h.trimmed()).ok())
+            };
+            homes.calendar_home = homes
+                .calendar_home
+                .or_else(|| href(CALDAV, "calendar-home-set"));
+            homes.addressbook_home = homes
+                .addressbook_home
+                .or_else(|| href(CARDDAV, "addressbook-home-set"));
+        }
+        if homes.calendar_home.is_none() && homes.addressbook_home.is_none() {
+            return Err(DavError::Discovery {
+                url: principal.to_string(),
+                reason: "the principal has no calendar-home-set nor addressbook-home-set".into(),
+            });
+        }
+        Ok(homes)
+    }
+
+    // -------------------------------------------------------------- collections
+
+    const COLLECTION_PROPS: &'static str = "<D:resourcetype/><D:displayname/><A:calendar-color/>\
+<C:calendar-description/><CR:addressbook-description/><C:supported-calendar-component-set/>\
+<D:sync-token/><CS:getctag/><CR:supported-address-data/>";
+
+    /// The calendars and address books directly under `home`.
+    pub async fn list_collections(&self, home: &Url) -> Result<Vec<Collection>> {
+        let ms = self.propfind(home, "1", Self::COLLECTION_PROPS).await?;
+        Ok(ms.responses.iter().filter_map(collection_of).collect())
+    }
+
+    /// Reads one collection's properties.
+    pub async fn get_collection(&self, href: &str) -> Result<Option<Collection>> {
+        let url = self.url(href)?;
+        let ms = self.propfind(&url, "0", Self::COLLECTION_PROPS).await?;
+        Ok(ms.responses.iter().find_map(collection_of))
+    }
+
+    /// Creates a collection named `slug` under `home`: MKCALENDAR (RFC 4791) with
+    /// the given components, or extended MKCOL (RFC 5689) for an address book,
+    /// setting display name, colour and description. Returns it as read back.
+    pub async fn create_collection(
+        &self,
+        home: &Url,
+        slug: &str,
+        spec: &NewCollection,
+    ) -> Result<Collection> {
+        let seg: String =
+            percent_encoding::utf8_percent_encode(slug, percent_encoding::NON_ALPHANUMERIC)
+                .collect();
+        let url = home
+            .join(&format!("{seg}/"))
+            .map_err(|e| DavError::Config(e.to_string()))?;
+        let mut props = String::new();
+        if let Some(n) = &spec.displayname {
+            props.push_str(&format!("<D:displayname>{}</D:displayname>", esc(n)));
+        }
+        let (m, body) = match &spec.kind {
+            CollectionKind::Calendar { components } => {
+                if let Some(c) = &spec.color {
+                    props.push_str(&format!("<A:calendar-color>{}</A:calendar-color>", esc(c)));
+                }
+                if let Some(d) = &spec.description {
+                    props.push_str(&format!(
+                        "<C:calendar-description>{}</C:calendar-description>",
+                        esc(d)
+                    ));
+                }
+                props.push_str("<C:supported-calendar-component-set>");
+                for k in components {
+                    props.push_str(&format!(r#"<C:comp name="{}"/>"#, k.name()));
+                }
+                props.push_str("</C:supported-calendar-component-set>");
+                (
+                    "MKCALENDAR",
+                    format!(
+                        r#"<?xml version="1.0" encoding="utf-8"?><C:mkcalendar xmlns:D="DAV:" xmlns:C="{CALDAV}" xmlns:A="{APPLE}"><D:set><D:prop>{props}</D:prop></D:set></C:mkcalendar>"#
+                    ),
+                )
+            }
+            CollectionKind::AddressBook => {
+                if let Some(d) = &spec.description {
+                    props.push_str(&format!(
+                        "<CR:addressbook-description>{}</CR:addressbook-description>",
+                        esc(d)
+                    ));
+                }
+                if let Some(c) = &spec.color {
+                    props.push_str(&format!("<A:calendar-color>{}</A:calendar-color>", esc(c)));
+                }
+                (
+                    "MKCOL",
+                    format!(
+                        r#"<?xml version="1.0" encoding="utf-8"?><D:mkcol xmlns:D="DAV:" xmlns:CR="{CARDDAV}" xmlns:A="{APPLE}"><D:set><D:prop><D:resourcetype><D:collection/><CR:addressbook/></D:resourcetype>{props}</D:prop></D:set></D:mkcol>"#
+                    ),
+                )
+            }
+        };
+        let resp = self
+            .send(m, &url, Self::xml_headers(None), Some(body))
+            .await?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = Self::text(&url, resp).await.unwrap_or_default();
+            return Err(DavError::Http {
+                op: if m == "MKCOL" {
+                    "create address book"
+                } else {
+                    "create calendar"
+                },
+                url: url.to_string(),
+                status,
+                body: excerpt(&text),
+            });
+        }
+        let made = self
+            .get_collection(url.path())
+            .await?
+            .ok_or_else(|| DavError::Http {
+                op: "read back",
+                url: url.to_string(),
+                status,
+                body: "the new collection is not a calendar or address book".into(),
+            })?;
+        // Some servers (Xandikos) ignore properties in MKCALENDAR / MKCOL: set the
+        // missing ones with PROPPATCH, best effort.
+        let mut missing = String::new();
+        if let (None, Some(n)) = (&made.displayname, &spec.displayname) {
+            missing.push_str(&format!("<D:displayname>{}</D:displayname>", esc(n)));
+        }
+        if let (None, Some(c)) = (&made.color, &spec.color) {
+            missing.push_str(&format!("<A:calendar-color>{}</A:calendar-color>", esc(c)));
+        }
+        if let (None, Some(d)) = (&made.description, &spec.description) {
+            let (ns, name) = if made.kind.is_calendar() {
+                ("C", "calendar-description")
+            } else {
+                ("CR", "addressbook-description")
+            };
+            missing.push_str(&format!("<{ns}:{name}>{}</{ns}:{name}>", esc(d)));
+        }
+        if missing.is_empty() {
+            return Ok(made);
+        }
+        let body = format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" xmlns:C="{CALDAV}" xmlns:CR="{CARDDAV}" xmlns:A="{APPLE}"><D:set><D:prop>{missing}</D:prop></D:set></D:propertyupdate>"#
+        );
+        let resp = self
+            .send("PROPPATCH", &url, Self::xml_headers(None), Some(body))
+            .await?;
+        if !resp.status().is_success() {
+            tracing::info!("PROPPATCH {url} answered {}", resp.status());
+        }
+        Ok(self.get_collection(url.path()).await?.unwrap_or(made))
+    }
+
+    /// The destination collection matching `like`: an existing one of the same kind
+    /// with the same slug or display name, else a new one with `like`'s slug, name,
+    /// colour and description.
+    pub async fn ensure_collection(
+        &self,
+        home: &Url,
+        like: &Collection,
+    ) -> Result<(Collection, bool)> {
+        let existing = self.list_collections(home).await?;
+        let same_kind = |c: &&Collection| c.kind.is_calendar() == like.kind.is_calendar();
+        if let Some(c) = existing
+            .iter()
+            .filter(same_kind)
+            .find(|c| c.slug() == like.slug())
+            .or_else(|| {
+                existing
+                    .iter()
+                    .filter(same_kind)
+                    .find(|c| c.displayname.is_some() && c.displayname == like.displayname)
+            })
+        {
+            return Ok((c.clone(), false));
+        }
+        let spec = NewCollection {
+            kind: like.kind.clone(),
+            displayname: like.displayname.clone(),
+            color: like.color.clone(),
+            description: like.description.clone(),
+        };
+        let mut slug = like.slug();
+        if slug.is_empty() {
+            slug = "imported".into();
+        }
+        let c = self.create_collection(home, &slug, &spec).await?;
+        Ok((c, true))
+    }
+
+    /// The collection of `kind` under `home` whose display name (or slug) is
+    /// `name`, created (slug derived from the name) when there is none: the target
+    /// of a file import chosen by name.
+    pub async fn ensure_named_collection(
+        &self,
+        home: &Url,
+        name: &str,
+        kind: CollectionKind,
+    ) -> Result<(Collection, bool)> {
+        let mut slug: String = name
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+            .trim_matches('-')
+            .to_lowercase();
+        if slug.is_empty() {
+            slug = "imported".into();
+        }
+        let like = Collection {
+            href: format!("{}{slug}/", home.path()),
+            kind,
+            displayname: Some(name.to_string()),
+            color: None,
+            description: None,
+            sync_token: None,
+            ctag: None,
+            vcard_versions: Vec::new(),
+        };
+        self.ensure_collection(home, &like).await
+    }
+
+    // -------------------------------------------------------------------- items
+
+    /// Every member resource of `coll` with its ETag (PROPFIND depth 1).
+    pub async fn list_items(&self, coll: &Collection) -> Result<Vec<ItemRef>> {
+        let url = self.url(&coll.href)?;
+        let ms = self
+            .propfind(&url, "1", "<D:getetag/><D:resourcetype/>")
+            .await?;
+        let me = normalize_href(&coll.href);
+        Ok(ms
+            .responses
+            .iter()
+            .filter(|r| normalize_href(&r.href) != me)
+            .filter(|r| {
+                r.prop(DAV, "resourcetype")
+                    .is_none_or(|t| t.child(DAV, "collection").is_none())
+            })
+            .map(|r| ItemRef {
+                href: r.href.clone(),
+                etag: r
+                    .prop(DAV, "getetag")
+                    .map(|e| e.trimmed().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// RFC 6578 sync-collection: with `token` `None`, every member and a first
+    /// token; with a token, what changed and was removed since.
+    pub async fn sync_collection(
+        &self,
+        coll: &Collection,
+        token: Option<&str>,
+    ) -> Result<SyncResult> {
+        let url = self.url(&coll.href)?;
+        let body = format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><D:sync-collection xmlns:D="DAV:"><D:sync-token>{}</D:sync-token><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"#,
+            esc(token.unwrap_or(""))
+        );
+        let ms = self.multistatus("sync", "REPORT", &url, "0", body).await?;
+        let me = normalize_href(&coll.href);
+        let mut out = SyncResult {
+            new_token: ms.sync_token.clone().unwrap_or_default(),
+            ..SyncResult::default()
+        };
+        for r in ms.responses {
+            if normalize_href(&r.href) == me {
+                continue;
+            }
+            if r.status == Some(404) {
+                out.deleted.push(r.href);
+            } else if let Some(e) = r.prop(DAV, "getetag") {
+                out.changed.push(ItemRef {
+                    etag: e.trimmed().to_string(),
+                    href: r.href.clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fetches the bodies of `hrefs` with calendar-multiget / addressbook-multiget,
+    /// `batch` hrefs per REPORT. Hrefs the server no longer has are left out.
+    pub async fn multiget(
+        &self,
+        coll: &Collection,
+        hrefs: &[String],
+    ) -> Result<Vec<(ItemRef, String)>> {
+        let url = self.url(&coll.href)?;
+        let mut out = Vec::with_capacity(hrefs.len());
+        for chunk in hrefs.chunks(MULTIGET_BATCH) {
+            let mut list = String::new();
+            for h in chunk {
+                list.push_str(&format!("<D:href>{}</D:href>", esc(h)));
+            }
+            let (data_ns, data, body) = if coll.kind.is_calendar() {
+                (
+                    CALDAV,
+                    "calendar-data",
+                    format!(
+                        r#"<?xml version="1.0" encoding="utf-8"?><C:calendar-multiget xmlns:D="DAV:" xmlns:C="{CALDAV}"><D:prop><D:getetag/><C:calendar-data/></D:prop>{list}</C:calendar-multiget>"#
+                    ),
+                )
+            } else {
+                (
+                    CARDDAV,
+                    "address-data",
+                    format!(
+                        r#"<?xml version="1.0" encoding="utf-8"?><CR:addressbook-multiget xmlns:D="DAV:" xmlns:CR="{CARDDAV}"><D:prop><D:getetag/><CR:address-data/></D:prop>{list}</CR:addressbook-multiget>"#
+                    ),
+                )
+            };
+            let ms = self
+                .multistatus("multiget", "REPORT", &url, "1", body)
+                .await?;
+            for r in ms.responses {
+                let Some(d) = r.prop(data_ns, data) else {
+                    continue;
+                };
+                let etag = r
+                    .prop(DAV, "getetag")
+                    .map(|e| e.trimmed().to_string())
+                    .unwrap_or_default();
+                let text = d.text.clone();
+                out.push((ItemRef { href: r.href, etag }, text));
+            }
+        }
+        Ok(out)
+    }
+
+    /// GET one resource: its body and ETag, or `None` if it is not there.
+    pub async fn get(&self, href: &str) -> Result<Option<(String, Option<String>)>> {
+        let url = self.url(href)?;
+        let resp = self.send("GET", &url, HeaderMap::new(), None).await?;
+        let status = resp.status().as_u16();
+        if status == 404 || status == 410 {
+            return Ok(None);
+        }
+        let etag = resp
+            .headers()
+            .get(ETAG)
+            .and_then(|e| e.to_str().ok())
+            .map(str::to_string);
+        let text = Self::text(&url, resp).await?;
+        if !(200..300).contains(&status) {
+            return Err(DavError::Http {
+                op: "GET",
+                url: url.to_string(),
+                status,
+                body: excerpt(&text),
+            });
+        }
+        Ok(Some((text, etag)))
+    }
+
+    /// PUT a resource under a precondition.
+    pub async fn put(
+        &self,
+        href: &str,
+        body: &str,
+        content_type: &str,
+        cond: PutCondition,
+    ) -> Result<PutOutcome> {
+        let url = self.url(href)?;
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_str(content_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        );
+        match &cond {
+            PutCondition::IfNoneMatch => {
+                h.insert("If-None-Match", HeaderValue::from_static("*"));
+            }
+            PutCondition::IfMatch(e) => {
+                if let Ok(v) = HeaderValue::from_str(e) {
+                    h.insert("If-Match", v);
+                }
+            }
+            PutCondition::None => {}
+        }
+        let resp = self.send("PUT", &url, h, Some(body.to_string())).await?;
+        let status = resp.status().as_u16();
+        let etag = resp
+            .headers()
+            .get(ETAG)
+            .and_then(|e| e.to_str().ok())
+            .map(str::to_string);
+        let text = Self::text(&url, resp).await.unwrap_or_default();
+        Ok(match status {
+            // Some servers (Radicale) answer 201 to a replacement too: the
+            // precondition tells which it was.
+            200..=299 => match (&cond, status) {
+                (PutCondition::IfMatch(_), _) => PutOutcome::Updated { etag },
+                (PutCondition::IfNoneMatch, _) | (PutCondition::None, 201) => {
+                    PutOutcome::Created { etag }
+                }
+                _ => PutOutcome::Updated { etag },
+            },
+            412 => match cond {
+                PutCondition::IfNoneMatch => PutOutcome::AlreadyExists,
+                _ => PutOutcome::EtagMismatch,
+            },
+            s if (400..500).contains(&s) && text.contains("no-uid-conflict") => {
+                let existing = xml::parse(&text).ok().and_then(|root| {
+                    fn find(n: &xml::Node) -> Option<String> {
+                        if n.is(DAV, "href") {
+                            return Some(n.trimmed().to_string());
+                        }
+                        n.children.iter().find_map(find)
+                    }
+                    find(&root)
+                });
+                PutOutcome::UidConflict { existing }
+            }
+            s if (400..500).contains(&s) && s != 401 && s != 408 && s != 429 => {
+                PutOutcome::Rejected {
+                    status: s,
+                    reason: excerpt(&text),
+                }
+            }
+            s => {
+                return Err(DavError::Http {
+                    op: "PUT",
+                    url: url.to_string(),
+                    status: s,
+                    body: excerpt(&text),
+                });
+            }
+        })
+    }
+
+    /// DELETE a resource (under `If-Match` when `etag` is given). `Ok(false)` when
+    /// it was not there.
+    pub async fn delete(&self, href: &str, etag: Option<&str>) -> Result<bool> {
+        let url = self.url(href)?;
+        let mut h = HeaderMap::new();
+        if let Some(v) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
+            h.insert("If-Match", v);
+        }
+        let resp = self.send("DELETE", &url, h, None).await?;
+        let status = resp.status().as_u16();
+        match status {
+            200..=299 => Ok(true),
+            404 | 410 => Ok(false),
+            _ => {
+                let text = Self::text(&url, resp).await.unwrap_or_default();
+                Err(DavError::Http {
+                    op: "DELETE",
+                    url: url.to_string(),
+                    status,
+                    body: excerpt(&text),
+                })
+            }
+        }
+    }
+}
+
+/// hrefs per multiget REPORT.
+pub const MULTIGET_BATCH: usize = 50;
+
+/// What [`DavClient::create_collection`] makes.
+#[derive(Debug, Clone)]
+pub struct NewCollection {
+    pub kind: CollectionKind,
+    pub displayname: Option<String>,
+    /// `#RRGGBB` or `#RRGGBBAA` (Apple's calendar-color).
+    pub color: Option<String>,
+    pub description: Option<String>,
+}
+
+fn collection_of(r: &xml::Response) -> Option<Collection> {
+    let rt = r.prop(DAV, "resourcetype")?;
+    let kind = if rt.child(CALDAV, "calendar").is_some() {
+        let comps: Vec<ComponentKind> = r
+            .prop(CALDAV, "supported-calendar-component-set")
+            .map(|s| {
+                s.children_named(CALDAV, "comp")
+                    .filter_map(|c| c.attr("name").and_then(ComponentKind::from_name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        CollectionKind::Calendar {
+            components: if comps.is_empty() {
+                vec![
+                    ComponentKind::Event,
+                    ComponentKind::Todo,
+                    ComponentKind::Journal,
+                ]
+            } else {
+                comps
+            },
+        }
+    } else if rt.child(CARDDAV, "addressbook").is_some() {
+        CollectionKind::AddressBook
+    } else {
+        return None;
+    };
+    let text = |ns, name| {
+        r.prop(ns, name)
+            .map(|p| p.trimmed().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let mut href = r.href.clone();
+    if !href.ends_with('/') {
+        href.push('/');
+    }
+    Some(Collection {
+        href,
+        displayname: text(DAV, "displayname"),
+        color: text(APPLE, "calendar-color"),
+        description: text(CALDAV, "calendar-description")
+            .or_else(|| text(CARDDAV, "addressbook-description")),
+        sync_token: text(DAV, "sync-token"),
+        ctag: text(CS, "getctag"),
+        vcard_versions: r
+            .prop(CARDDAV, "supported-address-data")
+            .map(|s| {
+                s.children_named(CARDDAV, "address-data-type")
+                    .filter_map(|t| match t.attr("version") {
+                        Some("3.0") => Some(passeur_formats::VcfVersion::V30),
+                        Some("4.0") => Some(passeur_formats::VcfVersion::V40),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        kind,
+    })
+}

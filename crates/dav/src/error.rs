@@ -1,0 +1,55 @@
+//! The error type of this crate.
+
+/// A failed DAV operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DavError {
+    /// The configuration cannot work (bad URL, TLS setup).
+    #[error("cannot set up the DAV client: {0}")]
+    Config(String),
+    /// The network or TLS failed, or the server did not answer in time.
+    #[error("cannot reach {url}: {source}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server refused the credentials (401) or the access (403).
+    #[error("cannot log in to {url}: HTTP {status}")]
+    Auth { url: String, status: u16 },
+    /// The server answered with an unexpected HTTP status.
+    #[error("cannot {op} {url}: HTTP {status} {body}")]
+    Http {
+        op: &'static str,
+        url: String,
+        status: u16,
+        body: String,
+    },
+    /// The server's XML answer could not be read.
+    #[error("cannot read the answer to {op} {url}: {reason}")]
+    Xml {
+        op: &'static str,
+        url: String,
+        reason: String,
+    },
+    /// A sync-collection token the server no longer accepts: list everything instead.
+    #[error("cannot sync {url}: the server rejected the sync token")]
+    SyncTokenInvalid { url: String },
+    /// Discovery found no principal or home set.
+    #[error("cannot discover DAV homes from {url}: {reason}")]
+    Discovery { url: String, reason: String },
+}
+
+impl DavError {
+    /// True when trying again later may succeed (network faults, time-outs, 5xx,
+    /// 429); false when the same request will fail the same way.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DavError::Transport { .. } => true,
+            DavError::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, DavError>;

@@ -1,0 +1,34 @@
+//! passeur-dav: a CalDAV / CardDAV client and the collection copier built on it.
+//!
+//! - [`DavClient`] ([`DavConfig`]): discovery ([`DavClient::discover`] -> [`Homes`]:
+//!   well-known URIs, current-user-principal, home sets), collections
+//!   ([`DavClient::list_collections`], [`DavClient::create_collection`] with
+//!   MKCALENDAR / extended MKCOL, [`DavClient::ensure_collection`]), items
+//!   ([`DavClient::list_items`], [`DavClient::sync_collection`],
+//!   [`DavClient::multiget`], [`DavClient::get`], [`DavClient::put`] with
+//!   `If-None-Match` / `If-Match`, [`DavClient::delete`]).
+//! - [`copy_collection`], [`import_objects`], [`verify_collection`]: the steps the
+//!   engine drives, with no store of their own: they take what the item map
+//!   knows and report one [`ItemEvent`] per item.
+//!
+//! HTTP is reqwest over rustls with the ring provider; [`DavConfig::insecure_tls`]
+//! accepts self-signed certificates for test servers. [`srv`] turns a domain into
+//! base URLs (RFC 6764 SRV/TXT) through a resolver the caller supplies.
+
+mod client;
+mod copy;
+mod error;
+pub mod srv;
+mod xml;
+
+pub use client::{
+    AdminLogin, Collection, CollectionKind, DavClient, DavConfig, Homes, ItemRef, MULTIGET_BATCH,
+    NewCollection, PutCondition, PutOutcome, SyncResult, normalize_href,
+};
+pub use copy::{
+    CopyOptions, CopyReport, Difference, ImportTargets, ItemEvent, KnownItem, OnConflict,
+    SourceObject, VerifyReport, copy_collection, fetch_all, import_objects, verify_collection,
+    verify_objects,
+};
+pub use error::{DavError, Result};
+pub use passeur_formats::ComponentKind;

@@ -1,0 +1,121 @@
+//! RFC 6764 service discovery: from a domain to DAV base URLs.
+//!
+//! DNS itself is not done here (that needs a resolver, `passeur-net`'s job):
+//! the caller passes a [`DnsLookup`]. [`rfc6764_candidates`] orders the
+//! candidates as RFC 6764 §6 says: `_caldavs._tcp` / `_carddavs._tcp` (TLS)
+//! before `_caldav._tcp` / `_carddav._tcp`, by priority then weight, with the
+//! context path from the TXT `path=` record or the well-known URI, and finally
+//! `https://<domain>/.well-known/...`. [`discover_domain`] tries them in turn.
+
+use std::future::Future;
+
+use url::Url;
+
+use crate::client::{DavClient, DavConfig, Homes};
+use crate::error::{DavError, Result};
+
+/// One SRV record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrvRecord {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    /// Host name; `"."` means "no such service here" (RFC 2782).
+    pub target: String,
+}
+
+/// The DNS look-ups RFC 6764 needs. Return empty lists for NXDOMAIN / no data.
+pub trait DnsLookup {
+    fn srv(&self, name: &str) -> impl Future<Output = Vec<SrvRecord>> + Send;
+    fn txt(&self, name: &str) -> impl Future<Output = Vec<String>> + Send;
+}
+
+/// Which DAV service to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    CalDav,
+    CardDav,
+}
+
+impl Service {
+    fn label(self) -> &'static str {
+        match self {
+            Service::CalDav => "caldav",
+            Service::CardDav => "carddav",
+        }
+    }
+}
+
+/// Candidate base URLs for `domain`, best first (see the module docs).
+pub async fn rfc6764_candidates(domain: &str, service: Service, dns: &impl DnsLookup) -> Vec<Url> {
+    let domain = domain.trim().trim_end_matches('.');
+    let mut out = Vec::new();
+    for (scheme, suffix) in [("https", "s"), ("http", "")] {
+        let name = format!("_{}{suffix}._tcp.{domain}", service.label());
+        let mut recs = dns.srv(&name).await;
+        if recs.len() == 1 && recs[0].target == "." {
+            continue;
+        }
+        recs.retain(|r| r.target != "." && !r.target.is_empty());
+        recs.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.weight.cmp(&a.weight)));
+        if recs.is_empty() {
+            continue;
+        }
+        let path = dns
+            .txt(&name)
+            .await
+            .iter()
+            .find_map(|t| t.trim().strip_prefix("path=").map(str::to_string))
+            .unwrap_or_else(|| format!("/.well-known/{}", service.label()));
+        for r in recs {
+            let host = r.target.trim_end_matches('.');
+            let default = if scheme == "https" { 443 } else { 80 };
+            let port = if r.port == default {
+                String::new()
+            } else {
+                format!(":{}", r.port)
+            };
+            let p = if path.starts_with('/') {
+                path.clone()
+            } else {
+                format!("/{path}")
+            };
+            if let Ok(u) = Url::parse(&format!("{scheme}://{host}{port}{p}"))
+                && !out.contains(&u)
+            {
+                out.push(u);
+            }
+        }
+    }
+    if let Ok(u) = Url::parse(&format!("https://{domain}/.well-known/{}", service.label()))
+        && !out.contains(&u)
+    {
+        out.push(u);
+    }
+    out
+}
+
+/// Tries the RFC 6764 candidates for `domain` with `cfg`'s credentials (its
+/// `base_url` is replaced) and returns the first client whose discovery works.
+pub async fn discover_domain(
+    cfg: &DavConfig,
+    domain: &str,
+    service: Service,
+    dns: &impl DnsLookup,
+) -> Result<(DavClient, Homes)> {
+    let mut last = None;
+    for url in rfc6764_candidates(domain, service, dns).await {
+        let mut c = cfg.clone();
+        c.base_url = url;
+        let client = DavClient::new(c)?;
+        match client.discover().await {
+            Ok(h) => return Ok((client, h)),
+            Err(e @ DavError::Auth { .. }) => return Err(e),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| DavError::Discovery {
+        url: domain.to_string(),
+        reason: "no RFC 6764 candidate".into(),
+    }))
+}

@@ -1,0 +1,100 @@
+//! Mail accounts: how to reach and log in to one side of a migration.
+
+use std::fmt;
+use std::time::Duration;
+
+use passeur_imap::{Client, ConnectConfig};
+use passeur_types::Endpoint;
+use zeroize::Zeroizing;
+
+use crate::{EngineError, Side};
+
+/// When to ask for COMPRESS=DEFLATE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compress {
+    /// When the server offers it and the server is not on this machine (on loopback the
+    /// compression costs more CPU than it saves).
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// One side of a mail migration, with its secret. The password is wiped from memory on drop and
+/// never printed.
+#[derive(Clone)]
+pub struct MailAccount {
+    pub endpoint: Endpoint,
+    /// Log in as this admin on behalf of `endpoint.login` (SASL PLAIN authzid); the password is the admin's.
+    pub admin: Option<String>,
+    pub password: Zeroizing<String>,
+    pub insecure_tls: bool,
+    pub compress: Compress,
+    pub io_timeout: Duration,
+}
+
+impl fmt::Debug for MailAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailAccount")
+            .field("endpoint", &self.endpoint.to_url())
+            .field("admin", &self.admin)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl MailAccount {
+    pub fn new(endpoint: Endpoint, password: String) -> MailAccount {
+        MailAccount {
+            endpoint,
+            admin: None,
+            password: Zeroizing::new(password),
+            insecure_tls: false,
+            compress: Compress::Auto,
+            io_timeout: Duration::from_secs(120),
+        }
+    }
+
+    fn is_loopback(&self) -> bool {
+        let h = self.endpoint.host.as_str();
+        h == "localhost"
+            || h.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Connects and logs in, naming the side in any error.
+    pub async fn connect(&self, side: Side) -> Result<Client, EngineError> {
+        let cfg = ConnectConfig {
+            host: self.endpoint.host.clone(),
+            port: self.endpoint.port,
+            security: self.endpoint.security,
+            insecure_tls: self.insecure_tls,
+            connect_timeout: Duration::from_secs(20),
+            io_timeout: self.io_timeout,
+        };
+        let mut client = Client::connect(&cfg)
+            .await
+            .map_err(|e| EngineError::imap(side, "connect", e))?;
+        let (authzid, authcid) = match &self.admin {
+            Some(admin) => (Some(self.endpoint.login.as_str()), admin.as_str()),
+            None => (None, self.endpoint.login.as_str()),
+        };
+        client
+            .authenticate(authzid, authcid, &self.password)
+            .await
+            .map_err(|e| EngineError::imap(side, "log in", e))?;
+        let want = match self.compress {
+            Compress::Always => true,
+            Compress::Never => false,
+            Compress::Auto => !self.is_loopback(),
+        };
+        if want && client.capabilities().compress_deflate() {
+            client
+                .compress()
+                .await
+                .map_err(|e| EngineError::imap(side, "enable compression", e))?;
+        }
+        Ok(client)
+    }
+}

@@ -1,0 +1,326 @@
+//! Folder mapping: from the source's folder list to destination folder names.
+//!
+//! A source name is first turned into a *logical path* (mUTF-7 decoded, personal namespace prefix
+//! removed, split on the hierarchy separator); special-use folders are mapped onto the
+//! destination's folder with the same role; user rename rules apply to the logical path; the
+//! result is joined with the destination's separator and prefix and encoded again.
+//! `INBOX` and its children stay under the destination's `INBOX` (never `INBOX.INBOX.x`).
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use passeur_imap::{ListEntry, mutf7};
+use serde::{Deserialize, Serialize};
+
+/// The special-use roles that are mapped by role rather than by name.
+pub const ROLES: [&str; 5] = ["\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive"];
+
+/// Roles of aggregate (virtual) folders, whose messages live in other folders too.
+const VIRTUAL_ROLES: [&str; 2] = ["\\All", "\\Flagged"];
+
+/// User folder rules, given on logical paths written with `/`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FolderRules {
+    /// Glob patterns; when not empty, only matching folders are copied.
+    pub include: Vec<String>,
+    /// Glob patterns of folders to leave out.
+    pub exclude: Vec<String>,
+    /// `(old, new)`: the folder `old` (and its children) go to `new`.
+    pub rename: Vec<(String, String)>,
+    /// Copy aggregate folders such as Gmail's "All Mail" (off: their messages would be duplicated).
+    pub include_virtual: bool,
+}
+
+/// One side's folder layout.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    /// Personal namespace prefix, wire form (e.g. `INBOX.`), possibly empty.
+    pub prefix: String,
+    pub delimiter: Option<char>,
+    pub folders: Vec<ListEntry>,
+}
+
+impl Layout {
+    pub fn new(prefix: String, delimiter: Option<char>, folders: Vec<ListEntry>) -> Layout {
+        let delimiter = delimiter.or_else(|| folders.iter().find_map(|f| f.delimiter));
+        Layout {
+            prefix,
+            delimiter,
+            folders,
+        }
+    }
+
+    /// The logical path of a wire name on this side.
+    pub fn logical(&self, wire: &str) -> Vec<String> {
+        let name = mutf7::decode(wire).unwrap_or_else(|| wire.to_owned());
+        if name.eq_ignore_ascii_case("INBOX") {
+            return vec!["INBOX".into()];
+        }
+        let prefix = mutf7::decode(&self.prefix).unwrap_or_else(|| self.prefix.clone());
+        let rest =
+            if !prefix.is_empty() && name.len() > prefix.len() && starts_with_ci(&name, &prefix) {
+                &name[prefix.len()..]
+            } else {
+                &name[..]
+            };
+        match self.delimiter {
+            Some(d) => rest.split(d).map(str::to_owned).collect(),
+            None => vec![rest.to_owned()],
+        }
+    }
+
+    /// The wire name on this side for a logical path.
+    pub fn wire(&self, path: &[String]) -> String {
+        let d = self.delimiter.unwrap_or('/');
+        let clean: Vec<String> = path.iter().map(|s| s.replace(d, "_")).collect();
+        let name = if clean
+            .first()
+            .is_some_and(|s| s.eq_ignore_ascii_case("INBOX"))
+        {
+            let mut parts = vec!["INBOX".to_owned()];
+            parts.extend(clean[1..].iter().cloned());
+            parts.join(&d.to_string())
+        } else {
+            let prefix = mutf7::decode(&self.prefix).unwrap_or_else(|| self.prefix.clone());
+            format!("{prefix}{}", clean.join(&d.to_string()))
+        };
+        mutf7::encode(&name)
+    }
+
+    fn role_of(entry: &ListEntry) -> Option<&'static str> {
+        ROLES
+            .iter()
+            .find(|r| entry.attributes.iter().any(|a| a.eq_ignore_ascii_case(r)))
+            .copied()
+    }
+}
+
+fn starts_with_ci(s: &str, prefix: &str) -> bool {
+    s.get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+}
+
+fn has_attr(entry: &ListEntry, attr: &str) -> bool {
+    entry
+        .attributes
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(attr))
+}
+
+/// One source folder and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderPlan {
+    /// Source wire name.
+    pub src: String,
+    /// Destination wire name.
+    pub dst: String,
+    /// Readable source path (logical, `/`-joined).
+    pub display: String,
+    /// The destination folder already exists.
+    pub dst_exists: bool,
+    /// The source folder was subscribed.
+    pub subscribed: bool,
+}
+
+/// Why a folder rule cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use folder pattern {pattern:?}: {source}")]
+pub struct RuleError {
+    pattern: String,
+    source: globset::Error,
+}
+
+fn globset(patterns: &[String]) -> Result<Option<GlobSet>, RuleError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        b.add(Glob::new(p).map_err(|source| RuleError {
+            pattern: p.clone(),
+            source,
+        })?);
+    }
+    b.build().map(Some).map_err(|source| RuleError {
+        pattern: patterns.join(","),
+        source,
+    })
+}
+
+/// Maps every selectable source folder to a destination name.
+pub fn plan(src: &Layout, dst: &Layout, rules: &FolderRules) -> Result<Vec<FolderPlan>, RuleError> {
+    let include = globset(&rules.include)?;
+    let exclude = globset(&rules.exclude)?;
+
+    // Special-use folders: source logical path -> destination logical path.
+    let mut by_role: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for s in &src.folders {
+        if let Some(role) = Layout::role_of(s)
+            && let Some(d) = dst
+                .folders
+                .iter()
+                .find(|d| Layout::role_of(d) == Some(role))
+        {
+            by_role.push((src.logical(&s.name), dst.logical(&d.name)));
+        }
+    }
+    // Longest prefix first, so a child of a special folder follows its parent.
+    by_role.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+
+    let mut plans = Vec::new();
+    for s in &src.folders {
+        if has_attr(s, "\\Noselect") || has_attr(s, "\\NonExistent") {
+            continue;
+        }
+        if !rules.include_virtual && VIRTUAL_ROLES.iter().any(|r| has_attr(s, r)) {
+            continue;
+        }
+        let logical = src.logical(&s.name);
+        let display = logical.join("/");
+        if include.as_ref().is_some_and(|g| !g.is_match(&display))
+            || exclude.as_ref().is_some_and(|g| g.is_match(&display))
+        {
+            continue;
+        }
+        let mut path = logical.clone();
+        if let Some((from, to)) = by_role
+            .iter()
+            .find(|(from, _)| logical.len() >= from.len() && logical[..from.len()] == from[..])
+        {
+            path = to.iter().chain(&logical[from.len()..]).cloned().collect();
+        }
+        for (old, new) in &rules.rename {
+            let old: Vec<String> = old.split('/').map(str::to_owned).collect();
+            if path.len() >= old.len() && path[..old.len()] == old[..] {
+                path = new
+                    .split('/')
+                    .map(str::to_owned)
+                    .chain(path[old.len()..].iter().cloned())
+                    .collect();
+                break;
+            }
+        }
+        let dst_name = dst.wire(&path);
+        let dst_exists = dst.folders.iter().any(|d| {
+            d.name == dst_name || (d.name.eq_ignore_ascii_case("INBOX") && dst_name == "INBOX")
+        });
+        plans.push(FolderPlan {
+            src: s.name.clone(),
+            dst: dst_name,
+            display,
+            dst_exists,
+            subscribed: s.subscribed,
+        });
+    }
+    Ok(plans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, delim: char, attrs: &[&str]) -> ListEntry {
+        ListEntry {
+            name: name.into(),
+            delimiter: Some(delim),
+            attributes: attrs.iter().map(|s| s.to_string()).collect(),
+            subscribed: true,
+        }
+    }
+
+    fn dovecot() -> Layout {
+        Layout::new(
+            String::new(),
+            Some('/'),
+            vec![
+                entry("INBOX", '/', &[]),
+                entry("INBOX/Newsletters", '/', &[]),
+                entry("Sent", '/', &["\\Sent"]),
+                entry("Sent/2020", '/', &[]),
+                entry("Trash", '/', &["\\Trash"]),
+                entry("Projects", '/', &["\\Noselect"]),
+                entry("Projects/Alpha", '/', &[]),
+                entry("Entw&APw-rfe &- Notizen", '/', &[]),
+                entry("All Mail", '/', &["\\All"]),
+            ],
+        )
+    }
+
+    fn courier() -> Layout {
+        Layout::new(
+            "INBOX.".into(),
+            Some('.'),
+            vec![
+                entry("INBOX", '.', &[]),
+                entry("INBOX.Sent Items", '.', &["\\Sent"]),
+                entry("INBOX.Deleted Items", '.', &["\\Trash"]),
+            ],
+        )
+    }
+
+    #[test]
+    fn maps_prefix_separator_and_special_use() {
+        let plans = plan(&dovecot(), &courier(), &FolderRules::default()).unwrap();
+        let map: Vec<(&str, &str)> = plans
+            .iter()
+            .map(|p| (p.src.as_str(), p.dst.as_str()))
+            .collect();
+        assert_eq!(
+            map,
+            vec![
+                ("INBOX", "INBOX"),
+                ("INBOX/Newsletters", "INBOX.Newsletters"),
+                ("Sent", "INBOX.Sent Items"),
+                ("Sent/2020", "INBOX.Sent Items.2020"),
+                ("Trash", "INBOX.Deleted Items"),
+                ("Projects/Alpha", "INBOX.Projects.Alpha"),
+                ("Entw&APw-rfe &- Notizen", "INBOX.Entw&APw-rfe &- Notizen"),
+            ]
+        );
+        assert!(plans[0].dst_exists && plans[2].dst_exists && !plans[1].dst_exists);
+    }
+
+    #[test]
+    fn maps_back_without_prefix() {
+        let plans = plan(&courier(), &dovecot(), &FolderRules::default()).unwrap();
+        let dsts: Vec<&str> = plans.iter().map(|p| p.dst.as_str()).collect();
+        assert_eq!(dsts, vec!["INBOX", "Sent", "Trash"]);
+    }
+
+    #[test]
+    fn rules_include_exclude_rename() {
+        let rules = FolderRules {
+            exclude: vec!["Trash".into()],
+            rename: vec![("Projects".into(), "Old/Projects".into())],
+            ..Default::default()
+        };
+        let plans = plan(&dovecot(), &dovecot(), &rules).unwrap();
+        assert!(plans.iter().all(|p| p.src != "Trash"));
+        assert!(
+            plans
+                .iter()
+                .any(|p| p.src == "Projects/Alpha" && p.dst == "Old/Projects/Alpha")
+        );
+        let only = FolderRules {
+            include: vec!["INBOX*".into()],
+            ..Default::default()
+        };
+        assert_eq!(plan(&dovecot(), &dovecot(), &only).unwrap().len(), 2);
+        assert!(
+            plan(
+                &dovecot(),
+                &dovecot(),
+                &FolderRules {
+                    include: vec!["[".into()],
+                    ..Default::default()
+                }
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn separator_inside_a_name_is_replaced() {
+        let src = Layout::new(String::new(), Some('/'), vec![entry("a.b", '/', &[])]);
+        let plans = plan(&src, &courier(), &FolderRules::default()).unwrap();
+        assert_eq!(plans[0].dst, "INBOX.a_b");
+    }
+}

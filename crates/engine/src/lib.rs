@@ -1,0 +1,185 @@
+//! passeur's migration engine.
+//!
+//! - [`MailAccount`]: one side of a mail migration (endpoint, admin, secret).
+//! - [`folders`]: mapping source folders to destination names (namespaces, separators,
+//!   special-use roles, user rules).
+//! - [`run_mail_pass`]: one exactly-once pass over the source (the first copies everything, later
+//!   ones copy what is new and bring flag changes over), driven by the store's item map.
+//! - [`verify_mail`]: compares source and destination folder by folder.
+//! - [`purge_mail`]: deletes from the destination exactly what a migration copied (from a pass on).
+//!
+//! A run reports [`Event`]s to an [`EventSink`] and stops cleanly when its
+//! [`CancellationToken`](tokio_util::sync::CancellationToken) is cancelled: what is copied stays
+//! recorded. Limits (connections per server, bytes in flight) are parameters ([`Limits`]).
+
+pub mod account;
+pub mod folders;
+mod mail;
+mod message;
+mod purge;
+mod verify;
+
+pub use account::{Compress, MailAccount};
+pub use folders::{FolderPlan, FolderRules};
+pub use mail::{FolderReport, PassReport, run_mail_pass};
+pub use message::fingerprint;
+pub use purge::{PurgeReport, purge_mail};
+pub use verify::{FolderCheck, VerifyReport, verify_mail};
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// Which side of a migration something happened on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Source,
+    Destination,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Destination => "destination",
+        })
+    }
+}
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error("{side}: cannot {action}: {source}")]
+    Imap {
+        side: Side,
+        action: &'static str,
+        #[source]
+        source: passeur_imap::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] passeur_store::StoreError),
+    #[error(transparent)]
+    Rules(#[from] folders::RuleError),
+    #[error("cannot purge: {0}")]
+    Purge(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    pub(crate) fn imap(side: Side, action: &'static str, source: passeur_imap::Error) -> Self {
+        EngineError::Imap {
+            side,
+            action,
+            source,
+        }
+    }
+
+    /// Worth trying again (a dropped connection, a time-out), as opposed to a wrong password,
+    /// a certificate problem or a refusal by the server.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            EngineError::Imap { source, .. } => source.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// Limits of a run.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Limits {
+    /// Simultaneous connections per server (each copies one folder at a time).
+    pub connections: usize,
+    /// Message bytes held in memory at once, over all connections. A single larger message is
+    /// still copied, alone.
+    pub bytes_in_flight: usize,
+    /// Messages per fetch / MULTIAPPEND batch.
+    pub batch_messages: usize,
+    /// Bytes per batch.
+    pub batch_bytes: usize,
+    /// Times a folder is retried after a dropped connection.
+    pub retries: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connections: 4,
+            bytes_in_flight: 24 << 20,
+            batch_messages: 100,
+            batch_bytes: 6 << 20,
+            retries: 6,
+        }
+    }
+}
+
+/// Options of a mail pass.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MailOptions {
+    pub rules: FolderRules,
+    pub limits: Limits,
+    /// Plan only: list what would be copied, copy nothing.
+    pub dry_run: bool,
+    /// Scan every folder even when its STATUS says it has not changed since the last pass.
+    pub full: bool,
+}
+
+/// Progress of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The folders are mapped; `messages` is the source's message count over the folders to scan.
+    Planned {
+        folders: usize,
+        messages: u64,
+        known: u64,
+    },
+    /// A folder was scanned: `to_copy` messages (`bytes`) are missing on the destination.
+    FolderScanned {
+        folder: String,
+        to_copy: u64,
+        bytes: u64,
+    },
+    /// Messages reached the destination.
+    Copied {
+        folder: String,
+        messages: u64,
+        bytes: u64,
+    },
+    /// One message could not be copied; the rest goes on.
+    ItemFailed {
+        folder: String,
+        uid: u32,
+        reason: String,
+    },
+    /// A connection dropped; the folder is retried.
+    Retrying {
+        folder: String,
+        attempt: u32,
+        reason: String,
+    },
+    FolderDone(FolderReport),
+}
+
+/// Where a run sends its events. Sending never blocks the copy.
+#[derive(Debug, Clone, Default)]
+pub struct EventSink(Option<mpsc::UnboundedSender<Event>>);
+
+impl EventSink {
+    pub fn new(tx: mpsc::UnboundedSender<Event>) -> Self {
+        EventSink(Some(tx))
+    }
+
+    pub fn none() -> Self {
+        EventSink(None)
+    }
+
+    pub(crate) fn send(&self, e: Event) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(e);
+        }
+    }
+}

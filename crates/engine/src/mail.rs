@@ -1,0 +1,868 @@
+//! One exactly-once mail pass.
+//!
+//! Plan on one connection pair (folder lists, mapping, STATUS to skip unchanged folders, create
+//! the missing destination folders), then copy folders in parallel over several connection pairs.
+//! In a folder: reconcile what an interrupted run left pending, bring flag changes over, then
+//! fetch the missing messages in batches and append them (MULTIAPPEND / pipelined LITERAL+),
+//! fetching the next batch while the previous one is appended, under a bytes-in-flight budget.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use passeur_imap::{AppendMessage, Client, MailboxStatus, MessageMeta, uid_set};
+use passeur_store::{Completion, FolderState, Item, PassCounters, Rekey, Store};
+use passeur_types::{ContentKind, MigrationId};
+use serde::Serialize;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::folders::{self, FolderPlan};
+use crate::message::{fingerprint, message_id, normalise_flags};
+use crate::verify::layout;
+use crate::{EngineError, Event, EventSink, MailAccount, MailOptions, Side};
+
+/// What a pass did in one folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FolderReport {
+    /// Readable source path.
+    pub folder: String,
+    /// Destination wire name.
+    pub dst: String,
+    pub source_messages: u64,
+    /// Messages found missing on the destination at the start of the pass.
+    pub to_copy: u64,
+    pub to_copy_bytes: u64,
+    pub copied: u64,
+    pub bytes: u64,
+    pub flags_updated: u64,
+    pub failed: u64,
+    /// Skipped outright: nothing changed on the source since the last pass.
+    pub unchanged: bool,
+    /// The folder could not be finished.
+    pub error: Option<String>,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PassReport {
+    pub pass: u32,
+    pub folders: Vec<FolderReport>,
+    #[serde(skip)]
+    pub counters: PassCounters,
+    pub cancelled: bool,
+    pub dry_run: bool,
+}
+
+impl PassReport {
+    /// Everything that should have been copied was.
+    pub fn complete(&self) -> bool {
+        !self.cancelled
+            && self
+                .folders
+                .iter()
+                .all(|f| f.error.is_none() && f.failed == 0)
+    }
+}
+
+struct Ctx {
+    store: Store,
+    id: MigrationId,
+    pass: u32,
+    src: MailAccount,
+    dst: MailAccount,
+    opts: MailOptions,
+    events: EventSink,
+    cancel: CancellationToken,
+    /// Bytes in flight, in KiB permits.
+    budget: Arc<Semaphore>,
+    budget_total: u32,
+    counters: Mutex<PassCounters>,
+}
+
+struct Work {
+    plan: FolderPlan,
+    messages: u32,
+}
+
+/// Runs one pass of migration `id` (already begun in the store as pass `pass`).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_mail_pass(
+    store: &Store,
+    id: MigrationId,
+    pass: u32,
+    src: &MailAccount,
+    dst: &MailAccount,
+    opts: &MailOptions,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<PassReport, EngineError> {
+    let mut s = src.connect(Side::Source).await?;
+    let mut d = dst.connect(Side::Destination).await?;
+    let src_layout = layout(&mut s, Side::Source).await?;
+    let dst_layout = layout(&mut d, Side::Destination).await?;
+    let plans = folders::plan(&src_layout, &dst_layout, &opts.rules)?;
+
+    let states: HashMap<String, FolderState> = store
+        .folder_states(id)
+        .await?
+        .into_iter()
+        .map(|f| (f.src_name.clone(), f))
+        .collect();
+
+    let mut report = PassReport {
+        pass,
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    let mut work = Vec::new();
+    let mut total_messages = 0u64;
+    for plan in plans {
+        let st = s
+            .status(&plan.src)
+            .await
+            .map_err(|e| EngineError::imap(Side::Source, "read folder status", e))?;
+        let prev = states.get(&plan.src).cloned();
+        let unchanged = !opts.full
+            && prev.as_ref().is_some_and(|p| {
+                p.complete
+                    && p.dst_name == plan.dst
+                    && p.src_uidvalidity == Some(st.uidvalidity)
+                    && p.src_uidnext.is_some()
+                    && p.src_uidnext == st.uidnext
+                    && p.src_messages == Some(st.exists)
+                    && p.src_highestmodseq == st.highestmodseq
+            });
+        if unchanged {
+            report.folders.push(FolderReport {
+                folder: plan.display.clone(),
+                dst: plan.dst.clone(),
+                source_messages: u64::from(st.exists),
+                unchanged: true,
+                ..Default::default()
+            });
+            continue;
+        }
+        if !opts.dry_run && !plan.dst_exists {
+            d.create(&plan.dst)
+                .await
+                .map_err(|e| EngineError::imap(Side::Destination, "create a folder", e))?;
+            d.subscribe(&plan.dst)
+                .await
+                .map_err(|e| EngineError::imap(Side::Destination, "subscribe a folder", e))?;
+        }
+        total_messages += u64::from(st.exists);
+        work.push(Work {
+            plan,
+            messages: st.exists,
+        });
+    }
+    let (known, _) = store.count_items(id).await?;
+    events.send(Event::Planned {
+        folders: work.len(),
+        messages: total_messages,
+        known,
+    });
+
+    let budget_total = (opts.limits.bytes_in_flight / 1024).clamp(1, u32::MAX as usize) as u32;
+    let ctx = Arc::new(Ctx {
+        store: store.clone(),
+        id,
+        pass,
+        src: src.clone(),
+        dst: dst.clone(),
+        opts: opts.clone(),
+        events: events.clone(),
+        cancel: cancel.clone(),
+        budget: Arc::new(Semaphore::new(budget_total as usize)),
+        budget_total,
+        counters: Mutex::new(PassCounters::default()),
+    });
+
+    // Biggest folders first, so the longest one does not start last.
+    work.sort_by_key(|w| std::cmp::Reverse(w.messages));
+    let order: HashMap<String, usize> = work
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.plan.dst.clone(), i))
+        .collect();
+    let workers = opts.limits.connections.max(1).min(work.len().max(1));
+    let queue = Arc::new(Mutex::new(work.into_iter().collect::<VecDeque<_>>()));
+    let mut handles = Vec::new();
+    let mut first = Some((s, d));
+    for _ in 0..workers {
+        let ctx = ctx.clone();
+        let queue = queue.clone();
+        let conns = first.take();
+        handles.push(tokio::spawn(async move { worker(ctx, queue, conns).await }));
+    }
+    let mut done = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok(reports) => done.extend(reports),
+            Err(e) => {
+                return Err(EngineError::Internal(format!(
+                    "a copy task ended abnormally: {e}"
+                )));
+            }
+        }
+    }
+    done.sort_by_key(|r: &FolderReport| order.get(&r.dst).copied().unwrap_or(usize::MAX));
+    report.folders.extend(done);
+    report.cancelled = cancel.is_cancelled();
+    report.counters = *ctx.counters.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(report)
+}
+
+/// A connection pair that copies folders from the queue until it is empty.
+async fn worker(
+    ctx: Arc<Ctx>,
+    queue: Arc<Mutex<VecDeque<Work>>>,
+    mut conns: Option<(Client, Client)>,
+) -> Vec<FolderReport> {
+    let mut reports = Vec::new();
+    loop {
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
+        let Some(work) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
+            break;
+        };
+        let mut attempt = 0;
+        let report = loop {
+            let result = match conns.as_mut() {
+                Some((s, d)) => process_folder(&ctx, s, d, &work).await,
+                None => match connect_pair(&ctx).await {
+                    Ok(pair) => {
+                        let (s, d) = conns.insert(pair);
+                        process_folder(&ctx, s, d, &work).await
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
+                Ok(r) => break r,
+                Err(e) if e.is_retryable() && attempt < ctx.opts.limits.retries => {
+                    attempt += 1;
+                    conns = None;
+                    ctx.events.send(Event::Retrying {
+                        folder: work.plan.display.clone(),
+                        attempt,
+                        reason: e.to_string(),
+                    });
+                    tracing::warn!(folder = %work.plan.display, attempt, error = %e, "retrying folder");
+                    let backoff = Duration::from_millis(250 << attempt.min(6));
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = ctx.cancel.cancelled() => {}
+                    }
+                }
+                Err(e) => {
+                    conns = None;
+                    break FolderReport {
+                        folder: work.plan.display.clone(),
+                        dst: work.plan.dst.clone(),
+                        source_messages: u64::from(work.messages),
+                        error: Some(e.to_string()),
+                        ..Default::default()
+                    };
+                }
+            }
+        };
+        ctx.events.send(Event::FolderDone(report.clone()));
+        let counters = {
+            let mut c = ctx.counters.lock().unwrap_or_else(|e| e.into_inner());
+            c.copied += report.copied;
+            c.bytes += report.bytes;
+            c.flags_updated += report.flags_updated;
+            c.failed += report.failed;
+            *c
+        };
+        if let Err(e) = ctx
+            .store
+            .update_pass(ctx.id, ctx.pass, counters, None)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot record progress");
+        }
+        reports.push(report);
+    }
+    if let Some((s, d)) = conns {
+        let _ = tokio::join!(s.logout(), d.logout());
+    }
+    reports
+}
+
+async fn connect_pair(ctx: &Ctx) -> Result<(Client, Client), EngineError> {
+    let (s, d) = tokio::join!(
+        ctx.src.connect(Side::Source),
+        ctx.dst.connect(Side::Destination)
+    );
+    Ok((s?, d?))
+}
+
+fn src_err(action: &'static str) -> impl FnOnce(passeur_imap::Error) -> EngineError {
+    move |e| EngineError::imap(Side::Source, action, e)
+}
+
+fn dst_err(action: &'static str) -> impl FnOnce(passeur_imap::Error) -> EngineError {
+    move |e| EngineError::imap(Side::Destination, action, e)
+}
+
+/// Fingerprints of messages on the selected mailbox, by UID, from their Message-ID, date and size.
+async fn fingerprints(
+    c: &mut Client,
+    metas: &[MessageMeta],
+    side: Side,
+) -> Result<HashMap<u32, String>, EngineError> {
+    let mut out = HashMap::with_capacity(metas.len());
+    for chunk in metas.chunks(500) {
+        let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
+        let headers: HashMap<u32, Bytes> = c
+            .uid_fetch_header_fields(&uid_set(&uids), &["MESSAGE-ID"])
+            .await
+            .map_err(|e| EngineError::imap(side, "read message headers", e))?
+            .into_iter()
+            .collect();
+        for m in chunk {
+            let mid = headers.get(&m.uid).and_then(|h| message_id(h));
+            out.insert(
+                m.uid,
+                fingerprint(
+                    mid.as_deref(),
+                    m.internal_date.as_deref(),
+                    m.size.unwrap_or(0),
+                ),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Waits until the destination folder stops growing. A server may still be committing an
+/// APPEND that a killed process sent just before it died; reconciling before that lands would
+/// copy those messages a second time.
+async fn settle(d: &mut Client, folder: &str) -> Result<(), EngineError> {
+    let mut last = None;
+    for _ in 0..20 {
+        let st = d
+            .status(folder)
+            .await
+            .map_err(dst_err("read folder status"))?;
+        let now = (st.uidnext, st.exists);
+        if last == Some(now) {
+            break;
+        }
+        last = Some(now);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+/// Messages of the selected mailbox with a UID above `after`.
+async fn metas_after(
+    c: &mut Client,
+    after: u32,
+    side: Side,
+) -> Result<Vec<MessageMeta>, EngineError> {
+    let mut metas = c
+        .uid_fetch_meta(&format!("{}:*", after.saturating_add(1)), None)
+        .await
+        .map_err(|e| EngineError::imap(side, "list messages", e))?;
+    // "n:*" always includes the highest UID, even when it is below n.
+    metas.retain(|m| m.uid > after);
+    Ok(metas)
+}
+
+async fn process_folder(
+    ctx: &Ctx,
+    s: &mut Client,
+    d: &mut Client,
+    work: &Work,
+) -> Result<FolderReport, EngineError> {
+    let plan = &work.plan;
+    let mut report = FolderReport {
+        folder: plan.display.clone(),
+        dst: plan.dst.clone(),
+        ..Default::default()
+    };
+    let st: MailboxStatus = s
+        .examine(&plan.src)
+        .await
+        .map_err(src_err("open a folder"))?;
+    report.source_messages = u64::from(st.exists);
+    let metas = if st.exists > 0 {
+        s.uid_fetch_meta("1:*", None)
+            .await
+            .map_err(src_err("list messages"))?
+    } else {
+        Vec::new()
+    };
+    let store = &ctx.store;
+    let mut known = store
+        .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
+        .await?;
+
+    // The source folder's UIDVALIDITY changed: recognise copied messages by fingerprint.
+    if known
+        .iter()
+        .any(|i| i.src_uidvalidity != Some(st.uidvalidity))
+    {
+        rekey_source(ctx, s, &plan.src, &st, &metas, &known).await?;
+        known = store
+            .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
+            .await?;
+    }
+
+    let missing_before: Vec<&MessageMeta> = {
+        let have: HashSet<u32> = known
+            .iter()
+            .filter(|i| i.src_uidvalidity == Some(st.uidvalidity))
+            .filter_map(|i| i.src_uid)
+            .collect();
+        metas.iter().filter(|m| !have.contains(&m.uid)).collect()
+    };
+    if ctx.opts.dry_run {
+        report.to_copy = missing_before.len() as u64;
+        report.to_copy_bytes = missing_before.iter().map(|m| m.size.unwrap_or(0)).sum();
+        return Ok(report);
+    }
+
+    let mut dst_st = d
+        .select(&plan.dst)
+        .await
+        .map_err(dst_err("open a folder"))?;
+
+    // The destination folder's UIDVALIDITY changed: find our messages again by fingerprint.
+    if known
+        .iter()
+        .any(|i| !i.pending && i.dst_uidvalidity.is_some_and(|v| v != dst_st.uidvalidity))
+    {
+        rematch_destination(ctx, d, &dst_st, &known, 0).await?;
+        known = store
+            .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
+            .await?;
+    }
+    // An interrupted run left items pending: they may or may not have reached the destination.
+    if known.iter().any(|i| i.pending) {
+        settle(d, &plan.dst).await?;
+        // Open it again: what landed meanwhile must be visible to the reconciliation.
+        dst_st = d
+            .select(&plan.dst)
+            .await
+            .map_err(dst_err("open a folder"))?;
+        let after = known
+            .iter()
+            .filter(|i| !i.pending && i.dst_uidvalidity == Some(dst_st.uidvalidity))
+            .filter_map(|i| i.dst_uid)
+            .max()
+            .unwrap_or(0);
+        rematch_destination(ctx, d, &dst_st, &known, after).await?;
+        known = store
+            .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
+            .await?;
+    }
+
+    let by_uid: HashMap<u32, &Item> = known
+        .iter()
+        .filter(|i| i.src_uidvalidity == Some(st.uidvalidity))
+        .filter_map(|i| i.src_uid.map(|u| (u, i)))
+        .collect();
+
+    // Flag changes since the last pass.
+    let mut groups: HashMap<String, (Vec<String>, Vec<u32>, Vec<&Item>)> = HashMap::new();
+    for m in &metas {
+        let Some(item) = by_uid.get(&m.uid) else {
+            continue;
+        };
+        let flags = normalise_flags(&m.flags);
+        let joined = flags.join(" ");
+        if joined != item.flags
+            && item.dst_uidvalidity == Some(dst_st.uidvalidity)
+            && let Some(dst_uid) = item.dst_uid
+        {
+            let g = groups
+                .entry(joined)
+                .or_insert_with(|| (flags, Vec::new(), Vec::new()));
+            g.1.push(dst_uid);
+            g.2.push(item);
+        }
+    }
+    for (joined, (flags, mut uids, items)) in groups {
+        uids.sort_unstable();
+        d.uid_store(&uid_set(&uids), "FLAGS.SILENT", &flags)
+            .await
+            .map_err(dst_err("update flags"))?;
+        let updates: Vec<_> = items.iter().map(|i| (i.key(), joined.clone())).collect();
+        store.set_flags(ctx.id, &updates).await?;
+        report.flags_updated += uids.len() as u64;
+    }
+
+    let missing: Vec<&MessageMeta> = metas
+        .iter()
+        .filter(|m| !by_uid.contains_key(&m.uid))
+        .collect();
+    report.to_copy = missing.len() as u64;
+    report.to_copy_bytes = missing.iter().map(|m| m.size.unwrap_or(0)).sum();
+    ctx.events.send(Event::FolderScanned {
+        folder: plan.display.clone(),
+        to_copy: report.to_copy,
+        bytes: report.to_copy_bytes,
+    });
+    if !missing.is_empty() {
+        copy_missing(ctx, s, d, plan, &st, &missing, &mut report).await?;
+    }
+
+    let complete = report.failed == 0 && !ctx.cancel.is_cancelled();
+    store
+        .put_folder_state(
+            ctx.id,
+            &FolderState {
+                src_name: plan.src.clone(),
+                dst_name: plan.dst.clone(),
+                src_uidvalidity: Some(st.uidvalidity),
+                src_uidnext: st.uidnext,
+                src_messages: Some(st.exists),
+                src_highestmodseq: st.highestmodseq,
+                dst_uidvalidity: Some(dst_st.uidvalidity),
+                complete,
+            },
+        )
+        .await?;
+    Ok(report)
+}
+
+async fn rekey_source(
+    ctx: &Ctx,
+    s: &mut Client,
+    folder: &str,
+    st: &MailboxStatus,
+    metas: &[MessageMeta],
+    known: &[Item],
+) -> Result<(), EngineError> {
+    let current: HashSet<u32> = known
+        .iter()
+        .filter(|i| i.src_uidvalidity == Some(st.uidvalidity))
+        .filter_map(|i| i.src_uid)
+        .collect();
+    let candidates: Vec<MessageMeta> = metas
+        .iter()
+        .filter(|m| !current.contains(&m.uid))
+        .cloned()
+        .collect();
+    let fps = fingerprints(s, &candidates, Side::Source).await?;
+    let mut by_fp: HashMap<&str, Vec<u32>> = HashMap::new();
+    for m in &candidates {
+        if let Some(fp) = fps.get(&m.uid) {
+            by_fp.entry(fp.as_str()).or_default().push(m.uid);
+        }
+    }
+    let mut rekeys = Vec::new();
+    for item in known
+        .iter()
+        .filter(|i| i.src_uidvalidity != Some(st.uidvalidity))
+    {
+        if let Some(uid) = by_fp
+            .get_mut(item.fingerprint.as_str())
+            .and_then(|v| v.pop())
+        {
+            rekeys.push(Rekey {
+                key: item.key(),
+                new_uidvalidity: st.uidvalidity,
+                new_uid: uid,
+            });
+        }
+    }
+    tracing::info!(
+        folder,
+        recognised = rekeys.len(),
+        "source UIDVALIDITY changed; copied messages recognised by fingerprint"
+    );
+    ctx.store.rekey_items(ctx.id, &rekeys).await?;
+    Ok(())
+}
+
+/// Matches items of the map against the destination's messages above UID `after`: pending items
+/// found there are confirmed, pending ones not found are dropped (they will be copied again);
+/// when `after` is 0 every item is matched again (after a destination UIDVALIDITY change).
+async fn rematch_destination(
+    ctx: &Ctx,
+    d: &mut Client,
+    dst_st: &MailboxStatus,
+    known: &[Item],
+    after: u32,
+) -> Result<(), EngineError> {
+    let metas = if dst_st.exists > 0 {
+        metas_after(d, after, Side::Destination).await?
+    } else {
+        Vec::new()
+    };
+    let fps = fingerprints(d, &metas, Side::Destination).await?;
+    let mut by_fp: HashMap<&str, Vec<u32>> = HashMap::new();
+    for m in &metas {
+        if let Some(fp) = fps.get(&m.uid) {
+            by_fp.entry(fp.as_str()).or_default().push(m.uid);
+        }
+    }
+    // Already-confirmed destination UIDs are not available to a pending item.
+    let taken: HashSet<u32> = known
+        .iter()
+        .filter(|i| !i.pending && i.dst_uidvalidity == Some(dst_st.uidvalidity))
+        .filter_map(|i| i.dst_uid)
+        .collect();
+    let full = after == 0;
+    let mut found = Vec::new();
+    let mut lost = Vec::new();
+    for item in known.iter().filter(|i| i.pending || full) {
+        if !item.pending && item.dst_uidvalidity == Some(dst_st.uidvalidity) {
+            continue;
+        }
+        let uid = by_fp.get_mut(item.fingerprint.as_str()).and_then(|v| {
+            let pos = v.iter().position(|u| !taken.contains(u))?;
+            Some(v.remove(pos))
+        });
+        match uid {
+            Some(uid) => found.push((item, uid)),
+            None => lost.push(item.key()),
+        }
+    }
+    let completions: Vec<Completion> = found
+        .iter()
+        .map(|(i, uid)| Completion {
+            kind: ContentKind::Mail,
+            src_folder: &i.src_folder,
+            src_key: &i.src_key,
+            dst_uidvalidity: Some(dst_st.uidvalidity),
+            dst_uid: Some(*uid),
+            dst_key: None,
+        })
+        .collect();
+    tracing::info!(
+        recovered = completions.len(),
+        not_found = lost.len(),
+        "reconciled items with the destination"
+    );
+    ctx.store.complete(ctx.id, &completions).await?;
+    ctx.store.delete_items(ctx.id, &lost).await?;
+    Ok(())
+}
+
+type Batch = (Vec<(MessageMeta, Bytes)>, tokio::sync::OwnedSemaphorePermit);
+
+pub(crate) fn batches<'a>(
+    missing: &[&'a MessageMeta],
+    max_msgs: usize,
+    max_bytes: usize,
+) -> Vec<Vec<&'a MessageMeta>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<&MessageMeta> = Vec::new();
+    let mut bytes = 0usize;
+    for m in missing {
+        let size = m.size.unwrap_or(0) as usize;
+        if !cur.is_empty() && (cur.len() >= max_msgs.max(1) || bytes + size > max_bytes) {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        bytes += size;
+        cur.push(m);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+async fn copy_missing(
+    ctx: &Ctx,
+    s: &mut Client,
+    d: &mut Client,
+    plan: &FolderPlan,
+    st: &MailboxStatus,
+    missing: &[&MessageMeta],
+    report: &mut FolderReport,
+) -> Result<(), EngineError> {
+    let limits = ctx.opts.limits;
+    let batches = batches(missing, limits.batch_messages, limits.batch_bytes);
+    let (tx, mut rx) = mpsc::channel::<Batch>(1);
+
+    let fetch = async {
+        for batch in batches {
+            if ctx.cancel.is_cancelled() {
+                break;
+            }
+            let kib: u64 = batch
+                .iter()
+                .map(|m| m.size.unwrap_or(0).div_ceil(1024))
+                .sum();
+            let need = (kib.max(1) as u32).min(ctx.budget_total);
+            let permit = ctx
+                .budget
+                .clone()
+                .acquire_many_owned(need)
+                .await
+                .map_err(|_| EngineError::Internal("the memory budget was closed".into()))?;
+            let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
+            s.start_fetch_bodies(&uids)
+                .await
+                .map_err(src_err("fetch messages"))?;
+            let mut bodies: HashMap<u32, Bytes> = HashMap::with_capacity(uids.len());
+            while let Some(b) = s.next_body().await.map_err(src_err("fetch messages"))? {
+                bodies.insert(b.uid, b.body);
+            }
+            // A message expunged on the source meanwhile is simply not there any more.
+            let msgs: Vec<(MessageMeta, Bytes)> = batch
+                .into_iter()
+                .filter_map(|m| bodies.remove(&m.uid).map(|b| ((*m).clone(), b)))
+                .collect();
+            if tx.send((msgs, permit)).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        Ok::<(), EngineError>(())
+    };
+
+    // `move`: when the append side fails, its receiver must be dropped at once, so that the
+    // fetch side (waiting to send, or for budget held by a queued batch) wakes up and stops.
+    let append = async move {
+        let mut copied = 0u64;
+        let mut bytes = 0u64;
+        let mut failed = 0u64;
+        while let Some((msgs, permit)) = rx.recv().await {
+            if msgs.is_empty() {
+                continue;
+            }
+            let items: Vec<Item> = msgs
+                .iter()
+                .map(|(m, body)| Item {
+                    kind: ContentKind::Mail,
+                    src_folder: plan.src.clone(),
+                    src_key: Item::mail_key(st.uidvalidity, m.uid),
+                    src_uidvalidity: Some(st.uidvalidity),
+                    src_uid: Some(m.uid),
+                    fingerprint: fingerprint(
+                        message_id(body).as_deref(),
+                        m.internal_date.as_deref(),
+                        body.len() as u64,
+                    ),
+                    dst_folder: plan.dst.clone(),
+                    dst_uidvalidity: None,
+                    dst_uid: None,
+                    dst_key: None,
+                    pass: ctx.pass,
+                    size: body.len() as u64,
+                    flags: normalise_flags(&m.flags).join(" "),
+                    pending: true,
+                })
+                .collect();
+            ctx.store.insert_pending(ctx.id, &items).await?;
+            let to_append: Vec<AppendMessage> = msgs
+                .iter()
+                .map(|(m, body)| AppendMessage {
+                    flags: normalise_flags(&m.flags),
+                    internal_date: m.internal_date.clone(),
+                    body: body.clone(),
+                })
+                .collect();
+            let outcome = d
+                .append_batch(&plan.dst, &to_append)
+                .await
+                .map_err(dst_err("append messages"))?;
+            drop(to_append);
+            let mut completions = Vec::new();
+            let mut failures = Vec::new();
+            let mut dropped = Vec::new();
+            let mut batch_bytes = 0u64;
+            for ((item, (m, _)), result) in items.iter().zip(&msgs).zip(&outcome.results) {
+                match result {
+                    Ok(uid) => {
+                        completions.push(Completion {
+                            kind: ContentKind::Mail,
+                            src_folder: &item.src_folder,
+                            src_key: &item.src_key,
+                            dst_uidvalidity: outcome.uidvalidity,
+                            dst_uid: *uid,
+                            dst_key: None,
+                        });
+                        batch_bytes += item.size;
+                    }
+                    Err(e) => {
+                        let reason = match &e.code {
+                            Some(code) => format!("destination refused it [{code}]: {}", e.text),
+                            None => format!("destination refused it: {}", e.text),
+                        };
+                        ctx.events.send(Event::ItemFailed {
+                            folder: plan.display.clone(),
+                            uid: m.uid,
+                            reason: reason.clone(),
+                        });
+                        failures.push(passeur_store::Failure {
+                            pass: ctx.pass,
+                            kind: ContentKind::Mail,
+                            folder: plan.display.clone(),
+                            src_key: item.src_key.clone(),
+                            size: Some(item.size),
+                            reason,
+                        });
+                        dropped.push(item.key());
+                    }
+                }
+            }
+            ctx.store.complete(ctx.id, &completions).await?;
+            ctx.store.delete_items(ctx.id, &dropped).await?;
+            ctx.store.record_failures(ctx.id, &failures).await?;
+            copied += completions.len() as u64;
+            bytes += batch_bytes;
+            failed += failures.len() as u64;
+            ctx.events.send(Event::Copied {
+                folder: plan.display.clone(),
+                messages: completions.len() as u64,
+                bytes: batch_bytes,
+            });
+            drop(msgs);
+            drop(permit);
+        }
+        Ok::<(u64, u64, u64), EngineError>((copied, bytes, failed))
+    };
+
+    let (fetched, appended) = tokio::join!(fetch, append);
+    let (copied, bytes, failed) = appended?;
+    report.copied += copied;
+    report.bytes += bytes;
+    report.failed += failed;
+    fetched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(uid: u32, size: u64) -> MessageMeta {
+        MessageMeta {
+            uid,
+            flags: vec![],
+            internal_date: None,
+            size: Some(size),
+            modseq: None,
+        }
+    }
+
+    #[test]
+    fn batches_respect_count_and_bytes_and_big_messages_go_alone() {
+        let ms: Vec<MessageMeta> = vec![
+            meta(1, 10),
+            meta(2, 10),
+            meta(3, 10),
+            meta(4, 1000),
+            meta(5, 10),
+        ];
+        let refs: Vec<&MessageMeta> = ms.iter().collect();
+        let b = batches(&refs, 2, 100);
+        let uids: Vec<Vec<u32>> = b
+            .iter()
+            .map(|b| b.iter().map(|m| m.uid).collect())
+            .collect();
+        assert_eq!(uids, vec![vec![1, 2], vec![3], vec![4], vec![5]]);
+    }
+}

@@ -1,0 +1,120 @@
+//! Purge: delete from the destination exactly the messages a migration copied (all of them, or
+//! those of pass N and later), and nothing else. Uses the item map's destination UIDs, checked
+//! against the folder's current UIDVALIDITY, and `UID EXPUNGE` so that no other message marked
+//! `\Deleted` is touched.
+
+use std::collections::BTreeMap;
+
+use passeur_store::{FolderState, Item, ItemKey, Store};
+use passeur_types::{ContentKind, MigrationId};
+use serde::Serialize;
+
+use crate::{EngineError, MailAccount, Side};
+
+/// What a purge did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PurgeReport {
+    pub deleted: u64,
+    /// Items that could not be located safely (no destination UID recorded, or the folder's
+    /// UIDVALIDITY changed); they are left in place and stay in the item map.
+    pub skipped: u64,
+    pub notes: Vec<String>,
+}
+
+/// Deletes the mail items of migration `id` copied in pass `from_pass` or later.
+pub async fn purge_mail(
+    store: &Store,
+    id: MigrationId,
+    dst: &MailAccount,
+    from_pass: u32,
+    dry_run: bool,
+) -> Result<PurgeReport, EngineError> {
+    let items: Vec<Item> = store
+        .items_from_pass(id, from_pass)
+        .await?
+        .into_iter()
+        .filter(|i| i.kind == ContentKind::Mail)
+        .collect();
+    let mut report = PurgeReport::default();
+    if items.is_empty() {
+        return Ok(report);
+    }
+    let mut by_folder: BTreeMap<&str, Vec<&Item>> = BTreeMap::new();
+    for i in &items {
+        by_folder.entry(i.dst_folder.as_str()).or_default().push(i);
+    }
+    let mut d = dst.connect(Side::Destination).await?;
+    if !d.capabilities().uidplus() {
+        return Err(EngineError::Purge(
+            "the destination server lacks UIDPLUS, so deleting only our messages (UID EXPUNGE) is not possible".into(),
+        ));
+    }
+    let mut touched_src_folders: Vec<String> = Vec::new();
+    for (folder, items) in by_folder {
+        let st = match d.select(folder).await {
+            Ok(st) => st,
+            Err(passeur_imap::Error::No { text, .. }) => {
+                report.skipped += items.len() as u64;
+                report
+                    .notes
+                    .push(format!("{folder}: cannot open the folder ({text})"));
+                continue;
+            }
+            Err(e) => return Err(EngineError::imap(Side::Destination, "open a folder", e)),
+        };
+        let (ok, stale): (Vec<&Item>, Vec<&Item>) = items.into_iter().partition(|i| {
+            !i.pending && i.dst_uid.is_some() && i.dst_uidvalidity == Some(st.uidvalidity)
+        });
+        if !stale.is_empty() {
+            report.skipped += stale.len() as u64;
+            report.notes.push(format!(
+                "{folder}: {} item(s) without a valid destination UID left in place",
+                stale.len()
+            ));
+        }
+        if ok.is_empty() {
+            continue;
+        }
+        let mut uids: Vec<u32> = ok.iter().filter_map(|i| i.dst_uid).collect();
+        uids.sort_unstable();
+        if !dry_run {
+            for chunk in uids.chunks(1000) {
+                let set = passeur_imap::uid_set(chunk);
+                d.uid_store(&set, "+FLAGS.SILENT", &["\\Deleted".to_string()])
+                    .await
+                    .map_err(|e| {
+                        EngineError::imap(Side::Destination, "mark messages deleted", e)
+                    })?;
+                d.uid_expunge(&set)
+                    .await
+                    .map_err(|e| EngineError::imap(Side::Destination, "expunge messages", e))?;
+            }
+            let keys: Vec<ItemKey> = ok.iter().map(|i| i.key()).collect();
+            store.delete_items(id, &keys).await?;
+        }
+        report.deleted += uids.len() as u64;
+        touched_src_folders.extend(ok.iter().map(|i| i.src_folder.clone()));
+    }
+    if !dry_run {
+        // The next synchronisation must look at these folders again.
+        touched_src_folders.sort();
+        touched_src_folders.dedup();
+        let states = store.folder_states(id).await?;
+        for st in states
+            .into_iter()
+            .filter(|s| touched_src_folders.contains(&s.src_name))
+        {
+            store
+                .put_folder_state(
+                    id,
+                    &FolderState {
+                        complete: false,
+                        ..st
+                    },
+                )
+                .await?;
+        }
+    }
+    let _ = d.logout().await;
+    Ok(report)
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — IMAP->IMAP migration benchmark: passeur vs doveadm backup and mbsync.
 #
-#   bench/run.sh                 # corpus c5000 (seed 42, realistic, 5,000 msgs, ~240 MB)
+#   bench/run.sh                 # corpus c5000 (seed 42, realistic, 5,000 msgs, 263.6 MB; see bench/README.md)
 #   bench/run.sh s20000          # seed 43, small profile, 20,000 msgs
 #   bench/run.sh small           # 500-message smoke run
 #   bench/run.sh c5000 s20000 --runs 2 --tools passeur,doveadm

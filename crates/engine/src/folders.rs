@@ -199,8 +199,10 @@ pub fn plan(src: &Layout, dst: &Layout, rules: &FolderRules) -> Result<Vec<Folde
             }
         }
         let dst_name = dst.wire(&path);
+        // A parent that exists only as a name in the tree must still be created.
         let dst_exists = dst.folders.iter().any(|d| {
-            d.name == dst_name || (d.name.eq_ignore_ascii_case("INBOX") && dst_name == "INBOX")
+            (d.name == dst_name || (d.name.eq_ignore_ascii_case("INBOX") && dst_name == "INBOX"))
+                && d.is_selectable()
         });
         plans.push(FolderPlan {
             src: s.name.clone(),

@@ -470,8 +470,14 @@ async fn process_folder(
         .filter_map(|i| i.src_uid.map(|u| (u, i)))
         .collect();
 
-    // Flag changes since the last pass.
-    let mut groups: HashMap<String, (Vec<String>, Vec<u32>, Vec<&Item>)> = HashMap::new();
+    // Flag changes since the last pass, grouped by the new flag set (one STORE per set).
+    #[derive(Default)]
+    struct FlagGroup<'a> {
+        flags: Vec<String>,
+        dst_uids: Vec<u32>,
+        items: Vec<&'a Item>,
+    }
+    let mut groups: HashMap<String, FlagGroup> = HashMap::new();
     for m in &metas {
         let Some(item) = by_uid.get(&m.uid) else {
             continue;
@@ -482,21 +488,20 @@ async fn process_folder(
             && item.dst_uidvalidity == Some(dst_st.uidvalidity)
             && let Some(dst_uid) = item.dst_uid
         {
-            let g = groups
-                .entry(joined)
-                .or_insert_with(|| (flags, Vec::new(), Vec::new()));
-            g.1.push(dst_uid);
-            g.2.push(item);
+            let g = groups.entry(joined).or_default();
+            g.flags = flags;
+            g.dst_uids.push(dst_uid);
+            g.items.push(item);
         }
     }
-    for (joined, (flags, mut uids, items)) in groups {
-        uids.sort_unstable();
-        d.uid_store(&uid_set(&uids), "FLAGS.SILENT", &flags)
+    for (joined, mut g) in groups {
+        g.dst_uids.sort_unstable();
+        d.uid_store(&uid_set(&g.dst_uids), "FLAGS.SILENT", &g.flags)
             .await
             .map_err(dst_err("update flags"))?;
-        let updates: Vec<_> = items.iter().map(|i| (i.key(), joined.clone())).collect();
+        let updates: Vec<_> = g.items.iter().map(|i| (i.key(), joined.clone())).collect();
         store.set_flags(ctx.id, &updates).await?;
-        report.flags_updated += uids.len() as u64;
+        report.flags_updated += g.dst_uids.len() as u64;
     }
 
     let missing: Vec<&MessageMeta> = metas

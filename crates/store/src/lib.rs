@@ -583,7 +583,7 @@ impl Store {
         Ok(())
     }
 
-    /// Updates the destination key of items (after the destination's UIDVALIDITY changed).
+    /// Records the flags last brought over for items.
     pub async fn set_flags(
         &self,
         id: MigrationId,

@@ -112,10 +112,7 @@ pub struct Seen {
 pub async fn snapshot(c: &mut Client) -> BTreeMap<String, Vec<Seen>> {
     let mut out = BTreeMap::new();
     for f in c.list().await.expect("list") {
-        if f.attributes
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case("\\Noselect"))
-        {
+        if !f.is_selectable() {
             continue;
         }
         let st = c.examine(&f.name).await.expect("examine");

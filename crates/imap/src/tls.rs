@@ -55,9 +55,12 @@ pub(crate) fn handshake_error(host: &str, e: io::Error) -> Error {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     let reason = match rustls_err {
         Some(rustls::Error::InvalidCertificate(c)) => match c {
-            CertificateError::UnknownIssuer | CertificateError::BadSignature => {
-                "certificate not trusted (use --insecure-tls to accept a self-signed certificate)"
-                    .to_owned()
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => not_trusted(""),
+            // webpki reports a self-signed certificate (CA:TRUE, as
+            // `openssl req -x509` makes) as a CA used as an end entity; it
+            // arrives wrapped in `Other`, so only its name identifies it.
+            CertificateError::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => {
+                not_trusted("self-signed, ")
             }
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 format!(
@@ -78,6 +81,12 @@ pub(crate) fn handshake_error(host: &str, e: io::Error) -> Error {
         host: host.into(),
         reason,
     }
+}
+
+fn not_trusted(what: &str) -> String {
+    format!(
+        "certificate not trusted ({what}use --insecure-tls to accept a self-signed certificate)"
+    )
 }
 
 /// Accepts any certificate but still checks the handshake signatures, so

@@ -57,6 +57,18 @@ async fn copy_account(src: &mut Client, dst: &mut Client) -> usize {
     copied
 }
 
+/// This process's user+system CPU seconds (Linux /proc, 100 Hz ticks).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| f.get(i)?.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
+}
+
 async fn run(count: usize, profile: Profile) {
     let dc = Dovecot::start(2);
     let spec = CorpusSpec {
@@ -69,11 +81,13 @@ async fn run(count: usize, profile: Profile) {
     let mut src = dc.login(1).await;
     let mut dst = dc.login(2).await;
     let t = Instant::now();
+    let cpu0 = cpu_seconds();
     let copied = copy_account(&mut src, &mut dst).await;
     let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
     assert_eq!(copied, summary.messages);
     println!(
-        "copied {copied} messages, {:.1} MB in {secs:.2} s: {:.0} msgs/s, {:.1} MB/s (one connection each side, sequential)",
+        "copied {copied} messages, {:.1} MB in {secs:.2} s: {:.0} msgs/s, {:.1} MB/s, client CPU {cpu:.2} s (one connection each side, sequential)",
         summary.imap_bytes as f64 / 1e6,
         copied as f64 / secs,
         summary.imap_bytes as f64 / 1e6 / secs

@@ -137,6 +137,26 @@ impl Client {
         mailbox: &str,
         msgs: &[AppendMessage],
     ) -> Result<AppendOutcome, Error> {
+        let mut out = AppendOutcome {
+            uidvalidity: None,
+            results: Vec::with_capacity(msgs.len()),
+        };
+        // Replies are read per window: unread replies to thousands of
+        // pipelined commands could fill the socket buffers both ways and
+        // deadlock (the server stops reading while it cannot write).
+        for window in msgs.chunks(PIPELINE_WINDOW) {
+            self.append_window(mailbox, window, &mut out).await?;
+        }
+        self.untagged.clear();
+        Ok(out)
+    }
+
+    async fn append_window(
+        &mut self,
+        mailbox: &str,
+        msgs: &[AppendMessage],
+        out: &mut AppendOutcome,
+    ) -> Result<(), Error> {
         self.untagged.clear();
         let mut tags = Vec::with_capacity(msgs.len());
         for m in msgs {
@@ -145,10 +165,6 @@ impl Client {
             tags.push(tag);
         }
         self.conn.flush().await?;
-        let mut out = AppendOutcome {
-            uidvalidity: None,
-            results: Vec::with_capacity(msgs.len()),
-        };
         for tag in tags {
             let t = self.wait_for(&tag).await?;
             if t.status == Status::Ok {
@@ -164,10 +180,12 @@ impl Client {
                 out.results.push(Err(refusal(t)));
             }
         }
-        self.untagged.clear();
-        Ok(out)
+        Ok(())
     }
 }
+
+/// Pipelined APPENDs sent before their replies are read.
+const PIPELINE_WINDOW: usize = 128;
 
 /// ` (flags) "date" {literal}` for one message.
 fn message_args(mut cmd: Command, m: &AppendMessage) -> Command {

@@ -76,10 +76,9 @@ impl Client {
         if let Some(n) = changed_since {
             cmd = cmd.raw(&format!(" (CHANGEDSINCE {n})"));
         }
-        let (_, untagged) = self.run(cmd.end()).await?;
-        let mut out: Vec<MessageMeta> = Vec::with_capacity(untagged.len());
-        for u in &untagged {
-            let Some(uid) = fetch_uid(u) else { continue };
+        let mut out: Vec<MessageMeta> = Vec::new();
+        self.run_with(cmd.end(), |u| {
+            let Some(uid) = fetch_uid(&u) else { return };
             let mut m = MessageMeta {
                 uid,
                 ..MessageMeta::default()
@@ -100,7 +99,8 @@ impl Client {
                 Some(prev) if prev.uid == uid => merge(prev, m),
                 _ => out.push(m),
             }
-        }
+        })
+        .await?;
         Ok(out)
     }
 
@@ -118,11 +118,14 @@ impl Client {
             .raw(&fields.join(" "))
             .raw(")])")
             .end();
-        let (_, untagged) = self.run(cmd).await?;
-        Ok(untagged
-            .iter()
-            .filter_map(|u| Some((fetch_uid(u)?, value_bytes(body_section(u)?))))
-            .collect())
+        let mut out = Vec::new();
+        self.run_with(cmd, |u| {
+            if let (Some(uid), Some(v)) = (fetch_uid(&u), body_section(&u)) {
+                out.push((uid, value_bytes(v)));
+            }
+        })
+        .await?;
+        Ok(out)
     }
 
     /// Sends `UID FETCH uids (UID BODY.PEEK[])` and returns at once; pull

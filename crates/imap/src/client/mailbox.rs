@@ -86,7 +86,7 @@ impl Client {
 
     /// All mailboxes, with special-use attributes and subscription state.
     pub async fn list(&mut self) -> Result<Vec<ListEntry>, Error> {
-        let extended = self.caps.list_extended();
+        let extended = self.caps.list_extended() && !self.quirks.no_list_extended;
         let cmd = if extended {
             let ret = if self.caps.special_use() {
                 " RETURN (SPECIAL-USE SUBSCRIBED CHILDREN)"

@@ -63,6 +63,8 @@ pub struct Quirks {
     /// Log in with the LOGIN command even when AUTH=PLAIN is offered
     /// (servers with a broken SASL PLAIN). No effect with an authzid.
     pub no_auth_plain: bool,
+    /// List with plain LIST + LSUB even when LIST-EXTENDED is offered.
+    pub no_list_extended: bool,
 }
 
 impl Quirks {
@@ -71,7 +73,13 @@ impl Quirks {
             no_multiappend,
             no_literal_plus,
             no_auth_plain: false,
+            no_list_extended: false,
         }
+    }
+
+    pub fn with_no_list_extended(mut self, on: bool) -> Self {
+        self.no_list_extended = on;
+        self
     }
 
     pub fn with_no_auth_plain(mut self, on: bool) -> Self {
@@ -301,6 +309,49 @@ impl Client {
         let t = self.wait_for(&tag).await?;
         let t = check(t, name)?;
         Ok((t, std::mem::take(&mut self.untagged)))
+    }
+}
+
+impl Client {
+    /// Like `run`, but hands each untagged response to `each` as it
+    /// arrives instead of keeping them all (large FETCH/SEARCH results).
+    async fn run_with(
+        &mut self,
+        cmd: Command,
+        mut each: impl FnMut(Untagged) + Send,
+    ) -> Result<Tagged, Error> {
+        self.ensure_idle(cmd.name)?;
+        let name = cmd.name;
+        self.untagged.clear();
+        let (tag, _) = self.send(cmd).await?;
+        self.conn.flush().await?;
+        // Whatever came while a synchronising literal was being sent.
+        for u in std::mem::take(&mut self.untagged) {
+            each(u);
+        }
+        if let Some(t) = self.completed.remove(&tag) {
+            return check(t, name);
+        }
+        loop {
+            match self.read_response().await? {
+                Response::Tagged(t) if t.tag == tag => return check(t, name),
+                Response::Tagged(t) => {
+                    self.completed.insert(t.tag.clone(), t);
+                }
+                Response::Untagged(u) => each(u),
+                Response::Continue(text) => {
+                    tracing::debug!(host = %self.host, "unexpected continuation: {text}");
+                }
+            }
+        }
+    }
+
+    /// Reads the rest of a running body fetch, dropping the bodies, so the
+    /// connection can take commands again (e.g. after the caller gave up
+    /// on the batch).
+    pub async fn drain_fetch(&mut self) -> Result<(), Error> {
+        while self.next_body().await?.is_some() {}
+        Ok(())
     }
 }
 

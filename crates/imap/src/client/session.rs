@@ -12,7 +12,7 @@ use crate::caps::Capabilities;
 use crate::command::Command;
 use crate::conn::{Conn, connector};
 use crate::proto::frame::Framer;
-use crate::proto::response::{Response, Status, Untagged};
+use crate::proto::response::{Response, Status, Tagged, Untagged};
 
 impl Client {
     /// Connects, reads the greeting, upgrades with STARTTLS when asked and
@@ -140,27 +140,7 @@ impl Client {
             raw.extend_from_slice(authcid.as_bytes());
             raw.push(0);
             raw.extend_from_slice(password.as_bytes());
-            let b64 = base64(&raw);
-            let tag = if self.caps.sasl_ir() {
-                let cmd = Command::new("AUTHENTICATE")
-                    .raw(" PLAIN ")
-                    .raw(if b64.is_empty() { "=" } else { &b64 })
-                    .redacted()
-                    .end();
-                self.send(cmd).await?.0
-            } else {
-                let (tag, _) = self
-                    .send(Command::new("AUTHENTICATE").raw(" PLAIN").redacted().end())
-                    .await?;
-                self.conn.flush().await?;
-                if self.wait_continue(&tag).await? {
-                    self.conn.write(b64.as_bytes()).await?;
-                    self.conn.write(b"\r\n").await?;
-                }
-                tag
-            };
-            self.conn.flush().await?;
-            (self.wait_for(&tag).await?, "AUTHENTICATE")
+            (self.sasl("PLAIN", &raw, "*").await?, "AUTHENTICATE")
         } else if authzid.is_some() {
             return Err(Error::Unsupported(
                 "log in on behalf of another user (AUTH=PLAIN with an authorization identity)"
@@ -182,6 +162,88 @@ impl Client {
             }
             (self.wait_for(&tag).await?, "LOGIN")
         };
+        self.finish_login(tagged, name).await
+    }
+
+    /// Logs in with an OAuth 2.0 access token: OAUTHBEARER (RFC 7628) when
+    /// offered, else XOAUTH2 (Gmail, Microsoft 365).
+    pub async fn authenticate_oauth(
+        &mut self,
+        user: &str,
+        access_token: &str,
+    ) -> Result<(), Error> {
+        self.ensure_idle("log in")?;
+        self.untagged.clear();
+        let tagged = if self.caps.has("AUTH=OAUTHBEARER") {
+            let ir = oauthbearer_initial(user, access_token);
+            // On failure the server sends an error challenge; a lone ^A ends it.
+            self.sasl("OAUTHBEARER", &ir, "AQ==").await?
+        } else if self.caps.has("AUTH=XOAUTH2") {
+            let ir = xoauth2_initial(user, access_token);
+            self.sasl("XOAUTH2", &ir, "").await?
+        } else {
+            return Err(Error::Unsupported(
+                "log in with OAuth 2.0 (AUTH=OAUTHBEARER or AUTH=XOAUTH2)".into(),
+            ));
+        };
+        self.finish_login(tagged, "AUTHENTICATE").await
+    }
+
+    /// One SASL exchange with an initial response; any further challenge
+    /// is answered with `reply` (mechanisms here have a single step, and a
+    /// challenge means failure details).
+    async fn sasl(&mut self, mech: &str, initial: &[u8], reply: &str) -> Result<Tagged, Error> {
+        let b64 = base64(initial);
+        let tag = if self.caps.sasl_ir() {
+            let cmd = Command::new("AUTHENTICATE")
+                .raw(" ")
+                .raw(mech)
+                .raw(" ")
+                .raw(if b64.is_empty() { "=" } else { &b64 })
+                .redacted()
+                .end();
+            let (tag, _) = self.send(cmd).await?;
+            self.conn.flush().await?;
+            tag
+        } else {
+            let (tag, _) = self
+                .send(
+                    Command::new("AUTHENTICATE")
+                        .raw(" ")
+                        .raw(mech)
+                        .redacted()
+                        .end(),
+                )
+                .await?;
+            self.conn.flush().await?;
+            if self.wait_continue(&tag).await? {
+                self.conn.write(b64.as_bytes()).await?;
+                self.conn.write(b"\r\n").await?;
+                self.conn.flush().await?;
+            }
+            tag
+        };
+        loop {
+            if let Some(t) = self.completed.remove(&tag) {
+                return Ok(t);
+            }
+            match self.read_response().await? {
+                Response::Tagged(t) if t.tag == tag => return Ok(t),
+                Response::Tagged(t) => {
+                    self.completed.insert(t.tag.clone(), t);
+                }
+                Response::Continue(challenge) => {
+                    tracing::debug!(host = %self.host, "SASL {mech} challenge: {challenge}");
+                    self.conn.write(reply.as_bytes()).await?;
+                    self.conn.write(b"\r\n").await?;
+                    self.conn.flush().await?;
+                }
+                Response::Untagged(u) => self.untagged.push(u),
+            }
+        }
+    }
+
+    async fn finish_login(&mut self, tagged: Tagged, name: &str) -> Result<(), Error> {
         let had_caps = tagged.code.as_ref().is_some_and(|c| c.name == "CAPABILITY");
         match tagged.status {
             Status::Ok => {}
@@ -255,6 +317,18 @@ impl Client {
     }
 }
 
+/// `n,a=user,^Aauth=Bearer token^A^A` (RFC 7628), with `,` and `=` in the
+/// user escaped as the GS2 header requires.
+fn oauthbearer_initial(user: &str, token: &str) -> Vec<u8> {
+    let user = user.replace('=', "=3D").replace(',', "=2C");
+    format!("n,a={user},\x01auth=Bearer {token}\x01\x01").into_bytes()
+}
+
+/// `user=...^Aauth=Bearer token^A^A` (Google's XOAUTH2).
+fn xoauth2_initial(user: &str, token: &str) -> Vec<u8> {
+    format!("user={user}\x01auth=Bearer {token}\x01\x01").into_bytes()
+}
+
 /// Standard base64 with padding (SASL, RFC 4648 §4).
 fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -279,6 +353,21 @@ fn base64(data: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn oauth_initial_responses() {
+        assert_eq!(
+            super::oauthbearer_initial("a,b=c@x", "tok"),
+            b"n,a=a=2Cb=3Dc@x,\x01auth=Bearer tok\x01\x01"
+        );
+        assert_eq!(
+            super::base64(&super::xoauth2_initial(
+                "someuser@example.com",
+                "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"
+            )),
+            "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ=="
+        );
+    }
+
     #[test]
     fn base64_matches_rfc4648_vectors() {
         for (i, o) in [

@@ -10,13 +10,13 @@ impl Client {
     /// as given: quote strings with [`crate::quote`].
     pub async fn uid_search(&mut self, criteria: &str) -> Result<Vec<u32>, Error> {
         let cmd = Command::new("UID SEARCH").raw(" ").raw(criteria).end();
-        let (_, untagged) = self.run(cmd).await?;
         let mut out = Vec::new();
-        for u in untagged {
+        self.run_with(cmd, |u| {
             if let Untagged::Search(uids) = u {
                 out.extend(uids);
             }
-        }
+        })
+        .await?;
         Ok(out)
     }
 

@@ -181,9 +181,21 @@ impl Conn {
     /// Reads more bytes into `rbuf`, making room for at least `want` more.
     /// Returns how many arrived; 0 means the server closed the connection.
     pub(crate) async fn fill(&mut self, want: usize) -> Result<usize, Error> {
-        let room = want.max(READ_CHUNK);
-        if self.rbuf.capacity() - self.rbuf.len() < room {
-            self.rbuf.reserve(room);
+        // With a known need (the rest of a literal) there must be room for all of it; without,
+        // any reasonable room will do: reallocating then would copy what is unread, possibly
+        // a whole large literal waiting for its closing bytes.
+        let min_spare = if want > 0 { want } else { 4096 };
+        if self.rbuf.capacity() - self.rbuf.len() < min_spare {
+            // Slack after a literal holds the rest of its response without another copy.
+            let room = want + READ_CHUNK;
+            // A fresh buffer of the size needed, holding only the unread bytes. `reserve` would
+            // instead grow the old allocation (doubling, and keeping the bytes already handed
+            // out in front of it): received bodies are slices of this buffer, so one large
+            // literal made every connection's buffer huge for good (92 MB heap measured on the
+            // c5000 corpus). The old allocation is freed once the bodies cut from it are dropped.
+            let mut fresh = BytesMut::with_capacity(self.rbuf.len() + room);
+            fresh.extend_from_slice(&self.rbuf);
+            self.rbuf = fresh;
         }
         let Some(z) = self.deflate.as_mut() else {
             return timed(

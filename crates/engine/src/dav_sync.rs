@@ -180,7 +180,8 @@ pub fn collection_kind(kind: &CollectionKind, wanted: &[ContentKind]) -> Option<
             .contains(&ContentKind::Contacts)
             .then_some(ContentKind::Contacts),
         CollectionKind::Calendar { components } => {
-            if components.contains(&ComponentKind::Event) && wanted.contains(&ContentKind::Calendars)
+            if components.contains(&ComponentKind::Event)
+                && wanted.contains(&ContentKind::Calendars)
             {
                 Some(ContentKind::Calendars)
             } else if components.contains(&ComponentKind::Todo)
@@ -371,7 +372,14 @@ async fn copy_one(
             "find a home for this kind of collection",
             DavError::Discovery {
                 url: d.base_url().to_string(),
-                reason: format!("no {} home", if sc.kind.is_calendar() { "calendar" } else { "address book" }),
+                reason: format!(
+                    "no {} home",
+                    if sc.kind.is_calendar() {
+                        "calendar"
+                    } else {
+                        "address book"
+                    }
+                ),
             },
         )
     })?;
@@ -522,7 +530,9 @@ async fn record(
                 bytes += *b as u64;
                 // An update keeps the pass that first copied the item.
                 let first = by_key.get(src_href.as_str()).map_or(pass, |i| i.pass);
-                rows.push(row(src_href, src_etag, dst_href, dst_etag, *b as u64, first));
+                rows.push(row(
+                    src_href, src_etag, dst_href, dst_etag, *b as u64, first,
+                ));
             }
             ItemEvent::Conflict {
                 uid,
@@ -645,9 +655,9 @@ pub async fn purge_dav(
             }
             Err(DavError::Http { status: 412, .. }) => {
                 report.skipped += 1;
-                report
-                    .notes
-                    .push(format!("{href}: changed on the destination since it was copied; left in place"));
+                report.notes.push(format!(
+                    "{href}: changed on the destination since it was copied; left in place"
+                ));
             }
             Err(e @ DavError::Http { .. }) if !e.is_retryable() => {
                 report.skipped += 1;
@@ -817,7 +827,10 @@ mod tests {
             Some(ContentKind::Tasks)
         );
         assert_eq!(
-            collection_kind(&cal(vec![ComponentKind::Event, ComponentKind::Todo]), &[ContentKind::Tasks]),
+            collection_kind(
+                &cal(vec![ComponentKind::Event, ComponentKind::Todo]),
+                &[ContentKind::Tasks]
+            ),
             Some(ContentKind::Tasks)
         );
         assert_eq!(

@@ -24,8 +24,8 @@ mod verify;
 
 pub use account::{Compress, MailAccount};
 pub use dav_sync::{
-    DavAccount, DavCollectionCheck, DavCollectionReport, DavOptions, DavPassReport,
-    DavPurgeReport, DavVerifyReport, collection_kind, purge_dav, run_dav_pass, verify_dav,
+    DavAccount, DavCollectionCheck, DavCollectionReport, DavOptions, DavPassReport, DavPurgeReport,
+    DavVerifyReport, collection_kind, purge_dav, run_dav_pass, verify_dav,
 };
 pub use folders::{FolderPlan, FolderRules};
 pub use mail::{FolderReport, PassReport, run_mail_pass};

@@ -39,7 +39,7 @@ struct Cli {
 enum Command {
     /// Copy every folder and message from one account to another. Running it again continues
     /// the same migration and copies only what is new.
-    Migrate(MigrateArgs),
+    Migrate(Box<MigrateArgs>),
     /// A new pass of an existing migration: copy what appeared since the last pass and bring
     /// flag changes over.
     Sync(SyncArgs),
@@ -239,7 +239,7 @@ async fn open_store(state: Option<PathBuf>) -> Result<Store> {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let store = open_store(cli.state).await?;
     match cli.command {
-        Command::Migrate(a) => migrate(&store, a).await,
+        Command::Migrate(a) => migrate(&store, *a).await,
         Command::Sync(a) => sync(&store, a).await,
         Command::Status(a) => status(&store, a).await,
         Command::Purge(a) => purge(&store, a).await,

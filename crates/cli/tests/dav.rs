@@ -339,3 +339,111 @@ fn contacts_calendars_and_tasks_move_exactly_once_and_sync_purge_verify() {
     let o = run(state.path(), &["status", &id]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// Mail and DAV in one migration: the DAV logins come from the IMAP URLs, the passwords are
+/// shared, and status, verify and purge cover both.
+#[test]
+fn mail_and_dav_in_one_migration() {
+    use passeur_testkit::{Dovecot, DovecotOptions};
+    use support::{copied, fill, login, msg, simple, url};
+
+    let dc = Dovecot::start(DovecotOptions::default()).expect("dovecot");
+    let r = Radicale::start(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+    })
+    .expect("radicale");
+    let rt = rt();
+    let state = tempfile::tempdir().expect("tempdir");
+    let (src, dst) = (client(&r, 1), client(&r, 2));
+    rt.block_on(async {
+        seed(&src).await;
+        let mut c = login(&dc, "user1").await;
+        fill(
+            &mut c,
+            &[
+                msg(
+                    "INBOX",
+                    simple(1, Some("<1@x>")),
+                    &["\\Seen"],
+                    "01-Jan-2024 10:00:00 +0000",
+                ),
+                msg(
+                    "INBOX",
+                    simple(2, Some("<2@x>")),
+                    &[],
+                    "02-Jan-2024 10:00:00 +0000",
+                ),
+                msg(
+                    "Archive",
+                    simple(3, Some("<3@x>")),
+                    &["\\Flagged"],
+                    "03-Jan-2024 10:00:00 +0000",
+                ),
+            ],
+        )
+        .await;
+    });
+    let dav = format!("http://{}:{}/", r.host, r.port);
+    let o = run(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &url(&dc, "user1"),
+            "--to",
+            &url(&dc, "user2"),
+            "--from-dav",
+            &dav,
+            "--to-dav",
+            &dav,
+            "--no-progress",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let id = migration_id(&o);
+    assert_eq!(copied(&o), 3, "{}", text(&o));
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 8 copied, 0 updated"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(rt.block_on(snapshot(&dst)), rt.block_on(snapshot(&src)));
+
+    let o = run(state.path(), &["status", &id, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["items"], 11, "{v:#}");
+    assert_eq!(v["passes"][0]["copied"], 11, "{v:#}");
+
+    let o = run(state.path(), &["verify", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Purge everything: the three messages and the eight DAV items, and nothing else.
+    let o = run(state.path(), &["purge", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        line(&o, "deleted 3 message").contains("deleted 3"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        line(&o, "deleted 8 contact").contains("deleted 8"),
+        "{}",
+        text(&o)
+    );
+    let left: usize = rt
+        .block_on(snapshot(&dst))
+        .values()
+        .map(BTreeMap::len)
+        .sum();
+    assert_eq!(left, 0);
+    assert_eq!(
+        rt.block_on(snapshot(&src))
+            .values()
+            .map(BTreeMap::len)
+            .sum::<usize>(),
+        8,
+        "the source is untouched"
+    );
+}

@@ -832,4 +832,29 @@ mod tests {
         store.delete_items(id, &[items[1].key()]).await.unwrap();
         assert_eq!(store.items_from_pass(id, 1).await.unwrap().len(), 2);
     }
+
+    #[tokio::test]
+    async fn dav_collections_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        let id = MigrationId::random();
+        store
+            .create_migration(id, "http://a@x/", "http://b@y/", "{}")
+            .await
+            .unwrap();
+        let mut c = DavCollectionState {
+            src_href: "/a/cal/".into(),
+            kind: ContentKind::Calendars,
+            dst_href: "/b/cal/".into(),
+            sync_token: Some("t1".into()),
+        };
+        store.put_dav_collection(id, &c).await.unwrap();
+        c.sync_token = None;
+        store.put_dav_collection(id, &c).await.unwrap();
+        assert_eq!(store.dav_collections(id).await.unwrap(), vec![c]);
+        // Reopening keeps the schema version and the rows.
+        store.close().await;
+        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        assert_eq!(store.dav_collections(id).await.unwrap().len(), 1);
+    }
 }

@@ -254,6 +254,22 @@ fn contacts_calendars_and_tasks_move_exactly_once_and_sync_purge_verify() {
         "contacts,calendars,tasks",
         "--no-progress",
     ];
+    // A dry run counts what would be copied and writes nothing.
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    let o = run(state.path(), &dry);
+    assert!(o.status.success(), "{}", text(&o));
+    let l = line(&o, "dav total:");
+    assert!(
+        l.starts_with("dav total: 8 copied") && l.ends_with("(dry run)"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        rt.block_on(snapshot(&dst)).is_empty(),
+        "a dry run wrote to the destination"
+    );
+
     let o = run(state.path(), &args);
     assert!(o.status.success(), "{}", text(&o));
     let id = migration_id(&o);

@@ -472,3 +472,98 @@ fn mail_and_dav_in_one_migration() {
         "the source is untouched"
     );
 }
+
+/// Volume: 500 contacts and 500 events, timed (`cargo test -p passeur --test dav -- --ignored
+/// --nocapture`).
+#[test]
+#[ignore = "timing run"]
+fn volume_500_contacts_500_events() {
+    let r = Radicale::start(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+    })
+    .expect("radicale");
+    let rt = rt();
+    let state = tempfile::tempdir().expect("tempdir");
+    let src = client(&r, 1);
+    rt.block_on(async {
+        let homes = src.discover().await.expect("discover");
+        let home = homes.calendar_home.expect("home");
+        let mk = |slug: &'static str, kind: CollectionKind| {
+            let home = home.clone();
+            let src = &src;
+            async move {
+                src.create_collection(
+                    &home,
+                    slug,
+                    &NewCollection {
+                        kind,
+                        displayname: Some(slug.into()),
+                        color: None,
+                        description: None,
+                    },
+                )
+                .await
+                .expect("create")
+            }
+        };
+        let cal = mk(
+            "big-cal",
+            CollectionKind::Calendar {
+                components: vec![ComponentKind::Event],
+            },
+        )
+        .await;
+        let book = mk("big-book", CollectionKind::AddressBook).await;
+        for i in 0..500 {
+            put(
+                &src,
+                &format!("{}e{i}.ics", cal.href),
+                &event(&format!("ev-{i}"), &format!("Event {i}")),
+                ICS,
+                PutCondition::IfNoneMatch,
+            )
+            .await;
+            put(
+                &src,
+                &format!("{}c{i}.vcf", book.href),
+                &card(
+                    &format!("card-{i}"),
+                    &format!("Person {i}"),
+                    &format!("p{i}@example.org"),
+                ),
+                VCF,
+                PutCondition::IfNoneMatch,
+            )
+            .await;
+        }
+    });
+    let from = format!("http://user1@{}:{}/", r.host, r.port);
+    let to = format!("http://user2@{}:{}/", r.host, r.port);
+    let args = [
+        "migrate",
+        "--from-dav",
+        &from,
+        "--to-dav",
+        &to,
+        "--no-progress",
+    ];
+    let t = std::time::Instant::now();
+    let o = run(state.path(), &args);
+    let first = t.elapsed();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 1000 copied"),
+        "{}",
+        text(&o)
+    );
+    let t = std::time::Instant::now();
+    let o = run(state.path(), &args);
+    let second = t.elapsed();
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 0 copied"),
+        "{}",
+        text(&o)
+    );
+    println!("1000 items: first pass {first:?}, second pass {second:?}");
+}

@@ -363,6 +363,36 @@ fn contacts_calendars_and_tasks_move_exactly_once_and_sync_purge_verify() {
     assert_eq!(rt.block_on(snapshot(&dst)), src_now);
     let o = run(state.path(), &["status", &id]);
     assert!(o.status.success(), "{}", text(&o));
+
+    // A migration that lost its item map (here: a new one over the same accounts) finds its
+    // own resources at their UID-derived hrefs and records them; nothing is duplicated.
+    let resources = |c: &DavClient| {
+        rt.block_on(async {
+            let home = c
+                .discover()
+                .await
+                .expect("discover")
+                .calendar_home
+                .expect("home");
+            let mut n = 0;
+            for coll in c.list_collections(&home).await.expect("list") {
+                n += c.list_items(&coll).await.expect("items").len();
+            }
+            n
+        })
+    };
+    assert_eq!(resources(&dst), 9);
+    let mut fresh = args.to_vec();
+    fresh.push("--new");
+    let o = run(state.path(), &fresh);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(migration_id(&o), id);
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 9 copied, 0 updated (0 bytes)"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(resources(&dst), 9, "duplicates were written");
 }
 
 /// Mail and DAV in one migration: the DAV logins come from the IMAP URLs, the passwords are

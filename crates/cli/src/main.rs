@@ -1,6 +1,7 @@
 //! `passeur`: the one binary. This file holds the command line; the work is done by
 //! `passeur-engine` over `passeur-store`.
 
+mod dav_args;
 mod progress;
 
 use std::io::IsTerminal;
@@ -9,9 +10,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use dav_args::{DavArgs, DavStored};
 use passeur_engine::{
-    EventSink, FolderRules, Limits, MailAccount, MailOptions, PassReport, purge_mail,
-    run_mail_pass, verify_mail,
+    EventSink, FolderRules, Limits, MailAccount, MailOptions, PassReport, purge_dav, purge_mail,
+    run_dav_pass, run_mail_pass, verify_dav, verify_mail,
 };
 use passeur_store::{PassCounters, Store};
 use passeur_types::{Endpoint, MigrationId, Status};
@@ -37,7 +39,7 @@ struct Cli {
 enum Command {
     /// Copy every folder and message from one account to another. Running it again continues
     /// the same migration and copies only what is new.
-    Migrate(MigrateArgs),
+    Migrate(Box<MigrateArgs>),
     /// A new pass of an existing migration: copy what appeared since the last pass and bring
     /// flag changes over.
     Sync(SyncArgs),
@@ -98,10 +100,12 @@ struct RunArgs {
 struct MigrateArgs {
     /// Source account: imap://, imap+starttls:// or imaps://LOGIN@HOST[:PORT]
     #[arg(long)]
-    from: String,
+    from: Option<String>,
     /// Destination account, same form.
     #[arg(long)]
-    to: String,
+    to: Option<String>,
+    #[command(flatten)]
+    dav: DavArgs,
     #[command(flatten)]
     src: SourceAuth,
     #[command(flatten)]
@@ -185,6 +189,15 @@ struct StoredOptions {
     from_admin: Option<String>,
     to_admin: Option<String>,
     insecure_tls: bool,
+    /// False when only contacts/calendars/tasks are migrated.
+    #[serde(default = "yes")]
+    with_mail: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dav: Option<DavStored>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn main() -> ExitCode {
@@ -226,7 +239,7 @@ async fn open_store(state: Option<PathBuf>) -> Result<Store> {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let store = open_store(cli.state).await?;
     match cli.command {
-        Command::Migrate(a) => migrate(&store, a).await,
+        Command::Migrate(a) => migrate(&store, *a).await,
         Command::Sync(a) => sync(&store, a).await,
         Command::Status(a) => status(&store, a).await,
         Command::Purge(a) => purge(&store, a).await,
@@ -283,8 +296,13 @@ fn limits(run: &RunArgs, base: Limits) -> Limits {
 }
 
 async fn migrate(store: &Store, a: MigrateArgs) -> Result<ExitCode> {
-    let src_url = Endpoint::parse(&a.from)?.to_url();
-    let dst_url = Endpoint::parse(&a.to)?.to_url();
+    let plan = dav_args::plan(a.from.as_deref(), a.to.as_deref(), &a.dav)?;
+    // A migration is identified by its mail accounts, or its DAV accounts without mail.
+    let (src_url, dst_url) = match (&plan.dav, plan.mail, &a.from, &a.to) {
+        (_, true, Some(f), Some(t)) => (Endpoint::parse(f)?.to_url(), Endpoint::parse(t)?.to_url()),
+        (Some(d), _, _, _) => (d.from.clone(), d.to.clone()),
+        _ => bail!("nothing to migrate"),
+    };
     let existing = if a.new {
         None
     } else {
@@ -305,6 +323,8 @@ async fn migrate(store: &Store, a: MigrateArgs) -> Result<ExitCode> {
         from_admin: a.src.from_admin.clone(),
         to_admin: a.dst.to_admin.clone(),
         insecure_tls: a.run.insecure_tls,
+        with_mail: plan.mail,
+        dav: plan.dav,
     };
     let id = match existing {
         Some(m) => {
@@ -370,26 +390,38 @@ async fn run_pass(
     dst_auth: &DestAuth,
     run: &RunArgs,
 ) -> Result<ExitCode> {
-    let src = account(
-        src_url,
-        opts.from_admin.clone(),
-        password(
-            src_auth.from_password_file.as_deref(),
-            "PASSEUR_FROM_PASSWORD",
-            "source",
-        )?,
-        opts.insecure_tls,
+    let src_pw = password(
+        src_auth.from_password_file.as_deref(),
+        "PASSEUR_FROM_PASSWORD",
+        "source",
     )?;
-    let dst = account(
-        dst_url,
-        opts.to_admin.clone(),
-        password(
-            dst_auth.to_password_file.as_deref(),
-            "PASSEUR_TO_PASSWORD",
-            "destination",
-        )?,
-        opts.insecure_tls,
+    let dst_pw = password(
+        dst_auth.to_password_file.as_deref(),
+        "PASSEUR_TO_PASSWORD",
+        "destination",
     )?;
+    let mail = if opts.with_mail {
+        Some((
+            account(
+                src_url,
+                opts.from_admin.clone(),
+                src_pw.clone(),
+                opts.insecure_tls,
+            )?,
+            account(
+                dst_url,
+                opts.to_admin.clone(),
+                dst_pw.clone(),
+                opts.insecure_tls,
+            )?,
+        ))
+    } else {
+        None
+    };
+    let dav = match &opts.dav {
+        Some(d) => Some((d.clone(), d.accounts(src_pw, dst_pw, opts.insecure_tls)?)),
+        None => None,
+    };
     opts.mail.dry_run = run.dry_run;
     opts.mail.full = run.full;
 
@@ -411,6 +443,7 @@ async fn run_pass(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let show = !run.no_progress && !run.json && std::io::stderr().is_terminal();
     let progress = tokio::spawn(progress::show(rx, show));
+    let sink = EventSink::new(tx);
 
     let pass = if run.dry_run {
         0
@@ -418,23 +451,32 @@ async fn run_pass(
         store.set_status(id, Status::Running, None).await?;
         store.begin_pass(id).await?
     };
-    let result = run_mail_pass(
-        store,
-        id,
-        pass,
-        &src,
-        &dst,
-        &opts.mail,
-        &EventSink::new(tx),
-        &cancel,
-    )
-    .await;
+    let mut result = match &mail {
+        Some((src, dst)) => run_mail_pass(store, id, pass, src, dst, &opts.mail, &sink, &cancel)
+            .await
+            .map(Some),
+        None => Ok(None),
+    };
+    let mut dav_report = None;
+    if let (Ok(_), Some((d, (src, dst)))) = (&result, &dav)
+        && !cancel.is_cancelled()
+    {
+        let o = d.options(run.dry_run, run.full);
+        match run_dav_pass(store, id, pass, src, dst, &d.kinds, &o, &sink, &cancel).await {
+            Ok(r) => dav_report = Some(r),
+            Err(e) => result = Err(e),
+        }
+    }
+    drop(sink);
     let _ = progress.await;
-    drop(src);
-    drop(dst);
+    drop(mail);
 
     let report = match result {
-        Ok(r) => r,
+        Ok(r) => r.unwrap_or_else(|| PassReport {
+            pass,
+            dry_run: run.dry_run,
+            ..Default::default()
+        }),
         Err(e) => {
             if !run.dry_run {
                 let msg = e.to_string();
@@ -451,33 +493,63 @@ async fn run_pass(
             bail!(e);
         }
     };
+    let cancelled = report.cancelled || dav_report.as_ref().is_some_and(|d| d.cancelled);
+    let complete = report.complete() && dav_report.as_ref().is_none_or(|d| d.complete());
+    let mut counters = report.counters;
+    if let Some(d) = &dav_report {
+        counters.copied += d.counters.copied;
+        counters.bytes += d.counters.bytes;
+        counters.flags_updated += d.counters.flags_updated;
+        counters.failed += d.counters.failed;
+    }
     if !run.dry_run {
-        let (status, pass_status) = if report.cancelled {
+        let (status, pass_status) = if cancelled {
             (Status::Stopped, "stopped")
-        } else if report.complete() {
+        } else if complete {
             (Status::Done, "done")
         } else {
             (Status::Failed, "incomplete")
         };
-        let err = (!report.complete() && !report.cancelled).then(|| summary_error(&report));
+        let err = (!complete && !cancelled).then(|| {
+            let mut e = summary_error(&report);
+            if let Some(d) = dav_report.as_ref().filter(|d| !d.complete()) {
+                if !e.is_empty() {
+                    e.push_str("; ");
+                }
+                e.push_str(&format!(
+                    "{} contact(s)/event(s)/task(s) not copied",
+                    d.counters.failed
+                ));
+            }
+            e
+        });
         store
-            .update_pass(
-                id,
-                pass,
-                report.counters,
-                Some((pass_status, err.as_deref())),
-            )
+            .update_pass(id, pass, counters, Some((pass_status, err.as_deref())))
             .await?;
         store.set_status(id, status, err.as_deref()).await?;
     }
     if run.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        match &dav_report {
+            None => println!("{}", serde_json::to_string_pretty(&report)?),
+            Some(d) => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "mail": opts.with_mail.then_some(&report),
+                    "dav": d,
+                }))?
+            ),
+        }
     } else {
-        print_report(&report);
+        if opts.with_mail {
+            print_report(&report);
+        }
+        if let Some(d) = &dav_report {
+            dav_args::print_pass(d);
+        }
     }
-    Ok(if report.cancelled {
+    Ok(if cancelled {
         ExitCode::from(130)
-    } else if report.complete() {
+    } else if complete {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
@@ -619,28 +691,41 @@ async fn stored(
 
 async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
     let (m, o) = stored(store, a.id).await?;
-    let dst = account(
-        &m.destination,
-        a.dst.to_admin.or(o.to_admin),
-        password(
-            a.dst.to_password_file.as_deref(),
-            "PASSEUR_TO_PASSWORD",
-            "destination",
-        )?,
-        a.insecure_tls || o.insecure_tls,
+    let insecure = a.insecure_tls || o.insecure_tls;
+    let pw = password(
+        a.dst.to_password_file.as_deref(),
+        "PASSEUR_TO_PASSWORD",
+        "destination",
     )?;
-    let r = purge_mail(store, a.id, &dst, a.from_pass.max(1), a.dry_run).await?;
-    println!(
-        "{} {} message(s) copied in pass {} and later; {} left in place",
-        if a.dry_run { "would delete" } else { "deleted" },
-        r.deleted,
-        a.from_pass.max(1),
-        r.skipped
-    );
-    for n in &r.notes {
-        println!("note: {n}");
+    let from_pass = a.from_pass.max(1);
+    let mut skipped = 0;
+    if o.with_mail {
+        let dst = account(
+            &m.destination,
+            a.dst.to_admin.or(o.to_admin),
+            pw.clone(),
+            insecure,
+        )?;
+        let r = purge_mail(store, a.id, &dst, from_pass, a.dry_run).await?;
+        println!(
+            "{} {} message(s) copied in pass {} and later; {} left in place",
+            if a.dry_run { "would delete" } else { "deleted" },
+            r.deleted,
+            from_pass,
+            r.skipped
+        );
+        for n in &r.notes {
+            println!("note: {n}");
+        }
+        skipped += r.skipped;
     }
-    Ok(if r.skipped == 0 {
+    if let Some(d) = &o.dav {
+        let (_, dst) = d.accounts(Zeroizing::new(String::new()), pw, insecure)?;
+        let r = purge_dav(store, a.id, &dst, from_pass, a.dry_run).await?;
+        dav_args::print_purge(&r, a.dry_run, from_pass);
+        skipped += r.skipped;
+    }
+    Ok(if skipped == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
@@ -650,59 +735,94 @@ async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
 async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
     let (m, o) = stored(store, a.id).await?;
     let insecure = a.insecure_tls || o.insecure_tls;
-    let src = account(
-        &m.source,
-        a.src.from_admin.or(o.from_admin),
-        password(
-            a.src.from_password_file.as_deref(),
-            "PASSEUR_FROM_PASSWORD",
-            "source",
-        )?,
-        insecure,
+    let src_pw = password(
+        a.src.from_password_file.as_deref(),
+        "PASSEUR_FROM_PASSWORD",
+        "source",
     )?;
-    let dst = account(
-        &m.destination,
-        a.dst.to_admin.or(o.to_admin),
-        password(
-            a.dst.to_password_file.as_deref(),
-            "PASSEUR_TO_PASSWORD",
-            "destination",
-        )?,
-        insecure,
+    let dst_pw = password(
+        a.dst.to_password_file.as_deref(),
+        "PASSEUR_TO_PASSWORD",
+        "destination",
     )?;
-    let r = verify_mail(&src, &dst, &o.mail.rules).await?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+    let mut ok = true;
+    let mail_report = if o.with_mail {
+        let src = account(
+            &m.source,
+            a.src.from_admin.or(o.from_admin),
+            src_pw.clone(),
+            insecure,
+        )?;
+        let dst = account(
+            &m.destination,
+            a.dst.to_admin.or(o.to_admin),
+            dst_pw.clone(),
+            insecure,
+        )?;
+        let r = verify_mail(&src, &dst, &o.mail.rules).await?;
+        ok &= r.ok();
+        Some(r)
     } else {
-        println!(
-            "{:<40} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}",
-            "folder", "source", "dest", "missing", "flags", "dates", "extra"
-        );
-        for f in &r.folders {
-            println!(
-                "{:<40} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}{}",
-                f.folder,
-                f.source_messages,
-                f.destination_messages,
-                f.missing,
-                f.flags_differ,
-                f.dates_differ,
-                f.extra,
-                if f.ok() { "" } else { "  DIFFERS" }
-            );
+        None
+    };
+    let dav_report = match &o.dav {
+        Some(d) => {
+            let (src, dst) = d.accounts(src_pw, dst_pw, insecure)?;
+            let r = verify_dav(store, a.id, &src, &dst, &d.kinds).await?;
+            ok &= r.ok();
+            Some(r)
+        }
+        None => None,
+    };
+    if a.json {
+        match (&mail_report, &dav_report) {
+            (Some(r), None) => println!("{}", serde_json::to_string_pretty(r)?),
+            _ => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "mail": mail_report, "dav": dav_report, "ok": ok,
+                }))?
+            ),
+        }
+    } else {
+        if let Some(r) = &mail_report {
+            print_mail_verify(r);
+        }
+        if let Some(r) = &dav_report {
+            dav_args::print_verify(r);
         }
         println!(
             "{}",
-            if r.ok() {
+            if ok {
                 "verify: OK"
             } else {
                 "verify: DIFFERENCES FOUND"
             }
         );
     }
-    Ok(if r.ok() {
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
     })
+}
+
+fn print_mail_verify(r: &passeur_engine::VerifyReport) {
+    println!(
+        "{:<40} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}",
+        "folder", "source", "dest", "missing", "flags", "dates", "extra"
+    );
+    for f in &r.folders {
+        println!(
+            "{:<40} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}{}",
+            f.folder,
+            f.source_messages,
+            f.destination_messages,
+            f.missing,
+            f.flags_differ,
+            f.dates_differ,
+            f.extra,
+            if f.ok() { "" } else { "  DIFFERS" }
+        );
+    }
 }

@@ -6,6 +6,8 @@
 //! - [`run_mail_pass`]: one exactly-once pass over the source (the first copies everything, later
 //!   ones copy what is new and bring flag changes over), driven by the store's item map.
 //! - [`verify_mail`]: compares source and destination folder by folder.
+//! - [`run_dav_pass`], [`purge_dav`], [`verify_dav`]: the same for contacts, calendars and
+//!   tasks between CardDAV/CalDAV accounts.
 //! - [`purge_mail`]: deletes from the destination exactly what a migration copied (from a pass on).
 //!
 //! A run reports [`Event`]s to an [`EventSink`] and stops cleanly when its
@@ -13,6 +15,7 @@
 //! recorded. Limits (connections per server, bytes in flight) are parameters ([`Limits`]).
 
 pub mod account;
+mod dav_sync;
 pub mod folders;
 mod mail;
 mod message;
@@ -20,6 +23,10 @@ mod purge;
 mod verify;
 
 pub use account::{Compress, MailAccount};
+pub use dav_sync::{
+    DavAccount, DavCollectionCheck, DavCollectionReport, DavOptions, DavPassReport, DavPurgeReport,
+    DavVerifyReport, collection_kind, purge_dav, run_dav_pass, verify_dav,
+};
 pub use folders::{FolderPlan, FolderRules};
 pub use mail::{FolderReport, PassReport, run_mail_pass};
 pub use message::fingerprint;
@@ -59,6 +66,15 @@ pub enum EngineError {
         #[source]
         source: passeur_imap::Error,
     },
+    #[error("{side}: cannot {action}: {source}")]
+    Dav {
+        side: Side,
+        action: &'static str,
+        #[source]
+        source: passeur_dav::DavError,
+    },
+    #[error("{0}")]
+    Config(String),
     #[error(transparent)]
     Store(#[from] passeur_store::StoreError),
     #[error(transparent)]
@@ -78,11 +94,20 @@ impl EngineError {
         }
     }
 
+    pub(crate) fn dav(side: Side, action: &'static str, source: passeur_dav::DavError) -> Self {
+        EngineError::Dav {
+            side,
+            action,
+            source,
+        }
+    }
+
     /// Worth trying again (a dropped connection, a time-out), as opposed to a wrong password,
     /// a certificate problem or a refusal by the server.
     pub fn is_retryable(&self) -> bool {
         match self {
             EngineError::Imap { source, .. } => source.is_retryable(),
+            EngineError::Dav { source, .. } => source.is_retryable(),
             _ => false,
         }
     }

@@ -86,6 +86,16 @@ pub struct FolderState {
     pub complete: bool,
 }
 
+/// A source DAV collection copied by a migration: where it goes and the source's sync token
+/// after the last pass (`None`: list everything next time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DavCollectionState {
+    pub src_href: String,
+    pub kind: ContentKind,
+    pub dst_href: String,
+    pub sync_token: Option<String>,
+}
+
 /// One row of the item map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -169,7 +179,10 @@ impl Store {
 
     /// Applies the schema steps this file has not seen yet, tracked in `PRAGMA user_version`.
     async fn upgrade_schema(&self) -> Result<()> {
-        const STEPS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+        const STEPS: &[&str] = &[
+            include_str!("../migrations/0001_initial.sql"),
+            include_str!("../migrations/0002_dav_collections.sql"),
+        ];
         let mut tx = self.pool.begin().await?;
         let version: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&mut *tx)
@@ -415,6 +428,47 @@ impl Store {
         .bind(f.src_highestmodseq.map(|v| v as i64))
         .bind(f.dst_uidvalidity.map(i64::from))
         .bind(f.complete as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- DAV collections --------------------------------------------------------------------
+
+    pub async fn dav_collections(&self, id: MigrationId) -> Result<Vec<DavCollectionState>> {
+        let rows =
+            sqlx::query("SELECT * FROM dav_collections WHERE migration_id = ? ORDER BY src_href")
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.get("kind");
+                Ok(DavCollectionState {
+                    src_href: r.get("src_href"),
+                    kind: kind
+                        .parse()
+                        .map_err(|_| StoreError::Corrupt(format!("kind {kind:?}")))?,
+                    dst_href: r.get("dst_href"),
+                    sync_token: r.get("sync_token"),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn put_dav_collection(&self, id: MigrationId, c: &DavCollectionState) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dav_collections (migration_id, src_href, kind, dst_href, sync_token)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (migration_id, src_href) DO UPDATE SET
+                kind = excluded.kind, dst_href = excluded.dst_href,
+                sync_token = excluded.sync_token",
+        )
+        .bind(id.to_string())
+        .bind(&c.src_href)
+        .bind(c.kind.as_str())
+        .bind(&c.dst_href)
+        .bind(&c.sync_token)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -777,5 +831,30 @@ mod tests {
         assert_eq!(store.items_from_pass(id, 1).await.unwrap().len(), 3);
         store.delete_items(id, &[items[1].key()]).await.unwrap();
         assert_eq!(store.items_from_pass(id, 1).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn dav_collections_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        let id = MigrationId::random();
+        store
+            .create_migration(id, "http://a@x/", "http://b@y/", "{}")
+            .await
+            .unwrap();
+        let mut c = DavCollectionState {
+            src_href: "/a/cal/".into(),
+            kind: ContentKind::Calendars,
+            dst_href: "/b/cal/".into(),
+            sync_token: Some("t1".into()),
+        };
+        store.put_dav_collection(id, &c).await.unwrap();
+        c.sync_token = None;
+        store.put_dav_collection(id, &c).await.unwrap();
+        assert_eq!(store.dav_collections(id).await.unwrap(), vec![c]);
+        // Reopening keeps the schema version and the rows.
+        store.close().await;
+        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        assert_eq!(store.dav_collections(id).await.unwrap().len(), 1);
     }
 }

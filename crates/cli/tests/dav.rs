@@ -1,0 +1,599 @@
+//! End to end: contacts, calendars and tasks from one Radicale account to another through the
+//! `passeur` binary (migrate, second run, sync, purge, verify), checked with an independent
+//! DAV client.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use passeur_dav::{
+    CollectionKind, ComponentKind, DavClient, DavConfig, NewCollection, PutCondition, PutOutcome,
+    fetch_all,
+};
+use passeur_formats::{ics, vcf};
+use passeur_testkit::{Radicale, RadicaleOptions};
+use support::{migration_id, passeur, rt, text};
+
+const TZ: &str = "BEGIN:VTIMEZONE\r\nTZID:Europe/Paris\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nDTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nDTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n";
+const ICS: &str = "text/calendar; charset=utf-8";
+const VCF: &str = "text/vcard; charset=utf-8";
+
+fn event(uid: &str, summary: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n{TZ}BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20240101T000000Z\r\n\
+DTSTART;TZID=Europe/Paris:20240301T100000\r\nDTEND;TZID=Europe/Paris:20240301T110000\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+fn recurring(uid: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n{TZ}BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20240101T000000Z\r\n\
+DTSTART;TZID=Europe/Paris:20240304T090000\r\nDURATION:PT30M\r\nRRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10\r\nSUMMARY:Standup\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20240101T000000Z\r\nRECURRENCE-ID;TZID=Europe/Paris:20240311T090000\r\n\
+DTSTART;TZID=Europe/Paris:20240311T100000\r\nDURATION:PT30M\r\nSUMMARY:Standup (moved)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+fn todo(uid: &str, summary: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VTODO\r\nUID:{uid}\r\nDTSTAMP:20240101T000000Z\r\nSUMMARY:{summary}\r\nDUE:20240401T120000Z\r\nEND:VTODO\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+fn card(uid: &str, name: &str, email: &str) -> String {
+    format!(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\nN:{name};;;;\r\nEMAIL;TYPE=INTERNET:{email}\r\nTEL;TYPE=CELL:+33 6 12 34 56 78\r\nEND:VCARD\r\n"
+    )
+}
+
+/// A vCard with non-ASCII names and an inline photo. (Radicale neither takes nor serves vCard
+/// 2.1, so a 2.1 source cannot be reproduced here; 2.1 -> 3.0 is covered by passeur-dav's tests.)
+const CARD_PHOTO: &str = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-21\r\nN:Dupré;René;;;\r\n\
+FN:René Dupré\r\nEMAIL;TYPE=INTERNET:rene@example.fr\r\nTEL;TYPE=CELL:+33 1 23 45 67 89\r\n\
+PHOTO;ENCODING=b;TYPE=JPEG:/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0a\r\n HBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/\r\nEND:VCARD\r\n";
+
+fn client(r: &Radicale, n: u32) -> DavClient {
+    let (u, p) = r.user(n);
+    DavClient::new(DavConfig::new(
+        format!("{}/", r.url()).parse().expect("url"),
+        u,
+        p,
+    ))
+    .expect("client")
+}
+
+async fn put(c: &DavClient, href: &str, body: &str, ctype: &str, cond: PutCondition) {
+    let r = c.put(href, body, ctype, cond).await.expect("put");
+    assert!(
+        matches!(r, PutOutcome::Created { .. } | PutOutcome::Updated { .. }),
+        "{href}: {r:?}"
+    );
+}
+
+/// Display name -> UID -> key properties, read independently of passeur's verify.
+type Snapshot = BTreeMap<String, BTreeMap<String, String>>;
+
+async fn snapshot(c: &DavClient) -> Snapshot {
+    let homes = c.discover().await.expect("discover");
+    let home = homes.calendar_home.expect("home");
+    let mut out = Snapshot::new();
+    for coll in c.list_collections(&home).await.expect("list") {
+        let name = coll.displayname.clone().unwrap_or_else(|| coll.slug());
+        let mut items = BTreeMap::new();
+        for (_, body) in fetch_all(c, &coll).await.expect("fetch") {
+            if coll.kind.is_calendar() {
+                let i = ics::inspect(&body);
+                items.insert(
+                    i.uid.clone().unwrap_or_default(),
+                    format!(
+                        "{:?} {:?} {:?} {:?} overrides={} tz={}",
+                        i.kind,
+                        i.summary,
+                        i.dtstart,
+                        i.rrule,
+                        i.overrides,
+                        body.contains("TZID:Europe/Paris")
+                    ),
+                );
+            } else {
+                let i = vcf::inspect(&body);
+                items.insert(
+                    i.uid.clone().unwrap_or_default(),
+                    format!(
+                        "{:?} {:?} {:?} photo={}",
+                        i.fn_, i.emails, i.tels, i.has_photo
+                    ),
+                );
+            }
+        }
+        out.insert(name, items);
+    }
+    out
+}
+
+async fn seed(c: &DavClient) -> (String, String) {
+    let homes = c.discover().await.expect("discover");
+    let home = homes.calendar_home.clone().expect("calendar home");
+    let mk = |slug: &'static str, kind: CollectionKind, name: &'static str| {
+        let home = home.clone();
+        async move {
+            c.create_collection(
+                &home,
+                slug,
+                &NewCollection {
+                    kind,
+                    displayname: Some(name.into()),
+                    color: Some("#FF5733FF".into()),
+                    description: None,
+                },
+            )
+            .await
+            .expect("create collection")
+        }
+    };
+    let cal = mk(
+        "work",
+        CollectionKind::Calendar {
+            components: vec![ComponentKind::Event],
+        },
+        "Work Calendar",
+    )
+    .await;
+    let tasks = mk(
+        "tasks",
+        CollectionKind::Calendar {
+            components: vec![ComponentKind::Todo],
+        },
+        "Tâches",
+    )
+    .await;
+    let book = mk("friends", CollectionKind::AddressBook, "Friends & Family").await;
+    let new = PutCondition::IfNoneMatch;
+    put(
+        c,
+        &format!("{}e1.ics", cal.href),
+        &event("ev-1", "Budget review"),
+        ICS,
+        new.clone(),
+    )
+    .await;
+    put(
+        c,
+        &format!("{}e2.ics", cal.href),
+        &event("ev-2", "Lunch"),
+        ICS,
+        new.clone(),
+    )
+    .await;
+    put(
+        c,
+        &format!("{}rec.ics", cal.href),
+        &recurring("ev-rec"),
+        ICS,
+        new.clone(),
+    )
+    .await;
+    put(
+        c,
+        &format!("{}t1.ics", tasks.href),
+        &todo("todo-1", "Buy milk"),
+        ICS,
+        new.clone(),
+    )
+    .await;
+    put(
+        c,
+        &format!("{}t2.ics", tasks.href),
+        &todo("todo-2", "File taxes"),
+        ICS,
+        new.clone(),
+    )
+    .await;
+    put(
+        c,
+        &format!("{}c1.vcf", book.href),
+        &card("card-1", "Ana Lima", "ana@example.org"),
+        VCF,
+        new.clone(),
+    )
+    .await;
+    put(
+        c,
+        &format!("{}c2.vcf", book.href),
+        &card("card-2", "Bo Chen", "bo@example.org"),
+        VCF,
+        new.clone(),
+    )
+    .await;
+    put(c, &format!("{}c21.vcf", book.href), CARD_PHOTO, VCF, new).await;
+    (cal.href, book.href)
+}
+
+fn run(state: &Path, args: &[&str]) -> std::process::Output {
+    passeur(state, args, "pass1", "pass2")
+}
+
+fn line(o: &std::process::Output, prefix: &str) -> String {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no {prefix:?} line in {}", text(o)))
+}
+
+#[test]
+fn contacts_calendars_and_tasks_move_exactly_once_and_sync_purge_verify() {
+    let r = Radicale::start(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+    })
+    .expect("radicale");
+    let rt = rt();
+    let state = tempfile::tempdir().expect("tempdir");
+    let (src, dst) = (client(&r, 1), client(&r, 2));
+    let (cal_href, book_href) = rt.block_on(seed(&src));
+    let before = rt.block_on(snapshot(&src));
+    assert_eq!(before.len(), 3, "{before:#?}");
+    assert_eq!(before["Friends & Family"].len(), 3, "{before:#?}");
+    assert!(
+        before["Friends & Family"]["card-21"].contains("René Dupré")
+            && before["Friends & Family"]["card-21"].contains("photo=true"),
+        "{before:#?}"
+    );
+
+    let from = format!("http://user1@{}:{}/", r.host, r.port);
+    let to = format!("http://user2@{}:{}/", r.host, r.port);
+    let args = [
+        "migrate",
+        "--from-dav",
+        &from,
+        "--to-dav",
+        &to,
+        "--content",
+        "contacts,calendars,tasks",
+        "--no-progress",
+    ];
+    // A dry run counts what would be copied and writes nothing.
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    let o = run(state.path(), &dry);
+    assert!(o.status.success(), "{}", text(&o));
+    let l = line(&o, "dav total:");
+    assert!(
+        l.starts_with("dav total: 8 copied") && l.ends_with("(dry run)"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        rt.block_on(snapshot(&dst)).is_empty(),
+        "a dry run wrote to the destination"
+    );
+
+    let o = run(state.path(), &args);
+    assert!(o.status.success(), "{}", text(&o));
+    let id = migration_id(&o);
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 8 copied, 0 updated"),
+        "{}",
+        text(&o)
+    );
+    let after = rt.block_on(snapshot(&dst));
+    assert_eq!(after, before, "destination differs from source");
+
+    // A second run finds nothing to do, and thanks to the stored sync tokens the source
+    // lists no item at all.
+    let mut again = args.to_vec();
+    again.push("--json");
+    let o = run(state.path(), &again);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(migration_id(&o), id, "the same migration continues");
+    let json = String::from_utf8_lossy(&o.stdout);
+    let v: serde_json::Value =
+        serde_json::from_str(json.split_once('\n').map_or("", |x| x.1)).expect("json report");
+    let colls = v["dav"]["collections"].as_array().expect("collections");
+    assert_eq!(colls.len(), 3, "{v:#}");
+    for c in colls {
+        assert_eq!(c["copied"], 0, "{v:#}");
+        assert_eq!(c["updated"], 0, "{v:#}");
+        assert_eq!(c["listed"], 0, "sync token not used: {v:#}");
+        assert_eq!(c["created"], false, "{v:#}");
+    }
+
+    // One event changed and one contact added on the source: sync copies exactly those.
+    rt.block_on(async {
+        put(
+            &src,
+            &format!("{cal_href}e1.ics"),
+            &event("ev-1", "Budget review (moved)"),
+            ICS,
+            PutCondition::None,
+        )
+        .await;
+        put(
+            &src,
+            &format!("{book_href}c4.vcf"),
+            &card("card-4", "Dee New", "dee@example.org"),
+            VCF,
+            PutCondition::IfNoneMatch,
+        )
+        .await;
+    });
+    let o = run(state.path(), &["sync", &id, "--no-progress"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 1 copied, 1 updated"),
+        "{}",
+        text(&o)
+    );
+    let src_now = rt.block_on(snapshot(&src));
+    assert_eq!(rt.block_on(snapshot(&dst)), src_now);
+
+    let o = run(state.path(), &["verify", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(line(&o, "verify:") == "verify: OK", "{}", text(&o));
+
+    // Purge from pass 2 (pass 2 copied nothing, pass 3 was the sync): only the new contact goes; the updated event stays.
+    let o = run(state.path(), &["purge", &id, "--from-pass", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        line(&o, "deleted 1 contact").contains("deleted 1"),
+        "{}",
+        text(&o)
+    );
+    let d = rt.block_on(snapshot(&dst));
+    assert!(!d["Friends & Family"].contains_key("card-4"), "{d:#?}");
+    assert_eq!(d["Friends & Family"].len(), 3);
+    assert!(d["Work Calendar"]["ev-1"].contains("Budget review (moved)"));
+
+    // verify now misses exactly that contact; the next sync brings it back.
+    let o = run(state.path(), &["verify", &id]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("missing UID card-4"),
+        "{}",
+        text(&o)
+    );
+    let o = run(state.path(), &["sync", &id, "--no-progress"]);
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 1 copied, 0 updated"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(rt.block_on(snapshot(&dst)), src_now);
+    let o = run(state.path(), &["status", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // A migration that lost its item map (here: a new one over the same accounts) finds its
+    // own resources at their UID-derived hrefs and records them; nothing is duplicated.
+    let resources = |c: &DavClient| {
+        rt.block_on(async {
+            let home = c
+                .discover()
+                .await
+                .expect("discover")
+                .calendar_home
+                .expect("home");
+            let mut n = 0;
+            for coll in c.list_collections(&home).await.expect("list") {
+                n += c.list_items(&coll).await.expect("items").len();
+            }
+            n
+        })
+    };
+    assert_eq!(resources(&dst), 9);
+    let mut fresh = args.to_vec();
+    fresh.push("--new");
+    let o = run(state.path(), &fresh);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(migration_id(&o), id);
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 9 copied, 0 updated (0 bytes)"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(resources(&dst), 9, "duplicates were written");
+}
+
+/// Mail and DAV in one migration: the DAV logins come from the IMAP URLs, the passwords are
+/// shared, and status, verify and purge cover both.
+#[test]
+fn mail_and_dav_in_one_migration() {
+    use passeur_testkit::{Dovecot, DovecotOptions};
+    use support::{copied, fill, login, msg, simple, url};
+
+    let dc = Dovecot::start(DovecotOptions::default()).expect("dovecot");
+    let r = Radicale::start(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+    })
+    .expect("radicale");
+    let rt = rt();
+    let state = tempfile::tempdir().expect("tempdir");
+    let (src, dst) = (client(&r, 1), client(&r, 2));
+    rt.block_on(async {
+        seed(&src).await;
+        let mut c = login(&dc, "user1").await;
+        fill(
+            &mut c,
+            &[
+                msg(
+                    "INBOX",
+                    simple(1, Some("<1@x>")),
+                    &["\\Seen"],
+                    "01-Jan-2024 10:00:00 +0000",
+                ),
+                msg(
+                    "INBOX",
+                    simple(2, Some("<2@x>")),
+                    &[],
+                    "02-Jan-2024 10:00:00 +0000",
+                ),
+                msg(
+                    "Archive",
+                    simple(3, Some("<3@x>")),
+                    &["\\Flagged"],
+                    "03-Jan-2024 10:00:00 +0000",
+                ),
+            ],
+        )
+        .await;
+    });
+    let dav = format!("http://{}:{}/", r.host, r.port);
+    let o = run(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &url(&dc, "user1"),
+            "--to",
+            &url(&dc, "user2"),
+            "--from-dav",
+            &dav,
+            "--to-dav",
+            &dav,
+            "--no-progress",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let id = migration_id(&o);
+    assert_eq!(copied(&o), 3, "{}", text(&o));
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 8 copied, 0 updated"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(rt.block_on(snapshot(&dst)), rt.block_on(snapshot(&src)));
+
+    let o = run(state.path(), &["status", &id, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["items"], 11, "{v:#}");
+    assert_eq!(v["passes"][0]["copied"], 11, "{v:#}");
+
+    let o = run(state.path(), &["verify", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Purge everything: the three messages and the eight DAV items, and nothing else.
+    let o = run(state.path(), &["purge", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        line(&o, "deleted 3 message").contains("deleted 3"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        line(&o, "deleted 8 contact").contains("deleted 8"),
+        "{}",
+        text(&o)
+    );
+    let left: usize = rt
+        .block_on(snapshot(&dst))
+        .values()
+        .map(BTreeMap::len)
+        .sum();
+    assert_eq!(left, 0);
+    assert_eq!(
+        rt.block_on(snapshot(&src))
+            .values()
+            .map(BTreeMap::len)
+            .sum::<usize>(),
+        8,
+        "the source is untouched"
+    );
+}
+
+/// Volume: 500 contacts and 500 events, timed (`cargo test -p passeur --test dav -- --ignored
+/// --nocapture`).
+#[test]
+#[ignore = "timing run"]
+fn volume_500_contacts_500_events() {
+    let r = Radicale::start(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+    })
+    .expect("radicale");
+    let rt = rt();
+    let state = tempfile::tempdir().expect("tempdir");
+    let src = client(&r, 1);
+    rt.block_on(async {
+        let homes = src.discover().await.expect("discover");
+        let home = homes.calendar_home.expect("home");
+        let mk = |slug: &'static str, kind: CollectionKind| {
+            let home = home.clone();
+            let src = &src;
+            async move {
+                src.create_collection(
+                    &home,
+                    slug,
+                    &NewCollection {
+                        kind,
+                        displayname: Some(slug.into()),
+                        color: None,
+                        description: None,
+                    },
+                )
+                .await
+                .expect("create")
+            }
+        };
+        let cal = mk(
+            "big-cal",
+            CollectionKind::Calendar {
+                components: vec![ComponentKind::Event],
+            },
+        )
+        .await;
+        let book = mk("big-book", CollectionKind::AddressBook).await;
+        for i in 0..500 {
+            put(
+                &src,
+                &format!("{}e{i}.ics", cal.href),
+                &event(&format!("ev-{i}"), &format!("Event {i}")),
+                ICS,
+                PutCondition::IfNoneMatch,
+            )
+            .await;
+            put(
+                &src,
+                &format!("{}c{i}.vcf", book.href),
+                &card(
+                    &format!("card-{i}"),
+                    &format!("Person {i}"),
+                    &format!("p{i}@example.org"),
+                ),
+                VCF,
+                PutCondition::IfNoneMatch,
+            )
+            .await;
+        }
+    });
+    let from = format!("http://user1@{}:{}/", r.host, r.port);
+    let to = format!("http://user2@{}:{}/", r.host, r.port);
+    let args = [
+        "migrate",
+        "--from-dav",
+        &from,
+        "--to-dav",
+        &to,
+        "--no-progress",
+    ];
+    let t = std::time::Instant::now();
+    let o = run(state.path(), &args);
+    let first = t.elapsed();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 1000 copied"),
+        "{}",
+        text(&o)
+    );
+    let t = std::time::Instant::now();
+    let o = run(state.path(), &args);
+    let second = t.elapsed();
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 0 copied"),
+        "{}",
+        text(&o)
+    );
+    println!("1000 items: first pass {first:?}, second pass {second:?}");
+}

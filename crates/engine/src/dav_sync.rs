@@ -1,0 +1,856 @@
+//! Contacts, calendars and tasks, account to account over CardDAV/CalDAV.
+//!
+//! [`run_dav_pass`] copies every wanted source collection into a destination collection of the
+//! same name (created when missing) with [`passeur_dav::copy_collection`], which does the
+//! exactly-once work against the servers; this module feeds it what the item map knows and
+//! records each outcome there:
+//!
+//! - item map key: (kind, source collection href, source resource href); fingerprint = source
+//!   ETag, `dst_key` = destination href, `flags` = destination ETag, `pass` = the pass that first
+//!   copied it (an update keeps it, so "purge from pass N" removes only what N created);
+//! - per collection ([`passeur_store::DavCollectionState`]): the destination href and the
+//!   source's sync token, so the next pass asks only for what changed.
+//!
+//! [`purge_dav`] deletes our destination resources (from a pass on); [`verify_dav`] compares each
+//! collection pair by UID and key properties.
+
+use std::collections::HashMap;
+
+use passeur_dav::{
+    Collection, CollectionKind, ComponentKind, CopyOptions, DavClient, DavConfig, DavError,
+    ItemEvent, KnownItem, OnConflict,
+};
+use passeur_store::{DavCollectionState, Failure, Item, ItemKey, PassCounters, Store};
+use passeur_types::{ContentKind, MigrationId};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
+
+use crate::{EngineError, Event, EventSink, Side};
+
+/// One side of a DAV migration.
+#[derive(Clone)]
+pub struct DavAccount {
+    /// The server, principal or home URL (`https://dav.example/`).
+    pub url: url::Url,
+    pub username: String,
+    pub password: Zeroizing<String>,
+    /// Accept any TLS certificate (test servers only).
+    pub insecure_tls: bool,
+}
+
+impl std::fmt::Debug for DavAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DavAccount")
+            .field("url", &self.url.as_str())
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DavAccount {
+    /// An account from a URL (`http(s)://[USER@]HOST[:PORT][/PATH]`); a user name in the URL
+    /// wins over `username` and is removed from the URL.
+    pub fn parse(
+        url: &str,
+        username: &str,
+        password: Zeroizing<String>,
+        insecure_tls: bool,
+    ) -> Result<DavAccount, EngineError> {
+        let mut u = url::Url::parse(url)
+            .map_err(|e| EngineError::Config(format!("cannot read the DAV URL {url:?}: {e}")))?;
+        if u.scheme() != "http" && u.scheme() != "https" {
+            return Err(EngineError::Config(format!(
+                "cannot use the DAV URL {url:?}: expected http:// or https://"
+            )));
+        }
+        let mut user = username.to_string();
+        if !u.username().is_empty() {
+            user = percent_decode(u.username());
+        }
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        if user.is_empty() {
+            return Err(EngineError::Config(format!(
+                "cannot log in to {url}: no DAV user name"
+            )));
+        }
+        Ok(DavAccount {
+            url: u,
+            username: user,
+            password,
+            insecure_tls,
+        })
+    }
+
+    /// The URL without secrets, with the user name (`http://user@host:port/`), for display and
+    /// for identifying a migration.
+    pub fn display_url(&self) -> String {
+        let mut u = self.url.clone();
+        let _ = u.set_username(&self.username);
+        u.to_string()
+    }
+
+    pub fn client(&self, side: Side) -> Result<DavClient, EngineError> {
+        let mut cfg = DavConfig::new(
+            self.url.clone(),
+            self.username.clone(),
+            self.password.as_str(),
+        );
+        cfg.insecure_tls = self.insecure_tls;
+        DavClient::new(cfg).map_err(|e| EngineError::dav(side, "set up the DAV client", e))
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Options of a DAV pass.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DavOptions {
+    /// Replace destination resources with the same UID that this migration did not write
+    /// (default: leave them and report a conflict).
+    #[serde(default)]
+    pub overwrite_conflicts: bool,
+    /// List what would be copied, copy nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Ignore stored sync tokens and list every collection in full.
+    #[serde(default)]
+    pub full: bool,
+}
+
+/// What one collection pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DavCollectionReport {
+    pub kind: Option<ContentKind>,
+    /// The source collection's display name (else its href).
+    pub name: String,
+    pub src_href: String,
+    pub dst_href: String,
+    /// The destination collection was created by this pass.
+    pub created: bool,
+    /// Items the source listed (only changes, when its sync token was used).
+    pub listed: u64,
+    pub copied: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub already_there: u64,
+    pub conflicts: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    /// Items copied earlier that the source no longer has (left on the destination).
+    pub deleted_on_source: u64,
+    /// The collection could not be finished.
+    pub error: Option<String>,
+}
+
+/// What a DAV pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DavPassReport {
+    pub pass: u32,
+    pub dry_run: bool,
+    pub collections: Vec<DavCollectionReport>,
+    /// copied = new resources (+ AlreadyThere), flags_updated = updated resources.
+    #[serde(skip)]
+    pub counters: PassCounters,
+    pub cancelled: bool,
+}
+
+impl DavPassReport {
+    /// Every collection finished and no item failed or conflicted.
+    pub fn complete(&self) -> bool {
+        !self.cancelled
+            && self
+                .collections
+                .iter()
+                .all(|c| c.error.is_none() && c.failed == 0 && c.conflicts == 0)
+    }
+}
+
+/// The content kind a source collection is copied as, given the wanted kinds; `None` when it is
+/// not wanted. A calendar holding both events and tasks counts as `Calendars` when calendars
+/// are wanted (the whole collection is copied either way).
+pub fn collection_kind(kind: &CollectionKind, wanted: &[ContentKind]) -> Option<ContentKind> {
+    match kind {
+        CollectionKind::AddressBook => wanted
+            .contains(&ContentKind::Contacts)
+            .then_some(ContentKind::Contacts),
+        CollectionKind::Calendar { components } => {
+            if components.contains(&ComponentKind::Event)
+                && wanted.contains(&ContentKind::Calendars)
+            {
+                Some(ContentKind::Calendars)
+            } else if components.contains(&ComponentKind::Todo)
+                && wanted.contains(&ContentKind::Tasks)
+            {
+                Some(ContentKind::Tasks)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The wanted collections of one account, address books first.
+async fn source_collections(
+    c: &DavClient,
+    wanted: &[ContentKind],
+) -> Result<(passeur_dav::Homes, Vec<(ContentKind, Collection)>), EngineError> {
+    let homes = c
+        .discover()
+        .await
+        .map_err(|e| EngineError::dav(Side::Source, "discover the DAV homes", e))?;
+    let mut out = Vec::new();
+    let mut homes_seen: Vec<&url::Url> = Vec::new();
+    for home in [&homes.addressbook_home, &homes.calendar_home]
+        .into_iter()
+        .flatten()
+    {
+        if homes_seen.contains(&home) {
+            continue;
+        }
+        homes_seen.push(home);
+        let list = c
+            .list_collections(home)
+            .await
+            .map_err(|e| EngineError::dav(Side::Source, "list collections", e))?;
+        for coll in list {
+            if let Some(k) = collection_kind(&coll.kind, wanted) {
+                out.push((k, coll));
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.0, &a.1.href).cmp(&(b.0, &b.1.href)));
+    out.dedup_by(|a, b| a.1.href == b.1.href);
+    Ok((homes, out))
+}
+
+fn known_of(items: &[Item]) -> HashMap<String, KnownItem> {
+    items
+        .iter()
+        .filter(|i| !i.pending)
+        .filter_map(|i| {
+            Some((
+                i.src_key.clone(),
+                KnownItem {
+                    src_etag: i.fingerprint.clone(),
+                    dst_href: i.dst_key.clone()?,
+                    dst_etag: Some(i.flags.clone()).filter(|f| !f.is_empty()),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Copies the wanted contacts, calendars and tasks of `src` to `dst` as pass `pass` of
+/// migration `id` (see the module docs). Per-item problems are recorded as failures and the
+/// pass goes on; a collection that cannot be finished (network, server error) is reported with
+/// its error and the next one is tried.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_dav_pass(
+    store: &Store,
+    id: MigrationId,
+    pass: u32,
+    src: &DavAccount,
+    dst: &DavAccount,
+    kinds: &[ContentKind],
+    opts: &DavOptions,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<DavPassReport, EngineError> {
+    let s = src.client(Side::Source)?;
+    let d = dst.client(Side::Destination)?;
+    let (_, colls) = source_collections(&s, kinds).await?;
+    let dst_homes = d
+        .discover()
+        .await
+        .map_err(|e| EngineError::dav(Side::Destination, "discover the DAV homes", e))?;
+    let states: HashMap<String, DavCollectionState> = store
+        .dav_collections(id)
+        .await?
+        .into_iter()
+        .map(|c| (c.src_href.clone(), c))
+        .collect();
+    let mut report = DavPassReport {
+        pass,
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    events.send(Event::Planned {
+        folders: colls.len(),
+        messages: 0,
+        known: 0,
+    });
+    for (kind, sc) in colls {
+        if cancel.is_cancelled() {
+            report.cancelled = true;
+            break;
+        }
+        let name = sc.displayname.clone().unwrap_or_else(|| sc.href.clone());
+        let mut cr = DavCollectionReport {
+            kind: Some(kind),
+            name: name.clone(),
+            src_href: sc.href.clone(),
+            ..Default::default()
+        };
+        let r = copy_one(
+            store,
+            id,
+            pass,
+            &s,
+            &d,
+            &dst_homes,
+            kind,
+            &sc,
+            states.get(&sc.href),
+            opts,
+            events,
+            &mut cr,
+        )
+        .await;
+        if let Err(e) = r {
+            tracing::warn!("{name}: {e}");
+            cr.error = Some(e.to_string());
+        }
+        report.counters.copied += cr.copied + cr.already_there;
+        report.counters.flags_updated += cr.updated;
+        report.counters.bytes += cr.bytes;
+        report.counters.failed += cr.failed + cr.conflicts;
+        report.collections.push(cr);
+    }
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn copy_one(
+    store: &Store,
+    id: MigrationId,
+    pass: u32,
+    s: &DavClient,
+    d: &DavClient,
+    dst_homes: &passeur_dav::Homes,
+    kind: ContentKind,
+    sc: &Collection,
+    state: Option<&DavCollectionState>,
+    opts: &DavOptions,
+    events: &EventSink,
+    cr: &mut DavCollectionReport,
+) -> Result<(), EngineError> {
+    let items = store.items_in_folder(id, kind, &sc.href).await?;
+    let known = known_of(&items);
+    let by_key: HashMap<&str, &Item> = items.iter().map(|i| (i.src_key.as_str(), i)).collect();
+
+    if opts.dry_run {
+        let listed = s
+            .list_items(sc)
+            .await
+            .map_err(|e| EngineError::dav(Side::Source, "list items", e))?;
+        cr.listed = listed.len() as u64;
+        for i in &listed {
+            match known.get(&i.href) {
+                Some(k) if k.src_etag == i.etag => cr.unchanged += 1,
+                Some(_) => cr.updated += 1,
+                None => cr.copied += 1,
+            }
+        }
+        events.send(Event::FolderScanned {
+            folder: cr.name.clone(),
+            to_copy: cr.copied + cr.updated,
+            bytes: 0,
+        });
+        return Ok(());
+    }
+
+    // The destination collection: the one used before, else one of the same name.
+    let home = dst_homes.home_for(&sc.kind).ok_or_else(|| {
+        EngineError::dav(
+            Side::Destination,
+            "find a home for this kind of collection",
+            DavError::Discovery {
+                url: d.base_url().to_string(),
+                reason: format!(
+                    "no {} home",
+                    if sc.kind.is_calendar() {
+                        "calendar"
+                    } else {
+                        "address book"
+                    }
+                ),
+            },
+        )
+    })?;
+    let previous = match state {
+        Some(st) => d
+            .get_collection(&st.dst_href)
+            .await
+            .map_err(|e| EngineError::dav(Side::Destination, "read a collection", e))?,
+        None => None,
+    };
+    let dc = match previous {
+        Some(c) => c,
+        None => {
+            let (c, created) = d
+                .ensure_collection(home, sc)
+                .await
+                .map_err(|e| EngineError::dav(Side::Destination, "create a collection", e))?;
+            cr.created = created;
+            c
+        }
+    };
+    cr.dst_href = dc.href.clone();
+    // A token is only good if the item map still matches what it was taken against (a
+    // previous destination collection, a full run).
+    let token = state
+        .filter(|st| !opts.full && st.dst_href == dc.href)
+        .and_then(|st| st.sync_token.clone());
+    let copy_opts = CopyOptions {
+        on_conflict: if opts.overwrite_conflicts {
+            OnConflict::Overwrite
+        } else {
+            OnConflict::Skip
+        },
+        convert_vcard_to: None,
+        sync_token: token,
+    };
+    let mut evs: Vec<ItemEvent> = Vec::new();
+    let result =
+        passeur_dav::copy_collection(s, sc, d, &dc, &known, &copy_opts, |e| evs.push(e)).await;
+    // Record what was done even when the copy stopped half-way.
+    record(store, id, pass, kind, sc, &dc, &by_key, &evs, events, cr).await?;
+    let rep = result.map_err(|e| EngineError::dav(Side::Destination, "copy a collection", e))?;
+    cr.listed = rep.listed as u64;
+    cr.unchanged = rep.unchanged as u64;
+    cr.deleted_on_source = rep.deleted_on_source.len() as u64;
+    // Keep the new token only when nothing failed: failed items must be listed again.
+    let clean = cr.failed == 0 && cr.conflicts == 0;
+    store
+        .put_dav_collection(
+            id,
+            &DavCollectionState {
+                src_href: sc.href.clone(),
+                kind,
+                dst_href: dc.href.clone(),
+                sync_token: if clean {
+                    rep.new_sync_token
+                } else {
+                    state.and_then(|s| s.sync_token.clone())
+                },
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    store: &Store,
+    id: MigrationId,
+    pass: u32,
+    kind: ContentKind,
+    sc: &Collection,
+    dc: &Collection,
+    by_key: &HashMap<&str, &Item>,
+    evs: &[ItemEvent],
+    events: &EventSink,
+    cr: &mut DavCollectionReport,
+) -> Result<(), EngineError> {
+    let mut rows: Vec<Item> = Vec::new();
+    let mut failures: Vec<Failure> = Vec::new();
+    let (mut n, mut bytes) = (0u64, 0u64);
+    let row = |src_href: &str,
+               src_etag: &str,
+               dst_href: &str,
+               dst_etag: &Option<String>,
+               size: u64,
+               pass: u32| Item {
+        kind,
+        src_folder: sc.href.clone(),
+        src_key: src_href.to_string(),
+        src_uidvalidity: None,
+        src_uid: None,
+        fingerprint: src_etag.to_string(),
+        dst_folder: dc.href.clone(),
+        dst_uidvalidity: None,
+        dst_uid: None,
+        dst_key: Some(dst_href.to_string()),
+        pass,
+        size,
+        flags: dst_etag.clone().unwrap_or_default(),
+        pending: false,
+    };
+    for e in evs {
+        match e {
+            ItemEvent::Copied {
+                src_href,
+                src_etag,
+                dst_href,
+                dst_etag,
+                bytes: b,
+                ..
+            }
+            | ItemEvent::Overwritten {
+                src_href,
+                src_etag,
+                dst_href,
+                dst_etag,
+                bytes: b,
+                ..
+            } => {
+                cr.copied += 1;
+                cr.bytes += *b as u64;
+                n += 1;
+                bytes += *b as u64;
+                rows.push(row(src_href, src_etag, dst_href, dst_etag, *b as u64, pass));
+            }
+            ItemEvent::AlreadyThere {
+                src_href,
+                src_etag,
+                dst_href,
+                dst_etag,
+                ..
+            } => {
+                cr.already_there += 1;
+                let size = by_key.get(src_href.as_str()).map_or(0, |i| i.size);
+                rows.push(row(src_href, src_etag, dst_href, dst_etag, size, pass));
+            }
+            ItemEvent::Updated {
+                src_href,
+                src_etag,
+                dst_href,
+                dst_etag,
+                bytes: b,
+                ..
+            } => {
+                cr.updated += 1;
+                cr.bytes += *b as u64;
+                bytes += *b as u64;
+                // An update keeps the pass that first copied the item.
+                let first = by_key.get(src_href.as_str()).map_or(pass, |i| i.pass);
+                rows.push(row(
+                    src_href, src_etag, dst_href, dst_etag, *b as u64, first,
+                ));
+            }
+            ItemEvent::Conflict {
+                uid,
+                src_href,
+                dst_href,
+            } => {
+                cr.conflicts += 1;
+                failures.push(Failure {
+                    pass,
+                    kind,
+                    folder: sc.href.clone(),
+                    src_key: src_href.clone(),
+                    size: None,
+                    reason: format!(
+                        "UID {uid} already exists on the destination at {dst_href} (not written by this migration); left alone"
+                    ),
+                });
+            }
+            ItemEvent::Failed {
+                src_href,
+                uid,
+                error,
+            } => {
+                cr.failed += 1;
+                failures.push(Failure {
+                    pass,
+                    kind,
+                    folder: sc.href.clone(),
+                    src_key: src_href.clone(),
+                    size: None,
+                    reason: match uid {
+                        Some(u) => format!("UID {u}: {error}"),
+                        None => error.clone(),
+                    },
+                });
+            }
+            other => {
+                tracing::warn!("unhandled DAV item event {other:?}");
+            }
+        }
+    }
+    if !rows.is_empty() {
+        store.insert_pending(id, &rows).await?;
+    }
+    if !failures.is_empty() {
+        store.record_failures(id, &failures).await?;
+        for f in &failures {
+            events.send(Event::ItemFailed {
+                folder: cr.name.clone(),
+                uid: 0,
+                reason: format!("{}: {}", f.src_key, f.reason),
+            });
+        }
+    }
+    if n > 0 || bytes > 0 {
+        events.send(Event::Copied {
+            folder: cr.name.clone(),
+            messages: n,
+            bytes,
+        });
+    }
+    Ok(())
+}
+
+/// What [`purge_dav`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DavPurgeReport {
+    pub deleted: u64,
+    /// Items left in place: changed on the destination since we wrote them (ETag differs), or
+    /// refused by the server; they stay in the item map.
+    pub skipped: u64,
+    /// Items already gone from the destination (removed from the map).
+    pub gone: u64,
+    pub notes: Vec<String>,
+}
+
+/// Deletes from the destination the contacts, events and tasks migration `id` wrote in pass
+/// `from_pass` or later (any non-mail item of the map with a destination href), under
+/// `If-Match` on the recorded ETag so that a resource changed since is left alone.
+pub async fn purge_dav(
+    store: &Store,
+    id: MigrationId,
+    dst: &DavAccount,
+    from_pass: u32,
+    dry_run: bool,
+) -> Result<DavPurgeReport, EngineError> {
+    let items: Vec<Item> = store
+        .items_from_pass(id, from_pass)
+        .await?
+        .into_iter()
+        .filter(|i| i.kind != ContentKind::Mail)
+        .collect();
+    let mut report = DavPurgeReport::default();
+    if items.is_empty() {
+        return Ok(report);
+    }
+    let d = dst.client(Side::Destination)?;
+    let mut removed: Vec<ItemKey<'_>> = Vec::new();
+    let mut touched: Vec<&str> = Vec::new();
+    for i in &items {
+        let Some(href) = i.dst_key.as_deref().filter(|_| !i.pending) else {
+            report.skipped += 1;
+            continue;
+        };
+        if dry_run {
+            report.deleted += 1;
+            continue;
+        }
+        let etag = Some(i.flags.as_str()).filter(|e| !e.is_empty());
+        match d.delete(href, etag).await {
+            Ok(true) => {
+                report.deleted += 1;
+                removed.push(i.key());
+                touched.push(&i.src_folder);
+            }
+            Ok(false) => {
+                report.gone += 1;
+                removed.push(i.key());
+                touched.push(&i.src_folder);
+            }
+            Err(DavError::Http { status: 412, .. }) => {
+                report.skipped += 1;
+                report.notes.push(format!(
+                    "{href}: changed on the destination since it was copied; left in place"
+                ));
+            }
+            Err(e @ DavError::Http { .. }) if !e.is_retryable() => {
+                report.skipped += 1;
+                report.notes.push(format!("{href}: {e}"));
+            }
+            Err(e) => {
+                // Record what is done so far before giving up.
+                store.delete_items(id, &removed).await?;
+                return Err(EngineError::dav(Side::Destination, "delete an item", e));
+            }
+        }
+    }
+    if !dry_run {
+        store.delete_items(id, &removed).await?;
+        // The next pass must list these collections in full (the deleted items are no longer
+        // known, and an incremental sync would not list them again).
+        touched.sort_unstable();
+        touched.dedup();
+        for st in store.dav_collections(id).await? {
+            if touched.contains(&st.src_href.as_str()) && st.sync_token.is_some() {
+                store
+                    .put_dav_collection(
+                        id,
+                        &DavCollectionState {
+                            sync_token: None,
+                            ..st
+                        },
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The comparison of one collection pair.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DavCollectionCheck {
+    pub kind: Option<ContentKind>,
+    pub name: String,
+    pub src_href: String,
+    pub dst_href: String,
+    pub source_items: u64,
+    pub destination_items: u64,
+    /// Source UIDs missing on the destination.
+    pub missing: Vec<String>,
+    /// Destination UIDs the source does not have (there before, or deleted on the source).
+    pub extra: u64,
+    /// `UID field: source != destination`.
+    pub differing: Vec<String>,
+    pub destination_missing: bool,
+    pub error: Option<String>,
+}
+
+impl DavCollectionCheck {
+    pub fn ok(&self) -> bool {
+        self.missing.is_empty()
+            && self.differing.is_empty()
+            && !self.destination_missing
+            && self.error.is_none()
+    }
+}
+
+/// The comparison of every wanted collection.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DavVerifyReport {
+    pub collections: Vec<DavCollectionCheck>,
+}
+
+impl DavVerifyReport {
+    pub fn ok(&self) -> bool {
+        self.collections.iter().all(DavCollectionCheck::ok)
+    }
+}
+
+/// Compares each wanted source collection with its destination (the one the migration used,
+/// else the one a pass would pick), by UID and key properties. Read-only on both sides.
+pub async fn verify_dav(
+    store: &Store,
+    id: MigrationId,
+    src: &DavAccount,
+    dst: &DavAccount,
+    kinds: &[ContentKind],
+) -> Result<DavVerifyReport, EngineError> {
+    let s = src.client(Side::Source)?;
+    let d = dst.client(Side::Destination)?;
+    let (_, colls) = source_collections(&s, kinds).await?;
+    let dst_homes = d
+        .discover()
+        .await
+        .map_err(|e| EngineError::dav(Side::Destination, "discover the DAV homes", e))?;
+    let states: HashMap<String, DavCollectionState> = store
+        .dav_collections(id)
+        .await?
+        .into_iter()
+        .map(|c| (c.src_href.clone(), c))
+        .collect();
+    let mut report = DavVerifyReport::default();
+    for (kind, sc) in colls {
+        let mut check = DavCollectionCheck {
+            kind: Some(kind),
+            name: sc.displayname.clone().unwrap_or_else(|| sc.href.clone()),
+            src_href: sc.href.clone(),
+            ..Default::default()
+        };
+        let dc = match states.get(&sc.href) {
+            Some(st) => d.get_collection(&st.dst_href).await,
+            None => match dst_homes.home_for(&sc.kind) {
+                Some(home) => d.list_collections(home).await.map(|l| {
+                    l.into_iter().find(|c| {
+                        c.kind.is_calendar() == sc.kind.is_calendar()
+                            && (c.slug() == sc.slug()
+                                || (c.displayname.is_some() && c.displayname == sc.displayname))
+                    })
+                }),
+                None => Ok(None),
+            },
+        };
+        match dc {
+            Ok(Some(dc)) => {
+                check.dst_href = dc.href.clone();
+                match passeur_dav::verify_collection(&s, &sc, &d, &dc).await {
+                    Ok(v) => {
+                        check.source_items = v.src_count as u64;
+                        check.destination_items = v.dst_count as u64;
+                        check.missing = v.missing;
+                        check.extra = v.extra.len() as u64;
+                        check.differing = v
+                            .differing
+                            .into_iter()
+                            .map(|x| format!("{} {}: {:?} != {:?}", x.uid, x.field, x.src, x.dst))
+                            .collect();
+                    }
+                    Err(e) => check.error = Some(e.to_string()),
+                }
+            }
+            Ok(None) => check.destination_missing = true,
+            Err(e) => check.error = Some(e.to_string()),
+        }
+        report.collections.push(check);
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collections_are_picked_by_kind() {
+        let cal = |c: Vec<ComponentKind>| CollectionKind::Calendar { components: c };
+        let all = [
+            ContentKind::Contacts,
+            ContentKind::Calendars,
+            ContentKind::Tasks,
+        ];
+        assert_eq!(
+            collection_kind(&CollectionKind::AddressBook, &all),
+            Some(ContentKind::Contacts)
+        );
+        assert_eq!(
+            collection_kind(&CollectionKind::AddressBook, &[ContentKind::Tasks]),
+            None
+        );
+        assert_eq!(
+            collection_kind(&cal(vec![ComponentKind::Todo]), &all),
+            Some(ContentKind::Tasks)
+        );
+        assert_eq!(
+            collection_kind(
+                &cal(vec![ComponentKind::Event, ComponentKind::Todo]),
+                &[ContentKind::Tasks]
+            ),
+            Some(ContentKind::Tasks)
+        );
+        assert_eq!(
+            collection_kind(&cal(vec![ComponentKind::Event]), &[ContentKind::Tasks]),
+            None
+        );
+    }
+
+    #[test]
+    fn account_urls_lose_their_user_name() {
+        let a = DavAccount::parse(
+            "http://us%40er@127.0.0.1:5232/",
+            "other",
+            Zeroizing::new("pw".into()),
+            false,
+        )
+        .unwrap();
+        assert_eq!(a.username, "us@er");
+        assert_eq!(a.url.as_str(), "http://127.0.0.1:5232/");
+        assert!(DavAccount::parse("http://h/", "", Zeroizing::new(String::new()), false).is_err());
+        assert!(DavAccount::parse("imap://h/", "u", Zeroizing::new(String::new()), false).is_err());
+    }
+}

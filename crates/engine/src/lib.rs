@@ -6,7 +6,10 @@
 //! - [`run_mail_pass`]: one exactly-once pass over the source (the first copies everything, later
 //!   ones copy what is new and bring flag changes over), driven by the store's item map.
 //! - [`verify_mail`]: compares source and destination folder by folder.
-//! - [`purge_mail`]: deletes from the destination exactly what a migration copied (from a pass on).
+//! - [`purge_mail`]: deletes from the destination exactly what a migration copied (from a pass on);
+//!   [`purge_dav`] the same for contacts and events, by their recorded href.
+//! - [`run_pst_import`], [`run_file_import`]: file imports (PST/OST to IMAP + DAV, .ics/.vcf to
+//!   DAV), exactly once through the same item map.
 //!
 //! A run reports [`Event`]s to an [`EventSink`] and stops cleanly when its
 //! [`CancellationToken`](tokio_util::sync::CancellationToken) is cancelled: what is copied stays
@@ -14,6 +17,8 @@
 
 pub mod account;
 pub mod folders;
+mod import_dav;
+mod import_pst;
 mod mail;
 mod message;
 mod purge;
@@ -21,9 +26,11 @@ mod verify;
 
 pub use account::{Compress, MailAccount};
 pub use folders::{FolderPlan, FolderRules};
+pub use import_dav::{FileKind, run_file_import};
+pub use import_pst::{ImportFolderReport, ImportOptions, ImportReport, run_pst_import};
 pub use mail::{FolderReport, PassReport, run_mail_pass};
 pub use message::fingerprint;
-pub use purge::{PurgeReport, purge_mail};
+pub use purge::{PurgeReport, purge_dav, purge_mail};
 pub use verify::{FolderCheck, VerifyReport, verify_mail};
 
 use std::fmt;
@@ -65,6 +72,9 @@ pub enum EngineError {
     Rules(#[from] folders::RuleError),
     #[error("cannot purge: {0}")]
     Purge(String),
+    /// A file import could not go on (unreadable file, DAV destination error).
+    #[error("{0}")]
+    Import(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -1,6 +1,7 @@
 //! `passeur`: the one binary. This file holds the command line; the work is done by
 //! `passeur-engine` over `passeur-store`.
 
+mod import;
 mod progress;
 
 use std::io::IsTerminal;
@@ -47,6 +48,9 @@ enum Command {
     Purge(PurgeArgs),
     /// Compare source and destination folder by folder: counts, bytes, flags, keywords, dates.
     Verify(VerifyArgs),
+    /// Import a PST/OST (mail to IMAP, contacts/calendars/tasks to DAV) or an .ics/.vcf file
+    /// (to a DAV collection). Importing the same file again copies nothing twice.
+    Import(import::ImportArgs),
 }
 
 #[derive(Args, Clone)]
@@ -229,8 +233,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate(a) => migrate(&store, a).await,
         Command::Sync(a) => sync(&store, a).await,
         Command::Status(a) => status(&store, a).await,
+        Command::Purge(a) if import::is_import(&store, a.id).await? => {
+            import::purge(&store, a).await
+        }
         Command::Purge(a) => purge(&store, a).await,
         Command::Verify(a) => verify(&store, a).await,
+        Command::Import(a) => import::import(&store, a).await,
     }
 }
 

@@ -841,16 +841,16 @@ async fn collection<'s>(
     Ok(dav.collections.get(&key))
 }
 
-/// Parses converted objects for [`import_objects`]: the node id of each UID, and the node ids
-/// whose text could not be parsed.
-fn parse_batch(
-    kind: DavKind,
-    batch: &[(u32, String)],
-) -> (
+/// Objects to import, the node id of each UID, and the node ids that could not be parsed.
+type ParsedBatch = (
     Vec<Result<SourceObject, FormatError>>,
     HashMap<String, u32>,
     Vec<(u32, String)>,
-) {
+);
+
+/// Parses converted objects for [`import_objects`]: the node id of each UID, and the node ids
+/// whose text could not be parsed.
+fn parse_batch(kind: DavKind, batch: &[(u32, String)]) -> ParsedBatch {
     let mut objects = Vec::new();
     let mut nodes = HashMap::new();
     let mut bad = Vec::new();

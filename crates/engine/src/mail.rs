@@ -471,6 +471,7 @@ async fn process_folder(
         .collect();
 
     // Flag changes since the last pass.
+    #[allow(clippy::type_complexity)]
     let mut groups: HashMap<String, (Vec<String>, Vec<u32>, Vec<&Item>)> = HashMap::new();
     for m in &metas {
         let Some(item) = by_uid.get(&m.uid) else {

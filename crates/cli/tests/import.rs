@@ -371,3 +371,38 @@ fn ics_and_vcf_into_radicale_by_uid_once() {
         );
     }
 }
+
+#[test]
+fn ost_and_ansi_pst_mail_counts_match_the_reader() {
+    let dc = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rad = Radicale::start(RadicaleOptions::default()).unwrap();
+    let dav = format!("{}/", rad.url());
+    for name in [
+        "Aspose.Email-for-.NET__Outlook_SampleOstFile.ost",
+        "PstReader__simiden_pst2john_97_outlook_pass12345.pst",
+    ] {
+        let state = tempfile::tempdir().unwrap();
+        let file = corpus(&format!("pst/{name}"));
+        let e = expected(&file);
+        let t = std::time::Instant::now();
+        let out = run(
+            state.path(),
+            &[
+                "import",
+                file.to_str().unwrap(),
+                "--to",
+                &url(&dc, "user1"),
+                "--to-dav",
+                &dav,
+            ],
+        );
+        let elapsed = t.elapsed();
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        println!(
+            "{name}: {elapsed:?}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let want = e.mail.values().map(Vec::len).sum::<usize>() + e.contacts.len() + e.events.len();
+        assert_eq!(copied(&out) as usize, want, "{name}: {}", text(&out));
+    }
+}

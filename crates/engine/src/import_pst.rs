@@ -846,6 +846,7 @@ type ParsedBatch = (
     Vec<Result<SourceObject, FormatError>>,
     HashMap<String, u32>,
     Vec<(u32, String)>,
+    Vec<u32>,
 );
 
 /// Parses converted objects for [`import_objects`]: the node id of each UID, and the node ids
@@ -854,6 +855,7 @@ fn parse_batch(kind: DavKind, batch: &[(u32, String)]) -> ParsedBatch {
     let mut objects = Vec::new();
     let mut nodes = HashMap::new();
     let mut bad = Vec::new();
+    let mut dups = Vec::new();
     for (node, text) in batch {
         let parsed: Vec<Result<SourceObject, FormatError>> = match kind {
             DavKind::Contacts => vcf::split(text.as_bytes())
@@ -863,6 +865,13 @@ fn parse_batch(kind: DavKind, batch: &[(u32, String)]) -> ParsedBatch {
                 .map(|r| r.map(SourceObject::from))
                 .collect(),
         };
+        if parsed.is_empty() {
+            bad.push((
+                *node,
+                "cannot import the item: its conversion holds no vCard or calendar component"
+                    .to_owned(),
+            ));
+        }
         for p in parsed {
             match p {
                 Ok(o) => {
@@ -871,6 +880,7 @@ fn parse_batch(kind: DavKind, batch: &[(u32, String)]) -> ParsedBatch {
                         SourceObject::Vcf(v) => v.uid.clone(),
                     };
                     if nodes.contains_key(&uid) {
+                        dups.push(*node);
                         continue;
                     }
                     nodes.insert(uid, *node);
@@ -880,7 +890,7 @@ fn parse_batch(kind: DavKind, batch: &[(u32, String)]) -> ParsedBatch {
             }
         }
     }
-    (objects, nodes, bad)
+    (objects, nodes, bad, dups)
 }
 
 /// Sends a batch of contacts / events to the folder's collection and records what landed.
@@ -909,8 +919,16 @@ async fn flush_dav(
         }
         run.report.dst.push_str(&coll.href);
     }
-    let (objects, nodes, bad) = parse_batch(kind, &batch);
+    let (objects, nodes, bad, dups) = parse_batch(kind, &batch);
     drop(batch);
+    if !dups.is_empty() {
+        run.report.skipped += dups.len() as u64;
+        run.notes.insert(format!(
+            "{}: {} item(s) with the UID of another item of the folder left out",
+            w.path,
+            dups.len()
+        ));
+    }
     let mut failures: Vec<Failure> = bad
         .into_iter()
         .map(|(node, reason)| Failure {

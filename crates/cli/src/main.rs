@@ -2,6 +2,7 @@
 //! `passeur-engine` over `passeur-store`.
 
 mod dav_args;
+mod import;
 mod progress;
 
 use std::io::IsTerminal;
@@ -49,6 +50,9 @@ enum Command {
     Purge(PurgeArgs),
     /// Compare source and destination folder by folder: counts, bytes, flags, keywords, dates.
     Verify(VerifyArgs),
+    /// Import a PST/OST (mail to IMAP, contacts/calendars/tasks to DAV) or an .ics/.vcf file
+    /// (to a DAV collection). Importing the same file again copies nothing twice.
+    Import(import::ImportArgs),
 }
 
 #[derive(Args, Clone)]
@@ -242,8 +246,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate(a) => migrate(&store, *a).await,
         Command::Sync(a) => sync(&store, a).await,
         Command::Status(a) => status(&store, a).await,
+        Command::Purge(a) if import::is_import(&store, a.id).await? => {
+            import::purge(&store, a).await
+        }
         Command::Purge(a) => purge(&store, a).await,
         Command::Verify(a) => verify(&store, a).await,
+        Command::Import(a) => import::import(&store, a).await,
     }
 }
 

@@ -215,6 +215,26 @@ pub fn plan(src: &Layout, dst: &Layout, rules: &FolderRules) -> Result<Vec<Folde
     Ok(plans)
 }
 
+/// Helpers for sources that are not IMAP accounts (file imports).
+impl Layout {
+    /// The logical path of this side's folder with the special-use `role` (one of [`ROLES`],
+    /// e.g. `\\Sent`), if it has one.
+    pub fn role_path(&self, role: &str) -> Option<Vec<String>> {
+        self.folders
+            .iter()
+            .find(|f| Layout::role_of(f).is_some_and(|r| r.eq_ignore_ascii_case(role)))
+            .map(|f| self.logical(&f.name))
+    }
+
+    /// Whether this side has a folder of this wire name (`INBOX` in any case).
+    pub fn has(&self, wire: &str) -> bool {
+        self.folders.iter().any(|f| {
+            f.name == wire
+                || (f.name.eq_ignore_ascii_case("INBOX") && wire.eq_ignore_ascii_case("INBOX"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,8 @@
 //! - [`run_dav_pass`], [`purge_dav`], [`verify_dav`]: the same for contacts, calendars and
 //!   tasks between CardDAV/CalDAV accounts.
 //! - [`purge_mail`]: deletes from the destination exactly what a migration copied (from a pass on).
+//! - [`run_pst_import`], [`run_file_import`]: file imports (PST/OST to IMAP + DAV, .ics/.vcf to
+//!   DAV), exactly once through the same item map; [`purge_imported_dav`] deletes their DAV items.
 //!
 //! A run reports [`Event`]s to an [`EventSink`] and stops cleanly when its
 //! [`CancellationToken`](tokio_util::sync::CancellationToken) is cancelled: what is copied stays
@@ -17,6 +19,8 @@
 pub mod account;
 mod dav_sync;
 pub mod folders;
+mod import_dav;
+mod import_pst;
 mod mail;
 mod message;
 mod purge;
@@ -28,9 +32,11 @@ pub use dav_sync::{
     DavVerifyReport, collection_kind, purge_dav, run_dav_pass, verify_dav,
 };
 pub use folders::{FolderPlan, FolderRules};
+pub use import_dav::{FileKind, run_file_import};
+pub use import_pst::{ImportFolderReport, ImportOptions, ImportReport, run_pst_import};
 pub use mail::{FolderReport, PassReport, run_mail_pass};
 pub use message::fingerprint;
-pub use purge::{PurgeReport, purge_mail};
+pub use purge::{PurgeReport, purge_imported_dav, purge_mail};
 pub use verify::{FolderCheck, VerifyReport, verify_mail};
 
 use std::fmt;
@@ -81,6 +87,9 @@ pub enum EngineError {
     Rules(#[from] folders::RuleError),
     #[error("cannot purge: {0}")]
     Purge(String),
+    /// A file import could not go on (unreadable file, DAV destination error).
+    #[error("{0}")]
+    Import(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

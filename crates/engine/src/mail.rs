@@ -343,7 +343,7 @@ async fn fingerprints(
 /// Waits until the destination folder stops growing. A server may still be committing an
 /// APPEND that a killed process sent just before it died; reconciling before that lands would
 /// copy those messages a second time.
-async fn settle(d: &mut Client, folder: &str) -> Result<(), EngineError> {
+pub(crate) async fn settle(d: &mut Client, folder: &str) -> Result<(), EngineError> {
     let mut last = None;
     for _ in 0..20 {
         let st = d
@@ -439,7 +439,7 @@ async fn process_folder(
         .iter()
         .any(|i| !i.pending && i.dst_uidvalidity.is_some_and(|v| v != dst_st.uidvalidity))
     {
-        rematch_destination(ctx, d, &dst_st, &known, 0).await?;
+        rematch_destination(&ctx.store, ctx.id, d, &dst_st, &known, 0).await?;
         known = store
             .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
             .await?;
@@ -458,7 +458,7 @@ async fn process_folder(
             .filter_map(|i| i.dst_uid)
             .max()
             .unwrap_or(0);
-        rematch_destination(ctx, d, &dst_st, &known, after).await?;
+        rematch_destination(&ctx.store, ctx.id, d, &dst_st, &known, after).await?;
         known = store
             .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
             .await?;
@@ -591,8 +591,9 @@ async fn rekey_source(
 /// Matches items of the map against the destination's messages above UID `after`: pending items
 /// found there are confirmed, pending ones not found are dropped (they will be copied again);
 /// when `after` is 0 every item is matched again (after a destination UIDVALIDITY change).
-async fn rematch_destination(
-    ctx: &Ctx,
+pub(crate) async fn rematch_destination(
+    store: &Store,
+    id: MigrationId,
     d: &mut Client,
     dst_st: &MailboxStatus,
     known: &[Item],
@@ -648,8 +649,8 @@ async fn rematch_destination(
         not_found = lost.len(),
         "reconciled items with the destination"
     );
-    ctx.store.complete(ctx.id, &completions).await?;
-    ctx.store.delete_items(ctx.id, &lost).await?;
+    store.complete(id, &completions).await?;
+    store.delete_items(id, &lost).await?;
     Ok(())
 }
 

@@ -118,3 +118,59 @@ pub async fn purge_mail(
     let _ = d.logout().await;
     Ok(report)
 }
+
+/// Deletes the contacts, events and tasks of migration `id` written in pass `from_pass` or
+/// later, each by the href recorded when it was written (file imports, DAV copies).
+pub async fn purge_imported_dav(
+    store: &Store,
+    id: MigrationId,
+    dav: &passeur_dav::DavClient,
+    from_pass: u32,
+    dry_run: bool,
+) -> Result<PurgeReport, EngineError> {
+    let items: Vec<Item> = store
+        .items_from_pass(id, from_pass)
+        .await?
+        .into_iter()
+        .filter(|i| i.kind != ContentKind::Mail)
+        .collect();
+    let mut report = PurgeReport::default();
+    let mut gone = Vec::new();
+    let mut absent = 0u64;
+    for i in &items {
+        let Some(href) = i.dst_key.as_deref().filter(|_| !i.pending) else {
+            report.skipped += 1;
+            continue;
+        };
+        if !dry_run {
+            let existed = dav
+                .delete(href, None)
+                .await
+                .map_err(|e| EngineError::Purge(format!("cannot delete {href}: {e}")))?;
+            if !existed {
+                absent += 1;
+            }
+            gone.push(i.key());
+            if gone.len() >= 200 {
+                store.delete_items(id, &gone).await?;
+                gone.clear();
+            }
+        }
+        report.deleted += 1;
+    }
+    if !gone.is_empty() {
+        store.delete_items(id, &gone).await?;
+    }
+    if absent > 0 {
+        report.notes.push(format!(
+            "{absent} contact(s)/event(s) were already gone from the destination"
+        ));
+    }
+    if report.skipped > 0 {
+        report.notes.push(format!(
+            "{} contact(s)/event(s) without a recorded destination left in place",
+            report.skipped
+        ));
+    }
+    Ok(report)
+}

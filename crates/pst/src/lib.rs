@@ -474,8 +474,9 @@ impl PstFile {
 
     /// The message ids of a folder: its children in the node index, plus any its
     /// contents table lists that the (maybe damaged) index lost, so they are
-    /// reported as errors rather than silently missing.
-    fn item_ids(&self, folder_nid: u32) -> Vec<u32> {
+    /// reported as errors rather than silently missing. With [`PstFile::item`], lets a
+    /// resumed import skip what it already has without converting it.
+    pub fn item_ids(&self, folder_nid: u32) -> Vec<u32> {
         let mut ids = self.children.get(&folder_nid).cloned().unwrap_or_default();
         if folder_nid & ndb::NID_TYPE_MASK == NID_TYPE_NORMAL_FOLDER {
             let table = (folder_nid & !ndb::NID_TYPE_MASK) | NID_TYPE_CONTENTS_TABLE;

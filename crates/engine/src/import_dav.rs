@@ -1,0 +1,321 @@
+//! Import of an iCalendar (.ics) or vCard (.vcf) file into one DAV collection.
+//!
+//! The file is split on a blocking thread (passeur-formats, bounded memory) and sent in chunks
+//! to [`passeur_dav::import_objects`]. Item map: `src_folder` = the file name, `src_key` = the
+//! object's UID, `dst_key` = the href it was written to. UIDs already in the map are skipped,
+//! so importing the same file again copies nothing; resources written by a run that was
+//! interrupted before recording them are found again at their deterministic href.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufReader, Read as _};
+use std::path::{Path, PathBuf};
+
+use passeur_dav::{
+    CollectionKind, ComponentKind, CopyOptions, DavClient, ImportTargets, ItemEvent, SourceObject,
+    import_objects,
+};
+use passeur_formats::{FormatError, ics, vcf};
+use passeur_store::{Failure, Item, Store};
+use passeur_types::{ContentKind, MigrationId};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::import_pst::{ImportFolderReport, ImportOptions, ImportReport, import_err};
+use crate::{EngineError, Event, EventSink};
+
+/// What kind of file an import reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    Pst,
+    Ics,
+    Vcf,
+}
+
+impl FileKind {
+    /// By extension, else by the file's first bytes.
+    pub fn detect(path: &Path) -> Option<FileKind> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("pst" | "ost") => return Some(FileKind::Pst),
+            Some("ics" | "ical" | "ifb" | "icalendar") => return Some(FileKind::Ics),
+            Some("vcf" | "vcard") => return Some(FileKind::Vcf),
+            _ => {}
+        }
+        let mut head = [0u8; 512];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .ok()?;
+        let head = &head[..n];
+        if head.starts_with(b"!BDN") {
+            return Some(FileKind::Pst);
+        }
+        let text = String::from_utf8_lossy(head).to_ascii_uppercase();
+        let text = text.trim_start_matches('\u{feff}').trim_start();
+        if text.starts_with("BEGIN:VCALENDAR") {
+            Some(FileKind::Ics)
+        } else if text.starts_with("BEGIN:VCARD") {
+            Some(FileKind::Vcf)
+        } else {
+            None
+        }
+    }
+}
+
+fn content_kind(o: &SourceObject) -> ContentKind {
+    match o {
+        SourceObject::Vcf(_) => ContentKind::Contacts,
+        SourceObject::Ics(i) => match i.kind {
+            ComponentKind::Todo => ContentKind::Tasks,
+            _ => ContentKind::Calendars,
+        },
+    }
+}
+
+type Chunk = Vec<Result<SourceObject, FormatError>>;
+
+fn read_chunks(path: PathBuf, kind: FileKind, size: usize, tx: mpsc::Sender<Chunk>) {
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => BufReader::new(f),
+        Err(e) => {
+            let _ = tx.blocking_send(vec![Err(FormatError::from(e))]);
+            return;
+        }
+    };
+    fn pump<I: Iterator<Item = Chunk>>(chunks: I, tx: &mpsc::Sender<Chunk>) {
+        for c in chunks {
+            if tx.blocking_send(c).is_err() {
+                return;
+            }
+        }
+    }
+    match kind {
+        FileKind::Vcf => pump(
+            chunked(vcf::split(file).map(|r| r.map(Into::into)), size),
+            &tx,
+        ),
+        _ => pump(
+            chunked(ics::split(file).map(|r| r.map(Into::into)), size),
+            &tx,
+        ),
+    }
+}
+
+fn chunked<I: Iterator<Item = Result<SourceObject, FormatError>>>(
+    mut it: I,
+    size: usize,
+) -> impl Iterator<Item = Chunk> {
+    std::iter::from_fn(move || {
+        let c: Chunk = it.by_ref().take(size.max(1)).collect();
+        (!c.is_empty()).then_some(c)
+    })
+}
+
+/// Runs one import pass of an .ics or .vcf file into the collection named `collection` of the
+/// DAV account (created when missing). `src_folder` names the file in the item map.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_file_import(
+    store: &Store,
+    id: MigrationId,
+    pass: u32,
+    path: &Path,
+    dav: &DavClient,
+    collection: &str,
+    opts: &ImportOptions,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<ImportReport, EngineError> {
+    let kind = FileKind::detect(path)
+        .filter(|k| *k != FileKind::Pst)
+        .ok_or_else(|| {
+            import_err(format!(
+                "cannot import {}: not an iCalendar or vCard file",
+                path.display()
+            ))
+        })?;
+    let src_folder = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ckind = match kind {
+        FileKind::Vcf => CollectionKind::AddressBook,
+        _ => CollectionKind::Calendar {
+            components: vec![
+                ComponentKind::Event,
+                ComponentKind::Todo,
+                ComponentKind::Journal,
+            ],
+        },
+    };
+    let homes = dav.discover().await.map_err(import_err)?;
+    let home = homes.home_for(&ckind).ok_or_else(|| {
+        import_err("cannot import: the DAV server shows no home for this kind of collection")
+    })?;
+    let (coll, _) = dav
+        .ensure_named_collection(home, collection, ckind)
+        .await
+        .map_err(import_err)?;
+
+    let mut known: HashSet<String> = HashSet::new();
+    for k in [
+        ContentKind::Contacts,
+        ContentKind::Calendars,
+        ContentKind::Tasks,
+    ] {
+        for i in store.items_in_folder(id, k, &src_folder).await? {
+            known.insert(i.src_key);
+        }
+    }
+    let mut r = ImportFolderReport {
+        folder: src_folder.clone(),
+        kind: match kind {
+            FileKind::Vcf => "contacts".into(),
+            _ => "calendar".into(),
+        },
+        dst: coll.href.clone(),
+        ..Default::default()
+    };
+    events.send(Event::Planned {
+        folders: 1,
+        messages: 0,
+        known: known.len() as u64,
+    });
+
+    let (tx, mut rx) = mpsc::channel::<Chunk>(2);
+    let reader = {
+        let path = path.to_owned();
+        let size = opts.dav_batch;
+        tokio::task::spawn_blocking(move || read_chunks(path, kind, size, tx))
+    };
+    let targets = ImportTargets::single(&coll);
+    let mut notes = HashSet::new();
+    let result: Result<(), EngineError> = async {
+        while let Some(chunk) = rx.recv().await {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let kinds: HashMap<String, ContentKind> = chunk
+                .iter()
+                .filter_map(|o| o.as_ref().ok())
+                .map(|o| {
+                    let uid = match o {
+                        SourceObject::Ics(i) => i.uid.clone(),
+                        SourceObject::Vcf(v) => v.uid.clone(),
+                    };
+                    (uid, content_kind(o))
+                })
+                .collect();
+            let mut evs = Vec::new();
+            let rep = import_objects(dav, &targets, chunk, &known, &CopyOptions::default(), |e| {
+                evs.push(e)
+            })
+            .await
+            .map_err(import_err)?;
+            r.items += rep.listed as u64;
+            r.known += rep.unchanged as u64;
+            let mut items = Vec::new();
+            let mut failures = Vec::new();
+            let mut bytes = 0u64;
+            for ev in evs {
+                match ev {
+                    ItemEvent::Copied {
+                        uid,
+                        dst_href,
+                        bytes: n,
+                        ..
+                    }
+                    | ItemEvent::Updated {
+                        uid,
+                        dst_href,
+                        bytes: n,
+                        ..
+                    }
+                    | ItemEvent::Overwritten {
+                        uid,
+                        dst_href,
+                        bytes: n,
+                        ..
+                    } => {
+                        bytes += n as u64;
+                        items.push((uid, dst_href, n as u64));
+                    }
+                    ItemEvent::AlreadyThere { uid, dst_href, .. } => {
+                        items.push((uid, dst_href, 0));
+                    }
+                    ItemEvent::Conflict { uid, .. } => {
+                        r.skipped += 1;
+                        notes.insert(format!(
+                            "UID {uid} already exists in the collection (not ours): left alone"
+                        ));
+                    }
+                    ItemEvent::Failed {
+                        src_href,
+                        uid,
+                        error,
+                    } => failures.push(Failure {
+                        pass,
+                        kind: uid
+                            .as_ref()
+                            .and_then(|u| kinds.get(u))
+                            .copied()
+                            .unwrap_or(ContentKind::Calendars),
+                        folder: src_folder.clone(),
+                        src_key: uid.unwrap_or(src_href),
+                        size: None,
+                        reason: error,
+                    }),
+                    _ => {}
+                }
+            }
+            let records: Vec<Item> = items
+                .into_iter()
+                .map(|(uid, href, size)| Item {
+                    kind: kinds.get(&uid).copied().unwrap_or(ContentKind::Calendars),
+                    src_folder: src_folder.clone(),
+                    src_key: uid.clone(),
+                    src_uidvalidity: None,
+                    src_uid: None,
+                    fingerprint: uid,
+                    dst_folder: coll.href.clone(),
+                    dst_uidvalidity: None,
+                    dst_uid: None,
+                    dst_key: Some(href),
+                    pass,
+                    size,
+                    flags: String::new(),
+                    pending: false,
+                })
+                .collect();
+            store.insert_pending(id, &records).await?;
+            store.record_failures(id, &failures).await?;
+            known.extend(records.iter().map(|i| i.src_key.clone()));
+            r.copied += records.len() as u64;
+            r.bytes += bytes;
+            r.failed += failures.len() as u64;
+            events.send(Event::Copied {
+                folder: src_folder.clone(),
+                messages: records.len() as u64,
+                bytes,
+            });
+        }
+        Ok(())
+    }
+    .await;
+    drop(rx);
+    let _ = reader.await;
+    result?;
+    let mut report = ImportReport {
+        pass,
+        cancelled: cancel.is_cancelled(),
+        ..Default::default()
+    };
+    let mut notes: Vec<String> = notes.into_iter().collect();
+    notes.sort();
+    report.notes = notes;
+    report.push(r);
+    store.update_pass(id, pass, report.counters, None).await?;
+    Ok(report)
+}

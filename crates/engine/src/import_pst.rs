@@ -1,0 +1,1045 @@
+//! Import of a PST/OST file.
+//!
+//! The file is read on a blocking thread ([`tokio::task::spawn_blocking`]) that converts one item
+//! at a time and sends it over a small bounded channel, so memory stays bounded by a batch, not
+//! the file. Mail goes to IMAP folders of the destination (PST path mapped with the destination's
+//! layout: namespace prefix, separator, special-use folders for Inbox/Sent/Drafts/Trash/Junk),
+//! appended in batches with flags and internal date, recorded pending-then-complete in the item
+//! map exactly like a mail pass (an interrupted run is reconciled by fingerprint). Contacts,
+//! events, tasks and journal entries go to one DAV collection per PST folder when a DAV
+//! destination is given, and are counted as skipped otherwise.
+//!
+//! Item map: `src_folder` = the PST folder path joined by `/`, `src_key` = the item's node id;
+//! mail items carry the destination UID, DAV items the destination href in `dst_key`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use passeur_dav::{
+    Collection, CollectionKind, ComponentKind, CopyOptions, DavClient, Homes, ImportTargets,
+    ItemEvent, SourceObject, import_objects,
+};
+use passeur_formats::{FormatError, ics, vcf};
+use passeur_imap::{AppendMessage, Client};
+use passeur_pst::{FolderKind, ItemContent, ItemError, PstFile, PstFolder, PstItem, SpecialRole};
+use passeur_store::{Completion, Failure, Item, PassCounters, Store};
+use passeur_types::{ContentKind, MigrationId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::folders::Layout;
+use crate::mail::{rematch_destination, settle};
+use crate::message::{fingerprint, message_id, normalise_flags};
+use crate::verify::layout;
+use crate::{EngineError, Event, EventSink, MailAccount, Side};
+
+/// Knobs of a file import.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Messages per MULTIAPPEND batch.
+    pub batch_messages: usize,
+    /// Message bytes per batch (a larger single message goes alone).
+    pub batch_bytes: usize,
+    /// Contacts / events sent to the DAV server per round.
+    pub dav_batch: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            batch_messages: 100,
+            batch_bytes: 6 << 20,
+            dav_batch: 100,
+        }
+    }
+}
+
+/// What an import did with one source folder (or file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportFolderReport {
+    /// Source folder path (`/`-joined), or the file name.
+    pub folder: String,
+    /// `mail`, `contacts`, `calendar`, `tasks`, `notes`, `journal` or `other`.
+    pub kind: String,
+    /// Destination: IMAP folder wire name and/or DAV collection href(s).
+    pub dst: String,
+    /// Items in the source folder.
+    pub items: u64,
+    /// Items an earlier run already imported.
+    pub known: u64,
+    pub copied: u64,
+    pub bytes: u64,
+    /// Items left out on purpose (no DAV destination, a kind that is not imported, a UID that
+    /// already exists on the destination from elsewhere).
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub pass: u32,
+    pub folders: Vec<ImportFolderReport>,
+    #[serde(skip)]
+    pub counters: PassCounters,
+    /// Why things were skipped, once per cause and folder.
+    pub notes: Vec<String>,
+    pub cancelled: bool,
+}
+
+impl ImportReport {
+    /// Everything that was to be imported was.
+    pub fn complete(&self) -> bool {
+        !self.cancelled && self.folders.iter().all(|f| f.failed == 0)
+    }
+
+    pub fn copied(&self) -> u64 {
+        self.folders.iter().map(|f| f.copied).sum()
+    }
+
+    pub fn skipped(&self) -> u64 {
+        self.folders.iter().map(|f| f.skipped).sum()
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.folders.iter().map(|f| f.failed).sum()
+    }
+
+    pub(crate) fn push(&mut self, r: ImportFolderReport) {
+        self.counters.copied += r.copied;
+        self.counters.bytes += r.bytes;
+        self.counters.failed += r.failed;
+        self.folders.push(r);
+    }
+}
+
+pub(crate) fn import_err(what: impl std::fmt::Display) -> EngineError {
+    EngineError::Import(what.to_string())
+}
+
+/// DAV targets, by what the collection holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum DavKind {
+    Contacts,
+    Events,
+    Tasks,
+    Journal,
+}
+
+impl DavKind {
+    fn content(self) -> ContentKind {
+        match self {
+            DavKind::Contacts => ContentKind::Contacts,
+            DavKind::Events | DavKind::Journal => ContentKind::Calendars,
+            DavKind::Tasks => ContentKind::Tasks,
+        }
+    }
+
+    fn collection(self) -> CollectionKind {
+        match self {
+            DavKind::Contacts => CollectionKind::AddressBook,
+            DavKind::Events => CollectionKind::Calendar {
+                components: vec![ComponentKind::Event],
+            },
+            DavKind::Tasks => CollectionKind::Calendar {
+                components: vec![ComponentKind::Todo],
+            },
+            DavKind::Journal => CollectionKind::Calendar {
+                components: vec![ComponentKind::Journal],
+            },
+        }
+    }
+}
+
+fn kind_name(k: FolderKind) -> &'static str {
+    match k {
+        FolderKind::Mail => "mail",
+        FolderKind::Contacts => "contacts",
+        FolderKind::Calendar => "calendar",
+        FolderKind::Tasks => "tasks",
+        FolderKind::Notes => "notes",
+        FolderKind::Journal => "journal",
+        _ => "other",
+    }
+}
+
+/// What the reading thread sends.
+enum Read {
+    Start(usize),
+    Item(Box<Result<PstItem, ItemError>>),
+    End(usize),
+}
+
+/// One source folder to import.
+struct Work {
+    folder: PstFolder,
+    /// `/`-joined path: the item map's `src_folder`.
+    path: String,
+    /// Item node ids in the file.
+    ids: Vec<u32>,
+    /// Node ids already in the item map (any kind).
+    known: HashSet<u32>,
+    /// Destination IMAP folder (wire), when there is a mail destination.
+    mail_dst: Option<String>,
+}
+
+/// Mail waiting to be appended.
+struct PendingMail {
+    node_id: u32,
+    mime: Bytes,
+    flags: Vec<String>,
+    internal_date: String,
+}
+
+/// Opens a PST on a blocking thread.
+async fn open_pst(path: &Path) -> Result<(Arc<PstFile>, Vec<PstFolder>), EngineError> {
+    let path: PathBuf = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let pst = PstFile::open(&path).map_err(import_err)?;
+        let folders = pst.folders().map_err(import_err)?;
+        Ok((Arc::new(pst), folders))
+    })
+    .await
+    .map_err(|e| EngineError::Internal(format!("the PST reader ended abnormally: {e}")))?
+}
+
+/// The destination path of a PST folder: special folders go to the destination's folder of
+/// the same role (their children under it), the rest keeps its path.
+fn destination_path(folder: &PstFolder, all: &[PstFolder], dst: &Layout) -> Vec<String> {
+    // The nearest folder on the path (itself or an ancestor) with a role.
+    let mut path = folder.path.clone();
+    let mut depth = path.len();
+    while depth > 0 {
+        let prefix = &folder.path[..depth];
+        let role = all
+            .iter()
+            .find(|f| f.in_ipm_subtree && f.path == prefix && f.role.is_some())
+            .and_then(|f| f.role);
+        let mapped = match role {
+            Some(SpecialRole::Inbox) => Some(vec!["INBOX".to_owned()]),
+            Some(SpecialRole::Sent) => dst.role_path("\\Sent"),
+            Some(SpecialRole::Drafts) => dst.role_path("\\Drafts"),
+            Some(SpecialRole::Trash) => dst.role_path("\\Trash"),
+            Some(SpecialRole::Junk) => dst.role_path("\\Junk"),
+            _ => None,
+        };
+        if let Some(m) = mapped {
+            path = m
+                .into_iter()
+                .chain(folder.path[depth..].iter().cloned())
+                .collect();
+            break;
+        }
+        depth -= 1;
+    }
+    if path.is_empty() {
+        path = vec!["INBOX".to_owned()];
+    }
+    path
+}
+
+/// The IMAP INTERNALDATE of now (for a message the PST gives no date for): the same string is
+/// sent and fingerprinted, so an interrupted run can still recognise the copy.
+fn internal_date_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{:02}-{}-{year:04} {:02}:{:02}:{:02} +0000",
+        day,
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+struct Ctx<'a> {
+    store: &'a Store,
+    id: MigrationId,
+    pass: u32,
+    opts: &'a ImportOptions,
+    events: &'a EventSink,
+}
+
+/// Runs one import pass of a PST/OST file (migration `id`, pass `pass` already begun).
+/// `dst_mail` receives the mail, `dst_dav` the contacts, events and tasks; either may be absent
+/// (what has no destination is counted as skipped, with a note).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_pst_import(
+    store: &Store,
+    id: MigrationId,
+    pass: u32,
+    path: &Path,
+    dst_mail: Option<&MailAccount>,
+    dst_dav: Option<&DavClient>,
+    opts: &ImportOptions,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<ImportReport, EngineError> {
+    let (pst, folders) = open_pst(path).await?;
+    let ctx = Ctx {
+        store,
+        id,
+        pass,
+        opts,
+        events,
+    };
+    let mut report = ImportReport {
+        pass,
+        ..Default::default()
+    };
+
+    // Folders holding items, with their item ids (read on the blocking pool).
+    let listed: Vec<(PstFolder, Vec<u32>)> = {
+        let pst = pst.clone();
+        let folders = folders.clone();
+        tokio::task::spawn_blocking(move || {
+            folders
+                .into_iter()
+                .map(|f| {
+                    let ids = pst.item_ids(f.node_id);
+                    (f, ids)
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("the PST reader ended abnormally: {e}")))?
+    };
+    let mut skipped_folders = Vec::new();
+    let listed: Vec<(PstFolder, Vec<u32>)> = listed
+        .into_iter()
+        .filter(|(f, ids)| {
+            if ids.is_empty() {
+                return false;
+            }
+            if !f.in_ipm_subtree || matches!(f.kind(), FolderKind::Other) {
+                skipped_folders.push((f.clone(), ids.len()));
+                return false;
+            }
+            true
+        })
+        .collect();
+    for (f, n) in skipped_folders {
+        report.notes.push(format!(
+            "{}: {n} item(s) in an Outlook-internal folder left out",
+            display(&f)
+        ));
+    }
+
+    // The mail destination: layout, folder names, folders created.
+    let mut mail_conn: Option<(Client, Layout)> = None;
+    let wants_mail = listed
+        .iter()
+        .any(|(f, _)| matches!(f.kind(), FolderKind::Mail));
+    if let (Some(acc), true) = (dst_mail, wants_mail) {
+        let mut d = acc.connect(Side::Destination).await?;
+        let l = layout(&mut d, Side::Destination).await?;
+        mail_conn = Some((d, l));
+    }
+
+    let mut work = Vec::new();
+    let mut total = 0u64;
+    let mut known_total = 0u64;
+    for (folder, ids) in listed {
+        let path = display(&folder);
+        let mut known = HashSet::new();
+        for kind in ContentKind::ALL {
+            for i in store.items_in_folder(id, kind, &path).await? {
+                if !i.pending
+                    && let Ok(n) = i.src_key.parse::<u32>()
+                {
+                    known.insert(n);
+                }
+            }
+        }
+        let mail_dst = match (&mut mail_conn, folder.kind()) {
+            (Some((d, l)), FolderKind::Mail) => {
+                let wire = l.wire(&destination_path(&folder, &folders, l));
+                if !l.has(&wire) {
+                    d.create(&wire)
+                        .await
+                        .map_err(|e| EngineError::imap(Side::Destination, "create a folder", e))?;
+                    d.subscribe(&wire).await.map_err(|e| {
+                        EngineError::imap(Side::Destination, "subscribe a folder", e)
+                    })?;
+                    l.folders.push(passeur_imap::ListEntry {
+                        name: wire.clone(),
+                        delimiter: l.delimiter,
+                        attributes: Vec::new(),
+                        subscribed: true,
+                    });
+                }
+                // An interrupted run left mail pending: find out what reached the server.
+                let items = store.items_in_folder(id, ContentKind::Mail, &path).await?;
+                if items.iter().any(|i| i.pending) {
+                    reconcile(store, id, d, &wire, &items, &mut known).await?;
+                }
+                Some(wire)
+            }
+            _ => None,
+        };
+        let todo = ids.iter().filter(|n| !known.contains(n)).count() as u64;
+        total += todo;
+        known_total += ids.len() as u64 - todo;
+        work.push(Work {
+            folder,
+            path,
+            ids,
+            known,
+            mail_dst,
+        });
+    }
+    events.send(Event::Planned {
+        folders: work.len(),
+        messages: total,
+        known: known_total,
+    });
+
+    // The reading thread: converts the items not yet imported, one at a time.
+    let (tx, mut rx) = mpsc::channel::<Read>(16);
+    let plan: Vec<(PstFolder, Vec<u32>)> = work
+        .iter()
+        .map(|w| {
+            (
+                w.folder.clone(),
+                w.ids
+                    .iter()
+                    .copied()
+                    .filter(|n| !w.known.contains(n))
+                    .collect(),
+            )
+        })
+        .collect();
+    let reader = {
+        let pst = pst.clone();
+        let cancel = cancel.clone();
+        tokio::task::spawn_blocking(move || {
+            for (i, (folder, ids)) in plan.into_iter().enumerate() {
+                if tx.blocking_send(Read::Start(i)).is_err() {
+                    return;
+                }
+                for nid in ids {
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    let item = pst.item(folder.node_id, nid);
+                    if tx.blocking_send(Read::Item(Box::new(item))).is_err() {
+                        return;
+                    }
+                }
+                if tx.blocking_send(Read::End(i)).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+
+    let mut dav = DavState {
+        client: dst_dav,
+        homes: None,
+        collections: HashMap::new(),
+    };
+    let mut cur: Option<FolderRun> = None;
+    let result: Result<(), EngineError> = async {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Read::Start(i) => {
+                    let w = &work[i];
+                    let mut r = ImportFolderReport {
+                        folder: w.path.clone(),
+                        kind: kind_name(w.folder.kind()).to_owned(),
+                        dst: w.mail_dst.clone().unwrap_or_default(),
+                        items: w.ids.len() as u64,
+                        known: w.known.len() as u64,
+                        ..Default::default()
+                    };
+                    r.known = w.ids.iter().filter(|n| w.known.contains(n)).count() as u64;
+                    events.send(Event::FolderScanned {
+                        folder: w.path.clone(),
+                        to_copy: r.items - r.known,
+                        bytes: 0,
+                    });
+                    cur = Some(FolderRun {
+                        idx: i,
+                        report: r,
+                        mail: Vec::new(),
+                        mail_bytes: 0,
+                        dav: HashMap::new(),
+                        notes: HashSet::new(),
+                    });
+                }
+                Read::Item(item) => {
+                    let Some(run) = cur.as_mut() else { continue };
+                    let w = &work[run.idx];
+                    let d = mail_conn.as_mut().map(|(d, _)| d);
+                    on_item(&ctx, w, run, *item, d, &mut dav).await?;
+                    if cancel.is_cancelled() {
+                        break;
+                    }
+                }
+                Read::End(i) => {
+                    let Some(mut run) = cur.take() else { continue };
+                    let w = &work[i];
+                    let d = mail_conn.as_mut().map(|(d, _)| d);
+                    flush_mail(&ctx, w, &mut run, d).await?;
+                    flush_all_dav(&ctx, w, &mut run, &mut dav).await?;
+                    let mut notes: Vec<String> = run.notes.into_iter().collect();
+                    notes.sort();
+                    report.notes.extend(notes);
+                    report.push(run.report);
+                    store.update_pass(id, pass, report.counters, None).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    drop(rx);
+    let _ = reader.await;
+    // What a cancelled run has in hand is still sent and recorded.
+    if let Some(mut run) = cur.take()
+        && result.is_ok()
+    {
+        let w = &work[run.idx];
+        let d = mail_conn.as_mut().map(|(d, _)| d);
+        flush_mail(&ctx, w, &mut run, d).await?;
+        flush_all_dav(&ctx, w, &mut run, &mut dav).await?;
+        report.notes.extend(run.notes);
+        report.push(run.report);
+    }
+    result?;
+    if let Some((d, _)) = mail_conn {
+        let _ = d.logout().await;
+    }
+    report.cancelled = cancel.is_cancelled();
+    Ok(report)
+}
+
+fn display(f: &PstFolder) -> String {
+    f.path.join("/")
+}
+
+/// Settles and matches the pending mail of a folder against the destination; what is found
+/// there is confirmed (and added to `known`), the rest is dropped from the map to be sent again.
+async fn reconcile(
+    store: &Store,
+    id: MigrationId,
+    d: &mut Client,
+    wire: &str,
+    items: &[Item],
+    known: &mut HashSet<u32>,
+) -> Result<(), EngineError> {
+    settle(d, wire).await?;
+    let st = d
+        .select(wire)
+        .await
+        .map_err(|e| EngineError::imap(Side::Destination, "open a folder", e))?;
+    let after = items
+        .iter()
+        .filter(|i| !i.pending && i.dst_uidvalidity == Some(st.uidvalidity))
+        .filter_map(|i| i.dst_uid)
+        .max()
+        .unwrap_or(0);
+    rematch_destination(store, id, d, &st, items, after).await?;
+    for i in store
+        .items_in_folder(id, ContentKind::Mail, &items[0].src_folder)
+        .await?
+    {
+        if !i.pending
+            && let Ok(n) = i.src_key.parse::<u32>()
+        {
+            known.insert(n);
+        }
+    }
+    Ok(())
+}
+
+struct FolderRun {
+    idx: usize,
+    report: ImportFolderReport,
+    mail: Vec<PendingMail>,
+    mail_bytes: usize,
+    dav: HashMap<DavKind, Vec<(u32, String)>>,
+    notes: HashSet<String>,
+}
+
+struct DavState<'a> {
+    client: Option<&'a DavClient>,
+    homes: Option<Homes>,
+    /// (source folder, kind) -> collection.
+    collections: HashMap<(String, DavKind), Collection>,
+}
+
+async fn on_item(
+    ctx: &Ctx<'_>,
+    w: &Work,
+    run: &mut FolderRun,
+    item: Result<PstItem, ItemError>,
+    d: Option<&mut Client>,
+    dav: &mut DavState<'_>,
+) -> Result<(), EngineError> {
+    let item = match item {
+        Ok(i) => i,
+        Err(e) => {
+            run.report.failed += 1;
+            ctx.store
+                .record_failures(
+                    ctx.id,
+                    &[Failure {
+                        pass: ctx.pass,
+                        kind: ContentKind::Mail,
+                        folder: w.path.clone(),
+                        src_key: e.node_id.to_string(),
+                        size: None,
+                        reason: format!("cannot read the item: {}", e.reason),
+                    }],
+                )
+                .await?;
+            ctx.events.send(Event::ItemFailed {
+                folder: w.path.clone(),
+                uid: e.node_id,
+                reason: e.reason,
+            });
+            return Ok(());
+        }
+    };
+    let node = item.node_id;
+    let (kind, text) = match item.content {
+        ItemContent::Mail {
+            mime,
+            flags,
+            internal_date,
+        } => {
+            if w.mail_dst.is_none() {
+                run.report.skipped += 1;
+                run.notes.insert(format!(
+                    "{}: mail left out (no IMAP destination for this folder)",
+                    w.path
+                ));
+                return Ok(());
+            }
+            run.mail_bytes += mime.len();
+            run.mail.push(PendingMail {
+                node_id: node,
+                mime: Bytes::from(mime),
+                flags: normalise_flags(&flags),
+                internal_date: internal_date.unwrap_or_else(internal_date_now),
+            });
+            if run.mail.len() >= ctx.opts.batch_messages.max(1)
+                || run.mail_bytes >= ctx.opts.batch_bytes
+            {
+                flush_mail(ctx, w, run, d).await?;
+            }
+            return Ok(());
+        }
+        ItemContent::Contact { vcard, .. } | ItemContent::DistList { vcard, .. } => {
+            (DavKind::Contacts, vcard)
+        }
+        ItemContent::Event { ics, .. } => (DavKind::Events, ics),
+        ItemContent::Task { ics, .. } => (DavKind::Tasks, ics),
+        ItemContent::Journal { ics, .. } => (DavKind::Journal, ics),
+        ItemContent::Other { reason } => {
+            run.report.skipped += 1;
+            run.notes
+                .insert(format!("{}: not imported: {reason}", w.path));
+            return Ok(());
+        }
+        _ => {
+            run.report.skipped += 1;
+            run.notes
+                .insert(format!("{}: an item of an unknown kind left out", w.path));
+            return Ok(());
+        }
+    };
+    if dav.client.is_none() {
+        run.report.skipped += 1;
+        run.notes.insert(format!(
+            "{}: contacts/events/tasks left out: give --to-dav to import them",
+            w.path
+        ));
+        return Ok(());
+    }
+    let batch = run.dav.entry(kind).or_default();
+    batch.push((node, text));
+    if batch.len() >= ctx.opts.dav_batch.max(1) {
+        let batch = std::mem::take(batch);
+        flush_dav(ctx, w, run, dav, kind, batch).await?;
+    }
+    Ok(())
+}
+
+/// Appends the mail waiting in `run`, recording it pending first and complete after.
+async fn flush_mail(
+    ctx: &Ctx<'_>,
+    w: &Work,
+    run: &mut FolderRun,
+    d: Option<&mut Client>,
+) -> Result<(), EngineError> {
+    let batch = std::mem::take(&mut run.mail);
+    run.mail_bytes = 0;
+    let (Some(d), Some(wire)) = (d, w.mail_dst.as_deref()) else {
+        return Ok(());
+    };
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<Item> = batch
+        .iter()
+        .map(|m| Item {
+            kind: ContentKind::Mail,
+            src_folder: w.path.clone(),
+            src_key: m.node_id.to_string(),
+            src_uidvalidity: None,
+            src_uid: None,
+            fingerprint: fingerprint(
+                message_id(&m.mime).as_deref(),
+                Some(&m.internal_date),
+                m.mime.len() as u64,
+            ),
+            dst_folder: wire.to_owned(),
+            dst_uidvalidity: None,
+            dst_uid: None,
+            dst_key: None,
+            pass: ctx.pass,
+            size: m.mime.len() as u64,
+            flags: m.flags.join(" "),
+            pending: true,
+        })
+        .collect();
+    ctx.store.insert_pending(ctx.id, &items).await?;
+    let msgs: Vec<AppendMessage> = batch
+        .iter()
+        .map(|m| AppendMessage {
+            flags: m.flags.clone(),
+            internal_date: Some(m.internal_date.clone()),
+            body: m.mime.clone(),
+        })
+        .collect();
+    let outcome = d
+        .append_batch(wire, &msgs)
+        .await
+        .map_err(|e| EngineError::imap(Side::Destination, "append messages", e))?;
+    drop(msgs);
+    let mut completions = Vec::new();
+    let mut failures = Vec::new();
+    let mut dropped = Vec::new();
+    let mut bytes = 0u64;
+    for (item, result) in items.iter().zip(&outcome.results) {
+        match result {
+            Ok(uid) => {
+                completions.push(Completion {
+                    kind: ContentKind::Mail,
+                    src_folder: &item.src_folder,
+                    src_key: &item.src_key,
+                    dst_uidvalidity: outcome.uidvalidity,
+                    dst_uid: *uid,
+                    dst_key: None,
+                });
+                bytes += item.size;
+            }
+            Err(e) => {
+                let reason = match &e.code {
+                    Some(code) => format!("destination refused it [{code}]: {}", e.text),
+                    None => format!("destination refused it: {}", e.text),
+                };
+                ctx.events.send(Event::ItemFailed {
+                    folder: w.path.clone(),
+                    uid: item.src_key.parse().unwrap_or(0),
+                    reason: reason.clone(),
+                });
+                failures.push(Failure {
+                    pass: ctx.pass,
+                    kind: ContentKind::Mail,
+                    folder: w.path.clone(),
+                    src_key: item.src_key.clone(),
+                    size: Some(item.size),
+                    reason,
+                });
+                dropped.push(item.key());
+            }
+        }
+    }
+    ctx.store.complete(ctx.id, &completions).await?;
+    ctx.store.delete_items(ctx.id, &dropped).await?;
+    ctx.store.record_failures(ctx.id, &failures).await?;
+    run.report.copied += completions.len() as u64;
+    run.report.bytes += bytes;
+    run.report.failed += failures.len() as u64;
+    ctx.events.send(Event::Copied {
+        folder: w.path.clone(),
+        messages: completions.len() as u64,
+        bytes,
+    });
+    Ok(())
+}
+
+async fn flush_all_dav(
+    ctx: &Ctx<'_>,
+    w: &Work,
+    run: &mut FolderRun,
+    dav: &mut DavState<'_>,
+) -> Result<(), EngineError> {
+    let kinds: Vec<DavKind> = run.dav.keys().copied().collect();
+    for k in kinds {
+        let batch = run.dav.remove(&k).unwrap_or_default();
+        if !batch.is_empty() {
+            flush_dav(ctx, w, run, dav, k, batch).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The collection for `kind` items of folder `w`, created when missing.
+async fn collection<'s>(
+    dav: &'s mut DavState<'_>,
+    w: &Work,
+    kind: DavKind,
+) -> Result<Option<&'s Collection>, EngineError> {
+    let Some(client) = dav.client else {
+        return Ok(None);
+    };
+    let key = (w.path.clone(), kind);
+    if !dav.collections.contains_key(&key) {
+        if dav.homes.is_none() {
+            dav.homes = Some(client.discover().await.map_err(import_err)?);
+        }
+        let ckind = kind.collection();
+        let Some(home) = dav.homes.as_ref().and_then(|h| h.home_for(&ckind)) else {
+            return Ok(None);
+        };
+        let name = if w.path.is_empty() {
+            "Imported".to_owned()
+        } else {
+            w.path.clone()
+        };
+        let (c, _) = client
+            .ensure_named_collection(home, &name, ckind)
+            .await
+            .map_err(import_err)?;
+        dav.collections.insert(key.clone(), c);
+    }
+    Ok(dav.collections.get(&key))
+}
+
+/// Objects to import, the node id of each UID, and the node ids that could not be parsed.
+type ParsedBatch = (
+    Vec<Result<SourceObject, FormatError>>,
+    HashMap<String, u32>,
+    Vec<(u32, String)>,
+    Vec<u32>,
+);
+
+/// Parses converted objects for [`import_objects`]: the node id of each UID, and the node ids
+/// whose text could not be parsed.
+fn parse_batch(kind: DavKind, batch: &[(u32, String)]) -> ParsedBatch {
+    let mut objects = Vec::new();
+    let mut nodes = HashMap::new();
+    let mut bad = Vec::new();
+    let mut dups = Vec::new();
+    for (node, text) in batch {
+        let parsed: Vec<Result<SourceObject, FormatError>> = match kind {
+            DavKind::Contacts => vcf::split(text.as_bytes())
+                .map(|r| r.map(SourceObject::from))
+                .collect(),
+            _ => ics::split(text.as_bytes())
+                .map(|r| r.map(SourceObject::from))
+                .collect(),
+        };
+        if parsed.is_empty() {
+            bad.push((
+                *node,
+                "cannot import the item: its conversion holds no vCard or calendar component"
+                    .to_owned(),
+            ));
+        }
+        for p in parsed {
+            match p {
+                Ok(o) => {
+                    let uid = match &o {
+                        SourceObject::Ics(i) => i.uid.clone(),
+                        SourceObject::Vcf(v) => v.uid.clone(),
+                    };
+                    if nodes.contains_key(&uid) {
+                        dups.push(*node);
+                        continue;
+                    }
+                    nodes.insert(uid, *node);
+                    objects.push(Ok(o));
+                }
+                Err(e) => bad.push((*node, e.to_string())),
+            }
+        }
+    }
+    (objects, nodes, bad, dups)
+}
+
+/// Sends a batch of contacts / events to the folder's collection and records what landed.
+async fn flush_dav(
+    ctx: &Ctx<'_>,
+    w: &Work,
+    run: &mut FolderRun,
+    dav: &mut DavState<'_>,
+    kind: DavKind,
+    batch: Vec<(u32, String)>,
+) -> Result<(), EngineError> {
+    let Some(client) = dav.client else {
+        return Ok(());
+    };
+    let Some(coll) = collection(dav, w, kind).await?.cloned() else {
+        run.report.skipped += batch.len() as u64;
+        run.notes.insert(format!(
+            "{}: the DAV server has no home for this kind of collection",
+            w.path
+        ));
+        return Ok(());
+    };
+    if !run.report.dst.contains(&coll.href) {
+        if !run.report.dst.is_empty() {
+            run.report.dst.push(' ');
+        }
+        run.report.dst.push_str(&coll.href);
+    }
+    let (objects, nodes, bad, dups) = parse_batch(kind, &batch);
+    drop(batch);
+    if !dups.is_empty() {
+        run.report.skipped += dups.len() as u64;
+        run.notes.insert(format!(
+            "{}: {} item(s) with the UID of another item of the folder left out",
+            w.path,
+            dups.len()
+        ));
+    }
+    let mut failures: Vec<Failure> = bad
+        .into_iter()
+        .map(|(node, reason)| Failure {
+            pass: ctx.pass,
+            kind: kind.content(),
+            folder: w.path.clone(),
+            src_key: node.to_string(),
+            size: None,
+            reason,
+        })
+        .collect();
+    let mut evs = Vec::new();
+    import_objects(
+        client,
+        &ImportTargets::single(&coll),
+        objects,
+        &HashSet::new(),
+        &CopyOptions::default(),
+        |e| evs.push(e),
+    )
+    .await
+    .map_err(import_err)?;
+    let mut items = Vec::new();
+    let mut bytes = 0u64;
+    for ev in evs {
+        match ev {
+            ItemEvent::Copied {
+                uid,
+                dst_href,
+                bytes: n,
+                ..
+            }
+            | ItemEvent::Updated {
+                uid,
+                dst_href,
+                bytes: n,
+                ..
+            }
+            | ItemEvent::Overwritten {
+                uid,
+                dst_href,
+                bytes: n,
+                ..
+            } => {
+                bytes += n as u64;
+                items.push((uid, dst_href, n as u64));
+            }
+            ItemEvent::AlreadyThere { uid, dst_href, .. } => items.push((uid, dst_href, 0)),
+            ItemEvent::Conflict { uid, .. } => {
+                run.report.skipped += 1;
+                run.notes.insert(format!(
+                    "{}: UID {uid} already exists on the destination (not ours): left alone",
+                    w.path
+                ));
+            }
+            ItemEvent::Failed { uid, error, .. } => {
+                let node = uid.as_ref().and_then(|u| nodes.get(u)).copied();
+                failures.push(Failure {
+                    pass: ctx.pass,
+                    kind: kind.content(),
+                    folder: w.path.clone(),
+                    src_key: node.map(|n| n.to_string()).unwrap_or_default(),
+                    size: None,
+                    reason: error,
+                });
+            }
+            _ => {}
+        }
+    }
+    let records: Vec<Item> = items
+        .iter()
+        .filter_map(|(uid, href, size)| {
+            let node = nodes.get(uid)?;
+            Some(Item {
+                kind: kind.content(),
+                src_folder: w.path.clone(),
+                src_key: node.to_string(),
+                src_uidvalidity: None,
+                src_uid: None,
+                fingerprint: uid.clone(),
+                dst_folder: coll.href.clone(),
+                dst_uidvalidity: None,
+                dst_uid: None,
+                dst_key: Some(href.clone()),
+                pass: ctx.pass,
+                size: *size,
+                flags: String::new(),
+                pending: false,
+            })
+        })
+        .collect();
+    ctx.store.insert_pending(ctx.id, &records).await?;
+    ctx.store.record_failures(ctx.id, &failures).await?;
+    run.report.copied += records.len() as u64;
+    run.report.bytes += bytes;
+    run.report.failed += failures.len() as u64;
+    ctx.events.send(Event::Copied {
+        folder: w.path.clone(),
+        messages: records.len() as u64,
+        bytes,
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_date_now_is_imap_syntax() {
+        let d = internal_date_now();
+        assert!(crate::message::parse_internal_date(&d).is_some(), "{d}");
+    }
+}

@@ -24,14 +24,14 @@ use passeur_dav::{
 use passeur_formats::{FormatError, ics, vcf};
 use passeur_imap::{AppendMessage, Client};
 use passeur_pst::{FolderKind, ItemContent, ItemError, PstFile, PstFolder, PstItem, SpecialRole};
-use passeur_store::{Completion, Failure, Item, PassCounters, Store};
+use passeur_store::{Failure, Item, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::folders::Layout;
-use crate::mail::{rematch_destination, settle};
+use crate::mail::{append_recorded, rematch_destination, settle};
 use crate::message::{fingerprint, message_id, normalise_flags};
 use crate::verify::layout;
 use crate::{EngineError, Event, EventSink, MailAccount, Side};
@@ -726,7 +726,6 @@ async fn flush_mail(
             pending: true,
         })
         .collect();
-    ctx.store.insert_pending(ctx.id, &items).await?;
     let msgs: Vec<AppendMessage> = batch
         .iter()
         .map(|m| AppendMessage {
@@ -735,61 +734,13 @@ async fn flush_mail(
             body: m.mime.clone(),
         })
         .collect();
-    let outcome = d
-        .append_batch(wire, &msgs)
-        .await
-        .map_err(|e| EngineError::imap(Side::Destination, "append messages", e))?;
-    drop(msgs);
-    let mut completions = Vec::new();
-    let mut failures = Vec::new();
-    let mut dropped = Vec::new();
-    let mut bytes = 0u64;
-    for (item, result) in items.iter().zip(&outcome.results) {
-        match result {
-            Ok(uid) => {
-                completions.push(Completion {
-                    kind: ContentKind::Mail,
-                    src_folder: &item.src_folder,
-                    src_key: &item.src_key,
-                    dst_uidvalidity: outcome.uidvalidity,
-                    dst_uid: *uid,
-                    dst_key: None,
-                });
-                bytes += item.size;
-            }
-            Err(e) => {
-                let reason = match &e.code {
-                    Some(code) => format!("destination refused it [{code}]: {}", e.text),
-                    None => format!("destination refused it: {}", e.text),
-                };
-                ctx.events.send(Event::ItemFailed {
-                    folder: w.path.clone(),
-                    uid: item.src_key.parse().unwrap_or(0),
-                    reason: reason.clone(),
-                });
-                failures.push(Failure {
-                    pass: ctx.pass,
-                    kind: ContentKind::Mail,
-                    folder: w.path.clone(),
-                    src_key: item.src_key.clone(),
-                    size: Some(item.size),
-                    reason,
-                });
-                dropped.push(item.key());
-            }
-        }
-    }
-    ctx.store.complete(ctx.id, &completions).await?;
-    ctx.store.delete_items(ctx.id, &dropped).await?;
-    ctx.store.record_failures(ctx.id, &failures).await?;
-    run.report.copied += completions.len() as u64;
-    run.report.bytes += bytes;
-    run.report.failed += failures.len() as u64;
-    ctx.events.send(Event::Copied {
-        folder: w.path.clone(),
-        messages: completions.len() as u64,
-        bytes,
-    });
+    let tally = append_recorded(
+        ctx.store, ctx.id, ctx.pass, ctx.events, d, wire, &w.path, &items, msgs,
+    )
+    .await?;
+    run.report.copied += tally.copied;
+    run.report.bytes += tally.bytes;
+    run.report.failed += tally.failed;
     Ok(())
 }
 

@@ -679,6 +679,90 @@ pub(crate) fn batches<'a>(
     out
 }
 
+/// What [`append_recorded`] did with a batch.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct AppendTally {
+    pub copied: u64,
+    pub bytes: u64,
+    pub failed: u64,
+}
+
+/// Appends one batch the exactly-once way: the items are recorded as pending first, then the
+/// messages are appended, then the ones the destination took are confirmed with their new UID
+/// and the refused ones are dropped from the map and recorded as failures. `items` and `msgs`
+/// go in the same order.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn append_recorded(
+    store: &Store,
+    id: MigrationId,
+    pass: u32,
+    events: &EventSink,
+    d: &mut Client,
+    dst_folder: &str,
+    display: &str,
+    items: &[Item],
+    msgs: Vec<AppendMessage>,
+) -> Result<AppendTally, EngineError> {
+    store.insert_pending(id, items).await?;
+    let outcome = d
+        .append_batch(dst_folder, &msgs)
+        .await
+        .map_err(dst_err("append messages"))?;
+    drop(msgs);
+    let mut completions = Vec::new();
+    let mut failures = Vec::new();
+    let mut dropped = Vec::new();
+    let mut tally = AppendTally::default();
+    for (item, result) in items.iter().zip(&outcome.results) {
+        match result {
+            Ok(uid) => {
+                completions.push(Completion {
+                    kind: item.kind,
+                    src_folder: &item.src_folder,
+                    src_key: &item.src_key,
+                    dst_uidvalidity: outcome.uidvalidity,
+                    dst_uid: *uid,
+                    dst_key: None,
+                });
+                tally.bytes += item.size;
+            }
+            Err(e) => {
+                let reason = match &e.code {
+                    Some(code) => format!("destination refused it [{code}]: {}", e.text),
+                    None => format!("destination refused it: {}", e.text),
+                };
+                events.send(Event::ItemFailed {
+                    folder: display.to_owned(),
+                    uid: item
+                        .src_uid
+                        .unwrap_or_else(|| item.src_key.parse().unwrap_or(0)),
+                    reason: reason.clone(),
+                });
+                failures.push(passeur_store::Failure {
+                    pass,
+                    kind: item.kind,
+                    folder: display.to_owned(),
+                    src_key: item.src_key.clone(),
+                    size: Some(item.size),
+                    reason,
+                });
+                dropped.push(item.key());
+            }
+        }
+    }
+    store.complete(id, &completions).await?;
+    store.delete_items(id, &dropped).await?;
+    store.record_failures(id, &failures).await?;
+    tally.copied = completions.len() as u64;
+    tally.failed = failures.len() as u64;
+    events.send(Event::Copied {
+        folder: display.to_owned(),
+        messages: tally.copied,
+        bytes: tally.bytes,
+    });
+    Ok(tally)
+}
+
 async fn copy_missing(
     ctx: &Ctx,
     s: &mut Client,
@@ -762,7 +846,6 @@ async fn copy_missing(
                     pending: true,
                 })
                 .collect();
-            ctx.store.insert_pending(ctx.id, &items).await?;
             let to_append: Vec<AppendMessage> = msgs
                 .iter()
                 .map(|(m, body)| AppendMessage {
@@ -771,61 +854,21 @@ async fn copy_missing(
                     body: body.clone(),
                 })
                 .collect();
-            let outcome = d
-                .append_batch(&plan.dst, &to_append)
-                .await
-                .map_err(dst_err("append messages"))?;
-            drop(to_append);
-            let mut completions = Vec::new();
-            let mut failures = Vec::new();
-            let mut dropped = Vec::new();
-            let mut batch_bytes = 0u64;
-            for ((item, (m, _)), result) in items.iter().zip(&msgs).zip(&outcome.results) {
-                match result {
-                    Ok(uid) => {
-                        completions.push(Completion {
-                            kind: ContentKind::Mail,
-                            src_folder: &item.src_folder,
-                            src_key: &item.src_key,
-                            dst_uidvalidity: outcome.uidvalidity,
-                            dst_uid: *uid,
-                            dst_key: None,
-                        });
-                        batch_bytes += item.size;
-                    }
-                    Err(e) => {
-                        let reason = match &e.code {
-                            Some(code) => format!("destination refused it [{code}]: {}", e.text),
-                            None => format!("destination refused it: {}", e.text),
-                        };
-                        ctx.events.send(Event::ItemFailed {
-                            folder: plan.display.clone(),
-                            uid: m.uid,
-                            reason: reason.clone(),
-                        });
-                        failures.push(passeur_store::Failure {
-                            pass: ctx.pass,
-                            kind: ContentKind::Mail,
-                            folder: plan.display.clone(),
-                            src_key: item.src_key.clone(),
-                            size: Some(item.size),
-                            reason,
-                        });
-                        dropped.push(item.key());
-                    }
-                }
-            }
-            ctx.store.complete(ctx.id, &completions).await?;
-            ctx.store.delete_items(ctx.id, &dropped).await?;
-            ctx.store.record_failures(ctx.id, &failures).await?;
-            copied += completions.len() as u64;
-            bytes += batch_bytes;
-            failed += failures.len() as u64;
-            ctx.events.send(Event::Copied {
-                folder: plan.display.clone(),
-                messages: completions.len() as u64,
-                bytes: batch_bytes,
-            });
+            let tally = append_recorded(
+                &ctx.store,
+                ctx.id,
+                ctx.pass,
+                &ctx.events,
+                d,
+                &plan.dst,
+                &plan.display,
+                &items,
+                to_append,
+            )
+            .await?;
+            copied += tally.copied;
+            bytes += tally.bytes;
+            failed += tally.failed;
             drop(msgs);
             drop(permit);
         }

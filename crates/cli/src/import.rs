@@ -10,14 +10,13 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use passeur_dav::{DavClient, DavConfig};
 use passeur_engine::{
-    EventSink, FileKind, ImportOptions, ImportReport, PurgeReport, purge_imported_dav, purge_mail,
+    FileKind, ImportOptions, ImportReport, PurgeReport, purge_imported_dav, purge_mail,
     run_file_import, run_pst_import,
 };
 use passeur_store::{PassCounters, Store};
 use passeur_types::{Endpoint, MigrationId, Status};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
 use crate::{DestAuth, PurgeArgs, account, mb, password, progress};
@@ -218,27 +217,11 @@ pub async fn import(store: &Store, a: ImportArgs) -> Result<ExitCode> {
         opts.batch_messages = n.max(1);
     }
 
-    let cancel = CancellationToken::new();
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "\nstopping after the items in flight (press Ctrl-C again to quit at once)"
-                );
-                cancel.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
-    }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = progress::cancel_on_ctrl_c("items");
     let show = !a.no_progress && !a.json && std::io::stderr().is_terminal();
-    let prog = tokio::spawn(progress::show(rx, show));
+    let (events, prog) = progress::start(show);
     store.set_status(id, Status::Running, None).await?;
     let pass = store.begin_pass(id).await?;
-    let events = EventSink::new(tx);
     let result = match format {
         FileKind::Pst => {
             run_pst_import(

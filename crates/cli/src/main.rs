@@ -13,13 +13,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use dav_args::{DavArgs, DavStored};
 use passeur_engine::{
-    EventSink, FolderRules, Limits, MailAccount, MailOptions, PassReport, purge_dav, purge_mail,
-    run_dav_pass, run_mail_pass, verify_dav, verify_mail,
+    FolderRules, Limits, MailAccount, MailOptions, PassReport, purge_dav, purge_mail, run_dav_pass,
+    run_mail_pass, verify_dav, verify_mail,
 };
 use passeur_store::{PassCounters, Store};
 use passeur_types::{Endpoint, MigrationId, Status};
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
@@ -433,25 +432,9 @@ async fn run_pass(
     opts.mail.dry_run = run.dry_run;
     opts.mail.full = run.full;
 
-    let cancel = CancellationToken::new();
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "\nstopping after the messages in flight (press Ctrl-C again to quit at once)"
-                );
-                cancel.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
-    }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = progress::cancel_on_ctrl_c("messages");
     let show = !run.no_progress && !run.json && std::io::stderr().is_terminal();
-    let progress = tokio::spawn(progress::show(rx, show));
-    let sink = EventSink::new(tx);
+    let (sink, progress) = progress::start(show);
 
     let pass = if run.dry_run {
         0

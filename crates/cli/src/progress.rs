@@ -3,7 +3,35 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use passeur_engine::Event;
+use passeur_engine::EventSink;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A token cancelled by the first Ctrl-C (the run stops after `in_flight`, keeping what is
+/// copied); a second Ctrl-C quits at once.
+pub fn cancel_on_ctrl_c(in_flight: &'static str) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nstopping after the {in_flight} in flight (press Ctrl-C again to quit at once)"
+            );
+            token.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    cancel
+}
+
+/// The sink a run reports to, and the task drawing its progress bar (hidden when not visible).
+pub fn start(visible: bool) -> (EventSink, JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (EventSink::new(tx), tokio::spawn(show(rx, visible)))
+}
 
 pub async fn show(mut rx: UnboundedReceiver<Event>, visible: bool) {
     let bar = ProgressBar::with_draw_target(

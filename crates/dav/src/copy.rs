@@ -109,6 +109,49 @@ pub enum ItemEvent {
     },
 }
 
+/// An item that is on the destination after an [`ItemEvent`]: its UID, destination href and the
+/// bytes written (0 when it was already there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landed {
+    pub uid: String,
+    pub dst_href: String,
+    pub bytes: usize,
+}
+
+impl ItemEvent {
+    /// The item, when this event leaves it on the destination (copied, updated, overwritten or
+    /// already there); None for a conflict or a failure.
+    pub fn landed(&self) -> Option<Landed> {
+        let (uid, dst_href, bytes) = match self {
+            ItemEvent::Copied {
+                uid,
+                dst_href,
+                bytes,
+                ..
+            }
+            | ItemEvent::Updated {
+                uid,
+                dst_href,
+                bytes,
+                ..
+            }
+            | ItemEvent::Overwritten {
+                uid,
+                dst_href,
+                bytes,
+                ..
+            } => (uid, dst_href, *bytes),
+            ItemEvent::AlreadyThere { uid, dst_href, .. } => (uid, dst_href, 0),
+            _ => return None,
+        };
+        Some(Landed {
+            uid: uid.clone(),
+            dst_href: dst_href.clone(),
+            bytes,
+        })
+    }
+}
+
 /// Counts of one copy or import.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CopyReport {

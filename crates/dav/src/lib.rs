@@ -26,7 +26,7 @@ pub use client::{
     NewCollection, PutCondition, PutOutcome, SyncResult, normalize_href,
 };
 pub use copy::{
-    CopyOptions, CopyReport, Difference, ImportTargets, ItemEvent, KnownItem, OnConflict,
+    CopyOptions, CopyReport, Difference, ImportTargets, ItemEvent, KnownItem, Landed, OnConflict,
     SourceObject, VerifyReport, copy_collection, fetch_all, import_objects, verify_collection,
     verify_objects,
 };

@@ -905,29 +905,12 @@ async fn flush_dav(
     let mut items = Vec::new();
     let mut bytes = 0u64;
     for ev in evs {
+        if let Some(l) = ev.landed() {
+            bytes += l.bytes as u64;
+            items.push((l.uid, l.dst_href, l.bytes as u64));
+            continue;
+        }
         match ev {
-            ItemEvent::Copied {
-                uid,
-                dst_href,
-                bytes: n,
-                ..
-            }
-            | ItemEvent::Updated {
-                uid,
-                dst_href,
-                bytes: n,
-                ..
-            }
-            | ItemEvent::Overwritten {
-                uid,
-                dst_href,
-                bytes: n,
-                ..
-            } => {
-                bytes += n as u64;
-                items.push((uid, dst_href, n as u64));
-            }
-            ItemEvent::AlreadyThere { uid, dst_href, .. } => items.push((uid, dst_href, 0)),
             ItemEvent::Conflict { uid, .. } => {
                 run.report.skipped += 1;
                 run.notes.insert(format!(

@@ -669,3 +669,188 @@ fn real_mime_corpus_goes_through_byte_identical() {
     let dst_snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
     assert_same(dst_snap.get("INBOX"), src_snap.get("INBOX"), "INBOX");
 }
+
+/// The folders of a `--json` pass report, by source folder name.
+fn json_folders(o: &std::process::Output) -> BTreeMap<String, serde_json::Value> {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let start = out
+        .find('{')
+        .unwrap_or_else(|| panic!("no JSON in {}", text(o)));
+    let v: serde_json::Value = serde_json::from_str(&out[start..]).unwrap();
+    v["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["folder"].as_str().unwrap().to_owned(), f.clone()))
+        .collect()
+}
+
+#[test]
+fn sync_lists_only_changes_since_the_last_pass_and_falls_back_to_a_full_listing() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rt = rt();
+    let state = tempfile::tempdir().unwrap();
+    let msgs: Vec<Msg> = (0..60)
+        .map(|i| {
+            let folder = if i % 2 == 0 { "INBOX" } else { "Archive" };
+            msg(
+                folder,
+                simple(i, Some(&format!("<d{i}@x>"))),
+                &["\\Seen"],
+                "01-Jan-2024 00:00:00 +0000",
+            )
+        })
+        .collect();
+    rt.block_on(async { fill(&mut login(&src, "user1").await, &msgs).await });
+    let migrate = |extra: &[&str]| {
+        let mut args = vec![
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &url(&dst, "user1"),
+            "--no-progress",
+            "--json",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        passeur(state.path(), &refs, "pass1", "pass1")
+    };
+    let out = migrate(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = json_folders(&out);
+    assert_eq!(first["INBOX"]["delta"], false);
+    assert_eq!(first["INBOX"]["copied"], 30);
+
+    // One new message and two flag changes in INBOX; Archive untouched.
+    rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(
+            &mut c,
+            &[msg(
+                "INBOX",
+                simple(100, Some("<d100@x>")),
+                &[],
+                "02-Jan-2024 00:00:00 +0000",
+            )],
+        )
+        .await;
+        c.select("INBOX").await.unwrap();
+        c.uid_store("3,7", "+FLAGS.SILENT", &["$Important".to_string()])
+            .await
+            .unwrap();
+    });
+    let out = migrate(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let second = json_folders(&out);
+    assert_eq!(second["INBOX"]["delta"], true, "{}", text(&out));
+    assert_eq!(second["INBOX"]["copied"], 1);
+    assert_eq!(second["INBOX"]["flags_updated"], 2);
+    assert_eq!(second["Archive"]["unchanged"], true);
+    let src_now = rt.block_on(async { snapshot(&mut login(&src, "user1").await).await });
+    let dst_now = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(dst_now.get("INBOX"), src_now.get("INBOX"), "INBOX");
+
+    // --full lists everything again and finds nothing to do.
+    rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        c.select("INBOX").await.unwrap();
+        c.uid_store("1", "+FLAGS.SILENT", &["\\Flagged".to_string()])
+            .await
+            .unwrap();
+    });
+    let out = migrate(&["--full"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let third = json_folders(&out);
+    assert_eq!(third["INBOX"]["delta"], false);
+    assert_eq!(third["INBOX"]["copied"], 0);
+    assert_eq!(third["INBOX"]["flags_updated"], 1);
+    let src_now = rt.block_on(async { snapshot(&mut login(&src, "user1").await).await });
+    let dst_now = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(dst_now.get("INBOX"), src_now.get("INBOX"), "INBOX");
+    assert_same(dst_now.get("Archive"), src_now.get("Archive"), "Archive");
+}
+
+#[test]
+fn special_use_folders_map_by_role_when_their_names_differ() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    // An Outlook-style destination: the same roles under other names.
+    let dst = Dovecot::start(DovecotOptions {
+        special_folders: Some(
+            [
+                ("Drafts", "\\Drafts"),
+                ("Sent Items", "\\Sent"),
+                ("Deleted Items", "\\Trash"),
+                ("Junk E-mail", "\\Junk"),
+                ("Archives", "\\Archive"),
+            ]
+            .iter()
+            .map(|(n, a)| ((*n).to_owned(), (*a).to_owned()))
+            .collect(),
+        ),
+        ..Default::default()
+    })
+    .unwrap();
+    let rt = rt();
+    let folders = [
+        "INBOX", "Sent", "Trash", "Junk", "Drafts", "Archive", "Projects",
+    ];
+    let msgs: Vec<Msg> = folders
+        .iter()
+        .enumerate()
+        .flat_map(|(f, folder)| {
+            (0..3).map(move |i| {
+                msg(
+                    folder,
+                    simple(f * 10 + i, Some(&format!("<s{f}-{i}@x>"))),
+                    &["\\Seen"],
+                    "05-May-2024 10:00:00 +0200",
+                )
+            })
+        })
+        .collect();
+    let src_snap = rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(&mut c, &msgs).await;
+        snapshot(&mut c).await
+    });
+    let state = tempfile::tempdir().unwrap();
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &url(&dst, "user1"),
+            "--no-progress",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let dst_snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    for (from, to) in [
+        ("INBOX", "INBOX"),
+        ("Sent", "Sent Items"),
+        ("Trash", "Deleted Items"),
+        ("Junk", "Junk E-mail"),
+        ("Drafts", "Drafts"),
+        ("Archive", "Archives"),
+        ("Projects", "Projects"),
+    ] {
+        assert_same(dst_snap.get(to), src_snap.get(from), to);
+    }
+    // No folder was created under the source's names for a role the destination has.
+    for name in ["Sent", "Trash", "Junk", "Archive"] {
+        assert!(
+            !dst_snap.contains_key(name),
+            "{name} created on the destination: {:?}",
+            dst_snap.keys().collect::<Vec<_>>()
+        );
+    }
+}

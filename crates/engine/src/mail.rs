@@ -40,6 +40,8 @@ pub struct FolderReport {
     pub failed: u64,
     /// Skipped outright: nothing changed on the source since the last pass.
     pub unchanged: bool,
+    /// Listed incrementally: only the messages new or changed since the last pass (CONDSTORE).
+    pub delta: bool,
     /// The folder could not be finished.
     pub error: Option<String>,
 }
@@ -84,6 +86,8 @@ struct Ctx {
 struct Work {
     plan: FolderPlan,
     messages: u32,
+    /// What the previous pass recorded for this folder.
+    prev: Option<FolderState>,
 }
 
 /// Runs one pass of migration `id` (already begun in the store as pass `pass`).
@@ -156,6 +160,7 @@ pub async fn run_mail_pass(
         work.push(Work {
             plan,
             messages: st.exists,
+            prev,
         });
     }
     let (known, _) = store.count_items(id).await?;
@@ -392,17 +397,30 @@ async fn process_folder(
         .await
         .map_err(src_err("open a folder"))?;
     report.source_messages = u64::from(st.exists);
-    let metas = if st.exists > 0 {
-        s.uid_fetch_meta("1:*", None)
-            .await
-            .map_err(src_err("list messages"))?
-    } else {
-        Vec::new()
-    };
     let store = &ctx.store;
     let mut known = store
         .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
         .await?;
+    let metas = if st.exists == 0 {
+        Vec::new()
+    } else if let Some((uidnext, modseq)) = delta_start(ctx, work, &st, &known) {
+        // The last pass copied everything below `uidnext`: list only the messages whose
+        // flags changed since (CONDSTORE) and the new ones.
+        let mut metas = if uidnext > 1 {
+            s.uid_fetch_meta(&format!("1:{}", uidnext - 1), Some(modseq))
+                .await
+                .map_err(src_err("list changed messages"))?
+        } else {
+            Vec::new()
+        };
+        metas.extend(metas_after(s, uidnext - 1, Side::Source).await?);
+        report.delta = true;
+        metas
+    } else {
+        s.uid_fetch_meta("1:*", None)
+            .await
+            .map_err(src_err("list messages"))?
+    };
 
     // The source folder's UIDVALIDITY changed: recognise copied messages by fingerprint.
     if known
@@ -536,6 +554,25 @@ async fn process_folder(
         )
         .await?;
     Ok(report)
+}
+
+/// Where an incremental listing of the source folder can start: the UIDNEXT and HIGHESTMODSEQ
+/// the previous pass saw, when that pass completed the folder and nothing since (UIDVALIDITY,
+/// destination, `--full`) asks for a full listing.
+fn delta_start(ctx: &Ctx, work: &Work, st: &MailboxStatus, known: &[Item]) -> Option<(u32, u64)> {
+    let prev = work.prev.as_ref()?;
+    let usable = !ctx.opts.full
+        && prev.complete
+        && prev.dst_name == work.plan.dst
+        && prev.src_uidvalidity == Some(st.uidvalidity)
+        && st.highestmodseq.is_some()
+        && known
+            .iter()
+            .all(|i| !i.pending && i.src_uidvalidity == Some(st.uidvalidity));
+    if !usable {
+        return None;
+    }
+    Some((prev.src_uidnext?.max(1), prev.src_highestmodseq?))
 }
 
 async fn rekey_source(

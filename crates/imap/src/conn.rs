@@ -178,6 +178,16 @@ impl Conn {
         }));
     }
 
+    /// Moves the unread bytes to a small buffer of their own. After a large literal was cut out
+    /// of `rbuf`, what is left of `rbuf` still points into the literal's allocation and keeps
+    /// all of it alive after the message itself is dropped: one large message per connection
+    /// would stay in memory, beyond the bytes-in-flight budget.
+    pub(crate) fn release_read_buffer(&mut self) {
+        let mut fresh = BytesMut::with_capacity(self.rbuf.len().max(READ_CHUNK));
+        fresh.extend_from_slice(&self.rbuf);
+        self.rbuf = fresh;
+    }
+
     /// Reads more bytes into `rbuf`, making room for at least `want` more.
     /// Returns how many arrived; 0 means the server closed the connection.
     pub(crate) async fn fill(&mut self, want: usize) -> Result<usize, Error> {

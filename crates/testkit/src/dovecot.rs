@@ -37,6 +37,9 @@ pub struct DovecotOptions {
     pub extra_config: Vec<String>,
     /// Also a POP3 listener.
     pub pop3: bool,
+    /// The special-use folders as (name, attribute), e.g. `("Sent Items", "\\Sent")`;
+    /// `None`: Drafts, Sent, Trash, Junk and Archive.
+    pub special_folders: Option<Vec<(String, String)>>,
 }
 
 impl Default for DovecotOptions {
@@ -51,6 +54,7 @@ impl Default for DovecotOptions {
             quota_bytes: None,
             extra_config: Vec::new(),
             pop3: false,
+            special_folders: None,
         }
     }
 }
@@ -372,15 +376,34 @@ impl Dovecot {
              passdb {{\n  driver = passwd-file\n  args = {d}/users.passwd\n}}\n\
              userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/mail/%u\n}}"
         );
+        let specials: Vec<(String, String, bool)> = match &o.special_folders {
+            Some(list) => list
+                .iter()
+                .map(|(n, a)| (n.clone(), a.clone(), true))
+                .collect(),
+            None => [
+                ("Drafts", "\\Drafts", true),
+                ("Sent", "\\Sent", true),
+                ("Trash", "\\Trash", true),
+                ("Junk", "\\Junk", true),
+                ("Archive", "\\Archive", false),
+            ]
+            .iter()
+            .map(|(n, a, auto)| ((*n).to_owned(), (*a).to_owned(), *auto))
+            .collect(),
+        };
         let _ = writeln!(
             c,
-            "namespace inbox {{\n  inbox = yes\n  separator = {sep}\n  prefix = {prefix}\n\
-             \x20 mailbox Drafts {{\n    special_use = \\Drafts\n    auto = subscribe\n  }}\n\
-             \x20 mailbox Sent {{\n    special_use = \\Sent\n    auto = subscribe\n  }}\n\
-             \x20 mailbox Trash {{\n    special_use = \\Trash\n    auto = subscribe\n  }}\n\
-             \x20 mailbox Junk {{\n    special_use = \\Junk\n    auto = subscribe\n  }}\n\
-             \x20 mailbox Archive {{\n    special_use = \\Archive\n  }}\n}}"
+            "namespace inbox {{\n  inbox = yes\n  separator = {sep}\n  prefix = {prefix}"
         );
+        for (name, attr, auto) in specials {
+            let auto = if auto { "\n    auto = subscribe" } else { "" };
+            let _ = writeln!(
+                c,
+                "  mailbox \"{name}\" {{\n    special_use = {attr}{auto}\n  }}"
+            );
+        }
+        c.push_str("}\n");
         let mut imap_plugins = String::new();
         if o.compress {
             imap_plugins.push_str(" imap_zlib");

@@ -20,6 +20,10 @@ use crate::proto::frame::Framer;
 use crate::proto::response::{Response, Status, Tagged, Untagged};
 use crate::proto::{Decoded, decode};
 
+/// A response at least this large (a message body) gets the read buffer reallocated after it,
+/// so the body's allocation is freed as soon as the body is dropped.
+const RELEASE_AFTER: usize = 1024 * 1024;
+
 pub use append::{AppendError, AppendMessage, AppendOutcome};
 pub use fetch::{FetchedBody, MessageMeta};
 pub use mailbox::{ListEntry, MailboxStatus, Namespace};
@@ -176,6 +180,9 @@ impl Client {
         loop {
             match decode(&mut self.framer, &mut self.conn.rbuf) {
                 Ok(Decoded::Response(resp, frame)) => {
+                    if frame.len() >= RELEASE_AFTER {
+                        self.conn.release_read_buffer();
+                    }
                     if tracing::enabled!(tracing::Level::TRACE) {
                         // The first line only: literals may be mail content.
                         let end = frame

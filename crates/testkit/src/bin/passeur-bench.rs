@@ -21,6 +21,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use passeur_testkit::corpus::{CorpusSpec, Profile};
+use passeur_testkit::imapwire;
 use passeur_testkit::verify::{self, AccountSnapshot};
 use passeur_testkit::{Dovecot, DovecotOptions};
 
@@ -182,8 +183,18 @@ struct Row {
     run: u32,
     full: Option<Timed>,
     noop: Option<Timed>,
+    /// The resync after a small change on the source (new mail, changed flags).
+    delta: Option<Timed>,
     verdict: String,
     exact: bool,
+}
+
+/// How to run a tool's synchronisation again (for the delta step).
+struct Resync {
+    program: String,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    log: PathBuf,
 }
 
 struct Ctx<'a> {
@@ -207,8 +218,9 @@ fn passeur_supports(bin: &Path, sub: &str, must_mention: &str) -> bool {
         })
 }
 
-/// Runs `tool` into destination user `n`: (full run, no-op run) or why it is not available.
-fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed), String> {
+/// Runs `tool` into destination user `n`: (full run, no-op run, how to resync) or why it is
+/// not available.
+fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed, Resync), String> {
     let (dst_user, dst_pass) = ctx.dst.user(n);
     let work = ctx.base.join(format!("{tool}-{dst_user}"));
     fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
@@ -260,7 +272,13 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed), String> {
                 _ => migrate.clone(),
             };
             let noop = timed(&bin_s, &noop_args, &env, &work.join("noop.log")).map_err(io)?;
-            Ok((full, noop))
+            let resync = Resync {
+                program: bin_s,
+                args: noop_args,
+                env: env.to_vec(),
+                log: work.join("delta.log"),
+            };
+            Ok((full, noop, resync))
         }
         "doveadm" => {
             let args: Vec<String> = [
@@ -289,7 +307,13 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed), String> {
             .to_vec();
             let full = timed("doveadm", &args, &[], &work.join("full.log")).map_err(io)?;
             let noop = timed("doveadm", &args, &[], &work.join("noop.log")).map_err(io)?;
-            Ok((full, noop))
+            let resync = Resync {
+                program: "doveadm".into(),
+                args,
+                env: Vec::new(),
+                log: work.join("delta.log"),
+            };
+            Ok((full, noop, resync))
         }
         "mbsync" => {
             if !Path::new("/usr/bin/mbsync").exists() {
@@ -313,7 +337,13 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed), String> {
             let args = vec!["-c".to_string(), rc_path.display().to_string(), "-a".into()];
             let full = timed("mbsync", &args, &[], &work.join("full.log")).map_err(io)?;
             let noop = timed("mbsync", &args, &[], &work.join("noop.log")).map_err(io)?;
-            Ok((full, noop))
+            let resync = Resync {
+                program: "mbsync".into(),
+                args,
+                env: Vec::new(),
+                log: work.join("delta.log"),
+            };
+            Ok((full, noop, resync))
         }
         other => Err(format!("{other}: unknown tool")),
     }
@@ -407,6 +437,7 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
         passeur: args.passeur.clone(),
     };
     let mut next_user = 1;
+    let mut resyncs: Vec<(usize, Resync, u32)> = Vec::new();
     for run in 1..=args.runs {
         for tool in &args.tools {
             let n = next_user;
@@ -422,11 +453,12 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
                         run,
                         full: None,
                         noop: None,
+                        delta: None,
                         verdict: why,
                         exact: false,
                     }
                 }
-                Ok((full, noop)) => {
+                Ok((full, noop, resync)) => {
                     let (dst_user, dst_pass) = dst.user(n);
                     let verdict = match verify::snapshot(&dst.imap_addr(), &dst_user, &dst_pass) {
                         Ok(snap) => verify::compare(&source, &snap),
@@ -439,6 +471,7 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
                                 run,
                                 full: Some(full),
                                 noop: Some(noop),
+                                delta: None,
                                 verdict: v,
                                 exact: false,
                             });
@@ -457,6 +490,7 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
                         let tail: Vec<&str> = full.stderr.lines().rev().take(5).collect();
                         println!("      stderr: {}", tail.join(" | "));
                     }
+                    resyncs.push((rows.len(), resync, n));
                     Row {
                         tool: tool.clone(),
                         corpus: name.into(),
@@ -464,12 +498,16 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
                         exact: verdict.is_exact() && full.exit == 0,
                         full: Some(full),
                         noop: Some(noop),
+                        delta: None,
                         verdict: text,
                     }
                 }
             };
             rows.push(row);
         }
+    }
+    if !resyncs.is_empty() {
+        delta_step(&src, &dst, resyncs, rows)?;
     }
     let mb = source.bytes() as f64 / 1e6;
     let msgs = source.messages() as f64;
@@ -489,6 +527,69 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
         rows.iter().filter(|r| r.corpus == name),
     )
     .map_err(|e| format!("cannot write results.tsv: {e}"))?;
+    Ok(())
+}
+
+/// New mail in the source INBOX, added after the full runs.
+const DELTA_NEW: usize = 10;
+/// Messages of the source INBOX flagged after the full runs.
+const DELTA_FLAGGED: usize = 20;
+
+/// Changes the source a little (new messages in INBOX, \Flagged on some old ones), then times
+/// each tool's resync of its own destination and verifies the result again.
+fn delta_step(
+    src: &Dovecot,
+    dst: &Dovecot,
+    resyncs: Vec<(usize, Resync, u32)>,
+    rows: &mut [Row],
+) -> Result<(), String> {
+    let err = |e: io::Error| format!("cannot change the source for the delta step: {e}");
+    let mut c = imapwire::Client::login(&src.imap_addr(), "user1", "pass1").map_err(err)?;
+    c.select("INBOX", false).map_err(err)?;
+    c.run(&format!(
+        "STORE 1:{DELTA_FLAGGED} +FLAGS.SILENT (\\Flagged)"
+    ))
+    .map_err(err)?;
+    let stamp = now_utc();
+    for i in 0..DELTA_NEW {
+        let msg = format!(
+            "From: Delta Sender <delta@example.net>\r\nTo: user1@example.org\r\n\
+             Subject: delta message {i}\r\nDate: Tue, 24 Nov 2026 09:00:00 +0000\r\n\
+             Message-ID: <delta-{i}-{}@bench.passeur>\r\nX-Corpus-Id: delta-{i}\r\n\r\n\
+             New mail that arrived after the first migration.\r\n",
+            std::process::id()
+        );
+        c.append("INBOX", &["$Delta"], Some(&stamp), msg.as_bytes())
+            .map_err(err)?;
+    }
+    c.logout();
+    let source = verify::snapshot(&src.imap_addr(), "user1", "pass1")
+        .map_err(|e| format!("cannot read source: {e}"))?;
+    println!(
+        "   delta: {DELTA_NEW} new messages and {DELTA_FLAGGED} flag changes in the source INBOX"
+    );
+    for (i, r, n) in resyncs {
+        let row = &mut rows[i];
+        print!("   {} run {} resync ... ", row.tool, row.run);
+        let _ = io::Write::flush(&mut io::stdout());
+        let t = timed(&r.program, &r.args, &r.env, &r.log)
+            .map_err(|e| format!("cannot run {}: {e}", r.program))?;
+        let (u, p) = dst.user(n);
+        let text = match verify::snapshot(&dst.imap_addr(), &u, &p) {
+            Ok(snap) => {
+                let v = verify::compare(&source, &snap);
+                row.exact &= v.is_exact() && t.exit == 0;
+                v.summary()
+            }
+            Err(e) => {
+                row.exact = false;
+                format!("cannot verify: {e}")
+            }
+        };
+        println!("{:.2}s: {text}", t.wall);
+        row.verdict = format!("{}; after delta: {text}", row.verdict);
+        row.delta = Some(t);
+    }
     Ok(())
 }
 
@@ -512,15 +613,15 @@ fn now_utc() -> String {
 fn render<'a>(rows: impl Iterator<Item = &'a Row>, msgs: f64, mb: f64) -> String {
     let rows: Vec<&Row> = rows.collect();
     let mut t = String::from(
-        "| tool | run | wall s | msgs/s | MB/s | peak RSS MB | tool CPU s | no-op s | busy % | verification |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+        "| tool | run | wall s | msgs/s | MB/s | peak RSS MB | tool CPU s | no-op s | delta s | busy % | verification |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         match (&r.full, &r.noop) {
             (Some(f), Some(n)) => {
                 let _ = writeln!(
                     t,
-                    "| {} | {} | {:.2} | {:.0} | {:.1} | {:.0} | {:.1} | {:.2} | {:.0} | {} |",
+                    "| {} | {} | {:.2} | {:.0} | {:.1} | {:.0} | {:.1} | {:.2} | {} | {:.0} | {} |",
                     r.tool,
                     r.run,
                     f.wall,
@@ -529,6 +630,9 @@ fn render<'a>(rows: impl Iterator<Item = &'a Row>, msgs: f64, mb: f64) -> String
                     f.rss_mb,
                     f.cpu,
                     n.wall,
+                    r.delta
+                        .as_ref()
+                        .map_or("–".into(), |d| format!("{:.2}", d.wall)),
                     f.busy_pct,
                     r.verdict
                 );
@@ -536,7 +640,7 @@ fn render<'a>(rows: impl Iterator<Item = &'a Row>, msgs: f64, mb: f64) -> String
             _ => {
                 let _ = writeln!(
                     t,
-                    "| {} | {} | – | – | – | – | – | – | – | {} |",
+                    "| {} | {} | – | – | – | – | – | – | – | – | {} |",
                     r.tool, r.run, r.verdict
                 );
             }
@@ -563,7 +667,7 @@ fn render<'a>(rows: impl Iterator<Item = &'a Row>, msgs: f64, mb: f64) -> String
 
 fn append_tsv<'a>(path: &Path, rows: impl Iterator<Item = &'a Row>) -> io::Result<()> {
     let mut text = fs::read_to_string(path).unwrap_or_else(|_| {
-        "corpus\ttool\trun\twall_s\tcpu_s\tmaxrss_MB\texit\tnoop_s\tbusy_pct\texact\tverification\n"
+        "corpus\ttool\trun\twall_s\tcpu_s\tmaxrss_MB\texit\tnoop_s\tdelta_s\tbusy_pct\texact\tverification\n"
             .to_string()
     });
     for r in rows {
@@ -574,9 +678,10 @@ fn append_tsv<'a>(path: &Path, rows: impl Iterator<Item = &'a Row>) -> io::Resul
                 (f.wall, f.cpu, f.rss_mb, f.exit, f.busy_pct)
             });
         let n = r.noop.as_ref().map_or(f64::NAN, |n| n.wall);
+        let d = r.delta.as_ref().map_or(f64::NAN, |d| d.wall);
         let _ = writeln!(
             text,
-            "{}\t{}\t{}\t{w:.2}\t{c:.2}\t{m:.1}\t{e}\t{n:.2}\t{b:.0}\t{}\t{}",
+            "{}\t{}\t{}\t{w:.2}\t{c:.2}\t{m:.1}\t{e}\t{n:.2}\t{d:.2}\t{b:.0}\t{}\t{}",
             r.corpus, r.tool, r.run, r.exact, r.verdict
         );
     }

@@ -854,3 +854,132 @@ fn special_use_folders_map_by_role_when_their_names_differ() {
         );
     }
 }
+
+/// Messages large enough to be streamed (above the 1 MiB default), and small ones around them.
+fn large_and_small(tag: &str) -> Vec<Msg> {
+    (0..30)
+        .map(|i| {
+            let mut body = simple(i, Some(&format!("<{tag}{i}@x>")));
+            let pad = if i % 3 == 0 { 2_500_000 } else { 2_000 };
+            body.extend((0..pad).map(|j| {
+                if j % 100 == 99 {
+                    b'\n'
+                } else {
+                    b'a' + (j % 26) as u8
+                }
+            }));
+            body.extend_from_slice(b"\r\n");
+            let flags: &[&str] = if i % 2 == 0 {
+                &["\\Seen", "$Work"]
+            } else {
+                &[]
+            };
+            msg("INBOX", body, flags, "03-Mar-2023 12:00:00 +0100")
+        })
+        .collect()
+}
+
+#[test]
+fn large_messages_stream_exactly_through_cuts_on_either_side_and_kill_9() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rt = rt();
+    let msgs = large_and_small("L");
+    let src_snap = rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(&mut c, &msgs).await;
+        snapshot(&mut c).await
+    });
+
+    // The destination connection drops in the middle of a streamed message.
+    let dst_proxy = CutProxy::start(&dst.imap_addr()).unwrap();
+    dst_proxy.cut_after_bytes(6_000_000);
+    let state = tempfile::tempdir().unwrap();
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &url(&src, "user1"),
+            "--to",
+            &format!("imap://user1@127.0.0.1:{}", dst_proxy.port()),
+            "--no-progress",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(dst_proxy.cuts() >= 1, "the destination proxy never cut");
+    assert!(out.status.success(), "{}", text(&out));
+    let got = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(
+        got.get("INBOX"),
+        src_snap.get("INBOX"),
+        "INBOX, destination cut",
+    );
+
+    // The source connection drops in the middle of a streamed message.
+    let src_proxy = CutProxy::start(&src.imap_addr()).unwrap();
+    src_proxy.cut_after_bytes(6_000_000);
+    let state = tempfile::tempdir().unwrap();
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &format!("imap://user1@127.0.0.1:{}", src_proxy.port()),
+            "--to",
+            &url(&dst, "user2"),
+            "--no-progress",
+        ],
+        "pass1",
+        "pass2",
+    );
+    assert!(src_proxy.cuts() >= 1, "the source proxy never cut");
+    assert!(out.status.success(), "{}", text(&out));
+    let got = rt.block_on(async { snapshot(&mut login(&dst, "user2").await).await });
+    assert_same(got.get("INBOX"), src_snap.get("INBOX"), "INBOX, source cut");
+
+    // Killed while streaming, then resumed.
+    let state = tempfile::tempdir().unwrap();
+    let args = [
+        "--state",
+        state.path().to_str().unwrap(),
+        "migrate",
+        "--from",
+        &url(&src, "user1"),
+        "--to",
+        &url(&dst, "user3"),
+        "--no-progress",
+    ];
+    for target in [2, 5] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_passeur"))
+            .args(args)
+            .env("PASSEUR_FROM_PASSWORD", "pass1")
+            .env("PASSEUR_TO_PASSWORD", "pass3")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            // The 20 small messages go first, then the 10 large ones one by one.
+            let landed: u32 = rt.block_on(async {
+                let mut d = login(&dst, "user3").await;
+                d.status("INBOX").await.map(|s| s.exists).unwrap_or(0)
+            });
+            if landed >= 20 + target
+                || std::time::Instant::now() > deadline
+                || child.try_wait().unwrap().is_some()
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let out = passeur(state.path(), &args[2..], "pass1", "pass3");
+    assert!(out.status.success(), "{}", text(&out));
+    let got = rt.block_on(async { snapshot(&mut login(&dst, "user3").await).await });
+    assert_same(got.get("INBOX"), src_snap.get("INBOX"), "INBOX, kill -9");
+}

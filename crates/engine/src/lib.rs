@@ -136,6 +136,14 @@ pub struct Limits {
     pub batch_bytes: usize,
     /// Times a folder is retried after a dropped connection.
     pub retries: u32,
+    /// Messages of at least this many bytes are streamed from the source into the destination
+    /// one at a time, never held whole in memory.
+    #[serde(default = "default_stream_from")]
+    pub stream_from: usize,
+}
+
+fn default_stream_from() -> usize {
+    Limits::default().stream_from
 }
 
 impl Default for Limits {
@@ -146,6 +154,7 @@ impl Default for Limits {
             batch_messages: 100,
             batch_bytes: 6 << 20,
             retries: 6,
+            stream_from: 1 << 20,
         }
     }
 }

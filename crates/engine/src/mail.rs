@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use passeur_imap::{AppendMessage, Client, MailboxStatus, MessageMeta, uid_set};
+use passeur_imap::{
+    AppendMessage, AppendOutcome, Client, MailboxStatus, MessageMeta, StreamError, uid_set,
+};
 use passeur_store::{Completion, FolderState, Item, PassCounters, Rekey, Store};
 use passeur_types::{ContentKind, MigrationId};
 use serde::Serialize;
@@ -315,34 +317,47 @@ fn dst_err(action: &'static str) -> impl FnOnce(passeur_imap::Error) -> EngineEr
     move |e| EngineError::imap(Side::Destination, action, e)
 }
 
+/// Message-IDs of messages on the selected mailbox, by UID (absent: the message has none).
+async fn message_ids(
+    c: &mut Client,
+    metas: &[&MessageMeta],
+    side: Side,
+) -> Result<HashMap<u32, Vec<u8>>, EngineError> {
+    let mut out = HashMap::with_capacity(metas.len());
+    for chunk in metas.chunks(500) {
+        let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
+        let headers = c
+            .uid_fetch_header_fields(&uid_set(&uids), &["MESSAGE-ID"])
+            .await
+            .map_err(|e| EngineError::imap(side, "read message headers", e))?;
+        out.extend(
+            headers
+                .into_iter()
+                .filter_map(|(uid, h)| message_id(&h).map(|mid| (uid, mid))),
+        );
+    }
+    Ok(out)
+}
+
 /// Fingerprints of messages on the selected mailbox, by UID, from their Message-ID, date and size.
 async fn fingerprints(
     c: &mut Client,
     metas: &[MessageMeta],
     side: Side,
 ) -> Result<HashMap<u32, String>, EngineError> {
-    let mut out = HashMap::with_capacity(metas.len());
-    for chunk in metas.chunks(500) {
-        let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
-        let headers: HashMap<u32, Bytes> = c
-            .uid_fetch_header_fields(&uid_set(&uids), &["MESSAGE-ID"])
-            .await
-            .map_err(|e| EngineError::imap(side, "read message headers", e))?
-            .into_iter()
-            .collect();
-        for m in chunk {
-            let mid = headers.get(&m.uid).and_then(|h| message_id(h));
-            out.insert(
-                m.uid,
-                fingerprint(
-                    mid.as_deref(),
-                    m.internal_date.as_deref(),
-                    m.size.unwrap_or(0),
-                ),
+    let refs: Vec<&MessageMeta> = metas.iter().collect();
+    let mids = message_ids(c, &refs, side).await?;
+    Ok(metas
+        .iter()
+        .map(|m| {
+            let fp = fingerprint(
+                mids.get(&m.uid).map(Vec::as_slice),
+                m.internal_date.as_deref(),
+                m.size.unwrap_or(0),
             );
-        }
-    }
-    Ok(out)
+            (m.uid, fp)
+        })
+        .collect())
 }
 
 /// Waits until the destination folder stops growing. A server may still be committing an
@@ -746,6 +761,20 @@ pub(crate) async fn append_recorded(
         .await
         .map_err(dst_err("append messages"))?;
     drop(msgs);
+    record_appended(store, id, pass, events, display, items, outcome).await
+}
+
+/// Records what the destination did with pending `items`: confirms those it took with their
+/// new UID; drops from the map and records as failures those it refused.
+async fn record_appended(
+    store: &Store,
+    id: MigrationId,
+    pass: u32,
+    events: &EventSink,
+    display: &str,
+    items: &[Item],
+    outcome: AppendOutcome,
+) -> Result<AppendTally, EngineError> {
     let mut completions = Vec::new();
     let mut failures = Vec::new();
     let mut dropped = Vec::new();
@@ -810,8 +839,14 @@ async fn copy_missing(
     report: &mut FolderReport,
 ) -> Result<(), EngineError> {
     let limits = ctx.opts.limits;
-    let batches = batches(missing, limits.batch_messages, limits.batch_bytes);
+    // Large messages are streamed one by one after the batches; the rest goes through the
+    // fetch/append pipeline, held in memory under the budget.
+    let (large, small): (Vec<&MessageMeta>, Vec<&MessageMeta>) = missing
+        .iter()
+        .partition(|m| m.size.unwrap_or(0) >= limits.stream_from as u64);
+    let batches = batches(&small, limits.batch_messages, limits.batch_bytes);
     let (tx, mut rx) = mpsc::channel::<Batch>(1);
+    let dd = &mut *d;
 
     let fetch = async {
         for batch in batches {
@@ -862,25 +897,9 @@ async fn copy_missing(
             }
             let items: Vec<Item> = msgs
                 .iter()
-                .map(|(m, body)| Item {
-                    kind: ContentKind::Mail,
-                    src_folder: plan.src.clone(),
-                    src_key: Item::mail_key(st.uidvalidity, m.uid),
-                    src_uidvalidity: Some(st.uidvalidity),
-                    src_uid: Some(m.uid),
-                    fingerprint: fingerprint(
-                        message_id(body).as_deref(),
-                        m.internal_date.as_deref(),
-                        body.len() as u64,
-                    ),
-                    dst_folder: plan.dst.clone(),
-                    dst_uidvalidity: None,
-                    dst_uid: None,
-                    dst_key: None,
-                    pass: ctx.pass,
-                    size: body.len() as u64,
-                    flags: normalise_flags(&m.flags).join(" "),
-                    pending: true,
+                .map(|(m, body)| {
+                    let mid = message_id(body);
+                    pending_item(ctx, plan, st, m, mid.as_deref(), body.len() as u64)
                 })
                 .collect();
             let to_append: Vec<AppendMessage> = msgs
@@ -896,7 +915,7 @@ async fn copy_missing(
                 ctx.id,
                 ctx.pass,
                 &ctx.events,
-                d,
+                dd,
                 &plan.dst,
                 &plan.display,
                 &items,
@@ -917,7 +936,105 @@ async fn copy_missing(
     report.copied += copied;
     report.bytes += bytes;
     report.failed += failed;
-    fetched
+    fetched?;
+    if !large.is_empty() && !ctx.cancel.is_cancelled() {
+        stream_large(ctx, s, d, plan, st, &large, report).await?;
+    }
+    Ok(())
+}
+
+/// The map entry of a message about to be appended (pending until the destination confirms).
+fn pending_item(
+    ctx: &Ctx,
+    plan: &FolderPlan,
+    st: &MailboxStatus,
+    m: &MessageMeta,
+    mid: Option<&[u8]>,
+    size: u64,
+) -> Item {
+    Item {
+        kind: ContentKind::Mail,
+        src_folder: plan.src.clone(),
+        src_key: Item::mail_key(st.uidvalidity, m.uid),
+        src_uidvalidity: Some(st.uidvalidity),
+        src_uid: Some(m.uid),
+        fingerprint: fingerprint(mid, m.internal_date.as_deref(), size),
+        dst_folder: plan.dst.clone(),
+        dst_uidvalidity: None,
+        dst_uid: None,
+        dst_key: None,
+        pass: ctx.pass,
+        size,
+        flags: normalise_flags(&m.flags).join(" "),
+        pending: true,
+    }
+}
+
+/// Copies large messages one at a time, each streamed from the source's FETCH into the
+/// destination's APPEND as its bytes arrive, so that memory does not grow with their size.
+async fn stream_large(
+    ctx: &Ctx,
+    s: &mut Client,
+    d: &mut Client,
+    plan: &FolderPlan,
+    st: &MailboxStatus,
+    large: &[&MessageMeta],
+    report: &mut FolderReport,
+) -> Result<(), EngineError> {
+    // The Message-IDs come from the same header fetch a later reconcile uses on the
+    // destination, so a pending entry is recognised there.
+    let mids = message_ids(s, large, Side::Source).await?;
+    for m in large {
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
+        // Expunged on the source meanwhile: nothing to copy.
+        let Some(size) = s
+            .open_body(m.uid)
+            .await
+            .map_err(src_err("fetch a message"))?
+        else {
+            continue;
+        };
+        let item = pending_item(ctx, plan, st, m, mids.get(&m.uid).map(Vec::as_slice), size);
+        let msg = AppendMessage {
+            flags: normalise_flags(&m.flags),
+            internal_date: m.internal_date.clone(),
+            body: Bytes::new(),
+        };
+        if let Err(e) = ctx
+            .store
+            .insert_pending(ctx.id, std::slice::from_ref(&item))
+            .await
+        {
+            // The message must not be appended unrecorded; leave the connection clean.
+            let _ = s.finish_body().await;
+            return Err(e.into());
+        }
+        let outcome = d
+            .append_from(&plan.dst, &msg, size, s)
+            .await
+            .map_err(|e| match e {
+                StreamError::Source(e) => EngineError::imap(Side::Source, "fetch a message", e),
+                StreamError::Destination(e) => {
+                    EngineError::imap(Side::Destination, "append a message", e)
+                }
+            })?;
+        let tally = record_appended(
+            &ctx.store,
+            ctx.id,
+            ctx.pass,
+            &ctx.events,
+            &plan.display,
+            std::slice::from_ref(&item),
+            outcome,
+        )
+        .await?;
+        report.copied += tally.copied;
+        report.bytes += tally.bytes;
+        report.failed += tally.failed;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -90,6 +90,14 @@ impl Command {
         self
     }
 
+    /// Like [`Command::end`] without the line end: the caller writes the rest (a literal
+    /// that it streams itself).
+    pub(crate) fn unterminated(mut self) -> Self {
+        let text = std::mem::take(&mut self.cur);
+        self.parts.push(Part::Text(text));
+        self
+    }
+
     /// What may be logged: the command text with literals as sizes, or just
     /// the command name when it carries secrets.
     pub(crate) fn describe(&self) -> String {

@@ -55,7 +55,7 @@ mod uidset;
 pub use caps::Capabilities;
 pub use client::{
     AppendError, AppendMessage, AppendOutcome, Client, ConnectConfig, FetchedBody, ListEntry,
-    MailboxStatus, MessageMeta, Namespace, Quirks,
+    MailboxStatus, MessageMeta, Namespace, Quirks, StreamError,
 };
 pub use command::quote;
 pub use error::Error;

@@ -554,3 +554,100 @@ async fn login_command_and_no_usable_mechanism() {
         .unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
 }
+
+/// Streams message `uid` of `src`'s selected mailbox into `mailbox` on `dst`.
+async fn stream_one(
+    src: &mut Client,
+    dst: &mut Client,
+    uid: u32,
+    mailbox: &str,
+    meta: &AppendMessage,
+) -> passeur_imap::AppendOutcome {
+    let size = src.open_body(uid).await.unwrap().expect("message exists");
+    dst.append_from(mailbox, meta, size, src).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_large_message_streams_from_one_server_to_another_byte_for_byte() {
+    let dc = Dovecot::start(2);
+    let mut src = dc.login(1).await;
+    let mut dst = dc.login(2).await;
+    let msgs = batch(3, Some((2, 5_000_000)));
+    src.select("INBOX").await.unwrap();
+    let uids: Vec<u32> = src
+        .append_batch("INBOX", &msgs)
+        .await
+        .unwrap()
+        .results
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    src.examine("INBOX").await.unwrap();
+    for (literal_plus, mailbox) in [(true, "Plus"), (false, "Synced")] {
+        dst.set_quirks(Quirks::new(false, !literal_plus));
+        dst.create(mailbox).await.unwrap();
+        let st = dst.select(mailbox).await.unwrap();
+        for (uid, m) in uids.iter().zip(&msgs) {
+            let meta = AppendMessage {
+                body: Bytes::new(),
+                ..m.clone()
+            };
+            let out = stream_one(&mut src, &mut dst, *uid, mailbox, &meta).await;
+            assert_eq!(out.uidvalidity, Some(st.uidvalidity));
+            assert!(matches!(out.results[..], [Ok(Some(_))]), "{out:?}");
+        }
+        // Same bytes, flags and dates as the originals.
+        let got = dst.uid_fetch_meta("1:*", None).await.unwrap();
+        assert_eq!(got.len(), msgs.len());
+        for (g, m) in got.iter().zip(&msgs) {
+            assert_eq!(sorted_flags(&g.flags), sorted_flags(&m.flags));
+            assert_eq!(
+                epoch(g.internal_date.as_deref().unwrap()),
+                epoch(m.internal_date.as_deref().unwrap())
+            );
+        }
+        let all: Vec<u32> = got.iter().map(|g| g.uid).collect();
+        dst.start_fetch_bodies(&all).await.unwrap();
+        let mut bodies = Vec::new();
+        while let Some(b) = dst.next_body().await.unwrap() {
+            bodies.push(sha(&b.body));
+        }
+        let want: Vec<String> = msgs.iter().map(|m| sha(&m.body)).collect();
+        assert_eq!(bodies, want, "{mailbox}");
+    }
+    // A message that is not there: nothing to stream, and both connections go on.
+    assert_eq!(src.open_body(9999).await.unwrap(), None);
+    src.noop().await.unwrap();
+    dst.noop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_streamed_append_leaves_both_connections_usable() {
+    let dc = Dovecot::start(2);
+    let mut src = dc.login(1).await;
+    let mut dst = dc.login(2).await;
+    let msgs = batch(1, Some((1, 2_000_000)));
+    src.append_batch("INBOX", &msgs).await.unwrap();
+    src.examine("INBOX").await.unwrap();
+    for literal_plus in [true, false] {
+        dst.set_quirks(Quirks::new(false, !literal_plus));
+        let meta = AppendMessage {
+            body: Bytes::new(),
+            ..msgs[0].clone()
+        };
+        let out = stream_one(&mut src, &mut dst, 1, "NoSuchFolder", &meta).await;
+        match &out.results[..] {
+            [Err(e)] => assert_eq!(e.code.as_deref(), Some("TRYCREATE"), "{e:?}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        src.noop().await.unwrap();
+        dst.noop().await.unwrap();
+    }
+    // The source can still stream the message elsewhere.
+    let meta = AppendMessage {
+        body: Bytes::new(),
+        ..msgs[0].clone()
+    };
+    let out = stream_one(&mut src, &mut dst, 1, "INBOX", &meta).await;
+    assert!(matches!(out.results[..], [Ok(Some(1))]), "{out:?}");
+}

@@ -70,3 +70,43 @@ async fn a_30mb_message_is_held_once() {
     );
     println!("fetch of {SIZE} bytes: peak RSS +{grew} bytes");
 }
+
+#[tokio::test]
+async fn a_30mb_message_streams_in_bounded_memory() {
+    let dc = Dovecot::start(2);
+    let mut src = dc.login(1).await;
+    let mut dst = dc.login(2).await;
+    let mut body = Vec::with_capacity(SIZE);
+    let mut i = 0u64;
+    while body.len() < SIZE {
+        body.extend_from_slice(format!("{i:076}\r\n").as_bytes());
+        i += 1;
+    }
+    let len = body.len() as u64;
+    let msg = AppendMessage {
+        body: Bytes::from(body),
+        ..Default::default()
+    };
+    src.append_batch("INBOX", std::slice::from_ref(&msg))
+        .await
+        .unwrap();
+    drop(msg);
+    src.examine("INBOX").await.unwrap();
+    dst.select("INBOX").await.unwrap();
+    let base = reset_peak();
+    let size = src.open_body(1).await.unwrap().unwrap();
+    assert_eq!(size, len);
+    let out = dst
+        .append_from("INBOX", &AppendMessage::default(), size, &mut src)
+        .await
+        .unwrap();
+    assert!(matches!(out.results[..], [Ok(Some(1))]), "{out:?}");
+    let grew = peak().saturating_sub(base);
+    println!("streaming {len} bytes: peak RSS +{grew} bytes");
+    assert!(
+        grew < 4 << 20,
+        "streaming 30 MB grew the peak RSS by {grew} bytes"
+    );
+    let meta = dst.uid_fetch_meta("1", None).await.unwrap();
+    assert_eq!(meta[0].size, Some(len));
+}

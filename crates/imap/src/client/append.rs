@@ -41,13 +41,13 @@ pub struct AppendOutcome {
 }
 
 /// `[APPENDUID uidvalidity uid-set]`.
-fn appenduid(t: &Tagged) -> Option<(u32, Vec<u32>)> {
+pub(super) fn appenduid(t: &Tagged) -> Option<(u32, Vec<u32>)> {
     let c = t.code.as_ref().filter(|c| c.name == "APPENDUID")?;
     let (v, set) = c.args.trim().split_once(' ')?;
     Some((v.parse().ok()?, expand_uid_set(set.trim())?))
 }
 
-fn refusal(t: Tagged) -> AppendError {
+pub(super) fn refusal(t: Tagged) -> AppendError {
     AppendError {
         code: t.code.map(|c| c.name),
         text: t.text,
@@ -188,7 +188,12 @@ impl Client {
 const PIPELINE_WINDOW: usize = 128;
 
 /// ` (flags) "date" {literal}` for one message.
-fn message_args(mut cmd: Command, m: &AppendMessage) -> Command {
+fn message_args(cmd: Command, m: &AppendMessage) -> Command {
+    message_prefix(cmd, m).raw(" ").literal(m.body.clone())
+}
+
+/// ` (flags) "date"` for one message: its APPEND arguments before the literal.
+pub(super) fn message_prefix(mut cmd: Command, m: &AppendMessage) -> Command {
     let flags: Vec<&str> = m
         .flags
         .iter()
@@ -202,7 +207,7 @@ fn message_args(mut cmd: Command, m: &AppendMessage) -> Command {
     }) {
         cmd = cmd.raw(" \"").raw(d).raw("\"");
     }
-    cmd.raw(" ").literal(m.body.clone())
+    cmd
 }
 
 /// System flags APPEND may set (`\\Recent` may not; unknown `\\X` is a BAD).

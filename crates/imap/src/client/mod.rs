@@ -6,6 +6,7 @@ mod fetch;
 mod mailbox;
 mod session;
 mod store;
+mod stream;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -27,6 +28,7 @@ const RELEASE_AFTER: usize = 1024 * 1024;
 pub use append::{AppendError, AppendMessage, AppendOutcome};
 pub use fetch::{FetchedBody, MessageMeta};
 pub use mailbox::{ListEntry, MailboxStatus, Namespace};
+pub use stream::StreamError;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -106,6 +108,8 @@ pub struct Client {
     completed: HashMap<String, Tagged>,
     /// Tag of a streaming body fetch still running.
     fetching: Option<String>,
+    /// Bytes of a message opened with `open_body` not read yet.
+    body_left: Option<u64>,
     /// The text of a BYE, once the server said goodbye.
     bye: Option<String>,
     host: String,

@@ -45,6 +45,7 @@ impl Client {
             untagged: Vec::new(),
             completed: HashMap::new(),
             fetching: None,
+            body_left: None,
             bye: None,
             host: cfg.host.clone(),
             enabled: Vec::new(),

@@ -26,7 +26,7 @@ use passeur_testkit::verify::{self, AccountSnapshot};
 use passeur_testkit::{Dovecot, DovecotOptions};
 
 const USAGE: &str = "usage: passeur-bench [--corpus small|c5000|s20000]... \
-[--tools passeur,doveadm,mbsync] [--passeur PATH] [--out DIR] [--runs N] [--compress] [--rawlog]";
+[--tools passeur,doveadm,mbsync[,imapsync]] [--passeur PATH] [--out DIR] [--runs N] [--compress] [--rawlog]";
 
 struct Args {
     corpora: Vec<String>,
@@ -345,6 +345,58 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed, Resync), Str
             };
             Ok((full, noop, resync))
         }
+        "imapsync" => {
+            // imapsync is not in Debian and is not ours to vendor: the operator supplies the
+            // script (IMAPSYNC=/path, default /tmp/imapsync) and its Perl modules.
+            let script = std::env::var("IMAPSYNC").unwrap_or_else(|_| "/tmp/imapsync".into());
+            if !Path::new(&script).exists() {
+                return Err(format!(
+                    "imapsync: not available (no script at {script}; see bench/README.md)"
+                ));
+            }
+            let tmp = work.join("tmp");
+            fs::create_dir_all(&tmp).map_err(io)?;
+            let args: Vec<String> = [
+                script.as_str(),
+                "--host1",
+                "127.0.0.1",
+                "--port1",
+                &ctx.src.imap_port.to_string(),
+                "--user1",
+                "user1",
+                "--password1",
+                "pass1",
+                "--host2",
+                "127.0.0.1",
+                "--port2",
+                &ctx.dst.imap_port.to_string(),
+                "--user2",
+                &dst_user,
+                "--password2",
+                &dst_pass,
+                "--nossl1",
+                "--nossl2",
+                "--notls1",
+                "--notls2",
+                "--noreleasecheck",
+                "--tmpdir",
+                &tmp.display().to_string(),
+                "--logdir",
+                &tmp.display().to_string(),
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+            let full = timed("perl", &args, &[], &work.join("full.log")).map_err(io)?;
+            let noop = timed("perl", &args, &[], &work.join("noop.log")).map_err(io)?;
+            let resync = Resync {
+                program: "perl".into(),
+                args,
+                env: Vec::new(),
+                log: work.join("delta.log"),
+            };
+            Ok((full, noop, resync))
+        }
         other => Err(format!("{other}: unknown tool")),
     }
 }
@@ -656,7 +708,7 @@ fn render<'a>(rows: impl Iterator<Item = &'a Row>, msgs: f64, mb: f64) -> String
             })
     };
     if let Some(p) = best("passeur") {
-        for peer in ["doveadm", "mbsync"] {
+        for peer in ["doveadm", "mbsync", "imapsync"] {
             if let Some(w) = best(peer) {
                 let _ = writeln!(t, "\npasseur/{peer} wall-time ratio: {:.2}", p / w);
             }

@@ -379,8 +379,58 @@ fn exception_event(
     if let Some(l) = &ex.location {
         c.line("LOCATION", &escape(l));
     }
+    // An override is a whole instance (RFC 5545 3.8.4.4): what the exception does not change
+    // (description, organizer, attendees, class, categories...) is the master's.
+    c.out
+        .push_str(&inherited(&master.out, ex.location.is_none()));
     c.out.push_str("END:VEVENT\r\n");
     c.out
+}
+
+/// The master's properties an exception keeps: every content line (folded lines whole) but
+/// those that place or name the instance, which the exception sets itself (its location
+/// too when it has its own), and alarms.
+fn inherited(master: &str, with_location: bool) -> String {
+    const OWN: [&str; 12] = [
+        "BEGIN",
+        "END",
+        "UID",
+        "DTSTAMP",
+        "DTSTART",
+        "DTEND",
+        "DURATION",
+        "RRULE",
+        "RDATE",
+        "EXDATE",
+        "RECURRENCE-ID",
+        "SUMMARY",
+    ];
+    let mut out = String::new();
+    let mut keep = false;
+    let mut depth = 0usize;
+    for line in master.split("\r\n").filter(|l| !l.is_empty()) {
+        if line.starts_with(' ') || line.starts_with('\t') {
+            if keep {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+            continue;
+        }
+        let name_end = line.find([':', ';']).unwrap_or(line.len());
+        let name = line[..name_end].to_ascii_uppercase();
+        match name.as_str() {
+            "BEGIN" => depth += 1,
+            "END" => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        // Only the VEVENT's own properties (depth 1), never a nested component's.
+        keep = depth == 1 && !OWN.contains(&name.as_str()) && (with_location || name != "LOCATION");
+        if keep {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out
 }
 
 pub(crate) fn task(ctx: &Ctx<'_>, msg: &Message<'_>) -> (String, String) {

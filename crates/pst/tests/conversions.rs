@@ -179,6 +179,12 @@ fn recurring_appointment_with_exceptions_and_deleted_occurrences() {
     assert!(ics.contains("DTSTART;TZID=Pacific Standard Time:20160823T090000"));
     assert!(ics.contains("RECURRENCE-ID;TZID=Pacific Standard Time:20160830T080000"));
     assert_eq!(ics.matches("BEGIN:VEVENT").count(), 3);
+    // Each moved occurrence is a whole instance: it keeps what the master has and it does
+    // not change (here the description and the transparency), once each.
+    for key in ["DESCRIPTION:This is a complete test", "TRANSP:OPAQUE"] {
+        let n = ics.lines().filter(|l| l.starts_with(key)).count();
+        assert_eq!(n, 3, "{key} in master and both overrides: {ics}");
+    }
     assert!(ics.contains("TRIGGER;RELATED=START:-PT15M"), "reminder");
     assert!(ics.contains("TZOFFSETTO:-0700") && ics.contains("TZOFFSETTO:-0800"));
 }

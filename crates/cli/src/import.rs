@@ -10,8 +10,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use passeur_dav::{DavClient, DavConfig};
 use passeur_engine::{
-    FileKind, ImportOptions, ImportReport, PurgeReport, purge_imported_dav, purge_mail,
-    run_file_import, run_pst_import,
+    FileKind, ImportOptions, ImportReport, ImportVerifyReport, PurgeReport, purge_imported_dav,
+    purge_mail, run_file_import, run_pst_import, verify_dav_import, verify_pst_import,
 };
 use passeur_store::{PassCounters, Store};
 use passeur_types::{Endpoint, MigrationId, Status};
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::{DestAuth, PurgeArgs, account, mb, password, progress};
+use crate::{DestAuth, PurgeArgs, VerifyArgs, account, mb, password, progress};
 
 #[derive(Args)]
 pub struct ImportArgs {
@@ -393,4 +393,98 @@ pub async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+/// `passeur verify` of an import: the destination against what the file yields (read again).
+pub async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
+    let m = store.migration(a.id).await?;
+    let o: ImportStored =
+        serde_json::from_str(&m.options).context("cannot read the import's options")?;
+    let file = PathBuf::from(&o.import.file);
+    // The file must be the one imported: the same path, size and first MiB.
+    match source_id(&file) {
+        Ok((_, sid)) if sid == m.source => {}
+        Ok(_) => bail!(
+            "cannot verify: {} changed since it was imported",
+            file.display()
+        ),
+        Err(e) => bail!("cannot verify without the imported file: {e:#}"),
+    }
+    let pw = password(
+        a.dst.to_password_file.as_deref(),
+        "PASSEUR_TO_PASSWORD",
+        "destination",
+    )?;
+    let insecure = a.insecure_tls || o.insecure_tls;
+    let davc = match (&o.import.dav, &o.import.dav_user) {
+        (Some(u), Some(user)) => Some(dav_client(u, user, &pw, insecure)?),
+        _ => None,
+    };
+    let report = match o.import.format {
+        FileKind::Pst => {
+            let mail = match &o.import.imap {
+                Some(u) => Some(account(
+                    u,
+                    a.dst.to_admin.clone().or(o.to_admin.clone()),
+                    pw.clone(),
+                    insecure,
+                )?),
+                None => None,
+            };
+            verify_pst_import(store, a.id, &file, mail.as_ref(), davc.as_ref()).await?
+        }
+        _ => match &davc {
+            Some(c) => verify_dav_import(store, a.id, c).await?,
+            None => bail!("cannot verify: the import has no DAV destination"),
+        },
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_verify(&report);
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn print_verify(r: &ImportVerifyReport) {
+    println!(
+        "{:<40} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "folder", "imported", "found", "missing", "altered", "flags", "dates", "not imp."
+    );
+    for f in &r.folders {
+        println!(
+            "{:<40} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  -> {}",
+            f.folder,
+            f.imported,
+            f.found,
+            f.missing.len(),
+            f.altered.len(),
+            f.flags_differ.len(),
+            f.dates_differ.len(),
+            f.not_imported,
+            f.dst
+        );
+        for (what, list) in [
+            ("missing", &f.missing),
+            ("altered", &f.altered),
+            ("flags differ", &f.flags_differ),
+            ("dates differ", &f.dates_differ),
+        ] {
+            if !list.is_empty() {
+                println!("    {what}: {}", list.join(", "));
+            }
+        }
+    }
+    println!(
+        "{}",
+        if r.ok() {
+            "verify: OK"
+        } else {
+            "verify: DIFFERENCES FOUND"
+        }
+    );
 }

@@ -249,6 +249,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             import::purge(&store, a).await
         }
         Command::Purge(a) => purge(&store, a).await,
+        Command::Verify(a) if import::is_import(&store, a.id).await? => {
+            import::verify(&store, a).await
+        }
         Command::Verify(a) => verify(&store, a).await,
         Command::Import(a) => import::import(&store, a).await,
     }

@@ -424,3 +424,137 @@ fn ost_and_ansi_pst_mail_counts_match_the_reader() {
         assert_eq!(copied(&out) as usize, want, "{name}: {}", text(&out));
     }
 }
+
+#[test]
+fn pst_empty_folders_are_created_and_verify_finds_what_changed() {
+    let dc = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rad = Radicale::start(RadicaleOptions::default()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let file = corpus("pst/Aspose.Email-for-.NET__Outlook_Chunks_Test_part1.pst");
+    let pst = PstFile::open(&file).unwrap();
+    let empty: Vec<String> = pst
+        .folders()
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.in_ipm_subtree && f.kind() == FolderKind::Mail && !f.path.is_empty())
+        .filter(|f| pst.item_ids(f.node_id).is_empty())
+        .map(|f| f.path.join("/"))
+        .collect();
+    assert!(!empty.is_empty(), "the file has no empty mail folder");
+    let out = run(
+        state.path(),
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--to",
+            &url(&dc, "user1"),
+            "--to-dav",
+            &format!("{}/", rad.url()),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let rep = report(&out);
+    let id = migration_id(&out);
+    let listed: BTreeSet<String> = rt().block_on(async {
+        let mut c = login(&dc, "user1").await;
+        c.list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name)
+            .collect()
+    });
+    for folder in &empty {
+        let dst = rep["folders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["folder"] == folder.as_str())
+            .and_then(|f| f["dst"].as_str())
+            .unwrap_or_else(|| panic!("{folder} not in the report: {rep:#}"));
+        assert!(
+            listed.contains(dst),
+            "{folder} -> {dst} not created: {listed:?}"
+        );
+    }
+
+    let v = run(state.path(), &["verify", &id]);
+    let vt = text(&v);
+    assert!(v.status.success(), "{vt}");
+    assert!(vt.contains("verify: OK"), "{vt}");
+
+    // One imported message deleted, another one's flags changed: verify names both.
+    let target = rep["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "mail" && f["copied"].as_u64().unwrap() >= 2)
+        .and_then(|f| f["dst"].as_str())
+        .unwrap_or_else(|| panic!("no folder with 2 messages: {rep:#}"))
+        .to_owned();
+    let (gone, flagged) = rt().block_on(async {
+        let mut c = login(&dc, "user1").await;
+        c.select(&target).await.unwrap();
+        let metas = c.uid_fetch_meta("1:*", None).await.unwrap();
+        assert!(metas.len() >= 2, "{metas:?}");
+        let (a, b) = (metas[0].uid, metas[1].uid);
+        c.uid_store(&a.to_string(), "+FLAGS.SILENT", &["\\Deleted".to_string()])
+            .await
+            .unwrap();
+        c.uid_expunge(&a.to_string()).await.unwrap();
+        c.uid_store(&b.to_string(), "+FLAGS.SILENT", &["$Changed".to_string()])
+            .await
+            .unwrap();
+        (a, b)
+    });
+    let v = run(state.path(), &["verify", &id, "--json"]);
+    assert_eq!(v.status.code(), Some(2), "{}", text(&v));
+    let r = report(&v);
+    let inbox = r["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["dst"] == target.as_str())
+        .unwrap_or_else(|| panic!("no check of {target}: {r:#}"));
+    assert_eq!(
+        inbox["missing"].as_array().unwrap().len(),
+        1,
+        "{r:#} ({gone})"
+    );
+    assert_eq!(
+        inbox["flags_differ"].as_array().unwrap().len(),
+        1,
+        "{r:#} ({flagged})"
+    );
+}
+
+#[test]
+fn pst_import_goes_on_through_a_dropped_connection_without_duplicates() {
+    let dc = Dovecot::start(DovecotOptions::default()).unwrap();
+    let proxy = passeur_testkit::CutProxy::start(&dc.imap_addr()).unwrap();
+    proxy.cut_after_bytes(4_000_000);
+    let state = tempfile::tempdir().unwrap();
+    let file = corpus("pst/PstReader__simiden_pst2john_97_outlook_pass12345.pst");
+    let e = expected(&file);
+    let out = run(
+        state.path(),
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--to",
+            &format!("imap://user1@127.0.0.1:{}", proxy.port()),
+            "--json",
+            "--batch-messages",
+            "10",
+        ],
+    );
+    assert!(proxy.cuts() >= 1, "the proxy never cut");
+    assert!(out.status.success(), "{}", text(&out));
+    let rep = report(&out);
+    let total: usize = e.mail.values().map(Vec::len).sum();
+    assert_eq!(copied_of(&rep) as usize, total, "{rep:#}");
+    assert_eq!(dst_mail(&dc), expected_by_dst(&e, &rep));
+    let v = run(state.path(), &["verify", &migration_id(&out)]);
+    assert!(v.status.success(), "{}", text(&v));
+}

@@ -329,7 +329,10 @@ pub async fn run_pst_import(
     let listed: Vec<(PstFolder, Vec<u32>)> = listed
         .into_iter()
         .filter(|(f, ids)| {
-            if ids.is_empty() {
+            // An empty mail folder is still created on the destination; other empty folders
+            // have nothing to give.
+            let mail = f.in_ipm_subtree && matches!(f.kind(), FolderKind::Mail);
+            if ids.is_empty() && (!mail || f.path.is_empty()) {
                 return false;
             }
             if !f.in_ipm_subtree || matches!(f.kind(), FolderKind::Other) {
@@ -347,14 +350,18 @@ pub async fn run_pst_import(
     }
 
     // The mail destination: layout, folder names, folders created.
-    let mut mail_conn: Option<(Client, Layout)> = None;
+    let mut mail_conn: Option<MailSink> = None;
     let wants_mail = listed
         .iter()
         .any(|(f, _)| matches!(f.kind(), FolderKind::Mail));
     if let (Some(acc), true) = (dst_mail, wants_mail) {
         let mut d = acc.connect(Side::Destination).await?;
-        let l = layout(&mut d, Side::Destination).await?;
-        mail_conn = Some((d, l));
+        let layout = layout(&mut d, Side::Destination).await?;
+        mail_conn = Some(MailSink {
+            acc,
+            client: Some(d),
+            layout,
+        });
     }
 
     let mut work = Vec::new();
@@ -373,7 +380,8 @@ pub async fn run_pst_import(
             }
         }
         let mail_dst = match (&mut mail_conn, folder.kind()) {
-            (Some((d, l)), FolderKind::Mail) => {
+            (Some(sink), FolderKind::Mail) => {
+                let (d, l) = sink.parts().await?;
                 let wire = l.wire(&destination_path(&folder, &folders, l));
                 if !l.has(&wire) {
                     d.create(&wire)
@@ -491,8 +499,7 @@ pub async fn run_pst_import(
                 Read::Item(item) => {
                     let Some(run) = cur.as_mut() else { continue };
                     let w = &work[run.idx];
-                    let d = mail_conn.as_mut().map(|(d, _)| d);
-                    on_item(&ctx, w, run, *item, d, &mut dav).await?;
+                    on_item(&ctx, w, run, *item, mail_conn.as_mut(), &mut dav).await?;
                     if cancel.is_cancelled() {
                         break;
                     }
@@ -500,8 +507,7 @@ pub async fn run_pst_import(
                 Read::End(i) => {
                     let Some(mut run) = cur.take() else { continue };
                     let w = &work[i];
-                    let d = mail_conn.as_mut().map(|(d, _)| d);
-                    flush_mail(&ctx, w, &mut run, d).await?;
+                    flush_mail(&ctx, w, &mut run, mail_conn.as_mut()).await?;
                     flush_all_dav(&ctx, w, &mut run, &mut dav).await?;
                     let mut notes: Vec<String> = run.notes.into_iter().collect();
                     notes.sort();
@@ -521,14 +527,13 @@ pub async fn run_pst_import(
         && result.is_ok()
     {
         let w = &work[run.idx];
-        let d = mail_conn.as_mut().map(|(d, _)| d);
-        flush_mail(&ctx, w, &mut run, d).await?;
+        flush_mail(&ctx, w, &mut run, mail_conn.as_mut()).await?;
         flush_all_dav(&ctx, w, &mut run, &mut dav).await?;
         report.notes.extend(run.notes);
         report.push(run.report);
     }
     result?;
-    if let Some((d, _)) = mail_conn {
+    if let Some(d) = mail_conn.and_then(|s| s.client) {
         let _ = d.logout().await;
     }
     report.cancelled = cancel.is_cancelled();
@@ -595,7 +600,7 @@ async fn on_item(
     w: &Work,
     run: &mut FolderRun,
     item: Result<PstItem, ItemError>,
-    d: Option<&mut Client>,
+    d: Option<&mut MailSink<'_>>,
     dav: &mut DavState<'_>,
 ) -> Result<(), EngineError> {
     let item = match item {
@@ -688,20 +693,100 @@ async fn on_item(
     Ok(())
 }
 
-/// Appends the mail waiting in `run`, recording it pending first and complete after.
+/// The destination of the mail: its account, layout and (while it holds) connection.
+struct MailSink<'a> {
+    acc: &'a MailAccount,
+    client: Option<Client>,
+    layout: Layout,
+}
+
+impl MailSink<'_> {
+    /// The connection (opened again after a drop) and the layout.
+    async fn parts(&mut self) -> Result<(&mut Client, &mut Layout), EngineError> {
+        if self.client.is_none() {
+            self.client = Some(self.acc.connect(Side::Destination).await?);
+        }
+        match self.client.as_mut() {
+            Some(c) => Ok((c, &mut self.layout)),
+            None => Err(EngineError::Internal("no destination connection".into())),
+        }
+    }
+}
+
+/// Times a mail batch is retried after a dropped connection, with backoff.
+const MAIL_RETRIES: u32 = 6;
+
+/// Appends the mail waiting in `run`, recording it pending first and complete after. A dropped
+/// connection is opened again (with backoff) and the batch's pending entries are reconciled
+/// with what reached the destination before the rest is sent again.
 async fn flush_mail(
     ctx: &Ctx<'_>,
     w: &Work,
     run: &mut FolderRun,
-    d: Option<&mut Client>,
+    sink: Option<&mut MailSink<'_>>,
 ) -> Result<(), EngineError> {
-    let batch = std::mem::take(&mut run.mail);
+    let mut batch = std::mem::take(&mut run.mail);
     run.mail_bytes = 0;
-    let (Some(d), Some(wire)) = (d, w.mail_dst.as_deref()) else {
+    let (Some(sink), Some(wire)) = (sink, w.mail_dst.as_deref()) else {
         return Ok(());
     };
-    if batch.is_empty() {
-        return Ok(());
+    let mut attempt = 0;
+    loop {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let result = append_mail(ctx, w, wire, sink, &mut batch, run).await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_retryable() && attempt < MAIL_RETRIES => {
+                attempt += 1;
+                sink.client = None;
+                ctx.events.send(Event::Retrying {
+                    folder: w.path.clone(),
+                    attempt,
+                    reason: e.to_string(),
+                });
+                tracing::warn!(folder = %w.path, attempt, error = %e, "retrying a mail batch");
+                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt.min(5))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One attempt at a mail batch. On a fresh connection, pending entries left by a failed
+/// attempt are first matched against the destination: what landed counts as copied and
+/// leaves `batch`.
+async fn append_mail(
+    ctx: &Ctx<'_>,
+    w: &Work,
+    wire: &str,
+    sink: &mut MailSink<'_>,
+    batch: &mut Vec<PendingMail>,
+    run: &mut FolderRun,
+) -> Result<(), EngineError> {
+    let fresh = sink.client.is_none();
+    let (d, _) = sink.parts().await?;
+    if fresh {
+        let items = ctx
+            .store
+            .items_in_folder(ctx.id, ContentKind::Mail, &w.path)
+            .await?;
+        if items.iter().any(|i| i.pending) {
+            let mut known = HashSet::new();
+            reconcile(ctx.store, ctx.id, d, wire, &items, &mut known).await?;
+            batch.retain(|m| {
+                let landed = known.contains(&m.node_id);
+                if landed {
+                    run.report.copied += 1;
+                    run.report.bytes += m.mime.len() as u64;
+                }
+                !landed
+            });
+            if batch.is_empty() {
+                return Ok(());
+            }
+        }
     }
     let items: Vec<Item> = batch
         .iter()
@@ -738,6 +823,7 @@ async fn flush_mail(
         ctx.store, ctx.id, ctx.pass, ctx.events, d, wire, &w.path, &items, msgs,
     )
     .await?;
+    batch.clear();
     run.report.copied += tally.copied;
     run.report.bytes += tally.bytes;
     run.report.failed += tally.failed;

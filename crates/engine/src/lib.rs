@@ -25,6 +25,7 @@ mod mail;
 mod message;
 mod purge;
 mod verify;
+mod verify_import;
 
 pub use account::{Compress, MailAccount};
 pub use dav_sync::{
@@ -38,6 +39,7 @@ pub use mail::{FolderReport, PassReport, run_mail_pass};
 pub use message::fingerprint;
 pub use purge::{PurgeReport, purge_imported_dav, purge_mail};
 pub use verify::{FolderCheck, VerifyReport, verify_mail};
+pub use verify_import::{ImportCheck, ImportVerifyReport, verify_dav_import, verify_pst_import};
 
 use std::fmt;
 

@@ -126,11 +126,12 @@ impl DavStored {
         ))
     }
 
-    pub fn options(&self, dry_run: bool, full: bool) -> DavOptions {
+    pub fn options(&self, dry_run: bool, full: bool, parallel_writes: usize) -> DavOptions {
         DavOptions {
             overwrite_conflicts: self.overwrite_conflicts,
             dry_run,
             full,
+            parallel_writes,
         }
     }
 }

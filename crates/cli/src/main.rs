@@ -455,7 +455,7 @@ async fn run_pass(
     if let (Ok(_), Some((d, (src, dst)))) = (&result, &dav)
         && !cancel.is_cancelled()
     {
-        let o = d.options(run.dry_run, run.full);
+        let o = d.options(run.dry_run, run.full, run.connections.unwrap_or(0));
         match run_dav_pass(store, id, pass, src, dst, &d.kinds, &o, &sink, &cancel).await {
             Ok(r) => dav_report = Some(r),
             Err(e) => result = Err(e),

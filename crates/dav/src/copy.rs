@@ -11,6 +11,7 @@
 //! know), so a UID that exists there under another href is reported as a
 //! [`ItemEvent::Conflict`] (or overwritten, if asked).
 
+use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
 
 use passeur_formats::fingerprint::{resource_name, sha256_hex};
@@ -52,6 +53,23 @@ pub struct CopyOptions {
     /// The source's sync token from the previous pass: with it, only what changed
     /// since is listed (RFC 6578), where the source supports it.
     pub sync_token: Option<String>,
+    /// Writes (PUT) in flight at once; 0 means [`DEFAULT_CONCURRENCY`]. Each resource's href
+    /// is derived from its UID and created with `If-None-Match: *`, so writes in parallel stay
+    /// exactly-once.
+    pub concurrency: usize,
+}
+
+/// Writes in flight when [`CopyOptions::concurrency`] is 0.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+impl CopyOptions {
+    fn parallel(&self) -> usize {
+        if self.concurrency == 0 {
+            DEFAULT_CONCURRENCY
+        } else {
+            self.concurrency
+        }
+    }
 }
 
 /// One outcome per source item; the engine records these in its item map.
@@ -610,11 +628,12 @@ pub async fn copy_collection(
         }
     };
 
-    // 3. Copy, one multiget batch at a time.
+    // 3. Copy, one multiget batch at a time, its writes in parallel (events in source order).
     for chunk in todo.chunks(MULTIGET_BATCH) {
+        let mut ready = Vec::new();
         for (r, body) in src.multiget(src_coll, chunk).await? {
-            let p = match prepare_body(calendar, &body, opts) {
-                Ok(p) => p,
+            match prepare_body(calendar, &body, opts) {
+                Ok(p) => ready.push((r, p)),
                 Err(error) => {
                     let ev = ItemEvent::Failed {
                         src_href: r.href.clone(),
@@ -623,13 +642,19 @@ pub async fn copy_collection(
                     };
                     report.count(&ev);
                     on_item(ev);
-                    continue;
                 }
-            };
-            let ev = match known_n.get(&normalize_href(&r.href)) {
-                Some(k) => update(dst, k, &p, &r, opts).await?,
-                None => place_new(dst, dst_coll, &index, &p, &r.href, &r.etag, opts).await?,
-            };
+            }
+        }
+        let (known_n, index) = (&known_n, &index);
+        let mut writes = futures::stream::iter(ready.iter().map(|(r, p)| async move {
+            match known_n.get(&normalize_href(&r.href)) {
+                Some(k) => update(dst, k, p, r, opts).await,
+                None => place_new(dst, dst_coll, index, p, &r.href, &r.etag, opts).await,
+            }
+        }))
+        .buffered(opts.parallel());
+        while let Some(ev) = writes.next().await {
+            let ev = ev?;
             report.count(&ev);
             on_item(ev);
         }
@@ -704,6 +729,7 @@ where
     let mut report = CopyReport::default();
     let mut indexes: HashMap<String, DstIndex> = HashMap::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut pending: Vec<Write<'_>> = Vec::new();
     for r in objects {
         report.listed += 1;
         let o: SourceObject = match r {
@@ -792,14 +818,60 @@ where
             let idx = DstIndex::build(dst, coll, &HashSet::new()).await?;
             indexes.insert(coll.href.clone(), idx);
         }
-        let Some(index) = indexes.get(&coll.href) else {
-            continue;
-        };
-        let ev = place_new(dst, coll, index, &p, &src_href, &src_etag, opts).await?;
+        pending.push(Write {
+            coll,
+            p,
+            src_href,
+            src_etag,
+        });
+        if pending.len() >= WRITE_BATCH {
+            let batch = std::mem::take(&mut pending);
+            write_all(dst, &indexes, batch, opts, &mut report, &mut on_item).await?;
+        }
+    }
+    write_all(dst, &indexes, pending, opts, &mut report, &mut on_item).await?;
+    Ok(report)
+}
+
+/// Objects of a file import gathered before they are written in parallel.
+const WRITE_BATCH: usize = 64;
+
+/// A resource of a file import ready to be written.
+struct Write<'c> {
+    coll: &'c Collection,
+    p: Prepared,
+    src_href: String,
+    src_etag: String,
+}
+
+/// Writes `batch` with [`CopyOptions::concurrency`] PUTs in flight; events in batch order.
+async fn write_all(
+    dst: &DavClient,
+    indexes: &HashMap<String, DstIndex>,
+    batch: Vec<Write<'_>>,
+    opts: &CopyOptions,
+    report: &mut CopyReport,
+    on_item: &mut impl FnMut(ItemEvent),
+) -> Result<()> {
+    let mut writes = futures::stream::iter(batch.iter().filter_map(|w| {
+        let index = indexes.get(&w.coll.href)?;
+        Some(place_new(
+            dst,
+            w.coll,
+            index,
+            &w.p,
+            &w.src_href,
+            &w.src_etag,
+            opts,
+        ))
+    }))
+    .buffered(opts.parallel());
+    while let Some(ev) = writes.next().await {
+        let ev = ev?;
         report.count(&ev);
         on_item(ev);
     }
-    Ok(report)
+    Ok(())
 }
 
 /// A key property that differs between source and destination.

@@ -121,6 +121,9 @@ pub struct DavOptions {
     /// Ignore stored sync tokens and list every collection in full.
     #[serde(default)]
     pub full: bool,
+    /// Writes in flight at once on the destination (0: the DAV client's default).
+    #[serde(default)]
+    pub parallel_writes: usize,
 }
 
 /// What one collection pass did.
@@ -415,6 +418,7 @@ async fn copy_one(
         },
         convert_vcard_to: None,
         sync_token: token,
+        concurrency: opts.parallel_writes,
     };
     let mut evs: Vec<ItemEvent> = Vec::new();
     let result =

@@ -11,7 +11,9 @@ use zeroize::Zeroizing;
 /// DAV options of `migrate`.
 #[derive(Args, Clone, Default)]
 pub struct DavArgs {
-    /// Source CalDAV/CardDAV server: http(s)://[LOGIN@]HOST[:PORT][/PATH]
+    /// Source CalDAV/CardDAV server: http(s)://[LOGIN@]HOST[:PORT][/PATH], or a domain
+    /// ([LOGIN@]example.org) whose server DNS names (RFC 6764 SRV/TXT, then the well-known
+    /// URL). PASSEUR_DNS=IP:PORT picks the DNS server (default: the system's).
     #[arg(long)]
     pub from_dav: Option<String>,
     /// Destination CalDAV/CardDAV server, same form.

@@ -611,3 +611,90 @@ fn volume_500_contacts_500_events() {
         times[0], times[1], times[2]
     );
 }
+
+/// RFC 6764: the source is given as a bare domain; its server is found through SRV and TXT
+/// records served by a private dnsmasq. The TLS record comes first and points nowhere, so the
+/// plain one is used.
+#[test]
+fn a_domain_is_resolved_through_dns_srv_records() {
+    let r = Radicale::start(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+    })
+    .expect("radicale");
+    let rt = rt();
+    let (src, dst) = (client(&r, 1), client(&r, 2));
+    rt.block_on(seed(&src));
+    let before = rt.block_on(snapshot(&src));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let srv = |name: &str, port: u16, priority: u16| passeur_testkit::Srv {
+        name: name.into(),
+        target: "127.0.0.1".into(),
+        port,
+        priority,
+        weight: 0,
+    };
+    let dns = passeur_testkit::Dnsmasq::start(
+        &[
+            srv("_caldavs._tcp.example.test", closed, 0),
+            srv("_caldav._tcp.example.test", r.port, 10),
+            srv("_carddav._tcp.example.test", r.port, 10),
+        ],
+        &[("_caldav._tcp.example.test".into(), "path=/".into())],
+    )
+    .expect("dnsmasq");
+    let state = tempfile::tempdir().expect("tempdir");
+    let to = format!("http://user2@{}:{}/", r.host, r.port);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_passeur"))
+        .arg("--state")
+        .arg(state.path())
+        .args([
+            "migrate",
+            "--from-dav",
+            "user1@example.test",
+            "--to-dav",
+            &to,
+            "--content",
+            "contacts,calendars,tasks",
+            "--no-progress",
+        ])
+        .env("PASSEUR_FROM_PASSWORD", "pass1")
+        .env("PASSEUR_TO_PASSWORD", "pass2")
+        .env("PASSEUR_DNS", dns.addr())
+        .output()
+        .expect("run passeur");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 8 copied"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(rt.block_on(snapshot(&dst)), before);
+
+    // Without the records the domain cannot be resolved: a clear error naming the side.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_passeur"))
+        .arg("--state")
+        .arg(state.path())
+        .args([
+            "migrate",
+            "--from-dav",
+            "user1@nowhere.test",
+            "--to-dav",
+            &to,
+            "--content",
+            "contacts",
+            "--no-progress",
+        ])
+        .env("PASSEUR_FROM_PASSWORD", "pass1")
+        .env("PASSEUR_TO_PASSWORD", "pass2")
+        .env("PASSEUR_DNS", dns.addr())
+        .output()
+        .expect("run passeur");
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("source"), "{}", text(&o));
+}

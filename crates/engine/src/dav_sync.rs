@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 
+use passeur_dav::srv::{Service, discover_domain};
 use passeur_dav::{
     Collection, CollectionKind, ComponentKind, CopyOptions, DavClient, DavConfig, DavError,
     ItemEvent, KnownItem, OnConflict,
@@ -57,11 +58,17 @@ impl DavAccount {
         password: Zeroizing<String>,
         insecure_tls: bool,
     ) -> Result<DavAccount, EngineError> {
-        let mut u = url::Url::parse(url)
+        // A bare domain (`example.org`, `user@example.org`) is found through DNS (RFC 6764).
+        let full = if url.contains("://") {
+            url.to_owned()
+        } else {
+            format!("dns://{url}")
+        };
+        let mut u = url::Url::parse(&full)
             .map_err(|e| EngineError::Config(format!("cannot read the DAV URL {url:?}: {e}")))?;
-        if u.scheme() != "http" && u.scheme() != "https" {
+        if !matches!(u.scheme(), "http" | "https" | "dns") || u.host_str().is_none() {
             return Err(EngineError::Config(format!(
-                "cannot use the DAV URL {url:?}: expected http:// or https://"
+                "cannot use the DAV URL {url:?}: expected http://, https:// or a domain name"
             )));
         }
         let mut user = username.to_string();
@@ -91,7 +98,38 @@ impl DavAccount {
         u.to_string()
     }
 
-    pub fn client(&self, side: Side) -> Result<DavClient, EngineError> {
+    /// A client for this account. For a domain (`dns://`), the server is found with RFC 6764:
+    /// the `_caldavs`/`_caldav` then `_carddavs`/`_carddav` SRV records (and TXT `path=`), then
+    /// `https://DOMAIN/.well-known/...`; the first candidate whose discovery works is used.
+    pub async fn connect(&self, side: Side) -> Result<DavClient, EngineError> {
+        if self.url.scheme() != "dns" {
+            return self.client(side);
+        }
+        let domain = self.url.host_str().unwrap_or_default().to_owned();
+        let dns = crate::dns::Dns::from_env()?;
+        let mut cfg = DavConfig::new(
+            self.url.clone(),
+            self.username.clone(),
+            self.password.as_str(),
+        );
+        cfg.insecure_tls = self.insecure_tls;
+        let mut last = None;
+        for service in [Service::CalDav, Service::CardDav] {
+            match discover_domain(&cfg, &domain, service, &dns).await {
+                Ok((client, _)) => return Ok(client),
+                Err(e @ DavError::Auth { .. }) => {
+                    return Err(EngineError::dav(side, "log in to the DAV server", e));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(match last {
+            Some(e) => EngineError::dav(side, "find the DAV server of the domain", e),
+            None => EngineError::Config(format!("cannot find a DAV server for {domain}")),
+        })
+    }
+
+    fn client(&self, side: Side) -> Result<DavClient, EngineError> {
         let mut cfg = DavConfig::new(
             self.url.clone(),
             self.username.clone(),
@@ -265,8 +303,8 @@ pub async fn run_dav_pass(
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> Result<DavPassReport, EngineError> {
-    let s = src.client(Side::Source)?;
-    let d = dst.client(Side::Destination)?;
+    let s = src.connect(Side::Source).await?;
+    let d = dst.connect(Side::Destination).await?;
     let (_, colls) = source_collections(&s, kinds).await?;
     let dst_homes = d
         .discover()
@@ -633,7 +671,7 @@ pub async fn purge_dav(
     if items.is_empty() {
         return Ok(report);
     }
-    let d = dst.client(Side::Destination)?;
+    let d = dst.connect(Side::Destination).await?;
     let mut removed: Vec<ItemKey<'_>> = Vec::new();
     let mut touched: Vec<&str> = Vec::new();
     for i in &items {
@@ -746,8 +784,8 @@ pub async fn verify_dav(
     dst: &DavAccount,
     kinds: &[ContentKind],
 ) -> Result<DavVerifyReport, EngineError> {
-    let s = src.client(Side::Source)?;
-    let d = dst.client(Side::Destination)?;
+    let s = src.connect(Side::Source).await?;
+    let d = dst.connect(Side::Destination).await?;
     let (_, colls) = source_collections(&s, kinds).await?;
     let dst_homes = d
         .discover()

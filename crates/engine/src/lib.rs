@@ -18,6 +18,7 @@
 
 pub mod account;
 mod dav_sync;
+pub mod dns;
 pub mod folders;
 mod import_dav;
 mod import_pst;

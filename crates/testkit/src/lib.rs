@@ -17,6 +17,7 @@
 //! test process dies without running destructors.
 
 pub mod corpus;
+mod dnsmasq;
 mod dovecot;
 pub mod imapwire;
 mod postgres;
@@ -26,6 +27,7 @@ mod radicale;
 pub mod verify;
 mod xandikos;
 
+pub use dnsmasq::{Dnsmasq, Srv, ensure_dnsmasq};
 pub use dovecot::{Dovecot, DovecotOptions, ensure_dovecot};
 pub use postgres::{PgTestDb, ensure_postgres};
 pub use proxy::CutProxy;

@@ -698,3 +698,88 @@ fn a_domain_is_resolved_through_dns_srv_records() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("source"), "{}", text(&o));
 }
+
+/// A calendar holding events and tasks: `--content tasks` copies the tasks only, and verify
+/// expects only them; `--content calendars` into another account copies the events only.
+#[test]
+fn a_mixed_calendar_gives_only_the_wanted_components() {
+    let r = Radicale::start(RadicaleOptions {
+        users: 3,
+        create_collections: false,
+    })
+    .expect("radicale");
+    let rt = rt();
+    let src = client(&r, 1);
+    rt.block_on(async {
+        let homes = src.discover().await.expect("discover");
+        let home = homes.calendar_home.expect("home");
+        let cal = src
+            .create_collection(
+                &home,
+                "mixed",
+                &NewCollection {
+                    kind: CollectionKind::Calendar {
+                        components: vec![ComponentKind::Event, ComponentKind::Todo],
+                    },
+                    displayname: Some("Mixed".into()),
+                    color: None,
+                    description: None,
+                },
+            )
+            .await
+            .expect("create");
+        for i in 0..3 {
+            let body = event(&format!("mx-ev-{i}"), &format!("Event {i}"));
+            put(
+                &src,
+                &format!("{}e{i}.ics", cal.href),
+                &body,
+                ICS,
+                PutCondition::IfNoneMatch,
+            )
+            .await;
+        }
+        for i in 0..2 {
+            let body = todo(&format!("mx-todo-{i}"), &format!("Task {i}"));
+            put(
+                &src,
+                &format!("{}t{i}.ics", cal.href),
+                &body,
+                ICS,
+                PutCondition::IfNoneMatch,
+            )
+            .await;
+        }
+    });
+    let from = format!("http://user1@{}:{}/", r.host, r.port);
+    for (user, content, want) in [
+        ("user2", "tasks", vec!["mx-todo-0", "mx-todo-1"]),
+        ("user3", "calendars", vec!["mx-ev-0", "mx-ev-1", "mx-ev-2"]),
+    ] {
+        let state = tempfile::tempdir().expect("tempdir");
+        let to = format!("http://{user}@{}:{}/", r.host, r.port);
+        let pass = format!("pass{}", &user[4..]);
+        let args = [
+            "migrate",
+            "--from-dav",
+            &from,
+            "--to-dav",
+            &to,
+            "--content",
+            content,
+            "--no-progress",
+        ];
+        let o = passeur(state.path(), &args, "pass1", &pass);
+        assert!(o.status.success(), "{}", text(&o));
+        let got = rt.block_on(snapshot(&client(&r, user[4..].parse().unwrap())));
+        let uids: Vec<&str> = got
+            .values()
+            .flat_map(|m| m.keys())
+            .map(String::as_str)
+            .collect();
+        assert_eq!(uids, want, "{content}: {got:#?}");
+        let id = migration_id(&o);
+        let v = passeur(state.path(), &["verify", &id], "pass1", &pass);
+        assert!(v.status.success(), "{content}: {}", text(&v));
+    }
+}

@@ -214,7 +214,7 @@ impl DavPassReport {
 
 /// The content kind a source collection is copied as, given the wanted kinds; `None` when it is
 /// not wanted. A calendar holding both events and tasks counts as `Calendars` when calendars
-/// are wanted (the whole collection is copied either way).
+/// are wanted; only the wanted components of it are copied (see `wanted_components`).
 pub fn collection_kind(kind: &CollectionKind, wanted: &[ContentKind]) -> Option<ContentKind> {
     match kind {
         CollectionKind::AddressBook => wanted
@@ -233,6 +233,27 @@ pub fn collection_kind(kind: &CollectionKind, wanted: &[ContentKind]) -> Option<
                 None
             }
         }
+    }
+}
+
+/// The calendar components to copy from a collection of `kind` when `wanted` are the wanted
+/// content kinds: empty (everything) unless the collection holds a kind that is not wanted, as
+/// a calendar of events and tasks does when only tasks are wanted.
+fn wanted_components(kind: &CollectionKind, wanted: &[ContentKind]) -> Vec<ComponentKind> {
+    let CollectionKind::Calendar { components } = kind else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if wanted.contains(&ContentKind::Calendars) {
+        out.extend([ComponentKind::Event, ComponentKind::Journal]);
+    }
+    if wanted.contains(&ContentKind::Tasks) {
+        out.push(ComponentKind::Todo);
+    }
+    if components.iter().all(|c| out.contains(c)) {
+        Vec::new()
+    } else {
+        out
     }
 }
 
@@ -346,6 +367,7 @@ pub async fn run_dav_pass(
             &d,
             &dst_homes,
             kind,
+            kinds,
             &sc,
             states.get(&sc.href),
             opts,
@@ -375,6 +397,7 @@ async fn copy_one(
     d: &DavClient,
     dst_homes: &passeur_dav::Homes,
     kind: ContentKind,
+    wanted: &[ContentKind],
     sc: &Collection,
     state: Option<&DavCollectionState>,
     opts: &DavOptions,
@@ -457,6 +480,7 @@ async fn copy_one(
         convert_vcard_to: None,
         sync_token: token,
         concurrency: opts.parallel_writes,
+        components: wanted_components(&sc.kind, wanted),
     };
     let mut evs: Vec<ItemEvent> = Vec::new();
     let result =
@@ -821,7 +845,8 @@ pub async fn verify_dav(
         match dc {
             Ok(Some(dc)) => {
                 check.dst_href = dc.href.clone();
-                match passeur_dav::verify_collection(&s, &sc, &d, &dc).await {
+                let only = wanted_components(&sc.kind, kinds);
+                match passeur_dav::verify_collection(&s, &sc, &d, &dc, &only).await {
                     Ok(v) => {
                         check.source_items = v.src_count as u64;
                         check.destination_items = v.dst_count as u64;

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use passeur_dav::{DavClient, DavConfig};
 use passeur_engine::{
-    FileKind, ImportOptions, ImportReport, ImportVerifyReport, PurgeReport, purge_imported_dav,
+    FileKind, ImportOptions, ImportReport, ImportVerifyReport, PurgeReport, purge_dav_with,
     purge_mail, run_file_import, run_pst_import, verify_dav_import, verify_pst_import,
 };
 use passeur_store::{PassCounters, Store};
@@ -374,10 +374,16 @@ pub async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
     }
     if let (Some(u), Some(user)) = (&o.import.dav, &o.import.dav_user) {
         let c = dav_client(u, user, &pw, insecure)?;
-        let r = purge_imported_dav(store, a.id, &c, from, a.dry_run).await?;
+        let r = purge_dav_with(store, a.id, &c, from, a.dry_run).await?;
         total.deleted += r.deleted;
         total.skipped += r.skipped;
         total.notes.extend(r.notes);
+        if r.gone > 0 {
+            total.notes.push(format!(
+                "{} contact(s)/event(s) were already gone from the destination",
+                r.gone
+            ));
+        }
     }
     println!(
         "{} {} item(s) imported in pass {from} and later; {} left in place",

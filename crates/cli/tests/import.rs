@@ -558,3 +558,78 @@ fn pst_import_goes_on_through_a_dropped_connection_without_duplicates() {
     let v = run(state.path(), &["verify", &migration_id(&out)]);
     assert!(v.status.success(), "{}", text(&v));
 }
+
+#[test]
+fn vcf_import_verify_then_purge_leaves_a_card_changed_since() {
+    let rad = Radicale::start(RadicaleOptions::default()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let dav = format!("http://user1@{}:{}/", rad.host, rad.port);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.vcf");
+    let card = |i: u32| {
+        format!(
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:purge-{i}\r\nFN:Person {i}\r\nN:{i};Person;;;\r\n\
+             EMAIL:p{i}@example.org\r\nEND:VCARD\r\n"
+        )
+    };
+    std::fs::write(&file, (0..4).map(card).collect::<String>()).unwrap();
+    let args = [
+        "import",
+        file.to_str().unwrap(),
+        "--to-dav",
+        &dav,
+        "--collection",
+        "People",
+    ];
+    let out = run(state.path(), &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = migration_id(&out);
+    let v = run(state.path(), &["verify", &id]);
+    assert!(v.status.success(), "{}", text(&v));
+
+    // Someone edits one of the imported cards on the destination.
+    let c = DavClient::new(DavConfig::new(
+        url::Url::parse(&format!("{}/", rad.url())).unwrap(),
+        "user1",
+        "pass1",
+    ))
+    .unwrap();
+    let edited = rt().block_on(async {
+        let homes = c.discover().await.unwrap();
+        let home = homes.addressbook_home.unwrap();
+        let coll = c
+            .list_collections(&home)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.displayname.as_deref() == Some("People"))
+            .unwrap();
+        let items = c.list_items(&coll).await.unwrap();
+        assert_eq!(items.len(), 4);
+        let href = items[0].href.clone();
+        let (body, _) = c.get(&href).await.unwrap().unwrap();
+        let changed = body.replace("EMAIL:", "NOTE:edited by hand\r\nEMAIL:");
+        c.put(
+            &href,
+            &changed,
+            "text/vcard; charset=utf-8",
+            passeur_dav::PutCondition::None,
+        )
+        .await
+        .unwrap();
+        (coll, href)
+    });
+    let p = run(state.path(), &["purge", &id]);
+    assert_eq!(p.status.code(), Some(2), "{}", text(&p));
+    assert!(
+        text(&p).contains("changed on the destination"),
+        "{}",
+        text(&p)
+    );
+    let left = rt().block_on(c.list_items(&edited.0)).unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(
+        passeur_dav::normalize_href(&left[0].href),
+        passeur_dav::normalize_href(&edited.1)
+    );
+}

@@ -137,6 +137,8 @@ pub enum ItemEvent {
 pub struct Landed {
     pub uid: String,
     pub dst_href: String,
+    /// The destination's ETag after the write, when the server gave one.
+    pub dst_etag: Option<String>,
     pub bytes: usize,
 }
 
@@ -144,31 +146,40 @@ impl ItemEvent {
     /// The item, when this event leaves it on the destination (copied, updated, overwritten or
     /// already there); None for a conflict or a failure.
     pub fn landed(&self) -> Option<Landed> {
-        let (uid, dst_href, bytes) = match self {
+        let (uid, dst_href, dst_etag, bytes) = match self {
             ItemEvent::Copied {
                 uid,
                 dst_href,
+                dst_etag,
                 bytes,
                 ..
             }
             | ItemEvent::Updated {
                 uid,
                 dst_href,
+                dst_etag,
                 bytes,
                 ..
             }
             | ItemEvent::Overwritten {
                 uid,
                 dst_href,
+                dst_etag,
                 bytes,
                 ..
-            } => (uid, dst_href, *bytes),
-            ItemEvent::AlreadyThere { uid, dst_href, .. } => (uid, dst_href, 0),
+            } => (uid, dst_href, dst_etag, *bytes),
+            ItemEvent::AlreadyThere {
+                uid,
+                dst_href,
+                dst_etag,
+                ..
+            } => (uid, dst_href, dst_etag, 0),
             _ => return None,
         };
         Some(Landed {
             uid: uid.clone(),
             dst_href: dst_href.clone(),
+            dst_etag: dst_etag.clone(),
             bytes,
         })
     }

@@ -691,11 +691,41 @@ pub async fn purge_dav(
         .into_iter()
         .filter(|i| i.kind != ContentKind::Mail)
         .collect();
-    let mut report = DavPurgeReport::default();
     if items.is_empty() {
-        return Ok(report);
+        return Ok(DavPurgeReport::default());
     }
     let d = dst.connect(Side::Destination).await?;
+    purge_dav_items(store, id, &d, items, dry_run).await
+}
+
+/// Deletes from `d` the contacts, events and tasks of migration `id` written in pass
+/// `from_pass` or later (an account-to-account migration or a file import alike), each with
+/// `If-Match` on the ETag it had when written: one changed on the destination since is reported
+/// and left in place.
+pub async fn purge_dav_with(
+    store: &Store,
+    id: MigrationId,
+    d: &DavClient,
+    from_pass: u32,
+    dry_run: bool,
+) -> Result<DavPurgeReport, EngineError> {
+    let items: Vec<Item> = store
+        .items_from_pass(id, from_pass)
+        .await?
+        .into_iter()
+        .filter(|i| i.kind != ContentKind::Mail)
+        .collect();
+    purge_dav_items(store, id, d, items, dry_run).await
+}
+
+async fn purge_dav_items(
+    store: &Store,
+    id: MigrationId,
+    d: &DavClient,
+    items: Vec<Item>,
+    dry_run: bool,
+) -> Result<DavPurgeReport, EngineError> {
+    let mut report = DavPurgeReport::default();
     let mut removed: Vec<ItemKey<'_>> = Vec::new();
     let mut touched: Vec<&str> = Vec::new();
     for i in &items {

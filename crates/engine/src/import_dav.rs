@@ -222,7 +222,7 @@ pub async fn run_file_import(
             for ev in evs {
                 if let Some(l) = ev.landed() {
                     bytes += l.bytes as u64;
-                    items.push((l.uid, l.dst_href, l.bytes as u64));
+                    items.push((l.uid, l.dst_href, l.bytes as u64, l.dst_etag));
                     continue;
                 }
                 match ev {
@@ -253,7 +253,7 @@ pub async fn run_file_import(
             }
             let records: Vec<Item> = items
                 .into_iter()
-                .map(|(uid, href, size)| Item {
+                .map(|(uid, href, size, etag)| Item {
                     kind: kinds.get(&uid).copied().unwrap_or(ContentKind::Calendars),
                     src_folder: src_folder.clone(),
                     src_key: uid.clone(),
@@ -266,7 +266,7 @@ pub async fn run_file_import(
                     dst_key: Some(href),
                     pass,
                     size,
-                    flags: String::new(),
+                    flags: etag.unwrap_or_default(),
                     pending: false,
                 })
                 .collect();

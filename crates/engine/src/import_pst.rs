@@ -993,7 +993,7 @@ async fn flush_dav(
     for ev in evs {
         if let Some(l) = ev.landed() {
             bytes += l.bytes as u64;
-            items.push((l.uid, l.dst_href, l.bytes as u64));
+            items.push((l.uid, l.dst_href, l.bytes as u64, l.dst_etag));
             continue;
         }
         match ev {
@@ -1020,7 +1020,7 @@ async fn flush_dav(
     }
     let records: Vec<Item> = items
         .iter()
-        .filter_map(|(uid, href, size)| {
+        .filter_map(|(uid, href, size, etag)| {
             let node = nodes.get(uid)?;
             Some(Item {
                 kind: kind.content(),
@@ -1035,7 +1035,7 @@ async fn flush_dav(
                 dst_key: Some(href.clone()),
                 pass: ctx.pass,
                 size: *size,
-                flags: String::new(),
+                flags: etag.clone().unwrap_or_default(),
                 pending: false,
             })
         })

@@ -31,14 +31,14 @@ mod verify_import;
 pub use account::{Compress, MailAccount};
 pub use dav_sync::{
     DavAccount, DavCollectionCheck, DavCollectionReport, DavOptions, DavPassReport, DavPurgeReport,
-    DavVerifyReport, collection_kind, purge_dav, run_dav_pass, verify_dav,
+    DavVerifyReport, collection_kind, purge_dav, purge_dav_with, run_dav_pass, verify_dav,
 };
 pub use folders::{FolderPlan, FolderRules};
 pub use import_dav::{FileKind, run_file_import};
 pub use import_pst::{ImportFolderReport, ImportOptions, ImportReport, run_pst_import};
 pub use mail::{FolderReport, PassReport, run_mail_pass};
 pub use message::fingerprint;
-pub use purge::{PurgeReport, purge_imported_dav, purge_mail};
+pub use purge::{PurgeReport, purge_mail};
 pub use verify::{FolderCheck, VerifyReport, verify_mail};
 pub use verify_import::{ImportCheck, ImportVerifyReport, verify_dav_import, verify_pst_import};
 

@@ -116,15 +116,18 @@ pub fn plan(from: Option<&str>, to: Option<&str>, a: &DavArgs) -> Result<Plan> {
 
 impl DavStored {
     /// Both accounts, with the passwords of each side.
+    /// Both DAV accounts; `admins` (source, destination) are the --from-admin / --to-admin
+    /// logins, used on the DAV side as on the mail side.
     pub fn accounts(
         &self,
         src_password: Zeroizing<String>,
         dst_password: Zeroizing<String>,
         insecure_tls: bool,
+        admins: (Option<String>, Option<String>),
     ) -> Result<(DavAccount, DavAccount)> {
         Ok((
-            DavAccount::parse(&self.from, "", src_password, insecure_tls)?,
-            DavAccount::parse(&self.to, "", dst_password, insecure_tls)?,
+            DavAccount::parse(&self.from, "", src_password, insecure_tls)?.with_admin(admins.0),
+            DavAccount::parse(&self.to, "", dst_password, insecure_tls)?.with_admin(admins.1),
         ))
     }
 

@@ -429,7 +429,15 @@ async fn run_pass(
         None
     };
     let dav = match &opts.dav {
-        Some(d) => Some((d.clone(), d.accounts(src_pw, dst_pw, opts.insecure_tls)?)),
+        Some(d) => Some((
+            d.clone(),
+            d.accounts(
+                src_pw,
+                dst_pw,
+                opts.insecure_tls,
+                (opts.from_admin.clone(), opts.to_admin.clone()),
+            )?,
+        )),
         None => None,
     };
     opts.mail.dry_run = run.dry_run;
@@ -693,13 +701,9 @@ async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
     )?;
     let from_pass = a.from_pass.max(1);
     let mut skipped = 0;
+    let to_admin = a.dst.to_admin.or(o.to_admin);
     if o.with_mail {
-        let dst = account(
-            &m.destination,
-            a.dst.to_admin.or(o.to_admin),
-            pw.clone(),
-            insecure,
-        )?;
+        let dst = account(&m.destination, to_admin.clone(), pw.clone(), insecure)?;
         let r = purge_mail(store, a.id, &dst, from_pass, a.dry_run).await?;
         println!(
             "{} {} message(s) copied in pass {} and later; {} left in place",
@@ -714,7 +718,12 @@ async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
         skipped += r.skipped;
     }
     if let Some(d) = &o.dav {
-        let (_, dst) = d.accounts(Zeroizing::new(String::new()), pw, insecure)?;
+        let (_, dst) = d.accounts(
+            Zeroizing::new(String::new()),
+            pw,
+            insecure,
+            (None, to_admin.clone()),
+        )?;
         let r = purge_dav(store, a.id, &dst, from_pass, a.dry_run).await?;
         dav_args::print_purge(&r, a.dry_run, from_pass);
         skipped += r.skipped;
@@ -740,19 +749,11 @@ async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
         "destination",
     )?;
     let mut ok = true;
+    let from_admin = a.src.from_admin.or(o.from_admin);
+    let to_admin = a.dst.to_admin.or(o.to_admin);
     let mail_report = if o.with_mail {
-        let src = account(
-            &m.source,
-            a.src.from_admin.or(o.from_admin),
-            src_pw.clone(),
-            insecure,
-        )?;
-        let dst = account(
-            &m.destination,
-            a.dst.to_admin.or(o.to_admin),
-            dst_pw.clone(),
-            insecure,
-        )?;
+        let src = account(&m.source, from_admin.clone(), src_pw.clone(), insecure)?;
+        let dst = account(&m.destination, to_admin.clone(), dst_pw.clone(), insecure)?;
         let r = verify_mail(&src, &dst, &o.mail.rules).await?;
         ok &= r.ok();
         Some(r)
@@ -761,7 +762,7 @@ async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
     };
     let dav_report = match &o.dav {
         Some(d) => {
-            let (src, dst) = d.accounts(src_pw, dst_pw, insecure)?;
+            let (src, dst) = d.accounts(src_pw, dst_pw, insecure, (from_admin, to_admin))?;
             let r = verify_dav(store, a.id, &src, &dst, &d.kinds).await?;
             ok &= r.ok();
             Some(r)

@@ -227,6 +227,7 @@ fn contacts_calendars_and_tasks_move_exactly_once_and_sync_purge_verify() {
     let r = Radicale::start(RadicaleOptions {
         users: 2,
         create_collections: false,
+        ..Default::default()
     })
     .expect("radicale");
     let rt = rt();
@@ -406,6 +407,7 @@ fn mail_and_dav_in_one_migration() {
     let r = Radicale::start(RadicaleOptions {
         users: 2,
         create_collections: false,
+        ..Default::default()
     })
     .expect("radicale");
     let rt = rt();
@@ -511,6 +513,7 @@ fn volume_500_contacts_500_events() {
     let r = Radicale::start(RadicaleOptions {
         users: 3,
         create_collections: false,
+        ..Default::default()
     })
     .expect("radicale");
     let rt = rt();
@@ -620,6 +623,7 @@ fn a_domain_is_resolved_through_dns_srv_records() {
     let r = Radicale::start(RadicaleOptions {
         users: 2,
         create_collections: false,
+        ..Default::default()
     })
     .expect("radicale");
     let rt = rt();
@@ -706,6 +710,7 @@ fn a_mixed_calendar_gives_only_the_wanted_components() {
     let r = Radicale::start(RadicaleOptions {
         users: 3,
         create_collections: false,
+        ..Default::default()
     })
     .expect("radicale");
     let rt = rt();
@@ -782,4 +787,50 @@ fn a_mixed_calendar_gives_only_the_wanted_components() {
         let v = passeur(state.path(), &["verify", &id], "pass1", &pass);
         assert!(v.status.success(), "{content}: {}", text(&v));
     }
+}
+
+/// Delegation: the source's contacts and calendars are read by an admin who may read every
+/// user's collections (Radicale with a rights file), with the admin's password and the user's
+/// name, as `--from-admin` does for IMAP.
+#[test]
+fn an_admin_reads_a_users_collections_on_their_behalf() {
+    let r = Radicale::start(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+        admin: true,
+    })
+    .expect("radicale");
+    let rt = rt();
+    let (src, dst) = (client(&r, 1), client(&r, 2));
+    rt.block_on(seed(&src));
+    let before = rt.block_on(snapshot(&src));
+    let from = format!("http://user1@{}:{}/", r.host, r.port);
+    let to = format!("http://user2@{}:{}/", r.host, r.port);
+    let state = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "migrate",
+        "--from-dav",
+        &from,
+        "--from-admin",
+        "admin",
+        "--to-dav",
+        &to,
+        "--content",
+        "contacts,calendars,tasks",
+        "--no-progress",
+    ];
+    // The user's own password is not the admin's: refused.
+    let o = passeur(state.path(), &args, "pass1", "pass2");
+    assert!(!o.status.success(), "{}", text(&o));
+    let o = passeur(state.path(), &args, "adminpass", "pass2");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 8 copied"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(rt.block_on(snapshot(&dst)), before);
+    let id = migration_id(&o);
+    let v = passeur(state.path(), &["verify", &id], "adminpass", "pass2");
+    assert!(v.status.success(), "{}", text(&v));
 }

@@ -14,8 +14,8 @@ use crate::xml::{self, APPLE, CALDAV, CARDDAV, CS, DAV, Multistatus, esc};
 /// account). WebDAV has no standard way to act on behalf of another user: servers
 /// that allow it (SOGo, Nextcloud with impersonation, Stalwart's master user) take
 /// the admin's credentials and address the user's collections by URL, so set
-/// `base_url` to the user's principal or home. Radicale and Xandikos have no such
-/// feature.
+/// `base_url` to the user's principal. With Radicale, a rights file granting the admin
+/// the users' collections does the same; Xandikos has no such feature.
 #[derive(Debug, Clone)]
 pub struct AdminLogin {
     pub username: String,
@@ -182,6 +182,8 @@ pub struct DavClient {
     base: Url,
     user: String,
     pass: String,
+    /// Logged in as an admin on behalf of the user: the base URL is the user's principal.
+    delegated: bool,
 }
 
 fn method(name: &str) -> Method {
@@ -220,6 +222,7 @@ impl DavClient {
             .user_agent(concat!("passeur/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| DavError::Config(e.to_string()))?;
+        let delegated = cfg.authzid_or_admin.is_some();
         let (user, pass) = match cfg.authzid_or_admin {
             Some(a) => (a.username, a.password),
             None => (cfg.username, cfg.password),
@@ -235,6 +238,7 @@ impl DavClient {
             base: cfg.base_url,
             user,
             pass,
+            delegated,
         })
     }
 
@@ -350,6 +354,11 @@ impl DavClient {
     /// the base URL, then `/.well-known/caldav` and `/.well-known/carddav`
     /// (RFC 6764 §5, following redirects), then the server root.
     pub async fn discover(&self) -> Result<Homes> {
+        // An admin's current-user-principal is the admin's own: the user's principal is the
+        // URL given.
+        if self.delegated {
+            return self.homes(self.base.clone()).await;
+        }
         let mut candidates = vec![self.base.clone()];
         for wk in ["/.well-known/caldav", "/.well-known/carddav", "/"] {
             if let Ok(u) = self.base.join(wk)

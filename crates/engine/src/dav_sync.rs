@@ -23,6 +23,7 @@ use passeur_dav::{
 };
 use passeur_store::{DavCollectionState, Failure, Item, ItemKey, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId};
+use percent_encoding::utf8_percent_encode;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
@@ -38,6 +39,9 @@ pub struct DavAccount {
     pub password: Zeroizing<String>,
     /// Accept any TLS certificate (test servers only).
     pub insecure_tls: bool,
+    /// Log in as this admin on behalf of `username` (the password is then the admin's); the
+    /// URL must lead to the user's principal (a server root means `/USER/`).
+    pub admin: Option<String>,
 }
 
 impl std::fmt::Debug for DavAccount {
@@ -87,7 +91,14 @@ impl DavAccount {
             username: user,
             password,
             insecure_tls,
+            admin: None,
         })
+    }
+
+    /// The same account reached through `admin` (see [`DavAccount::admin`]).
+    pub fn with_admin(mut self, admin: Option<String>) -> DavAccount {
+        self.admin = admin.filter(|a| !a.is_empty());
+        self
     }
 
     /// The URL without secrets, with the user name (`http://user@host:port/`), for display and
@@ -136,9 +147,32 @@ impl DavAccount {
             self.password.as_str(),
         );
         cfg.insecure_tls = self.insecure_tls;
+        if let Some(admin) = &self.admin {
+            if self.url.path() == "/" {
+                let principal = format!("/{}/", utf8_percent_encode(&self.username, PATH_SEGMENT));
+                cfg.base_url = self.url.join(&principal).map_err(|e| {
+                    EngineError::Config(format!(
+                        "cannot address {}'s principal: {e}",
+                        self.username
+                    ))
+                })?;
+            }
+            cfg.authzid_or_admin = Some(passeur_dav::AdminLogin {
+                username: admin.clone(),
+                password: self.password.to_string(),
+            });
+        }
         DavClient::new(cfg).map_err(|e| EngineError::dav(side, "set up the DAV client", e))
     }
 }
+
+/// What a path segment must escape.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'/')
+    .add(b'%')
+    .add(b'?')
+    .add(b'#');
 
 fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)

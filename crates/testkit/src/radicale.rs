@@ -16,6 +16,9 @@ pub struct RadicaleOptions {
     pub users: u32,
     /// Pre-create `/userN/calendar/` (VCALENDAR) and `/userN/contacts/` (VADDRESSBOOK).
     pub create_collections: bool,
+    /// Also a user `admin` (password `adminpass`) who may read and write every user's
+    /// collections (a rights file), the others keeping only their own.
+    pub admin: bool,
 }
 
 impl Default for RadicaleOptions {
@@ -23,6 +26,7 @@ impl Default for RadicaleOptions {
         RadicaleOptions {
             users: 2,
             create_collections: true,
+            admin: false,
         }
     }
 }
@@ -91,7 +95,22 @@ impl Radicale {
         for n in 1..=opts.users {
             let _ = writeln!(users, "user{n}:pass{n}");
         }
+        if opts.admin {
+            users.push_str("admin:adminpass\n");
+        }
         std::fs::write(dir.join("users"), users)?;
+        let rights = if opts.admin {
+            std::fs::write(
+                dir.join("rights"),
+                "[admin]\nuser: admin\ncollection: .*\npermissions: RrWw\n\n\
+                 [root]\nuser: .+\ncollection:\npermissions: R\n\n\
+                 [principal]\nuser: .+\ncollection: {user}\npermissions: RW\n\n\
+                 [calendars]\nuser: .+\ncollection: {user}/[^/]+\npermissions: rw\n",
+            )?;
+            format!("type = from_file\nfile = {}/rights", dir.display())
+        } else {
+            "type = owner_only".to_owned()
+        };
         let root = dir.join("collections").join("collection-root");
         std::fs::create_dir_all(&root)?;
         if opts.create_collections {
@@ -112,7 +131,7 @@ impl Radicale {
                 "[server]\nhosts = 127.0.0.1:{port}\n\
                  [auth]\ntype = htpasswd\nhtpasswd_filename = {d}/users\nhtpasswd_encryption = plain\ndelay = 0\n\
                  [storage]\nfilesystem_folder = {d}/collections\n\
-                 [rights]\ntype = owner_only\n\
+                 [rights]\n{rights}\n\
                  [web]\ntype = none\n\
                  [logging]\nlevel = warning\n",
                 d = dir.display()

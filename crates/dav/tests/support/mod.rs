@@ -60,6 +60,7 @@ impl Server {
         let r = passeur_testkit::Radicale::start(passeur_testkit::RadicaleOptions {
             users,
             create_collections: false,
+            ..Default::default()
         })
         .expect("start radicale");
         Server {

@@ -8,10 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use passeur_dav::{DavClient, DavConfig};
+use passeur_dav::DavClient;
 use passeur_engine::{
-    FileKind, ImportOptions, ImportReport, ImportVerifyReport, PurgeReport, purge_dav_with,
-    purge_mail, run_file_import, run_pst_import, verify_dav_import, verify_pst_import,
+    DavAccount, FileKind, ImportOptions, ImportReport, ImportVerifyReport, PurgeReport, Side,
+    purge_dav_with, purge_mail, run_file_import, run_pst_import, verify_dav_import,
+    verify_pst_import,
 };
 use passeur_store::{PassCounters, Store};
 use passeur_types::{Endpoint, MigrationId, Status};
@@ -106,11 +107,17 @@ fn split_dav_url(raw: &str) -> Result<(url::Url, Option<String>)> {
     Ok((u, user))
 }
 
-fn dav_client(base: &str, user: &str, pw: &Zeroizing<String>, insecure: bool) -> Result<DavClient> {
-    let url = url::Url::parse(base).with_context(|| format!("cannot parse the URL {base:?}"))?;
-    let mut cfg = DavConfig::new(url, user, pw.as_str());
-    cfg.insecure_tls = insecure;
-    Ok(DavClient::new(cfg)?)
+/// The DAV client of an import's destination; with `admin`, logged in as the admin on behalf
+/// of `user` (as `--to-admin` does for IMAP).
+async fn dav_client(
+    base: &str,
+    user: &str,
+    pw: &Zeroizing<String>,
+    insecure: bool,
+    admin: Option<String>,
+) -> Result<DavClient> {
+    let acc = DavAccount::parse(base, user, pw.clone(), insecure)?.with_admin(admin);
+    Ok(acc.connect(Side::Destination).await?)
 }
 
 pub async fn import(store: &Store, a: ImportArgs) -> Result<ExitCode> {
@@ -209,7 +216,9 @@ pub async fn import(store: &Store, a: ImportArgs) -> Result<ExitCode> {
         None => None,
     };
     let davc = match (&dav_url, &dav_user) {
-        (Some(u), Some(user)) => Some(dav_client(u, user, &pw, a.insecure_tls)?),
+        (Some(u), Some(user)) => {
+            Some(dav_client(u, user, &pw, a.insecure_tls, a.dst.to_admin.clone()).await?)
+        }
         _ => None,
     };
     let mut opts = ImportOptions::default();
@@ -358,6 +367,7 @@ pub async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
         "destination",
     )?;
     let insecure = a.insecure_tls || o.insecure_tls;
+    let admin = a.dst.to_admin.clone().or(o.to_admin.clone());
     let from = a.from_pass.max(1);
     let mut total = PurgeReport::default();
     if let Some(u) = &o.import.imap {
@@ -373,7 +383,7 @@ pub async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
         total.notes.extend(r.notes);
     }
     if let (Some(u), Some(user)) = (&o.import.dav, &o.import.dav_user) {
-        let c = dav_client(u, user, &pw, insecure)?;
+        let c = dav_client(u, user, &pw, insecure, admin.clone()).await?;
         let r = purge_dav_with(store, a.id, &c, from, a.dry_run).await?;
         total.deleted += r.deleted;
         total.skipped += r.skipped;
@@ -422,8 +432,9 @@ pub async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
         "destination",
     )?;
     let insecure = a.insecure_tls || o.insecure_tls;
+    let admin = a.dst.to_admin.clone().or(o.to_admin.clone());
     let davc = match (&o.import.dav, &o.import.dav_user) {
-        (Some(u), Some(user)) => Some(dav_client(u, user, &pw, insecure)?),
+        (Some(u), Some(user)) => Some(dav_client(u, user, &pw, insecure, admin.clone()).await?),
         _ => None,
     };
     let report = match o.import.format {

@@ -633,3 +633,37 @@ fn vcf_import_verify_then_purge_leaves_a_card_changed_since() {
         passeur_dav::normalize_href(&edited.1)
     );
 }
+
+#[test]
+fn an_admin_imports_into_a_users_address_book() {
+    let rad = Radicale::start(RadicaleOptions {
+        admin: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("team.vcf");
+    std::fs::write(
+        &file,
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:adm-1\r\nFN:Ada\r\nN:;Ada;;;\r\nEND:VCARD\r\n\
+         BEGIN:VCARD\r\nVERSION:3.0\r\nUID:adm-2\r\nFN:Bo\r\nN:;Bo;;;\r\nEND:VCARD\r\n",
+    )
+    .unwrap();
+    let dav = format!("http://user1@{}:{}/", rad.host, rad.port);
+    let args = [
+        "import",
+        file.to_str().unwrap(),
+        "--to-dav",
+        &dav,
+        "--to-admin",
+        "admin",
+        "--collection",
+        "Team",
+    ];
+    let out = passeur(state.path(), &args, "", "adminpass");
+    assert!(out.status.success(), "{}", text(&out));
+    // In user1's home, seen by user1 with their own password.
+    let contents = rt().block_on(dav_contents(&rad));
+    assert_eq!(contents.get("Team").copied(), Some(2), "{contents:?}");
+}

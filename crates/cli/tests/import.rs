@@ -299,25 +299,7 @@ fn pst_kill_9_then_resume_leaves_no_duplicate() {
     ];
     let count = || -> usize { dst_mail(&dc).values().map(Vec::len).sum() };
     for round in 1..=2 {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_passeur"))
-            .args(args)
-            .env("PASSEUR_TO_PASSWORD", "pass1")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            if count() >= total * round / 3
-                || std::time::Instant::now() > deadline
-                || child.try_wait().unwrap().is_some()
-            {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_when(&args, "", "pass1", || count() >= total * round / 3);
     }
     assert!(count() < total, "the import finished before it was killed");
     let out = passeur(state.path(), &args[2..], "", "pass1");

@@ -488,34 +488,17 @@ fn kill_9_then_resume_leaves_no_duplicate_and_nothing_missing() {
         "2",
     ];
     for round in 0..3 {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_passeur"))
-            .args(args)
-            .env("PASSEUR_FROM_PASSWORD", "pass1")
-            .env("PASSEUR_TO_PASSWORD", "pass1")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
         // Let it copy part of the mail, then kill it without warning.
         let target = 600 * (round + 1);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
+        kill_when(&args, "pass1", "pass1", || {
             let n: u32 = rt.block_on(async {
                 let mut d = login(&dst, "user1").await;
                 let a = d.status("INBOX").await.map(|s| s.exists).unwrap_or(0);
                 let b = d.status("Archive").await.map(|s| s.exists).unwrap_or(0);
                 a + b
             });
-            if n >= target
-                || std::time::Instant::now() > deadline
-                || child.try_wait().unwrap().is_some()
-            {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+            n >= target
+        });
     }
     let out = passeur(state.path(), &args[2..], "pass1", "pass1");
     assert!(out.status.success(), "{}", text(&out));
@@ -952,31 +935,14 @@ fn large_messages_stream_exactly_through_cuts_on_either_side_and_kill_9() {
         "--no-progress",
     ];
     for target in [2, 5] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_passeur"))
-            .args(args)
-            .env("PASSEUR_FROM_PASSWORD", "pass1")
-            .env("PASSEUR_TO_PASSWORD", "pass3")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            // The 20 small messages go first, then the 10 large ones one by one.
+        // The 20 small messages go first, then the 10 large ones one by one.
+        kill_when(&args, "pass1", "pass3", || {
             let landed: u32 = rt.block_on(async {
                 let mut d = login(&dst, "user3").await;
                 d.status("INBOX").await.map(|s| s.exists).unwrap_or(0)
             });
-            if landed >= 20 + target
-                || std::time::Instant::now() > deadline
-                || child.try_wait().unwrap().is_some()
-            {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+            landed >= 20 + target
+        });
     }
     let out = passeur(state.path(), &args[2..], "pass1", "pass3");
     assert!(out.status.success(), "{}", text(&out));

@@ -719,12 +719,7 @@ pub async fn purge_dav(
     from_pass: u32,
     dry_run: bool,
 ) -> Result<DavPurgeReport, EngineError> {
-    let items: Vec<Item> = store
-        .items_from_pass(id, from_pass)
-        .await?
-        .into_iter()
-        .filter(|i| i.kind != ContentKind::Mail)
-        .collect();
+    let items = dav_items_from(store, id, from_pass).await?;
     if items.is_empty() {
         return Ok(DavPurgeReport::default());
     }
@@ -743,13 +738,22 @@ pub async fn purge_dav_with(
     from_pass: u32,
     dry_run: bool,
 ) -> Result<DavPurgeReport, EngineError> {
-    let items: Vec<Item> = store
+    let items = dav_items_from(store, id, from_pass).await?;
+    purge_dav_items(store, id, d, items, dry_run).await
+}
+
+/// The contacts, events and tasks of migration `id` written in pass `from_pass` or later.
+async fn dav_items_from(
+    store: &Store,
+    id: MigrationId,
+    from_pass: u32,
+) -> Result<Vec<Item>, EngineError> {
+    Ok(store
         .items_from_pass(id, from_pass)
         .await?
         .into_iter()
         .filter(|i| i.kind != ContentKind::Mail)
-        .collect();
-    purge_dav_items(store, id, d, items, dry_run).await
+        .collect())
 }
 
 async fn purge_dav_items(

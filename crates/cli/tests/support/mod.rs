@@ -223,3 +223,25 @@ pub fn assert_same(got: Option<&Vec<Seen>>, want: Option<&Vec<Seen>>, what: &str
         want.len()
     );
 }
+
+/// Runs passeur with `args` (which carry their own `--state`) and kills it with SIGKILL as
+/// soon as `done()` says so (polled every 10 ms), or after 60 s, or when it ends by itself.
+pub fn kill_when(args: &[&str], src_pw: &str, dst_pw: &str, mut done: impl FnMut() -> bool) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passeur"))
+        .args(args)
+        .env("PASSEUR_FROM_PASSWORD", src_pw)
+        .env("PASSEUR_TO_PASSWORD", dst_pw)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run passeur");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done()
+        && std::time::Instant::now() < deadline
+        && child.try_wait().expect("wait").is_none()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -196,8 +196,14 @@ impl Conn {
         // a whole large literal waiting for its closing bytes.
         let min_spare = if want > 0 { want } else { 4096 };
         if self.rbuf.capacity() - self.rbuf.len() < min_spare {
-            // Slack after a literal holds the rest of its response without another copy.
-            let room = want + READ_CHUNK;
+            // Slack after a literal holds the rest of its response without another copy. With
+            // no known need (a line still without its end), grow geometrically: a long line
+            // must not be copied over and over.
+            let room = if want > 0 {
+                want + READ_CHUNK
+            } else {
+                READ_CHUNK.max(self.rbuf.len())
+            };
             // A fresh buffer of the size needed, holding only the unread bytes. `reserve` would
             // instead grow the old allocation (doubling, and keeping the bytes already handed
             // out in front of it): received bodies are slices of this buffer, so one large

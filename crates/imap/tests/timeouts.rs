@@ -67,3 +67,29 @@ async fn bye_greeting_is_a_closed_connection() {
     assert!(err.is_retryable());
     hold.await.unwrap();
 }
+
+/// A hostile server answering a body fetch with a line that never ends: the client stops at
+/// the line limit with a protocol error instead of buffering without bound.
+#[tokio::test]
+async fn an_endless_fetch_line_is_refused_not_buffered() {
+    let (l, mut cfg) = listener().await;
+    cfg.io_timeout = Duration::from_secs(10);
+    let hold = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        s.write_all(b"* OK [CAPABILITY IMAP4rev1] hi\r\n")
+            .await
+            .unwrap();
+        s.write_all(b"* 1 FETCH (UID 1 X ").await.unwrap();
+        let junk = vec![b'x'; 1 << 20];
+        for _ in 0..80 {
+            if s.write_all(&junk).await.is_err() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let mut c = Client::connect(&cfg).await.unwrap();
+    let err = c.open_body(1).await.unwrap_err();
+    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    hold.abort();
+}

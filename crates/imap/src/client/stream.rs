@@ -7,7 +7,7 @@ use super::append::{appenduid, message_prefix, refusal};
 use super::{Client, check};
 use crate::Error;
 use crate::command::Command;
-use crate::proto::frame::trailing_literal;
+use crate::proto::frame::{MAX_LINE, trailing_literal};
 use crate::proto::response::{Response, Status};
 
 use super::{AppendMessage, AppendOutcome};
@@ -54,9 +54,18 @@ impl Client {
         self.conn.flush().await?;
         loop {
             // A whole first line of the next response, to see what it is.
+            let mut scanned = 0;
             let nl = loop {
-                if let Some(p) = self.conn.rbuf.iter().position(|&c| c == b'\n') {
-                    break p;
+                if let Some(p) = self.conn.rbuf[scanned..].iter().position(|&c| c == b'\n') {
+                    break scanned + p;
+                }
+                scanned = self.conn.rbuf.len();
+                // A line that never ends must not grow the buffer for ever.
+                if self.conn.rbuf.len() > MAX_LINE {
+                    return Err(Error::protocol(
+                        "response line too long",
+                        &self.conn.rbuf[..120],
+                    ));
                 }
                 if self.conn.fill(0).await? == 0 {
                     return Err(Error::Closed {

@@ -377,14 +377,14 @@ pub async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
             pw.clone(),
             insecure,
         )?;
-        let r = purge_mail(store, a.id, &acc, from, a.dry_run).await?;
+        let r = purge_mail(store, a.id, &acc, from, a.dry_run, false).await?;
         total.deleted += r.deleted;
         total.skipped += r.skipped;
         total.notes.extend(r.notes);
     }
     if let (Some(u), Some(user)) = (&o.import.dav, &o.import.dav_user) {
         let c = dav_client(u, user, &pw, insecure, admin.clone()).await?;
-        let r = purge_dav_with(store, a.id, &c, from, a.dry_run).await?;
+        let r = purge_dav_with(store, a.id, &c, from, a.dry_run, false).await?;
         total.deleted += r.deleted;
         total.skipped += r.skipped;
         total.notes.extend(r.notes);

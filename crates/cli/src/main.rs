@@ -704,7 +704,7 @@ async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
     let to_admin = a.dst.to_admin.or(o.to_admin);
     if o.with_mail {
         let dst = account(&m.destination, to_admin.clone(), pw.clone(), insecure)?;
-        let r = purge_mail(store, a.id, &dst, from_pass, a.dry_run).await?;
+        let r = purge_mail(store, a.id, &dst, from_pass, a.dry_run, true).await?;
         println!(
             "{} {} message(s) copied in pass {} and later; {} left in place",
             if a.dry_run { "would delete" } else { "deleted" },

@@ -307,6 +307,30 @@ fn migrate_is_exact_idempotent_incremental_and_purgeable() {
     let left: usize = empty.values().map(Vec::len).sum();
     assert_eq!(left, 1, "{empty:?}");
     assert!(empty["INBOX"][0].date.starts_with("01-Jan-2018"));
+
+    // "Synchronise" after a purge copies what is new on the source, not the purged mail again.
+    rt.block_on(async {
+        fill(
+            &mut login(&src, "user1").await,
+            &[msg(
+                "INBOX",
+                simple(400, Some("<after-purge@x>")),
+                &[],
+                "03-Apr-2025 00:00:00 +0000",
+            )],
+        )
+        .await;
+    });
+    let out = passeur(
+        state.path(),
+        &["sync", &id, "--no-progress"],
+        "pass1",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(copied(&out), 1, "{}", text(&out));
+    let after = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_eq!(after.values().map(Vec::len).sum::<usize>(), 2, "{after:?}");
 }
 
 #[test]

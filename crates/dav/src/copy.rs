@@ -61,6 +61,8 @@ pub struct CopyOptions {
     /// counted); empty: every object. For a calendar holding both events and tasks when only
     /// one kind is wanted.
     pub components: Vec<ComponentKind>,
+    /// Source hrefs to leave alone (items a purge removed from the destination).
+    pub skip: HashSet<String>,
 }
 
 /// Writes in flight when [`CopyOptions::concurrency`] is 0.
@@ -198,7 +200,7 @@ pub struct CopyReport {
     pub overwritten: usize,
     pub failed: usize,
     pub bytes: u64,
-    /// Calendar objects left alone by [`CopyOptions::components`].
+    /// Items left alone by [`CopyOptions::components`] or [`CopyOptions::skip`].
     pub filtered: usize,
     /// Source hrefs the item map knows that the source no longer has (nothing is
     /// deleted on the destination; the engine decides).
@@ -620,10 +622,12 @@ pub async fn copy_collection(
     // 2. What needs copying.
     let mut todo: Vec<String> = Vec::new();
     let mut any_new = false;
+    let skip: HashSet<String> = opts.skip.iter().map(|h| normalize_href(h)).collect();
     for i in &items {
         match known_n.get(&normalize_href(&i.href)) {
             Some(k) if !i.etag.is_empty() && k.src_etag == i.etag => report.unchanged += 1,
             Some(_) => todo.push(i.href.clone()),
+            None if skip.contains(&normalize_href(&i.href)) => report.filtered += 1,
             None => {
                 any_new = true;
                 todo.push(i.href.clone());

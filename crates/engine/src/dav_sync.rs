@@ -21,7 +21,7 @@ use passeur_dav::{
     Collection, CollectionKind, ComponentKind, CopyOptions, DavClient, DavConfig, DavError,
     ItemEvent, KnownItem, OnConflict,
 };
-use passeur_store::{DavCollectionState, Failure, Item, ItemKey, PassCounters, Store};
+use passeur_store::{DavCollectionState, Failure, Item, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId};
 use percent_encoding::utf8_percent_encode;
 use serde::{Deserialize, Serialize};
@@ -515,6 +515,8 @@ async fn copy_one(
         sync_token: token,
         concurrency: opts.parallel_writes,
         components: wanted_components(&sc.kind, wanted),
+        // Items a purge removed stay removed.
+        skip: store.purged_keys(id, kind, &sc.href).await?,
     };
     let mut evs: Vec<ItemEvent> = Vec::new();
     let result =
@@ -724,22 +726,23 @@ pub async fn purge_dav(
         return Ok(DavPurgeReport::default());
     }
     let d = dst.connect(Side::Destination).await?;
-    purge_dav_items(store, id, &d, items, dry_run).await
+    purge_dav_items(store, id, &d, items, dry_run, true).await
 }
 
 /// Deletes from `d` the contacts, events and tasks of migration `id` written in pass
-/// `from_pass` or later (an account-to-account migration or a file import alike), each with
-/// `If-Match` on the ETag it had when written: one changed on the destination since is reported
-/// and left in place.
+/// `from_pass` or later, each with `If-Match` on the ETag it had when written: one changed on
+/// the destination since is reported and left in place. With `remember` (a migration), later
+/// passes leave the purged items alone; without (a file import), they are forgotten.
 pub async fn purge_dav_with(
     store: &Store,
     id: MigrationId,
     d: &DavClient,
     from_pass: u32,
     dry_run: bool,
+    remember: bool,
 ) -> Result<DavPurgeReport, EngineError> {
     let items = dav_items_from(store, id, from_pass).await?;
-    purge_dav_items(store, id, d, items, dry_run).await
+    purge_dav_items(store, id, d, items, dry_run, remember).await
 }
 
 /// The contacts, events and tasks of migration `id` written in pass `from_pass` or later.
@@ -762,9 +765,10 @@ async fn purge_dav_items(
     d: &DavClient,
     items: Vec<Item>,
     dry_run: bool,
+    remember: bool,
 ) -> Result<DavPurgeReport, EngineError> {
     let mut report = DavPurgeReport::default();
-    let mut removed: Vec<ItemKey<'_>> = Vec::new();
+    let mut removed: Vec<&Item> = Vec::new();
     let mut touched: Vec<&str> = Vec::new();
     for i in &items {
         let Some(href) = i.dst_key.as_deref().filter(|_| !i.pending) else {
@@ -779,12 +783,12 @@ async fn purge_dav_items(
         match d.delete(href, etag).await {
             Ok(true) => {
                 report.deleted += 1;
-                removed.push(i.key());
+                removed.push(i);
                 touched.push(&i.src_folder);
             }
             Ok(false) => {
                 report.gone += 1;
-                removed.push(i.key());
+                removed.push(i);
                 touched.push(&i.src_folder);
             }
             Err(DavError::Http { status: 412, .. }) => {
@@ -799,13 +803,13 @@ async fn purge_dav_items(
             }
             Err(e) => {
                 // Record what is done so far before giving up.
-                store.delete_items(id, &removed).await?;
+                crate::purge::forget(store, id, &removed, remember).await?;
                 return Err(EngineError::dav(Side::Destination, "delete an item", e));
             }
         }
     }
     if !dry_run {
-        store.delete_items(id, &removed).await?;
+        crate::purge::forget(store, id, &removed, remember).await?;
         // The next pass must list these collections in full (the deleted items are no longer
         // known, and an incremental sync would not list them again).
         touched.sort_unstable();

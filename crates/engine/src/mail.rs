@@ -448,13 +448,21 @@ async fn process_folder(
             .await?;
     }
 
+    // Messages a purge removed from the destination stay removed.
+    let purged = store
+        .purged_keys(ctx.id, ContentKind::Mail, &plan.src)
+        .await?;
     let missing_before: Vec<&MessageMeta> = {
         let have: HashSet<u32> = known
             .iter()
             .filter(|i| i.src_uidvalidity == Some(st.uidvalidity))
             .filter_map(|i| i.src_uid)
             .collect();
-        metas.iter().filter(|m| !have.contains(&m.uid)).collect()
+        metas
+            .iter()
+            .filter(|m| !have.contains(&m.uid))
+            .filter(|m| !purged.contains(&Item::mail_key(st.uidvalidity, m.uid)))
+            .collect()
     };
     if ctx.opts.dry_run {
         report.to_copy = missing_before.len() as u64;
@@ -540,6 +548,7 @@ async fn process_folder(
     let missing: Vec<&MessageMeta> = metas
         .iter()
         .filter(|m| !by_uid.contains_key(&m.uid))
+        .filter(|m| !purged.contains(&Item::mail_key(st.uidvalidity, m.uid)))
         .collect();
     report.to_copy = missing.len() as u64;
     report.to_copy_bytes = missing.iter().map(|m| m.size.unwrap_or(0)).sum();

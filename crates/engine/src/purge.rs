@@ -21,13 +21,16 @@ pub struct PurgeReport {
     pub notes: Vec<String>,
 }
 
-/// Deletes the mail items of migration `id` copied in pass `from_pass` or later.
+/// Deletes the mail items of migration `id` copied in pass `from_pass` or later. With
+/// `remember`, later passes leave the purged messages alone (a migration's "synchronise" copies
+/// only what is new); without, they are forgotten (a file import run again puts them back).
 pub async fn purge_mail(
     store: &Store,
     id: MigrationId,
     dst: &MailAccount,
     from_pass: u32,
     dry_run: bool,
+    remember: bool,
 ) -> Result<PurgeReport, EngineError> {
     let items: Vec<Item> = store
         .items_from_pass(id, from_pass)
@@ -89,8 +92,7 @@ pub async fn purge_mail(
                     .await
                     .map_err(|e| EngineError::imap(Side::Destination, "expunge messages", e))?;
             }
-            let keys: Vec<ItemKey> = ok.iter().map(|i| i.key()).collect();
-            store.delete_items(id, &keys).await?;
+            forget(store, id, &ok, remember).await?;
         }
         report.deleted += uids.len() as u64;
         touched_src_folders.extend(ok.iter().map(|i| i.src_folder.clone()));
@@ -117,4 +119,21 @@ pub async fn purge_mail(
     }
     let _ = d.logout().await;
     Ok(report)
+}
+
+/// Drops purged items from the map; with `remember`, keeps them as purged (see
+/// [`Store::purge_items`]).
+pub(crate) async fn forget(
+    store: &Store,
+    id: MigrationId,
+    items: &[&Item],
+    remember: bool,
+) -> Result<(), EngineError> {
+    if remember {
+        store.purge_items(id, items).await?;
+    } else {
+        let keys: Vec<ItemKey<'_>> = items.iter().map(|i| i.key()).collect();
+        store.delete_items(id, &keys).await?;
+    }
+    Ok(())
 }

@@ -182,6 +182,7 @@ impl Store {
         const STEPS: &[&str] = &[
             include_str!("../migrations/0001_initial.sql"),
             include_str!("../migrations/0002_dav_collections.sql"),
+            include_str!("../migrations/0003_purged.sql"),
         ];
         let mut tx = self.pool.begin().await?;
         let version: i64 = sqlx::query_scalar("PRAGMA user_version")
@@ -597,6 +598,55 @@ impl Store {
     }
 
     /// Removes items from the map (after a purge, or a pending item that never reached the destination).
+    /// Deletes items from the map because a purge removed them from the destination, and
+    /// remembers them (with the pass that copied them) so that later passes do not copy them
+    /// again.
+    pub async fn purge_items(&self, id: MigrationId, items: &[&Item]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for i in items {
+            sqlx::query(
+                "DELETE FROM items WHERE migration_id = ? AND kind = ? AND src_folder = ? AND src_key = ?",
+            )
+            .bind(id.to_string())
+            .bind(i.kind.as_str())
+            .bind(&i.src_folder)
+            .bind(&i.src_key)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT OR REPLACE INTO purged (migration_id, kind, src_folder, src_key, pass) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(id.to_string())
+            .bind(i.kind.as_str())
+            .bind(&i.src_folder)
+            .bind(&i.src_key)
+            .bind(i64::from(i.pass))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Source keys of the items of `kind` in `src_folder` that a purge removed.
+    pub async fn purged_keys(
+        &self,
+        id: MigrationId,
+        kind: ContentKind,
+        src_folder: &str,
+    ) -> Result<std::collections::HashSet<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT src_key FROM purged WHERE migration_id = ? AND kind = ? AND src_folder = ?",
+        )
+        .bind(id.to_string())
+        .bind(kind.as_str())
+        .bind(src_folder)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(k,)| k).collect())
+    }
+
     pub async fn delete_items(&self, id: MigrationId, keys: &[ItemKey<'_>]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for k in keys {

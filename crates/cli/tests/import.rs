@@ -569,6 +569,27 @@ fn pst_verify_names_what_changed_on_the_destination() {
             .unwrap();
         (a, b)
     });
+    // An empty folder the import created, deleted.
+    let empty_dst = rep["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["kind"] == "mail"
+                && f["items"] == 0
+                && !["INBOX", "Sent", "Drafts", "Trash", "Junk"]
+                    .contains(&f["dst"].as_str().unwrap())
+        })
+        .and_then(|f| f["dst"].as_str())
+        .unwrap_or_else(|| panic!("no empty mail folder: {rep:#}"))
+        .to_owned();
+    {
+        use passeur_testkit::imapwire;
+        let mut c = imapwire::Client::login(&dc.imap_addr(), "user1", "pass1").unwrap();
+        c.run(&format!("DELETE {}", imapwire::quote(&empty_dst)))
+            .unwrap();
+        c.logout();
+    }
     // One contact deleted, one event replaced by another one (another UID) at its href.
     let dav = DavClient::new(DavConfig::new(
         url::Url::parse(&format!("{}/", rad.url())).unwrap(),
@@ -645,7 +666,11 @@ fn pst_verify_names_what_changed_on_the_destination() {
         all("dates_differ").is_empty() && all("left_out").is_empty(),
         "{r:#}"
     );
-    assert_eq!(missing.len(), 2, "{r:#}");
+    assert_eq!(missing.len(), 3, "{r:#}");
+    assert!(
+        missing.contains(&format!("folder {empty_dst}")),
+        "{missing:?} ({empty_dst})"
+    );
     assert!(
         missing.iter().any(|m| m.contains(&format!("UID {gone},"))),
         "{missing:?} ({gone})"

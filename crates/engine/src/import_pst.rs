@@ -208,7 +208,7 @@ async fn open_pst(path: &Path) -> Result<(Arc<PstFile>, Vec<PstFolder>), EngineE
 
 /// The destination path of a PST folder: special folders go to the destination's folder of
 /// the same role (their children under it), the rest keeps its path.
-fn destination_path(folder: &PstFolder, all: &[PstFolder], dst: &Layout) -> Vec<String> {
+pub(crate) fn destination_path(folder: &PstFolder, all: &[PstFolder], dst: &Layout) -> Vec<String> {
     // The nearest folder on the path (itself or an ancestor) with a role.
     let mut path = folder.path.clone();
     let mut depth = path.len();

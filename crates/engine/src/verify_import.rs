@@ -9,16 +9,17 @@ use std::path::Path;
 use passeur_dav::{Collection, CollectionKind, DavClient, normalize_href};
 use passeur_formats::{ics, vcf};
 use passeur_imap::MessageMeta;
-use passeur_pst::{FolderKind, ItemContent};
+use passeur_pst::{FolderKind, ItemContent, PstFolder};
 use passeur_store::{Item, Store};
 use passeur_types::{ContentKind, MigrationId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::import_dav::FileKind;
-use crate::import_pst::import_err;
+use crate::import_pst::{destination_path, import_err};
 use crate::mail::batches;
 use crate::message::{normalise_flags, parse_internal_date};
+use crate::verify::layout;
 use crate::{EngineError, MailAccount, Side};
 
 /// The check of one source folder (or file).
@@ -82,6 +83,9 @@ struct FolderContents {
     mail: HashMap<u32, Expected>,
     /// Contacts, events, tasks and journal entries, by node id, with their UID.
     dav: HashMap<u32, String>,
+    /// The folder, when it is a mail folder (an import creates it on the destination, empty
+    /// or not).
+    mail_folder: Option<PstFolder>,
 }
 
 /// By PST folder path.
@@ -98,16 +102,20 @@ fn note(list: &mut Vec<String>, what: String) {
 
 /// Reads the PST again: per folder path, what an import takes from it (mail of mail folders;
 /// contacts, events, tasks, journal entries of any folder).
-fn read_pst(path: &Path) -> Result<FileContents, EngineError> {
+fn read_pst(path: &Path) -> Result<(FileContents, Vec<PstFolder>), EngineError> {
     let pst = passeur_pst::PstFile::open(path).map_err(import_err)?;
     let mut out = FileContents::new();
-    for f in pst.folders().map_err(import_err)? {
+    let folders = pst.folders().map_err(import_err)?;
+    for f in &folders {
         if !f.in_ipm_subtree || matches!(f.kind(), FolderKind::Other) {
             continue;
         }
         let mail_folder = f.kind() == FolderKind::Mail;
         let entry = out.entry(f.path.join("/")).or_default();
-        for item in pst.items(&f).flatten() {
+        if mail_folder && !f.path.is_empty() {
+            entry.mail_folder = Some(f.clone());
+        }
+        for item in pst.items(f).flatten() {
             match item.content {
                 ItemContent::Mail {
                     mime,
@@ -135,7 +143,7 @@ fn read_pst(path: &Path) -> Result<FileContents, EngineError> {
             }
         }
     }
-    Ok(out)
+    Ok((out, folders))
 }
 
 /// Compares the destination with the PST at `path` for import `id`. `mail` and `dav` are the
@@ -148,7 +156,7 @@ pub async fn verify_pst_import(
     dav: Option<&DavClient>,
 ) -> Result<ImportVerifyReport, EngineError> {
     let owned = path.to_owned();
-    let expected = tokio::task::spawn_blocking(move || read_pst(&owned))
+    let (expected, all_folders) = tokio::task::spawn_blocking(move || read_pst(&owned))
         .await
         .map_err(|e| EngineError::Internal(format!("the PST reader ended abnormally: {e}")))??;
     let items = store.items_from_pass(id, 1).await?;
@@ -164,6 +172,10 @@ pub async fn verify_pst_import(
     }
     let mut d = match mail {
         Some(acc) => Some(acc.connect(Side::Destination).await?),
+        None => None,
+    };
+    let dst_layout = match d.as_mut() {
+        Some(c) => Some(layout(c, Side::Destination).await?),
         None => None,
     };
     let mut seen = HashSet::new();
@@ -222,11 +234,18 @@ pub async fn verify_pst_import(
             let dst = mail_items[0].dst_folder.clone();
             check.dst = dst.clone();
             check_mail(c, &dst, &mail_items, mail_expected, &mut check).await?;
+        } else if let (Some(l), Some(f)) = (&dst_layout, &contents.mail_folder) {
+            // A mail folder with no mail imported (empty): it must exist all the same.
+            let wire = l.wire(&destination_path(f, &all_folders, l));
+            if !l.has(&wire) {
+                note(&mut check.missing, format!("folder {wire}"));
+            }
+            check.dst = wire;
         }
         if let (Some(c), false) = (dav, dav_items.is_empty()) {
             check_dav(c, &dav_items, &mut seen, &mut check).await?;
         }
-        if check.imported > 0 || check.not_imported > 0 {
+        if check.imported > 0 || check.not_imported > 0 || !check.ok() {
             report.folders.push(check);
         }
     }

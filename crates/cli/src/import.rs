@@ -416,15 +416,22 @@ pub async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
     let m = store.migration(a.id).await?;
     let o: ImportStored =
         serde_json::from_str(&m.options).context("cannot read the import's options")?;
-    let file = PathBuf::from(&o.import.file);
-    // The file must be the one imported: the same path, size and first MiB.
+    let file = a
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&o.import.file));
+    // The file must be the one imported: the same size and first MiB (and the same path,
+    // unless --file names where it is now).
+    let content = |sid: &str| sid.rsplit_once('#').map(|(_, c)| c.to_owned());
     match source_id(&file) {
         Ok((_, sid)) if sid == m.source => {}
+        Ok((_, sid)) if a.file.is_some() && content(&sid) == content(&m.source) => {}
         Ok(_) => bail!(
-            "cannot verify: {} changed since it was imported",
-            file.display()
+            "cannot verify: {} is not the file imported ({}), or it changed since",
+            file.display(),
+            o.import.file
         ),
-        Err(e) => bail!("cannot verify without the imported file: {e:#}"),
+        Err(e) => bail!("cannot verify without the imported file: {e:#} (give --file if it moved)"),
     }
     let pw = password(
         a.dst.to_password_file.as_deref(),
@@ -451,7 +458,7 @@ pub async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
             verify_pst_import(store, a.id, &file, mail.as_ref(), davc.as_ref()).await?
         }
         _ => match &davc {
-            Some(c) => verify_dav_import(store, a.id, c).await?,
+            Some(c) => verify_dav_import(store, a.id, &file, c).await?,
             None => bail!("cannot verify: the import has no DAV destination"),
         },
     };
@@ -490,6 +497,7 @@ fn print_verify(r: &ImportVerifyReport) {
             ("altered", &f.altered),
             ("flags differ", &f.flags_differ),
             ("dates differ", &f.dates_differ),
+            ("not imported", &f.left_out),
         ] {
             if !list.is_empty() {
                 println!("    {what}: {}", list.join(", "));

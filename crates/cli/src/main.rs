@@ -173,6 +173,10 @@ struct VerifyArgs {
     insecure_tls: bool,
     #[arg(long)]
     json: bool,
+    /// For a file import: the imported file, when it is no longer where it was imported from
+    /// (it must have the same content).
+    #[arg(long)]
+    file: Option<PathBuf>,
 }
 
 fn parse_rename(s: &str) -> Result<(String, String), String> {
@@ -736,6 +740,9 @@ async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
 }
 
 async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
+    if a.file.is_some() {
+        bail!("--file is for the verification of a file import");
+    }
     let (m, o) = stored(store, a.id).await?;
     let insecure = a.insecure_tls || o.insecure_tls;
     let src_pw = password(

@@ -208,7 +208,7 @@ async fn open_pst(path: &Path) -> Result<(Arc<PstFile>, Vec<PstFolder>), EngineE
 
 /// The destination path of a PST folder: special folders go to the destination's folder of
 /// the same role (their children under it), the rest keeps its path.
-fn destination_path(folder: &PstFolder, all: &[PstFolder], dst: &Layout) -> Vec<String> {
+pub(crate) fn destination_path(folder: &PstFolder, all: &[PstFolder], dst: &Layout) -> Vec<String> {
     // The nearest folder on the path (itself or an ancestor) with a role.
     let mut path = folder.path.clone();
     let mut depth = path.len();
@@ -381,28 +381,26 @@ pub async fn run_pst_import(
         }
         let mail_dst = match (&mut mail_conn, folder.kind()) {
             (Some(sink), FolderKind::Mail) => {
-                let (d, l) = sink.parts().await?;
-                let wire = l.wire(&destination_path(&folder, &folders, l));
-                if !l.has(&wire) {
-                    d.create(&wire)
+                let mut attempt = 0;
+                loop {
+                    match prepare_mail_folder(store, id, sink, &folder, &folders, &path, &mut known)
                         .await
-                        .map_err(|e| EngineError::imap(Side::Destination, "create a folder", e))?;
-                    d.subscribe(&wire).await.map_err(|e| {
-                        EngineError::imap(Side::Destination, "subscribe a folder", e)
-                    })?;
-                    l.folders.push(passeur_imap::ListEntry {
-                        name: wire.clone(),
-                        delimiter: l.delimiter,
-                        attributes: Vec::new(),
-                        subscribed: true,
-                    });
+                    {
+                        Ok(wire) => break Some(wire),
+                        Err(e) if e.is_retryable() && attempt < MAIL_RETRIES => {
+                            attempt += 1;
+                            sink.client = None;
+                            events.send(Event::Retrying {
+                                folder: path.clone(),
+                                attempt,
+                                reason: e.to_string(),
+                            });
+                            tracing::warn!(folder = %path, attempt, error = %e, "retrying a folder");
+                            tokio::time::sleep(backoff(attempt)).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-                // An interrupted run left mail pending: find out what reached the server.
-                let items = store.items_in_folder(id, ContentKind::Mail, &path).await?;
-                if items.iter().any(|i| i.pending) {
-                    reconcile(store, id, d, &wire, &items, &mut known).await?;
-                }
-                Some(wire)
             }
             _ => None,
         };
@@ -542,6 +540,59 @@ pub async fn run_pst_import(
 
 fn display(f: &PstFolder) -> String {
     f.path.join("/")
+}
+
+/// The wait before attempt `attempt` (1-based) after a dropped connection: 0.5 s doubling,
+/// at most 8 s.
+fn backoff(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(250 << attempt.clamp(1, 5))
+}
+
+/// The destination folder of a PST mail folder, created and subscribed when missing (an empty
+/// PST folder too); mail an interrupted run left pending there is reconciled (what landed is
+/// added to `known`). Safe to repeat after a dropped connection.
+async fn prepare_mail_folder(
+    store: &Store,
+    id: MigrationId,
+    sink: &mut MailSink<'_>,
+    folder: &PstFolder,
+    all: &[PstFolder],
+    path: &str,
+    known: &mut HashSet<u32>,
+) -> Result<String, EngineError> {
+    let (d, l) = sink.parts().await?;
+    let wire = l.wire(&destination_path(folder, all, l));
+    let entry = l.folders.iter().position(|f| {
+        f.name == wire
+            || (f.name.eq_ignore_ascii_case("INBOX") && wire.eq_ignore_ascii_case("INBOX"))
+    });
+    let subscribed = entry.is_some_and(|i| l.folders[i].subscribed);
+    if entry.is_none() {
+        // A folder created by an attempt whose reply was lost is no error (see `create`).
+        d.create(&wire)
+            .await
+            .map_err(|e| EngineError::imap(Side::Destination, "create a folder", e))?;
+        l.folders.push(passeur_imap::ListEntry {
+            name: wire.clone(),
+            delimiter: l.delimiter,
+            attributes: Vec::new(),
+            subscribed: false,
+        });
+    }
+    if !subscribed {
+        d.subscribe(&wire)
+            .await
+            .map_err(|e| EngineError::imap(Side::Destination, "subscribe a folder", e))?;
+        if let Some(f) = l.folders.iter_mut().find(|f| f.name == wire) {
+            f.subscribed = true;
+        }
+    }
+    // An interrupted run left mail pending: find out what reached the server.
+    let items = store.items_in_folder(id, ContentKind::Mail, path).await?;
+    if items.iter().any(|i| i.pending) {
+        reconcile(store, id, d, &wire, &items, known).await?;
+    }
+    Ok(wire)
 }
 
 /// Settles and matches the pending mail of a folder against the destination; what is found
@@ -747,7 +798,7 @@ async fn flush_mail(
                     reason: e.to_string(),
                 });
                 tracing::warn!(folder = %w.path, attempt, error = %e, "retrying a mail batch");
-                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt.min(5))).await;
+                tokio::time::sleep(backoff(attempt)).await;
             }
             Err(e) => return Err(e),
         }

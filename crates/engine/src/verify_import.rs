@@ -7,16 +7,19 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use passeur_dav::{Collection, CollectionKind, DavClient, normalize_href};
+use passeur_formats::{ics, vcf};
 use passeur_imap::MessageMeta;
-use passeur_pst::{FolderKind, ItemContent};
+use passeur_pst::{FolderKind, ItemContent, PstFolder};
 use passeur_store::{Item, Store};
 use passeur_types::{ContentKind, MigrationId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::import_pst::import_err;
+use crate::import_dav::FileKind;
+use crate::import_pst::{destination_path, import_err};
 use crate::mail::batches;
 use crate::message::{normalise_flags, parse_internal_date};
+use crate::verify::layout;
 use crate::{EngineError, MailAccount, Side};
 
 /// The check of one source folder (or file).
@@ -38,6 +41,8 @@ pub struct ImportCheck {
     pub altered: Vec<String>,
     pub flags_differ: Vec<String>,
     pub dates_differ: Vec<String>,
+    /// The items counted in `not_imported` (first ones).
+    pub left_out: Vec<String>,
 }
 
 impl ImportCheck {
@@ -67,10 +72,24 @@ struct Expected {
     hash: [u8; 32],
     flags: String,
     date: Option<i64>,
+    /// The Subject header as written (for the report), shortened.
+    subject: Option<String>,
 }
 
-/// Per PST folder path: its mail by node id, and the ids of every item an import takes.
-type FileContents = BTreeMap<String, (HashMap<u32, Expected>, HashSet<u32>)>;
+/// What one PST folder yields for an import.
+#[derive(Default)]
+struct FolderContents {
+    /// Mail an import takes (mail of a mail folder), by node id.
+    mail: HashMap<u32, Expected>,
+    /// Contacts, events, tasks and journal entries, by node id, with their UID.
+    dav: HashMap<u32, String>,
+    /// The folder, when it is a mail folder (an import creates it on the destination, empty
+    /// or not).
+    mail_folder: Option<PstFolder>,
+}
+
+/// By PST folder path.
+type FileContents = BTreeMap<String, FolderContents>;
 
 /// Most item names listed per kind of difference (the counts are complete).
 const LIST_AT_MOST: usize = 20;
@@ -81,45 +100,50 @@ fn note(list: &mut Vec<String>, what: String) {
     }
 }
 
-/// Reads the PST again: per folder path, its mail by node id, and the ids of every item it holds
-/// that an import takes (mail into mail folders; contacts, events, tasks, journal entries).
-fn read_pst(path: &Path) -> Result<FileContents, EngineError> {
+/// Reads the PST again: per folder path, what an import takes from it (mail of mail folders;
+/// contacts, events, tasks, journal entries of any folder).
+fn read_pst(path: &Path) -> Result<(FileContents, Vec<PstFolder>), EngineError> {
     let pst = passeur_pst::PstFile::open(path).map_err(import_err)?;
     let mut out = FileContents::new();
-    for f in pst.folders().map_err(import_err)? {
+    let folders = pst.folders().map_err(import_err)?;
+    for f in &folders {
         if !f.in_ipm_subtree || matches!(f.kind(), FolderKind::Other) {
             continue;
         }
+        let mail_folder = f.kind() == FolderKind::Mail;
         let entry = out.entry(f.path.join("/")).or_default();
-        for item in pst.items(&f).flatten() {
+        if mail_folder && !f.path.is_empty() {
+            entry.mail_folder = Some(f.clone());
+        }
+        for item in pst.items(f).flatten() {
             match item.content {
                 ItemContent::Mail {
                     mime,
                     flags,
                     internal_date,
-                } => {
-                    entry.1.insert(item.node_id);
-                    entry.0.insert(
+                } if mail_folder => {
+                    entry.mail.insert(
                         item.node_id,
                         Expected {
                             hash: Sha256::digest(&mime).into(),
                             flags: normalise_flags(&flags).join(" "),
                             date: internal_date.as_deref().and_then(parse_internal_date),
+                            subject: subject(&mime),
                         },
                     );
                 }
-                ItemContent::Contact { .. }
-                | ItemContent::DistList { .. }
-                | ItemContent::Event { .. }
-                | ItemContent::Task { .. }
-                | ItemContent::Journal { .. } => {
-                    entry.1.insert(item.node_id);
+                ItemContent::Contact { uid, .. }
+                | ItemContent::DistList { uid, .. }
+                | ItemContent::Event { uid, .. }
+                | ItemContent::Task { uid, .. }
+                | ItemContent::Journal { uid, .. } => {
+                    entry.dav.insert(item.node_id, uid);
                 }
                 _ => {}
             }
         }
     }
-    Ok(out)
+    Ok((out, folders))
 }
 
 /// Compares the destination with the PST at `path` for import `id`. `mail` and `dav` are the
@@ -132,7 +156,7 @@ pub async fn verify_pst_import(
     dav: Option<&DavClient>,
 ) -> Result<ImportVerifyReport, EngineError> {
     let owned = path.to_owned();
-    let expected = tokio::task::spawn_blocking(move || read_pst(&owned))
+    let (expected, all_folders) = tokio::task::spawn_blocking(move || read_pst(&owned))
         .await
         .map_err(|e| EngineError::Internal(format!("the PST reader ended abnormally: {e}")))??;
     let items = store.items_from_pass(id, 1).await?;
@@ -150,9 +174,13 @@ pub async fn verify_pst_import(
         Some(acc) => Some(acc.connect(Side::Destination).await?),
         None => None,
     };
-    let mut listed: HashMap<String, HashSet<String>> = HashMap::new();
+    let dst_layout = match d.as_mut() {
+        Some(c) => Some(layout(c, Side::Destination).await?),
+        None => None,
+    };
+    let mut seen = HashSet::new();
     let mut report = ImportVerifyReport::default();
-    for (folder, (mail_expected, all_ids)) in &expected {
+    for (folder, contents) in &expected {
         let recorded = by_folder.get(folder.as_str()).cloned().unwrap_or_default();
         let mut check = ImportCheck {
             folder: folder.clone(),
@@ -163,27 +191,61 @@ pub async fn verify_pst_import(
             .iter()
             .filter_map(|i| i.src_key.parse().ok())
             .collect();
-        check.not_imported = all_ids
+        let recorded_uids: HashSet<&str> = recorded
             .iter()
-            .filter(|n| !recorded_ids.contains(n))
-            .filter(|n| !failed.contains(&(folder.clone(), n.to_string())))
-            .filter(|n| {
-                // Left out on purpose: no destination of that kind for this run.
-                let is_mail = mail_expected.contains_key(n);
-                (is_mail && mail.is_some()) || (!is_mail && dav.is_some())
-            })
-            .count() as u64;
+            .filter(|i| i.kind != ContentKind::Mail)
+            .map(|i| i.fingerprint.as_str())
+            .collect();
+        let unaccounted = |n: &u32| {
+            !recorded_ids.contains(n) && !failed.contains(&(folder.clone(), n.to_string()))
+        };
+        // Mail and contacts/events are checked only when the import had a destination for them.
+        let mut left: Vec<String> = Vec::new();
+        if mail.is_some() {
+            let mut ids: Vec<&u32> = contents.mail.keys().filter(|n| unaccounted(n)).collect();
+            ids.sort();
+            left.extend(ids.into_iter().map(|n| match &contents.mail[n].subject {
+                Some(s) => format!("item {n} ({s:?})"),
+                None => format!("item {n}"),
+            }));
+        }
+        if dav.is_some() {
+            // An item with the UID of another one of the folder that was imported counts as
+            // imported (the import takes one per UID).
+            let mut ids: Vec<(&u32, &String)> = contents
+                .dav
+                .iter()
+                .filter(|(n, uid)| unaccounted(n) && !recorded_uids.contains(uid.as_str()))
+                .collect();
+            ids.sort();
+            left.extend(
+                ids.into_iter()
+                    .map(|(n, uid)| format!("item {n} (UID {uid})")),
+            );
+        }
+        check.not_imported = left.len() as u64;
+        for l in left {
+            note(&mut check.left_out, l);
+        }
+        let mail_expected = &contents.mail;
         let (mail_items, dav_items): (Vec<&Item>, Vec<&Item>) =
             recorded.iter().partition(|i| i.kind == ContentKind::Mail);
         if let (Some(c), false) = (d.as_mut(), mail_items.is_empty()) {
             let dst = mail_items[0].dst_folder.clone();
             check.dst = dst.clone();
             check_mail(c, &dst, &mail_items, mail_expected, &mut check).await?;
+        } else if let (Some(l), Some(f)) = (&dst_layout, &contents.mail_folder) {
+            // A mail folder with no mail imported (empty): it must exist all the same.
+            let wire = l.wire(&destination_path(f, &all_folders, l));
+            if !l.has(&wire) {
+                note(&mut check.missing, format!("folder {wire}"));
+            }
+            check.dst = wire;
         }
         if let (Some(c), false) = (dav, dav_items.is_empty()) {
-            check_dav(c, &dav_items, &mut listed, &mut check).await;
+            check_dav(c, &dav_items, &mut seen, &mut check).await?;
         }
-        if check.imported > 0 || check.not_imported > 0 {
+        if check.imported > 0 || check.not_imported > 0 || !check.ok() {
             report.folders.push(check);
         }
     }
@@ -193,14 +255,32 @@ pub async fn verify_pst_import(
     Ok(report)
 }
 
-/// Compares the destination with an .ics / .vcf import `id`: every contact or event recorded
-/// as imported must still be at the href it was written to.
+/// Compares the destination with an .ics / .vcf import `id` of the file at `path`: every
+/// contact or event recorded as imported must still be at the href it was written to, with its
+/// UID; every UID of the file must have been imported (or recorded as failed).
 pub async fn verify_dav_import(
     store: &Store,
     id: MigrationId,
+    path: &Path,
     dav: &DavClient,
 ) -> Result<ImportVerifyReport, EngineError> {
+    let owned = path.to_owned();
+    let uids: Vec<String> = tokio::task::spawn_blocking(move || {
+        let file = std::io::BufReader::new(std::fs::File::open(&owned).map_err(import_err)?);
+        Ok::<_, EngineError>(match FileKind::detect(&owned) {
+            Some(FileKind::Vcf) => vcf::split(file).flatten().map(|o| o.uid).collect(),
+            _ => ics::split(file).flatten().map(|o| o.uid).collect(),
+        })
+    })
+    .await
+    .map_err(|e| EngineError::Internal(format!("the file reader ended abnormally: {e}")))??;
     let items = store.items_from_pass(id, 1).await?;
+    let failed: HashSet<String> = store
+        .failures(id, None)
+        .await?
+        .into_iter()
+        .map(|f| f.src_key)
+        .collect();
     let mut by_file: BTreeMap<&str, Vec<&Item>> = BTreeMap::new();
     for i in items
         .iter()
@@ -208,64 +288,135 @@ pub async fn verify_dav_import(
     {
         by_file.entry(i.src_folder.as_str()).or_default().push(i);
     }
-    let mut listed = HashMap::new();
+    let recorded: HashSet<&str> = by_file
+        .values()
+        .flatten()
+        .map(|i| i.src_key.as_str())
+        .collect();
+    let mut left: Vec<&String> = uids
+        .iter()
+        .filter(|u| !recorded.contains(u.as_str()) && !failed.contains(*u))
+        .collect();
+    left.sort();
+    left.dedup();
+    let mut seen = HashSet::new();
     let mut report = ImportVerifyReport::default();
-    for (file, items) in by_file {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if by_file.is_empty() {
+        by_file.insert(name.as_str(), Vec::new());
+    }
+    for (i, (file, items)) in by_file.into_iter().enumerate() {
         let mut check = ImportCheck {
             folder: file.to_owned(),
             imported: items.len() as u64,
             ..Default::default()
         };
-        check_dav(dav, &items, &mut listed, &mut check).await;
+        check_dav(dav, &items, &mut seen, &mut check).await?;
+        if i == 0 {
+            check.not_imported = left.len() as u64;
+            for u in &left {
+                note(&mut check.left_out, format!("UID {u}"));
+            }
+        }
         report.folders.push(check);
     }
     Ok(report)
 }
 
-/// Checks that each item is a member of the collection it was written to (each collection is
-/// listed once, through `listed`).
+/// Checks that each item is still at the href it was written to, with the UID it was written
+/// with (the map's fingerprint of a contact or event). The bodies are read with one multiget per
+/// collection and batch; `seen` keeps the hrefs already checked (a resource is counted once).
 async fn check_dav(
     c: &DavClient,
     items: &[&Item],
-    listed: &mut HashMap<String, HashSet<String>>,
+    seen: &mut HashSet<String>,
     check: &mut ImportCheck,
-) {
+) -> Result<(), EngineError> {
+    // By collection: (kind of collection, items).
+    let mut by_coll: BTreeMap<String, Vec<&Item>> = BTreeMap::new();
     for i in items {
         let Some(href) = i.dst_key.as_deref() else {
-            note(&mut check.missing, i.src_key.clone());
+            note(
+                &mut check.missing,
+                format!("item {} (no href recorded)", i.src_key),
+            );
             continue;
         };
-        let coll = collection_of(href);
+        if !seen.insert(normalize_href(href)) {
+            continue;
+        }
+        by_coll.entry(collection_of(href)).or_default().push(i);
+    }
+    for (coll, items) in by_coll {
         if !check.dst.split(' ').any(|d| d == coll) {
             if !check.dst.is_empty() {
                 check.dst.push(' ');
             }
             check.dst.push_str(&coll);
         }
-        if !listed.contains_key(&coll) {
-            // A collection that cannot be listed (gone) has no members.
-            let members = c
-                .list_items(&Collection {
-                    href: coll.clone(),
-                    kind: CollectionKind::AddressBook,
-                    displayname: None,
-                    color: None,
-                    description: None,
-                    sync_token: None,
-                    ctag: None,
-                    vcard_versions: Vec::new(),
-                })
-                .await
-                .map(|v| v.into_iter().map(|r| normalize_href(&r.href)).collect())
-                .unwrap_or_default();
-            listed.insert(coll.clone(), members);
-        }
-        if listed[&coll].contains(&normalize_href(href)) {
-            check.found += 1;
-        } else {
-            note(&mut check.missing, href.to_owned());
+        let contacts = items.iter().all(|i| i.kind == ContentKind::Contacts);
+        let collection = Collection {
+            href: coll.clone(),
+            kind: if contacts {
+                CollectionKind::AddressBook
+            } else {
+                CollectionKind::Calendar {
+                    components: Vec::new(),
+                }
+            },
+            displayname: None,
+            color: None,
+            description: None,
+            sync_token: None,
+            ctag: None,
+            vcard_versions: Vec::new(),
+        };
+        let hrefs: Vec<String> = items.iter().filter_map(|i| i.dst_key.clone()).collect();
+        let bodies: HashMap<String, String> = match c.multiget(&collection, &hrefs).await {
+            Ok(v) => v
+                .into_iter()
+                .map(|(r, text)| (normalize_href(&r.href), text))
+                .collect(),
+            // A collection that is gone holds nothing.
+            Err(passeur_dav::DavError::Http {
+                status: 404 | 410, ..
+            }) => HashMap::new(),
+            Err(e) => return Err(EngineError::dav(Side::Destination, "read items", e)),
+        };
+        for i in items {
+            let Some(href) = i.dst_key.as_deref() else {
+                continue;
+            };
+            let Some(text) = bodies.get(&normalize_href(href)) else {
+                note(
+                    &mut check.missing,
+                    format!("{href} (UID {})", i.fingerprint),
+                );
+                continue;
+            };
+            let uid = if i.kind == ContentKind::Contacts {
+                vcf::inspect(text).uid
+            } else {
+                ics::inspect(text).uid
+            };
+            if uid.as_deref() == Some(i.fingerprint.as_str()) {
+                check.found += 1;
+            } else {
+                note(
+                    &mut check.altered,
+                    format!(
+                        "{href} (UID {} instead of {})",
+                        uid.as_deref().unwrap_or("none"),
+                        i.fingerprint
+                    ),
+                );
+            }
         }
     }
+    Ok(())
 }
 
 /// The collection path of a member href (`/u/cal/x.ics` → `/u/cal/`).
@@ -288,7 +439,7 @@ async fn check_mail(
         Ok(st) => st,
         Err(passeur_imap::Error::No { .. }) => {
             for i in items {
-                note(&mut check.missing, i.src_key.clone());
+                note(&mut check.missing, mail_label(i, expected));
             }
             return Ok(());
         }
@@ -310,7 +461,7 @@ async fn check_mail(
             (Some(uid), Some(v)) if v == st.uidvalidity && by_uid.contains_key(&uid) => {
                 want.insert(uid, i);
             }
-            _ => note(&mut check.missing, i.src_key.clone()),
+            _ => note(&mut check.missing, mail_label(i, expected)),
         }
     }
     let refs: Vec<&MessageMeta> = metas.iter().filter(|m| want.contains_key(&m.uid)).collect();
@@ -334,22 +485,37 @@ async fn check_mail(
                 .and_then(|n: u32| expected.get(&n))
             else {
                 // The file no longer has this item: nothing to compare with.
-                note(&mut check.altered, item.src_key.clone());
+                note(&mut check.altered, mail_label(item, expected));
                 continue;
             };
             let hash: [u8; 32] = Sha256::digest(&b.body).into();
             let mut good = true;
             if hash != exp.hash {
-                note(&mut check.altered, item.src_key.clone());
+                note(&mut check.altered, mail_label(item, expected));
                 good = false;
             }
-            if normalise_flags(&meta.flags).join(" ") != exp.flags {
-                note(&mut check.flags_differ, item.src_key.clone());
+            let flags = normalise_flags(&meta.flags).join(" ");
+            if flags != exp.flags {
+                note(
+                    &mut check.flags_differ,
+                    format!(
+                        "{}: ({flags}) instead of ({})",
+                        mail_label(item, expected),
+                        exp.flags
+                    ),
+                );
                 good = false;
             }
             let date = meta.internal_date.as_deref().and_then(parse_internal_date);
             if exp.date.is_some() && date != exp.date {
-                note(&mut check.dates_differ, item.src_key.clone());
+                note(
+                    &mut check.dates_differ,
+                    format!(
+                        "{}: {}",
+                        mail_label(item, expected),
+                        meta.internal_date.as_deref().unwrap_or("no date")
+                    ),
+                );
                 good = false;
             }
             if good {
@@ -360,9 +526,72 @@ async fn check_mail(
     Ok(())
 }
 
+/// How the report names a mail item: its node id in the file, the UID it was given and its
+/// subject, e.g. `item 2097188 (UID 7, "Quarterly figures")`.
+fn mail_label(i: &Item, expected: &HashMap<u32, Expected>) -> String {
+    let mut parts = Vec::new();
+    if let Some(uid) = i.dst_uid {
+        parts.push(format!("UID {uid}"));
+    }
+    if let Some(subject) = i
+        .src_key
+        .parse()
+        .ok()
+        .and_then(|n: u32| expected.get(&n))
+        .and_then(|e| e.subject.as_deref())
+    {
+        parts.push(format!("{subject:?}"));
+    }
+    if parts.is_empty() {
+        format!("item {}", i.src_key)
+    } else {
+        format!("item {} ({})", i.src_key, parts.join(", "))
+    }
+}
+
+/// The Subject header of a message, unfolded, at most 60 characters (as written: an encoded
+/// word stays encoded).
+fn subject(mime: &[u8]) -> Option<String> {
+    let head = match mime.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(end) => &mime[..end],
+        None => mime,
+    };
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.split("\r\n");
+    while let Some(line) = lines.next() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !name.eq_ignore_ascii_case("subject") {
+            continue;
+        }
+        let mut v = value.trim().to_owned();
+        for next in lines.by_ref() {
+            if next.starts_with([' ', '\t']) {
+                v.push(' ');
+                v.push_str(next.trim());
+            } else {
+                break;
+            }
+        }
+        let v: String = v.chars().take(60).collect();
+        return (!v.is_empty()).then_some(v);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
-    use super::collection_of;
+    use super::{collection_of, subject};
+
+    #[test]
+    fn subject_of_a_message() {
+        assert_eq!(
+            subject(b"From: a\r\nSubject: Hello\r\n  world\r\nTo: b\r\n\r\nSubject: body"),
+            Some("Hello world".to_owned())
+        );
+        assert_eq!(subject(b"From: a\r\n\r\nSubject: body"), None);
+    }
 
     #[test]
     fn collection_of_a_member() {

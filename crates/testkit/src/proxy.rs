@@ -13,6 +13,10 @@ use std::thread;
 ///   forwarded (both directions counted), the connection carrying the n-th byte is
 ///   truncated exactly there and all live connections are dropped. New connections
 ///   are accepted afterwards as usual.
+/// * [`CutProxy::cut_on_reply`] arms a one-shot cut on a server reply: the server-to-client
+///   chunk holding the n-th occurrence of a pattern is dropped (the client never sees it) and
+///   all live connections are dropped. What the server did before replying stays done: the
+///   lost-acknowledgement case.
 /// * [`CutProxy::refuse`] makes new connections get closed right away.
 pub struct CutProxy {
     addr: SocketAddr,
@@ -34,6 +38,8 @@ struct Shared {
     cut_at: AtomicU64,
     live: Mutex<Vec<(u64, TcpStream, TcpStream)>>,
     next_id: AtomicU64,
+    /// Armed reply cut: the pattern and how many more occurrences to let through first.
+    reply_cut: Mutex<Option<(Vec<u8>, u64)>>,
 }
 
 impl Shared {
@@ -74,6 +80,7 @@ impl CutProxy {
             cut_at: AtomicU64::new(u64::MAX),
             live: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
+            reply_cut: Mutex::new(None),
         });
         let s = Arc::clone(&shared);
         let accept_thread = thread::Builder::new()
@@ -108,9 +115,25 @@ impl CutProxy {
             .store(now.saturating_add(n), Ordering::SeqCst);
     }
 
-    /// Disarms a pending [`CutProxy::cut_after_bytes`].
+    /// Cuts when the server sends the `nth` (1-based) occurrence of `pattern` from now on,
+    /// counted over all connections: the chunk that holds it is not forwarded. One-shot. A
+    /// pattern split across two reads of the server's stream is not seen.
+    pub fn cut_on_reply(&self, pattern: &[u8], nth: u64) {
+        *self
+            .shared
+            .reply_cut
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((pattern.to_vec(), nth.saturating_sub(1)));
+    }
+
+    /// Disarms a pending [`CutProxy::cut_after_bytes`] or [`CutProxy::cut_on_reply`].
     pub fn disarm(&self) {
         self.shared.cut_at.store(u64::MAX, Ordering::SeqCst);
+        *self
+            .shared
+            .reply_cut
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// While `true`, new connections are accepted and closed at once.
@@ -217,6 +240,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared, id: u64, downst
             Err(_) => break,
             Ok(n) => n,
         };
+        if downstream && reply_cut_hit(shared, &buf[..n]) {
+            shared.cut_all();
+            break;
+        }
         let before = shared.bytes.fetch_add(n as u64, Ordering::SeqCst);
         let cut_at = shared.cut_at.load(Ordering::SeqCst);
         let after = before + n as u64;
@@ -251,4 +278,27 @@ fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared, id: u64, downst
     let _ = from.shutdown(Shutdown::Both);
     let _ = to.shutdown(Shutdown::Both);
     shared.forget(id);
+}
+
+/// Whether `chunk` (server to client) holds the armed reply pattern's awaited occurrence;
+/// disarms it when it does.
+fn reply_cut_hit(shared: &Shared, chunk: &[u8]) -> bool {
+    let mut armed = shared.reply_cut.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((pattern, skip)) = armed.as_mut() else {
+        return false;
+    };
+    if pattern.is_empty() {
+        return false;
+    }
+    let found = chunk
+        .windows(pattern.len())
+        .filter(|w| *w == pattern.as_slice())
+        .count() as u64;
+    if found > *skip {
+        *armed = None;
+        true
+    } else {
+        *skip -= found;
+        false
+    }
 }

@@ -200,6 +200,31 @@ fn cut_proxy_forwards_counts_and_cuts() {
     assert!(t.contains("a0 OK"), "{t}");
 }
 
+#[test]
+fn cut_proxy_drops_a_reply_after_the_server_acted() {
+    let dc = Dovecot::start(DovecotOptions::default()).unwrap();
+    let proxy = CutProxy::start(&dc.imap_addr()).unwrap();
+    proxy.cut_on_reply(b"APPENDUID", 1);
+    let msg = "Subject: x\r\n\r\nbody\r\n";
+    let t = imap_session(
+        proxy.port(),
+        &[
+            "LOGIN user1 pass1",
+            &format!("APPEND INBOX {{{}+}}\r\n{msg}", msg.len()),
+        ],
+    );
+    assert!(t.contains("a0 OK"), "{t}");
+    assert!(!t.contains("a1 "), "the reply went through: {t}");
+    assert_eq!(proxy.cuts(), 1);
+    // The message is there all the same; the cut was one-shot.
+    let t = imap_session(
+        proxy.port(),
+        &["LOGIN user1 pass1", "STATUS INBOX (MESSAGES)"],
+    );
+    assert!(t.contains("MESSAGES 1"), "{t}");
+    assert_eq!(proxy.cuts(), 1);
+}
+
 fn http(port: u16, req: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

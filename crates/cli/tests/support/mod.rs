@@ -226,12 +226,18 @@ pub fn assert_same(got: Option<&Vec<Seen>>, want: Option<&Vec<Seen>>, what: &str
 
 /// Runs passeur with `args` (which carry their own `--state`) and kills it with SIGKILL as
 /// soon as `done()` says so (polled every 10 ms), or after 60 s, or when it ends by itself.
-pub fn kill_when(args: &[&str], src_pw: &str, dst_pw: &str, mut done: impl FnMut() -> bool) {
+/// Returns what it printed on stdout.
+pub fn kill_when(
+    args: &[&str],
+    src_pw: &str,
+    dst_pw: &str,
+    mut done: impl FnMut() -> bool,
+) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_passeur"))
         .args(args)
         .env("PASSEUR_FROM_PASSWORD", src_pw)
         .env("PASSEUR_TO_PASSWORD", dst_pw)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("run passeur");
@@ -243,5 +249,11 @@ pub fn kill_when(args: &[&str], src_pw: &str, dst_pw: &str, mut done: impl FnMut
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let _ = child.kill();
+    let mut printed = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        use std::io::Read as _;
+        let _ = out.read_to_string(&mut printed);
+    }
     let _ = child.wait();
+    printed
 }

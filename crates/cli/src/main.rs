@@ -761,7 +761,7 @@ async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
     let mail_report = if o.with_mail {
         let src = account(&m.source, from_admin.clone(), src_pw.clone(), insecure)?;
         let dst = account(&m.destination, to_admin.clone(), dst_pw.clone(), insecure)?;
-        let r = verify_mail(&src, &dst, &o.mail.rules).await?;
+        let r = verify_mail(store, a.id, &src, &dst, &o.mail.rules).await?;
         ok &= r.ok();
         Some(r)
     } else {

@@ -331,6 +331,9 @@ fn migrate_is_exact_idempotent_incremental_and_purgeable() {
     assert_eq!(copied(&out), 1, "{}", text(&out));
     let after = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
     assert_eq!(after.values().map(Vec::len).sum::<usize>(), 2, "{after:?}");
+    // verify expects everything but what was purged.
+    let out = passeur(state.path(), &["verify", &id], "pass1", "pass1");
+    assert!(out.status.success(), "{}", text(&out));
 }
 
 #[test]

@@ -331,7 +331,7 @@ async fn copy_account_to_account_incremental_resume_and_conflicts() {
         assert_eq!(r.failed + r.conflicts + r.already_there, 0, "{evs:?}");
         assert!(r.new_sync_token.is_some());
         tokens.insert(sc.href.clone(), r.new_sync_token.clone());
-        let v = verify_collection(&src, sc, &dst, &dc, &[])
+        let v = verify_collection(&src, sc, &dst, &dc, &[], &Default::default())
             .await
             .expect("verify");
         assert!(v.is_complete(), "{v:?}");
@@ -428,7 +428,7 @@ async fn copy_account_to_account_incremental_resume_and_conflicts() {
     assert!(matches!(r, PutOutcome::Updated { .. }), "{r:?}");
     let (r, evs) = copy(&src, &cal, &dst, dcal, known, &opts).await;
     assert_eq!((r.listed, r.updated, r.copied), (1, 1, 0), "{evs:?}");
-    let v = verify_collection(&src, &cal, &dst, dcal, &[])
+    let v = verify_collection(&src, &cal, &dst, dcal, &[], &Default::default())
         .await
         .unwrap();
     assert!(v.is_complete(), "{v:?}");
@@ -845,7 +845,7 @@ async fn copy_radicale_to_xandikos() {
         let mut known = HashMap::new();
         let (r, evs) = copy(&src, sc, &dst, &dc, &mut known, &CopyOptions::default()).await;
         assert_eq!(r.copied, n, "{evs:?}\n{}", xan.log());
-        let v = verify_collection(&src, sc, &dst, &dc, &[])
+        let v = verify_collection(&src, sc, &dst, &dc, &[], &Default::default())
             .await
             .expect("verify");
         assert!(v.is_complete(), "{v:?}");

@@ -918,7 +918,8 @@ pub async fn verify_dav(
             Ok(Some(dc)) => {
                 check.dst_href = dc.href.clone();
                 let only = wanted_components(&sc.kind, kinds);
-                match passeur_dav::verify_collection(&s, &sc, &d, &dc, &only).await {
+                let purged = store.purged_keys(id, kind, &sc.href).await?;
+                match passeur_dav::verify_collection(&s, &sc, &d, &dc, &only, &purged).await {
                     Ok(v) => {
                         check.source_items = v.src_count as u64;
                         check.destination_items = v.dst_count as u64;

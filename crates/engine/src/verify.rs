@@ -1,9 +1,11 @@
 //! Verification: does the destination hold every source message, byte for byte, with the same
 //! flags, keywords and internal date? Read-only on both sides (EXAMINE, BODY.PEEK).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use passeur_imap::{Client, MessageMeta};
+use passeur_store::{Item, Store};
+use passeur_types::{ContentKind, MigrationId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -55,10 +57,13 @@ struct Seen {
     date: Option<i64>,
 }
 
+/// The messages of folder `name`, but those whose item key (UIDVALIDITY and UID) is in
+/// `left_out`.
 async fn read_folder(
     c: &mut Client,
     name: &str,
     side: Side,
+    left_out: &HashSet<String>,
 ) -> Result<Option<Vec<Seen>>, EngineError> {
     let st = match c.examine(name).await {
         Ok(st) => st,
@@ -73,7 +78,10 @@ async fn read_folder(
         .await
         .map_err(|e| EngineError::imap(side, "list messages", e))?;
     let by_uid: HashMap<u32, &MessageMeta> = metas.iter().map(|m| (m.uid, m)).collect();
-    let refs: Vec<&MessageMeta> = metas.iter().collect();
+    let refs: Vec<&MessageMeta> = metas
+        .iter()
+        .filter(|m| !left_out.contains(&Item::mail_key(st.uidvalidity, m.uid)))
+        .collect();
     let mut out = Vec::with_capacity(metas.len());
     for batch in batches(&refs, 200, 8 << 20) {
         let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
@@ -99,7 +107,10 @@ async fn read_folder(
 }
 
 /// Compares source and destination folder by folder, through the same mapping a migration uses.
+/// Source messages a purge of migration `id` removed are not expected on the destination.
 pub async fn verify_mail(
+    store: &Store,
+    id: MigrationId,
     src: &MailAccount,
     dst: &MailAccount,
     rules: &FolderRules,
@@ -111,9 +122,11 @@ pub async fn verify_mail(
     let plans = folders::plan(&src_layout, &dst_layout, rules)?;
     let mut report = VerifyReport::default();
     for plan in plans {
+        let purged = store.purged_keys(id, ContentKind::Mail, &plan.src).await?;
+        let none = HashSet::new();
         let (a, b) = tokio::join!(
-            read_folder(&mut s, &plan.src, Side::Source),
-            read_folder(&mut d, &plan.dst, Side::Destination)
+            read_folder(&mut s, &plan.src, Side::Source, &purged),
+            read_folder(&mut d, &plan.dst, Side::Destination, &none)
         );
         let a = a?.unwrap_or_default();
         let b = b?;

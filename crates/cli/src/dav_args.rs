@@ -3,9 +3,8 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
-use passeur_engine::{DavAccount, DavOptions, DavPassReport, DavPurgeReport, DavVerifyReport};
+use passeur_engine::{DavAccount, DavPassReport, DavPurgeReport, DavSpec, DavVerifyReport};
 use passeur_types::{ContentKind, Endpoint};
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// DAV options of `migrate`.
@@ -35,17 +34,6 @@ pub struct DavArgs {
     pub overwrite_conflicts: bool,
 }
 
-/// What a migration remembers about its DAV side (no secret).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct DavStored {
-    /// `http(s)://LOGIN@HOST:PORT/PATH`
-    pub from: String,
-    pub to: String,
-    pub kinds: Vec<ContentKind>,
-    #[serde(default)]
-    pub overwrite_conflicts: bool,
-}
-
 pub const DAV_KINDS: [ContentKind; 3] = [
     ContentKind::Contacts,
     ContentKind::Calendars,
@@ -55,7 +43,7 @@ pub const DAV_KINDS: [ContentKind; 3] = [
 /// What `migrate` was asked to move: mail or not, and the DAV side.
 pub struct Plan {
     pub mail: bool,
-    pub dav: Option<DavStored>,
+    pub dav: Option<DavSpec>,
 }
 
 fn login_of(imap: Option<&str>) -> String {
@@ -104,7 +92,7 @@ pub fn plan(from: Option<&str>, to: Option<&str>, a: &DavArgs) -> Result<Plan> {
             let acc = DavAccount::parse(url, &login, Zeroizing::new(String::new()), false)?;
             Ok(acc.display_url())
         };
-        Some(DavStored {
+        Some(DavSpec {
             from: side(fd, &a.from_dav_user, from)?,
             to: side(td, &a.to_dav_user, to)?,
             kinds,
@@ -112,33 +100,6 @@ pub fn plan(from: Option<&str>, to: Option<&str>, a: &DavArgs) -> Result<Plan> {
         })
     };
     Ok(Plan { mail, dav })
-}
-
-impl DavStored {
-    /// Both accounts, with the passwords of each side.
-    /// Both DAV accounts; `admins` (source, destination) are the --from-admin / --to-admin
-    /// logins, used on the DAV side as on the mail side.
-    pub fn accounts(
-        &self,
-        src_password: Zeroizing<String>,
-        dst_password: Zeroizing<String>,
-        insecure_tls: bool,
-        admins: (Option<String>, Option<String>),
-    ) -> Result<(DavAccount, DavAccount)> {
-        Ok((
-            DavAccount::parse(&self.from, "", src_password, insecure_tls)?.with_admin(admins.0),
-            DavAccount::parse(&self.to, "", dst_password, insecure_tls)?.with_admin(admins.1),
-        ))
-    }
-
-    pub fn options(&self, dry_run: bool, full: bool, parallel_writes: usize) -> DavOptions {
-        DavOptions {
-            overwrite_conflicts: self.overwrite_conflicts,
-            dry_run,
-            full,
-            parallel_writes,
-        }
-    }
 }
 
 pub fn print_pass(r: &DavPassReport) {

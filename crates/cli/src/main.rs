@@ -11,14 +11,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use dav_args::{DavArgs, DavStored};
+use dav_args::DavArgs;
 use passeur_engine::{
-    FolderRules, Limits, MailAccount, MailOptions, PassReport, purge_dav, purge_mail, run_dav_pass,
-    run_mail_pass, verify_dav, verify_mail,
+    AccountSpec, Control, EventSink, FolderRules, Limits, MailOptions, MigrationSpec, Outcome,
+    PassOutcome, PassReport, RunOptions, Runner, Secrets,
 };
-use passeur_store::{PassCounters, Store};
-use passeur_types::{Endpoint, MigrationId, Status};
-use serde::{Deserialize, Serialize};
+use passeur_store::Store;
+use passeur_types::{Endpoint, MigrationId};
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
@@ -76,9 +75,15 @@ struct DestAuth {
 
 #[derive(Args, Clone)]
 struct RunArgs {
-    /// Accept self-signed or otherwise untrusted TLS certificates (both sides).
+    /// Accept self-signed or otherwise untrusted TLS certificates on both sides, for this run.
     #[arg(long)]
     insecure_tls: bool,
+    /// Accept an untrusted TLS certificate on the source only, for this run.
+    #[arg(long)]
+    from_insecure_tls: bool,
+    /// Accept an untrusted TLS certificate on the destination only, for this run.
+    #[arg(long)]
+    to_insecure_tls: bool,
     /// Simultaneous connections per server.
     #[arg(long)]
     connections: Option<usize>,
@@ -155,8 +160,12 @@ struct PurgeArgs {
     from_pass: u32,
     #[command(flatten)]
     dst: DestAuth,
+    /// Accept an untrusted TLS certificate on the destination, for this run.
     #[arg(long)]
     insecure_tls: bool,
+    /// The same as --insecure-tls (only the destination is reached).
+    #[arg(long)]
+    to_insecure_tls: bool,
     /// Count only.
     #[arg(long)]
     dry_run: bool,
@@ -169,8 +178,15 @@ struct VerifyArgs {
     src: SourceAuth,
     #[command(flatten)]
     dst: DestAuth,
+    /// Accept untrusted TLS certificates on both sides, for this run.
     #[arg(long)]
     insecure_tls: bool,
+    /// Accept an untrusted TLS certificate on the source only.
+    #[arg(long)]
+    from_insecure_tls: bool,
+    /// Accept an untrusted TLS certificate on the destination only.
+    #[arg(long)]
+    to_insecure_tls: bool,
     #[arg(long)]
     json: bool,
     /// For a file import: the imported file, when it is no longer where it was imported from
@@ -187,24 +203,6 @@ fn parse_rename(s: &str) -> Result<(String, String), String> {
         return Err(format!("expected OLD=NEW, got {s:?}"));
     }
     Ok((a.trim_matches('/').into(), b.trim_matches('/').into()))
-}
-
-/// What a migration remembers between runs (no secret).
-#[derive(Serialize, Deserialize, Clone)]
-struct StoredOptions {
-    mail: MailOptions,
-    from_admin: Option<String>,
-    to_admin: Option<String>,
-    insecure_tls: bool,
-    /// False when only contacts/calendars/tasks are migrated.
-    #[serde(default = "yes")]
-    with_mail: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    dav: Option<DavStored>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn main() -> ExitCode {
@@ -244,20 +242,14 @@ async fn open_store(state: Option<PathBuf>) -> Result<Store> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let store = open_store(cli.state).await?;
+    let runner = Runner::new(open_store(cli.state).await?);
     match cli.command {
-        Command::Migrate(a) => migrate(&store, *a).await,
-        Command::Sync(a) => sync(&store, a).await,
-        Command::Status(a) => status(&store, a).await,
-        Command::Purge(a) if import::is_import(&store, a.id).await? => {
-            import::purge(&store, a).await
-        }
-        Command::Purge(a) => purge(&store, a).await,
-        Command::Verify(a) if import::is_import(&store, a.id).await? => {
-            import::verify(&store, a).await
-        }
-        Command::Verify(a) => verify(&store, a).await,
-        Command::Import(a) => import::import(&store, a).await,
+        Command::Migrate(a) => migrate(&runner, *a).await,
+        Command::Sync(a) => sync(&runner, a).await,
+        Command::Status(a) => status(&runner, a).await,
+        Command::Purge(a) => purge(&runner, a).await,
+        Command::Verify(a) => verify(&runner, a).await,
+        Command::Import(a) => import::import(&runner, a).await,
     }
 }
 
@@ -284,18 +276,34 @@ fn password(file: Option<&Path>, env: &str, what: &str) -> Result<Zeroizing<Stri
     )
 }
 
-fn account(
-    url: &str,
-    admin: Option<String>,
-    password: Zeroizing<String>,
-    insecure: bool,
-) -> Result<MailAccount> {
-    let endpoint = Endpoint::parse(url)?;
-    let mut acc = MailAccount::new(endpoint, String::new());
-    acc.password = password;
-    acc.admin = admin;
-    acc.insecure_tls = insecure;
-    Ok(acc)
+/// The per-run options common to `migrate` and `sync` (never stored).
+fn run_options(run: &RunArgs, src: &SourceAuth, dst: &DestAuth) -> RunOptions {
+    RunOptions {
+        dry_run: run.dry_run,
+        full: run.full,
+        connections: run.connections,
+        bytes_in_flight: run.max_mib_in_flight.map(|m| m.max(1) << 20),
+        batch_messages: None,
+        source_insecure_tls: run.insecure_tls || run.from_insecure_tls,
+        destination_insecure_tls: run.insecure_tls || run.to_insecure_tls,
+        from_admin: src.from_admin.clone(),
+        to_admin: dst.to_admin.clone(),
+    }
+}
+
+fn both_passwords(src: &SourceAuth, dst: &DestAuth) -> Result<Secrets> {
+    Ok(Secrets {
+        source: Some(password(
+            src.from_password_file.as_deref(),
+            "PASSEUR_FROM_PASSWORD",
+            "source",
+        )?),
+        destination: Some(password(
+            dst.to_password_file.as_deref(),
+            "PASSEUR_TO_PASSWORD",
+            "destination",
+        )?),
+    })
 }
 
 fn limits(run: &RunArgs, base: Limits) -> Limits {
@@ -309,7 +317,7 @@ fn limits(run: &RunArgs, base: Limits) -> Limits {
     }
 }
 
-async fn migrate(store: &Store, a: MigrateArgs) -> Result<ExitCode> {
+async fn migrate(runner: &Runner, a: MigrateArgs) -> Result<ExitCode> {
     let plan = dav_args::plan(a.from.as_deref(), a.to.as_deref(), &a.dav)?;
     // A migration is identified by its mail accounts, or its DAV accounts without mail.
     let (src_url, dst_url) = match (&plan.dav, plan.mail, &a.from, &a.to) {
@@ -317,12 +325,7 @@ async fn migrate(store: &Store, a: MigrateArgs) -> Result<ExitCode> {
         (Some(d), _, _, _) => (d.from.clone(), d.to.clone()),
         _ => bail!("nothing to migrate"),
     };
-    let existing = if a.new {
-        None
-    } else {
-        store.find_migration(&src_url, &dst_url).await?
-    };
-    let opts = StoredOptions {
+    let spec = MigrationSpec::Accounts(AccountSpec {
         mail: MailOptions {
             rules: FolderRules {
                 include: a.include.clone(),
@@ -336,248 +339,120 @@ async fn migrate(store: &Store, a: MigrateArgs) -> Result<ExitCode> {
         },
         from_admin: a.src.from_admin.clone(),
         to_admin: a.dst.to_admin.clone(),
-        insecure_tls: a.run.insecure_tls,
         with_mail: plan.mail,
         dav: plan.dav,
-    };
-    let id = match existing {
-        Some(m) => {
-            eprintln!(
-                "continuing migration {} (use --new for a separate one)",
-                m.id
-            );
-            m.id
-        }
-        None => {
-            let id = MigrationId::random();
-            if !a.run.dry_run {
-                store
-                    .create_migration(id, &src_url, &dst_url, &serde_json::to_string(&opts)?)
-                    .await?;
-            }
-            id
-        }
-    };
+    });
+    let opts = run_options(&a.run, &a.src, &a.dst);
+    if a.run.dry_run {
+        // Nothing is stored: there is no migration ID to give.
+        let secrets = both_passwords(&a.src, &a.dst)?;
+        eprintln!("dry run: nothing will be copied or stored");
+        let (sink, progress, cancel) = progress_for(&a.run);
+        let r = runner
+            .dry_run(
+                &src_url,
+                &dst_url,
+                &spec,
+                &secrets,
+                &opts,
+                Control {
+                    events: sink,
+                    cancel,
+                },
+            )
+            .await;
+        let _ = progress.await;
+        return report_pass(r?, a.run.json);
+    }
+    let secrets = both_passwords(&a.src, &a.dst)?;
+    let (id, existed) = runner.create(&src_url, &dst_url, &spec, !a.new).await?;
+    if existed {
+        eprintln!("continuing migration {id} (use --new for a separate one)");
+    }
     println!("migration {id}");
-    if !a.run.dry_run {
-        store
-            .set_options(id, &serde_json::to_string(&opts)?)
-            .await?;
-    }
-    run_pass(store, id, &src_url, &dst_url, opts, &a.src, &a.dst, &a.run).await
+    run_pass(runner, id, &secrets, &opts, &a.run).await
 }
 
-async fn sync(store: &Store, a: SyncArgs) -> Result<ExitCode> {
-    let m = store.migration(a.id).await?;
-    let mut opts: StoredOptions =
-        serde_json::from_str(&m.options).context("cannot read the migration's options")?;
-    opts.mail.limits = limits(&a.run, opts.mail.limits);
-    opts.insecure_tls |= a.run.insecure_tls;
-    if a.src.from_admin.is_some() {
-        opts.from_admin = a.src.from_admin.clone();
-    }
-    if a.dst.to_admin.is_some() {
-        opts.to_admin = a.dst.to_admin.clone();
-    }
+async fn sync(runner: &Runner, a: SyncArgs) -> Result<ExitCode> {
+    runner.load(a.id).await?;
+    let secrets = both_passwords(&a.src, &a.dst)?;
     println!("migration {}", a.id);
-    run_pass(
-        store,
-        a.id,
-        &m.source,
-        &m.destination,
-        opts,
-        &a.src,
-        &a.dst,
-        &a.run,
-    )
-    .await
+    let opts = run_options(&a.run, &a.src, &a.dst);
+    run_pass(runner, a.id, &secrets, &opts, &a.run).await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_pass(
-    store: &Store,
-    id: MigrationId,
-    src_url: &str,
-    dst_url: &str,
-    mut opts: StoredOptions,
-    src_auth: &SourceAuth,
-    dst_auth: &DestAuth,
+/// The progress bar (or nothing) and a token that Ctrl-C cancels.
+fn progress_for(
     run: &RunArgs,
-) -> Result<ExitCode> {
-    let src_pw = password(
-        src_auth.from_password_file.as_deref(),
-        "PASSEUR_FROM_PASSWORD",
-        "source",
-    )?;
-    let dst_pw = password(
-        dst_auth.to_password_file.as_deref(),
-        "PASSEUR_TO_PASSWORD",
-        "destination",
-    )?;
-    let mail = if opts.with_mail {
-        Some((
-            account(
-                src_url,
-                opts.from_admin.clone(),
-                src_pw.clone(),
-                opts.insecure_tls,
-            )?,
-            account(
-                dst_url,
-                opts.to_admin.clone(),
-                dst_pw.clone(),
-                opts.insecure_tls,
-            )?,
-        ))
-    } else {
-        None
-    };
-    let dav = match &opts.dav {
-        Some(d) => Some((
-            d.clone(),
-            d.accounts(
-                src_pw,
-                dst_pw,
-                opts.insecure_tls,
-                (opts.from_admin.clone(), opts.to_admin.clone()),
-            )?,
-        )),
-        None => None,
-    };
-    opts.mail.dry_run = run.dry_run;
-    opts.mail.full = run.full;
-
+) -> (
+    EventSink,
+    tokio::task::JoinHandle<()>,
+    tokio_util::sync::CancellationToken,
+) {
     let cancel = progress::cancel_on_ctrl_c("messages");
     let show = !run.no_progress && !run.json && std::io::stderr().is_terminal();
     let (sink, progress) = progress::start(show);
+    (sink, progress, cancel)
+}
 
-    let pass = if run.dry_run {
-        0
-    } else {
-        store.set_status(id, Status::Running, None).await?;
-        store.begin_pass(id).await?
-    };
-    let mut result = match &mail {
-        Some((src, dst)) => run_mail_pass(store, id, pass, src, dst, &opts.mail, &sink, &cancel)
-            .await
-            .map(Some),
-        None => Ok(None),
-    };
-    let mut dav_report = None;
-    if let (Ok(_), Some((d, (src, dst)))) = (&result, &dav)
-        && !cancel.is_cancelled()
-    {
-        let o = d.options(run.dry_run, run.full, run.connections.unwrap_or(0));
-        match run_dav_pass(store, id, pass, src, dst, &d.kinds, &o, &sink, &cancel).await {
-            Ok(r) => dav_report = Some(r),
-            Err(e) => result = Err(e),
-        }
-    }
-    drop(sink);
+async fn run_pass(
+    runner: &Runner,
+    id: MigrationId,
+    secrets: &Secrets,
+    opts: &RunOptions,
+    run: &RunArgs,
+) -> Result<ExitCode> {
+    let (sink, progress, cancel) = progress_for(run);
+    let result = runner
+        .run_pass(
+            id,
+            secrets,
+            opts,
+            Control {
+                events: sink,
+                cancel,
+            },
+        )
+        .await;
     let _ = progress.await;
-    drop(mail);
+    report_pass(result?, run.json)
+}
 
-    let report = match result {
-        Ok(r) => r.unwrap_or_else(|| PassReport {
-            pass,
-            dry_run: run.dry_run,
-            ..Default::default()
-        }),
-        Err(e) => {
-            if !run.dry_run {
-                let msg = e.to_string();
-                store
-                    .update_pass(
-                        id,
-                        pass,
-                        PassCounters::default(),
-                        Some(("failed", Some(&msg))),
-                    )
-                    .await?;
-                store.set_status(id, Status::Failed, Some(&msg)).await?;
-            }
-            bail!(e);
-        }
-    };
-    let cancelled = report.cancelled || dav_report.as_ref().is_some_and(|d| d.cancelled);
-    let complete = report.complete() && dav_report.as_ref().is_none_or(|d| d.complete());
-    let mut counters = report.counters;
-    if let Some(d) = &dav_report {
-        counters.copied += d.counters.copied;
-        counters.bytes += d.counters.bytes;
-        counters.flags_updated += d.counters.flags_updated;
-        counters.failed += d.counters.failed;
-    }
-    if !run.dry_run {
-        let (status, pass_status) = if cancelled {
-            (Status::Stopped, "stopped")
-        } else if complete {
-            (Status::Done, "done")
-        } else {
-            (Status::Failed, "incomplete")
-        };
-        let err = (!complete && !cancelled).then(|| {
-            let mut e = summary_error(&report);
-            if let Some(d) = dav_report.as_ref().filter(|d| !d.complete()) {
-                if !e.is_empty() {
-                    e.push_str("; ");
-                }
-                e.push_str(&format!(
-                    "{} contact(s)/event(s)/task(s) not copied",
-                    d.counters.failed
-                ));
-            }
-            e
-        });
-        store
-            .update_pass(id, pass, counters, Some((pass_status, err.as_deref())))
-            .await?;
-        store.set_status(id, status, err.as_deref()).await?;
-    }
-    if run.json {
-        match &dav_report {
-            None => println!("{}", serde_json::to_string_pretty(&report)?),
+/// Prints a pass's report; the exit code says how it ended.
+fn report_pass(o: PassOutcome, json: bool) -> Result<ExitCode> {
+    let mail = o.mail.clone().unwrap_or_else(|| PassReport {
+        pass: o.pass,
+        dry_run: o.dry_run,
+        ..Default::default()
+    });
+    if json {
+        match &o.dav {
+            None => println!("{}", serde_json::to_string_pretty(&mail)?),
             Some(d) => println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
-                    "mail": opts.with_mail.then_some(&report),
+                    "mail": o.mail,
                     "dav": d,
                 }))?
             ),
         }
     } else {
-        if opts.with_mail {
-            print_report(&report);
+        if o.mail.is_some() {
+            print_report(&mail);
         }
-        if let Some(d) = &dav_report {
+        if let Some(d) = &o.dav {
             dav_args::print_pass(d);
         }
     }
-    Ok(if cancelled {
-        ExitCode::from(130)
-    } else if complete {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
+    Ok(exit_code(o.outcome))
 }
 
-fn summary_error(r: &PassReport) -> String {
-    let failed: u64 = r.folders.iter().map(|f| f.failed).sum();
-    let broken: Vec<&str> = r
-        .folders
-        .iter()
-        .filter(|f| f.error.is_some())
-        .map(|f| f.folder.as_str())
-        .collect();
-    let mut parts = Vec::new();
-    if failed > 0 {
-        parts.push(format!("{failed} message(s) refused by the destination"));
+fn exit_code(o: Outcome) -> ExitCode {
+    match o {
+        Outcome::Done => ExitCode::SUCCESS,
+        Outcome::Stopped => ExitCode::from(130),
+        Outcome::Incomplete => ExitCode::from(2),
     }
-    if !broken.is_empty() {
-        parts.push(format!("folder(s) not finished: {}", broken.join(", ")));
-    }
-    parts.join("; ")
 }
 
 fn mb(b: u64) -> String {
@@ -626,13 +501,10 @@ fn print_report(r: &PassReport) {
     );
 }
 
-async fn status(store: &Store, a: StatusArgs) -> Result<ExitCode> {
-    let m = store.migration(a.id).await?;
-    let passes = store.passes(a.id).await?;
-    let (items, bytes) = store.count_items(a.id).await?;
-    let failures = store
-        .failures(a.id, passes.last().map(|p| p.number))
-        .await?;
+async fn status(runner: &Runner, a: StatusArgs) -> Result<ExitCode> {
+    let v = runner.view(a.id).await?;
+    let (m, passes, failures) = (&v.row, &v.passes, &v.failures);
+    let (items, bytes) = (v.items, v.bytes);
     if a.json {
         let v = serde_json::json!({
             "id": m.id,
@@ -666,7 +538,7 @@ async fn status(store: &Store, a: StatusArgs) -> Result<ExitCode> {
         "{:>4} {:<12} {:>8} {:>10} {:>6} {:>6}",
         "pass", "status", "copied", "bytes", "flags", "failed"
     );
-    for p in &passes {
+    for p in passes {
         println!(
             "{:>4} {:<12} {:>8} {:>10} {:>6} {:>6}",
             p.number,
@@ -686,112 +558,97 @@ async fn status(store: &Store, a: StatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn stored(
-    store: &Store,
-    id: MigrationId,
-) -> Result<(passeur_store::MigrationRow, StoredOptions)> {
-    let m = store.migration(id).await?;
-    let o = serde_json::from_str(&m.options).context("cannot read the migration's options")?;
-    Ok((m, o))
-}
-
-async fn purge(store: &Store, a: PurgeArgs) -> Result<ExitCode> {
-    let (m, o) = stored(store, a.id).await?;
-    let insecure = a.insecure_tls || o.insecure_tls;
+async fn purge(runner: &Runner, a: PurgeArgs) -> Result<ExitCode> {
+    let (_, spec) = runner.load(a.id).await?;
     let pw = password(
         a.dst.to_password_file.as_deref(),
         "PASSEUR_TO_PASSWORD",
         "destination",
     )?;
-    let from_pass = a.from_pass.max(1);
-    let mut skipped = 0;
-    let to_admin = a.dst.to_admin.or(o.to_admin);
-    if o.with_mail {
-        let dst = account(&m.destination, to_admin.clone(), pw.clone(), insecure)?;
-        let r = purge_mail(store, a.id, &dst, from_pass, a.dry_run, true).await?;
-        println!(
-            "{} {} message(s) copied in pass {} and later; {} left in place",
-            if a.dry_run { "would delete" } else { "deleted" },
-            r.deleted,
-            from_pass,
-            r.skipped
-        );
-        for n in &r.notes {
-            println!("note: {n}");
+    let opts = RunOptions {
+        destination_insecure_tls: a.insecure_tls || a.to_insecure_tls,
+        to_admin: a.dst.to_admin.clone(),
+        ..Default::default()
+    };
+    let r = runner
+        .purge(a.id, a.from_pass, a.dry_run, pw, &opts)
+        .await?;
+    if spec.is_import() {
+        import::print_purge(&r);
+    } else {
+        if let Some(m) = &r.mail {
+            println!(
+                "{} {} message(s) copied in pass {} and later; {} left in place",
+                if a.dry_run { "would delete" } else { "deleted" },
+                m.deleted,
+                r.from_pass,
+                m.skipped
+            );
+            for n in &m.notes {
+                println!("note: {n}");
+            }
         }
-        skipped += r.skipped;
+        if let Some(d) = &r.dav {
+            dav_args::print_purge(d, a.dry_run, r.from_pass);
+        }
     }
-    if let Some(d) = &o.dav {
-        let (_, dst) = d.accounts(
-            Zeroizing::new(String::new()),
-            pw,
-            insecure,
-            (None, to_admin.clone()),
-        )?;
-        let r = purge_dav(store, a.id, &dst, from_pass, a.dry_run).await?;
-        dav_args::print_purge(&r, a.dry_run, from_pass);
-        skipped += r.skipped;
-    }
-    Ok(if skipped == 0 {
+    Ok(if r.skipped() == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
     })
 }
 
-async fn verify(store: &Store, a: VerifyArgs) -> Result<ExitCode> {
-    if a.file.is_some() {
-        bail!("--file is for the verification of a file import");
-    }
-    let (m, o) = stored(store, a.id).await?;
-    let insecure = a.insecure_tls || o.insecure_tls;
-    let src_pw = password(
-        a.src.from_password_file.as_deref(),
-        "PASSEUR_FROM_PASSWORD",
-        "source",
-    )?;
-    let dst_pw = password(
-        a.dst.to_password_file.as_deref(),
-        "PASSEUR_TO_PASSWORD",
-        "destination",
-    )?;
-    let mut ok = true;
-    let from_admin = a.src.from_admin.or(o.from_admin);
-    let to_admin = a.dst.to_admin.or(o.to_admin);
-    let mail_report = if o.with_mail {
-        let src = account(&m.source, from_admin.clone(), src_pw.clone(), insecure)?;
-        let dst = account(&m.destination, to_admin.clone(), dst_pw.clone(), insecure)?;
-        let r = verify_mail(store, a.id, &src, &dst, &o.mail.rules).await?;
-        ok &= r.ok();
-        Some(r)
-    } else {
-        None
-    };
-    let dav_report = match &o.dav {
-        Some(d) => {
-            let (src, dst) = d.accounts(src_pw, dst_pw, insecure, (from_admin, to_admin))?;
-            let r = verify_dav(store, a.id, &src, &dst, &d.kinds).await?;
-            ok &= r.ok();
-            Some(r)
+async fn verify(runner: &Runner, a: VerifyArgs) -> Result<ExitCode> {
+    let (_, spec) = runner.load(a.id).await?;
+    let secrets = if spec.is_import() {
+        Secrets {
+            source: None,
+            destination: Some(password(
+                a.dst.to_password_file.as_deref(),
+                "PASSEUR_TO_PASSWORD",
+                "destination",
+            )?),
         }
-        None => None,
+    } else {
+        if a.file.is_some() {
+            bail!("--file is for the verification of a file import");
+        }
+        both_passwords(&a.src, &a.dst)?
     };
-    if a.json {
-        match (&mail_report, &dav_report) {
-            (Some(r), None) => println!("{}", serde_json::to_string_pretty(r)?),
+    let opts = RunOptions {
+        source_insecure_tls: a.insecure_tls || a.from_insecure_tls,
+        destination_insecure_tls: a.insecure_tls || a.to_insecure_tls,
+        from_admin: a.src.from_admin.clone(),
+        to_admin: a.dst.to_admin.clone(),
+        ..Default::default()
+    };
+    let r = runner
+        .verify(a.id, &secrets, &opts, a.file.as_deref())
+        .await?;
+    let ok = r.ok();
+    if let Some(i) = &r.import {
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(i)?);
+        } else {
+            import::print_verify(i);
+        }
+    } else if a.json {
+        match (&r.mail, &r.dav) {
+            (Some(m), None) => println!("{}", serde_json::to_string_pretty(m)?),
             _ => println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
-                    "mail": mail_report, "dav": dav_report, "ok": ok,
+                    "mail": r.mail, "dav": r.dav, "ok": ok,
                 }))?
             ),
         }
     } else {
-        if let Some(r) = &mail_report {
-            print_mail_verify(r);
+        if let Some(m) = &r.mail {
+            print_mail_verify(m);
         }
-        if let Some(r) = &dav_report {
-            dav_args::print_verify(r);
+        if let Some(d) = &r.dav {
+            dav_args::print_verify(d);
         }
         println!(
             "{}",

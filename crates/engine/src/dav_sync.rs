@@ -25,10 +25,9 @@ use passeur_store::{DavCollectionState, Failure, Item, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId};
 use percent_encoding::utf8_percent_encode;
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
-use crate::{EngineError, Event, EventSink, Side};
+use crate::{EngineError, Event, EventSink, RunContext, Side};
 
 /// One side of a DAV migration.
 #[derive(Clone)]
@@ -346,18 +345,15 @@ fn known_of(items: &[Item]) -> HashMap<String, KnownItem> {
 /// migration `id` (see the module docs). Per-item problems are recorded as failures and the
 /// pass goes on; a collection that cannot be finished (network, server error) is reported with
 /// its error and the next one is tried.
-#[allow(clippy::too_many_arguments)]
 pub async fn run_dav_pass(
-    store: &Store,
-    id: MigrationId,
-    pass: u32,
+    rc: &RunContext,
     src: &DavAccount,
     dst: &DavAccount,
     kinds: &[ContentKind],
     opts: &DavOptions,
-    events: &EventSink,
-    cancel: &CancellationToken,
 ) -> Result<DavPassReport, EngineError> {
+    let (store, id, pass, events, cancel) =
+        (&rc.store, rc.migration, rc.pass, &rc.events, &rc.cancel);
     let s = src.connect(Side::Source).await?;
     let d = dst.connect(Side::Destination).await?;
     let (_, colls) = source_collections(&s, kinds).await?;

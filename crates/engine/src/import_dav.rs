@@ -15,13 +15,12 @@ use passeur_dav::{
     import_objects,
 };
 use passeur_formats::{FormatError, ics, vcf};
-use passeur_store::{Failure, Item, Store};
-use passeur_types::{ContentKind, MigrationId};
+use passeur_store::{Failure, Item};
+use passeur_types::ContentKind;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::import_pst::{ImportFolderReport, ImportOptions, ImportReport, import_err};
-use crate::{EngineError, Event, EventSink};
+use crate::{EngineError, Event, RunContext, Side};
 
 /// What kind of file an import reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -116,18 +115,15 @@ fn chunked<I: Iterator<Item = Result<SourceObject, FormatError>>>(
 
 /// Runs one import pass of an .ics or .vcf file into the collection named `collection` of the
 /// DAV account (created when missing). `src_folder` names the file in the item map.
-#[allow(clippy::too_many_arguments)]
 pub async fn run_file_import(
-    store: &Store,
-    id: MigrationId,
-    pass: u32,
+    rc: &RunContext,
     path: &Path,
     dav: &DavClient,
     collection: &str,
     opts: &ImportOptions,
-    events: &EventSink,
-    cancel: &CancellationToken,
 ) -> Result<ImportReport, EngineError> {
+    let (store, id, pass, events, cancel) =
+        (&rc.store, rc.migration, rc.pass, &rc.events, &rc.cancel);
     let kind = FileKind::detect(path)
         .filter(|k| *k != FileKind::Pst)
         .ok_or_else(|| {
@@ -150,14 +146,17 @@ pub async fn run_file_import(
             ],
         },
     };
-    let homes = dav.discover().await.map_err(import_err)?;
+    let homes = dav
+        .discover()
+        .await
+        .map_err(|e| EngineError::dav(Side::Destination, "find the collections", e))?;
     let home = homes.home_for(&ckind).ok_or_else(|| {
         import_err("cannot import: the DAV server shows no home for this kind of collection")
     })?;
     let (coll, _) = dav
         .ensure_named_collection(home, collection, ckind)
         .await
-        .map_err(import_err)?;
+        .map_err(|e| EngineError::dav(Side::Destination, "create the collection", e))?;
 
     let mut known: HashSet<String> = HashSet::new();
     for k in [
@@ -213,7 +212,7 @@ pub async fn run_file_import(
                 evs.push(e)
             })
             .await
-            .map_err(import_err)?;
+            .map_err(|e| EngineError::dav(Side::Destination, "write contacts or events", e))?;
             r.items += rep.listed as u64;
             r.known += rep.unchanged as u64;
             let mut items = Vec::new();

@@ -28,13 +28,12 @@ use passeur_store::{Failure, Item, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::folders::Layout;
 use crate::mail::{append_recorded, rematch_destination, settle};
 use crate::message::{fingerprint, message_id, normalise_flags};
 use crate::verify::layout;
-use crate::{EngineError, Event, EventSink, MailAccount, Side};
+use crate::{EngineError, Event, EventSink, MailAccount, RunContext, Side};
 
 /// Knobs of a file import.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -120,6 +119,14 @@ pub(crate) fn import_err(what: impl std::fmt::Display) -> EngineError {
     EngineError::Import(what.to_string())
 }
 
+/// A PST reading error, with the file it concerns.
+pub(crate) fn pst_err(path: &Path, source: passeur_pst::PstError) -> EngineError {
+    EngineError::Pst {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
 /// DAV targets, by what the collection holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum DavKind {
@@ -198,8 +205,8 @@ struct PendingMail {
 async fn open_pst(path: &Path) -> Result<(Arc<PstFile>, Vec<PstFolder>), EngineError> {
     let path: PathBuf = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        let pst = PstFile::open(&path).map_err(import_err)?;
-        let folders = pst.folders().map_err(import_err)?;
+        let pst = PstFile::open(&path).map_err(|e| pst_err(&path, e))?;
+        let folders = pst.folders().map_err(|e| pst_err(&path, e))?;
         Ok((Arc::new(pst), folders))
     })
     .await
@@ -284,18 +291,15 @@ struct Ctx<'a> {
 /// Runs one import pass of a PST/OST file (migration `id`, pass `pass` already begun).
 /// `dst_mail` receives the mail, `dst_dav` the contacts, events and tasks; either may be absent
 /// (what has no destination is counted as skipped, with a note).
-#[allow(clippy::too_many_arguments)]
 pub async fn run_pst_import(
-    store: &Store,
-    id: MigrationId,
-    pass: u32,
+    rc: &RunContext,
     path: &Path,
     dst_mail: Option<&MailAccount>,
     dst_dav: Option<&DavClient>,
     opts: &ImportOptions,
-    events: &EventSink,
-    cancel: &CancellationToken,
 ) -> Result<ImportReport, EngineError> {
+    let (store, id, pass, events, cancel) =
+        (&rc.store, rc.migration, rc.pass, &rc.events, &rc.cancel);
     let (pst, folders) = open_pst(path).await?;
     let ctx = Ctx {
         store,
@@ -909,7 +913,12 @@ async fn collection<'s>(
     let key = (w.path.clone(), kind);
     if !dav.collections.contains_key(&key) {
         if dav.homes.is_none() {
-            dav.homes = Some(client.discover().await.map_err(import_err)?);
+            dav.homes = Some(
+                client
+                    .discover()
+                    .await
+                    .map_err(|e| EngineError::dav(Side::Destination, "find the collections", e))?,
+            );
         }
         let ckind = kind.collection();
         let Some(home) = dav.homes.as_ref().and_then(|h| h.home_for(&ckind)) else {
@@ -923,7 +932,7 @@ async fn collection<'s>(
         let (c, _) = client
             .ensure_named_collection(home, &name, ckind)
             .await
-            .map_err(import_err)?;
+            .map_err(|e| EngineError::dav(Side::Destination, "create a collection", e))?;
         dav.collections.insert(key.clone(), c);
     }
     Ok(dav.collections.get(&key))
@@ -1038,7 +1047,7 @@ async fn flush_dav(
         |e| evs.push(e),
     )
     .await
-    .map_err(import_err)?;
+    .map_err(|e| EngineError::dav(Side::Destination, "write contacts or events", e))?;
     let mut items = Vec::new();
     let mut bytes = 0u64;
     for ev in evs {

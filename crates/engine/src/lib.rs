@@ -1,5 +1,7 @@
 //! passeur's migration engine.
 //!
+//! - [`Runner`]: the one way to run a migration (create, pass, purge, verify, status), used by
+//!   the CLI, the server and the workers alike; a [`MigrationSpec`] says what a migration is.
 //! - [`MailAccount`]: one side of a mail migration (endpoint, admin, secret).
 //! - [`folders`]: mapping source folders to destination names (namespaces, separators,
 //!   special-use roles, user rules).
@@ -25,6 +27,7 @@ mod import_pst;
 mod mail;
 mod message;
 mod purge;
+pub mod runner;
 mod verify;
 mod verify_import;
 
@@ -39,6 +42,11 @@ pub use import_pst::{ImportFolderReport, ImportOptions, ImportReport, run_pst_im
 pub use mail::{FolderReport, PassReport, run_mail_pass};
 pub use message::fingerprint;
 pub use purge::{PurgeReport, purge_mail};
+pub use runner::{
+    AccountSpec, Control, DavSpec, ImportSpec, ImportTarget, MigrationSpec, MigrationView, Outcome,
+    PassOutcome, PurgeOutcome, RunContext, RunOptions, Runner, Secret, Secrets, VerifyOutcome,
+    file_source_id,
+};
 pub use verify::{FolderCheck, VerifyReport, verify_mail};
 pub use verify_import::{ImportCheck, ImportVerifyReport, verify_dav_import, verify_pst_import};
 
@@ -90,9 +98,26 @@ pub enum EngineError {
     Rules(#[from] folders::RuleError),
     #[error("cannot purge: {0}")]
     Purge(String),
-    /// A file import could not go on (unreadable file, DAV destination error).
+    /// A file import could not go on (a file that is not what it should be).
     #[error("{0}")]
     Import(String),
+    /// A PST/OST file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Pst {
+        path: String,
+        #[source]
+        source: passeur_pst::PstError,
+    },
+    /// A local file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process runs this migration (its lease is held).
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -120,6 +145,8 @@ impl EngineError {
         match self {
             EngineError::Imap { source, .. } => source.is_retryable(),
             EngineError::Dav { source, .. } => source.is_retryable(),
+            EngineError::Pst { source, .. } => source.is_retryable(),
+            EngineError::Busy(_) => true,
             _ => false,
         }
     }

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::folders::{self, FolderPlan};
 use crate::message::{fingerprint, message_id, normalise_flags};
 use crate::verify::layout;
-use crate::{EngineError, Event, EventSink, MailAccount, MailOptions, Side};
+use crate::{EngineError, Event, EventSink, MailAccount, MailOptions, RunContext, Side};
 
 /// What a pass did in one folder.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -92,18 +92,16 @@ struct Work {
     prev: Option<FolderState>,
 }
 
-/// Runs one pass of migration `id` (already begun in the store as pass `pass`).
-#[allow(clippy::too_many_arguments)]
+/// Runs one mail pass of the migration and pass that `rc` names (the pass already begun in the
+/// store).
 pub async fn run_mail_pass(
-    store: &Store,
-    id: MigrationId,
-    pass: u32,
+    rc: &RunContext,
     src: &MailAccount,
     dst: &MailAccount,
     opts: &MailOptions,
-    events: &EventSink,
-    cancel: &CancellationToken,
 ) -> Result<PassReport, EngineError> {
+    let (store, id, pass, events, cancel) =
+        (&rc.store, rc.migration, rc.pass, &rc.events, &rc.cancel);
     let mut s = src.connect(Side::Source).await?;
     let mut d = dst.connect(Side::Destination).await?;
     let src_layout = layout(&mut s, Side::Source).await?;

@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::import_dav::FileKind;
-use crate::import_pst::{destination_path, import_err};
+use crate::import_pst::{destination_path, pst_err};
 use crate::mail::batches;
 use crate::message::{normalise_flags, parse_internal_date};
 use crate::verify::layout;
@@ -103,9 +103,9 @@ fn note(list: &mut Vec<String>, what: String) {
 /// Reads the PST again: per folder path, what an import takes from it (mail of mail folders;
 /// contacts, events, tasks, journal entries of any folder).
 fn read_pst(path: &Path) -> Result<(FileContents, Vec<PstFolder>), EngineError> {
-    let pst = passeur_pst::PstFile::open(path).map_err(import_err)?;
+    let pst = passeur_pst::PstFile::open(path).map_err(|e| pst_err(path, e))?;
     let mut out = FileContents::new();
-    let folders = pst.folders().map_err(import_err)?;
+    let folders = pst.folders().map_err(|e| pst_err(path, e))?;
     for f in &folders {
         if !f.in_ipm_subtree || matches!(f.kind(), FolderKind::Other) {
             continue;
@@ -266,7 +266,12 @@ pub async fn verify_dav_import(
 ) -> Result<ImportVerifyReport, EngineError> {
     let owned = path.to_owned();
     let uids: Vec<String> = tokio::task::spawn_blocking(move || {
-        let file = std::io::BufReader::new(std::fs::File::open(&owned).map_err(import_err)?);
+        let file = std::io::BufReader::new(std::fs::File::open(&owned).map_err(|source| {
+            EngineError::File {
+                path: owned.display().to_string(),
+                source,
+            }
+        })?);
         Ok::<_, EngineError>(match FileKind::detect(&owned) {
             Some(FileKind::Vcf) => vcf::split(file).flatten().map(|o| o.uid).collect(),
             _ => ics::split(file).flatten().map(|o| o.uid).collect(),

@@ -1,0 +1,725 @@
+//! The one way to run a migration, for the CLI, the server and the workers alike.
+//!
+//! - [`MigrationSpec`]: what a migration is (stored with it, no secret).
+//! - [`Runner`]: creates migrations and runs their passes, purges and verifications. It owns
+//!   the lifecycle in the store: status, begin/finish of a pass, counters, and the mapping of
+//!   what the engine did to an [`Outcome`].
+//! - [`RunContext`]: what a pass's copy code gets from the runner (store, migration, pass,
+//!   events, cancellation).
+//! - [`Secrets`] and [`RunOptions`]: what a caller gives for one run and never stored.
+//!
+//! Callers parse, read secrets and print; nobody else touches a migration's state.
+
+mod spec;
+
+use std::path::{Path, PathBuf};
+
+use passeur_dav::DavClient;
+use passeur_store::{MigrationRow, PassCounters, PassRow, Store};
+use passeur_types::{Endpoint, MigrationId, Status};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+pub use spec::{AccountSpec, DavSpec, ImportSpec, ImportTarget, MigrationSpec, file_source_id};
+
+use crate::{
+    DavAccount, DavPassReport, DavPurgeReport, DavVerifyReport, EngineError, EventSink, FileKind,
+    ImportOptions, ImportReport, ImportVerifyReport, Limits, MailAccount, PassReport, PurgeReport,
+    Side, VerifyReport,
+};
+
+/// A password or other secret, wiped from memory when dropped.
+pub type Secret = zeroize::Zeroizing<String>;
+
+/// What a pass's copy code gets from whoever runs it.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// The store; bound to the run's lease when the runner holds one, so that a run whose lease
+    /// was taken over writes nothing more.
+    pub store: Store,
+    pub migration: MigrationId,
+    /// The pass being run (0 for a dry run, which records nothing).
+    pub pass: u32,
+    pub events: EventSink,
+    /// Cancelled to stop at the next safe point; what is copied stays recorded.
+    pub cancel: CancellationToken,
+}
+
+impl RunContext {
+    /// A context that reports nowhere and is never cancelled (tests, one-off tools).
+    pub fn quiet(store: Store, migration: MigrationId, pass: u32) -> RunContext {
+        RunContext {
+            store,
+            migration,
+            pass,
+            events: EventSink::none(),
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// How a caller follows and stops a run: the events it reports, and the token that stops it at
+/// the next safe point.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    pub events: EventSink,
+    pub cancel: CancellationToken,
+}
+
+/// The passwords of one run (each side's, or its admin's under delegation).
+#[derive(Default)]
+pub struct Secrets {
+    pub source: Option<Secret>,
+    pub destination: Option<Secret>,
+}
+
+impl Secrets {
+    fn source(&self) -> Result<Secret, EngineError> {
+        self.source
+            .clone()
+            .ok_or_else(|| EngineError::Config("no source password".into()))
+    }
+
+    fn destination(&self) -> Result<Secret, EngineError> {
+        self.destination
+            .clone()
+            .ok_or_else(|| EngineError::Config("no destination password".into()))
+    }
+}
+
+/// Choices of one run, never stored: every run decides them again.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Plan only: list what would be copied, copy nothing, record nothing.
+    pub dry_run: bool,
+    /// Scan every folder even when its STATUS says nothing changed.
+    pub full: bool,
+    /// Connections per server (and DAV writes in flight); `None` keeps the stored limit.
+    pub connections: Option<usize>,
+    /// Message bytes held in memory at once; `None` keeps the stored limit.
+    pub bytes_in_flight: Option<usize>,
+    /// Messages per APPEND batch of an import.
+    pub batch_messages: Option<usize>,
+    /// Accept untrusted TLS certificates on the source.
+    pub source_insecure_tls: bool,
+    /// Accept untrusted TLS certificates on the destination.
+    pub destination_insecure_tls: bool,
+    /// Log in to the source as this admin this time (else the stored one).
+    pub from_admin: Option<String>,
+    /// Log in to the destination as this admin this time (else the stored one).
+    pub to_admin: Option<String>,
+}
+
+impl RunOptions {
+    fn limits(&self, base: Limits) -> Limits {
+        Limits {
+            connections: self.connections.unwrap_or(base.connections).max(1),
+            bytes_in_flight: self
+                .bytes_in_flight
+                .map(|b| b.max(1 << 20))
+                .unwrap_or(base.bytes_in_flight),
+            ..base
+        }
+    }
+}
+
+/// How a pass ended, when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Everything that should have been copied was.
+    Done,
+    /// Stopped on request; what was copied stays.
+    Stopped,
+    /// Some items or folders could not be copied (listed in the failures).
+    Incomplete,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassOutcome {
+    pub migration: MigrationId,
+    /// The pass number (0 for a dry run).
+    pub pass: u32,
+    pub dry_run: bool,
+    pub outcome: Outcome,
+    /// Why the pass is incomplete, in a sentence.
+    pub summary: Option<String>,
+    /// Mail and DAV counters together.
+    #[serde(skip)]
+    pub counters: PassCounters,
+    pub mail: Option<PassReport>,
+    pub dav: Option<DavPassReport>,
+    pub import: Option<ImportReport>,
+}
+
+/// What a purge did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PurgeOutcome {
+    pub from_pass: u32,
+    pub dry_run: bool,
+    pub mail: Option<PurgeReport>,
+    pub dav: Option<DavPurgeReport>,
+}
+
+impl PurgeOutcome {
+    /// Items left in place (changed on the destination, or not found safely).
+    pub fn skipped(&self) -> u64 {
+        self.mail.as_ref().map_or(0, |m| m.skipped) + self.dav.as_ref().map_or(0, |d| d.skipped)
+    }
+
+    pub fn deleted(&self) -> u64 {
+        self.mail.as_ref().map_or(0, |m| m.deleted) + self.dav.as_ref().map_or(0, |d| d.deleted)
+    }
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyOutcome {
+    pub mail: Option<VerifyReport>,
+    pub dav: Option<DavVerifyReport>,
+    pub import: Option<ImportVerifyReport>,
+}
+
+impl VerifyOutcome {
+    pub fn ok(&self) -> bool {
+        self.mail.as_ref().is_none_or(|r| r.ok())
+            && self.dav.as_ref().is_none_or(|r| r.ok())
+            && self.import.as_ref().is_none_or(|r| r.ok())
+    }
+}
+
+/// A migration as it stands: its row, spec, passes, totals and the failures of its last pass.
+#[derive(Debug, Clone)]
+pub struct MigrationView {
+    pub row: MigrationRow,
+    pub spec: MigrationSpec,
+    pub passes: Vec<PassRow>,
+    /// Items in the item map, and their bytes.
+    pub items: u64,
+    pub bytes: u64,
+    pub failures: Vec<passeur_store::Failure>,
+}
+
+/// Runs migrations over one store.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    store: Store,
+}
+
+impl Runner {
+    pub fn new(store: Store) -> Runner {
+        Runner { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The migration between `source` and `destination` (URLs without secrets) when one exists
+    /// and `reuse` is set, else a new one. Its spec is stored (replacing the old one). Returns the
+    /// ID and whether it existed.
+    pub async fn create(
+        &self,
+        source: &str,
+        destination: &str,
+        spec: &MigrationSpec,
+        reuse: bool,
+    ) -> Result<(MigrationId, bool), EngineError> {
+        let json = spec.to_json();
+        if reuse && let Some(m) = self.store.find_migration(source, destination).await? {
+            self.store.set_options(m.id, &json).await?;
+            return Ok((m.id, true));
+        }
+        let id = MigrationId::random();
+        self.store
+            .create_migration(id, source, destination, &json)
+            .await?;
+        Ok((id, false))
+    }
+
+    /// A migration's row and spec.
+    pub async fn load(
+        &self,
+        id: MigrationId,
+    ) -> Result<(MigrationRow, MigrationSpec), EngineError> {
+        let row = self.store.migration(id).await?;
+        let spec = MigrationSpec::from_json(&row.options)?;
+        Ok((row, spec))
+    }
+
+    /// Everything `status` shows.
+    pub async fn view(&self, id: MigrationId) -> Result<MigrationView, EngineError> {
+        let (row, spec) = self.load(id).await?;
+        let passes = self.store.passes(id).await?;
+        let (items, bytes) = self.store.count_items(id).await?;
+        let failures = self
+            .store
+            .failures(id, passes.last().map(|p| p.number))
+            .await?;
+        Ok(MigrationView {
+            row,
+            spec,
+            passes,
+            items,
+            bytes,
+            failures,
+        })
+    }
+
+    /// Runs a new pass of migration `id`: the first copies everything, later ones what is new
+    /// (and flag changes). The pass, its counters and the migration's status are recorded
+    /// whatever happens; an error is returned after being recorded.
+    pub async fn run_pass(
+        &self,
+        id: MigrationId,
+        secrets: &Secrets,
+        opts: &RunOptions,
+        control: Control,
+    ) -> Result<PassOutcome, EngineError> {
+        let Control { events, cancel } = control;
+        let (row, spec) = self.load(id).await?;
+        if opts.dry_run {
+            let rc = RunContext {
+                store: self.store.clone(),
+                migration: id,
+                pass: 0,
+                events,
+                cancel,
+            };
+            let parts = execute(&rc, &row.source, &row.destination, &spec, secrets, opts).await;
+            return finish(&rc, true, parts);
+        }
+        self.store.set_status(id, Status::Running, None).await?;
+        let pass = self.store.begin_pass(id).await?;
+        let rc = RunContext {
+            store: self.store.clone(),
+            migration: id,
+            pass,
+            events,
+            cancel,
+        };
+        let parts = execute(&rc, &row.source, &row.destination, &spec, secrets, opts).await;
+        let counters = parts.counters();
+        let result = finish(&rc, false, parts);
+        let (status, pass_status, err) = match &result {
+            Ok(o) => match o.outcome {
+                Outcome::Done => (Status::Done, "done", None),
+                Outcome::Stopped => (Status::Stopped, "stopped", None),
+                Outcome::Incomplete => (Status::Failed, "incomplete", o.summary.clone()),
+            },
+            Err(e) => (Status::Failed, "failed", Some(e.to_string())),
+        };
+        self.store
+            .update_pass(id, pass, counters, Some((pass_status, err.as_deref())))
+            .await?;
+        self.store.set_status(id, status, err.as_deref()).await?;
+        result
+    }
+
+    /// Plans a migration that is not stored: what a pass would copy, with nothing recorded.
+    pub async fn dry_run(
+        &self,
+        source: &str,
+        destination: &str,
+        spec: &MigrationSpec,
+        secrets: &Secrets,
+        opts: &RunOptions,
+        control: Control,
+    ) -> Result<PassOutcome, EngineError> {
+        let Control { events, cancel } = control;
+        let rc = RunContext {
+            store: self.store.clone(),
+            migration: MigrationId::random(),
+            pass: 0,
+            events,
+            cancel,
+        };
+        let opts = RunOptions {
+            dry_run: true,
+            ..opts.clone()
+        };
+        let parts = execute(&rc, source, destination, spec, secrets, &opts).await;
+        finish(&rc, true, parts)
+    }
+
+    /// Deletes from the destination what migration `id` copied in pass `from_pass` and later.
+    /// Only the destination's password is needed.
+    pub async fn purge(
+        &self,
+        id: MigrationId,
+        from_pass: u32,
+        dry_run: bool,
+        destination_password: Secret,
+        opts: &RunOptions,
+    ) -> Result<PurgeOutcome, EngineError> {
+        let (row, spec) = self.load(id).await?;
+        let from_pass = from_pass.max(1);
+        let store = &self.store;
+        let insecure = opts.destination_insecure_tls;
+        let mut out = PurgeOutcome {
+            from_pass,
+            dry_run,
+            ..Default::default()
+        };
+        match &spec {
+            MigrationSpec::Accounts(a) => {
+                let to_admin = opts.to_admin.clone().or(a.to_admin.clone());
+                if a.with_mail {
+                    let dst = mail_account(
+                        &row.destination,
+                        to_admin.clone(),
+                        destination_password.clone(),
+                        insecure,
+                    )?;
+                    out.mail =
+                        Some(crate::purge_mail(store, id, &dst, from_pass, dry_run, true).await?);
+                }
+                if let Some(d) = &a.dav {
+                    let (_, dst) = d.accounts(
+                        Secret::default(),
+                        destination_password,
+                        (false, insecure),
+                        (None, to_admin),
+                    )?;
+                    out.dav = Some(crate::purge_dav(store, id, &dst, from_pass, dry_run).await?);
+                }
+            }
+            MigrationSpec::Import(i) => {
+                let admin = opts.to_admin.clone().or(i.to_admin.clone());
+                if let Some(u) = &i.import.imap {
+                    let acc =
+                        mail_account(u, admin.clone(), destination_password.clone(), insecure)?;
+                    out.mail =
+                        Some(crate::purge_mail(store, id, &acc, from_pass, dry_run, false).await?);
+                }
+                if let Some(c) =
+                    import_dav_client(&i.import, &destination_password, insecure, admin).await?
+                {
+                    out.dav = Some(
+                        crate::purge_dav_with(store, id, &c, from_pass, dry_run, false).await?,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Compares the destination with the source (or, for an import, with the file read again;
+    /// `file` when it moved since). Read-only on both sides.
+    pub async fn verify(
+        &self,
+        id: MigrationId,
+        secrets: &Secrets,
+        opts: &RunOptions,
+        file: Option<&Path>,
+    ) -> Result<VerifyOutcome, EngineError> {
+        let (row, spec) = self.load(id).await?;
+        let store = &self.store;
+        let mut out = VerifyOutcome::default();
+        match &spec {
+            MigrationSpec::Accounts(a) => {
+                if file.is_some() {
+                    return Err(EngineError::Config(
+                        "--file is for the verification of a file import".into(),
+                    ));
+                }
+                let from_admin = opts.from_admin.clone().or(a.from_admin.clone());
+                let to_admin = opts.to_admin.clone().or(a.to_admin.clone());
+                let (src_pw, dst_pw) = (secrets.source()?, secrets.destination()?);
+                if a.with_mail {
+                    let src = mail_account(
+                        &row.source,
+                        from_admin.clone(),
+                        src_pw.clone(),
+                        opts.source_insecure_tls,
+                    )?;
+                    let dst = mail_account(
+                        &row.destination,
+                        to_admin.clone(),
+                        dst_pw.clone(),
+                        opts.destination_insecure_tls,
+                    )?;
+                    out.mail =
+                        Some(crate::verify_mail(store, id, &src, &dst, &a.mail.rules).await?);
+                }
+                if let Some(d) = &a.dav {
+                    let (src, dst) = d.accounts(
+                        src_pw,
+                        dst_pw,
+                        (opts.source_insecure_tls, opts.destination_insecure_tls),
+                        (from_admin, to_admin),
+                    )?;
+                    out.dav = Some(crate::verify_dav(store, id, &src, &dst, &d.kinds).await?);
+                }
+            }
+            MigrationSpec::Import(i) => {
+                let path = file
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from(&i.import.file));
+                check_same_file(&path, &row.source, &i.import.file, file.is_some())?;
+                let pw = secrets.destination()?;
+                let insecure = opts.destination_insecure_tls;
+                let admin = opts.to_admin.clone().or(i.to_admin.clone());
+                let davc = import_dav_client(&i.import, &pw, insecure, admin.clone()).await?;
+                out.import = Some(match i.import.format {
+                    FileKind::Pst => {
+                        let mail = match &i.import.imap {
+                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure)?),
+                            None => None,
+                        };
+                        crate::verify_pst_import(store, id, &path, mail.as_ref(), davc.as_ref())
+                            .await?
+                    }
+                    _ => match &davc {
+                        Some(c) => crate::verify_dav_import(store, id, &path, c).await?,
+                        None => {
+                            return Err(EngineError::Config(
+                                "cannot verify: the import has no DAV destination".into(),
+                            ));
+                        }
+                    },
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The file to verify must be the one imported: the same size and first MiB, and the same
+/// path unless the caller named where it is now (`moved`).
+fn check_same_file(
+    path: &Path,
+    source_id: &str,
+    imported: &str,
+    moved: bool,
+) -> Result<(), EngineError> {
+    let content = |sid: &str| sid.rsplit_once('#').map(|(_, c)| c.to_owned());
+    match file_source_id(path) {
+        Ok((_, sid)) if sid == source_id => Ok(()),
+        Ok((_, sid)) if moved && content(&sid) == content(source_id) => Ok(()),
+        Ok(_) => Err(EngineError::Config(format!(
+            "cannot verify: {} is not the file imported ({imported}), or it changed since",
+            path.display()
+        ))),
+        Err(e) => Err(EngineError::Config(format!(
+            "cannot verify without the imported file: {e} (give --file if it moved)"
+        ))),
+    }
+}
+
+/// A mail account from a URL without secrets.
+pub fn mail_account(
+    url: &str,
+    admin: Option<String>,
+    password: Secret,
+    insecure_tls: bool,
+) -> Result<MailAccount, EngineError> {
+    let endpoint = Endpoint::parse(url).map_err(|e| EngineError::Config(e.to_string()))?;
+    let mut acc = MailAccount::new(endpoint, String::new());
+    acc.password = password;
+    acc.admin = admin;
+    acc.insecure_tls = insecure_tls;
+    Ok(acc)
+}
+
+/// The DAV client of an import's destination, when it has one; with `admin`, logged in as the
+/// admin on behalf of the user.
+async fn import_dav_client(
+    t: &ImportTarget,
+    password: &Secret,
+    insecure: bool,
+    admin: Option<String>,
+) -> Result<Option<DavClient>, EngineError> {
+    let (Some(url), Some(user)) = (&t.dav, &t.dav_user) else {
+        return Ok(None);
+    };
+    let acc = DavAccount::parse(url, user, password.clone(), insecure)?.with_admin(admin);
+    Ok(Some(acc.connect(Side::Destination).await?))
+}
+
+/// What the parts of a pass returned.
+struct Parts {
+    mail: Option<Result<PassReport, EngineError>>,
+    dav: Option<Result<DavPassReport, EngineError>>,
+    import: Option<Result<ImportReport, EngineError>>,
+}
+
+impl Parts {
+    /// The counters of every part that finished, whichever others failed.
+    fn counters(&self) -> PassCounters {
+        let mut c = PassCounters::default();
+        let mut add = |o: PassCounters| {
+            c.copied += o.copied;
+            c.bytes += o.bytes;
+            c.flags_updated += o.flags_updated;
+            c.failed += o.failed;
+        };
+        if let Some(Ok(r)) = &self.mail {
+            add(r.counters);
+        }
+        if let Some(Ok(r)) = &self.dav {
+            add(r.counters);
+        }
+        if let Some(Ok(r)) = &self.import {
+            add(r.counters);
+        }
+        c
+    }
+}
+
+/// Runs the parts of a pass: mail, then contacts/calendars/tasks (not after a mail failure or a
+/// stop), or the import of a file.
+async fn execute(
+    rc: &RunContext,
+    source: &str,
+    destination: &str,
+    spec: &MigrationSpec,
+    secrets: &Secrets,
+    opts: &RunOptions,
+) -> Parts {
+    let mut parts = Parts {
+        mail: None,
+        dav: None,
+        import: None,
+    };
+    match spec {
+        MigrationSpec::Accounts(a) => {
+            if a.with_mail {
+                let r = async {
+                    let src = mail_account(
+                        source,
+                        opts.from_admin.clone().or(a.from_admin.clone()),
+                        secrets.source()?,
+                        opts.source_insecure_tls,
+                    )?;
+                    let dst = mail_account(
+                        destination,
+                        opts.to_admin.clone().or(a.to_admin.clone()),
+                        secrets.destination()?,
+                        opts.destination_insecure_tls,
+                    )?;
+                    let mut mo = a.mail.clone();
+                    mo.limits = opts.limits(mo.limits);
+                    mo.dry_run = opts.dry_run;
+                    mo.full = opts.full;
+                    crate::run_mail_pass(rc, &src, &dst, &mo).await
+                }
+                .await;
+                parts.mail = Some(r);
+            }
+            let mail_ok = parts.mail.as_ref().is_none_or(|r| r.is_ok());
+            if let Some(d) = &a.dav
+                && mail_ok
+                && !rc.cancel.is_cancelled()
+            {
+                let r = async {
+                    let (src, dst) = d.accounts(
+                        secrets.source()?,
+                        secrets.destination()?,
+                        (opts.source_insecure_tls, opts.destination_insecure_tls),
+                        (
+                            opts.from_admin.clone().or(a.from_admin.clone()),
+                            opts.to_admin.clone().or(a.to_admin.clone()),
+                        ),
+                    )?;
+                    let o = d.options(opts.dry_run, opts.full, opts.connections.unwrap_or(0));
+                    crate::run_dav_pass(rc, &src, &dst, &d.kinds, &o).await
+                }
+                .await;
+                parts.dav = Some(r);
+            }
+        }
+        MigrationSpec::Import(i) => {
+            let r = async {
+                let t = &i.import;
+                let pw = secrets.destination()?;
+                let insecure = opts.destination_insecure_tls;
+                let admin = opts.to_admin.clone().or(i.to_admin.clone());
+                let mut io = ImportOptions::default();
+                if let Some(n) = opts.batch_messages {
+                    io.batch_messages = n.max(1);
+                }
+                let path = PathBuf::from(&t.file);
+                let davc = import_dav_client(t, &pw, insecure, admin.clone()).await?;
+                match t.format {
+                    FileKind::Pst => {
+                        let mail = match &t.imap {
+                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure)?),
+                            None => None,
+                        };
+                        crate::run_pst_import(rc, &path, mail.as_ref(), davc.as_ref(), &io).await
+                    }
+                    _ => match &davc {
+                        Some(c) => {
+                            let coll = t.collection.as_deref().unwrap_or("Imported");
+                            crate::run_file_import(rc, &path, c, coll, &io).await
+                        }
+                        None => Err(EngineError::Config(
+                            "cannot import a calendar or address book file without a DAV destination"
+                                .into(),
+                        )),
+                    },
+                }
+            }
+            .await;
+            parts.import = Some(r);
+        }
+    }
+    parts
+}
+
+/// Maps what the parts did to the pass's outcome; the first error wins.
+fn finish(rc: &RunContext, dry_run: bool, parts: Parts) -> Result<PassOutcome, EngineError> {
+    let counters = parts.counters();
+    let mail = parts.mail.transpose()?;
+    let dav = parts.dav.transpose()?;
+    let import = parts.import.transpose()?;
+    let cancelled = rc.cancel.is_cancelled()
+        || mail.as_ref().is_some_and(|r| r.cancelled)
+        || dav.as_ref().is_some_and(|r| r.cancelled)
+        || import.as_ref().is_some_and(|r| r.cancelled);
+    let mut problems = Vec::new();
+    if let Some(r) = mail.as_ref().filter(|r| !r.complete()) {
+        let failed: u64 = r.folders.iter().map(|f| f.failed).sum();
+        if failed > 0 {
+            problems.push(format!("{failed} message(s) refused by the destination"));
+        }
+        let broken: Vec<&str> = r
+            .folders
+            .iter()
+            .filter(|f| f.error.is_some())
+            .map(|f| f.folder.as_str())
+            .collect();
+        if !broken.is_empty() {
+            problems.push(format!("folder(s) not finished: {}", broken.join(", ")));
+        }
+    }
+    if let Some(d) = dav.as_ref().filter(|d| !d.complete()) {
+        problems.push(format!(
+            "{} contact(s)/event(s)/task(s) not copied",
+            d.counters.failed
+        ));
+    }
+    if let Some(r) = import.as_ref().filter(|r| !r.complete()) {
+        problems.push(format!("{} item(s) could not be imported", r.failed()));
+    }
+    let outcome = if cancelled {
+        Outcome::Stopped
+    } else if problems.is_empty() {
+        Outcome::Done
+    } else {
+        Outcome::Incomplete
+    };
+    Ok(PassOutcome {
+        migration: rc.migration,
+        pass: rc.pass,
+        dry_run,
+        outcome,
+        summary: (outcome == Outcome::Incomplete).then(|| problems.join("; ")),
+        counters,
+        mail,
+        dav,
+        import,
+    })
+}

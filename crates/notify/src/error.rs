@@ -75,7 +75,7 @@ impl NotifyError {
                 reason,
             };
         }
-        if e.is_tls() {
+        if e.is_tls() || caused_by_tls(e) {
             return NotifyError::Tls { server, reason };
         }
         if e.is_client() {
@@ -88,6 +88,26 @@ impl NotifyError {
         }
         NotifyError::Unreachable { server, reason }
     }
+}
+
+/// Whether rustls refused the handshake (an untrusted or mismatched certificate, no
+/// common protocol version): lettre reports these as connection errors.
+fn caused_by_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if s.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// An error and its sources on one line.

@@ -38,7 +38,7 @@ pub enum Security {
 /// `user:password@` (percent-encoded) turns on AUTH (PLAIN or LOGIN). Query options:
 /// `tls=starttls|none`, `ca_file=/path/ca.pem` (trust this CA besides the system's),
 /// `accept_invalid_certs=true` (tests only: trust any certificate), `timeout=SECONDS`
-/// (each connect and each command; default 30). Unknown options are refused, so that a
+/// (the whole send, connection included; default 30). Unknown options are refused, so that a
 /// typo never silently weakens the connection.
 ///
 /// The password is wiped from memory when the config is dropped and never printed: the
@@ -56,7 +56,7 @@ pub struct SmtpConfig {
     pub ca_file: Option<PathBuf>,
     /// Accept any server certificate. For tests against a throw-away server only.
     pub accept_invalid_certs: bool,
-    /// Limit for connecting and for each SMTP command.
+    /// Limit for one whole send, from connecting to the server's last reply.
     pub timeout: Duration,
 }
 

@@ -106,7 +106,21 @@ impl Notifier {
     ) -> Result<(), NotifyError> {
         let message = self.message(to, lang, notification)?;
         let server = self.config.redacted_url();
-        match self.transport.send(message).await {
+        // lettre bounds the connection only; a server that accepts and then falls
+        // silent must not hold a worker forever.
+        let sent = tokio::time::timeout(self.config.timeout, self.transport.send(message)).await;
+        let Ok(sent) = sent else {
+            let err = NotifyError::Unreachable {
+                server,
+                reason: format!(
+                    "no complete answer within {} s",
+                    self.config.timeout.as_secs()
+                ),
+            };
+            tracing::warn!(kind = notification.kind(), error = %err, "cannot send notification");
+            return Err(err);
+        };
+        match sent {
             Ok(_) => {
                 tracing::info!(kind = notification.kind(), %lang, "notification sent");
                 Ok(())

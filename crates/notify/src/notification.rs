@@ -5,9 +5,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use passeur_types::ContentKind;
+use serde::{Deserialize, Serialize};
 
 /// The language of a notification, chosen by the caller from the request's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Lang {
     Fr,
     #[default]
@@ -61,7 +63,8 @@ impl FromStr for Lang {
 }
 
 /// Which server a failure comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Side {
     Source,
     Destination,
@@ -70,7 +73,7 @@ pub enum Side {
 }
 
 /// How many items of one kind were copied, and how many could not be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KindCounts {
     pub kind: ContentKind,
     pub copied: u64,
@@ -80,7 +83,11 @@ pub struct KindCounts {
 /// One e-mail to send. Every text field is shown to the recipient as given (after
 /// control characters are replaced by spaces): it must hold no secret. A URL with a
 /// password in it is shown without the password all the same.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializable (JSON: `{"kind": "started", "migration_id": ...}`), so that a job can
+/// carry it until the SMTP server takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Notification {
     /// A migration was created and will start (or has started).
@@ -154,6 +161,34 @@ impl Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notifications_round_trip_through_json() {
+        let n = Notification::Completed {
+            migration_id: "m1".into(),
+            tracking_url: "https://x.example/m/m1".into(),
+            counts: vec![KindCounts {
+                kind: ContentKind::Tasks,
+                copied: 3,
+                failed: 1,
+            }],
+            failures: vec!["Tasks: buy milk — refused".into()],
+        };
+        let json = serde_json::to_string(&n).unwrap();
+        assert!(json.starts_with(r#"{"kind":"completed","#), "{json}");
+        assert!(json.contains(r#""kind":"tasks""#), "{json}");
+        assert_eq!(serde_json::from_str::<Notification>(&json).unwrap(), n);
+        let f = Notification::Failed {
+            migration_id: "m1".into(),
+            tracking_url: "u".into(),
+            reason: "r".into(),
+            side: Side::Source,
+        };
+        let json = serde_json::to_string(&f).unwrap();
+        assert!(json.contains(r#""side":"source""#), "{json}");
+        assert_eq!(serde_json::from_str::<Notification>(&json).unwrap(), f);
+        assert_eq!(serde_json::to_string(&Lang::Fr).unwrap(), r#""fr""#);
+    }
 
     #[test]
     fn language_tags() {

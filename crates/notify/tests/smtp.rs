@@ -353,3 +353,20 @@ fn the_password_is_never_printed() {
         assert!(shown.contains(USER), "{shown}");
     }
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_retryable_time_out() {
+    // Accepts the TCP connection (the kernel's backlog) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let url = format!("smtp://{USER}:secret-pw@127.0.0.1:{port}?tls=none&timeout=1");
+    let notifier = Notifier::new(SmtpConfig::from_url(&url, FROM).unwrap()).unwrap();
+    let e = notifier
+        .send(TO, Lang::En, &all_notifications()[0])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, NotifyError::Unreachable { .. }), "{e:?}");
+    assert!(e.is_retryable());
+    assert!(!format!("{e} {e:?}").contains("secret-pw"), "{e:?}");
+    drop(silent);
+}

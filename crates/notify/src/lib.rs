@@ -50,7 +50,7 @@ pub use error::NotifyError;
 pub use notification::{
     KindCounts, Lang, MAX_FAILURE_LINE_CHARS, MAX_FAILURE_LINES, Notification, Side, UnknownLang,
 };
-pub use templates::{Rendered, render};
+pub use templates::{Rendered, WRAP, render};
 
 /// Sends notifications through one SMTP server. Each [`Notifier::send`] opens its own
 /// connection (notifications are few; a pooled connection would only go stale).

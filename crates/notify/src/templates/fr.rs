@@ -30,7 +30,7 @@ pub(super) fn render(n: &Notification) -> Rendered {
                 subject: format!("Votre migration {id} a commencé"),
                 body: format!(
                     "Bonjour,\n\n\
-                     Votre migration de {source} vers {destination} a commencé.\n\n\
+                     Votre migration depuis {source} vers {destination} a commencé.\n\n\
                      Identifiant de la migration\u{a0}: {id}\n\
                      Pour la suivre\u{a0}: {url}\n\n\
                      Gardez cet identifiant. Avec le nom de votre compte, il vous permet de \

@@ -1,4 +1,4 @@
-//! The texts of every notification, one module per language: [`en`] and [`fr`].
+//! The texts of every notification, one module per language: `en.rs` and `fr.rs`.
 //! Translators: each module is the whole of one language, with nothing else in it.
 //!
 //! [`render`] picks the module; the helpers here clean what callers pass in (one line,
@@ -16,12 +16,50 @@ pub struct Rendered {
     pub body: String,
 }
 
-/// Writes `n` in `lang`.
+/// Writes `n` in `lang`. Paragraphs are wrapped at [`WRAP`] columns.
 pub fn render(lang: Lang, n: &Notification) -> Rendered {
-    match lang {
+    let r = match lang {
         Lang::Fr => fr::render(n),
         Lang::En => en::render(n),
+    };
+    Rendered {
+        subject: r.subject,
+        body: wrap(&r.body),
     }
+}
+
+/// Plain-text lines are wrapped at this many characters (RFC 5322 recommends 78).
+pub const WRAP: usize = 72;
+
+/// Wraps each long line at spaces (never at a no-break space, never inside a word or a
+/// link); indented lines (lists, counts) are left whole.
+pub(crate) fn wrap(body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + body.len() / WRAP);
+    for (i, l) in body.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if l.chars().count() <= WRAP || l.starts_with(' ') {
+            out.push_str(l);
+            continue;
+        }
+        let mut width = 0;
+        for (j, word) in l.split(' ').enumerate() {
+            let w = word.chars().count();
+            if j > 0 {
+                if width + 1 + w > WRAP {
+                    out.push('\n');
+                    width = 0;
+                } else {
+                    out.push(' ');
+                    width += 1;
+                }
+            }
+            out.push_str(word);
+            width += w;
+        }
+    }
+    out
 }
 
 /// One line of caller text: control characters (line breaks included) become spaces,

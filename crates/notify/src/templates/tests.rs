@@ -227,8 +227,14 @@ fn a_password_in_a_url_is_not_shown() {
             "{}",
             r.body
         );
-        assert!(!r.body.lines().any(|l| l.starts_with("Bcc")), "{}", r.body);
+        // The line break is gone: caller text stays within its sentence.
+        assert!(
+            r.body.replace('\n', " ").contains("alice@new Bcc: x@y"),
+            "{}",
+            r.body
+        );
     }
+    assert_eq!(line(" a\r\n\tb  c \u{7}"), "a b c");
 }
 
 #[test]
@@ -251,4 +257,30 @@ fn expiry_days_read_well() {
             .subject
             .ends_with("dans 30\u{a0}jours")
     );
+}
+#[test]
+fn paragraphs_are_wrapped_but_links_and_lists_are_whole() {
+    let long_url = format!("https://passeur.example.org/m/{}", "x".repeat(100));
+    let n = Notification::Failed {
+        migration_id: ID.into(),
+        tracking_url: long_url.clone(),
+        reason: "word ".repeat(60),
+        side: Side::Source,
+    };
+    for lang in Lang::ALL {
+        let r = render(lang, &n);
+        assert!(
+            r.body.lines().any(|l| l.ends_with(long_url.as_str())),
+            "{}",
+            r.body
+        );
+        for l in r.body.lines().filter(|l| !l.contains("https://")) {
+            assert!(l.chars().count() <= WRAP, "{l:?}");
+        }
+    }
+    assert_eq!(
+        wrap("  - a list item that goes on and on and on and on and on and on and on"),
+        "  - a list item that goes on and on and on and on and on and on and on"
+    );
+    assert_eq!(wrap("a\n\nb"), "a\n\nb");
 }

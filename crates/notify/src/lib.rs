@@ -54,6 +54,8 @@ pub use templates::{Rendered, WRAP, render};
 
 /// Sends notifications through one SMTP server. Each [`Notifier::send`] opens its own
 /// connection (notifications are few; a pooled connection would only go stale).
+/// Cheap to clone; `Send + Sync`, so one can be shared by every worker.
+#[derive(Clone)]
 pub struct Notifier {
     config: SmtpConfig,
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -190,10 +192,6 @@ fn parse_recipient(to: &str) -> Result<Mailbox, NotifyError> {
         return Err(bad());
     }
     let address = Address::from_str(to).map_err(|_| bad())?;
-    if !address.domain().contains('.') && !address.domain().starts_with('[') {
-        // `root@localhost` and the like reach nobody outside the machine.
-        return Err(bad());
-    }
     Ok(Mailbox::new(None, address))
 }
 
@@ -231,6 +229,12 @@ mod tests {
     }
 
     #[test]
+    fn a_notifier_can_be_shared_by_workers() {
+        fn shared<T: Send + Sync + Clone + 'static>() {}
+        shared::<Notifier>();
+    }
+
+    #[test]
     fn bad_recipients_are_refused() {
         for to in [
             "",
@@ -239,7 +243,6 @@ mod tests {
             "@example.org",
             "alice@example.org\r\nBcc: x@example.org",
             "Alice <alice@example.org>",
-            "alice@localhost",
             "a b@example.org",
         ] {
             let e = parse_recipient(to).unwrap_err();
@@ -247,6 +250,7 @@ mod tests {
             assert!(!e.is_retryable());
         }
         assert!(parse_recipient("alice+tag@mail.example.org").is_ok());
+        assert!(parse_recipient("user1@localhost").is_ok());
     }
 
     #[test]

@@ -44,6 +44,8 @@ use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncTransport, Tokio1Executor};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 pub use config::{Security, SmtpConfig};
 pub use error::NotifyError;
@@ -204,6 +206,15 @@ fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, NotifyError> {
             reason,
         };
         let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+        // lettre takes a PEM file with no certificate in it as an empty list: say so.
+        let mut found = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            cert.map_err(|e| ca_err(format!("not a PEM certificate ({e})")))?;
+            found += 1;
+        }
+        if found == 0 {
+            return Err(ca_err("no PEM certificate in it".to_owned()));
+        }
         let cert = Certificate::from_pem(&pem).map_err(|e| ca_err(e.to_string()))?;
         builder = builder.add_root_certificate(cert);
     }
@@ -232,6 +243,22 @@ mod tests {
     fn a_notifier_can_be_shared_by_workers() {
         fn shared<T: Send + Sync + Clone + 'static>() {}
         shared::<Notifier>();
+    }
+
+    #[test]
+    fn a_missing_or_empty_ca_file_is_a_setting_error() {
+        let dir = std::env::temp_dir().join(format!("passeur-notify-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        for path in [dir.join("missing.pem"), empty] {
+            let mut c = SmtpConfig::from_url("smtps://h.example", "a@b.example").unwrap();
+            c.ca_file = Some(path.clone());
+            let e = Notifier::new(c).unwrap_err();
+            assert!(matches!(e, NotifyError::CaFile { .. }), "{path:?}: {e:?}");
+            assert!(!e.is_retryable());
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

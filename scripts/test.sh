@@ -44,7 +44,7 @@ apt_update() {
 }
 
 install_packages() {
-    local wanted=(dovecot-imapd dovecot-pop3d isync radicale xandikos pst-utils pff-tools openssl time dnsmasq-base)
+    local wanted=(dovecot-imapd dovecot-pop3d isync radicale xandikos pst-utils pff-tools openssl time dnsmasq-base python3-aiosmtpd)
     local missing=()
     for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
     if [ ${#missing[@]} -eq 0 ]; then

@@ -5,6 +5,8 @@
 //!   and a master user `admin` / `masterpass`.
 //! * [`Radicale`] — a private Radicale 3 CalDAV/CardDAV server (see `radicale.rs`).
 //! * [`Xandikos`] — a private Xandikos (single principal, no auth), a second DAV target.
+//! * [`SmtpReceiver`] — a private SMTP receiver (aiosmtpd: plain, STARTTLS, implicit TLS,
+//!   AUTH, 451/550 on demand) that spools every message it accepts.
 //! * [`PgTestDb`] — a fresh database per test on the local PostgreSQL, dropped on drop.
 //! * [`CutProxy`] — a TCP proxy that can drop every live connection on demand or after
 //!   N bytes, to test connection cuts mid-transfer.
@@ -24,6 +26,7 @@ mod postgres;
 mod proc;
 mod proxy;
 mod radicale;
+mod smtp;
 pub mod verify;
 mod xandikos;
 
@@ -32,4 +35,5 @@ pub use dovecot::{Dovecot, DovecotOptions, ensure_dovecot};
 pub use postgres::{PgTestDb, ensure_postgres};
 pub use proxy::CutProxy;
 pub use radicale::{Radicale, RadicaleOptions, ensure_radicale};
+pub use smtp::{ReceivedMessage, SmtpOptions, SmtpReceiver, SmtpSecurity, ensure_aiosmtpd};
 pub use xandikos::{Xandikos, ensure_xandikos};

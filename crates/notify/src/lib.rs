@@ -1,0 +1,306 @@
+//! passeur-notify: the e-mails passeur sends about a migration or a project, over SMTP.
+//!
+//! - [`SmtpConfig`]: the server, read from a URL (`smtp://` with STARTTLS required,
+//!   `smtps://` with implicit TLS, `?tls=none` for a local relay), with optional AUTH and
+//!   the sender address. The password is zeroized on drop and never printed.
+//! - [`Notification`]: what happened (started, completed, failed, project created,
+//!   project expiring), and [`Lang`]: French or English.
+//! - [`templates`]: every text, one module per language.
+//! - [`Notifier`]: renders and sends one notification; [`NotifyError::is_retryable`] tells
+//!   a caller (the job queue) whether to try again later.
+//!
+//! TLS is rustls with the *ring* provider, verified against the system's trust store
+//! (rustls-platform-verifier) plus an optional CA file; no process-wide crypto provider is
+//! installed.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), passeur_notify::NotifyError> {
+//! use passeur_notify::{Lang, Notification, Notifier, SmtpConfig};
+//! let config = SmtpConfig::from_url(
+//!     "smtps://passeur:secret@mail.example.org",
+//!     "Passeur <noreply@example.org>",
+//! )?;
+//! let notifier = Notifier::new(config)?;
+//! let started = Notification::Started {
+//!     migration_id: "k3jq7m2xw4bd5nv6hc2a7pzf4e".into(),
+//!     tracking_url: "https://passeur.example.org/m/k3jq7m2xw4bd5nv6hc2a7pzf4e".into(),
+//!     source: "alice@imap.old.example".into(),
+//!     destination: "alice@imap.new.example".into(),
+//! };
+//! notifier.send("alice@example.org", Lang::Fr, &started).await?;
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod error;
+mod notification;
+pub mod templates;
+
+use std::str::FromStr;
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message};
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{Address, AsyncTransport, Tokio1Executor};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+pub use config::{Security, SmtpConfig};
+pub use error::NotifyError;
+pub use notification::{
+    KindCounts, Lang, MAX_FAILURE_LINE_CHARS, MAX_FAILURE_LINES, Notification, Side, UnknownLang,
+};
+pub use templates::{Rendered, WRAP, render};
+
+/// Sends notifications through one SMTP server. Each [`Notifier::send`] opens its own
+/// connection (notifications are few; a pooled connection would only go stale).
+/// Cheap to clone; `Send + Sync`, so one can be shared by every worker.
+#[derive(Clone)]
+pub struct Notifier {
+    config: SmtpConfig,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Notifier {
+    /// Checks the config and reads the CA file; connects to nothing yet.
+    pub fn new(config: SmtpConfig) -> Result<Notifier, NotifyError> {
+        config.check()?;
+        let tls = match config.security {
+            Security::None => Tls::None,
+            Security::StartTls => Tls::Required(tls_parameters(&config)?),
+            Security::ImplicitTls => Tls::Wrapper(tls_parameters(&config)?),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            .port(config.port)
+            .tls(tls)
+            .timeout(Some(config.timeout));
+        if let Some(user) = &config.user {
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                config.password().unwrap_or_default().to_owned(),
+            ));
+        }
+        Ok(Notifier {
+            transport: builder.build(),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &SmtpConfig {
+        &self.config
+    }
+
+    /// Renders `notification` in `lang` and sends it to `to` (a bare address). A bad
+    /// address is refused before any connection.
+    pub async fn send(
+        &self,
+        to: &str,
+        lang: Lang,
+        notification: &Notification,
+    ) -> Result<(), NotifyError> {
+        let message = self.message(to, lang, notification)?;
+        let server = self.config.redacted_url();
+        // lettre bounds the connection only; a server that accepts and then falls
+        // silent must not hold a worker forever.
+        let sent = tokio::time::timeout(self.config.timeout, self.transport.send(message)).await;
+        let Ok(sent) = sent else {
+            let err = NotifyError::Unreachable {
+                server,
+                reason: format!(
+                    "no complete answer within {} s",
+                    self.config.timeout.as_secs()
+                ),
+            };
+            tracing::warn!(kind = notification.kind(), error = %err, "cannot send notification");
+            return Err(err);
+        };
+        match sent {
+            Ok(_) => {
+                tracing::info!(kind = notification.kind(), %lang, "notification sent");
+                Ok(())
+            }
+            Err(e) => {
+                let err = NotifyError::from_smtp(&server, &e);
+                tracing::warn!(
+                    kind = notification.kind(),
+                    retryable = err.is_retryable(),
+                    error = %err,
+                    "cannot send notification"
+                );
+                Err(err)
+            }
+        }
+    }
+
+    /// The message [`Notifier::send`] would send, as bytes (for previews and tests).
+    pub fn render_message(
+        &self,
+        to: &str,
+        lang: Lang,
+        notification: &Notification,
+    ) -> Result<Vec<u8>, NotifyError> {
+        Ok(self.message(to, lang, notification)?.formatted())
+    }
+
+    fn message(
+        &self,
+        to: &str,
+        lang: Lang,
+        notification: &Notification,
+    ) -> Result<Message, NotifyError> {
+        let to = parse_recipient(to)?;
+        let from = self.config.sender_mailbox()?;
+        let domain = self.config.sender_address()?.domain().to_owned();
+        let Rendered { subject, body } = render(lang, notification);
+        let raw = |name: &'static str, value: &str| {
+            HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_owned())
+        };
+        Message::builder()
+            .message_id(Some(format!(
+                "<{:032x}.{}@{domain}>",
+                rand::random::<u128>(),
+                notification.kind()
+            )))
+            .from(from)
+            .to(to)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .raw_header(raw("Content-Language", lang.tag()))
+            .raw_header(raw("Auto-Submitted", "auto-generated"))
+            .raw_header(raw("X-Auto-Response-Suppress", "All"))
+            .body(body)
+            .map_err(|e| NotifyError::Build {
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// A bare address (`alice@example.org`), nothing around it.
+fn parse_recipient(to: &str) -> Result<Mailbox, NotifyError> {
+    let bad = || NotifyError::BadAddress {
+        address: to.chars().take(320).collect(),
+    };
+    if to.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad());
+    }
+    let address = Address::from_str(to).map_err(|_| bad())?;
+    Ok(Mailbox::new(None, address))
+}
+
+fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, NotifyError> {
+    let mut builder = TlsParameters::builder(config.host.clone())
+        .dangerous_accept_invalid_certs(config.accept_invalid_certs);
+    if let Some(path) = &config.ca_file {
+        let ca_err = |reason: String| NotifyError::CaFile {
+            path: path.display().to_string(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+        // lettre takes a PEM file with no certificate in it as an empty list: say so.
+        let mut found = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            cert.map_err(|e| ca_err(format!("not a PEM certificate ({e})")))?;
+            found += 1;
+        }
+        if found == 0 {
+            return Err(ca_err("no PEM certificate in it".to_owned()));
+        }
+        let cert = Certificate::from_pem(&pem).map_err(|e| ca_err(e.to_string()))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build_rustls().map_err(|e| NotifyError::Tls {
+        server: config.redacted_url(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notifier() -> Notifier {
+        Notifier::new(
+            SmtpConfig::from_url(
+                "smtp://127.0.0.1:1?tls=none",
+                "Passeur <noreply@example.org>",
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_notifier_can_be_shared_by_workers() {
+        fn shared<T: Send + Sync + Clone + 'static>() {}
+        shared::<Notifier>();
+    }
+
+    #[test]
+    fn a_missing_or_empty_ca_file_is_a_setting_error() {
+        let dir = std::env::temp_dir().join(format!("passeur-notify-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        for path in [dir.join("missing.pem"), empty] {
+            let mut c = SmtpConfig::from_url("smtps://h.example", "a@b.example").unwrap();
+            c.ca_file = Some(path.clone());
+            let e = Notifier::new(c).unwrap_err();
+            assert!(matches!(e, NotifyError::CaFile { .. }), "{path:?}: {e:?}");
+            assert!(!e.is_retryable());
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn bad_recipients_are_refused() {
+        for to in [
+            "",
+            "alice",
+            "alice@",
+            "@example.org",
+            "alice@example.org\r\nBcc: x@example.org",
+            "Alice <alice@example.org>",
+            "a b@example.org",
+        ] {
+            let e = parse_recipient(to).unwrap_err();
+            assert!(matches!(e, NotifyError::BadAddress { .. }), "{to:?}: {e:?}");
+            assert!(!e.is_retryable());
+        }
+        assert!(parse_recipient("alice+tag@mail.example.org").is_ok());
+        assert!(parse_recipient("user1@localhost").is_ok());
+    }
+
+    #[test]
+    fn message_has_the_headers_a_robot_mail_needs() {
+        let n = Notification::ProjectCreated {
+            project_id: "p1".into(),
+            url: "https://x.example/p/p1".into(),
+        };
+        let raw = notifier()
+            .render_message("bob@example.org", Lang::Fr, &n)
+            .unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        for h in [
+            "Auto-Submitted: auto-generated\r\n",
+            "Content-Language: fr\r\n",
+            "From: Passeur <noreply@example.org>\r\n",
+            "To: bob@example.org\r\n",
+            "Content-Type: text/plain; charset=utf-8\r\n",
+            "@example.org>\r\n",
+            "Date: ",
+            "Subject: Votre projet de migration p1 est =?utf-8?",
+        ] {
+            assert!(text.contains(h), "{h:?} missing in\n{text}");
+        }
+    }
+}

@@ -51,6 +51,25 @@ enum Command {
     /// Import a PST/OST (mail to IMAP, contacts/calendars/tasks to DAV) or an .ics/.vcf file
     /// (to a DAV collection). Importing the same file again copies nothing twice.
     Import(import::ImportArgs),
+    /// Run the service: the JSON API and in-process workers, on the embedded store.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "PASSEUR_LISTEN")]
+    listen: String,
+    /// Passes run at once (0: HTTP only).
+    #[arg(long, default_value_t = 2, env = "PASSEUR_WORKERS")]
+    workers: usize,
+    /// The 32-byte key that seals credentials (default: `secret.key` in the state directory,
+    /// created with mode 0600 at first start).
+    #[arg(long, env = "PASSEUR_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+    /// Accept self-signed certificates on every user server (test set-ups only).
+    #[arg(long, hide = true)]
+    insecure_tls: bool,
 }
 
 #[derive(Args, Clone)]
@@ -229,7 +248,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn open_store(state: Option<PathBuf>) -> Result<Store> {
+fn state_dir(state: Option<PathBuf>) -> Result<PathBuf> {
     let dir = match state {
         Some(d) => d,
         None => dirs::data_dir()
@@ -238,12 +257,54 @@ async fn open_store(state: Option<PathBuf>) -> Result<Store> {
     };
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+    Ok(dir)
+}
+
+async fn open_store(dir: &Path) -> Result<Store> {
     Ok(Store::open(&dir.join("passeur.db")).await?)
 }
 
+async fn serve(runner: Runner, dir: &Path, a: ServeArgs) -> Result<ExitCode> {
+    let key = a
+        .secret_key_file
+        .clone()
+        .unwrap_or_else(|| dir.join("secret.key"));
+    let vault = passeur_server::vault::Vault::open_or_create(&key)?;
+    let svc = passeur_server::Service::new(
+        runner,
+        vault,
+        passeur_server::Settings {
+            workers: a.workers,
+            insecure_tls: a.insecure_tls,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(&a.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", a.listen))?;
+    let addr = listener.local_addr()?;
+    println!("passeur is serving on http://{addr}/");
+    let shutdown = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match term.as_mut() {
+                    Some(t) => { t.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    };
+    passeur_server::serve(listener, svc, shutdown, std::time::Duration::from_secs(30)).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let runner = Runner::new(open_store(cli.state).await?);
+    let dir = state_dir(cli.state)?;
+    let runner = Runner::new(open_store(&dir).await?);
     match cli.command {
+        Command::Serve(a) => serve(runner, &dir, a).await,
         Command::Migrate(a) => migrate(&runner, *a).await,
         Command::Sync(a) => sync(&runner, a).await,
         Command::Status(a) => status(&runner, a).await,
@@ -668,12 +729,12 @@ async fn verify(runner: &Runner, a: VerifyArgs) -> Result<ExitCode> {
 
 fn print_mail_verify(r: &passeur_engine::VerifyReport) {
     println!(
-        "{:<40} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}",
-        "folder", "source", "dest", "missing", "flags", "dates", "extra"
+        "{:<40} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6}",
+        "folder", "source", "dest", "missing", "flags", "dates", "extra", "dupl."
     );
     for f in &r.folders {
         println!(
-            "{:<40} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}{}",
+            "{:<40} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6}{}",
             f.folder,
             f.source_messages,
             f.destination_messages,
@@ -681,6 +742,7 @@ fn print_mail_verify(r: &passeur_engine::VerifyReport) {
             f.flags_differ,
             f.dates_differ,
             f.extra,
+            f.duplicates,
             if f.ok() { "" } else { "  DIFFERS" }
         );
     }

@@ -976,3 +976,60 @@ fn large_messages_stream_exactly_through_cuts_on_either_side_and_kill_9() {
     let got = rt.block_on(async { snapshot(&mut login(&dst, "user3").await).await });
     assert_same(got.get("INBOX"), src_snap.get("INBOX"), "INBOX, kill -9");
 }
+
+#[test]
+fn verify_fails_on_a_duplicate_of_a_migrated_message() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rt = rt();
+    let state = tempfile::tempdir().unwrap();
+    let msgs: Vec<Msg> = (0..5)
+        .map(|i| {
+            msg(
+                "INBOX",
+                simple(i, Some(&format!("<dup{i}@x>"))),
+                &["\\Seen"],
+                "17-Jul-2019 02:44:25 -0700",
+            )
+        })
+        .collect();
+    rt.block_on(async { fill(&mut login(&src, "user1").await, &msgs).await });
+    let args = [
+        "migrate",
+        "--from",
+        &url(&src, "user1"),
+        "--to",
+        &url(&dst, "user1"),
+        "--no-progress",
+    ];
+    let out = passeur(state.path(), &args, "pass1", "pass1");
+    assert!(out.status.success(), "{}", text(&out));
+    let id = migration_id(&out);
+    let out = passeur(state.path(), &["verify", &id], "pass1", "pass1");
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The same message a second time on the destination: the same bytes, flags and date.
+    let mut c =
+        passeur_testkit::imapwire::Client::login(&dst.imap_addr(), "user1", "pass1").unwrap();
+    c.append(
+        "INBOX",
+        &["\\Seen"],
+        Some("17-Jul-2019 02:44:25 -0700"),
+        &msgs[2].body,
+    )
+    .unwrap();
+    c.logout();
+    let out = passeur(state.path(), &["verify", &id, "--json"], "pass1", "pass1");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inbox = v["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["folder"] == "INBOX")
+        .unwrap()
+        .clone();
+    assert_eq!(inbox["duplicates"], 1, "{inbox}");
+    assert_eq!(inbox["extra"], 0, "{inbox}");
+    assert_eq!(inbox["missing"], 0, "{inbox}");
+}

@@ -676,13 +676,18 @@ pub async fn copy_collection(
             }
         }
         let (known_n, index) = (&known_n, &index);
-        let mut writes = futures::stream::iter(ready.iter().map(|(r, p)| async move {
-            match known_n.get(&normalize_href(&r.href)) {
-                Some(k) => update(dst, k, p, r, opts).await,
-                None => place_new(dst, dst_coll, index, p, &r.href, &r.etag, opts).await,
-            }
-        }))
-        .buffered(opts.parallel());
+        // Collected first: a stream over a borrowing iterator adapter makes the whole pass's
+        // future fail the `Send` check a spawned task needs (rustc's higher-ranked lifetimes).
+        let futs: Vec<_> = ready
+            .iter()
+            .map(|(r, p)| async move {
+                match known_n.get(&normalize_href(&r.href)) {
+                    Some(k) => update(dst, k, p, r, opts).await,
+                    None => place_new(dst, dst_coll, index, p, &r.href, &r.etag, opts).await,
+                }
+            })
+            .collect();
+        let mut writes = futures::stream::iter(futs).buffered(opts.parallel());
         while let Some(ev) = writes.next().await {
             let ev = ev?;
             report.count(&ev);
@@ -883,19 +888,22 @@ async fn write_all(
     report: &mut CopyReport,
     on_item: &mut impl FnMut(ItemEvent),
 ) -> Result<()> {
-    let mut writes = futures::stream::iter(batch.iter().filter_map(|w| {
-        let index = indexes.get(&w.coll.href)?;
-        Some(place_new(
-            dst,
-            w.coll,
-            index,
-            &w.p,
-            &w.src_href,
-            &w.src_etag,
-            opts,
-        ))
-    }))
-    .buffered(opts.parallel());
+    let futs: Vec<_> = batch
+        .iter()
+        .filter_map(|w| {
+            let index = indexes.get(&w.coll.href)?;
+            Some(place_new(
+                dst,
+                w.coll,
+                index,
+                &w.p,
+                &w.src_href,
+                &w.src_etag,
+                opts,
+            ))
+        })
+        .collect();
+    let mut writes = futures::stream::iter(futs).buffered(opts.parallel());
     while let Some(ev) = writes.next().await {
         let ev = ev?;
         report.count(&ev);

@@ -27,15 +27,22 @@ pub struct FolderCheck {
     pub flags_differ: u64,
     /// Copies whose internal date differs.
     pub dates_differ: u64,
-    /// Destination messages that match no source message (mail that was there before, or
-    /// duplicates).
+    /// Destination messages that match no source message (mail that was there before).
     pub extra: u64,
+    /// Surplus destination copies of a source message: the same bytes more often on the
+    /// destination than on the source (a message appended twice). A destination that already
+    /// held an identical copy before the migration shows it here too.
+    #[serde(default)]
+    pub duplicates: u64,
     pub destination_missing: bool,
 }
 
 impl FolderCheck {
     pub fn ok(&self) -> bool {
-        self.missing == 0 && self.flags_differ == 0 && self.dates_differ == 0
+        self.missing == 0
+            && self.flags_differ == 0
+            && self.dates_differ == 0
+            && self.duplicates == 0
     }
 }
 
@@ -162,7 +169,14 @@ pub async fn verify_mail(
                 check.dates_differ += 1;
             }
         }
-        check.extra = pool.values().map(|v| v.len() as u64).sum();
+        let source_hashes: HashSet<[u8; 32]> = a.iter().map(|m| m.hash).collect();
+        for (hash, left) in &pool {
+            if source_hashes.contains(hash) {
+                check.duplicates += left.len() as u64;
+            } else {
+                check.extra += left.len() as u64;
+            }
+        }
         report.folders.push(check);
     }
     let _ = tokio::join!(s.logout(), d.logout());

@@ -223,6 +223,23 @@ pub enum Security {
     Tls,
 }
 
+/// `url` with the password of its user information (if any) replaced by `[redacted]`, for
+/// error messages.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:[redacted]@{host}{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// A mail account given as a URL: `imap://`, `imap+starttls://` or `imaps://`,
 /// with the login as the URL's user part (percent-encoded where it holds `@`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -237,7 +254,7 @@ impl Endpoint {
     /// Parses `scheme://login@host[:port][/]`.
     pub fn parse(url: &str) -> Result<Endpoint, ParseError> {
         let bad = |reason| ParseError::Endpoint {
-            url: url.to_owned(),
+            url: redact_password(url),
             reason,
         };
         let (scheme, rest) = url
@@ -386,5 +403,18 @@ mod tests {
         assert!(Endpoint::parse("imap://a:secret@b").is_err());
         assert!(Endpoint::parse("imap://b").is_err());
         assert!(Endpoint::parse("imap://a@b:99999").is_err());
+    }
+
+    #[test]
+    fn a_password_typed_in_a_url_is_refused_and_never_echoed() {
+        let e = Endpoint::parse("imap://alice:hunter2-secret@host").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("password in the URL is refused"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(
+            redact_password("https://bob:pw@dav.example/x?y"),
+            "https://bob:[redacted]@dav.example/x?y"
+        );
+        assert_eq!(redact_password("imap://bob@h"), "imap://bob@h");
     }
 }

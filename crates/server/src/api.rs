@@ -1,0 +1,376 @@
+//! The JSON shapes of `/api/v1` and their validation. A request is checked whole before anything
+//! is stored; each error names the field it concerns.
+
+use passeur_types::{ContentKind, Endpoint};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+/// One side of a migration, as a client sends it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointIn {
+    /// `imap://LOGIN@HOST[:PORT]`, `imap+starttls://…` or `imaps://…` (a login with `@` is
+    /// percent-encoded: `alice%40example.org@host`). No password in the URL.
+    pub url: String,
+    /// The account's password, or the admin's under delegation.
+    #[schema(format = Password)]
+    pub password: String,
+    /// Log in as this admin on behalf of the URL's login (IMAP master user / SASL authzid).
+    #[serde(default)]
+    pub admin: Option<String>,
+    /// The CalDAV/CardDAV server (`https://…`), for contacts, calendars and tasks.
+    #[serde(default)]
+    pub dav: Option<String>,
+}
+
+impl std::fmt::Debug for EndpointIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointIn")
+            .field("url", &self.url)
+            .field("password", &"[redacted]")
+            .field("admin", &self.admin)
+            .field("dav", &self.dav)
+            .finish()
+    }
+}
+
+impl Drop for EndpointIn {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.password);
+    }
+}
+
+/// `POST /api/v1/migrations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMigration {
+    pub source: EndpointIn,
+    pub destination: EndpointIn,
+    /// What to move (default: mail).
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, example = json!(["mail", "contacts"]))]
+    pub content: Vec<String>,
+    /// Where to send the notifications.
+    #[serde(default)]
+    pub notify: Option<String>,
+    /// Start at this date and time (RFC 3339) instead of now.
+    #[serde(default)]
+    pub start_at: Option<String>,
+}
+
+/// `201 Created`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Created {
+    pub id: String,
+}
+
+/// `POST /api/v1/migrations/{id}/purge`: the destination password is asked again before
+/// anything is deleted.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeRequest {
+    /// Delete what this pass and later ones copied (default 1: everything).
+    #[serde(default = "one")]
+    pub from_pass: u32,
+    #[schema(format = Password)]
+    pub destination_password: String,
+}
+
+impl Drop for PurgeRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.destination_password);
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A migration as its owner sees it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MigrationOut {
+    pub id: String,
+    /// queued, running, stopped, done, failed
+    pub status: String,
+    pub error: Option<String>,
+    pub source: String,
+    pub destination: String,
+    pub content: Vec<String>,
+    /// Items in the item map (everything copied and not purged), and their bytes.
+    pub items: u64,
+    pub bytes: u64,
+    /// The sync points.
+    pub passes: Vec<PassOut>,
+    /// Items of the last pass that could not be copied.
+    pub failures: Vec<FailureOut>,
+}
+
+/// One pass (sync point).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PassOut {
+    pub number: u32,
+    pub status: String,
+    /// Unix seconds.
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub copied: u64,
+    pub bytes: u64,
+    pub flags_updated: u64,
+    pub failed: u64,
+    pub error: Option<String>,
+}
+
+/// An item not migrated.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FailureOut {
+    pub pass: u32,
+    pub kind: String,
+    pub folder: String,
+    pub item: String,
+    pub reason: String,
+}
+
+/// Every 4xx/5xx answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorOut {
+    /// A sentence for a person.
+    pub error: String,
+    /// The request field concerned, as a JSON path (`source.url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// A field that is not what it should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn bad(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// What a valid creation request asks for.
+pub struct ValidMigration {
+    pub source: Endpoint,
+    pub destination: Endpoint,
+    pub source_password: Zeroizing<String>,
+    pub destination_password: Zeroizing<String>,
+    pub source_admin: Option<String>,
+    pub destination_admin: Option<String>,
+    pub source_dav: Option<String>,
+    pub destination_dav: Option<String>,
+    pub content: Vec<ContentKind>,
+    pub notify: Option<String>,
+    /// Unix seconds.
+    pub start_at: Option<i64>,
+}
+
+fn endpoint(side: &str, e: &EndpointIn) -> Result<Endpoint, FieldError> {
+    let field = format!("{side}.url");
+    if e.url.trim().is_empty() {
+        return Err(bad(&field, "is required"));
+    }
+    let ep = Endpoint::parse(&e.url).map_err(|err| bad(&field, err.to_string()))?;
+    if e.password.is_empty() {
+        return Err(bad(&format!("{side}.password"), "is required"));
+    }
+    if e.password.len() > 4096 {
+        return Err(bad(&format!("{side}.password"), "is too long"));
+    }
+    if let Some(a) = &e.admin
+        && (a.is_empty() || a.len() > 320 || a.chars().any(char::is_control))
+    {
+        return Err(bad(&format!("{side}.admin"), "is not a login"));
+    }
+    if let Some(d) = &e.dav {
+        let field = format!("{side}.dav");
+        let u = url_parse(d).map_err(|m| bad(&field, m))?;
+        if !matches!(u.0.as_str(), "http" | "https") {
+            return Err(bad(&field, "must start with http:// or https://"));
+        }
+        if u.1 {
+            return Err(bad(&field, "must not contain a password"));
+        }
+    }
+    Ok(ep)
+}
+
+/// The scheme of a URL and whether it carries a password, without echoing it.
+fn url_parse(s: &str) -> Result<(String, bool), String> {
+    let (scheme, rest) = s
+        .split_once("://")
+        .ok_or_else(|| "is not a URL".to_string())?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let has_password = authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    Ok((scheme.to_ascii_lowercase(), has_password))
+}
+
+/// A plausible e-mail address (the SMTP server has the last word).
+pub fn plausible_address(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && s.len() <= 254
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',')
+}
+
+impl CreateMigration {
+    /// Checks every field; the first problem found is returned.
+    pub fn validate(&self) -> Result<ValidMigration, FieldError> {
+        let source = endpoint("source", &self.source)?;
+        let destination = endpoint("destination", &self.destination)?;
+        let mut content = Vec::new();
+        for (i, c) in self.content.iter().enumerate() {
+            let k: ContentKind = c.parse().map_err(|_| {
+                bad(
+                    &format!("content[{i}]"),
+                    format!(
+                        "unknown content kind {c:?}: expected mail, contacts, calendars or tasks"
+                    ),
+                )
+            })?;
+            if !content.contains(&k) {
+                content.push(k);
+            }
+        }
+        if content.is_empty() {
+            content.push(ContentKind::Mail);
+        }
+        let wants_dav = content.iter().any(|k| *k != ContentKind::Mail);
+        if wants_dav {
+            if self.source.dav.is_none() {
+                return Err(bad(
+                    "source.dav",
+                    "is required for contacts, calendars and tasks",
+                ));
+            }
+            if self.destination.dav.is_none() {
+                return Err(bad(
+                    "destination.dav",
+                    "is required for contacts, calendars and tasks",
+                ));
+            }
+        }
+        if let Some(n) = &self.notify
+            && !plausible_address(n)
+        {
+            return Err(bad("notify", "is not an e-mail address"));
+        }
+        let start_at = match &self.start_at {
+            Some(s) => Some(parse_rfc3339(s).ok_or_else(|| {
+                bad(
+                    "start_at",
+                    "is not an RFC 3339 date and time (2026-12-01T08:00:00Z)",
+                )
+            })?),
+            None => None,
+        };
+        Ok(ValidMigration {
+            source,
+            destination,
+            source_password: Zeroizing::new(self.source.password.clone()),
+            destination_password: Zeroizing::new(self.destination.password.clone()),
+            source_admin: self.source.admin.clone(),
+            destination_admin: self.destination.admin.clone(),
+            source_dav: self.source.dav.clone(),
+            destination_dav: self.destination.dav.clone(),
+            content,
+            notify: self.notify.clone(),
+            start_at,
+        })
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` to Unix seconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || !s.is_ascii() {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
+        return None;
+    }
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    let offset = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let oh = num(i + 1..i + 3)?;
+            let om = num(i + 4..i + 6)?;
+            let o = oh * 3600 + om * 60;
+            if *sign == b'+' { o } else { -o }
+        }
+        _ => return None,
+    };
+    // Days from civil (proleptic Gregorian).
+    let (yy, mm) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + se - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2026-12-01T08:00:00+01:00"),
+            Some(1_796_108_400)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-12-01T07:00:00.250Z"),
+            Some(1_796_108_400)
+        );
+        for bad in [
+            "2026-13-01T00:00:00Z",
+            "2026-12-01",
+            "tomorrow",
+            "2026-12-01T00:00:00é0",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn addresses() {
+        assert!(plausible_address("alice@example.org"));
+        for bad in ["alice", "a@b", "a b@c.org", "@c.org", "a@c.org,b@d.org"] {
+            assert!(!plausible_address(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! The JSON API, called through the router (no socket), against private Dovecot servers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use passeur_engine::Runner;
+use passeur_server::api::MigrationOut;
+use passeur_server::vault::Vault;
+use passeur_server::{Service, Settings, router};
+use passeur_store::Store;
+use passeur_testkit::imapwire::Client;
+use passeur_testkit::{Dovecot, DovecotOptions};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+async fn service(dir: &std::path::Path) -> (Arc<Service>, Store) {
+    let store = Store::open(&dir.join("passeur.db")).await.unwrap();
+    let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
+    let svc = Service::new(Runner::new(store.clone()), vault, Settings::default());
+    (svc, store)
+}
+
+async fn call(
+    svc: &Arc<Service>,
+    method: &str,
+    uri: &str,
+    account: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(a) = account {
+        req = req.header("x-passeur-account", a);
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let res = router(Arc::clone(svc)).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, v)
+}
+
+fn imap_url(dc: &Dovecot, user: &str) -> String {
+    format!("imap://{user}@127.0.0.1:{}", dc.imap_port)
+}
+
+fn fill(dc: &Dovecot, user: &str, n: std::ops::Range<u32>) {
+    let pw = format!("pass{}", user.trim_start_matches("user"));
+    let mut c = Client::login(&dc.imap_addr(), user, &pw).unwrap();
+    for i in n {
+        let body = format!(
+            "From: a@example.org\r\nTo: b@example.org\r\nSubject: m{i}\r\nMessage-ID: <api{i}@x>\r\n\r\nbody {i}\r\n"
+        );
+        c.append("INBOX", &["\\Seen"], None, body.as_bytes())
+            .unwrap();
+    }
+    c.logout();
+}
+
+fn count(dc: &Dovecot, user: &str) -> u32 {
+    let pw = format!("pass{}", user.trim_start_matches("user"));
+    let mut c = Client::login(&dc.imap_addr(), user, &pw).unwrap();
+    let n = c.select("INBOX", true).unwrap();
+    c.logout();
+    n
+}
+
+async fn wait_done(svc: &Arc<Service>, id: &str, account: &str, passes: usize) -> MigrationOut {
+    let start = Instant::now();
+    loop {
+        let (st, v) = call(
+            svc,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some(account),
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let m: MigrationOut = serde_json::from_value(v).unwrap();
+        if m.passes.len() >= passes && matches!(m.status.as_str(), "done" | "failed" | "stopped") {
+            return m;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "still {} after 60 s: {m:?}",
+            m.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_track_sync_purge_over_the_api() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", 0..20);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path()).await;
+
+    let body = json!({
+        "source": {"url": imap_url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": imap_url(&dst, "user1"), "password": "pass1"},
+        "content": ["mail"],
+    });
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    assert!(id.len() >= 26, "an ID of 128 random bits: {id}");
+
+    let m = wait_done(&svc, &id, "user1", 1).await;
+    assert_eq!(m.status, "done", "{m:?}");
+    assert_eq!(m.passes[0].copied, 20);
+    assert_eq!(m.items, 20);
+    assert_eq!(count(&dst, "user1"), 20);
+
+    // Tracking needs the source account: a wrong one and an unknown ID look the same.
+    let (st, wrong) = call(
+        &svc,
+        "GET",
+        &format!("/api/v1/migrations/{id}"),
+        Some("user2"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, unknown) = call(
+        &svc,
+        "GET",
+        "/api/v1/migrations/aaaaaaaaaaaaaaaaaaaaaaaaaa",
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(wrong, unknown);
+    let (st, _) = call(&svc, "GET", &format!("/api/v1/migrations/{id}"), None, None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // New mail, then a sync copies only it, as pass 2.
+    fill(&src, "user1", 100..103);
+    let (st, v) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/migrations/{id}/sync"),
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let m = wait_done(&svc, &id, "user1", 2).await;
+    assert_eq!(m.passes.len(), 2, "{m:?}");
+    assert_eq!(m.passes[1].copied, 3, "{m:?}");
+    assert_eq!(count(&dst, "user1"), 23);
+
+    // Purge from sync point 2: the destination password is asked again; a wrong one deletes nothing.
+    let (st, v) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/migrations/{id}/purge"),
+        Some("user1"),
+        Some(json!({"from_pass": 2, "destination_password": "wrong"})),
+    )
+    .await;
+    assert!(st.is_client_error() || st.is_server_error(), "{st} {v}");
+    assert!(v["error"].as_str().unwrap().contains("destination"), "{v}");
+    assert_eq!(count(&dst, "user1"), 23);
+    let (st, v) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/migrations/{id}/purge"),
+        Some("user1"),
+        Some(json!({"from_pass": 2, "destination_password": "pass1"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["deleted"], 3, "{v}");
+    assert_eq!(count(&dst, "user1"), 20);
+
+    // The passwords are nowhere in the store's files.
+    svc.shut_down();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(5).any(|w| w == b"pass1"),
+            "a password in the store's files"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_name_the_field_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, store) = service(dir.path()).await;
+    let ok_side =
+        |user: &str| json!({"url": format!("imap://{user}@127.0.0.1:1"), "password": "x"});
+    let cases: Vec<(Value, StatusCode, Option<&str>, &str)> = vec![
+        (
+            json!("not an object"),
+            StatusCode::BAD_REQUEST,
+            None,
+            "does not match",
+        ),
+        (
+            json!({"source": ok_side("a")}),
+            StatusCode::BAD_REQUEST,
+            None,
+            "destination",
+        ),
+        (
+            json!({"source": {"url": "imap://a:secret@h", "password": "x"}, "destination": ok_side("b")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("source.url"),
+            "password in the URL is refused",
+        ),
+        (
+            json!({"source": {"url": "ftp://a@h", "password": "x"}, "destination": ok_side("b")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("source.url"),
+            "unknown scheme",
+        ),
+        (
+            json!({"source": {"url": "imap://a@h", "password": ""}, "destination": ok_side("b")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("source.password"),
+            "required",
+        ),
+        (
+            json!({"source": ok_side("a"), "destination": ok_side("b"), "content": ["mail", "faxes"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("content[1]"),
+            "unknown content kind",
+        ),
+        (
+            json!({"source": ok_side("a"), "destination": ok_side("b"), "content": ["contacts"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("source.dav"),
+            "required",
+        ),
+        (
+            json!({"source": ok_side("a"), "destination": ok_side("b"), "notify": "nobody"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("notify"),
+            "e-mail address",
+        ),
+        (
+            json!({"source": ok_side("a"), "destination": ok_side("b"), "start_at": "tomorrow"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("start_at"),
+            "RFC 3339",
+        ),
+        (
+            json!({"source": ok_side("a"), "destination": ok_side("b"), "colour": "blue"}),
+            StatusCode::BAD_REQUEST,
+            None,
+            "unknown field",
+        ),
+    ];
+    for (body, want, field, text) in cases {
+        let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body.clone())).await;
+        assert_eq!(st, want, "{body} -> {v}");
+        assert_eq!(v["field"].as_str(), field, "{body} -> {v}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(text), "{body} -> {msg}");
+        assert!(!msg.contains("secret"), "a password echoed: {msg}");
+    }
+    // Not JSON, and too large.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/migrations")
+        .header("content-type", "application/json")
+        .body(Body::from("{nope"))
+        .unwrap();
+    let res = router(Arc::clone(&svc)).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let big = json!({"source": {"url": "imap://a@h", "password": "x".repeat(100_000)}, "destination": ok_side("b")});
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(big)).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("larger than"), "{v}");
+
+    // Nothing was stored.
+    for (s, d) in [("a", "b")] {
+        let found = store
+            .find_migration(
+                &format!("imap://{s}@127.0.0.1:1"),
+                &format!("imap://{d}@127.0.0.1:1"),
+            )
+            .await
+            .unwrap();
+        assert!(found.is_none());
+    }
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(9).any(|w| w == b"imap://a@"),
+            "a request was stored"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path()).await;
+    let (st, v) = call(&svc, "GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let paths = v["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/migrations",
+        "/api/v1/migrations/{id}",
+        "/api/v1/migrations/{id}/stop",
+        "/api/v1/migrations/{id}/sync",
+        "/api/v1/migrations/{id}/purge",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from {:?}", paths.keys());
+    }
+}

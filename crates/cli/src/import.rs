@@ -14,7 +14,7 @@ use passeur_engine::{
     purge_dav_with, purge_mail, run_file_import, run_pst_import, verify_dav_import,
     verify_pst_import,
 };
-use passeur_store::{PassCounters, Store};
+use passeur_store::{PassCounters, PassStatus, Store};
 use passeur_types::{Endpoint, MigrationId, Status};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -275,7 +275,7 @@ pub async fn import(store: &Store, a: ImportArgs) -> Result<ExitCode> {
                     id,
                     pass,
                     PassCounters::default(),
-                    Some(("failed", Some(&msg))),
+                    Some((PassStatus::Failed, Some(&msg))),
                 )
                 .await?;
             store.set_status(id, Status::Failed, Some(&msg)).await?;
@@ -283,11 +283,11 @@ pub async fn import(store: &Store, a: ImportArgs) -> Result<ExitCode> {
         }
     };
     let (status, pass_status) = if report.cancelled {
-        (Status::Stopped, "stopped")
+        (Status::Stopped, PassStatus::Stopped)
     } else if report.complete() {
-        (Status::Done, "done")
+        (Status::Done, PassStatus::Done)
     } else {
-        (Status::Failed, "incomplete")
+        (Status::Failed, PassStatus::Incomplete)
     };
     let err = (!report.complete() && !report.cancelled)
         .then(|| format!("{} item(s) could not be imported", report.failed()));

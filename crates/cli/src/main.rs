@@ -16,7 +16,7 @@ use passeur_engine::{
     FolderRules, Limits, MailAccount, MailOptions, PassReport, purge_dav, purge_mail, run_dav_pass,
     run_mail_pass, verify_dav, verify_mail,
 };
-use passeur_store::{PassCounters, Store};
+use passeur_store::{PassCounters, PassStatus, Store};
 use passeur_types::{Endpoint, MigrationId, Status};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -491,7 +491,7 @@ async fn run_pass(
                         id,
                         pass,
                         PassCounters::default(),
-                        Some(("failed", Some(&msg))),
+                        Some((PassStatus::Failed, Some(&msg))),
                     )
                     .await?;
                 store.set_status(id, Status::Failed, Some(&msg)).await?;
@@ -510,11 +510,11 @@ async fn run_pass(
     }
     if !run.dry_run {
         let (status, pass_status) = if cancelled {
-            (Status::Stopped, "stopped")
+            (Status::Stopped, PassStatus::Stopped)
         } else if complete {
-            (Status::Done, "done")
+            (Status::Done, PassStatus::Done)
         } else {
-            (Status::Failed, "incomplete")
+            (Status::Failed, PassStatus::Incomplete)
         };
         let err = (!complete && !cancelled).then(|| {
             let mut e = summary_error(&report);

@@ -266,7 +266,8 @@ pub async fn run_file_import(
                     dst_key: Some(href),
                     pass,
                     size,
-                    flags: etag.unwrap_or_default(),
+                    flags: String::new(),
+                    etag,
                     pending: false,
                 })
                 .collect();

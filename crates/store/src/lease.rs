@@ -46,7 +46,8 @@ impl Lease {
         self.ttl
     }
 
-    /// When it ends unless renewed (as of its acquisition or last renewal through this value).
+    /// When it ends unless renewed, as of its acquisition ([`Store::renew_lease`] extends it
+    /// in the store, not in this value).
     pub fn expires_at(&self) -> SystemTime {
         self.expires_at
     }

@@ -11,7 +11,8 @@
 //! Items are written in two steps around the risky part (the APPEND or PUT): first as *pending*
 //! ([`Store::insert_pending`], which never overwrites a confirmed row), then completed with their
 //! destination key ([`Store::complete`]). A pending row found at the next run marks the crash
-//! window, which the engine reconciles against the destination before copying again.
+//! window, which the engine reconciles against the destination before copying again. A DAV
+//! item updated in place is rewritten with [`Store::record_copied`].
 //!
 //! # Backends
 //!

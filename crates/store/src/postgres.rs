@@ -15,7 +15,7 @@ use crate::types::{Result, StoreError};
 const STEPS: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
 
 /// Serialises schema upgrades of processes that start together (any fixed number).
-const SCHEMA_LOCK: i64 = 0x7061_7373_6575_72;
+const SCHEMA_LOCK: i64 = 0x0070_6173_7365_7572;
 
 /// The server's time in milliseconds since the Unix epoch.
 macro_rules! pg_now_ms {

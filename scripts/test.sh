@@ -6,7 +6,8 @@
 #      isync, pst-utils/pff-tools, openssl, time) if missing — apt-get update only when
 #      needed — and stops any system Dovecot/Radicale service the install started
 #      (tests run their own private instances on random loopback ports);
-#   2. starts the local PostgreSQL cluster on 127.0.0.1:5432 if PostgreSQL is installed;
+#   2. installs PostgreSQL if missing, starts its cluster on 127.0.0.1:5432 and makes sure
+#      the test role passeur_test can log in there;
 #   3. runs `cargo nextest run --workspace --no-fail-fast` (or `cargo test --workspace`),
 #      then `cargo fmt --all --check` and `cargo clippy --workspace --all-targets -- -D warnings`.
 # Idempotent: a second run installs nothing. Exit status is non-zero if any step failed.
@@ -90,28 +91,75 @@ install_packages() {
     fi
 }
 
+# PostgreSQL for the store's tests (crates/testkit/src/postgres.rs): the `postgresql` Debian
+# package, its cluster started on 127.0.0.1:5432, and the test role `passeur_test` (password
+# `passeur_test`, CREATEDB) able to log in there. Each step is skipped when already done.
+pg_as_admin() {
+    # Trust on TCP (as the CI machine has), else the Debian default: peer auth on the socket.
+    psql -X -q -w -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1 "$@" 2>/dev/null ||
+        { is_root && (cd / && runuser -u postgres -- psql -X -q -p 5432 -d postgres -v ON_ERROR_STOP=1 "$@"); }
+}
+
 ensure_postgres() {
-    if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
-        note "PostgreSQL not installed: skipping (tests needing it decide for themselves)"
-        return 0
+    if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+        if [ "${SKIP_INSTALL:-0}" = 1 ]; then
+            note "PostgreSQL not installed (SKIP_INSTALL=1): the store's PostgreSQL tests will fail"
+            return 0
+        fi
+        if ! is_root; then
+            note "PostgreSQL not installed and we are not root: the store's PostgreSQL tests will fail"
+            return 0
+        fi
+        note "installing postgresql"
+        if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then apt_update; fi
+        apt_install postgresql || { apt_update && apt_install postgresql; } ||
+            { note "FAILED to install postgresql"; return 0; }
+    fi
+    local version
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1)
+    if [ -z "$version" ]; then
+        if ! is_root; then
+            note "no PostgreSQL cluster and we are not root: not creating one"
+            return 0
+        fi
+        version=$(ls /usr/lib/postgresql | sort -V | tail -n1)
+        note "creating the PostgreSQL $version/main cluster"
+        pg_createcluster --port 5432 "$version" main || { note "FAILED to create a cluster"; return 0; }
     fi
     if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
         note "PostgreSQL is up on 127.0.0.1:5432"
-        return 0
-    fi
-    if ! is_root; then
+    elif ! is_root; then
         note "PostgreSQL is down and we are not root: not starting it"
         return 0
+    else
+        note "starting PostgreSQL $version/main"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start || note "FAILED to start PostgreSQL"
+        local up=0
+        for _ in $(seq 1 30); do
+            pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && { up=1; break; }
+            sleep 1
+        done
+        if [ $up -eq 0 ]; then
+            note "PostgreSQL did not become ready on 127.0.0.1:5432"
+            return 0
+        fi
+        note "PostgreSQL is up"
     fi
-    local version
-    version=$(ls /etc/postgresql | sort -V | tail -n1)
-    note "starting PostgreSQL $version/main"
-    pg_ctlcluster --skip-systemctl-redirect "$version" main start || note "FAILED to start PostgreSQL"
-    for _ in $(seq 1 30); do
-        pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && { note "PostgreSQL is up"; return 0; }
-        sleep 1
-    done
-    note "PostgreSQL did not become ready on 127.0.0.1:5432"
+    # The test role, with the password testkit uses (scram on Debian's default pg_hba for
+    # 127.0.0.1; trust works too).
+    if PGPASSWORD=passeur_test psql -X -q -w -h 127.0.0.1 -p 5432 -U passeur_test -d postgres \
+        -c 'SELECT 1' >/dev/null 2>&1; then
+        note "role passeur_test logs in on 127.0.0.1:5432"
+        return 0
+    fi
+    pg_as_admin -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'passeur_test') THEN CREATE ROLE passeur_test LOGIN PASSWORD 'passeur_test' CREATEDB; ELSE ALTER ROLE passeur_test LOGIN PASSWORD 'passeur_test' CREATEDB; END IF; END \$\$;" ||
+        note "FAILED to create role passeur_test"
+    if PGPASSWORD=passeur_test psql -X -q -w -h 127.0.0.1 -p 5432 -U passeur_test -d postgres \
+        -c 'SELECT 1' >/dev/null 2>&1; then
+        note "role passeur_test logs in on 127.0.0.1:5432"
+    else
+        note "role passeur_test cannot log in on 127.0.0.1:5432: check pg_hba.conf"
+    fi
 }
 
 ensure_rust_tools() {

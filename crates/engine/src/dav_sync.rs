@@ -334,7 +334,7 @@ fn known_of(items: &[Item]) -> HashMap<String, KnownItem> {
                 KnownItem {
                     src_etag: i.fingerprint.clone(),
                     dst_href: i.dst_key.clone()?,
-                    dst_etag: Some(i.flags.clone()).filter(|f| !f.is_empty()),
+                    dst_etag: i.etag.clone(),
                 },
             ))
         })
@@ -577,7 +577,8 @@ async fn record(
         dst_key: Some(dst_href.to_string()),
         pass,
         size,
-        flags: dst_etag.clone().unwrap_or_default(),
+        flags: String::new(),
+        etag: dst_etag.clone(),
         pending: false,
     };
     for e in evs {
@@ -673,7 +674,7 @@ async fn record(
         }
     }
     if !rows.is_empty() {
-        store.insert_pending(id, &rows).await?;
+        store.record_copied(id, &rows).await?;
     }
     if !failures.is_empty() {
         store.record_failures(id, &failures).await?;
@@ -775,7 +776,7 @@ async fn purge_dav_items(
             report.deleted += 1;
             continue;
         }
-        let etag = Some(i.flags.as_str()).filter(|e| !e.is_empty());
+        let etag = i.etag.as_deref();
         match d.delete(href, etag).await {
             Ok(true) => {
                 report.deleted += 1;

@@ -265,7 +265,8 @@ pub async fn run_file_import(
                     dst_key: Some(href),
                     pass,
                     size,
-                    flags: etag.unwrap_or_default(),
+                    flags: String::new(),
+                    etag,
                     pending: false,
                 })
                 .collect();

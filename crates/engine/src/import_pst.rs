@@ -863,6 +863,7 @@ async fn append_mail(
             pass: ctx.pass,
             size: m.mime.len() as u64,
             flags: m.flags.join(" "),
+            etag: None,
             pending: true,
         })
         .collect();
@@ -1095,7 +1096,8 @@ async fn flush_dav(
                 dst_key: Some(href.clone()),
                 pass: ctx.pass,
                 size: *size,
-                flags: etag.clone().unwrap_or_default(),
+                flags: String::new(),
+                etag: etag.clone(),
                 pending: false,
             })
         })

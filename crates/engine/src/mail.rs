@@ -973,6 +973,7 @@ fn pending_item(
         pass: ctx.pass,
         size,
         flags: normalise_flags(&m.flags).join(" "),
+        etag: None,
         pending: true,
     }
 }

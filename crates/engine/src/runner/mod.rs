@@ -13,9 +13,12 @@
 mod spec;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use passeur_dav::DavClient;
-use passeur_store::{MigrationRow, PassCounters, PassRow, Store};
+use passeur_store::{Lease, MigrationRow, PassCounters, PassRow, PassStatus, Store, StoreError};
 use passeur_types::{Endpoint, MigrationId, Status};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -205,11 +208,111 @@ pub struct MigrationView {
 #[derive(Debug, Clone)]
 pub struct Runner {
     store: Store,
+    /// Who holds the leases this runner takes (host, process, random).
+    holder: String,
+    lease_ttl: Duration,
+    /// How long to wait for another runner's lease before giving up (`None`: refuse at once).
+    wait: Option<Duration>,
+}
+
+/// A migration's lease, renewed by heartbeat while a run holds it.
+struct Held {
+    lease: Lease,
+    store: Store,
+    heartbeat: tokio::task::JoinHandle<()>,
+    lost: Arc<AtomicBool>,
+}
+
+impl Held {
+    async fn release(self) {
+        self.heartbeat.abort();
+        if let Err(e) = self.store.release_lease(&self.lease).await {
+            tracing::warn!(error = %e, "cannot release the migration's lease");
+        }
+    }
 }
 
 impl Runner {
     pub fn new(store: Store) -> Runner {
-        Runner { store }
+        let tag = MigrationId::random().to_string();
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into());
+        Runner {
+            store,
+            holder: format!("{host}:{}:{}", std::process::id(), &tag[..8]),
+            lease_ttl: Duration::from_secs(30),
+            wait: None,
+        }
+    }
+
+    /// Waits up to `wait` for another runner of the same migration to finish, instead of
+    /// refusing at once.
+    pub fn with_wait(mut self, wait: Option<Duration>) -> Runner {
+        self.wait = wait;
+        self
+    }
+
+    /// How long a lease lasts without a heartbeat (a crashed runner's is taken over after it).
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Runner {
+        self.lease_ttl = ttl.max(Duration::from_millis(300));
+        self
+    }
+
+    /// Takes migration `id`'s lease (or waits for it), and renews it every third of its
+    /// lifetime; a lease found lost cancels `cancel`, so the run stops before writing more, and
+    /// every write through the fenced store is refused anyway.
+    async fn hold(&self, id: MigrationId, cancel: &CancellationToken) -> Result<Held, EngineError> {
+        let taken = match self.wait {
+            None => self.store.acquire_lease(id, &self.holder, self.lease_ttl).await,
+            Some(w) => {
+                self.store
+                    .acquire_lease_wait(id, &self.holder, self.lease_ttl, w)
+                    .await
+            }
+        };
+        let lease = match taken {
+            Ok(l) => l,
+            Err(StoreError::Busy { holder, until }) => {
+                let left = until
+                    .duration_since(std::time::SystemTime::now())
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                return Err(EngineError::Busy(format!(
+                    "migration {id} is being run by another process ({holder}); try again when it \
+                     ends, or wait for it with --wait (its lease lapses within {left} s if it died)"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let lost = Arc::new(AtomicBool::new(false));
+        let (store, l, flag, stop) = (
+            self.store.clone(),
+            lease.clone(),
+            Arc::clone(&lost),
+            cancel.clone(),
+        );
+        let every = self.lease_ttl / 3;
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = store.renew_lease(&l).await {
+                    if matches!(e, StoreError::LeaseLost) {
+                        tracing::warn!("the migration's lease was taken over: stopping");
+                        flag.store(true, Ordering::SeqCst);
+                        stop.cancel();
+                        return;
+                    }
+                    tracing::warn!(error = %e, "cannot renew the migration's lease");
+                }
+            }
+        });
+        Ok(Held {
+            store: self.store.clone(),
+            lease,
+            heartbeat,
+            lost,
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -290,30 +393,59 @@ impl Runner {
             let parts = execute(&rc, &row.source, &row.destination, &spec, secrets, opts).await;
             return finish(&rc, true, parts);
         }
-        self.store.set_status(id, Status::Running, None).await?;
-        let pass = self.store.begin_pass(id).await?;
+        let held = self.hold(id, &cancel).await?;
+        let result = self
+            .run_held(id, &row, &spec, secrets, opts, &held, events, cancel)
+            .await;
+        let lost = held.lost.load(Ordering::SeqCst);
+        held.release().await;
+        match result {
+            Err(EngineError::Store(StoreError::LeaseLost)) | Ok(_) if lost => {
+                Err(EngineError::Busy(format!(
+                    "migration {id}: another process took this run over; this one stopped"
+                )))
+            }
+            r => r,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_held(
+        &self,
+        id: MigrationId,
+        row: &MigrationRow,
+        spec: &MigrationSpec,
+        secrets: &Secrets,
+        opts: &RunOptions,
+        held: &Held,
+        events: EventSink,
+        cancel: CancellationToken,
+    ) -> Result<PassOutcome, EngineError> {
+        let store = held.store.fenced(&held.lease);
+        store.set_status(id, Status::Running, None).await?;
+        let pass = store.begin_pass(id).await?;
         let rc = RunContext {
-            store: self.store.clone(),
+            store: store.clone(),
             migration: id,
             pass,
             events,
             cancel,
         };
-        let parts = execute(&rc, &row.source, &row.destination, &spec, secrets, opts).await;
+        let parts = execute(&rc, &row.source, &row.destination, spec, secrets, opts).await;
         let counters = parts.counters();
         let result = finish(&rc, false, parts);
         let (status, pass_status, err) = match &result {
             Ok(o) => match o.outcome {
-                Outcome::Done => (Status::Done, "done", None),
-                Outcome::Stopped => (Status::Stopped, "stopped", None),
-                Outcome::Incomplete => (Status::Failed, "incomplete", o.summary.clone()),
+                Outcome::Done => (Status::Done, PassStatus::Done, None),
+                Outcome::Stopped => (Status::Stopped, PassStatus::Stopped, None),
+                Outcome::Incomplete => (Status::Failed, PassStatus::Incomplete, o.summary.clone()),
             },
-            Err(e) => (Status::Failed, "failed", Some(e.to_string())),
+            Err(e) => (Status::Failed, PassStatus::Failed, Some(e.to_string())),
         };
-        self.store
+        store
             .update_pass(id, pass, counters, Some((pass_status, err.as_deref())))
             .await?;
-        self.store.set_status(id, status, err.as_deref()).await?;
+        store.set_status(id, status, err.as_deref()).await?;
         result
     }
 
@@ -355,14 +487,34 @@ impl Runner {
     ) -> Result<PurgeOutcome, EngineError> {
         let (row, spec) = self.load(id).await?;
         let from_pass = from_pass.max(1);
-        let store = &self.store;
+        let held = self.hold(id, &CancellationToken::new()).await?;
+        let fenced = held.store.fenced(&held.lease);
+        let result = self
+            .purge_held(&fenced, id, &row, &spec, from_pass, dry_run, destination_password, opts)
+            .await;
+        held.release().await;
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn purge_held(
+        &self,
+        store: &Store,
+        id: MigrationId,
+        row: &MigrationRow,
+        spec: &MigrationSpec,
+        from_pass: u32,
+        dry_run: bool,
+        destination_password: Secret,
+        opts: &RunOptions,
+    ) -> Result<PurgeOutcome, EngineError> {
         let insecure = opts.destination_insecure_tls;
         let mut out = PurgeOutcome {
             from_pass,
             dry_run,
             ..Default::default()
         };
-        match &spec {
+        match spec {
             MigrationSpec::Accounts(a) => {
                 let to_admin = opts.to_admin.clone().or(a.to_admin.clone());
                 if a.with_mail {

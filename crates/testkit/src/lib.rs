@@ -8,6 +8,8 @@
 //! * [`PgTestDb`] — a fresh database per test on the local PostgreSQL, dropped on drop.
 //! * [`CutProxy`] — a TCP proxy that can drop every live connection on demand or after
 //!   N bytes, to test connection cuts mid-transfer.
+//! * [`RewriteProxy`] — a TCP proxy that rewrites the server's lines: a hostile server made
+//!   of a real one.
 //!
 //! Also [`corpus`] (seeded realistic mail corpus), [`imapwire`] (a minimal blocking IMAP
 //! client, independent of passeur's) and [`verify`] (compare two IMAP accounts).
@@ -24,6 +26,7 @@ mod postgres;
 mod proc;
 mod proxy;
 mod radicale;
+mod rewrite;
 pub mod verify;
 mod xandikos;
 
@@ -32,4 +35,5 @@ pub use dovecot::{Dovecot, DovecotOptions, ensure_dovecot};
 pub use postgres::{PgTestDb, ensure_postgres};
 pub use proxy::CutProxy;
 pub use radicale::{Radicale, RadicaleOptions, ensure_radicale};
+pub use rewrite::{RewriteProxy, replace_all};
 pub use xandikos::{Xandikos, ensure_xandikos};

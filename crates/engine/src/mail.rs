@@ -961,9 +961,9 @@ async fn copy_missing(
                         None => {
                             // Never wait for budget while holding some: hand over what is
                             // held, then wait for this body's share with nothing else held.
-                            if !held.is_empty()
-                                && tx.send((std::mem::take(&mut held), permit)).await.is_err()
-                            {
+                            if held.is_empty() {
+                                drop(permit);
+                            } else if tx.send((std::mem::take(&mut held), permit)).await.is_err() {
                                 return Ok(late);
                             }
                             permit = acquire(kib.min(u64::from(budget_total)) as u32).await?;

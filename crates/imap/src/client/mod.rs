@@ -6,7 +6,7 @@ mod fetch;
 mod mailbox;
 mod session;
 mod store;
-mod stream;
+pub(crate) mod stream;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -26,7 +26,7 @@ pub enum StreamError {
 
 /// Whether `line` (without its line end) opens a FETCH response whose `BODY[]` is the literal
 /// that follows it: `* 12 FETCH (UID 34 BODY[] {n}`. Returns n.
-fn body_literal(line: &[u8]) -> Option<u64> {
+pub(crate) fn body_literal(line: &[u8]) -> Option<u64> {
     if !line.starts_with(b"* ") {
         return None;
     }

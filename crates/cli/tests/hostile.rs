@@ -137,14 +137,13 @@ fn run_measuring_peak(args: &[&str]) -> (std::process::ExitStatus, u64, String) 
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut peak = 0;
     let status = loop {
-        if let Ok(s) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = s
+        if let Ok(s) = std::fs::read_to_string(&status_path)
+            && let Some(kb) = s
                 .lines()
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kb);
-            }
+        {
+            peak = peak.max(kb);
         }
         if let Some(st) = child.try_wait().expect("wait") {
             break st;

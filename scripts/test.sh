@@ -217,6 +217,7 @@ else
 fi
 run_step "format" cargo fmt --all --check
 run_step "clippy" cargo clippy --workspace --all-targets -- -D warnings
+run_step "fuzz targets build" cargo check --manifest-path fuzz/Cargo.toml --bins --target-dir target/fuzz
 
 step "summary  [$(elapsed)]"
 if [ ${#FAILED[@]} -eq 0 ]; then

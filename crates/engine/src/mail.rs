@@ -194,24 +194,42 @@ pub async fn run_mail_pass(
         .collect();
     let workers = opts.limits.connections.max(1).min(work.len().max(1));
     let queue = Arc::new(Mutex::new(work.into_iter().collect::<VecDeque<_>>()));
-    let mut handles = Vec::new();
+    // A JoinSet, so that when one task fails (a panic), every other one is stopped and
+    // waited for before the pass returns: nothing keeps copying in the background.
+    let mut tasks = tokio::task::JoinSet::new();
     let mut first = Some((s, d));
     for _ in 0..workers {
         let ctx = ctx.clone();
         let queue = queue.clone();
         let conns = first.take();
-        handles.push(tokio::spawn(async move { worker(ctx, queue, conns).await }));
+        tasks.spawn(async move { worker(ctx, queue, conns).await });
     }
     let mut done = Vec::new();
-    for h in handles {
-        match h.await {
+    let mut failure = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
             Ok(reports) => done.extend(reports),
+            Err(e) if e.is_cancelled() => {}
             Err(e) => {
-                return Err(EngineError::Internal(format!(
-                    "a copy task ended abnormally: {e}"
-                )));
+                if failure.is_none() {
+                    tasks.abort_all();
+                    failure = Some(if e.is_panic() {
+                        let p = e.into_panic();
+                        let what = p
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "a panic".to_owned());
+                        format!("a copy task failed: {what}")
+                    } else {
+                        format!("a copy task ended abnormally: {e}")
+                    });
+                }
             }
         }
+    }
+    if let Some(reason) = failure {
+        return Err(EngineError::Internal(reason));
     }
     done.sort_by_key(|r: &FolderReport| order.get(&r.dst).copied().unwrap_or(usize::MAX));
     report.folders.extend(done);
@@ -846,6 +864,14 @@ async fn copy_missing(
     report: &mut FolderReport,
 ) -> Result<(), EngineError> {
     let limits = ctx.opts.limits;
+    // A message whose metadata cannot be read (an INTERNALDATE that is not a date) cannot be
+    // appended as it is: it fails alone, and the rest of its batch goes on.
+    let (unreadable, missing): (Vec<&MessageMeta>, Vec<&MessageMeta>) = missing
+        .iter()
+        .partition(|m| unreadable_metadata(m).is_some());
+    if !unreadable.is_empty() {
+        report.failed += record_unreadable(ctx, plan, st, &unreadable).await?;
+    }
     // Large messages are streamed one by one after the batches; the rest goes through the
     // fetch/append pipeline, held in memory under the budget.
     let (large, small): (Vec<&MessageMeta>, Vec<&MessageMeta>) = missing
@@ -854,8 +880,24 @@ async fn copy_missing(
     let batches = batches(&small, limits.batch_messages, limits.batch_bytes);
     let (tx, mut rx) = mpsc::channel::<Batch>(1);
     let dd = &mut *d;
+    // The sizes are what the source declares. A body found larger than the streaming
+    // threshold stops the batch fetch (the client does not hold a response that large), and
+    // the messages of the batch not received yet are streamed after the batches.
+    let response_cap = limits.stream_from.max(64 * 1024);
+    let budget_total = ctx.budget_total;
+    let acquire = |kib: u32| {
+        let budget = ctx.budget.clone();
+        async move {
+            budget
+                .acquire_many_owned(kib.clamp(1, budget_total))
+                .await
+                .map_err(|_| EngineError::Internal("the memory budget was closed".into()))
+        }
+    };
 
     let fetch = async {
+        let mut late: Vec<&MessageMeta> = Vec::new();
+        s.set_max_response_literals(response_cap);
         for batch in batches {
             if ctx.cancel.is_cancelled() {
                 break;
@@ -864,32 +906,77 @@ async fn copy_missing(
                 .iter()
                 .map(|m| m.size.unwrap_or(0).div_ceil(1024))
                 .sum();
-            let need = (kib.max(1) as u32).min(ctx.budget_total);
-            let permit = ctx
-                .budget
-                .clone()
-                .acquire_many_owned(need)
-                .await
-                .map_err(|_| EngineError::Internal("the memory budget was closed".into()))?;
+            let mut permit = acquire(kib.min(u64::from(u32::MAX)) as u32).await?;
             let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
             s.start_fetch_bodies(&uids)
                 .await
                 .map_err(src_err("fetch messages"))?;
-            let mut bodies: HashMap<u32, Bytes> = HashMap::with_capacity(uids.len());
-            while let Some(b) = s.next_body().await.map_err(src_err("fetch messages"))? {
-                bodies.insert(b.uid, b.body);
+            let wanted: HashMap<u32, &MessageMeta> = batch.iter().map(|m| (m.uid, *m)).collect();
+            let mut received: HashSet<u32> = HashSet::with_capacity(uids.len());
+            let mut held: Vec<(MessageMeta, Bytes)> = Vec::with_capacity(uids.len());
+            // KiB actually received in `held`: the budget is charged with these, not with the
+            // declared sizes.
+            let mut charged: u64 = 0;
+            loop {
+                let body = match s.next_body().await {
+                    Ok(Some(b)) => b,
+                    Ok(None) => break,
+                    Err(passeur_imap::Error::ResponseTooLarge { size, .. }) => {
+                        tracing::warn!(
+                            folder = %plan.display,
+                            size,
+                            "a message is larger than the source declared; streaming it"
+                        );
+                        late.extend(batch.iter().filter(|m| !received.contains(&m.uid)).copied());
+                        reopen_source(ctx, s, plan, st).await?;
+                        s.set_max_response_literals(response_cap);
+                        break;
+                    }
+                    Err(e) => return Err(src_err("fetch messages")(e)),
+                };
+                // A message expunged on the source meanwhile is simply not there any more;
+                // one sent twice or not asked for is ignored.
+                let Some(m) = wanted.get(&body.uid) else {
+                    continue;
+                };
+                if !received.insert(body.uid) {
+                    continue;
+                }
+                let kib = (body.body.len() as u64).div_ceil(1024).max(1);
+                charged += kib;
+                let have = permit.num_permits() as u64;
+                if charged > have {
+                    let extra = (charged - have)
+                        .min(u64::from(budget_total) - have.min(u64::from(budget_total)));
+                    let more = if extra == 0 {
+                        None
+                    } else {
+                        ctx.budget.clone().try_acquire_many_owned(extra as u32).ok()
+                    };
+                    match more {
+                        Some(more) => permit.merge(more),
+                        None if extra == 0 && held.is_empty() => {}
+                        None => {
+                            // Never wait for budget while holding some: hand over what is
+                            // held, then wait for this body's share with nothing else held.
+                            if held.is_empty() {
+                                drop(permit);
+                            } else if tx.send((std::mem::take(&mut held), permit)).await.is_err() {
+                                return Ok(late);
+                            }
+                            permit = acquire(kib.min(u64::from(budget_total)) as u32).await?;
+                            charged = kib;
+                        }
+                    }
+                }
+                held.push(((*m).clone(), body.body));
             }
-            // A message expunged on the source meanwhile is simply not there any more.
-            let msgs: Vec<(MessageMeta, Bytes)> = batch
-                .into_iter()
-                .filter_map(|m| bodies.remove(&m.uid).map(|b| ((*m).clone(), b)))
-                .collect();
-            if tx.send((msgs, permit)).await.is_err() {
+            if tx.send((held, permit)).await.is_err() {
                 break;
             }
         }
         drop(tx);
-        Ok::<(), EngineError>(())
+        Ok::<Vec<&MessageMeta>, EngineError>(late)
     };
 
     // `move`: when the append side fails, its receiver must be dropped at once, so that the
@@ -943,10 +1030,77 @@ async fn copy_missing(
     report.copied += copied;
     report.bytes += bytes;
     report.failed += failed;
-    fetched?;
+    let mut large = large;
+    large.extend(fetched?);
     if !large.is_empty() && !ctx.cancel.is_cancelled() {
         stream_large(ctx, s, d, plan, st, &large, report).await?;
     }
+    Ok(())
+}
+
+/// Why a message's metadata cannot be used to append it, if it cannot.
+fn unreadable_metadata(m: &MessageMeta) -> Option<String> {
+    let date = m.internal_date.as_deref()?;
+    if crate::message::parse_internal_date(date).is_some() {
+        return None;
+    }
+    let shown: String = date.chars().take(64).collect();
+    Some(format!(
+        "cannot copy it: the source gave an internal date that is not a date: {shown:?}"
+    ))
+}
+
+/// Records messages whose metadata cannot be read as failures of this pass; returns how many.
+async fn record_unreadable(
+    ctx: &Ctx,
+    plan: &FolderPlan,
+    st: &MailboxStatus,
+    ms: &[&MessageMeta],
+) -> Result<u64, EngineError> {
+    let mut failures = Vec::with_capacity(ms.len());
+    for m in ms {
+        let reason = unreadable_metadata(m).unwrap_or_default();
+        ctx.events.send(Event::ItemFailed {
+            folder: plan.display.clone(),
+            uid: m.uid,
+            reason: reason.clone(),
+        });
+        failures.push(passeur_store::Failure {
+            pass: ctx.pass,
+            kind: ContentKind::Mail,
+            folder: plan.display.clone(),
+            src_key: Item::mail_key(st.uidvalidity, m.uid),
+            size: m.size,
+            reason,
+        });
+    }
+    ctx.store.record_failures(ctx.id, &failures).await?;
+    Ok(failures.len() as u64)
+}
+
+/// Replaces a source connection lost in the middle of a response with a new one on the same
+/// folder. A changed UIDVALIDITY makes the folder start over (a retryable error).
+async fn reopen_source(
+    ctx: &Ctx,
+    s: &mut Client,
+    plan: &FolderPlan,
+    st: &MailboxStatus,
+) -> Result<(), EngineError> {
+    let mut fresh = ctx.src.connect(Side::Source).await?;
+    let now = fresh
+        .examine(&plan.src)
+        .await
+        .map_err(src_err("open a folder"))?;
+    if now.uidvalidity != st.uidvalidity {
+        return Err(EngineError::imap(
+            Side::Source,
+            "go on copying a folder",
+            passeur_imap::Error::Closed {
+                reason: Some("the folder's UIDVALIDITY changed".into()),
+            },
+        ));
+    }
+    *s = fresh;
     Ok(())
 }
 

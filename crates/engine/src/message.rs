@@ -73,47 +73,8 @@ pub fn normalise_flags(flags: &[String]) -> Vec<String> {
     out
 }
 
-/// Parses an IMAP INTERNALDATE (`"17-Jul-1996 02:44:25 -0700"`) into seconds since the epoch.
-pub fn parse_internal_date(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, rest) = s.split_once(' ')?;
-    let mut d = date.split('-');
-    let day: i64 = d.next()?.trim().parse().ok()?;
-    let mon = d.next()?;
-    let year: i64 = d.next()?.parse().ok()?;
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(mon))? as i64 + 1;
-    let rest = rest.trim_start();
-    let (time, zone) = rest.split_once(' ')?;
-    let mut t = time.split(':');
-    let (hh, mm, ss): (i64, i64, i64) = (
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-    );
-    let zone = zone.trim();
-    if zone.len() != 5 {
-        return None;
-    }
-    let sign = match &zone[..1] {
-        "+" => 1,
-        "-" => -1,
-        _ => return None,
-    };
-    let zh: i64 = zone[1..3].parse().ok()?;
-    let zm: i64 = zone[3..5].parse().ok()?;
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss - sign * (zh * 3600 + zm * 60))
-}
+/// Parses an IMAP INTERNALDATE into seconds since the epoch (it lives with the IMAP client).
+pub use passeur_imap::parse_internal_date;
 
 #[cfg(test)]
 mod tests {
@@ -139,6 +100,18 @@ mod tests {
             Some(1_706_864_400)
         );
         assert_eq!(parse_internal_date("garbage"), None);
+        // A zone with a multi-byte character of the right byte length used to panic.
+        assert_eq!(parse_internal_date("17-Jul-1996 02:44:25 +0\u{e9}0"), None);
+        assert_eq!(parse_internal_date("17-Jul-1996 02:44:25 \u{e9}000"), None);
+        assert_eq!(
+            parse_internal_date("17-Jul-99999999999999 02:44:25 +0000"),
+            None
+        );
+        assert_eq!(
+            parse_internal_date("17-Jul-1996 02:44:25 +0000 extra"),
+            None
+        );
+        assert!(fingerprint(None, Some("01-Jan-2000 00:00:00 +0\u{e9}0"), 1).len() == 32);
         assert_eq!(
             fingerprint(Some(b" <a@b> "), Some("17-Jul-1996 02:44:25 -0700"), 10),
             fingerprint(Some(b"<a@b>"), Some("17-Jul-1996 09:44:25 +0000"), 10)

@@ -6,7 +6,11 @@
 //! decoded leniently.
 
 use std::collections::VecDeque;
-use std::io::BufRead;
+use std::io::{self, BufRead, Read};
+
+/// Longest line accepted, physical (between line ends) or logical (unfolded). A content line
+/// is a property; nothing legitimate comes near this, and a longer one would be held whole.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// One unfolded content line and the physical line number (1-based) it starts on.
 #[derive(Debug, Clone)]
@@ -21,28 +25,145 @@ pub(crate) struct Logical {
 /// breaks (a value ending in `=` continues on the next line, unindented) and base64
 /// data whose continuation lines are not indented (ended by a blank line).
 pub(crate) struct Unfolder<R> {
-    reader: R,
+    reader: Input<R>,
+    max_line: usize,
     next_no: usize,
     queue: VecDeque<(Vec<u8>, usize)>,
     peeked: Option<(Vec<u8>, usize)>,
     vcard21: bool,
     eof: bool,
     first: bool,
-    decoded: Option<std::io::Cursor<Vec<u8>>>,
+}
+
+/// The bytes under the unfolder: as they are, or UTF-16 transcoded to UTF-8 as they are read.
+enum Input<R> {
+    Plain(R),
+    Utf16(Box<Utf16<R>>),
+    /// Only while switching to UTF-16.
+    Gone,
+}
+
+impl<R: BufRead> Read for Input<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Input<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Input::Plain(r) => r.fill_buf(),
+            Input::Utf16(u) => u.fill_buf(),
+            Input::Gone => Ok(&[]),
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        match self {
+            Input::Plain(r) => r.consume(n),
+            Input::Utf16(u) => u.pos += n,
+            Input::Gone => {}
+        }
+    }
+}
+
+/// A UTF-16 byte stream read as UTF-8, one chunk at a time.
+struct Utf16<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    out: Vec<u8>,
+    pos: usize,
+    finished: bool,
+}
+
+impl<R: BufRead> Utf16<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos >= self.out.len() && !self.finished {
+            self.out.clear();
+            self.pos = 0;
+            let input = self.inner.fill_buf()?;
+            let last = input.is_empty();
+            let room = self
+                .decoder
+                .max_utf8_buffer_length(input.len())
+                .unwrap_or(input.len() * 3 + 16);
+            self.out.resize(room, 0);
+            let (_, read, written, _) = self.decoder.decode_to_utf8(input, &mut self.out, last);
+            self.out.truncate(written);
+            self.inner.consume(read);
+            self.finished = last;
+        }
+        Ok(&self.out[self.pos.min(self.out.len())..])
+    }
+}
+
+/// Reads up to and including the next `\n` into `buf`, refusing a line longer than `max`
+/// (the error names line `no`) instead of holding it. Returns the bytes read; 0 at the end.
+fn read_line_capped(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+    no: usize,
+) -> io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let avail = r.fill_buf()?;
+        if avail.is_empty() {
+            return Ok(total);
+        }
+        let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        if buf.len() + take > max.saturating_add(2) {
+            return Err(line_too_long(no, max));
+        }
+        buf.extend_from_slice(&avail[..take]);
+        r.consume(take);
+        total += take;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
+fn line_too_long(no: usize, max: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        if max >= 1024 * 1024 {
+            format!(
+                "line {no} is longer than {} MiB; it is not read",
+                max / (1024 * 1024)
+            )
+        } else {
+            format!("line {no} is longer than {max} bytes; it is not read")
+        },
+    )
 }
 
 impl<R: BufRead> Unfolder<R> {
     pub fn new(reader: R, vcard21: bool) -> Self {
         Unfolder {
-            reader,
+            reader: Input::Plain(reader),
+            max_line: MAX_LINE_BYTES,
             next_no: 1,
             queue: VecDeque::new(),
             peeked: None,
             vcard21,
             eof: false,
             first: true,
-            decoded: None,
         }
+    }
+
+    /// Sets the longest line accepted (default [`MAX_LINE_BYTES`]).
+    #[cfg(test)]
+    pub fn with_max_line(mut self, max: usize) -> Self {
+        self.max_line = max;
+        self
     }
 
     fn physical(&mut self) -> std::io::Result<Option<(Vec<u8>, usize)>> {
@@ -60,10 +181,7 @@ impl<R: BufRead> Unfolder<R> {
                 self.detect_utf16()?;
             }
             let mut buf = Vec::new();
-            let n = match &mut self.decoded {
-                Some(c) => c.read_until(b'\n', &mut buf)?,
-                None => self.reader.read_until(b'\n', &mut buf)?,
-            };
+            let n = read_line_capped(&mut self.reader, &mut buf, self.max_line, self.next_no)?;
             if n == 0 {
                 self.eof = true;
                 continue;
@@ -95,8 +213,7 @@ impl<R: BufRead> Unfolder<R> {
         }
     }
 
-    /// UTF-16 files (some Windows exports) are transcoded whole to UTF-8: rare and
-    /// small in practice, so the memory bound does not hold for them.
+    /// UTF-16 files (some Windows exports) are transcoded to UTF-8 as they are read.
     fn detect_utf16(&mut self) -> std::io::Result<()> {
         let head = self.reader.fill_buf()?;
         let enc = match head {
@@ -104,10 +221,15 @@ impl<R: BufRead> Unfolder<R> {
             [0xFE, 0xFF, ..] => encoding_rs::UTF_16BE,
             _ => return Ok(()),
         };
-        let mut all = Vec::new();
-        self.reader.read_to_end(&mut all)?;
-        let text = enc.decode(&all).0.into_owned();
-        self.decoded = Some(std::io::Cursor::new(text.into_bytes()));
+        if let Input::Plain(r) = std::mem::replace(&mut self.reader, Input::Gone) {
+            self.reader = Input::Utf16(Box::new(Utf16 {
+                inner: r,
+                decoder: enc.new_decoder_with_bom_removal(),
+                out: Vec::new(),
+                pos: 0,
+                finished: false,
+            }));
+        }
         Ok(())
     }
 
@@ -125,6 +247,9 @@ impl<R: BufRead> Unfolder<R> {
             }
         };
         while let Some((next, no)) = self.physical()? {
+            if bytes.len().saturating_add(next.len()) > self.max_line {
+                return Err(line_too_long(line, self.max_line));
+            }
             if matches!(next.first(), Some(b' ') | Some(b'\t')) {
                 bytes.extend_from_slice(&next[1..]);
                 continue;
@@ -423,5 +548,111 @@ mod tests {
         }
         let unfolded: String = s.replace("\r\n ", "");
         assert_eq!(unfolded.trim_end(), format!("X:{long}"));
+    }
+
+    /// An endless stream: `head`, then `unit` repeated for ever.
+    struct Endless {
+        head: Vec<u8>,
+        unit: Vec<u8>,
+        pos: usize,
+        served: usize,
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let mut n = 0;
+            while n < out.len() {
+                let src = if self.served < self.head.len() {
+                    &self.head
+                } else {
+                    &self.unit
+                };
+                let at = if self.served < self.head.len() {
+                    self.served
+                } else {
+                    self.pos
+                };
+                let k = (src.len() - at).min(out.len() - n);
+                out[n..n + k].copy_from_slice(&src[at..at + k]);
+                n += k;
+                if self.served < self.head.len() {
+                    self.served += k;
+                } else {
+                    self.pos = (self.pos + k) % self.unit.len();
+                }
+            }
+            Ok(n)
+        }
+    }
+
+    fn endless(head: &[u8], unit: &[u8]) -> io::BufReader<Endless> {
+        io::BufReader::new(Endless {
+            head: head.to_vec(),
+            unit: unit.to_vec(),
+            pos: 0,
+            served: 0,
+        })
+    }
+
+    #[test]
+    fn a_line_that_never_ends_is_refused_with_its_line_number() {
+        let r = endless(b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nX-BIG:", b"a");
+        let mut u = Unfolder::new(r, false).with_max_line(1 << 20);
+        assert_eq!(u.next_logical().unwrap().unwrap().line, 1);
+        let e = loop {
+            match u.next_logical() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("an endless line ended"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn a_logical_line_folded_for_ever_is_refused_with_its_line_number() {
+        let r = endless(b"BEGIN:VCARD\r\nNOTE:x\r\n", b" folded continuation\r\n");
+        let mut u = Unfolder::new(r, false).with_max_line(1 << 20);
+        assert_eq!(u.next_logical().unwrap().unwrap().line, 1);
+        let e = u.next_logical().unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn utf16_is_transcoded_as_it_is_read_and_capped_too() {
+        let text = "BEGIN:VCARD\r\nFN:J\u{e9}r\u{f4}me\r\n folded\r\nEND:VCARD\r\n";
+        let mut le = vec![0xFF, 0xFE];
+        for u in text.encode_utf16() {
+            le.extend_from_slice(&u.to_le_bytes());
+        }
+        let mut be = vec![0xFE, 0xFF];
+        for u in text.encode_utf16() {
+            be.extend_from_slice(&u.to_be_bytes());
+        }
+        for bytes in [le, be] {
+            // A tiny buffer, so that code units are split across reads.
+            let got: Vec<(String, usize)> = {
+                let mut u = Unfolder::new(io::BufReader::with_capacity(3, &bytes[..]), false);
+                let mut out = Vec::new();
+                while let Some(l) = u.next_logical().unwrap() {
+                    out.push((String::from_utf8(l.bytes).unwrap(), l.line));
+                }
+                out
+            };
+            assert_eq!(
+                got,
+                vec![
+                    ("BEGIN:VCARD".to_string(), 1),
+                    ("FN:J\u{e9}r\u{f4}mefolded".to_string(), 2),
+                    ("END:VCARD".to_string(), 4),
+                ]
+            );
+        }
+        // An endless UTF-16 line stops at the cap.
+        let r = endless(&[0xFF, 0xFE, b'A', 0, b':', 0], &[b'a', 0]);
+        let mut u = Unfolder::new(r, false).with_max_line(1 << 20);
+        let e = u.next_logical().unwrap_err();
+        assert!(e.to_string().contains("line 1"), "{e}");
     }
 }

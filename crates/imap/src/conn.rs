@@ -19,6 +19,8 @@ use crate::Error;
 
 /// Bytes asked from the socket per read.
 const READ_CHUNK: usize = 128 * 1024;
+/// Most room made at once for an announced literal beyond what the buffer already holds.
+const FIRST_RESERVE: usize = 1024 * 1024;
 /// Write buffer size before it is pushed to the socket.
 const WRITE_BATCH: usize = 256 * 1024;
 /// Payloads above this go to the socket directly instead of being copied.
@@ -194,13 +196,20 @@ impl Conn {
         // With a known need (the rest of a literal) there must be room for all of it; without,
         // any reasonable room will do: reallocating then would copy what is unread, possibly
         // a whole large literal waiting for its closing bytes.
-        let min_spare = if want > 0 { want } else { 4096 };
+        let min_spare = if want > 0 {
+            want.min(FIRST_RESERVE.max(self.rbuf.len()))
+        } else {
+            4096
+        };
         if self.rbuf.capacity() - self.rbuf.len() < min_spare {
             // Slack after a literal holds the rest of its response without another copy. With
             // no known need (a line still without its end), grow geometrically: a long line
             // must not be copied over and over.
+            // The rest of a literal is what the server announced, not what it sent: room for
+            // all of it is made only as bytes arrive (at most doubling what is held), so an
+            // announced `{536870911}` followed by a trickle does not reserve 512 MiB.
             let room = if want > 0 {
-                want + READ_CHUNK
+                want.min(FIRST_RESERVE.max(self.rbuf.len())) + READ_CHUNK
             } else {
                 READ_CHUNK.max(self.rbuf.len())
             };

@@ -36,6 +36,13 @@ pub enum Error {
     Closed { reason: Option<String> },
     #[error("cannot read from or write to the server: {0}")]
     Io(#[from] io::Error),
+    /// A response's literals add up to more than the client accepts in one response
+    /// ([`crate::Client::set_max_response_literals`]). The connection is unusable after it. A
+    /// message this large is meant to be streamed ([`crate::Client::open_body`]).
+    #[error(
+        "cannot accept a server response whose literals add up to {size} bytes or more (the limit is {limit})"
+    )]
+    ResponseTooLarge { size: u64, limit: u64 },
     #[error("cannot {0}: the server does not support it")]
     Unsupported(String),
     #[error("cannot {0}: wrong client state")]
@@ -53,6 +60,7 @@ impl Error {
             | Error::No { .. }
             | Error::Bad { .. }
             | Error::Protocol { .. }
+            | Error::ResponseTooLarge { .. }
             | Error::Unsupported(_)
             | Error::State(_) => false,
         }

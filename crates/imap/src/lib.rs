@@ -46,6 +46,7 @@ mod caps;
 mod client;
 mod command;
 mod conn;
+pub mod date;
 mod error;
 pub mod mutf7;
 pub mod proto;
@@ -58,10 +59,21 @@ pub use client::{
     MailboxStatus, MessageMeta, Namespace, Quirks, StreamError,
 };
 pub use command::quote;
+pub use date::parse_internal_date;
 pub use error::Error;
 pub use passeur_types::Security;
 pub use proto::response::Untagged;
 pub use uidset::{expand_uid_set, uid_set};
+
+/// Entry points for the fuzz targets (`fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The streaming scanner's reading of a response's first line: `Some(n)` when it opens a
+    /// FETCH whose `BODY[]` literal of n bytes follows.
+    pub fn body_literal(line: &[u8]) -> Option<u64> {
+        crate::client::stream::body_literal(line)
+    }
+}
 
 #[cfg(test)]
 mod send_check {

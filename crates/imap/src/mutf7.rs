@@ -132,4 +132,31 @@ mod tests {
             assert_eq!(decode(bad), None, "{bad}");
         }
     }
+
+    /// Random names from the characters modified UTF-7 is made of (and some that break it):
+    /// decode returns, never panics, and what it accepts encodes back to a name it decodes
+    /// the same.
+    #[test]
+    fn decode_survives_random_input() {
+        const ALPHABET: &[&str] = &[
+            "&", "-", "&-", "A", "Z", "a", "+", ",", "/", "0", "9", "&AOk-", "&2D3cAA-", "\u{e9}",
+            " ", "~", "\u{7f}", "\0",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..100_000 {
+            let len = (next() % 16) as usize;
+            let s: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            if let Some(d) = decode(&s) {
+                assert_eq!(decode(&encode(&d)).as_deref(), Some(d.as_str()), "{s:?}");
+            }
+        }
+    }
 }

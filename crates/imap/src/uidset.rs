@@ -82,4 +82,45 @@ mod tests {
         let uids: Vec<u32> = vec![1, 2, 3, 10, 11, 20, 22, 23, 24, 100];
         assert_eq!(expand_uid_set(&uid_set(&uids)), Some(uids));
     }
+
+    /// Random sets from the characters of UID sets: expand returns, never panics, never
+    /// returns more than its limit, and gives back a set that writes and expands the same.
+    #[test]
+    fn expand_survives_random_input() {
+        const ALPHABET: &[&str] = &[
+            "1",
+            "0",
+            "9",
+            "4294967295",
+            "4294967296",
+            ":",
+            ",",
+            "*",
+            "-",
+            " ",
+            "\u{e9}",
+            "+",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..100_000 {
+            let len = (next() % 10) as usize;
+            let s: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            if let Some(v) = expand_uid_set(&s) {
+                assert!(v.len() <= 10_000_000, "{s:?}");
+                let mut sorted = v.clone();
+                sorted.sort_unstable();
+                sorted.dedup();
+                let again = expand_uid_set(&uid_set(&sorted)).unwrap();
+                assert_eq!(again, sorted, "{s:?}");
+            }
+        }
+    }
 }

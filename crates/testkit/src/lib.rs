@@ -10,6 +10,8 @@
 //! * [`PgTestDb`] — a fresh database per test on the local PostgreSQL, dropped on drop.
 //! * [`CutProxy`] — a TCP proxy that can drop every live connection on demand or after
 //!   N bytes, to test connection cuts mid-transfer.
+//! * [`RewriteProxy`] — a TCP proxy that rewrites the server's lines: a hostile server made
+//!   of a real one.
 //!
 //! Also [`corpus`] (seeded realistic mail corpus), [`imapwire`] (a minimal blocking IMAP
 //! client, independent of passeur's) and [`verify`] (compare two IMAP accounts).
@@ -27,6 +29,7 @@ mod proc;
 mod proxy;
 mod radicale;
 mod smtp;
+mod rewrite;
 pub mod verify;
 mod xandikos;
 
@@ -36,4 +39,5 @@ pub use postgres::{PgTestDb, ensure_postgres};
 pub use proxy::CutProxy;
 pub use radicale::{Radicale, RadicaleOptions, ensure_radicale};
 pub use smtp::{ReceivedMessage, SmtpOptions, SmtpReceiver, SmtpSecurity, ensure_aiosmtpd};
+pub use rewrite::{RewriteProxy, replace_all};
 pub use xandikos::{Xandikos, ensure_xandikos};

@@ -6,7 +6,7 @@ mod fetch;
 mod mailbox;
 mod session;
 mod store;
-mod stream;
+pub(crate) mod stream;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -161,6 +161,15 @@ impl Client {
         self.conn.is_tls()
     }
 
+    /// Caps the total of the literals of one response (default
+    /// [`crate::proto::frame::MAX_RESPONSE_LITERALS`]): a response is held whole in memory, so
+    /// a larger one fails with [`Error::ResponseTooLarge`] (and the connection must be dropped)
+    /// instead of being buffered. Message bodies streamed with [`Client::open_body`] are not
+    /// counted.
+    pub fn set_max_response_literals(&mut self, bytes: usize) {
+        self.framer.set_max_response_literals(bytes);
+    }
+
     fn new_tag(&mut self) -> String {
         self.next_tag = self.next_tag.wrapping_add(1);
         format!("P{:04}", self.next_tag)
@@ -208,6 +217,9 @@ impl Client {
                     }
                 }
                 Err(e) => {
+                    if let Some((size, limit)) = e.too_large {
+                        return Err(Error::ResponseTooLarge { size, limit });
+                    }
                     return Err(Error::Protocol {
                         reason: e.reason,
                         excerpt: String::from_utf8_lossy(&e.excerpt).into_owned(),

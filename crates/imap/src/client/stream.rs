@@ -26,7 +26,7 @@ pub enum StreamError {
 
 /// Whether `line` (without its line end) opens a FETCH response whose `BODY[]` is the literal
 /// that follows it: `* 12 FETCH (UID 34 BODY[] {n}`. Returns n.
-fn body_literal(line: &[u8]) -> Option<u64> {
+pub(crate) fn body_literal(line: &[u8]) -> Option<u64> {
     if !line.starts_with(b"* ") {
         return None;
     }
@@ -244,5 +244,49 @@ mod tests {
         );
         assert_eq!(body_literal(b"* OK [ALERT] BODY[] {5}"), None);
         assert_eq!(body_literal(b"A1 OK done {5}"), None);
+    }
+
+    /// Random first lines from the pieces such lines are made of: the scanner returns, never
+    /// panics, and only finds a literal in a line that ends with one.
+    #[test]
+    fn body_literal_survives_random_lines() {
+        const PIECES: &[&[u8]] = &[
+            b"* ",
+            b"12",
+            b" FETCH ",
+            b"(UID 3 ",
+            b"BODY[]",
+            b"BODY[]<0>",
+            b" ",
+            b"~",
+            b"{",
+            b"}",
+            b"+",
+            b"-",
+            b"536870911",
+            b"99999999999999999999",
+            b"\xc3\xa9",
+            b"\r",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..100_000 {
+            let n = (next() % 12) as usize;
+            let line: Vec<u8> = (0..n)
+                .flat_map(|_| {
+                    PIECES[(next() % PIECES.len() as u64) as usize]
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            if body_literal(&line).is_some() {
+                assert_eq!(line.last(), Some(&b'}'));
+            }
+        }
     }
 }

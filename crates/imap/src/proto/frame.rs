@@ -12,6 +12,11 @@ pub const MAX_LITERAL: usize = 512 * 1024 * 1024;
 /// Longest line (between literals) accepted from the server.
 pub const MAX_LINE: usize = 64 * 1024 * 1024;
 
+/// Default cap on the total of the literals of one response: a response is held whole in
+/// memory, so this bounds what one response can make the client hold. Large messages are meant
+/// to be streamed (`Client::open_body`), which does not frame the message's literal.
+pub const MAX_RESPONSE_LITERALS: usize = MAX_LITERAL;
+
 /// What the framer found in the buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameStatus {
@@ -26,11 +31,14 @@ pub enum FrameStatus {
 pub enum FrameError {
     LiteralTooLarge(u64),
     LineTooLong,
+    /// The literals of one response add up to more than the framer's cap (the total so far,
+    /// counting the literal just announced).
+    ResponseTooLarge(u64),
 }
 
 /// Incremental framer state; positions are relative to the start of the
 /// buffer, which must hold the current frame from its first byte.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Framer {
     /// Start of the line being scanned (after the previous literal, if any).
     line_start: usize,
@@ -41,11 +49,39 @@ pub struct Framer {
     /// Whether this frame may carry literals (false for status responses
     /// and continuation requests, whose free text could end in `{5}`).
     literals_allowed: Option<bool>,
+    /// Literal bytes announced so far in this frame.
+    literal_total: u64,
+    /// Cap on `literal_total`.
+    max_total: u64,
+}
+
+impl Default for Framer {
+    fn default() -> Self {
+        Framer {
+            line_start: 0,
+            scan: 0,
+            literal_end: None,
+            literals_allowed: None,
+            literal_total: 0,
+            max_total: MAX_RESPONSE_LITERALS as u64,
+        }
+    }
 }
 
 impl Framer {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Caps the total of the literals of one response (at most [`MAX_LITERAL`] per literal
+    /// still applies). Takes effect from the next literal announced.
+    pub fn set_max_response_literals(&mut self, bytes: usize) {
+        self.max_total = bytes as u64;
+    }
+
+    /// The cap on the total of the literals of one response.
+    pub fn max_response_literals(&self) -> usize {
+        self.max_total as usize
     }
 
     /// Looks for the end of the response that starts at `buf[0]`.
@@ -82,11 +118,19 @@ impl Framer {
                 if n > MAX_LITERAL as u64 {
                     return Err(FrameError::LiteralTooLarge(n));
                 }
+                let total = self.literal_total.saturating_add(n);
+                if total > self.max_total {
+                    return Err(FrameError::ResponseTooLarge(total));
+                }
+                self.literal_total = total;
                 // n <= MAX_LITERAL, so this fits in usize.
                 self.literal_end = Some(nl + 1 + n as usize);
                 continue;
             }
-            *self = Framer::default();
+            *self = Framer {
+                max_total: self.max_total,
+                ..Framer::default()
+            };
             return Ok(FrameStatus::Complete(nl + 1));
         }
     }

@@ -17,6 +17,9 @@ pub struct DecodeError {
     pub reason: String,
     /// A short excerpt of the offending bytes.
     pub excerpt: Vec<u8>,
+    /// Set when the response's literals add up to more than the framer's cap: their total
+    /// so far, and the cap.
+    pub too_large: Option<(u64, u64)>,
 }
 
 /// What [`decode`] found at the front of the buffer.
@@ -43,6 +46,7 @@ pub fn decode(framer: &mut Framer, buf: &mut BytesMut) -> Result<Decoded, Decode
                     Err(DecodeError {
                         reason: e.reason.to_owned(),
                         excerpt: excerpt(&frame[from..]),
+                        too_large: None,
                     })
                 }
             }
@@ -51,10 +55,20 @@ pub fn decode(framer: &mut Framer, buf: &mut BytesMut) -> Result<Decoded, Decode
         Err(FrameError::LiteralTooLarge(n)) => Err(DecodeError {
             reason: format!("literal of {n} bytes is larger than allowed"),
             excerpt: excerpt(buf),
+            too_large: None,
         }),
         Err(FrameError::LineTooLong) => Err(DecodeError {
             reason: "response line too long".into(),
             excerpt: excerpt(buf),
+            too_large: None,
+        }),
+        Err(FrameError::ResponseTooLarge(total)) => Err(DecodeError {
+            reason: format!(
+                "the literals of one response add up to {total} bytes, more than the {} allowed",
+                framer.max_response_literals()
+            ),
+            excerpt: excerpt(buf),
+            too_large: Some((total, framer.max_response_literals() as u64)),
         }),
     }
 }

@@ -24,6 +24,7 @@ mod import_dav;
 mod import_pst;
 mod mail;
 mod message;
+mod pop3;
 mod purge;
 mod verify;
 mod verify_import;
@@ -38,6 +39,7 @@ pub use import_dav::{FileKind, run_file_import};
 pub use import_pst::{ImportFolderReport, ImportOptions, ImportReport, run_pst_import};
 pub use mail::{FolderReport, PassReport, run_mail_pass};
 pub use message::fingerprint;
+pub use pop3::{POP3_FOLDER, Pop3Options, Pop3Report, run_pop3_pass};
 pub use purge::{PurgeReport, purge_mail};
 pub use verify::{FolderCheck, VerifyReport, verify_mail};
 pub use verify_import::{ImportCheck, ImportVerifyReport, verify_dav_import, verify_pst_import};
@@ -74,6 +76,13 @@ pub enum EngineError {
         action: &'static str,
         #[source]
         source: passeur_imap::Error,
+    },
+    #[error("{side}: cannot {action}: {source}")]
+    Pop3 {
+        side: Side,
+        action: &'static str,
+        #[source]
+        source: passeur_pop3::Error,
     },
     #[error("{side}: cannot {action}: {source}")]
     Dav {
@@ -120,6 +129,7 @@ impl EngineError {
         match self {
             EngineError::Imap { source, .. } => source.is_retryable(),
             EngineError::Dav { source, .. } => source.is_retryable(),
+            EngineError::Pop3 { source, .. } => source.is_retryable(),
             _ => false,
         }
     }

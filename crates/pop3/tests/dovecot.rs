@@ -284,9 +284,10 @@ async fn a_50_mb_message_streams_in_bounded_pieces() {
     assert_eq!(hex::encode(h.finalize()), sha(&m));
     assert!(largest <= 256 << 10, "a piece of {largest} bytes");
     // A stream dropped half-way is skipped before the next command.
-    let mut r = c.retr(1).await.unwrap();
-    r.next_chunk().await.unwrap();
-    drop(r);
+    {
+        let mut r = c.retr(1).await.unwrap();
+        r.next_chunk().await.unwrap();
+    }
     assert_eq!(c.stat().await.unwrap().0, 1);
 }
 

@@ -256,3 +256,54 @@ async fn pending_rows_of_an_interrupted_run_are_reconciled_without_duplicates() 
     assert_eq!(items.len(), 3);
     assert!(items.iter().all(|i| !i.pending));
 }
+
+#[tokio::test]
+async fn a_pop3_server_without_uidl_is_refused_clearly() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let (r, mut w) = s.into_split();
+        let mut lines = BufReader::new(r).lines();
+        w.write_all(b"+OK old server\r\n").await.unwrap();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let reply: &[u8] = match line.split(' ').next().unwrap_or("") {
+                "CAPA" => b"+OK\r\nUSER\r\n.\r\n",
+                "USER" | "PASS" | "LIST" => b"+OK\r\n.\r\n",
+                "QUIT" => b"+OK\r\n",
+                _ => b"-ERR unknown command\r\n",
+            };
+            // LIST is multi-line; USER/PASS are not: send only the status line for them.
+            let reply = if line.starts_with("USER") || line.starts_with("PASS") {
+                &reply[..5]
+            } else {
+                reply
+            };
+            w.write_all(reply).await.unwrap();
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, id) = store(tmp.path()).await;
+    let src = MailAccount::new(
+        Endpoint::parse(&format!("pop3://u@127.0.0.1:{port}")).unwrap(),
+        "p".into(),
+    );
+    // Never reached: the source is refused first.
+    let dst = MailAccount::new(Endpoint::parse("imap://u@127.0.0.1:1").unwrap(), "p".into());
+    let n = store.begin_pass(id).await.unwrap();
+    let e = run_pop3_pass(
+        &store,
+        id,
+        n,
+        &src,
+        &dst,
+        &Pop3Options::default(),
+        &EventSink::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("does not support UIDL"), "{e}");
+}

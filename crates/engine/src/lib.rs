@@ -8,6 +8,8 @@
 //! - [`verify_mail`]: compares source and destination folder by folder.
 //! - [`run_dav_pass`], [`purge_dav`], [`verify_dav`]: the same for contacts, calendars and
 //!   tasks between CardDAV/CalDAV accounts.
+//! - [`run_pop3_pass`]: a POP3 mailbox into an IMAP folder, exactly once by UIDL (same item map,
+//!   reconcile and purge as a mail pass).
 //! - [`purge_mail`]: deletes from the destination exactly what a migration copied (from a pass on).
 //! - [`run_pst_import`], [`run_file_import`]: file imports (PST/OST to IMAP + DAV, .ics/.vcf to
 //!   DAV), exactly once through the same item map; [`purge_imported_dav`] deletes their DAV items.

@@ -307,3 +307,61 @@ async fn a_pop3_server_without_uidl_is_refused_clearly() {
     assert!(!e.is_retryable(), "{e}");
     assert!(e.to_string().contains("does not support UIDL"), "{e}");
 }
+
+#[tokio::test]
+async fn cut_connections_are_retried_without_loss_or_duplicates() {
+    let dc = start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, id) = store(tmp.path()).await;
+    let (mut src, mut dst) = accounts(&dc);
+    let msgs: Vec<Vec<u8>> = (0..12).map(message).collect();
+    put(&dc, "user1", &msgs);
+
+    // The source drops in the middle of the RETRs; the destination's answer to the first
+    // APPEND is lost after the messages were stored.
+    let pop =
+        passeur_testkit::CutProxy::start(&format!("127.0.0.1:{}", dc.pop3_port.unwrap())).unwrap();
+    let imap = passeur_testkit::CutProxy::start(&format!("127.0.0.1:{}", dc.imap_port)).unwrap();
+    src.endpoint.port = pop.port();
+    dst.endpoint.port = imap.port();
+    pop.cut_after_bytes(6_000);
+    imap.cut_on_reply(b"[APPENDUID", 1);
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let n = store.begin_pass(id).await.unwrap();
+    let opts = Pop3Options {
+        batch_messages: 4,
+        ..Pop3Options::default()
+    };
+    let r = run_pop3_pass(
+        &store,
+        id,
+        n,
+        &src,
+        &dst,
+        &opts,
+        &EventSink::new(tx),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let mut retries = 0;
+    while let Ok(e) = rx.try_recv() {
+        if matches!(e, passeur_engine::Event::Retrying { .. }) {
+            retries += 1;
+        }
+    }
+    assert_eq!(retries, 2, "both cuts happened and were retried");
+    assert!(r.complete(), "{r:?}");
+    assert_eq!(
+        destination(&dc),
+        expected(&msgs),
+        "nothing lost, nothing twice"
+    );
+    let items = store
+        .items_in_folder(id, ContentKind::Mail, POP3_FOLDER)
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 12);
+    assert!(items.iter().all(|i| !i.pending));
+}

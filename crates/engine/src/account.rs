@@ -65,6 +65,12 @@ impl MailAccount {
 
     /// Connects and logs in, naming the side in any error.
     pub async fn connect(&self, side: Side) -> Result<Client, EngineError> {
+        if self.endpoint.protocol == passeur_types::Protocol::Pop3 {
+            return Err(EngineError::Config(format!(
+                "{side}: {} is a POP3 account: it can only be the source of a POP3 pass",
+                self.endpoint
+            )));
+        }
         let cfg = ConnectConfig {
             host: self.endpoint.host.clone(),
             port: self.endpoint.port,

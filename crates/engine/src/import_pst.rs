@@ -250,7 +250,7 @@ pub(crate) fn destination_path(folder: &PstFolder, all: &[PstFolder], dst: &Layo
 
 /// The IMAP INTERNALDATE of now (for a message the PST gives no date for): the same string is
 /// sent and fingerprinted, so an interrupted run can still recognise the copy.
-fn internal_date_now() -> String {
+pub(crate) fn internal_date_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -10,6 +10,8 @@
 //! - [`verify_mail`]: compares source and destination folder by folder.
 //! - [`run_dav_pass`], [`purge_dav`], [`verify_dav`]: the same for contacts, calendars and
 //!   tasks between CardDAV/CalDAV accounts.
+//! - [`run_pop3_pass`]: a POP3 mailbox into an IMAP folder, exactly once by UIDL (same item map,
+//!   reconcile and purge as a mail pass).
 //! - [`purge_mail`]: deletes from the destination exactly what a migration copied (from a pass on).
 //! - [`run_pst_import`], [`run_file_import`]: file imports (PST/OST to IMAP + DAV, .ics/.vcf to
 //!   DAV), exactly once through the same item map; [`purge_imported_dav`] deletes their DAV items.
@@ -26,6 +28,7 @@ mod import_dav;
 mod import_pst;
 mod mail;
 mod message;
+mod pop3;
 mod purge;
 pub mod runner;
 mod verify;
@@ -41,6 +44,7 @@ pub use import_dav::{FileKind, run_file_import};
 pub use import_pst::{ImportFolderReport, ImportOptions, ImportReport, run_pst_import};
 pub use mail::{FolderReport, PassReport, run_mail_pass};
 pub use message::fingerprint;
+pub use pop3::{POP3_FOLDER, Pop3Options, Pop3Report, run_pop3_pass};
 pub use purge::{PurgeReport, purge_mail};
 pub use runner::{
     AccountSpec, Control, DavSpec, ImportSpec, ImportTarget, MigrationSpec, MigrationView, Outcome,
@@ -82,6 +86,13 @@ pub enum EngineError {
         action: &'static str,
         #[source]
         source: passeur_imap::Error,
+    },
+    #[error("{side}: cannot {action}: {source}")]
+    Pop3 {
+        side: Side,
+        action: &'static str,
+        #[source]
+        source: passeur_pop3::Error,
     },
     #[error("{side}: cannot {action}: {source}")]
     Dav {
@@ -147,6 +158,7 @@ impl EngineError {
             EngineError::Dav { source, .. } => source.is_retryable(),
             EngineError::Pst { source, .. } => source.is_retryable(),
             EngineError::Busy(_) => true,
+            EngineError::Pop3 { source, .. } => source.is_retryable(),
             _ => false,
         }
     }

@@ -67,6 +67,8 @@ pub struct Dovecot {
     pub imap_port: u16,
     pub imaps_port: Option<u16>,
     pub pop3_port: Option<u16>,
+    /// Implicit-TLS POP3 (with `pop3` and `tls`).
+    pub pop3s_port: Option<u16>,
     pub master_user: String,
     pub master_password: String,
     pub options: DovecotOptions,
@@ -138,6 +140,7 @@ impl Dovecot {
             imap_port: 0,
             imaps_port: None,
             pop3_port: None,
+            pop3s_port: None,
             master_user: "admin".to_string(),
             master_password: "masterpass".to_string(),
             options: opts,
@@ -148,10 +151,11 @@ impl Dovecot {
 
         let mut last_err = None;
         for _attempt in 0..6 {
-            let ports = proc::free_ports(3)?;
+            let ports = proc::free_ports(4)?;
             dc.imap_port = ports[0];
             dc.imaps_port = dc.options.tls.then_some(ports[1]);
             dc.pop3_port = dc.options.pop3.then_some(ports[2]);
+            dc.pop3s_port = (dc.options.pop3 && dc.options.tls).then_some(ports[3]);
             let conf = dc.config(root)?;
             write_file(&dc.conf_path(), &conf, 0o644)?;
             let _ = std::fs::remove_file(dir.join("dovecot.log"));
@@ -431,10 +435,11 @@ impl Dovecot {
             self.imap_port
         );
         if let Some(pop3) = self.pop3_port {
+            let pop3s = self.pop3s_port.unwrap_or(0);
             let _ = writeln!(
                 c,
                 "service pop3-login {{\n  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {pop3}\n  }}\n\
-                 \x20 inet_listener pop3s {{\n    port = 0\n  }}\n}}"
+                 \x20 inet_listener pop3s {{\n    address = 127.0.0.1\n    port = {pop3s}\n  }}\n}}"
             );
         }
         c.push_str("service doveadm {\n  inet_listener {\n    port = 0\n  }\n}\n");

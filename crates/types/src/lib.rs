@@ -3,8 +3,8 @@
 //! - [`MigrationId`]: the public, unguessable identifier of a migration (128 random bits).
 //! - [`ContentKind`]: mail, contacts, calendars, tasks.
 //! - [`Status`]: the life cycle of a migration.
-//! - [`Endpoint`] / [`Security`]: a mail server account given as a URL
-//!   (`imap://`, `imap+starttls://`, `imaps://`).
+//! - [`Endpoint`] / [`Security`] / [`Protocol`]: a mail server account given as a URL
+//!   (`imap://`, `imap+starttls://`, `imaps://`, `pop3://`, `pop3+starttls://`, `pop3s://`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -240,14 +240,28 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
-/// A mail account given as a URL: `imap://`, `imap+starttls://` or `imaps://`,
-/// with the login as the URL's user part (percent-encoded where it holds `@`).
+/// The protocol a mail account is read with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Imap,
+    /// POP3: a source only (its INBOX), read and never changed.
+    Pop3,
+}
+
+/// A mail account given as a URL: `imap://`, `imap+starttls://`, `imaps://`, `pop3://`,
+/// `pop3+starttls://` or `pop3s://`, with the login as the URL's user part (percent-encoded
+/// where it holds `@`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub security: Security,
     pub login: String,
+    /// IMAP unless the scheme says POP3 (absent in endpoints saved before POP3 existed).
+    #[serde(default)]
+    pub protocol: Protocol,
 }
 
 impl Endpoint {
@@ -260,11 +274,18 @@ impl Endpoint {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| bad("expected scheme://login@host"))?;
-        let (security, default_port) = match scheme.to_ascii_lowercase().as_str() {
-            "imap" => (Security::Plain, 143),
-            "imap+starttls" | "imap+tls" => (Security::StartTls, 143),
-            "imaps" => (Security::Tls, 993),
-            _ => return Err(bad("unknown scheme (use imap, imap+starttls or imaps)")),
+        let (protocol, security, default_port) = match scheme.to_ascii_lowercase().as_str() {
+            "imap" => (Protocol::Imap, Security::Plain, 143),
+            "imap+starttls" | "imap+tls" => (Protocol::Imap, Security::StartTls, 143),
+            "imaps" => (Protocol::Imap, Security::Tls, 993),
+            "pop3" => (Protocol::Pop3, Security::Plain, 110),
+            "pop3+starttls" | "pop3+tls" => (Protocol::Pop3, Security::StartTls, 110),
+            "pop3s" => (Protocol::Pop3, Security::Tls, 995),
+            _ => {
+                return Err(bad(
+                    "unknown scheme (use imap, imap+starttls, imaps, pop3, pop3+starttls or pop3s)",
+                ));
+            }
         };
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') || rest.contains('?') || rest.contains('#') {
@@ -291,15 +312,19 @@ impl Endpoint {
             port: port.unwrap_or(default_port),
             security,
             login,
+            protocol,
         })
     }
 
     /// The URL again, with the login percent-encoded.
     pub fn to_url(&self) -> String {
-        let scheme = match self.security {
-            Security::Plain => "imap",
-            Security::StartTls => "imap+starttls",
-            Security::Tls => "imaps",
+        let scheme = match (self.protocol, self.security) {
+            (Protocol::Imap, Security::Plain) => "imap",
+            (Protocol::Imap, Security::StartTls) => "imap+starttls",
+            (Protocol::Imap, Security::Tls) => "imaps",
+            (Protocol::Pop3, Security::Plain) => "pop3",
+            (Protocol::Pop3, Security::StartTls) => "pop3+starttls",
+            (Protocol::Pop3, Security::Tls) => "pop3s",
         };
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
@@ -399,7 +424,8 @@ mod tests {
         assert_eq!(e.host, "::1");
         assert_eq!(e.port, 1143);
 
-        assert!(Endpoint::parse("pop3://a@b").is_err());
+        assert_eq!(e.protocol, Protocol::Imap);
+        assert!(Endpoint::parse("smtp://a@b").is_err());
         assert!(Endpoint::parse("imap://a:secret@b").is_err());
         assert!(Endpoint::parse("imap://b").is_err());
         assert!(Endpoint::parse("imap://a@b:99999").is_err());
@@ -416,5 +442,29 @@ mod tests {
             "https://bob:[redacted]@dav.example/x?y"
         );
         assert_eq!(redact_password("imap://bob@h"), "imap://bob@h");
+    }
+
+    #[test]
+    fn pop3_urls() {
+        for (url, security, port) in [
+            ("pop3://alice@pop.example.org", Security::Plain, 110),
+            (
+                "POP3+STARTTLS://alice@pop.example.org",
+                Security::StartTls,
+                110,
+            ),
+            ("pop3s://alice@pop.example.org", Security::Tls, 995),
+        ] {
+            let e = Endpoint::parse(url).unwrap();
+            assert_eq!(e.protocol, Protocol::Pop3, "{url}");
+            assert_eq!((e.security, e.port), (security, port), "{url}");
+            assert_eq!(Endpoint::parse(&e.to_url()).unwrap(), e);
+            assert!(e.to_url().starts_with("pop3"));
+        }
+        assert!(Endpoint::parse("pop3://a:secret@b").is_err());
+        // Endpoints saved before POP3 existed read as IMAP.
+        let old = r#"{"host":"h","port":143,"security":"plain","login":"a"}"#;
+        let e: Endpoint = serde_json::from_str(old).unwrap();
+        assert_eq!(e.protocol, Protocol::Imap);
     }
 }

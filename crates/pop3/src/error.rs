@@ -1,0 +1,93 @@
+//! The client's error type.
+
+use std::io;
+
+/// Why a POP3 operation failed.
+///
+/// [`Error::is_retryable`] tells whether trying again on a new connection may help (dropped
+/// connection, time-out) or not (wrong password, refusal, garbage from the server).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("cannot connect to {host}:{port}: {source}")]
+    Connect {
+        host: String,
+        port: u16,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot establish TLS with {host}: {reason}")]
+    Tls { host: String, reason: String },
+    #[error("cannot log in: the server said {text:?}")]
+    Auth { text: String },
+    #[error("cannot {command}: the server said -ERR: {text}")]
+    Server { command: String, text: String },
+    #[error("cannot understand the server's response ({reason}): {excerpt:?}")]
+    Protocol { reason: String, excerpt: String },
+    #[error("cannot {what}: no answer from the server in time")]
+    Timeout { what: String },
+    #[error("cannot continue: the connection was closed{}", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Closed { reason: Option<String> },
+    #[error("cannot read from or write to the server: {0}")]
+    Io(#[from] io::Error),
+    #[error("cannot {0}: the server does not support it")]
+    Unsupported(String),
+    #[error("cannot {0}: wrong client state")]
+    State(String),
+}
+
+impl Error {
+    /// True when a new attempt (on a new connection) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Closed { .. } | Error::Timeout { .. } | Error::Io(_) | Error::Connect { .. } => {
+                true
+            }
+            // A server answering `[IN-USE]` (RFC 2449) or `[SYS/TEMP]` (RFC 3206) says so.
+            Error::Auth { text } | Error::Server { text, .. } => {
+                text.starts_with("[IN-USE]") || text.starts_with("[SYS/TEMP]")
+            }
+            Error::Tls { .. }
+            | Error::Protocol { .. }
+            | Error::Unsupported(_)
+            | Error::State(_) => false,
+        }
+    }
+
+    pub(crate) fn protocol(reason: impl Into<String>, excerpt: &[u8]) -> Error {
+        let cut = &excerpt[..excerpt.len().min(120)];
+        Error::Protocol {
+            reason: reason.into(),
+            excerpt: String::from_utf8_lossy(cut).into_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_password_is_fatal_and_a_drop_is_retryable() {
+        assert!(
+            !Error::Auth {
+                text: "[AUTH] Authentication failed.".into()
+            }
+            .is_retryable()
+        );
+        assert!(
+            Error::Auth {
+                text: "[IN-USE] Mailbox locked".into()
+            }
+            .is_retryable()
+        );
+        assert!(Error::Closed { reason: None }.is_retryable());
+        assert!(
+            Error::Timeout {
+                what: "read".into()
+            }
+            .is_retryable()
+        );
+        assert!(!Error::protocol("garbage", b"xyz").is_retryable());
+    }
+}

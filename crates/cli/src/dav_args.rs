@@ -114,6 +114,17 @@ pub fn plan(from: Option<&str>, to: Option<&str>, a: &DavArgs) -> Result<Plan> {
     Ok(Plan { mail, dav })
 }
 
+/// The DNS server `PASSEUR_DNS=IP:PORT` names for RFC 6764 discovery (`None`: the system's).
+pub fn dns_server() -> Result<Option<std::net::SocketAddr>> {
+    match std::env::var("PASSEUR_DNS").ok().filter(|v| !v.is_empty()) {
+        Some(v) => match v.parse() {
+            Ok(a) => Ok(Some(a)),
+            Err(_) => bail!("PASSEUR_DNS={v:?}: expected IP:PORT"),
+        },
+        None => Ok(None),
+    }
+}
+
 impl DavStored {
     /// Both accounts, with the passwords of each side.
     /// Both DAV accounts; `admins` (source, destination) are the --from-admin / --to-admin
@@ -125,9 +136,14 @@ impl DavStored {
         insecure_tls: bool,
         admins: (Option<String>, Option<String>),
     ) -> Result<(DavAccount, DavAccount)> {
+        let dns = dns_server()?;
         Ok((
-            DavAccount::parse(&self.from, "", src_password, insecure_tls)?.with_admin(admins.0),
-            DavAccount::parse(&self.to, "", dst_password, insecure_tls)?.with_admin(admins.1),
+            DavAccount::parse(&self.from, "", src_password, insecure_tls)?
+                .with_admin(admins.0)
+                .with_dns(dns),
+            DavAccount::parse(&self.to, "", dst_password, insecure_tls)?
+                .with_admin(admins.1)
+                .with_dns(dns),
         ))
     }
 

@@ -116,7 +116,9 @@ async fn dav_client(
     insecure: bool,
     admin: Option<String>,
 ) -> Result<DavClient> {
-    let acc = DavAccount::parse(base, user, pw.clone(), insecure)?.with_admin(admin);
+    let acc = DavAccount::parse(base, user, pw.clone(), insecure)?
+        .with_admin(admin)
+        .with_dns(crate::dav_args::dns_server()?);
     Ok(acc.connect(Side::Destination).await?)
 }
 

@@ -494,11 +494,11 @@ impl DavClient {
             let text = Self::error_text(resp).await;
             if op == "sync" && (status == 403 || status == 409) && text.contains("valid-sync-token")
             {
-                return Err(DavError::SyncTokenInvalid { url: shown(&url) });
+                return Err(DavError::SyncTokenInvalid { url: shown(url) });
             }
             return Err(DavError::Http {
                 op,
-                url: shown(&url),
+                url: shown(url),
                 status,
                 body: excerpt(&text),
             });
@@ -506,7 +506,7 @@ impl DavClient {
         let text = Self::text(url, resp, self.max_response).await?;
         xml::multistatus(&text).map_err(|reason| DavError::Xml {
             op,
-            url: shown(&url),
+            url: shown(url),
             reason,
         })
     }

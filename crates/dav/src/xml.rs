@@ -267,7 +267,7 @@ X:a&amp;b&#13;
         let e = multistatus(&x).err().expect("refused");
         assert!(e.contains("deeper"), "{e}");
         // Unclosed, too.
-        let e = parse(&"<a>".repeat(n)).err().expect("refused");
+        let e = parse(&"<a>".repeat(n)).expect_err("refused");
         assert!(e.contains("deeper"), "{e}");
         // At the limit it still parses.
         let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));

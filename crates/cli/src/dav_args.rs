@@ -102,6 +102,17 @@ pub fn plan(from: Option<&str>, to: Option<&str>, a: &DavArgs) -> Result<Plan> {
     Ok(Plan { mail, dav })
 }
 
+/// The DNS server `PASSEUR_DNS=IP:PORT` names for RFC 6764 discovery (`None`: the system's).
+pub fn dns_server() -> Result<Option<std::net::SocketAddr>> {
+    match std::env::var("PASSEUR_DNS").ok().filter(|v| !v.is_empty()) {
+        Some(v) => match v.parse() {
+            Ok(a) => Ok(Some(a)),
+            Err(_) => bail!("PASSEUR_DNS={v:?}: expected IP:PORT"),
+        },
+        None => Ok(None),
+    }
+}
+
 pub fn print_pass(r: &DavPassReport) {
     println!(
         "{:<40} {:>8} {:>8} {:>8} {:>8} {:>10} {:>6}",

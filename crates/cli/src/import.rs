@@ -133,6 +133,7 @@ pub async fn import(runner: &Runner, a: ImportArgs) -> Result<ExitCode> {
         batch_messages: a.batch_messages,
         destination_insecure_tls: a.insecure_tls,
         to_admin: a.dst.to_admin.clone(),
+        dns_server: crate::dav_args::dns_server()?,
         ..Default::default()
     };
     let cancel = progress::cancel_on_ctrl_c("items");

@@ -349,6 +349,7 @@ fn run_options(run: &RunArgs, src: &SourceAuth, dst: &DestAuth) -> RunOptions {
         destination_insecure_tls: run.insecure_tls || run.to_insecure_tls,
         from_admin: src.from_admin.clone(),
         to_admin: dst.to_admin.clone(),
+        dns_server: dav_args::dns_server().unwrap_or(None),
     }
 }
 
@@ -629,6 +630,7 @@ async fn purge(runner: &Runner, a: PurgeArgs) -> Result<ExitCode> {
     let opts = RunOptions {
         destination_insecure_tls: a.insecure_tls || a.to_insecure_tls,
         to_admin: a.dst.to_admin.clone(),
+        dns_server: dav_args::dns_server()?,
         ..Default::default()
     };
     let r = runner
@@ -682,6 +684,7 @@ async fn verify(runner: &Runner, a: VerifyArgs) -> Result<ExitCode> {
         destination_insecure_tls: a.insecure_tls || a.to_insecure_tls,
         from_admin: a.src.from_admin.clone(),
         to_admin: a.dst.to_admin.clone(),
+        dns_server: dav_args::dns_server()?,
         ..Default::default()
     };
     let r = runner

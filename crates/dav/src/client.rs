@@ -1,8 +1,11 @@
 //! The HTTP side: configuration, requests, discovery, collections and items.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use passeur_formats::ComponentKind;
+use passeur_net::{AddressPolicy, NetError, Origin, PlaintextPolicy, TlsVerify};
+use passeur_types::Secret;
 use reqwest::header::{CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode};
 use url::Url;
@@ -19,26 +22,53 @@ use crate::xml::{self, APPLE, CALDAV, CARDDAV, CS, DAV, Multistatus, esc};
 #[derive(Debug, Clone)]
 pub struct AdminLogin {
     pub username: String,
-    pub password: String,
+    pub password: Secret,
 }
 
+/// The default of [`DavConfig::max_response_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
+/// The default of [`DavConfig::max_item_bytes`]: 32 MiB.
+pub const DEFAULT_MAX_ITEM_BYTES: usize = 32 << 20;
+/// How much of an error answer is read (for its excerpt); the rest is not downloaded.
+const ERROR_BODY_BYTES: usize = 64 << 10;
+
 /// How to reach one DAV account.
+///
+/// The credentials go only to the origin (scheme, host, port) of `base_url`, plus the
+/// `trusted_origins` the user named: a redirect, a principal or a home set on another origin is
+/// refused with [`DavError::Net`] naming both origins, and `https` is never left for `http`.
+/// Basic authentication over `http://` to a host other than loopback needs `allow_plaintext`.
 #[derive(Debug, Clone)]
 pub struct DavConfig {
-    /// The server, a principal, a home or a collection URL (`https://dav.example/`).
+    /// The server, a principal, a home or a collection URL (`https://dav.example/`). It must
+    /// not carry a password (refused by [`DavClient::new`]).
     pub base_url: Url,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     /// Log in as this account instead (see [`AdminLogin`]).
     pub authzid_or_admin: Option<AdminLogin>,
     /// Accept any TLS certificate (self-signed test servers). Never for production.
     pub insecure_tls: bool,
     /// Per-request time limit.
     pub timeout: Duration,
+    /// Allow Basic authentication over clear-text `http://` to hosts other than loopback,
+    /// and plain (`_caldav._tcp`) SRV records in discovery.
+    pub allow_plaintext: bool,
+    /// Which addresses connections may reach (default: all; the service uses
+    /// [`AddressPolicy::public_only`]).
+    pub address_policy: AddressPolicy,
+    /// Other origins that may receive the credentials (servers whose principal lives on
+    /// another host, as iCloud's `pNN-caldav.icloud.com`). Never used for a move from
+    /// `https` to `http`.
+    pub trusted_origins: Vec<Url>,
+    /// The largest multistatus (PROPFIND, REPORT) answer read, in bytes.
+    pub max_response_bytes: usize,
+    /// The largest resource read by GET, in bytes.
+    pub max_item_bytes: usize,
 }
 
 impl DavConfig {
-    pub fn new(base_url: Url, username: impl Into<String>, password: impl Into<String>) -> Self {
+    pub fn new(base_url: Url, username: impl Into<String>, password: impl Into<Secret>) -> Self {
         DavConfig {
             base_url,
             username: username.into(),
@@ -46,7 +76,56 @@ impl DavConfig {
             authzid_or_admin: None,
             insecure_tls: false,
             timeout: Duration::from_secs(60),
+            allow_plaintext: false,
+            address_policy: AddressPolicy::permissive(),
+            trusted_origins: Vec::new(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
         }
+    }
+}
+
+/// A reqwest resolver that keeps only the addresses the [`AddressPolicy`] allows.
+struct PolicyResolver {
+    policy: AddressPolicy,
+    timeout: Duration,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        let (policy, timeout) = (self.policy, self.timeout);
+        Box::pin(async move {
+            let addrs = passeur_net::resolve(&host, 0, &policy, timeout).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The URL with any user information removed, for messages.
+fn shown(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u.to_string()
+}
+
+/// The transport error, or the policy refusal the resolver reported inside it.
+fn transport(url: &Url, source: reqwest::Error) -> DavError {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&source);
+    while let Some(e) = cur {
+        if let Some(NetError::AddressRefused { host, addr, class }) = e.downcast_ref::<NetError>() {
+            return DavError::Net(NetError::AddressRefused {
+                host: host.clone(),
+                addr: *addr,
+                class: *class,
+            });
+        }
+        cur = e.source();
+    }
+    DavError::Transport {
+        url: shown(url),
+        source,
     }
 }
 
@@ -181,9 +260,15 @@ pub struct DavClient {
     http: reqwest::Client,
     base: Url,
     user: String,
-    pass: String,
+    pass: Secret,
     /// Logged in as an admin on behalf of the user: the base URL is the user's principal.
     delegated: bool,
+    /// The origins the credentials may go to: the base URL's and the trusted ones.
+    origins: Vec<Origin>,
+    plaintext: PlaintextPolicy,
+    policy: AddressPolicy,
+    max_response: usize,
+    max_item: usize,
 }
 
 fn method(name: &str) -> Method {
@@ -211,14 +296,39 @@ fn excerpt(s: &str) -> String {
 }
 
 impl DavClient {
+    /// A client for `cfg`. Refuses a base URL carrying a password (the message does not show
+    /// it), a scheme other than `http`/`https`, and clear text to a host other than loopback
+    /// without [`DavConfig::allow_plaintext`].
     pub fn new(cfg: DavConfig) -> Result<Self> {
-        // rustls with ring; a provider installed by the application wins.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        if cfg.base_url.password().is_some() {
+            return Err(DavError::Config(format!(
+                "the DAV URL {} carries a password: give the password separately, never in the URL",
+                shown(&cfg.base_url)
+            )));
+        }
+        if !matches!(cfg.base_url.scheme(), "http" | "https") {
+            return Err(DavError::Config(format!(
+                "unsupported URL scheme {:?}",
+                cfg.base_url.scheme()
+            )));
+        }
+        let verify = if cfg.insecure_tls {
+            TlsVerify::AcceptAnyCertificate
+        } else {
+            TlsVerify::Platform
+        };
+        let tls = passeur_net::tls_client_config(verify)?;
+        let connect_timeout = cfg.timeout.min(Duration::from_secs(30));
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .dns_resolver(PolicyResolver {
+                policy: cfg.address_policy,
+                timeout: connect_timeout,
+            })
             .redirect(reqwest::redirect::Policy::none())
             .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(30)))
-            .danger_accept_invalid_certs(cfg.insecure_tls)
+            .connect_timeout(connect_timeout)
+            .tcp_nodelay(true)
             .user_agent(concat!("passeur/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| DavError::Config(e.to_string()))?;
@@ -227,19 +337,56 @@ impl DavClient {
             Some(a) => (a.username, a.password),
             None => (cfg.username, cfg.password),
         };
-        if !matches!(cfg.base_url.scheme(), "http" | "https") {
-            return Err(DavError::Config(format!(
-                "unsupported URL scheme {:?}",
-                cfg.base_url.scheme()
-            )));
+        let mut origins: Vec<Origin> = Vec::new();
+        for u in std::iter::once(&cfg.base_url).chain(&cfg.trusted_origins) {
+            let o = Origin::of(u)
+                .ok_or_else(|| DavError::Config(format!("no host in the URL {}", shown(u))))?;
+            origins.push(o);
         }
-        Ok(DavClient {
+        let client = DavClient {
             http,
             base: cfg.base_url,
             user,
             pass,
             delegated,
-        })
+            origins,
+            plaintext: PlaintextPolicy {
+                allow_plaintext: cfg.allow_plaintext,
+            },
+            policy: cfg.address_policy,
+            max_response: cfg.max_response_bytes,
+            max_item: cfg.max_item_bytes,
+        };
+        client.guard(&client.base.clone())?;
+        Ok(client)
+    }
+
+    /// Refuses to send the credentials to `url` when it is not one of their origins, leaves
+    /// `https` for `http`, is clear text to a host other than loopback without
+    /// `allow_plaintext`, or is an IP literal the address policy refuses.
+    fn guard(&self, url: &Url) -> Result<()> {
+        let to = Origin::of(url).ok_or_else(|| {
+            DavError::Config(format!("cannot send a request to {}: no host", shown(url)))
+        })?;
+        let home = &self.origins[0];
+        if home.is_tls() && !to.is_tls() {
+            return Err(DavError::Net(NetError::Downgrade {
+                from: home.to_string(),
+                to: to.to_string(),
+            }));
+        }
+        if !self.origins.contains(&to) {
+            return Err(DavError::Net(NetError::CrossOrigin {
+                from: home.to_string(),
+                to: to.to_string(),
+            }));
+        }
+        self.plaintext.check(to.host(), to.is_tls())?;
+        let bare = to.host().trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            self.policy.check(to.host(), ip)?;
+        }
+        Ok(())
     }
 
     pub fn base_url(&self) -> &Url {
@@ -260,32 +407,57 @@ impl DavClient {
         headers: HeaderMap,
         body: Option<String>,
     ) -> Result<reqwest::Response> {
+        self.guard(url)?;
         let mut rb = self
             .http
             .request(method(m), url.clone())
-            .basic_auth(&self.user, Some(&self.pass))
+            .basic_auth(&self.user, Some(self.pass.expose()))
             .headers(headers);
         if let Some(b) = body {
             rb = rb.body(b);
         }
-        let resp = rb.send().await.map_err(|source| DavError::Transport {
-            url: url.to_string(),
-            source,
-        })?;
+        let resp = rb.send().await.map_err(|e| transport(url, e))?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             return Err(DavError::Auth {
-                url: url.to_string(),
+                url: shown(url),
                 status: 401,
             });
         }
         Ok(resp)
     }
 
-    async fn text(url: &Url, resp: reqwest::Response) -> Result<String> {
-        resp.text().await.map_err(|source| DavError::Transport {
-            url: url.to_string(),
-            source,
-        })
+    /// The body, read as it streams in and abandoned with [`DavError::TooLarge`] as soon as
+    /// it passes `max` bytes (or announces more): an answer is never read unbounded.
+    async fn text(url: &Url, mut resp: reqwest::Response, max: usize) -> Result<String> {
+        let too_large = || DavError::TooLarge {
+            url: shown(url),
+            limit: max,
+        };
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(too_large());
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(url, e))? {
+            if buf.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8(buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+
+    /// The first bytes of an error answer, for its excerpt; the rest is not downloaded.
+    async fn error_text(mut resp: reqwest::Response) -> String {
+        let mut buf: Vec<u8> = Vec::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            let room = ERROR_BODY_BYTES - buf.len();
+            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if buf.len() >= ERROR_BODY_BYTES {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&buf).into_owned()
     }
 
     fn xml_headers(depth: Option<&str>) -> HeaderMap {
@@ -312,30 +484,29 @@ impl DavClient {
             .send(m, url, Self::xml_headers(Some(depth)), Some(body))
             .await?;
         let status = resp.status().as_u16();
-        let text = Self::text(url, resp).await?;
         if status == 403 && op == "PROPFIND" {
             return Err(DavError::Auth {
-                url: url.to_string(),
+                url: shown(url),
                 status,
             });
         }
         if status != 207 {
+            let text = Self::error_text(resp).await;
             if op == "sync" && (status == 403 || status == 409) && text.contains("valid-sync-token")
             {
-                return Err(DavError::SyncTokenInvalid {
-                    url: url.to_string(),
-                });
+                return Err(DavError::SyncTokenInvalid { url: shown(url) });
             }
             return Err(DavError::Http {
                 op,
-                url: url.to_string(),
+                url: shown(url),
                 status,
                 body: excerpt(&text),
             });
         }
+        let text = Self::text(url, resp, self.max_response).await?;
         xml::multistatus(&text).map_err(|reason| DavError::Xml {
             op,
-            url: url.to_string(),
+            url: shown(url),
             reason,
         })
     }
@@ -367,19 +538,17 @@ impl DavClient {
                 candidates.push(u);
             }
         }
-        let mut last_err = None;
+        // All candidates are on the same server: the first hard error (network, refusal,
+        // oversize or unreadable answer) ends discovery rather than repeating it per URL.
         for c in candidates {
-            match self.principal_from(&c).await {
-                Ok(Some(p)) => return self.homes(p).await,
-                Ok(None) => {}
-                Err(e @ DavError::Auth { .. }) => return Err(e),
-                Err(e) => last_err = Some(e),
+            if let Some(p) = self.principal_from(&c).await? {
+                return self.homes(p).await;
             }
         }
-        Err(last_err.unwrap_or_else(|| DavError::Discovery {
-            url: self.base.to_string(),
+        Err(DavError::Discovery {
+            url: shown(&self.base),
             reason: "no current-user-principal found".into(),
-        }))
+        })
     }
 
     async fn principal_from(&self, start: &Url) -> Result<Option<Url>> {
@@ -394,19 +563,26 @@ impl DavClient {
                 let Some(loc) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()) else {
                     return Ok(None);
                 };
-                url = url.join(loc).map_err(|e| DavError::Discovery {
-                    url: url.to_string(),
+                let next = url.join(loc).map_err(|e| DavError::Discovery {
+                    url: shown(&url),
                     reason: format!("bad redirect {loc:?}: {e}"),
                 })?;
+                // Same origin only (or a trusted one), never down to http: checked here to
+                // name the redirect, and again by `send` for every request.
+                if url.scheme() == "https" && next.scheme() == "http" {
+                    passeur_net::credentials_may_go(&url, &next)?;
+                }
+                self.guard(&next)?;
+                url = next;
                 continue;
             }
             if status.as_u16() != 207 {
                 return Ok(None);
             }
-            let text = Self::text(&url, resp).await?;
+            let text = Self::text(&url, resp, self.max_response).await?;
             let ms = xml::multistatus(&text).map_err(|reason| DavError::Xml {
                 op: "PROPFIND",
-                url: url.to_string(),
+                url: shown(&url),
                 reason,
             })?;
             for r in &ms.responses {
@@ -418,7 +594,7 @@ impl DavClient {
                         .join(h.trimmed())
                         .map(Some)
                         .map_err(|e| DavError::Discovery {
-                            url: url.to_string(),
+                            url: shown(&url),
                             reason: e.to_string(),
                         });
                 }
@@ -454,9 +630,17 @@ impl DavClient {
                 .addressbook_home
                 .or_else(|| href(CARDDAV, "addressbook-home-set"));
         }
+        // A home on another origin would receive the credentials with every request: refuse
+        // it now, naming both origins.
+        for h in [&homes.calendar_home, &homes.addressbook_home]
+            .into_iter()
+            .flatten()
+        {
+            self.guard(h)?;
+        }
         if homes.calendar_home.is_none() && homes.addressbook_home.is_none() {
             return Err(DavError::Discovery {
-                url: principal.to_string(),
+                url: shown(&principal),
                 reason: "the principal has no calendar-home-set nor addressbook-home-set".into(),
             });
         }
@@ -547,14 +731,14 @@ impl DavClient {
             .await?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
-            let text = Self::text(&url, resp).await.unwrap_or_default();
+            let text = Self::error_text(resp).await;
             return Err(DavError::Http {
                 op: if m == "MKCOL" {
                     "create address book"
                 } else {
                     "create calendar"
                 },
-                url: url.to_string(),
+                url: shown(&url),
                 status,
                 body: excerpt(&text),
             });
@@ -564,7 +748,7 @@ impl DavClient {
             .await?
             .ok_or_else(|| DavError::Http {
                 op: "read back",
-                url: url.to_string(),
+                url: shown(&url),
                 status,
                 body: "the new collection is not a calendar or address book".into(),
             })?;
@@ -788,6 +972,7 @@ impl DavClient {
     pub async fn get(&self, href: &str) -> Result<Option<(String, Option<String>)>> {
         let url = self.url(href)?;
         let resp = self.send("GET", &url, HeaderMap::new(), None).await?;
+        let max = self.max_item;
         let status = resp.status().as_u16();
         if status == 404 || status == 410 {
             return Ok(None);
@@ -797,15 +982,16 @@ impl DavClient {
             .get(ETAG)
             .and_then(|e| e.to_str().ok())
             .map(str::to_string);
-        let text = Self::text(&url, resp).await?;
         if !(200..300).contains(&status) {
+            let text = Self::error_text(resp).await;
             return Err(DavError::Http {
                 op: "GET",
-                url: url.to_string(),
+                url: shown(&url),
                 status,
                 body: excerpt(&text),
             });
         }
+        let text = Self::text(&url, resp, max).await?;
         Ok(Some((text, etag)))
     }
 
@@ -842,7 +1028,11 @@ impl DavClient {
             .get(ETAG)
             .and_then(|e| e.to_str().ok())
             .map(str::to_string);
-        let text = Self::text(&url, resp).await.unwrap_or_default();
+        let text = if (200..300).contains(&status) {
+            String::new()
+        } else {
+            Self::error_text(resp).await
+        };
         Ok(match status {
             // Some servers (Radicale) answer 201 to a replacement too: the
             // precondition tells which it was.
@@ -878,7 +1068,7 @@ impl DavClient {
             s => {
                 return Err(DavError::Http {
                     op: "PUT",
-                    url: url.to_string(),
+                    url: shown(&url),
                     status: s,
                     body: excerpt(&text),
                 });
@@ -900,10 +1090,10 @@ impl DavClient {
             200..=299 => Ok(true),
             404 | 410 => Ok(false),
             _ => {
-                let text = Self::text(&url, resp).await.unwrap_or_default();
+                let text = Self::error_text(resp).await;
                 Err(DavError::Http {
                     op: "DELETE",
-                    url: url.to_string(),
+                    url: shown(&url),
                     status,
                     body: excerpt(&text),
                 })

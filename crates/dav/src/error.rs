@@ -38,6 +38,13 @@ pub enum DavError {
     /// Discovery found no principal or home set.
     #[error("cannot discover DAV homes from {url}: {reason}")]
     Discovery { url: String, reason: String },
+    /// Refused by the network guard: credentials to another origin, `https` to `http`,
+    /// clear text off loopback, or an address the policy does not reach.
+    #[error(transparent)]
+    Net(#[from] passeur_net::NetError),
+    /// The answer is larger than the configured limit; reading stopped there.
+    #[error("cannot read the answer from {url}: larger than the limit of {limit} bytes")]
+    TooLarge { url: String, limit: usize },
 }
 
 impl DavError {
@@ -47,6 +54,7 @@ impl DavError {
         match self {
             DavError::Transport { .. } => true,
             DavError::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            DavError::Net(e) => e.is_retryable(),
             _ => false,
         }
     }

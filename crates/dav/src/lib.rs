@@ -11,8 +11,12 @@
 //!   engine drives, with no store of their own: they take what the item map
 //!   knows and report one [`ItemEvent`] per item.
 //!
-//! HTTP is reqwest over rustls with the ring provider; [`DavConfig::insecure_tls`]
-//! accepts self-signed certificates for test servers. [`srv`] turns a domain into
+//! HTTP is reqwest over rustls with the ring provider passed explicitly (`passeur-net`, no
+//! process-global provider); [`DavConfig::insecure_tls`] accepts self-signed certificates for
+//! test servers. Every request goes through `passeur-net`'s guard: credentials only to their
+//! origin (never from `https` to `http`), no Basic over clear text off loopback without
+//! [`DavConfig::allow_plaintext`], addresses filtered by [`DavConfig::address_policy`], and
+//! answers capped ([`DavConfig::max_response_bytes`], [`DavConfig::max_item_bytes`]). [`srv`] turns a domain into
 //! base URLs (RFC 6764 SRV/TXT) through a resolver the caller supplies.
 
 mod client;
@@ -22,8 +26,9 @@ pub mod srv;
 mod xml;
 
 pub use client::{
-    AdminLogin, Collection, CollectionKind, DavClient, DavConfig, Homes, ItemRef, MULTIGET_BATCH,
-    NewCollection, PutCondition, PutOutcome, SyncResult, normalize_href,
+    AdminLogin, Collection, CollectionKind, DEFAULT_MAX_ITEM_BYTES, DEFAULT_MAX_RESPONSE_BYTES,
+    DavClient, DavConfig, Homes, ItemRef, MULTIGET_BATCH, NewCollection, PutCondition, PutOutcome,
+    SyncResult, normalize_href,
 };
 pub use copy::{
     CopyOptions, CopyReport, Difference, ImportTargets, ItemEvent, KnownItem, Landed, OnConflict,
@@ -32,3 +37,5 @@ pub use copy::{
 };
 pub use error::{DavError, Result};
 pub use passeur_formats::ComponentKind;
+#[doc(hidden)]
+pub use xml::fuzzing;

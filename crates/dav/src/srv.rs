@@ -5,7 +5,10 @@
 //! candidates as RFC 6764 §6 says: `_caldavs._tcp` / `_carddavs._tcp` (TLS)
 //! before `_caldav._tcp` / `_carddav._tcp`, by priority then weight, with the
 //! context path from the TXT `path=` record or the well-known URI, and finally
-//! `https://<domain>/.well-known/...`. [`discover_domain`] tries them in turn.
+//! `https://<domain>/.well-known/...`. [`discover_domain`] tries them in turn, and takes a
+//! plain-text candidate (from `_caldav._tcp` / `_carddav._tcp`) only when
+//! [`DavConfig::allow_plaintext`] is set or the target is loopback: TLS is never silently
+//! traded for clear text.
 
 use std::future::Future;
 
@@ -104,14 +107,29 @@ pub async fn discover_domain(
     dns: &impl DnsLookup,
 ) -> Result<(DavClient, Homes)> {
     let mut last = None;
+    let plain = passeur_net::PlaintextPolicy {
+        allow_plaintext: cfg.allow_plaintext,
+    };
     for url in rfc6764_candidates(domain, service, dns).await {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        if let Err(e) = plain.check(&host, url.scheme() == "https") {
+            tracing::info!("skipping the clear-text DAV candidate on {host}: {e}");
+            last.get_or_insert(DavError::Net(e));
+            continue;
+        }
         let mut c = cfg.clone();
         c.base_url = url;
         let client = DavClient::new(c)?;
         match client.discover().await {
             Ok(h) => return Ok((client, h)),
-            Err(e @ DavError::Auth { .. }) => return Err(e),
-            Err(e) => last = Some(e),
+            // Another candidate (another host) may work after a network fault or a
+            // server without DAV there; anything else ends the search.
+            Err(
+                e @ (DavError::Transport { .. }
+                | DavError::Http { .. }
+                | DavError::Discovery { .. }),
+            ) => last = Some(e),
+            Err(e) => return Err(e),
         }
     }
     Err(last.unwrap_or_else(|| DavError::Discovery {

@@ -50,7 +50,13 @@ impl Node {
     }
 }
 
-/// Parses a whole document into its root element.
+/// The deepest element nesting accepted. DAV answers nest about ten levels; a deeper
+/// document is refused, which also bounds the recursion of `Drop`, `Clone` and searches over
+/// the tree.
+pub(crate) const MAX_DEPTH: usize = 100;
+
+/// Parses a whole document into its root element. Never panics; a document nesting deeper
+/// than [`MAX_DEPTH`] is an error.
 pub(crate) fn parse(xml: &str) -> Result<Node, String> {
     let mut r = NsReader::from_str(xml);
     let mut stack: Vec<Node> = Vec::new();
@@ -62,7 +68,12 @@ pub(crate) fn parse(xml: &str) -> Result<Node, String> {
             _ => String::new(),
         };
         match ev {
-            Event::Start(e) => stack.push(element(&e, ns)),
+            Event::Start(e) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!("elements nested deeper than {MAX_DEPTH} levels"));
+                }
+                stack.push(element(&e, ns));
+            }
             Event::Empty(e) => {
                 stack.push(element(&e, ns));
                 close(&mut stack, &mut root);
@@ -193,6 +204,19 @@ pub(crate) fn multistatus(xml: &str) -> Result<Multistatus, String> {
     })
 }
 
+/// Entry points for fuzzing (`fuzz/fuzz_targets/dav_xml.rs`); not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses `data` as a multistatus answer, as the client does with a server's reply.
+    /// Must never panic nor overflow the stack, whatever the input.
+    pub fn multistatus(data: &[u8]) {
+        if let Ok(s) = std::str::from_utf8(data) {
+            let _ = super::multistatus(s);
+            let _ = super::parse(s);
+        }
+    }
+}
+
 /// Escapes text for an XML element or attribute.
 pub(crate) fn esc(s: &str) -> String {
     quick_xml::escape::escape(s).into_owned()
@@ -229,5 +253,24 @@ X:a&amp;b&#13;
         assert_eq!(comps.children[0].attr("name"), Some("VTODO"));
         assert_eq!(m.responses[1].status, Some(404));
         assert_eq!(m.sync_token.as_deref(), Some("http://x/sync/3"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // 150,000 levels, about 1 MB: refused at the depth limit.
+        let n = 150_000;
+        let mut x = String::from(r#"<D:multistatus xmlns:D="DAV:">"#);
+        x.push_str(&"<D:a>".repeat(n));
+        x.push_str(&"</D:a>".repeat(n));
+        x.push_str("</D:multistatus>");
+        assert!(x.len() > 1_000_000);
+        let e = multistatus(&x).err().expect("refused");
+        assert!(e.contains("deeper"), "{e}");
+        // Unclosed, too.
+        let e = parse(&"<a>".repeat(n)).expect_err("refused");
+        assert!(e.contains("deeper"), "{e}");
+        // At the limit it still parses.
+        let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
     }
 }

@@ -41,6 +41,10 @@ pub struct DavAccount {
     /// Log in as this admin on behalf of `username` (the password is then the admin's); the
     /// URL must lead to the user's principal (a server root means `/USER/`).
     pub admin: Option<String>,
+    /// The DNS server for RFC 6764 discovery of a bare domain (default: the system's).
+    pub dns_server: Option<std::net::SocketAddr>,
+    /// Allow Basic authentication over clear-text `http://` to a host other than loopback.
+    pub allow_plaintext: bool,
 }
 
 impl std::fmt::Debug for DavAccount {
@@ -67,11 +71,18 @@ impl DavAccount {
         } else {
             format!("dns://{url}")
         };
+        // The URL as it may be shown: without what follows a ':' in the user information.
+        let safe = redact_userinfo(url);
         let mut u = url::Url::parse(&full)
-            .map_err(|e| EngineError::Config(format!("cannot read the DAV URL {url:?}: {e}")))?;
+            .map_err(|e| EngineError::Config(format!("cannot read the DAV URL {safe:?}: {e}")))?;
+        if u.password().is_some() {
+            return Err(EngineError::Config(format!(
+                "cannot use the DAV URL {safe:?}: it carries a password; give the password separately, never in the URL"
+            )));
+        }
         if !matches!(u.scheme(), "http" | "https" | "dns") || u.host_str().is_none() {
             return Err(EngineError::Config(format!(
-                "cannot use the DAV URL {url:?}: expected http://, https:// or a domain name"
+                "cannot use the DAV URL {safe:?}: expected http://, https:// or a domain name"
             )));
         }
         let mut user = username.to_string();
@@ -82,7 +93,7 @@ impl DavAccount {
         let _ = u.set_password(None);
         if user.is_empty() {
             return Err(EngineError::Config(format!(
-                "cannot log in to {url}: no DAV user name"
+                "cannot log in to {safe}: no DAV user name"
             )));
         }
         Ok(DavAccount {
@@ -91,7 +102,15 @@ impl DavAccount {
             password,
             insecure_tls,
             admin: None,
+            dns_server: None,
+            allow_plaintext: false,
         })
+    }
+
+    /// The same account, discovered through the DNS server `server` (see [`crate::dns::Dns`]).
+    pub fn with_dns(mut self, server: Option<std::net::SocketAddr>) -> DavAccount {
+        self.dns_server = server;
+        self
     }
 
     /// The same account reached through `admin` (see [`DavAccount::admin`]).
@@ -116,13 +135,14 @@ impl DavAccount {
             return self.client(side);
         }
         let domain = self.url.host_str().unwrap_or_default().to_owned();
-        let dns = crate::dns::Dns::from_env()?;
+        let dns = crate::dns::Dns::new(self.dns_server)?;
         let mut cfg = DavConfig::new(
             self.url.clone(),
             self.username.clone(),
             self.password.as_str(),
         );
         cfg.insecure_tls = self.insecure_tls;
+        cfg.allow_plaintext = self.allow_plaintext;
         let mut last = None;
         for service in [Service::CalDav, Service::CardDav] {
             match discover_domain(&cfg, &domain, service, &dns).await {
@@ -146,6 +166,7 @@ impl DavAccount {
             self.password.as_str(),
         );
         cfg.insecure_tls = self.insecure_tls;
+        cfg.allow_plaintext = self.allow_plaintext;
         if let Some(admin) = &self.admin {
             if self.url.path() == "/" {
                 let principal = format!("/{}/", utf8_percent_encode(&self.username, PATH_SEGMENT));
@@ -158,10 +179,33 @@ impl DavAccount {
             }
             cfg.authzid_or_admin = Some(passeur_dav::AdminLogin {
                 username: admin.clone(),
-                password: self.password.to_string(),
+                password: self.password.as_str().into(),
             });
         }
         DavClient::new(cfg).map_err(|e| EngineError::dav(side, "set up the DAV client", e))
+    }
+}
+
+/// `url` with the password of its user information (`user:PASSWORD@`) replaced, for messages.
+fn redact_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => {
+            let info = &url[start..start + at];
+            match info.find(':') {
+                Some(c) => format!(
+                    "{}{}:[redacted]{}",
+                    &url[..start],
+                    &info[..c],
+                    &url[start + at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -989,5 +1033,24 @@ mod tests {
         assert_eq!(a.url.as_str(), "http://127.0.0.1:5232/");
         assert!(DavAccount::parse("http://h/", "", Zeroizing::new(String::new()), false).is_err());
         assert!(DavAccount::parse("imap://h/", "u", Zeroizing::new(String::new()), false).is_err());
+        // A password in the URL is refused, and not repeated in the message.
+        let e = DavAccount::parse(
+            "https://me:s3cr3t-pw@dav.example/",
+            "",
+            Zeroizing::new(String::new()),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("password") && !e.contains("s3cr3t-pw"), "{e}");
+        let e = DavAccount::parse(
+            "https://me:s3cr3t-pw@[bad/",
+            "",
+            Zeroizing::new(String::new()),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("s3cr3t-pw"), "{e}");
     }
 }

@@ -1,6 +1,6 @@
 //! DNS for RFC 6764 discovery: SRV and TXT look-ups with hickory-resolver, through the system's
-//! resolver configuration, or through the one server `PASSEUR_DNS=IP:PORT` names (an operator's
-//! own resolver, or a test server).
+//! resolver configuration, or through the one server the caller names (an operator's own
+//! resolver, or a test server; the command line takes it from `PASSEUR_DNS=IP:PORT`).
 
 use std::net::SocketAddr;
 
@@ -18,13 +18,10 @@ pub struct Dns {
 }
 
 impl Dns {
-    /// The resolver `PASSEUR_DNS` names, else the system's.
-    pub fn from_env() -> Result<Dns, EngineError> {
-        let builder = match std::env::var("PASSEUR_DNS").ok().filter(|v| !v.is_empty()) {
-            Some(v) => {
-                let addr: SocketAddr = v.parse().map_err(|_| {
-                    EngineError::Config(format!("PASSEUR_DNS={v:?}: expected IP:PORT"))
-                })?;
+    /// A resolver asking `server` only, or the system's configuration when `None`.
+    pub fn new(server: Option<SocketAddr>) -> Result<Dns, EngineError> {
+        let builder = match server {
+            Some(addr) => {
                 let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
                 for c in &mut ns.connections {
                     c.port = addr.port();

@@ -28,8 +28,8 @@ mod postgres;
 mod proc;
 mod proxy;
 mod radicale;
-mod smtp;
 mod rewrite;
+mod smtp;
 pub mod verify;
 mod xandikos;
 
@@ -38,6 +38,6 @@ pub use dovecot::{Dovecot, DovecotOptions, ensure_dovecot};
 pub use postgres::{PgTestDb, ensure_postgres};
 pub use proxy::CutProxy;
 pub use radicale::{Radicale, RadicaleOptions, ensure_radicale};
-pub use smtp::{ReceivedMessage, SmtpOptions, SmtpReceiver, SmtpSecurity, ensure_aiosmtpd};
 pub use rewrite::{RewriteProxy, replace_all};
+pub use smtp::{ReceivedMessage, SmtpOptions, SmtpReceiver, SmtpSecurity, ensure_aiosmtpd};
 pub use xandikos::{Xandikos, ensure_xandikos};

@@ -5,11 +5,15 @@
 //! - [`Status`]: the life cycle of a migration.
 //! - [`Endpoint`] / [`Security`] / [`Protocol`]: a mail server account given as a URL
 //!   (`imap://`, `imap+starttls://`, `imaps://`, `pop3://`, `pop3+starttls://`, `pop3s://`).
+//! - [`Secret`]: a password that never prints and is wiped on drop.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+mod secret;
+pub use secret::Secret;
 
 /// The public identifier of a migration: 128 random bits, written as 26 lower-case
 /// base32 characters (RFC 4648 alphabet, no padding).

@@ -111,6 +111,8 @@ pub struct RunOptions {
     pub from_admin: Option<String>,
     /// Log in to the destination as this admin this time (else the stored one).
     pub to_admin: Option<String>,
+    /// The DNS server for RFC 6764 discovery of a DAV domain (`None`: the system's).
+    pub dns_server: Option<std::net::SocketAddr>,
 }
 
 impl RunOptions {
@@ -264,7 +266,11 @@ impl Runner {
     /// every write through the fenced store is refused anyway.
     async fn hold(&self, id: MigrationId, cancel: &CancellationToken) -> Result<Held, EngineError> {
         let taken = match self.wait {
-            None => self.store.acquire_lease(id, &self.holder, self.lease_ttl).await,
+            None => {
+                self.store
+                    .acquire_lease(id, &self.holder, self.lease_ttl)
+                    .await
+            }
             Some(w) => {
                 self.store
                     .acquire_lease_wait(id, &self.holder, self.lease_ttl, w)
@@ -490,7 +496,16 @@ impl Runner {
         let held = self.hold(id, &CancellationToken::new()).await?;
         let fenced = held.store.fenced(&held.lease);
         let result = self
-            .purge_held(&fenced, id, &row, &spec, from_pass, dry_run, destination_password, opts)
+            .purge_held(
+                &fenced,
+                id,
+                &row,
+                &spec,
+                from_pass,
+                dry_run,
+                destination_password,
+                opts,
+            )
             .await;
         held.release().await;
         result
@@ -534,6 +549,7 @@ impl Runner {
                         (false, insecure),
                         (None, to_admin),
                     )?;
+                    let dst = dst.with_dns(opts.dns_server);
                     out.dav = Some(crate::purge_dav(store, id, &dst, from_pass, dry_run).await?);
                 }
             }
@@ -545,8 +561,14 @@ impl Runner {
                     out.mail =
                         Some(crate::purge_mail(store, id, &acc, from_pass, dry_run, false).await?);
                 }
-                if let Some(c) =
-                    import_dav_client(&i.import, &destination_password, insecure, admin).await?
+                if let Some(c) = import_dav_client(
+                    &i.import,
+                    &destination_password,
+                    insecure,
+                    admin,
+                    opts.dns_server,
+                )
+                .await?
                 {
                     out.dav = Some(
                         crate::purge_dav_with(store, id, &c, from_pass, dry_run, false).await?,
@@ -602,6 +624,7 @@ impl Runner {
                         (opts.source_insecure_tls, opts.destination_insecure_tls),
                         (from_admin, to_admin),
                     )?;
+                    let (src, dst) = (src.with_dns(opts.dns_server), dst.with_dns(opts.dns_server));
                     out.dav = Some(crate::verify_dav(store, id, &src, &dst, &d.kinds).await?);
                 }
             }
@@ -613,7 +636,9 @@ impl Runner {
                 let pw = secrets.destination()?;
                 let insecure = opts.destination_insecure_tls;
                 let admin = opts.to_admin.clone().or(i.to_admin.clone());
-                let davc = import_dav_client(&i.import, &pw, insecure, admin.clone()).await?;
+                let davc =
+                    import_dav_client(&i.import, &pw, insecure, admin.clone(), opts.dns_server)
+                        .await?;
                 out.import = Some(match i.import.format {
                     FileKind::Pst => {
                         let mail = match &i.import.imap {
@@ -682,11 +707,14 @@ async fn import_dav_client(
     password: &Secret,
     insecure: bool,
     admin: Option<String>,
+    dns: Option<std::net::SocketAddr>,
 ) -> Result<Option<DavClient>, EngineError> {
     let (Some(url), Some(user)) = (&t.dav, &t.dav_user) else {
         return Ok(None);
     };
-    let acc = DavAccount::parse(url, user, password.clone(), insecure)?.with_admin(admin);
+    let acc = DavAccount::parse(url, user, password.clone(), insecure)?
+        .with_admin(admin)
+        .with_dns(dns);
     Ok(Some(acc.connect(Side::Destination).await?))
 }
 
@@ -775,6 +803,7 @@ async fn execute(
                             opts.to_admin.clone().or(a.to_admin.clone()),
                         ),
                     )?;
+                    let (src, dst) = (src.with_dns(opts.dns_server), dst.with_dns(opts.dns_server));
                     let o = d.options(opts.dry_run, opts.full, opts.connections.unwrap_or(0));
                     crate::run_dav_pass(rc, &src, &dst, &d.kinds, &o).await
                 }
@@ -793,7 +822,7 @@ async fn execute(
                     io.batch_messages = n.max(1);
                 }
                 let path = PathBuf::from(&t.file);
-                let davc = import_dav_client(t, &pw, insecure, admin.clone()).await?;
+                let davc = import_dav_client(t, &pw, insecure, admin.clone(), opts.dns_server).await?;
                 match t.format {
                     FileKind::Pst => {
                         let mail = match &t.imap {

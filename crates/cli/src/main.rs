@@ -632,6 +632,9 @@ fn print_report(r: &PassReport) {
             f.failed
         );
     }
+    for n in &r.notes {
+        println!("note: {n}");
+    }
     let c = r.counters;
     println!(
         "total: {} copied ({}), {} flag updates, {} failed{}",

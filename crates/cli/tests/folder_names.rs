@@ -133,3 +133,110 @@ fn colliding_names_get_a_distinct_name_that_later_passes_keep() {
         "{got:?}"
     );
 }
+
+/// The destination (Maildir++) cannot hold a `.` inside a name, nor a name longer than a file
+/// name; the source (one directory per level) can. The first is created sanitised and
+/// reported; the second is reported with its messages as not migrated; the rest is copied.
+#[test]
+fn refused_names_are_sanitised_or_reported_and_the_rest_is_copied() {
+    let src = Dovecot::start(DovecotOptions {
+        users: 1,
+        extra_config: vec!["mail_location = maildir:~/Maildir:LAYOUT=fs".into()],
+        ..Default::default()
+    })
+    .expect("start source");
+    let dst = Dovecot::start(DovecotOptions {
+        users: 1,
+        ..Default::default()
+    })
+    .expect("start destination");
+    let long: &'static str =
+        Box::leak(format!("{}/{}", "L".repeat(200), "M".repeat(100)).into_boxed_str());
+    let rt = rt();
+    let msgs = vec![
+        msg(
+            "INBOX",
+            simple(1, Some("<i1@x>")),
+            &["\\Seen"],
+            "01-Jan-2020 10:00:00 +0000",
+        ),
+        msg(
+            "Release v1.2",
+            simple(2, Some("<r1@x>")),
+            &["\\Flagged"],
+            "02-Jan-2020 10:00:00 +0000",
+        ),
+        msg(
+            long,
+            simple(3, Some("<l1@x>")),
+            &[],
+            "03-Jan-2020 10:00:00 +0000",
+        ),
+        msg(
+            long,
+            simple(4, Some("<l2@x>")),
+            &[],
+            "04-Jan-2020 10:00:00 +0000",
+        ),
+    ];
+    let want = rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(&mut c, &msgs).await;
+        snapshot(&mut c).await
+    });
+    let state = tempfile::tempdir().unwrap();
+    let args = [
+        "migrate",
+        "--from",
+        &url(&src, "user1"),
+        "--to",
+        &url(&dst, "user1"),
+    ];
+    let o = passeur(state.path(), &args, "pass1", "pass1");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    // Not everything arrived: exit 2, and the folder is named.
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        out.contains("note: folder Release v1.2 goes to \"Release v1_2\": the destination refused the name \"Release v1.2\""),
+        "{}",
+        text(&o)
+    );
+    let error_line = out
+        .lines()
+        .find(|l| l.starts_with(&long[..20]) && l.contains("ERROR"))
+        .unwrap_or_else(|| panic!("no error line for the long folder in {}", text(&o)));
+    assert!(
+        error_line.contains(&format!("ERROR: cannot create folder \"{long}\" on the destination: cannot CREATE: the server said NO")),
+        "{error_line}"
+    );
+    let got = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(got.get("INBOX"), want.get("INBOX"), "INBOX");
+    assert_same(
+        got.get("Release v1_2"),
+        want.get("Release v1.2"),
+        "sanitised folder",
+    );
+    assert!(!got.keys().any(|k| k.starts_with("LLL")), "{got:?}");
+
+    // The two messages are recorded as not migrated, with the reason.
+    let id = migration_id(&o);
+    let st = passeur(state.path(), &["status", &id, "--json"], "", "");
+    let status = String::from_utf8_lossy(&st.stdout).into_owned();
+    assert_eq!(
+        status.matches("cannot create folder").count(),
+        2,
+        "{}",
+        text(&st)
+    );
+
+    // The next pass keeps the sanitised name and copies nothing new there.
+    let o = passeur(state.path(), &args, "pass1", "pass1");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(copied(&o), 0, "{}", text(&o));
+    let got = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(
+        got.get("Release v1_2"),
+        want.get("Release v1.2"),
+        "sanitised folder, pass 2",
+    );
+}

@@ -298,11 +298,13 @@ pub fn resolve_collisions(
 }
 
 /// A name servers accept more often: the characters some refuse in mailbox names (Cyrus:
-/// `"` and `\\`; wildcards; control characters) replaced by `_`. The hierarchy separator stays.
-pub fn sanitised(name: &str) -> String {
+/// `"` and `\\`; wildcards; control characters; a `.` or `/` that is not the hierarchy
+/// separator, which Maildir++ stores cannot hold) replaced by `_`. The separator stays.
+pub fn sanitised(name: &str, delimiter: Option<char>) -> String {
     name.chars()
         .map(|c| match c {
-            '"' | '\\' | '*' | '%' => '_',
+            c if Some(c) == delimiter => c,
+            '"' | '\\' | '*' | '%' | '.' | '/' => '_',
             c if c.is_control() => '_',
             c => c,
         })
@@ -431,6 +433,63 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn sanitised_keeps_the_separator_and_replaces_refused_characters() {
+        assert_eq!(sanitised("INBOX.Say \"hi\"", Some('.')), "INBOX.Say _hi_");
+        assert_eq!(sanitised("a\\b/v1.2", Some('/')), "a_b/v1_2");
+        assert_eq!(sanitised("Plain/Name", Some('/')), "Plain/Name");
+    }
+
+    fn plan_to(src: &str, dst: &str) -> FolderPlan {
+        FolderPlan {
+            src: src.into(),
+            dst: dst.into(),
+            display: src.into(),
+            dst_exists: false,
+            subscribed: true,
+            role: None,
+        }
+    }
+
+    #[test]
+    fn collisions_get_numbered_names_and_recorded_names_win() {
+        let dst = courier();
+        let mut plans = vec![
+            plan_to("Newsletters", "INBOX.Newsletters"),
+            plan_to("INBOX/Newsletters", "INBOX.Newsletters"),
+            plan_to("Other", "INBOX.Newsletters"),
+        ];
+        let r = resolve_collisions(&mut plans, &dst, &HashMap::new());
+        let names: Vec<&str> = plans.iter().map(|p| p.dst.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "INBOX.Newsletters",
+                "INBOX.Newsletters (2)",
+                "INBOX.Newsletters (3)"
+            ]
+        );
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].folder, "INBOX/Newsletters");
+        assert_eq!(r[0].wanted, "INBOX.Newsletters");
+
+        // A later pass lists the folders in another order: the recorded names stay.
+        let mut plans = vec![
+            plan_to("INBOX/Newsletters", "INBOX.Newsletters"),
+            plan_to("Newsletters", "INBOX.Newsletters"),
+        ];
+        let recorded = HashMap::from([
+            ("Newsletters".to_owned(), "INBOX.Newsletters".to_owned()),
+            (
+                "INBOX/Newsletters".to_owned(),
+                "INBOX.Newsletters (2)".to_owned(),
+            ),
+        ]);
+        assert!(resolve_collisions(&mut plans, &dst, &recorded).is_empty());
+        assert_eq!(plans[0].dst, "INBOX.Newsletters (2)");
+        assert_eq!(plans[1].dst, "INBOX.Newsletters");
     }
 
     #[test]

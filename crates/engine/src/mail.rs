@@ -168,7 +168,7 @@ pub async fn run_mail_pass(
             continue;
         }
         if !opts.dry_run && !plan.dst_exists {
-            match create_folder(&mut d, &plan, &mut used).await? {
+            match create_folder(&mut d, &plan, dst_layout.delimiter, &mut used).await? {
                 Created::AsPlanned => {}
                 Created::Renamed(name) => {
                     report.notes.push(format!(
@@ -293,6 +293,7 @@ enum Created {
 async fn create_folder(
     d: &mut Client,
     plan: &FolderPlan,
+    delimiter: Option<char>,
     used: &mut HashSet<String>,
 ) -> Result<Created, EngineError> {
     let refused = match d.create_with_role(&plan.dst, plan.role).await {
@@ -300,7 +301,7 @@ async fn create_folder(
         Err(e @ (passeur_imap::Error::No { .. } | passeur_imap::Error::Bad { .. })) => e,
         Err(e) => return Err(EngineError::imap(Side::Destination, "create a folder", e)),
     };
-    let clean = folders::sanitised(&plan.dst);
+    let clean = folders::sanitised(&plan.dst, delimiter);
     if clean == plan.dst || used.contains(&clean) {
         return Ok(Created::Refused(refused));
     }

@@ -53,9 +53,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Closed { .. } | Error::Timeout { .. } | Error::Io(_) => true,
-            Error::Connect { .. } => true,
+            // Usually a TLS port reached with imap://, but a server that is merely slow to greet
+            // looks the same.
+            Error::Connect { .. } | Error::NoGreeting { .. } => true,
             Error::Tls { .. }
-            | Error::NoGreeting { .. }
             | Error::Auth { .. }
             | Error::No { .. }
             | Error::Bad { .. }

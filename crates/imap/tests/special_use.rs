@@ -51,12 +51,15 @@ async fn role_goes_with_create_where_the_server_supports_it() {
     let seen = without_tags(creates_seen("CREATE-SPECIAL-USE SPECIAL-USE").await);
     assert_eq!(
         seen,
-        ["CREATE Archive (USE (\\Archive))", "CREATE Projects"]
+        [
+            "CREATE \"Archive\" (USE (\\Archive))",
+            "CREATE \"Projects\""
+        ]
     );
 }
 
 #[tokio::test]
 async fn plain_create_without_the_capability() {
     let seen = without_tags(creates_seen("SPECIAL-USE").await);
-    assert_eq!(seen, ["CREATE Archive", "CREATE Projects"]);
+    assert_eq!(seen, ["CREATE \"Archive\"", "CREATE \"Projects\""]);
 }

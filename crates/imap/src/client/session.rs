@@ -79,15 +79,17 @@ impl Client {
         } else {
             cfg.connect_timeout.min(PLAIN_GREETING_WAIT)
         };
+        let silent = |client: &Client| cfg.security != Security::Tls && client.conn.rbuf.is_empty();
         match tokio::time::timeout(greeting_wait, client.greeting()).await {
-            Ok(r) => r?,
-            Err(_) if cfg.security != Security::Tls && client.conn.rbuf.is_empty() => {
+            Ok(Ok(())) => {}
+            Ok(Err(Error::Timeout { .. })) | Err(_) if silent(&client) => {
                 return Err(Error::NoGreeting {
                     host: cfg.host.clone(),
                     port: cfg.port,
                     secs: greeting_wait.as_secs(),
                 });
             }
+            Ok(Err(e)) => return Err(e),
             Err(_) => {
                 return Err(Error::Timeout {
                     what: "receive the server greeting".into(),

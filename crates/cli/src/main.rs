@@ -224,9 +224,13 @@ fn parse_rename(s: &str) -> Result<(String, String), String> {
     Ok((a.trim_matches('/').into(), b.trim_matches('/').into()))
 }
 
+/// Warnings of passeur and its libraries, without the TLS verifier's own log line for a
+/// certificate it rejects: the error that follows says it in words a user can act on.
+const DEFAULT_LOG: &str = "warn,rustls_platform_verifier=off";
+
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PASSEUR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -242,10 +246,27 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, each said once: a layer whose message already contains its
+/// cause's (the library errors include their source) does not repeat it.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn state_dir(state: Option<PathBuf>) -> Result<PathBuf> {
@@ -547,6 +568,9 @@ fn print_report(r: &PassReport) {
             f.flags_updated,
             f.failed
         );
+    }
+    for n in &r.notes {
+        println!("note: {n}");
     }
     let c = r.counters;
     println!(

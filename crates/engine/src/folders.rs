@@ -6,6 +6,8 @@
 //! result is joined with the destination's separator and prefix and encoded again.
 //! `INBOX` and its children stay under the destination's `INBOX` (never `INBOX.INBOX.x`).
 
+use std::collections::{HashMap, HashSet};
+
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use passeur_imap::{ListEntry, mutf7};
 use serde::{Deserialize, Serialize};
@@ -118,6 +120,9 @@ pub struct FolderPlan {
     pub dst_exists: bool,
     /// The source folder was subscribed.
     pub subscribed: bool,
+    /// The source folder's special-use role (`\\Archive`...), given to the destination folder
+    /// when it is created on a server with CREATE-SPECIAL-USE.
+    pub role: Option<&'static str>,
 }
 
 /// Why a folder rule cannot be used.
@@ -210,9 +215,100 @@ pub fn plan(src: &Layout, dst: &Layout, rules: &FolderRules) -> Result<Vec<Folde
             display,
             dst_exists,
             subscribed: s.subscribed,
+            role: Layout::role_of(s),
         });
     }
     Ok(plans)
+}
+
+/// A destination name that differs from the one the mapping gave, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renamed {
+    /// Readable source path.
+    pub folder: String,
+    /// The name the mapping gave.
+    pub wanted: String,
+    /// The name used instead.
+    pub dst: String,
+}
+
+/// Makes every planned destination name unique, and keeps the names of earlier passes.
+///
+/// `recorded` maps a source wire name to the destination name a previous pass used: it wins,
+/// so a folder renamed once keeps its name. Then, when two source folders map to the same
+/// destination (`Newsletters` and `INBOX/Newsletters` both become `INBOX.Newsletters` under an
+/// `INBOX.` prefix), the first keeps the name and the next get ` (2)`, ` (3)`... Returns the
+/// collisions resolved this way (not the recorded names, which were reported when chosen).
+pub fn resolve_collisions(
+    plans: &mut [FolderPlan],
+    dst: &Layout,
+    recorded: &HashMap<String, String>,
+) -> Vec<Renamed> {
+    let key = |n: &str| {
+        if n.eq_ignore_ascii_case("INBOX") {
+            "INBOX".to_owned()
+        } else {
+            n.to_owned()
+        }
+    };
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut pending = Vec::new();
+    for (i, p) in plans.iter_mut().enumerate() {
+        if let Some(name) = recorded.get(&p.src)
+            && *name != p.dst
+        {
+            p.dst = name.clone();
+            p.dst_exists = dst.has(name)
+                && dst
+                    .folders
+                    .iter()
+                    .any(|d| key(&d.name) == key(name) && d.is_selectable());
+        }
+        if recorded.contains_key(&p.src) {
+            taken.insert(key(&p.dst));
+        } else {
+            pending.push(i);
+        }
+    }
+    let mut renamed = Vec::new();
+    for i in pending {
+        let p = &mut plans[i];
+        if taken.insert(key(&p.dst)) {
+            continue;
+        }
+        let wanted = p.dst.clone();
+        let mut n = 2;
+        let name = loop {
+            let candidate = format!("{wanted} ({n})");
+            if !taken.contains(&key(&candidate)) && !dst.has(&candidate) {
+                break candidate;
+            }
+            n += 1;
+        };
+        taken.insert(key(&name));
+        p.dst = name.clone();
+        p.dst_exists = false;
+        renamed.push(Renamed {
+            folder: p.display.clone(),
+            wanted,
+            dst: name,
+        });
+    }
+    renamed
+}
+
+/// A name servers accept more often: the characters some refuse in mailbox names (Cyrus:
+/// `"` and `\\`; wildcards; control characters; a `.` or `/` that is not the hierarchy
+/// separator, which Maildir++ stores cannot hold) replaced by `_`. The separator stays.
+pub fn sanitised(name: &str, delimiter: Option<char>) -> String {
+    name.chars()
+        .map(|c| match c {
+            c if Some(c) == delimiter => c,
+            '"' | '\\' | '*' | '%' | '.' | '/' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect()
 }
 
 /// Helpers for sources that are not IMAP accounts (file imports).
@@ -337,6 +433,63 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn sanitised_keeps_the_separator_and_replaces_refused_characters() {
+        assert_eq!(sanitised("INBOX.Say \"hi\"", Some('.')), "INBOX.Say _hi_");
+        assert_eq!(sanitised("a\\b/v1.2", Some('/')), "a_b/v1_2");
+        assert_eq!(sanitised("Plain/Name", Some('/')), "Plain/Name");
+    }
+
+    fn plan_to(src: &str, dst: &str) -> FolderPlan {
+        FolderPlan {
+            src: src.into(),
+            dst: dst.into(),
+            display: src.into(),
+            dst_exists: false,
+            subscribed: true,
+            role: None,
+        }
+    }
+
+    #[test]
+    fn collisions_get_numbered_names_and_recorded_names_win() {
+        let dst = courier();
+        let mut plans = vec![
+            plan_to("Newsletters", "INBOX.Newsletters"),
+            plan_to("INBOX/Newsletters", "INBOX.Newsletters"),
+            plan_to("Other", "INBOX.Newsletters"),
+        ];
+        let r = resolve_collisions(&mut plans, &dst, &HashMap::new());
+        let names: Vec<&str> = plans.iter().map(|p| p.dst.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "INBOX.Newsletters",
+                "INBOX.Newsletters (2)",
+                "INBOX.Newsletters (3)"
+            ]
+        );
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].folder, "INBOX/Newsletters");
+        assert_eq!(r[0].wanted, "INBOX.Newsletters");
+
+        // A later pass lists the folders in another order: the recorded names stay.
+        let mut plans = vec![
+            plan_to("INBOX/Newsletters", "INBOX.Newsletters"),
+            plan_to("Newsletters", "INBOX.Newsletters"),
+        ];
+        let recorded = HashMap::from([
+            ("Newsletters".to_owned(), "INBOX.Newsletters".to_owned()),
+            (
+                "INBOX/Newsletters".to_owned(),
+                "INBOX.Newsletters (2)".to_owned(),
+            ),
+        ]);
+        assert!(resolve_collisions(&mut plans, &dst, &recorded).is_empty());
+        assert_eq!(plans[0].dst, "INBOX.Newsletters (2)");
+        assert_eq!(plans[1].dst, "INBOX.Newsletters");
     }
 
     #[test]

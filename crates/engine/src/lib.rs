@@ -80,21 +80,21 @@ impl fmt::Display for Side {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
-    #[error("{side}: cannot {action}: {source}")]
+    #[error("{side}: {}", said_once(action, source))]
     Imap {
         side: Side,
         action: &'static str,
         #[source]
         source: passeur_imap::Error,
     },
-    #[error("{side}: cannot {action}: {source}")]
+    #[error("{side}: {}", said_once(action, source))]
     Pop3 {
         side: Side,
         action: &'static str,
         #[source]
         source: passeur_pop3::Error,
     },
-    #[error("{side}: cannot {action}: {source}")]
+    #[error("{side}: {}", said_once(action, source))]
     Dav {
         side: Side,
         action: &'static str,
@@ -131,6 +131,18 @@ pub enum EngineError {
     Busy(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// `cannot {action}: {source}`, without saying "cannot connect" twice when the source's own
+/// message already starts with it ("cannot connect to host:port: …").
+fn said_once(action: &str, source: &dyn std::error::Error) -> String {
+    let text = source.to_string();
+    let lead = format!("cannot {action}");
+    if text.starts_with(&lead) {
+        text
+    } else {
+        format!("{lead}: {text}")
+    }
 }
 
 impl EngineError {

@@ -57,6 +57,9 @@ pub struct PassReport {
     pub counters: PassCounters,
     pub cancelled: bool,
     pub dry_run: bool,
+    /// What the user should know about the pass that is not an error: destination folders
+    /// named differently from the mapping (a collision, a name the server refused).
+    pub notes: Vec<String>,
 }
 
 impl PassReport {
@@ -106,7 +109,7 @@ pub async fn run_mail_pass(
     let mut d = dst.connect(Side::Destination).await?;
     let src_layout = layout(&mut s, Side::Source).await?;
     let dst_layout = layout(&mut d, Side::Destination).await?;
-    let plans = folders::plan(&src_layout, &dst_layout, &opts.rules)?;
+    let mut plans = folders::plan(&src_layout, &dst_layout, &opts.rules)?;
 
     let states: HashMap<String, FolderState> = store
         .folder_states(id)
@@ -114,15 +117,29 @@ pub async fn run_mail_pass(
         .into_iter()
         .map(|f| (f.src_name.clone(), f))
         .collect();
+    // The names earlier passes used are the truth: a folder renamed once keeps its name.
+    let recorded: HashMap<String, String> = states
+        .values()
+        .filter(|f| !f.dst_name.is_empty())
+        .map(|f| (f.src_name.clone(), f.dst_name.clone()))
+        .collect();
+    let collisions = folders::resolve_collisions(&mut plans, &dst_layout, &recorded);
 
     let mut report = PassReport {
         pass,
         dry_run: opts.dry_run,
         ..Default::default()
     };
+    for r in &collisions {
+        report.notes.push(format!(
+            "folder {} goes to {:?}: another source folder already maps to {:?}",
+            r.folder, r.dst, r.wanted
+        ));
+    }
+    let mut used: HashSet<String> = plans.iter().map(|p| p.dst.clone()).collect();
     let mut work = Vec::new();
     let mut total_messages = 0u64;
-    for plan in plans {
+    for mut plan in plans {
         let st = s
             .status(&plan.src)
             .await
@@ -149,9 +166,48 @@ pub async fn run_mail_pass(
             continue;
         }
         if !opts.dry_run && !plan.dst_exists {
-            d.create(&plan.dst)
-                .await
-                .map_err(|e| EngineError::imap(Side::Destination, "create a folder", e))?;
+            match create_folder(&mut d, &plan, dst_layout.delimiter, &mut used).await? {
+                Created::AsPlanned => {}
+                Created::Renamed(name) => {
+                    report.notes.push(format!(
+                        "folder {} goes to {name:?}: the destination refused the name {:?}",
+                        plan.display, plan.dst
+                    ));
+                    plan.dst = name;
+                }
+                Created::Refused(e) => {
+                    let reason = format!(
+                        "cannot create folder {:?} on the destination: {e}",
+                        plan.dst
+                    );
+                    let uids = s
+                        .examine(&plan.src)
+                        .await
+                        .and(s.uid_search("ALL").await)
+                        .map_err(|e| EngineError::imap(Side::Source, "list a folder", e))?;
+                    let failures: Vec<passeur_store::Failure> = uids
+                        .iter()
+                        .map(|uid| passeur_store::Failure {
+                            pass,
+                            kind: ContentKind::Mail,
+                            folder: plan.display.clone(),
+                            src_key: uid.to_string(),
+                            size: None,
+                            reason: reason.clone(),
+                        })
+                        .collect();
+                    store.record_failures(id, &failures).await?;
+                    report.folders.push(FolderReport {
+                        folder: plan.display.clone(),
+                        dst: plan.dst.clone(),
+                        source_messages: u64::from(st.exists),
+                        failed: uids.len() as u64,
+                        error: Some(reason),
+                        ..Default::default()
+                    });
+                    continue;
+                }
+            }
             d.subscribe(&plan.dst)
                 .await
                 .map_err(|e| EngineError::imap(Side::Destination, "subscribe a folder", e))?;
@@ -236,6 +292,45 @@ pub async fn run_mail_pass(
     report.cancelled = cancel.is_cancelled();
     report.counters = *ctx.counters.lock().unwrap_or_else(|e| e.into_inner());
     Ok(report)
+}
+
+/// How a destination folder came to be.
+enum Created {
+    AsPlanned,
+    /// The server refused the planned name and took this sanitised one.
+    Renamed(String),
+    /// The server refused the name and its sanitised form.
+    Refused(passeur_imap::Error),
+}
+
+/// Creates the planned destination folder (with its special-use role where the server takes
+/// one); when the server refuses the name, tries the sanitised name once. Only a refusal (NO,
+/// BAD) is handled here: a dropped connection stops the pass as before.
+async fn create_folder(
+    d: &mut Client,
+    plan: &FolderPlan,
+    delimiter: Option<char>,
+    used: &mut HashSet<String>,
+) -> Result<Created, EngineError> {
+    let refused = match d.create_with_role(&plan.dst, plan.role).await {
+        Ok(()) => return Ok(Created::AsPlanned),
+        Err(e @ (passeur_imap::Error::No { .. } | passeur_imap::Error::Bad { .. })) => e,
+        Err(e) => return Err(EngineError::imap(Side::Destination, "create a folder", e)),
+    };
+    let clean = folders::sanitised(&plan.dst, delimiter);
+    if clean == plan.dst || used.contains(&clean) {
+        return Ok(Created::Refused(refused));
+    }
+    match d.create_with_role(&clean, plan.role).await {
+        Ok(()) => {
+            used.insert(clean.clone());
+            Ok(Created::Renamed(clean))
+        }
+        Err(passeur_imap::Error::No { .. } | passeur_imap::Error::Bad { .. }) => {
+            Ok(Created::Refused(refused))
+        }
+        Err(e) => Err(EngineError::imap(Side::Destination, "create a folder", e)),
+    }
 }
 
 /// A connection pair that copies folders from the queue until it is empty.

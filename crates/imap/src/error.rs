@@ -32,6 +32,12 @@ pub enum Error {
     Protocol { reason: String, excerpt: String },
     #[error("cannot {what}: no answer from the server in time")]
     Timeout { what: String },
+    /// A plain connection got no greeting at all: the port most likely expects TLS from the
+    /// first byte (a TLS server waits for the client's hello and says nothing).
+    #[error(
+        "cannot read the server's greeting on {host}:{port}: nothing arrived in {secs} s; the port may expect TLS from the start (use imaps://)"
+    )]
+    NoGreeting { host: String, port: u16, secs: u64 },
     #[error("cannot continue: the connection was closed{}", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
     Closed { reason: Option<String> },
     #[error("cannot read from or write to the server: {0}")]
@@ -54,7 +60,9 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Closed { .. } | Error::Timeout { .. } | Error::Io(_) => true,
-            Error::Connect { .. } => true,
+            // Usually a TLS port reached with imap://, but a server that is merely slow to greet
+            // looks the same.
+            Error::Connect { .. } | Error::NoGreeting { .. } => true,
             Error::Tls { .. }
             | Error::Auth { .. }
             | Error::No { .. }

@@ -74,6 +74,10 @@ pub(crate) fn handshake_error(host: &str, e: io::Error) -> Error {
                 "certificate rejected: {other:?} (use --insecure-tls to accept a self-signed certificate)"
             ),
         },
+        Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+            "the port seems to speak plain IMAP, not TLS (use imap:// or imap+starttls://)"
+                .to_owned()
+        }
         Some(other) => format!("TLS handshake failed: {other}"),
         None => format!("TLS handshake failed: {e}"),
     };

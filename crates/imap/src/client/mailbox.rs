@@ -218,6 +218,43 @@ impl Client {
         }
     }
 
+    /// CREATE with a special-use attribute (RFC 6154 CREATE-SPECIAL-USE), e.g. `\\Archive`:
+    /// `CREATE "Archive" (USE (\\Archive))`. Without the capability, or when `role` is not a
+    /// plain flag, a plain CREATE. A mailbox that already exists is not an error.
+    pub async fn create_with_role(
+        &mut self,
+        mailbox: &str,
+        role: Option<&str>,
+    ) -> Result<(), Error> {
+        let role = role.filter(|r| {
+            self.caps.has("CREATE-SPECIAL-USE")
+                && r.strip_prefix('\\')
+                    .is_some_and(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric()))
+        });
+        let Some(role) = role else {
+            return self.create(mailbox).await;
+        };
+        let cmd = Command::new("CREATE")
+            .arg(mailbox)
+            .raw(&format!(" (USE ({role}))"))
+            .end();
+        match self.run(cmd).await {
+            Ok(_) => Ok(()),
+            Err(Error::No { code, text, .. })
+                if code.as_deref() == Some("ALREADYEXISTS")
+                    || text.to_ascii_lowercase().contains("already exists") =>
+            {
+                Ok(())
+            }
+            // The server knows the role but will not give it (USEATTR): the folder itself
+            // matters more than its attribute.
+            Err(Error::No { code, .. }) if code.as_deref() == Some("USEATTR") => {
+                self.create(mailbox).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn subscribe(&mut self, mailbox: &str) -> Result<(), Error> {
         self.run(Command::new("SUBSCRIBE").arg(mailbox).end())
             .await

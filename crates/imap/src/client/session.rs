@@ -14,6 +14,9 @@ use crate::conn::{Conn, connector};
 use crate::proto::frame::Framer;
 use crate::proto::response::{Response, Status, Tagged, Untagged};
 
+/// How long a plain connection waits for the greeting before concluding the port speaks TLS.
+const PLAIN_GREETING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Client {
     /// Connects, reads the greeting, upgrades with STARTTLS when asked and
     /// learns the capabilities.
@@ -69,8 +72,24 @@ impl Client {
                 .start_tls(c, &cfg.host, cfg.connect_timeout)
                 .await?;
         }
-        match tokio::time::timeout(cfg.connect_timeout, client.greeting()).await {
-            Ok(r) => r?,
+        // A server that speaks TLS from the first byte waits for the client's hello and sends
+        // nothing: on a plain connection, silence after a short while is that, not a slow server.
+        let greeting_wait = if cfg.security == Security::Tls {
+            cfg.connect_timeout
+        } else {
+            cfg.connect_timeout.min(PLAIN_GREETING_WAIT)
+        };
+        let silent = |client: &Client| cfg.security != Security::Tls && client.conn.rbuf.is_empty();
+        match tokio::time::timeout(greeting_wait, client.greeting()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(Error::Timeout { .. })) | Err(_) if silent(&client) => {
+                return Err(Error::NoGreeting {
+                    host: cfg.host.clone(),
+                    port: cfg.port,
+                    secs: greeting_wait.as_secs(),
+                });
+            }
+            Ok(Err(e)) => return Err(e),
             Err(_) => {
                 return Err(Error::Timeout {
                     what: "receive the server greeting".into(),

@@ -30,6 +30,14 @@ struct Cli {
     /// Directory of the embedded store (default: the platform's data directory).
     #[arg(long, global = true, env = "PASSEUR_STATE")]
     state: Option<PathBuf>,
+    /// Keep the state in this database instead of the embedded one: postgres://USER@HOST/DB
+    /// (shared by several machines), or sqlite://PATH.
+    #[arg(long, global = true, env = "PASSEUR_DATABASE")]
+    database: Option<String>,
+    /// When another process runs the same migration, wait up to this many seconds for it to
+    /// end instead of giving up at once.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    wait: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -323,7 +331,11 @@ async fn serve(runner: Runner, dir: &Path, a: ServeArgs) -> Result<ExitCode> {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let dir = state_dir(cli.state)?;
-    let runner = Runner::new(open_store(&dir).await?);
+    let store = match &cli.database {
+        Some(url) => Store::connect(url).await?,
+        None => open_store(&dir).await?,
+    };
+    let runner = Runner::new(store).with_wait(cli.wait.map(std::time::Duration::from_secs));
     match cli.command {
         Command::Serve(a) => serve(runner, &dir, a).await,
         Command::Migrate(a) => migrate(&runner, *a).await,

@@ -72,10 +72,24 @@ impl Store {
         holder: &str,
         ttl: Duration,
     ) -> Result<Lease> {
+        self.acquire_lease_from(id, holder, ttl, "").await
+    }
+
+    /// Like [`Store::acquire_lease`], but also takes the lease from `dead`, a holder the
+    /// caller knows is gone (a process of this machine that no longer exists), without waiting
+    /// for its lease to expire. An empty `dead` names nobody.
+    pub async fn acquire_lease_from(
+        &self,
+        id: MigrationId,
+        holder: &str,
+        ttl: Duration,
+        dead: &str,
+    ) -> Result<Lease> {
         let ttl_ms = ttl_ms(ttl);
+        let dead = if dead.is_empty() { "(nobody)" } else { dead };
         let got = match &self.backend {
-            Backend::Sqlite(p) => sqlite::acquire(p, id, holder, ttl_ms).await?,
-            Backend::Postgres(p) => postgres::acquire(p, id, holder, ttl_ms).await?,
+            Backend::Sqlite(p) => sqlite::acquire(p, id, holder, ttl_ms, dead).await?,
+            Backend::Postgres(p) => postgres::acquire(p, id, holder, ttl_ms, dead).await?,
         };
         match got {
             Ok((token, expires_at_ms)) => Ok(Lease {

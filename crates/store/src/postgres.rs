@@ -119,6 +119,7 @@ pub(crate) async fn acquire(
     id: MigrationId,
     holder: &str,
     ttl_ms: i64,
+    dead: &str,
 ) -> Result<std::result::Result<(i64, i64), (String, i64)>> {
     let mut tx = pool.begin().await?;
     // Two first acquisitions race on the INSERT: the loser waits for the winner's commit,
@@ -129,13 +130,14 @@ pub(crate) async fn acquire(
         " + $3)
          ON CONFLICT (migration_id) DO UPDATE SET holder = excluded.holder,
             token = leases.token + 1, expires_at_ms = excluded.expires_at_ms
-         WHERE leases.expires_at_ms <= ",
+         WHERE leases.holder = $4 OR leases.expires_at_ms <= ",
         pg_now_ms!(),
         " RETURNING token, expires_at_ms"
     ))
     .bind(id.to_string())
     .bind(holder)
     .bind(ttl_ms)
+    .bind(dead)
     .fetch_optional(&mut *tx)
     .await?;
     let out = match won {

@@ -102,6 +102,7 @@ pub(crate) async fn acquire(
     id: MigrationId,
     holder: &str,
     ttl_ms: i64,
+    dead: &str,
 ) -> Result<std::result::Result<(i64, i64), (String, i64)>> {
     let mut tx = begin_write(pool).await?;
     let now = now_ms();
@@ -109,13 +110,14 @@ pub(crate) async fn acquire(
         "INSERT INTO leases (migration_id, holder, token, expires_at_ms) VALUES ($1, $2, 1, $3 + $4)
          ON CONFLICT (migration_id) DO UPDATE SET holder = excluded.holder,
             token = leases.token + 1, expires_at_ms = excluded.expires_at_ms
-         WHERE leases.expires_at_ms <= $3
+         WHERE leases.expires_at_ms <= $3 OR leases.holder = $5
          RETURNING token, expires_at_ms",
     )
     .bind(id.to_string())
     .bind(holder)
     .bind(now)
     .bind(ttl_ms)
+    .bind(dead)
     .fetch_optional(&mut *tx)
     .await?;
     let out = match won {

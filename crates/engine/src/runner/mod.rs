@@ -261,11 +261,24 @@ impl Runner {
         self
     }
 
+    /// Whether `holder` (`host:pid:tag`) names a process of this machine that no longer exists.
+    fn is_dead_local(&self, holder: &str) -> bool {
+        let mine = self.holder.split(':').next().unwrap_or_default();
+        let mut parts = holder.split(':');
+        let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+            return false;
+        };
+        host == mine
+            && pid.parse::<u32>().is_ok_and(|p| {
+                p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists()
+            })
+    }
+
     /// Takes migration `id`'s lease (or waits for it), and renews it every third of its
     /// lifetime; a lease found lost cancels `cancel`, so the run stops before writing more, and
     /// every write through the fenced store is refused anyway.
     async fn hold(&self, id: MigrationId, cancel: &CancellationToken) -> Result<Held, EngineError> {
-        let taken = match self.wait {
+        let mut taken = match self.wait {
             None => {
                 self.store
                     .acquire_lease(id, &self.holder, self.lease_ttl)
@@ -277,6 +290,17 @@ impl Runner {
                     .await
             }
         };
+        // A holder on this machine whose process is gone (killed) needs no waiting for.
+        if let Err(StoreError::Busy { holder, .. }) = &taken
+            && self.is_dead_local(holder)
+        {
+            let dead = holder.clone();
+            tracing::info!(holder = %dead, "taking over the lease of a process that is gone");
+            taken = self
+                .store
+                .acquire_lease_from(id, &self.holder, self.lease_ttl, &dead)
+                .await;
+        }
         let lease = match taken {
             Ok(l) => l,
             Err(StoreError::Busy { holder, until }) => {

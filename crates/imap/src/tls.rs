@@ -4,47 +4,29 @@
 use std::io;
 use std::sync::{Arc, OnceLock};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use passeur_net::TlsVerify;
+use rustls::{CertificateError, ClientConfig};
 
 use crate::Error;
-
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 static VERIFIED: OnceLock<Arc<ClientConfig>> = OnceLock::new();
 static INSECURE: OnceLock<Arc<ClientConfig>> = OnceLock::new();
 
+/// The shared client configuration (`passeur_net::tls_client_config`), built once per kind.
 pub(crate) fn client_config(insecure: bool) -> Result<Arc<ClientConfig>, Error> {
     let cell = if insecure { &INSECURE } else { &VERIFIED };
     if let Some(c) = cell.get() {
         return Ok(Arc::clone(c));
     }
-    let setup_err = |e: rustls::Error| Error::Tls {
+    let verify = if insecure {
+        TlsVerify::AcceptAnyCertificate
+    } else {
+        TlsVerify::Platform
+    };
+    let config = passeur_net::tls_client_config(verify).map_err(|e| Error::Tls {
         host: String::new(),
         reason: format!("cannot set up TLS: {e}"),
-    };
-    let provider = provider();
-    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(setup_err)?;
-    let config = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert {
-                algs: provider.signature_verification_algorithms,
-            }))
-            .with_no_client_auth()
-    } else {
-        let verifier = rustls_platform_verifier::Verifier::new(provider).map_err(setup_err)?;
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth()
-    };
+    })?;
     Ok(Arc::clone(cell.get_or_init(|| Arc::new(config))))
 }
 
@@ -91,46 +73,4 @@ fn not_trusted(what: &str) -> String {
     format!(
         "certificate not trusted ({what}use --insecure-tls to accept a self-signed certificate)"
     )
-}
-
-/// Accepts any certificate but still checks the handshake signatures, so
-/// the session is encrypted (against a passive eavesdropper only).
-#[derive(Debug)]
-struct AcceptAnyCert {
-    algs: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
 }

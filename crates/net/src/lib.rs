@@ -28,4 +28,4 @@ pub use addr::{AddressClass, AddressPolicy, classify};
 pub use connect::{connect, resolve};
 pub use error::NetError;
 pub use origin::{Origin, PlaintextPolicy, credentials_may_go, is_loopback_host, same_origin};
-pub use tls::{TlsVerify, crypto_provider, tls_client_config};
+pub use tls::{TlsVerify, crypto_provider, explain_handshake, tls_client_config};

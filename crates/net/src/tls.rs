@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use crate::NetError;
 
@@ -91,6 +91,49 @@ impl ServerCertVerifier for AcceptAnyCert {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algs.supported_schemes()
+    }
+}
+
+/// Explains a failed TLS handshake with `host` in words a user can act on. `plain_hint` is what
+/// to say when the port answered in clear text (e.g. "the port seems to speak plain IMAP, not
+/// TLS (use imap:// or imap+starttls://)"); `None` gives the generic message.
+pub fn explain_handshake(host: &str, e: &std::io::Error, plain_hint: Option<&str>) -> String {
+    let rustls_err = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let not_trusted = |what: &str| {
+        format!(
+            "certificate not trusted ({what}use --insecure-tls to accept a self-signed certificate)"
+        )
+    };
+    match rustls_err {
+        Some(rustls::Error::InvalidCertificate(c)) => match c {
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => not_trusted(""),
+            // webpki reports a self-signed certificate (CA:TRUE, as `openssl req -x509` makes)
+            // as a CA used as an end entity; it arrives wrapped in `Other`, so only its name
+            // identifies it.
+            CertificateError::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => {
+                not_trusted("self-signed, ")
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!(
+                    "certificate is not valid for the name {host:?} (use --insecure-tls to accept it anyway)"
+                )
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "certificate has expired (use --insecure-tls to accept it anyway)".to_owned()
+            }
+            other => format!(
+                "certificate rejected: {other:?} (use --insecure-tls to accept a self-signed certificate)"
+            ),
+        },
+        Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType))
+            if plain_hint.is_some() =>
+        {
+            plain_hint.unwrap_or_default().to_owned()
+        }
+        Some(other) => format!("TLS handshake failed: {other}"),
+        None => format!("TLS handshake failed: {e}"),
     }
 }
 

@@ -5,7 +5,7 @@ use std::io;
 use std::sync::{Arc, OnceLock};
 
 use passeur_net::TlsVerify;
-use rustls::{CertificateError, ClientConfig};
+use rustls::ClientConfig;
 
 use crate::Error;
 
@@ -32,41 +32,8 @@ pub(crate) fn client_config(insecure: bool) -> Result<Arc<ClientConfig>, Error> 
 
 /// Explains a failed handshake in words a user can act on.
 pub(crate) fn handshake_error(host: &str, e: io::Error) -> Error {
-    let rustls_err = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    let reason = match rustls_err {
-        Some(rustls::Error::InvalidCertificate(c)) => match c {
-            CertificateError::UnknownIssuer | CertificateError::BadSignature => not_trusted(""),
-            // webpki reports a self-signed certificate (CA:TRUE, as
-            // `openssl req -x509` makes) as a CA used as an end entity; it
-            // arrives wrapped in `Other`, so only its name identifies it.
-            CertificateError::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => {
-                not_trusted("self-signed, ")
-            }
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                format!(
-                    "certificate is not valid for the name {host:?} (use --insecure-tls to accept it anyway)"
-                )
-            }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                "certificate has expired (use --insecure-tls to accept it anyway)".to_owned()
-            }
-            other => format!(
-                "certificate rejected: {other:?} (use --insecure-tls to accept a self-signed certificate)"
-            ),
-        },
-        Some(other) => format!("TLS handshake failed: {other}"),
-        None => format!("TLS handshake failed: {e}"),
-    };
     Error::Tls {
         host: host.into(),
-        reason,
+        reason: passeur_net::explain_handshake(host, &e, None),
     }
-}
-
-fn not_trusted(what: &str) -> String {
-    format!(
-        "certificate not trusted ({what}use --insecure-tls to accept a self-signed certificate)"
-    )
 }

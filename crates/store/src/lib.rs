@@ -43,6 +43,7 @@
 //! after the new holder started. Handles that are not fenced write as before.
 
 mod items;
+mod jobs;
 mod lease;
 mod postgres;
 mod row;
@@ -52,7 +53,10 @@ mod types;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_jobs;
 
+pub use jobs::{ClaimLimits, Job, JobEnd, JobState, NewJob, ServiceMeta};
 pub use lease::Lease;
 pub use types::{
     Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,

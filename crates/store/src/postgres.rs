@@ -12,7 +12,10 @@ use crate::types::{Result, StoreError};
 
 /// The schema steps, in order; the `passeur_schema` table counts those applied. Never edit a
 /// step that has shipped: add one.
-const STEPS: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
+const STEPS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_initial.sql"),
+    include_str!("../migrations/postgres/0002_service.sql"),
+];
 
 /// Serialises schema upgrades of processes that start together (any fixed number).
 const SCHEMA_LOCK: i64 = 0x0070_6173_7365_7572;
@@ -23,6 +26,7 @@ macro_rules! pg_now_ms {
         "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
     };
 }
+pub(crate) use pg_now_ms;
 
 /// `url` with its password (if any) replaced, for messages.
 pub(crate) fn redact(url: &str) -> String {

@@ -18,6 +18,7 @@ const STEPS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_dav_collections.sql"),
     include_str!("../migrations/sqlite/0003_purged.sql"),
     include_str!("../migrations/sqlite/0004_etag_leases.sql"),
+    include_str!("../migrations/sqlite/0005_service.sql"),
 ];
 
 /// Opens (creating if needed) the store file and brings its schema up to date.

@@ -9,17 +9,17 @@ use passeur_types::{ContentKind, MigrationId};
 use crate::*;
 
 /// Where a test's store lives; dropping it removes the database.
-enum Db {
+pub(crate) enum Db {
     Sqlite(tempfile::TempDir),
     Postgres(PgTestDb),
 }
 
 impl Db {
-    fn sqlite() -> Db {
+    pub(crate) fn sqlite() -> Db {
         Db::Sqlite(tempfile::tempdir().unwrap())
     }
 
-    fn postgres() -> Db {
+    pub(crate) fn postgres() -> Db {
         Db::Postgres(PgTestDb::create().expect(
             "PostgreSQL must be reachable on 127.0.0.1:5432 for the store's tests (scripts/test.sh starts it)",
         ))
@@ -33,7 +33,7 @@ impl Db {
     }
 
     /// A new handle with its own connections, as another process would have.
-    async fn open(&self) -> Store {
+    pub(crate) async fn open(&self) -> Store {
         let s = Store::connect(&self.url()).await.unwrap();
         let want = match self {
             Db::Sqlite(_) => "sqlite",
@@ -65,7 +65,7 @@ macro_rules! on_both {
     };
 }
 
-fn mail(folder: &str, uid: u32, pass: u32) -> Item {
+pub(crate) fn mail(folder: &str, uid: u32, pass: u32) -> Item {
     Item {
         kind: ContentKind::Mail,
         src_folder: folder.into(),
@@ -96,7 +96,7 @@ fn done(uid_key: &str, dst_uid: u32) -> Completion<'_> {
     }
 }
 
-async fn new_migration(store: &Store) -> MigrationId {
+pub(crate) async fn new_migration(store: &Store) -> MigrationId {
     let id = MigrationId::random();
     store
         .create_migration(id, "imap://a@x:143", "imap://b@y:143", "{}")

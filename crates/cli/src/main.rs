@@ -59,8 +59,11 @@ enum Command {
     /// Import a PST/OST (mail to IMAP, contacts/calendars/tasks to DAV) or an .ics/.vcf file
     /// (to a DAV collection). Importing the same file again copies nothing twice.
     Import(import::ImportArgs),
-    /// Run the service: the JSON API and in-process workers, on the embedded store.
+    /// Run the service: the JSON API and in-process workers, on the embedded store (or on
+    /// the PostgreSQL database of --database, shared with other `serve` and `worker` processes).
     Serve(ServeArgs),
+    /// Run workers only, on the database of --database shared with `passeur serve`.
+    Worker(WorkerArgs),
 }
 
 #[derive(Args)]
@@ -68,13 +71,57 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "PASSEUR_LISTEN")]
     listen: String,
-    /// Passes run at once (0: HTTP only).
+    #[command(flatten)]
+    work: WorkArgs,
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    #[command(flatten)]
+    work: WorkArgs,
+}
+
+/// What `serve` and `worker` share.
+#[derive(Args, Clone)]
+struct WorkArgs {
+    /// The address users reach the service at, for links in notifications (default: the
+    /// listening address of `serve`).
+    #[arg(long, env = "PASSEUR_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Jobs run at once by this process (0: HTTP only).
     #[arg(long, default_value_t = 2, env = "PASSEUR_WORKERS")]
     workers: usize,
     /// The 32-byte key that seals credentials (default: `secret.key` in the state directory,
-    /// created with mode 0600 at first start).
+    /// created with mode 0600 at first start). Every process of a cluster needs the same key.
     #[arg(long, env = "PASSEUR_SECRET_KEY_FILE")]
     secret_key_file: Option<PathBuf>,
+    /// Send notifications through this SMTP server: smtp://[USER@]HOST[:PORT] (STARTTLS
+    /// required), smtps://... (TLS from the start), smtp+plain://... (loopback only). The
+    /// password comes from PASSEUR_SMTP_PASSWORD.
+    #[arg(long, env = "PASSEUR_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of notifications.
+    #[arg(
+        long,
+        env = "PASSEUR_SMTP_FROM",
+        default_value = "passeur <noreply@localhost>"
+    )]
+    smtp_from: String,
+    /// Let user servers resolve to loopback, private and link-local addresses (refused by
+    /// default: a stranger's URL must not reach the service's own network).
+    #[arg(long, env = "PASSEUR_ALLOW_PRIVATE_ADDRESSES")]
+    allow_private_addresses: bool,
+    /// Delete a migration (credentials, item map, history) after this many days without activity.
+    #[arg(long, default_value_t = 60, env = "PASSEUR_EXPIRE_DAYS")]
+    expire_days: u64,
+    /// Connections at once to one mail host, across the cluster (HOST=N to set one host's
+    /// limit; repeat as needed; a bare N sets the default).
+    #[arg(long = "host-limit", value_name = "[HOST=]N")]
+    host_limits: Vec<String>,
+    /// Seconds before the first retry of a pass that failed for a passing reason; each
+    /// later retry waits twice as long.
+    #[arg(long, default_value_t = 30, hide = true)]
+    retry_seconds: u64,
     /// Accept self-signed certificates on every user server (test set-ups only).
     #[arg(long, hide = true)]
     insecure_tls: bool,
@@ -293,39 +340,126 @@ async fn open_store(dir: &Path) -> Result<Store> {
     Ok(Store::open(&dir.join("passeur.db")).await?)
 }
 
-async fn serve(runner: Runner, dir: &Path, a: ServeArgs) -> Result<ExitCode> {
-    let key = a
+/// The service of `serve` and `worker`.
+fn service(
+    runner: Runner,
+    dir: &Path,
+    w: &WorkArgs,
+    public_url: String,
+) -> Result<std::sync::Arc<passeur_server::Service>> {
+    let key = w
         .secret_key_file
         .clone()
         .unwrap_or_else(|| dir.join("secret.key"));
     let vault = passeur_server::vault::Vault::open_or_create(&key)?;
-    let svc = passeur_server::Service::new(
-        runner,
-        vault,
-        passeur_server::Settings {
-            workers: a.workers,
-            insecure_tls: a.insecure_tls,
+    let notifier = match &w.smtp_url {
+        Some(url) => {
+            let mut c = passeur_notify::SmtpConfig::from_url(url, &w.smtp_from)?;
+            if let Ok(pw) = std::env::var("PASSEUR_SMTP_PASSWORD") {
+                c.set_password(pw);
+            }
+            Some(passeur_notify::Notifier::new(c)?)
+        }
+        None => None,
+    };
+    let mut limits = passeur_store::ClaimLimits::default();
+    for l in &w.host_limits {
+        match l.split_once('=') {
+            Some((h, n)) => {
+                let n = n
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--host-limit {l}: not a number"))?;
+                limits.per_host.insert(h.trim().to_ascii_lowercase(), n);
+            }
+            None => {
+                limits.per_host_default = l
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--host-limit {l}: not a number"))?;
+            }
+        }
+    }
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let settings = passeur_server::Settings {
+        workers: w.workers,
+        insecure_tls: w.insecure_tls,
+        allow_private_addresses: w.allow_private_addresses,
+        public_url,
+        expire_after: std::time::Duration::from_secs(w.expire_days.max(1) * 86_400),
+        queue: passeur_jobs::QueueConfig {
+            holder: format!("{host}:{}", std::process::id()),
+            limits,
+            retry_base: std::time::Duration::from_secs(w.retry_seconds.max(1)),
+            ..Default::default()
         },
-    );
+        ..Default::default()
+    };
+    Ok(passeur_server::Service::new(
+        runner, vault, settings, notifier,
+    ))
+}
+
+/// Completes at SIGTERM or Ctrl-C.
+async fn terminated() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+async fn serve(runner: Runner, dir: &Path, a: ServeArgs) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
         .with_context(|| format!("cannot listen on {}", a.listen))?;
     let addr = listener.local_addr()?;
+    let public = a
+        .work
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let svc = service(runner, dir, &a.work, public)?;
     println!("passeur is serving on http://{addr}/");
-    let shutdown = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async {
-                match term.as_mut() {
-                    Some(t) => { t.recv().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => {}
-        }
+    passeur_server::serve(
+        listener,
+        svc,
+        terminated(),
+        std::time::Duration::from_secs(30),
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn worker(runner: Runner, dir: &Path, a: WorkerArgs) -> Result<ExitCode> {
+    if a.work.workers == 0 {
+        bail!("--workers 0 leaves nothing to do");
+    }
+    let public = a
+        .work
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let svc = service(runner, dir, &a.work, public)?;
+    eprintln!(
+        "passeur worker: {} worker(s) on the {} store",
+        a.work.workers,
+        svc.store().backend_name()
+    );
+    let run = {
+        let svc = std::sync::Arc::clone(&svc);
+        tokio::spawn(async move { svc.run_workers().await })
     };
-    passeur_server::serve(listener, svc, shutdown, std::time::Duration::from_secs(30)).await?;
+    terminated().await;
+    svc.shut_down();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), run).await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -338,6 +472,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let runner = Runner::new(store).with_wait(cli.wait.map(std::time::Duration::from_secs));
     match cli.command {
         Command::Serve(a) => serve(runner, &dir, a).await,
+        Command::Worker(a) => worker(runner, &dir, a).await,
         Command::Migrate(a) => migrate(&runner, *a).await,
         Command::Sync(a) => sync(&runner, a).await,
         Command::Status(a) => status(&runner, a).await,
@@ -383,6 +518,7 @@ fn run_options(run: &RunArgs, src: &SourceAuth, dst: &DestAuth) -> RunOptions {
         from_admin: src.from_admin.clone(),
         to_admin: dst.to_admin.clone(),
         dns_server: dav_args::dns_server().unwrap_or(None),
+        address_policy: Default::default(),
     }
 }
 

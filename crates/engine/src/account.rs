@@ -32,6 +32,8 @@ pub struct MailAccount {
     pub insecure_tls: bool,
     pub compress: Compress,
     pub io_timeout: Duration,
+    /// Which addresses the server may resolve to.
+    pub address_policy: passeur_net::AddressPolicy,
 }
 
 impl fmt::Debug for MailAccount {
@@ -53,6 +55,7 @@ impl MailAccount {
             insecure_tls: false,
             compress: Compress::Auto,
             io_timeout: Duration::from_secs(120),
+            address_policy: passeur_net::AddressPolicy::permissive(),
         }
     }
 
@@ -78,6 +81,7 @@ impl MailAccount {
             insecure_tls: self.insecure_tls,
             connect_timeout: Duration::from_secs(20),
             io_timeout: self.io_timeout,
+            address_policy: self.address_policy,
         };
         let mut client = Client::connect(&cfg)
             .await

@@ -45,6 +45,8 @@ pub struct DavAccount {
     pub dns_server: Option<std::net::SocketAddr>,
     /// Allow Basic authentication over clear-text `http://` to a host other than loopback.
     pub allow_plaintext: bool,
+    /// Which addresses the server may resolve to.
+    pub address_policy: passeur_net::AddressPolicy,
 }
 
 impl std::fmt::Debug for DavAccount {
@@ -104,6 +106,7 @@ impl DavAccount {
             admin: None,
             dns_server: None,
             allow_plaintext: false,
+            address_policy: passeur_net::AddressPolicy::permissive(),
         })
     }
 
@@ -111,6 +114,18 @@ impl DavAccount {
     pub fn with_dns(mut self, server: Option<std::net::SocketAddr>) -> DavAccount {
         self.dns_server = server;
         self
+    }
+
+    /// The same account, discovered through `server` (see [`DavAccount::with_dns`]) and
+    /// reaching only the addresses `policy` allows.
+    pub fn with_net(
+        self,
+        server: Option<std::net::SocketAddr>,
+        policy: passeur_net::AddressPolicy,
+    ) -> DavAccount {
+        let mut a = self.with_dns(server);
+        a.address_policy = policy;
+        a
     }
 
     /// The same account reached through `admin` (see [`DavAccount::admin`]).
@@ -143,6 +158,7 @@ impl DavAccount {
         );
         cfg.insecure_tls = self.insecure_tls;
         cfg.allow_plaintext = self.allow_plaintext;
+        cfg.address_policy = self.address_policy;
         let mut last = None;
         for service in [Service::CalDav, Service::CardDav] {
             match discover_domain(&cfg, &domain, service, &dns).await {
@@ -167,6 +183,7 @@ impl DavAccount {
         );
         cfg.insecure_tls = self.insecure_tls;
         cfg.allow_plaintext = self.allow_plaintext;
+        cfg.address_policy = self.address_policy;
         if let Some(admin) = &self.admin {
             if self.url.path() == "/" {
                 let principal = format!("/{}/", utf8_percent_encode(&self.username, PATH_SEGMENT));

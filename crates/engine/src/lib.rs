@@ -49,7 +49,7 @@ pub use purge::{PurgeReport, purge_mail};
 pub use runner::{
     AccountSpec, Control, DavSpec, ImportSpec, ImportTarget, MigrationSpec, MigrationView, Outcome,
     PassOutcome, PurgeOutcome, RunContext, RunOptions, Runner, Secret, Secrets, VerifyOutcome,
-    file_source_id,
+    file_source_id, mail_account,
 };
 pub use verify::{FolderCheck, VerifyReport, verify_mail};
 pub use verify_import::{ImportCheck, ImportVerifyReport, verify_dav_import, verify_pst_import};

@@ -16,6 +16,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The host cannot be reached under the address policy, or its name does not resolve.
+    #[error("{0}")]
+    Refused(String),
     #[error("cannot establish TLS with {host}: {reason}")]
     Tls { host: String, reason: String },
     #[error("cannot log in: the server said {text:?}")]
@@ -64,6 +67,7 @@ impl Error {
             // looks the same.
             Error::Connect { .. } | Error::NoGreeting { .. } => true,
             Error::Tls { .. }
+            | Error::Refused(_)
             | Error::Auth { .. }
             | Error::No { .. }
             | Error::Bad { .. }

@@ -57,6 +57,68 @@ pub struct CreateMigration {
     /// Start at this date and time (RFC 3339) instead of now.
     #[serde(default)]
     pub start_at: Option<String>,
+    /// The language of the notifications: `fr` or `en` (default: from `Accept-Language`).
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+/// `POST /api/v1/connection-tests`: the two sides of a migration to try.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionTest {
+    pub source: EndpointIn,
+    pub destination: EndpointIn,
+}
+
+/// What a connection test found on each side.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionTestOut {
+    pub source: SideTestOut,
+    pub destination: SideTestOut,
+}
+
+/// One side's connection test.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SideTestOut {
+    /// Logged in.
+    pub ok: bool,
+    /// `auth` (wrong login or password), `unreachable`, `tls`, `refused` (an address the
+    /// service may not reach) or `other`; absent when `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The server's or the network's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What a purge deleted.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PurgeOut {
+    pub deleted: u64,
+    /// Items left in place: changed on the destination since, or not found safely.
+    pub skipped: u64,
+    pub notes: Vec<String>,
+}
+
+/// Progress of one content kind in the current (or last) pass.
+#[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ProgressOut {
+    /// mail, contacts, calendars, tasks
+    pub kind: String,
+    /// Items to have on the destination at the end of the pass, when known.
+    pub total: Option<u64>,
+    /// Items on the destination so far (copied by earlier passes and this one).
+    pub done: u64,
+    /// Copied by this pass.
+    pub copied: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    /// `done / total`, 0 to 100.
+    pub percent: Option<f64>,
+    /// Items per second over this pass.
+    pub rate: f64,
+    /// Seconds left at this rate.
+    pub eta_seconds: Option<u64>,
 }
 
 /// `201 Created`.
@@ -91,7 +153,7 @@ fn one() -> u32 {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MigrationOut {
     pub id: String,
-    /// queued, running, stopped, done, failed
+    /// queued, scheduled, running, stopped, done, failed
     pub status: String,
     pub error: Option<String>,
     pub source: String,
@@ -100,6 +162,10 @@ pub struct MigrationOut {
     /// Items in the item map (everything copied and not purged), and their bytes.
     pub items: u64,
     pub bytes: u64,
+    /// When a scheduled start (or a retry) is due, Unix seconds.
+    pub scheduled_at: Option<i64>,
+    /// Progress per content kind of the running (or last) pass.
+    pub progress: Vec<ProgressOut>,
     /// The sync points.
     pub passes: Vec<PassOut>,
     /// Items of the last pass that could not be copied.
@@ -169,9 +235,10 @@ pub struct ValidMigration {
     pub notify: Option<String>,
     /// Unix seconds.
     pub start_at: Option<i64>,
+    pub lang: Option<String>,
 }
 
-fn endpoint(side: &str, e: &EndpointIn) -> Result<Endpoint, FieldError> {
+pub(crate) fn endpoint(side: &str, e: &EndpointIn) -> Result<Endpoint, FieldError> {
     let field = format!("{side}.url");
     if e.url.trim().is_empty() {
         return Err(bad(&field, "is required"));
@@ -270,6 +337,11 @@ impl CreateMigration {
         {
             return Err(bad("notify", "is not an e-mail address"));
         }
+        let lang = match &self.lang {
+            Some(l) if matches!(l.as_str(), "fr" | "en") => Some(l.clone()),
+            Some(_) => return Err(bad("lang", "must be fr or en")),
+            None => None,
+        };
         let start_at = match &self.start_at {
             Some(s) => Some(parse_rfc3339(s).ok_or_else(|| {
                 bad(
@@ -291,6 +363,7 @@ impl CreateMigration {
             content,
             notify: self.notify.clone(),
             start_at,
+            lang,
         })
     }
 }

@@ -19,7 +19,13 @@ use tower::ServiceExt as _;
 async fn service(dir: &std::path::Path) -> (Arc<Service>, Store) {
     let store = Store::open(&dir.join("passeur.db")).await.unwrap();
     let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
-    let svc = Service::new(Runner::new(store.clone()), vault, Settings::default());
+    let settings = Settings {
+        allow_private_addresses: true,
+        ..Default::default()
+    };
+    let svc = Service::new(Runner::new(store.clone()), vault, settings, None);
+    let workers = Arc::clone(&svc);
+    tokio::spawn(async move { workers.run_workers().await });
     (svc, store)
 }
 
@@ -258,6 +264,12 @@ async fn bad_requests_name_the_field_and_store_nothing() {
             "RFC 3339",
         ),
         (
+            json!({"source": ok_side("a"), "destination": ok_side("b"), "lang": "de"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("lang"),
+            "fr or en",
+        ),
+        (
             json!({"source": ok_side("a"), "destination": ok_side("b"), "colour": "blue"}),
             StatusCode::BAD_REQUEST,
             None,
@@ -319,6 +331,9 @@ async fn the_openapi_document_lists_every_route() {
         "/api/v1/migrations/{id}/stop",
         "/api/v1/migrations/{id}/sync",
         "/api/v1/migrations/{id}/purge",
+        "/api/v1/migrations/{id}/events",
+        "/api/v1/migrations/{id}/report.csv",
+        "/api/v1/connection-tests",
     ] {
         assert!(paths.contains_key(p), "{p} missing from {:?}", paths.keys());
     }

@@ -28,6 +28,7 @@ pub async fn login(dc: &Dovecot, user: &str) -> Client {
         insecure_tls: false,
         connect_timeout: Duration::from_secs(10),
         io_timeout: Duration::from_secs(60),
+        address_policy: Default::default(),
     };
     let mut c = Client::connect(&cfg).await.expect("connect");
     let n: u32 = user.trim_start_matches("user").parse().expect("userN");

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use passeur_dav::DavClient;
+use passeur_net::AddressPolicy;
 use passeur_store::{Lease, MigrationRow, PassCounters, PassRow, PassStatus, Store, StoreError};
 use passeur_types::{Endpoint, MigrationId, Status};
 use serde::Serialize;
@@ -113,6 +114,9 @@ pub struct RunOptions {
     pub to_admin: Option<String>,
     /// The DNS server for RFC 6764 discovery of a DAV domain (`None`: the system's).
     pub dns_server: Option<std::net::SocketAddr>,
+    /// Which addresses user servers may resolve to: everything for the command line, public
+    /// addresses only for the service unless its operator allows private ones.
+    pub address_policy: AddressPolicy,
 }
 
 impl RunOptions {
@@ -562,6 +566,7 @@ impl Runner {
                         to_admin.clone(),
                         destination_password.clone(),
                         insecure,
+                        opts.address_policy,
                     )?;
                     out.mail =
                         Some(crate::purge_mail(store, id, &dst, from_pass, dry_run, true).await?);
@@ -573,15 +578,20 @@ impl Runner {
                         (false, insecure),
                         (None, to_admin),
                     )?;
-                    let dst = dst.with_dns(opts.dns_server);
+                    let dst = dst.with_net(opts.dns_server, opts.address_policy);
                     out.dav = Some(crate::purge_dav(store, id, &dst, from_pass, dry_run).await?);
                 }
             }
             MigrationSpec::Import(i) => {
                 let admin = opts.to_admin.clone().or(i.to_admin.clone());
                 if let Some(u) = &i.import.imap {
-                    let acc =
-                        mail_account(u, admin.clone(), destination_password.clone(), insecure)?;
+                    let acc = mail_account(
+                        u,
+                        admin.clone(),
+                        destination_password.clone(),
+                        insecure,
+                        opts.address_policy,
+                    )?;
                     out.mail =
                         Some(crate::purge_mail(store, id, &acc, from_pass, dry_run, false).await?);
                 }
@@ -590,7 +600,7 @@ impl Runner {
                     &destination_password,
                     insecure,
                     admin,
-                    opts.dns_server,
+                    (opts.dns_server, opts.address_policy),
                 )
                 .await?
                 {
@@ -631,12 +641,14 @@ impl Runner {
                         from_admin.clone(),
                         src_pw.clone(),
                         opts.source_insecure_tls,
+                        opts.address_policy,
                     )?;
                     let dst = mail_account(
                         &row.destination,
                         to_admin.clone(),
                         dst_pw.clone(),
                         opts.destination_insecure_tls,
+                        opts.address_policy,
                     )?;
                     out.mail =
                         Some(crate::verify_mail(store, id, &src, &dst, &a.mail.rules).await?);
@@ -648,7 +660,10 @@ impl Runner {
                         (opts.source_insecure_tls, opts.destination_insecure_tls),
                         (from_admin, to_admin),
                     )?;
-                    let (src, dst) = (src.with_dns(opts.dns_server), dst.with_dns(opts.dns_server));
+                    let (src, dst) = (
+                        src.with_net(opts.dns_server, opts.address_policy),
+                        dst.with_net(opts.dns_server, opts.address_policy),
+                    );
                     out.dav = Some(crate::verify_dav(store, id, &src, &dst, &d.kinds).await?);
                 }
             }
@@ -660,13 +675,24 @@ impl Runner {
                 let pw = secrets.destination()?;
                 let insecure = opts.destination_insecure_tls;
                 let admin = opts.to_admin.clone().or(i.to_admin.clone());
-                let davc =
-                    import_dav_client(&i.import, &pw, insecure, admin.clone(), opts.dns_server)
-                        .await?;
+                let davc = import_dav_client(
+                    &i.import,
+                    &pw,
+                    insecure,
+                    admin.clone(),
+                    (opts.dns_server, opts.address_policy),
+                )
+                .await?;
                 out.import = Some(match i.import.format {
                     FileKind::Pst => {
                         let mail = match &i.import.imap {
-                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure)?),
+                            Some(u) => Some(mail_account(
+                                u,
+                                admin,
+                                pw.clone(),
+                                insecure,
+                                opts.address_policy,
+                            )?),
                             None => None,
                         };
                         crate::verify_pst_import(store, id, &path, mail.as_ref(), davc.as_ref())
@@ -715,12 +741,14 @@ pub fn mail_account(
     admin: Option<String>,
     password: Secret,
     insecure_tls: bool,
+    policy: AddressPolicy,
 ) -> Result<MailAccount, EngineError> {
     let endpoint = Endpoint::parse(url).map_err(|e| EngineError::Config(e.to_string()))?;
     let mut acc = MailAccount::new(endpoint, String::new());
     acc.password = password;
     acc.admin = admin;
     acc.insecure_tls = insecure_tls;
+    acc.address_policy = policy;
     Ok(acc)
 }
 
@@ -731,14 +759,14 @@ async fn import_dav_client(
     password: &Secret,
     insecure: bool,
     admin: Option<String>,
-    dns: Option<std::net::SocketAddr>,
+    net: (Option<std::net::SocketAddr>, AddressPolicy),
 ) -> Result<Option<DavClient>, EngineError> {
     let (Some(url), Some(user)) = (&t.dav, &t.dav_user) else {
         return Ok(None);
     };
     let acc = DavAccount::parse(url, user, password.clone(), insecure)?
         .with_admin(admin)
-        .with_dns(dns);
+        .with_net(net.0, net.1);
     Ok(Some(acc.connect(Side::Destination).await?))
 }
 
@@ -796,12 +824,14 @@ async fn execute(
                         opts.from_admin.clone().or(a.from_admin.clone()),
                         secrets.source()?,
                         opts.source_insecure_tls,
+                        opts.address_policy,
                     )?;
                     let dst = mail_account(
                         destination,
                         opts.to_admin.clone().or(a.to_admin.clone()),
                         secrets.destination()?,
                         opts.destination_insecure_tls,
+                        opts.address_policy,
                     )?;
                     let mut mo = a.mail.clone();
                     mo.limits = opts.limits(mo.limits);
@@ -827,7 +857,10 @@ async fn execute(
                             opts.to_admin.clone().or(a.to_admin.clone()),
                         ),
                     )?;
-                    let (src, dst) = (src.with_dns(opts.dns_server), dst.with_dns(opts.dns_server));
+                    let (src, dst) = (
+                        src.with_net(opts.dns_server, opts.address_policy),
+                        dst.with_net(opts.dns_server, opts.address_policy),
+                    );
                     let o = d.options(opts.dry_run, opts.full, opts.connections.unwrap_or(0));
                     crate::run_dav_pass(rc, &src, &dst, &d.kinds, &o).await
                 }
@@ -846,11 +879,11 @@ async fn execute(
                     io.batch_messages = n.max(1);
                 }
                 let path = PathBuf::from(&t.file);
-                let davc = import_dav_client(t, &pw, insecure, admin.clone(), opts.dns_server).await?;
+                let davc = import_dav_client(t, &pw, insecure, admin.clone(), (opts.dns_server, opts.address_policy)).await?;
                 match t.format {
                     FileKind::Pst => {
                         let mail = match &t.imap {
-                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure)?),
+                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure, opts.address_policy)?),
                             None => None,
                         };
                         crate::run_pst_import(rc, &path, mail.as_ref(), davc.as_ref(), &io).await

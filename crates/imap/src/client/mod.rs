@@ -41,6 +41,9 @@ pub struct ConnectConfig {
     pub connect_timeout: Duration,
     /// Longest wait for any single read or write.
     pub io_timeout: Duration,
+    /// Which addresses the host may resolve to (everything by default; the service allows
+    /// public addresses only).
+    pub address_policy: passeur_net::AddressPolicy,
 }
 
 impl ConnectConfig {
@@ -53,6 +56,7 @@ impl ConnectConfig {
             insecure_tls: false,
             connect_timeout: Duration::from_secs(30),
             io_timeout: Duration::from_secs(300),
+            address_policy: passeur_net::AddressPolicy::permissive(),
         }
     }
 }

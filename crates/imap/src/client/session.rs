@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use passeur_types::Security;
-use tokio::net::TcpStream;
 
 use super::{Client, ConnectConfig, Quirks, Sent, check};
 use crate::Error;
@@ -21,22 +20,27 @@ impl Client {
     /// Connects, reads the greeting, upgrades with STARTTLS when asked and
     /// learns the capabilities.
     pub async fn connect(cfg: &ConnectConfig) -> Result<Client, Error> {
-        let addr = (cfg.host.as_str(), cfg.port);
-        let tcp = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(source)) => {
-                return Err(Error::Connect {
-                    host: cfg.host.clone(),
-                    port: cfg.port,
-                    source,
-                });
+        let tcp = passeur_net::connect(
+            &cfg.host,
+            cfg.port,
+            &cfg.address_policy,
+            cfg.connect_timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            passeur_net::NetError::Connect { host, port, source } => {
+                Error::Connect { host, port, source }
             }
-            Err(_) => {
-                return Err(Error::Timeout {
-                    what: format!("connect to {}:{}", cfg.host, cfg.port),
-                });
-            }
-        };
+            passeur_net::NetError::Timeout { host, port, .. } => Error::Timeout {
+                what: format!("connect to {host}:{port}"),
+            },
+            passeur_net::NetError::Resolve { host, reason } => Error::Connect {
+                host,
+                port: cfg.port,
+                source: std::io::Error::other(format!("cannot resolve the name: {reason}")),
+            },
+            other => Error::Refused(other.to_string()),
+        })?;
         // Commands are batched by hand; Nagle would only add latency.
         let _ = tcp.set_nodelay(true);
         let mut client = Client {

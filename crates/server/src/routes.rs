@@ -1,0 +1,690 @@
+//! The handlers of `/api/v1`, `/metrics`: they validate, check ownership, and act through the
+//! [`Service`]; long work is queued as jobs.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use passeur_engine::{
+    AccountSpec, DavAccount, DavSpec, EngineError, FolderRules, Limits, MailOptions, MigrationSpec,
+    MigrationView, Secret, Side,
+};
+use passeur_notify::{Lang, Notification};
+use passeur_store::{Job, JobState};
+use passeur_types::{ContentKind, Endpoint, MigrationId, Status};
+
+use crate::api::{
+    self, ConnectionTest, ConnectionTestOut, CreateMigration, Created, EndpointIn, ErrorOut,
+    FailureOut, MigrationOut, PassOut, ProgressOut, PurgeOut, PurgeRequest, SideTestOut,
+    ValidMigration,
+};
+use crate::service::{PASS, PassProgress, lock};
+use crate::{ApiError, ApiJson, Service};
+
+/// Tracking lookups allowed per client address and minute.
+const LOOKUPS_PER_MINUTE: u32 = 120;
+
+/// The client's address, when the server was started with connection info.
+pub(crate) struct ClientAddr(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// Counts tracking lookups per client address in one-minute windows.
+fn rate_limit(addr: &ClientAddr) -> Result<(), ApiError> {
+    static WINDOWS: OnceLock<Mutex<HashMap<IpAddr, (Instant, u32)>>> = OnceLock::new();
+    let Some(ip) = addr.0 else { return Ok(()) };
+    let mut w = lock(WINDOWS.get_or_init(Default::default));
+    if w.len() > 100_000 {
+        w.retain(|_, (t, _)| t.elapsed() < Duration::from_secs(60));
+    }
+    let e = w.entry(ip).or_insert((Instant::now(), 0));
+    if e.0.elapsed() >= Duration::from_secs(60) {
+        *e = (Instant::now(), 0);
+    }
+    e.1 += 1;
+    if e.1 > LOOKUPS_PER_MINUTE {
+        return Err(ApiError::TooMany);
+    }
+    Ok(())
+}
+
+/// The spec a valid request asks for.
+fn spec_of(v: &ValidMigration) -> Result<MigrationSpec, ApiError> {
+    let with_mail = v.content.contains(&ContentKind::Mail);
+    let kinds: Vec<ContentKind> = v
+        .content
+        .iter()
+        .copied()
+        .filter(|k| *k != ContentKind::Mail)
+        .collect();
+    let dav = if kinds.is_empty() {
+        None
+    } else {
+        let side = |url: &Option<String>, login: &str, field: &str| -> Result<String, ApiError> {
+            let url = url.as_deref().unwrap_or_default();
+            DavAccount::parse(url, login, Secret::default(), false)
+                .map(|a| a.display_url())
+                .map_err(|e| ApiError::Field {
+                    field: field.into(),
+                    message: e.to_string(),
+                })
+        };
+        Some(DavSpec {
+            from: side(&v.source_dav, &v.source.login, "source.dav")?,
+            to: side(&v.destination_dav, &v.destination.login, "destination.dav")?,
+            kinds,
+            overwrite_conflicts: false,
+        })
+    };
+    Ok(MigrationSpec::Accounts(AccountSpec {
+        mail: MailOptions {
+            rules: FolderRules::default(),
+            limits: Limits::default(),
+            dry_run: false,
+            full: false,
+        },
+        from_admin: v.source_admin.clone(),
+        to_admin: v.destination_admin.clone(),
+        with_mail,
+        dav,
+    }))
+}
+
+/// Refuses a user server whose addresses the service may not reach (loopback, private,
+/// link-local, metadata), naming the field. A name that does not resolve passes here: the
+/// pass will say so.
+async fn guard(svc: &Service, field: &str, ep: &Endpoint) -> Result<(), ApiError> {
+    let policy = svc.address_policy();
+    match passeur_net::resolve(&ep.host, ep.port, &policy, Duration::from_secs(10)).await {
+        Err(e @ passeur_net::NetError::AddressRefused { .. }) => Err(ApiError::Field {
+            field: field.into(),
+            message: e.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn lang_of(v: Option<&str>, headers: &HeaderMap) -> Lang {
+    match v {
+        Some(l) => l.parse().unwrap_or_default(),
+        None => headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|h| h.to_str().ok())
+            .map(Lang::from_accept_language)
+            .unwrap_or_default(),
+    }
+}
+
+/// Create a migration; its first pass is queued (or scheduled at `start_at`).
+#[utoipa::path(post, path = "/api/v1/migrations", request_body = CreateMigration,
+    responses((status = 201, body = Created), (status = 400, body = ErrorOut), (status = 422, body = ErrorOut)))]
+pub(crate) async fn create_migration(
+    State(svc): State<Arc<Service>>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateMigration>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let v = req.validate()?;
+    let spec = spec_of(&v)?;
+    guard(&svc, "source.url", &v.source).await?;
+    guard(&svc, "destination.url", &v.destination).await?;
+    let (id, _) = svc
+        .runner
+        .create(&v.source.to_url(), &v.destination.to_url(), &spec, false)
+        .await?;
+    let lang = lang_of(v.lang.as_deref(), &headers);
+    let stored = async {
+        svc.keep_credentials(id, &v.source_password, &v.destination_password)
+            .await?;
+        svc.store()
+            .put_service_meta(
+                id,
+                &passeur_store::ServiceMeta {
+                    notify: v.notify.clone(),
+                    lang: lang.tag().into(),
+                    project: None,
+                },
+            )
+            .await?;
+        svc.queue_pass(id, v.start_at.map(|s| s * 1000)).await
+    }
+    .await;
+    if let Err(e) = stored {
+        // Leave nothing half-made behind.
+        let _ = svc.store().delete_migration(id).await;
+        return Err(e.into());
+    }
+    svc.queue_notification(
+        id,
+        Notification::Started {
+            migration_id: id.to_string(),
+            tracking_url: svc.tracking_url(id),
+            source: v.source.to_url(),
+            destination: v.destination.to_url(),
+        },
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(Created { id: id.to_string() })))
+}
+
+async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> SideTestOut {
+    let fail = |reason: &str, error: String| SideTestOut {
+        ok: false,
+        reason: Some(reason.into()),
+        error: Some(error),
+    };
+    let acc = match passeur_engine::mail_account(
+        &ep.to_url(),
+        e.admin.clone(),
+        Secret::new(e.password.clone()),
+        svc.settings.insecure_tls,
+        svc.address_policy(),
+    ) {
+        Ok(a) => a,
+        Err(err) => return fail("other", err.to_string()),
+    };
+    let connected = tokio::time::timeout(Duration::from_secs(30), acc.connect(side)).await;
+    match connected {
+        Err(_) => fail("unreachable", "no answer within 30 s".into()),
+        Ok(Ok(client)) => {
+            let _ = client.logout().await;
+            SideTestOut {
+                ok: true,
+                reason: None,
+                error: None,
+            }
+        }
+        Ok(Err(err)) => {
+            let reason = match &err {
+                EngineError::Imap { source, .. } => match source {
+                    passeur_imap::Error::Auth { .. } => "auth",
+                    passeur_imap::Error::Tls { .. } => "tls",
+                    passeur_imap::Error::Refused(_) => "refused",
+                    passeur_imap::Error::Connect { .. }
+                    | passeur_imap::Error::Timeout { .. }
+                    | passeur_imap::Error::NoGreeting { .. }
+                    | passeur_imap::Error::Closed { .. } => "unreachable",
+                    _ => "other",
+                },
+                _ => "other",
+            };
+            fail(reason, err.to_string())
+        }
+    }
+}
+
+/// Log in on each side, as a migration would, and say per side whether it worked and why not.
+#[utoipa::path(post, path = "/api/v1/connection-tests", request_body = ConnectionTest,
+    responses((status = 200, body = ConnectionTestOut), (status = 422, body = ErrorOut)))]
+pub(crate) async fn connection_tests(
+    State(svc): State<Arc<Service>>,
+    ApiJson(req): ApiJson<ConnectionTest>,
+) -> Result<Json<ConnectionTestOut>, ApiError> {
+    let src = api::endpoint("source", &req.source)?;
+    let dst = api::endpoint("destination", &req.destination)?;
+    let (source, destination) = tokio::join!(
+        test_side(&svc, Side::Source, &req.source, src),
+        test_side(&svc, Side::Destination, &req.destination, dst)
+    );
+    Ok(Json(ConnectionTestOut {
+        source,
+        destination,
+    }))
+}
+
+/// The migration `id` when `account` is its owner (source login; for a file import, its
+/// destination login); else `NotFound`, the same for an unknown ID.
+async fn owned(
+    svc: &Service,
+    id: &str,
+    account: &str,
+) -> Result<(MigrationId, MigrationView), ApiError> {
+    let account = account.trim();
+    let id: MigrationId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let view = match svc.runner.view(id).await {
+        Ok(v) => v,
+        Err(EngineError::Store(passeur_store::StoreError::NotFound(_))) => {
+            return Err(ApiError::NotFound);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let owner_url = if view.spec.is_import() {
+        &view.row.destination
+    } else {
+        &view.row.source
+    };
+    let owner = Endpoint::parse(owner_url.split(' ').next().unwrap_or_default())
+        .map(|e| e.login)
+        .unwrap_or_default();
+    if account.is_empty() || !owner.eq_ignore_ascii_case(account) {
+        return Err(ApiError::NotFound);
+    }
+    Ok((id, view))
+}
+
+fn account_header(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-passeur-account")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// The pass job that decides the status: the one waiting or running, else the latest.
+fn current_pass_job(jobs: &[Job]) -> Option<&Job> {
+    let passes = || jobs.iter().filter(|j| j.kind == PASS);
+    passes()
+        .rfind(|j| !j.state.is_final())
+        .or_else(|| passes().next_back())
+}
+
+fn progress_of(v: &MigrationView, job: Option<&Job>) -> Vec<ProgressOut> {
+    let p: PassProgress = job
+        .and_then(|j| j.progress.as_deref())
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let last = v.passes.last();
+    v.spec
+        .content()
+        .into_iter()
+        .map(|kind| {
+            if kind == ContentKind::Mail {
+                let secs = p.elapsed_ms as f64 / 1000.0;
+                let rate = if secs > 0.0 {
+                    p.copied as f64 / secs
+                } else {
+                    0.0
+                };
+                let done = p.known + p.copied;
+                let total = (p.total > 0).then_some(p.total);
+                let percent = total.map(|t| (done as f64 * 100.0 / t as f64).min(100.0));
+                let eta_seconds = total.and_then(|t| {
+                    let left = t.saturating_sub(done + p.failed);
+                    (rate > 0.0).then(|| (left as f64 / rate).ceil() as u64)
+                });
+                ProgressOut {
+                    kind: kind.as_str().into(),
+                    total,
+                    done,
+                    copied: p.copied,
+                    failed: p.failed,
+                    bytes: p.bytes,
+                    percent,
+                    rate: (rate * 10.0).round() / 10.0,
+                    eta_seconds,
+                }
+            } else {
+                let (copied, failed) = last
+                    .map(|p| (p.counters.copied, p.counters.failed))
+                    .unwrap_or((0, 0));
+                ProgressOut {
+                    kind: kind.as_str().into(),
+                    total: None,
+                    done: copied,
+                    copied,
+                    failed,
+                    bytes: 0,
+                    percent: None,
+                    rate: 0.0,
+                    eta_seconds: None,
+                }
+            }
+        })
+        .collect()
+}
+
+async fn migration_out(
+    svc: &Service,
+    id: MigrationId,
+    v: &MigrationView,
+) -> Result<MigrationOut, ApiError> {
+    let jobs = svc.store().jobs_of(id).await?;
+    let job = current_pass_job(&jobs);
+    let mut status = v.row.status.as_str().to_string();
+    let mut scheduled_at = None;
+    if let Some(j) = job.filter(|j| !j.state.is_final()) {
+        status = match j.state {
+            JobState::Running => "running".into(),
+            JobState::Scheduled => "scheduled".into(),
+            JobState::Paused => "paused".into(),
+            _ => "queued".into(),
+        };
+        if j.state == JobState::Scheduled {
+            scheduled_at = Some(j.run_at_ms / 1000);
+        }
+    } else if v.row.status == Status::Running {
+        // No live job runs it: a CLI run, or a worker that died and whose job will resume.
+        status = "running".into();
+    }
+    Ok(MigrationOut {
+        id: id.to_string(),
+        status,
+        error: v.row.error.clone(),
+        source: v.row.source.clone(),
+        destination: v.row.destination.clone(),
+        content: v
+            .spec
+            .content()
+            .iter()
+            .map(|k| k.as_str().to_string())
+            .collect(),
+        items: v.items,
+        bytes: v.bytes,
+        scheduled_at,
+        progress: progress_of(v, job),
+        passes: v
+            .passes
+            .iter()
+            .map(|p| PassOut {
+                number: p.number,
+                status: p.status.to_string(),
+                started_at: p.started_at,
+                finished_at: p.finished_at,
+                copied: p.counters.copied,
+                bytes: p.counters.bytes,
+                flags_updated: p.counters.flags_updated,
+                failed: p.counters.failed,
+                error: p.error.clone(),
+            })
+            .collect(),
+        failures: v
+            .failures
+            .iter()
+            .map(|f| FailureOut {
+                pass: f.pass,
+                kind: f.kind.as_str().to_string(),
+                folder: f.folder.clone(),
+                item: f.src_key.clone(),
+                reason: f.reason.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// A migration's status, sync points, progress and failures.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}",
+    params(("id" = String, Path), ("X-Passeur-Account" = String, Header, description = "the source login (a file import: the destination login)")),
+    responses((status = 200, body = MigrationOut), (status = 404, body = ErrorOut), (status = 429, body = ErrorOut)))]
+pub(crate) async fn get_migration(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    addr: ClientAddr,
+) -> Result<Json<MigrationOut>, ApiError> {
+    rate_limit(&addr)?;
+    let (id, v) = owned(&svc, &id, account_header(&headers)).await?;
+    Ok(Json(migration_out(&svc, id, &v).await?))
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct EventsQuery {
+    #[serde(default)]
+    account: Option<String>,
+}
+
+/// Live progress as Server-Sent Events: a `migration` event with the same JSON as `GET
+/// /api/v1/migrations/{id}` whenever it changes (checked every second). Browsers' EventSource
+/// cannot send headers: the account may be given as `?account=` instead.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/events",
+    params(("id" = String, Path), ("account" = Option<String>, Query), ("X-Passeur-Account" = Option<String>, Header)),
+    responses((status = 200, content_type = "text/event-stream", description = "`migration` events"), (status = 404, body = ErrorOut)))]
+pub(crate) async fn migration_events(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+    addr: ClientAddr,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    rate_limit(&addr)?;
+    let account = q
+        .account
+        .clone()
+        .unwrap_or_else(|| account_header(&headers).to_string());
+    let (id, _) = owned(&svc, &id, &account).await?;
+    let state = (svc, id, String::new(), true);
+    let stream = futures::stream::unfold(state, |(svc, id, last, first)| async move {
+        loop {
+            if !first {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            let out = match svc.runner.view(id).await {
+                Ok(v) => migration_out(&svc, id, &v).await.ok(),
+                // Deleted meanwhile: end the stream.
+                Err(EngineError::Store(passeur_store::StoreError::NotFound(_))) => return None,
+                Err(_) => None,
+            };
+            let Some(out) = out else {
+                if first {
+                    return None;
+                }
+                continue;
+            };
+            let json = serde_json::to_string(&out).unwrap_or_default();
+            if json != last {
+                let ev = SseEvent::default().event("migration").data(json.clone());
+                return Some((Ok(ev), (svc, id, json, false)));
+            }
+            if first {
+                return Some((Ok(SseEvent::default().comment("")), (svc, id, json, false)));
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Stop the running pass at its next safe point (or the waiting one); what is copied stays.
+#[utoipa::path(post, path = "/api/v1/migrations/{id}/stop",
+    params(("id" = String, Path), ("X-Passeur-Account" = String, Header)),
+    responses((status = 202), (status = 404, body = ErrorOut)))]
+pub(crate) async fn stop_migration(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let (id, v) = owned(&svc, &id, account_header(&headers)).await?;
+    svc.stop(id).await?;
+    if matches!(v.row.status, Status::Queued) {
+        svc.store().set_status(id, Status::Stopped, None).await?;
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Start a new pass: copy only what is new since the last one.
+#[utoipa::path(post, path = "/api/v1/migrations/{id}/sync",
+    params(("id" = String, Path), ("X-Passeur-Account" = String, Header)),
+    responses((status = 202), (status = 404, body = ErrorOut), (status = 409, body = ErrorOut)))]
+pub(crate) async fn sync_migration(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let (id, _) = owned(&svc, &id, account_header(&headers)).await?;
+    if svc.store().has_active_job(id, &[PASS]).await? {
+        return Err(ApiError::Conflict(
+            "a pass of this migration is waiting or running".into(),
+        ));
+    }
+    if svc.store().credentials(id).await?.is_none() {
+        return Err(ApiError::Conflict(
+            "this migration's credentials are no longer kept".into(),
+        ));
+    }
+    svc.store().set_status(id, Status::Queued, None).await?;
+    svc.queue_pass(id, None).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Delete from the destination what this migration copied from pass `from_pass` on.
+#[utoipa::path(post, path = "/api/v1/migrations/{id}/purge", request_body = PurgeRequest,
+    params(("id" = String, Path), ("X-Passeur-Account" = String, Header)),
+    responses((status = 200, body = PurgeOut), (status = 404, body = ErrorOut), (status = 409, body = ErrorOut)))]
+pub(crate) async fn purge_migration(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<PurgeRequest>,
+) -> Result<Json<PurgeOut>, ApiError> {
+    let (id, _) = owned(&svc, &id, account_header(&headers)).await?;
+    if req.destination_password.is_empty() {
+        return Err(ApiError::Field {
+            field: "destination_password".into(),
+            message: "is required".into(),
+        });
+    }
+    if svc.store().has_active_job(id, &[PASS]).await? {
+        return Err(ApiError::Conflict(
+            "a pass of this migration is waiting or running: stop it first".into(),
+        ));
+    }
+    let pw = Secret::new(req.destination_password.clone());
+    let r = svc
+        .runner
+        .purge(id, req.from_pass, false, pw, &svc.run_options())
+        .await?;
+    let mut notes = Vec::new();
+    if let Some(m) = &r.mail {
+        notes.extend(m.notes.iter().cloned());
+    }
+    if let Some(d) = &r.dav {
+        notes.extend(d.notes.iter().cloned());
+    }
+    Ok(Json(PurgeOut {
+        deleted: r.deleted(),
+        skipped: r.skipped(),
+        notes,
+    }))
+}
+
+/// One CSV field, quoted when it needs to be; a leading `=`, `+`, `-` or `@` is prefixed with
+/// `'` so that a spreadsheet does not run it as a formula.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// Every item not migrated, with its reason, as CSV.
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/report.csv",
+    params(("id" = String, Path), ("X-Passeur-Account" = String, Header)),
+    responses((status = 200, content_type = "text/csv"), (status = 404, body = ErrorOut)))]
+pub(crate) async fn report_csv(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    addr: ClientAddr,
+) -> Result<Response, ApiError> {
+    rate_limit(&addr)?;
+    let (id, _) = owned(&svc, &id, account_header(&headers)).await?;
+    let failures = svc.store().failures(id, None).await?;
+    let mut out = String::from("pass,kind,folder,item,size,reason\r\n");
+    for f in &failures {
+        let row = [
+            f.pass.to_string(),
+            f.kind.as_str().to_string(),
+            f.folder.clone(),
+            f.src_key.clone(),
+            f.size.map(|s| s.to_string()).unwrap_or_default(),
+            f.reason.clone(),
+        ];
+        let line: Vec<String> = row.iter().map(|c| csv_field(c)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"passeur-{id}-report.csv\""),
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// Forget the migration: stop it, then delete its credentials, item map, passes, failures and
+/// jobs. What it copied stays on the destination.
+#[utoipa::path(delete, path = "/api/v1/migrations/{id}",
+    params(("id" = String, Path), ("X-Passeur-Account" = String, Header)),
+    responses((status = 204), (status = 404, body = ErrorOut)))]
+pub(crate) async fn delete_migration(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let (id, _) = owned(&svc, &id, account_header(&headers)).await?;
+    svc.stop(id).await?;
+    svc.store().delete_migration(id).await?;
+    tracing::info!(migration = %id, "migration deleted on request");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Prometheus metrics: jobs by state, and what the passes copied.
+pub(crate) async fn metrics(State(svc): State<Arc<Service>>) -> Result<Response, ApiError> {
+    let mut out = String::new();
+    out.push_str("# HELP passeur_jobs Jobs in the queue, by state.\n# TYPE passeur_jobs gauge\n");
+    for (state, n) in svc.store().job_counts().await? {
+        out.push_str(&format!("passeur_jobs{{state=\"{state}\"}} {n}\n"));
+    }
+    let t = svc.store().pass_totals().await?;
+    for (name, help, v) in [
+        (
+            "passeur_items_copied_total",
+            "Items copied by every pass.",
+            t.copied,
+        ),
+        (
+            "passeur_bytes_copied_total",
+            "Bytes copied by every pass.",
+            t.bytes,
+        ),
+        (
+            "passeur_items_failed_total",
+            "Items that could not be copied.",
+            t.failed,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+        ));
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("INBOX"), "INBOX");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+    }
+}

@@ -1,0 +1,533 @@
+//! What the routes and the workers act on: the engine's runner over the store, the vault that
+//! seals credentials, the notifier, and the job handler that runs passes, notifications and
+//! the expiry sweep.
+//!
+//! Nothing here lives only in memory: a migration's credentials are sealed into the store, its
+//! passes are jobs in the store, its progress is written to its job's row. Any process that
+//! shares the store (a `serve`, a `worker`) can answer for it or take its work over.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use passeur_engine::{Control, EngineError, Event, EventSink, RunOptions, Runner, Secrets};
+use passeur_jobs::{Handler, Outcome, Progress, QueueConfig, Workers};
+use passeur_net::AddressPolicy;
+use passeur_notify::{KindCounts, Lang, Notification, Notifier, Side as NotifySide};
+use passeur_store::{Job, NewJob, Store};
+use passeur_types::{ContentKind, Endpoint, MigrationId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::vault::Vault;
+
+/// Job kinds.
+pub const PASS: &str = "pass";
+pub const NOTIFY: &str = "notify";
+pub const SWEEP: &str = "sweep";
+
+/// Operator settings of the service.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Jobs run at once by this process's workers (0: HTTP only).
+    pub workers: usize,
+    /// Accept self-signed certificates on user servers (test set-ups only).
+    pub insecure_tls: bool,
+    /// Let user servers resolve to loopback and private addresses (tests, closed networks).
+    pub allow_private_addresses: bool,
+    /// The service's address as users reach it, for links in notifications.
+    pub public_url: String,
+    /// A migration with no activity for this long is deleted by the sweep.
+    pub expire_after: Duration,
+    /// How often a process queues the sweep (one runs at a time across the cluster).
+    pub sweep_every: Duration,
+    /// The queue: leases, heartbeats, limits, retries.
+    pub queue: QueueConfig,
+    /// Attempts of a pass before it fails for good on transient errors.
+    pub pass_attempts: u32,
+    /// Connections a pass opens to each server.
+    pub connections: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            workers: 2,
+            insecure_tls: false,
+            allow_private_addresses: false,
+            public_url: "http://127.0.0.1:8080".into(),
+            expire_after: Duration::from_secs(60 * 86_400),
+            sweep_every: Duration::from_secs(3600),
+            queue: QueueConfig::default(),
+            pass_attempts: 5,
+            connections: 4,
+        }
+    }
+}
+
+/// The two passwords of a migration, as sealed into the store (JSON of sealed strings).
+#[derive(Serialize, Deserialize)]
+struct SealedPair {
+    source: String,
+    destination: String,
+}
+
+/// A notification job's payload.
+#[derive(Serialize, Deserialize)]
+struct NotifyPayload {
+    to: String,
+    lang: Lang,
+    notification: Notification,
+}
+
+/// The progress a pass job reports (its row's `progress`), per content kind.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PassProgress {
+    /// Mail: messages to consider this pass (source count over the mapped folders).
+    pub total: u64,
+    /// Mail: messages already on the destination before this pass started.
+    pub known: u64,
+    /// Items copied this pass.
+    pub copied: u64,
+    pub bytes: u64,
+    pub failed: u64,
+    /// Milliseconds since the pass started.
+    pub elapsed_ms: u64,
+}
+
+/// What the routes and the workers act on.
+pub struct Service {
+    pub(crate) runner: Runner,
+    pub(crate) vault: Vault,
+    pub(crate) settings: Settings,
+    notifier: Option<Notifier>,
+    /// Jobs running in this process, so that a stop reaches them at once (others see it at
+    /// their next heartbeat).
+    local: Mutex<HashMap<MigrationId, CancellationToken>>,
+    /// Cancelled when the service shuts down.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Service {
+    pub fn new(
+        runner: Runner,
+        vault: Vault,
+        settings: Settings,
+        notifier: Option<Notifier>,
+    ) -> Arc<Service> {
+        Arc::new(Service {
+            runner,
+            vault,
+            settings,
+            notifier,
+            local: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        self.runner.store()
+    }
+
+    /// Stops the workers: running jobs stop at a safe point and go back to the queue.
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Runs this process's workers until [`Service::shut_down`]; also queues the sweep now
+    /// and then.
+    pub async fn run_workers(self: &Arc<Self>) {
+        let n = self.settings.workers;
+        if n == 0 {
+            return;
+        }
+        let sweeper = {
+            let svc = Arc::clone(self);
+            tokio::spawn(async move { svc.queue_sweeps().await })
+        };
+        Workers::run(
+            self.store().clone(),
+            Arc::clone(self),
+            n,
+            self.settings.queue.clone(),
+            self.shutdown.clone(),
+        )
+        .await;
+        sweeper.abort();
+    }
+
+    async fn queue_sweeps(&self) {
+        loop {
+            match self.store().has_pending_kind(SWEEP).await {
+                Ok(false) => {
+                    let job = NewJob {
+                        kind: SWEEP.into(),
+                        payload: "{}".into(),
+                        max_attempts: 3,
+                        ..Default::default()
+                    };
+                    if let Err(e) = self.store().enqueue_job(&job).await {
+                        tracing::warn!(error = %e, "cannot queue the expiry sweep");
+                    }
+                }
+                Ok(true) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot look for the expiry sweep"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.sweep_every) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    pub(crate) fn address_policy(&self) -> AddressPolicy {
+        if self.settings.allow_private_addresses {
+            AddressPolicy::permissive()
+        } else {
+            AddressPolicy::public_only()
+        }
+    }
+
+    pub(crate) fn run_options(&self) -> RunOptions {
+        RunOptions {
+            source_insecure_tls: self.settings.insecure_tls,
+            destination_insecure_tls: self.settings.insecure_tls,
+            address_policy: self.address_policy(),
+            ..Default::default()
+        }
+    }
+
+    /// Seals and keeps a migration's two passwords.
+    pub(crate) async fn keep_credentials(
+        &self,
+        id: MigrationId,
+        source: &str,
+        destination: &str,
+    ) -> Result<(), passeur_store::StoreError> {
+        let ctx = id.to_string();
+        let pair = SealedPair {
+            source: self.vault.seal(&ctx, source),
+            destination: self.vault.seal(&ctx, destination),
+        };
+        let json = serde_json::to_string(&pair).unwrap_or_default();
+        self.store().put_credentials(id, &json).await
+    }
+
+    /// A migration's passwords, opened; `None` when they are no longer kept.
+    async fn secrets(&self, id: MigrationId) -> Result<Option<Secrets>, String> {
+        let Some(json) = self
+            .store()
+            .credentials(id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let pair: SealedPair =
+            serde_json::from_str(&json).map_err(|_| "the sealed credentials are damaged")?;
+        let ctx = id.to_string();
+        let open = |v: &str| self.vault.open(&ctx, v).map_err(|e| e.to_string());
+        Ok(Some(Secrets {
+            source: Some(open(&pair.source)?),
+            destination: Some(open(&pair.destination)?),
+        }))
+    }
+
+    /// The hosts a migration connects to, for the per-host limits.
+    fn hosts_of(&self, row: &passeur_store::MigrationRow) -> Vec<String> {
+        [&row.source, &row.destination]
+            .iter()
+            .filter_map(|u| Endpoint::parse(u.split(' ').next().unwrap_or_default()).ok())
+            .map(|e| e.host.to_ascii_lowercase())
+            .collect()
+    }
+
+    /// Queues a pass of `id`, at `start_at_ms` at the earliest.
+    pub(crate) async fn queue_pass(
+        &self,
+        id: MigrationId,
+        start_at_ms: Option<i64>,
+    ) -> Result<i64, passeur_store::StoreError> {
+        let row = self.store().migration(id).await?;
+        let meta = self.store().service_meta(id).await?;
+        let job = NewJob {
+            kind: PASS.into(),
+            migration: Some(id),
+            payload: "{}".into(),
+            run_at_ms: start_at_ms,
+            max_attempts: self.settings.pass_attempts,
+            connections: self.settings.connections,
+            hosts: self.hosts_of(&row),
+            project: meta.project.map(|p| (p, 2)),
+        };
+        self.store().enqueue_job(&job).await
+    }
+
+    /// Queues a notification to `id`'s notification address, if it has one.
+    pub(crate) async fn queue_notification(&self, id: MigrationId, n: Notification) {
+        let meta = match self.store().service_meta(id).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(migration = %id, error = %e, "cannot read the notification address");
+                return;
+            }
+        };
+        let Some(to) = meta.notify else { return };
+        let payload = NotifyPayload {
+            to,
+            lang: meta.lang.parse().unwrap_or_default(),
+            notification: n,
+        };
+        let job = NewJob {
+            kind: NOTIFY.into(),
+            migration: Some(id),
+            payload: serde_json::to_string(&payload).unwrap_or_default(),
+            max_attempts: 8,
+            ..Default::default()
+        };
+        if let Err(e) = self.store().enqueue_job(&job).await {
+            tracing::warn!(migration = %id, error = %e, "cannot queue a notification");
+        }
+    }
+
+    /// The link to a migration's tracking page.
+    pub(crate) fn tracking_url(&self, id: MigrationId) -> String {
+        format!(
+            "{}/track/{id}",
+            self.settings.public_url.trim_end_matches('/')
+        )
+    }
+
+    /// Stops `id`'s jobs: at once if they run here, else at their next heartbeat.
+    pub(crate) async fn stop(&self, id: MigrationId) -> Result<(), passeur_store::StoreError> {
+        self.store().stop_jobs(id).await?;
+        if let Some(c) = lock(&self.local).get(&id) {
+            c.cancel();
+        }
+        Ok(())
+    }
+
+    async fn run_pass_job(
+        &self,
+        job: &Job,
+        progress: Progress,
+        cancel: CancellationToken,
+    ) -> Outcome {
+        let Some(id) = job.migration else {
+            return Outcome::Failed("a pass job without a migration".into());
+        };
+        let secrets = match self.secrets(id).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                let msg = "this migration's credentials are no longer kept".to_string();
+                let _ = self
+                    .store()
+                    .set_status(id, passeur_types::Status::Failed, Some(&msg))
+                    .await;
+                return Outcome::Failed(msg);
+            }
+            Err(e) => return Outcome::Retry(e),
+        };
+        lock(&self.local).insert(id, cancel.clone());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let reporter = tokio::spawn(report_progress(rx, progress));
+        let control = Control {
+            events: EventSink::new(tx),
+            cancel: cancel.clone(),
+        };
+        let result = self
+            .runner
+            .run_pass(id, &secrets, &self.run_options(), control)
+            .await;
+        drop(secrets);
+        lock(&self.local).remove(&id);
+        let _ = reporter.await;
+        match result {
+            Ok(o) if o.outcome == passeur_engine::Outcome::Stopped => Outcome::Stopped,
+            Ok(o) => {
+                let counts = self.counts(id, &o).await;
+                let failures = self
+                    .store()
+                    .failures(id, Some(o.pass))
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|f| format!("{}: {} — {}", f.folder, f.src_key, f.reason))
+                    .collect();
+                self.queue_notification(
+                    id,
+                    Notification::Completed {
+                        migration_id: id.to_string(),
+                        tracking_url: self.tracking_url(id),
+                        counts,
+                        failures,
+                    },
+                )
+                .await;
+                Outcome::Completed
+            }
+            Err(e) if cancel.is_cancelled() && e.is_retryable() => Outcome::Stopped,
+            Err(e) if e.is_retryable() || matches!(e, EngineError::Store(_)) => {
+                Outcome::Retry(e.to_string())
+            }
+            Err(e) => {
+                let side = match &e {
+                    EngineError::Imap { side, .. }
+                    | EngineError::Pop3 { side, .. }
+                    | EngineError::Dav { side, .. } => match side {
+                        passeur_engine::Side::Source => NotifySide::Source,
+                        passeur_engine::Side::Destination => NotifySide::Destination,
+                    },
+                    _ => NotifySide::None,
+                };
+                self.queue_notification(
+                    id,
+                    Notification::Failed {
+                        migration_id: id.to_string(),
+                        tracking_url: self.tracking_url(id),
+                        reason: e.to_string(),
+                        side,
+                    },
+                )
+                .await;
+                Outcome::Failed(e.to_string())
+            }
+        }
+    }
+
+    /// Copied and failed counts of pass `o` per content kind of the migration.
+    async fn counts(&self, id: MigrationId, o: &passeur_engine::PassOutcome) -> Vec<KindCounts> {
+        let kinds = match self.runner.load(id).await {
+            Ok((_, spec)) => spec.content(),
+            Err(_) => vec![ContentKind::Mail],
+        };
+        kinds
+            .into_iter()
+            .map(|kind| {
+                let (copied, failed) = match kind {
+                    ContentKind::Mail => o
+                        .mail
+                        .as_ref()
+                        .map(|m| {
+                            (
+                                m.folders.iter().map(|f| f.copied).sum(),
+                                m.folders.iter().map(|f| f.failed).sum(),
+                            )
+                        })
+                        .unwrap_or((0, 0)),
+                    _ => o
+                        .dav
+                        .as_ref()
+                        .map(|d| (d.counters.copied, d.counters.failed))
+                        .unwrap_or((0, 0)),
+                };
+                KindCounts {
+                    kind,
+                    copied,
+                    failed,
+                }
+            })
+            .collect()
+    }
+
+    async fn run_notify_job(&self, job: &Job) -> Outcome {
+        let p: NotifyPayload = match serde_json::from_str(&job.payload) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(format!("a notification job is damaged: {e}")),
+        };
+        let Some(n) = &self.notifier else {
+            tracing::info!(
+                kind = p.notification.kind(),
+                "no SMTP server configured: notification not sent"
+            );
+            return Outcome::Completed;
+        };
+        match n.send(&p.to, p.lang, &p.notification).await {
+            Ok(()) => Outcome::Completed,
+            Err(e) if e.is_retryable() => Outcome::Retry(e.to_string()),
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    async fn run_sweep(&self) -> Outcome {
+        let now = self.store().clock_ms().await.unwrap_or_default() / 1000;
+        let cutoff = now - self.settings.expire_after.as_secs() as i64;
+        let ids = match self.store().inactive_migrations(cutoff).await {
+            Ok(ids) => ids,
+            Err(e) => return Outcome::Retry(e.to_string()),
+        };
+        for id in &ids {
+            if let Err(e) = self.store().delete_migration(*id).await {
+                return Outcome::Retry(e.to_string());
+            }
+        }
+        if !ids.is_empty() {
+            tracing::info!(deleted = ids.len(), "expired migrations deleted");
+        }
+        Outcome::Completed
+    }
+}
+
+impl Handler for Service {
+    async fn run(&self, job: Job, progress: Progress, cancel: CancellationToken) -> Outcome {
+        match job.kind.as_str() {
+            PASS => self.run_pass_job(&job, progress, cancel).await,
+            NOTIFY => self.run_notify_job(&job).await,
+            SWEEP => self.run_sweep().await,
+            other => Outcome::Failed(format!("unknown job kind {other:?}")),
+        }
+    }
+}
+
+/// Folds a pass's events into [`PassProgress`] and writes it to the job row at most once a
+/// second (and once at the end).
+async fn report_progress(mut rx: mpsc::UnboundedReceiver<Event>, progress: Progress) {
+    let start = Instant::now();
+    let mut p = PassProgress::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut dirty = true;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(Event::Planned { messages, known, .. }) => {
+                    p.total = messages;
+                    p.known = known;
+                    dirty = true;
+                }
+                Some(Event::Copied { messages, bytes, .. }) => {
+                    p.copied += messages;
+                    p.bytes += bytes;
+                    dirty = true;
+                }
+                Some(Event::ItemFailed { .. }) => {
+                    p.failed += 1;
+                    dirty = true;
+                }
+                Some(_) => {}
+                None => {
+                    p.elapsed_ms = start.elapsed().as_millis() as u64;
+                    progress.report(&serde_json::to_string(&p).unwrap_or_default()).await;
+                    return;
+                }
+            },
+            _ = tick.tick(), if dirty => {
+                p.elapsed_ms = start.elapsed().as_millis() as u64;
+                progress.report(&serde_json::to_string(&p).unwrap_or_default()).await;
+                dirty = false;
+            }
+        }
+    }
+}

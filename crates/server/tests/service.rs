@@ -1,0 +1,502 @@
+//! The service end to end through its router and its workers, against private Dovecot servers
+//! and a real SMTP receiver (aiosmtpd): notifications, tracking, sync, purge, the failure
+//! report, deletion, scheduled starts, the address guard, connection tests and live events.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use passeur_engine::Runner;
+use passeur_notify::{Notifier, SmtpConfig};
+use passeur_server::api::MigrationOut;
+use passeur_server::vault::Vault;
+use passeur_server::{Service, Settings, router};
+use passeur_store::Store;
+use passeur_testkit::imapwire::Client;
+use passeur_testkit::{Dovecot, DovecotOptions, SmtpOptions, SmtpReceiver};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn service(
+    dir: &std::path::Path,
+    smtp: Option<&SmtpReceiver>,
+    allow_private: bool,
+) -> (Arc<Service>, Store) {
+    let store = Store::open(&dir.join("passeur.db")).await.unwrap();
+    let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
+    let notifier = smtp.map(|rx| {
+        let mut c = SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
+        c.ca_file = rx.ca_file();
+        c.timeout = Duration::from_secs(10);
+        Notifier::new(c).unwrap()
+    });
+    let settings = Settings {
+        allow_private_addresses: allow_private,
+        public_url: "https://passeur.test".into(),
+        ..Default::default()
+    };
+    let svc = Service::new(Runner::new(store.clone()), vault, settings, notifier);
+    let workers = Arc::clone(&svc);
+    tokio::spawn(async move { workers.run_workers().await });
+    (svc, store)
+}
+
+async fn call(
+    svc: &Arc<Service>,
+    method: &str,
+    uri: &str,
+    account: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(a) = account {
+        req = req.header("x-passeur-account", a);
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let res = router(Arc::clone(svc)).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, bytes.to_vec())
+}
+
+async fn call_json(
+    svc: &Arc<Service>,
+    method: &str,
+    uri: &str,
+    account: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let (st, bytes) = call(svc, method, uri, account, body).await;
+    (st, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn url(dc: &Dovecot, user: &str) -> String {
+    format!("imap://{user}@127.0.0.1:{}", dc.imap_port)
+}
+
+fn fill(dc: &Dovecot, user: &str, n: std::ops::Range<u32>) {
+    let pw = format!("pass{}", user.trim_start_matches("user"));
+    let mut c = Client::login(&dc.imap_addr(), user, &pw).unwrap();
+    for i in n {
+        let body = format!(
+            "From: a@example.org\r\nTo: b@example.org\r\nSubject: s{i}\r\nMessage-ID: <svc{i}@x>\r\n\r\nbody {i}\r\n"
+        );
+        c.append("INBOX", &["\\Seen"], None, body.as_bytes())
+            .unwrap();
+    }
+    c.logout();
+}
+
+fn count(dc: &Dovecot, user: &str) -> u32 {
+    let pw = format!("pass{}", user.trim_start_matches("user"));
+    let mut c = Client::login(&dc.imap_addr(), user, &pw).unwrap();
+    let n = c.select("INBOX", true).unwrap();
+    c.logout();
+    n
+}
+
+async fn get(svc: &Arc<Service>, id: &str, account: &str) -> MigrationOut {
+    let (st, v) = call_json(
+        svc,
+        "GET",
+        &format!("/api/v1/migrations/{id}"),
+        Some(account),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    serde_json::from_value(v).unwrap()
+}
+
+async fn wait_until(
+    svc: &Arc<Service>,
+    id: &str,
+    account: &str,
+    what: &str,
+    ok: impl Fn(&MigrationOut) -> bool,
+) -> MigrationOut {
+    let start = Instant::now();
+    loop {
+        let m = get(svc, id, account).await;
+        if ok(&m) {
+            return m;
+        }
+        assert!(start.elapsed() < WAIT, "never {what}: {m:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn finished(passes: usize) -> impl Fn(&MigrationOut) -> bool {
+    move |m| m.passes.len() >= passes && matches!(m.status.as_str(), "done" | "failed" | "stopped")
+}
+
+/// The text of the `n`th message the receiver got, waiting for it.
+fn mail_text(rx: &SmtpReceiver, n: usize) -> String {
+    let msgs = rx.wait_for(n, WAIT).unwrap();
+    let m = mail_parser::MessageParser::default()
+        .parse(&msgs[n - 1].raw)
+        .unwrap();
+    format!(
+        "{}\n{}",
+        m.subject().unwrap_or_default(),
+        m.body_text(0).unwrap_or_default()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notified_tracked_synced_purged_reported_and_forgotten() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", 0..30);
+    let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, store) = service(dir.path(), Some(&rx), true).await;
+
+    let body = json!({
+        "source": {"url": url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": url(&dst, "user1"), "password": "pass1"},
+        "notify": "owner@example.org",
+        "lang": "en",
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+
+    // The "started" notification carries the ID and the tracking link.
+    let started = mail_text(&rx, 1);
+    assert!(started.contains(&id), "{started}");
+    assert!(
+        started.contains(&format!("https://passeur.test/track/{id}")),
+        "{started}"
+    );
+
+    let m = wait_until(&svc, &id, "user1", "done", finished(1)).await;
+    assert_eq!(m.status, "done", "{m:?}");
+    assert_eq!((m.passes[0].copied, m.items), (30, 30));
+    assert_eq!(count(&dst, "user1"), 30);
+    let p = &m.progress[0];
+    assert_eq!(
+        (p.kind.as_str(), p.total, p.done, p.percent),
+        ("mail", Some(30), 30, Some(100.0))
+    );
+    let done = mail_text(&rx, 2);
+    assert!(done.contains(&id) && done.contains("30"), "{done}");
+
+    // New mail: a sync copies only it.
+    fill(&src, "user1", 100..104);
+    let (st, v) = call_json(
+        &svc,
+        "POST",
+        &format!("/api/v1/migrations/{id}/sync"),
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let m = wait_until(&svc, &id, "user1", "synced", finished(2)).await;
+    assert_eq!(m.passes[1].copied, 4, "{m:?}");
+    assert_eq!(count(&dst, "user1"), 34);
+
+    // Purge from sync point 2 removes exactly that pass's mail.
+    let (st, v) = call_json(
+        &svc,
+        "POST",
+        &format!("/api/v1/migrations/{id}/purge"),
+        Some("user1"),
+        Some(json!({"from_pass": 2, "destination_password": "pass1"})),
+    )
+    .await;
+    assert_eq!(
+        (st, v["deleted"].as_u64()),
+        (StatusCode::OK, Some(4)),
+        "{v}"
+    );
+    assert_eq!(count(&dst, "user1"), 30);
+
+    // The report of items not migrated is a CSV (empty here but for its header).
+    let (st, csv) = call(
+        &svc,
+        "GET",
+        &format!("/api/v1/migrations/{id}/report.csv"),
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        String::from_utf8(csv).unwrap(),
+        "pass,kind,folder,item,size,reason\r\n"
+    );
+
+    // Metrics count the jobs and what was copied.
+    let (st, metrics) = call(&svc, "GET", "/metrics", None, None).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        metrics.contains("passeur_items_copied_total 34"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("passeur_jobs{state=\"completed\"}"),
+        "{metrics}"
+    );
+
+    // DELETE forgets everything of it.
+    let (st, _) = call(
+        &svc,
+        "DELETE",
+        &format!("/api/v1/migrations/{id}"),
+        Some("user2"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "another account cannot delete it"
+    );
+    let (st, _) = call(
+        &svc,
+        "DELETE",
+        &format!("/api/v1/migrations/{id}"),
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _) = call(
+        &svc,
+        "GET",
+        &format!("/api/v1/migrations/{id}"),
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let mid = id.parse().unwrap();
+    assert!(store.credentials(mid).await.unwrap().is_none());
+    assert!(store.jobs_of(mid).await.unwrap().is_empty());
+    assert_eq!(store.count_items(mid).await.unwrap().0, 0);
+    assert_eq!(count(&dst, "user1"), 30, "what was copied stays");
+
+    // The passwords are nowhere in the store's files.
+    svc.shut_down();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(5).any(|w| w == b"pass1"),
+            "a password in the store's files"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_fail_naming_the_side_in_the_api_and_the_notification() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", 0..3);
+    let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path(), Some(&rx), true).await;
+    let body = json!({
+        "source": {"url": url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": url(&dst, "user1"), "password": "not-the-password"},
+        "notify": "owner@example.org",
+        "lang": "fr",
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_until(&svc, &id, "user1", "failed", |m| m.status == "failed").await;
+    let err = m.error.clone().unwrap_or_default();
+    assert!(err.starts_with("destination"), "{m:?}");
+    assert!(!err.contains("not-the-password"));
+    let _started = mail_text(&rx, 1);
+    let failed = mail_text(&rx, 2);
+    assert!(failed.contains(&id), "{failed}");
+    assert!(
+        failed.to_lowercase().contains("destination"),
+        "the side is named: {failed}"
+    );
+    assert_eq!(count(&dst, "user1"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_migration_does_not_start_early() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", 0..5);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path(), None, true).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let at = now + 4;
+    let body = json!({
+        "source": {"url": url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": url(&dst, "user1"), "password": "pass1"},
+        "start_at": format_rfc3339(at),
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = get(&svc, &id, "user1").await;
+    assert_eq!(
+        (m.status.as_str(), m.scheduled_at),
+        ("scheduled", Some(at)),
+        "{m:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let m = get(&svc, &id, "user1").await;
+    assert!(
+        m.passes.is_empty() && m.status == "scheduled",
+        "started early: {m:?}"
+    );
+    assert_eq!(count(&dst, "user1"), 0);
+    let m = wait_until(&svc, &id, "user1", "done", finished(1)).await;
+    assert_eq!(m.status, "done");
+    assert!(
+        m.passes[0].started_at >= at,
+        "started at {} before {at}",
+        m.passes[0].started_at
+    );
+    assert_eq!(count(&dst, "user1"), 5);
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of Unix seconds.
+fn format_rfc3339(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil from days (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_addresses_are_refused_unless_the_operator_allows_them() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, store) = service(dir.path(), None, false).await;
+    let body = json!({
+        "source": {"url": url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": "imap://user1@10.1.2.3:143", "password": "pass1"},
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body.clone())).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["field"], "source.url", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("127.0.0.1"), "{v}");
+    assert!(
+        store
+            .find_migration(&url(&src, "user1"), "imap://user1@10.1.2.3:143")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The connection test is guarded too.
+    let (st, v) = call_json(&svc, "POST", "/api/v1/connection-tests", None, Some(body)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["source"]["reason"], "refused", "{v}");
+    assert_eq!(v["destination"]["reason"], "refused", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_tests_say_per_side_what_is_wrong() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path(), None, true).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let body = json!({
+        "source": {"url": url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": format!("imap://user1@127.0.0.1:{dead_port}"), "password": "x"},
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/connection-tests", None, Some(body)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["source"]["ok"], true, "{v}");
+    assert_eq!(v["destination"]["reason"], "unreachable", "{v}");
+    let body = json!({
+        "source": {"url": url(&src, "user1"), "password": "wrong"},
+        "destination": {"url": url(&src, "user2"), "password": "pass2"},
+    });
+    let (_, v) = call_json(&svc, "POST", "/api/v1/connection-tests", None, Some(body)).await;
+    assert_eq!(
+        (
+            v["source"]["reason"].as_str(),
+            v["destination"]["ok"].as_bool()
+        ),
+        (Some("auth"), Some(true)),
+        "{v}"
+    );
+    assert!(
+        !v.to_string().contains("wrong\""),
+        "no password echoed: {v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_the_migration_as_it_changes() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", 0..10);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path(), None, true).await;
+    let body = json!({
+        "source": {"url": url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": url(&dst, "user1"), "password": "pass1"},
+    });
+    let (_, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    // A wrong account gets the same 404 as over GET.
+    let req = Request::get(format!("/api/v1/migrations/{id}/events?account=user2"))
+        .body(Body::empty())
+        .unwrap();
+    let res = router(Arc::clone(&svc)).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let req = Request::get(format!("/api/v1/migrations/{id}/events?account=user1"))
+        .body(Body::empty())
+        .unwrap();
+    let res = router(Arc::clone(&svc)).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut body = res.into_body();
+    let mut seen = String::new();
+    let start = Instant::now();
+    while !seen.contains("\"status\":\"done\"") {
+        assert!(start.elapsed() < WAIT, "no done event: {seen}");
+        let frame = tokio::time::timeout(WAIT, body.frame())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(seen.contains("event: migration"), "{seen}");
+    assert!(seen.contains("\"copied\":10"), "{seen}");
+}

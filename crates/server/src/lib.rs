@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod vault;
+pub mod web;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -351,6 +352,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route("/api/v1/migrations/{id}/stop", post(stop_migration))
         .route("/api/v1/migrations/{id}/sync", post(sync_migration))
         .route("/api/v1/migrations/{id}/purge", post(purge_migration))
+        .merge(web::pages())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(svc)
 }
@@ -547,7 +549,7 @@ async fn sync_migration(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// What a purge deleted.
+/// What a purge deleted (with `dry_run`: what it would delete).
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PurgeOut {
     pub deleted: u64,
@@ -556,7 +558,8 @@ pub struct PurgeOut {
     pub notes: Vec<String>,
 }
 
-/// Delete from the destination what this migration copied from pass `from_pass` on.
+/// Delete from the destination what this migration copied from pass `from_pass` on; with
+/// `dry_run`, only count what would be deleted (the destination password is checked all the same).
 #[utoipa::path(post, path = "/api/v1/migrations/{id}/purge", request_body = PurgeRequest,
     params(("id" = String, Path), ("X-Passeur-Account" = String, Header)),
     responses((status = 200, body = PurgeOut), (status = 404, body = ErrorOut), (status = 409, body = ErrorOut)))]
@@ -581,7 +584,7 @@ async fn purge_migration(
     let pw = Secret::new(req.destination_password.clone());
     let r = svc
         .runner
-        .purge(id, req.from_pass, false, pw, &svc.run_options())
+        .purge(id, req.from_pass, req.dry_run, pw, &svc.run_options())
         .await?;
     let mut notes = Vec::new();
     if let Some(m) = &r.mail {

@@ -1,0 +1,588 @@
+//! The web pages: over plain HTTP (every page, both languages, the headers), and in a real
+//! headless Chromium driven over WebDriver (fantoccini + chromedriver) against private Dovecot
+//! servers: fill in the form, start, follow the tracking page to the end, delete the migrated
+//! items; a wrong password, a bad host and the French pages.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use fantoccini::{Client, ClientBuilder, Locator};
+use http_body_util::BodyExt as _;
+use passeur_engine::Runner;
+use passeur_server::vault::Vault;
+use passeur_server::{Service, Settings, router};
+use passeur_store::Store;
+use passeur_testkit::imapwire::Client as Imap;
+use passeur_testkit::{Dovecot, DovecotOptions};
+use tower::ServiceExt as _;
+
+async fn service(dir: &std::path::Path) -> Arc<Service> {
+    let store = Store::open(&dir.join("passeur.db")).await.unwrap();
+    let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
+    Service::new(Runner::new(store), vault, Settings::default())
+}
+
+struct Page {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn get(svc: &Arc<Service>, uri: &str, headers: &[(&str, &str)]) -> Page {
+    let mut req = Request::builder().uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = router(Arc::clone(svc))
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Page {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+const PAGES: [&str; 4] = ["/", "/migrate", "/track", "/track/01abc"];
+
+#[tokio::test]
+async fn every_page_answers_in_the_language_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    for path in PAGES {
+        // No preference: English.
+        let p = get(&svc, path, &[]).await;
+        assert_eq!(p.status, StatusCode::OK, "{path}");
+        assert!(p.body.contains("<html lang=\"en\">"), "{path}");
+        assert!(p.body.contains("Track a migration"), "{path}");
+        assert!(!p.body.contains("[missing message]"), "{path}");
+        assert!(
+            p.headers[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'"),
+            "{path}"
+        );
+        // Accept-Language.
+        let p = get(
+            &svc,
+            path,
+            &[("accept-language", "fr-FR,fr;q=0.9,en;q=0.5")],
+        )
+        .await;
+        assert!(p.body.contains("<html lang=\"fr\">"), "{path}");
+        assert!(p.body.contains("Suivre une migration"), "{path}");
+        assert!(!p.body.contains("Track a migration"), "{path}");
+        assert!(p.headers.get(header::SET_COOKIE).is_none());
+        // ?lang= wins over Accept-Language, and is kept in a cookie.
+        let q = if path.contains('?') { "&" } else { "?" };
+        let p = get(
+            &svc,
+            &format!("{path}{q}lang=fr"),
+            &[("accept-language", "en")],
+        )
+        .await;
+        assert!(p.body.contains("<html lang=\"fr\">"), "{path}");
+        let cookie = p.headers[header::SET_COOKIE].to_str().unwrap();
+        assert!(cookie.starts_with("lang=fr;"), "{cookie}");
+        // The cookie wins over Accept-Language; ?lang= over the cookie.
+        let p = get(
+            &svc,
+            path,
+            &[("cookie", "a=b; lang=fr"), ("accept-language", "en")],
+        )
+        .await;
+        assert!(p.body.contains("<html lang=\"fr\">"), "{path}");
+        let p = get(&svc, &format!("{path}{q}lang=en"), &[("cookie", "lang=fr")]).await;
+        assert!(p.body.contains("<html lang=\"en\">"), "{path}");
+        // The switch to the other language.
+        assert!(p.body.contains("href=\"?lang=fr\""), "{path}");
+    }
+    // The one-account form has its fields in French.
+    let p = get(&svc, "/migrate?lang=fr", &[]).await;
+    for s in [
+        "Adresse du serveur",
+        "Mot de passe",
+        "Lancer la migration",
+        "Compte administrateur avec délégation",
+    ] {
+        assert!(p.body.contains(s), "{s}");
+    }
+    // A tracking page never echoes markup from its URL.
+    let p = get(&svc, "/track/ab%3Cscript%3E", &[]).await;
+    assert!(!p.body.contains("<script>"));
+    // The assets, embedded.
+    let css = get(&svc, "/static/app.css", &[]).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(
+        css.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let js = get(&svc, "/static/app.js", &[]).await;
+    assert!(
+        js.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let migrate = get(&svc, "/migrate", &[]).await;
+    println!(
+        "page weight: /migrate {} B + app.css {} B + app.js {} B",
+        migrate.body.len(),
+        css.body.len(),
+        js.body.len()
+    );
+}
+
+fn fill_mailbox(dc: &Dovecot, user: &str, n: u32) {
+    let pw = format!("pass{}", user.trim_start_matches("user"));
+    let mut c = Imap::login(&dc.imap_addr(), user, &pw).unwrap();
+    for i in 0..n {
+        let body = format!(
+            "From: a@example.org\r\nTo: b@example.org\r\nSubject: web {i}\r\nMessage-ID: <web{i}@x>\r\n\r\nbody {i}\r\n"
+        );
+        c.append("INBOX", &["\\Seen"], None, body.as_bytes())
+            .unwrap();
+    }
+    c.logout();
+}
+
+fn inbox_count(dc: &Dovecot, user: &str) -> u32 {
+    let pw = format!("pass{}", user.trim_start_matches("user"));
+    let mut c = Imap::login(&dc.imap_addr(), user, &pw).unwrap();
+    let n = c.select("INBOX", true).unwrap();
+    c.logout();
+    n
+}
+
+/// chromedriver on a free port, stopped on drop.
+struct Driver {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for n in names {
+            let p = dir.join(n);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// The browser and its driver; `None` (test skipped) only when they are missing and we are
+/// not root (as root, scripts/test.sh installs them: missing is a failure).
+fn browser() -> Option<(PathBuf, PathBuf)> {
+    let chromium = which(&["chromium", "chromium-browser"]);
+    let driver = which(&["chromedriver"]);
+    match (chromium, driver) {
+        (Some(c), Some(d)) => Some((c, d)),
+        _ => {
+            let root = std::process::Command::new("id")
+                .arg("-u")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+                .unwrap_or(false);
+            assert!(
+                !root,
+                "chromium and chromium-driver are missing: `bash scripts/test.sh` installs them"
+            );
+            eprintln!(
+                "SKIPPED: chromium or chromedriver not installed (and not root to install them)"
+            );
+            None
+        }
+    }
+}
+
+fn start_driver(driver: &std::path::Path) -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Driver { child, port }
+}
+
+async fn open_browser(chromium: &std::path::Path, d: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1100,1500", "--lang=en-US"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", d.port))
+        .await
+        .expect("a WebDriver session")
+}
+
+async fn serve(svc: &Arc<Service>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(passeur_server::serve(
+        listener,
+        Arc::clone(svc),
+        std::future::pending(),
+        Duration::from_secs(2),
+    ));
+    addr
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn set(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn wait_for(c: &Client, css: &str, secs: u64) -> fantoccini::elements::Element {
+    match c
+        .wait()
+        .at_most(Duration::from_secs(secs))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            screenshot(c, "timeout").await;
+            let body = text(c, "main").await;
+            panic!("{css} not seen after {secs} s ({e}); the page says:\n{body}");
+        }
+    }
+}
+
+/// Fills one side of the one-account form for a plain-IMAP Dovecot account.
+async fn fill_side(c: &Client, p: &str, dc: &Dovecot, user: &str, password: &str, host: &str) {
+    c.find(Locator::Css(&format!("#{p}-type")))
+        .await
+        .unwrap()
+        .select_by_value("imap")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find(Locator::Css(&format!("#{p}-port")))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("143"),
+        "the port follows the server type"
+    );
+    set(c, &format!("#{p}-host"), host).await;
+    set(c, &format!("#{p}-port"), &dc.imap_port.to_string()).await;
+    set(c, &format!("#{p}-login"), user).await;
+    set(c, &format!("#{p}-password"), password).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_migrate_track_and_purge() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let t0 = Instant::now();
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill_mailbox(&src, "user1", 12);
+    fill_mailbox(&src, "user2", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let base = format!("http://{}", serve(&svc).await);
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+
+    // Home, both languages.
+    c.goto(&format!("{base}/?lang=en")).await.unwrap();
+    assert_eq!(
+        text(&c, "h1").await,
+        "Move your e-mail, contacts and calendars"
+    );
+    screenshot(&c, "home-en").await;
+    c.goto(&format!("{base}/?lang=fr")).await.unwrap();
+    assert_eq!(
+        text(&c, "h1").await,
+        "Déménagez vos e-mails, contacts et agendas"
+    );
+    screenshot(&c, "home-fr").await;
+
+    // 1. One account, in English: fill in, start, see the ID.
+    c.goto(&format!("{base}/migrate?lang=en")).await.unwrap();
+    fill_side(&c, "src", &src, "user1", "pass1", "127.0.0.1").await;
+    fill_side(&c, "dst", &dst, "user1", "pass1", "127.0.0.1").await;
+    set(&c, "#notify", "alice@example.org").await;
+    // Delegation reveals the admin login; unticked again it is not sent.
+    let deleg = c.find(Locator::Css("#src-deleg")).await.unwrap();
+    deleg.click().await.unwrap();
+    assert!(
+        c.find(Locator::Css("#src-admin"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    deleg.click().await.unwrap();
+    screenshot(&c, "migrate-en").await;
+    c.find(Locator::Css("#submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let id = wait_for(&c, "#new-id", 20).await.text().await.unwrap();
+    assert!(id.len() >= 26, "{id}");
+    assert!(text(&c, "#mailed").await.contains("alice@example.org"));
+    screenshot(&c, "created-en").await;
+    // No password left in the page.
+    let pw: Vec<String> = c
+        .execute(
+            "return Array.from(document.querySelectorAll('input[type=password]')).map(i => i.value)",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(pw.iter().all(String::is_empty), "{pw:?}");
+
+    // Tracking: status reaches done, the count is the source's.
+    c.find(Locator::Css("#track-link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "#status[data-status=done]", 60).await;
+    let count = c
+        .find(Locator::Css(".count[data-kind=mail]"))
+        .await
+        .unwrap()
+        .attr("data-count")
+        .await
+        .unwrap();
+    assert_eq!(count.as_deref(), Some("12"));
+    assert_eq!(inbox_count(&dst, "user1"), 12);
+    assert_eq!(text(&c, "#status").await, "Done");
+    let rows = c.find_all(Locator::Css("#passes tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].text().await.unwrap().contains("12"));
+    assert!(
+        !c.current_url().await.unwrap().as_str().contains("user1"),
+        "the account in the URL"
+    );
+    screenshot(&c, "tracking-done-en").await;
+
+    // Delete migrated items from sync point 1: a wrong password deletes nothing and says so
+    // next to the field; the right one first counts, then deletes on confirmation.
+    set(&c, "#purge-password", "wrong").await;
+    c.find(Locator::Css("#purge-check"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let err = wait_for(&c, "#err-purge-password:not(:empty)", 20)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(err.contains("destination"), "{err}");
+    assert_eq!(inbox_count(&dst, "user1"), 12);
+    set(&c, "#purge-password", "pass1").await;
+    c.find(Locator::Css("#purge-check"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let n = wait_for(&c, "#purge-count[data-count]", 20).await;
+    assert_eq!(n.attr("data-count").await.unwrap().as_deref(), Some("12"));
+    assert!(
+        n.text()
+            .await
+            .unwrap()
+            .contains("12 item(s) will be deleted")
+    );
+    assert_eq!(inbox_count(&dst, "user1"), 12, "the count deleted nothing");
+    screenshot(&c, "purge-confirm-en").await;
+    c.find(Locator::Css("#purge-yes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let done = wait_for(&c, "#purge-result[data-deleted]", 30).await;
+    assert_eq!(
+        done.attr("data-deleted").await.unwrap().as_deref(),
+        Some("12")
+    );
+    assert_eq!(inbox_count(&dst, "user1"), 0);
+
+    // The track form: without the account in this tab, the page asks for it.
+    c.execute("sessionStorage.clear()", vec![]).await.unwrap();
+    c.goto(&format!("{base}/track/{id}")).await.unwrap();
+    wait_for(&c, "#ask:not([hidden])", 10).await;
+    set(&c, "#track-account", "user1").await;
+    c.find(Locator::Css("#ask button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "#status[data-status=done]", 20).await;
+    // A wrong account sees nothing.
+    c.execute("sessionStorage.clear()", vec![]).await.unwrap();
+    c.goto(&format!("{base}/track?lang=en")).await.unwrap();
+    set(&c, "#track-id", &id).await;
+    set(&c, "#track-account", "user2").await;
+    c.find(Locator::Css("form[data-track-form] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let e = wait_for(&c, "#err-view:not(:empty)", 20)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(e, "No migration with this ID for this account.");
+
+    // 2. In French: a bad host is refused next to its field, in French.
+    c.goto(&format!("{base}/migrate?lang=fr")).await.unwrap();
+    assert_eq!(text(&c, "h1").await, "Migrer un compte");
+    assert_eq!(text(&c, "#submit").await, "Lancer la migration");
+    assert_eq!(
+        c.find(Locator::Css("html"))
+            .await
+            .unwrap()
+            .attr("lang")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("fr")
+    );
+    fill_side(&c, "src", &src, "user2", "pass2", "bad host!").await;
+    fill_side(&c, "dst", &dst, "user2", "wrong", "127.0.0.1").await;
+    c.find(Locator::Css("#submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let e = wait_for(&c, "#err-src-host:not(:empty)", 10)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(e, "Cette adresse de serveur n'est pas valide.");
+    assert_eq!(
+        c.find(Locator::Css("#src-host"))
+            .await
+            .unwrap()
+            .attr("aria-invalid")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    assert!(
+        !c.find(Locator::Css("#result"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    screenshot(&c, "bad-host-fr").await;
+
+    // 3. A wrong destination password: created, then failed, naming the destination.
+    set(&c, "#src-host", "127.0.0.1").await;
+    c.find(Locator::Css("#submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "#new-id", 20).await;
+    c.find(Locator::Css("#track-link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "#status[data-status=failed]", 60).await;
+    assert_eq!(text(&c, "#status").await, "Échec");
+    let why = text(&c, "#status-error").await;
+    assert!(why.contains("destination"), "{why}");
+    assert!(!why.contains("source"), "{why}");
+    assert_eq!(inbox_count(&dst, "user2"), 0);
+    screenshot(&c, "tracking-failed-fr").await;
+
+    c.close().await.unwrap();
+    svc.shut_down();
+    println!("browser test: {:.1} s", t0.elapsed().as_secs_f64());
+}

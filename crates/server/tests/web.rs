@@ -144,10 +144,10 @@ async fn every_page_answers_in_the_language_asked() {
     );
 }
 
-fn fill_mailbox(dc: &Dovecot, user: &str, n: u32) {
+fn fill_mailbox(dc: &Dovecot, user: &str, n: std::ops::Range<u32>) {
     let pw = format!("pass{}", user.trim_start_matches("user"));
     let mut c = Imap::login(&dc.imap_addr(), user, &pw).unwrap();
-    for i in 0..n {
+    for i in n {
         let body = format!(
             "From: a@example.org\r\nTo: b@example.org\r\nSubject: web {i}\r\nMessage-ID: <web{i}@x>\r\n\r\nbody {i}\r\n"
         );
@@ -310,6 +310,45 @@ async fn wait_for(c: &Client, css: &str, secs: u64) -> fantoccini::elements::Ele
     }
 }
 
+/// Waits until the script `js` returns `want`.
+async fn wait_until(c: &Client, js: &str, want: &str, secs: u64) {
+    let start = Instant::now();
+    loop {
+        let got = c.execute(js, vec![]).await.unwrap();
+        let got = got
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| got.to_string());
+        if got == want {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            screenshot(c, "timeout").await;
+            panic!("{js}: {got:?}, not {want:?} after {secs} s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn attr(c: &Client, css: &str, name: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .attr(name)
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
 /// Fills one side of the one-account form for a plain-IMAP Dovecot account.
 async fn fill_side(c: &Client, p: &str, dc: &Dovecot, user: &str, password: &str, host: &str) {
     c.find(Locator::Css(&format!("#{p}-type")))
@@ -343,8 +382,8 @@ async fn browser_migrate_track_and_purge() {
     let t0 = Instant::now();
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
-    fill_mailbox(&src, "user1", 12);
-    fill_mailbox(&src, "user2", 3);
+    fill_mailbox(&src, "user1", 0..12);
+    fill_mailbox(&src, "user2", 0..3);
     let dir = tempfile::tempdir().unwrap();
     let svc = service(dir.path()).await;
     let base = format!("http://{}", serve(&svc).await);
@@ -435,51 +474,58 @@ async fn browser_migrate_track_and_purge() {
     );
     screenshot(&c, "tracking-done-en").await;
 
-    // Delete migrated items from sync point 1: a wrong password deletes nothing and says so
+    // New mail, then Synchronise: sync point 2 copies only it.
+    fill_mailbox(&src, "user1", 100..103);
+    click(&c, "#sync").await;
+    wait_until(
+        &c,
+        "return document.querySelector('#status').dataset.status + ' ' + document.querySelectorAll('#passes tbody tr').length",
+        "done 2",
+        60,
+    )
+    .await;
+    let rows = c.find_all(Locator::Css("#passes tbody tr")).await.unwrap();
+    let row2 = rows[1].text().await.unwrap();
+    assert!(row2.starts_with("2 Done"), "{row2}");
+    assert_eq!(attr(&c, ".count[data-kind=mail]", "data-count").await, "15");
+    assert_eq!(inbox_count(&dst, "user1"), 15);
+
+    // Delete migrated items from sync point 2: a wrong password deletes nothing and says so
     // next to the field; the right one first counts, then deletes on confirmation.
-    set(&c, "#purge-password", "wrong").await;
-    c.find(Locator::Css("#purge-check"))
+    c.find(Locator::Css("#purge-from"))
         .await
         .unwrap()
-        .click()
+        .select_by_value("2")
         .await
         .unwrap();
+    set(&c, "#purge-password", "wrong").await;
+    click(&c, "#purge-check").await;
     let err = wait_for(&c, "#err-purge-password:not(:empty)", 20)
         .await
         .text()
         .await
         .unwrap();
     assert!(err.contains("destination"), "{err}");
-    assert_eq!(inbox_count(&dst, "user1"), 12);
+    assert_eq!(inbox_count(&dst, "user1"), 15);
     set(&c, "#purge-password", "pass1").await;
-    c.find(Locator::Css("#purge-check"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let n = wait_for(&c, "#purge-count[data-count]", 20).await;
-    assert_eq!(n.attr("data-count").await.unwrap().as_deref(), Some("12"));
-    assert!(
-        n.text()
-            .await
-            .unwrap()
-            .contains("12 item(s) will be deleted")
-    );
-    assert_eq!(inbox_count(&dst, "user1"), 12, "the count deleted nothing");
+    click(&c, "#purge-check").await;
+    wait_for(&c, "#purge-count[data-count]", 20).await;
+    assert_eq!(attr(&c, "#purge-count", "data-count").await, "3");
+    let confirm = text(&c, "#purge-count").await;
+    assert!(confirm.contains("3 item(s) will be deleted"), "{confirm}");
+    assert_eq!(inbox_count(&dst, "user1"), 15, "the count deleted nothing");
     screenshot(&c, "purge-confirm-en").await;
-    c.find(Locator::Css("#purge-yes"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let done = wait_for(&c, "#purge-result[data-deleted]", 30).await;
-    assert_eq!(
-        done.attr("data-deleted").await.unwrap().as_deref(),
-        Some("12")
-    );
-    assert_eq!(inbox_count(&dst, "user1"), 0);
+    click(&c, "#purge-yes").await;
+    wait_for(&c, "#purge-result[data-deleted]", 30).await;
+    assert_eq!(attr(&c, "#purge-result", "data-deleted").await, "3");
+    assert_eq!(inbox_count(&dst, "user1"), 12);
+    wait_until(
+        &c,
+        "return document.querySelector('.count[data-kind=mail]').dataset.count",
+        "12",
+        10,
+    )
+    .await;
 
     // The track form: without the account in this tab, the page asks for it.
     c.execute("sessionStorage.clear()", vec![]).await.unwrap();
@@ -577,12 +623,57 @@ async fn browser_migrate_track_and_purge() {
     wait_for(&c, "#status[data-status=failed]", 60).await;
     assert_eq!(text(&c, "#status").await, "Échec");
     let why = text(&c, "#status-error").await;
-    assert!(why.contains("destination"), "{why}");
-    assert!(!why.contains("source"), "{why}");
+    assert!(why.starts_with("Serveur de destination — "), "{why}");
     assert_eq!(inbox_count(&dst, "user2"), 0);
     screenshot(&c, "tracking-failed-fr").await;
+
+    // A phone-sized screen: the form fits its width.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/migrate?lang=fr")).await.unwrap();
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow.as_i64(),
+        Some(0),
+        "horizontal scrolling on a phone"
+    );
+    screenshot(&c, "migrate-phone-fr").await;
 
     c.close().await.unwrap();
     svc.shut_down();
     println!("browser test: {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// What the pages rely on in the API: a bad host is refused on `source.url` (shown next to the
+/// host field), and the purge's `dry_run` is documented in the OpenAPI document.
+#[tokio::test]
+async fn the_api_refuses_a_bad_host_and_documents_purge_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let body = serde_json::json!({
+        "source": {"url": "imap://alice%40example.org@bad host!:143", "password": "x"},
+        "destination": {"url": "imaps://alice%40example.org@imap.example.net", "password": "y"},
+    });
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/migrations")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let res = router(Arc::clone(&svc)).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["field"], "source.url", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("host"), "{v}");
+
+    let p = get(&svc, "/api/v1/openapi.json", &[]).await;
+    let doc: serde_json::Value = serde_json::from_str(&p.body).unwrap();
+    let dry = &doc["components"]["schemas"]["PurgeRequest"]["properties"]["dry_run"];
+    assert_eq!(dry["type"], "boolean", "{dry}");
 }

@@ -470,6 +470,12 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Nothing to delete from this sync point.",
         "Rien à supprimer à partir de ce point.",
     ),
+    ("js.side.source", "Source server", "Serveur source"),
+    (
+        "js.side.destination",
+        "Destination server",
+        "Serveur de destination",
+    ),
     ("js.kind.mail", "Mail", "E-mails"),
     ("js.kind.contacts", "Contacts", "Contacts"),
     ("js.kind.calendars", "Calendars", "Agendas"),

@@ -332,11 +332,19 @@
     return Object.prototype.hasOwnProperty.call(T, 'st.' + s) ? msg('st.' + s) : s;
   }
 
+  // "destination: cannot log in…" names the side in the page's language; the rest is the
+  // server's or the engine's own words.
+  function sideError(e) {
+    if (!e) return '';
+    const m = /^(source|destination): (.*)$/s.exec(e);
+    return m ? msg(m[1] === 'source' ? 'side.source' : 'side.destination') + ' — ' + m[2] : e;
+  }
+
   function show(m) {
     const st = $('status');
     st.textContent = statusText(m.status);
     st.dataset.status = m.status;
-    $('status-error').textContent = m.error || '';
+    $('status-error').textContent = sideError(m.error);
     $('updated').textContent = msg('updated', { time: new Date().toLocaleTimeString(LANG) });
 
     // Progress: the API counts items over all kinds; one row per kind when there is one.
@@ -364,7 +372,7 @@
     m.passes.forEach((p) => {
       const tr = el('tr');
       tr.append(el('th', { scope: 'row' }, String(p.number)));
-      tr.append(el('td', {}, statusText(p.status) + (p.error ? ' — ' + p.error : '')));
+      tr.append(el('td', {}, statusText(p.status) + (p.error ? ' — ' + sideError(p.error) : '')));
       tr.append(el('td', {}, fmtDate(p.started_at)));
       tr.append(el('td', {}, fmtDate(p.finished_at)));
       tr.append(el('td', { className: 'num' }, String(p.copied)));

@@ -677,3 +677,122 @@ async fn the_api_refuses_a_bad_host_and_documents_purge_dry_run() {
     let dry = &doc["components"]["schemas"]["PurgeRequest"]["properties"]["dry_run"];
     assert_eq!(dry["type"], "boolean", "{dry}");
 }
+
+async fn post_form(svc: &Arc<Service>, uri: &str, form: &[(&str, &str)], lang: &str) -> Page {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let req = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept-language", lang)
+        .body(Body::from(body))
+        .unwrap();
+    let res = router(Arc::clone(svc)).oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Page {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+/// The one-account form also works without JavaScript: errors next to their fields in the
+/// page's language (the values kept, never the passwords), and a valid form creates the
+/// migration, which then runs to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_works_without_javascript() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill_mailbox(&src, "user3", 0..5);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let sp = src.imap_port.to_string();
+    let dp = dst.imap_port.to_string();
+    let form = |host: &'static str, src_pw: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("src_type", "imap".into()),
+            ("src_host", host.into()),
+            ("src_port", sp.clone()),
+            ("src_login", "user3".into()),
+            ("src_password", src_pw.into()),
+            ("dst_type", "imap".into()),
+            ("dst_host", "127.0.0.1".into()),
+            ("dst_port", dp.clone()),
+            ("dst_login", "user3".into()),
+            ("dst_password", "pass3".into()),
+            ("content", "mail".into()),
+            ("notify", "bob@example.org".into()),
+            ("when", "now".into()),
+        ]
+    };
+    let send = |v: Vec<(&'static str, String)>, lang: &'static str| {
+        let svc = Arc::clone(&svc);
+        async move {
+            let pairs: Vec<(&str, &str)> = v.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(&svc, "/migrate", &pairs, lang).await
+        }
+    };
+
+    // A bad host, in French: next to the host field, the login kept, the password not.
+    let p = send(form("bad host!", "pass3"), "fr").await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.body.contains("<html lang=\"fr\">"));
+    assert!(
+        p.body
+            .contains("id=\"err-src-host\">Cette adresse de serveur n&#39;est pas valide.</p>")
+            || p.body.contains(
+                "id=\"err-src-host\">Cette adresse de serveur n&#x27;est pas valide.</p>"
+            ),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("value=\"bad host!\" aria-invalid=\"true\""));
+    assert!(p.body.contains("Certains champs sont à corriger."));
+    assert!(!p.body.contains("pass3"), "a password echoed");
+    // A missing password, in English.
+    let p = send(form("127.0.0.1", ""), "en").await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p.body
+            .contains("id=\"err-src-password\">This field is required.</p>"),
+        "{}",
+        p.body
+    );
+    // Valid: created, and the migration runs to the end.
+    let p = send(form("127.0.0.1", "pass3"), "en").await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(
+        p.body
+            .contains("The ID is also sent by e-mail to bob@example.org.")
+    );
+    let id = p
+        .body
+        .split("id=\"new-id\" class=\"big\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_string();
+    assert!(p.body.contains(&format!("href=\"/track/{id}\"")));
+    let start = Instant::now();
+    loop {
+        let m = get(
+            &svc,
+            &format!("/api/v1/migrations/{id}"),
+            &[("x-passeur-account", "user3")],
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+        if v["status"] == "done" {
+            assert_eq!(v["items"], 5, "{v}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(inbox_count(&dst, "user3"), 5);
+    svc.shut_down();
+}

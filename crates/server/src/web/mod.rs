@@ -2,6 +2,8 @@
 //! binary (no build step, nothing fetched from elsewhere at run time).
 //!
 //! - `/` home, `/migrate` the one-account form, `/track` and `/track/{id}` tracking;
+//! - `POST /migrate`: the same form without JavaScript (the script normally sends it to the
+//!   JSON API itself); it goes through the API's own creation code.
 //! - `/static/app.css`, `/static/app.js`.
 //!
 //! The pages speak English and French ([`i18n`]): the language comes from `?lang=` (then kept
@@ -11,17 +13,20 @@
 
 pub mod i18n;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use i18n::{Lang, Tr};
 
-use crate::Service;
+use crate::api::{CreateMigration, EndpointIn};
+use crate::{ApiError, ApiJson, Service};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const CSS: &str = include_str!("static/app.css");
@@ -31,7 +36,7 @@ const JS: &str = include_str!("static/app.js");
 pub fn pages() -> Router<Arc<Service>> {
     Router::new()
         .route("/", get(home))
-        .route("/migrate", get(migrate))
+        .route("/migrate", get(migrate).post(migrate_post))
         .route("/track", get(track))
         .route("/track/{id}", get(tracking))
         .route(
@@ -138,6 +143,278 @@ struct MigratePage {
     t: Tr,
     page: &'static str,
     version: &'static str,
+    f: FormState,
+}
+
+#[derive(Template)]
+#[template(path = "created.html")]
+struct CreatedPage {
+    t: Tr,
+    page: &'static str,
+    version: &'static str,
+    id: String,
+    mailed: String,
+}
+
+/// The one-account form's values (never the passwords) and its errors, keyed by the input's
+/// id (`src-host`, `notify`…), for the form sent without JavaScript.
+#[derive(Debug, Default)]
+pub struct FormState {
+    values: HashMap<String, String>,
+    multi: Vec<(String, String)>,
+    errors: HashMap<String, String>,
+    pub summary: String,
+}
+
+fn key(p: &str, name: &str) -> String {
+    if p.is_empty() {
+        name.to_string()
+    } else {
+        format!("{p}-{name}")
+    }
+}
+
+impl FormState {
+    fn blank() -> FormState {
+        let mut f = FormState::default();
+        for p in ["src", "dst"] {
+            f.values.insert(key(p, "type"), "imaps".into());
+            f.values.insert(key(p, "port"), "993".into());
+        }
+        f.multi.push(("content".into(), "mail".into()));
+        f.multi.push(("when".into(), "now".into()));
+        f
+    }
+
+    /// The value of field `name` of side `p` (`""`: not a side).
+    pub fn v(&self, p: &str, name: &str) -> &str {
+        self.values
+            .get(&key(p, name))
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn e(&self, p: &str, name: &str) -> &str {
+        self.errors
+            .get(&key(p, name))
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn has_err(&self, p: &str, name: &str) -> bool {
+        self.errors.contains_key(&key(p, name))
+    }
+
+    pub fn checked(&self, name: &str, value: &str) -> bool {
+        self.multi.iter().any(|(k, v)| k == name && v == value)
+    }
+
+    fn error(&mut self, field: String, message: String) {
+        self.errors.entry(field).or_insert(message);
+    }
+}
+
+/// The form field an API error is about (as the script maps it).
+fn form_field(api_field: &str, message: &str) -> Option<String> {
+    if let Some((side, name)) = api_field.split_once('.') {
+        let p = match side {
+            "source" => "src",
+            "destination" => "dst",
+            _ => return None,
+        };
+        let name = match name {
+            "url" if message.contains("login") => "login",
+            "url" if message.contains("port") && !message.contains("host") => "port",
+            "url" => "host",
+            n @ ("password" | "admin" | "dav") => n,
+            _ => return None,
+        };
+        return Some(key(p, name));
+    }
+    match api_field {
+        "notify" => Some("notify".into()),
+        "start_at" => Some("start-at".into()),
+        f if f.starts_with("content") => Some("content".into()),
+        _ => None,
+    }
+}
+
+/// The API's (English) message, said in the page's language for that field.
+fn field_message(t: Tr, field: &str, message: &str) -> String {
+    if message.contains("required for contacts") {
+        return t.t("js.err.dav_required").into();
+    }
+    if message.contains("is required") {
+        return t.t("js.err.required").into();
+    }
+    let kind = field
+        .strip_prefix("src-")
+        .or_else(|| field.strip_prefix("dst-"))
+        .unwrap_or(field);
+    let k = match kind {
+        "host" => "js.err.host",
+        "port" => "js.err.port",
+        "login" => "js.err.login",
+        "admin" => "js.err.admin",
+        "notify" => "js.err.email",
+        "start-at" => "js.err.date",
+        "dav" => "js.err.dav",
+        "content" => "js.err.content",
+        _ => return format!("{} {message}", t.t("js.err.generic")),
+    };
+    t.t(k).into()
+}
+
+/// `POST /migrate`: the one-account form sent without JavaScript. Checked like the script
+/// does, then created by the API's own code; errors come back next to their fields.
+async fn migrate_post(
+    State(svc): State<Arc<Service>>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (lang, set) = negotiate(&q, &headers);
+    let t = Tr(lang);
+    let mut f = FormState::default();
+    let mut passwords: HashMap<&str, zeroize::Zeroizing<String>> = HashMap::new();
+    for (k, v) in form_urlencoded::parse(&body) {
+        let k = k.replace('_', "-");
+        match k.as_str() {
+            "src-password" | "dst-password" => {
+                let side = if k.starts_with("src") { "src" } else { "dst" };
+                passwords.insert(side, zeroize::Zeroizing::new(v.into_owned()));
+            }
+            "content" | "when" => f.multi.push((k, v.into_owned())),
+            _ => {
+                f.values.insert(k, v.trim().to_string());
+            }
+        }
+    }
+    let wants_dav = f.multi.iter().any(|(k, v)| k == "content" && v != "mail");
+    let later = f.checked("when", "later");
+    let required = |f: &mut FormState, k: String, msg: &str| {
+        if f.values.get(&k).is_none_or(String::is_empty) {
+            f.error(k, t.t(msg).into());
+        }
+    };
+    let mut sides = Vec::new();
+    for p in ["src", "dst"] {
+        required(&mut f, key(p, "host"), "js.err.required");
+        required(&mut f, key(p, "login"), "js.err.required");
+        let port = f.v(p, "port").parse::<u16>().ok().filter(|p| *p > 0);
+        if port.is_none() {
+            f.error(key(p, "port"), t.t("js.err.port").into());
+        }
+        let password = passwords.remove(p).unwrap_or_default();
+        if password.is_empty() {
+            f.error(key(p, "password"), t.t("js.err.required").into());
+        }
+        let deleg = f.v(p, "deleg") == "1";
+        if deleg {
+            required(&mut f, key(p, "admin"), "js.err.required");
+        }
+        if wants_dav {
+            required(&mut f, key(p, "dav"), "js.err.dav_required");
+        }
+        let scheme = match f.v(p, "type") {
+            s @ ("imap" | "imap+starttls" | "imaps") => s,
+            _ => "imaps",
+        };
+        let host = f.v(p, "host");
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        let login: String = form_urlencoded::byte_serialize(f.v(p, "login").as_bytes()).collect();
+        sides.push(EndpointIn {
+            url: format!("{scheme}://{login}@{host}:{}", port.unwrap_or(0)),
+            password: password.to_string(),
+            admin: deleg.then(|| f.v(p, "admin").to_string()),
+            dav: wants_dav.then(|| f.v(p, "dav").to_string()),
+        });
+    }
+    let content: Vec<String> = f
+        .multi
+        .iter()
+        .filter(|(k, _)| k == "content")
+        .map(|(_, v)| v.clone())
+        .collect();
+    if content.is_empty() {
+        f.error("content".into(), t.t("js.err.content").into());
+    }
+    // Without the script the browser's time zone is unknown: the time is taken as UTC.
+    let start_at = later.then(|| format!("{}:00Z", f.v("", "start-at")));
+    if later && f.v("", "start-at").is_empty() {
+        f.error("start-at".into(), t.t("js.err.date").into());
+    }
+    let notify = Some(f.v("", "notify").to_string()).filter(|n| !n.is_empty());
+    let page = |mut f: FormState, status: StatusCode| {
+        if f.summary.is_empty() {
+            f.summary = t.t("js.err.form").into();
+        }
+        let mut r = render(
+            MigratePage {
+                t,
+                page: "migrate",
+                version: VERSION,
+                f,
+            },
+            set,
+        );
+        *r.status_mut() = status;
+        r
+    };
+    if !f.errors.is_empty() {
+        return page(f, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let destination = sides.pop().expect("two sides");
+    let source = sides.pop().expect("two sides");
+    let req = CreateMigration {
+        source,
+        destination,
+        content,
+        notify: notify.clone(),
+        start_at,
+    };
+    match crate::create_migration(State(svc), ApiJson(req)).await {
+        Ok((_, axum::Json(created))) => render(
+            CreatedPage {
+                t,
+                page: "migrate",
+                version: VERSION,
+                mailed: notify
+                    .map(|n| t.t("js.mailed").replace("{addr}", &n))
+                    .unwrap_or_default(),
+                id: created.id,
+            },
+            set,
+        ),
+        Err(ApiError::Field { field, message }) => match form_field(&field, &message) {
+            Some(ff) => {
+                let m = field_message(t, &ff, &message);
+                f.error(ff, m);
+                page(f, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            None => {
+                f.summary = format!("{} {message}", t.t("js.err.generic"));
+                page(f, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+        },
+        Err(e) => {
+            // What the JSON API would answer (its status and its public message).
+            let r = e.into_response();
+            let status = r.status();
+            let said = axum::body::to_bytes(r.into_body(), 64 << 10)
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice::<crate::api::ErrorOut>(&b).ok())
+                .map(|e| e.error)
+                .unwrap_or_else(|| status.to_string());
+            f.summary = format!("{} {said}", t.t("js.err.generic"));
+            page(f, status)
+        }
+    }
 }
 
 #[derive(Template)]
@@ -178,6 +455,7 @@ async fn migrate(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
             t: Tr(lang),
             page: "migrate",
             version: VERSION,
+            f: FormState::blank(),
         },
         set,
     )
@@ -246,6 +524,7 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
             t,
             page: "migrate",
             version: VERSION,
+            f: FormState::blank(),
         }
         .render(),
     );

@@ -3,7 +3,8 @@
 #
 # On a fresh Debian 12 machine, as root:   bash scripts/test.sh
 #   1. installs the servers and tools the tests start (Dovecot, Radicale, Xandikos,
-#      isync, pst-utils/pff-tools, openssl, time) if missing — apt-get update only when
+#      isync, pst-utils/pff-tools, openssl, time, chromium + chromium-driver for the web
+#      pages' browser tests) if missing — apt-get update only when
 #      needed — and stops any system Dovecot/Radicale service the install started
 #      (tests run their own private instances on random loopback ports);
 #   2. installs PostgreSQL if missing, starts its cluster on 127.0.0.1:5432 and makes sure
@@ -45,7 +46,7 @@ apt_update() {
 }
 
 install_packages() {
-    local wanted=(dovecot-imapd dovecot-pop3d isync radicale xandikos pst-utils pff-tools openssl time dnsmasq-base python3-aiosmtpd)
+    local wanted=(dovecot-imapd dovecot-pop3d isync radicale xandikos pst-utils pff-tools openssl time dnsmasq-base python3-aiosmtpd chromium chromium-driver)
     local missing=()
     for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
     if [ ${#missing[@]} -eq 0 ]; then

@@ -137,6 +137,10 @@ pub struct PurgeRequest {
     pub from_pass: u32,
     #[schema(format = Password)]
     pub destination_password: String,
+    /// Only count what would be deleted (`deleted` in the answer), deleting nothing: for a
+    /// "this will delete N items" confirmation.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 impl Drop for PurgeRequest {
@@ -244,6 +248,12 @@ pub(crate) fn endpoint(side: &str, e: &EndpointIn) -> Result<Endpoint, FieldErro
         return Err(bad(&field, "is required"));
     }
     let ep = Endpoint::parse(&e.url).map_err(|err| bad(&field, err.to_string()))?;
+    if !plausible_host(&ep.host) {
+        return Err(bad(
+            &field,
+            "the host is not a server name or an IP address",
+        ));
+    }
     if e.password.is_empty() {
         return Err(bad(&format!("{side}.password"), "is required"));
     }
@@ -278,6 +288,23 @@ fn url_parse(s: &str) -> Result<(String, bool), String> {
         .rsplit_once('@')
         .is_some_and(|(userinfo, _)| userinfo.contains(':'));
     Ok((scheme.to_ascii_lowercase(), has_password))
+}
+
+/// A DNS name (letters, digits, `-`, `_`, dots between labels) or an IP address.
+fn plausible_host(h: &str) -> bool {
+    if h.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    !h.is_empty()
+        && h.len() <= 253
+        && h.trim_end_matches('.').split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// A plausible e-mail address (the SMTP server has the last word).
@@ -436,6 +463,22 @@ mod tests {
             "2026-12-01T00:00:00é0",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        for ok in [
+            "imap.example.org",
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "mail-1.ex_ample.fr.",
+        ] {
+            assert!(plausible_host(ok), "{ok}");
+        }
+        for bad in ["bad host", "a..b", "-a.org", "ex!ample.org", "", "a/b"] {
+            assert!(!plausible_host(bad), "{bad}");
         }
     }
 

@@ -15,6 +15,7 @@ pub mod api;
 mod routes;
 pub mod service;
 pub mod vault;
+pub mod web;
 
 pub use service::{Service, Settings};
 
@@ -197,6 +198,7 @@ pub fn router(svc: Arc<Service>) -> Router {
             "/api/v1/migrations/{id}/report.csv",
             get(routes::report_csv),
         )
+        .merge(web::pages())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(svc)
 }

@@ -531,7 +531,8 @@ pub(crate) async fn sync_migration(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Delete from the destination what this migration copied from pass `from_pass` on.
+/// Delete from the destination what this migration copied from pass `from_pass` on; with
+/// `dry_run`, only count what would be deleted (the destination password is checked all the same).
 #[utoipa::path(post, path = "/api/v1/migrations/{id}/purge", request_body = PurgeRequest,
     params(("id" = String, Path), ("X-Passeur-Account" = String, Header)),
     responses((status = 200, body = PurgeOut), (status = 404, body = ErrorOut), (status = 409, body = ErrorOut)))]
@@ -556,7 +557,7 @@ pub(crate) async fn purge_migration(
     let pw = Secret::new(req.destination_password.clone());
     let r = svc
         .runner
-        .purge(id, req.from_pass, false, pw, &svc.run_options())
+        .purge(id, req.from_pass, req.dry_run, pw, &svc.run_options())
         .await?;
     let mut notes = Vec::new();
     if let Some(m) = &r.mail {

@@ -1,0 +1,526 @@
+//! Every string of the pages, in English and French, in one table. Keys starting with `js.`
+//! are also handed to the page's script.
+
+/// A language the pages speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Fr,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Fr];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Lang> {
+        let s = s.trim();
+        let primary = s.split(['-', '_']).next().unwrap_or_default();
+        if primary.eq_ignore_ascii_case("fr") {
+            Some(Lang::Fr)
+        } else if primary.eq_ignore_ascii_case("en") {
+            Some(Lang::En)
+        } else {
+            None
+        }
+    }
+
+    /// The preferred language of an `Accept-Language` header, among those we speak.
+    pub fn from_accept_language(h: &str) -> Option<Lang> {
+        let mut best: Option<(f32, usize, Lang)> = None;
+        for (i, part) in h.split(',').enumerate() {
+            let mut it = part.split(';');
+            let Some(lang) = it.next().and_then(Lang::from_code) else {
+                continue;
+            };
+            let q = it
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if q <= 0.0 {
+                continue;
+            }
+            // The highest weight wins; on a tie, the first listed.
+            if best.is_none_or(|(bq, bi, _)| q > bq || (q == bq && i < bi)) {
+                best = Some((q, i, lang));
+            }
+        }
+        best.map(|b| b.2)
+    }
+}
+
+/// What a missing key renders as (the tests look for it).
+pub const MISSING: &str = "[missing message]";
+
+/// The translations of one page.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr(pub Lang);
+
+impl Tr {
+    /// The message `key` in this language.
+    pub fn t(&self, key: &str) -> &'static str {
+        match MESSAGES.iter().find(|m| m.0 == key) {
+            Some((_, en, fr)) => match self.0 {
+                Lang::En => en,
+                Lang::Fr => fr,
+            },
+            None => MISSING,
+        }
+    }
+
+    pub fn lang(&self) -> &'static str {
+        self.0.code()
+    }
+
+    /// The `js.` messages as a JSON object, safe inside a `<script>` element.
+    pub fn js_json(&self) -> String {
+        let map: serde_json::Map<String, serde_json::Value> = MESSAGES
+            .iter()
+            .filter(|m| m.0.starts_with("js."))
+            .map(|m| (m.0[3..].to_string(), self.t(m.0).into()))
+            .collect();
+        serde_json::Value::Object(map)
+            .to_string()
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
+    }
+}
+
+/// (key, English, French).
+pub static MESSAGES: &[(&str, &str, &str)] = &[
+    // Every page.
+    (
+        "site.tagline",
+        "e-mail, contacts and calendars migration",
+        "migration d'e-mails, de contacts et d'agendas",
+    ),
+    ("nav.label", "Main menu", "Menu principal"),
+    ("nav.home", "Home", "Accueil"),
+    ("nav.migrate", "Migrate an account", "Migrer un compte"),
+    ("nav.track", "Track a migration", "Suivre une migration"),
+    ("lang.label", "Language", "Langue"),
+    ("skip", "Skip to the content", "Aller au contenu"),
+    (
+        "footer",
+        "passeur is free software. Your passwords are kept encrypted, only for the time of the migration.",
+        "passeur est un logiciel libre. Vos mots de passe sont gardés chiffrés, seulement le temps de la migration.",
+    ),
+    (
+        "nojs",
+        "This page needs JavaScript.",
+        "Cette page nécessite JavaScript.",
+    ),
+    // Home.
+    (
+        "home.title",
+        "Move your e-mail, contacts and calendars",
+        "Déménagez vos e-mails, contacts et agendas",
+    ),
+    (
+        "home.intro",
+        "Copy everything from your old provider to the new one. Nothing is deleted from the old server.",
+        "Copiez tout de votre ancien fournisseur vers le nouveau. Rien n'est supprimé de l'ancien serveur.",
+    ),
+    (
+        "home.ways",
+        "Three ways to migrate",
+        "Trois façons de migrer",
+    ),
+    ("home.one.title", "One account", "Un compte"),
+    (
+        "home.one.text",
+        "Copy one mailbox from its old server to the new one.",
+        "Copier une boîte aux lettres de son ancien serveur vers le nouveau.",
+    ),
+    ("home.one.go", "Migrate an account", "Migrer un compte"),
+    ("home.file.title", "A file", "Un fichier"),
+    (
+        "home.file.text",
+        "Import a PST, OST, ICS or VCF file into a mailbox.",
+        "Importer un fichier PST, OST, ICS ou VCF dans une boîte aux lettres.",
+    ),
+    ("home.project.title", "A project", "Un projet"),
+    (
+        "home.project.text",
+        "Move many mailboxes at once from a spreadsheet.",
+        "Migrer de nombreuses boîtes à la fois depuis un tableur.",
+    ),
+    ("home.coming", "Coming soon", "Bientôt disponible"),
+    (
+        "home.track.title",
+        "Track a migration",
+        "Suivre une migration",
+    ),
+    (
+        "home.track.text",
+        "You need the migration ID and the source account.",
+        "Il faut l'identifiant de la migration et le compte source.",
+    ),
+    // Tracking form.
+    ("track.title", "Track a migration", "Suivre une migration"),
+    ("track.id", "Migration ID", "Identifiant de la migration"),
+    (
+        "track.account",
+        "Source account (login)",
+        "Compte source (identifiant)",
+    ),
+    (
+        "track.account.hint",
+        "The login of the old mailbox, usually its e-mail address.",
+        "L'identifiant de l'ancienne boîte, en général son adresse e-mail.",
+    ),
+    ("track.go", "Track", "Suivre"),
+    // One-account form.
+    ("mig.title", "Migrate one account", "Migrer un compte"),
+    (
+        "mig.intro",
+        "Fill in both servers, choose what to move, and start. The passwords are used only for this migration.",
+        "Renseignez les deux serveurs, choisissez quoi migrer, puis lancez. Les mots de passe ne servent qu'à cette migration.",
+    ),
+    (
+        "mig.source",
+        "Source: the old server",
+        "Source : l'ancien serveur",
+    ),
+    (
+        "mig.destination",
+        "Destination: the new server",
+        "Destination : le nouveau serveur",
+    ),
+    ("mig.type", "Server type", "Type de serveur"),
+    (
+        "mig.type.imaps",
+        "IMAP with TLS (port 993)",
+        "IMAP avec TLS (port 993)",
+    ),
+    (
+        "mig.type.starttls",
+        "IMAP with STARTTLS (port 143)",
+        "IMAP avec STARTTLS (port 143)",
+    ),
+    (
+        "mig.type.plain",
+        "IMAP without encryption (port 143)",
+        "IMAP sans chiffrement (port 143)",
+    ),
+    ("mig.host", "Server address", "Adresse du serveur"),
+    (
+        "mig.host.hint",
+        "For example imap.example.org",
+        "Par exemple imap.exemple.fr",
+    ),
+    ("mig.port", "Port", "Port"),
+    (
+        "mig.login",
+        "Login (full e-mail address)",
+        "Identifiant (adresse e-mail complète)",
+    ),
+    (
+        "mig.deleg",
+        "Admin account with delegation",
+        "Compte administrateur avec délégation",
+    ),
+    (
+        "mig.admin",
+        "Admin login",
+        "Identifiant de l'administrateur",
+    ),
+    ("mig.password", "Password", "Mot de passe"),
+    (
+        "mig.password.hint",
+        "With delegation: the admin's password.",
+        "Avec délégation : le mot de passe de l'administrateur.",
+    ),
+    (
+        "mig.dav",
+        "CalDAV/CardDAV address",
+        "Adresse CalDAV/CardDAV",
+    ),
+    (
+        "mig.dav.hint",
+        "https://… — for contacts, calendars and tasks.",
+        "https://… — pour les contacts, agendas et tâches.",
+    ),
+    ("mig.options", "Options", "Options"),
+    ("mig.content", "What to move", "Contenu à migrer"),
+    (
+        "mig.notify",
+        "Notification address (optional)",
+        "Adresse de notification (facultative)",
+    ),
+    (
+        "mig.notify.hint",
+        "We send the migration ID and the result there.",
+        "Nous y envoyons l'identifiant de la migration et le résultat.",
+    ),
+    ("mig.when", "When to start", "Démarrage"),
+    ("mig.now", "Now", "Maintenant"),
+    ("mig.later", "At a date and time", "À une date et une heure"),
+    ("mig.start_at", "Date and time", "Date et heure"),
+    ("mig.submit", "Start the migration", "Lancer la migration"),
+    ("kind.mail", "Mail", "E-mails"),
+    ("kind.contacts", "Contacts", "Contacts"),
+    ("kind.calendars", "Calendars", "Agendas"),
+    ("kind.tasks", "Tasks", "Tâches"),
+    // Tracking page.
+    ("trk.title", "Migration", "Migration"),
+    (
+        "trk.account.ask",
+        "Enter the source account to follow this migration.",
+        "Saisissez le compte source pour suivre cette migration.",
+    ),
+    ("trk.status", "Status", "État"),
+    ("trk.progress", "Progress", "Progression"),
+    ("trk.passes", "Sync points", "Points de synchronisation"),
+    ("trk.pass", "Sync point", "Point"),
+    ("trk.started", "Started", "Début"),
+    ("trk.finished", "Finished", "Fin"),
+    ("trk.copied", "Copied", "Copiés"),
+    ("trk.failed", "Not copied", "Non copiés"),
+    ("trk.pass_status", "Result", "Résultat"),
+    ("trk.failures", "Items not migrated", "Éléments non migrés"),
+    ("trk.actions", "Actions", "Actions"),
+    ("trk.stop", "Stop", "Arrêter"),
+    ("trk.sync", "Synchronise", "Synchroniser"),
+    (
+        "trk.sync.hint",
+        "Copies only what is new since the last sync point.",
+        "Copie seulement ce qui est nouveau depuis le dernier point de synchronisation.",
+    ),
+    (
+        "trk.purge",
+        "Delete migrated items",
+        "Supprimer les éléments migrés",
+    ),
+    (
+        "trk.purge.hint",
+        "Deletes from the destination what this migration copied from the chosen sync point on. Nothing else is touched.",
+        "Supprime de la destination ce que cette migration a copié à partir du point choisi. Rien d'autre n'est touché.",
+    ),
+    (
+        "trk.purge.from",
+        "From sync point",
+        "À partir du point de synchronisation",
+    ),
+    (
+        "trk.purge.password",
+        "Destination password",
+        "Mot de passe de la destination",
+    ),
+    (
+        "trk.purge.check",
+        "Count what would be deleted",
+        "Compter ce qui serait supprimé",
+    ),
+    ("trk.purge.yes", "Delete them", "Les supprimer"),
+    ("trk.purge.cancel", "Cancel", "Annuler"),
+    // For the script.
+    ("js.sending", "Sending…", "Envoi…"),
+    (
+        "js.created",
+        "The migration is created.",
+        "La migration est créée.",
+    ),
+    (
+        "js.your_id",
+        "Migration ID:",
+        "Identifiant de la migration :",
+    ),
+    (
+        "js.keep_id",
+        "Keep this ID: with the source login, it lets you follow the migration.",
+        "Gardez cet identifiant : avec l'identifiant source, il permet de suivre la migration.",
+    ),
+    (
+        "js.track_link",
+        "Follow this migration",
+        "Suivre cette migration",
+    ),
+    (
+        "js.mailed",
+        "The ID is also sent by e-mail to {addr}.",
+        "L'identifiant est aussi envoyé par e-mail à {addr}.",
+    ),
+    (
+        "js.err.form",
+        "Some fields need attention.",
+        "Certains champs sont à corriger.",
+    ),
+    (
+        "js.err.required",
+        "This field is required.",
+        "Ce champ est obligatoire.",
+    ),
+    (
+        "js.err.host",
+        "This server address is not valid.",
+        "Cette adresse de serveur n'est pas valide.",
+    ),
+    (
+        "js.err.port",
+        "This port is not valid (1 to 65535).",
+        "Ce port n'est pas valide (1 à 65535).",
+    ),
+    (
+        "js.err.login",
+        "This login is not valid.",
+        "Cet identifiant n'est pas valide.",
+    ),
+    (
+        "js.err.admin",
+        "This admin login is not valid.",
+        "Cet identifiant d'administrateur n'est pas valide.",
+    ),
+    (
+        "js.err.email",
+        "This is not an e-mail address.",
+        "Ce n'est pas une adresse e-mail.",
+    ),
+    (
+        "js.err.date",
+        "This date and time is not valid.",
+        "Cette date et heure n'est pas valide.",
+    ),
+    (
+        "js.err.dav",
+        "This address is not valid (https://…).",
+        "Cette adresse n'est pas valide (https://…).",
+    ),
+    (
+        "js.err.dav_required",
+        "Required for contacts, calendars and tasks.",
+        "Obligatoire pour les contacts, agendas et tâches.",
+    ),
+    (
+        "js.err.content",
+        "Choose at least one kind of content.",
+        "Choisissez au moins un type de contenu.",
+    ),
+    (
+        "js.err.generic",
+        "The service refused:",
+        "Le service a refusé :",
+    ),
+    (
+        "js.err.network",
+        "The service could not be reached. Try again.",
+        "Le service est injoignable. Réessayez.",
+    ),
+    (
+        "js.err.notfound",
+        "No migration with this ID for this account.",
+        "Aucune migration avec cet identifiant pour ce compte.",
+    ),
+    (
+        "js.err.busy",
+        "A pass is running: stop it first.",
+        "Une passe est en cours : arrêtez-la d'abord.",
+    ),
+    ("js.st.queued", "Waiting", "En attente"),
+    ("js.st.running", "Running", "En cours"),
+    ("js.st.stopped", "Stopped", "Arrêtée"),
+    ("js.st.done", "Done", "Terminée"),
+    ("js.st.failed", "Failed", "Échec"),
+    ("js.st.incomplete", "Incomplete", "Incomplète"),
+    (
+        "js.items",
+        "{n} item(s) migrated",
+        "{n} élément(s) migré(s)",
+    ),
+    (
+        "js.items_total",
+        "{n} item(s) in the destination from this migration ({size})",
+        "{n} élément(s) copiés par cette migration dans la destination ({size})",
+    ),
+    ("js.none", "None.", "Aucun."),
+    ("js.updated", "Updated at {time}", "Mis à jour à {time}"),
+    (
+        "js.stop.sent",
+        "Stop requested: the pass stops at a safe point.",
+        "Arrêt demandé : la passe s'arrête à un point sûr.",
+    ),
+    (
+        "js.sync.sent",
+        "Synchronisation started.",
+        "Synchronisation lancée.",
+    ),
+    (
+        "js.purge.confirm",
+        "{n} item(s) will be deleted from the destination. This cannot be undone.",
+        "{n} élément(s) seront supprimés de la destination. C'est irréversible.",
+    ),
+    (
+        "js.purge.skipped",
+        "{n} item(s) changed on the destination since will be left in place.",
+        "{n} élément(s) modifiés depuis sur la destination seront laissés en place.",
+    ),
+    (
+        "js.purge.done",
+        "{n} item(s) deleted.",
+        "{n} élément(s) supprimé(s).",
+    ),
+    (
+        "js.purge.nothing",
+        "Nothing to delete from this sync point.",
+        "Rien à supprimer à partir de ce point.",
+    ),
+    ("js.side.source", "Source server", "Serveur source"),
+    (
+        "js.side.destination",
+        "Destination server",
+        "Serveur de destination",
+    ),
+    ("js.kind.mail", "Mail", "E-mails"),
+    ("js.kind.contacts", "Contacts", "Contacts"),
+    ("js.kind.calendars", "Calendars", "Agendas"),
+    ("js.kind.tasks", "Tasks", "Tâches"),
+    ("js.all_kinds", "All content", "Tout le contenu"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_in_both_languages_and_keys_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, en, fr) in MESSAGES {
+            assert!(seen.insert(*k), "duplicate key {k}");
+            assert!(!en.trim().is_empty(), "{k}: no English");
+            assert!(!fr.trim().is_empty(), "{k}: no French");
+        }
+    }
+
+    #[test]
+    fn accept_language() {
+        assert_eq!(
+            Lang::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"),
+            Some(Lang::Fr)
+        );
+        assert_eq!(
+            Lang::from_accept_language("de, en;q=0.5, fr;q=0.4"),
+            Some(Lang::En)
+        );
+        assert_eq!(
+            Lang::from_accept_language("en;q=0.2, fr-CA;q=0.7"),
+            Some(Lang::Fr)
+        );
+        assert_eq!(Lang::from_accept_language("fr;q=0, en-GB"), Some(Lang::En));
+        assert_eq!(Lang::from_accept_language("de, es"), None);
+        assert_eq!(Lang::from_accept_language(""), None);
+    }
+
+    #[test]
+    fn script_messages_cannot_close_the_script_element() {
+        let j = Tr(Lang::Fr).js_json();
+        assert!(!j.contains('<'));
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(v["st.done"], "Terminée");
+    }
+}

@@ -1,0 +1,600 @@
+//! The web pages: server-rendered with askama, a little plain JavaScript, all embedded in the
+//! binary (no build step, nothing fetched from elsewhere at run time).
+//!
+//! - `/` home, `/migrate` the one-account form, `/track` and `/track/{id}` tracking;
+//! - `POST /migrate`: the same form without JavaScript (the script normally sends it to the
+//!   JSON API itself); it goes through the API's own creation code.
+//! - `/static/app.css`, `/static/app.js`.
+//!
+//! The pages speak English and French ([`i18n`]): the language comes from `?lang=` (then kept
+//! in a cookie), else the cookie, else `Accept-Language`, else English. The script talks to
+//! the JSON API under `/api/v1`; the tracking account stays in the tab's `sessionStorage`,
+//! never in a URL.
+
+pub mod i18n;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use i18n::{Lang, Tr};
+
+use crate::api::{CreateMigration, EndpointIn};
+use crate::{ApiError, ApiJson, Service};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const CSS: &str = include_str!("static/app.css");
+const JS: &str = include_str!("static/app.js");
+
+/// The pages' routes, merged into the service's router.
+pub fn pages() -> Router<Arc<Service>> {
+    Router::new()
+        .route("/", get(home))
+        .route("/migrate", get(migrate).post(migrate_post))
+        .route("/track", get(track))
+        .route("/track/{id}", get(tracking))
+        .route(
+            "/static/app.css",
+            get(|| asset(CSS, "text/css; charset=utf-8")),
+        )
+        .route(
+            "/static/app.js",
+            get(|| asset(JS, "text/javascript; charset=utf-8")),
+        )
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PageQuery {
+    lang: Option<String>,
+    id: Option<String>,
+}
+
+/// The page's language, and the cookie to set when `?lang=` chose it.
+fn negotiate(q: &PageQuery, headers: &HeaderMap) -> (Lang, Option<Lang>) {
+    if let Some(l) = q.lang.as_deref().and_then(Lang::from_code) {
+        return (l, Some(l));
+    }
+    let from_cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix("lang="))
+        .and_then(Lang::from_code);
+    if let Some(l) = from_cookie {
+        return (l, None);
+    }
+    let accepted = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Lang::from_accept_language);
+    (accepted.unwrap_or(Lang::En), None)
+}
+
+fn render(tpl: impl Template, set_lang: Option<Lang>) -> Response {
+    let body = match tpl.render() {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    let mut res = Html(body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Language, Cookie"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(l) = set_lang {
+        let cookie = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", l.code());
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            h.insert(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+async fn asset(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    t: Tr,
+    page: &'static str,
+    version: &'static str,
+    id: String,
+}
+
+#[derive(Template)]
+#[template(path = "migrate.html")]
+struct MigratePage {
+    t: Tr,
+    page: &'static str,
+    version: &'static str,
+    f: FormState,
+}
+
+#[derive(Template)]
+#[template(path = "created.html")]
+struct CreatedPage {
+    t: Tr,
+    page: &'static str,
+    version: &'static str,
+    id: String,
+    mailed: String,
+}
+
+/// The one-account form's values (never the passwords) and its errors, keyed by the input's
+/// id (`src-host`, `notify`…), for the form sent without JavaScript.
+#[derive(Debug, Default)]
+pub struct FormState {
+    values: HashMap<String, String>,
+    multi: Vec<(String, String)>,
+    errors: HashMap<String, String>,
+    pub summary: String,
+}
+
+fn key(p: &str, name: &str) -> String {
+    if p.is_empty() {
+        name.to_string()
+    } else {
+        format!("{p}-{name}")
+    }
+}
+
+impl FormState {
+    fn blank() -> FormState {
+        let mut f = FormState::default();
+        for p in ["src", "dst"] {
+            f.values.insert(key(p, "type"), "imaps".into());
+            f.values.insert(key(p, "port"), "993".into());
+        }
+        f.multi.push(("content".into(), "mail".into()));
+        f.multi.push(("when".into(), "now".into()));
+        f
+    }
+
+    /// The value of field `name` of side `p` (`""`: not a side).
+    pub fn v(&self, p: &str, name: &str) -> &str {
+        self.values
+            .get(&key(p, name))
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn e(&self, p: &str, name: &str) -> &str {
+        self.errors
+            .get(&key(p, name))
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn has_err(&self, p: &str, name: &str) -> bool {
+        self.errors.contains_key(&key(p, name))
+    }
+
+    pub fn checked(&self, name: &str, value: &str) -> bool {
+        self.multi.iter().any(|(k, v)| k == name && v == value)
+    }
+
+    fn error(&mut self, field: String, message: String) {
+        self.errors.entry(field).or_insert(message);
+    }
+}
+
+/// The form field an API error is about (as the script maps it).
+fn form_field(api_field: &str, message: &str) -> Option<String> {
+    if let Some((side, name)) = api_field.split_once('.') {
+        let p = match side {
+            "source" => "src",
+            "destination" => "dst",
+            _ => return None,
+        };
+        let name = match name {
+            "url" if message.contains("login") => "login",
+            "url" if message.contains("port") && !message.contains("host") => "port",
+            "url" => "host",
+            n @ ("password" | "admin" | "dav") => n,
+            _ => return None,
+        };
+        return Some(key(p, name));
+    }
+    match api_field {
+        "notify" => Some("notify".into()),
+        "start_at" => Some("start-at".into()),
+        f if f.starts_with("content") => Some("content".into()),
+        _ => None,
+    }
+}
+
+/// The API's (English) message, said in the page's language for that field.
+fn field_message(t: Tr, field: &str, message: &str) -> String {
+    if message.contains("required for contacts") {
+        return t.t("js.err.dav_required").into();
+    }
+    if message.contains("is required") {
+        return t.t("js.err.required").into();
+    }
+    let kind = field
+        .strip_prefix("src-")
+        .or_else(|| field.strip_prefix("dst-"))
+        .unwrap_or(field);
+    let k = match kind {
+        "host" => "js.err.host",
+        "port" => "js.err.port",
+        "login" => "js.err.login",
+        "admin" => "js.err.admin",
+        "notify" => "js.err.email",
+        "start-at" => "js.err.date",
+        "dav" => "js.err.dav",
+        "content" => "js.err.content",
+        _ => return format!("{} {message}", t.t("js.err.generic")),
+    };
+    t.t(k).into()
+}
+
+/// `POST /migrate`: the one-account form sent without JavaScript. Checked like the script
+/// does, then created by the API's own code; errors come back next to their fields.
+async fn migrate_post(
+    State(svc): State<Arc<Service>>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (lang, set) = negotiate(&q, &headers);
+    let t = Tr(lang);
+    let mut f = FormState::default();
+    let mut passwords: HashMap<&str, zeroize::Zeroizing<String>> = HashMap::new();
+    for (k, v) in form_urlencoded::parse(&body) {
+        let k = k.replace('_', "-");
+        match k.as_str() {
+            "src-password" | "dst-password" => {
+                let side = if k.starts_with("src") { "src" } else { "dst" };
+                passwords.insert(side, zeroize::Zeroizing::new(v.into_owned()));
+            }
+            "content" | "when" => f.multi.push((k, v.into_owned())),
+            _ => {
+                f.values.insert(k, v.trim().to_string());
+            }
+        }
+    }
+    let wants_dav = f.multi.iter().any(|(k, v)| k == "content" && v != "mail");
+    let later = f.checked("when", "later");
+    let required = |f: &mut FormState, k: String, msg: &str| {
+        if f.values.get(&k).is_none_or(String::is_empty) {
+            f.error(k, t.t(msg).into());
+        }
+    };
+    let mut sides = Vec::new();
+    for p in ["src", "dst"] {
+        required(&mut f, key(p, "host"), "js.err.required");
+        required(&mut f, key(p, "login"), "js.err.required");
+        let port = f.v(p, "port").parse::<u16>().ok().filter(|p| *p > 0);
+        if port.is_none() {
+            f.error(key(p, "port"), t.t("js.err.port").into());
+        }
+        let password = passwords.remove(p).unwrap_or_default();
+        if password.is_empty() {
+            f.error(key(p, "password"), t.t("js.err.required").into());
+        }
+        let deleg = f.v(p, "deleg") == "1";
+        if deleg {
+            required(&mut f, key(p, "admin"), "js.err.required");
+        }
+        if wants_dav {
+            required(&mut f, key(p, "dav"), "js.err.dav_required");
+        }
+        let scheme = match f.v(p, "type") {
+            s @ ("imap" | "imap+starttls" | "imaps") => s,
+            _ => "imaps",
+        };
+        let host = f.v(p, "host");
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        let login: String = form_urlencoded::byte_serialize(f.v(p, "login").as_bytes()).collect();
+        sides.push(EndpointIn {
+            url: format!("{scheme}://{login}@{host}:{}", port.unwrap_or(0)),
+            password: password.to_string(),
+            admin: deleg.then(|| f.v(p, "admin").to_string()),
+            dav: wants_dav.then(|| f.v(p, "dav").to_string()),
+        });
+    }
+    let content: Vec<String> = f
+        .multi
+        .iter()
+        .filter(|(k, _)| k == "content")
+        .map(|(_, v)| v.clone())
+        .collect();
+    if content.is_empty() {
+        f.error("content".into(), t.t("js.err.content").into());
+    }
+    // Without the script the browser's time zone is unknown: the time is taken as UTC.
+    let start_at = later.then(|| format!("{}:00Z", f.v("", "start-at")));
+    if later && f.v("", "start-at").is_empty() {
+        f.error("start-at".into(), t.t("js.err.date").into());
+    }
+    let notify = Some(f.v("", "notify").to_string()).filter(|n| !n.is_empty());
+    let page = |mut f: FormState, status: StatusCode| {
+        if f.summary.is_empty() {
+            f.summary = t.t("js.err.form").into();
+        }
+        let mut r = render(
+            MigratePage {
+                t,
+                page: "migrate",
+                version: VERSION,
+                f,
+            },
+            set,
+        );
+        *r.status_mut() = status;
+        r
+    };
+    if !f.errors.is_empty() {
+        return page(f, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let destination = sides.pop().expect("two sides");
+    let source = sides.pop().expect("two sides");
+    let req = CreateMigration {
+        source,
+        destination,
+        content,
+        notify: notify.clone(),
+        start_at,
+        lang: Some(lang.code().into()),
+    };
+    match crate::routes::create_migration(State(svc), headers.clone(), ApiJson(req)).await {
+        Ok((_, axum::Json(created))) => render(
+            CreatedPage {
+                t,
+                page: "migrate",
+                version: VERSION,
+                mailed: notify
+                    .map(|n| t.t("js.mailed").replace("{addr}", &n))
+                    .unwrap_or_default(),
+                id: created.id,
+            },
+            set,
+        ),
+        Err(ApiError::Field { field, message }) => match form_field(&field, &message) {
+            Some(ff) => {
+                let m = field_message(t, &ff, &message);
+                f.error(ff, m);
+                page(f, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            None => {
+                f.summary = format!("{} {message}", t.t("js.err.generic"));
+                page(f, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+        },
+        Err(e) => {
+            // What the JSON API would answer (its status and its public message).
+            let r = e.into_response();
+            let status = r.status();
+            let said = axum::body::to_bytes(r.into_body(), 64 << 10)
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice::<crate::api::ErrorOut>(&b).ok())
+                .map(|e| e.error)
+                .unwrap_or_else(|| status.to_string());
+            f.summary = format!("{} {said}", t.t("js.err.generic"));
+            page(f, status)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "track.html")]
+struct TrackPage {
+    t: Tr,
+    page: &'static str,
+    version: &'static str,
+    id: String,
+}
+
+#[derive(Template)]
+#[template(path = "tracking.html")]
+struct TrackingPage {
+    t: Tr,
+    page: &'static str,
+    version: &'static str,
+    id: String,
+}
+
+async fn home(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let (lang, set) = negotiate(&q, &headers);
+    render(
+        HomePage {
+            t: Tr(lang),
+            page: "home",
+            version: VERSION,
+            id: String::new(),
+        },
+        set,
+    )
+}
+
+async fn migrate(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let (lang, set) = negotiate(&q, &headers);
+    render(
+        MigratePage {
+            t: Tr(lang),
+            page: "migrate",
+            version: VERSION,
+            f: FormState::blank(),
+        },
+        set,
+    )
+}
+
+/// A migration ID as the pages show it: what it can be made of, at most 64 characters.
+fn clean_id(s: &str) -> String {
+    s.trim()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(64)
+        .collect()
+}
+
+async fn track(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let (lang, set) = negotiate(&q, &headers);
+    render(
+        TrackPage {
+            t: Tr(lang),
+            page: "track",
+            version: VERSION,
+            id: q.id.as_deref().map(clean_id).unwrap_or_default(),
+        },
+        set,
+    )
+}
+
+async fn tracking(
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let (lang, set) = negotiate(&q, &headers);
+    render(
+        TrackingPage {
+            t: Tr(lang),
+            page: "tracking",
+            version: VERSION,
+            id: clean_id(&id),
+        },
+        set,
+    )
+}
+
+/// Every page in `lang`, rendered (for the tests that look for missing messages).
+pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
+    let t = Tr(lang);
+    let id = "abc".to_string();
+    let mut out = Vec::new();
+    let mut push = |name, r: askama::Result<String>| {
+        out.push((name, r.unwrap_or_else(|e| format!("render error: {e}"))));
+    };
+    push(
+        "home",
+        HomePage {
+            t,
+            page: "home",
+            version: VERSION,
+            id: String::new(),
+        }
+        .render(),
+    );
+    push(
+        "migrate",
+        MigratePage {
+            t,
+            page: "migrate",
+            version: VERSION,
+            f: FormState::blank(),
+        }
+        .render(),
+    );
+    push(
+        "track",
+        TrackPage {
+            t,
+            page: "track",
+            version: VERSION,
+            id: id.clone(),
+        }
+        .render(),
+    );
+    push(
+        "tracking",
+        TrackingPage {
+            t,
+            page: "tracking",
+            version: VERSION,
+            id,
+        }
+        .render(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_renders_in_both_languages_with_no_missing_message() {
+        for lang in Lang::ALL {
+            for (name, html) in render_all(lang) {
+                assert!(!html.contains("render error"), "{name}: {html}");
+                assert!(
+                    !html.contains(i18n::MISSING),
+                    "{name} ({lang:?}) has a missing message"
+                );
+                assert!(
+                    html.contains(&format!("<html lang=\"{}\">", lang.code())),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_message_the_script_uses_exists() {
+        // msg('key') in app.js looks up "js.key".
+        let mut rest = JS;
+        let mut n = 0;
+        while let Some(i) = rest.find("msg('") {
+            rest = &rest[i + 5..];
+            let end = rest.find('\'').unwrap();
+            let key = &rest[..end];
+            if matches!(rest.as_bytes().get(end + 1), Some(b')' | b',')) {
+                assert!(
+                    i18n::MESSAGES.iter().any(|m| m.0 == format!("js.{key}")),
+                    "app.js uses js.{key}, which is not in the table"
+                );
+                n += 1;
+            }
+        }
+        assert!(n > 10, "only {n} messages found in app.js");
+    }
+
+    #[test]
+    fn ids_are_cleaned() {
+        assert_eq!(clean_id(" ab<script>12 "), "abscript12");
+    }
+}

@@ -1,0 +1,408 @@
+// passeur's pages: plain JavaScript, no build step. Talks to the JSON API under /api/v1.
+// The tracking account is kept in this tab's sessionStorage, never in a URL; passwords are
+// only ever in the form fields, cleared once sent.
+'use strict';
+(function () {
+  const T = JSON.parse(document.getElementById('i18n').textContent);
+  const LANG = document.documentElement.lang || 'en';
+  const ACCOUNT_KEY = 'passeur.account.';
+
+  function msg(key, vars) {
+    let s = Object.prototype.hasOwnProperty.call(T, key) ? T[key] : key;
+    for (const k in vars || {}) s = s.split('{' + k + '}').join(String(vars[k]));
+    return s;
+  }
+  const $ = (id) => document.getElementById(id);
+
+  // One call to the API: {status, data}; a network failure gives status 0.
+  async function api(method, path, opts) {
+    const o = opts || {};
+    const headers = { Accept: 'application/json' };
+    if (o.account) headers['X-Passeur-Account'] = o.account;
+    let body;
+    if (o.body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      body = JSON.stringify(o.body);
+    }
+    let res;
+    try {
+      res = await fetch(path, { method, headers, body, credentials: 'same-origin', cache: 'no-store' });
+    } catch (e) {
+      return { status: 0, data: null };
+    }
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    return { status: res.status, data };
+  }
+
+  // An error next to field `id` (its <p id="err-ID">), or cleared with ''.
+  function setErr(id, text) {
+    const el = $('err-' + id);
+    if (el) el.textContent = text || '';
+    const input = $(id);
+    if (input && input.setAttribute) {
+      if (text) input.setAttribute('aria-invalid', 'true');
+      else input.removeAttribute('aria-invalid');
+    }
+  }
+
+  function fmtBytes(n) {
+    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+    let i = 0;
+    let v = n;
+    while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+    return new Intl.NumberFormat(LANG, { maximumFractionDigits: i ? 1 : 0 }).format(v) + ' ' + units[i];
+  }
+  function fmtDate(secs) {
+    if (!secs) return '—';
+    return new Date(secs * 1000).toLocaleString(LANG);
+  }
+  function el(tag, props, text) {
+    const e = document.createElement(tag);
+    Object.assign(e, props || {});
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  // ---- Track forms (home, /track, a tracking page without an account) ----
+  function initTrackForms() {
+    document.querySelectorAll('form[data-track-form]').forEach((form) => {
+      const current = $('mig-id');
+      const idInput = form.querySelector('#track-id');
+      if (current && idInput && !idInput.value) idInput.value = current.textContent.trim();
+      form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        const id = idInput.value.trim().replace(/[^A-Za-z0-9]/g, '');
+        const account = form.querySelector('#track-account').value.trim();
+        if (!id || !account) {
+          $('err-track').textContent = msg('err.required');
+          (id ? form.querySelector('#track-account') : idInput).focus();
+          return;
+        }
+        sessionStorage.setItem(ACCOUNT_KEY + id, account);
+        location.href = '/track/' + encodeURIComponent(id);
+      });
+    });
+  }
+
+  // ---- One-account form ----
+  const SIDES = ['src', 'dst'];
+  const API_SIDE = { source: 'src', destination: 'dst' };
+
+  // The form field an API error is about.
+  function formField(apiField, message) {
+    const m = /^(source|destination)\.(url|password|admin|dav)$/.exec(apiField || '');
+    if (m) {
+      const p = API_SIDE[m[1]];
+      if (m[2] !== 'url') return p + '-' + m[2];
+      if (/login/i.test(message)) return p + '-login';
+      if (/port/i.test(message) && !/host/i.test(message)) return p + '-port';
+      return p + '-host';
+    }
+    if (apiField === 'notify') return 'notify';
+    if (apiField === 'start_at') return 'start-at';
+    if (/^content/.test(apiField || '')) return 'content';
+    return null;
+  }
+
+  // The API's (English) message, said in the page's language for that field.
+  function fieldMessage(field, message) {
+    if (/required for contacts/i.test(message)) return msg('err.dav_required');
+    if (/is required/i.test(message)) return msg('err.required');
+    const kind = field.replace(/^(src|dst)-/, '');
+    const byKind = {
+      host: 'err.host', port: 'err.port', login: 'err.login', admin: 'err.admin',
+      notify: 'err.email', 'start-at': 'err.date', dav: 'err.dav', content: 'err.content',
+    };
+    if (byKind[kind]) return msg(byKind[kind]);
+    return msg('err.generic') + ' ' + message;
+  }
+
+  function initMigrate() {
+    const form = $('migrate');
+    const davNeeded = () =>
+      Array.from(form.querySelectorAll('input[name=content]:checked')).some((c) => c.value !== 'mail');
+
+    SIDES.forEach((p) => {
+      const type = $(p + '-type');
+      type.addEventListener('change', () => {
+        $(p + '-port').value = type.selectedOptions[0].dataset.port;
+      });
+      const deleg = $(p + '-deleg');
+      const sync = () => {
+        $(p + '-admin-box').hidden = !deleg.checked;
+        deleg.setAttribute('aria-expanded', String(deleg.checked));
+      };
+      deleg.addEventListener('change', sync);
+      sync();
+    });
+    const syncDav = () => {
+      form.querySelectorAll('.field.dav').forEach((d) => { d.hidden = !davNeeded(); });
+    };
+    form.querySelectorAll('input[name=content]').forEach((c) => c.addEventListener('change', syncDav));
+    syncDav();
+    const syncWhen = () => {
+      $('start-at-box').hidden = form.querySelector('input[name=when]:checked').value !== 'later';
+    };
+    form.querySelectorAll('input[name=when]').forEach((r) => r.addEventListener('change', syncWhen));
+    syncWhen();
+
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      form.querySelectorAll('p.err').forEach((e) => { e.textContent = ''; });
+      form.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
+      const errors = [];
+      const need = (id, key) => {
+        if (!$(id).value.trim()) { setErr(id, msg(key || 'err.required')); errors.push(id); }
+      };
+      const content = Array.from(form.querySelectorAll('input[name=content]:checked')).map((c) => c.value);
+      const body = { content };
+      SIDES.forEach((p) => {
+        need(p + '-host');
+        const port = Number($(p + '-port').value);
+        if (!Number.isInteger(port) || port < 1 || port > 65535) { setErr(p + '-port', msg('err.port')); errors.push(p + '-port'); }
+        need(p + '-login');
+        need(p + '-password');
+        if ($(p + '-deleg').checked) need(p + '-admin');
+        if (davNeeded()) need(p + '-dav', 'err.dav_required');
+        let host = $(p + '-host').value.trim();
+        if (host.includes(':') && !host.startsWith('[')) host = '[' + host + ']';
+        const side = {
+          url: $(p + '-type').value + '://' + encodeURIComponent($(p + '-login').value.trim()) + '@' + host + ':' + port,
+          password: $(p + '-password').value,
+        };
+        if ($(p + '-deleg').checked) side.admin = $(p + '-admin').value.trim();
+        if (davNeeded()) side.dav = $(p + '-dav').value.trim();
+        body[p === 'src' ? 'source' : 'destination'] = side;
+      });
+      if (!content.length) { setErr('content', msg('err.content')); errors.push('content'); }
+      const notify = $('notify').value.trim();
+      if (notify) body.notify = notify;
+      if (form.querySelector('input[name=when]:checked').value === 'later') {
+        const d = new Date($('start-at').value);
+        if (!$('start-at').value || isNaN(d.getTime())) { setErr('start-at', msg('err.date')); errors.push('start-at'); }
+        else body.start_at = d.toISOString();
+      }
+      if (errors.length) {
+        $('err-form').textContent = msg('err.form');
+        const first = $(errors[0]);
+        (first && first.focus ? first : $('err-form')).focus();
+        return;
+      }
+      $('submit').disabled = true;
+      $('sending').textContent = msg('sending');
+      const r = await api('POST', '/api/v1/migrations', { body });
+      $('submit').disabled = false;
+      $('sending').textContent = '';
+      if (r.status === 201 && r.data && r.data.id) {
+        created(r.data.id, $('src-login').value.trim(), notify);
+        return;
+      }
+      if (r.status === 0) { $('err-form').textContent = msg('err.network'); $('err-form').focus(); return; }
+      const apiError = (r.data && r.data.error) || ('HTTP ' + r.status);
+      const field = r.data && formField(r.data.field, apiError);
+      if (field && $('err-' + field)) {
+        setErr(field, fieldMessage(field, apiError));
+        $('err-form').textContent = msg('err.form');
+        const input = $(field);
+        if (input && input.focus) input.focus();
+      } else {
+        $('err-form').textContent = msg('err.generic') + ' ' + apiError;
+        $('err-form').focus();
+      }
+    });
+  }
+
+  function created(id, account, notify) {
+    sessionStorage.setItem(ACCOUNT_KEY + id, account);
+    const form = $('migrate');
+    form.querySelectorAll('input[type=password]').forEach((i) => { i.value = ''; });
+    form.hidden = true;
+    const out = $('result');
+    out.replaceChildren();
+    out.append(el('h2', {}, msg('created')));
+    const p = el('p', {}, msg('your_id') + ' ');
+    p.append(el('code', { id: 'new-id', className: 'big' }, id));
+    out.append(p, el('p', {}, msg('keep_id')));
+    if (notify) out.append(el('p', { id: 'mailed' }, msg('mailed', { addr: notify })));
+    const a = el('a', { id: 'track-link', className: 'button', href: '/track/' + encodeURIComponent(id) }, msg('track_link'));
+    const pa = el('p');
+    pa.append(a);
+    out.append(pa);
+    out.hidden = false;
+    out.focus();
+  }
+
+  // ---- Tracking ----
+  // Updates arrive through `watch`: it polls every 2 s today; switching to Server-Sent Events
+  // means replacing its body with an EventSource whose messages call onData the same way.
+  function watch(id, account, onData, onGone) {
+    let timer = null;
+    let stopped = false;
+    async function tick() {
+      clearTimeout(timer);
+      const r = await api('GET', '/api/v1/migrations/' + encodeURIComponent(id), { account });
+      if (stopped) return;
+      if (r.status === 200 && r.data) onData(r.data);
+      else if (r.status === 404) { stopped = true; onGone(); return; }
+      timer = setTimeout(tick, 2000);
+    }
+    tick();
+    return { refresh: tick, stop: () => { stopped = true; clearTimeout(timer); } };
+  }
+
+  function initTracking() {
+    const id = $('mig-id').textContent.trim();
+    const account = sessionStorage.getItem(ACCOUNT_KEY + id);
+    if (!account) { $('ask').hidden = false; return; }
+    $('view').hidden = false;
+    let last = null;
+    const w = watch(id, account, (m) => { last = m; show(m); }, () => {
+      sessionStorage.removeItem(ACCOUNT_KEY + id);
+      $('err-view').textContent = msg('err.notfound');
+      $('ask').hidden = false;
+    });
+    const path = '/api/v1/migrations/' + encodeURIComponent(id);
+    const busy = (m) => m && (m.status === 'running' || m.status === 'queued');
+
+    $('stop').addEventListener('click', async () => {
+      const r = await api('POST', path + '/stop', { account });
+      $('action-msg').textContent = r.status === 202 ? msg('stop.sent') : apiText(r);
+      w.refresh();
+    });
+    $('sync').addEventListener('click', async () => {
+      const r = await api('POST', path + '/sync', { account });
+      $('action-msg').textContent = r.status === 202 ? msg('sync.sent') : r.status === 409 ? msg('err.busy') : apiText(r);
+      w.refresh();
+    });
+
+    let pending = null;
+    const purgeErr = (r) => {
+      if (r.status === 422) setErr('purge-password', msg('err.required'));
+      else if (r.status === 409) setErr('purge-password', msg('err.busy'));
+      else setErr('purge-password', apiText(r));
+      $('purge-password').focus();
+    };
+    $('purge').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      setErr('purge-password', '');
+      $('purge-result').textContent = '';
+      $('purge-confirm').hidden = true;
+      const password = $('purge-password').value;
+      if (!password) { setErr('purge-password', msg('err.required')); $('purge-password').focus(); return; }
+      if (busy(last)) { setErr('purge-password', msg('err.busy')); return; }
+      const from = Number($('purge-from').value || 1);
+      const r = await api('POST', path + '/purge', { account, body: { from_pass: from, destination_password: password, dry_run: true } });
+      if (r.status !== 200 || !r.data) { purgeErr(r); return; }
+      if (!r.data.deleted) { $('purge-result').textContent = msg('purge.nothing'); return; }
+      pending = { from_pass: from };
+      let text = msg('purge.confirm', { n: r.data.deleted });
+      if (r.data.skipped) text += ' ' + msg('purge.skipped', { n: r.data.skipped });
+      $('purge-count').textContent = text;
+      $('purge-count').dataset.count = r.data.deleted;
+      $('purge-confirm').hidden = false;
+      $('purge-yes').focus();
+    });
+    $('purge-cancel').addEventListener('click', () => {
+      pending = null;
+      $('purge-confirm').hidden = true;
+      $('purge-check').focus();
+    });
+    $('purge-yes').addEventListener('click', async () => {
+      if (!pending) return;
+      const body = { from_pass: pending.from_pass, destination_password: $('purge-password').value, dry_run: false };
+      const r = await api('POST', path + '/purge', { account, body });
+      $('purge-confirm').hidden = true;
+      pending = null;
+      if (r.status !== 200 || !r.data) { purgeErr(r); return; }
+      $('purge-password').value = '';
+      $('purge-result').textContent = msg('purge.done', { n: r.data.deleted });
+      $('purge-result').dataset.deleted = r.data.deleted;
+      w.refresh();
+    });
+  }
+
+  function apiText(r) {
+    if (r.status === 0) return msg('err.network');
+    if (r.status === 404) return msg('err.notfound');
+    return msg('err.generic') + ' ' + ((r.data && r.data.error) || ('HTTP ' + r.status));
+  }
+
+  function statusText(s) {
+    return Object.prototype.hasOwnProperty.call(T, 'st.' + s) ? msg('st.' + s) : s;
+  }
+
+  // "destination: cannot log in…" names the side in the page's language; the rest is the
+  // server's or the engine's own words.
+  function sideError(e) {
+    if (!e) return '';
+    const m = /^(source|destination): (.*)$/s.exec(e);
+    return m ? msg(m[1] === 'source' ? 'side.source' : 'side.destination') + ' — ' + m[2] : e;
+  }
+
+  function show(m) {
+    const st = $('status');
+    st.textContent = statusText(m.status);
+    st.dataset.status = m.status;
+    $('status-error').textContent = sideError(m.error);
+    $('updated').textContent = msg('updated', { time: new Date().toLocaleTimeString(LANG) });
+
+    // Progress: the API counts items over all kinds; one row per kind when there is one.
+    const kinds = $('kinds');
+    kinds.replaceChildren();
+    const rows = m.content.length === 1 ? [['kind.' + m.content[0], m.content[0]]] : [['all_kinds', 'all']];
+    rows.forEach(([label, kind]) => {
+      const li = el('li');
+      const id = 'bar-' + kind;
+      li.append(el('label', { htmlFor: id }, msg(label)));
+      const bar = el('progress', { id, max: 1 });
+      if (m.status === 'done') bar.value = 1;
+      else if (m.status !== 'running' && m.status !== 'queued') bar.value = 0;
+      li.append(bar);
+      const count = el('span', { className: 'count' }, msg('items', { n: m.items }));
+      count.dataset.kind = kind;
+      count.dataset.count = m.items;
+      li.append(count);
+      kinds.append(li);
+    });
+    $('total').textContent = msg('items_total', { n: m.items, size: fmtBytes(m.bytes) });
+
+    const tb = $('passes').tBodies[0];
+    tb.replaceChildren();
+    m.passes.forEach((p) => {
+      const tr = el('tr');
+      tr.append(el('th', { scope: 'row' }, String(p.number)));
+      tr.append(el('td', {}, statusText(p.status) + (p.error ? ' — ' + sideError(p.error) : '')));
+      tr.append(el('td', {}, fmtDate(p.started_at)));
+      tr.append(el('td', {}, fmtDate(p.finished_at)));
+      tr.append(el('td', { className: 'num' }, String(p.copied)));
+      tr.append(el('td', { className: 'num' }, String(p.failed)));
+      tb.append(tr);
+    });
+
+    const sel = $('purge-from');
+    const chosen = sel.value;
+    sel.replaceChildren();
+    m.passes.forEach((p) => {
+      sel.append(el('option', { value: String(p.number) }, p.number + ' — ' + fmtDate(p.started_at)));
+    });
+    if (chosen && Array.from(sel.options).some((o) => o.value === chosen)) sel.value = chosen;
+
+    const fl = $('failures');
+    fl.replaceChildren();
+    if (!m.failures.length) fl.append(el('li', {}, msg('none')));
+    m.failures.forEach((f) => {
+      fl.append(el('li', {}, '[' + statusText(f.kind) + '] ' + f.folder + ' ' + f.item + ' — ' + f.reason));
+    });
+
+    const running = m.status === 'running' || m.status === 'queued';
+    $('stop').disabled = !running;
+    $('sync').disabled = running;
+    $('purge-check').disabled = running || !m.passes.length;
+  }
+
+  initTrackForms();
+  const page = document.body.dataset.page;
+  if (page === 'migrate') initMigrate();
+  if (page === 'tracking') initTracking();
+})();

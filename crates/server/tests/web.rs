@@ -1,0 +1,805 @@
+//! The web pages: over plain HTTP (every page, both languages, the headers), and in a real
+//! headless Chromium driven over WebDriver (fantoccini + chromedriver) against private Dovecot
+//! servers: fill in the form, start, follow the tracking page to the end, delete the migrated
+//! items; a wrong password, a bad host and the French pages.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use fantoccini::{Client, ClientBuilder, Locator};
+use http_body_util::BodyExt as _;
+use passeur_engine::Runner;
+use passeur_server::vault::Vault;
+use passeur_server::{Service, Settings, router};
+use passeur_store::Store;
+use passeur_testkit::imapwire::Client as Imap;
+use passeur_testkit::{Dovecot, DovecotOptions};
+use tower::ServiceExt as _;
+
+async fn service(dir: &std::path::Path) -> Arc<Service> {
+    let store = Store::open(&dir.join("passeur.db")).await.unwrap();
+    let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
+    let settings = Settings {
+        allow_private_addresses: true,
+        ..Default::default()
+    };
+    let svc = Service::new(Runner::new(store), vault, settings, None);
+    let workers = Arc::clone(&svc);
+    tokio::spawn(async move { workers.run_workers().await });
+    svc
+}
+
+struct Page {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn get(svc: &Arc<Service>, uri: &str, headers: &[(&str, &str)]) -> Page {
+    let mut req = Request::builder().uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = router(Arc::clone(svc))
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Page {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+const PAGES: [&str; 4] = ["/", "/migrate", "/track", "/track/01abc"];
+
+#[tokio::test]
+async fn every_page_answers_in_the_language_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    for path in PAGES {
+        // No preference: English.
+        let p = get(&svc, path, &[]).await;
+        assert_eq!(p.status, StatusCode::OK, "{path}");
+        assert!(p.body.contains("<html lang=\"en\">"), "{path}");
+        assert!(p.body.contains("Track a migration"), "{path}");
+        assert!(!p.body.contains("[missing message]"), "{path}");
+        assert!(
+            p.headers[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'"),
+            "{path}"
+        );
+        // Accept-Language.
+        let p = get(
+            &svc,
+            path,
+            &[("accept-language", "fr-FR,fr;q=0.9,en;q=0.5")],
+        )
+        .await;
+        assert!(p.body.contains("<html lang=\"fr\">"), "{path}");
+        assert!(p.body.contains("Suivre une migration"), "{path}");
+        assert!(!p.body.contains("Track a migration"), "{path}");
+        assert!(p.headers.get(header::SET_COOKIE).is_none());
+        // ?lang= wins over Accept-Language, and is kept in a cookie.
+        let q = if path.contains('?') { "&" } else { "?" };
+        let p = get(
+            &svc,
+            &format!("{path}{q}lang=fr"),
+            &[("accept-language", "en")],
+        )
+        .await;
+        assert!(p.body.contains("<html lang=\"fr\">"), "{path}");
+        let cookie = p.headers[header::SET_COOKIE].to_str().unwrap();
+        assert!(cookie.starts_with("lang=fr;"), "{cookie}");
+        // The cookie wins over Accept-Language; ?lang= over the cookie.
+        let p = get(
+            &svc,
+            path,
+            &[("cookie", "a=b; lang=fr"), ("accept-language", "en")],
+        )
+        .await;
+        assert!(p.body.contains("<html lang=\"fr\">"), "{path}");
+        let p = get(&svc, &format!("{path}{q}lang=en"), &[("cookie", "lang=fr")]).await;
+        assert!(p.body.contains("<html lang=\"en\">"), "{path}");
+        // The switch to the other language.
+        assert!(p.body.contains("href=\"?lang=fr\""), "{path}");
+    }
+    // The one-account form has its fields in French.
+    let p = get(&svc, "/migrate?lang=fr", &[]).await;
+    for s in [
+        "Adresse du serveur",
+        "Mot de passe",
+        "Lancer la migration",
+        "Compte administrateur avec délégation",
+    ] {
+        assert!(p.body.contains(s), "{s}");
+    }
+    // A tracking page never echoes markup from its URL.
+    let p = get(&svc, "/track/ab%3Cscript%3E", &[]).await;
+    assert!(!p.body.contains("<script>"));
+    // The assets, embedded.
+    let css = get(&svc, "/static/app.css", &[]).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(
+        css.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let js = get(&svc, "/static/app.js", &[]).await;
+    assert!(
+        js.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let migrate = get(&svc, "/migrate", &[]).await;
+    println!(
+        "page weight: /migrate {} B + app.css {} B + app.js {} B",
+        migrate.body.len(),
+        css.body.len(),
+        js.body.len()
+    );
+}
+
+fn fill_mailbox(dc: &Dovecot, user: &str, n: std::ops::Range<u32>) {
+    let pw = format!("pass{}", user.trim_start_matches("user"));
+    let mut c = Imap::login(&dc.imap_addr(), user, &pw).unwrap();
+    for i in n {
+        let body = format!(
+            "From: a@example.org\r\nTo: b@example.org\r\nSubject: web {i}\r\nMessage-ID: <web{i}@x>\r\n\r\nbody {i}\r\n"
+        );
+        c.append("INBOX", &["\\Seen"], None, body.as_bytes())
+            .unwrap();
+    }
+    c.logout();
+}
+
+fn inbox_count(dc: &Dovecot, user: &str) -> u32 {
+    let pw = format!("pass{}", user.trim_start_matches("user"));
+    let mut c = Imap::login(&dc.imap_addr(), user, &pw).unwrap();
+    let n = c.select("INBOX", true).unwrap();
+    c.logout();
+    n
+}
+
+/// chromedriver on a free port, stopped on drop.
+struct Driver {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for n in names {
+            let p = dir.join(n);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// The browser and its driver; `None` (test skipped) only when they are missing and we are
+/// not root (as root, scripts/test.sh installs them: missing is a failure).
+fn browser() -> Option<(PathBuf, PathBuf)> {
+    let chromium = which(&["chromium", "chromium-browser"]);
+    let driver = which(&["chromedriver"]);
+    match (chromium, driver) {
+        (Some(c), Some(d)) => Some((c, d)),
+        _ => {
+            let root = std::process::Command::new("id")
+                .arg("-u")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+                .unwrap_or(false);
+            assert!(
+                !root,
+                "chromium and chromium-driver are missing: `bash scripts/test.sh` installs them"
+            );
+            eprintln!(
+                "SKIPPED: chromium or chromedriver not installed (and not root to install them)"
+            );
+            None
+        }
+    }
+}
+
+fn start_driver(driver: &std::path::Path) -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Driver { child, port }
+}
+
+async fn open_browser(chromium: &std::path::Path, d: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1100,1500", "--lang=en-US"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", d.port))
+        .await
+        .expect("a WebDriver session")
+}
+
+async fn serve(svc: &Arc<Service>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(passeur_server::serve(
+        listener,
+        Arc::clone(svc),
+        std::future::pending(),
+        Duration::from_secs(2),
+    ));
+    addr
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn set(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn wait_for(c: &Client, css: &str, secs: u64) -> fantoccini::elements::Element {
+    match c
+        .wait()
+        .at_most(Duration::from_secs(secs))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            screenshot(c, "timeout").await;
+            let body = text(c, "main").await;
+            panic!("{css} not seen after {secs} s ({e}); the page says:\n{body}");
+        }
+    }
+}
+
+/// Waits until the script `js` returns `want`.
+async fn wait_until(c: &Client, js: &str, want: &str, secs: u64) {
+    let start = Instant::now();
+    loop {
+        let got = c.execute(js, vec![]).await.unwrap();
+        let got = got
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| got.to_string());
+        if got == want {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            screenshot(c, "timeout").await;
+            panic!("{js}: {got:?}, not {want:?} after {secs} s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn attr(c: &Client, css: &str, name: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .attr(name)
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Fills one side of the one-account form for a plain-IMAP Dovecot account.
+async fn fill_side(c: &Client, p: &str, dc: &Dovecot, user: &str, password: &str, host: &str) {
+    c.find(Locator::Css(&format!("#{p}-type")))
+        .await
+        .unwrap()
+        .select_by_value("imap")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find(Locator::Css(&format!("#{p}-port")))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("143"),
+        "the port follows the server type"
+    );
+    set(c, &format!("#{p}-host"), host).await;
+    set(c, &format!("#{p}-port"), &dc.imap_port.to_string()).await;
+    set(c, &format!("#{p}-login"), user).await;
+    set(c, &format!("#{p}-password"), password).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_migrate_track_and_purge() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let t0 = Instant::now();
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill_mailbox(&src, "user1", 0..12);
+    fill_mailbox(&src, "user2", 0..3);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let base = format!("http://{}", serve(&svc).await);
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+
+    // Home, both languages.
+    c.goto(&format!("{base}/?lang=en")).await.unwrap();
+    assert_eq!(
+        text(&c, "h1").await,
+        "Move your e-mail, contacts and calendars"
+    );
+    screenshot(&c, "home-en").await;
+    c.goto(&format!("{base}/?lang=fr")).await.unwrap();
+    assert_eq!(
+        text(&c, "h1").await,
+        "Déménagez vos e-mails, contacts et agendas"
+    );
+    screenshot(&c, "home-fr").await;
+
+    // 1. One account, in English: fill in, start, see the ID.
+    c.goto(&format!("{base}/migrate?lang=en")).await.unwrap();
+    fill_side(&c, "src", &src, "user1", "pass1", "127.0.0.1").await;
+    fill_side(&c, "dst", &dst, "user1", "pass1", "127.0.0.1").await;
+    set(&c, "#notify", "alice@example.org").await;
+    // Delegation reveals the admin login; unticked again it is not sent.
+    let deleg = c.find(Locator::Css("#src-deleg")).await.unwrap();
+    deleg.click().await.unwrap();
+    assert!(
+        c.find(Locator::Css("#src-admin"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    deleg.click().await.unwrap();
+    screenshot(&c, "migrate-en").await;
+    c.find(Locator::Css("#submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let id = wait_for(&c, "#new-id", 20).await.text().await.unwrap();
+    assert!(id.len() >= 26, "{id}");
+    assert!(text(&c, "#mailed").await.contains("alice@example.org"));
+    screenshot(&c, "created-en").await;
+    // No password left in the page.
+    let pw: Vec<String> = c
+        .execute(
+            "return Array.from(document.querySelectorAll('input[type=password]')).map(i => i.value)",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(pw.iter().all(String::is_empty), "{pw:?}");
+
+    // Tracking: status reaches done, the count is the source's.
+    c.find(Locator::Css("#track-link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "#status[data-status=done]", 60).await;
+    let count = c
+        .find(Locator::Css(".count[data-kind=mail]"))
+        .await
+        .unwrap()
+        .attr("data-count")
+        .await
+        .unwrap();
+    assert_eq!(count.as_deref(), Some("12"));
+    assert_eq!(inbox_count(&dst, "user1"), 12);
+    assert_eq!(text(&c, "#status").await, "Done");
+    let rows = c.find_all(Locator::Css("#passes tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].text().await.unwrap().contains("12"));
+    assert!(
+        !c.current_url().await.unwrap().as_str().contains("user1"),
+        "the account in the URL"
+    );
+    screenshot(&c, "tracking-done-en").await;
+
+    // New mail, then Synchronise: sync point 2 copies only it.
+    fill_mailbox(&src, "user1", 100..103);
+    click(&c, "#sync").await;
+    wait_until(
+        &c,
+        "return document.querySelector('#status').dataset.status + ' ' + document.querySelectorAll('#passes tbody tr').length",
+        "done 2",
+        60,
+    )
+    .await;
+    let rows = c.find_all(Locator::Css("#passes tbody tr")).await.unwrap();
+    let row2 = rows[1].text().await.unwrap();
+    assert!(row2.starts_with("2 Done"), "{row2}");
+    assert_eq!(attr(&c, ".count[data-kind=mail]", "data-count").await, "15");
+    assert_eq!(inbox_count(&dst, "user1"), 15);
+
+    // Delete migrated items from sync point 2: a wrong password deletes nothing and says so
+    // next to the field; the right one first counts, then deletes on confirmation.
+    c.find(Locator::Css("#purge-from"))
+        .await
+        .unwrap()
+        .select_by_value("2")
+        .await
+        .unwrap();
+    set(&c, "#purge-password", "wrong").await;
+    click(&c, "#purge-check").await;
+    let err = wait_for(&c, "#err-purge-password:not(:empty)", 20)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(err.contains("destination"), "{err}");
+    assert_eq!(inbox_count(&dst, "user1"), 15);
+    set(&c, "#purge-password", "pass1").await;
+    click(&c, "#purge-check").await;
+    wait_for(&c, "#purge-count[data-count]", 20).await;
+    assert_eq!(attr(&c, "#purge-count", "data-count").await, "3");
+    let confirm = text(&c, "#purge-count").await;
+    assert!(confirm.contains("3 item(s) will be deleted"), "{confirm}");
+    assert_eq!(inbox_count(&dst, "user1"), 15, "the count deleted nothing");
+    screenshot(&c, "purge-confirm-en").await;
+    click(&c, "#purge-yes").await;
+    wait_for(&c, "#purge-result[data-deleted]", 30).await;
+    assert_eq!(attr(&c, "#purge-result", "data-deleted").await, "3");
+    assert_eq!(inbox_count(&dst, "user1"), 12);
+    wait_until(
+        &c,
+        "return document.querySelector('.count[data-kind=mail]').dataset.count",
+        "12",
+        10,
+    )
+    .await;
+
+    // The track form: without the account in this tab, the page asks for it.
+    c.execute("sessionStorage.clear()", vec![]).await.unwrap();
+    c.goto(&format!("{base}/track/{id}")).await.unwrap();
+    wait_for(&c, "#ask:not([hidden])", 10).await;
+    set(&c, "#track-account", "user1").await;
+    c.find(Locator::Css("#ask button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "#status[data-status=done]", 20).await;
+    // A wrong account sees nothing.
+    c.execute("sessionStorage.clear()", vec![]).await.unwrap();
+    c.goto(&format!("{base}/track?lang=en")).await.unwrap();
+    set(&c, "#track-id", &id).await;
+    set(&c, "#track-account", "user2").await;
+    c.find(Locator::Css("form[data-track-form] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let e = wait_for(&c, "#err-view:not(:empty)", 20)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(e, "No migration with this ID for this account.");
+
+    // 2. In French: a bad host is refused next to its field, in French.
+    c.goto(&format!("{base}/migrate?lang=fr")).await.unwrap();
+    assert_eq!(text(&c, "h1").await, "Migrer un compte");
+    assert_eq!(text(&c, "#submit").await, "Lancer la migration");
+    assert_eq!(
+        c.find(Locator::Css("html"))
+            .await
+            .unwrap()
+            .attr("lang")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("fr")
+    );
+    fill_side(&c, "src", &src, "user2", "pass2", "bad host!").await;
+    fill_side(&c, "dst", &dst, "user2", "wrong", "127.0.0.1").await;
+    c.find(Locator::Css("#submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let e = wait_for(&c, "#err-src-host:not(:empty)", 10)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(e, "Cette adresse de serveur n'est pas valide.");
+    assert_eq!(
+        c.find(Locator::Css("#src-host"))
+            .await
+            .unwrap()
+            .attr("aria-invalid")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    assert!(
+        !c.find(Locator::Css("#result"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    screenshot(&c, "bad-host-fr").await;
+
+    // 3. A wrong destination password: created, then failed, naming the destination.
+    set(&c, "#src-host", "127.0.0.1").await;
+    c.find(Locator::Css("#submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "#new-id", 20).await;
+    c.find(Locator::Css("#track-link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "#status[data-status=failed]", 60).await;
+    assert_eq!(text(&c, "#status").await, "Échec");
+    let why = text(&c, "#status-error").await;
+    assert!(why.starts_with("Serveur de destination — "), "{why}");
+    assert_eq!(inbox_count(&dst, "user2"), 0);
+    screenshot(&c, "tracking-failed-fr").await;
+
+    // A phone-sized screen: the form fits its width.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/migrate?lang=fr")).await.unwrap();
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow.as_i64(),
+        Some(0),
+        "horizontal scrolling on a phone"
+    );
+    screenshot(&c, "migrate-phone-fr").await;
+
+    c.close().await.unwrap();
+    svc.shut_down();
+    println!("browser test: {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// What the pages rely on in the API: a bad host is refused on `source.url` (shown next to the
+/// host field), and the purge's `dry_run` is documented in the OpenAPI document.
+#[tokio::test]
+async fn the_api_refuses_a_bad_host_and_documents_purge_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let body = serde_json::json!({
+        "source": {"url": "imap://alice%40example.org@bad host!:143", "password": "x"},
+        "destination": {"url": "imaps://alice%40example.org@imap.example.net", "password": "y"},
+    });
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/migrations")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let res = router(Arc::clone(&svc)).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["field"], "source.url", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("host"), "{v}");
+
+    let p = get(&svc, "/api/v1/openapi.json", &[]).await;
+    let doc: serde_json::Value = serde_json::from_str(&p.body).unwrap();
+    let dry = &doc["components"]["schemas"]["PurgeRequest"]["properties"]["dry_run"];
+    assert_eq!(dry["type"], "boolean", "{dry}");
+}
+
+async fn post_form(svc: &Arc<Service>, uri: &str, form: &[(&str, &str)], lang: &str) -> Page {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let req = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept-language", lang)
+        .body(Body::from(body))
+        .unwrap();
+    let res = router(Arc::clone(svc)).oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Page {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+/// The one-account form also works without JavaScript: errors next to their fields in the
+/// page's language (the values kept, never the passwords), and a valid form creates the
+/// migration, which then runs to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_works_without_javascript() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill_mailbox(&src, "user3", 0..5);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let sp = src.imap_port.to_string();
+    let dp = dst.imap_port.to_string();
+    let form = |host: &'static str, src_pw: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("src_type", "imap".into()),
+            ("src_host", host.into()),
+            ("src_port", sp.clone()),
+            ("src_login", "user3".into()),
+            ("src_password", src_pw.into()),
+            ("dst_type", "imap".into()),
+            ("dst_host", "127.0.0.1".into()),
+            ("dst_port", dp.clone()),
+            ("dst_login", "user3".into()),
+            ("dst_password", "pass3".into()),
+            ("content", "mail".into()),
+            ("notify", "bob@example.org".into()),
+            ("when", "now".into()),
+        ]
+    };
+    let send = |v: Vec<(&'static str, String)>, lang: &'static str| {
+        let svc = Arc::clone(&svc);
+        async move {
+            let pairs: Vec<(&str, &str)> = v.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(&svc, "/migrate", &pairs, lang).await
+        }
+    };
+
+    // A bad host, in French: next to the host field, the login kept, the password not.
+    let p = send(form("bad host!", "pass3"), "fr").await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.body.contains("<html lang=\"fr\">"));
+    assert!(
+        p.body
+            .contains("id=\"err-src-host\">Cette adresse de serveur n&#39;est pas valide.</p>")
+            || p.body.contains(
+                "id=\"err-src-host\">Cette adresse de serveur n&#x27;est pas valide.</p>"
+            ),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("value=\"bad host!\" aria-invalid=\"true\""));
+    assert!(p.body.contains("Certains champs sont à corriger."));
+    assert!(!p.body.contains("pass3"), "a password echoed");
+    // A missing password, in English.
+    let p = send(form("127.0.0.1", ""), "en").await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p.body
+            .contains("id=\"err-src-password\">This field is required.</p>"),
+        "{}",
+        p.body
+    );
+    // Valid: created, and the migration runs to the end.
+    let p = send(form("127.0.0.1", "pass3"), "en").await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(
+        p.body
+            .contains("The ID is also sent by e-mail to bob@example.org.")
+    );
+    let id = p
+        .body
+        .split("id=\"new-id\" class=\"big\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_string();
+    assert!(p.body.contains(&format!("href=\"/track/{id}\"")));
+    let start = Instant::now();
+    loop {
+        let m = get(
+            &svc,
+            &format!("/api/v1/migrations/{id}"),
+            &[("x-passeur-account", "user3")],
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+        if v["status"] == "done" {
+            assert_eq!(v["items"], 5, "{v}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(inbox_count(&dst, "user3"), 5);
+    svc.shut_down();
+}

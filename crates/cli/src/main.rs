@@ -122,6 +122,10 @@ struct WorkArgs {
     /// later retry waits twice as long.
     #[arg(long, default_value_t = 30, hide = true)]
     retry_seconds: u64,
+    /// Seconds a job's claim lasts without a heartbeat (a dead worker's jobs are taken over
+    /// after it).
+    #[arg(long, default_value_t = 30, hide = true)]
+    job_ttl_seconds: u64,
     /// Accept self-signed certificates on every user server (test set-ups only).
     #[arg(long, hide = true)]
     insecure_tls: bool,
@@ -393,6 +397,7 @@ fn service(
             holder: format!("{host}:{}", std::process::id()),
             limits,
             retry_base: std::time::Duration::from_secs(w.retry_seconds.max(1)),
+            ttl: std::time::Duration::from_secs(w.job_ttl_seconds.max(2)),
             ..Default::default()
         },
         ..Default::default()

@@ -1,6 +1,7 @@
 //! `passeur`: the one binary. This file holds the command line; the work is done by
 //! `passeur-engine` over `passeur-store`.
 
+mod config;
 mod dav_args;
 mod import;
 mod progress;
@@ -84,6 +85,10 @@ struct WorkerArgs {
 /// What `serve` and `worker` share.
 #[derive(Args, Clone)]
 struct WorkArgs {
+    /// Read settings from this TOML file (keys as the options, `_` for `-`; see
+    /// contrib/passeur.toml). The command line and the environment take precedence.
+    #[arg(long, env = "PASSEUR_CONFIG")]
+    config: Option<PathBuf>,
     /// The address users reach the service at, for links in notifications (default: the
     /// listening address of `serve`).
     #[arg(long, env = "PASSEUR_PUBLIC_URL")]
@@ -290,11 +295,22 @@ const DEFAULT_LOG: &str = "warn,rustls_platform_verifier=off";
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PASSEUR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    if std::env::var("PASSEUR_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    let argv = match config::expand(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {}", error_text(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(argv);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

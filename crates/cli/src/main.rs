@@ -382,7 +382,10 @@ fn service(
         }
         None => None,
     };
-    let mut limits = passeur_store::ClaimLimits::default();
+    let mut limits = passeur_store::ClaimLimits {
+        node: Some(passeur_jobs::this_node()),
+        ..Default::default()
+    };
     for l in &w.host_limits {
         match l.split_once('=') {
             Some((h, n)) => {
@@ -400,9 +403,7 @@ fn service(
             }
         }
     }
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = passeur_jobs::this_node();
     let settings = passeur_server::Settings {
         workers: w.workers,
         insecure_tls: w.insecure_tls,

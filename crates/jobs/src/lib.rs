@@ -109,14 +109,26 @@ pub struct QueueConfig {
     pub retry_cap: Duration,
 }
 
+/// This machine's name (from `/etc/hostname`), for jobs bound to a machine.
+pub fn this_node() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
-            holder: format!("worker:{}", std::process::id()),
+            holder: format!("{}:{}", this_node(), std::process::id()),
             ttl: Duration::from_secs(30),
             heartbeat: Duration::from_secs(2),
             poll: Duration::from_millis(500),
-            limits: ClaimLimits::default(),
+            limits: ClaimLimits {
+                node: Some(this_node()),
+                ..Default::default()
+            },
             retry_base: Duration::from_secs(30),
             retry_cap: Duration::from_secs(3600),
         }

@@ -272,6 +272,7 @@ impl Service {
             connections: self.settings.connections,
             hosts: self.hosts_of(&row),
             project: meta.project.map(|p| (p, 2)),
+            only_node: None,
         };
         self.store().enqueue_job(&job).await
     }

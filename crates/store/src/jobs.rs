@@ -115,6 +115,8 @@ pub struct NewJob {
     pub hosts: Vec<String>,
     /// Its project and the project's limit of simultaneous jobs.
     pub project: Option<(String, u32)>,
+    /// Only a worker of this machine may run it (it reads a file on that machine's disk).
+    pub only_node: Option<String>,
 }
 
 /// A job as stored.
@@ -139,6 +141,8 @@ pub struct Job {
     pub last_error: Option<String>,
     /// The worker's latest progress report (JSON), if any.
     pub progress: Option<String>,
+    /// The machine it is bound to, if any.
+    pub only_node: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -150,6 +154,9 @@ pub struct ClaimLimits {
     pub per_host_default: u32,
     /// Per-host exceptions (lower-case host name → connections).
     pub per_host: HashMap<String, u32>,
+    /// The machine the claiming worker runs on: jobs bound to another machine are left to
+    /// it (see [`NewJob::only_node`]). `None` takes only unbound jobs.
+    pub node: Option<String>,
 }
 
 impl Default for ClaimLimits {
@@ -157,6 +164,7 @@ impl Default for ClaimLimits {
         ClaimLimits {
             per_host_default: 8,
             per_host: HashMap::new(),
+            node: None,
         }
     }
 }
@@ -225,6 +233,7 @@ fn job_from_row(r: &impl RowExt) -> Result<Job> {
         stop_requested: r.flag("stop_requested")?,
         last_error: r.opt_text("last_error")?,
         progress: r.opt_text("progress")?,
+        only_node: r.opt_text("only_node")?,
         created_at_ms: r.int("created_at_ms")?,
         updated_at_ms: r.int("updated_at_ms")?,
     })
@@ -292,8 +301,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO jobs (kind, migration_id, payload, state, run_at_ms, max_attempts,
-                    connections, project_id, project_limit, created_at_ms, updated_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+                    connections, project_id, project_limit, created_at_ms, updated_at_ms, only_node)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id",
             )
             .bind(&job.kind)
             .bind(job.migration.map(|m| m.to_string()))
@@ -305,6 +314,7 @@ impl Store {
             .bind(project)
             .bind(project_limit)
             .bind(now)
+            .bind(&job.only_node)
             .fetch_one(&mut *tx)
             .await?;
             let mut hosts: Vec<String> = job.hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
@@ -377,18 +387,24 @@ impl Store {
         let ttl = ms(ttl);
         let pick = match self.backend {
             Backend::Sqlite(_) => {
-                "SELECT * FROM jobs WHERE (state IN ('queued', 'scheduled') AND run_at_ms <= $1)
-                    OR (state = 'running' AND lease_until_ms <= $1)
+                "SELECT * FROM jobs WHERE ((state IN ('queued', 'scheduled') AND run_at_ms <= $1)
+                    OR (state = 'running' AND lease_until_ms <= $1))
+                    AND (only_node IS NULL OR only_node = $2)
                  ORDER BY run_at_ms, id LIMIT 64"
             }
             Backend::Postgres(_) => {
-                "SELECT * FROM jobs WHERE (state IN ('queued', 'scheduled') AND run_at_ms <= $1)
-                    OR (state = 'running' AND lease_until_ms <= $1)
+                "SELECT * FROM jobs WHERE ((state IN ('queued', 'scheduled') AND run_at_ms <= $1)
+                    OR (state = 'running' AND lease_until_ms <= $1))
+                    AND (only_node IS NULL OR only_node = $2)
                  ORDER BY run_at_ms, id LIMIT 64 FOR UPDATE SKIP LOCKED"
             }
         };
         let claimed = claim_tx!(self, |tx, now| {
-            let rows = sqlx::query(pick).bind(now).fetch_all(&mut *tx).await?;
+            let rows = sqlx::query(pick)
+                .bind(now)
+                .bind(limits.node.as_deref().unwrap_or(""))
+                .fetch_all(&mut *tx)
+                .await?;
             let mut claimed = None;
             for row in &rows {
                 let job = job_from_row(row)?;

@@ -15,6 +15,7 @@ use crate::types::{Result, StoreError};
 const STEPS: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
     include_str!("../migrations/postgres/0002_service.sql"),
+    include_str!("../migrations/postgres/0003_uploads_projects.sql"),
 ];
 
 /// Serialises schema upgrades of processes that start together (any fixed number).

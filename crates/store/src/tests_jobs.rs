@@ -152,6 +152,7 @@ on_both!(limits_hold_per_host_per_project_and_per_migration, |db| {
     let limits = ClaimLimits {
         per_host_default: 8,
         per_host,
+        node: None,
     };
     // Three jobs of 1 connection on small.example (limit 2): two run, the third waits.
     let mut ids = Vec::new();
@@ -216,6 +217,30 @@ on_both!(limits_hold_per_host_per_project_and_per_migration, |db| {
     assert!(s.claim_job("w", TTL, &limits).await.unwrap().is_some());
 });
 
+on_both!(a_job_bound_to_a_machine_is_left_to_it, |db| {
+    let s = db.open().await;
+    let m = new_migration(&s).await;
+    let mut j = job(Some(m), &[], 1);
+    j.only_node = Some("box-a".into());
+    let id = s.enqueue_job(&j).await.unwrap();
+    let elsewhere = ClaimLimits {
+        node: Some("box-b".into()),
+        ..Default::default()
+    };
+    assert!(s.claim_job("w", TTL, &elsewhere).await.unwrap().is_none());
+    assert!(
+        s.claim_job("w", TTL, &ClaimLimits::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let here = ClaimLimits {
+        node: Some("box-a".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.claim_job("w", TTL, &here).await.unwrap().unwrap().id, id);
+});
+
 on_both!(concurrent_claims_never_hand_a_job_out_twice, |db| {
     let s = db.open().await;
     for _ in 0..20 {
@@ -229,7 +254,7 @@ on_both!(concurrent_claims_never_hand_a_job_out_twice, |db| {
             let mut got = Vec::new();
             let limits = ClaimLimits {
                 per_host_default: 100,
-                per_host: HashMap::new(),
+                ..Default::default()
             };
             while let Some(j) = st.claim_job(&format!("w{w}"), TTL, &limits).await.unwrap() {
                 got.push(j.id);

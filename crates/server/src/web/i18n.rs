@@ -285,6 +285,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ("trk.failed", "Not copied", "Non copiés"),
     ("trk.pass_status", "Result", "Résultat"),
     ("trk.failures", "Items not migrated", "Éléments non migrés"),
+    (
+        "trk.report",
+        "Download the list (CSV)",
+        "Télécharger la liste (CSV)",
+    ),
     ("trk.actions", "Actions", "Actions"),
     ("trk.stop", "Stop", "Arrêter"),
     ("trk.sync", "Synchronise", "Synchroniser"),
@@ -439,6 +444,13 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "{n} élément(s) copiés par cette migration dans la destination ({size})",
     ),
     ("js.none", "None.", "Aucun."),
+    (
+        "js.items_of",
+        "{n} of {total} item(s)",
+        "{n} élément(s) sur {total}",
+    ),
+    ("js.rate", "{rate} item(s)/s", "{rate} élément(s)/s"),
+    ("js.eta", "about {time} left", "environ {time} restant"),
     ("js.updated", "Updated at {time}", "Mis à jour à {time}"),
     (
         "js.stop.sent",

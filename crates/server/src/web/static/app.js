@@ -46,6 +46,13 @@
     }
   }
 
+  function fmtDuration(secs) {
+    const h = Math.floor(secs / 3600);
+    const mnt = Math.floor((secs % 3600) / 60);
+    const sec = secs % 60;
+    return h ? h + ' h ' + String(mnt).padStart(2, '0') + ' min' : mnt ? mnt + ' min ' + String(sec).padStart(2, '0') + ' s' : sec + ' s';
+  }
+
   function fmtBytes(n) {
     const units = ['B', 'KB', 'MB', 'GB', 'TB'];
     let i = 0;
@@ -236,19 +243,37 @@
   // ---- Tracking ----
   // Updates arrive through `watch`: it polls every 2 s today; switching to Server-Sent Events
   // means replacing its body with an EventSource whose messages call onData the same way.
+  // Live updates: Server-Sent Events (the account goes in the query, as EventSource cannot
+  // send headers); polling every 2 s when the stream is unavailable.
   function watch(id, account, onData, onGone) {
+    const path = '/api/v1/migrations/' + encodeURIComponent(id);
     let timer = null;
     let stopped = false;
+    let es = null;
     async function tick() {
       clearTimeout(timer);
-      const r = await api('GET', '/api/v1/migrations/' + encodeURIComponent(id), { account });
+      const r = await api('GET', path, { account });
       if (stopped) return;
       if (r.status === 200 && r.data) onData(r.data);
-      else if (r.status === 404) { stopped = true; onGone(); return; }
-      timer = setTimeout(tick, 2000);
+      else if (r.status === 404) { stopped = true; if (es) es.close(); onGone(); return; }
+      if (!es) timer = setTimeout(tick, 2000);
     }
-    tick();
-    return { refresh: tick, stop: () => { stopped = true; clearTimeout(timer); } };
+    function live() {
+      if (!window.EventSource) { tick(); return; }
+      es = new EventSource(path + '/events?account=' + encodeURIComponent(account));
+      es.addEventListener('migration', (e) => {
+        if (stopped) return;
+        try { onData(JSON.parse(e.data)); } catch (_) { /* a partial event: the next one comes */ }
+      });
+      es.onerror = () => {
+        if (es && es.readyState === EventSource.CLOSED) { es = null; tick(); }
+      };
+    }
+    live();
+    return {
+      refresh: tick,
+      stop: () => { stopped = true; clearTimeout(timer); if (es) es.close(); },
+    };
   }
 
   function initTracking() {
@@ -265,6 +290,14 @@
     const path = '/api/v1/migrations/' + encodeURIComponent(id);
     const busy = (m) => m && (m.status === 'running' || m.status === 'queued');
 
+    $('report-dl').addEventListener('click', async () => {
+      const r = await fetch(path + '/report.csv', { headers: { 'X-Passeur-Account': account } });
+      if (!r.ok) { $('action-msg').textContent = msg('err.generic'); return; }
+      const a = el('a', { href: URL.createObjectURL(await r.blob()), download: 'passeur-' + id + '-report.csv' });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    });
     $('stop').addEventListener('click', async () => {
       const r = await api('POST', path + '/stop', { account });
       $('action-msg').textContent = r.status === 202 ? msg('stop.sent') : apiText(r);
@@ -347,22 +380,31 @@
     $('status-error').textContent = sideError(m.error);
     $('updated').textContent = msg('updated', { time: new Date().toLocaleTimeString(LANG) });
 
-    // Progress: the API counts items over all kinds; one row per kind when there is one.
+    // Progress per content kind: a bar with the share done when the total is known, the
+    // count, and the rate and time left while a pass runs.
     const kinds = $('kinds');
     kinds.replaceChildren();
-    const rows = m.content.length === 1 ? [['kind.' + m.content[0], m.content[0]]] : [['all_kinds', 'all']];
-    rows.forEach(([label, kind]) => {
+    (m.progress || []).forEach((p) => {
       const li = el('li');
-      const id = 'bar-' + kind;
-      li.append(el('label', { htmlFor: id }, msg(label)));
-      const bar = el('progress', { id, max: 1 });
-      if (m.status === 'done') bar.value = 1;
+      const id = 'bar-' + p.kind;
+      li.append(el('label', { htmlFor: id }, msg('kind.' + p.kind)));
+      const bar = el('progress', { id, max: 100 });
+      const running = m.status === 'running';
+      if (running && p.percent !== null && p.percent !== undefined) bar.value = p.percent;
+      else if (m.status === 'done') bar.value = 100;
       else if (m.status !== 'running' && m.status !== 'queued') bar.value = 0;
       li.append(bar);
-      const count = el('span', { className: 'count' }, msg('items', { n: m.items }));
-      count.dataset.kind = kind;
-      count.dataset.count = m.items;
+      // While a pass runs, the pass's own view; after, what the item map holds (a purge lowers it).
+      const n = running && p.total ? p.done : p.kind === 'mail' ? m.items : p.done;
+      const count = el('span', { className: 'count' },
+        running && p.total ? msg('items_of', { n, total: p.total }) : msg('items', { n }));
+      count.dataset.kind = p.kind;
+      count.dataset.count = n;
       li.append(count);
+      if (running && p.rate > 0) {
+        const eta = p.eta_seconds === null || p.eta_seconds === undefined ? '' : ' · ' + msg('eta', { time: fmtDuration(p.eta_seconds) });
+        li.append(el('span', { className: 'rate' }, msg('rate', { rate: p.rate.toFixed(1) }) + eta));
+      }
       kinds.append(li);
     });
     $('total').textContent = msg('items_total', { n: m.items, size: fmtBytes(m.bytes) });
@@ -391,6 +433,8 @@
     const fl = $('failures');
     fl.replaceChildren();
     if (!m.failures.length) fl.append(el('li', {}, msg('none')));
+    const rep = $('report');
+    if (rep) rep.hidden = !m.failures.length;
     m.failures.forEach((f) => {
       fl.append(el('li', {}, '[' + statusText(f.kind) + '] ' + f.folder + ' ' + f.item + ' — ' + f.reason));
     });

@@ -14,17 +14,31 @@ use passeur_testkit::{Dovecot, DovecotOptions, PgTestDb};
 use serde_json::{Value, json};
 use support::*;
 
-/// Starts `passeur ARGS` with piped output.
-fn spawn(args: &[&str]) -> Child {
+/// Starts `passeur ARGS` with piped output; its logs (at `info`) go to `log` when given.
+fn spawn_logged(args: &[&str], log: Option<&std::path::Path>) -> Child {
+    let stderr = match log {
+        Some(p) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap(),
+        ),
+        None => Stdio::null(),
+    };
     Command::new(env!("CARGO_BIN_EXE_passeur"))
         .args(args)
         .env_remove("PASSEUR_STATE")
         .env_remove("PASSEUR_DATABASE")
-        .env("RUST_LOG", "warn")
+        .env("PASSEUR_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("run passeur")
+}
+
+fn spawn(args: &[&str]) -> Child {
+    spawn_logged(args, None)
 }
 
 /// Starts `passeur serve` and returns it with the address it listens on.
@@ -186,8 +200,9 @@ fn two_workers_on_postgres_one_killed_all_twenty_migrations_end_exact() {
         "--job-ttl-seconds",
         "4",
     ];
-    let mut doomed = spawn(&worker_args);
-    let mut survivor = spawn(&worker_args);
+    let log = state.path().join("workers.log");
+    let mut doomed = spawn_logged(&worker_args, Some(&log));
+    let mut survivor = spawn_logged(&worker_args, Some(&log));
 
     let ids: Vec<String> = users.iter().map(|u| create(&addr, &src, &dst, u)).collect();
     // Kill one worker while passes are running.
@@ -230,6 +245,35 @@ fn two_workers_on_postgres_one_killed_all_twenty_migrations_end_exact() {
     kill(&http_only, "-TERM");
     assert!(survivor.wait().unwrap().success());
     assert!(http_only.wait().unwrap().success());
+
+    // No password in the database (a full dump) nor in the logs of the whole run.
+    let dump = Command::new("pg_dump")
+        .args(["--data-only", &db.url()])
+        .output()
+        .expect("pg_dump");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("job claimed"),
+        "the workers logged at info: {logs}"
+    );
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains("INBOX"), "the dump holds the item map");
+    // The passwords are `pass` + a number: no such word may appear anywhere.
+    for (what, hay) in [("the database dump", &*dump), ("the logs", &*logs)] {
+        let leak = hay
+            .match_indices("pass")
+            .find(|(i, _)| hay[i + 4..].starts_with(|c: char| c.is_ascii_digit()));
+        assert!(
+            leak.is_none(),
+            "a password in {what}: {:?}",
+            leak.map(|(i, _)| &hay[i..i + 8])
+        );
+    }
 }
 
 #[test]

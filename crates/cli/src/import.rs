@@ -130,6 +130,7 @@ pub async fn import(runner: &Runner, a: ImportArgs) -> Result<ExitCode> {
         )?),
     };
     let opts = RunOptions {
+        allow_plaintext: crate::allow_plaintext(),
         batch_messages: a.batch_messages,
         destination_insecure_tls: a.insecure_tls,
         to_admin: a.dst.to_admin.clone(),

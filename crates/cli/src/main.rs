@@ -39,6 +39,10 @@ struct Cli {
     /// end instead of giving up at once.
     #[arg(long, global = true, value_name = "SECONDS")]
     wait: Option<u64>,
+    /// Allow sending passwords in clear text (`imap://` without STARTTLS, `http://` DAV) to
+    /// hosts other than loopback.
+    #[arg(long, global = true, env = "PASSEUR_ALLOW_PLAINTEXT")]
+    allow_plaintext: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -408,6 +412,7 @@ fn service(
         workers: w.workers,
         insecure_tls: w.insecure_tls,
         allow_private_addresses: w.allow_private_addresses,
+        allow_plaintext: allow_plaintext(),
         public_url,
         expire_after: std::time::Duration::from_secs(w.expire_days.max(1) * 86_400),
         queue: passeur_jobs::QueueConfig {
@@ -486,6 +491,7 @@ async fn worker(runner: Runner, dir: &Path, a: WorkerArgs) -> Result<ExitCode> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    let _ = ALLOW_PLAINTEXT.set(cli.allow_plaintext);
     let dir = state_dir(cli.state)?;
     let store = match &cli.database {
         Some(url) => Store::connect(url).await?,
@@ -541,7 +547,15 @@ fn run_options(run: &RunArgs, src: &SourceAuth, dst: &DestAuth) -> RunOptions {
         to_admin: dst.to_admin.clone(),
         dns_server: dav_args::dns_server().unwrap_or(None),
         address_policy: Default::default(),
+        allow_plaintext: allow_plaintext(),
     }
+}
+
+/// `--allow-plaintext`, as given for this process.
+static ALLOW_PLAINTEXT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+pub(crate) fn allow_plaintext() -> bool {
+    ALLOW_PLAINTEXT.get().copied().unwrap_or(false)
 }
 
 fn both_passwords(src: &SourceAuth, dst: &DestAuth) -> Result<Secrets> {
@@ -822,6 +836,7 @@ async fn purge(runner: &Runner, a: PurgeArgs) -> Result<ExitCode> {
         "destination",
     )?;
     let opts = RunOptions {
+        allow_plaintext: allow_plaintext(),
         destination_insecure_tls: a.insecure_tls || a.to_insecure_tls,
         to_admin: a.dst.to_admin.clone(),
         dns_server: dav_args::dns_server()?,
@@ -874,6 +889,7 @@ async fn verify(runner: &Runner, a: VerifyArgs) -> Result<ExitCode> {
         both_passwords(&a.src, &a.dst)?
     };
     let opts = RunOptions {
+        allow_plaintext: allow_plaintext(),
         source_insecure_tls: a.insecure_tls || a.from_insecure_tls,
         destination_insecure_tls: a.insecure_tls || a.to_insecure_tls,
         from_admin: a.src.from_admin.clone(),

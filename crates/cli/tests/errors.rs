@@ -108,3 +108,19 @@ fn tls_on_a_plain_port_hints_at_imap() {
          plain IMAP, not TLS (use imap:// or imap+starttls://)\n"
     );
 }
+
+#[test]
+fn a_clear_text_login_off_loopback_needs_allow_plaintext() {
+    // 0.0.0.0 is not a loopback address, yet a connection to it reaches this machine at once.
+    let port = free_port();
+    let from = format!("imap://user1@0.0.0.0:{port}");
+    let (err, o) = migrate_from(&from, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        err,
+        "error: source: cannot send the password in clear text to 0.0.0.0: use imaps:// or imap+starttls://, or allow it with --allow-plaintext\n"
+    );
+    // Allowed, it goes on to connect (and finds nobody listening).
+    let (err, _) = migrate_from(&from, &["--allow-plaintext"]);
+    assert!(err.contains("Connection refused"), "{err}");
+}

@@ -34,6 +34,8 @@ pub struct MailAccount {
     pub io_timeout: Duration,
     /// Which addresses the server may resolve to.
     pub address_policy: passeur_net::AddressPolicy,
+    /// Log in over a clear-text connection (`imap://`) to a host other than loopback.
+    pub allow_plaintext: bool,
 }
 
 impl fmt::Debug for MailAccount {
@@ -56,6 +58,7 @@ impl MailAccount {
             compress: Compress::Auto,
             io_timeout: Duration::from_secs(120),
             address_policy: passeur_net::AddressPolicy::permissive(),
+            allow_plaintext: false,
         }
     }
 
@@ -72,6 +75,15 @@ impl MailAccount {
             return Err(EngineError::Config(format!(
                 "{side}: {} is a POP3 account: it can only be the source of a POP3 pass",
                 self.endpoint
+            )));
+        }
+        if self.endpoint.security == passeur_types::Security::Plain
+            && !self.is_loopback()
+            && !self.allow_plaintext
+        {
+            return Err(EngineError::Config(format!(
+                "{side}: cannot send the password in clear text to {}: use imaps:// or imap+starttls://, or allow it with --allow-plaintext",
+                self.endpoint.host
             )));
         }
         let cfg = ConnectConfig {

@@ -116,15 +116,17 @@ impl DavAccount {
         self
     }
 
-    /// The same account, discovered through `server` (see [`DavAccount::with_dns`]) and
-    /// reaching only the addresses `policy` allows.
+    /// The same account, discovered through `server` (see [`DavAccount::with_dns`]), reaching
+    /// only the addresses `opts` allows, with clear-text Basic auth off loopback only if `opts`
+    /// allows it.
     pub fn with_net(
         self,
         server: Option<std::net::SocketAddr>,
-        policy: passeur_net::AddressPolicy,
+        opts: &crate::RunOptions,
     ) -> DavAccount {
         let mut a = self.with_dns(server);
-        a.address_policy = policy;
+        a.address_policy = opts.address_policy;
+        a.allow_plaintext = opts.allow_plaintext;
         a
     }
 

@@ -196,7 +196,7 @@ async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> S
         e.admin.clone(),
         Secret::new(e.password.clone()),
         svc.settings.insecure_tls,
-        svc.address_policy(),
+        &svc.run_options(),
     ) {
         Ok(a) => a,
         Err(err) => return fail("other", err.to_string()),

@@ -36,6 +36,8 @@ pub struct Settings {
     pub insecure_tls: bool,
     /// Let user servers resolve to loopback and private addresses (tests, closed networks).
     pub allow_private_addresses: bool,
+    /// Let passwords go in clear text to user servers other than loopback.
+    pub allow_plaintext: bool,
     /// The service's address as users reach it, for links in notifications.
     pub public_url: String,
     /// A migration with no activity for this long is deleted by the sweep.
@@ -56,6 +58,7 @@ impl Default for Settings {
             workers: 2,
             insecure_tls: false,
             allow_private_addresses: false,
+            allow_plaintext: false,
             public_url: "http://127.0.0.1:8080".into(),
             expire_after: Duration::from_secs(60 * 86_400),
             sweep_every: Duration::from_secs(3600),
@@ -206,6 +209,7 @@ impl Service {
             source_insecure_tls: self.settings.insecure_tls,
             destination_insecure_tls: self.settings.insecure_tls,
             address_policy: self.address_policy(),
+            allow_plaintext: self.settings.allow_plaintext,
             ..Default::default()
         }
     }

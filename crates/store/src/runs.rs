@@ -137,30 +137,33 @@ impl Store {
     }
 
     /// Replaces a migration's options (JSON).
+    ///
+    /// Through a fenced handle, refused with [`StoreError::LeaseLost`] once its lease is lost.
     pub async fn set_options(&self, id: MigrationId, options: &str) -> Result<()> {
-        with_pool!(self, |pool| {
+        write_tx!(self, id, |tx| {
             sqlx::query("UPDATE migrations SET options = $1 WHERE id = $2")
                 .bind(options)
                 .bind(id.to_string())
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
         });
         Ok(())
     }
 
-    /// Sets a migration's status and error.
+    /// Sets a migration's status and error. Through a fenced handle, refused with
+    /// [`StoreError::LeaseLost`] once its lease is lost.
     pub async fn set_status(
         &self,
         id: MigrationId,
         status: Status,
         error: Option<&str>,
     ) -> Result<()> {
-        with_pool!(self, |pool| {
+        write_tx!(self, id, |tx| {
             sqlx::query("UPDATE migrations SET status = $1, error = $2 WHERE id = $3")
                 .bind(status.as_str())
                 .bind(error)
                 .bind(id.to_string())
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
         });
         Ok(())

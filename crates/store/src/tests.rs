@@ -493,6 +493,15 @@ on_both!(a_fenced_handle_with_a_lost_lease_writes_nothing, |db| {
     let lost = |r: Result<()>| assert!(matches!(r, Err(StoreError::LeaseLost)), "{r:?}");
     lost(fo.insert_pending(id, &[mail("INBOX", 2, 1)]).await);
     lost(fo.complete(id, &[done("7/1", 99)]).await);
+    lost(
+        fo.set_status(id, passeur_types::Status::Failed, Some("stale"))
+            .await,
+    );
+    lost(fo.set_options(id, "{\"stale\":true}").await);
+    assert_ne!(
+        store.migration(id).await.unwrap().error.as_deref(),
+        Some("stale")
+    );
     let inbox = store
         .items_in_folder(id, ContentKind::Mail, "INBOX")
         .await

@@ -117,6 +117,9 @@ pub struct RunOptions {
     /// Which addresses user servers may resolve to: everything for the command line, public
     /// addresses only for the service unless its operator allows private ones.
     pub address_policy: AddressPolicy,
+    /// Send passwords in clear text (`imap://` without STARTTLS, `http://` DAV) to hosts other
+    /// than loopback. Off unless the user or the operator opts in.
+    pub allow_plaintext: bool,
 }
 
 impl RunOptions {
@@ -566,7 +569,7 @@ impl Runner {
                         to_admin.clone(),
                         destination_password.clone(),
                         insecure,
-                        opts.address_policy,
+                        opts,
                     )?;
                     out.mail =
                         Some(crate::purge_mail(store, id, &dst, from_pass, dry_run, true).await?);
@@ -578,7 +581,7 @@ impl Runner {
                         (false, insecure),
                         (None, to_admin),
                     )?;
-                    let dst = dst.with_net(opts.dns_server, opts.address_policy);
+                    let dst = dst.with_net(opts.dns_server, opts);
                     out.dav = Some(crate::purge_dav(store, id, &dst, from_pass, dry_run).await?);
                 }
             }
@@ -590,7 +593,7 @@ impl Runner {
                         admin.clone(),
                         destination_password.clone(),
                         insecure,
-                        opts.address_policy,
+                        opts,
                     )?;
                     out.mail =
                         Some(crate::purge_mail(store, id, &acc, from_pass, dry_run, false).await?);
@@ -600,7 +603,7 @@ impl Runner {
                     &destination_password,
                     insecure,
                     admin,
-                    (opts.dns_server, opts.address_policy),
+                    (opts.dns_server, opts),
                 )
                 .await?
                 {
@@ -641,14 +644,14 @@ impl Runner {
                         from_admin.clone(),
                         src_pw.clone(),
                         opts.source_insecure_tls,
-                        opts.address_policy,
+                        opts,
                     )?;
                     let dst = mail_account(
                         &row.destination,
                         to_admin.clone(),
                         dst_pw.clone(),
                         opts.destination_insecure_tls,
-                        opts.address_policy,
+                        opts,
                     )?;
                     out.mail =
                         Some(crate::verify_mail(store, id, &src, &dst, &a.mail.rules).await?);
@@ -661,8 +664,8 @@ impl Runner {
                         (from_admin, to_admin),
                     )?;
                     let (src, dst) = (
-                        src.with_net(opts.dns_server, opts.address_policy),
-                        dst.with_net(opts.dns_server, opts.address_policy),
+                        src.with_net(opts.dns_server, opts),
+                        dst.with_net(opts.dns_server, opts),
                     );
                     out.dav = Some(crate::verify_dav(store, id, &src, &dst, &d.kinds).await?);
                 }
@@ -680,19 +683,13 @@ impl Runner {
                     &pw,
                     insecure,
                     admin.clone(),
-                    (opts.dns_server, opts.address_policy),
+                    (opts.dns_server, opts),
                 )
                 .await?;
                 out.import = Some(match i.import.format {
                     FileKind::Pst => {
                         let mail = match &i.import.imap {
-                            Some(u) => Some(mail_account(
-                                u,
-                                admin,
-                                pw.clone(),
-                                insecure,
-                                opts.address_policy,
-                            )?),
+                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure, opts)?),
                             None => None,
                         };
                         crate::verify_pst_import(store, id, &path, mail.as_ref(), davc.as_ref())
@@ -741,14 +738,15 @@ pub fn mail_account(
     admin: Option<String>,
     password: Secret,
     insecure_tls: bool,
-    policy: AddressPolicy,
+    opts: &RunOptions,
 ) -> Result<MailAccount, EngineError> {
     let endpoint = Endpoint::parse(url).map_err(|e| EngineError::Config(e.to_string()))?;
     let mut acc = MailAccount::new(endpoint, String::new());
     acc.password = password;
     acc.admin = admin;
     acc.insecure_tls = insecure_tls;
-    acc.address_policy = policy;
+    acc.address_policy = opts.address_policy;
+    acc.allow_plaintext = opts.allow_plaintext;
     Ok(acc)
 }
 
@@ -759,7 +757,7 @@ async fn import_dav_client(
     password: &Secret,
     insecure: bool,
     admin: Option<String>,
-    net: (Option<std::net::SocketAddr>, AddressPolicy),
+    net: (Option<std::net::SocketAddr>, &RunOptions),
 ) -> Result<Option<DavClient>, EngineError> {
     let (Some(url), Some(user)) = (&t.dav, &t.dav_user) else {
         return Ok(None);
@@ -824,14 +822,14 @@ async fn execute(
                         opts.from_admin.clone().or(a.from_admin.clone()),
                         secrets.source()?,
                         opts.source_insecure_tls,
-                        opts.address_policy,
+                        opts,
                     )?;
                     let dst = mail_account(
                         destination,
                         opts.to_admin.clone().or(a.to_admin.clone()),
                         secrets.destination()?,
                         opts.destination_insecure_tls,
-                        opts.address_policy,
+                        opts,
                     )?;
                     let mut mo = a.mail.clone();
                     mo.limits = opts.limits(mo.limits);
@@ -858,8 +856,8 @@ async fn execute(
                         ),
                     )?;
                     let (src, dst) = (
-                        src.with_net(opts.dns_server, opts.address_policy),
-                        dst.with_net(opts.dns_server, opts.address_policy),
+                        src.with_net(opts.dns_server, opts),
+                        dst.with_net(opts.dns_server, opts),
                     );
                     let o = d.options(opts.dry_run, opts.full, opts.connections.unwrap_or(0));
                     crate::run_dav_pass(rc, &src, &dst, &d.kinds, &o).await
@@ -879,11 +877,11 @@ async fn execute(
                     io.batch_messages = n.max(1);
                 }
                 let path = PathBuf::from(&t.file);
-                let davc = import_dav_client(t, &pw, insecure, admin.clone(), (opts.dns_server, opts.address_policy)).await?;
+                let davc = import_dav_client(t, &pw, insecure, admin.clone(), (opts.dns_server, opts)).await?;
                 match t.format {
                     FileKind::Pst => {
                         let mail = match &t.imap {
-                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure, opts.address_policy)?),
+                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure, opts)?),
                             None => None,
                         };
                         crate::run_pst_import(rc, &path, mail.as_ref(), davc.as_ref(), &io).await

@@ -133,7 +133,8 @@ struct RunArgs {
 
 #[derive(Args)]
 struct MigrateArgs {
-    /// Source account: imap://, imap+starttls:// or imaps://LOGIN@HOST[:PORT]
+    /// Source account: imap://, imap+starttls://, imaps://, pop3://, pop3+starttls:// or
+    /// pop3s://LOGIN@HOST[:PORT] (a POP3 mailbox goes to the destination's INBOX)
     #[arg(long)]
     from: Option<String>,
     /// Destination account, same form.
@@ -159,6 +160,9 @@ struct MigrateArgs {
     /// Start a new migration even if one exists between these accounts.
     #[arg(long)]
     new: bool,
+    /// With a POP3 source: the destination folder its messages go to (default INBOX).
+    #[arg(long, value_name = "FOLDER")]
+    pop3_folder: Option<String>,
 }
 
 #[derive(Args)]
@@ -436,6 +440,7 @@ async fn migrate(runner: &Runner, a: MigrateArgs) -> Result<ExitCode> {
         to_admin: a.dst.to_admin.clone(),
         with_mail: plan.mail,
         dav: plan.dav,
+        pop3_folder: a.pop3_folder.clone(),
     });
     let opts = run_options(&a.run, &a.src, &a.dst);
     if a.run.dry_run {

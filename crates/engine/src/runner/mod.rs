@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use passeur_dav::DavClient;
 use passeur_store::{Lease, MigrationRow, PassCounters, PassRow, PassStatus, Store, StoreError};
-use passeur_types::{Endpoint, MigrationId, Status};
+use passeur_types::{Endpoint, MigrationId, Protocol, Status};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -638,8 +638,11 @@ impl Runner {
                         dst_pw.clone(),
                         opts.destination_insecure_tls,
                     )?;
-                    out.mail =
-                        Some(crate::verify_mail(store, id, &src, &dst, &a.mail.rules).await?);
+                    out.mail = Some(if src.endpoint.protocol == Protocol::Pop3 {
+                        crate::verify_pop3(store, id, &src, &dst, a.pop3_folder()).await?
+                    } else {
+                        crate::verify_mail(store, id, &src, &dst, &a.mail.rules).await?
+                    });
                 }
                 if let Some(d) = &a.dav {
                     let (src, dst) = d.accounts(
@@ -803,6 +806,14 @@ async fn execute(
                         secrets.destination()?,
                         opts.destination_insecure_tls,
                     )?;
+                    if src.endpoint.protocol == Protocol::Pop3 {
+                        let mut po = a.pop3_options(opts.dry_run);
+                        if let Some(n) = opts.batch_messages {
+                            po.batch_messages = n.max(1);
+                        }
+                        let r = crate::run_pop3_pass(rc, &src, &dst, &po).await?;
+                        return Ok(r.to_pass_report());
+                    }
                     let mut mo = a.mail.clone();
                     mo.limits = opts.limits(mo.limits);
                     mo.dry_run = opts.dry_run;

@@ -17,7 +17,7 @@ use passeur_engine::{
     PassOutcome, PassReport, RunOptions, Runner, Secrets,
 };
 use passeur_store::Store;
-use passeur_types::{Endpoint, MigrationId};
+use passeur_types::{Endpoint, MigrationId, Protocol};
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
@@ -424,6 +424,9 @@ async fn migrate(runner: &Runner, a: MigrateArgs) -> Result<ExitCode> {
         (Some(d), _, _, _) => (d.from.clone(), d.to.clone()),
         _ => bail!("nothing to migrate"),
     };
+    if let (true, Some(f), Some(t)) = (plan.mail, &a.from, &a.to) {
+        check_pop3(&Endpoint::parse(f)?, &Endpoint::parse(t)?, &a)?;
+    }
     let spec = MigrationSpec::Accounts(AccountSpec {
         mail: MailOptions {
             rules: FolderRules {
@@ -471,6 +474,25 @@ async fn migrate(runner: &Runner, a: MigrateArgs) -> Result<ExitCode> {
     }
     println!("migration {id}");
     run_pass(runner, id, &secrets, &opts, &a.run).await
+}
+
+/// A POP3 account is a source only, with one mailbox: folder rules mean nothing for it.
+fn check_pop3(from: &Endpoint, to: &Endpoint, a: &MigrateArgs) -> Result<()> {
+    if to.protocol == Protocol::Pop3 {
+        bail!(
+            "the destination {to} is a POP3 account: POP3 can only be a source (give an imap://, imap+starttls:// or imaps:// destination)"
+        );
+    }
+    if from.protocol == Protocol::Pop3 {
+        if !a.include.is_empty() || !a.exclude.is_empty() || !a.rename.is_empty() {
+            bail!(
+                "--include, --exclude and --rename choose IMAP folders; a POP3 source has one mailbox (choose where it goes with --pop3-folder)"
+            );
+        }
+    } else if a.pop3_folder.is_some() {
+        bail!("--pop3-folder is for a POP3 source (pop3://, pop3+starttls:// or pop3s://)");
+    }
+    Ok(())
 }
 
 async fn sync(runner: &Runner, a: SyncArgs) -> Result<ExitCode> {

@@ -2,6 +2,7 @@
 //! `passeur-engine` over `passeur-store`.
 
 mod dav_args;
+mod detect;
 mod import;
 mod progress;
 
@@ -61,6 +62,9 @@ enum Command {
     Import(import::ImportArgs),
     /// Run the service: the JSON API and in-process workers, on the embedded store.
     Serve(ServeArgs),
+    /// Find the mail servers of an e-mail address (provider presets, DNS SRV records,
+    /// autoconfig files, MX records) and print them with where they were found.
+    Detect(detect::DetectArgs),
 }
 
 #[derive(Args)]
@@ -134,12 +138,16 @@ struct RunArgs {
 #[derive(Args)]
 struct MigrateArgs {
     /// Source account: imap://, imap+starttls://, imaps://, pop3://, pop3+starttls:// or
-    /// pop3s://LOGIN@HOST[:PORT] (a POP3 mailbox goes to the destination's INBOX)
+    /// pop3s://LOGIN@HOST[:PORT] (a POP3 mailbox goes to the destination's INBOX), or
+    /// auto://ADDRESS to detect the server (see `passeur detect`)
     #[arg(long)]
     from: Option<String>,
-    /// Destination account, same form.
+    /// Destination account: imap://, imap+starttls:// or imaps://LOGIN@HOST[:PORT], or
+    /// auto://ADDRESS
     #[arg(long)]
     to: Option<String>,
+    #[command(flatten)]
+    discover: detect::DiscoverArgs,
     #[command(flatten)]
     dav: DavArgs,
     #[command(flatten)]
@@ -348,6 +356,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Purge(a) => purge(&runner, a).await,
         Command::Verify(a) => verify(&runner, a).await,
         Command::Import(a) => import::import(&runner, a).await,
+        Command::Detect(a) => detect::detect(a).await,
     }
 }
 
@@ -416,7 +425,14 @@ fn limits(run: &RunArgs, base: Limits) -> Limits {
     }
 }
 
-async fn migrate(runner: &Runner, a: MigrateArgs) -> Result<ExitCode> {
+async fn migrate(runner: &Runner, mut a: MigrateArgs) -> Result<ExitCode> {
+    // auto://ADDRESS becomes the URL found; the migration records that URL.
+    if let Some(f) = &a.from {
+        a.from = Some(detect::resolve(f, false, &a.discover).await?);
+    }
+    if let Some(t) = &a.to {
+        a.to = Some(detect::resolve(t, true, &a.discover).await?);
+    }
     let plan = dav_args::plan(a.from.as_deref(), a.to.as_deref(), &a.dav)?;
     // A migration is identified by its mail accounts, or its DAV accounts without mail.
     let (src_url, dst_url) = match (&plan.dav, plan.mail, &a.from, &a.to) {

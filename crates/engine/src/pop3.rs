@@ -336,85 +336,114 @@ async fn attempt_pass(
         return Ok(());
     }
 
-    for batch in batches(&todo, opts.batch_messages, opts.batch_bytes) {
-        if cancel.is_cancelled() {
-            break;
-        }
-        let ns: Vec<u32> = batch.iter().map(|m| m.0).collect();
-        let bodies = s
-            .retr_many(&ns, opts.max_message)
-            .await
-            .map_err(pop3_err("read messages"))?;
-        let mut items = Vec::with_capacity(bodies.len());
-        let mut msgs = Vec::with_capacity(bodies.len());
-        for ((_, uid, _), (_, body)) in batch.iter().zip(bodies) {
-            let body = match body {
-                Ok(b) => Bytes::from(b),
-                Err(text) => {
-                    record_failure(store, id, report, events, uid, &text).await?;
-                    continue;
+    // The next batch is read from the POP3 server while the current one is appended: the two
+    // servers work at once, with at most three batches in memory (one being read, one
+    // waiting, one being appended).
+    let plan = batches(&todo, opts.batch_messages, opts.batch_bytes);
+    type Read = Result<Vec<(u32, Result<Vec<u8>, String>)>, EngineError>;
+    let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Read)>(1);
+    let reader = {
+        let (s, plan) = (&mut s, &plan);
+        async move {
+            for (i, batch) in plan.iter().enumerate() {
+                if cancel.is_cancelled() {
+                    break;
                 }
-            };
-            let date = date_header(&body).unwrap_or_else(internal_date_now);
-            items.push(Item {
-                kind: ContentKind::Mail,
-                src_folder: POP3_FOLDER.into(),
-                src_key: uid.clone(),
-                src_uidvalidity: None,
-                src_uid: None,
-                fingerprint: fingerprint(
-                    message_id(&body).as_deref(),
-                    Some(&date),
-                    body.len() as u64,
-                ),
-                dst_folder: folder.to_owned(),
-                dst_uidvalidity: None,
-                dst_uid: None,
-                etag: None,
-                dst_key: None,
-                pass: report.pass,
-                size: body.len() as u64,
-                flags: String::new(),
-                pending: true,
-            });
-            msgs.push(AppendMessage {
-                flags: Vec::new(),
-                internal_date: Some(date),
-                body,
-            });
+                let ns: Vec<u32> = batch.iter().map(|m| m.0).collect();
+                let r = s
+                    .retr_many(&ns, opts.max_message)
+                    .await
+                    .map_err(pop3_err("read messages"));
+                let failed = r.is_err();
+                if tx.send((i, r)).await.is_err() || failed {
+                    break;
+                }
+            }
         }
-        if msgs.is_empty() {
-            continue;
-        }
-        let tally = append_recorded(
-            store,
-            id,
-            report.pass,
-            events,
-            &mut d,
-            folder,
-            POP3_FOLDER,
-            &items,
-            msgs,
-        )
-        .await?;
-        report.copied += tally.copied;
-        report.bytes += tally.bytes;
-        report.failed += tally.failed;
-        store
-            .update_pass(
+    };
+    let writer = async {
+        // Owned here, so that a writer that stops early closes the channel and the reader
+        // stops too.
+        let mut rx = rx;
+        while let Some((i, bodies)) = rx.recv().await {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let (batch, bodies) = (&plan[i], bodies?);
+            let mut items = Vec::with_capacity(bodies.len());
+            let mut msgs = Vec::with_capacity(bodies.len());
+            for ((_, uid, _), (_, body)) in batch.iter().zip(bodies) {
+                let body = match body {
+                    Ok(b) => Bytes::from(b),
+                    Err(text) => {
+                        record_failure(store, id, report, events, uid, &text).await?;
+                        continue;
+                    }
+                };
+                let date = date_header(&body).unwrap_or_else(internal_date_now);
+                items.push(Item {
+                    kind: ContentKind::Mail,
+                    src_folder: POP3_FOLDER.into(),
+                    src_key: uid.clone(),
+                    src_uidvalidity: None,
+                    src_uid: None,
+                    fingerprint: fingerprint(
+                        message_id(&body).as_deref(),
+                        Some(&date),
+                        body.len() as u64,
+                    ),
+                    dst_folder: folder.to_owned(),
+                    dst_uidvalidity: None,
+                    dst_uid: None,
+                    etag: None,
+                    dst_key: None,
+                    pass: report.pass,
+                    size: body.len() as u64,
+                    flags: String::new(),
+                    pending: true,
+                });
+                msgs.push(AppendMessage {
+                    flags: Vec::new(),
+                    internal_date: Some(date),
+                    body,
+                });
+            }
+            if msgs.is_empty() {
+                continue;
+            }
+            let tally = append_recorded(
+                store,
                 id,
                 report.pass,
-                PassCounters {
-                    copied: report.copied,
-                    bytes: report.bytes,
-                    flags_updated: 0,
-                    failed: report.failed,
-                },
-                None,
+                events,
+                &mut d,
+                folder,
+                POP3_FOLDER,
+                &items,
+                msgs,
             )
             .await?;
-    }
+            report.copied += tally.copied;
+            report.bytes += tally.bytes;
+            report.failed += tally.failed;
+            store
+                .update_pass(
+                    id,
+                    report.pass,
+                    PassCounters {
+                        copied: report.copied,
+                        bytes: report.bytes,
+                        flags_updated: 0,
+                        failed: report.failed,
+                    },
+                    None,
+                )
+                .await?;
+        }
+        Ok::<(), EngineError>(())
+    };
+    let ((), written) = tokio::join!(reader, writer);
+    written?;
     let _ = s.quit().await;
     let _ = d.logout().await;
     Ok(())

@@ -332,7 +332,9 @@ async fn cut_connections_are_retried_without_loss_or_duplicates() {
             retries += 1;
         }
     }
-    assert_eq!(retries, 2, "both cuts happened and were retried");
+    // RETR and APPEND overlap: both cuts may fall in the same attempt.
+    assert_eq!((pop.cuts(), imap.cuts()), (1, 1), "both cuts happened");
+    assert!((1..=2).contains(&retries), "and were retried: {retries}");
     assert!(r.complete(), "{r:?}");
     assert_eq!(
         destination(&dc),

@@ -58,6 +58,35 @@ fn pop3_migrate_sync_verify_status_and_purge() {
 
     let from = pop3s_url(&src, "user1");
     let to = url(&dst, "user1");
+    // A dry run lists what would be copied and copies nothing.
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--from-insecure-tls",
+            "--no-progress",
+            "--dry-run",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("dry run: nothing was copied"),
+        "{}",
+        text(&out)
+    );
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        plan.lines()
+            .any(|l| l.starts_with("POP3") && l.split_whitespace().nth(2) == Some("40")),
+        "40 to copy: {plan}"
+    );
+    assert!(hashes(&dst, "user1").is_empty());
     let out = passeur(
         state.path(),
         &[

@@ -64,9 +64,11 @@ pub async fn detect(a: DetectArgs) -> Result<std::process::ExitCode> {
             " (a hint: unauthenticated source)"
         }
     );
-    println!("login       {}", d.login);
     for (p, s) in &d.incoming {
-        println!("incoming    {}", s.url(*p, &d.login).unwrap_or_default());
+        println!(
+            "incoming    {}",
+            s.url(*p, d.login_for(s)).unwrap_or_default()
+        );
     }
     for s in &d.smtp {
         println!("smtp        {}:{} ({:?})", s.host, s.port, s.security);
@@ -101,7 +103,7 @@ pub async fn resolve(url: &str, destination: bool, a: &DiscoverArgs) -> Result<S
         match d.incoming.iter().find(|(p, s)| {
             *p == MailProtocol::Imap && s.security != passeur_net::discover::Security::Plain
         }) {
-            Some((p, s)) => s.url(*p, &d.login).unwrap_or_default(),
+            Some((p, s)) => s.url(*p, d.login_for(s)).unwrap_or_default(),
             None => bail!(
                 "auto: no encrypted IMAP server found for {address} (a destination must be IMAP); give its URL"
             ),

@@ -57,6 +57,9 @@ pub struct Server {
     pub host: String,
     pub port: u16,
     pub security: Security,
+    /// The login on this server when its source names one (else [`Detected::login`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
 }
 
 impl Server {
@@ -174,7 +177,8 @@ pub struct Detected {
     /// and plain HTTP are hints only.
     pub trusted: bool,
     pub provider: Option<String>,
-    /// Incoming servers, best first (TLS before STARTTLS before plain; IMAP before POP3).
+    /// Incoming servers, best first: encrypted before plain text, IMAP before POP3, implicit TLS
+    /// before STARTTLS.
     pub incoming: Vec<(MailProtocol, Server)>,
     pub smtp: Vec<Server>,
     pub caldav: Option<String>,
@@ -198,7 +202,7 @@ impl Detected {
                 "{} offers only a plain-text server ({}); passeur does not choose one on its \
                  own: give its URL yourself if you accept that the password travels in clear",
                 self.address,
-                s.url(*p, &self.login).unwrap_or_default()
+                s.url(*p, self.login_for(s)).unwrap_or_default()
             ))),
             None => Err(NetError::Discover(format!(
                 "no incoming mail server found for {}",
@@ -210,7 +214,12 @@ impl Detected {
     /// The URL of [`Detected::choose`].
     pub fn url(&self) -> Result<String, NetError> {
         let (p, s) = self.choose()?;
-        Ok(s.url(p, &self.login).unwrap_or_default())
+        Ok(s.url(p, self.login_for(s)).unwrap_or_default())
+    }
+
+    /// The login to use on `server`.
+    pub fn login_for<'a>(&'a self, server: &'a Server) -> &'a str {
+        server.login.as_deref().unwrap_or(&self.login)
     }
 
     fn from_preset(address: &str, p: &Preset, found: Found) -> Detected {
@@ -241,8 +250,10 @@ impl Detected {
     }
 }
 
+/// Encrypted before plain text; among encrypted servers IMAP before POP3 (folders, flags and
+/// dates come along), then implicit TLS before STARTTLS.
 fn sort_incoming(v: &mut [(MailProtocol, Server)]) {
-    v.sort_by_key(|(p, s)| (s.security, *p));
+    v.sort_by_key(|(p, s)| (s.security == Security::Plain, *p, s.security));
 }
 
 /// The default ISPDB (Thunderbird's database of provider settings).
@@ -378,6 +389,7 @@ impl Discoverer {
                             host: t.trim_end_matches('.').to_ascii_lowercase(),
                             port,
                             security,
+                            login: None,
                         },
                     )
                 })
@@ -576,7 +588,6 @@ pub fn parse_autoconfig(xml: &str, address: &str) -> Option<Detected> {
     }
     let mut incoming = Vec::new();
     let mut smtp = Vec::new();
-    let mut login = None;
     for (is_in, s) in servers {
         let security = match s.socket.as_str() {
             "SSL" | "TLS" => Security::Tls,
@@ -601,12 +612,10 @@ pub fn parse_autoconfig(xml: &str, address: &str) -> Option<Detected> {
             host: s.host.to_ascii_lowercase(),
             port,
             security,
+            login: (!s.username.is_empty()).then(|| s.username.clone()),
         };
         match (is_in, s.kind.as_str()) {
             (true, "imap") | (true, "pop3") => {
-                if login.is_none() && !s.username.is_empty() {
-                    login = Some(s.username.clone());
-                }
                 let p = if s.kind == "imap" {
                     MailProtocol::Imap
                 } else {
@@ -624,7 +633,7 @@ pub fn parse_autoconfig(xml: &str, address: &str) -> Option<Detected> {
     sort_incoming(&mut incoming);
     Some(Detected {
         address: address.to_owned(),
-        login: login.unwrap_or_else(|| address.to_owned()),
+        login: address.to_owned(),
         found: Found::Autoconfig { url: String::new() },
         trusted: false,
         provider,
@@ -675,7 +684,7 @@ mod tests {
 </clientConfig>"#;
 
     #[test]
-    fn autoconfig_files_are_read_and_tls_imap_comes_first() {
+    fn autoconfig_files_are_read_and_encrypted_imap_comes_first() {
         let d = parse_autoconfig(SAMPLE, "alice@example.test").unwrap();
         assert_eq!(d.provider.as_deref(), Some("Example Mail"));
         let urls: Vec<String> = d
@@ -687,13 +696,21 @@ mod tests {
             urls,
             [
                 "imaps://x@imap.example.test:993",
-                "pop3s://x@pop.example.test:995",
                 "imap+starttls://x@mail.example.test:143",
+                "pop3s://x@pop.example.test:995",
             ]
         );
-        // The login of the first incoming server listed in the file.
-        assert_eq!(d.login, "alice");
-        assert_eq!(d.url().unwrap(), "imaps://alice@imap.example.test:993");
+        // Each server's own login.
+        assert_eq!(
+            d.url().unwrap(),
+            "imaps://alice%40example.test@imap.example.test:993"
+        );
+        let pop = d
+            .incoming
+            .iter()
+            .find(|(p, _)| *p == MailProtocol::Pop3)
+            .unwrap();
+        assert_eq!(d.login_for(&pop.1), "alice");
         assert_eq!(d.smtp[0].security, Security::Starttls);
         assert_eq!(
             d.caldav.as_deref(),

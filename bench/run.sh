@@ -6,6 +6,7 @@
 #   bench/run.sh small           # 500-message smoke run
 #   bench/run.sh c5000 s20000 --runs 2 --tools passeur,doveadm
 #   bench/run.sh small --compress   # servers offer COMPRESS=DEFLATE (off by default)
+#   bench/run.sh c5000 --pop3       # POP3 -> IMAP: passeur vs doveadm backup with pop3c
 #
 # What it does: builds `passeur` and `passeur-bench` in release; per corpus, starts a
 # private source Dovecot (filled with the seeded corpus) and a destination Dovecot with

@@ -3,6 +3,7 @@
 
 mod config;
 mod dav_args;
+mod detect;
 mod import;
 mod progress;
 
@@ -18,7 +19,7 @@ use passeur_engine::{
     PassOutcome, PassReport, RunOptions, Runner, Secrets,
 };
 use passeur_store::Store;
-use passeur_types::{Endpoint, MigrationId};
+use passeur_types::{Endpoint, MigrationId, Protocol};
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
@@ -69,6 +70,9 @@ enum Command {
     Serve(ServeArgs),
     /// Run workers only, on the database of --database shared with `passeur serve`.
     Worker(WorkerArgs),
+    /// Find the mail servers of an e-mail address (provider presets, DNS SRV records,
+    /// autoconfig files, MX records) and print them with where they were found.
+    Detect(detect::DetectArgs),
 }
 
 #[derive(Args)]
@@ -193,12 +197,17 @@ struct RunArgs {
 
 #[derive(Args)]
 struct MigrateArgs {
-    /// Source account: imap://, imap+starttls:// or imaps://LOGIN@HOST[:PORT]
+    /// Source account: imap://, imap+starttls://, imaps://, pop3://, pop3+starttls:// or
+    /// pop3s://LOGIN@HOST[:PORT] (a POP3 mailbox goes to the destination's INBOX), or
+    /// auto://ADDRESS to detect the server (see `passeur detect`)
     #[arg(long)]
     from: Option<String>,
-    /// Destination account, same form.
+    /// Destination account: imap://, imap+starttls:// or imaps://LOGIN@HOST[:PORT], or
+    /// auto://ADDRESS
     #[arg(long)]
     to: Option<String>,
+    #[command(flatten)]
+    discover: detect::DiscoverArgs,
     #[command(flatten)]
     dav: DavArgs,
     #[command(flatten)]
@@ -219,6 +228,9 @@ struct MigrateArgs {
     /// Start a new migration even if one exists between these accounts.
     #[arg(long)]
     new: bool,
+    /// With a POP3 source: the destination folder its messages go to (default INBOX).
+    #[arg(long, value_name = "FOLDER")]
+    pop3_folder: Option<String>,
 }
 
 #[derive(Args)]
@@ -507,6 +519,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Purge(a) => purge(&runner, a).await,
         Command::Verify(a) => verify(&runner, a).await,
         Command::Import(a) => import::import(&runner, a).await,
+        Command::Detect(a) => detect::detect(a).await,
     }
 }
 
@@ -584,7 +597,14 @@ fn limits(run: &RunArgs, base: Limits) -> Limits {
     }
 }
 
-async fn migrate(runner: &Runner, a: MigrateArgs) -> Result<ExitCode> {
+async fn migrate(runner: &Runner, mut a: MigrateArgs) -> Result<ExitCode> {
+    // auto://ADDRESS becomes the URL found; the migration records that URL.
+    if let Some(f) = &a.from {
+        a.from = Some(detect::resolve(f, false, &a.discover).await?);
+    }
+    if let Some(t) = &a.to {
+        a.to = Some(detect::resolve(t, true, &a.discover).await?);
+    }
     let plan = dav_args::plan(a.from.as_deref(), a.to.as_deref(), &a.dav)?;
     // A migration is identified by its mail accounts, or its DAV accounts without mail.
     let (src_url, dst_url) = match (&plan.dav, plan.mail, &a.from, &a.to) {
@@ -592,6 +612,9 @@ async fn migrate(runner: &Runner, a: MigrateArgs) -> Result<ExitCode> {
         (Some(d), _, _, _) => (d.from.clone(), d.to.clone()),
         _ => bail!("nothing to migrate"),
     };
+    if let (true, Some(f), Some(t)) = (plan.mail, &a.from, &a.to) {
+        check_pop3(&Endpoint::parse(f)?, &Endpoint::parse(t)?, &a)?;
+    }
     let spec = MigrationSpec::Accounts(AccountSpec {
         mail: MailOptions {
             rules: FolderRules {
@@ -608,6 +631,7 @@ async fn migrate(runner: &Runner, a: MigrateArgs) -> Result<ExitCode> {
         to_admin: a.dst.to_admin.clone(),
         with_mail: plan.mail,
         dav: plan.dav,
+        pop3_folder: a.pop3_folder.clone(),
     });
     let opts = run_options(&a.run, &a.src, &a.dst);
     if a.run.dry_run {
@@ -638,6 +662,25 @@ async fn migrate(runner: &Runner, a: MigrateArgs) -> Result<ExitCode> {
     }
     println!("migration {id}");
     run_pass(runner, id, &secrets, &opts, &a.run).await
+}
+
+/// A POP3 account is a source only, with one mailbox: folder rules mean nothing for it.
+fn check_pop3(from: &Endpoint, to: &Endpoint, a: &MigrateArgs) -> Result<()> {
+    if to.protocol == Protocol::Pop3 {
+        bail!(
+            "the destination {to} is a POP3 account: POP3 can only be a source (give an imap://, imap+starttls:// or imaps:// destination)"
+        );
+    }
+    if from.protocol == Protocol::Pop3 {
+        if !a.include.is_empty() || !a.exclude.is_empty() || !a.rename.is_empty() {
+            bail!(
+                "--include, --exclude and --rename choose IMAP folders; a POP3 source has one mailbox (choose where it goes with --pop3-folder)"
+            );
+        }
+    } else if a.pop3_folder.is_some() {
+        bail!("--pop3-folder is for a POP3 source (pop3://, pop3+starttls:// or pop3s://)");
+    }
+    Ok(())
 }
 
 async fn sync(runner: &Runner, a: SyncArgs) -> Result<ExitCode> {

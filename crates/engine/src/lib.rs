@@ -10,8 +10,9 @@
 //! - [`verify_mail`]: compares source and destination folder by folder.
 //! - [`run_dav_pass`], [`purge_dav`], [`verify_dav`]: the same for contacts, calendars and
 //!   tasks between CardDAV/CalDAV accounts.
-//! - [`run_pop3_pass`]: a POP3 mailbox into an IMAP folder, exactly once by UIDL (same item map,
-//!   reconcile and purge as a mail pass).
+//! - [`run_pop3_pass`], [`verify_pop3`]: a POP3 mailbox into an IMAP folder, exactly once by
+//!   UIDL (same item map, reconcile and purge as a mail pass); the runner takes this path when
+//!   the source is a `pop3://`, `pop3+starttls://` or `pop3s://` account.
 //! - [`purge_mail`]: deletes from the destination exactly what a migration copied (from a pass on).
 //! - [`run_pst_import`], [`run_file_import`]: file imports (PST/OST to IMAP + DAV, .ics/.vcf to
 //!   DAV), exactly once through the same item map; [`purge_imported_dav`] deletes their DAV items.
@@ -44,7 +45,7 @@ pub use import_dav::{FileKind, run_file_import};
 pub use import_pst::{ImportFolderReport, ImportOptions, ImportReport, run_pst_import};
 pub use mail::{FolderReport, PassReport, run_mail_pass};
 pub use message::fingerprint;
-pub use pop3::{POP3_FOLDER, Pop3Options, Pop3Report, run_pop3_pass};
+pub use pop3::{POP3_FOLDER, Pop3Options, Pop3Report, run_pop3_pass, verify_pop3};
 pub use purge::{PurgeReport, purge_mail};
 pub use runner::{
     AccountSpec, Control, DavSpec, ImportSpec, ImportTarget, MigrationSpec, MigrationView, Outcome,

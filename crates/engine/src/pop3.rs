@@ -22,12 +22,17 @@ use passeur_pop3::{Client as Pop3Client, ConnectConfig};
 use passeur_store::{Item, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId, Protocol};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::import_pst::internal_date_now;
 use crate::mail::{append_recorded, rematch_destination, settle};
+use crate::message::parse_internal_date;
 use crate::message::{fingerprint, message_id};
-use crate::{EngineError, Event, EventSink, MailAccount, Side};
+use crate::verify::{FolderCheck, Seen, VerifyReport, compare, read_folder};
+use crate::{
+    EngineError, Event, EventSink, FolderReport, MailAccount, PassReport, RunContext, Side,
+};
 
 /// `src_folder` of POP3 messages in the item map.
 pub const POP3_FOLDER: &str = "POP3";
@@ -92,22 +97,44 @@ impl Pop3Report {
     pub fn complete(&self) -> bool {
         !self.cancelled && self.failed == 0
     }
+
+    /// The same as a mail pass's report: one folder, the POP3 mailbox, shown as [`POP3_FOLDER`].
+    pub fn to_pass_report(&self) -> PassReport {
+        PassReport {
+            pass: self.pass,
+            folders: vec![FolderReport {
+                folder: POP3_FOLDER.into(),
+                dst: self.folder.clone(),
+                source_messages: self.source_messages,
+                to_copy: self.to_copy,
+                to_copy_bytes: self.to_copy_bytes,
+                copied: self.copied,
+                bytes: self.bytes,
+                flags_updated: 0,
+                failed: self.failed,
+                unchanged: false,
+                delta: false,
+                error: None,
+            }],
+            counters: self.counters,
+            cancelled: self.cancelled,
+            dry_run: self.dry_run,
+            notes: Vec::new(),
+        }
+    }
 }
 
-/// Runs one pass of migration `id` (already begun in the store as pass `pass`): the POP3
-/// mailbox of `src` (an endpoint with [`Protocol::Pop3`]; `src.admin` logs in for the user with
-/// SASL PLAIN) into `opts.folder` of the IMAP account `dst`.
-#[allow(clippy::too_many_arguments)]
+/// Runs one pass of the migration in `rc` (already begun in the store as pass `rc.pass`; 0
+/// for a dry run): the POP3 mailbox of `src` (an endpoint with [`Protocol::Pop3`]; `src.admin`
+/// logs in for the user with SASL PLAIN) into `opts.folder` of the IMAP account `dst`.
 pub async fn run_pop3_pass(
-    store: &Store,
-    id: MigrationId,
-    pass: u32,
+    rc: &RunContext,
     src: &MailAccount,
     dst: &MailAccount,
     opts: &Pop3Options,
-    events: &EventSink,
-    cancel: &CancellationToken,
 ) -> Result<Pop3Report, EngineError> {
+    let (store, id, pass, events, cancel) =
+        (&rc.store, rc.migration, rc.pass, &rc.events, &rc.cancel);
     if src.endpoint.protocol != Protocol::Pop3 {
         return Err(EngineError::Config(
             "the source of a POP3 pass must be a pop3://, pop3+starttls:// or pop3s:// account"
@@ -309,85 +336,114 @@ async fn attempt_pass(
         return Ok(());
     }
 
-    for batch in batches(&todo, opts.batch_messages, opts.batch_bytes) {
-        if cancel.is_cancelled() {
-            break;
-        }
-        let ns: Vec<u32> = batch.iter().map(|m| m.0).collect();
-        let bodies = s
-            .retr_many(&ns, opts.max_message)
-            .await
-            .map_err(pop3_err("read messages"))?;
-        let mut items = Vec::with_capacity(bodies.len());
-        let mut msgs = Vec::with_capacity(bodies.len());
-        for ((_, uid, _), (_, body)) in batch.iter().zip(bodies) {
-            let body = match body {
-                Ok(b) => Bytes::from(b),
-                Err(text) => {
-                    record_failure(store, id, report, events, uid, &text).await?;
-                    continue;
+    // The next batch is read from the POP3 server while the current one is appended: the two
+    // servers work at once, with at most three batches in memory (one being read, one
+    // waiting, one being appended).
+    let plan = batches(&todo, opts.batch_messages, opts.batch_bytes);
+    type Read = Result<Vec<(u32, Result<Vec<u8>, String>)>, EngineError>;
+    let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Read)>(1);
+    let reader = {
+        let (s, plan) = (&mut s, &plan);
+        async move {
+            for (i, batch) in plan.iter().enumerate() {
+                if cancel.is_cancelled() {
+                    break;
                 }
-            };
-            let date = date_header(&body).unwrap_or_else(internal_date_now);
-            items.push(Item {
-                kind: ContentKind::Mail,
-                src_folder: POP3_FOLDER.into(),
-                src_key: uid.clone(),
-                src_uidvalidity: None,
-                src_uid: None,
-                fingerprint: fingerprint(
-                    message_id(&body).as_deref(),
-                    Some(&date),
-                    body.len() as u64,
-                ),
-                dst_folder: folder.to_owned(),
-                dst_uidvalidity: None,
-                dst_uid: None,
-                etag: None,
-                dst_key: None,
-                pass: report.pass,
-                size: body.len() as u64,
-                flags: String::new(),
-                pending: true,
-            });
-            msgs.push(AppendMessage {
-                flags: Vec::new(),
-                internal_date: Some(date),
-                body,
-            });
+                let ns: Vec<u32> = batch.iter().map(|m| m.0).collect();
+                let r = s
+                    .retr_many(&ns, opts.max_message)
+                    .await
+                    .map_err(pop3_err("read messages"));
+                let failed = r.is_err();
+                if tx.send((i, r)).await.is_err() || failed {
+                    break;
+                }
+            }
         }
-        if msgs.is_empty() {
-            continue;
-        }
-        let tally = append_recorded(
-            store,
-            id,
-            report.pass,
-            events,
-            &mut d,
-            folder,
-            POP3_FOLDER,
-            &items,
-            msgs,
-        )
-        .await?;
-        report.copied += tally.copied;
-        report.bytes += tally.bytes;
-        report.failed += tally.failed;
-        store
-            .update_pass(
+    };
+    let writer = async {
+        // Owned here, so that a writer that stops early closes the channel and the reader
+        // stops too.
+        let mut rx = rx;
+        while let Some((i, bodies)) = rx.recv().await {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let (batch, bodies) = (&plan[i], bodies?);
+            let mut items = Vec::with_capacity(bodies.len());
+            let mut msgs = Vec::with_capacity(bodies.len());
+            for ((_, uid, _), (_, body)) in batch.iter().zip(bodies) {
+                let body = match body {
+                    Ok(b) => Bytes::from(b),
+                    Err(text) => {
+                        record_failure(store, id, report, events, uid, &text).await?;
+                        continue;
+                    }
+                };
+                let date = date_header(&body).unwrap_or_else(internal_date_now);
+                items.push(Item {
+                    kind: ContentKind::Mail,
+                    src_folder: POP3_FOLDER.into(),
+                    src_key: uid.clone(),
+                    src_uidvalidity: None,
+                    src_uid: None,
+                    fingerprint: fingerprint(
+                        message_id(&body).as_deref(),
+                        Some(&date),
+                        body.len() as u64,
+                    ),
+                    dst_folder: folder.to_owned(),
+                    dst_uidvalidity: None,
+                    dst_uid: None,
+                    etag: None,
+                    dst_key: None,
+                    pass: report.pass,
+                    size: body.len() as u64,
+                    flags: String::new(),
+                    pending: true,
+                });
+                msgs.push(AppendMessage {
+                    flags: Vec::new(),
+                    internal_date: Some(date),
+                    body,
+                });
+            }
+            if msgs.is_empty() {
+                continue;
+            }
+            let tally = append_recorded(
+                store,
                 id,
                 report.pass,
-                PassCounters {
-                    copied: report.copied,
-                    bytes: report.bytes,
-                    flags_updated: 0,
-                    failed: report.failed,
-                },
-                None,
+                events,
+                &mut d,
+                folder,
+                POP3_FOLDER,
+                &items,
+                msgs,
             )
             .await?;
-    }
+            report.copied += tally.copied;
+            report.bytes += tally.bytes;
+            report.failed += tally.failed;
+            store
+                .update_pass(
+                    id,
+                    report.pass,
+                    PassCounters {
+                        copied: report.copied,
+                        bytes: report.bytes,
+                        flags_updated: 0,
+                        failed: report.failed,
+                    },
+                    None,
+                )
+                .await?;
+        }
+        Ok::<(), EngineError>(())
+    };
+    let ((), written) = tokio::join!(reader, writer);
+    written?;
     let _ = s.quit().await;
     let _ = d.logout().await;
     Ok(())
@@ -445,6 +501,63 @@ async fn reconcile(
         .max()
         .unwrap_or(0);
     rematch_destination(store, id, d, &st, items, after).await
+}
+
+/// Compares the POP3 mailbox of `src` with `folder` of `dst`, byte for byte: every message
+/// (but those a purge of migration `id` removed) must be there once. Dates are compared where
+/// the message has a `Date:` header (else the copy carries the time it was made). Read-only
+/// on both sides (RETR, EXAMINE).
+pub async fn verify_pop3(
+    store: &Store,
+    id: MigrationId,
+    src: &MailAccount,
+    dst: &MailAccount,
+    folder: &str,
+) -> Result<VerifyReport, EngineError> {
+    let mut s = connect_pop3(src, false).await?;
+    let messages = listing(&mut s).await?;
+    let purged = store
+        .purged_keys(id, ContentKind::Mail, POP3_FOLDER)
+        .await?;
+    let todo: Vec<&(u32, String, u64)> = messages
+        .iter()
+        .filter(|(_, uid, _)| !purged.contains(uid))
+        .collect();
+    let mut a = Vec::with_capacity(todo.len());
+    for batch in batches(&todo, 100, 8 << 20) {
+        let ns: Vec<u32> = batch.iter().map(|m| m.0).collect();
+        for (n, body) in s
+            .retr_many(&ns, usize::MAX)
+            .await
+            .map_err(pop3_err("read messages"))?
+        {
+            let body = body.map_err(|text| {
+                EngineError::Config(format!(
+                    "source: cannot verify: the POP3 server refused message {n}: {text}"
+                ))
+            })?;
+            a.push(Seen {
+                hash: Sha256::digest(&body).into(),
+                flags: String::new(),
+                date: date_header(&body).as_deref().and_then(parse_internal_date),
+            });
+        }
+    }
+    let _ = s.quit().await;
+    let mut d = dst.connect(Side::Destination).await?;
+    let b = read_folder(&mut d, folder, Side::Destination, &HashSet::new()).await?;
+    let _ = d.logout().await;
+    let mut check = FolderCheck {
+        folder: POP3_FOLDER.into(),
+        dst: folder.to_owned(),
+        source_messages: a.len() as u64,
+        destination_missing: b.is_none(),
+        ..Default::default()
+    };
+    compare(&mut check, &a, &b.unwrap_or_default());
+    Ok(VerifyReport {
+        folders: vec![check],
+    })
 }
 
 fn batches<'a>(
@@ -582,7 +695,6 @@ fn header(raw: &[u8], name: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::parse_internal_date;
 
     #[test]
     fn date_header_becomes_the_internal_date() {

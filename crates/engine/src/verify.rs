@@ -58,15 +58,18 @@ impl VerifyReport {
     }
 }
 
-struct Seen {
-    hash: [u8; 32],
-    flags: String,
-    date: Option<i64>,
+/// One message as verification sees it.
+pub(crate) struct Seen {
+    pub(crate) hash: [u8; 32],
+    pub(crate) flags: String,
+    /// The internal date; a source message without one (POP3 with no `Date:` header, copied
+    /// with the time of the copy) has its date not compared.
+    pub(crate) date: Option<i64>,
 }
 
 /// The messages of folder `name`, but those whose item key (UIDVALIDITY and UID) is in
 /// `left_out`.
-async fn read_folder(
+pub(crate) async fn read_folder(
     c: &mut Client,
     name: &str,
     side: Side,
@@ -144,43 +147,49 @@ pub async fn verify_mail(
             destination_missing: b.is_none(),
             ..Default::default()
         };
-        let b = b.unwrap_or_default();
-        check.destination_messages = b.len() as u64;
-        let mut pool: HashMap<[u8; 32], Vec<&Seen>> = HashMap::new();
-        for m in &b {
-            pool.entry(m.hash).or_default().push(m);
-        }
-        for m in &a {
-            let candidates = pool.get_mut(&m.hash);
-            let Some(candidates) = candidates.filter(|c| !c.is_empty()) else {
-                check.missing += 1;
-                continue;
-            };
-            // Prefer an exact copy among identical bodies.
-            let pos = candidates
-                .iter()
-                .position(|c| c.flags == m.flags && c.date == m.date)
-                .unwrap_or(0);
-            let c = candidates.swap_remove(pos);
-            if c.flags != m.flags {
-                check.flags_differ += 1;
-            }
-            if c.date != m.date {
-                check.dates_differ += 1;
-            }
-        }
-        let source_hashes: HashSet<[u8; 32]> = a.iter().map(|m| m.hash).collect();
-        for (hash, left) in &pool {
-            if source_hashes.contains(hash) {
-                check.duplicates += left.len() as u64;
-            } else {
-                check.extra += left.len() as u64;
-            }
-        }
+        compare(&mut check, &a, &b.unwrap_or_default());
         report.folders.push(check);
     }
     let _ = tokio::join!(s.logout(), d.logout());
     Ok(report)
+}
+
+/// Matches source messages `a` against destination messages `b` by content, counting what is
+/// missing, differs, is extra or is there twice.
+pub(crate) fn compare(check: &mut FolderCheck, a: &[Seen], b: &[Seen]) {
+    check.destination_messages = b.len() as u64;
+    let mut pool: HashMap<[u8; 32], Vec<&Seen>> = HashMap::new();
+    for m in b {
+        pool.entry(m.hash).or_default().push(m);
+    }
+    for m in a {
+        let candidates = pool.get_mut(&m.hash);
+        let Some(candidates) = candidates.filter(|c| !c.is_empty()) else {
+            check.missing += 1;
+            continue;
+        };
+        let same_date = |c: &Seen| m.date.is_none() || c.date == m.date;
+        // Prefer an exact copy among identical bodies.
+        let pos = candidates
+            .iter()
+            .position(|c| c.flags == m.flags && same_date(c))
+            .unwrap_or(0);
+        let c = candidates.swap_remove(pos);
+        if c.flags != m.flags {
+            check.flags_differ += 1;
+        }
+        if !same_date(c) {
+            check.dates_differ += 1;
+        }
+    }
+    let source_hashes: HashSet<[u8; 32]> = a.iter().map(|m| m.hash).collect();
+    for (hash, left) in &pool {
+        if source_hashes.contains(hash) {
+            check.duplicates += left.len() as u64;
+        } else {
+            check.extra += left.len() as u64;
+        }
+    }
 }
 
 pub(crate) async fn layout(c: &mut Client, side: Side) -> Result<Layout, EngineError> {

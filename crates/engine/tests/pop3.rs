@@ -6,13 +6,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use passeur_engine::{
-    EventSink, MailAccount, POP3_FOLDER, Pop3Options, fingerprint, purge_mail, run_pop3_pass,
+    EventSink, MailAccount, POP3_FOLDER, Pop3Options, RunContext, fingerprint, purge_mail,
+    run_pop3_pass,
 };
 use passeur_store::{Item, Store};
 use passeur_testkit::{Dovecot, DovecotOptions};
 use passeur_types::{ContentKind, Endpoint, MigrationId};
 use sha2::{Digest, Sha256};
-use tokio_util::sync::CancellationToken;
 
 fn start() -> Dovecot {
     if let Err(e) = passeur_testkit::ensure_dovecot() {
@@ -112,18 +112,9 @@ async fn pass(
         batch_messages: 4,
         ..Pop3Options::default()
     };
-    run_pop3_pass(
-        store,
-        id,
-        n,
-        src,
-        dst,
-        &opts,
-        &EventSink::none(),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap()
+    run_pop3_pass(&RunContext::quiet(store.clone(), id, n), src, dst, &opts)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -294,14 +285,10 @@ async fn a_pop3_server_without_uidl_is_refused_clearly() {
     let dst = MailAccount::new(Endpoint::parse("imap://u@127.0.0.1:1").unwrap(), "p".into());
     let n = store.begin_pass(id).await.unwrap();
     let e = run_pop3_pass(
-        &store,
-        id,
-        n,
+        &RunContext::quiet(store.clone(), id, n),
         &src,
         &dst,
         &Pop3Options::default(),
-        &EventSink::none(),
-        &CancellationToken::new(),
     )
     .await
     .unwrap_err();
@@ -334,25 +321,20 @@ async fn cut_connections_are_retried_without_loss_or_duplicates() {
         batch_messages: 4,
         ..Pop3Options::default()
     };
-    let r = run_pop3_pass(
-        &store,
-        id,
-        n,
-        &src,
-        &dst,
-        &opts,
-        &EventSink::new(tx),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let rc = RunContext {
+        events: EventSink::new(tx),
+        ..RunContext::quiet(store.clone(), id, n)
+    };
+    let r = run_pop3_pass(&rc, &src, &dst, &opts).await.unwrap();
     let mut retries = 0;
     while let Ok(e) = rx.try_recv() {
         if matches!(e, passeur_engine::Event::Retrying { .. }) {
             retries += 1;
         }
     }
-    assert_eq!(retries, 2, "both cuts happened and were retried");
+    // RETR and APPEND overlap: both cuts may fall in the same attempt.
+    assert_eq!((pop.cuts(), imap.cuts()), (1, 1), "both cuts happened");
+    assert!((1..=2).contains(&retries), "and were retried: {retries}");
     assert!(r.complete(), "{r:?}");
     assert_eq!(
         destination(&dc),
@@ -365,4 +347,95 @@ async fn cut_connections_are_retried_without_loss_or_duplicates() {
         .unwrap();
     assert_eq!(items.len(), 12);
     assert!(items.iter().all(|i| !i.pending));
+}
+
+#[tokio::test]
+async fn the_runner_takes_the_pop3_path_for_a_pop3_source_with_verify_and_purge() {
+    use passeur_engine::{
+        AccountSpec, Control, MailOptions, MigrationSpec, Outcome, RunOptions, Runner, Secrets,
+    };
+    let dc = start();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("state.db")).await.unwrap();
+    let runner = Runner::new(store);
+    let (src, dst) = accounts(&dc);
+    let msgs: Vec<Vec<u8>> = (0..5).map(message).collect();
+    put(&dc, "user1", &msgs);
+    let spec = MigrationSpec::Accounts(AccountSpec {
+        mail: MailOptions::default(),
+        from_admin: None,
+        to_admin: None,
+        with_mail: true,
+        dav: None,
+        pop3_folder: Some("FromPop".into()),
+    });
+    let (id, _) = runner
+        .create(&src.endpoint.to_url(), &dst.endpoint.to_url(), &spec, true)
+        .await
+        .unwrap();
+    let secrets = || Secrets {
+        source: Some("pass1".to_owned().into()),
+        destination: Some("pass2".to_owned().into()),
+    };
+    let o = runner
+        .run_pass(id, &secrets(), &RunOptions::default(), Control::default())
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Outcome::Done);
+    assert_eq!(o.counters.copied, 5);
+    let f = &o.mail.as_ref().unwrap().folders[0];
+    assert_eq!(
+        (f.folder.as_str(), f.dst.as_str()),
+        (POP3_FOLDER, "FromPop")
+    );
+    let snap = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user2", "pass2").unwrap();
+    let mut got = BTreeMap::new();
+    for m in &snap.folders["FromPop"] {
+        *got.entry(m.sha256.clone()).or_insert(0usize) += 1;
+    }
+    assert_eq!(got, expected(&msgs), "byte-exact, in the chosen folder");
+
+    let v = runner
+        .verify(id, &secrets(), &RunOptions::default(), None)
+        .await
+        .unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert_eq!(v.mail.as_ref().unwrap().folders[0].source_messages, 5);
+
+    // A message removed on the destination is found missing.
+    let mut imap = dc.login(2).unwrap();
+    imap.select("FromPop", false).unwrap();
+    imap.run("STORE 1 +FLAGS.SILENT (\\Deleted)").unwrap();
+    imap.run("EXPUNGE").unwrap();
+    imap.logout();
+    let v = runner
+        .verify(id, &secrets(), &RunOptions::default(), None)
+        .await
+        .unwrap();
+    assert!(!v.ok());
+    assert_eq!(v.mail.as_ref().unwrap().folders[0].missing, 1);
+
+    // Purge deletes on the destination only; the POP3 mailbox keeps all five.
+    let p = runner
+        .purge(
+            id,
+            1,
+            false,
+            "pass2".to_owned().into(),
+            &RunOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.skipped(), 0);
+    let snap = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user2", "pass2").unwrap();
+    assert!(snap.folders["FromPop"].is_empty());
+    let mut c = passeur_pop3::Client::connect(&passeur_pop3::ConnectConfig::new(
+        src.endpoint.host.clone(),
+        src.endpoint.port,
+        src.endpoint.security,
+    ))
+    .await
+    .unwrap();
+    c.login("user1", "pass1").await.unwrap();
+    assert_eq!(c.stat().await.unwrap().0, 5);
 }

@@ -47,6 +47,9 @@ pub enum NetError {
     /// The TLS configuration could not be built.
     #[error("cannot set up TLS: {0}")]
     Tls(String),
+    /// Server detection from an address found nothing usable (the text says what and why).
+    #[error("{0}")]
+    Discover(String),
 }
 
 impl NetError {

@@ -17,9 +17,12 @@
 //!   (scheme, host, port) they were given for, and never from `https` down to `http`.
 //! - [`PlaintextPolicy`]: no clear-text login to a host other than loopback without
 //!   `allow_plaintext`.
+//! - [`discover`]: a mail account's servers from its address (provider presets, RFC 6186 SRV,
+//!   autoconfig files and the ISPDB, MX records of known hosters), never choosing clear text.
 
 mod addr;
 mod connect;
+pub mod discover;
 mod error;
 mod origin;
 mod tls;

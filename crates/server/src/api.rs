@@ -1,7 +1,7 @@
 //! The JSON shapes of `/api/v1` and their validation. A request is checked whole before anything
 //! is stored; each error names the field it concerns.
 
-use passeur_types::{ContentKind, Endpoint};
+use passeur_types::{ContentKind, Endpoint, Protocol};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
@@ -11,7 +11,9 @@ use zeroize::Zeroizing;
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
     /// `imap://LOGIN@HOST[:PORT]`, `imap+starttls://…` or `imaps://…` (a login with `@` is
-    /// percent-encoded: `alice%40example.org@host`). No password in the URL.
+    /// percent-encoded: `alice%40example.org@host`); for the source also `pop3://…`,
+    /// `pop3+starttls://…` or `pop3s://…` (its mailbox goes to the destination's INBOX). No
+    /// password in the URL.
     pub url: String,
     /// The account's password, or the admin's under delegation.
     #[schema(format = Password)]
@@ -327,6 +329,12 @@ impl CreateMigration {
     pub fn validate(&self) -> Result<ValidMigration, FieldError> {
         let source = endpoint("source", &self.source)?;
         let destination = endpoint("destination", &self.destination)?;
+        if destination.protocol == Protocol::Pop3 {
+            return Err(bad(
+                "destination.url",
+                "is a POP3 account: POP3 can only be a source (use imap://, imap+starttls:// or imaps://)",
+            ));
+        }
         let mut content = Vec::new();
         for (i, c) in self.content.iter().enumerate() {
             let k: ContentKind = c.parse().map_err(|_| {

@@ -106,6 +106,7 @@ fn spec_of(v: &ValidMigration) -> Result<MigrationSpec, ApiError> {
         to_admin: v.destination_admin.clone(),
         with_mail,
         dav,
+        pop3_folder: None,
     }))
 }
 

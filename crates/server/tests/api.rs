@@ -202,6 +202,33 @@ async fn create_track_sync_purge_over_the_api() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop3_source_is_accepted_and_copied_into_the_inbox() {
+    let src = Dovecot::start(DovecotOptions {
+        pop3: true,
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", 0..7);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path()).await;
+    let pop = format!("pop3://user1@127.0.0.1:{}", src.pop3_port.unwrap());
+    let body = json!({
+        "source": {"url": pop, "password": "pass1"},
+        "destination": {"url": imap_url(&dst, "user1"), "password": "pass1"},
+    });
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_done(&svc, &id, "user1", 1).await;
+    assert_eq!(m.status, "done", "{m:?}");
+    assert_eq!(m.passes[0].copied, 7);
+    assert_eq!(count(&dst, "user1"), 7);
+    assert_eq!(count(&src, "user1"), 7, "the POP3 source is untouched");
+    svc.shut_down();
+}
+
 #[tokio::test]
 async fn bad_requests_name_the_field_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -232,6 +259,12 @@ async fn bad_requests_name_the_field_and_store_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("source.url"),
             "unknown scheme",
+        ),
+        (
+            json!({"source": ok_side("a"), "destination": {"url": "pop3s://b@h", "password": "x"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("destination.url"),
+            "POP3 can only be a source",
         ),
         (
             json!({"source": {"url": "imap://a@h", "password": ""}, "destination": ok_side("b")}),

@@ -1,5 +1,5 @@
 //! A private DNS server (Debian's `dnsmasq`) on a random loopback port, answering only the
-//! records a test gives it: SRV and TXT records for RFC 6764 discovery.
+//! records a test gives it: SRV and TXT records for RFC 6764 and RFC 6186 discovery, MX records.
 
 use std::io;
 use std::net::SocketAddr;
@@ -43,6 +43,15 @@ impl Dnsmasq {
     /// Starts dnsmasq serving `srv` records and `txt` records (name, text), nothing else (no
     /// upstream, no /etc/hosts).
     pub fn start(srv: &[Srv], txt: &[(String, String)]) -> io::Result<Dnsmasq> {
+        Dnsmasq::start_with(srv, txt, &[])
+    }
+
+    /// [`Dnsmasq::start`] with MX records too: (domain, mail exchanger, preference).
+    pub fn start_with(
+        srv: &[Srv],
+        txt: &[(String, String)],
+        mx: &[(String, String, u16)],
+    ) -> io::Result<Dnsmasq> {
         ensure_dnsmasq().map_err(io::Error::other)?;
         let tmp = tempfile::Builder::new().prefix("passeur-dns-").tempdir()?;
         let mut last_err = None;
@@ -74,6 +83,9 @@ impl Dnsmasq {
             }
             for (name, text) in txt {
                 cmd.arg(format!("--txt-record={name},{text}"));
+            }
+            for (name, host, pref) in mx {
+                cmd.arg(format!("--mx-host={name},{host},{pref}"));
             }
             cmd.stdin(Stdio::null())
                 .stdout(log.try_clone()?)

@@ -20,7 +20,7 @@ use std::time::Duration;
 use passeur_dav::DavClient;
 use passeur_net::AddressPolicy;
 use passeur_store::{Lease, MigrationRow, PassCounters, PassRow, PassStatus, Store, StoreError};
-use passeur_types::{Endpoint, MigrationId, Status};
+use passeur_types::{Endpoint, MigrationId, Protocol, Status};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -653,8 +653,11 @@ impl Runner {
                         opts.destination_insecure_tls,
                         opts,
                     )?;
-                    out.mail =
-                        Some(crate::verify_mail(store, id, &src, &dst, &a.mail.rules).await?);
+                    out.mail = Some(if src.endpoint.protocol == Protocol::Pop3 {
+                        crate::verify_pop3(store, id, &src, &dst, a.pop3_folder()).await?
+                    } else {
+                        crate::verify_mail(store, id, &src, &dst, &a.mail.rules).await?
+                    });
                 }
                 if let Some(d) = &a.dav {
                     let (src, dst) = d.accounts(
@@ -831,6 +834,14 @@ async fn execute(
                         opts.destination_insecure_tls,
                         opts,
                     )?;
+                    if src.endpoint.protocol == Protocol::Pop3 {
+                        let mut po = a.pop3_options(opts.dry_run);
+                        if let Some(n) = opts.batch_messages {
+                            po.batch_messages = n.max(1);
+                        }
+                        let r = crate::run_pop3_pass(rc, &src, &dst, &po).await?;
+                        return Ok(r.to_pass_report());
+                    }
                     let mut mo = a.mail.clone();
                     mo.limits = opts.limits(mo.limits);
                     mo.dry_run = opts.dry_run;

@@ -10,7 +10,7 @@ use passeur_types::ContentKind;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{DavAccount, DavOptions, EngineError, FileKind, MailOptions, Secret};
+use crate::{DavAccount, DavOptions, EngineError, FileKind, MailOptions, Pop3Options, Secret};
 
 /// A migration's spec.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -86,6 +86,29 @@ pub struct AccountSpec {
     pub with_mail: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dav: Option<DavSpec>,
+    /// Where a POP3 source's messages go on the destination (IMAP wire name; `None`: INBOX).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pop3_folder: Option<String>,
+}
+
+impl AccountSpec {
+    /// The options of a POP3 pass from this spec's mail limits.
+    pub fn pop3_options(&self, dry_run: bool) -> Pop3Options {
+        let l = &self.mail.limits;
+        Pop3Options {
+            folder: self.pop3_folder().to_owned(),
+            batch_messages: l.batch_messages.max(1),
+            batch_bytes: l.batch_bytes.max(1),
+            retries: l.retries,
+            dry_run,
+            ..Pop3Options::default()
+        }
+    }
+
+    /// The destination folder of a POP3 source.
+    pub fn pop3_folder(&self) -> &str {
+        self.pop3_folder.as_deref().unwrap_or("INBOX")
+    }
 }
 
 fn yes() -> bool {

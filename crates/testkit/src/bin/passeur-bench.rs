@@ -9,6 +9,10 @@
 //! usage: passeur-bench [--corpus small|c5000|s20000]... [--tools passeur,doveadm,mbsync]
 //!                      [--passeur PATH] [--out DIR] [--runs N] [--compress]
 //!
+//! `--pop3` benchmarks POP3 -> IMAP instead: the corpus's messages all in the source INBOX,
+//! read over POP3 by passeur and by `doveadm backup` with the `pop3c` storage (see
+//! `bench/pop3.rs`).
+//!
 //! `--compress` loads imap_zlib (COMPRESS=DEFLATE) on both servers; off by default.
 //! `--rawlog` records every IMAP session of the destination in `<corpus>/dst/rawlog/<user>/`
 //! (Dovecot `rawlog_dir`), to see what a tool sent.
@@ -25,8 +29,11 @@ use passeur_testkit::imapwire;
 use passeur_testkit::verify::{self, AccountSnapshot};
 use passeur_testkit::{Dovecot, DovecotOptions};
 
+#[path = "bench/pop3.rs"]
+mod pop3;
+
 const USAGE: &str = "usage: passeur-bench [--corpus small|c5000|s20000]... \
-[--tools passeur,doveadm,mbsync[,imapsync]] [--passeur PATH] [--out DIR] [--runs N] [--compress] [--rawlog]";
+[--tools passeur,doveadm,mbsync[,imapsync]] [--passeur PATH] [--out DIR] [--runs N] [--compress] [--rawlog] [--pop3]";
 
 struct Args {
     corpora: Vec<String>,
@@ -36,6 +43,8 @@ struct Args {
     runs: u32,
     compress: bool,
     rawlog: bool,
+    /// POP3 -> IMAP instead of IMAP -> IMAP.
+    pop3: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -47,6 +56,7 @@ fn parse_args() -> Result<Args, String> {
         runs: 1,
         compress: false,
         rawlog: false,
+        pop3: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -64,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
             "--runs" => a.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--compress" => a.compress = true,
             "--rawlog" => a.rawlog = true,
+            "--pop3" => a.pop3 = true,
             "-h" | "--help" => return Err(String::new()),
             other if !other.starts_with('-') => a.corpora.push(other.to_string()),
             other => return Err(format!("unknown argument {other}")),
@@ -761,7 +772,12 @@ fn main() -> ExitCode {
     }
     let mut rows = Vec::new();
     for c in &args.corpora {
-        if let Err(e) = bench_corpus(&args, c, &mut rows) {
+        let r = if args.pop3 {
+            pop3::bench(&args, c, &mut rows)
+        } else {
+            bench_corpus(&args, c, &mut rows)
+        };
+        if let Err(e) = r {
             eprintln!("passeur-bench: {e}");
             return ExitCode::FAILURE;
         }

@@ -1,0 +1,796 @@
+//! Finding a mail account's servers from its address.
+//!
+//! [`Discoverer::detect`] tries, in order, and stops at the first that answers:
+//!
+//! 1. the provider presets ([`presets`], the data file `data/providers.json`), by the
+//!    address's domain;
+//! 2. RFC 6186 SRV records: `_imaps._tcp`, `_imap._tcp`, `_pop3s._tcp`, `_pop3._tcp`;
+//! 3. Thunderbird-style autoconfig files: `https://autoconfig.DOMAIN/mail/config-v1.1.xml`,
+//!    `https://DOMAIN/.well-known/autoconfig/mail/config-v1.1.xml`, then the ISPDB
+//!    (`https://autoconfig.thunderbird.net/v1.1/DOMAIN`, or an operator's mirror);
+//! 4. the domain's MX records matched against the presets' hosters (a company domain hosted
+//!    by Google, Microsoft, OVHcloud, ...).
+//!
+//! What it finds is a [`Detected`]: every server found, where it was found, and
+//! [`Detected::choose`] for the incoming server to use. The rule there: a plain-text (no TLS)
+//! server is never chosen on its own; DNS without DNSSEC and plain HTTP can be forged, so their
+//! answers are hints the user sees ([`Detected::trusted`] is false for them).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use quick_xml::events::Event as XmlEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::NetError;
+
+/// Transport security of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Implicit TLS (IMAPS 993, POP3S 995, SMTPS 465).
+    Tls,
+    /// STARTTLS on the plain port.
+    Starttls,
+    /// No encryption: never chosen without the user saying so.
+    Plain,
+}
+
+/// What a server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailProtocol {
+    Imap,
+    Pop3,
+    Smtp,
+}
+
+/// One server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Server {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    /// The login on this server when its source names one (else [`Detected::login`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+}
+
+impl Server {
+    /// The account URL passeur takes (`imaps://LOGIN@HOST:PORT`, `pop3+starttls://...`); `None`
+    /// for SMTP.
+    pub fn url(&self, protocol: MailProtocol, login: &str) -> Option<String> {
+        let scheme = match (protocol, self.security) {
+            (MailProtocol::Imap, Security::Tls) => "imaps",
+            (MailProtocol::Imap, Security::Starttls) => "imap+starttls",
+            (MailProtocol::Imap, Security::Plain) => "imap",
+            (MailProtocol::Pop3, Security::Tls) => "pop3s",
+            (MailProtocol::Pop3, Security::Starttls) => "pop3+starttls",
+            (MailProtocol::Pop3, Security::Plain) => "pop3",
+            (MailProtocol::Smtp, _) => return None,
+        };
+        let mut user = String::new();
+        for b in login.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) {
+                user.push(b as char);
+            } else {
+                user.push_str(&format!("%{b:02X}"));
+            }
+        }
+        Some(format!("{scheme}://{user}@{}:{}", self.host, self.port))
+    }
+}
+
+/// A provider preset (one entry of `data/providers.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preset {
+    pub id: String,
+    pub name: String,
+    /// Address domains of the provider.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// MX host suffixes that mean "hosted here" (`google.com` matches `aspmx.l.google.com`).
+    #[serde(default)]
+    pub mx: Vec<String>,
+    pub imap: Option<Server>,
+    pub pop3: Option<Server>,
+    pub smtp: Option<Server>,
+    pub caldav: Option<String>,
+    pub carddav: Option<String>,
+    /// `password`, `app-password`, `oauth2`.
+    #[serde(default)]
+    pub auth: Vec<String>,
+    /// Special folders by role (`sent`, `trash`, `junk`, `drafts`, `all`).
+    #[serde(default)]
+    pub folders: BTreeMap<String, String>,
+    #[serde(default)]
+    pub quirks: Vec<String>,
+    /// Documented limits (`connections`, `daily_download_mb`, ...), the default throttles.
+    #[serde(default)]
+    pub limits: BTreeMap<String, u64>,
+}
+
+/// Every preset, read once from the data file built into the binary.
+pub fn presets() -> &'static [Preset] {
+    static PRESETS: OnceLock<Vec<Preset>> = OnceLock::new();
+    PRESETS.get_or_init(|| {
+        // The file is ours and checked by a test: a parse error is a build defect.
+        serde_json::from_str(include_str!("../data/providers.json"))
+            .expect("data/providers.json is valid")
+    })
+}
+
+/// The preset of an address domain.
+pub fn preset_for_domain(domain: &str) -> Option<&'static Preset> {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    presets().iter().find(|p| p.domains.contains(&d))
+}
+
+/// The preset whose hoster runs the mail exchanger `mx` (a host name).
+pub fn preset_for_mx(mx: &str) -> Option<&'static Preset> {
+    let h = mx.trim_end_matches('.').to_ascii_lowercase();
+    presets().iter().find(|p| {
+        p.mx.iter()
+            .any(|s| h == *s || h.ends_with(&format!(".{s}")))
+    })
+}
+
+/// Where the settings came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Found {
+    /// The presets, by the address's domain.
+    Preset { id: String },
+    /// RFC 6186 SRV records.
+    Srv,
+    /// An autoconfig file at this URL (the ISPDB included).
+    Autoconfig { url: String },
+    /// The domain's MX records point to a known hoster.
+    Mx { mx: String, id: String },
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Found::Preset { id } => write!(f, "the provider presets ({id})"),
+            Found::Srv => f.write_str("DNS SRV records (RFC 6186)"),
+            Found::Autoconfig { url } => write!(f, "the autoconfig file {url}"),
+            Found::Mx { mx, id } => write!(f, "the domain's MX record {mx} (hosted by {id})"),
+        }
+    }
+}
+
+/// What detection found for an address.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detected {
+    pub address: String,
+    /// The login to use (the address, unless the source says otherwise).
+    pub login: String,
+    pub found: Found,
+    /// Whether the source can be trusted as is: presets (ours) and HTTPS; DNS without DNSSEC
+    /// and plain HTTP are hints only.
+    pub trusted: bool,
+    pub provider: Option<String>,
+    /// Incoming servers, best first: encrypted before plain text, IMAP before POP3, implicit TLS
+    /// before STARTTLS.
+    pub incoming: Vec<(MailProtocol, Server)>,
+    pub smtp: Vec<Server>,
+    pub caldav: Option<String>,
+    pub carddav: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl Detected {
+    /// The incoming server to use: the best encrypted one. A plain-text one is never chosen:
+    /// the error says what was found and that the user must ask for it by its URL.
+    pub fn choose(&self) -> Result<(MailProtocol, &Server), NetError> {
+        if let Some((p, s)) = self
+            .incoming
+            .iter()
+            .find(|(_, s)| s.security != Security::Plain)
+        {
+            return Ok((*p, s));
+        }
+        match self.incoming.first() {
+            Some((p, s)) => Err(NetError::Discover(format!(
+                "{} offers only a plain-text server ({}); passeur does not choose one on its \
+                 own: give its URL yourself if you accept that the password travels in clear",
+                self.address,
+                s.url(*p, self.login_for(s)).unwrap_or_default()
+            ))),
+            None => Err(NetError::Discover(format!(
+                "no incoming mail server found for {}",
+                self.address
+            ))),
+        }
+    }
+
+    /// The URL of [`Detected::choose`].
+    pub fn url(&self) -> Result<String, NetError> {
+        let (p, s) = self.choose()?;
+        Ok(s.url(p, self.login_for(s)).unwrap_or_default())
+    }
+
+    /// The login to use on `server`.
+    pub fn login_for<'a>(&'a self, server: &'a Server) -> &'a str {
+        server.login.as_deref().unwrap_or(&self.login)
+    }
+
+    fn from_preset(address: &str, p: &Preset, found: Found) -> Detected {
+        let mut incoming = Vec::new();
+        if let Some(s) = &p.imap {
+            incoming.push((MailProtocol::Imap, s.clone()));
+        }
+        if let Some(s) = &p.pop3 {
+            incoming.push((MailProtocol::Pop3, s.clone()));
+        }
+        sort_incoming(&mut incoming);
+        let mut notes = p.quirks.clone();
+        if !p.auth.is_empty() {
+            notes.push(format!("log in with: {}", p.auth.join(", ")));
+        }
+        Detected {
+            address: address.to_owned(),
+            login: address.to_owned(),
+            found,
+            trusted: true,
+            provider: Some(p.name.clone()),
+            incoming,
+            smtp: p.smtp.iter().cloned().collect(),
+            caldav: p.caldav.clone(),
+            carddav: p.carddav.clone(),
+            notes,
+        }
+    }
+}
+
+/// Encrypted before plain text; among encrypted servers IMAP before POP3 (folders, flags and
+/// dates come along), then implicit TLS before STARTTLS.
+fn sort_incoming(v: &mut [(MailProtocol, Server)]) {
+    v.sort_by_key(|(p, s)| (s.security == Security::Plain, *p, s.security));
+}
+
+/// The default ISPDB (Thunderbird's database of provider settings).
+pub const ISPDB: &str = "https://autoconfig.thunderbird.net/v1.1/";
+
+/// Finds servers; see the module documentation for the order.
+pub struct Discoverer {
+    resolver: TokioResolver,
+    http: reqwest::Client,
+    /// ISPDB base URL (the domain is appended); `None` skips it.
+    pub ispdb: Option<String>,
+    /// Autoconfig URL templates (`{domain}` and `{address}` replaced); the defaults are the
+    /// two HTTPS places.
+    pub autoconfig: Vec<String>,
+}
+
+impl Discoverer {
+    /// A discoverer asking DNS server `dns` (the system's configuration when `None`).
+    pub fn new(dns: Option<SocketAddr>) -> Result<Discoverer, NetError> {
+        let builder = match dns {
+            Some(addr) => {
+                let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+                for c in &mut ns.connections {
+                    c.port = addr.port();
+                }
+                TokioResolver::builder_with_config(
+                    ResolverConfig::from_name_servers(vec![ns]),
+                    TokioRuntimeProvider::default(),
+                )
+            }
+            None => TokioResolver::builder_tokio().map_err(|e| {
+                NetError::Discover(format!("cannot read the system's DNS configuration: {e}"))
+            })?,
+        };
+        let resolver = builder
+            .build()
+            .map_err(|e| NetError::Discover(format!("cannot set up DNS: {e}")))?;
+        let tls = crate::tls_client_config(crate::TlsVerify::Platform)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("passeur/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| NetError::Discover(format!("cannot set up HTTP: {e}")))?;
+        Ok(Discoverer {
+            resolver,
+            http,
+            ispdb: Some(ISPDB.to_owned()),
+            autoconfig: vec![
+                "https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={address}".into(),
+                "https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress={address}"
+                    .into(),
+            ],
+        })
+    }
+
+    /// Finds the servers of `address`.
+    pub async fn detect(&self, address: &str) -> Result<Detected, NetError> {
+        let address = address.trim();
+        let domain = match address.rsplit_once('@') {
+            Some((local, d)) if !local.is_empty() && d.contains('.') && !d.contains('/') => {
+                d.trim_end_matches('.').to_ascii_lowercase()
+            }
+            _ => {
+                return Err(NetError::Discover(format!(
+                    "{address:?} is not an e-mail address (expected user@domain)"
+                )));
+            }
+        };
+        if let Some(p) = preset_for_domain(&domain) {
+            return Ok(Detected::from_preset(
+                address,
+                p,
+                Found::Preset { id: p.id.clone() },
+            ));
+        }
+        if let Some(d) = self.srv(address, &domain).await {
+            return Ok(d);
+        }
+        if let Some(d) = self.autoconfig(address, &domain).await {
+            return Ok(d);
+        }
+        for mx in self.mx(&domain).await {
+            if let Some(p) = preset_for_mx(&mx) {
+                let mut d = Detected::from_preset(
+                    address,
+                    p,
+                    Found::Mx {
+                        mx: mx.clone(),
+                        id: p.id.clone(),
+                    },
+                );
+                d.trusted = false;
+                return Ok(d);
+            }
+        }
+        Err(NetError::Discover(format!(
+            "cannot find the mail servers of {domain}: no preset, no SRV record, no autoconfig \
+             file and no known hoster in its MX records; give the server's URL \
+             (imaps://LOGIN@HOST)"
+        )))
+    }
+
+    async fn srv(&self, address: &str, domain: &str) -> Option<Detected> {
+        let mut incoming = Vec::new();
+        for (service, protocol, security) in [
+            ("_imaps._tcp", MailProtocol::Imap, Security::Tls),
+            // RFC 6186 §3.2 names _imap for STARTTLS or plain; passeur asks for STARTTLS.
+            ("_imap._tcp", MailProtocol::Imap, Security::Starttls),
+            ("_pop3s._tcp", MailProtocol::Pop3, Security::Tls),
+            ("_pop3._tcp", MailProtocol::Pop3, Security::Starttls),
+        ] {
+            let name = format!("{service}.{domain}.");
+            let Ok(l) = self.resolver.srv_lookup(name).await else {
+                continue;
+            };
+            let mut recs: Vec<(u16, u16, Server)> = l
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::SRV(s) => Some((s.priority, s.weight, s.target.to_utf8(), s.port)),
+                    _ => None,
+                })
+                // A target of "." says the service is not offered (RFC 2782).
+                .filter(|(_, _, t, _)| t != ".")
+                .map(|(p, w, t, port)| {
+                    (
+                        p,
+                        w,
+                        Server {
+                            host: t.trim_end_matches('.').to_ascii_lowercase(),
+                            port,
+                            security,
+                            login: None,
+                        },
+                    )
+                })
+                .collect();
+            recs.sort_by_key(|(p, w, _)| (*p, std::cmp::Reverse(*w)));
+            if let Some((_, _, s)) = recs.into_iter().next() {
+                incoming.push((protocol, s));
+            }
+        }
+        if incoming.is_empty() {
+            return None;
+        }
+        sort_incoming(&mut incoming);
+        let smtp = Vec::new();
+        Some(Detected {
+            address: address.to_owned(),
+            login: address.to_owned(),
+            found: Found::Srv,
+            trusted: false,
+            provider: None,
+            incoming,
+            smtp,
+            caldav: None,
+            carddav: None,
+            notes: vec![
+                "found in DNS without DNSSEC: check the host names before giving a password".into(),
+            ],
+        })
+    }
+
+    async fn autoconfig(&self, address: &str, domain: &str) -> Option<Detected> {
+        let mut urls: Vec<String> = self
+            .autoconfig
+            .iter()
+            .map(|t| {
+                t.replace("{domain}", domain)
+                    .replace("{address}", &encode_query(address))
+            })
+            .collect();
+        if let Some(base) = &self.ispdb {
+            urls.push(format!("{base}{domain}"));
+        }
+        for url in urls {
+            let Ok(res) = self.http.get(&url).send().await else {
+                continue;
+            };
+            if !res.status().is_success() {
+                continue;
+            }
+            let https = res.url().scheme() == "https";
+            let Ok(body) = res.text().await else {
+                continue;
+            };
+            let Some(mut d) = parse_autoconfig(&body, address) else {
+                tracing::debug!(url, "not an autoconfig file");
+                continue;
+            };
+            d.found = Found::Autoconfig { url: url.clone() };
+            d.trusted = https;
+            if !https {
+                d.notes.push(
+                    "found over plain HTTP: check the host names before giving a password".into(),
+                );
+            }
+            return Some(d);
+        }
+        None
+    }
+
+    async fn mx(&self, domain: &str) -> Vec<String> {
+        match self.resolver.mx_lookup(format!("{domain}.")).await {
+            Ok(l) => {
+                let mut v: Vec<(u16, String)> = l
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::MX(m) => Some((m.preference, m.exchange.to_utf8())),
+                        _ => None,
+                    })
+                    .collect();
+                v.sort();
+                v.into_iter().map(|(_, h)| h).collect()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+fn encode_query(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Reads a Thunderbird autoconfig file (`clientConfig` version 1.1): its incoming and
+/// outgoing servers, CalDAV/CardDAV URLs and the login. `None` when it is not one or names no
+/// incoming server passeur can use. Never panics on input.
+pub fn parse_autoconfig(xml: &str, address: &str) -> Option<Detected> {
+    let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+    let expand = |s: &str| {
+        s.replace("%EMAILADDRESS%", address)
+            .replace("%EMAILLOCALPART%", local)
+            .replace("%EMAILDOMAIN%", domain)
+    };
+    #[derive(Default)]
+    struct Srv {
+        kind: String,
+        host: String,
+        port: String,
+        socket: String,
+        username: String,
+    }
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut path: Vec<String> = Vec::new();
+    let mut cur: Option<(bool, Srv)> = None;
+    let mut servers: Vec<(bool, Srv)> = Vec::new();
+    let mut provider = None;
+    let (mut caldav, mut carddav) = (None, None);
+    let mut dav_kind = String::new();
+    let mut saw_root = false;
+    loop {
+        match reader.read_event() {
+            Ok(XmlEvent::Start(e)) => {
+                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                let kind = e
+                    .attributes()
+                    .flatten()
+                    .find(|a| a.key.local_name().as_ref() == b"type")
+                    .map(|a| String::from_utf8_lossy(&a.value).to_ascii_lowercase())
+                    .unwrap_or_default();
+                match name.as_str() {
+                    "clientConfig" => saw_root = true,
+                    "incomingServer" | "outgoingServer" => {
+                        cur = Some((
+                            name == "incomingServer",
+                            Srv {
+                                kind,
+                                ..Srv::default()
+                            },
+                        ));
+                    }
+                    "calendar" | "addressBook" => dav_kind = kind,
+                    _ => {}
+                }
+                path.push(name);
+            }
+            Ok(XmlEvent::End(_)) => {
+                if let Some(name) = path.pop()
+                    && matches!(name.as_str(), "incomingServer" | "outgoingServer")
+                    && let Some(s) = cur.take()
+                {
+                    servers.push(s);
+                }
+            }
+            Ok(XmlEvent::Text(t)) => {
+                let text = t.decode().map(|c| c.trim().to_owned()).unwrap_or_default();
+                if text.is_empty() {
+                    continue;
+                }
+                let leaf = path.last().map(String::as_str).unwrap_or("");
+                let parent = path
+                    .len()
+                    .checked_sub(2)
+                    .and_then(|i| path.get(i))
+                    .map(String::as_str)
+                    .unwrap_or("");
+                if let Some((_, s)) = cur.as_mut() {
+                    match leaf {
+                        "hostname" => s.host = expand(&text),
+                        "port" => s.port = text,
+                        "socketType" => s.socket = text.to_ascii_uppercase(),
+                        "username" => s.username = expand(&text),
+                        _ => {}
+                    }
+                } else if leaf == "displayName" && parent == "emailProvider" {
+                    provider.get_or_insert(text);
+                } else if leaf == "url" && parent == "calendar" && dav_kind == "caldav" {
+                    caldav.get_or_insert(expand(&text));
+                } else if leaf == "url" && parent == "addressBook" && dav_kind == "carddav" {
+                    carddav.get_or_insert(expand(&text));
+                }
+            }
+            Ok(XmlEvent::Eof) => break,
+            Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+    if !saw_root {
+        return None;
+    }
+    let mut incoming = Vec::new();
+    let mut smtp = Vec::new();
+    for (is_in, s) in servers {
+        let security = match s.socket.as_str() {
+            "SSL" | "TLS" => Security::Tls,
+            "STARTTLS" => Security::Starttls,
+            "PLAIN" => Security::Plain,
+            _ => continue,
+        };
+        let default_port = match (s.kind.as_str(), security) {
+            ("imap", Security::Tls) => 993,
+            ("imap", _) => 143,
+            ("pop3", Security::Tls) => 995,
+            ("pop3", _) => 110,
+            ("smtp", Security::Tls) => 465,
+            ("smtp", _) => 587,
+            _ => continue,
+        };
+        if s.host.is_empty() || s.host.contains(['/', ' ', '@']) {
+            continue;
+        }
+        let port = s.port.parse().unwrap_or(default_port);
+        let server = Server {
+            host: s.host.to_ascii_lowercase(),
+            port,
+            security,
+            login: (!s.username.is_empty()).then(|| s.username.clone()),
+        };
+        match (is_in, s.kind.as_str()) {
+            (true, "imap") | (true, "pop3") => {
+                let p = if s.kind == "imap" {
+                    MailProtocol::Imap
+                } else {
+                    MailProtocol::Pop3
+                };
+                incoming.push((p, server));
+            }
+            (false, "smtp") => smtp.push(server),
+            _ => {}
+        }
+    }
+    if incoming.is_empty() {
+        return None;
+    }
+    sort_incoming(&mut incoming);
+    Some(Detected {
+        address: address.to_owned(),
+        login: address.to_owned(),
+        found: Found::Autoconfig { url: String::new() },
+        trusted: false,
+        provider,
+        incoming,
+        smtp,
+        caldav,
+        carddav,
+        notes: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<clientConfig version="1.1">
+  <emailProvider id="example.test">
+    <domain>example.test</domain>
+    <displayName>Example Mail</displayName>
+    <incomingServer type="pop3">
+      <hostname>pop.example.test</hostname>
+      <port>995</port>
+      <socketType>SSL</socketType>
+      <username>%EMAILLOCALPART%</username>
+      <authentication>password-cleartext</authentication>
+    </incomingServer>
+    <incomingServer type="imap">
+      <hostname>mail.%EMAILDOMAIN%</hostname>
+      <port>143</port>
+      <socketType>STARTTLS</socketType>
+      <username>%EMAILADDRESS%</username>
+    </incomingServer>
+    <incomingServer type="imap">
+      <hostname>imap.example.test</hostname>
+      <port>993</port>
+      <socketType>SSL</socketType>
+      <username>%EMAILADDRESS%</username>
+    </incomingServer>
+    <outgoingServer type="smtp">
+      <hostname>smtp.example.test</hostname>
+      <port>587</port>
+      <socketType>STARTTLS</socketType>
+    </outgoingServer>
+  </emailProvider>
+  <calendar type="caldav"><url>https://dav.example.test/cal/%EMAILADDRESS%/</url></calendar>
+  <addressBook type="carddav"><url>https://dav.example.test/card/</url></addressBook>
+</clientConfig>"#;
+
+    #[test]
+    fn autoconfig_files_are_read_and_encrypted_imap_comes_first() {
+        let d = parse_autoconfig(SAMPLE, "alice@example.test").unwrap();
+        assert_eq!(d.provider.as_deref(), Some("Example Mail"));
+        let urls: Vec<String> = d
+            .incoming
+            .iter()
+            .map(|(p, s)| s.url(*p, "x").unwrap())
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "imaps://x@imap.example.test:993",
+                "imap+starttls://x@mail.example.test:143",
+                "pop3s://x@pop.example.test:995",
+            ]
+        );
+        // Each server's own login.
+        assert_eq!(
+            d.url().unwrap(),
+            "imaps://alice%40example.test@imap.example.test:993"
+        );
+        let pop = d
+            .incoming
+            .iter()
+            .find(|(p, _)| *p == MailProtocol::Pop3)
+            .unwrap();
+        assert_eq!(d.login_for(&pop.1), "alice");
+        assert_eq!(d.smtp[0].security, Security::Starttls);
+        assert_eq!(
+            d.caldav.as_deref(),
+            Some("https://dav.example.test/cal/alice@example.test/")
+        );
+        assert_eq!(d.carddav.as_deref(), Some("https://dav.example.test/card/"));
+    }
+
+    #[test]
+    fn a_plain_text_server_is_never_chosen_on_its_own() {
+        let xml = r#"<clientConfig><emailProvider><incomingServer type="imap">
+            <hostname>old.example.test</hostname><port>143</port><socketType>plain</socketType>
+            </incomingServer></emailProvider></clientConfig>"#;
+        let d = parse_autoconfig(xml, "bob@example.test").unwrap();
+        let e = d.choose().unwrap_err().to_string();
+        assert!(e.contains("only a plain-text server"), "{e}");
+        assert!(
+            e.contains("imap://bob%40example.test@old.example.test:143"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn what_is_not_an_autoconfig_file_gives_nothing() {
+        for bad in [
+            "",
+            "<html><body>404</body></html>",
+            "<clientConfig><emailProvider></emailProvider></clientConfig>",
+            "<clientConfig><incomingServer type=\"imap\"><hostname>a b</hostname><socketType>SSL</socketType></incomingServer></clientConfig>",
+            "<clientConfig><incomingServer type=\"imap\"><hostname>h</hostname>",
+            "<<<>>>",
+        ] {
+            assert!(parse_autoconfig(bad, "a@b.c").is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn presets_cover_the_providers_and_match_by_domain_and_mx() {
+        let ids: Vec<&str> = presets().iter().map(|p| p.id.as_str()).collect();
+        for id in [
+            "gmail",
+            "microsoft",
+            "yahoo",
+            "icloud",
+            "gmx",
+            "webde",
+            "fastmail",
+            "zoho",
+            "ovh-mxplan",
+            "ovh-emailpro",
+            "ovh-exchange",
+            "orange",
+            "free",
+            "laposte",
+        ] {
+            assert!(ids.contains(&id), "no preset {id}");
+        }
+        for p in presets() {
+            assert!(p.imap.is_some() || p.pop3.is_some(), "{}", p.id);
+            for s in p.imap.iter().chain(&p.pop3).chain(&p.smtp) {
+                assert_ne!(s.security, Security::Plain, "{}: a plain-text preset", p.id);
+            }
+        }
+        assert_eq!(preset_for_domain("GMail.com").unwrap().id, "gmail");
+        assert_eq!(preset_for_domain("laposte.net").unwrap().id, "laposte");
+        assert!(preset_for_domain("example.org").is_none());
+        assert_eq!(preset_for_mx("aspmx.l.google.com.").unwrap().id, "gmail");
+        assert_eq!(
+            preset_for_mx("contoso-com.mail.protection.outlook.com")
+                .unwrap()
+                .id,
+            "microsoft"
+        );
+        assert_eq!(preset_for_mx("mx1.mail.ovh.net").unwrap().id, "ovh-mxplan");
+        assert!(preset_for_mx("notgoogle.com").is_none());
+        let d = Detected::from_preset(
+            "a@free.fr",
+            preset_for_domain("free.fr").unwrap(),
+            Found::Preset { id: "free".into() },
+        );
+        assert_eq!(d.url().unwrap(), "imaps://a%40free.fr@imap.free.fr:993");
+    }
+}

@@ -62,6 +62,24 @@ impl MailAccount {
         }
     }
 
+    /// Refuses a clear-text login to a host other than loopback unless allowed.
+    pub(crate) fn check_plaintext(&self, side: Side) -> Result<(), EngineError> {
+        if self.endpoint.security == passeur_types::Security::Plain
+            && !self.is_loopback()
+            && !self.allow_plaintext
+        {
+            let secure = match self.endpoint.protocol {
+                passeur_types::Protocol::Pop3 => "pop3s:// or pop3+starttls://",
+                _ => "imaps:// or imap+starttls://",
+            };
+            return Err(EngineError::Config(format!(
+                "{side}: cannot send the password in clear text to {}: use {secure}, or allow it with --allow-plaintext",
+                self.endpoint.host
+            )));
+        }
+        Ok(())
+    }
+
     fn is_loopback(&self) -> bool {
         let h = self.endpoint.host.as_str();
         h == "localhost"
@@ -77,15 +95,7 @@ impl MailAccount {
                 self.endpoint
             )));
         }
-        if self.endpoint.security == passeur_types::Security::Plain
-            && !self.is_loopback()
-            && !self.allow_plaintext
-        {
-            return Err(EngineError::Config(format!(
-                "{side}: cannot send the password in clear text to {}: use imaps:// or imap+starttls://, or allow it with --allow-plaintext",
-                self.endpoint.host
-            )));
-        }
+        self.check_plaintext(side)?;
         let cfg = ConnectConfig {
             host: self.endpoint.host.clone(),
             port: self.endpoint.port,

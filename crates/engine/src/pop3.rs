@@ -207,6 +207,7 @@ pub(crate) async fn connect_pop3(
     src: &MailAccount,
     no_pipelining: bool,
 ) -> Result<Pop3Client, EngineError> {
+    src.check_plaintext(Side::Source)?;
     let cfg = ConnectConfig {
         host: src.endpoint.host.clone(),
         port: src.endpoint.port,
@@ -215,6 +216,7 @@ pub(crate) async fn connect_pop3(
         connect_timeout: std::time::Duration::from_secs(20),
         io_timeout: src.io_timeout,
         quirk_no_pipelining: no_pipelining,
+        address_policy: src.address_policy,
     };
     let mut c = Pop3Client::connect(&cfg)
         .await

@@ -40,6 +40,8 @@ pub struct ConnectConfig {
     pub io_timeout: Duration,
     /// Quirk: send one command at a time even when the server announces PIPELINING.
     pub quirk_no_pipelining: bool,
+    /// Which addresses the host may resolve to (everything by default).
+    pub address_policy: passeur_net::AddressPolicy,
 }
 
 impl ConnectConfig {
@@ -52,6 +54,7 @@ impl ConnectConfig {
             connect_timeout: Duration::from_secs(20),
             io_timeout: Duration::from_secs(120),
             quirk_no_pipelining: false,
+            address_policy: passeur_net::AddressPolicy::permissive(),
         }
     }
 }
@@ -134,14 +137,23 @@ impl Client {
             port: cfg.port,
             source,
         };
-        let tcp = tokio::time::timeout(
+        let tcp = passeur_net::connect(
+            &cfg.host,
+            cfg.port,
+            &cfg.address_policy,
             cfg.connect_timeout,
-            TcpStream::connect((cfg.host.as_str(), cfg.port)),
         )
         .await
-        .map_err(|_| connect_err(io::Error::new(io::ErrorKind::TimedOut, "timed out")))?
-        .map_err(connect_err)?;
-        let _ = tcp.set_nodelay(true);
+        .map_err(|e| match e {
+            passeur_net::NetError::Connect { source, .. } => connect_err(source),
+            passeur_net::NetError::Timeout { .. } => {
+                connect_err(io::Error::new(io::ErrorKind::TimedOut, "timed out"))
+            }
+            passeur_net::NetError::Resolve { reason, .. } => connect_err(io::Error::other(
+                format!("cannot resolve the name: {reason}"),
+            )),
+            other => Error::Refused(other.to_string()),
+        })?;
         let stream = if cfg.security == Security::Tls {
             Stream::Tls(Box::new(handshake(cfg, tcp).await?))
         } else {

@@ -16,6 +16,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The host may not be reached under the address policy.
+    #[error("{0}")]
+    Refused(String),
     #[error("cannot establish TLS with {host}: {reason}")]
     Tls { host: String, reason: String },
     #[error("cannot log in: the server said {text:?}")]
@@ -48,6 +51,7 @@ impl Error {
                 text.starts_with("[IN-USE]") || text.starts_with("[SYS/TEMP]")
             }
             Error::Tls { .. }
+            | Error::Refused(_)
             | Error::Protocol { .. }
             | Error::Unsupported(_)
             | Error::State(_) => false,

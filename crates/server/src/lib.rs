@@ -12,6 +12,8 @@
 //! file import, its destination login): an unknown ID and a wrong account give the same 404.
 
 pub mod api;
+pub mod bulk;
+pub mod projects;
 mod routes;
 pub mod service;
 pub mod vault;
@@ -169,7 +171,9 @@ struct ApiDoc;
 
 /// The OpenAPI document of `/api/v1`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(<projects::ProjectsDoc as OpenApi>::openapi());
+    doc
 }
 
 /// The service's routes.
@@ -198,6 +202,7 @@ pub fn router(svc: Arc<Service>) -> Router {
             "/api/v1/migrations/{id}/report.csv",
             get(routes::report_csv),
         )
+        .merge(projects::routes())
         .merge(web::pages())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(svc)

@@ -34,7 +34,7 @@ use crate::{ApiError, ApiJson, Service};
 const LOOKUPS_PER_MINUTE: u32 = 120;
 
 /// The client's address, when the server was started with connection info.
-pub(crate) struct ClientAddr(Option<IpAddr>);
+pub(crate) struct ClientAddr(pub(crate) Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = Infallible;
@@ -134,6 +134,35 @@ fn lang_of(v: Option<&str>, headers: &HeaderMap) -> Lang {
     }
 }
 
+/// Creates the migration `v` asks for: checks its servers against the address guard, keeps its
+/// credentials and `meta`, and queues its first pass. Nothing is left behind on failure.
+pub(crate) async fn create_valid(
+    svc: &Service,
+    v: &ValidMigration,
+    meta: passeur_store::ServiceMeta,
+) -> Result<MigrationId, ApiError> {
+    let spec = spec_of(v)?;
+    guard(svc, "source.url", &v.source).await?;
+    guard(svc, "destination.url", &v.destination).await?;
+    let (id, _) = svc
+        .runner
+        .create(&v.source.to_url(), &v.destination.to_url(), &spec, false)
+        .await?;
+    let stored = async {
+        svc.keep_credentials(id, &v.source_password, &v.destination_password)
+            .await?;
+        svc.store().put_service_meta(id, &meta).await?;
+        svc.queue_pass(id, v.start_at.map(|s| s * 1000)).await
+    }
+    .await;
+    if let Err(e) = stored {
+        // Leave nothing half-made behind.
+        let _ = svc.store().delete_migration(id).await;
+        return Err(e.into());
+    }
+    Ok(id)
+}
+
 /// Create a migration; its first pass is queued (or scheduled at `start_at`).
 #[utoipa::path(post, path = "/api/v1/migrations", request_body = CreateMigration,
     responses((status = 201, body = Created), (status = 400, body = ErrorOut), (status = 422, body = ErrorOut)))]
@@ -143,35 +172,17 @@ pub(crate) async fn create_migration(
     ApiJson(req): ApiJson<CreateMigration>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let v = req.validate()?;
-    let spec = spec_of(&v)?;
-    guard(&svc, "source.url", &v.source).await?;
-    guard(&svc, "destination.url", &v.destination).await?;
-    let (id, _) = svc
-        .runner
-        .create(&v.source.to_url(), &v.destination.to_url(), &spec, false)
-        .await?;
     let lang = lang_of(v.lang.as_deref(), &headers);
-    let stored = async {
-        svc.keep_credentials(id, &v.source_password, &v.destination_password)
-            .await?;
-        svc.store()
-            .put_service_meta(
-                id,
-                &passeur_store::ServiceMeta {
-                    notify: v.notify.clone(),
-                    lang: lang.tag().into(),
-                    project: None,
-                },
-            )
-            .await?;
-        svc.queue_pass(id, v.start_at.map(|s| s * 1000)).await
-    }
-    .await;
-    if let Err(e) = stored {
-        // Leave nothing half-made behind.
-        let _ = svc.store().delete_migration(id).await;
-        return Err(e.into());
-    }
+    let id = create_valid(
+        &svc,
+        &v,
+        passeur_store::ServiceMeta {
+            notify: v.notify.clone(),
+            lang: lang.tag().into(),
+            project: None,
+        },
+    )
+    .await?;
     svc.queue_notification(
         id,
         Notification::Started {
@@ -350,7 +361,7 @@ fn progress_of(v: &MigrationView, job: Option<&Job>) -> Vec<ProgressOut> {
         .collect()
 }
 
-async fn migration_out(
+pub(crate) async fn migration_out(
     svc: &Service,
     id: MigrationId,
     v: &MigrationView,

@@ -12,12 +12,13 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use passeur_engine::Runner;
+use passeur_notify::{Notifier, SmtpConfig};
 use passeur_server::projects::{BulkOut, ProjectOut};
 use passeur_server::vault::Vault;
 use passeur_server::{Service, Settings, router};
 use passeur_store::{JobState, Store};
 use passeur_testkit::imapwire::Client;
-use passeur_testkit::{Dovecot, DovecotOptions};
+use passeur_testkit::{Dovecot, DovecotOptions, SmtpOptions, SmtpReceiver};
 use passeur_types::MigrationId;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -26,15 +27,25 @@ const WAIT: Duration = Duration::from_secs(120);
 const PASSWORD: &str = "Tr0ub4dor&3-horse";
 
 async fn service(dir: &std::path::Path) -> (Arc<Service>, Store) {
+    service_with(dir, None).await
+}
+
+async fn service_with(dir: &std::path::Path, smtp: Option<&SmtpReceiver>) -> (Arc<Service>, Store) {
     let store = Store::open(&dir.join("passeur.db")).await.unwrap();
     let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
+    let notifier = smtp.map(|rx| {
+        let mut c = SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
+        c.ca_file = rx.ca_file();
+        c.timeout = Duration::from_secs(10);
+        Notifier::new(c).unwrap()
+    });
     let settings = Settings {
         allow_private_addresses: true,
         public_url: "https://passeur.test".into(),
         workers: 3,
         ..Default::default()
     };
-    let svc = Service::new(Runner::new(store.clone()), vault, settings, None);
+    let svc = Service::new(Runner::new(store.clone()), vault, settings, notifier);
     let workers = Arc::clone(&svc);
     tokio::spawn(async move { workers.run_workers().await });
     (svc, store)
@@ -582,7 +593,8 @@ async fn one_account_then_options_then_the_limit_follows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_csrf_throttling_validation_and_templates() {
     let dir = tempfile::tempdir().unwrap();
-    let (svc, store) = service(dir.path()).await;
+    let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
+    let (svc, store) = service_with(dir.path(), Some(&rx)).await;
 
     // Weak passwords and bad fields are named.
     for (body, field) in [
@@ -610,6 +622,22 @@ async fn sessions_csrf_throttling_validation_and_templates() {
         assert_eq!(a.json()["field"], field, "{body}");
     }
     let id = create_project(&svc, json!({})).await;
+    // The contact address gets the project's ID and link.
+    let msgs = rx.wait_for(1, Duration::from_secs(60)).unwrap();
+    let m = mail_parser::MessageParser::default()
+        .parse(&msgs[0].raw)
+        .unwrap();
+    let mail = format!(
+        "{}\n{}",
+        m.subject().unwrap_or_default(),
+        m.body_text(0).unwrap_or_default()
+    );
+    assert!(mail.contains(&id), "{mail}");
+    assert!(
+        mail.contains(&format!("https://passeur.test/project/{id}")),
+        "{mail}"
+    );
+    assert!(!mail.contains(PASSWORD));
 
     // The pages' login: an HttpOnly, SameSite=Strict, Secure cookie; no token in the body.
     let a = send(

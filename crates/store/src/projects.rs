@@ -256,12 +256,14 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// The migrations of project `id`, oldest first.
+    /// The migrations of project `id`, oldest first (in the order their first jobs were queued).
     pub async fn project_migrations(&self, id: &str) -> Result<Vec<MigrationId>> {
         let ids: Vec<String> = with_pool!(self, |pool| {
             sqlx::query_scalar(
                 "SELECT m.id FROM service_meta s JOIN migrations m ON m.id = s.migration_id
-                 WHERE s.project_id = $1 ORDER BY m.created_at, m.id",
+                 WHERE s.project_id = $1
+                 ORDER BY m.created_at,
+                    (SELECT MIN(j.id) FROM jobs j WHERE j.migration_id = m.id), m.id",
             )
             .bind(id)
             .fetch_all(pool)

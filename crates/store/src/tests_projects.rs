@@ -158,6 +158,8 @@ on_both!(pause_holds_waiting_passes_and_resume_releases_them, |db| {
     listed.sort_by_key(|m| m.to_string());
     want.sort_by_key(|m| m.to_string());
     assert_eq!(listed, want);
+    // Once queued, in the order of their first jobs.
+    let ordered = async |s: &Store| s.project_migrations(&p).await.unwrap();
     assert_eq!(s.project_migrations(&other).await.unwrap(), vec![m4]);
     let limits = ClaimLimits::default();
     let j1 = s.enqueue_job(&pass_job(m1, &p, 5)).await.unwrap();
@@ -177,6 +179,7 @@ on_both!(pause_holds_waiting_passes_and_resume_releases_them, |db| {
         .await
         .unwrap();
     let j4 = s.enqueue_job(&pass_job(m4, &other, 5)).await.unwrap();
+    assert_eq!(ordered(&s).await, vec![m1, m2, m3]);
     assert_eq!(s.pause_project(&p).await.unwrap(), 2);
     assert!(s.project(&p).await.unwrap().unwrap().paused);
     let state = |id| {

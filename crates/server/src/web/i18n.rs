@@ -482,7 +482,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ("js.kind.tasks", "Tasks", "Tâches"),
     ("js.all_kinds", "All content", "Tout le contenu"),
     // Project mode.
-    ("js.pj.none", "No migration yet.", "Aucune migration pour l'instant."),
+    (
+        "js.pj.none",
+        "No migration yet.",
+        "Aucune migration pour l'instant.",
+    ),
     ("js.st.paused", "Paused", "En pause"),
     ("js.st.scheduled", "Scheduled", "Programmée"),
     ("nav.project", "Projects", "Projets"),

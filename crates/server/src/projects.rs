@@ -727,6 +727,7 @@ pub(crate) async fn login(
         tracing::info!(client = ?addr.0, "failed project login");
         return Err(ProjectError::Unauthorized);
     }
+    svc.store().touch_project(&id).await?;
     let s = svc.store().create_project_session(&id, SESSION_TTL).await?;
     let as_cookie = headers
         .get("x-passeur-cookie")

@@ -514,6 +514,12 @@ impl Service {
         if !ids.is_empty() {
             tracing::info!(deleted = ids.len(), "expired migrations deleted");
         }
+        // Projects go once idle as long and left without migrations.
+        match self.store().delete_inactive_projects(cutoff * 1000).await {
+            Ok(p) if !p.is_empty() => tracing::info!(deleted = p.len(), "expired projects deleted"),
+            Ok(_) => {}
+            Err(e) => return Outcome::Retry(e.to_string()),
+        }
         Outcome::Completed
     }
 }

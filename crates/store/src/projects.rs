@@ -347,6 +347,41 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Marks project `id` as active now (a login): its expiry starts again.
+    pub async fn touch_project(&self, id: &str) -> Result<()> {
+        let now = self.clock_ms().await?;
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE projects SET updated_at_ms = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes the projects with no activity since `before_ms` and no migration left (their
+    /// migrations expire on their own), with their sessions. Their IDs.
+    pub async fn delete_inactive_projects(&self, before_ms: i64) -> Result<Vec<String>> {
+        with_pool!(self, |pool| {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT p.id FROM projects p WHERE p.updated_at_ms < $1
+                   AND NOT EXISTS (SELECT 1 FROM service_meta s WHERE s.project_id = p.id)",
+            )
+            .bind(before_ms)
+            .fetch_all(pool)
+            .await?;
+            for id in &ids {
+                sqlx::query("DELETE FROM projects WHERE id = $1 AND updated_at_ms < $2")
+                    .bind(id)
+                    .bind(before_ms)
+                    .execute(pool)
+                    .await?;
+            }
+            Ok(ids)
+        })
+    }
+
     /// Replaces project `id`'s options (JSON) and its limit of simultaneous migrations, which
     /// its waiting jobs take at once. Whether the project exists.
     pub async fn set_project_options(&self, id: &str, options: &str, limit: u32) -> Result<bool> {

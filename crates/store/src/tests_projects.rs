@@ -262,3 +262,36 @@ async fn migrations(s: &Store, n: usize) -> Vec<passeur_types::MigrationId> {
     }
     v
 }
+
+on_both!(idle_projects_without_migrations_expire, |db| {
+    let s = db.open().await;
+    let idle = s.create_project(&new_project("Idle")).await.unwrap();
+    let busy = s.create_project(&new_project("Busy")).await.unwrap();
+    let m = new_migration(&s).await;
+    attach(&s, m, &busy).await;
+    let sess = s
+        .create_project_session(&idle, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let later = s.clock_ms().await.unwrap() + 1000;
+    // Not idle long enough: nothing goes.
+    let before = s.project(&idle).await.unwrap().unwrap().updated_at_ms;
+    assert!(s.delete_inactive_projects(before).await.unwrap().is_empty());
+    assert_eq!(
+        s.delete_inactive_projects(later).await.unwrap(),
+        vec![idle.clone()]
+    );
+    assert!(s.project(&idle).await.unwrap().is_none());
+    assert!(s.project_session(&sess.token).await.unwrap().is_none());
+    // A project with a migration stays until its migrations expire.
+    assert!(s.project(&busy).await.unwrap().is_some());
+    s.delete_migration(m).await.unwrap();
+    s.touch_project(&busy).await.unwrap();
+    assert!(s.delete_inactive_projects(before).await.unwrap().is_empty());
+    assert_eq!(
+        s.delete_inactive_projects(s.clock_ms().await.unwrap() + 1000)
+            .await
+            .unwrap(),
+        vec![busy]
+    );
+});

@@ -223,6 +223,8 @@ pub async fn serve(
         tokio::spawn(async move { svc.run_workers().await })
     };
     let s = Arc::clone(&svc);
+    // With the client's address, for the per-address limits (tracking lookups, failed logins).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

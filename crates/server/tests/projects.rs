@@ -841,3 +841,42 @@ async fn sessions_csrf_throttling_validation_and_templates() {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }
 }
+
+/// One HTTP/1.1 request over a fresh connection to a served address: the status code.
+async fn raw_status(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let head = String::from_utf8_lossy(&out);
+    head.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_service_throttles_failed_logins_by_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path()).await;
+    let id = create_project(&svc, json!({})).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(passeur_server::serve(
+        listener,
+        Arc::clone(&svc),
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    let path = format!("/api/v1/projects/{id}/session");
+    let wrong = json!({"password": "Wrong-password-1"}).to_string();
+    let right = json!({ "password": PASSWORD }).to_string();
+    assert_eq!(raw_status(addr, "POST", &path, &right).await, 200);
+    for _ in 0..10 {
+        assert_eq!(raw_status(addr, "POST", &path, &wrong).await, 401);
+    }
+    // The real server knows the client's address: the 11th attempt is refused.
+    assert_eq!(raw_status(addr, "POST", &path, &right).await, 429);
+}

@@ -275,7 +275,6 @@ impl Service {
             }
             None => (None, self.settings.connections),
         };
-        let in_project = project.is_some();
         let job = NewJob {
             kind: PASS.into(),
             migration: Some(id),
@@ -287,12 +286,8 @@ impl Service {
             project,
             only_node: None,
         };
-        let job = self.store().enqueue_job(&job).await?;
-        if in_project {
-            // Queued while its project is paused: held until it resumes.
-            self.store().hold_if_project_paused(job).await?;
-        }
-        Ok(job)
+        // Queued while its project is paused: held until it resumes (the store sees to it).
+        self.store().enqueue_job(&job).await
     }
 
     /// Queues a notification to `to` that concerns no migration (a project's).

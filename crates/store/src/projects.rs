@@ -8,7 +8,8 @@
 //!   SHA-256, with a CSRF token and an expiry. Logging out deletes the row.
 //! - Pausing moves the project's waiting jobs (`queued`, `scheduled`) to `paused`; running ones
 //!   finish their pass. Resuming puts them back (`scheduled` again if their time is still to
-//!   come). While paused, passes queued for the project are held as they are queued.
+//!   come). While paused, passes queued for the project are held as they are queued
+//!   ([`Store::enqueue_job`] reads the project's state in its transaction).
 
 use std::time::Duration;
 
@@ -326,25 +327,6 @@ impl Store {
             tx.commit().await?;
             Ok(n)
         })
-    }
-
-    /// Holds job `job` if its project is paused (a pass queued while the project is paused);
-    /// whether it did.
-    pub async fn hold_if_project_paused(&self, job: i64) -> Result<bool> {
-        let now = self.clock_ms().await?;
-        let n = with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE jobs SET state = 'paused', updated_at_ms = $2
-                 WHERE id = $1 AND state IN ('queued', 'scheduled')
-                   AND project_id IN (SELECT id FROM projects WHERE state = 'paused')",
-            )
-            .bind(job)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(n > 0)
     }
 
     /// Marks project `id` as active now (a login): its expiry starts again.

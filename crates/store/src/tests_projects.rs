@@ -211,15 +211,16 @@ on_both!(pause_holds_waiting_passes_and_resume_releases_them, |db| {
     let m5 = new_migration(&s).await;
     attach(&s, m5, &p).await;
     let j5 = s.enqueue_job(&pass_job(m5, &p, 5)).await.unwrap();
-    assert!(s.hold_if_project_paused(j5).await.unwrap());
-    assert!(!s.hold_if_project_paused(j4).await.unwrap());
     assert_eq!(state(j5).await, JobState::Paused);
     assert_eq!(s.resume_project(&p).await.unwrap(), 3);
     assert!(!s.project(&p).await.unwrap().unwrap().paused);
     assert_eq!(state(j2).await, JobState::Queued);
     assert_eq!(state(j3).await, JobState::Scheduled, "its time is to come");
     assert_eq!(state(j5).await, JobState::Queued);
-    assert!(!s.hold_if_project_paused(j5).await.unwrap());
+    // Queued once resumed: it waits as usual.
+    let m6 = new_migration(&s).await;
+    let j6 = s.enqueue_job(&pass_job(m6, &p, 5)).await.unwrap();
+    assert_eq!(state(j6).await, JobState::Queued);
 });
 
 on_both!(options_set_the_limit_that_waiting_jobs_honour, |db| {

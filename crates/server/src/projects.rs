@@ -74,6 +74,18 @@ pub fn routes() -> Router<Arc<Service>> {
             "/api/v1/projects/{id}/accounts/bulk",
             post(bulk_create).layer(DefaultBodyLimit::max(BULK_MAX)),
         )
+        .route(
+            "/api/v1/projects/{id}/migrations/{mid}",
+            axum::routing::delete(delete_migration),
+        )
+        .route(
+            "/api/v1/projects/{id}/migrations/{mid}/stop",
+            post(stop_migration),
+        )
+        .route(
+            "/api/v1/projects/{id}/migrations/{mid}/sync",
+            post(sync_migration),
+        )
         .route("/api/v1/projects/{id}/pause", post(pause))
         .route("/api/v1/projects/{id}/resume", post(resume))
         .route("/api/v1/projects/{id}/options", put(set_options))
@@ -89,6 +101,9 @@ pub fn routes() -> Router<Arc<Service>> {
         list_migrations,
         add_account,
         bulk_create,
+        stop_migration,
+        sync_migration,
+        delete_migration,
         pause,
         resume,
         set_options,
@@ -1240,6 +1255,92 @@ pub(crate) async fn bulk_create(
     out.errors.sort_by_key(|e| e.row);
     tracing::info!(project = %id, created = out.created.len(), errors = out.errors.len(), "bulk creation");
     Ok(Json(out))
+}
+
+/// Migration `mid` if it belongs to project `id`; else the same 404 as an unknown one.
+async fn member(svc: &Service, id: &str, mid: &str) -> Res<passeur_types::MigrationId> {
+    let m: passeur_types::MigrationId = mid.parse().map_err(|_| ApiError::NotFound)?;
+    match svc.store().migration(m).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound(_)) => return Err(ApiError::NotFound.into()),
+        Err(e) => return Err(e.into()),
+    }
+    if svc.store().service_meta(m).await?.project.as_deref() != Some(id) {
+        return Err(ApiError::NotFound.into());
+    }
+    Ok(m)
+}
+
+/// Stop one migration of the project at its next safe point (or before it starts).
+#[utoipa::path(post, path = "/api/v1/projects/{id}/migrations/{mid}/stop",
+    params(("id" = String, Path), ("mid" = String, Path), ("X-CSRF-Token" = Option<String>, Header)),
+    responses((status = 202), (status = 401, body = ErrorOut), (status = 404, body = ErrorOut)))]
+pub(crate) async fn stop_migration(
+    State(svc): State<Arc<Service>>,
+    Path((id, mid)): Path<(String, String)>,
+    headers: HeaderMap,
+    method: Method,
+) -> Res<StatusCode> {
+    authed(&svc, &id, &headers, &method).await?;
+    let m = member(&svc, &id, &mid).await?;
+    svc.stop(m).await?;
+    if svc.store().migration(m).await?.status == passeur_types::Status::Queued {
+        svc.store()
+            .set_status(m, passeur_types::Status::Stopped, None)
+            .await?;
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Start a new pass of one migration of the project: only what is new is copied.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/migrations/{mid}/sync",
+    params(("id" = String, Path), ("mid" = String, Path), ("X-CSRF-Token" = Option<String>, Header)),
+    responses((status = 202), (status = 401, body = ErrorOut), (status = 404, body = ErrorOut), (status = 409, body = ErrorOut)))]
+pub(crate) async fn sync_migration(
+    State(svc): State<Arc<Service>>,
+    Path((id, mid)): Path<(String, String)>,
+    headers: HeaderMap,
+    method: Method,
+) -> Res<StatusCode> {
+    authed(&svc, &id, &headers, &method).await?;
+    let m = member(&svc, &id, &mid).await?;
+    if svc
+        .store()
+        .has_active_job(m, &[crate::service::PASS])
+        .await?
+    {
+        return Err(
+            ApiError::Conflict("a pass of this migration is waiting or running".into()).into(),
+        );
+    }
+    if svc.store().credentials(m).await?.is_none() {
+        return Err(
+            ApiError::Conflict("this migration's credentials are no longer kept".into()).into(),
+        );
+    }
+    svc.store()
+        .set_status(m, passeur_types::Status::Queued, None)
+        .await?;
+    svc.queue_pass(m, None).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Forget one migration of the project (credentials, item map, passes); what it copied stays.
+#[utoipa::path(delete, path = "/api/v1/projects/{id}/migrations/{mid}",
+    params(("id" = String, Path), ("mid" = String, Path), ("X-CSRF-Token" = Option<String>, Header)),
+    responses((status = 204), (status = 401, body = ErrorOut), (status = 404, body = ErrorOut)))]
+pub(crate) async fn delete_migration(
+    State(svc): State<Arc<Service>>,
+    Path((id, mid)): Path<(String, String)>,
+    headers: HeaderMap,
+    method: Method,
+) -> Res<StatusCode> {
+    authed(&svc, &id, &headers, &method).await?;
+    let m = member(&svc, &id, &mid).await?;
+    svc.stop(m).await?;
+    svc.store().delete_migration(m).await?;
+    tracing::info!(project = %id, migration = %m, "project migration deleted on request");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Hold every waiting migration of the project; running ones finish their pass.

@@ -589,6 +589,76 @@ async fn one_account_then_options_then_the_limit_follows() {
     for n in 1..=4 {
         assert_eq!(count(&dst, &format!("user{n}")), 15);
     }
+
+    // Row actions: a sync copies only the new mail; a delete forgets the migration; another
+    // project's migration is not reachable.
+    let p = project(&svc, &id, &token).await;
+    let m1 = p
+        .migrations
+        .iter()
+        .find(|m| m.source == "user1")
+        .unwrap()
+        .id
+        .clone();
+    let m4 = p
+        .migrations
+        .iter()
+        .find(|m| m.source == "user4")
+        .unwrap()
+        .id
+        .clone();
+    let mut c = Client::login(&src.imap_addr(), "user1", "pass1").unwrap();
+    for i in 100..103 {
+        let body = format!("Subject: new {i}\r\nMessage-ID: <new{i}@x>\r\n\r\nnew\r\n");
+        c.append("INBOX", &[], None, body.as_bytes()).unwrap();
+    }
+    c.logout();
+    let a = json_call(
+        &svc,
+        "POST",
+        &format!("/api/v1/projects/{id}/migrations/{m1}/sync"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.json());
+    let start = Instant::now();
+    loop {
+        let p = project(&svc, &id, &token).await;
+        let m = p.migrations.iter().find(|m| m.id == m1).unwrap();
+        if m.status == "done" && m.items == 18 {
+            assert_eq!(m.copied, 3, "{m:?}");
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "{m:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(&dst, "user1"), 18);
+    let a = json_call(
+        &svc,
+        "DELETE",
+        &format!("/api/v1/projects/{id}/migrations/{m4}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert_eq!(project(&svc, &id, &token).await.migrations.len(), 3);
+    assert!(store.migration(m4.parse().unwrap()).await.is_err());
+    let other = create_project(&svc, json!({})).await;
+    let other_token = login(&svc, &other).await;
+    for (method, action) in [("POST", "/sync"), ("POST", "/stop"), ("DELETE", "")] {
+        let a = json_call(
+            &svc,
+            method,
+            &format!("/api/v1/projects/{other}/migrations/{m1}{action}"),
+            Some(&other_token),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{method} {action}");
+    }
+    assert_eq!(project(&svc, &id, &token).await.migrations.len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -356,6 +356,31 @@ async fn browser_project_create_login_bulk_pause_and_logout() {
     assert_eq!(inbox_count(&dst, "user1"), 14);
     assert_eq!(inbox_count(&dst, "user2"), 9);
 
+    // A row's Synchronise copies what is new for that account only.
+    let mut imap = Imap::login(&src.imap_addr(), "user2", "pass2").unwrap();
+    imap.append(
+        "INBOX",
+        &[],
+        None,
+        b"Subject: late\r\nMessage-ID: <late@x>\r\n\r\nlate\r\n",
+    )
+    .unwrap();
+    imap.logout();
+    c.execute(
+        "document.querySelector('#pj-rows tr:nth-child(2) button[data-action=sync]').click()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_until(
+        &c,
+        "return Array.from(document.querySelectorAll('#pj-rows tr[data-status] td.num:nth-child(5)')).map(td => td.textContent).join(',')",
+        "14,10",
+        60,
+    )
+    .await;
+    assert_eq!(inbox_count(&dst, "user2"), 10);
+
     // Options: the limit is shown and can be changed.
     assert_eq!(
         c.execute(

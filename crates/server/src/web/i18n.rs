@@ -482,6 +482,9 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ("js.kind.tasks", "Tasks", "Tâches"),
     ("js.all_kinds", "All content", "Tout le contenu"),
     // Project mode.
+    ("pj.col.actions", "Actions", "Actions"),
+    ("js.pj.stop", "Stop", "Arrêter"),
+    ("js.pj.sync", "Synchronise", "Synchroniser"),
     (
         "js.pj.none",
         "No migration yet.",

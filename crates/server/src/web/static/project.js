@@ -166,7 +166,7 @@
       body.replaceChildren();
       if (!p.migrations.length) {
         const tr = el('tr');
-        tr.append(el('td', { colSpan: 7 }, msg('pj.none')));
+        tr.append(el('td', { colSpan: 8 }, msg('pj.none')));
         body.append(tr);
       }
       p.migrations.forEach((m) => {
@@ -195,6 +195,16 @@
         const tk = el('td');
         tk.append(el('a', { href: '/track/' + encodeURIComponent(m.id) }, m.id.slice(0, 8) + '…'));
         tr.append(tk);
+        const acts = el('td', { className: 'acts' });
+        const waiting = ['queued', 'scheduled', 'paused', 'running'].includes(m.status);
+        const stop = el('button', { type: 'button', disabled: !waiting }, msg('pj.stop'));
+        stop.dataset.action = 'stop';
+        stop.setAttribute('aria-label', msg('pj.stop') + ' ' + m.source);
+        const sync = el('button', { type: 'button', disabled: waiting }, msg('pj.sync'));
+        sync.dataset.action = 'sync';
+        sync.setAttribute('aria-label', msg('pj.sync') + ' ' + m.source);
+        acts.append(stop, sync);
+        tr.append(acts);
         body.append(tr);
       });
     }
@@ -227,6 +237,16 @@
     function poll() {
       refresh().finally(() => { timer = setTimeout(poll, 2500); });
     }
+
+    $('pj-rows').addEventListener('click', async (ev) => {
+      const b = ev.target.closest('button[data-action]');
+      if (!b) return;
+      const row = b.closest('tr');
+      b.disabled = true;
+      const r = await api('POST', base + '/migrations/' + encodeURIComponent(row.dataset.id) + '/' + b.dataset.action);
+      if (!gone(r) && r.status !== 202) summary(apiText(r));
+      refresh();
+    });
 
     $('pj-pause').addEventListener('click', async () => {
       const r = await api('POST', base + '/pause');

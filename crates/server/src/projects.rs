@@ -209,8 +209,9 @@ pub struct ProjectOptions {
     /// What its migrations move (for now: `mail`).
     #[serde(default = "mail_only")]
     pub content: Vec<String>,
-    /// How many of its migrations run at once across the cluster (1–50, default 2).
-    #[serde(default = "two")]
+    /// How many of its migrations run at once across the cluster (1–50, default 2; also
+    /// accepted as `concurrency`).
+    #[serde(default = "two", alias = "concurrency")]
     pub simultaneous: u32,
     /// Connections each migration opens to each server (1–16, default 4).
     #[serde(default = "four")]

@@ -545,7 +545,7 @@ async fn one_account_then_options_then_the_limit_follows() {
         "PUT",
         &format!("/api/v1/projects/{id}/options"),
         Some(&token),
-        Some(json!({"simultaneous": 2, "connections": 1})),
+        Some(json!({"concurrency": 2, "connections": 1})),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.json());

@@ -427,5 +427,17 @@ async fn browser_project_create_login_bulk_pause_and_logout() {
     )
     .await;
     screenshot(&c, "project-dashboard-fr").await;
+    // On a phone-sized screen the page does not scroll sideways (the table does, alone).
+    c.set_window_size(390, 844).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fits = c
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&c, "project-dashboard-phone").await;
+    assert_eq!(fits, true, "the dashboard is wider than a phone");
     c.close().await.unwrap();
 }

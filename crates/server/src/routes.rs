@@ -33,18 +33,33 @@ use crate::{ApiError, ApiJson, Service};
 /// Tracking lookups allowed per client address and minute.
 const LOOKUPS_PER_MINUTE: u32 = 120;
 
-/// The client's address, when the server was started with connection info.
+/// The client's address, for the per-address limits; `None` is not limited.
+///
+/// - A peer on another machine is the client.
+/// - A peer on this machine (loopback) is a reverse proxy or a local script: the client is the
+///   last address of its `X-Forwarded-For` (the one the proxy added), and a loopback peer
+///   without that header is not limited.
+/// - No connection info (a router driven in-process): not limited.
 pub(crate) struct ClientAddr(pub(crate) Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientAddr(match peer {
+            Some(ip) if ip.is_loopback() => parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+                .next_back(),
+            other => other,
+        }))
     }
 }
 

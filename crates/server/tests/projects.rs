@@ -913,11 +913,20 @@ async fn sessions_csrf_throttling_validation_and_templates() {
 }
 
 /// One HTTP/1.1 request over a fresh connection to a served address: the status code.
-async fn raw_status(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> u16 {
+async fn raw_status(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    forwarded: Option<&str>,
+) -> u16 {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let xff = forwarded
+        .map(|f| format!("X-Forwarded-For: {f}\r\n"))
+        .unwrap_or_default();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{xff}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await.unwrap();
@@ -943,10 +952,24 @@ async fn the_served_service_throttles_failed_logins_by_address() {
     let path = format!("/api/v1/projects/{id}/session");
     let wrong = json!({"password": "Wrong-password-1"}).to_string();
     let right = json!({ "password": PASSWORD }).to_string();
-    assert_eq!(raw_status(addr, "POST", &path, &right).await, 200);
+    // Behind a reverse proxy on this machine: the client is the address the proxy added.
+    let client = Some("10.9.8.7, 198.51.100.9");
+    assert_eq!(raw_status(addr, "POST", &path, &right, client).await, 200);
     for _ in 0..10 {
-        assert_eq!(raw_status(addr, "POST", &path, &wrong).await, 401);
+        assert_eq!(raw_status(addr, "POST", &path, &wrong, client).await, 401);
     }
-    // The real server knows the client's address: the 11th attempt is refused.
-    assert_eq!(raw_status(addr, "POST", &path, &right).await, 429);
+    // The 11th attempt from that client is refused, even with the right password...
+    assert_eq!(raw_status(addr, "POST", &path, &right, client).await, 429);
+    let spoofed_first = Some("198.51.100.10, 198.51.100.9");
+    assert_eq!(
+        raw_status(addr, "POST", &path, &right, spoofed_first).await,
+        429
+    );
+    // ... but not another client, nor a local script (loopback, no proxy header).
+    let other = Some("198.51.100.10");
+    assert_eq!(raw_status(addr, "POST", &path, &right, other).await, 200);
+    for _ in 0..11 {
+        assert_eq!(raw_status(addr, "POST", &path, &wrong, None).await, 401);
+    }
+    assert_eq!(raw_status(addr, "POST", &path, &right, None).await, 200);
 }

@@ -12,6 +12,8 @@
 //! file import, its destination login): an unknown ID and a wrong account give the same 404.
 
 pub mod api;
+pub mod bulk;
+pub mod projects;
 mod routes;
 pub mod service;
 pub mod vault;
@@ -169,7 +171,9 @@ struct ApiDoc;
 
 /// The OpenAPI document of `/api/v1`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(<projects::ProjectsDoc as OpenApi>::openapi());
+    doc
 }
 
 /// The service's routes.
@@ -198,6 +202,7 @@ pub fn router(svc: Arc<Service>) -> Router {
             "/api/v1/migrations/{id}/report.csv",
             get(routes::report_csv),
         )
+        .merge(projects::routes())
         .merge(web::pages())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(svc)
@@ -218,6 +223,8 @@ pub async fn serve(
         tokio::spawn(async move { svc.run_workers().await })
     };
     let s = Arc::clone(&svc);
+    // With the client's address, for the per-address limits (tracking lookups, failed logins).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -33,18 +33,33 @@ use crate::{ApiError, ApiJson, Service};
 /// Tracking lookups allowed per client address and minute.
 const LOOKUPS_PER_MINUTE: u32 = 120;
 
-/// The client's address, when the server was started with connection info.
-pub(crate) struct ClientAddr(Option<IpAddr>);
+/// The client's address, for the per-address limits; `None` is not limited.
+///
+/// - A peer on another machine is the client.
+/// - A peer on this machine (loopback) is a reverse proxy or a local script: the client is the
+///   last address of its `X-Forwarded-For` (the one the proxy added), and a loopback peer
+///   without that header is not limited.
+/// - No connection info (a router driven in-process): not limited.
+pub(crate) struct ClientAddr(pub(crate) Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientAddr(match peer {
+            Some(ip) if ip.is_loopback() => parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+                .next_back(),
+            other => other,
+        }))
     }
 }
 
@@ -135,6 +150,35 @@ fn lang_of(v: Option<&str>, headers: &HeaderMap) -> Lang {
     }
 }
 
+/// Creates the migration `v` asks for: checks its servers against the address guard, keeps its
+/// credentials and `meta`, and queues its first pass. Nothing is left behind on failure.
+pub(crate) async fn create_valid(
+    svc: &Service,
+    v: &ValidMigration,
+    meta: passeur_store::ServiceMeta,
+) -> Result<MigrationId, ApiError> {
+    let spec = spec_of(v)?;
+    guard(svc, "source.url", &v.source).await?;
+    guard(svc, "destination.url", &v.destination).await?;
+    let (id, _) = svc
+        .runner
+        .create(&v.source.to_url(), &v.destination.to_url(), &spec, false)
+        .await?;
+    let stored = async {
+        svc.keep_credentials(id, &v.source_password, &v.destination_password)
+            .await?;
+        svc.store().put_service_meta(id, &meta).await?;
+        svc.queue_pass(id, v.start_at.map(|s| s * 1000)).await
+    }
+    .await;
+    if let Err(e) = stored {
+        // Leave nothing half-made behind.
+        let _ = svc.store().delete_migration(id).await;
+        return Err(e.into());
+    }
+    Ok(id)
+}
+
 /// Create a migration; its first pass is queued (or scheduled at `start_at`).
 #[utoipa::path(post, path = "/api/v1/migrations", request_body = CreateMigration,
     responses((status = 201, body = Created), (status = 400, body = ErrorOut), (status = 422, body = ErrorOut)))]
@@ -144,35 +188,17 @@ pub(crate) async fn create_migration(
     ApiJson(req): ApiJson<CreateMigration>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let v = req.validate()?;
-    let spec = spec_of(&v)?;
-    guard(&svc, "source.url", &v.source).await?;
-    guard(&svc, "destination.url", &v.destination).await?;
-    let (id, _) = svc
-        .runner
-        .create(&v.source.to_url(), &v.destination.to_url(), &spec, false)
-        .await?;
     let lang = lang_of(v.lang.as_deref(), &headers);
-    let stored = async {
-        svc.keep_credentials(id, &v.source_password, &v.destination_password)
-            .await?;
-        svc.store()
-            .put_service_meta(
-                id,
-                &passeur_store::ServiceMeta {
-                    notify: v.notify.clone(),
-                    lang: lang.tag().into(),
-                    project: None,
-                },
-            )
-            .await?;
-        svc.queue_pass(id, v.start_at.map(|s| s * 1000)).await
-    }
-    .await;
-    if let Err(e) = stored {
-        // Leave nothing half-made behind.
-        let _ = svc.store().delete_migration(id).await;
-        return Err(e.into());
-    }
+    let id = create_valid(
+        &svc,
+        &v,
+        passeur_store::ServiceMeta {
+            notify: v.notify.clone(),
+            lang: lang.tag().into(),
+            project: None,
+        },
+    )
+    .await?;
     svc.queue_notification(
         id,
         Notification::Started {
@@ -351,7 +377,7 @@ fn progress_of(v: &MigrationView, job: Option<&Job>) -> Vec<ProgressOut> {
         .collect()
 }
 
-async fn migration_out(
+pub(crate) async fn migration_out(
     svc: &Service,
     id: MigrationId,
     v: &MigrationView,

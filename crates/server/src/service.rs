@@ -267,18 +267,49 @@ impl Service {
     ) -> Result<i64, passeur_store::StoreError> {
         let row = self.store().migration(id).await?;
         let meta = self.store().service_meta(id).await?;
+        // A project's migrations honour its options: simultaneous migrations across the
+        // cluster, connections per migration.
+        let (project, connections) = match meta.project {
+            Some(p) => {
+                let opts = match self.store().project(&p).await? {
+                    Some(pr) => crate::projects::ProjectOptions::from_json(&pr.options),
+                    None => crate::projects::ProjectOptions::default(),
+                };
+                (Some((p, opts.simultaneous)), opts.connections)
+            }
+            None => (None, self.settings.connections),
+        };
         let job = NewJob {
             kind: PASS.into(),
             migration: Some(id),
             payload: "{}".into(),
             run_at_ms: start_at_ms,
             max_attempts: self.settings.pass_attempts,
-            connections: self.settings.connections,
+            connections,
             hosts: self.hosts_of(&row),
-            project: meta.project.map(|p| (p, 2)),
+            project,
             only_node: None,
         };
+        // Queued while its project is paused: held until it resumes (the store sees to it).
         self.store().enqueue_job(&job).await
+    }
+
+    /// Queues a notification to `to` that concerns no migration (a project's).
+    pub(crate) async fn queue_mail(&self, to: &str, lang: Lang, n: Notification) {
+        let payload = NotifyPayload {
+            to: to.to_string(),
+            lang,
+            notification: n,
+        };
+        let job = NewJob {
+            kind: NOTIFY.into(),
+            payload: serde_json::to_string(&payload).unwrap_or_default(),
+            max_attempts: 8,
+            ..Default::default()
+        };
+        if let Err(e) = self.store().enqueue_job(&job).await {
+            tracing::warn!(error = %e, "cannot queue a notification");
+        }
     }
 
     /// Queues a notification to `id`'s notification address, if it has one.
@@ -481,6 +512,12 @@ impl Service {
         }
         if !ids.is_empty() {
             tracing::info!(deleted = ids.len(), "expired migrations deleted");
+        }
+        // Projects go once idle as long and left without migrations.
+        match self.store().delete_inactive_projects(cutoff * 1000).await {
+            Ok(p) if !p.is_empty() => tracing::info!(deleted = p.len(), "expired projects deleted"),
+            Ok(_) => {}
+            Err(e) => return Outcome::Retry(e.to_string()),
         }
         Outcome::Completed
     }

@@ -284,7 +284,8 @@ impl Store {
         }
     }
 
-    /// Queues `job`: `scheduled` if it starts later than now, else `queued`. Its ID.
+    /// Queues `job`: `scheduled` if it starts later than now, else `queued`; `paused` if its
+    /// project is paused. Its ID.
     pub async fn enqueue_job(&self, job: &NewJob) -> Result<i64> {
         let now = self.clock_ms().await?;
         let run_at = job.run_at_ms.unwrap_or(now);
@@ -293,6 +294,7 @@ impl Store {
         } else {
             JobState::Queued
         };
+        // A pass queued while its project is paused is held at once (in the same statement).
         let (project, project_limit) = match &job.project {
             Some((p, l)) => (Some(p.clone()), Some(i64::from(*l))),
             None => (None, None),
@@ -302,7 +304,10 @@ impl Store {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO jobs (kind, migration_id, payload, state, run_at_ms, max_attempts,
                     connections, project_id, project_limit, created_at_ms, updated_at_ms, only_node)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id",
+                 VALUES ($1, $2, $3,
+                    CASE WHEN EXISTS (SELECT 1 FROM projects p WHERE p.id = $8 AND p.state = 'paused')
+                         THEN 'paused' ELSE $4 END,
+                    $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id",
             )
             .bind(&job.kind)
             .bind(job.migration.map(|m| m.to_string()))

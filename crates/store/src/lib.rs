@@ -46,6 +46,7 @@ mod items;
 mod jobs;
 mod lease;
 mod postgres;
+mod projects;
 mod row;
 mod runs;
 mod sqlite;
@@ -55,9 +56,12 @@ mod types;
 mod tests;
 #[cfg(test)]
 mod tests_jobs;
+#[cfg(test)]
+mod tests_projects;
 
 pub use jobs::{ClaimLimits, Job, JobEnd, JobState, NewJob, ServiceMeta};
 pub use lease::Lease;
+pub use projects::{NewProject, NewSession, Project, Session};
 pub use types::{
     Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,
     MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result, StoreError,

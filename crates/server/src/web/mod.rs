@@ -31,6 +31,7 @@ use crate::{ApiError, ApiJson, Service};
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const CSS: &str = include_str!("static/app.css");
 const JS: &str = include_str!("static/app.js");
+const PROJECT_JS: &str = include_str!("static/project.js");
 
 /// The pages' routes, merged into the service's router.
 pub fn pages() -> Router<Arc<Service>> {
@@ -47,6 +48,13 @@ pub fn pages() -> Router<Arc<Service>> {
             "/static/app.js",
             get(|| asset(JS, "text/javascript; charset=utf-8")),
         )
+        .route(
+            "/static/project.js",
+            get(|| asset(PROJECT_JS, "text/javascript; charset=utf-8")),
+        )
+        .route("/project/new", get(project_new))
+        .route("/project/login", get(project_login))
+        .route("/project/{id}", get(project_dashboard))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -501,6 +509,106 @@ async fn tracking(
     )
 }
 
+#[derive(Template)]
+#[template(path = "project_new.html")]
+struct ProjectNewPage {
+    t: Tr,
+    page: &'static str,
+    version: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "project_login.html")]
+struct ProjectLoginPage {
+    t: Tr,
+    page: &'static str,
+    version: &'static str,
+    id: String,
+}
+
+#[derive(Template)]
+#[template(path = "project.html")]
+struct ProjectPage {
+    t: Tr,
+    page: &'static str,
+    version: &'static str,
+    id: String,
+    name: String,
+    csrf: String,
+}
+
+async fn project_new(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let (lang, set) = negotiate(&q, &headers);
+    render(
+        ProjectNewPage {
+            t: Tr(lang),
+            page: "project_new",
+            version: VERSION,
+        },
+        set,
+    )
+}
+
+async fn project_login(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let (lang, set) = negotiate(&q, &headers);
+    render(
+        ProjectLoginPage {
+            t: Tr(lang),
+            page: "project_login",
+            version: VERSION,
+            id: q.id.as_deref().map(clean_id).unwrap_or_default(),
+        },
+        set,
+    )
+}
+
+/// The dashboard, for the project's session cookie only; else to the login page.
+async fn project_dashboard(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let (lang, set) = negotiate(&q, &headers);
+    let id = clean_id(&id).to_ascii_lowercase();
+    let session = match crate::projects::token_of(&headers) {
+        Some((token, true)) => svc.store().project_session(&token).await.ok().flatten(),
+        _ => None,
+    };
+    let project = match session.filter(|s| s.project_id == id) {
+        Some(s) => svc
+            .store()
+            .project(&id)
+            .await
+            .ok()
+            .flatten()
+            .map(|p| (p, s.csrf)),
+        None => None,
+    };
+    let Some((p, csrf)) = project else {
+        let to = format!("/project/login?id={id}");
+        return (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, to),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+        )
+            .into_response();
+    };
+    render(
+        ProjectPage {
+            t: Tr(lang),
+            page: "project",
+            version: VERSION,
+            id,
+            name: p.name,
+            csrf,
+        },
+        set,
+    )
+}
+
 /// Every page in `lang`, rendered (for the tests that look for missing messages).
 pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
     let t = Tr(lang);
@@ -545,7 +653,38 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
             t,
             page: "tracking",
             version: VERSION,
+            id: id.clone(),
+        }
+        .render(),
+    );
+    push(
+        "project_new",
+        ProjectNewPage {
+            t,
+            page: "project_new",
+            version: VERSION,
+        }
+        .render(),
+    );
+    push(
+        "project_login",
+        ProjectLoginPage {
+            t,
+            page: "project_login",
+            version: VERSION,
+            id: id.clone(),
+        }
+        .render(),
+    );
+    push(
+        "project",
+        ProjectPage {
+            t,
+            page: "project",
+            version: VERSION,
             id,
+            name: "Acme".into(),
+            csrf: "c".into(),
         }
         .render(),
     );
@@ -591,6 +730,25 @@ mod tests {
             }
         }
         assert!(n > 10, "only {n} messages found in app.js");
+    }
+
+    #[test]
+    fn every_message_the_project_script_uses_exists() {
+        let mut rest = PROJECT_JS;
+        let mut n = 0;
+        while let Some(i) = rest.find("msg('") {
+            rest = &rest[i + 5..];
+            let end = rest.find('\'').unwrap();
+            let key = &rest[..end];
+            if matches!(rest.as_bytes().get(end + 1), Some(b')' | b',')) {
+                assert!(
+                    i18n::MESSAGES.iter().any(|m| m.0 == format!("js.{key}")),
+                    "project.js uses js.{key}, which is not in the table"
+                );
+                n += 1;
+            }
+        }
+        assert!(n > 10, "only {n} messages found in project.js");
     }
 
     #[test]

@@ -1,0 +1,443 @@
+//! The project pages in a real headless Chromium (fantoccini + chromedriver) against private
+//! Dovecot servers: create a project, log in (a wrong password first), bulk-create from a CSV
+//! with a bad row (preview, then create), follow the table to the end, pause and resume, and
+//! log out; the session cookie stays out of the page's reach. Both languages render.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use passeur_engine::Runner;
+use passeur_server::vault::Vault;
+use passeur_server::{Service, Settings};
+use passeur_store::Store;
+use passeur_testkit::imapwire::Client as Imap;
+use passeur_testkit::{Dovecot, DovecotOptions};
+
+const PASSWORD: &str = "Br0wser-Project!";
+
+async fn service(dir: &std::path::Path) -> Arc<Service> {
+    let store = Store::open(&dir.join("passeur.db")).await.unwrap();
+    let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
+    let settings = Settings {
+        allow_private_addresses: true,
+        ..Default::default()
+    };
+    let svc = Service::new(Runner::new(store), vault, settings, None);
+    let workers = Arc::clone(&svc);
+    tokio::spawn(async move { workers.run_workers().await });
+    svc
+}
+
+fn fill_mailbox(dc: &Dovecot, user: &str, n: u32) {
+    let pw = format!("pass{}", user.trim_start_matches("user"));
+    let mut c = Imap::login(&dc.imap_addr(), user, &pw).unwrap();
+    for i in 0..n {
+        let body = format!(
+            "From: a@example.org\r\nTo: b@example.org\r\nSubject: pj {i}\r\nMessage-ID: <pj{i}.{user}@x>\r\n\r\nbody {i}\r\n"
+        );
+        c.append("INBOX", &["\\Seen"], None, body.as_bytes())
+            .unwrap();
+    }
+    c.logout();
+}
+
+fn inbox_count(dc: &Dovecot, user: &str) -> u32 {
+    let pw = format!("pass{}", user.trim_start_matches("user"));
+    let mut c = Imap::login(&dc.imap_addr(), user, &pw).unwrap();
+    let n = c.select("INBOX", true).unwrap();
+    c.logout();
+    n
+}
+
+struct Driver {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The browser and its driver; `None` (skipped) only when missing and not root.
+fn browser() -> Option<(PathBuf, PathBuf)> {
+    let chromium = which("chromium").or_else(|| which("chromium-browser"));
+    match (chromium, which("chromedriver")) {
+        (Some(c), Some(d)) => Some((c, d)),
+        _ => {
+            let root = std::process::Command::new("id")
+                .arg("-u")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+                .unwrap_or(false);
+            assert!(
+                !root,
+                "chromium and chromium-driver are missing: `bash scripts/test.sh` installs them"
+            );
+            eprintln!("SKIPPED: chromium or chromedriver not installed");
+            None
+        }
+    }
+}
+
+fn start_driver(driver: &std::path::Path) -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no chromedriver");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Driver { child, port }
+}
+
+async fn open_browser(chromium: &std::path::Path, d: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1100,1500", "--lang=en-US"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", d.port))
+        .await
+        .expect("a WebDriver session")
+}
+
+async fn serve(svc: &Arc<Service>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(passeur_server::serve(
+        listener,
+        Arc::clone(svc),
+        std::future::pending(),
+        Duration::from_secs(2),
+    ));
+    addr
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn set(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits until the script `js` returns `want`.
+async fn wait_until(c: &Client, js: &str, want: &str, secs: u64) {
+    let start = Instant::now();
+    loop {
+        let got = c.execute(js, vec![]).await.unwrap();
+        let got = got
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| got.to_string());
+        if got == want {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            screenshot(c, "project-timeout").await;
+            let body = text(c, "main").await;
+            panic!("{js}: {got:?}, not {want:?} after {secs} s; the page says:\n{body}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_project_create_login_bulk_pause_and_logout() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill_mailbox(&src, "user1", 14);
+    fill_mailbox(&src, "user2", 9);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let base = format!("http://{}", serve(&svc).await);
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+
+    // The home page leads to projects.
+    c.goto(&format!("{base}/?lang=en")).await.unwrap();
+    click(&c, "a[href='/project/new']").await;
+
+    // Create: a weak password is refused next to its field, then the project is made.
+    wait_until(&c, "return document.body.dataset.page", "project_new", 10).await;
+    set(&c, "#pj-name", "Acme move").await;
+    set(&c, "#pj-password", "weakpass").await;
+    set(&c, "#pj-notify", "it@acme.example").await;
+    set(&c, "#pj-simultaneous", "1").await;
+    click(&c, "#pj-create").await;
+    wait_until(
+        &c,
+        "return document.getElementById('err-pj-password').textContent.length > 0",
+        "true",
+        5,
+    )
+    .await;
+    set(&c, "#pj-password", PASSWORD).await;
+    click(&c, "#pj-create").await;
+    wait_until(
+        &c,
+        "return document.getElementById('result').hidden",
+        "false",
+        10,
+    )
+    .await;
+    let id = text(&c, "#pj-id").await;
+    assert_eq!(id.len(), 32, "{id}");
+    assert_eq!(
+        c.execute(
+            "return document.getElementById('pj-password').value",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        "",
+        "the password is cleared once sent"
+    );
+    screenshot(&c, "project-created-en").await;
+
+    // Log in: a wrong password is said so, then the dashboard.
+    click(&c, "#pj-open").await;
+    wait_until(&c, "return document.body.dataset.page", "project_login", 10).await;
+    assert_eq!(
+        c.execute("return document.getElementById('pj-id-in').value", vec![])
+            .await
+            .unwrap(),
+        id.as_str()
+    );
+    set(&c, "#pj-password", "Wrong-password-1").await;
+    click(&c, "#pj-login").await;
+    wait_until(
+        &c,
+        "return document.getElementById('err-form').textContent",
+        "Wrong project ID or password.",
+        10,
+    )
+    .await;
+    screenshot(&c, "project-login-en").await;
+    set(&c, "#pj-password", PASSWORD).await;
+    click(&c, "#pj-login").await;
+    wait_until(&c, "return document.body.dataset.page", "project", 10).await;
+    // The session cookie is HttpOnly: the page cannot read it, and nothing is stored.
+    let seen = c
+        .execute(
+            "return document.cookie + '|' + localStorage.length + '|' + sessionStorage.length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let seen = seen.as_str().unwrap();
+    assert!(!seen.contains("passeur_project"), "{seen}");
+    assert!(seen.ends_with("|0|0"), "{seen}");
+
+    // Pause first, so that the bulk-created migrations wait.
+    click(&c, "#pj-pause").await;
+    wait_until(
+        &c,
+        "return document.getElementById('pj-state').dataset.status",
+        "paused",
+        10,
+    )
+    .await;
+
+    // Bulk: two good rows and a bad one; the preview names the bad row, creation skips it.
+    let csv = format!(
+        "Source Type(IMAP/Exchange/POP);Source Server url;Source Login/Mail;Source Password;Destination Type;Destination Url(can be leaved empty if hosted by OVH);Destination Mail;Destination Password;Source admin mail (delegation);Destination Admin Mail (delegation)\n\
+         IMAP;imap://127.0.0.1:{s};user1;pass1;IMAP;imap://127.0.0.1:{d};user1;pass1;;\n\
+         IMAP;imap://127.0.0.1:{s};user2;pass2;IMAP;imap://127.0.0.1:{d};user2;pass2;;\n\
+         Exchange;https://owa.example;user3;pass3;IMAP;imap://127.0.0.1:{d};user3;pass3;;\n",
+        s = src.imap_port,
+        d = dst.imap_port
+    );
+    let file = dir.path().join("accounts.csv");
+    std::fs::write(&file, csv).unwrap();
+    c.find(Locator::Css("#pj-file"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    click(&c, "#pj-preview").await;
+    wait_until(
+        &c,
+        "return document.getElementById('pj-bulk-result').textContent",
+        "2 of 3 rows are valid.",
+        10,
+    )
+    .await;
+    let errors = text(&c, "#pj-bulk-errors").await;
+    assert!(errors.contains("Row 4, Source Type"), "{errors}");
+    assert!(errors.contains("Exchange (EWS)"), "{errors}");
+    click(&c, "#pj-bulk-create").await;
+    wait_until(
+        &c,
+        "return document.getElementById('pj-bulk-result').textContent",
+        "2 migrations created.",
+        20,
+    )
+    .await;
+    wait_until(
+        &c,
+        "return Array.from(document.querySelectorAll('#pj-rows tr[data-status]')).map(r => r.dataset.status).join(',')",
+        "paused,paused",
+        10,
+    )
+    .await;
+    screenshot(&c, "project-dashboard-paused-en").await;
+    assert_eq!(inbox_count(&dst, "user1") + inbox_count(&dst, "user2"), 0);
+
+    // Resume: both run to the end, one at a time.
+    click(&c, "#pj-resume").await;
+    wait_until(
+        &c,
+        "return Array.from(document.querySelectorAll('#pj-rows tr[data-status]')).map(r => r.dataset.status).join(',')",
+        "done,done",
+        90,
+    )
+    .await;
+    screenshot(&c, "project-dashboard-done-en").await;
+    assert_eq!(inbox_count(&dst, "user1"), 14);
+    assert_eq!(inbox_count(&dst, "user2"), 9);
+
+    // A row's Synchronise copies what is new for that account only.
+    let mut imap = Imap::login(&src.imap_addr(), "user2", "pass2").unwrap();
+    imap.append(
+        "INBOX",
+        &[],
+        None,
+        b"Subject: late\r\nMessage-ID: <late@x>\r\n\r\nlate\r\n",
+    )
+    .unwrap();
+    imap.logout();
+    c.execute(
+        "document.querySelector('#pj-rows tr:nth-child(2) button[data-action=sync]').click()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_until(
+        &c,
+        "return Array.from(document.querySelectorAll('#pj-rows tr[data-status] td.num:nth-child(5)')).map(td => td.textContent).join(',')",
+        "14,10",
+        60,
+    )
+    .await;
+    assert_eq!(inbox_count(&dst, "user2"), 10);
+
+    // Options: the limit is shown and can be changed.
+    assert_eq!(
+        c.execute(
+            "return document.getElementById('pj-simultaneous').value",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        "1"
+    );
+    set(&c, "#pj-simultaneous", "3").await;
+    click(&c, "#pj-options-save").await;
+    wait_until(
+        &c,
+        "return document.getElementById('pj-options-result').textContent",
+        "Options saved.",
+        10,
+    )
+    .await;
+
+    // Log out: back to the login page, and the dashboard is closed.
+    click(&c, "#pj-logout").await;
+    wait_until(&c, "return document.body.dataset.page", "project_login", 10).await;
+    c.goto(&format!("{base}/project/{id}")).await.unwrap();
+    wait_until(&c, "return document.body.dataset.page", "project_login", 10).await;
+
+    // French.
+    c.goto(&format!("{base}/project/new?lang=fr"))
+        .await
+        .unwrap();
+    assert_eq!(text(&c, "h1").await, "Créer un projet");
+    screenshot(&c, "project-new-fr").await;
+    c.goto(&format!("{base}/project/login?lang=fr&id={id}"))
+        .await
+        .unwrap();
+    set(&c, "#pj-password", PASSWORD).await;
+    click(&c, "#pj-login").await;
+    wait_until(&c, "return document.body.dataset.page", "project", 10).await;
+    wait_until(
+        &c,
+        "return document.getElementById('pj-summary').textContent",
+        "2 migrations terminées sur 2.",
+        10,
+    )
+    .await;
+    screenshot(&c, "project-dashboard-fr").await;
+    // On a phone-sized screen the page does not scroll sideways (the table does, alone).
+    c.set_window_size(390, 844).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fits = c
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&c, "project-dashboard-phone").await;
+    assert_eq!(fits, true, "the dashboard is wider than a phone");
+    c.close().await.unwrap();
+}

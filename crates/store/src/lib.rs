@@ -50,6 +50,7 @@ mod row;
 mod runs;
 mod sqlite;
 mod types;
+mod uploads;
 
 #[cfg(test)]
 mod tests;
@@ -58,6 +59,7 @@ mod tests_jobs;
 
 pub use jobs::{ClaimLimits, Job, JobEnd, JobState, NewJob, ServiceMeta};
 pub use lease::Lease;
+pub use uploads::Upload;
 pub use types::{
     Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,
     MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result, StoreError,

@@ -14,6 +14,7 @@
 pub mod api;
 mod routes;
 pub mod service;
+pub mod uploads;
 pub mod vault;
 pub mod web;
 
@@ -147,7 +148,13 @@ where
         routes::sync_migration,
         routes::purge_migration,
         routes::report_csv,
-        routes::delete_migration
+        routes::delete_migration,
+        uploads::tus_options,
+        uploads::create_upload,
+        uploads::head_upload,
+        uploads::patch_upload,
+        uploads::delete_upload,
+        uploads::create_import
     ),
     components(schemas(
         api::CreateMigration,
@@ -162,7 +169,8 @@ where
         api::FailureOut,
         api::ErrorOut,
         api::PurgeRequest,
-        api::PurgeOut
+        api::PurgeOut,
+        api::CreateImport
     ))
 )]
 struct ApiDoc;
@@ -198,6 +206,7 @@ pub fn router(svc: Arc<Service>) -> Router {
             "/api/v1/migrations/{id}/report.csv",
             get(routes::report_csv),
         )
+        .merge(uploads::routes())
         .merge(web::pages())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(svc)

@@ -178,7 +178,9 @@ fn check_metadata(m: &str) -> Result<(), String> {
         if let Some(v) = it.next()
             && base64::engine::general_purpose::STANDARD.decode(v).is_err()
         {
-            return Err(format!("Upload-Metadata: the value of {key:?} is not base64"));
+            return Err(format!(
+                "Upload-Metadata: the value of {key:?} is not base64"
+            ));
         }
         if it.next().is_some() {
             return Err(format!("Upload-Metadata: {key:?} has more than one value"));
@@ -285,7 +287,9 @@ pub(crate) async fn create_upload(
         .to_string();
     check_metadata(&metadata).map_err(|m| Tus::err(StatusCode::BAD_REQUEST, m))?;
     let dir = uploads_dir(&svc);
-    tokio::fs::create_dir_all(&dir).await.map_err(Tus::internal)?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(Tus::internal)?;
     let dir = tokio::fs::canonicalize(&dir).await.map_err(Tus::internal)?;
     let id = new_upload_id();
     let path = dir.join(&id);
@@ -425,17 +429,43 @@ pub(crate) async fn patch_upload(
     headers: HeaderMap,
     body: Body,
 ) -> TusResult {
-    check_version(&headers)?;
-    if header_str(&headers, "content-type") != Some("application/offset+octet-stream") {
+    let mut stream = body.into_data_stream();
+    let r = patch(&svc, &id, &headers, &mut stream).await;
+    if r.is_err() {
+        // Read (and drop) a little of what the client still sends, so that it gets the
+        // answer rather than a reset connection.
+        let mut left: usize = 4 << 20;
+        while left > 0 {
+            match tokio::time::timeout(std::time::Duration::from_secs(2), stream.next()).await {
+                Ok(Some(Ok(b))) => left = left.saturating_sub(b.len()),
+                _ => break,
+            }
+        }
+    }
+    r
+}
+
+async fn patch(
+    svc: &Service,
+    id: &str,
+    headers: &HeaderMap,
+    stream: &mut axum::body::BodyDataStream,
+) -> TusResult {
+    check_version(headers)?;
+    if header_str(headers, "content-type") != Some("application/offset+octet-stream") {
         return Err(Tus::err(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "the Content-Type of a PATCH must be application/offset+octet-stream",
         ));
     }
-    let offset = parse_size(&headers, "upload-offset")?
-        .ok_or_else(|| Tus::err(StatusCode::BAD_REQUEST, "the Upload-Offset header is required"))?;
-    let mut checksum = parse_checksum(&headers)?;
-    let u = live_upload(&svc, &id).await?;
+    let offset = parse_size(headers, "upload-offset")?.ok_or_else(|| {
+        Tus::err(
+            StatusCode::BAD_REQUEST,
+            "the Upload-Offset header is required",
+        )
+    })?;
+    let mut checksum = parse_checksum(headers)?;
+    let u = live_upload(svc, id).await?;
     check_node(&u)?;
     let Some(_writing) = Writing::take(&u.id) else {
         return Err(Tus::err(
@@ -444,7 +474,7 @@ pub(crate) async fn patch_upload(
         ));
     };
     // Read again under the lock: the offset may have moved meanwhile.
-    let u = live_upload(&svc, &id).await?;
+    let u = live_upload(svc, id).await?;
     let conflict = |at: u64| {
         Tus::err(
             StatusCode::CONFLICT,
@@ -456,7 +486,7 @@ pub(crate) async fn patch_upload(
         return Err(conflict(u.received));
     }
     let room = u.length - u.received;
-    if let Some(n) = parse_size(&headers, "content-length")?
+    if let Some(n) = parse_size(headers, "content-length")?
         && n > room
     {
         return Err(too_long(&u));
@@ -471,7 +501,6 @@ pub(crate) async fn patch_upload(
         .map_err(Tus::internal)?;
     // Bytes written by this request, and those of them committed (synced, offset moved).
     let (mut written, mut committed) = (0u64, 0u64);
-    let mut stream = body.into_data_stream();
     let mut cut = false;
     while let Some(frame) = stream.next().await {
         let bytes = match frame {
@@ -491,7 +520,7 @@ pub(crate) async fn patch_upload(
         match &mut checksum {
             Some((h, _)) => h.update(&bytes),
             None if written - committed >= COMMIT_EVERY => {
-                commit(&svc, &mut file, &u.id, offset + committed, offset + written).await?;
+                commit(svc, &mut file, &u.id, offset + committed, offset + written).await?;
                 committed = written;
             }
             None => {}
@@ -502,7 +531,7 @@ pub(crate) async fn patch_upload(
         if checksum.is_some() {
             discard(&mut file, offset).await;
         } else if written > committed {
-            commit(&svc, &mut file, &u.id, offset + committed, offset + written).await?;
+            commit(svc, &mut file, &u.id, offset + committed, offset + written).await?;
         }
         return Err(Tus::err(
             StatusCode::BAD_REQUEST,
@@ -520,7 +549,7 @@ pub(crate) async fn patch_upload(
         .header("upload-offset", offset));
     }
     if written > committed {
-        commit(&svc, &mut file, &u.id, offset + committed, offset + written).await?;
+        commit(svc, &mut file, &u.id, offset + committed, offset + written).await?;
     }
     let at = offset + written;
     if at == u.length {
@@ -596,13 +625,19 @@ pub(crate) async fn remove_file(path: &FsPath) {
     match tokio::fs::remove_file(path).await {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot delete an upload's file"),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete an upload's file")
+        }
     }
 }
 
 /// The upload ID from an ID or the upload's URL.
 fn upload_id(s: &str) -> &str {
-    s.trim().trim_end_matches('/').rsplit('/').next().unwrap_or_default()
+    s.trim()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
 }
 
 /// What the file is: by the extension of its name, else by its first bytes.
@@ -703,7 +738,12 @@ pub(crate) async fn create_import(
                 FileKind::Vcf => [ContentKind::Contacts].as_slice(),
                 _ => [ContentKind::Calendars, ContentKind::Tasks].as_slice(),
             };
-            if let Some((i, k)) = v.content.iter().enumerate().find(|(_, k)| !fits.contains(k)) {
+            if let Some((i, k)) = v
+                .content
+                .iter()
+                .enumerate()
+                .find(|(_, k)| !fits.contains(k))
+            {
                 return Err(ApiError::Field {
                     field: format!("content[{i}]"),
                     message: format!("this file holds no {}", k.as_str()),
@@ -743,7 +783,10 @@ pub(crate) async fn create_import(
         import: target,
         to_admin: v.admin.clone(),
     });
-    let (id, _) = svc.runner.create(&source, &destination, &spec, false).await?;
+    let (id, _) = svc
+        .runner
+        .create(&source, &destination, &spec, false)
+        .await?;
     let lang = lang_of(v.lang.as_deref(), &headers);
     let prepared = async {
         svc.keep_credentials(id, "", &v.password).await?;

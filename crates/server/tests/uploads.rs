@@ -116,7 +116,14 @@ async fn read_response(s: &mut TcpStream, head_only: bool) -> Resp {
     };
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
     let mut lines = head.split("\r\n");
-    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: HashMap<String, String> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -156,7 +163,13 @@ fn request_head(method: &str, path: &str, headers: &[(&str, String)], len: usize
 }
 
 /// One request on a fresh connection.
-async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Resp {
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Resp {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(&request_head(method, path, headers, body.len()))
         .await
@@ -181,7 +194,10 @@ async fn create(addr: SocketAddr, length: u64, filename: &str) -> String {
         &[
             tus(),
             ("Upload-Length", length.to_string()),
-            ("Upload-Metadata", format!("filename {}", b64(filename.as_bytes()))),
+            (
+                "Upload-Metadata",
+                format!("filename {}", b64(filename.as_bytes())),
+            ),
         ],
         b"",
     )
@@ -195,7 +211,13 @@ async fn create(addr: SocketAddr, length: u64, filename: &str) -> String {
     loc
 }
 
-async fn patch(addr: SocketAddr, loc: &str, offset: u64, chunk: &[u8], checksum: Option<String>) -> Resp {
+async fn patch(
+    addr: SocketAddr,
+    loc: &str,
+    offset: u64,
+    chunk: &[u8],
+    checksum: Option<String>,
+) -> Resp {
     let mut h = vec![
         tus(),
         ("Content-Type", "application/offset+octet-stream".into()),
@@ -269,7 +291,13 @@ fn destination_mail(dc: &Dovecot, user: &str, pw: &str) -> Vec<String> {
     out
 }
 
-async fn api(addr: SocketAddr, method: &str, path: &str, account: Option<&str>, body: Option<Value>) -> Resp {
+async fn api(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    account: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
     let mut h = Vec::new();
     if let Some(a) = account {
         h.push(("X-Passeur-Account", a.to_string()));
@@ -287,7 +315,14 @@ async fn api(addr: SocketAddr, method: &str, path: &str, account: Option<&str>, 
 async fn wait_status(addr: SocketAddr, id: &str, account: &str, want: &[&str]) -> Value {
     let start = Instant::now();
     loop {
-        let r = api(addr, "GET", &format!("/api/v1/migrations/{id}"), Some(account), None).await;
+        let r = api(
+            addr,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some(account),
+            None,
+        )
+        .await;
         assert_eq!(r.status, 200, "{r:?}");
         let v = r.json();
         if want.contains(&v["status"].as_str().unwrap_or_default()) {
@@ -316,7 +351,10 @@ async fn a_pst_uploaded_in_chunks_cut_and_resumed_imports_exact() {
         assert!(ext.contains(e), "{ext}");
     }
     assert!(o.header("tus-checksum-algorithm").unwrap().contains("sha1"));
-    assert_eq!(o.header("tus-max-size"), Some((50u64 << 30).to_string().as_str()));
+    assert_eq!(
+        o.header("tus-max-size"),
+        Some((50u64 << 30).to_string().as_str())
+    );
 
     let loc = create(s.addr, len, "mailbox.pst").await;
     let h = head(s.addr, &loc).await;
@@ -326,7 +364,14 @@ async fn a_pst_uploaded_in_chunks_cut_and_resumed_imports_exact() {
 
     // A first chunk, with its checksum.
     let first = 512 * 1024;
-    let r = patch(s.addr, &loc, 0, &data[..first], Some(sha1_of(&data[..first]))).await;
+    let r = patch(
+        s.addr,
+        &loc,
+        0,
+        &data[..first],
+        Some(sha1_of(&data[..first])),
+    )
+    .await;
     assert_eq!((r.status, r.offset()), (204, first as u64), "{r:?}");
 
     // The next PATCH announces the rest but the connection is cut after 700 000 bytes.
@@ -359,14 +404,12 @@ async fn a_pst_uploaded_in_chunks_cut_and_resumed_imports_exact() {
         assert!(start.elapsed() < WAIT, "the cut request never let go");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(
-        (first as u64..=(first + sent) as u64).contains(&at),
-        "offset {at} after a cut at {}",
+    // A PATCH without a checksum keeps what arrived before the cut (synced, then counted).
+    assert_eq!(
+        at,
+        (first + sent) as u64,
+        "offset after a cut at {}",
         first + sent
-    );
-    eprintln!(
-        "after the cut, the server kept {} of the {sent} bytes sent",
-        at - first as u64
     );
     // Resume from the server's offset, in 1 MiB chunks checked with SHA-256.
     while at < len {
@@ -406,14 +449,35 @@ async fn a_pst_uploaded_in_chunks_cut_and_resumed_imports_exact() {
     // Tracked with the destination login; the source account means nothing here.
     let v = wait_status(s.addr, &id, "user1", &["done", "failed"]).await;
     assert_eq!(v["status"], "done", "{v}");
-    let other = api(s.addr, "GET", &format!("/api/v1/migrations/{id}"), Some("user2"), None).await;
+    let other = api(
+        s.addr,
+        "GET",
+        &format!("/api/v1/migrations/{id}"),
+        Some("user2"),
+        None,
+    )
+    .await;
     assert_eq!(other.status, 404);
     assert_eq!(destination_mail(&dc, "user1", "pass1"), want);
     // A file migration cannot be synchronised.
-    let sync = api(s.addr, "POST", &format!("/api/v1/migrations/{id}/sync"), Some("user1"), None).await;
+    let sync = api(
+        s.addr,
+        "POST",
+        &format!("/api/v1/migrations/{id}/sync"),
+        Some("user1"),
+        None,
+    )
+    .await;
     assert_eq!(sync.status, 409, "{sync:?}");
     // Deleting the migration deletes the uploaded file.
-    let d = api(s.addr, "DELETE", &format!("/api/v1/migrations/{id}"), Some("user1"), None).await;
+    let d = api(
+        s.addr,
+        "DELETE",
+        &format!("/api/v1/migrations/{id}"),
+        Some("user1"),
+        None,
+    )
+    .await;
     assert_eq!(d.status, 204, "{d:?}");
     assert!(!path.exists());
     assert_eq!(head(s.addr, &loc).await.status, 404);
@@ -438,7 +502,14 @@ async fn tus_refuses_what_it_must_and_forgets_terminated_and_expired_uploads() {
     .await;
     assert_eq!(big.status, 413, "{big:?}");
     // No protocol version, no length, a bad content type.
-    let r = http(s.addr, "POST", "/api/v1/uploads", &[("Upload-Length", "10".into())], b"").await;
+    let r = http(
+        s.addr,
+        "POST",
+        "/api/v1/uploads",
+        &[("Upload-Length", "10".into())],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 412, "{r:?}");
     assert_eq!(r.header("tus-version"), Some("1.0.0"));
     let r = http(s.addr, "POST", "/api/v1/uploads", &[tus()], b"").await;
@@ -447,7 +518,11 @@ async fn tus_refuses_what_it_must_and_forgets_terminated_and_expired_uploads() {
         s.addr,
         "PATCH",
         &loc,
-        &[tus(), ("Content-Type", "application/json".into()), ("Upload-Offset", "0".into())],
+        &[
+            tus(),
+            ("Content-Type", "application/json".into()),
+            ("Upload-Offset", "0".into()),
+        ],
         b"{}",
     )
     .await;
@@ -466,7 +541,14 @@ async fn tus_refuses_what_it_must_and_forgets_terminated_and_expired_uploads() {
     assert_eq!(r.status, 460, "{r:?}");
     assert_eq!(head(s.addr, &loc).await.offset(), 100_000);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 100_000);
-    let r = patch(s.addr, &loc, 100_000, &data[100_000..200_000], Some("md5 AAAA".into())).await;
+    let r = patch(
+        s.addr,
+        &loc,
+        100_000,
+        &data[100_000..200_000],
+        Some("md5 AAAA".into()),
+    )
+    .await;
     assert_eq!(r.status, 400, "{r:?}");
     // More than the upload's length.
     let r = patch(s.addr, &loc, 100_000, &vec![0u8; 200_001], None).await;
@@ -474,7 +556,14 @@ async fn tus_refuses_what_it_must_and_forgets_terminated_and_expired_uploads() {
     assert_eq!(head(s.addr, &loc).await.offset(), 100_000);
     // An unfinished upload cannot be imported; an unknown one is named.
     let dest = json!({"url": "imap://user1@127.0.0.1:1", "password": "x"});
-    let r = api(s.addr, "POST", "/api/v1/imports", None, Some(json!({"upload": loc, "destination": dest}))).await;
+    let r = api(
+        s.addr,
+        "POST",
+        "/api/v1/imports",
+        None,
+        Some(json!({"upload": loc, "destination": dest})),
+    )
+    .await;
     assert_eq!(r.status, 409, "{r:?}");
     let r = api(
         s.addr,
@@ -484,7 +573,11 @@ async fn tus_refuses_what_it_must_and_forgets_terminated_and_expired_uploads() {
         Some(json!({"upload": "0123456789abcdef0123456789abcdef", "destination": dest})),
     )
     .await;
-    assert_eq!((r.status, r.json()["field"].as_str()), (422, Some("upload")), "{r:?}");
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (422, Some("upload")),
+        "{r:?}"
+    );
 
     // Termination removes the file.
     let d = http(s.addr, "DELETE", &loc, &[tus()], b"").await;
@@ -509,7 +602,14 @@ async fn tus_refuses_what_it_must_and_forgets_terminated_and_expired_uploads() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(head(s.addr, &loc).await.status, 404);
-    assert!(s.svc.store().upload(loc.rsplit('/').next().unwrap()).await.unwrap().is_none());
+    assert!(
+        s.svc
+            .store()
+            .upload(loc.rsplit('/').next().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -524,7 +624,11 @@ async fn curl_creates_and_uploads_with_tus() {
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let header = |text: &str, name: &str| -> Option<String> {
@@ -588,7 +692,10 @@ async fn an_ics_upload_goes_into_radicale_and_is_tracked_by_its_login() {
     .await;
     assert_eq!(r.status, 201);
     let loc = r.header("location").unwrap().to_string();
-    assert_eq!(patch(s.addr, &loc, 0, ics.as_bytes(), None).await.status, 204);
+    assert_eq!(
+        patch(s.addr, &loc, 0, ics.as_bytes(), None).await.status,
+        204
+    );
     let dav = format!("{}/", rad.url());
     // Without a DAV server, the field is named.
     let r = api(
@@ -599,7 +706,11 @@ async fn an_ics_upload_goes_into_radicale_and_is_tracked_by_its_login() {
         Some(json!({"upload": loc, "destination": {"url": "imap://user1@127.0.0.1:1", "password": "pass1"}})),
     )
     .await;
-    assert_eq!((r.status, r.json()["field"].as_str()), (422, Some("destination.dav")), "{r:?}");
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (422, Some("destination.dav")),
+        "{r:?}"
+    );
     let r = api(
         s.addr,
         "POST",

@@ -59,11 +59,11 @@ mod tests_jobs;
 
 pub use jobs::{ClaimLimits, Job, JobEnd, JobState, NewJob, ServiceMeta};
 pub use lease::Lease;
-pub use uploads::Upload;
 pub use types::{
     Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,
     MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result, StoreError,
 };
+pub use uploads::Upload;
 
 use std::path::Path;
 

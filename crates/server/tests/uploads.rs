@@ -486,6 +486,23 @@ async fn a_pst_uploaded_in_chunks_cut_and_resumed_imports_exact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tus_refuses_what_it_must_and_forgets_terminated_and_expired_uploads() {
     let s = serve(|st| st.max_upload = 1 << 20).await;
+    // Documented in the OpenAPI document.
+    let doc = api(s.addr, "GET", "/api/v1/openapi.json", None, None)
+        .await
+        .json();
+    for (path, method) in [
+        ("/api/v1/uploads", "post"),
+        ("/api/v1/uploads", "options"),
+        ("/api/v1/uploads/{id}", "head"),
+        ("/api/v1/uploads/{id}", "patch"),
+        ("/api/v1/uploads/{id}", "delete"),
+        ("/api/v1/imports", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} not documented"
+        );
+    }
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let loc = create(s.addr, data.len() as u64, "notes.pst").await;
     let path = upload_path(&s, &loc);

@@ -46,7 +46,7 @@ apt_update() {
 }
 
 install_packages() {
-    local wanted=(dovecot-imapd dovecot-pop3d isync radicale xandikos pst-utils pff-tools openssl time dnsmasq-base python3-aiosmtpd chromium chromium-driver)
+    local wanted=(dovecot-imapd dovecot-pop3d isync radicale xandikos pst-utils pff-tools openssl time dnsmasq-base python3-aiosmtpd chromium chromium-driver curl)
     local missing=()
     for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
     if [ ${#missing[@]} -eq 0 ]; then

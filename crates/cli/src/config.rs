@@ -35,6 +35,11 @@ const KEYS: &[Key] = &[
         global: false,
     },
     Key {
+        name: "max_upload_gib",
+        env: "PASSEUR_MAX_UPLOAD_GIB",
+        global: false,
+    },
+    Key {
         name: "public_url",
         env: "PASSEUR_PUBLIC_URL",
         global: false,

@@ -80,6 +80,9 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "PASSEUR_LISTEN")]
     listen: String,
+    /// The largest file accepted by the upload endpoint (tus), in GiB.
+    #[arg(long, default_value_t = 50, env = "PASSEUR_MAX_UPLOAD_GIB")]
+    max_upload_gib: u64,
     #[command(flatten)]
     work: WorkArgs,
 }
@@ -382,6 +385,7 @@ fn service(
     dir: &Path,
     w: &WorkArgs,
     public_url: String,
+    max_upload_gib: u64,
 ) -> Result<std::sync::Arc<passeur_server::Service>> {
     let key = w
         .secret_key_file
@@ -427,6 +431,8 @@ fn service(
         allow_plaintext: allow_plaintext(),
         public_url,
         expire_after: std::time::Duration::from_secs(w.expire_days.max(1) * 86_400),
+        data_dir: dir.to_path_buf(),
+        max_upload: max_upload_gib.saturating_mul(1 << 30),
         queue: passeur_jobs::QueueConfig {
             holder: format!("{host}:{}", std::process::id()),
             limits,
@@ -465,7 +471,7 @@ async fn serve(runner: Runner, dir: &Path, a: ServeArgs) -> Result<ExitCode> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let svc = service(runner, dir, &a.work, public)?;
+    let svc = service(runner, dir, &a.work, public, a.max_upload_gib)?;
     println!("passeur is serving on http://{addr}/");
     passeur_server::serve(
         listener,
@@ -486,7 +492,7 @@ async fn worker(runner: Runner, dir: &Path, a: WorkerArgs) -> Result<ExitCode> {
         .public_url
         .clone()
         .unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let svc = service(runner, dir, &a.work, public)?;
+    let svc = service(runner, dir, &a.work, public, 50)?;
     eprintln!(
         "passeur worker: {} worker(s) on the {} store",
         a.work.workers,

@@ -64,6 +64,101 @@ pub struct CreateMigration {
     pub lang: Option<String>,
 }
 
+/// `POST /api/v1/imports`: import a finished upload into an account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateImport {
+    /// The upload's ID, or its URL (`Location` of `POST /api/v1/uploads`).
+    pub upload: String,
+    /// The account the file goes into (its login tracks the migration). `dav` is needed for
+    /// an .ics / .vcf file, and for the contacts, calendars and tasks of a PST.
+    pub destination: EndpointIn,
+    /// What to import from a PST (default: mail, plus contacts, calendars and tasks when
+    /// `destination.dav` is given).
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, example = json!(["mail"]))]
+    pub content: Vec<String>,
+    /// Where to send the notifications.
+    #[serde(default)]
+    pub notify: Option<String>,
+    /// The language of the notifications: `fr` or `en` (default: from `Accept-Language`).
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+/// What a valid import request asks for.
+pub struct ValidImport {
+    pub destination: Endpoint,
+    pub password: Zeroizing<String>,
+    pub admin: Option<String>,
+    pub dav: Option<String>,
+    /// As asked (empty: the default).
+    pub content: Vec<ContentKind>,
+    pub notify: Option<String>,
+    pub lang: Option<String>,
+}
+
+impl CreateImport {
+    /// Checks every field but the upload; the first problem found is returned.
+    pub fn validate(&self) -> Result<ValidImport, FieldError> {
+        if self.upload.trim().is_empty() {
+            return Err(bad("upload", "is required"));
+        }
+        let destination = endpoint("destination", &self.destination)?;
+        if let Some(d) = &self.destination.dav {
+            let authority = d
+                .split_once("://")
+                .map(|(_, r)| r.split(['/', '?', '#']).next().unwrap_or_default())
+                .unwrap_or_default();
+            if authority.contains('@') {
+                return Err(bad(
+                    "destination.dav",
+                    "must not contain a login: the login is the one of destination.url",
+                ));
+            }
+        }
+        let content = content_kinds(&self.content)?;
+        if let Some(n) = &self.notify
+            && !plausible_address(n)
+        {
+            return Err(bad("notify", "is not an e-mail address"));
+        }
+        Ok(ValidImport {
+            destination,
+            password: Zeroizing::new(self.destination.password.clone()),
+            admin: self.destination.admin.clone(),
+            dav: self.destination.dav.clone(),
+            content,
+            notify: self.notify.clone(),
+            lang: check_lang(&self.lang)?,
+        })
+    }
+}
+
+fn content_kinds(content: &[String]) -> Result<Vec<ContentKind>, FieldError> {
+    let mut out = Vec::new();
+    for (i, c) in content.iter().enumerate() {
+        let k: ContentKind = c.parse().map_err(|_| {
+            bad(
+                &format!("content[{i}]"),
+                format!("unknown content kind {c:?}: expected mail, contacts, calendars or tasks"),
+            )
+        })?;
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
+fn check_lang(lang: &Option<String>) -> Result<Option<String>, FieldError> {
+    match lang {
+        Some(l) if matches!(l.as_str(), "fr" | "en") => Ok(Some(l.clone())),
+        Some(_) => Err(bad("lang", "must be fr or en")),
+        None => Ok(None),
+    }
+}
+
 /// `POST /api/v1/connection-tests`: the two sides of a migration to try.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

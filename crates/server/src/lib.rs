@@ -16,6 +16,7 @@ pub mod bulk;
 pub mod projects;
 mod routes;
 pub mod service;
+pub mod uploads;
 pub mod vault;
 pub mod web;
 
@@ -149,7 +150,13 @@ where
         routes::sync_migration,
         routes::purge_migration,
         routes::report_csv,
-        routes::delete_migration
+        routes::delete_migration,
+        uploads::tus_options,
+        uploads::create_upload,
+        uploads::head_upload,
+        uploads::patch_upload,
+        uploads::delete_upload,
+        uploads::create_import
     ),
     components(schemas(
         api::CreateMigration,
@@ -164,7 +171,8 @@ where
         api::FailureOut,
         api::ErrorOut,
         api::PurgeRequest,
-        api::PurgeOut
+        api::PurgeOut,
+        api::CreateImport
     ))
 )]
 struct ApiDoc;
@@ -203,6 +211,7 @@ pub fn router(svc: Arc<Service>) -> Router {
             get(routes::report_csv),
         )
         .merge(projects::routes())
+        .merge(uploads::routes())
         .merge(web::pages())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(svc)

@@ -128,7 +128,7 @@ fn spec_of(v: &ValidMigration) -> Result<MigrationSpec, ApiError> {
 /// Refuses a user server whose addresses the service may not reach (loopback, private,
 /// link-local, metadata), naming the field. A name that does not resolve passes here: the
 /// pass will say so.
-async fn guard(svc: &Service, field: &str, ep: &Endpoint) -> Result<(), ApiError> {
+pub(crate) async fn guard(svc: &Service, field: &str, ep: &Endpoint) -> Result<(), ApiError> {
     let policy = svc.address_policy();
     match passeur_net::resolve(&ep.host, ep.port, &policy, Duration::from_secs(10)).await {
         Err(e @ passeur_net::NetError::AddressRefused { .. }) => Err(ApiError::Field {
@@ -139,7 +139,7 @@ async fn guard(svc: &Service, field: &str, ep: &Endpoint) -> Result<(), ApiError
     }
 }
 
-fn lang_of(v: Option<&str>, headers: &HeaderMap) -> Lang {
+pub(crate) fn lang_of(v: Option<&str>, headers: &HeaderMap) -> Lang {
     match v {
         Some(l) => l.parse().unwrap_or_default(),
         None => headers
@@ -293,14 +293,22 @@ async fn owned(
         }
         Err(e) => return Err(e.into()),
     };
-    let owner_url = if view.spec.is_import() {
-        &view.row.destination
-    } else {
-        &view.row.source
+    let login_of = |url: &str| {
+        Endpoint::parse(url.split(' ').next().unwrap_or_default())
+            .map(|e| e.login)
+            .ok()
     };
-    let owner = Endpoint::parse(owner_url.split(' ').next().unwrap_or_default())
-        .map(|e| e.login)
-        .unwrap_or_default();
+    let owner = match &view.spec {
+        // A file import: the destination login (of its IMAP URL, else of its DAV account).
+        MigrationSpec::Import(i) => i
+            .import
+            .imap
+            .as_deref()
+            .and_then(login_of)
+            .or_else(|| i.import.dav_user.clone()),
+        MigrationSpec::Accounts(_) => login_of(&view.row.source),
+    }
+    .unwrap_or_default();
     if account.is_empty() || !owner.eq_ignore_ascii_case(account) {
         return Err(ApiError::NotFound);
     }
@@ -542,7 +550,12 @@ pub(crate) async fn sync_migration(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let (id, _) = owned(&svc, &id, account_header(&headers)).await?;
+    let (id, v) = owned(&svc, &id, account_header(&headers)).await?;
+    if v.spec.is_import() {
+        return Err(ApiError::Conflict(
+            "a file migration cannot be synchronised: upload the new file and import it".into(),
+        ));
+    }
     if svc.store().has_active_job(id, &[PASS]).await? {
         return Err(ApiError::Conflict(
             "a pass of this migration is waiting or running".into(),
@@ -655,8 +668,8 @@ pub(crate) async fn report_csv(
         .into_response())
 }
 
-/// Forget the migration: stop it, then delete its credentials, item map, passes, failures and
-/// jobs. What it copied stays on the destination.
+/// Forget the migration: stop it, then delete its credentials, item map, passes, failures,
+/// jobs and, for a file migration, the uploaded file. What it copied stays on the destination.
 #[utoipa::path(delete, path = "/api/v1/migrations/{id}",
     params(("id" = String, Path), ("X-Passeur-Account" = String, Header)),
     responses((status = 204), (status = 404, body = ErrorOut)))]
@@ -667,7 +680,7 @@ pub(crate) async fn delete_migration(
 ) -> Result<StatusCode, ApiError> {
     let (id, _) = owned(&svc, &id, account_header(&headers)).await?;
     svc.stop(id).await?;
-    svc.store().delete_migration(id).await?;
+    svc.forget_migration(id).await?;
     tracing::info!(migration = %id, "migration deleted on request");
     Ok(StatusCode::NO_CONTENT)
 }

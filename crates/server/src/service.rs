@@ -26,6 +26,8 @@ use crate::vault::Vault;
 pub const PASS: &str = "pass";
 pub const NOTIFY: &str = "notify";
 pub const SWEEP: &str = "sweep";
+/// Deletes an upload's file on the machine that holds it (payload: the path).
+pub const FORGET_FILE: &str = "forget-file";
 
 /// Operator settings of the service.
 #[derive(Debug, Clone)]
@@ -50,6 +52,12 @@ pub struct Settings {
     pub pass_attempts: u32,
     /// Connections a pass opens to each server.
     pub connections: u32,
+    /// Where this machine keeps uploaded files (under `uploads/`).
+    pub data_dir: std::path::PathBuf,
+    /// The largest file accepted, in bytes.
+    pub max_upload: u64,
+    /// An upload not imported by then is deleted with its file.
+    pub upload_expire_after: Duration,
 }
 
 impl Default for Settings {
@@ -65,6 +73,9 @@ impl Default for Settings {
             queue: QueueConfig::default(),
             pass_attempts: 5,
             connections: 4,
+            data_dir: std::env::temp_dir().join("passeur"),
+            max_upload: 50 << 30,
+            upload_expire_after: Duration::from_secs(86_400),
         }
     }
 }
@@ -145,6 +156,11 @@ impl Service {
         self.runner.store()
     }
 
+    /// The operator's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// Stops the workers: running jobs stop at a safe point and go back to the queue.
     pub fn shut_down(&self) {
         self.shutdown.cancel();
@@ -174,6 +190,10 @@ impl Service {
 
     async fn queue_sweeps(&self) {
         loop {
+            // Uploads live on this machine's disk: each machine sweeps its own.
+            if let Err(e) = self.sweep_uploads().await {
+                tracing::warn!(error = %e, "cannot delete expired uploads");
+            }
             match self.store().has_pending_kind(SWEEP).await {
                 Ok(false) => {
                     let job = NewJob {
@@ -288,7 +308,14 @@ impl Service {
             connections,
             hosts: self.hosts_of(&row),
             project,
-            only_node: None,
+            // A file import reads a file on the disk of the machine that received it.
+            only_node: self
+                .store()
+                .uploads_of(id)
+                .await?
+                .into_iter()
+                .map(|u| u.node)
+                .next(),
         };
         // Queued while its project is paused: held until it resumes (the store sees to it).
         self.store().enqueue_job(&job).await
@@ -498,7 +525,52 @@ impl Service {
         }
     }
 
+    /// Deletes a migration and everything of it, its uploaded files too (those on another
+    /// machine's disk by a job bound to that machine).
+    pub(crate) async fn forget_migration(
+        &self,
+        id: MigrationId,
+    ) -> Result<bool, passeur_store::StoreError> {
+        let here = passeur_jobs::this_node();
+        for u in self.store().uploads_of(id).await? {
+            if u.node == here {
+                crate::uploads::remove_file(std::path::Path::new(&u.path)).await;
+            } else {
+                let job = NewJob {
+                    kind: FORGET_FILE.into(),
+                    payload: serde_json::to_string(&u.path).unwrap_or_default(),
+                    max_attempts: 5,
+                    only_node: Some(u.node.clone()),
+                    ..Default::default()
+                };
+                self.store().enqueue_job(&job).await?;
+            }
+        }
+        self.store().delete_migration(id).await
+    }
+
+    /// Deletes the expired uploads held by this machine, with their files.
+    pub(crate) async fn sweep_uploads(&self) -> Result<(), passeur_store::StoreError> {
+        let now = self.store().clock_ms().await?;
+        let expired = self
+            .store()
+            .expired_uploads(&passeur_jobs::this_node(), now)
+            .await?;
+        for u in &expired {
+            if self.store().delete_upload(&u.id).await? {
+                crate::uploads::remove_file(std::path::Path::new(&u.path)).await;
+            }
+        }
+        if !expired.is_empty() {
+            tracing::info!(deleted = expired.len(), "expired uploads deleted");
+        }
+        Ok(())
+    }
+
     async fn run_sweep(&self) -> Outcome {
+        if let Err(e) = self.sweep_uploads().await {
+            return Outcome::Retry(e.to_string());
+        }
         let now = self.store().clock_ms().await.unwrap_or_default() / 1000;
         let cutoff = now - self.settings.expire_after.as_secs() as i64;
         let ids = match self.store().inactive_migrations(cutoff).await {
@@ -506,7 +578,7 @@ impl Service {
             Err(e) => return Outcome::Retry(e.to_string()),
         };
         for id in &ids {
-            if let Err(e) = self.store().delete_migration(*id).await {
+            if let Err(e) = self.forget_migration(*id).await {
                 return Outcome::Retry(e.to_string());
             }
         }
@@ -529,6 +601,13 @@ impl Handler for Service {
             PASS => self.run_pass_job(&job, progress, cancel).await,
             NOTIFY => self.run_notify_job(&job).await,
             SWEEP => self.run_sweep().await,
+            FORGET_FILE => match serde_json::from_str::<String>(&job.payload) {
+                Ok(path) => {
+                    crate::uploads::remove_file(std::path::Path::new(&path)).await;
+                    Outcome::Completed
+                }
+                Err(e) => Outcome::Failed(format!("a file deletion job is damaged: {e}")),
+            },
             other => Outcome::Failed(format!("unknown job kind {other:?}")),
         }
     }

@@ -58,7 +58,7 @@ async fn get(svc: &Arc<Service>, uri: &str, headers: &[(&str, &str)]) -> Page {
     }
 }
 
-const PAGES: [&str; 4] = ["/", "/migrate", "/track", "/track/01abc"];
+const PAGES: [&str; 5] = ["/", "/migrate", "/file", "/track", "/track/01abc"];
 
 #[tokio::test]
 async fn every_page_answers_in_the_language_asked() {
@@ -802,4 +802,167 @@ async fn the_form_works_without_javascript() {
     }
     assert_eq!(inbox_count(&dst, "user3"), 5);
     svc.shut_down();
+}
+
+/// One tus request through the router.
+async fn tus_call(
+    svc: &Arc<Service>,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> axum::http::Response<Body> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("tus-resumable", "1.0.0");
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    router(Arc::clone(svc))
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap()
+}
+
+/// The file page: an upload begun earlier (half of a PST, its URL in localStorage as the page
+/// keeps it) goes on from the server's offset after a reload, then the import runs to its end
+/// and the tracking page follows it, with Synchronise disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_file_upload_resumes_after_a_reload_and_imports() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let base = format!("http://{}", serve(&svc).await);
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/pst/PstReader__simiden_pst2john_97_outlook_pass12345.pst")
+        .canonicalize()
+        .unwrap();
+    let data = std::fs::read(&file).unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    let mtime_ms = std::fs::metadata(&file)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    // Half of it sent before "the reload".
+    use base64::Engine as _;
+    let meta = format!(
+        "filename {}",
+        base64::engine::general_purpose::STANDARD.encode(&name)
+    );
+    let r = tus_call(
+        &svc,
+        "POST",
+        "/api/v1/uploads",
+        &[
+            ("upload-length", data.len().to_string()),
+            ("upload-metadata", meta),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let half = data.len() / 2;
+    let r = tus_call(
+        &svc,
+        "PATCH",
+        &loc,
+        &[
+            ("content-type", "application/offset+octet-stream".into()),
+            ("upload-offset", "0".into()),
+        ],
+        data[..half].to_vec(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+    c.goto(&format!("{base}/?lang=en")).await.unwrap();
+    click(&c, "a[href='/file']").await;
+    wait_for(&c, "#upload-form", 10).await;
+    c.execute(
+        "localStorage.setItem(arguments[0], arguments[1])",
+        vec![
+            serde_json::json!(format!("passeur.upload.{name}:{}:{mtime_ms}", data.len())),
+            serde_json::json!(loc),
+        ],
+    )
+    .await
+    .unwrap();
+    c.refresh().await.unwrap();
+    c.find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    click(&c, "#upload").await;
+    wait_until(
+        &c,
+        "return String(document.getElementById('import-form').hidden)",
+        "false",
+        60,
+    )
+    .await;
+    assert_eq!(text(&c, "#up-status").await, "The file is sent.");
+    screenshot(&c, "file-uploaded-en").await;
+    // The upload begun before the reload is the one completed: nothing sent twice.
+    let id = loc.rsplit('/').next().unwrap();
+    let u = svc.store().upload(id).await.unwrap().unwrap();
+    assert_eq!(u.received, data.len() as u64);
+    assert_eq!(std::fs::read(&u.path).unwrap(), data);
+
+    c.find(Locator::Css("#dst-type"))
+        .await
+        .unwrap()
+        .select_by_value("imap")
+        .await
+        .unwrap();
+    set(&c, "#dst-host", "127.0.0.1").await;
+    set(&c, "#dst-port", &dst.imap_port.to_string()).await;
+    set(&c, "#dst-login", "user1").await;
+    set(&c, "#dst-password", "pass1").await;
+    click(&c, "#start").await;
+    let mid = wait_for(&c, "#new-id", 20).await.text().await.unwrap();
+    assert!(mid.len() >= 26, "{mid}");
+    // The upload is the import's, and no longer the page's to resume.
+    let stored = c
+        .execute("return localStorage.length", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stored, serde_json::json!(0));
+    click(&c, "#track-link").await;
+    wait_for(&c, "#status[data-status=done]", 90).await;
+    assert_eq!(attr(&c, "#sync", "disabled").await, "true");
+    screenshot(&c, "file-tracking-en").await;
+    // What the PST holds is in the account.
+    let mut m = Imap::login(&dst.imap_addr(), "user1", "pass1").unwrap();
+    let mut n = 0;
+    for f in m.list().unwrap() {
+        if f.selectable() {
+            n += m.select(&f.name, true).unwrap();
+        }
+    }
+    m.logout();
+    let pst = passeur_pst::PstFile::open(&file).unwrap();
+    let mut want = 0;
+    for f in pst.folders().unwrap() {
+        if f.in_ipm_subtree && f.kind() == passeur_pst::FolderKind::Mail {
+            want += pst
+                .items(&f)
+                .flatten()
+                .filter(|i| matches!(i.content, passeur_pst::ItemContent::Mail { .. }))
+                .count() as u32;
+        }
+    }
+    assert!(want > 0);
+    assert_eq!(n, want);
 }

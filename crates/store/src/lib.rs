@@ -51,6 +51,7 @@ mod row;
 mod runs;
 mod sqlite;
 mod types;
+mod uploads;
 
 #[cfg(test)]
 mod tests;
@@ -66,6 +67,7 @@ pub use types::{
     Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,
     MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result, StoreError,
 };
+pub use uploads::Upload;
 
 use std::path::Path;
 

@@ -344,3 +344,50 @@ on_both!(inactive_migrations_are_those_idle_since_the_cutoff, |db| {
         "a queued job is activity"
     );
 });
+
+on_both!(
+    uploads_advance_only_from_their_offset_and_go_with_their_migration,
+    |db| {
+        let s = db.open().await;
+        let mut u = Upload {
+            id: "u1".into(),
+            length: 10,
+            received: 0,
+            metadata: "filename YS5wc3Q=".into(),
+            path: "/data/uploads/u1".into(),
+            node: "box-a".into(),
+            created_at_ms: 1_000,
+            expires_at_ms: 2_000,
+            migration: None,
+        };
+        s.create_upload(&u).await.unwrap();
+        assert_eq!(s.upload("u1").await.unwrap().as_ref(), Some(&u));
+        assert!(s.upload("nope").await.unwrap().is_none());
+        // Only from the offset it has.
+        assert!(s.advance_upload("u1", 0, 4).await.unwrap());
+        assert!(!s.advance_upload("u1", 0, 6).await.unwrap());
+        let m = new_migration(&s).await;
+        // Not complete: it cannot be imported yet.
+        assert!(!s.attach_upload("u1", m).await.unwrap());
+        // Expired, unimported, on its own node only.
+        assert_eq!(s.expired_uploads("box-a", 2_001).await.unwrap().len(), 1);
+        assert!(s.expired_uploads("box-b", 2_001).await.unwrap().is_empty());
+        assert!(s.expired_uploads("box-a", 2_000).await.unwrap().is_empty());
+        assert!(s.advance_upload("u1", 4, 10).await.unwrap());
+        assert!(s.attach_upload("u1", m).await.unwrap());
+        assert!(!s.attach_upload("u1", m).await.unwrap());
+        // Imported: it lives as long as its migration, not its expiry.
+        assert!(s.expired_uploads("box-a", 9_999).await.unwrap().is_empty());
+        u.received = 10;
+        u.migration = Some(m);
+        assert_eq!(s.uploads_of(m).await.unwrap(), vec![u.clone()]);
+        assert!(s.delete_migration(m).await.unwrap());
+        assert!(s.upload("u1").await.unwrap().is_none());
+        // Termination.
+        u.id = "u2".into();
+        u.migration = None;
+        s.create_upload(&u).await.unwrap();
+        assert!(s.delete_upload("u2").await.unwrap());
+        assert!(!s.delete_upload("u2").await.unwrap());
+    }
+);

@@ -684,6 +684,76 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "{done} of {total} migrations done.",
         "{done} migrations terminées sur {total}.",
     ),
+    ("home.file.go", "Import a file", "Importer un fichier"),
+    ("nav.file", "From a file", "Depuis un fichier"),
+    (
+        "file.title",
+        "Migrate from a file",
+        "Migrer depuis un fichier",
+    ),
+    (
+        "file.intro",
+        "Send a PST, OST, ICS or VCF file, then choose the account it goes into. After a network cut or a page reload, choose the same file again: the upload goes on where it stopped.",
+        "Envoyez un fichier PST, OST, ICS ou VCF, puis choisissez le compte où il doit aller. Après une coupure réseau ou un rechargement de la page, choisissez de nouveau le même fichier : l'envoi reprend là où il s'était arrêté.",
+    ),
+    (
+        "file.noscript",
+        "Sending a file needs JavaScript.",
+        "L'envoi d'un fichier nécessite JavaScript.",
+    ),
+    ("file.step1", "1. The file", "1. Le fichier"),
+    (
+        "file.choose",
+        "PST, OST, ICS or VCF file",
+        "Fichier PST, OST, ICS ou VCF",
+    ),
+    ("file.drop", "Or drag it here.", "Ou glissez-le ici."),
+    ("file.upload", "Send the file", "Envoyer le fichier"),
+    ("file.progress", "Progress", "Progression"),
+    (
+        "file.step2",
+        "2. The destination account",
+        "2. Le compte de destination",
+    ),
+    (
+        "file.dav",
+        "CalDAV/CardDAV address (optional)",
+        "Adresse CalDAV/CardDAV (facultative)",
+    ),
+    (
+        "file.dav.hint",
+        "Needed for contacts, calendars and tasks, and for .ics and .vcf files.",
+        "Nécessaire pour les contacts, agendas et tâches, et pour les fichiers .ics et .vcf.",
+    ),
+    ("file.submit", "Start the import", "Lancer l'import"),
+    (
+        "js.up.progress",
+        "{percent} % — {speed}/s — {left} left",
+        "{percent} % — {speed}/s — reste {left}",
+    ),
+    (
+        "js.up.resumed",
+        "Going on with an earlier upload, from {percent} %.",
+        "Reprise d'un envoi précédent, à partir de {percent} %.",
+    ),
+    (
+        "js.up.retry",
+        "Connection lost: trying again…",
+        "Connexion perdue : nouvelle tentative…",
+    ),
+    ("js.up.done", "The file is sent.", "Le fichier est envoyé."),
+    ("js.up.nofile", "Choose a file.", "Choisissez un fichier."),
+    (
+        "js.up.toolarge",
+        "This file is too large for this service.",
+        "Ce fichier est trop gros pour ce service.",
+    ),
+    ("js.up.failed", "The upload failed:", "L'envoi a échoué :"),
+    (
+        "js.file_keep_id",
+        "Keep this ID: with the destination login, it lets you follow the import.",
+        "Gardez cet identifiant : avec l'identifiant de destination, il permet de suivre l'import.",
+    ),
 ];
 
 #[cfg(test)]

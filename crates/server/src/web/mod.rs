@@ -1,7 +1,8 @@
 //! The web pages: server-rendered with askama, a little plain JavaScript, all embedded in the
 //! binary (no build step, nothing fetched from elsewhere at run time).
 //!
-//! - `/` home, `/migrate` the one-account form, `/track` and `/track/{id}` tracking;
+//! - `/` home, `/migrate` the one-account form, `/file` a migration from a file (a resumable
+//!   tus upload, then the destination), `/track` and `/track/{id}` tracking;
 //! - `POST /migrate`: the same form without JavaScript (the script normally sends it to the
 //!   JSON API itself); it goes through the API's own creation code.
 //! - `/static/app.css`, `/static/app.js`.
@@ -38,6 +39,7 @@ pub fn pages() -> Router<Arc<Service>> {
     Router::new()
         .route("/", get(home))
         .route("/migrate", get(migrate).post(migrate_post))
+        .route("/file", get(file_page))
         .route("/track", get(track))
         .route("/track/{id}", get(tracking))
         .route(
@@ -444,6 +446,26 @@ struct TrackingPage {
     id: String,
 }
 
+#[derive(Template)]
+#[template(path = "file.html")]
+struct FilePage {
+    t: Tr,
+    page: &'static str,
+    version: &'static str,
+}
+
+async fn file_page(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    let (lang, set) = negotiate(&q, &headers);
+    render(
+        FilePage {
+            t: Tr(lang),
+            page: "file",
+            version: VERSION,
+        },
+        set,
+    )
+}
+
 async fn home(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
     let (lang, set) = negotiate(&q, &headers);
     render(
@@ -634,6 +656,15 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
             page: "migrate",
             version: VERSION,
             f: FormState::blank(),
+        }
+        .render(),
+    );
+    push(
+        "file",
+        FilePage {
+            t,
+            page: "file",
+            version: VERSION,
         }
         .render(),
     );

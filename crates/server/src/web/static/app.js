@@ -220,9 +220,9 @@
     });
   }
 
-  function created(id, account, notify) {
+  function created(id, account, notify, formId, keepKey) {
     sessionStorage.setItem(ACCOUNT_KEY + id, account);
-    const form = $('migrate');
+    const form = $(formId || 'migrate');
     form.querySelectorAll('input[type=password]').forEach((i) => { i.value = ''; });
     form.hidden = true;
     const out = $('result');
@@ -230,7 +230,7 @@
     out.append(el('h2', {}, msg('created')));
     const p = el('p', {}, msg('your_id') + ' ');
     p.append(el('code', { id: 'new-id', className: 'big' }, id));
-    out.append(p, el('p', {}, msg('keep_id')));
+    out.append(p, el('p', {}, msg(keepKey || 'keep_id')));
     if (notify) out.append(el('p', { id: 'mailed' }, msg('mailed', { addr: notify })));
     const a = el('a', { id: 'track-link', className: 'button', href: '/track/' + encodeURIComponent(id) }, msg('track_link'));
     const pa = el('p');
@@ -441,12 +441,209 @@
 
     const running = m.status === 'running' || m.status === 'queued';
     $('stop').disabled = !running;
-    $('sync').disabled = running;
+    // A file migration cannot be synchronised: its source is the uploaded file.
+    $('sync').disabled = running || String(m.source).startsWith('file:');
     $('purge-check').disabled = running || !m.passes.length;
+  }
+
+  // ---- Migration from a file ----
+  // The file goes up over the API's tus endpoint in chunks (PATCH), each resumable: the
+  // upload's URL is kept in localStorage under the file's name, size and date, so that after
+  // a reload (or a cut) choosing the same file again asks the server where it stopped (HEAD)
+  // and sends only the rest. No password is ever stored.
+  const UPLOAD_KEY = 'passeur.upload.';
+  const CHUNK = 8 * 1024 * 1024;
+
+  function tusRequest(method, url, headers, body, onProgress) {
+    return new Promise((resolve) => {
+      const x = new XMLHttpRequest();
+      x.open(method, url);
+      x.setRequestHeader('Tus-Resumable', '1.0.0');
+      for (const k in headers) x.setRequestHeader(k, headers[k]);
+      if (onProgress) x.upload.onprogress = (e) => onProgress(e.loaded);
+      x.onload = () => resolve({ status: x.status, header: (h) => x.getResponseHeader(h), text: x.responseText });
+      x.onerror = () => resolve({ status: 0, header: () => null, text: '' });
+      x.ontimeout = x.onerror;
+      x.send(body === undefined ? null : body);
+    });
+  }
+
+  function b64utf8(s) {
+    const bytes = new TextEncoder().encode(s);
+    let bin = '';
+    bytes.forEach((b) => { bin += String.fromCharCode(b); });
+    return btoa(bin);
+  }
+
+  function fmtDuration(secs) {
+    if (!isFinite(secs)) return '…';
+    secs = Math.ceil(secs);
+    if (secs < 60) return secs + ' s';
+    if (secs < 3600) return Math.floor(secs / 60) + ' min ' + (secs % 60) + ' s';
+    return Math.floor(secs / 3600) + ' h ' + Math.floor((secs % 3600) / 60) + ' min';
+  }
+
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  function initFile() {
+    const form = $('upload-form');
+    const input = $('file');
+    const drop = $('drop');
+    let uploadUrl = null;
+    let storeKey = null;
+    let busy = false;
+    ['dragenter', 'dragover'].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add('over'); }));
+    ['dragleave', 'drop'].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove('over'); }));
+    drop.addEventListener('drop', (e) => {
+      if (e.dataTransfer && e.dataTransfer.files.length) {
+        input.files = e.dataTransfer.files;
+        upload();
+      }
+    });
+    form.addEventListener('submit', (e) => { e.preventDefault(); upload(); });
+
+    function show(done, size, startOffset, started) {
+      const pct = size ? Math.floor(done * 100 / size) : 100;
+      $('up-bar').value = pct;
+      const secs = (Date.now() - started) / 1000;
+      const rate = secs > 0 ? (done - startOffset) / secs : 0;
+      const left = rate > 0 ? (size - done) / rate : Infinity;
+      $('up-status').textContent = msg('up.progress', { percent: pct, speed: fmtBytes(rate), left: fmtDuration(left) });
+    }
+
+    async function upload() {
+      if (busy) return;
+      setErr('file', '');
+      const file = input.files[0];
+      if (!file) { setErr('file', msg('up.nofile')); input.focus(); return; }
+      busy = true;
+      $('upload').disabled = true;
+      storeKey = UPLOAD_KEY + file.name + ':' + file.size + ':' + file.lastModified;
+      let url = localStorage.getItem(storeKey);
+      let offset = 0;
+      if (url) {
+        const h = await tusRequest('HEAD', url);
+        if (h.status === 200) {
+          offset = Number(h.header('Upload-Offset')) || 0;
+          $('up-status').textContent = msg('up.resumed', { percent: file.size ? Math.floor(offset * 100 / file.size) : 100 });
+        } else {
+          localStorage.removeItem(storeKey);
+          url = null;
+        }
+      }
+      if (!url) {
+        const c = await tusRequest('POST', '/api/v1/uploads', {
+          'Upload-Length': String(file.size),
+          'Upload-Metadata': 'filename ' + b64utf8(file.name),
+        });
+        if (c.status !== 201) {
+          busy = false;
+          $('upload').disabled = false;
+          setErr('file', c.status === 413 ? msg('up.toolarge') : c.status === 0 ? msg('err.network') : msg('up.failed') + ' ' + c.text);
+          return;
+        }
+        url = c.header('Location');
+        localStorage.setItem(storeKey, url);
+      }
+      const startOffset = offset;
+      const started = Date.now();
+      let wait = 1000;
+      while (offset < file.size) {
+        const end = Math.min(offset + CHUNK, file.size);
+        const r = await tusRequest('PATCH', url, {
+          'Content-Type': 'application/offset+octet-stream',
+          'Upload-Offset': String(offset),
+        }, file.slice(offset, end), (loaded) => show(offset + loaded, file.size, startOffset, started));
+        if (r.status === 204) {
+          offset = Number(r.header('Upload-Offset'));
+          wait = 1000;
+          show(offset, file.size, startOffset, started);
+          continue;
+        }
+        if (r.status === 404) {
+          // Expired or deleted: start again from nothing.
+          localStorage.removeItem(storeKey);
+          busy = false;
+          return upload();
+        }
+        // A cut, a busy or moved offset: ask the server where it is, then go on.
+        $('up-status').textContent = msg('up.retry');
+        await sleep(wait);
+        wait = Math.min(wait * 2, 30000);
+        const h = await tusRequest('HEAD', url);
+        if (h.status === 200) offset = Number(h.header('Upload-Offset')) || 0;
+      }
+      $('up-bar').value = 100;
+      $('up-status').textContent = msg('up.done');
+      uploadUrl = url;
+      busy = false;
+      $('import-form').hidden = false;
+      $('dst-host').focus();
+    }
+
+    const type = $('dst-type');
+    type.addEventListener('change', () => { $('dst-port').value = type.selectedOptions[0].dataset.port; });
+
+    const imp = $('import-form');
+    imp.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      imp.querySelectorAll('p.err').forEach((e) => { e.textContent = ''; });
+      imp.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
+      const errors = [];
+      const need = (id) => { if (!$(id).value.trim()) { setErr(id, msg('err.required')); errors.push(id); } };
+      need('dst-host');
+      need('dst-login');
+      need('dst-password');
+      const port = Number($('dst-port').value);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) { setErr('dst-port', msg('err.port')); errors.push('dst-port'); }
+      let host = $('dst-host').value.trim();
+      if (host.includes(':') && !host.startsWith('[')) host = '[' + host + ']';
+      const login = $('dst-login').value.trim();
+      const destination = {
+        url: type.value + '://' + encodeURIComponent(login) + '@' + host + ':' + port,
+        password: $('dst-password').value,
+      };
+      const dav = $('dst-dav').value.trim();
+      if (dav) destination.dav = dav;
+      const content = Array.from(imp.querySelectorAll('input[name=content]:checked')).map((c) => c.value);
+      const body = { upload: uploadUrl, destination, content, lang: LANG };
+      const notify = $('notify').value.trim();
+      if (notify) body.notify = notify;
+      if (errors.length) {
+        $('err-form').textContent = msg('err.form');
+        $(errors[0]).focus();
+        return;
+      }
+      $('start').disabled = true;
+      $('sending').textContent = msg('sending');
+      const r = await api('POST', '/api/v1/imports', { body });
+      $('start').disabled = false;
+      $('sending').textContent = '';
+      if (r.status === 201 && r.data && r.data.id) {
+        if (storeKey) localStorage.removeItem(storeKey);
+        form.hidden = true;
+        created(r.data.id, login, notify, 'import-form', 'file_keep_id');
+        return;
+      }
+      if (r.status === 0) { $('err-form').textContent = msg('err.network'); $('err-form').focus(); return; }
+      const apiError = (r.data && r.data.error) || ('HTTP ' + r.status);
+      const field = r.data && r.data.field === 'destination.dav' ? 'dst-dav'
+        : r.data && r.data.field ? formField(r.data.field, apiError) : null;
+      if (field && $('err-' + field)) {
+        setErr(field, fieldMessage(field, apiError));
+        $('err-form').textContent = msg('err.form');
+        const el = $(field);
+        if (el && el.focus) el.focus();
+      } else {
+        $('err-form').textContent = msg('err.generic') + ' ' + apiError;
+        $('err-form').focus();
+      }
+    });
   }
 
   initTrackForms();
   const page = document.body.dataset.page;
   if (page === 'migrate') initMigrate();
   if (page === 'tracking') initTracking();
+  if (page === 'file') initFile();
 })();

@@ -1,0 +1,862 @@
+//! File migrations: resumable uploads over tus 1.0 at `/api/v1/uploads` (core, creation,
+//! termination, checksum), then `POST /api/v1/imports` to import a finished upload.
+//!
+//! - Bodies are streamed to a file under `<data dir>/uploads/`, never held in memory; the
+//!   offset a client is told (and the row's `received`) only moves after an fsync. A PATCH
+//!   without a checksum keeps what arrived before a cut (committed every [`COMMIT_EVERY`]
+//!   bytes and at the cut); a PATCH with `Upload-Checksum` is all or nothing.
+//! - One PATCH at a time per upload (another gets `423 Locked`, which tus clients retry).
+//! - The file lives on the machine that received it: its import is a job only that machine
+//!   runs (`only_node`), and another machine answers a PATCH with `421 Misdirected Request`.
+//! - An upload not imported within `Settings::upload_expire_after` (24 h) is deleted with its
+//!   file by the sweep of the machine holding it; an imported one lives as long as its
+//!   migration.
+
+use std::collections::HashSet;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{head, post};
+use base64::Engine as _;
+use futures::StreamExt as _;
+use passeur_engine::{FileKind, ImportSpec, ImportTarget, MigrationSpec, file_source_id};
+use passeur_notify::Notification;
+use passeur_store::Upload;
+use passeur_types::ContentKind;
+use sha1::Digest as _;
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
+
+use crate::api::{CreateImport, Created, ErrorOut};
+use crate::routes::{guard, lang_of};
+use crate::service::lock;
+use crate::{ApiError, ApiJson, Service};
+
+/// The protocol version spoken.
+pub const TUS_VERSION: &str = "1.0.0";
+/// The extensions supported.
+pub const TUS_EXTENSIONS: &str = "creation,termination,checksum";
+/// The checksum algorithms of `Upload-Checksum`.
+pub const TUS_CHECKSUMS: &str = "sha1,sha256";
+/// A PATCH without checksum commits (fsync, then offset) every this many bytes, so that a
+/// cut in a long request loses little.
+const COMMIT_EVERY: u64 = 8 << 20;
+/// The longest `Upload-Metadata` kept.
+const MAX_METADATA: usize = 4096;
+/// The status of a chunk whose checksum does not match (tus checksum extension).
+const CHECKSUM_MISMATCH: u16 = 460;
+
+/// The routes of uploads (no body limit) and imports (the JSON limit of the router).
+pub(crate) fn routes() -> Router<Arc<Service>> {
+    Router::new()
+        .route("/api/v1/uploads", post(create_upload).options(tus_options))
+        .route(
+            "/api/v1/uploads/{id}",
+            head(head_upload)
+                .patch(patch_upload)
+                .delete(delete_upload)
+                .options(tus_options),
+        )
+        .layer(DefaultBodyLimit::disable())
+        .route("/api/v1/imports", post(create_import))
+}
+
+/// A tus answer: a status, headers, and for errors a JSON body naming the problem.
+pub(crate) struct Tus {
+    status: StatusCode,
+    headers: Vec<(&'static str, String)>,
+    error: Option<String>,
+}
+
+impl Tus {
+    fn ok(status: StatusCode) -> Tus {
+        Tus {
+            status,
+            headers: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn err(status: StatusCode, msg: impl Into<String>) -> Tus {
+        Tus {
+            status,
+            headers: Vec::new(),
+            error: Some(msg.into()),
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: impl ToString) -> Tus {
+        self.headers.push((name, value.to_string()));
+        self
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Tus {
+        tracing::error!(error = %e, "upload request failed");
+        Tus::err(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+impl From<passeur_store::StoreError> for Tus {
+    fn from(e: passeur_store::StoreError) -> Tus {
+        Tus::internal(e)
+    }
+}
+
+impl IntoResponse for Tus {
+    fn into_response(self) -> Response {
+        let mut res = match self.error {
+            Some(error) => (self.status, Json(ErrorOut { error, field: None })).into_response(),
+            None => self.status.into_response(),
+        };
+        let h = res.headers_mut();
+        h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(name, v);
+            }
+        }
+        res
+    }
+}
+
+pub(crate) type TusResult = Result<Tus, Tus>;
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// Every request but OPTIONS must say it speaks our version.
+fn check_version(h: &HeaderMap) -> Result<(), Tus> {
+    match header_str(h, "tus-resumable") {
+        Some(TUS_VERSION) => Ok(()),
+        Some(other) => Err(Tus::err(
+            StatusCode::PRECONDITION_FAILED,
+            format!("Tus-Resumable {other:?} is not supported: this server speaks {TUS_VERSION}"),
+        )
+        .header("tus-version", TUS_VERSION)),
+        None => Err(Tus::err(
+            StatusCode::PRECONDITION_FAILED,
+            format!("the Tus-Resumable header is required ({TUS_VERSION})"),
+        )
+        .header("tus-version", TUS_VERSION)),
+    }
+}
+
+fn parse_size(h: &HeaderMap, name: &str) -> Result<Option<u64>, Tus> {
+    match header_str(h, name) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Tus::err(StatusCode::BAD_REQUEST, format!("{name} is not a number"))),
+    }
+}
+
+/// Checks `Upload-Metadata`: comma-separated `key[ base64]`, keys unique and without spaces.
+fn check_metadata(m: &str) -> Result<(), String> {
+    if m.len() > MAX_METADATA {
+        return Err(format!(
+            "Upload-Metadata is longer than {MAX_METADATA} bytes"
+        ));
+    }
+    let mut keys = HashSet::new();
+    for pair in m.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut it = pair.split(' ');
+        let key = it.next().unwrap_or_default();
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!("Upload-Metadata: bad key {key:?}"));
+        }
+        if !keys.insert(key) {
+            return Err(format!("Upload-Metadata: key {key:?} given twice"));
+        }
+        if let Some(v) = it.next()
+            && base64::engine::general_purpose::STANDARD.decode(v).is_err()
+        {
+            return Err(format!(
+                "Upload-Metadata: the value of {key:?} is not base64"
+            ));
+        }
+        if it.next().is_some() {
+            return Err(format!("Upload-Metadata: {key:?} has more than one value"));
+        }
+    }
+    Ok(())
+}
+
+/// One value of an upload's metadata, decoded (e.g. `filename`).
+pub(crate) fn metadata_value(metadata: &str, key: &str) -> Option<String> {
+    metadata.split(',').map(str::trim).find_map(|pair| {
+        let (k, v) = pair.split_once(' ').unwrap_or((pair, ""));
+        (k == key).then(|| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v)
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        })?
+    })
+}
+
+/// 128 random bits, as 32 hex digits.
+fn new_upload_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn uploads_dir(svc: &Service) -> PathBuf {
+    svc.settings.data_dir.join("uploads")
+}
+
+/// The upload `id` if it exists and has not expired (an imported one never does).
+async fn live_upload(svc: &Service, id: &str) -> Result<Upload, Tus> {
+    let gone = || Tus::err(StatusCode::NOT_FOUND, "no such upload (or it expired)");
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(gone());
+    }
+    let Some(u) = svc.store().upload(id).await? else {
+        return Err(gone());
+    };
+    if u.migration.is_none() && u.expires_at_ms < svc.store().clock_ms().await? {
+        return Err(gone());
+    }
+    Ok(u)
+}
+
+/// The file of an upload held by another machine cannot be written here.
+fn check_node(u: &Upload) -> Result<(), Tus> {
+    if u.node != passeur_jobs::this_node() {
+        return Err(Tus::err(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "this upload is held by the machine {:?}: send its requests there",
+                u.node
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What the server supports.
+#[utoipa::path(options, path = "/api/v1/uploads",
+    responses((status = 204, description = "`Tus-Version`, `Tus-Extension`, `Tus-Max-Size`, `Tus-Checksum-Algorithm`")))]
+pub(crate) async fn tus_options(State(svc): State<Arc<Service>>) -> Tus {
+    Tus::ok(StatusCode::NO_CONTENT)
+        .header("tus-version", TUS_VERSION)
+        .header("tus-extension", TUS_EXTENSIONS)
+        .header("tus-max-size", svc.settings.max_upload)
+        .header("tus-checksum-algorithm", TUS_CHECKSUMS)
+}
+
+/// Create an upload (tus creation): `Upload-Length` (bytes), optional `Upload-Metadata`
+/// (`filename <base64>` names the file). Answers `201` with its URL in `Location`. An upload
+/// not imported within 24 hours is deleted.
+#[utoipa::path(post, path = "/api/v1/uploads",
+    params(("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("Upload-Length" = u64, Header), ("Upload-Metadata" = Option<String>, Header)),
+    responses((status = 201, description = "created; its URL in `Location`"),
+        (status = 400, body = ErrorOut), (status = 412, body = ErrorOut),
+        (status = 413, body = ErrorOut, description = "larger than `Tus-Max-Size`")))]
+pub(crate) async fn create_upload(
+    State(svc): State<Arc<Service>>,
+    headers: HeaderMap,
+) -> TusResult {
+    check_version(&headers)?;
+    let Some(length) = parse_size(&headers, "upload-length")? else {
+        let msg = if headers.contains_key("upload-defer-length") {
+            "Upload-Defer-Length is not supported: give Upload-Length"
+        } else {
+            "the Upload-Length header is required"
+        };
+        return Err(Tus::err(StatusCode::BAD_REQUEST, msg));
+    };
+    let max = svc.settings.max_upload;
+    if length > max {
+        return Err(Tus::err(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the file is larger than the {max} bytes this server accepts"),
+        )
+        .header("tus-max-size", max));
+    }
+    let metadata = header_str(&headers, "upload-metadata")
+        .unwrap_or_default()
+        .to_string();
+    check_metadata(&metadata).map_err(|m| Tus::err(StatusCode::BAD_REQUEST, m))?;
+    let dir = uploads_dir(&svc);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(Tus::internal)?;
+    let dir = tokio::fs::canonicalize(&dir).await.map_err(Tus::internal)?;
+    let id = new_upload_id();
+    let path = dir.join(&id);
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .await
+        .map_err(Tus::internal)?;
+    file.sync_all().await.map_err(Tus::internal)?;
+    drop(file);
+    let now = svc.store().clock_ms().await?;
+    let ttl = i64::try_from(svc.settings.upload_expire_after.as_millis()).unwrap_or(i64::MAX / 4);
+    let u = Upload {
+        id: id.clone(),
+        length,
+        received: 0,
+        metadata,
+        path: path.display().to_string(),
+        node: passeur_jobs::this_node(),
+        created_at_ms: now,
+        expires_at_ms: now.saturating_add(ttl),
+        migration: None,
+    };
+    if let Err(e) = svc.store().create_upload(&u).await {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(e.into());
+    }
+    tracing::info!(upload = %id, length, "upload created");
+    Ok(Tus::ok(StatusCode::CREATED)
+        .header("location", format!("/api/v1/uploads/{id}"))
+        .header("upload-offset", 0))
+}
+
+/// Where an upload is: `Upload-Offset` (bytes safely received) and `Upload-Length`.
+#[utoipa::path(head, path = "/api/v1/uploads/{id}",
+    params(("id" = String, Path), ("Tus-Resumable" = String, Header)),
+    responses((status = 200, description = "`Upload-Offset`, `Upload-Length`, `Upload-Metadata`"),
+        (status = 404, description = "no such upload, or it expired")))]
+pub(crate) async fn head_upload(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> TusResult {
+    check_version(&headers)?;
+    let u = live_upload(&svc, &id).await?;
+    let mut t = Tus::ok(StatusCode::OK)
+        .header("upload-offset", u.received)
+        .header("upload-length", u.length);
+    if !u.metadata.is_empty() {
+        t = t.header("upload-metadata", &u.metadata);
+    }
+    Ok(t)
+}
+
+/// The uploads being written in this process: one PATCH at a time per upload.
+struct Writing(String);
+
+impl Writing {
+    fn take(id: &str) -> Option<Writing> {
+        let mut set = lock(busy());
+        set.insert(id.to_string()).then(|| Writing(id.to_string()))
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        lock(busy()).remove(&self.0);
+    }
+}
+
+fn busy() -> &'static Mutex<HashSet<String>> {
+    static BUSY: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    BUSY.get_or_init(Default::default)
+}
+
+enum Hasher {
+    Sha1(sha1::Sha1),
+    Sha256(sha2::Sha256),
+}
+
+impl Hasher {
+    fn update(&mut self, b: &[u8]) {
+        match self {
+            Hasher::Sha1(h) => h.update(b),
+            Hasher::Sha256(h) => h.update(b),
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        match self {
+            Hasher::Sha1(h) => h.finalize().to_vec(),
+            Hasher::Sha256(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// `Upload-Checksum: <algorithm> <base64 digest>`.
+fn parse_checksum(h: &HeaderMap) -> Result<Option<(Hasher, Vec<u8>)>, Tus> {
+    let Some(v) = header_str(h, "upload-checksum") else {
+        return Ok(None);
+    };
+    let bad = |m: String| Tus::err(StatusCode::BAD_REQUEST, m);
+    let (algo, digest) = v
+        .split_once(' ')
+        .ok_or_else(|| bad("Upload-Checksum must be \"<algorithm> <base64 digest>\"".into()))?;
+    let digest = base64::engine::general_purpose::STANDARD
+        .decode(digest.trim())
+        .map_err(|_| bad("Upload-Checksum: the digest is not base64".into()))?;
+    let hasher = match algo.to_ascii_lowercase().as_str() {
+        "sha1" => Hasher::Sha1(sha1::Sha1::new()),
+        "sha256" => Hasher::Sha256(sha2::Sha256::new()),
+        other => {
+            return Err(bad(format!(
+                "Upload-Checksum: the algorithm {other:?} is not supported ({TUS_CHECKSUMS})"
+            )));
+        }
+    };
+    Ok(Some((hasher, digest)))
+}
+
+/// Append bytes at `Upload-Offset` (which must be the upload's offset, else `409`). With
+/// `Upload-Checksum`, a chunk whose digest differs is discarded (`460`). Answers the new
+/// `Upload-Offset`: those bytes are on disk.
+#[utoipa::path(patch, path = "/api/v1/uploads/{id}",
+    params(("id" = String, Path), ("Tus-Resumable" = String, Header), ("Upload-Offset" = u64, Header),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1 <base64>` or `sha256 <base64>`")),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    responses((status = 204, description = "the new `Upload-Offset`"),
+        (status = 404, body = ErrorOut), (status = 409, body = ErrorOut, description = "wrong offset"),
+        (status = 413, body = ErrorOut, description = "more bytes than the upload's length"),
+        (status = 415, body = ErrorOut), (status = 423, body = ErrorOut, description = "another request is writing it"),
+        (status = 460, body = ErrorOut, description = "checksum mismatch: the chunk was discarded")))]
+pub(crate) async fn patch_upload(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> TusResult {
+    let mut stream = body.into_data_stream();
+    let r = patch(&svc, &id, &headers, &mut stream).await;
+    if r.is_err() {
+        // Read (and drop) a little of what the client still sends, so that it gets the
+        // answer rather than a reset connection.
+        let mut left: usize = 4 << 20;
+        while left > 0 {
+            match tokio::time::timeout(std::time::Duration::from_secs(2), stream.next()).await {
+                Ok(Some(Ok(b))) => left = left.saturating_sub(b.len()),
+                _ => break,
+            }
+        }
+    }
+    r
+}
+
+async fn patch(
+    svc: &Service,
+    id: &str,
+    headers: &HeaderMap,
+    stream: &mut axum::body::BodyDataStream,
+) -> TusResult {
+    check_version(headers)?;
+    if header_str(headers, "content-type") != Some("application/offset+octet-stream") {
+        return Err(Tus::err(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the Content-Type of a PATCH must be application/offset+octet-stream",
+        ));
+    }
+    let offset = parse_size(headers, "upload-offset")?.ok_or_else(|| {
+        Tus::err(
+            StatusCode::BAD_REQUEST,
+            "the Upload-Offset header is required",
+        )
+    })?;
+    let mut checksum = parse_checksum(headers)?;
+    let u = live_upload(svc, id).await?;
+    check_node(&u)?;
+    let Some(_writing) = Writing::take(&u.id) else {
+        return Err(Tus::err(
+            StatusCode::LOCKED,
+            "another request is writing this upload: try again shortly",
+        ));
+    };
+    // Read again under the lock: the offset may have moved meanwhile.
+    let u = live_upload(svc, id).await?;
+    let conflict = |at: u64| {
+        Tus::err(
+            StatusCode::CONFLICT,
+            format!("Upload-Offset {offset} is not the upload's offset {at}"),
+        )
+        .header("upload-offset", at)
+    };
+    if offset != u.received {
+        return Err(conflict(u.received));
+    }
+    let room = u.length - u.received;
+    if let Some(n) = parse_size(headers, "content-length")?
+        && n > room
+    {
+        return Err(too_long(&u));
+    }
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(&u.path)
+        .await
+        .map_err(Tus::internal)?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(Tus::internal)?;
+    // Bytes written by this request, and those of them committed (synced, offset moved).
+    let (mut written, mut committed) = (0u64, 0u64);
+    let mut cut = false;
+    while let Some(frame) = stream.next().await {
+        let bytes = match frame {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::info!(upload = %u.id, error = %e, "upload request cut");
+                cut = true;
+                break;
+            }
+        };
+        if written + bytes.len() as u64 > room {
+            discard(&mut file, offset + committed).await;
+            return Err(too_long(&u));
+        }
+        file.write_all(&bytes).await.map_err(Tus::internal)?;
+        written += bytes.len() as u64;
+        match &mut checksum {
+            Some((h, _)) => h.update(&bytes),
+            None if written - committed >= COMMIT_EVERY => {
+                commit(svc, &mut file, &u.id, offset + committed, offset + written).await?;
+                committed = written;
+            }
+            None => {}
+        }
+    }
+    if cut {
+        // Keep what arrived, unless it was to be checked as a whole.
+        if checksum.is_some() {
+            discard(&mut file, offset).await;
+        } else if written > committed {
+            commit(svc, &mut file, &u.id, offset + committed, offset + written).await?;
+        }
+        return Err(Tus::err(
+            StatusCode::BAD_REQUEST,
+            "the request body ended early",
+        ));
+    }
+    if let Some((h, want)) = checksum
+        && h.finish() != want
+    {
+        discard(&mut file, offset).await;
+        return Err(Tus::err(
+            StatusCode::from_u16(CHECKSUM_MISMATCH).unwrap_or(StatusCode::BAD_REQUEST),
+            "the chunk's checksum does not match: it was discarded",
+        )
+        .header("upload-offset", offset));
+    }
+    if written > committed {
+        commit(svc, &mut file, &u.id, offset + committed, offset + written).await?;
+    }
+    let at = offset + written;
+    if at == u.length {
+        tracing::info!(upload = %u.id, length = u.length, "upload complete");
+    }
+    Ok(Tus::ok(StatusCode::NO_CONTENT).header("upload-offset", at))
+}
+
+fn too_long(u: &Upload) -> Tus {
+    Tus::err(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "more bytes than the upload's length ({} bytes, {} received)",
+            u.length, u.received
+        ),
+    )
+}
+
+/// Syncs the file, then moves the offset from `from` to `to`.
+async fn commit(
+    svc: &Service,
+    file: &mut tokio::fs::File,
+    id: &str,
+    from: u64,
+    to: u64,
+) -> Result<(), Tus> {
+    file.flush().await.map_err(Tus::internal)?;
+    file.sync_data().await.map_err(Tus::internal)?;
+    if !svc.store().advance_upload(id, from, to).await? {
+        return Err(Tus::err(
+            StatusCode::CONFLICT,
+            "the upload changed while this request wrote it",
+        ));
+    }
+    Ok(())
+}
+
+/// Cuts the file back to `len` (a chunk refused as a whole).
+async fn discard(file: &mut tokio::fs::File, len: u64) {
+    let _ = file.flush().await;
+    if let Err(e) = file.set_len(len).await {
+        tracing::warn!(error = %e, "cannot cut back a refused chunk");
+    }
+}
+
+/// Delete an upload and its file (tus termination). An upload already imported goes with its
+/// migration (`DELETE /api/v1/migrations/{id}`).
+#[utoipa::path(delete, path = "/api/v1/uploads/{id}",
+    params(("id" = String, Path), ("Tus-Resumable" = String, Header)),
+    responses((status = 204), (status = 404, body = ErrorOut), (status = 409, body = ErrorOut)))]
+pub(crate) async fn delete_upload(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> TusResult {
+    check_version(&headers)?;
+    let u = live_upload(&svc, &id).await?;
+    if u.migration.is_some() {
+        return Err(Tus::err(
+            StatusCode::CONFLICT,
+            "this upload is being imported: delete its migration instead",
+        ));
+    }
+    check_node(&u)?;
+    svc.store().delete_upload(&u.id).await?;
+    remove_file(FsPath::new(&u.path)).await;
+    tracing::info!(upload = %u.id, "upload deleted on request");
+    Ok(Tus::ok(StatusCode::NO_CONTENT))
+}
+
+/// Deletes an upload's file; a file already gone is fine.
+pub(crate) async fn remove_file(path: &FsPath) {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete an upload's file")
+        }
+    }
+}
+
+/// The upload ID from an ID or the upload's URL.
+fn upload_id(s: &str) -> &str {
+    s.trim()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+}
+
+/// What the file is: by the extension of its name, else by its first bytes.
+fn file_kind(name: Option<&str>, path: &FsPath) -> Option<FileKind> {
+    let ext = name
+        .and_then(|n| FsPath::new(n).extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if let Some(ext) = ext {
+        // Told by the extension alone: this name is never opened.
+        if let Some(k) = FileKind::detect(FsPath::new(&format!("upload.{ext}"))) {
+            return Some(k);
+        }
+    }
+    FileKind::detect(path)
+}
+
+/// Import a finished upload into the destination account: a PST/OST (mail over IMAP, and
+/// contacts, calendars and tasks over DAV when `destination.dav` is given), or an .ics /
+/// .vcf file (into a DAV collection named after the file). The kind is told by the file's
+/// name, else its content. Track it with the destination login.
+#[utoipa::path(post, path = "/api/v1/imports", request_body = CreateImport,
+    responses((status = 201, body = Created), (status = 400, body = ErrorOut),
+        (status = 409, body = ErrorOut, description = "the upload is not complete, or already imported"),
+        (status = 422, body = ErrorOut)))]
+pub(crate) async fn create_import(
+    State(svc): State<Arc<Service>>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateImport>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let v = req.validate()?;
+    let no_upload = || ApiError::Field {
+        field: "upload".into(),
+        message: "no such upload (or it expired)".into(),
+    };
+    let u = match live_upload(&svc, upload_id(&req.upload)).await {
+        Ok(u) => u,
+        Err(t) if t.status == StatusCode::NOT_FOUND => return Err(no_upload()),
+        Err(t) => return Err(ApiError::Internal(t.error.unwrap_or_default())),
+    };
+    if u.migration.is_some() {
+        return Err(ApiError::Conflict("this upload is already imported".into()));
+    }
+    if !u.is_complete() {
+        return Err(ApiError::Conflict(format!(
+            "this upload is not complete: {} of {} bytes received",
+            u.received, u.length
+        )));
+    }
+    let name = metadata_value(&u.metadata, "filename");
+    let path = PathBuf::from(&u.path);
+    let here = u.node == passeur_jobs::this_node();
+    let kind = if here {
+        file_kind(name.as_deref(), &path)
+    } else {
+        name.as_deref()
+            .and_then(|n| FsPath::new(n).extension())
+            .and_then(|e| e.to_str())
+            .and_then(|e| FileKind::detect(FsPath::new(&format!("upload.{e}"))))
+    };
+    let Some(kind) = kind else {
+        return Err(ApiError::Field {
+            field: "upload".into(),
+            message: "the file is not a PST/OST, an .ics or a .vcf file".into(),
+        });
+    };
+    let dst = &v.destination;
+    let wants_dav = v.content.iter().any(|k| *k != ContentKind::Mail);
+    let dav_required = || ApiError::Field {
+        field: "destination.dav".into(),
+        message: match kind {
+            FileKind::Pst => "is required for contacts, calendars and tasks".into(),
+            _ => "is required to import a calendar or address book file".into(),
+        },
+    };
+    let target = match kind {
+        FileKind::Pst => {
+            let with_mail = v.content.is_empty() || v.content.contains(&ContentKind::Mail);
+            let with_dav = if v.content.is_empty() {
+                v.dav.is_some()
+            } else {
+                wants_dav
+            };
+            if with_dav && v.dav.is_none() {
+                return Err(dav_required());
+            }
+            ImportTarget {
+                file: u.path.clone(),
+                format: kind,
+                imap: with_mail.then(|| dst.to_url()),
+                dav: if with_dav { v.dav.clone() } else { None },
+                dav_user: with_dav.then(|| dst.login.clone()),
+                collection: None,
+            }
+        }
+        FileKind::Ics | FileKind::Vcf => {
+            let fits = match kind {
+                FileKind::Vcf => [ContentKind::Contacts].as_slice(),
+                _ => [ContentKind::Calendars, ContentKind::Tasks].as_slice(),
+            };
+            if let Some((i, k)) = v
+                .content
+                .iter()
+                .enumerate()
+                .find(|(_, k)| !fits.contains(k))
+            {
+                return Err(ApiError::Field {
+                    field: format!("content[{i}]"),
+                    message: format!("this file holds no {}", k.as_str()),
+                });
+            }
+            let Some(dav) = v.dav.clone() else {
+                return Err(dav_required());
+            };
+            let collection = name
+                .as_deref()
+                .and_then(|n| FsPath::new(n).file_stem())
+                .map(|s| s.to_string_lossy().into_owned())
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or_else(|| "Imported".into());
+            ImportTarget {
+                file: u.path.clone(),
+                format: kind,
+                imap: None,
+                dav: Some(dav),
+                dav_user: Some(dst.login.clone()),
+                collection: Some(collection),
+            }
+        }
+    };
+    guard(&svc, "destination.url", dst).await?;
+    let source = if here {
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || file_source_id(&p))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??
+            .1
+    } else {
+        format!("file:{}#upload:{}", u.path, u.length)
+    };
+    let destination = target.destination();
+    let spec = MigrationSpec::Import(ImportSpec {
+        import: target,
+        to_admin: v.admin.clone(),
+    });
+    let (id, _) = svc
+        .runner
+        .create(&source, &destination, &spec, false)
+        .await?;
+    let lang = lang_of(v.lang.as_deref(), &headers);
+    let prepared = async {
+        svc.keep_credentials(id, "", &v.password).await?;
+        svc.store()
+            .put_service_meta(
+                id,
+                &passeur_store::ServiceMeta {
+                    notify: v.notify.clone(),
+                    lang: lang.tag().into(),
+                    project: None,
+                },
+            )
+            .await?;
+        svc.store().attach_upload(&u.id, id).await
+    }
+    .await;
+    match prepared {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = svc.store().delete_migration(id).await;
+            return Err(ApiError::Conflict(
+                "this upload is already imported, or not complete".into(),
+            ));
+        }
+        Err(e) => {
+            let _ = svc.store().delete_migration(id).await;
+            return Err(e.into());
+        }
+    }
+    if let Err(e) = svc.queue_pass(id, None).await {
+        let _ = svc.forget_migration(id).await;
+        return Err(e.into());
+    }
+    svc.queue_notification(
+        id,
+        Notification::Started {
+            migration_id: id.to_string(),
+            tracking_url: svc.tracking_url(id),
+            source: name.unwrap_or_else(|| "file".into()),
+            destination: dst.to_url(),
+        },
+    )
+    .await;
+    tracing::info!(migration = %id, upload = %u.id, "file import created");
+    Ok((StatusCode::CREATED, Json(Created { id: id.to_string() })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_is_checked_and_read() {
+        let m = "filename YS5wc3Q=,is_confidential";
+        assert!(check_metadata(m).is_ok());
+        assert_eq!(metadata_value(m, "filename").as_deref(), Some("a.pst"));
+        assert_eq!(metadata_value(m, "is_confidential").as_deref(), Some(""));
+        assert_eq!(metadata_value(m, "other"), None);
+        assert!(check_metadata("").is_ok());
+        for bad in ["filename !!!", "a YQ==,a YQ==", "a YQ== YQ=="] {
+            assert!(check_metadata(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_are_128_random_bits() {
+        let (a, b) = (new_upload_id(), new_upload_id());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        assert_eq!(upload_id("/api/v1/uploads/abc/"), "abc");
+        assert_eq!(upload_id(" abc "), "abc");
+    }
+}

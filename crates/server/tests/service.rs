@@ -403,7 +403,7 @@ async fn private_addresses_are_refused_unless_the_operator_allows_them() {
     let (svc, store) = service(dir.path(), None, false).await;
     let body = json!({
         "source": {"url": url(&src, "user1"), "password": "pass1"},
-        "destination": {"url": "imap://user1@10.1.2.3:143", "password": "pass1"},
+        "destination": {"url": "imaps://user1@10.1.2.3:993", "password": "pass1"},
     });
     let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body.clone())).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
@@ -411,7 +411,7 @@ async fn private_addresses_are_refused_unless_the_operator_allows_them() {
     assert!(v["error"].as_str().unwrap().contains("127.0.0.1"), "{v}");
     assert!(
         store
-            .find_migration(&url(&src, "user1"), "imap://user1@10.1.2.3:143")
+            .find_migration(&url(&src, "user1"), "imaps://user1@10.1.2.3:993")
             .await
             .unwrap()
             .is_none()

@@ -33,7 +33,9 @@ pub(crate) async fn open(path: &Path) -> Result<SqlitePool> {
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(30));
     let pool = SqlitePoolOptions::new()
-        .max_connections(4)
+        // WAL lets readers run beside the one writer: API reads must not queue behind the
+        // workers' writes for a connection.
+        .max_connections(16)
         .connect_with(opts)
         .await
         .map_err(|source| StoreError::Open {

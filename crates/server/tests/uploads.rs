@@ -400,7 +400,9 @@ async fn a_pst_uploaded_in_chunks_cut_and_resumed_imports_exact() {
         if probe.status == 204 {
             break probe.offset();
         }
-        assert_eq!(probe.status, 423, "{probe:?}");
+        // 423: the cut request still holds the upload; 409: it stored more bytes between our
+        // HEAD and this probe. Either way, ask again.
+        assert!(matches!(probe.status, 423 | 409), "{probe:?}");
         assert!(start.elapsed() < WAIT, "the cut request never let go");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };

@@ -6,27 +6,18 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
-use passeur_engine::Runner;
 use passeur_server::api::MigrationOut;
-use passeur_server::vault::Vault;
-use passeur_server::{Service, Settings, router};
+use passeur_server::{Service, router};
 use passeur_store::Store;
-use passeur_testkit::imapwire::Client;
 use passeur_testkit::{Dovecot, DovecotOptions};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
+mod common;
+use common::*;
+
 async fn service(dir: &std::path::Path) -> (Arc<Service>, Store) {
-    let store = Store::open(&dir.join("passeur.db")).await.unwrap();
-    let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
-    let settings = Settings {
-        allow_private_addresses: true,
-        ..Default::default()
-    };
-    let svc = Service::new(Runner::new(store.clone()), vault, settings, None);
-    let workers = Arc::clone(&svc);
-    tokio::spawn(async move { workers.run_workers().await });
-    (svc, store)
+    service_with(dir, test_settings(), None).await
 }
 
 async fn call(
@@ -52,31 +43,6 @@ async fn call(
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, v)
-}
-
-fn imap_url(dc: &Dovecot, user: &str) -> String {
-    format!("imap://{user}@127.0.0.1:{}", dc.imap_port)
-}
-
-fn fill(dc: &Dovecot, user: &str, n: std::ops::Range<u32>) {
-    let pw = format!("pass{}", user.trim_start_matches("user"));
-    let mut c = Client::login(&dc.imap_addr(), user, &pw).unwrap();
-    for i in n {
-        let body = format!(
-            "From: a@example.org\r\nTo: b@example.org\r\nSubject: m{i}\r\nMessage-ID: <api{i}@x>\r\n\r\nbody {i}\r\n"
-        );
-        c.append("INBOX", &["\\Seen"], None, body.as_bytes())
-            .unwrap();
-    }
-    c.logout();
-}
-
-fn count(dc: &Dovecot, user: &str) -> u32 {
-    let pw = format!("pass{}", user.trim_start_matches("user"));
-    let mut c = Client::login(&dc.imap_addr(), user, &pw).unwrap();
-    let n = c.select("INBOX", true).unwrap();
-    c.logout();
-    n
 }
 
 async fn wait_done(svc: &Arc<Service>, id: &str, account: &str, passes: usize) -> MigrationOut {
@@ -108,7 +74,7 @@ async fn wait_done(svc: &Arc<Service>, id: &str, account: &str, passes: usize) -
 async fn create_track_sync_purge_over_the_api() {
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
-    fill(&src, "user1", 0..20);
+    fill(&src, "user1", "api", 0..20);
     let dir = tempfile::tempdir().unwrap();
     let (svc, _) = service(dir.path()).await;
 
@@ -152,7 +118,7 @@ async fn create_track_sync_purge_over_the_api() {
     assert_eq!(st, StatusCode::NOT_FOUND);
 
     // New mail, then a sync copies only it, as pass 2.
-    fill(&src, "user1", 100..103);
+    fill(&src, "user1", "api", 100..103);
     let (st, v) = call(
         &svc,
         "POST",
@@ -210,7 +176,7 @@ async fn a_pop3_source_is_accepted_and_copied_into_the_inbox() {
     })
     .unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
-    fill(&src, "user1", 0..7);
+    fill(&src, "user1", "api", 0..7);
     let dir = tempfile::tempdir().unwrap();
     let (svc, _) = service(dir.path()).await;
     let pop = format!("pop3://user1@127.0.0.1:{}", src.pop3_port.unwrap());

@@ -8,16 +8,20 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
-use passeur_engine::Runner;
 use passeur_notify::{Notifier, SmtpConfig};
 use passeur_server::api::MigrationOut;
-use passeur_server::vault::Vault;
 use passeur_server::{Service, Settings, router};
 use passeur_store::Store;
-use passeur_testkit::imapwire::Client;
 use passeur_testkit::{Dovecot, DovecotOptions, SmtpOptions, SmtpReceiver};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
+
+mod common;
+use common::*;
+
+fn url(dc: &Dovecot, user: &str) -> String {
+    imap_url(dc, user)
+}
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -26,8 +30,6 @@ async fn service(
     smtp: Option<&SmtpReceiver>,
     allow_private: bool,
 ) -> (Arc<Service>, Store) {
-    let store = Store::open(&dir.join("passeur.db")).await.unwrap();
-    let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
     let notifier = smtp.map(|rx| {
         let mut c = SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
         c.ca_file = rx.ca_file();
@@ -39,10 +41,7 @@ async fn service(
         public_url: "https://passeur.test".into(),
         ..Default::default()
     };
-    let svc = Service::new(Runner::new(store.clone()), vault, settings, notifier);
-    let workers = Arc::clone(&svc);
-    tokio::spawn(async move { workers.run_workers().await });
-    (svc, store)
+    service_with(dir, settings, notifier).await
 }
 
 async fn call(
@@ -78,31 +77,6 @@ async fn call_json(
 ) -> (StatusCode, Value) {
     let (st, bytes) = call(svc, method, uri, account, body).await;
     (st, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
-
-fn url(dc: &Dovecot, user: &str) -> String {
-    format!("imap://{user}@127.0.0.1:{}", dc.imap_port)
-}
-
-fn fill(dc: &Dovecot, user: &str, n: std::ops::Range<u32>) {
-    let pw = format!("pass{}", user.trim_start_matches("user"));
-    let mut c = Client::login(&dc.imap_addr(), user, &pw).unwrap();
-    for i in n {
-        let body = format!(
-            "From: a@example.org\r\nTo: b@example.org\r\nSubject: s{i}\r\nMessage-ID: <svc{i}@x>\r\n\r\nbody {i}\r\n"
-        );
-        c.append("INBOX", &["\\Seen"], None, body.as_bytes())
-            .unwrap();
-    }
-    c.logout();
-}
-
-fn count(dc: &Dovecot, user: &str) -> u32 {
-    let pw = format!("pass{}", user.trim_start_matches("user"));
-    let mut c = Client::login(&dc.imap_addr(), user, &pw).unwrap();
-    let n = c.select("INBOX", true).unwrap();
-    c.logout();
-    n
 }
 
 async fn get(svc: &Arc<Service>, id: &str, account: &str) -> MigrationOut {
@@ -157,7 +131,7 @@ fn mail_text(rx: &SmtpReceiver, n: usize) -> String {
 async fn notified_tracked_synced_purged_reported_and_forgotten() {
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
-    fill(&src, "user1", 0..30);
+    fill(&src, "user1", "svc", 0..30);
     let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
     let dir = tempfile::tempdir().unwrap();
     let (svc, store) = service(dir.path(), Some(&rx), true).await;
@@ -193,7 +167,7 @@ async fn notified_tracked_synced_purged_reported_and_forgotten() {
     assert!(done.contains(&id) && done.contains("30"), "{done}");
 
     // New mail: a sync copies only it.
-    fill(&src, "user1", 100..104);
+    fill(&src, "user1", "svc", 100..104);
     let (st, v) = call_json(
         &svc,
         "POST",
@@ -304,7 +278,7 @@ async fn notified_tracked_synced_purged_reported_and_forgotten() {
 async fn wrong_credentials_fail_naming_the_side_in_the_api_and_the_notification() {
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
-    fill(&src, "user1", 0..3);
+    fill(&src, "user1", "svc", 0..3);
     let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
     let dir = tempfile::tempdir().unwrap();
     let (svc, _) = service(dir.path(), Some(&rx), true).await;
@@ -335,7 +309,7 @@ async fn wrong_credentials_fail_naming_the_side_in_the_api_and_the_notification(
 async fn a_scheduled_migration_does_not_start_early() {
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
-    fill(&src, "user1", 0..5);
+    fill(&src, "user1", "svc", 0..5);
     let dir = tempfile::tempdir().unwrap();
     let (svc, _) = service(dir.path(), None, true).await;
     let now = std::time::SystemTime::now()
@@ -462,7 +436,7 @@ async fn connection_tests_say_per_side_what_is_wrong() {
 async fn events_stream_the_migration_as_it_changes() {
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
-    fill(&src, "user1", 0..10);
+    fill(&src, "user1", "svc", 0..10);
     let dir = tempfile::tempdir().unwrap();
     let (svc, _) = service(dir.path(), None, true).await;
     let body = json!({

@@ -150,30 +150,10 @@ async fn every_page_answers_in_the_language_asked() {
     );
 }
 
-fn fill_mailbox(dc: &Dovecot, user: &str, n: std::ops::Range<u32>) {
-    let pw = format!("pass{}", user.trim_start_matches("user"));
-    let mut c = Imap::login(&dc.imap_addr(), user, &pw).unwrap();
-    for i in n {
-        let body = format!(
-            "From: a@example.org\r\nTo: b@example.org\r\nSubject: web {i}\r\nMessage-ID: <web{i}@x>\r\n\r\nbody {i}\r\n"
-        );
-        c.append("INBOX", &["\\Seen"], None, body.as_bytes())
-            .unwrap();
-    }
-    c.logout();
-}
-
-fn inbox_count(dc: &Dovecot, user: &str) -> u32 {
-    let pw = format!("pass{}", user.trim_start_matches("user"));
-    let mut c = Imap::login(&dc.imap_addr(), user, &pw).unwrap();
-    let n = c.select("INBOX", true).unwrap();
-    c.logout();
-    n
-}
-
-/// chromedriver on a free port, stopped on drop.
 mod browser;
+mod common;
 use browser::*;
+use common::{count as inbox_count, fill};
 
 /// Fills one side of the one-account form for a plain-IMAP Dovecot account.
 async fn fill_side(c: &Client, p: &str, dc: &Dovecot, user: &str, password: &str, host: &str) {
@@ -208,8 +188,8 @@ async fn browser_migrate_track_and_purge() {
     let t0 = Instant::now();
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
-    fill_mailbox(&src, "user1", 0..12);
-    fill_mailbox(&src, "user2", 0..3);
+    fill(&src, "user1", "web", 0..12);
+    fill(&src, "user2", "web", 0..3);
     let dir = tempfile::tempdir().unwrap();
     let svc = service(dir.path()).await;
     let base = format!("http://{}", serve(&svc).await);
@@ -301,7 +281,7 @@ async fn browser_migrate_track_and_purge() {
     screenshot(&c, "tracking-done-en").await;
 
     // New mail, then Synchronise: sync point 2 copies only it.
-    fill_mailbox(&src, "user1", 100..103);
+    fill(&src, "user1", "web", 100..103);
     click(&c, "#sync").await;
     wait_until(
         &c,
@@ -533,7 +513,7 @@ async fn post_form(svc: &Arc<Service>, uri: &str, form: &[(&str, &str)], lang: &
 async fn the_form_works_without_javascript() {
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
-    fill_mailbox(&src, "user3", 0..5);
+    fill(&src, "user3", "web", 0..5);
     let dir = tempfile::tempdir().unwrap();
     let svc = service(dir.path()).await;
     let sp = src.imap_port.to_string();

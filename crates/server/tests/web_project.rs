@@ -29,29 +29,10 @@ async fn service(dir: &std::path::Path) -> Arc<Service> {
     svc
 }
 
-fn fill_mailbox(dc: &Dovecot, user: &str, n: u32) {
-    let pw = format!("pass{}", user.trim_start_matches("user"));
-    let mut c = Imap::login(&dc.imap_addr(), user, &pw).unwrap();
-    for i in 0..n {
-        let body = format!(
-            "From: a@example.org\r\nTo: b@example.org\r\nSubject: pj {i}\r\nMessage-ID: <pj{i}.{user}@x>\r\n\r\nbody {i}\r\n"
-        );
-        c.append("INBOX", &["\\Seen"], None, body.as_bytes())
-            .unwrap();
-    }
-    c.logout();
-}
-
-fn inbox_count(dc: &Dovecot, user: &str) -> u32 {
-    let pw = format!("pass{}", user.trim_start_matches("user"));
-    let mut c = Imap::login(&dc.imap_addr(), user, &pw).unwrap();
-    let n = c.select("INBOX", true).unwrap();
-    c.logout();
-    n
-}
-
 mod browser;
+mod common;
 use browser::*;
+use common::{count as inbox_count, fill};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_project_create_login_bulk_pause_and_logout() {
@@ -60,8 +41,8 @@ async fn browser_project_create_login_bulk_pause_and_logout() {
     };
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
-    fill_mailbox(&src, "user1", 14);
-    fill_mailbox(&src, "user2", 9);
+    fill(&src, "user1", "pj", 0..14);
+    fill(&src, "user2", "pj", 0..9);
     let dir = tempfile::tempdir().unwrap();
     let svc = service(dir.path()).await;
     let base = format!("http://{}", serve(&svc).await);

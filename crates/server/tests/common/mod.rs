@@ -1,0 +1,65 @@
+//! Shared by the service's tests: a service with its workers over a fresh store, and private
+//! Dovecot mailboxes filled and counted.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use passeur_engine::Runner;
+use passeur_notify::Notifier;
+use passeur_server::vault::Vault;
+use passeur_server::{Service, Settings};
+use passeur_store::Store;
+use passeur_testkit::Dovecot;
+use passeur_testkit::imapwire::Client;
+
+/// A service over a new SQLite store in `dir`, with its workers running.
+pub async fn service_with(
+    dir: &std::path::Path,
+    settings: Settings,
+    notifier: Option<Notifier>,
+) -> (Arc<Service>, Store) {
+    let store = Store::open(&dir.join("passeur.db")).await.unwrap();
+    let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
+    let svc = Service::new(Runner::new(store.clone()), vault, settings, notifier);
+    let workers = Arc::clone(&svc);
+    tokio::spawn(async move { workers.run_workers().await });
+    (svc, store)
+}
+
+/// Settings for tests: loopback servers allowed.
+pub fn test_settings() -> Settings {
+    Settings {
+        allow_private_addresses: true,
+        ..Default::default()
+    }
+}
+
+/// `imap://USER@127.0.0.1:PORT` of a test Dovecot.
+pub fn imap_url(dc: &Dovecot, user: &str) -> String {
+    format!("imap://{user}@127.0.0.1:{}", dc.imap_port)
+}
+
+fn password(user: &str) -> String {
+    format!("pass{}", user.trim_start_matches("user"))
+}
+
+/// Appends small seen messages `tag{i}` for each `i` of `n` to `user`'s INBOX.
+pub fn fill(dc: &Dovecot, user: &str, tag: &str, n: std::ops::Range<u32>) {
+    let mut c = Client::login(&dc.imap_addr(), user, &password(user)).unwrap();
+    for i in n {
+        let body = format!(
+            "From: a@example.org\r\nTo: b@example.org\r\nSubject: {tag} {i}\r\nMessage-ID: <{tag}{i}.{user}@x>\r\n\r\nbody {i}\r\n"
+        );
+        c.append("INBOX", &["\\Seen"], None, body.as_bytes())
+            .unwrap();
+    }
+    c.logout();
+}
+
+/// Messages in `user`'s INBOX.
+pub fn count(dc: &Dovecot, user: &str) -> u32 {
+    let mut c = Client::login(&dc.imap_addr(), user, &password(user)).unwrap();
+    let n = c.select("INBOX", true).unwrap();
+    c.logout();
+    n
+}

@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 )]
 struct Cli {
     /// Directory of the embedded store (default: the platform's data directory).
-    #[arg(long, global = true, env = "PASSEUR_STATE")]
+    #[arg(long, global = true, env = "PASSEUR_STATE", visible_alias = "data")]
     state: Option<PathBuf>,
     /// Keep the state in this database instead of the embedded one: postgres://USER@HOST/DB
     /// (shared by several machines), or sqlite://PATH.

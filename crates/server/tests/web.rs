@@ -215,6 +215,27 @@ async fn browser_migrate_track_and_purge() {
     fill_side(&c, "src", &src, "user1", "pass1", "127.0.0.1").await;
     fill_side(&c, "dst", &dst, "user1", "pass1", "127.0.0.1").await;
     set(&c, "#notify", "alice@example.org").await;
+    // "Test the connection" says per side what is wrong: a wrong source password first.
+    set(&c, "#src-password", "not-it").await;
+    click(&c, "#test-conn").await;
+    wait_for(&c, "#src-test[data-result]", 20).await;
+    assert_eq!(attr(&c, "#src-test", "data-result").await, "auth");
+    wait_for(&c, "#dst-test[data-result]", 20).await;
+    assert_eq!(attr(&c, "#dst-test", "data-result").await, "ok");
+    assert!(
+        text(&c, "#src-test")
+            .await
+            .contains("refused this login or password")
+    );
+    set(&c, "#src-password", "pass1").await;
+    click(&c, "#test-conn").await;
+    wait_until(
+        &c,
+        "return document.querySelector('#src-test').dataset.result || ''",
+        "ok",
+        20,
+    )
+    .await;
     // Delegation reveals the admin login; unticked again it is not sent.
     let deleg = c.find(Locator::Css("#src-deleg")).await.unwrap();
     deleg.click().await.unwrap();

@@ -444,6 +444,42 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "{n} élément(s) copiés par cette migration dans la destination ({size})",
     ),
     ("js.none", "None.", "Aucun."),
+    ("mig.test", "Test the connection", "Tester la connexion"),
+    (
+        "js.testing",
+        "Logging in on both servers…",
+        "Connexion aux deux serveurs…",
+    ),
+    (
+        "js.test.ok",
+        "Connected: login and password accepted.",
+        "Connexion réussie : identifiant et mot de passe acceptés.",
+    ),
+    (
+        "js.test.auth",
+        "The server refused this login or password.",
+        "Le serveur a refusé cet identifiant ou ce mot de passe.",
+    ),
+    (
+        "js.test.unreachable",
+        "The server cannot be reached at this address and port.",
+        "Le serveur est injoignable à cette adresse et ce port.",
+    ),
+    (
+        "js.test.tls",
+        "The secure connection failed: check the server type and port.",
+        "La connexion sécurisée a échoué : vérifiez le type de serveur et le port.",
+    ),
+    (
+        "js.test.refused",
+        "This address is not allowed by this service.",
+        "Cette adresse n'est pas autorisée par ce service.",
+    ),
+    (
+        "js.test.other",
+        "The connection failed.",
+        "La connexion a échoué.",
+    ),
     (
         "js.items_of",
         "{n} of {total} item(s)",

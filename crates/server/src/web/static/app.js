@@ -46,13 +46,6 @@
     }
   }
 
-  function fmtDuration(secs) {
-    const h = Math.floor(secs / 3600);
-    const mnt = Math.floor((secs % 3600) / 60);
-    const sec = secs % 60;
-    return h ? h + ' h ' + String(mnt).padStart(2, '0') + ' min' : mnt ? mnt + ' min ' + String(sec).padStart(2, '0') + ' s' : sec + ' s';
-  }
-
   function fmtBytes(n) {
     const units = ['B', 'KB', 'MB', 'GB', 'TB'];
     let i = 0;
@@ -154,16 +147,9 @@
     form.querySelectorAll('input[name=when]').forEach((r) => r.addEventListener('change', syncWhen));
     syncWhen();
 
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      form.querySelectorAll('p.err').forEach((e) => { e.textContent = ''; });
-      form.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
-      const errors = [];
-      const need = (id, key) => {
-        if (!$(id).value.trim()) { setErr(id, msg(key || 'err.required')); errors.push(id); }
-      };
-      const content = Array.from(form.querySelectorAll('input[name=content]:checked')).map((c) => c.value);
-      const body = { content };
+    // The two sides as the API takes them; missing fields are marked through `need`.
+    function sides(need, errors) {
+      const out = {};
       SIDES.forEach((p) => {
         need(p + '-host');
         const port = Number($(p + '-port').value);
@@ -180,8 +166,48 @@
         };
         if ($(p + '-deleg').checked) side.admin = $(p + '-admin').value.trim();
         if (davNeeded()) side.dav = $(p + '-dav').value.trim();
-        body[p === 'src' ? 'source' : 'destination'] = side;
+        out[p === 'src' ? 'source' : 'destination'] = side;
       });
+      return out;
+    }
+
+    // "Test the connection": log in on both sides, say per side what happened.
+    $('test-conn').hidden = false;
+    $('test-conn').addEventListener('click', async () => {
+      form.querySelectorAll('p.err').forEach((e) => { e.textContent = ''; });
+      const errors = [];
+      const need = (id, key) => {
+        if (!$(id).value.trim()) { setErr(id, msg(key || 'err.required')); errors.push(id); }
+      };
+      const body = sides(need, errors);
+      SIDES.forEach((p) => { $(p + '-test').textContent = ''; delete $(p + '-test').dataset.result; });
+      if (errors.length) { $('err-form').textContent = msg('err.form'); return; }
+      delete body.source.dav;
+      delete body.destination.dav;
+      $('test-conn').disabled = true;
+      $('testing').textContent = msg('testing');
+      const r = await api('POST', '/api/v1/connection-tests', { body });
+      $('test-conn').disabled = false;
+      $('testing').textContent = '';
+      if (r.status !== 200 || !r.data) { $('err-form').textContent = apiText(r); return; }
+      SIDES.forEach((p) => {
+        const t = r.data[p === 'src' ? 'source' : 'destination'];
+        const out = $(p + '-test');
+        out.dataset.result = t.ok ? 'ok' : t.reason;
+        out.textContent = t.ok ? msg('test.ok') : msg('test.' + t.reason);
+      });
+    });
+
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      form.querySelectorAll('p.err').forEach((e) => { e.textContent = ''; });
+      form.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
+      const errors = [];
+      const need = (id, key) => {
+        if (!$(id).value.trim()) { setErr(id, msg(key || 'err.required')); errors.push(id); }
+      };
+      const content = Array.from(form.querySelectorAll('input[name=content]:checked')).map((c) => c.value);
+      const body = Object.assign({ content }, sides(need, errors));
       if (!content.length) { setErr('content', msg('err.content')); errors.push('content'); }
       const notify = $('notify').value.trim();
       if (notify) body.notify = notify;

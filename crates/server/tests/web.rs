@@ -212,6 +212,20 @@ async fn browser_migrate_track_and_purge() {
 
     // 1. One account, in English: fill in, start, see the ID.
     c.goto(&format!("{base}/migrate?lang=en")).await.unwrap();
+    // A known provider fills in its server.
+    c.find(Locator::Css("#src-type option[data-preset=gmail]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &c,
+        "return document.querySelector('#src-host').value + ':' + document.querySelector('#src-port').value",
+        "imap.gmail.com:993",
+        10,
+    )
+    .await;
     fill_side(&c, "src", &src, "user1", "pass1", "127.0.0.1").await;
     fill_side(&c, "dst", &dst, "user1", "pass1", "127.0.0.1").await;
     set(&c, "#notify", "alice@example.org").await;

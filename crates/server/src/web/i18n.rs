@@ -446,6 +446,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ("js.none", "None.", "Aucun."),
     ("mig.test", "Test the connection", "Tester la connexion"),
     (
+        "mig.type.providers",
+        "Known providers",
+        "Fournisseurs connus",
+    ),
+    (
         "js.testing",
         "Logging in on both servers…",
         "Connexion aux deux serveurs…",

@@ -154,6 +154,44 @@ struct MigratePage {
     page: &'static str,
     version: &'static str,
     f: FormState,
+    presets: &'static [PresetOption],
+}
+
+/// A known provider offered as a server type: choosing it fills in the host and port.
+struct PresetOption {
+    id: String,
+    name: String,
+    /// The URL scheme: `imaps` or `imap+starttls`.
+    scheme: &'static str,
+    host: String,
+    port: u16,
+}
+
+/// The providers of `passeur_net`'s presets that have an IMAP server, by name.
+fn preset_options() -> &'static [PresetOption] {
+    static OPTIONS: std::sync::OnceLock<Vec<PresetOption>> = std::sync::OnceLock::new();
+    OPTIONS.get_or_init(|| {
+        let mut v: Vec<PresetOption> = passeur_net::discover::presets()
+            .iter()
+            .filter_map(|p| {
+                let imap = p.imap.as_ref()?;
+                let scheme = match imap.security {
+                    passeur_net::discover::Security::Tls => "imaps",
+                    passeur_net::discover::Security::Starttls => "imap+starttls",
+                    _ => return None,
+                };
+                Some(PresetOption {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                    scheme,
+                    host: imap.host.clone(),
+                    port: imap.port,
+                })
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    })
 }
 
 #[derive(Template)]
@@ -366,6 +404,7 @@ async fn migrate_post(
         let mut r = render(
             MigratePage {
                 t,
+                presets: preset_options(),
                 page: "migrate",
                 version: VERSION,
                 f,
@@ -484,6 +523,7 @@ async fn migrate(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
     render(
         MigratePage {
             t: Tr(lang),
+            presets: preset_options(),
             page: "migrate",
             version: VERSION,
             f: FormState::blank(),
@@ -653,6 +693,7 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
         "migrate",
         MigratePage {
             t,
+            presets: preset_options(),
             page: "migrate",
             version: VERSION,
             f: FormState::blank(),

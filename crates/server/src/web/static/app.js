@@ -126,7 +126,9 @@
     SIDES.forEach((p) => {
       const type = $(p + '-type');
       type.addEventListener('change', () => {
-        $(p + '-port').value = type.selectedOptions[0].dataset.port;
+        const o = type.selectedOptions[0];
+        $(p + '-port').value = o.dataset.port;
+        if (o.dataset.host) $(p + '-host').value = o.dataset.host;
       });
       const deleg = $(p + '-deleg');
       const sync = () => {

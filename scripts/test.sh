@@ -10,7 +10,8 @@
 #   2. installs PostgreSQL if missing, starts its cluster on 127.0.0.1:5432 and makes sure
 #      the test role passeur_test can log in there;
 #   3. runs `cargo nextest run --workspace --no-fail-fast` (or `cargo test --workspace`),
-#      then `cargo fmt --all --check` and `cargo clippy --workspace --all-targets -- -D warnings`.
+#      then `cargo fmt --all --check`, `cargo clippy --workspace --all-targets -- -D warnings`,
+#      a check of the fuzz targets and a docs build with warnings as errors.
 # Idempotent: a second run installs nothing. Exit status is non-zero if any step failed.
 # Not root: installs nothing, tells what is missing, and runs the rest.
 # Env: SKIP_INSTALL=1 skips step 1; NEXTEST_PROFILE picks a nextest profile.
@@ -219,6 +220,7 @@ fi
 run_step "format" cargo fmt --all --check
 run_step "clippy" cargo clippy --workspace --all-targets -- -D warnings
 run_step "fuzz targets build" cargo check --manifest-path fuzz/Cargo.toml --bins --target-dir target/fuzz
+run_step "docs (warnings are errors)" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 step "summary  [$(elapsed)]"
 if [ ${#FAILED[@]} -eq 0 ]; then

@@ -1,6 +1,9 @@
 //! `passeur`: the one binary. This file holds the command line; the work is done by
 //! `passeur-engine` over `passeur-store`.
 
+// The doc comments of this crate are clap's help texts (`[LOGIN@]HOST[:PORT]`), not rustdoc.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod config;
 mod dav_args;
 mod detect;

@@ -53,7 +53,7 @@ pub struct CopyOptions {
     /// The source's sync token from the previous pass: with it, only what changed
     /// since is listed (RFC 6578), where the source supports it.
     pub sync_token: Option<String>,
-    /// Writes (PUT) in flight at once; 0 means [`DEFAULT_CONCURRENCY`]. Each resource's href
+    /// Writes (PUT) in flight at once; 0 means `DEFAULT_CONCURRENCY` (4). Each resource's href
     /// is derived from its UID and created with `If-None-Match: *`, so writes in parallel stay
     /// exactly-once.
     pub concurrency: usize,
@@ -66,7 +66,7 @@ pub struct CopyOptions {
 }
 
 /// Writes in flight when [`CopyOptions::concurrency`] is 0.
-pub const DEFAULT_CONCURRENCY: usize = 4;
+const DEFAULT_CONCURRENCY: usize = 4;
 
 impl CopyOptions {
     fn parallel(&self) -> usize {

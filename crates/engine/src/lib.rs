@@ -15,7 +15,7 @@
 //!   the source is a `pop3://`, `pop3+starttls://` or `pop3s://` account.
 //! - [`purge_mail`]: deletes from the destination exactly what a migration copied (from a pass on).
 //! - [`run_pst_import`], [`run_file_import`]: file imports (PST/OST to IMAP + DAV, .ics/.vcf to
-//!   DAV), exactly once through the same item map; [`purge_imported_dav`] deletes their DAV items.
+//!   DAV), exactly once through the same item map; [`Runner::purge`] deletes what they copied.
 //!
 //! A run reports [`Event`]s to an [`EventSink`] and stops cleanly when its
 //! [`CancellationToken`](tokio_util::sync::CancellationToken) is cancelled: what is copied stays

@@ -3,7 +3,7 @@
 //!
 //! - Bodies are streamed to a file under `<data dir>/uploads/`, never held in memory; the
 //!   offset a client is told (and the row's `received`) only moves after an fsync. A PATCH
-//!   without a checksum keeps what arrived before a cut (committed every [`COMMIT_EVERY`]
+//!   without a checksum keeps what arrived before a cut (committed every `COMMIT_EVERY`
 //!   bytes and at the cut); a PATCH with `Upload-Checksum` is all or nothing.
 //! - One PATCH at a time per upload (another gets `423 Locked`, which tus clients retry).
 //! - The file lives on the machine that received it: its import is a job only that machine

@@ -45,7 +45,7 @@ pub use import_dav::{FileKind, run_file_import};
 pub use import_pst::{ImportFolderReport, ImportOptions, ImportReport, run_pst_import};
 pub use mail::{FolderReport, PassReport, run_mail_pass};
 pub use message::fingerprint;
-pub use pop3::{POP3_FOLDER, Pop3Options, Pop3Report, run_pop3_pass, verify_pop3};
+pub use pop3::{POP3_FOLDER, Pop3Options, Pop3Report, connect_pop3, run_pop3_pass, verify_pop3};
 pub use purge::{PurgeReport, purge_mail};
 pub use runner::{
     AccountSpec, Control, DavSpec, ImportSpec, ImportTarget, MigrationSpec, MigrationView, Outcome,

@@ -203,7 +203,7 @@ fn pop3_err(action: &'static str) -> impl FnOnce(passeur_pop3::Error) -> EngineE
 }
 
 /// Connects to the POP3 source and logs in.
-pub(crate) async fn connect_pop3(
+pub async fn connect_pop3(
     src: &MailAccount,
     no_pipelining: bool,
 ) -> Result<Pop3Client, EngineError> {

@@ -228,34 +228,54 @@ async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> S
         Ok(a) => a,
         Err(err) => return fail("other", err.to_string()),
     };
-    let connected = tokio::time::timeout(Duration::from_secs(30), acc.connect(side)).await;
-    match connected {
-        Err(_) => fail("unreachable", "no answer within 30 s".into()),
-        Ok(Ok(client)) => {
-            let _ = client.logout().await;
-            SideTestOut {
-                ok: true,
-                reason: None,
-                error: None,
+    let ok = SideTestOut {
+        ok: true,
+        reason: None,
+        error: None,
+    };
+    let wait = Duration::from_secs(30);
+    let result = if acc.endpoint.protocol == passeur_types::Protocol::Pop3 {
+        match tokio::time::timeout(wait, passeur_engine::connect_pop3(&acc, false)).await {
+            Err(_) => return fail("unreachable", "no answer within 30 s".into()),
+            Ok(Ok(client)) => {
+                let _ = client.quit().await;
+                return ok;
             }
+            Ok(Err(err)) => err,
         }
-        Ok(Err(err)) => {
-            let reason = match &err {
-                EngineError::Imap { source, .. } => match source {
-                    passeur_imap::Error::Auth { .. } => "auth",
-                    passeur_imap::Error::Tls { .. } => "tls",
-                    passeur_imap::Error::Refused(_) => "refused",
-                    passeur_imap::Error::Connect { .. }
-                    | passeur_imap::Error::Timeout { .. }
-                    | passeur_imap::Error::NoGreeting { .. }
-                    | passeur_imap::Error::Closed { .. } => "unreachable",
-                    _ => "other",
-                },
-                _ => "other",
-            };
-            fail(reason, err.to_string())
+    } else {
+        match tokio::time::timeout(wait, acc.connect(side)).await {
+            Err(_) => return fail("unreachable", "no answer within 30 s".into()),
+            Ok(Ok(client)) => {
+                let _ = client.logout().await;
+                return ok;
+            }
+            Ok(Err(err)) => err,
         }
-    }
+    };
+    let reason = match &result {
+        EngineError::Imap { source, .. } => match source {
+            passeur_imap::Error::Auth { .. } => "auth",
+            passeur_imap::Error::Tls { .. } => "tls",
+            passeur_imap::Error::Refused(_) => "refused",
+            passeur_imap::Error::Connect { .. }
+            | passeur_imap::Error::Timeout { .. }
+            | passeur_imap::Error::NoGreeting { .. }
+            | passeur_imap::Error::Closed { .. } => "unreachable",
+            _ => "other",
+        },
+        EngineError::Pop3 { source, .. } => match source {
+            passeur_pop3::Error::Auth { .. } => "auth",
+            passeur_pop3::Error::Tls { .. } => "tls",
+            passeur_pop3::Error::Refused(_) => "refused",
+            passeur_pop3::Error::Connect { .. }
+            | passeur_pop3::Error::Timeout { .. }
+            | passeur_pop3::Error::Closed { .. } => "unreachable",
+            _ => "other",
+        },
+        _ => "other",
+    };
+    fail(reason, result.to_string())
 }
 
 /// Log in on each side, as a migration would, and say per side whether it worked and why not.

@@ -192,6 +192,18 @@ async fn a_pop3_source_is_accepted_and_copied_into_the_inbox() {
     assert_eq!(m.passes[0].copied, 7);
     assert_eq!(count(&dst, "user1"), 7);
     assert_eq!(count(&src, "user1"), 7, "the POP3 source is untouched");
+    // The connection test logs in over POP3 too.
+    for (pw, want) in [("pass1", json!(true)), ("wrong", json!(false))] {
+        let body = json!({
+            "source": {"url": pop.clone(), "password": pw},
+            "destination": {"url": imap_url(&dst, "user1"), "password": "pass1"},
+        });
+        let (st, v) = call(&svc, "POST", "/api/v1/connection-tests", None, Some(body)).await;
+        assert_eq!((st, &v["source"]["ok"]), (StatusCode::OK, &want), "{v}");
+        if pw == "wrong" {
+            assert_eq!(v["source"]["reason"], "auth", "{v}");
+        }
+    }
     svc.shut_down();
 }
 

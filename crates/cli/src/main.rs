@@ -373,8 +373,15 @@ fn state_dir(state: Option<PathBuf>) -> Result<PathBuf> {
             .map(|d| d.join("passeur"))
             .context("cannot find a data directory: use --state DIR")?,
     };
+    let created = !dir.exists();
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+    if created {
+        // The store holds sealed credentials and users' addresses: for this user only.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict the state directory {}", dir.display()))?;
+    }
     Ok(dir)
 }
 

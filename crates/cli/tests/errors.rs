@@ -124,3 +124,14 @@ fn a_clear_text_login_off_loopback_needs_allow_plaintext() {
     let (err, _) = migrate_from(&from, &["--allow-plaintext"]);
     assert!(err.contains("Connection refused"), "{err}");
 }
+
+#[test]
+fn a_new_state_directory_is_for_its_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("new-state");
+    let o = passeur(&state, &["status", "aaaaaaaaaaaaaaaaaaaaaaaaaa"], "x", "x");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "state directory mode {mode:o}");
+}

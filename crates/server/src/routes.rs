@@ -179,14 +179,62 @@ pub(crate) async fn create_valid(
     Ok(id)
 }
 
+/// An `auto://ADDRESS` (or `auto:ADDRESS`) side replaced by the URL detection finds, else
+/// left as is. In the service, detection asks only the provider presets, DNS SRV and MX
+/// records: no HTTP fetch (autoconfig, ISPDB) that a user's domain could point at an internal
+/// address. The URL found then meets the address guard like any other.
+pub(crate) async fn resolve_auto(
+    side: &mut EndpointIn,
+    field: &str,
+    destination: bool,
+) -> Result<(), ApiError> {
+    let Some(address) = side
+        .url
+        .strip_prefix("auto://")
+        .or_else(|| side.url.strip_prefix("auto:"))
+        .map(str::to_owned)
+    else {
+        return Ok(());
+    };
+    let bad = |message: String| ApiError::Field {
+        field: field.into(),
+        message,
+    };
+    let mut d = passeur_net::discover::Discoverer::new(None).map_err(|e| bad(e.to_string()))?;
+    d.ispdb = None;
+    d.autoconfig.clear();
+    let found = d.detect(&address).await.map_err(|e| bad(e.to_string()))?;
+    let url = if destination {
+        found
+            .incoming
+            .iter()
+            .find(|(p, s)| {
+                *p == passeur_net::discover::MailProtocol::Imap
+                    && s.security != passeur_net::discover::Security::Plain
+            })
+            .and_then(|(p, s)| s.url(*p, found.login_for(s)))
+            .ok_or_else(|| {
+                bad(format!(
+                    "no encrypted IMAP server found for {address}: give its URL"
+                ))
+            })?
+    } else {
+        found.url().map_err(|e| bad(e.to_string()))?
+    };
+    side.url = url;
+    Ok(())
+}
+
 /// Create a migration; its first pass is queued (or scheduled at `start_at`).
 #[utoipa::path(post, path = "/api/v1/migrations", request_body = CreateMigration,
     responses((status = 201, body = Created), (status = 400, body = ErrorOut), (status = 422, body = ErrorOut)))]
 pub(crate) async fn create_migration(
     State(svc): State<Arc<Service>>,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<CreateMigration>,
+    ApiJson(mut req): ApiJson<CreateMigration>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
+    resolve_auto(&mut req.source, "source.url", false).await?;
+    resolve_auto(&mut req.destination, "destination.url", true).await?;
     let v = req.validate()?;
     let lang = lang_of(v.lang.as_deref(), &headers);
     let id = create_valid(

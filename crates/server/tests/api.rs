@@ -349,3 +349,43 @@ async fn the_openapi_document_lists_every_route() {
         assert!(paths.contains_key(p), "{p} missing from {:?}", paths.keys());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_source_is_created_with_the_server_detection_finds() {
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path()).await;
+    // A provider preset: found without any network lookup.
+    let body = json!({
+        "source": {"url": "auto://alice@gmail.com", "password": "x"},
+        "destination": {"url": imap_url(&dst, "user1"), "password": "pass1"},
+    });
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap();
+    let (st, m) = call(
+        &svc,
+        "GET",
+        &format!("/api/v1/migrations/{id}"),
+        Some("alice@gmail.com"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{m}");
+    assert_eq!(
+        m["source"], "imaps://alice%40gmail.com@imap.gmail.com:993",
+        "{m}"
+    );
+    // Not an address: the field is named.
+    let body = json!({
+        "source": {"url": "auto://not-an-address", "password": "x"},
+        "destination": {"url": imap_url(&dst, "user1"), "password": "pass1"},
+    });
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(
+        (st, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("source.url")),
+        "{v}"
+    );
+    svc.shut_down();
+}

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt as _;
 use passeur_server::api::MigrationOut;
 use passeur_server::{Service, router};
 use passeur_store::Store;
@@ -14,35 +13,11 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 mod common;
+use common::call_json as call;
 use common::*;
 
 async fn service(dir: &std::path::Path) -> (Arc<Service>, Store) {
     service_with(dir, test_settings(), None).await
-}
-
-async fn call(
-    svc: &Arc<Service>,
-    method: &str,
-    uri: &str,
-    account: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(a) = account {
-        req = req.header("x-passeur-account", a);
-    }
-    let req = match body {
-        Some(b) => req
-            .header("content-type", "application/json")
-            .body(Body::from(b.to_string())),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    let res = router(Arc::clone(svc)).oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, v)
 }
 
 async fn wait_done(svc: &Arc<Service>, id: &str, account: &str, passes: usize) -> MigrationOut {

@@ -13,7 +13,7 @@ use passeur_server::api::MigrationOut;
 use passeur_server::{Service, Settings, router};
 use passeur_store::Store;
 use passeur_testkit::{Dovecot, DovecotOptions, SmtpOptions, SmtpReceiver};
-use serde_json::{Value, json};
+use serde_json::json;
 use tower::ServiceExt as _;
 
 mod common;
@@ -42,41 +42,6 @@ async fn service(
         ..Default::default()
     };
     service_with(dir, settings, notifier).await
-}
-
-async fn call(
-    svc: &Arc<Service>,
-    method: &str,
-    uri: &str,
-    account: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Vec<u8>) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(a) = account {
-        req = req.header("x-passeur-account", a);
-    }
-    let req = match body {
-        Some(b) => req
-            .header("content-type", "application/json")
-            .body(Body::from(b.to_string())),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    let res = router(Arc::clone(svc)).oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, bytes.to_vec())
-}
-
-async fn call_json(
-    svc: &Arc<Service>,
-    method: &str,
-    uri: &str,
-    account: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let (st, bytes) = call(svc, method, uri, account, body).await;
-    (st, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 async fn get(svc: &Arc<Service>, id: &str, account: &str) -> MigrationOut {

@@ -133,6 +133,8 @@ pub struct Job {
     pub max_attempts: u32,
     pub connections: u32,
     pub project: Option<String>,
+    /// The project's limit of simultaneous jobs when it was queued (or last set).
+    pub project_limit: Option<u32>,
     pub holder: Option<String>,
     /// The fencing token of the latest claim.
     pub token: i64,
@@ -227,6 +229,9 @@ fn job_from_row(r: &impl RowExt) -> Result<Job> {
         max_attempts: r.int("max_attempts")?.clamp(0, u32::MAX as i64) as u32,
         connections: r.int("connections")?.clamp(0, u32::MAX as i64) as u32,
         project: r.opt_text("project_id")?,
+        project_limit: r
+            .opt_int("project_limit")?
+            .map(|l| l.clamp(0, u32::MAX as i64) as u32),
         holder: r.opt_text("holder")?,
         token: r.int("token")?,
         lease_until_ms: r.int("lease_until_ms")?,
@@ -458,11 +463,6 @@ impl Store {
                     }
                 }
                 if let Some(p) = &job.project {
-                    let limit: Option<i64> =
-                        sqlx::query_scalar("SELECT project_limit FROM jobs WHERE id = $1")
-                            .bind(job.id)
-                            .fetch_one(&mut *tx)
-                            .await?;
                     let running: i64 = sqlx::query_scalar(
                         "SELECT COUNT(*) FROM jobs WHERE project_id = $1 AND id <> $2
                             AND state = 'running' AND lease_until_ms > $3",
@@ -472,7 +472,10 @@ impl Store {
                     .bind(now)
                     .fetch_one(&mut *tx)
                     .await?;
-                    if limit.is_some_and(|l| running >= l.max(1)) {
+                    if job
+                        .project_limit
+                        .is_some_and(|l| running >= i64::from(l.max(1)))
+                    {
                         continue;
                     }
                 }

@@ -4,10 +4,16 @@
 
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+use tower::ServiceExt as _;
+
 use passeur_engine::Runner;
 use passeur_notify::Notifier;
 use passeur_server::vault::Vault;
-use passeur_server::{Service, Settings};
+use passeur_server::{Service, Settings, router};
 use passeur_store::Store;
 use passeur_testkit::Dovecot;
 use passeur_testkit::imapwire::Client;
@@ -62,4 +68,41 @@ pub fn count(dc: &Dovecot, user: &str) -> u32 {
     let n = c.select("INBOX", true).unwrap();
     c.logout();
     n
+}
+
+/// One request through the router (no socket): the status and the body's bytes.
+pub async fn call(
+    svc: &Arc<Service>,
+    method: &str,
+    uri: &str,
+    account: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(a) = account {
+        req = req.header("x-passeur-account", a);
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let res = router(Arc::clone(svc)).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, bytes.to_vec())
+}
+
+/// Like [`call`], with the body read as JSON (`Null` when it is not).
+pub async fn call_json(
+    svc: &Arc<Service>,
+    method: &str,
+    uri: &str,
+    account: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let (st, bytes) = call(svc, method, uri, account, body).await;
+    (st, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }

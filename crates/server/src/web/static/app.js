@@ -460,7 +460,7 @@
 
     const fl = $('failures');
     fl.replaceChildren();
-    if (!m.failures.length) fl.append(el('li', {}, msg('none')));
+    if (!m.failures.length) fl.append(el('li', { className: 'none' }, msg('none')));
     const rep = $('report');
     if (rep) rep.hidden = !m.failures.length;
     m.failures.forEach((f) => {

@@ -197,6 +197,22 @@ pub struct PurgeOut {
     pub notes: Vec<String>,
 }
 
+/// The latest deletion of migrated items (a purge) of a migration: it runs as a job.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct PurgeStateOut {
+    /// queued, running, done, failed
+    pub state: String,
+    /// Deletes what this sync point and later ones copied.
+    pub from_pass: u32,
+    /// Items deleted (once done).
+    pub deleted: u64,
+    /// Items left in place: changed on the destination since, or not found safely.
+    pub skipped: u64,
+    pub notes: Vec<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
 /// Progress of one content kind in the current (or last) pass.
 #[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct ProgressOut {
@@ -265,6 +281,9 @@ pub struct MigrationOut {
     pub bytes: u64,
     /// When a scheduled start (or a retry) is due, Unix seconds.
     pub scheduled_at: Option<i64>,
+    /// The latest deletion of migrated items, if any was asked for.
+    #[serde(default)]
+    pub purge: Option<PurgeStateOut>,
     /// Progress per content kind of the running (or last) pass.
     pub progress: Vec<ProgressOut>,
     /// The sync points.

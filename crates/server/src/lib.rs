@@ -172,6 +172,7 @@ where
         api::ErrorOut,
         api::PurgeRequest,
         api::PurgeOut,
+        api::PurgeStateOut,
         api::CreateImport
     ))
 )]

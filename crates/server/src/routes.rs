@@ -24,10 +24,10 @@ use passeur_types::{ContentKind, Endpoint, MigrationId, Status};
 
 use crate::api::{
     self, ConnectionTest, ConnectionTestOut, CreateMigration, Created, EndpointIn, ErrorOut,
-    FailureOut, MigrationOut, PassOut, ProgressOut, PurgeOut, PurgeRequest, SideTestOut,
-    ValidMigration,
+    FailureOut, MigrationOut, PassOut, ProgressOut, PurgeOut, PurgeRequest, PurgeStateOut,
+    SideTestOut, ValidMigration,
 };
-use crate::service::{PASS, PassProgress, lock};
+use crate::service::{PASS, PURGE, PassProgress, PurgeResult, lock};
 use crate::{ApiError, ApiJson, Service};
 
 /// Tracking lookups allowed per client address and minute.
@@ -491,6 +491,7 @@ pub(crate) async fn migration_out(
         items: v.items,
         bytes: v.bytes,
         scheduled_at,
+        purge: purge_state(&jobs),
         progress: progress_of(v, job),
         passes: v
             .passes
@@ -629,6 +630,11 @@ pub(crate) async fn sync_migration(
             "a pass of this migration is waiting or running".into(),
         ));
     }
+    if svc.store().has_active_job(id, &[PURGE]).await? {
+        return Err(ApiError::Conflict(
+            "a deletion of this migration's items is waiting or running".into(),
+        ));
+    }
     if svc.store().credentials(id).await?.is_none() {
         return Err(ApiError::Conflict(
             "this migration's credentials are no longer kept".into(),
@@ -639,17 +645,21 @@ pub(crate) async fn sync_migration(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Delete from the destination what this migration copied from pass `from_pass` on; with
-/// `dry_run`, only count what would be deleted (the destination password is checked all the same).
+/// Delete from the destination what this migration copied from pass `from_pass` on. The
+/// destination password is checked first (a login, nothing changed); the deletion then runs as
+/// a job (`202`) whose state and result `GET /api/v1/migrations/{id}` shows under `purge`. With
+/// `dry_run`, only count what would be deleted (`200`, the password checked all the same).
 #[utoipa::path(post, path = "/api/v1/migrations/{id}/purge", request_body = PurgeRequest,
     params(("id" = String, Path), ("X-Passeur-Account" = String, Header)),
-    responses((status = 200, body = PurgeOut), (status = 404, body = ErrorOut), (status = 409, body = ErrorOut)))]
+    responses((status = 200, body = PurgeOut, description = "dry run: what would be deleted"),
+        (status = 202, body = PurgeStateOut, description = "the deletion is queued"),
+        (status = 404, body = ErrorOut), (status = 409, body = ErrorOut)))]
 pub(crate) async fn purge_migration(
     State(svc): State<Arc<Service>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<PurgeRequest>,
-) -> Result<Json<PurgeOut>, ApiError> {
+) -> Result<Response, ApiError> {
     let (id, _) = owned(&svc, &id, account_header(&headers)).await?;
     if req.destination_password.is_empty() {
         return Err(ApiError::Field {
@@ -662,10 +672,31 @@ pub(crate) async fn purge_migration(
             "a pass of this migration is waiting or running: stop it first".into(),
         ));
     }
+    if svc.store().has_active_job(id, &[PURGE]).await? {
+        return Err(ApiError::Conflict(
+            "a deletion of this migration's items is waiting or running".into(),
+        ));
+    }
     let pw = Secret::new(req.destination_password.clone());
+    if !req.dry_run {
+        svc.runner
+            .check_destination(id, pw, &svc.run_options())
+            .await?;
+        svc.queue_purge(id, req.from_pass.max(1), &req.destination_password)
+            .await?;
+        let queued = PurgeStateOut {
+            state: "queued".into(),
+            from_pass: req.from_pass.max(1),
+            deleted: 0,
+            skipped: 0,
+            notes: Vec::new(),
+            error: None,
+        };
+        return Ok((StatusCode::ACCEPTED, Json(queued)).into_response());
+    }
     let r = svc
         .runner
-        .purge(id, req.from_pass, req.dry_run, pw, &svc.run_options())
+        .purge(id, req.from_pass, true, pw, &svc.run_options())
         .await?;
     let mut notes = Vec::new();
     if let Some(m) = &r.mail {
@@ -678,7 +709,37 @@ pub(crate) async fn purge_migration(
         deleted: r.deleted(),
         skipped: r.skipped(),
         notes,
-    }))
+    })
+    .into_response())
+}
+
+/// The latest purge job of a migration, as its owner sees it.
+fn purge_state(jobs: &[Job]) -> Option<PurgeStateOut> {
+    let j = jobs.iter().rfind(|j| j.kind == PURGE)?;
+    let from_pass = serde_json::from_str::<crate::service::PurgePayload>(&j.payload)
+        .map(|p| p.from_pass)
+        .unwrap_or(1);
+    let result: PurgeResult = j
+        .progress
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let state = match j.state {
+        JobState::Completed => "done",
+        JobState::Failed | JobState::Stopped => "failed",
+        JobState::Running => "running",
+        _ => "queued",
+    };
+    Some(PurgeStateOut {
+        state: state.into(),
+        from_pass,
+        deleted: result.deleted,
+        skipped: result.skipped,
+        notes: result.notes,
+        error: matches!(j.state, JobState::Failed | JobState::Stopped)
+            .then(|| j.last_error.clone())
+            .flatten(),
+    })
 }
 
 /// One CSV field, quoted when it needs to be; a leading `=`, `+`, `-` or `@` is prefixed with

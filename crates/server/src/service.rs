@@ -28,6 +28,9 @@ pub const NOTIFY: &str = "notify";
 pub const SWEEP: &str = "sweep";
 /// Deletes an upload's file on the machine that holds it (payload: the path).
 pub const FORGET_FILE: &str = "forget-file";
+/// Deletes from the destination what a migration copied from a sync point on (payload:
+/// [`PurgePayload`]); its result is the job's progress ([`PurgeResult`]).
+pub const PURGE: &str = "purge";
 
 /// Operator settings of the service.
 #[derive(Debug, Clone)]
@@ -85,6 +88,24 @@ impl Default for Settings {
 struct SealedPair {
     source: String,
     destination: String,
+    /// The destination password typed again to confirm a purge, kept only until the purge job
+    /// has used it (it may differ from the one the migration was created with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    purge: Option<String>,
+}
+
+/// A purge job's payload.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct PurgePayload {
+    pub from_pass: u32,
+}
+
+/// What a purge job did (its row's `progress` once it ends).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PurgeResult {
+    pub deleted: u64,
+    pub skipped: u64,
+    pub notes: Vec<String>,
 }
 
 /// A notification job's payload.
@@ -245,23 +266,141 @@ impl Service {
         let pair = SealedPair {
             source: self.vault.seal(&ctx, source),
             destination: self.vault.seal(&ctx, destination),
+            purge: None,
         };
         let json = serde_json::to_string(&pair).unwrap_or_default();
         self.store().put_credentials(id, &json).await
     }
 
+    /// The sealed pair of `id`, if its credentials are kept.
+    async fn sealed_pair(&self, id: MigrationId) -> Result<Option<SealedPair>, String> {
+        match self.store().credentials(id).await {
+            Ok(Some(json)) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|_| "the sealed credentials are damaged".to_string()),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Seals the destination password typed to confirm a purge of `id` beside its credentials
+    /// (`None`: takes it away again). A migration whose credentials are no longer kept gets a
+    /// pair holding only this password.
+    async fn keep_purge_password(
+        &self,
+        id: MigrationId,
+        password: Option<&str>,
+    ) -> Result<(), String> {
+        let ctx = id.to_string();
+        let mut pair = match self.sealed_pair(id).await? {
+            Some(p) => p,
+            None if password.is_none() => return Ok(()),
+            None => SealedPair {
+                source: String::new(),
+                destination: String::new(),
+                purge: None,
+            },
+        };
+        pair.purge = password.map(|p| self.vault.seal(&ctx, p));
+        let json = serde_json::to_string(&pair).unwrap_or_default();
+        self.store()
+            .put_credentials(id, &json)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Queues the deletion of what `id` copied from pass `from_pass` on, with the destination
+    /// password the user typed again (sealed until the job has used it).
+    pub(crate) async fn queue_purge(
+        &self,
+        id: MigrationId,
+        from_pass: u32,
+        destination_password: &str,
+    ) -> Result<i64, crate::ApiError> {
+        self.keep_purge_password(id, Some(destination_password))
+            .await
+            .map_err(crate::ApiError::Internal)?;
+        let row = self.store().migration(id).await?;
+        // Only the destination is reached.
+        let hosts = Endpoint::parse(row.destination.split(' ').next().unwrap_or_default())
+            .map(|e| vec![e.host.to_ascii_lowercase()])
+            .unwrap_or_default();
+        let job = NewJob {
+            kind: PURGE.into(),
+            migration: Some(id),
+            payload: serde_json::to_string(&PurgePayload { from_pass }).unwrap_or_default(),
+            max_attempts: 3,
+            connections: 1,
+            hosts,
+            ..Default::default()
+        };
+        Ok(self.store().enqueue_job(&job).await?)
+    }
+
+    async fn run_purge_job(&self, job: &Job, progress: Progress) -> Outcome {
+        let Some(id) = job.migration else {
+            return Outcome::Failed("a purge job without a migration".into());
+        };
+        let p: PurgePayload = match serde_json::from_str(&job.payload) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(format!("a purge job is damaged: {e}")),
+        };
+        let password = match self.sealed_pair(id).await {
+            Ok(Some(SealedPair {
+                purge: Some(sealed),
+                ..
+            })) => match self.vault.open(&id.to_string(), &sealed) {
+                Ok(pw) => pw,
+                Err(e) => return Outcome::Failed(e.to_string()),
+            },
+            Ok(_) => {
+                return Outcome::Failed(
+                    "the destination password for this deletion is no longer kept: ask again"
+                        .into(),
+                );
+            }
+            Err(e) => return Outcome::Retry(e),
+        };
+        let result = self
+            .runner
+            .purge(id, p.from_pass, false, password, &self.run_options())
+            .await;
+        let outcome = match result {
+            Ok(r) => {
+                let mut notes = Vec::new();
+                if let Some(m) = &r.mail {
+                    notes.extend(m.notes.iter().cloned());
+                }
+                if let Some(d) = &r.dav {
+                    notes.extend(d.notes.iter().cloned());
+                }
+                let done = PurgeResult {
+                    deleted: r.deleted(),
+                    skipped: r.skipped(),
+                    notes,
+                };
+                progress
+                    .report(&serde_json::to_string(&done).unwrap_or_default())
+                    .await;
+                Outcome::Completed
+            }
+            Err(e) if e.is_retryable() && job.attempts < job.max_attempts => {
+                return Outcome::Retry(e.to_string());
+            }
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+        // Used (or failed for good): the typed password is not kept any longer.
+        if let Err(e) = self.keep_purge_password(id, None).await {
+            tracing::warn!(migration = %id, error = %e, "cannot drop a purge's password");
+        }
+        outcome
+    }
+
     /// A migration's passwords, opened; `None` when they are no longer kept.
     async fn secrets(&self, id: MigrationId) -> Result<Option<Secrets>, String> {
-        let Some(json) = self
-            .store()
-            .credentials(id)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
+        let Some(pair) = self.sealed_pair(id).await? else {
             return Ok(None);
         };
-        let pair: SealedPair =
-            serde_json::from_str(&json).map_err(|_| "the sealed credentials are damaged")?;
         let ctx = id.to_string();
         let open = |v: &str| self.vault.open(&ctx, v).map_err(|e| e.to_string());
         Ok(Some(Secrets {
@@ -600,6 +739,7 @@ impl Handler for Service {
         match job.kind.as_str() {
             PASS => self.run_pass_job(&job, progress, cancel).await,
             NOTIFY => self.run_notify_job(&job).await,
+            PURGE => self.run_purge_job(&job, progress).await,
             SWEEP => self.run_sweep().await,
             FORGET_FILE => match serde_json::from_str::<String>(&job.payload) {
                 Ok(path) => {

@@ -155,12 +155,28 @@ async fn notified_tracked_synced_purged_reported_and_forgotten() {
         Some(json!({"from_pass": 2, "destination_password": "pass1"})),
     )
     .await;
+    // It runs as a job: queued at once, its result shown with the migration.
     assert_eq!(
-        (st, v["deleted"].as_u64()),
-        (StatusCode::OK, Some(4)),
+        (st, v["state"].as_str()),
+        (StatusCode::ACCEPTED, Some("queued")),
         "{v}"
     );
+    let m = wait_until(&svc, &id, "user1", "purged", |m| {
+        m.purge.as_ref().is_some_and(|p| p.state == "done")
+    })
+    .await;
+    let p = m.purge.unwrap();
+    assert_eq!((p.from_pass, p.deleted, p.skipped), (2, 4, 0), "{p:?}");
     assert_eq!(count(&dst, "user1"), 30);
+    assert_eq!(m.items, 30, "the item map no longer holds what was deleted");
+    // The password typed for the deletion is not kept once the job has used it.
+    let sealed = svc
+        .store()
+        .credentials(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!sealed.contains("\"purge\""), "{sealed}");
 
     // The report of items not migrated is a CSV (empty here but for its header).
     let (st, csv) = call(

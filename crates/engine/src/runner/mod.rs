@@ -542,6 +542,39 @@ impl Runner {
         result
     }
 
+    /// Logs in to the migration's mail destination with `destination_password` and out again,
+    /// changing nothing: the check a service makes before it queues a purge. A destination with
+    /// no mail side (contacts and calendars only) is not checked here.
+    pub async fn check_destination(
+        &self,
+        id: MigrationId,
+        destination_password: Secret,
+        opts: &RunOptions,
+    ) -> Result<(), EngineError> {
+        let (row, spec) = self.load(id).await?;
+        let (url, admin) = match &spec {
+            MigrationSpec::Accounts(a) if a.with_mail => (
+                row.destination.clone(),
+                opts.to_admin.clone().or(a.to_admin.clone()),
+            ),
+            MigrationSpec::Import(i) => match &i.import.imap {
+                Some(u) => (u.clone(), opts.to_admin.clone().or(i.to_admin.clone())),
+                None => return Ok(()),
+            },
+            MigrationSpec::Accounts(_) => return Ok(()),
+        };
+        let acc = mail_account(
+            &url,
+            admin,
+            destination_password,
+            opts.destination_insecure_tls,
+            opts,
+        )?;
+        let client = acc.connect(Side::Destination).await?;
+        let _ = client.logout().await;
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn purge_held(
         &self,

@@ -519,6 +519,16 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "{n} élément(s) supprimé(s).",
     ),
     (
+        "js.purge.running",
+        "Deleting the items… (this page follows it)",
+        "Suppression des éléments en cours… (cette page la suit)",
+    ),
+    (
+        "js.purge.failed",
+        "The deletion failed:",
+        "La suppression a échoué :",
+    ),
+    (
         "js.purge.nothing",
         "Nothing to delete from this sync point.",
         "Rien à supprimer à partir de ce point.",

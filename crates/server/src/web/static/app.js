@@ -310,13 +310,14 @@
     if (!account) { $('ask').hidden = false; return; }
     $('view').hidden = false;
     let last = null;
-    const w = watch(id, account, (m) => { last = m; show(m); }, () => {
+    const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); }, () => {
       sessionStorage.removeItem(ACCOUNT_KEY + id);
       $('err-view').textContent = msg('err.notfound');
       $('ask').hidden = false;
     });
     const path = '/api/v1/migrations/' + encodeURIComponent(id);
-    const busy = (m) => m && (m.status === 'running' || m.status === 'queued');
+    const busy = (m) => m && (m.status === 'running' || m.status === 'queued' ||
+      (m.purge && (m.purge.state === 'queued' || m.purge.state === 'running')));
 
     $('report-dl').addEventListener('click', async () => {
       const r = await fetch(path + '/report.csv', { headers: { 'X-Passeur-Account': account } });
@@ -375,12 +376,27 @@
       const r = await api('POST', path + '/purge', { account, body });
       $('purge-confirm').hidden = true;
       pending = null;
-      if (r.status !== 200 || !r.data) { purgeErr(r); return; }
+      if (r.status !== 202 || !r.data) { purgeErr(r); return; }
       $('purge-password').value = '';
-      $('purge-result').textContent = msg('purge.done', { n: r.data.deleted });
-      $('purge-result').dataset.deleted = r.data.deleted;
+      showPurge(r.data);
       w.refresh();
     });
+
+    // The deletion runs as a job on the server: its state arrives with the migration's.
+    function showPurge(p) {
+      const out = $('purge-result');
+      if (!p) return;
+      delete out.dataset.deleted;
+      out.dataset.state = p.state;
+      if (p.state === 'done') {
+        out.textContent = msg('purge.done', { n: p.deleted });
+        out.dataset.deleted = p.deleted;
+      } else if (p.state === 'failed') {
+        out.textContent = msg('purge.failed') + ' ' + sideError(p.error);
+      } else {
+        out.textContent = msg('purge.running');
+      }
+    }
   }
 
   function apiText(r) {

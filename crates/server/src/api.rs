@@ -273,6 +273,10 @@ pub struct MigrationOut {
     /// queued, scheduled, running, stopped, done, failed
     pub status: String,
     pub error: Option<String>,
+    /// The kind of that error as a stable word (as in [`ErrorOut::code`]; `incomplete` when
+    /// some items were not migrated).
+    #[serde(default)]
+    pub error_code: Option<String>,
     pub source: String,
     pub destination: String,
     pub content: Vec<String>,
@@ -322,6 +326,12 @@ pub struct FailureOut {
 pub struct ErrorOut {
     /// A sentence for a person.
     pub error: String,
+    /// The kind of error as a stable word, for a program or a page in another language:
+    /// `field`, `bad_request`, `not_found`, `conflict`, `rate_limited`, `internal`, or for a
+    /// mail or DAV server's answer `auth`, `tls`, `unreachable`, `refused`, `plaintext`,
+    /// `quota`, `busy`, `file`, `other`.
+    #[serde(default)]
+    pub code: String,
     /// The request field concerned, as a JSON path (`source.url`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,

@@ -301,26 +301,8 @@ async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> S
             Ok(Err(err)) => err,
         }
     };
-    let reason = match &result {
-        EngineError::Imap { source, .. } => match source {
-            passeur_imap::Error::Auth { .. } => "auth",
-            passeur_imap::Error::Tls { .. } => "tls",
-            passeur_imap::Error::Refused(_) => "refused",
-            passeur_imap::Error::Connect { .. }
-            | passeur_imap::Error::Timeout { .. }
-            | passeur_imap::Error::NoGreeting { .. }
-            | passeur_imap::Error::Closed { .. } => "unreachable",
-            _ => "other",
-        },
-        EngineError::Pop3 { source, .. } => match source {
-            passeur_pop3::Error::Auth { .. } => "auth",
-            passeur_pop3::Error::Tls { .. } => "tls",
-            passeur_pop3::Error::Refused(_) => "refused",
-            passeur_pop3::Error::Connect { .. }
-            | passeur_pop3::Error::Timeout { .. }
-            | passeur_pop3::Error::Closed { .. } => "unreachable",
-            _ => "other",
-        },
+    let reason = match result.code() {
+        c @ ("auth" | "tls" | "refused" | "unreachable") => c,
         _ => "other",
     };
     fail(reason, result.to_string())
@@ -480,6 +462,7 @@ pub(crate) async fn migration_out(
         id: id.to_string(),
         status,
         error: v.row.error.clone(),
+        error_code: v.row.error_code.clone(),
         source: v.row.source.clone(),
         destination: v.row.destination.clone(),
         content: v

@@ -537,7 +537,12 @@ impl Service {
                 let msg = "this migration's credentials are no longer kept".to_string();
                 let _ = self
                     .store()
-                    .set_status(id, passeur_types::Status::Failed, Some(&msg))
+                    .set_status_coded(
+                        id,
+                        passeur_types::Status::Failed,
+                        Some(&msg),
+                        Some("credentials"),
+                    )
                     .await;
                 return Outcome::Failed(msg);
             }

@@ -119,6 +119,7 @@ async fn create_track_sync_purge_over_the_api() {
     .await;
     assert!(st.is_client_error() || st.is_server_error(), "{st} {v}");
     assert!(v["error"].as_str().unwrap().contains("destination"), "{v}");
+    assert_eq!(v["code"], "auth", "{v}");
     assert_eq!(count(&dst, "user1"), 23);
     let (st, v) = call(
         &svc,

@@ -276,6 +276,8 @@ async fn wrong_credentials_fail_naming_the_side_in_the_api_and_the_notification(
     let err = m.error.clone().unwrap_or_default();
     assert!(err.starts_with("destination"), "{m:?}");
     assert!(!err.contains("not-the-password"));
+    // The kind of failure as a word a page can say in its own language.
+    assert_eq!(m.error_code.as_deref(), Some("auth"), "{m:?}");
     let _started = mail_text(&rx, 1);
     let failed = mail_text(&rx, 2);
     assert!(failed.contains(&id), "{failed}");

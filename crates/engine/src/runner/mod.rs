@@ -471,18 +471,30 @@ impl Runner {
         let parts = execute(&rc, &row.source, &row.destination, spec, secrets, opts).await;
         let counters = parts.counters();
         let result = finish(&rc, false, parts);
-        let (status, pass_status, err) = match &result {
+        let (status, pass_status, err, code) = match &result {
             Ok(o) => match o.outcome {
-                Outcome::Done => (Status::Done, PassStatus::Done, None),
-                Outcome::Stopped => (Status::Stopped, PassStatus::Stopped, None),
-                Outcome::Incomplete => (Status::Failed, PassStatus::Incomplete, o.summary.clone()),
+                Outcome::Done => (Status::Done, PassStatus::Done, None, None),
+                Outcome::Stopped => (Status::Stopped, PassStatus::Stopped, None, None),
+                Outcome::Incomplete => (
+                    Status::Failed,
+                    PassStatus::Incomplete,
+                    o.summary.clone(),
+                    Some("incomplete"),
+                ),
             },
-            Err(e) => (Status::Failed, PassStatus::Failed, Some(e.to_string())),
+            Err(e) => (
+                Status::Failed,
+                PassStatus::Failed,
+                Some(e.to_string()),
+                Some(e.code()),
+            ),
         };
         store
             .update_pass(id, pass, counters, Some((pass_status, err.as_deref())))
             .await?;
-        store.set_status(id, status, err.as_deref()).await?;
+        store
+            .set_status_coded(id, status, err.as_deref(), code)
+            .await?;
         result
     }
 

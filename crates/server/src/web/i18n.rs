@@ -481,6 +481,36 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Cette adresse n'est pas autorisée par ce service.",
     ),
     (
+        "js.code.plaintext",
+        "The password would cross the network unencrypted: choose a secure server type (IMAPS or STARTTLS).",
+        "Le mot de passe passerait en clair sur le réseau : choisissez un type de serveur sécurisé (IMAPS ou STARTTLS).",
+    ),
+    (
+        "js.code.quota",
+        "The destination mailbox is full (quota reached).",
+        "La boîte de destination est pleine (quota atteint).",
+    ),
+    (
+        "js.code.file",
+        "The file cannot be read: it is damaged or not of the expected kind.",
+        "Le fichier est illisible : il est abîmé ou n'est pas du type attendu.",
+    ),
+    (
+        "js.code.incomplete",
+        "Some items could not be migrated: see the list below.",
+        "Certains éléments n'ont pas pu être migrés : voir la liste ci-dessous.",
+    ),
+    (
+        "js.code.credentials",
+        "The passwords of this migration are no longer kept: create it again.",
+        "Les mots de passe de cette migration ne sont plus conservés : créez-la à nouveau.",
+    ),
+    (
+        "js.code.rate_limited",
+        "Too many requests from your address: try again in a minute.",
+        "Trop de requêtes depuis votre adresse : réessayez dans une minute.",
+    ),
+    (
         "js.test.other",
         "The connection failed.",
         "La connexion a échoué.",

@@ -242,7 +242,7 @@
         const input = $(field);
         if (input && input.focus) input.focus();
       } else {
-        $('err-form').textContent = msg('err.generic') + ' ' + apiError;
+        $('err-form').textContent = apiText(r);
         $('err-form').focus();
       }
     });
@@ -402,7 +402,9 @@
   function apiText(r) {
     if (r.status === 0) return msg('err.network');
     if (r.status === 404) return msg('err.notfound');
-    return msg('err.generic') + ' ' + ((r.data && r.data.error) || ('HTTP ' + r.status));
+    const text = (r.data && r.data.error) || ('HTTP ' + r.status);
+    if (r.data && codeText(r.data.code)) return sideError(text, r.data.code);
+    return msg('err.generic') + ' ' + text;
   }
 
   function statusText(s) {
@@ -411,17 +413,33 @@
 
   // "destination: cannot log in…" names the side in the page's language; the rest is the
   // server's or the engine's own words.
-  function sideError(e) {
+  function sideError(e, code) {
     if (!e) return '';
     const m = /^(source|destination): (.*)$/s.exec(e);
-    return m ? msg(m[1] === 'source' ? 'side.source' : 'side.destination') + ' — ' + m[2] : e;
+    const side = m ? msg(m[1] === 'source' ? 'side.source' : 'side.destination') + ' — ' : '';
+    const detail = m ? m[2] : e;
+    const said = codeText(code);
+    // The page's language first; the server's own words after, for whoever helps.
+    return said ? side + said + ' (' + detail + ')' : side + detail;
+  }
+
+  // What an error code (the API's `code`, a migration's `error_code`) says in this page's
+  // language, or '' when the page has no words for it.
+  function codeText(code) {
+    if (!code) return '';
+    for (const key of ['code.' + code, 'test.' + code]) {
+      if (Object.prototype.hasOwnProperty.call(T, key)) return msg(key);
+    }
+    if (code === 'busy' || code === 'conflict') return msg('err.busy');
+    if (code === 'not_found') return msg('err.notfound');
+    return '';
   }
 
   function show(m) {
     const st = $('status');
     st.textContent = statusText(m.status);
     st.dataset.status = m.status;
-    $('status-error').textContent = sideError(m.error);
+    $('status-error').textContent = sideError(m.error, m.error_code);
     $('updated').textContent = msg('updated', { time: new Date().toLocaleTimeString(LANG) });
 
     // Progress per content kind: a bar with the share done when the total is known, the
@@ -679,7 +697,7 @@
         const el = $(field);
         if (el && el.focus) el.focus();
       } else {
-        $('err-form').textContent = msg('err.generic') + ' ' + apiError;
+        $('err-form').textContent = apiText(r);
         $('err-form').focus();
       }
     });

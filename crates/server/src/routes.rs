@@ -180,10 +180,12 @@ pub(crate) async fn create_valid(
 }
 
 /// An `auto://ADDRESS` (or `auto:ADDRESS`) side replaced by the URL detection finds, else
-/// left as is. In the service, detection asks only the provider presets, DNS SRV and MX
-/// records: no HTTP fetch (autoconfig, ISPDB) that a user's domain could point at an internal
-/// address. The URL found then meets the address guard like any other.
+/// left as is. Detection asks the provider presets, DNS SRV and MX records, the domain's
+/// autoconfig files and the ISPDB (when the operator keeps it). The autoconfig fetches meet the
+/// service's address guard, redirects included, so that a user's domain cannot aim them at an
+/// internal address; the URL found then meets the guard like any other.
 pub(crate) async fn resolve_auto(
+    svc: &Service,
     side: &mut EndpointIn,
     field: &str,
     destination: bool,
@@ -200,9 +202,10 @@ pub(crate) async fn resolve_auto(
         field: field.into(),
         message,
     };
-    let mut d = passeur_net::discover::Discoverer::new(None).map_err(|e| bad(e.to_string()))?;
-    d.ispdb = None;
-    d.autoconfig.clear();
+    let mut d = passeur_net::discover::Discoverer::new(None)
+        .and_then(|d| d.with_address_policy(svc.address_policy()))
+        .map_err(|e| bad(e.to_string()))?;
+    d.ispdb = svc.settings.ispdb.clone();
     let found = d.detect(&address).await.map_err(|e| bad(e.to_string()))?;
     let url = if destination {
         found
@@ -233,8 +236,8 @@ pub(crate) async fn create_migration(
     headers: HeaderMap,
     ApiJson(mut req): ApiJson<CreateMigration>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    resolve_auto(&mut req.source, "source.url", false).await?;
-    resolve_auto(&mut req.destination, "destination.url", true).await?;
+    resolve_auto(&svc, &mut req.source, "source.url", false).await?;
+    resolve_auto(&svc, &mut req.destination, "destination.url", true).await?;
     let v = req.validate()?;
     let lang = lang_of(v.lang.as_deref(), &headers);
     let id = create_valid(

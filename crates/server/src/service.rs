@@ -61,6 +61,9 @@ pub struct Settings {
     pub max_upload: u64,
     /// An upload not imported by then is deleted with its file.
     pub upload_expire_after: Duration,
+    /// The ISPDB that `auto://` detection asks after the domain's own autoconfig files
+    /// (default: Thunderbird's; `None`: not asked).
+    pub ispdb: Option<String>,
 }
 
 impl Default for Settings {
@@ -79,6 +82,7 @@ impl Default for Settings {
             data_dir: std::env::temp_dir().join("passeur"),
             max_upload: 50 << 30,
             upload_expire_after: Duration::from_secs(86_400),
+            ispdb: Some(passeur_net::discover::ISPDB.to_owned()),
         }
     }
 }

@@ -186,6 +186,10 @@ pub struct SideTestOut {
     /// The server's or the network's words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The CalDAV/CardDAV server's test, when the side names one (`dav`): the same fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    pub dav: Option<Box<SideTestOut>>,
 }
 
 /// What a purge deleted.

@@ -263,11 +263,84 @@ pub(crate) async fn create_migration(
     Ok((StatusCode::CREATED, Json(Created { id: id.to_string() })))
 }
 
+/// One side's test: the mail server, and the DAV server too when one is given.
 async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> SideTestOut {
+    let dav = e.dav.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let (mut out, dav) = tokio::join!(test_mail(svc, side, e, ep.clone()), async {
+        match dav {
+            Some(url) => Some(test_dav(svc, side, e, &ep.login, url).await),
+            None => None,
+        }
+    });
+    out.dav = dav.map(Box::new);
+    out
+}
+
+/// The words of a failed test: the kind, from the error's code.
+fn test_failure(err: &EngineError) -> SideTestOut {
+    let reason = match err.code() {
+        c @ ("auth" | "tls" | "refused" | "unreachable") => c,
+        _ => "other",
+    };
+    SideTestOut {
+        ok: false,
+        reason: Some(reason.into()),
+        error: Some(err.to_string()),
+        dav: None,
+    }
+}
+
+/// Logs in to the CalDAV/CardDAV server at `url` as `login` (finding the user's principal and
+/// homes, as a pass starts), changing nothing.
+async fn test_dav(
+    svc: &Service,
+    side: Side,
+    e: &EndpointIn,
+    login: &str,
+    url: &str,
+) -> SideTestOut {
+    let acc = match DavAccount::parse(
+        url,
+        login,
+        Secret::new(e.password.clone()),
+        svc.settings.insecure_tls,
+    ) {
+        Ok(a) => a
+            .with_net(None, &svc.run_options())
+            .with_admin(e.admin.clone()),
+        Err(err) => return test_failure(&err),
+    };
+    let attempt = async {
+        let client = acc.connect(side).await?;
+        client.discover().await.map_err(|err| EngineError::Dav {
+            side,
+            action: "log in to the DAV server",
+            source: err,
+        })
+    };
+    match tokio::time::timeout(Duration::from_secs(30), attempt).await {
+        Err(_) => SideTestOut {
+            ok: false,
+            reason: Some("unreachable".into()),
+            error: Some("no answer within 30 s".into()),
+            dav: None,
+        },
+        Ok(Ok(_)) => SideTestOut {
+            ok: true,
+            reason: None,
+            error: None,
+            dav: None,
+        },
+        Ok(Err(err)) => test_failure(&err),
+    }
+}
+
+async fn test_mail(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> SideTestOut {
     let fail = |reason: &str, error: String| SideTestOut {
         ok: false,
         reason: Some(reason.into()),
         error: Some(error),
+        dav: None,
     };
     let acc = match passeur_engine::mail_account(
         &ep.to_url(),
@@ -277,12 +350,13 @@ async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> S
         &svc.run_options(),
     ) {
         Ok(a) => a,
-        Err(err) => return fail("other", err.to_string()),
+        Err(err) => return test_failure(&err),
     };
     let ok = SideTestOut {
         ok: true,
         reason: None,
         error: None,
+        dav: None,
     };
     let wait = Duration::from_secs(30);
     let result = if acc.endpoint.protocol == passeur_types::Protocol::Pop3 {
@@ -304,11 +378,7 @@ async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> S
             Ok(Err(err)) => err,
         }
     };
-    let reason = match result.code() {
-        c @ ("auth" | "tls" | "refused" | "unreachable") => c,
-        _ => "other",
-    };
-    fail(reason, result.to_string())
+    test_failure(&result)
 }
 
 /// Log in on each side, as a migration would, and say per side whether it worked and why not.

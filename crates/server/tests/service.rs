@@ -12,7 +12,9 @@ use passeur_notify::{Notifier, SmtpConfig};
 use passeur_server::api::MigrationOut;
 use passeur_server::{Service, Settings, router};
 use passeur_store::Store;
-use passeur_testkit::{Dovecot, DovecotOptions, SmtpOptions, SmtpReceiver};
+use passeur_testkit::{
+    Dovecot, DovecotOptions, Radicale, RadicaleOptions, SmtpOptions, SmtpReceiver,
+};
 use serde_json::json;
 use tower::ServiceExt as _;
 
@@ -412,6 +414,44 @@ async fn connection_tests_say_per_side_what_is_wrong() {
     assert!(
         !v.to_string().contains("wrong\""),
         "no password echoed: {v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_tests_try_the_dav_server_a_side_names() {
+    let mail = Dovecot::start(DovecotOptions::default()).unwrap();
+    // Radicale knows user1 and user2; Dovecot knows user3 too.
+    let rad = Radicale::start(RadicaleOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path(), None, true).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://127.0.0.1:{}/", closed.local_addr().unwrap().port());
+    drop(closed);
+    let body = json!({
+        "source": {"url": url(&mail, "user1"), "password": "pass1", "dav": rad.url()},
+        "destination": {"url": url(&mail, "user3"), "password": "pass3", "dav": rad.url()},
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/connection-tests", None, Some(body)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["source"]["ok"].as_bool(),
+            v["source"]["dav"]["ok"].as_bool(),
+            v["destination"]["ok"].as_bool(),
+            v["destination"]["dav"]["reason"].as_str(),
+        ),
+        (Some(true), Some(true), Some(true), Some("auth")),
+        "{v}"
+    );
+    let body = json!({
+        "source": {"url": url(&mail, "user1"), "password": "pass1", "dav": dead},
+        "destination": {"url": url(&mail, "user2"), "password": "pass2"},
+    });
+    let (_, v) = call_json(&svc, "POST", "/api/v1/connection-tests", None, Some(body)).await;
+    assert_eq!(v["source"]["dav"]["reason"], "unreachable", "{v}");
+    assert!(
+        v["destination"].get("dav").is_none(),
+        "no DAV server named: {v}"
     );
 }
 

@@ -511,6 +511,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Trop de requêtes depuis votre adresse : réessayez dans une minute.",
     ),
     (
+        "js.test.dav",
+        "Contacts and calendars:",
+        "Contacts et agendas :",
+    ),
+    (
         "js.test.other",
         "The connection failed.",
         "La connexion a échoué.",

@@ -184,8 +184,8 @@
       const body = sides(need, errors);
       SIDES.forEach((p) => { $(p + '-test').textContent = ''; delete $(p + '-test').dataset.result; });
       if (errors.length) { $('err-form').textContent = msg('err.form'); return; }
-      delete body.source.dav;
-      delete body.destination.dav;
+      // A DAV server given for contacts and calendars is tried too.
+      ['source', 'destination'].forEach((k) => { if (!body[k].dav) delete body[k].dav; });
       $('test-conn').disabled = true;
       $('testing').textContent = msg('testing');
       const r = await api('POST', '/api/v1/connection-tests', { body });
@@ -196,7 +196,14 @@
         const t = r.data[p === 'src' ? 'source' : 'destination'];
         const out = $(p + '-test');
         out.dataset.result = t.ok ? 'ok' : t.reason;
-        out.textContent = t.ok ? msg('test.ok') : msg('test.' + t.reason);
+        let text = t.ok ? msg('test.ok') : msg('test.' + t.reason);
+        if (t.dav) {
+          out.dataset.dav = t.dav.ok ? 'ok' : t.dav.reason;
+          text += ' ' + msg('test.dav') + ' ' + (t.dav.ok ? msg('test.ok') : msg('test.' + t.dav.reason));
+        } else {
+          delete out.dataset.dav;
+        }
+        out.textContent = text;
       });
     });
 

@@ -716,7 +716,7 @@ pub(crate) async fn create_project(
     Ok((StatusCode::CREATED, Json(crate::api::Created { id })))
 }
 
-fn project_url(svc: &Service, id: &str) -> String {
+pub(crate) fn project_url(svc: &Service, id: &str) -> String {
     format!(
         "{}/project/{id}",
         svc.settings.public_url.trim_end_matches('/')

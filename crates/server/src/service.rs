@@ -32,6 +32,9 @@ pub const FORGET_FILE: &str = "forget-file";
 /// [`PurgePayload`]); its result is the job's progress ([`PurgeResult`]).
 pub const PURGE: &str = "purge";
 
+/// How long before a project is deleted for inactivity its contact is told.
+const WARN_BEFORE_EXPIRY: Duration = Duration::from_secs(7 * 86_400);
+
 /// Operator settings of the service.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -715,6 +718,43 @@ impl Service {
         Ok(())
     }
 
+    /// Tells the contact of each project that the sweep will delete within a week (idle, and
+    /// every migration of it idle too), once per idle spell. `cutoff` is the sweep's own (Unix
+    /// seconds): what was last active before it goes now.
+    async fn warn_expiring_projects(&self, cutoff: i64) -> Result<(), passeur_store::StoreError> {
+        let lead = WARN_BEFORE_EXPIRY.min(self.settings.expire_after).as_secs() as i64;
+        let soon = cutoff + lead;
+        let candidates = self.store().projects_to_warn(soon * 1000).await?;
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let idle: std::collections::HashSet<MigrationId> = self
+            .store()
+            .inactive_migrations(soon)
+            .await?
+            .into_iter()
+            .collect();
+        for (id, to, lang) in candidates {
+            let migrations = self.store().project_migrations(&id).await?;
+            if !migrations.iter().all(|m| idle.contains(m)) {
+                continue;
+            }
+            self.queue_mail(
+                &to,
+                lang.parse().unwrap_or_default(),
+                Notification::ProjectExpiring {
+                    project_id: id.clone(),
+                    days: (lead as u64).div_ceil(86_400).max(1) as u32,
+                    url: crate::projects::project_url(self, &id),
+                },
+            )
+            .await;
+            self.store().mark_project_warned(&id).await?;
+            tracing::info!(project = %id, "project expiry announced");
+        }
+        Ok(())
+    }
+
     async fn run_sweep(&self) -> Outcome {
         if let Err(e) = self.sweep_uploads().await {
             return Outcome::Retry(e.to_string());
@@ -732,6 +772,9 @@ impl Service {
         }
         if !ids.is_empty() {
             tracing::info!(deleted = ids.len(), "expired migrations deleted");
+        }
+        if let Err(e) = self.warn_expiring_projects(cutoff).await {
+            return Outcome::Retry(e.to_string());
         }
         // Projects go once idle as long and left without migrations.
         match self.store().delete_inactive_projects(cutoff * 1000).await {

@@ -159,21 +159,21 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ),
     (
         "home.track.text",
-        "You need the migration ID and the source account.",
-        "Il faut l'identifiant de la migration et le compte source.",
+        "You need the migration ID and the source account (for a file migration, the destination account).",
+        "Il faut l'identifiant de la migration et le compte source (pour une migration de fichier, le compte de destination).",
     ),
     // Tracking form.
     ("track.title", "Track a migration", "Suivre une migration"),
     ("track.id", "Migration ID", "Identifiant de la migration"),
     (
         "track.account",
-        "Source account (login)",
-        "Compte source (identifiant)",
+        "Account (login)",
+        "Compte (identifiant)",
     ),
     (
         "track.account.hint",
-        "The login of the old mailbox, usually its e-mail address.",
-        "L'identifiant de l'ancienne boîte, en général son adresse e-mail.",
+        "The login of the old mailbox, usually its e-mail address; for a file migration, the login of the mailbox the file went into.",
+        "L'identifiant de l'ancienne boîte, en général son adresse e-mail ; pour une migration de fichier, celui de la boîte où le fichier a été importé.",
     ),
     ("track.go", "Track", "Suivre"),
     // One-account form.
@@ -272,8 +272,8 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ("trk.title", "Migration", "Migration"),
     (
         "trk.account.ask",
-        "Enter the source account to follow this migration.",
-        "Saisissez le compte source pour suivre cette migration.",
+        "Enter the source account (for a file migration, the destination account) to follow this migration.",
+        "Saisissez le compte source (pour une migration de fichier, le compte de destination) pour suivre cette migration.",
     ),
     ("trk.status", "Status", "État"),
     ("trk.progress", "Progress", "Progression"),

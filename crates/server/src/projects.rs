@@ -31,6 +31,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use passeur_engine::DavAccount;
 use passeur_notify::{Lang, Notification};
 use passeur_store::{NewProject, Project, ServiceMeta, Session, StoreError};
 use serde::{Deserialize, Serialize};
@@ -206,7 +207,7 @@ impl ServerIn {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectOptions {
-    /// What its migrations move (for now: `mail`).
+    /// What its migrations move: `mail`, `contacts`, `calendars`, `tasks` (default: mail).
     #[serde(default = "mail_only")]
     pub content: Vec<String>,
     /// How many of its migrations run at once across the cluster (1–50, default 2; also
@@ -222,6 +223,14 @@ pub struct ProjectOptions {
     /// The destination server of accounts that name none.
     #[serde(default)]
     pub destination: Option<ServerIn>,
+    /// The source's CalDAV/CardDAV server (`https://dav.example/`), each account's principal
+    /// found under it by its login; when absent, found from the login's domain (RFC 6764).
+    /// Used when contacts, calendars or tasks are moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_dav: Option<String>,
+    /// The destination's CalDAV/CardDAV server, as `source_dav`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_dav: Option<String>,
 }
 
 fn mail_only() -> Vec<String> {
@@ -242,6 +251,8 @@ impl Default for ProjectOptions {
             connections: 4,
             source: None,
             destination: None,
+            source_dav: None,
+            destination_dav: None,
         }
     }
 }
@@ -254,23 +265,28 @@ impl ProjectOptions {
 
     fn check(&self) -> Result<(), FieldError> {
         if self.content.is_empty() {
-            return Err(bad("options.content", "is empty: choose mail"));
+            return Err(bad(
+                "options.content",
+                "is empty: choose mail, contacts, calendars or tasks",
+            ));
         }
         for (i, c) in self.content.iter().enumerate() {
-            match c.as_str() {
-                "mail" => {}
-                "contacts" | "calendars" | "tasks" => {
-                    return Err(bad(
-                        &format!("options.content[{i}]"),
-                        format!("{c} cannot be moved in a project yet: only mail"),
-                    ));
-                }
-                other => {
-                    return Err(bad(
-                        &format!("options.content[{i}]"),
-                        format!("unknown content kind {other:?}: expected mail"),
-                    ));
-                }
+            if !matches!(c.as_str(), "mail" | "contacts" | "calendars" | "tasks") {
+                return Err(bad(
+                    &format!("options.content[{i}]"),
+                    format!(
+                        "unknown content kind {c:?}: expected mail, contacts, calendars or tasks"
+                    ),
+                ));
+            }
+        }
+        for (field, dav) in [
+            ("options.source_dav", &self.source_dav),
+            ("options.destination_dav", &self.destination_dav),
+        ] {
+            if let Some(u) = dav.as_deref().filter(|u| !u.trim().is_empty()) {
+                DavAccount::parse(u, "check", Default::default(), false)
+                    .map_err(|e| bad(field, e.to_string()))?;
             }
         }
         if !(1..=50).contains(&self.simultaneous) {
@@ -885,18 +901,30 @@ impl Account {
     /// The migration request it makes; checked like any other.
     fn request(&self, p: &Project) -> CreateMigration {
         let opts = ProjectOptions::from_json(&p.options);
+        // Contacts, calendars and tasks: the project's DAV server of each side, else the
+        // login's domain (found through DNS, RFC 6764).
+        let with_dav = opts.content.iter().any(|c| c != "mail");
+        let dav = |server: &Option<String>, login: &str| -> Option<String> {
+            if !with_dav {
+                return None;
+            }
+            match server.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+                Some(u) => Some(u.to_owned()),
+                None => login.rsplit_once('@').map(|(_, d)| d.to_owned()),
+            }
+        };
         CreateMigration {
             source: EndpointIn {
                 url: self.source_server.url(&self.source_login),
                 password: self.source_password.to_string(),
                 admin: self.source_admin.clone(),
-                dav: None,
+                dav: dav(&opts.source_dav, &self.source_login),
             },
             destination: EndpointIn {
                 url: self.destination_server.url(&self.destination_login),
                 password: self.destination_password.to_string(),
                 admin: self.destination_admin.clone(),
-                dav: None,
+                dav: dav(&opts.destination_dav, &self.destination_login),
             },
             content: opts.content,
             notify: None,

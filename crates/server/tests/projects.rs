@@ -18,7 +18,9 @@ use passeur_server::vault::Vault;
 use passeur_server::{Service, Settings, router};
 use passeur_store::{JobState, Store};
 use passeur_testkit::imapwire::Client;
-use passeur_testkit::{Dovecot, DovecotOptions, SmtpOptions, SmtpReceiver};
+use passeur_testkit::{
+    Dovecot, DovecotOptions, Radicale, RadicaleOptions, SmtpOptions, SmtpReceiver,
+};
 use passeur_types::MigrationId;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -693,7 +695,7 @@ async fn sessions_csrf_throttling_validation_and_templates() {
             "options.simultaneous",
         ),
         (
-            json!({"name": "x", "password": PASSWORD, "options": {"content": ["mail", "contacts"]}}),
+            json!({"name": "x", "password": PASSWORD, "options": {"content": ["mail", "faxes"]}}),
             "options.content[1]",
         ),
     ] {
@@ -1018,4 +1020,142 @@ async fn the_contact_is_told_a_week_before_an_idle_project_expires() {
     login(&svc, &id).await;
     let msgs = rx.wait_for(3, WAIT).unwrap();
     assert!(text(&msgs[2]).contains(&id));
+}
+
+/// A DAV client for Radicale's `user`.
+fn dav(rad: &Radicale, n: u32) -> passeur_dav::DavClient {
+    let (user, pass) = rad.user(n);
+    passeur_dav::DavClient::new(passeur_dav::DavConfig::new(
+        url::Url::parse(&rad.url()).unwrap(),
+        user,
+        pass,
+    ))
+    .unwrap()
+}
+
+/// Every item of every collection of `c`'s account: (collection name, body).
+async fn dav_items(c: &passeur_dav::DavClient) -> Vec<(String, String)> {
+    let homes = c.discover().await.unwrap();
+    let mut out = Vec::new();
+    let mut homes: Vec<url::Url> = [homes.calendar_home, homes.addressbook_home]
+        .into_iter()
+        .flatten()
+        .collect();
+    // Radicale keeps both kinds under one home.
+    homes.dedup();
+    for home in homes {
+        for coll in c.list_collections(&home).await.unwrap() {
+            for item in c.list_items(&coll).await.unwrap() {
+                let (body, _) = c.get(&item.href).await.unwrap().unwrap();
+                let name = coll
+                    .href
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                out.push((name, body));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_moves_contacts_and_calendars_with_the_mail() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rad_src = Radicale::start(RadicaleOptions::default()).unwrap();
+    let rad_dst = Radicale::start(RadicaleOptions::default()).unwrap();
+    fill(&src, "user1", 5);
+    let c = dav(&rad_src, 1);
+    let card = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-1@passeur.test\r\nFN:Ada Lovelace\r\nN:Lovelace;Ada;;;\r\nEMAIL:ada@example.org\r\nEND:VCARD\r\n";
+    let event = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//passeur test//EN\r\nBEGIN:VEVENT\r\nUID:ev-1@passeur.test\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T090000Z\r\nDTEND:20260105T100000Z\r\nSUMMARY:kick-off\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    c.put(
+        &format!("{}card-1.vcf", rad_src.contacts_url(1)),
+        card,
+        "text/vcard",
+        passeur_dav::PutCondition::IfNoneMatch,
+    )
+    .await
+    .unwrap();
+    c.put(
+        &format!("{}ev-1.ics", rad_src.calendar_url(1)),
+        event,
+        "text/calendar",
+        passeur_dav::PutCondition::IfNoneMatch,
+    )
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path()).await;
+    let id = create_project(&svc, json!({})).await;
+    let token = login(&svc, &id).await;
+    // A DAV address that is not one is named.
+    let a = json_call(
+        &svc,
+        "PUT",
+        &format!("/api/v1/projects/{id}/options"),
+        Some(&token),
+        Some(json!({"content": ["mail", "contacts"], "source_dav": "ftp://dav.example"})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.json());
+    assert_eq!(a.json()["field"], "options.source_dav");
+    let a = json_call(
+        &svc,
+        "PUT",
+        &format!("/api/v1/projects/{id}/options"),
+        Some(&token),
+        Some(json!({"content": ["mail", "contacts", "calendars"],
+                    "source_dav": rad_src.url(), "destination_dav": rad_dst.url()})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.json());
+    let server = |d: &Dovecot| json!({"type": "imap", "host": "127.0.0.1", "port": d.imap_port});
+    let a = json_call(
+        &svc,
+        "POST",
+        &format!("/api/v1/projects/{id}/migrations"),
+        Some(&token),
+        Some(json!({"source_login": "user1", "source_password": "pass1", "source_server": server(&src),
+                    "destination_login": "user1", "destination_password": "pass1", "destination_server": server(&dst)})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.json());
+    let start = Instant::now();
+    loop {
+        let p = project(&svc, &id, &token).await;
+        if p.migrations
+            .iter()
+            .all(|m| m.status == "done" || m.status == "failed")
+        {
+            assert!(
+                p.migrations.iter().all(|m| m.status == "done"),
+                "{:?}",
+                p.migrations
+            );
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "{:?}", p.migrations);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(&dst, "user1"), 5);
+    let got = dav_items(&dav(&rad_dst, 1)).await;
+    let bodies: Vec<&str> = got.iter().map(|(_, b)| b.as_str()).collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("UID:card-1@passeur.test") && b.contains("FN:Ada Lovelace")),
+        "{got:?}"
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("UID:ev-1@passeur.test") && b.contains("SUMMARY:kick-off")),
+        "{got:?}"
+    );
 }

@@ -165,11 +165,7 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     // Tracking form.
     ("track.title", "Track a migration", "Suivre une migration"),
     ("track.id", "Migration ID", "Identifiant de la migration"),
-    (
-        "track.account",
-        "Account (login)",
-        "Compte (identifiant)",
-    ),
+    ("track.account", "Account (login)", "Compte (identifiant)"),
     (
         "track.account.hint",
         "The login of the old mailbox, usually its e-mail address; for a file migration, the login of the mailbox the file went into.",
@@ -616,6 +612,21 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "pj.simultaneous",
         "Migrations at the same time (1–50)",
         "Migrations simultanées (1 à 50)",
+    ),
+    (
+        "pj.src_dav",
+        "Source CalDAV/CardDAV server",
+        "Serveur CalDAV/CardDAV source",
+    ),
+    (
+        "pj.dst_dav",
+        "Destination CalDAV/CardDAV server",
+        "Serveur CalDAV/CardDAV de destination",
+    ),
+    (
+        "pj.dav.hint",
+        "https://… — for contacts, calendars and tasks; left empty, it is found from each login's domain.",
+        "https://… — pour les contacts, agendas et tâches ; vide, il est trouvé à partir du domaine de chaque identifiant.",
     ),
     (
         "pj.connections",

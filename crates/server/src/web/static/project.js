@@ -226,8 +226,12 @@
       if (r.status !== 200) { summary(apiText(r)); return; }
       summary('');
       if (!options) {
-        $('pj-simultaneous').value = r.data.options.simultaneous;
-        $('pj-connections').value = r.data.options.connections;
+        const o = r.data.options;
+        $('pj-simultaneous').value = o.simultaneous;
+        $('pj-connections').value = o.connections;
+        document.querySelectorAll('input[name=pj-content]').forEach((c) => { c.checked = o.content.includes(c.value); });
+        $('pj-src-dav').value = o.source_dav || '';
+        $('pj-dst-dav').value = o.destination_dav || '';
       }
       options = r.data.options;
       fillServers(options);
@@ -348,10 +352,17 @@
       const con = parseInt($('pj-connections').value, 10);
       setErr('pj-simultaneous', sim >= 1 && sim <= 50 ? '' : '1–50');
       setErr('pj-connections', con >= 1 && con <= 16 ? '' : '1–16');
-      if (!(sim >= 1 && sim <= 50) || !(con >= 1 && con <= 16)) return;
-      const body = Object.assign({}, options || {}, { simultaneous: sim, connections: con });
+      const content = Array.from(document.querySelectorAll('input[name=pj-content]:checked')).map((c) => c.value);
+      setErr('pj-content', content.length ? '' : msg('err.content'));
+      ['pj-src-dav', 'pj-dst-dav'].forEach((id) => setErr(id, ''));
+      if (!(sim >= 1 && sim <= 50) || !(con >= 1 && con <= 16) || !content.length) return;
+      const body = Object.assign({}, options || {}, { simultaneous: sim, connections: con, content });
+      const davs = { source_dav: $('pj-src-dav').value.trim(), destination_dav: $('pj-dst-dav').value.trim() };
+      Object.keys(davs).forEach((k) => { if (davs[k]) body[k] = davs[k]; else delete body[k]; });
       const r = await api('PUT', base + '/options', body);
       if (gone(r)) return;
+      const field = r.data && { 'options.source_dav': 'pj-src-dav', 'options.destination_dav': 'pj-dst-dav' }[r.data.field];
+      if (field) { setErr(field, msg('err.dav')); $(field).focus(); return; }
       $('pj-options-result').textContent = r.status === 200 ? msg('pj.saved') : apiText(r);
       if (r.status === 200) options = r.data;
     });

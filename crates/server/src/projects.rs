@@ -22,8 +22,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -41,7 +41,6 @@ use zeroize::Zeroizing;
 use crate::api::{CreateMigration, EndpointIn, ErrorOut, FieldError, plausible_address};
 use crate::bulk::{self, Col};
 use crate::routes::ClientAddr;
-use crate::service::lock;
 use crate::{ApiError, ApiJson, Service};
 
 /// The session cookie of the pages.
@@ -602,40 +601,31 @@ async fn project_of(svc: &Service, id: &str) -> Res<Project> {
         .ok_or(ProjectError::Unauthorized)
 }
 
-/// Failed logins per client address, in windows of [`LOGIN_WINDOW`].
-fn failed_logins() -> &'static Mutex<HashMap<IpAddr, (Instant, u32)>> {
-    static F: OnceLock<Mutex<HashMap<IpAddr, (Instant, u32)>>> = OnceLock::new();
-    F.get_or_init(Default::default)
+/// The throttle key of a client address's failed logins.
+fn login_key(ip: IpAddr) -> String {
+    format!("project-login:{ip}")
 }
 
-/// Refuses a client address that failed too often lately.
-fn check_throttle(addr: &ClientAddr) -> Res<()> {
+/// Refuses a client address that failed too often lately, whichever process of the service
+/// saw the failures (they are counted in the store).
+async fn check_throttle(svc: &Service, addr: &ClientAddr) -> Res<()> {
     let Some(ip) = addr.0 else { return Ok(()) };
-    let mut m = lock(failed_logins());
-    if let Some((since, n)) = m.get(&ip).copied() {
-        let age = since.elapsed();
-        if age >= LOGIN_WINDOW {
-            m.remove(&ip);
-        } else if n >= FAILED_LOGINS {
-            return Err(ProjectError::Throttled(
-                (LOGIN_WINDOW - age).as_secs().max(1),
-            ));
-        }
+    let window = LOGIN_WINDOW.as_millis() as i64;
+    let (n, left_ms) = svc.store().throttle_count(&login_key(ip), window).await?;
+    if n >= FAILED_LOGINS {
+        return Err(ProjectError::Throttled(
+            ((left_ms + 999) / 1000).max(1) as u64
+        ));
     }
     Ok(())
 }
 
-fn count_failure(addr: &ClientAddr) {
+async fn count_failure(svc: &Service, addr: &ClientAddr) {
     let Some(ip) = addr.0 else { return };
-    let mut m = lock(failed_logins());
-    if m.len() > 100_000 {
-        m.retain(|_, (t, _)| t.elapsed() < LOGIN_WINDOW);
+    let window = LOGIN_WINDOW.as_millis() as i64;
+    if let Err(e) = svc.store().throttle_hit(&login_key(ip), window).await {
+        tracing::warn!(error = %e, "cannot count a failed login");
     }
-    let e = m.entry(ip).or_insert((Instant::now(), 0));
-    if e.0.elapsed() >= LOGIN_WINDOW {
-        *e = (Instant::now(), 0);
-    }
-    e.1 += 1;
 }
 
 fn session_cookie(svc: &Service, value: &str, max_age: i64) -> Option<HeaderValue> {
@@ -751,7 +741,7 @@ pub(crate) async fn login(
     addr: ClientAddr,
     ApiJson(req): ApiJson<LoginIn>,
 ) -> Res<Response> {
-    check_throttle(&addr)?;
+    check_throttle(&svc, &addr).await?;
     let id = id.trim().to_ascii_lowercase();
     if id.len() > 64
         || !svc
@@ -759,7 +749,7 @@ pub(crate) async fn login(
             .verify_project_password(&id, &req.password)
             .await?
     {
-        count_failure(&addr);
+        count_failure(&svc, &addr).await;
         tracing::info!(client = ?addr.0, "failed project login");
         return Err(ProjectError::Unauthorized);
     }

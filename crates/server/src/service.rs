@@ -773,6 +773,9 @@ impl Service {
         if !ids.is_empty() {
             tracing::info!(deleted = ids.len(), "expired migrations deleted");
         }
+        if let Err(e) = self.store().throttle_sweep((now - 86_400) * 1000).await {
+            return Outcome::Retry(e.to_string());
+        }
         if let Err(e) = self.warn_expiring_projects(cutoff).await {
             return Outcome::Retry(e.to_string());
         }

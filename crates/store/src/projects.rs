@@ -384,6 +384,54 @@ impl Store {
         })
     }
 
+    /// Failed attempts recorded for `key` in the current window of `window_ms` (one that
+    /// started longer ago is over: 0), and how many milliseconds are left of it.
+    pub async fn throttle_count(&self, key: &str, window_ms: i64) -> Result<(u32, i64)> {
+        let now = self.clock_ms().await?;
+        let row: Option<(i64, i64)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT since_ms, CAST(count AS BIGINT) FROM throttle WHERE key = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(match row {
+            Some((since, n)) if since + window_ms > now => (n as u32, since + window_ms - now),
+            _ => (0, 0),
+        })
+    }
+
+    /// Counts one failed attempt for `key` (a new window when the last one is over). Every
+    /// process sharing the store sees it.
+    pub async fn throttle_hit(&self, key: &str, window_ms: i64) -> Result<()> {
+        let now = self.clock_ms().await?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO throttle (key, since_ms, count) VALUES ($1, $2, 1)
+                 ON CONFLICT (key) DO UPDATE SET
+                   count = CASE WHEN throttle.since_ms <= $2 - $3 THEN 1 ELSE throttle.count + 1 END,
+                   since_ms = CASE WHEN throttle.since_ms <= $2 - $3 THEN $2 ELSE throttle.since_ms END",
+            )
+            .bind(key)
+            .bind(now)
+            .bind(window_ms)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Forgets the windows that started before `before_ms`.
+    pub async fn throttle_sweep(&self, before_ms: i64) -> Result<u64> {
+        let n = with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM throttle WHERE since_ms < $1")
+                .bind(before_ms)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+
     /// Records that project `id`'s contact was told it will expire.
     pub async fn mark_project_warned(&self, id: &str) -> Result<()> {
         let now = self.clock_ms().await?;

@@ -296,3 +296,40 @@ on_both!(idle_projects_without_migrations_expire, |db| {
         vec![busy]
     );
 });
+
+on_both!(expiry_warnings_go_once_per_idle_spell, |db| {
+    let s = db.open().await;
+    let p = s.create_project(&new_project("Quiet")).await.unwrap();
+    let later = s.clock_ms().await.unwrap() + 1000;
+    let warn = s.projects_to_warn(later).await.unwrap();
+    assert_eq!(
+        warn,
+        vec![(p.clone(), "admin@example.org".into(), "fr".into())]
+    );
+    s.mark_project_warned(&p).await.unwrap();
+    assert!(s.projects_to_warn(later).await.unwrap().is_empty());
+    // Activity after the warning: the next idle spell is warned again.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    s.touch_project(&p).await.unwrap();
+    let later = s.clock_ms().await.unwrap() + 1000;
+    assert_eq!(s.projects_to_warn(later).await.unwrap().len(), 1);
+});
+
+on_both!(throttle_windows_count_and_reset, |db| {
+    let s = db.open().await;
+    assert_eq!(s.throttle_count("k", 60_000).await.unwrap().0, 0);
+    for _ in 0..3 {
+        s.throttle_hit("k", 60_000).await.unwrap();
+    }
+    let (n, left) = s.throttle_count("k", 60_000).await.unwrap();
+    assert_eq!(n, 3);
+    assert!(left > 0 && left <= 60_000, "{left}");
+    assert_eq!(s.throttle_count("other", 60_000).await.unwrap().0, 0);
+    // A window that is over counts nothing, and the next failure starts a new one.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(s.throttle_count("k", 20).await.unwrap().0, 0);
+    s.throttle_hit("k", 20).await.unwrap();
+    assert_eq!(s.throttle_count("k", 60_000).await.unwrap().0, 1);
+    let now = s.clock_ms().await.unwrap();
+    assert_eq!(s.throttle_sweep(now + 1).await.unwrap(), 1);
+});

@@ -51,8 +51,9 @@ fn courier_snapshot(
     })
 }
 
-/// The destination's own limit with one connection: the corpus's messages APPENDed one after
-/// the other into Courier user `n`'s INBOX over a bare socket (TCP_NODELAY; each command line,
+/// The destination's own limit with one connection: the corpus's folders CREATEd and its
+/// messages APPENDed one after the other (each into its folder, with its flags, keywords and
+/// date) into Courier user `n` over a bare socket (TCP_NODELAY; each command line,
 /// its `+`, the body, its OK), bodies already in memory. No copier can go faster on one
 /// connection. Returns the seconds taken.
 fn raw_append(
@@ -60,10 +61,45 @@ fn raw_append(
     n: u32,
     spec: &passeur_testkit::corpus::CorpusSpec,
 ) -> io::Result<f64> {
+    use passeur_testkit::corpus::{self, encode};
+    use passeur_testkit::imapwire::quote;
     use std::io::{BufRead, BufReader};
-    let bodies: Vec<Vec<u8>> = passeur_testkit::corpus::generate(spec)
-        .map(|g| passeur_testkit::corpus::to_crlf(&g.raw))
+    // Each message into its own folder, with its flags, keywords and date, as a copier sends it.
+    let wire = |name: &str| {
+        let dotted = name.replace('/', ".");
+        let full = if name == "INBOX" || name.starts_with("INBOX/") {
+            dotted
+        } else {
+            format!("INBOX.{dotted}")
+        };
+        quote(&encode::mutf7_encode(&full))
+    };
+    let messages: Vec<(String, String, Vec<u8>)> = corpus::generate(spec)
+        .map(|g| {
+            let flags: Vec<&str> = g
+                .item
+                .flags
+                .iter()
+                .chain(&g.item.keywords)
+                .map(String::as_str)
+                .collect();
+            let args = format!(
+                "({}) \"{}\"",
+                flags.join(" "),
+                encode::imap_date(g.item.internal_date)
+            );
+            let mut body = corpus::to_crlf(&g.raw);
+            body.extend_from_slice(b"\r\n");
+            (wire(&g.item.folder), args, body)
+        })
         .collect();
+    let mut folders: Vec<&str> = messages
+        .iter()
+        .map(|(f, _, _)| f.as_str())
+        .filter(|f| *f != "\"INBOX\"")
+        .collect();
+    folders.sort_unstable();
+    folders.dedup();
     let stream = std::net::TcpStream::connect(dst.imap_addr())?;
     stream.set_nodelay(true)?;
     let mut w = stream.try_clone()?;
@@ -87,14 +123,25 @@ fn raw_append(
         return Err(io::Error::other(format!("LOGIN: {line}")));
     }
     let t = Instant::now();
-    for (i, body) in bodies.iter().enumerate() {
-        w.write_all(format!("a{i} APPEND INBOX (\\Seen) {{{}}}\r\n", body.len()).as_bytes())?;
+    for (i, folder) in folders.iter().enumerate() {
+        w.write_all(format!("c{i} CREATE {folder}\r\n").as_bytes())?;
+        let tag = format!("c{i} ");
+        loop {
+            read_line(&mut r, &mut line)?;
+            if line.starts_with(&tag) {
+                break;
+            }
+        }
+    }
+    for (i, (folder, args, body)) in messages.iter().enumerate() {
+        // `body` ends with the CRLF that ends the command line.
+        let len = body.len() - 2;
+        w.write_all(format!("a{i} APPEND {folder} {args} {{{len}}}\r\n").as_bytes())?;
         read_line(&mut r, &mut line)?;
         if !line.starts_with('+') {
             return Err(io::Error::other(format!("APPEND: {line}")));
         }
         w.write_all(body)?;
-        w.write_all(b"\r\n")?;
         let tag = format!("a{i} ");
         loop {
             read_line(&mut r, &mut line)?;

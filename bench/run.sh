@@ -7,6 +7,8 @@
 #   bench/run.sh c5000 s20000 --runs 2 --tools passeur,doveadm
 #   bench/run.sh small --compress   # servers offer COMPRESS=DEFLATE (off by default)
 #   bench/run.sh c5000 --pop3       # POP3 -> IMAP: passeur vs doveadm backup with pop3c
+#   bench/run.sh small --dest courier  # into Courier-IMAP (no LITERAL+): passeur (1 and 4
+#                                   # connections) vs bench/seqcopy.py and imapsync (IMAPSYNC=path)
 #
 # What it does: builds `passeur` and `passeur-bench` in release; per corpus, starts a
 # private source Dovecot (filled with the seeded corpus) and a destination Dovecot with

@@ -3,7 +3,7 @@
 #
 # On a fresh Debian 12 machine, as root:   bash scripts/test.sh
 #   1. installs the servers and tools the tests start (Dovecot, Radicale, Xandikos,
-#      isync, pst-utils/pff-tools, openssl, time, chromium + chromium-driver for the web
+#      cyrus-common + sasl2-bin, isync, pst-utils/pff-tools, openssl, time, chromium + chromium-driver for the web
 #      pages' browser tests) if missing — apt-get update only when
 #      needed — and stops any system Dovecot/Radicale service the install started
 #      (tests run their own private instances on random loopback ports);
@@ -47,7 +47,10 @@ apt_update() {
 }
 
 install_packages() {
-    local wanted=(dovecot-imapd dovecot-pop3d isync radicale xandikos pst-utils pff-tools openssl time dnsmasq-base python3-aiosmtpd chromium chromium-driver curl)
+    # cyrus-common + sasl2-bin: Cyrus's master, tools and sasldb for the Cyrus tests. Never
+    # cyrus-imapd or courier-imap (they remove dovecot-imapd): the testkit unpacks those
+    # privately with `apt-get download` + `dpkg-deb -x` (cached in /var/cache/passeur-test).
+    local wanted=(dovecot-imapd dovecot-pop3d isync radicale xandikos pst-utils pff-tools openssl time dnsmasq-base python3-aiosmtpd chromium chromium-driver curl cyrus-common sasl2-bin)
     local missing=()
     for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
     if [ ${#missing[@]} -eq 0 ]; then

@@ -5,6 +5,10 @@
 //!   and a master user `admin` / `masterpass`.
 //! * [`Radicale`] — a private Radicale 3 CalDAV/CardDAV server (see `radicale.rs`).
 //! * [`Xandikos`] — a private Xandikos (single principal, no auth), a second DAV target.
+//! * [`Cyrus`] — a private Cyrus IMAP 3.6 (altnamespace, separator `/`, CREATE-SPECIAL-USE,
+//!   MULTIAPPEND, LITERAL+), run from Debian's package unpacked into a private root.
+//! * [`Courier`] — a private Courier-IMAP 5.0 (`INBOX.` prefix, separator `.`, no LITERAL+,
+//!   no MULTIAPPEND), unpacked likewise and run in private mount and PID namespaces.
 //! * [`SmtpReceiver`] — a private SMTP receiver (aiosmtpd: plain, STARTTLS, implicit TLS,
 //!   AUTH, 451/550 on demand) that spools every message it accepts.
 //! * [`PgTestDb`] — a fresh database per test on the local PostgreSQL, dropped on drop.
@@ -21,6 +25,9 @@
 //! test process dies without running destructors.
 
 pub mod corpus;
+mod courier;
+mod cyrus;
+pub mod debroot;
 mod dnsmasq;
 mod dovecot;
 pub mod imapwire;
@@ -33,6 +40,8 @@ mod smtp;
 pub mod verify;
 mod xandikos;
 
+pub use courier::{Courier, ensure_courier};
+pub use cyrus::{Cyrus, ensure_cyrus};
 pub use dnsmasq::{Dnsmasq, Srv, ensure_dnsmasq};
 pub use dovecot::{Dovecot, DovecotOptions, ensure_dovecot};
 pub use postgres::{PgTestDb, ensure_postgres};

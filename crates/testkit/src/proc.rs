@@ -69,14 +69,25 @@ pub(crate) fn signal(pid: u32, sig: &str) {
 pub(crate) struct Supervised {
     child: Option<Child>,
     watchdog: Option<Child>,
+    /// The signal [`Supervised::stop`] sends first.
+    stop_signal: &'static str,
 }
 
 impl Supervised {
-    pub(crate) fn spawn(mut cmd: Command) -> io::Result<Supervised> {
+    pub(crate) fn spawn(cmd: Command) -> io::Result<Supervised> {
+        Supervised::spawn_stopped_by(cmd, "TERM")
+    }
+
+    /// Like [`Supervised::spawn`], stopping the child with `signal` (e.g. `KILL` for
+    /// `unshare --fork`, which ignores SIGTERM, and whose death takes its PID namespace along).
+    pub(crate) fn spawn_stopped_by(
+        mut cmd: Command,
+        stop_signal: &'static str,
+    ) -> io::Result<Supervised> {
         let child = cmd.spawn()?;
         let script = format!(
             "while kill -0 {me} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; \
-             kill -TERM {pid} 2>/dev/null; sleep 3; kill -KILL {pid} 2>/dev/null; exit 0",
+             kill -{stop_signal} {pid} 2>/dev/null; sleep 3; kill -KILL {pid} 2>/dev/null; exit 0",
             me = std::process::id(),
             pid = child.id()
         );
@@ -90,6 +101,7 @@ impl Supervised {
         let mut me = Supervised {
             child: Some(child),
             watchdog: None,
+            stop_signal,
         };
         match watchdog {
             Ok(w) => me.watchdog = Some(w),
@@ -112,11 +124,12 @@ impl Supervised {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
-    /// SIGTERM, wait up to 10 s, then SIGKILL; reaps the child and the watchdog.
+    /// The stop signal (SIGTERM), wait up to 10 s, then SIGKILL; reaps the child and the
+    /// watchdog.
     pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             if child.try_wait().ok().flatten().is_none() {
-                signal(child.id(), "TERM");
+                signal(child.id(), self.stop_signal);
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while Instant::now() < deadline {
                     if child.try_wait().ok().flatten().is_some() {

@@ -173,7 +173,18 @@ impl Comparison {
             ));
         }
         if self.missing > 0 {
-            parts.push(format!("{} missing", self.missing));
+            let mut s = format!("{} missing", self.missing);
+            let short: Vec<String> = self
+                .count_mismatches
+                .iter()
+                .filter(|(_, want, got)| got < want)
+                .take(3)
+                .map(|(name, want, got)| format!("{name} {got}/{want}"))
+                .collect();
+            if !short.is_empty() {
+                let _ = write!(s, " ({})", short.join(", "));
+            }
+            parts.push(s);
         }
         if self.extra > 0 {
             parts.push(format!("{} extra", self.extra));

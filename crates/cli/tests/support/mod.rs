@@ -21,9 +21,15 @@ pub fn rt() -> tokio::runtime::Runtime {
 }
 
 pub async fn login(dc: &Dovecot, user: &str) -> Client {
+    let n: u32 = user.trim_start_matches("user").parse().expect("userN");
+    login_at(dc.imap_port, user, &format!("pass{n}")).await
+}
+
+/// A logged-in client for any server on 127.0.0.1 (plain IMAP).
+pub async fn login_at(port: u16, user: &str, password: &str) -> Client {
     let cfg = ConnectConfig {
-        host: dc.host.clone(),
-        port: dc.imap_port,
+        host: "127.0.0.1".into(),
+        port,
         security: Security::Plain,
         insecure_tls: false,
         connect_timeout: Duration::from_secs(10),
@@ -31,10 +37,7 @@ pub async fn login(dc: &Dovecot, user: &str) -> Client {
         address_policy: Default::default(),
     };
     let mut c = Client::connect(&cfg).await.expect("connect");
-    let n: u32 = user.trim_start_matches("user").parse().expect("userN");
-    c.authenticate(None, user, &format!("pass{n}"))
-        .await
-        .expect("login");
+    c.authenticate(None, user, password).await.expect("login");
     c
 }
 
@@ -179,7 +182,12 @@ pub fn migration_id(o: &Output) -> String {
 }
 
 pub fn url(dc: &Dovecot, user: &str) -> String {
-    format!("imap://{user}@127.0.0.1:{}", dc.imap_port)
+    url_at(dc.imap_port, user)
+}
+
+/// `imap://USER@127.0.0.1:PORT`.
+pub fn url_at(port: u16, user: &str) -> String {
+    format!("imap://{user}@127.0.0.1:{port}")
 }
 
 /// The total copied count from the `total: N copied` line.

@@ -13,6 +13,11 @@
 //! read over POP3 by passeur and by `doveadm backup` with the `pop3c` storage (see
 //! `bench/pop3.rs`).
 //!
+//! `--dest courier` copies into a private Courier-IMAP 5.0 instead (no LITERAL+, no
+//! MULTIAPPEND, `INBOX.` prefix): passeur with one connection and with the default four, a
+//! plain sequential copier (`bench/seqcopy.py`) and imapsync when supplied (see
+//! `bench/courier.rs`).
+//!
 //! `--compress` loads imap_zlib (COMPRESS=DEFLATE) on both servers; off by default.
 //! `--rawlog` records every IMAP session of the destination in `<corpus>/dst/rawlog/<user>/`
 //! (Dovecot `rawlog_dir`), to see what a tool sent.
@@ -29,11 +34,13 @@ use passeur_testkit::imapwire;
 use passeur_testkit::verify::{self, AccountSnapshot};
 use passeur_testkit::{Dovecot, DovecotOptions};
 
+#[path = "bench/courier.rs"]
+mod courier;
 #[path = "bench/pop3.rs"]
 mod pop3;
 
 const USAGE: &str = "usage: passeur-bench [--corpus small|c5000|s20000]... \
-[--tools passeur,doveadm,mbsync[,imapsync]] [--passeur PATH] [--out DIR] [--runs N] [--compress] [--rawlog] [--pop3]";
+[--tools passeur,doveadm,mbsync[,imapsync]] [--passeur PATH] [--out DIR] [--runs N] [--compress] [--rawlog] [--pop3] [--dest dovecot|courier]";
 
 struct Args {
     corpora: Vec<String>,
@@ -45,6 +52,8 @@ struct Args {
     rawlog: bool,
     /// POP3 -> IMAP instead of IMAP -> IMAP.
     pop3: bool,
+    /// Copy into Courier-IMAP instead of Dovecot.
+    courier: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         compress: false,
         rawlog: false,
         pop3: false,
+        courier: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -75,6 +85,11 @@ fn parse_args() -> Result<Args, String> {
             "--compress" => a.compress = true,
             "--rawlog" => a.rawlog = true,
             "--pop3" => a.pop3 = true,
+            "--dest" => match value()?.as_str() {
+                "dovecot" => a.courier = false,
+                "courier" => a.courier = true,
+                other => return Err(format!("--dest: unknown destination {other}")),
+            },
             "-h" | "--help" => return Err(String::new()),
             other if !other.starts_with('-') => a.corpora.push(other.to_string()),
             other => return Err(format!("unknown argument {other}")),
@@ -681,10 +696,10 @@ fn render<'a>(rows: impl Iterator<Item = &'a Row>, msgs: f64, mb: f64) -> String
     );
     for r in &rows {
         match (&r.full, &r.noop) {
-            (Some(f), Some(n)) => {
+            (Some(f), n) => {
                 let _ = writeln!(
                     t,
-                    "| {} | {} | {:.2} | {:.0} | {:.1} | {:.0} | {:.1} | {:.2} | {} | {:.0} | {} |",
+                    "| {} | {} | {:.2} | {:.0} | {:.1} | {:.0} | {:.1} | {} | {} | {:.0} | {} |",
                     r.tool,
                     r.run,
                     f.wall,
@@ -692,7 +707,7 @@ fn render<'a>(rows: impl Iterator<Item = &'a Row>, msgs: f64, mb: f64) -> String
                     mb / f.wall.max(0.001),
                     f.rss_mb,
                     f.cpu,
-                    n.wall,
+                    n.as_ref().map_or("–".into(), |n| format!("{:.2}", n.wall)),
                     r.delta
                         .as_ref()
                         .map_or("–".into(), |d| format!("{:.2}", d.wall)),
@@ -719,7 +734,7 @@ fn render<'a>(rows: impl Iterator<Item = &'a Row>, msgs: f64, mb: f64) -> String
             })
     };
     if let Some(p) = best("passeur") {
-        for peer in ["doveadm", "mbsync", "imapsync"] {
+        for peer in ["doveadm", "mbsync", "imapsync", "seqcopy"] {
             if let Some(w) = best(peer) {
                 let _ = writeln!(t, "\npasseur/{peer} wall-time ratio: {:.2}", p / w);
             }
@@ -774,6 +789,8 @@ fn main() -> ExitCode {
     for c in &args.corpora {
         let r = if args.pop3 {
             pop3::bench(&args, c, &mut rows)
+        } else if args.courier {
+            courier::bench(&args, c, &mut rows)
         } else {
             bench_corpus(&args, c, &mut rows)
         };

@@ -1,0 +1,318 @@
+//! Gmail mode end to end: the testkit's Gmail-speaking server (labels over a real Dovecot) as
+//! the source, a private Dovecot as the destination, the `passeur` binary in between.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use passeur_testkit::{Dovecot, DovecotOptions, GmailServer};
+use sha2::{Digest, Sha256};
+use support::*;
+
+// In UTC: a Maildir keeps the instant, not the zone, so the backend gives dates back in UTC.
+const DATE: &str = "02-Mar-2024 08:30:00 +0000";
+
+fn body(i: usize, pad: usize) -> Vec<u8> {
+    let mut b = simple(i, Some(&format!("<gm{i}@example.org>")));
+    b.extend(std::iter::repeat_n(b'g', pad));
+    b.extend_from_slice(b"\r\n");
+    b
+}
+
+fn seen(raw: &[u8], flags: &[&str], date: &str) -> Seen {
+    let mut flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+    flags.sort();
+    Seen {
+        sha256: hex::encode(Sha256::digest(raw)),
+        flags,
+        date: date.to_owned(),
+    }
+}
+
+fn start() -> (Dovecot, Dovecot, GmailServer) {
+    let backend = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let gmail = GmailServer::start(&backend.imap_addr(), "user1", "pass1", "INBOX").unwrap();
+    (backend, dst, gmail)
+}
+
+/// The destination folders that hold messages.
+fn non_empty(snap: &BTreeMap<String, Vec<Seen>>) -> Vec<String> {
+    snap.iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+#[test]
+fn each_message_is_downloaded_once_and_lands_in_each_label_folder() {
+    let (backend, dst, gmail) = start();
+    let rt = rt();
+    let m1 = body(1, 2000);
+    let m2 = body(2, 100);
+    let m3 = body(3, 50);
+    let m4 = body(4, 10);
+    let u1 = gmail
+        .add_message(
+            &m1,
+            &["\\Seen"],
+            DATE,
+            &[
+                "\\Inbox",
+                "Work",
+                "Projects/Alpha",
+                "\\Starred",
+                "\\Important",
+            ],
+        )
+        .unwrap();
+    let u2 = gmail.add_message(&m2, &[], DATE, &[]).unwrap();
+    let u3 = gmail
+        .add_message(&m3, &["\\Seen", "\\Answered"], DATE, &["\\Sent"])
+        .unwrap();
+    let u4 = gmail
+        .add_message(&m4, &["\\Seen"], DATE, &["\\Important"])
+        .unwrap();
+
+    let state = tempfile::tempdir().unwrap();
+    let to = url(&dst, "user1");
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &gmail.url(),
+            "--to",
+            &to,
+            "--no-progress",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // Three folders for m1, one for each of the others.
+    assert_eq!(copied(&out), 6, "{}", text(&out));
+    for uid in [u1, u2, u3, u4] {
+        assert_eq!(gmail.bodies_sent_of(uid), 1, "body of UID {uid} sent once");
+    }
+    assert_eq!(gmail.bodies_sent(), 4);
+    // Only All Mail was opened on the source: no label folder was read.
+    let opened: Vec<String> = gmail
+        .commands()
+        .into_iter()
+        .filter(|c| c.starts_with("EXAMINE") || c.starts_with("SELECT"))
+        .collect();
+    assert!(
+        !opened.is_empty() && opened.iter().all(|c| c.ends_with("\"[Gmail]/All Mail\"")),
+        "{opened:?}"
+    );
+
+    let m1_seen = seen(&m1, &["$Important", "\\Flagged", "\\Seen"], DATE);
+    let snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    let want: BTreeMap<String, Vec<Seen>> = [
+        ("INBOX", vec![m1_seen.clone()]),
+        ("Work", vec![m1_seen.clone()]),
+        ("Projects/Alpha", vec![m1_seen.clone()]),
+        ("Sent", vec![seen(&m3, &["\\Answered", "\\Seen"], DATE)]),
+        ("Archive", {
+            let mut v = vec![
+                seen(&m2, &[], DATE),
+                seen(&m4, &["$Important", "\\Seen"], DATE),
+            ];
+            v.sort();
+            v
+        }),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (folder, msgs) in &want {
+        assert_same(snap.get(folder), Some(msgs), folder);
+    }
+    assert_eq!(
+        non_empty(&snap),
+        want.keys().cloned().collect::<Vec<_>>(),
+        "no other folder holds messages"
+    );
+
+    // A label added later: one COPY on the destination, nothing downloaded.
+    gmail.add_label(u1, "Later");
+    let id = migration_id(&out);
+    let sync = passeur(
+        state.path(),
+        &["sync", &id, "--no-progress"],
+        "pass1",
+        "pass1",
+    );
+    assert!(sync.status.success(), "{}", text(&sync));
+    assert_eq!(copied(&sync), 1, "{}", text(&sync));
+    assert_eq!(gmail.bodies_sent(), 4, "nothing downloaded again");
+    let snap2 = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(snap2.get("Later"), Some(&vec![m1_seen.clone()]), "Later");
+    for (folder, msgs) in &want {
+        assert_same(snap2.get(folder), Some(msgs), folder);
+    }
+
+    // Starring a message later flags each of its copies; nothing is copied again.
+    rt.block_on(async {
+        // The backend holds Gmail's flags: star m2 there.
+        let mut b = login(&backend, "user1").await;
+        b.select("INBOX").await.unwrap();
+        b.uid_store(&u2.to_string(), "+FLAGS.SILENT", &["\\Flagged".to_owned()])
+            .await
+            .unwrap();
+    });
+    let again = passeur(
+        state.path(),
+        &["sync", &id, "--no-progress"],
+        "pass1",
+        "pass1",
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(copied(&again), 0, "{}", text(&again));
+    assert_eq!(gmail.bodies_sent(), 4, "nothing downloaded again");
+    let snap3 = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    let mut archive = vec![
+        seen(&m2, &["\\Flagged"], DATE),
+        seen(&m4, &["$Important", "\\Seen"], DATE),
+    ];
+    archive.sort();
+    assert_same(
+        snap3.get("Archive"),
+        Some(&archive),
+        "Archive after starring",
+    );
+}
+
+#[test]
+fn messages_without_labels_go_to_the_folder_given() {
+    let (_backend, dst, gmail) = start();
+    let rt = rt();
+    let m = body(9, 10);
+    gmail.add_message(&m, &["\\Seen"], DATE, &[]).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let to = url(&dst, "user1");
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &gmail.url(),
+            "--to",
+            &to,
+            "--no-progress",
+            "--gmail-archive-folder",
+            "Old Gmail/All",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(
+        snap.get("Old Gmail/All"),
+        Some(&vec![seen(&m, &["\\Seen"], DATE)]),
+        "the archive folder given",
+    );
+    assert_eq!(non_empty(&snap), vec!["Old Gmail/All".to_owned()]);
+}
+
+#[test]
+fn kill_9_mid_run_leaves_no_duplicate_in_any_folder() {
+    let (_backend, dst, gmail) = start();
+    let rt = rt();
+    let choices: [&[&str]; 6] = [
+        &["\\Inbox"],
+        &["\\Inbox", "A"],
+        &["A", "B", "C"],
+        &["B"],
+        &[],
+        &["\\Inbox", "C", "\\Starred"],
+    ];
+    let mut want: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
+    let n = 900;
+    for i in 0..n {
+        let raw = body(i, 3000 + i % 700);
+        let labels = choices[i % choices.len()];
+        gmail.add_message(&raw, &["\\Seen"], DATE, labels).unwrap();
+        let flags: &[&str] = if labels.contains(&"\\Starred") {
+            &["\\Flagged", "\\Seen"]
+        } else {
+            &["\\Seen"]
+        };
+        let folders: Vec<&str> = labels
+            .iter()
+            .filter(|l| **l != "\\Starred")
+            .map(|l| if *l == "\\Inbox" { "INBOX" } else { *l })
+            .collect();
+        let folders = if folders.is_empty() {
+            vec!["Archive"]
+        } else {
+            folders
+        };
+        for f in folders {
+            want.entry(f.to_owned())
+                .or_default()
+                .push(seen(&raw, flags, DATE));
+        }
+    }
+    for v in want.values_mut() {
+        v.sort();
+    }
+    let total: usize = want.values().map(Vec::len).sum();
+    let state = tempfile::tempdir().unwrap();
+    let from = gmail.url();
+    let to = url(&dst, "user1");
+    let args = [
+        "--state",
+        state.path().to_str().unwrap(),
+        "migrate",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--no-progress",
+    ];
+    let count = || -> usize {
+        rt.block_on(async {
+            let mut d = login(&dst, "user1").await;
+            let mut n = 0;
+            for f in ["INBOX", "A", "B", "C", "Archive"] {
+                n += d.status(f).await.map(|s| s.exists).unwrap_or(0) as usize;
+            }
+            n
+        })
+    };
+    let mut cut_short = 0;
+    for round in 1..=3 {
+        // Kill it once part of the mail is there: first during the APPENDs, then later.
+        let target = total * round / 5;
+        kill_when(&args, "pass1", "pass1", || count() >= target);
+        if count() < total {
+            cut_short += 1;
+        }
+    }
+    assert!(cut_short > 0, "no run was killed before it finished");
+    let out = passeur(state.path(), &args[2..], "pass1", "pass1");
+    assert!(out.status.success(), "{}", text(&out));
+    let snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    for (folder, msgs) in &want {
+        assert_same(
+            snap.get(folder),
+            Some(msgs),
+            &format!("{folder} after kill -9"),
+        );
+    }
+    assert_eq!(
+        non_empty(&snap),
+        want.keys().cloned().collect::<Vec<_>>(),
+        "no other folder holds messages"
+    );
+    // Each message was downloaded at most a few times (only across the kills), never once
+    // per label.
+    assert!(
+        gmail.bodies_sent() < (n + n / 2) as u64,
+        "{}",
+        gmail.bodies_sent()
+    );
+}

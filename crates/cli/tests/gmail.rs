@@ -316,3 +316,65 @@ fn kill_9_mid_run_leaves_no_duplicate_in_any_folder() {
         gmail.bodies_sent()
     );
 }
+
+/// Not a test: the Gmail-mode figures for the README (`cargo nextest run -p passeur --test gmail
+/// --run-ignored only`). 2,000 messages with 1.6 labels each on average, copied by passeur in
+/// Gmail mode and then folder by folder (`--no-gmail-labels`) from the same server, each into
+/// its own destination user; prints the bytes the Gmail server sent and the wall time of each.
+#[test]
+#[ignore = "benchmark: prints figures, asserts only that both copies hold the same messages"]
+fn bench_gmail_mode_against_folder_by_folder() {
+    let (_backend, dst, gmail) = start();
+    let rt = rt();
+    let patterns: [&[&str]; 5] = [
+        &["\\Inbox"],
+        &["Receipts"],
+        &["\\Inbox", "Work"],
+        &["\\Sent", "Projects/Alpha"],
+        &["Work", "Receipts", "\\Starred"],
+    ];
+    let n = 2000;
+    for i in 0..n {
+        // 2 KiB to 60 KiB, a few larger.
+        let pad = 2048 + (i * 7919) % (58 * 1024) + if i % 97 == 0 { 400 * 1024 } else { 0 };
+        let raw = body(i, pad);
+        gmail
+            .add_message(&raw, &["\\Seen"], DATE, patterns[i % patterns.len()])
+            .unwrap();
+    }
+    let mut figures = Vec::new();
+    let mut snaps = Vec::new();
+    for (user, extra) in [("user1", None), ("user2", Some("--no-gmail-labels"))] {
+        let state = tempfile::tempdir().unwrap();
+        let to = url(&dst, user);
+        let from = gmail.url();
+        let mut args = vec!["migrate", "--from", &from, "--to", &to, "--no-progress"];
+        args.extend(extra);
+        let before = gmail.bytes_sent();
+        let t = std::time::Instant::now();
+        let out = passeur(
+            state.path(),
+            &args,
+            "pass1",
+            if user == "user1" { "pass1" } else { "pass2" },
+        );
+        let secs = t.elapsed().as_secs_f64();
+        assert!(out.status.success(), "{}", text(&out));
+        figures.push((
+            extra.unwrap_or("gmail mode"),
+            gmail.bytes_sent() - before,
+            secs,
+            copied(&out),
+        ));
+        snaps.push(rt.block_on(async { snapshot(&mut login(&dst, user).await).await }));
+    }
+    for (mode, bytes, secs, copied) in &figures {
+        println!(
+            "{mode}: {copied} messages placed, {:.1} MiB sent by the Gmail server, {secs:.2} s",
+            *bytes as f64 / (1 << 20) as f64
+        );
+    }
+    for folder in ["INBOX", "Receipts", "Work", "Projects/Alpha", "Sent"] {
+        assert_same(snaps[0].get(folder), snaps[1].get(folder), folder);
+    }
+}

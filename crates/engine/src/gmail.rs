@@ -32,7 +32,8 @@
 //! The pass runs on one connection pair, and the source connection is given up as it is in a
 //! folder copy (no retry inside the pass: the next pass goes on from the item map).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use passeur_imap::{AppendMessage, Client, GmailMeta, ListEntry, uid_set};
@@ -40,12 +41,13 @@ use passeur_store::{Completion, Failure, Item};
 use passeur_types::ContentKind;
 
 use crate::folders::{self, FolderPlan, Layout};
+use crate::mail::AppendTally;
 use crate::mail::{
     FolderReport, PassReport, append_recorded, batches, create_folder, rematch_destination, settle,
 };
 use crate::message::{fingerprint, message_id, normalise_flags};
 use crate::verify::layout;
-use crate::{EngineError, Event, MailOptions, RunContext, Side};
+use crate::{EngineError, Event, MailAccount, MailOptions, RunContext, Side};
 
 /// The prefix of the item map's source folder for Gmail items.
 pub(crate) const ITEM_FOLDER_PREFIX: &str = "gmail:";
@@ -119,6 +121,8 @@ struct Placement<'a> {
 /// Runs one mail pass in Gmail mode on a connected pair (see the module docs).
 pub(crate) async fn run_gmail_pass(
     rc: &RunContext,
+    src: &MailAccount,
+    dst: &MailAccount,
     opts: &MailOptions,
     mut s: Client,
     mut d: Client,
@@ -379,82 +383,75 @@ pub(crate) async fn run_gmail_pass(
             first.entry(*n).or_insert(t);
         }
     }
-    let fresh: Vec<&passeur_imap::MessageMeta> =
-        first.keys().map(|n| &placements[*n].g.meta).collect();
-    let by_uid: HashMap<u32, usize> = first
-        .keys()
-        .map(|n| (placements[*n].g.meta.uid, *n))
-        .collect();
-    let limits = opts.limits;
-    for batch in batches(&fresh, limits.batch_messages, limits.batch_bytes) {
-        if cancel.is_cancelled() {
-            break;
-        }
-        let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
-        s.start_fetch_bodies(&uids)
-            .await
-            .map_err(src_err("fetch messages"))?;
-        let mut bodies: HashMap<u32, Bytes> = HashMap::with_capacity(uids.len());
-        while let Some(b) = s.next_body().await.map_err(src_err("fetch messages"))? {
-            bodies.insert(b.uid, b.body);
-        }
-        // One APPEND batch per destination folder, in the order of the source.
-        let mut groups: BTreeMap<String, (String, Vec<Item>, Vec<AppendMessage>)> = BTreeMap::new();
-        for uid in &uids {
-            let (Some(body), Some(n)) = (bodies.remove(uid), by_uid.get(uid)) else {
-                continue;
-            };
+    // Sorted by destination, so that a batch goes to few folders.
+    let mut fresh: Vec<Download> = first
+        .iter()
+        .map(|(n, t)| {
             let p = &placements[*n];
-            let t = first[n];
-            let dst = dst_of(t);
-            let size = body.len() as u64;
-            let item = Item {
-                kind: ContentKind::Mail,
-                src_folder: item_folder(t),
-                src_key: item_key(p.g.msgid),
-                src_uidvalidity: Some(st.uidvalidity),
-                src_uid: Some(p.g.meta.uid),
-                fingerprint: fingerprint(
-                    message_id(&body).as_deref(),
-                    p.g.meta.internal_date.as_deref(),
-                    size,
-                ),
-                dst_folder: dst.clone(),
-                dst_uidvalidity: None,
-                dst_uid: None,
-                dst_key: None,
-                pass,
-                size,
-                flags: p.flags.join(" "),
-                etag: None,
-                pending: true,
-            };
-            let msg = AppendMessage {
+            Download {
+                meta: p.g.meta.clone(),
+                msgid: p.g.msgid,
                 flags: p.flags.clone(),
-                internal_date: p.g.meta.internal_date.clone(),
-                body,
-            };
-            let g = groups
-                .entry(dst)
-                .or_insert_with(|| (t.display.clone(), Vec::new(), Vec::new()));
-            g.1.push(item);
-            g.2.push(msg);
-        }
-        for (dst, (display, items, msgs)) in groups {
-            let tally = append_recorded(
-                store, id, pass, events, &mut d, &dst, &display, &items, msgs,
-            )
-            .await?;
-            if let Some(r) = folder_reports
-                .values_mut()
-                .find(|r| dst_matches(r, &dst, &renamed))
-            {
-                r.copied += tally.copied;
-                r.bytes += tally.bytes;
-                r.failed += tally.failed;
+                item_folder: item_folder(t),
+                dst: dst_of(t),
+                display: t.display.clone(),
+            }
+        })
+        .collect();
+    fresh.sort_by(|a, b| (&a.dst, a.meta.uid).cmp(&(&b.dst, b.meta.uid)));
+    let refs: Vec<&passeur_imap::MessageMeta> = fresh.iter().map(|f| &f.meta).collect();
+    let by_uid: HashMap<u32, &Download> = fresh.iter().map(|f| (f.meta.uid, f)).collect();
+    let queue: VecDeque<Vec<Download>> =
+        batches(&refs, opts.limits.batch_messages, opts.limits.batch_bytes)
+            .into_iter()
+            .map(|b| {
+                b.iter()
+                    .filter_map(|m| by_uid.get(&m.uid).map(|d| (*d).clone()))
+                    .collect()
+            })
+            .collect();
+    // The downloads run on their own connection pairs; these are not needed meanwhile.
+    let _ = tokio::join!(s.logout(), d.logout());
+    let workers = opts.limits.connections.clamp(1, queue.len().max(1));
+    let queue = Arc::new(Mutex::new(queue));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (rc, queue, src, dst) = (rc.clone(), queue.clone(), src.clone(), dst.clone());
+        let (all, uidvalidity) = (all_mail.clone(), st.uidvalidity);
+        tasks.spawn(async move { download(&rc, &src, &dst, &all, uidvalidity, queue).await });
+    }
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(tallies)) => {
+                for (dst, tally) in tallies {
+                    if let Some(r) = folder_reports
+                        .values_mut()
+                        .find(|r| dst_matches(r, &dst, &renamed))
+                    {
+                        r.copied += tally.copied;
+                        r.bytes += tally.bytes;
+                        r.failed += tally.failed;
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                if first_error.is_none() {
+                    first_error = Some(e);
+                }
+            }
+            Err(e) => {
+                tasks.abort_all();
+                return Err(EngineError::Internal(format!(
+                    "a download task failed: {e}"
+                )));
             }
         }
     }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let mut d = dst.connect(Side::Destination).await?;
 
     // Every further label: a COPY on the destination from a copy already there.
     if !cancel.is_cancelled() {
@@ -510,8 +507,129 @@ pub(crate) async fn run_gmail_pass(
     if let Err(e) = store.update_pass(id, pass, report.counters, None).await {
         tracing::warn!(error = %e, "cannot record progress");
     }
-    let _ = tokio::join!(s.logout(), d.logout());
+    let _ = d.logout().await;
     Ok(report)
+}
+
+/// A message to download and append to its first folder.
+#[derive(Debug, Clone)]
+struct Download {
+    meta: passeur_imap::MessageMeta,
+    msgid: u64,
+    flags: Vec<String>,
+    /// The item map's source folder for this (message, label).
+    item_folder: String,
+    dst: String,
+    display: String,
+}
+
+/// Takes batches from the queue until it is empty, on a connection pair of its own: fetches
+/// each batch's bodies from All Mail, then appends them the exactly-once way, one APPEND batch
+/// per destination folder. Returns what it did by destination folder.
+async fn download(
+    rc: &RunContext,
+    src: &MailAccount,
+    dst: &MailAccount,
+    all_mail: &str,
+    uidvalidity: u32,
+    queue: Arc<Mutex<VecDeque<Vec<Download>>>>,
+) -> Result<HashMap<String, AppendTally>, EngineError> {
+    let mut out: HashMap<String, AppendTally> = HashMap::new();
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+    let Some(mut batch) = next() else {
+        return Ok(out);
+    };
+    let (s, d) = tokio::join!(src.connect(Side::Source), dst.connect(Side::Destination));
+    let (mut s, mut d) = (s?, d?);
+    let now = s
+        .examine(all_mail)
+        .await
+        .map_err(src_err("open All Mail"))?;
+    if now.uidvalidity != uidvalidity {
+        return Err(EngineError::imap(
+            Side::Source,
+            "go on copying All Mail",
+            passeur_imap::Error::Closed {
+                reason: Some("the folder's UIDVALIDITY changed".into()),
+            },
+        ));
+    }
+    loop {
+        if rc.cancel.is_cancelled() {
+            break;
+        }
+        let uids: Vec<u32> = batch.iter().map(|m| m.meta.uid).collect();
+        s.start_fetch_bodies(&uids)
+            .await
+            .map_err(src_err("fetch messages"))?;
+        let mut bodies: HashMap<u32, Bytes> = HashMap::with_capacity(uids.len());
+        while let Some(b) = s.next_body().await.map_err(src_err("fetch messages"))? {
+            bodies.insert(b.uid, b.body);
+        }
+        let mut groups: BTreeMap<String, (String, Vec<Item>, Vec<AppendMessage>)> = BTreeMap::new();
+        for m in batch.drain(..) {
+            // Expunged on the source meanwhile: nothing to copy.
+            let Some(body) = bodies.remove(&m.meta.uid) else {
+                continue;
+            };
+            let size = body.len() as u64;
+            let item = Item {
+                kind: ContentKind::Mail,
+                src_folder: m.item_folder,
+                src_key: item_key(m.msgid),
+                src_uidvalidity: Some(uidvalidity),
+                src_uid: Some(m.meta.uid),
+                fingerprint: fingerprint(
+                    message_id(&body).as_deref(),
+                    m.meta.internal_date.as_deref(),
+                    size,
+                ),
+                dst_folder: m.dst.clone(),
+                dst_uidvalidity: None,
+                dst_uid: None,
+                dst_key: None,
+                pass: rc.pass,
+                size,
+                flags: m.flags.join(" "),
+                etag: None,
+                pending: true,
+            };
+            let msg = AppendMessage {
+                flags: m.flags,
+                internal_date: m.meta.internal_date,
+                body,
+            };
+            let g = groups
+                .entry(m.dst)
+                .or_insert_with(|| (m.display, Vec::new(), Vec::new()));
+            g.1.push(item);
+            g.2.push(msg);
+        }
+        for (folder, (display, items, msgs)) in groups {
+            let tally = append_recorded(
+                &rc.store,
+                rc.migration,
+                rc.pass,
+                &rc.events,
+                &mut d,
+                &folder,
+                &display,
+                &items,
+                msgs,
+            )
+            .await?;
+            let t = out.entry(folder).or_default();
+            t.copied += tally.copied;
+            t.bytes += tally.bytes;
+            t.failed += tally.failed;
+        }
+        match next() {
+            Some(b) => batch = b,
+            None => break,
+        }
+    }
+    let _ = tokio::join!(s.logout(), d.logout());
+    Ok(out)
 }
 
 fn dst_matches(r: &FolderReport, dst: &str, renamed: &HashMap<String, String>) -> bool {

@@ -36,7 +36,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -71,6 +71,8 @@ struct Shared {
     password: String,
     folder: String,
     stop: AtomicBool,
+    /// Bytes sent to clients, all connections together.
+    bytes_out: AtomicU64,
     /// Labels by backend UID, `\Starred` left out (it is the `\Flagged` flag).
     labels: Mutex<BTreeMap<u32, BTreeSet<String>>>,
     /// Full bodies sent, by backend UID.
@@ -96,6 +98,7 @@ impl GmailServer {
             password: password.to_owned(),
             folder: folder.to_owned(),
             stop: AtomicBool::new(false),
+            bytes_out: AtomicU64::new(0),
             labels: Mutex::new(BTreeMap::new()),
             sent: Mutex::new(HashMap::new()),
             commands: Mutex::new(Vec::new()),
@@ -176,6 +179,11 @@ impl GmailServer {
     /// How many full message bodies were sent, all messages together.
     pub fn bodies_sent(&self) -> u64 {
         self.lock_sent().values().sum()
+    }
+
+    /// Bytes sent to clients so far (every response, all connections).
+    pub fn bytes_sent(&self) -> u64 {
+        self.shared.bytes_out.load(Ordering::SeqCst)
     }
 
     /// How many times the full body of backend UID `uid` was sent.
@@ -291,7 +299,14 @@ impl Session {
     }
 
     fn send(&mut self, s: &str) -> io::Result<()> {
-        self.writer.write_all(s.as_bytes())
+        self.write(s.as_bytes())
+    }
+
+    fn write(&mut self, b: &[u8]) -> io::Result<()> {
+        self.shared
+            .bytes_out
+            .fetch_add(b.len() as u64, Ordering::SeqCst);
+        self.writer.write_all(b)
     }
 
     /// Reads one command with its literals inline; None at end of stream.
@@ -743,7 +758,7 @@ impl Session {
                 }
             }
             out.extend_from_slice(b")\r\n");
-            self.writer.write_all(&out)?;
+            self.write(&out)?;
         }
         self.send(&format!("{tag} OK Success\r\n"))
     }

@@ -182,6 +182,21 @@ fn each_message_is_downloaded_once_and_lands_in_each_label_folder() {
         Some(&archive),
         "Archive after starring",
     );
+
+    // Verify reads All Mail once and checks every label folder; it sees a copy gone.
+    let ok = passeur(state.path(), &["verify", &id], "pass1", "pass1");
+    assert!(ok.status.success(), "{}", text(&ok));
+    rt.block_on(async {
+        let mut c = login(&dst, "user1").await;
+        c.select("Projects/Alpha").await.unwrap();
+        c.uid_store("1:*", "+FLAGS.SILENT", &["\\Deleted".to_owned()])
+            .await
+            .unwrap();
+        c.uid_expunge("1:*").await.unwrap();
+    });
+    let bad = passeur(state.path(), &["verify", &id], "pass1", "pass1");
+    assert!(!bad.status.success(), "{}", text(&bad));
+    assert!(text(&bad).contains("Projects/Alpha"), "{}", text(&bad));
 }
 
 #[test]

@@ -37,16 +37,18 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use passeur_imap::{AppendMessage, Client, GmailMeta, ListEntry, uid_set};
-use passeur_store::{Completion, Failure, Item};
-use passeur_types::ContentKind;
+use passeur_store::{Completion, Failure, Item, Store};
+use passeur_types::{ContentKind, MigrationId};
+use sha2::{Digest, Sha256};
 
-use crate::folders::{self, FolderPlan, Layout};
+use crate::folders::{self, FolderPlan, FolderRules, Layout};
 use crate::mail::AppendTally;
 use crate::mail::{
     FolderReport, PassReport, append_recorded, batches, create_folder, rematch_destination, settle,
 };
+use crate::message::parse_internal_date;
 use crate::message::{fingerprint, message_id, normalise_flags};
-use crate::verify::layout;
+use crate::verify::{FolderCheck, Seen, VerifyReport, compare, layout, read_folder};
 use crate::{EngineError, Event, MailAccount, MailOptions, RunContext, Side};
 
 /// The prefix of the item map's source folder for Gmail items.
@@ -136,18 +138,7 @@ pub(crate) async fn run_gmail_pass(
     };
     let mut src_layout = layout(&mut s, Side::Source).await?;
     let dst_layout = layout(&mut d, Side::Destination).await?;
-    let all_mail = src_layout
-        .folders
-        .iter()
-        .find(|f| f.has_attribute("\\All"))
-        .map(|f| f.name.clone())
-        .ok_or_else(|| {
-            EngineError::Config(
-                "the source speaks Gmail's IMAP (X-GM-EXT-1) but lists no All Mail folder \
-                 (\\All): enable 'Show in IMAP' for All Mail in Gmail's settings"
-                    .into(),
-            )
-        })?;
+    let all_mail = all_mail_of(&src_layout)?;
 
     // An interrupted run left items pending: match them against the destination first.
     if !opts.dry_run {
@@ -166,64 +157,9 @@ pub(crate) async fn run_gmail_pass(
             .map_err(src_err("list messages and labels"))?
     };
 
-    // Labels not shown as folders (hidden from IMAP in Gmail's settings) still make folders.
-    let mut seen: HashSet<String> = HashSet::new();
-    for g in &metas {
-        for l in &g.labels {
-            if let Some(name) = label_folder(l, &src_layout)
-                && !src_layout.has(&name)
-                && seen.insert(name.clone())
-            {
-                src_layout.folders.push(ListEntry {
-                    name,
-                    delimiter: Some('/'),
-                    attributes: Vec::new(),
-                    subscribed: true,
-                });
-            }
-        }
-    }
-    // The views of system labels that are flags here, and the folders not in All Mail.
-    src_layout.folders.retain(|f| {
-        !["\\Important", "\\Junk", "\\Trash"]
-            .iter()
-            .any(|a| f.has_attribute(a))
-    });
-    let plans = folders::plan(&src_layout, &dst_layout, &opts.rules)?;
-    let by_src: HashMap<&str, &FolderPlan> = plans.iter().map(|p| (p.src.as_str(), p)).collect();
-    let archive = archive_plan(opts, &dst_layout, &all_mail);
-
-    let placements: Vec<Placement> = metas
-        .iter()
-        .filter_map(|g| {
-            let mut targets: Vec<&FolderPlan> = Vec::new();
-            let mut any_folder = false;
-            for l in &g.labels {
-                let Some(name) = label_folder(l, &src_layout) else {
-                    continue;
-                };
-                any_folder = true;
-                let key = if name.eq_ignore_ascii_case("INBOX") {
-                    "INBOX"
-                } else {
-                    name.as_str()
-                };
-                if let Some(p) = by_src.get(key)
-                    && !targets.iter().any(|t| t.dst == p.dst)
-                {
-                    targets.push(p);
-                }
-            }
-            if !any_folder {
-                targets.push(&archive);
-            }
-            (!targets.is_empty()).then(|| Placement {
-                g,
-                flags: gmail_flags(g),
-                targets,
-            })
-        })
-        .collect();
+    let (plans, archive) =
+        label_plans(&metas, &mut src_layout, &dst_layout, &opts.rules, &all_mail)?;
+    let placements = place(&metas, &plans, &archive, &src_layout);
 
     // What the map already has, by message.
     let items = gmail_items(rc).await?;
@@ -511,6 +447,189 @@ pub(crate) async fn run_gmail_pass(
     Ok(report)
 }
 
+/// The wire name of the source's All Mail folder (`\\All`).
+fn all_mail_of(src: &Layout) -> Result<String, EngineError> {
+    src.folders
+        .iter()
+        .find(|f| f.has_attribute("\\All"))
+        .map(|f| f.name.clone())
+        .ok_or_else(|| {
+            EngineError::Config(
+                "the source speaks Gmail's IMAP (X-GM-EXT-1) but lists no All Mail folder \
+                 (\\All): enable 'Show in IMAP' for All Mail in Gmail's settings"
+                    .into(),
+            )
+        })
+}
+
+/// The destination folders of the labels (through the folder mapping and `rules`) and of
+/// messages with no label.
+fn label_plans(
+    metas: &[GmailMeta],
+    src_layout: &mut Layout,
+    dst_layout: &Layout,
+    rules: &FolderRules,
+    all_mail: &str,
+) -> Result<(Vec<FolderPlan>, FolderPlan), EngineError> {
+    // Labels not shown as folders (hidden from IMAP in Gmail's settings) still make folders.
+    let mut seen: HashSet<String> = HashSet::new();
+    for g in metas {
+        for l in &g.labels {
+            if let Some(name) = label_folder(l, src_layout)
+                && !src_layout.has(&name)
+                && seen.insert(name.clone())
+            {
+                src_layout.folders.push(ListEntry {
+                    name,
+                    delimiter: Some('/'),
+                    attributes: Vec::new(),
+                    subscribed: true,
+                });
+            }
+        }
+    }
+    // The views of system labels that are flags here, and the folders not in All Mail.
+    src_layout.folders.retain(|f| {
+        !["\\Important", "\\Junk", "\\Trash"]
+            .iter()
+            .any(|a| f.has_attribute(a))
+    });
+    let plans = folders::plan(src_layout, dst_layout, rules)?;
+    let archive = archive_plan(rules, dst_layout, all_mail);
+    Ok((plans, archive))
+}
+
+/// Where each message goes; messages whose label folders the rules all leave out are left out.
+fn place<'a>(
+    metas: &'a [GmailMeta],
+    plans: &'a [FolderPlan],
+    archive: &'a FolderPlan,
+    src_layout: &Layout,
+) -> Vec<Placement<'a>> {
+    let by_src: HashMap<&str, &FolderPlan> = plans.iter().map(|p| (p.src.as_str(), p)).collect();
+    metas
+        .iter()
+        .filter_map(|g| {
+            let mut targets: Vec<&FolderPlan> = Vec::new();
+            let mut any_folder = false;
+            for l in &g.labels {
+                let Some(name) = label_folder(l, src_layout) else {
+                    continue;
+                };
+                any_folder = true;
+                let key = if name.eq_ignore_ascii_case("INBOX") {
+                    "INBOX"
+                } else {
+                    name.as_str()
+                };
+                if let Some(p) = by_src.get(key)
+                    && !targets.iter().any(|t| t.dst == p.dst)
+                {
+                    targets.push(p);
+                }
+            }
+            if !any_folder {
+                targets.push(archive);
+            }
+            (!targets.is_empty()).then(|| Placement {
+                g,
+                flags: gmail_flags(g),
+                targets,
+            })
+        })
+        .collect()
+}
+
+/// Verification of a Gmail-mode migration: every message of All Mail, read once, is expected
+/// byte for byte (with the flags and date it was given) in each of its label folders, and the
+/// destination's folders are compared with that. Read-only on both sides.
+pub(crate) async fn verify_gmail(
+    store: &Store,
+    id: MigrationId,
+    mut s: Client,
+    mut d: Client,
+    rules: &FolderRules,
+) -> Result<VerifyReport, EngineError> {
+    let mut src_layout = layout(&mut s, Side::Source).await?;
+    let dst_layout = layout(&mut d, Side::Destination).await?;
+    let all_mail = all_mail_of(&src_layout)?;
+    let st = s
+        .examine(&all_mail)
+        .await
+        .map_err(src_err("open All Mail"))?;
+    let metas: Vec<GmailMeta> = if st.exists == 0 {
+        Vec::new()
+    } else {
+        s.uid_fetch_gmail("1:*")
+            .await
+            .map_err(src_err("list messages and labels"))?
+    };
+    let (plans, archive) = label_plans(&metas, &mut src_layout, &dst_layout, rules, &all_mail)?;
+    let placements = place(&metas, &plans, &archive, &src_layout);
+
+    let mut hashes: HashMap<u32, [u8; 32]> = HashMap::with_capacity(metas.len());
+    let refs: Vec<&passeur_imap::MessageMeta> = placements.iter().map(|p| &p.g.meta).collect();
+    for batch in batches(&refs, 200, 8 << 20) {
+        let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
+        s.start_fetch_bodies(&uids)
+            .await
+            .map_err(src_err("fetch messages"))?;
+        while let Some(b) = s.next_body().await.map_err(src_err("fetch messages"))? {
+            hashes.insert(b.uid, Sha256::digest(&b.body).into());
+        }
+    }
+    let mut purged: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut expected: BTreeMap<String, (String, Vec<Seen>)> = BTreeMap::new();
+    for p in &placements {
+        let Some(hash) = hashes.get(&p.g.meta.uid) else {
+            continue;
+        };
+        for t in &p.targets {
+            let folder = item_folder(t);
+            if !purged.contains_key(&folder) {
+                let keys = store.purged_keys(id, ContentKind::Mail, &folder).await?;
+                purged.insert(folder.clone(), keys);
+            }
+            if purged
+                .get(&folder)
+                .is_some_and(|k| k.contains(&item_key(p.g.msgid)))
+            {
+                continue;
+            }
+            expected
+                .entry(t.dst.clone())
+                .or_insert_with(|| (t.display.clone(), Vec::new()))
+                .1
+                .push(Seen {
+                    hash: *hash,
+                    flags: p.flags.join(" "),
+                    date: p
+                        .g
+                        .meta
+                        .internal_date
+                        .as_deref()
+                        .and_then(parse_internal_date),
+                });
+        }
+    }
+    let mut report = VerifyReport::default();
+    let none = HashSet::new();
+    for (dst, (display, want)) in expected {
+        let got = read_folder(&mut d, &dst, Side::Destination, &none).await?;
+        let mut check = FolderCheck {
+            folder: display,
+            dst,
+            source_messages: want.len() as u64,
+            destination_missing: got.is_none(),
+            ..Default::default()
+        };
+        compare(&mut check, &want, &got.unwrap_or_default());
+        report.folders.push(check);
+    }
+    let _ = tokio::join!(s.logout(), d.logout());
+    Ok(report)
+}
+
 /// A message to download and append to its first folder.
 #[derive(Debug, Clone)]
 struct Download {
@@ -637,8 +756,8 @@ fn dst_matches(r: &FolderReport, dst: &str, renamed: &HashMap<String, String>) -
 }
 
 /// Where messages with no label go.
-fn archive_plan(opts: &MailOptions, dst: &Layout, all_mail: &str) -> FolderPlan {
-    let path: Vec<String> = match &opts.rules.gmail_archive {
+fn archive_plan(rules: &FolderRules, dst: &Layout, all_mail: &str) -> FolderPlan {
+    let path: Vec<String> = match &rules.gmail_archive {
         Some(name) => name.split('/').map(str::to_owned).collect(),
         None => dst
             .role_path("\\Archive")

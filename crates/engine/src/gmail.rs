@@ -401,8 +401,7 @@ pub(crate) async fn run_gmail_pass(
             .map(|i| (i.src_key.as_str(), i.src_folder.as_str()))
             .collect();
         // (from folder, to folder) -> (target, source item, placement)
-        let mut copies: BTreeMap<(String, String), Vec<(&FolderPlan, &Item, usize)>> =
-            BTreeMap::new();
+        let mut copies: BTreeMap<(String, String), Vec<CopyJob>> = BTreeMap::new();
         for (n, t) in &needed {
             let key = item_key(placements[*n].g.msgid);
             if done.contains(&(key.as_str(), item_folder(t).as_str())) {
@@ -630,6 +629,10 @@ pub(crate) async fn verify_gmail(
     Ok(report)
 }
 
+/// One COPY to do: the target folder, the map row of the copy already on the destination, and
+/// the index of the message's placement.
+type CopyJob<'a> = (&'a FolderPlan, &'a Item, usize);
+
 /// A message to download and append to its first folder.
 #[derive(Debug, Clone)]
 struct Download {
@@ -836,13 +839,13 @@ async fn copy_between(
     d: &mut Client,
     from: &str,
     to: &str,
-    list: &[(&FolderPlan, &Item, usize)],
+    list: &[CopyJob<'_>],
     placements: &[Placement<'_>],
 ) -> Result<(u64, u64), EngineError> {
     let (store, id, pass) = (&rc.store, rc.migration, rc.pass);
     let st = d.select(from).await.map_err(dst_err("open a folder"))?;
     // Copies whose first copy is no longer where the map says are left to a later pass.
-    let usable: Vec<&(&FolderPlan, &Item, usize)> = list
+    let usable: Vec<&CopyJob> = list
         .iter()
         .filter(|(_, i, _)| i.dst_uidvalidity == Some(st.uidvalidity))
         .collect();

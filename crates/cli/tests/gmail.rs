@@ -200,11 +200,11 @@ fn each_message_is_downloaded_once_and_lands_in_each_label_folder() {
 }
 
 #[test]
-fn messages_without_labels_go_to_the_folder_given() {
+fn messages_without_labels_go_to_the_folder_given_and_purge_removes_every_copy() {
     let (_backend, dst, gmail) = start();
     let rt = rt();
     let m = body(9, 10);
-    gmail.add_message(&m, &["\\Seen"], DATE, &[]).unwrap();
+    let uid = gmail.add_message(&m, &["\\Seen"], DATE, &[]).unwrap();
     let state = tempfile::tempdir().unwrap();
     let to = url(&dst, "user1");
     let out = passeur(
@@ -230,6 +230,32 @@ fn messages_without_labels_go_to_the_folder_given() {
         "the archive folder given",
     );
     assert_eq!(non_empty(&snap), vec!["Old Gmail/All".to_owned()]);
+
+    // A purge removes what was copied, label copies included, and a later sync leaves it away.
+    gmail.add_label(uid, "Kept");
+    let id = migration_id(&out);
+    let sync = passeur(
+        state.path(),
+        &["sync", &id, "--no-progress"],
+        "pass1",
+        "pass1",
+    );
+    assert!(sync.status.success(), "{}", text(&sync));
+    assert_eq!(copied(&sync), 1, "{}", text(&sync));
+    let purge = passeur(state.path(), &["purge", &id], "", "pass1");
+    assert!(purge.status.success(), "{}", text(&purge));
+    let snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert!(non_empty(&snap).is_empty(), "{snap:?}");
+    let sync = passeur(
+        state.path(),
+        &["sync", &id, "--no-progress"],
+        "pass1",
+        "pass1",
+    );
+    assert!(sync.status.success(), "{}", text(&sync));
+    assert_eq!(copied(&sync), 0, "{}", text(&sync));
+    let snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert!(non_empty(&snap).is_empty(), "{snap:?}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use passeur_testkit::{Dovecot, DovecotOptions, GmailServer};
+use passeur_testkit::{CutProxy, Dovecot, DovecotOptions, GmailServer};
 use sha2::{Digest, Sha256};
 use support::*;
 
@@ -256,6 +256,61 @@ fn messages_without_labels_go_to_the_folder_given_and_purge_removes_every_copy()
     assert_eq!(copied(&sync), 0, "{}", text(&sync));
     let snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
     assert!(non_empty(&snap).is_empty(), "{snap:?}");
+}
+
+#[test]
+fn a_connection_cut_mid_pass_is_retried_and_the_copy_is_exact() {
+    let (_backend, dst, gmail) = start();
+    let rt = rt();
+    let choices: [&[&str]; 3] = [&["\\Inbox"], &["\\Inbox", "A"], &["A", "B"]];
+    let mut want: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
+    for i in 0..300 {
+        let raw = body(i, 20_000);
+        let labels = choices[i % choices.len()];
+        gmail.add_message(&raw, &[], DATE, labels).unwrap();
+        for l in labels {
+            let f = if *l == "\\Inbox" { "INBOX" } else { *l };
+            want.entry(f.to_owned())
+                .or_default()
+                .push(seen(&raw, &[], DATE));
+        }
+    }
+    for v in want.values_mut() {
+        v.sort();
+    }
+    // The destination is reached through a proxy that drops every connection after ~2 MB.
+    let proxy = CutProxy::start(&dst.imap_addr()).unwrap();
+    proxy.cut_after_bytes(2_000_000);
+    let state = tempfile::tempdir().unwrap();
+    let to = format!("imap://user1@127.0.0.1:{}", proxy.port());
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &gmail.url(),
+            "--to",
+            &to,
+            "--no-progress",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(proxy.cuts() >= 1, "the proxy never cut");
+    assert!(out.status.success(), "{}", text(&out));
+    let snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    for (folder, msgs) in &want {
+        assert_same(
+            snap.get(folder),
+            Some(msgs),
+            &format!("{folder} after a cut"),
+        );
+    }
+    assert_eq!(
+        non_empty(&snap),
+        want.keys().cloned().collect::<Vec<_>>(),
+        "no other folder holds messages"
+    );
 }
 
 #[test]

@@ -120,8 +120,55 @@ struct Placement<'a> {
     targets: Vec<&'a FolderPlan>,
 }
 
+/// Runs one mail pass in Gmail mode on a connected pair, starting it over (after matching what
+/// landed, as after a crash) when a connection drops, up to the retry limit with backoff. The
+/// report is the last attempt's: what earlier attempts copied is in the item map, not counted
+/// again.
+pub(crate) async fn run_gmail_pass_retrying(
+    rc: &RunContext,
+    src: &MailAccount,
+    dst: &MailAccount,
+    opts: &MailOptions,
+    s: Client,
+    d: Client,
+) -> Result<PassReport, EngineError> {
+    let mut conns = Some((s, d));
+    let mut attempt = 0;
+    loop {
+        let (s, d) = match conns.take() {
+            Some(pair) => pair,
+            None => {
+                let (s, d) =
+                    tokio::join!(src.connect(Side::Source), dst.connect(Side::Destination));
+                (s?, d?)
+            }
+        };
+        match run_gmail_pass(rc, src, dst, opts, s, d).await {
+            Err(e)
+                if e.is_retryable()
+                    && attempt < opts.limits.retries
+                    && !rc.cancel.is_cancelled() =>
+            {
+                attempt += 1;
+                rc.events.send(Event::Retrying {
+                    folder: "[Gmail]/All Mail".into(),
+                    attempt,
+                    reason: e.to_string(),
+                });
+                tracing::warn!(attempt, error = %e, "retrying the Gmail pass");
+                let backoff = std::time::Duration::from_millis(250 << attempt.min(6));
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = rc.cancel.cancelled() => {}
+                }
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Runs one mail pass in Gmail mode on a connected pair (see the module docs).
-pub(crate) async fn run_gmail_pass(
+async fn run_gmail_pass(
     rc: &RunContext,
     src: &MailAccount,
     dst: &MailAccount,

@@ -109,7 +109,7 @@ pub async fn run_mail_pass(
     let mut d = dst.connect(Side::Destination).await?;
     // A Gmail source is copied by message (labels), not by folder: see `gmail.rs`.
     if s.is_gmail() && !opts.rules.no_gmail_labels {
-        return crate::gmail::run_gmail_pass(rc, src, dst, opts, s, d).await;
+        return crate::gmail::run_gmail_pass_retrying(rc, src, dst, opts, s, d).await;
     }
     let src_layout = layout(&mut s, Side::Source).await?;
     let dst_layout = layout(&mut d, Side::Destination).await?;

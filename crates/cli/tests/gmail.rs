@@ -207,6 +207,26 @@ fn messages_without_labels_go_to_the_folder_given_and_purge_removes_every_copy()
     let uid = gmail.add_message(&m, &["\\Seen"], DATE, &[]).unwrap();
     let state = tempfile::tempdir().unwrap();
     let to = url(&dst, "user1");
+    // A dry run plans the label folders and copies nothing.
+    let dry = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &gmail.url(),
+            "--to",
+            &to,
+            "--dry-run",
+            "--no-progress",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(text(&dry).contains("Archive"), "{}", text(&dry));
+    assert_eq!(gmail.bodies_sent(), 0);
+    let snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert!(non_empty(&snap).is_empty(), "{snap:?}");
     let out = passeur(
         state.path(),
         &[

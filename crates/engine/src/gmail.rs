@@ -110,7 +110,13 @@ fn label_folder(label: &str, src: &Layout) -> Option<String> {
     if label.eq_ignore_ascii_case("INBOX") {
         return Some("INBOX".into());
     }
-    Some(label.to_owned())
+    // Labels come as folder names do (modified UTF-7); one sent as raw UTF-8 is encoded so
+    // that it meets its folder.
+    if label.is_ascii() {
+        Some(label.to_owned())
+    } else {
+        Some(passeur_imap::mutf7::encode(label))
+    }
 }
 
 /// Where one message goes: its label folders (distinct destinations, in label order).
@@ -1043,6 +1049,14 @@ mod tests {
         assert_eq!(
             label_folder("Work/2024", &src).as_deref(),
             Some("Work/2024")
+        );
+        assert_eq!(
+            label_folder("R&AOk-sum&AOk-", &src).as_deref(),
+            Some("R&AOk-sum&AOk-")
+        );
+        assert_eq!(
+            label_folder("Résumé", &src).as_deref(),
+            Some("R&AOk-sum&AOk-")
         );
     }
 }

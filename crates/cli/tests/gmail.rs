@@ -188,7 +188,7 @@ fn each_message_is_downloaded_once_and_lands_in_each_label_folder() {
     assert!(ok.status.success(), "{}", text(&ok));
     rt.block_on(async {
         let mut c = login(&dst, "user1").await;
-        c.select("Projects/Alpha").await.unwrap();
+        c.select("INBOX").await.unwrap();
         c.uid_store("1:*", "+FLAGS.SILENT", &["\\Deleted".to_owned()])
             .await
             .unwrap();
@@ -196,7 +196,26 @@ fn each_message_is_downloaded_once_and_lands_in_each_label_folder() {
     });
     let bad = passeur(state.path(), &["verify", &id], "pass1", "pass1");
     assert!(!bad.status.success(), "{}", text(&bad));
-    assert!(text(&bad).contains("Projects/Alpha"), "{}", text(&bad));
+    assert!(text(&bad).contains("INBOX"), "{}", text(&bad));
+
+    // A new label whose message's copy was deleted on the destination: refused with the
+    // reason (never downloaded again behind the user's back), the rest of the pass goes on.
+    gmail.add_label(u1, "Again");
+    let before = gmail.bodies_sent();
+    let sync = passeur(
+        state.path(),
+        &["sync", &id, "--no-progress"],
+        "pass1",
+        "pass1",
+    );
+    assert_eq!(sync.status.code(), Some(2), "{}", text(&sync));
+    assert_eq!(gmail.bodies_sent(), before, "nothing downloaded again");
+    let status = passeur(state.path(), &["status", &id], "", "");
+    assert!(
+        text(&status).contains("is no longer on the destination"),
+        "{}",
+        text(&status)
+    );
 }
 
 #[test]

@@ -950,49 +950,82 @@ async fn copy_between(
             }
             Err(e) => return Err(dst_err("copy messages")(e)),
         };
+        // The rows confirmed, by (source folder, key).
+        let mut confirmed: HashSet<(String, String)> = HashSet::new();
         if outcome.uids.is_empty() {
-            // No COPYUID: find the copies by fingerprint, as after a crash.
+            // No COPYUID (a server without UIDPLUS, or nothing copied): find the copies by
+            // fingerprint, as after a crash.
             let to_st = d.select(to).await.map_err(dst_err("open a folder"))?;
             let mut known: Vec<Item> = gmail_items(rc).await?;
             known.retain(|i| i.dst_folder == to);
             rematch_destination(store, id, d, &to_st, &known, 0).await?;
             d.select(from).await.map_err(dst_err("open a folder"))?;
-            copied += pending.len() as u64;
-            continue;
-        }
-        let new_uid: HashMap<u32, u32> = outcome.uids.iter().copied().collect();
-        let completions: Vec<Completion> = chunk
-            .iter()
-            .zip(&pending)
-            .filter_map(|((_, from_item, _), p)| {
-                let uid = new_uid.get(&from_item.dst_uid?)?;
-                Some(Completion {
-                    kind: ContentKind::Mail,
-                    src_folder: &p.src_folder,
-                    src_key: &p.src_key,
-                    dst_uidvalidity: outcome.uidvalidity,
-                    dst_uid: Some(*uid),
-                    dst_key: None,
+            confirmed.extend(
+                gmail_items(rc)
+                    .await?
+                    .into_iter()
+                    .filter(|i| !i.pending && i.dst_folder == to)
+                    .map(|i| (i.src_folder, i.src_key)),
+            );
+        } else {
+            let new_uid: HashMap<u32, u32> = outcome.uids.iter().copied().collect();
+            let completions: Vec<Completion> = chunk
+                .iter()
+                .zip(&pending)
+                .filter_map(|((_, from_item, _), p)| {
+                    let uid = new_uid.get(&from_item.dst_uid?)?;
+                    Some(Completion {
+                        kind: ContentKind::Mail,
+                        src_folder: &p.src_folder,
+                        src_key: &p.src_key,
+                        dst_uidvalidity: outcome.uidvalidity,
+                        dst_uid: Some(*uid),
+                        dst_key: None,
+                    })
                 })
-            })
-            .collect();
-        store.complete(id, &completions).await?;
-        // A first copy expunged meanwhile was not copied: its row goes, a later pass copies
-        // the message again.
-        let lost: Vec<_> = pending
-            .iter()
-            .filter(|p| {
-                !completions
+                .collect();
+            store.complete(id, &completions).await?;
+            confirmed.extend(
+                completions
                     .iter()
-                    .any(|c| c.src_folder == p.src_folder && c.src_key == p.src_key)
-            })
-            .map(Item::key)
+                    .map(|c| (c.src_folder.to_owned(), c.src_key.to_owned())),
+            );
+        }
+        let done = pending
+            .iter()
+            .filter(|p| confirmed.contains(&(p.src_folder.clone(), p.src_key.clone())))
+            .count() as u64;
+        // A copy the destination did not make: the message it was to be copied from is gone
+        // from the destination folder (deleted there). Its row goes and the failure is
+        // recorded: `purge` and a new migration (`--new`) are the ways to place it again.
+        let lost: Vec<&Item> = pending
+            .iter()
+            .filter(|p| !confirmed.contains(&(p.src_folder.clone(), p.src_key.clone())))
             .collect();
-        store.delete_items(id, &lost).await?;
-        copied += completions.len() as u64;
+        if !lost.is_empty() {
+            let reason = format!(
+                "not copied into {to:?}: its copy in {from:?} is no longer on the destination"
+            );
+            let failures: Vec<Failure> = lost
+                .iter()
+                .map(|i| Failure {
+                    pass,
+                    kind: ContentKind::Mail,
+                    folder: i.src_folder.clone(),
+                    src_key: i.src_key.clone(),
+                    size: Some(i.size),
+                    reason: reason.clone(),
+                })
+                .collect();
+            let keys: Vec<_> = lost.iter().map(|i| i.key()).collect();
+            store.delete_items(id, &keys).await?;
+            store.record_failures(id, &failures).await?;
+            failed += lost.len() as u64;
+        }
+        copied += done;
         rc.events.send(Event::Copied {
             folder: to.to_owned(),
-            messages: completions.len() as u64,
+            messages: done,
             bytes: 0,
         });
     }

@@ -286,8 +286,13 @@ async fn run_gmail_pass(
     }
 
     // Flags first: a message copied below takes its flags with it.
-    for ((folder, joined), group) in flag_changes {
-        d.select(&folder).await.map_err(dst_err("open a folder"))?;
+    for ((folder, joined), mut group) in flag_changes {
+        let now = d.select(&folder).await.map_err(dst_err("open a folder"))?;
+        // A folder made again since (new UIDVALIDITY): its UIDs are not ours any more.
+        group.retain(|i| i.dst_uidvalidity == Some(now.uidvalidity));
+        if group.is_empty() {
+            continue;
+        }
         let mut uids: Vec<u32> = group.iter().filter_map(|i| i.dst_uid).collect();
         uids.sort_unstable();
         let flags: Vec<String> = joined.split_whitespace().map(str::to_owned).collect();

@@ -513,3 +513,57 @@ fn bench_gmail_mode_against_folder_by_folder() {
         assert_same(snaps[0].get(folder), snaps[1].get(folder), folder);
     }
 }
+
+#[test]
+fn folder_rules_apply_to_labels() {
+    let (_backend, dst, gmail) = start();
+    let rt = rt();
+    let only_work = body(20, 10);
+    let inbox_and_work = body(21, 10);
+    let renamed = body(22, 10);
+    gmail.add_message(&only_work, &[], DATE, &["Work"]).unwrap();
+    gmail
+        .add_message(&inbox_and_work, &[], DATE, &["\\Inbox", "Work"])
+        .unwrap();
+    gmail
+        .add_message(&renamed, &[], DATE, &["Clients/Acme"])
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let to = url(&dst, "user1");
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &gmail.url(),
+            "--to",
+            &to,
+            "--no-progress",
+            "--exclude",
+            "Work",
+            "--rename",
+            "Clients=Customers",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // A message whose only label is left out is not copied (it does not go to Archive).
+    assert_eq!(gmail.bodies_sent(), 2);
+    let snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(
+        snap.get("INBOX"),
+        Some(&vec![seen(&inbox_and_work, &[], DATE)]),
+        "INBOX",
+    );
+    assert_same(
+        snap.get("Customers/Acme"),
+        Some(&vec![seen(&renamed, &[], DATE)]),
+        "Customers/Acme",
+    );
+    assert_eq!(
+        non_empty(&snap),
+        vec!["Customers/Acme".to_owned(), "INBOX".to_owned()]
+    );
+    assert!(!snap.contains_key("Work"), "{snap:?}");
+}

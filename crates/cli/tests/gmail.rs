@@ -567,3 +567,50 @@ fn folder_rules_apply_to_labels() {
     );
     assert!(!snap.contains_key("Work"), "{snap:?}");
 }
+
+#[test]
+fn a_new_message_is_downloaded_once_at_the_next_sync() {
+    let (_backend, dst, gmail) = start();
+    let rt = rt();
+    let old = body(30, 10);
+    let new = body(31, 10);
+    gmail.add_message(&old, &[], DATE, &["\\Inbox"]).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let to = url(&dst, "user1");
+    let out = passeur(
+        state.path(),
+        &[
+            "migrate",
+            "--from",
+            &gmail.url(),
+            "--to",
+            &to,
+            "--no-progress",
+        ],
+        "pass1",
+        "pass1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let uid = gmail
+        .add_message(&new, &["\\Seen"], DATE, &["\\Inbox", "Travel"])
+        .unwrap();
+    let sync = passeur(
+        state.path(),
+        &["sync", &migration_id(&out), "--no-progress"],
+        "pass1",
+        "pass1",
+    );
+    assert!(sync.status.success(), "{}", text(&sync));
+    assert_eq!(copied(&sync), 2, "{}", text(&sync));
+    assert_eq!(gmail.bodies_sent_of(uid), 1);
+    assert_eq!(gmail.bodies_sent(), 2);
+    let snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    let mut inbox = vec![seen(&old, &[], DATE), seen(&new, &["\\Seen"], DATE)];
+    inbox.sort();
+    assert_same(snap.get("INBOX"), Some(&inbox), "INBOX");
+    assert_same(
+        snap.get("Travel"),
+        Some(&vec![seen(&new, &["\\Seen"], DATE)]),
+        "Travel",
+    );
+}

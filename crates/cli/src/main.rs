@@ -241,6 +241,14 @@ struct MigrateArgs {
     /// With a POP3 source: the destination folder its messages go to (default INBOX).
     #[arg(long, value_name = "FOLDER")]
     pop3_folder: Option<String>,
+    /// With a Gmail source: the folder of messages with no label (path written with '/';
+    /// default: the destination's Archive folder).
+    #[arg(long, value_name = "FOLDER")]
+    gmail_archive_folder: Option<String>,
+    /// With a Gmail source: copy folder by folder like any server (each label downloaded
+    /// again) instead of once per message with server-side copies for its further labels.
+    #[arg(long)]
+    no_gmail_labels: bool,
 }
 
 #[derive(Args)]
@@ -648,6 +656,8 @@ async fn migrate(runner: &Runner, mut a: MigrateArgs) -> Result<ExitCode> {
                 exclude: a.exclude.clone(),
                 rename: a.rename.clone(),
                 include_virtual: false,
+                gmail_archive: a.gmail_archive_folder.clone(),
+                no_gmail_labels: a.no_gmail_labels,
             },
             limits: limits(&a.run, Limits::default()),
             dry_run: false,

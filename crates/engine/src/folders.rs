@@ -29,6 +29,14 @@ pub struct FolderRules {
     pub rename: Vec<(String, String)>,
     /// Copy aggregate folders such as Gmail's "All Mail" (off: their messages would be duplicated).
     pub include_virtual: bool,
+    /// Gmail mode: where messages with no label go (logical path; default: the destination's
+    /// `\\Archive` folder, else `Archive`).
+    #[serde(default)]
+    pub gmail_archive: Option<String>,
+    /// Copy a Gmail source folder by folder, as any server (one download per label), instead of
+    /// by message and label.
+    #[serde(default)]
+    pub no_gmail_labels: bool,
 }
 
 /// One side's folder layout.

@@ -7,6 +7,9 @@
 //!   special-use roles, user rules).
 //! - [`run_mail_pass`]: one exactly-once pass over the source (the first copies everything, later
 //!   ones copy what is new and bring flag changes over), driven by the store's item map.
+//!   A Gmail source (`X-GM-EXT-1`) is copied by message and label instead (`gmail.rs`): each
+//!   message downloaded once from All Mail, appended once, then `UID COPY`ed into its further
+//!   label folders on the destination.
 //! - [`verify_mail`]: compares source and destination folder by folder.
 //! - [`run_dav_pass`], [`purge_dav`], [`verify_dav`]: the same for contacts, calendars and
 //!   tasks between CardDAV/CalDAV accounts.
@@ -25,6 +28,7 @@ pub mod account;
 mod dav_sync;
 pub mod dns;
 pub mod folders;
+mod gmail;
 mod import_dav;
 mod import_pst;
 mod mail;
@@ -41,6 +45,9 @@ pub use dav_sync::{
     DavVerifyReport, collection_kind, purge_dav, purge_dav_with, run_dav_pass, verify_dav,
 };
 pub use folders::{FolderPlan, FolderRules};
+pub use gmail::{
+    DEFAULT_ARCHIVE as GMAIL_DEFAULT_ARCHIVE, IMPORTANT_KEYWORD as GMAIL_IMPORTANT_KEYWORD,
+};
 pub use import_dav::{FileKind, run_file_import};
 pub use import_pst::{ImportFolderReport, ImportOptions, ImportReport, run_pst_import};
 pub use mail::{FolderReport, PassReport, run_mail_pass};

@@ -107,6 +107,10 @@ pub async fn run_mail_pass(
         (&rc.store, rc.migration, rc.pass, &rc.events, &rc.cancel);
     let mut s = src.connect(Side::Source).await?;
     let mut d = dst.connect(Side::Destination).await?;
+    // A Gmail source is copied by message (labels), not by folder: see `gmail.rs`.
+    if s.is_gmail() && !opts.rules.no_gmail_labels {
+        return crate::gmail::run_gmail_pass_retrying(rc, src, dst, opts, s, d).await;
+    }
     let src_layout = layout(&mut s, Side::Source).await?;
     let dst_layout = layout(&mut d, Side::Destination).await?;
     let mut plans = folders::plan(&src_layout, &dst_layout, &opts.rules)?;
@@ -295,7 +299,7 @@ pub async fn run_mail_pass(
 }
 
 /// How a destination folder came to be.
-enum Created {
+pub(crate) enum Created {
     AsPlanned,
     /// The server refused the planned name and took this sanitised one.
     Renamed(String),
@@ -306,7 +310,7 @@ enum Created {
 /// Creates the planned destination folder (with its special-use role where the server takes
 /// one); when the server refuses the name, tries the sanitised name once. Only a refusal (NO,
 /// BAD) is handled here: a dropped connection stops the pass as before.
-async fn create_folder(
+pub(crate) async fn create_folder(
     d: &mut Client,
     plan: &FolderPlan,
     delimiter: Option<char>,

@@ -127,6 +127,10 @@ pub async fn verify_mail(
 ) -> Result<VerifyReport, EngineError> {
     let mut s = src.connect(Side::Source).await?;
     let mut d = dst.connect(Side::Destination).await?;
+    // A Gmail source was copied by message and label: see `gmail.rs`.
+    if s.is_gmail() && !rules.no_gmail_labels {
+        return crate::gmail::verify_gmail(store, id, s, d, rules).await;
+    }
     let src_layout = layout(&mut s, Side::Source).await?;
     let dst_layout = layout(&mut d, Side::Destination).await?;
     let plans = folders::plan(&src_layout, &dst_layout, rules)?;

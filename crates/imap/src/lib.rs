@@ -55,8 +55,8 @@ mod uidset;
 
 pub use caps::Capabilities;
 pub use client::{
-    AppendError, AppendMessage, AppendOutcome, Client, ConnectConfig, FetchedBody, ListEntry,
-    MailboxStatus, MessageMeta, Namespace, Quirks, StreamError,
+    AppendError, AppendMessage, AppendOutcome, Client, ConnectConfig, CopyOutcome, FetchedBody,
+    GmailMeta, ListEntry, MailboxStatus, MessageMeta, Namespace, Quirks, StreamError,
 };
 pub use command::quote;
 pub use date::parse_internal_date;

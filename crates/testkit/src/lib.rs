@@ -14,6 +14,8 @@
 //! * [`PgTestDb`] — a fresh database per test on the local PostgreSQL, dropped on drop.
 //! * [`CutProxy`] — a TCP proxy that can drop every live connection on demand or after
 //!   N bytes, to test connection cuts mid-transfer.
+//! * [`GmailServer`] — a Gmail-speaking IMAP server (labels, `X-GM-MSGID`, `[Gmail]/All Mail`)
+//!   over a folder of a private Dovecot, for Gmail-mode migrations.
 //! * [`RewriteProxy`] — a TCP proxy that rewrites the server's lines: a hostile server made
 //!   of a real one.
 //!
@@ -30,6 +32,7 @@ mod cyrus;
 pub mod debroot;
 mod dnsmasq;
 mod dovecot;
+mod gmail;
 pub mod imapwire;
 mod postgres;
 mod proc;
@@ -44,6 +47,7 @@ pub use courier::{Courier, ensure_courier};
 pub use cyrus::{Cyrus, ensure_cyrus};
 pub use dnsmasq::{Dnsmasq, Srv, ensure_dnsmasq};
 pub use dovecot::{Dovecot, DovecotOptions, ensure_dovecot};
+pub use gmail::GmailServer;
 pub use postgres::{PgTestDb, ensure_postgres};
 pub use proxy::CutProxy;
 pub use radicale::{Radicale, RadicaleOptions, ensure_radicale};

@@ -3,6 +3,7 @@
 
 mod append;
 mod fetch;
+mod gmail;
 mod mailbox;
 mod session;
 mod store;
@@ -27,6 +28,7 @@ const RELEASE_AFTER: usize = 1024 * 1024;
 
 pub use append::{AppendError, AppendMessage, AppendOutcome};
 pub use fetch::{FetchedBody, MessageMeta};
+pub use gmail::{CopyOutcome, GmailMeta};
 pub use mailbox::{ListEntry, MailboxStatus, Namespace};
 pub use stream::StreamError;
 

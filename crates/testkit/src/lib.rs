@@ -24,6 +24,7 @@ pub mod corpus;
 mod dnsmasq;
 mod dovecot;
 pub mod imapwire;
+mod oauth;
 mod postgres;
 mod proc;
 mod proxy;
@@ -35,6 +36,7 @@ mod xandikos;
 
 pub use dnsmasq::{Dnsmasq, Srv, ensure_dnsmasq};
 pub use dovecot::{Dovecot, DovecotOptions, ensure_dovecot};
+pub use oauth::{CLIENT_ID as OAUTH_CLIENT_ID, TokenServer};
 pub use postgres::{PgTestDb, ensure_postgres};
 pub use proxy::CutProxy;
 pub use radicale::{Radicale, RadicaleOptions, ensure_radicale};

@@ -120,6 +120,10 @@ pub struct RunOptions {
     /// Send passwords in clear text (`imap://` without STARTTLS, `http://` DAV) to hosts other
     /// than loopback. Off unless the user or the operator opts in.
     pub allow_plaintext: bool,
+    /// Log in to the source's mail server with this OAuth 2.0 token instead of a password.
+    pub source_oauth: Option<Arc<passeur_oauth::TokenSource>>,
+    /// Log in to the destination's mail server with this OAuth 2.0 token.
+    pub destination_oauth: Option<Arc<passeur_oauth::TokenSource>>,
 }
 
 impl RunOptions {
@@ -570,7 +574,8 @@ impl Runner {
                         destination_password.clone(),
                         insecure,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.destination_oauth.clone());
                     out.mail =
                         Some(crate::purge_mail(store, id, &dst, from_pass, dry_run, true).await?);
                 }
@@ -594,7 +599,8 @@ impl Runner {
                         destination_password.clone(),
                         insecure,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.destination_oauth.clone());
                     out.mail =
                         Some(crate::purge_mail(store, id, &acc, from_pass, dry_run, false).await?);
                 }
@@ -645,14 +651,16 @@ impl Runner {
                         src_pw.clone(),
                         opts.source_insecure_tls,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.source_oauth.clone());
                     let dst = mail_account(
                         &row.destination,
                         to_admin.clone(),
                         dst_pw.clone(),
                         opts.destination_insecure_tls,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.destination_oauth.clone());
                     out.mail = Some(if src.endpoint.protocol == Protocol::Pop3 {
                         crate::verify_pop3(store, id, &src, &dst, a.pop3_folder()).await?
                     } else {
@@ -692,7 +700,10 @@ impl Runner {
                 out.import = Some(match i.import.format {
                     FileKind::Pst => {
                         let mail = match &i.import.imap {
-                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure, opts)?),
+                            Some(u) => Some(
+                                mail_account(u, admin, pw.clone(), insecure, opts)?
+                                    .with_oauth(opts.destination_oauth.clone()),
+                            ),
                             None => None,
                         };
                         crate::verify_pst_import(store, id, &path, mail.as_ref(), davc.as_ref())
@@ -826,14 +837,16 @@ async fn execute(
                         secrets.source()?,
                         opts.source_insecure_tls,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.source_oauth.clone());
                     let dst = mail_account(
                         destination,
                         opts.to_admin.clone().or(a.to_admin.clone()),
                         secrets.destination()?,
                         opts.destination_insecure_tls,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.destination_oauth.clone());
                     if src.endpoint.protocol == Protocol::Pop3 {
                         let mut po = a.pop3_options(opts.dry_run);
                         if let Some(n) = opts.batch_messages {
@@ -892,7 +905,10 @@ async fn execute(
                 match t.format {
                     FileKind::Pst => {
                         let mail = match &t.imap {
-                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure, opts)?),
+                            Some(u) => Some(
+                                mail_account(u, admin, pw.clone(), insecure, opts)?
+                                    .with_oauth(opts.destination_oauth.clone()),
+                            ),
                             None => None,
                         };
                         crate::run_pst_import(rc, &path, mail.as_ref(), davc.as_ref(), &io).await

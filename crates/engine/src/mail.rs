@@ -390,7 +390,6 @@ async fn worker(
                     }
                 }
                 Err(e) if e.is_fatal() => {
-                    conns = None;
                     tracing::warn!(folder = %work.plan.display, error = %e, "stopping the pass");
                     let mut f = ctx.fatal.lock().unwrap_or_else(|e| e.into_inner());
                     if f.is_none() {

@@ -174,13 +174,13 @@ impl TokenServer {
 
     /// Revokes every access and refresh token of `user` (a user who withdrew the grant).
     pub fn revoke_user(&self, user: &str) {
-        let mut s = self.lock();
+        let mut guard = self.lock();
+        let s = &mut *guard;
         for v in s.access.values_mut().chain(s.refresh.values_mut()) {
             if v.0 == user {
                 v.1 = false;
             }
         }
-        drop(s);
     }
 
     /// Refresh token grants served (successful or not).

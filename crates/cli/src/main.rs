@@ -462,6 +462,7 @@ fn service(
             ttl: std::time::Duration::from_secs(w.job_ttl_seconds.max(2)),
             ..Default::default()
         },
+        oauth_providers: oauth::service_providers()?,
         ..Default::default()
     };
     Ok(passeur_server::Service::new(

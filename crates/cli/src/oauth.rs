@@ -131,3 +131,38 @@ pub fn token_source(path: &Path) -> Result<Arc<TokenSource>> {
         TokenSource::new(f.token.clone(), provider).with_file(path.to_path_buf(), f),
     ))
 }
+
+/// The OAuth 2.0 providers the service is registered with: each preset with OAuth 2.0
+/// endpoints whose client ID is set in `PASSEUR_OAUTH_<ID>_CLIENT_ID` (`PASSEUR_OAUTH_GMAIL_...`,
+/// `PASSEUR_OAUTH_MICROSOFT_...`), with its secret from `PASSEUR_OAUTH_<ID>_CLIENT_SECRET`.
+pub fn service_providers() -> Result<Vec<Provider>> {
+    let mut out = Vec::new();
+    for p in passeur_net::discover::presets() {
+        if p.oauth2.is_none() {
+            continue;
+        }
+        let var = |what: &str| {
+            let name: String =
+                p.id.chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            c.to_ascii_uppercase()
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+            std::env::var(format!("PASSEUR_OAUTH_{name}_{what}"))
+                .ok()
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(id) = var("CLIENT_ID") {
+            out.push(Provider::from_preset(
+                &p.id,
+                &id,
+                var("CLIENT_SECRET").map(Secret::new),
+            )?);
+        }
+    }
+    Ok(out)
+}

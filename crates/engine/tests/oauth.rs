@@ -136,6 +136,56 @@ async fn oauth_on_both_sides_copies_byte_exact() {
     );
 }
 
+#[tokio::test]
+async fn a_refused_token_is_explained_by_the_imap_and_pop3_clients() {
+    let ts = TokenServer::start().unwrap();
+    let dc = start(&ts, true);
+    let cfg = passeur_imap::ConnectConfig {
+        host: dc.host.clone(),
+        port: dc.imap_port,
+        security: passeur_types::Security::Plain,
+        insecure_tls: false,
+        connect_timeout: std::time::Duration::from_secs(10),
+        io_timeout: std::time::Duration::from_secs(30),
+        address_policy: Default::default(),
+    };
+    let mut c = passeur_imap::Client::connect(&cfg).await.unwrap();
+    assert!(c.capabilities().has("AUTH=OAUTHBEARER"));
+    let e = c
+        .authenticate_oauth("user1", "not-a-token")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cannot log in: the server said \"Authentication failed. (the OAuth 2.0 token was refused: invalid_token (expired, revoked or not valid))\""
+    );
+    // The same connection then logs in with a good token.
+    let good = ts.issue("user1");
+    c.authenticate_oauth("user1", good["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
+
+    let cfg = passeur_pop3::ConnectConfig {
+        host: dc.host.clone(),
+        port: dc.pop3_port.unwrap(),
+        security: passeur_types::Security::Plain,
+        insecure_tls: false,
+        connect_timeout: std::time::Duration::from_secs(10),
+        io_timeout: std::time::Duration::from_secs(30),
+        quirk_no_pipelining: false,
+        address_policy: Default::default(),
+    };
+    let mut p = passeur_pop3::Client::connect(&cfg).await.unwrap();
+    let e = p
+        .authenticate_oauth("user1", "not-a-token")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cannot log in: the server said \"[AUTH] Authentication failed. (the OAuth 2.0 token was refused: invalid_token (expired, revoked or not valid))\""
+    );
+}
+
 /// Starts a pass in the background; on the first batch copied, `hit` runs (the test expires or
 /// revokes tokens and cuts the connections).
 async fn pass_with_hit(

@@ -53,6 +53,11 @@ impl TokenSource {
         self
     }
 
+    /// The name of the provider that renews it.
+    pub fn provider_name(&self) -> Option<&str> {
+        self.provider.as_ref().map(|p| p.name.as_str())
+    }
+
     /// How many times the token was renewed.
     pub fn renewals(&self) -> u32 {
         self.renewals.load(Ordering::Relaxed)

@@ -193,6 +193,7 @@ impl ServerIn {
             &EndpointIn {
                 url: self.url("check@example.org"),
                 password: "x".into(),
+                oauth: None,
                 admin: None,
                 dav: None,
             },
@@ -885,12 +886,14 @@ impl Account {
             source: EndpointIn {
                 url: self.source_server.url(&self.source_login),
                 password: self.source_password.to_string(),
+                oauth: None,
                 admin: self.source_admin.clone(),
                 dav: None,
             },
             destination: EndpointIn {
                 url: self.destination_server.url(&self.destination_login),
                 password: self.destination_password.to_string(),
+                oauth: None,
                 admin: self.destination_admin.clone(),
                 dav: None,
             },

@@ -586,7 +586,10 @@ impl Runner {
                         (false, insecure),
                         (None, to_admin),
                     )?;
-                    let dst = dst.with_net(opts.dns_server, opts);
+                    let dst = dst
+                        .with_net(opts.dns_server, opts)
+                        .with_oauth(opts.destination_oauth.as_deref(), Side::Destination)
+                        .await?;
                     out.dav = Some(crate::purge_dav(store, id, &dst, from_pass, dry_run).await?);
                 }
             }
@@ -675,8 +678,12 @@ impl Runner {
                         (from_admin, to_admin),
                     )?;
                     let (src, dst) = (
-                        src.with_net(opts.dns_server, opts),
-                        dst.with_net(opts.dns_server, opts),
+                        src.with_net(opts.dns_server, opts)
+                            .with_oauth(opts.source_oauth.as_deref(), Side::Source)
+                            .await?,
+                        dst.with_net(opts.dns_server, opts)
+                            .with_oauth(opts.destination_oauth.as_deref(), Side::Destination)
+                            .await?,
                     );
                     out.dav = Some(crate::verify_dav(store, id, &src, &dst, &d.kinds).await?);
                 }
@@ -880,8 +887,12 @@ async fn execute(
                         ),
                     )?;
                     let (src, dst) = (
-                        src.with_net(opts.dns_server, opts),
-                        dst.with_net(opts.dns_server, opts),
+                        src.with_net(opts.dns_server, opts)
+                            .with_oauth(opts.source_oauth.as_deref(), Side::Source)
+                            .await?,
+                        dst.with_net(opts.dns_server, opts)
+                            .with_oauth(opts.destination_oauth.as_deref(), Side::Destination)
+                            .await?,
                     );
                     let o = d.options(opts.dry_run, opts.full, opts.connections.unwrap_or(0));
                     crate::run_dav_pass(rc, &src, &dst, &d.kinds, &o).await

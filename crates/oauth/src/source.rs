@@ -73,8 +73,17 @@ impl TokenSource {
     pub async fn access_token(&self) -> Result<Secret, OAuthError> {
         self.check_failed()?;
         let mut cur = self.current.lock().await;
-        if cur.expires_within(crate::now(), RENEW_MARGIN) && self.can_renew(&cur) {
-            self.renew_locked(&mut cur).await?;
+        let now = crate::now();
+        if cur.expires_within(now, RENEW_MARGIN) && self.can_renew(&cur) {
+            match self.renew_locked(&mut cur).await {
+                Ok(()) => {}
+                // The provider unreachable a moment before expiry: the token still works;
+                // the next connection tries again.
+                Err(e @ OAuthError::Http { .. }) if !cur.expires_within(now, 0) => {
+                    tracing::warn!(error = %e, "cannot renew the OAuth 2.0 token yet");
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(cur.access_token.clone())
     }

@@ -6,6 +6,8 @@
 //! - [`TokenFile`]: a file holding an access token alone, or the JSON passeur writes
 //!   (`access_token`, `refresh_token`, `expires_at`, and where to renew it). Written mode 0600.
 //! - [`device_login`]: the device authorization grant (RFC 8628): no browser on this machine.
+//! - [`Pkce`], [`Provider::authorization_url`], [`Provider::exchange_code`]: the authorization
+//!   code grant with PKCE (RFC 7636), for a "Sign in with ..." redirect.
 //! - [`TokenSource`]: the token of one side of a run, shared by its connections. It renews the
 //!   token shortly before it expires and when a server refuses it, once for all connections,
 //!   and writes the renewed token back to its file.
@@ -16,6 +18,7 @@ mod device;
 mod error;
 mod file;
 mod http;
+mod pkce;
 mod source;
 
 use passeur_types::Secret;
@@ -24,6 +27,7 @@ use url::Url;
 pub use device::{DeviceAuthorization, device_login, poll_device, start_device};
 pub use error::OAuthError;
 pub use file::TokenFile;
+pub use pkce::{Pkce, new_state};
 pub use source::TokenSource;
 
 /// An access token, with what renews it and when it expires.

@@ -96,3 +96,68 @@ async fn an_unreachable_provider_before_expiry_keeps_the_current_token() {
     let e = src.renew(&Secret::new("still-good")).await.unwrap_err();
     assert!(matches!(e, OAuthError::Http { .. }), "{e:?}");
 }
+
+/// GETs `url` (plain HTTP) and returns its `Location` header: the browser's part of a redirect.
+fn location_of(url: &url::Url) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect((
+        url.host_str().unwrap(),
+        url.port_or_known_default().unwrap(),
+    ))
+    .unwrap();
+    let target = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        url.host_str().unwrap()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 302"), "{resp}");
+    resp.lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn authorization_code_with_pkce() {
+    let ts = TokenServer::start().unwrap();
+    ts.set_signing_in(Some("u"));
+    let p = Provider::discover(&ts.url(), OAUTH_CLIENT_ID, None, vec!["mail".into()])
+        .await
+        .unwrap();
+    let redirect = "http://127.0.0.1:9/oauth/callback";
+    let (pkce, state) = (passeur_oauth::Pkce::new(), passeur_oauth::new_state());
+    let back = url::Url::parse(&location_of(
+        &p.authorization_url(redirect, &state, &pkce).unwrap(),
+    ))
+    .unwrap();
+    let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], state);
+    // Another verifier than the one whose challenge was sent is refused.
+    let e = p
+        .exchange_code(&q["code"], redirect, &passeur_oauth::Pkce::new())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("invalid_grant"), "{e}");
+    // The code is spent by that attempt: a new sign-in, the right verifier.
+    let back = url::Url::parse(&location_of(
+        &p.authorization_url(redirect, &state, &pkce).unwrap(),
+    ))
+    .unwrap();
+    let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    let t = p.exchange_code(&q["code"], redirect, &pkce).await.unwrap();
+    assert!(ts.is_active(t.access_token.expose()));
+    assert!(t.refresh_token.is_some());
+    assert_eq!(ts.code_grants(), 1);
+    // A user who declines comes back with access_denied.
+    ts.set_signing_in(None);
+    let back = location_of(&p.authorization_url(redirect, &state, &pkce).unwrap());
+    assert!(back.contains("error=access_denied"), "{back}");
+}

@@ -2,6 +2,9 @@
 //! the device authorization grant (RFC 8628), the refresh token grant, token introspection
 //! (RFC 7662, what Dovecot's `oauth2` passdb asks) and revocation (RFC 7009).
 //!
+//! The authorization endpoint (authorization code with PKCE, RFC 7636) signs in the user set
+//! by [`TokenServer::set_signing_in`] at once and redirects back with a code.
+//!
 //! The test plays the user: [`TokenServer::approve`] approves a device code as a user. It can
 //! also make every access token expire at once ([`TokenServer::expire_access_tokens`]) or
 //! revoke everything of a user ([`TokenServer::revoke_user`]), and count the grants it served.
@@ -34,6 +37,11 @@ struct State {
     lifetime: u64,
     /// Polls answered `authorization_pending`.
     pending_polls: u32,
+    /// Who "signs in" at the authorization endpoint (`None`: the user declines).
+    signing_in: Option<String>,
+    /// code -> (user, redirect_uri, code_challenge)
+    codes: HashMap<String, (String, String, String)>,
+    code_grants: u32,
 }
 
 impl State {
@@ -183,6 +191,16 @@ impl TokenServer {
         }
     }
 
+    /// The user who signs in at the authorization endpoint from now on (`None`: declines).
+    pub fn set_signing_in(&self, user: Option<&str>) {
+        self.lock().signing_in = user.map(str::to_owned);
+    }
+
+    /// Authorization code grants that returned tokens.
+    pub fn code_grants(&self) -> u32 {
+        self.lock().code_grants
+    }
+
     /// Refresh token grants served (successful or not).
     pub fn refresh_grants(&self) -> u32 {
         self.lock().refresh_grants
@@ -255,6 +273,54 @@ fn oauth_error(error: &str, description: &str) -> (u16, serde_json::Value) {
     )
 }
 
+/// A redirect (302 to the location), or a JSON answer.
+enum Answer {
+    Json(u16, serde_json::Value),
+    Redirect(String),
+}
+
+fn s256(verifier: &str) -> String {
+    use sha2::Digest as _;
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let d = sha2::Sha256::digest(verifier.as_bytes());
+    let mut out = String::new();
+    for c in d.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..=c.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn authorize(query: &str, state: &Mutex<State>) -> Answer {
+    let q = form(query);
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+    let redirect = get("redirect_uri");
+    if get("client_id") != CLIENT_ID || !redirect.starts_with("http") {
+        return Answer::Json(400, serde_json::json!({"error": "invalid_request"}));
+    }
+    let sep = if redirect.contains('?') { '&' } else { '?' };
+    let st = get("state");
+    if get("code_challenge_method") != "S256" || get("code_challenge").is_empty() {
+        return Answer::Redirect(format!("{redirect}{sep}error=invalid_request&state={st}"));
+    }
+    match s.signing_in.clone() {
+        None => Answer::Redirect(format!("{redirect}{sep}error=access_denied&state={st}")),
+        Some(user) => {
+            let code = s.token("code");
+            s.codes.insert(
+                code.clone(),
+                (user, redirect.clone(), get("code_challenge")),
+            );
+            Answer::Redirect(format!("{redirect}{sep}code={code}&state={st}"))
+        }
+    }
+}
+
 fn route(
     method: &str,
     path: &str,
@@ -274,6 +340,7 @@ fn route(
                     "issuer": base,
                     "token_endpoint": format!("{base}/token"),
                     "device_authorization_endpoint": format!("{base}/device_authorization"),
+                    "authorization_endpoint": format!("{base}/authorize"),
                     "introspection_endpoint": format!("{base}/introspect"),
                     "revocation_endpoint": format!("{base}/revoke"),
                     "grant_types_supported": ["refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
@@ -326,6 +393,21 @@ fn route(
                         }
                     }
                 }
+                Some("authorization_code") => {
+                    let code = f.get("code").cloned().unwrap_or_default();
+                    // A code is good once.
+                    match s.codes.remove(&code) {
+                        Some((user, redirect, challenge))
+                            if f.get("redirect_uri") == Some(&redirect)
+                                && f.get("code_verifier").is_some_and(|v| s256(v) == challenge) =>
+                        {
+                            s.code_grants += 1;
+                            (200, s.issue(&user))
+                        }
+                        Some(_) => oauth_error("invalid_grant", "PKCE or redirect_uri mismatch"),
+                        None => oauth_error("invalid_grant", "unknown or used code"),
+                    }
+                }
                 Some("refresh_token") => {
                     s.refresh_grants += 1;
                     let rt = f.get("refresh_token").cloned().unwrap_or_default();
@@ -368,7 +450,7 @@ fn route(
 }
 
 fn serve(stream: TcpStream, issuer: SocketAddr, state: &Mutex<State>) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
     let mut r = BufReader::new(stream.try_clone()?);
     let mut w = stream;
     loop {
@@ -404,8 +486,35 @@ fn serve(stream: TcpStream, issuer: SocketAddr, state: &Mutex<State>) -> io::Res
         let mut body = vec![0u8; len.min(1 << 20)];
         r.read_exact(&mut body)?;
         let body = String::from_utf8_lossy(&body).into_owned();
-        let path = target.split('?').next().unwrap_or("").to_owned();
-        let (status, json) = route(&method, &path, &body, issuer, state);
+        let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+        if method == "GET" && path == "/authorize" {
+            let answer = authorize(query, state);
+            if let Answer::Redirect(loc) = answer {
+                write!(
+                    w,
+                    "HTTP/1.1 302 Found\r\nLocation: {loc}\r\nContent-Length: 0\r\n\r\n"
+                )?;
+                w.flush()?;
+                if close {
+                    return Ok(());
+                }
+                continue;
+            }
+            if let Answer::Json(status, json) = answer {
+                let text = json.to_string();
+                write!(
+                    w,
+                    "HTTP/1.1 {status} Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+                    text.len()
+                )?;
+                w.flush()?;
+                if close {
+                    return Ok(());
+                }
+                continue;
+            }
+        }
+        let (status, json) = route(&method, path, &body, issuer, state);
         let text = json.to_string();
         let reason = match status {
             200 => "OK",

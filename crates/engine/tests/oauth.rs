@@ -132,7 +132,7 @@ async fn oauth_on_both_sides_copies_byte_exact() {
     assert!(matches!(e, EngineError::OAuth { .. }), "{e:?}");
     assert_eq!(
         e.to_string(),
-        "source: the OAuth 2.0 token was refused and cannot be renewed (no refresh token): log in again (passeur oauth login)"
+        "source: the OAuth 2.0 token was refused and cannot be renewed (no refresh token): sign in again (on the command line: passeur oauth login)"
     );
 }
 
@@ -293,7 +293,7 @@ async fn a_revoked_grant_stops_the_pass_cleanly_and_a_new_login_resumes_it() {
     .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "source: cannot renew the OAuth 2.0 token: the test issuer said invalid_grant (Token has been revoked); log in again (passeur oauth login) and re-run: what was copied stays recorded"
+        "source: cannot renew the OAuth 2.0 token: the test issuer said invalid_grant (Token has been revoked); sign in again (on the command line: passeur oauth login) and re-run: what was copied stays recorded"
     );
     // One attempt to renew, not one per folder or connection.
     assert_eq!(s.renewals(), 0);
@@ -384,6 +384,6 @@ async fn pop3_source_with_oauthbearer() {
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "source: the OAuth 2.0 token was refused and cannot be renewed (no refresh token): log in again (passeur oauth login)"
+        "source: the OAuth 2.0 token was refused and cannot be renewed (no refresh token): sign in again (on the command line: passeur oauth login)"
     );
 }

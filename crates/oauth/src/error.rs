@@ -19,7 +19,7 @@ pub enum OAuthError {
     },
     /// Renewing the token failed: revoked, expired refresh token, changed password...
     #[error(
-        "cannot renew the OAuth 2.0 token: {provider} said {error}{}; log in again (passeur oauth login) and re-run: what was copied stays recorded",
+        "cannot renew the OAuth 2.0 token: {provider} said {error}{}; sign in again (on the command line: passeur oauth login) and re-run: what was copied stays recorded",
         description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
     )]
     Renew {
@@ -29,7 +29,7 @@ pub enum OAuthError {
     },
     /// The token was refused and there is nothing to renew it with.
     #[error(
-        "the OAuth 2.0 token was refused and cannot be renewed (no refresh token): log in again (passeur oauth login)"
+        "the OAuth 2.0 token was refused and cannot be renewed (no refresh token): sign in again (on the command line: passeur oauth login)"
     )]
     NoRefresh,
     /// The user declined the device login.

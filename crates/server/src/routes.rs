@@ -303,7 +303,10 @@ async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> S
         svc.settings.insecure_tls,
         &svc.run_options(),
     ) {
-        Ok(a) => a,
+        // A token is tried as given: a connection test renews nothing.
+        Ok(a) => a.with_oauth(e.oauth.as_ref().map(|o| {
+            std::sync::Arc::new(passeur_oauth::TokenSource::new(o.token_file().token, None))
+        })),
         Err(err) => return fail("other", err.to_string()),
     };
     let ok = SideTestOut {
@@ -351,6 +354,7 @@ async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> S
             | passeur_pop3::Error::Closed { .. } => "unreachable",
             _ => "other",
         },
+        EngineError::OAuth { .. } => "auth",
         _ => "other",
     };
     fail(reason, result.to_string())

@@ -509,10 +509,10 @@ impl Service {
             renewed_file(opts.source_oauth.as_deref()).await,
             renewed_file(opts.destination_oauth.as_deref()).await,
         );
-        if sf.is_some() || df.is_some() {
-            if let Err(e) = self.keep_oauth(id, sf.as_ref(), df.as_ref()).await {
-                tracing::warn!(error = %e, "cannot keep the renewed OAuth 2.0 tokens");
-            }
+        if (sf.is_some() || df.is_some())
+            && let Err(e) = self.keep_oauth(id, sf.as_ref(), df.as_ref()).await
+        {
+            tracing::warn!(error = %e, "cannot keep the renewed OAuth 2.0 tokens");
         }
         lock(&self.local).remove(&id);
         let _ = reporter.await;

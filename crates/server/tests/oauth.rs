@@ -124,3 +124,36 @@ async fn tokens_are_sealed_renewed_and_sealed_again() {
     assert_eq!(count(&dc, "user2"), 15);
     assert_eq!(ts.refresh_grants(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_test_with_a_token() {
+    let ts = TokenServer::start().unwrap();
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service_with(dir.path(), test_settings(), None).await;
+    let good = ts.issue("user1");
+    let (st, v) = call(
+        &svc,
+        "POST",
+        "/api/v1/connection-tests",
+        None,
+        Some(json!({
+            "source": {"url": imap_url(&dc, "user1"), "oauth": {"access_token": good["access_token"]}},
+            "destination": {"url": imap_url(&dc, "user2"), "oauth": {"access_token": "revoked-or-made-up"}},
+        })),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+    assert_eq!(v["source"]["ok"], true, "{v}");
+    assert_eq!(v["destination"]["ok"], false, "{v}");
+    assert_eq!(v["destination"]["reason"], "auth", "{v}");
+    assert_eq!(
+        v["destination"]["error"],
+        "destination: the OAuth 2.0 token was refused and cannot be renewed (no refresh token): sign in again (on the command line: passeur oauth login)"
+    );
+}

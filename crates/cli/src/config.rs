@@ -70,6 +70,11 @@ const KEYS: &[Key] = &[
         global: false,
     },
     Key {
+        name: "ispdb",
+        env: "PASSEUR_ISPDB",
+        global: false,
+    },
+    Key {
         name: "expire_days",
         env: "PASSEUR_EXPIRE_DAYS",
         global: false,

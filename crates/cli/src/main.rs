@@ -135,6 +135,10 @@ struct WorkArgs {
     /// default: a stranger's URL must not reach the service's own network).
     #[arg(long, env = "PASSEUR_ALLOW_PRIVATE_ADDRESSES")]
     allow_private_addresses: bool,
+    /// The ISPDB that `auto://` detection asks after a domain's own autoconfig files (a
+    /// mirror's base URL, the domain appended), or `off` (default: Thunderbird's).
+    #[arg(long, env = "PASSEUR_ISPDB", value_name = "URL|off")]
+    ispdb: Option<String>,
     /// Delete a migration (credentials, item map, history) after this many days without activity.
     #[arg(long, default_value_t = 60, env = "PASSEUR_EXPIRE_DAYS")]
     expire_days: u64,
@@ -451,6 +455,12 @@ fn service(
         insecure_tls: w.insecure_tls,
         allow_private_addresses: w.allow_private_addresses,
         allow_plaintext: allow_plaintext(),
+        ispdb: match w.ispdb.as_deref().map(str::trim) {
+            None | Some("") => Some(passeur_net::discover::ISPDB.to_owned()),
+            Some("off") => None,
+            Some(u) if u.ends_with('/') => Some(u.to_owned()),
+            Some(u) => Some(format!("{u}/")),
+        },
         public_url,
         expire_after: std::time::Duration::from_secs(w.expire_days.max(1) * 86_400),
         data_dir: dir.to_path_buf(),

@@ -89,23 +89,6 @@ impl DavConfig {
     }
 }
 
-/// A reqwest resolver that keeps only the addresses the [`AddressPolicy`] allows.
-struct PolicyResolver {
-    policy: AddressPolicy,
-    timeout: Duration,
-}
-
-impl reqwest::dns::Resolve for PolicyResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        let (policy, timeout) = (self.policy, self.timeout);
-        Box::pin(async move {
-            let addrs = passeur_net::resolve(&host, 0, &policy, timeout).await?;
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
 /// The URL with any user information removed, for messages.
 fn shown(url: &Url) -> String {
     let mut u = url.clone();
@@ -327,7 +310,7 @@ impl DavClient {
         let connect_timeout = cfg.timeout.min(Duration::from_secs(30));
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
-            .dns_resolver(PolicyResolver {
+            .dns_resolver(passeur_net::http::PolicyResolver {
                 policy: cfg.address_policy,
                 timeout: connect_timeout,
             })

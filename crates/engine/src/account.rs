@@ -102,7 +102,7 @@ impl MailAccount {
                 passeur_types::Protocol::Pop3 => "pop3s:// or pop3+starttls://",
                 _ => "imaps:// or imap+starttls://",
             };
-            return Err(EngineError::Config(format!(
+            return Err(EngineError::Plaintext(format!(
                 "{side}: cannot send the password in clear text to {}: use {secure}, or allow it with --allow-plaintext",
                 self.endpoint.host
             )));

@@ -111,6 +111,9 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Config(String),
+    /// A password would go in clear text to a host other than loopback, which is not allowed.
+    #[error("{0}")]
+    Plaintext(String),
     #[error(transparent)]
     Store(#[from] passeur_store::StoreError),
     #[error(transparent)]
@@ -202,6 +205,64 @@ impl EngineError {
             EngineError::Busy(_) => true,
             EngineError::Pop3 { source, .. } => source.is_retryable(),
             _ => false,
+        }
+    }
+
+    /// A stable word for the kind of failure, for a program or a page that says it in its own
+    /// language: `auth` (credentials refused), `tls`, `unreachable` (no connection, no answer,
+    /// connection cut), `refused` (an address this service does not reach), `plaintext` (a
+    /// password would go in clear text), `quota`, `busy` (another process runs the migration),
+    /// `file` (an imported file that cannot be read), or `other`. A pass that ended with items
+    /// not migrated is recorded as `incomplete` by the runner.
+    pub fn code(&self) -> &'static str {
+        use passeur_imap::Error as I;
+        use passeur_pop3::Error as P;
+        match self {
+            EngineError::Imap { source, .. } => match source {
+                I::Auth { .. } => "auth",
+                I::Tls { .. } => "tls",
+                I::Refused(_) => "refused",
+                I::Connect { .. }
+                | I::Timeout { .. }
+                | I::NoGreeting { .. }
+                | I::Closed { .. }
+                | I::Io(_) => "unreachable",
+                e if e
+                    .code()
+                    .is_some_and(|c| c.eq_ignore_ascii_case("OVERQUOTA")) =>
+                {
+                    "quota"
+                }
+                _ => "other",
+            },
+            EngineError::Pop3 { source, .. } => match source {
+                P::Auth { .. } => "auth",
+                P::Tls { .. } => "tls",
+                P::Refused(_) => "refused",
+                P::Connect { .. } | P::Timeout { .. } | P::Closed { .. } | P::Io(_) => {
+                    "unreachable"
+                }
+                _ => "other",
+            },
+            EngineError::Dav { source, .. } => match source {
+                passeur_dav::DavError::Auth { .. } => "auth",
+                passeur_dav::DavError::Transport { .. } => "unreachable",
+                passeur_dav::DavError::Http { status: 507, .. } => "quota",
+                passeur_dav::DavError::Net(n) => match n {
+                    passeur_net::NetError::AddressRefused { .. }
+                    | passeur_net::NetError::CrossOrigin { .. }
+                    | passeur_net::NetError::Downgrade { .. } => "refused",
+                    passeur_net::NetError::Plaintext { .. } => "plaintext",
+                    passeur_net::NetError::Tls(_) => "tls",
+                    _ => "unreachable",
+                },
+                _ => "other",
+            },
+            EngineError::Plaintext(_) => "plaintext",
+            EngineError::OAuth { .. } => "auth",
+            EngineError::Busy(_) => "busy",
+            EngineError::Import(_) | EngineError::Pst { .. } | EngineError::File { .. } => "file",
+            _ => "other",
         }
     }
 }

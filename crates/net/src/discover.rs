@@ -28,7 +28,7 @@ use hickory_resolver::proto::rr::RData;
 use quick_xml::events::Event as XmlEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::NetError;
+use crate::{AddressPolicy, NetError};
 
 /// Transport security of a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -281,6 +281,9 @@ pub const ISPDB: &str = "https://autoconfig.thunderbird.net/v1.1/";
 pub struct Discoverer {
     resolver: TokioResolver,
     http: reqwest::Client,
+    /// Where the autoconfig fetches may go (permissive unless
+    /// [`Discoverer::with_address_policy`] says otherwise).
+    policy: AddressPolicy,
     /// ISPDB base URL (the domain is appended); `None` skips it.
     pub ispdb: Option<String>,
     /// Autoconfig URL templates (`{domain}` and `{address}` replaced); the defaults are the
@@ -309,18 +312,11 @@ impl Discoverer {
         let resolver = builder
             .build()
             .map_err(|e| NetError::Discover(format!("cannot set up DNS: {e}")))?;
-        let tls = crate::tls_client_config(crate::TlsVerify::Platform)?;
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("passeur/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| NetError::Discover(format!("cannot set up HTTP: {e}")))?;
+        let policy = AddressPolicy::permissive();
         Ok(Discoverer {
             resolver,
-            http,
+            http: http_client(policy)?,
+            policy,
             ispdb: Some(ISPDB.to_owned()),
             autoconfig: vec![
                 "https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={address}".into(),
@@ -328,6 +324,15 @@ impl Discoverer {
                     .into(),
             ],
         })
+    }
+
+    /// The same discoverer, whose autoconfig and ISPDB fetches (redirects included) reach only
+    /// the addresses `policy` allows: a service detecting a stranger's domain uses
+    /// [`AddressPolicy::public_only`], so that the domain cannot aim the fetch inward.
+    pub fn with_address_policy(mut self, policy: AddressPolicy) -> Result<Self, NetError> {
+        self.http = http_client(policy)?;
+        self.policy = policy;
+        Ok(self)
     }
 
     /// Finds the servers of `address`.
@@ -451,8 +456,20 @@ impl Discoverer {
             urls.push(format!("{base}{domain}"));
         }
         for url in urls {
-            let Ok(res) = self.http.get(&url).send().await else {
-                continue;
+            // A domain such as `10.0.0.1` gives an address literal, which no resolver sees.
+            match url::Url::parse(&url) {
+                Ok(u) if crate::http::check_url(&u, &self.policy).is_ok() => {}
+                _ => {
+                    tracing::debug!(url, "autoconfig URL not allowed");
+                    continue;
+                }
+            }
+            let res = match self.http.get(&url).send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(url, error = %e, "no autoconfig file");
+                    continue;
+                }
             };
             if !res.status().is_success() {
                 continue;
@@ -506,6 +523,24 @@ fn encode_query(s: &str) -> String {
         }
     }
     out
+}
+
+/// The HTTP client of autoconfig fetches: names resolved under `policy`, at most 3
+/// redirects, none to an address literal `policy` refuses.
+fn http_client(policy: AddressPolicy) -> Result<reqwest::Client, NetError> {
+    let tls = crate::tls_client_config(crate::TlsVerify::Platform)?;
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .dns_resolver(crate::http::PolicyResolver {
+            policy,
+            timeout: Duration::from_secs(5),
+        })
+        .redirect(crate::http::redirect_policy(policy, 3))
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("passeur/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| NetError::Discover(format!("cannot set up HTTP: {e}")))
 }
 
 /// Reads a Thunderbird autoconfig file (`clientConfig` version 1.1): its incoming and
@@ -810,5 +845,83 @@ mod tests {
             Found::Preset { id: "free".into() },
         );
         assert_eq!(d.url().unwrap(), "imaps://a%40free.fr@imap.free.fr:993");
+    }
+
+    /// A one-thread HTTP server: `/ok` answers `SAMPLE`, `/redirect` sends to a private
+    /// address literal. Returns its port and the paths it was asked for.
+    fn http_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for mut c in l.incoming().flatten() {
+                let mut line = String::new();
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                r.read_line(&mut line).unwrap();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let path = line.split(' ').nth(1).unwrap_or_default().to_string();
+                log.lock().unwrap().push(path.clone());
+                let answer = if path.starts_with("/ok") {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{SAMPLE}",
+                        SAMPLE.len()
+                    )
+                } else {
+                    "HTTP/1.1 302 Found\r\nLocation: http://10.255.255.1/ok\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+                };
+                let _ = c.write_all(answer.as_bytes());
+            }
+        });
+        (port, seen)
+    }
+
+    fn guarded(policy: AddressPolicy, template: String) -> Discoverer {
+        let mut d = Discoverer::new(None)
+            .unwrap()
+            .with_address_policy(policy)
+            .unwrap();
+        d.ispdb = None;
+        d.autoconfig = vec![template];
+        d
+    }
+
+    #[tokio::test]
+    async fn autoconfig_fetches_meet_the_address_policy() {
+        let (port, seen) = http_server();
+        let addr = "alice@example.test";
+        // Allowed: loopback in a test set-up.
+        let d = guarded(
+            AddressPolicy::public_and_loopback(),
+            format!("http://localhost:{port}/ok?{{domain}}"),
+        );
+        let found = d.autoconfig(addr, "example.test").await.expect("found");
+        assert!(!found.trusted, "found over plain HTTP: a hint only");
+        // A service for strangers: neither a name nor a literal that leads to loopback is
+        // fetched.
+        for url in [
+            format!("http://localhost:{port}/ok?1"),
+            format!("http://127.0.0.1:{port}/ok?2"),
+        ] {
+            let d = guarded(AddressPolicy::public_only(), url.clone());
+            assert!(d.autoconfig(addr, "example.test").await.is_none(), "{url}");
+        }
+        // A redirect to a private address literal is not followed.
+        let d = guarded(
+            AddressPolicy::public_and_loopback(),
+            format!("http://127.0.0.1:{port}/redirect"),
+        );
+        assert!(d.autoconfig(addr, "example.test").await.is_none());
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["/ok?example.test", "/redirect"],
+            "nothing else was asked for"
+        );
     }
 }

@@ -24,6 +24,7 @@ mod addr;
 mod connect;
 pub mod discover;
 mod error;
+pub mod http;
 mod origin;
 mod tls;
 

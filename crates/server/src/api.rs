@@ -239,6 +239,10 @@ pub struct SideTestOut {
     /// The server's or the network's words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The CalDAV/CardDAV server's test, when the side names one (`dav`): the same fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    pub dav: Option<Box<SideTestOut>>,
 }
 
 /// What a purge deleted.
@@ -248,6 +252,22 @@ pub struct PurgeOut {
     /// Items left in place: changed on the destination since, or not found safely.
     pub skipped: u64,
     pub notes: Vec<String>,
+}
+
+/// The latest deletion of migrated items (a purge) of a migration: it runs as a job.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct PurgeStateOut {
+    /// queued, running, done, failed
+    pub state: String,
+    /// Deletes what this sync point and later ones copied.
+    pub from_pass: u32,
+    /// Items deleted (once done).
+    pub deleted: u64,
+    /// Items left in place: changed on the destination since, or not found safely.
+    pub skipped: u64,
+    pub notes: Vec<String>,
+    /// Why it failed.
+    pub error: Option<String>,
 }
 
 /// Progress of one content kind in the current (or last) pass.
@@ -310,6 +330,10 @@ pub struct MigrationOut {
     /// queued, scheduled, running, stopped, done, failed
     pub status: String,
     pub error: Option<String>,
+    /// The kind of that error as a stable word (as in [`ErrorOut::code`]; `incomplete` when
+    /// some items were not migrated).
+    #[serde(default)]
+    pub error_code: Option<String>,
     pub source: String,
     pub destination: String,
     pub content: Vec<String>,
@@ -318,6 +342,9 @@ pub struct MigrationOut {
     pub bytes: u64,
     /// When a scheduled start (or a retry) is due, Unix seconds.
     pub scheduled_at: Option<i64>,
+    /// The latest deletion of migrated items, if any was asked for.
+    #[serde(default)]
+    pub purge: Option<PurgeStateOut>,
     /// Progress per content kind of the running (or last) pass.
     pub progress: Vec<ProgressOut>,
     /// The sync points.
@@ -356,6 +383,12 @@ pub struct FailureOut {
 pub struct ErrorOut {
     /// A sentence for a person.
     pub error: String,
+    /// The kind of error as a stable word, for a program or a page in another language:
+    /// `field`, `bad_request`, `not_found`, `conflict`, `rate_limited`, `internal`, or for a
+    /// mail or DAV server's answer `auth`, `tls`, `unreachable`, `refused`, `plaintext`,
+    /// `quota`, `busy`, `file`, `other`.
+    #[serde(default)]
+    pub code: String,
     /// The request field concerned, as a JSON path (`source.url`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,

@@ -97,7 +97,17 @@ impl IntoResponse for ApiError {
                 other => other.to_string(),
             }
         };
-        (status, Json(ErrorOut { error, field })).into_response()
+        let code = match &self {
+            ApiError::Field { .. } => "field",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooMany => "rate_limited",
+            ApiError::Engine(EngineError::Store(_)) | ApiError::Internal(_) => "internal",
+            ApiError::Engine(e) => e.code(),
+        }
+        .to_string();
+        (status, Json(ErrorOut { error, code, field })).into_response()
     }
 }
 
@@ -172,6 +182,7 @@ where
         api::ErrorOut,
         api::PurgeRequest,
         api::PurgeOut,
+        api::PurgeStateOut,
         api::CreateImport
     ))
 )]

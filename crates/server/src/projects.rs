@@ -484,15 +484,17 @@ impl From<StoreError> for ProjectError {
 
 impl IntoResponse for ProjectError {
     fn into_response(self) -> Response {
-        let (status, error) = match self {
+        let (status, error, code) = match self {
             ProjectError::Api(e) => return e.into_response(),
             ProjectError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "wrong project ID or password, or the session has ended: log in again",
+                "unauthorized",
             ),
             ProjectError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "the X-CSRF-Token header is missing or does not match this session",
+                "csrf",
             ),
             ProjectError::Throttled(secs) => {
                 let mut r = (
@@ -501,6 +503,7 @@ impl IntoResponse for ProjectError {
                         error: format!(
                             "too many failed logins from this address: try again in {secs} s"
                         ),
+                        code: "rate_limited".into(),
                         field: None,
                     }),
                 )
@@ -515,6 +518,7 @@ impl IntoResponse for ProjectError {
             status,
             Json(ErrorOut {
                 error: error.into(),
+                code: code.into(),
                 field: None,
             }),
         )
@@ -713,7 +717,7 @@ pub(crate) async fn create_project(
     Ok((StatusCode::CREATED, Json(crate::api::Created { id })))
 }
 
-fn project_url(svc: &Service, id: &str) -> String {
+pub(crate) fn project_url(svc: &Service, id: &str) -> String {
     format!(
         "{}/project/{id}",
         svc.settings.public_url.trim_end_matches('/')

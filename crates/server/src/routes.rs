@@ -24,10 +24,10 @@ use passeur_types::{ContentKind, Endpoint, MigrationId, Status};
 
 use crate::api::{
     self, ConnectionTest, ConnectionTestOut, CreateMigration, Created, EndpointIn, ErrorOut,
-    FailureOut, MigrationOut, PassOut, ProgressOut, PurgeOut, PurgeRequest, SideTestOut,
-    ValidMigration,
+    FailureOut, MigrationOut, PassOut, ProgressOut, PurgeOut, PurgeRequest, PurgeStateOut,
+    SideTestOut, ValidMigration,
 };
-use crate::service::{PASS, PassProgress, lock};
+use crate::service::{PASS, PURGE, PassProgress, PurgeResult, lock};
 use crate::{ApiError, ApiJson, Service};
 
 /// Tracking lookups allowed per client address and minute.
@@ -210,10 +210,12 @@ pub(crate) async fn create_valid(
 }
 
 /// An `auto://ADDRESS` (or `auto:ADDRESS`) side replaced by the URL detection finds, else
-/// left as is. In the service, detection asks only the provider presets, DNS SRV and MX
-/// records: no HTTP fetch (autoconfig, ISPDB) that a user's domain could point at an internal
-/// address. The URL found then meets the address guard like any other.
+/// left as is. Detection asks the provider presets, DNS SRV and MX records, the domain's
+/// autoconfig files and the ISPDB (when the operator keeps it). The autoconfig fetches meet the
+/// service's address guard, redirects included, so that a user's domain cannot aim them at an
+/// internal address; the URL found then meets the guard like any other.
 pub(crate) async fn resolve_auto(
+    svc: &Service,
     side: &mut EndpointIn,
     field: &str,
     destination: bool,
@@ -230,9 +232,10 @@ pub(crate) async fn resolve_auto(
         field: field.into(),
         message,
     };
-    let mut d = passeur_net::discover::Discoverer::new(None).map_err(|e| bad(e.to_string()))?;
-    d.ispdb = None;
-    d.autoconfig.clear();
+    let mut d = passeur_net::discover::Discoverer::new(None)
+        .and_then(|d| d.with_address_policy(svc.address_policy()))
+        .map_err(|e| bad(e.to_string()))?;
+    d.ispdb = svc.settings.ispdb.clone();
     let found = d.detect(&address).await.map_err(|e| bad(e.to_string()))?;
     let url = if destination {
         found
@@ -263,8 +266,8 @@ pub(crate) async fn create_migration(
     headers: HeaderMap,
     ApiJson(mut req): ApiJson<CreateMigration>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    resolve_auto(&mut req.source, "source.url", false).await?;
-    resolve_auto(&mut req.destination, "destination.url", true).await?;
+    resolve_auto(&svc, &mut req.source, "source.url", false).await?;
+    resolve_auto(&svc, &mut req.destination, "destination.url", true).await?;
     let v = req.validate()?;
     let lang = lang_of(v.lang.as_deref(), &headers);
     let id = create_valid(
@@ -290,11 +293,84 @@ pub(crate) async fn create_migration(
     Ok((StatusCode::CREATED, Json(Created { id: id.to_string() })))
 }
 
+/// One side's test: the mail server, and the DAV server too when one is given.
 async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> SideTestOut {
+    let dav = e.dav.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let (mut out, dav) = tokio::join!(test_mail(svc, side, e, ep.clone()), async {
+        match dav {
+            Some(url) => Some(test_dav(svc, side, e, &ep.login, url).await),
+            None => None,
+        }
+    });
+    out.dav = dav.map(Box::new);
+    out
+}
+
+/// The words of a failed test: the kind, from the error's code.
+fn test_failure(err: &EngineError) -> SideTestOut {
+    let reason = match err.code() {
+        c @ ("auth" | "tls" | "refused" | "unreachable") => c,
+        _ => "other",
+    };
+    SideTestOut {
+        ok: false,
+        reason: Some(reason.into()),
+        error: Some(err.to_string()),
+        dav: None,
+    }
+}
+
+/// Logs in to the CalDAV/CardDAV server at `url` as `login` (finding the user's principal and
+/// homes, as a pass starts), changing nothing.
+async fn test_dav(
+    svc: &Service,
+    side: Side,
+    e: &EndpointIn,
+    login: &str,
+    url: &str,
+) -> SideTestOut {
+    let acc = match DavAccount::parse(
+        url,
+        login,
+        Secret::new(e.password.clone()),
+        svc.settings.insecure_tls,
+    ) {
+        Ok(a) => a
+            .with_net(None, &svc.run_options())
+            .with_admin(e.admin.clone()),
+        Err(err) => return test_failure(&err),
+    };
+    let attempt = async {
+        let client = acc.connect(side).await?;
+        client.discover().await.map_err(|err| EngineError::Dav {
+            side,
+            action: "log in to the DAV server",
+            source: err,
+        })
+    };
+    match tokio::time::timeout(Duration::from_secs(30), attempt).await {
+        Err(_) => SideTestOut {
+            ok: false,
+            reason: Some("unreachable".into()),
+            error: Some("no answer within 30 s".into()),
+            dav: None,
+        },
+        Ok(Ok(_)) => SideTestOut {
+            ok: true,
+            reason: None,
+            error: None,
+            dav: None,
+        },
+        Ok(Err(err)) => test_failure(&err),
+    }
+}
+
+async fn test_mail(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> SideTestOut {
     let fail = |reason: &str, error: String| SideTestOut {
         ok: false,
         reason: Some(reason.into()),
         error: Some(error),
+        dav: None,
     };
     let acc = match passeur_engine::mail_account(
         &ep.to_url(),
@@ -307,12 +383,13 @@ async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> S
         Ok(a) => a.with_oauth(e.oauth.as_ref().map(|o| {
             std::sync::Arc::new(passeur_oauth::TokenSource::new(o.token_file().token, None))
         })),
-        Err(err) => return fail("other", err.to_string()),
+        Err(err) => return test_failure(&err),
     };
     let ok = SideTestOut {
         ok: true,
         reason: None,
         error: None,
+        dav: None,
     };
     let wait = Duration::from_secs(30);
     let result = if acc.endpoint.protocol == passeur_types::Protocol::Pop3 {
@@ -334,30 +411,7 @@ async fn test_side(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> S
             Ok(Err(err)) => err,
         }
     };
-    let reason = match &result {
-        EngineError::Imap { source, .. } => match source {
-            passeur_imap::Error::Auth { .. } => "auth",
-            passeur_imap::Error::Tls { .. } => "tls",
-            passeur_imap::Error::Refused(_) => "refused",
-            passeur_imap::Error::Connect { .. }
-            | passeur_imap::Error::Timeout { .. }
-            | passeur_imap::Error::NoGreeting { .. }
-            | passeur_imap::Error::Closed { .. } => "unreachable",
-            _ => "other",
-        },
-        EngineError::Pop3 { source, .. } => match source {
-            passeur_pop3::Error::Auth { .. } => "auth",
-            passeur_pop3::Error::Tls { .. } => "tls",
-            passeur_pop3::Error::Refused(_) => "refused",
-            passeur_pop3::Error::Connect { .. }
-            | passeur_pop3::Error::Timeout { .. }
-            | passeur_pop3::Error::Closed { .. } => "unreachable",
-            _ => "other",
-        },
-        EngineError::OAuth { .. } => "auth",
-        _ => "other",
-    };
-    fail(reason, result.to_string())
+    test_failure(&result)
 }
 
 /// Log in on each side, as a migration would, and say per side whether it worked and why not.
@@ -514,6 +568,7 @@ pub(crate) async fn migration_out(
         id: id.to_string(),
         status,
         error: v.row.error.clone(),
+        error_code: v.row.error_code.clone(),
         source: v.row.source.clone(),
         destination: v.row.destination.clone(),
         content: v
@@ -525,6 +580,7 @@ pub(crate) async fn migration_out(
         items: v.items,
         bytes: v.bytes,
         scheduled_at,
+        purge: purge_state(&jobs),
         progress: progress_of(v, job),
         passes: v
             .passes
@@ -663,6 +719,11 @@ pub(crate) async fn sync_migration(
             "a pass of this migration is waiting or running".into(),
         ));
     }
+    if svc.store().has_active_job(id, &[PURGE]).await? {
+        return Err(ApiError::Conflict(
+            "a deletion of this migration's items is waiting or running".into(),
+        ));
+    }
     if svc.store().credentials(id).await?.is_none() {
         return Err(ApiError::Conflict(
             "this migration's credentials are no longer kept".into(),
@@ -673,17 +734,21 @@ pub(crate) async fn sync_migration(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Delete from the destination what this migration copied from pass `from_pass` on; with
-/// `dry_run`, only count what would be deleted (the destination password is checked all the same).
+/// Delete from the destination what this migration copied from pass `from_pass` on. The
+/// destination password is checked first (a login, nothing changed); the deletion then runs as
+/// a job (`202`) whose state and result `GET /api/v1/migrations/{id}` shows under `purge`. With
+/// `dry_run`, only count what would be deleted (`200`, the password checked all the same).
 #[utoipa::path(post, path = "/api/v1/migrations/{id}/purge", request_body = PurgeRequest,
     params(("id" = String, Path), ("X-Passeur-Account" = String, Header)),
-    responses((status = 200, body = PurgeOut), (status = 404, body = ErrorOut), (status = 409, body = ErrorOut)))]
+    responses((status = 200, body = PurgeOut, description = "dry run: what would be deleted"),
+        (status = 202, body = PurgeStateOut, description = "the deletion is queued"),
+        (status = 404, body = ErrorOut), (status = 409, body = ErrorOut)))]
 pub(crate) async fn purge_migration(
     State(svc): State<Arc<Service>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<PurgeRequest>,
-) -> Result<Json<PurgeOut>, ApiError> {
+) -> Result<Response, ApiError> {
     let (id, _) = owned(&svc, &id, account_header(&headers)).await?;
     if req.destination_password.is_empty() {
         return Err(ApiError::Field {
@@ -696,10 +761,31 @@ pub(crate) async fn purge_migration(
             "a pass of this migration is waiting or running: stop it first".into(),
         ));
     }
+    if svc.store().has_active_job(id, &[PURGE]).await? {
+        return Err(ApiError::Conflict(
+            "a deletion of this migration's items is waiting or running".into(),
+        ));
+    }
     let pw = Secret::new(req.destination_password.clone());
+    if !req.dry_run {
+        svc.runner
+            .check_destination(id, pw, &svc.run_options())
+            .await?;
+        svc.queue_purge(id, req.from_pass.max(1), &req.destination_password)
+            .await?;
+        let queued = PurgeStateOut {
+            state: "queued".into(),
+            from_pass: req.from_pass.max(1),
+            deleted: 0,
+            skipped: 0,
+            notes: Vec::new(),
+            error: None,
+        };
+        return Ok((StatusCode::ACCEPTED, Json(queued)).into_response());
+    }
     let r = svc
         .runner
-        .purge(id, req.from_pass, req.dry_run, pw, &svc.run_options())
+        .purge(id, req.from_pass, true, pw, &svc.run_options())
         .await?;
     let mut notes = Vec::new();
     if let Some(m) = &r.mail {
@@ -712,7 +798,37 @@ pub(crate) async fn purge_migration(
         deleted: r.deleted(),
         skipped: r.skipped(),
         notes,
-    }))
+    })
+    .into_response())
+}
+
+/// The latest purge job of a migration, as its owner sees it.
+fn purge_state(jobs: &[Job]) -> Option<PurgeStateOut> {
+    let j = jobs.iter().rfind(|j| j.kind == PURGE)?;
+    let from_pass = serde_json::from_str::<crate::service::PurgePayload>(&j.payload)
+        .map(|p| p.from_pass)
+        .unwrap_or(1);
+    let result: PurgeResult = j
+        .progress
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let state = match j.state {
+        JobState::Completed => "done",
+        JobState::Failed | JobState::Stopped => "failed",
+        JobState::Running => "running",
+        _ => "queued",
+    };
+    Some(PurgeStateOut {
+        state: state.into(),
+        from_pass,
+        deleted: result.deleted,
+        skipped: result.skipped,
+        notes: result.notes,
+        error: matches!(j.state, JobState::Failed | JobState::Stopped)
+            .then(|| j.last_error.clone())
+            .flatten(),
+    })
 }
 
 /// One CSV field, quoted when it needs to be; a leading `=`, `+`, `-` or `@` is prefixed with

@@ -28,6 +28,12 @@ pub const NOTIFY: &str = "notify";
 pub const SWEEP: &str = "sweep";
 /// Deletes an upload's file on the machine that holds it (payload: the path).
 pub const FORGET_FILE: &str = "forget-file";
+/// Deletes from the destination what a migration copied from a sync point on (payload:
+/// [`PurgePayload`]); its result is the job's progress ([`PurgeResult`]).
+pub const PURGE: &str = "purge";
+
+/// How long before a project is deleted for inactivity its contact is told.
+const WARN_BEFORE_EXPIRY: Duration = Duration::from_secs(7 * 86_400);
 
 /// Operator settings of the service.
 #[derive(Debug, Clone)]
@@ -62,6 +68,9 @@ pub struct Settings {
     /// there): a token given for one of them is renewed during migrations. Tokens never go
     /// to an endpoint a user names.
     pub oauth_providers: Vec<passeur_oauth::Provider>,
+    /// The ISPDB that `auto://` detection asks after the domain's own autoconfig files
+    /// (default: Thunderbird's; `None`: not asked).
+    pub ispdb: Option<String>,
 }
 
 impl Default for Settings {
@@ -81,6 +90,7 @@ impl Default for Settings {
             max_upload: 50 << 30,
             upload_expire_after: Duration::from_secs(86_400),
             oauth_providers: Vec::new(),
+            ispdb: Some(passeur_net::discover::ISPDB.to_owned()),
         }
     }
 }
@@ -91,10 +101,28 @@ impl Default for Settings {
 struct SealedPair {
     source: String,
     destination: String,
+    /// The destination password typed again to confirm a purge, kept only until the purge job
+    /// has used it (it may differ from the one the migration was created with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    purge: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     source_oauth: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     destination_oauth: Option<String>,
+}
+
+/// A purge job's payload.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct PurgePayload {
+    pub from_pass: u32,
+}
+
+/// What a purge job did (its row's `progress` once it ends).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PurgeResult {
+    pub deleted: u64,
+    pub skipped: u64,
+    pub notes: Vec<String>,
 }
 
 /// The token of a source that renewed it during a run, to seal again.
@@ -273,6 +301,7 @@ impl Service {
         let pair = SealedPair {
             source: self.vault.seal(&ctx, source),
             destination: self.vault.seal(&ctx, destination),
+            purge: None,
             source_oauth: None,
             destination_oauth: None,
         };
@@ -288,10 +317,7 @@ impl Service {
         source: Option<&passeur_oauth::TokenFile>,
         destination: Option<&passeur_oauth::TokenFile>,
     ) -> Result<(), passeur_store::StoreError> {
-        let Some(json) = self.store().credentials(id).await? else {
-            return Ok(());
-        };
-        let Ok(mut pair) = serde_json::from_str::<SealedPair>(&json) else {
+        let Ok(Some(mut pair)) = self.sealed_pair(id).await else {
             return Ok(());
         };
         let ctx = id.to_string();
@@ -318,18 +344,137 @@ impl Service {
         Arc::new(passeur_oauth::TokenSource::new(f.token, provider))
     }
 
+    /// The sealed pair of `id`, if its credentials are kept.
+    async fn sealed_pair(&self, id: MigrationId) -> Result<Option<SealedPair>, String> {
+        match self.store().credentials(id).await {
+            Ok(Some(json)) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|_| "the sealed credentials are damaged".to_string()),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Seals the destination password typed to confirm a purge of `id` beside its credentials
+    /// (`None`: takes it away again). A migration whose credentials are no longer kept gets a
+    /// pair holding only this password.
+    async fn keep_purge_password(
+        &self,
+        id: MigrationId,
+        password: Option<&str>,
+    ) -> Result<(), String> {
+        let ctx = id.to_string();
+        let mut pair = match self.sealed_pair(id).await? {
+            Some(p) => p,
+            None if password.is_none() => return Ok(()),
+            None => SealedPair {
+                source: String::new(),
+                destination: String::new(),
+                purge: None,
+                source_oauth: None,
+                destination_oauth: None,
+            },
+        };
+        pair.purge = password.map(|p| self.vault.seal(&ctx, p));
+        let json = serde_json::to_string(&pair).unwrap_or_default();
+        self.store()
+            .put_credentials(id, &json)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Queues the deletion of what `id` copied from pass `from_pass` on, with the destination
+    /// password the user typed again (sealed until the job has used it).
+    pub(crate) async fn queue_purge(
+        &self,
+        id: MigrationId,
+        from_pass: u32,
+        destination_password: &str,
+    ) -> Result<i64, crate::ApiError> {
+        self.keep_purge_password(id, Some(destination_password))
+            .await
+            .map_err(crate::ApiError::Internal)?;
+        let row = self.store().migration(id).await?;
+        // Only the destination is reached.
+        let hosts = Endpoint::parse(row.destination.split(' ').next().unwrap_or_default())
+            .map(|e| vec![e.host.to_ascii_lowercase()])
+            .unwrap_or_default();
+        let job = NewJob {
+            kind: PURGE.into(),
+            migration: Some(id),
+            payload: serde_json::to_string(&PurgePayload { from_pass }).unwrap_or_default(),
+            max_attempts: 3,
+            connections: 1,
+            hosts,
+            ..Default::default()
+        };
+        Ok(self.store().enqueue_job(&job).await?)
+    }
+
+    async fn run_purge_job(&self, job: &Job, progress: Progress) -> Outcome {
+        let Some(id) = job.migration else {
+            return Outcome::Failed("a purge job without a migration".into());
+        };
+        let p: PurgePayload = match serde_json::from_str(&job.payload) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(format!("a purge job is damaged: {e}")),
+        };
+        let password = match self.sealed_pair(id).await {
+            Ok(Some(SealedPair {
+                purge: Some(sealed),
+                ..
+            })) => match self.vault.open(&id.to_string(), &sealed) {
+                Ok(pw) => pw,
+                Err(e) => return Outcome::Failed(e.to_string()),
+            },
+            Ok(_) => {
+                return Outcome::Failed(
+                    "the destination password for this deletion is no longer kept: ask again"
+                        .into(),
+                );
+            }
+            Err(e) => return Outcome::Retry(e),
+        };
+        let result = self
+            .runner
+            .purge(id, p.from_pass, false, password, &self.run_options())
+            .await;
+        let outcome = match result {
+            Ok(r) => {
+                let mut notes = Vec::new();
+                if let Some(m) = &r.mail {
+                    notes.extend(m.notes.iter().cloned());
+                }
+                if let Some(d) = &r.dav {
+                    notes.extend(d.notes.iter().cloned());
+                }
+                let done = PurgeResult {
+                    deleted: r.deleted(),
+                    skipped: r.skipped(),
+                    notes,
+                };
+                progress
+                    .report(&serde_json::to_string(&done).unwrap_or_default())
+                    .await;
+                Outcome::Completed
+            }
+            Err(e) if e.is_retryable() && job.attempts < job.max_attempts => {
+                return Outcome::Retry(e.to_string());
+            }
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+        // Used (or failed for good): the typed password is not kept any longer.
+        if let Err(e) = self.keep_purge_password(id, None).await {
+            tracing::warn!(migration = %id, error = %e, "cannot drop a purge's password");
+        }
+        outcome
+    }
+
     /// A migration's passwords, opened; `None` when they are no longer kept.
     async fn secrets(&self, id: MigrationId) -> Result<Option<Opened>, String> {
-        let Some(json) = self
-            .store()
-            .credentials(id)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
+        let Some(pair) = self.sealed_pair(id).await? else {
             return Ok(None);
         };
-        let pair: SealedPair =
-            serde_json::from_str(&json).map_err(|_| "the sealed credentials are damaged")?;
         let ctx = id.to_string();
         let open = |v: &str| self.vault.open(&ctx, v).map_err(|e| e.to_string());
         let token = |v: &Option<String>| -> Result<Option<passeur_oauth::TokenFile>, String> {
@@ -481,7 +626,12 @@ impl Service {
                 let msg = "this migration's credentials are no longer kept".to_string();
                 let _ = self
                     .store()
-                    .set_status(id, passeur_types::Status::Failed, Some(&msg))
+                    .set_status_coded(
+                        id,
+                        passeur_types::Status::Failed,
+                        Some(&msg),
+                        Some("credentials"),
+                    )
                     .await;
                 return Outcome::Failed(msg);
             }
@@ -665,6 +815,43 @@ impl Service {
         Ok(())
     }
 
+    /// Tells the contact of each project that the sweep will delete within a week (idle, and
+    /// every migration of it idle too), once per idle spell. `cutoff` is the sweep's own (Unix
+    /// seconds): what was last active before it goes now.
+    async fn warn_expiring_projects(&self, cutoff: i64) -> Result<(), passeur_store::StoreError> {
+        let lead = WARN_BEFORE_EXPIRY.min(self.settings.expire_after).as_secs() as i64;
+        let soon = cutoff + lead;
+        let candidates = self.store().projects_to_warn(soon * 1000).await?;
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let idle: std::collections::HashSet<MigrationId> = self
+            .store()
+            .inactive_migrations(soon)
+            .await?
+            .into_iter()
+            .collect();
+        for (id, to, lang) in candidates {
+            let migrations = self.store().project_migrations(&id).await?;
+            if !migrations.iter().all(|m| idle.contains(m)) {
+                continue;
+            }
+            self.queue_mail(
+                &to,
+                lang.parse().unwrap_or_default(),
+                Notification::ProjectExpiring {
+                    project_id: id.clone(),
+                    days: (lead as u64).div_ceil(86_400).max(1) as u32,
+                    url: crate::projects::project_url(self, &id),
+                },
+            )
+            .await;
+            self.store().mark_project_warned(&id).await?;
+            tracing::info!(project = %id, "project expiry announced");
+        }
+        Ok(())
+    }
+
     async fn run_sweep(&self) -> Outcome {
         if let Err(e) = self.sweep_uploads().await {
             return Outcome::Retry(e.to_string());
@@ -683,6 +870,9 @@ impl Service {
         if !ids.is_empty() {
             tracing::info!(deleted = ids.len(), "expired migrations deleted");
         }
+        if let Err(e) = self.warn_expiring_projects(cutoff).await {
+            return Outcome::Retry(e.to_string());
+        }
         // Projects go once idle as long and left without migrations.
         match self.store().delete_inactive_projects(cutoff * 1000).await {
             Ok(p) if !p.is_empty() => tracing::info!(deleted = p.len(), "expired projects deleted"),
@@ -698,6 +888,7 @@ impl Handler for Service {
         match job.kind.as_str() {
             PASS => self.run_pass_job(&job, progress, cancel).await,
             NOTIFY => self.run_notify_job(&job).await,
+            PURGE => self.run_purge_job(&job, progress).await,
             SWEEP => self.run_sweep().await,
             FORGET_FILE => match serde_json::from_str::<String>(&job.payload) {
                 Ok(path) => {

@@ -110,7 +110,21 @@ impl From<passeur_store::StoreError> for Tus {
 impl IntoResponse for Tus {
     fn into_response(self) -> Response {
         let mut res = match self.error {
-            Some(error) => (self.status, Json(ErrorOut { error, field: None })).into_response(),
+            Some(error) => {
+                let code = match self.status {
+                    StatusCode::INTERNAL_SERVER_ERROR => "internal",
+                    StatusCode::NOT_FOUND | StatusCode::GONE => "not_found",
+                    StatusCode::CONFLICT => "conflict",
+                    StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                    _ => "bad_request",
+                };
+                let out = ErrorOut {
+                    error,
+                    code: code.into(),
+                    field: None,
+                };
+                (self.status, Json(out)).into_response()
+            }
             None => self.status.into_response(),
         };
         let h = res.headers_mut();

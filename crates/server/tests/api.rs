@@ -119,6 +119,7 @@ async fn create_track_sync_purge_over_the_api() {
     .await;
     assert!(st.is_client_error() || st.is_server_error(), "{st} {v}");
     assert!(v["error"].as_str().unwrap().contains("destination"), "{v}");
+    assert_eq!(v["code"], "auth", "{v}");
     assert_eq!(count(&dst, "user1"), 23);
     let (st, v) = call(
         &svc,
@@ -128,8 +129,33 @@ async fn create_track_sync_purge_over_the_api() {
         Some(json!({"from_pass": 2, "destination_password": "pass1"})),
     )
     .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!(v["deleted"], 3, "{v}");
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let start = Instant::now();
+    let purge = loop {
+        let (_, v) = call(
+            &svc,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some("user1"),
+            None,
+        )
+        .await;
+        let m: MigrationOut = serde_json::from_value(v).unwrap();
+        match m.purge {
+            Some(p) if p.state == "done" || p.state == "failed" => break p,
+            _ => {}
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "purge never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (purge.state.as_str(), purge.deleted),
+        ("done", 3),
+        "{purge:?}"
+    );
     assert_eq!(count(&dst, "user1"), 20);
 
     // The passwords are nowhere in the store's files.

@@ -31,6 +31,14 @@ async fn service(dir: &std::path::Path) -> (Arc<Service>, Store) {
 }
 
 async fn service_with(dir: &std::path::Path, smtp: Option<&SmtpReceiver>) -> (Arc<Service>, Store) {
+    service_tuned(dir, smtp, |_| {}).await
+}
+
+async fn service_tuned(
+    dir: &std::path::Path,
+    smtp: Option<&SmtpReceiver>,
+    tune: impl FnOnce(&mut Settings),
+) -> (Arc<Service>, Store) {
     let store = Store::open(&dir.join("passeur.db")).await.unwrap();
     let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
     let notifier = smtp.map(|rx| {
@@ -39,12 +47,13 @@ async fn service_with(dir: &std::path::Path, smtp: Option<&SmtpReceiver>) -> (Ar
         c.timeout = Duration::from_secs(10);
         Notifier::new(c).unwrap()
     });
-    let settings = Settings {
+    let mut settings = Settings {
         allow_private_addresses: true,
         public_url: "https://passeur.test".into(),
         workers: 3,
         ..Default::default()
     };
+    tune(&mut settings);
     let svc = Service::new(Runner::new(store.clone()), vault, settings, notifier);
     let workers = Arc::clone(&svc);
     tokio::spawn(async move { workers.run_workers().await });
@@ -972,4 +981,41 @@ async fn the_served_service_throttles_failed_logins_by_address() {
         assert_eq!(raw_status(addr, "POST", &path, &wrong, None).await, 401);
     }
     assert_eq!(raw_status(addr, "POST", &path, &right, None).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contact_is_told_a_week_before_an_idle_project_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
+    // Idle for 2 s is "deleted within a week" here; nothing is deleted during the test.
+    let (svc, store) = service_tuned(dir.path(), Some(&rx), |s| {
+        s.expire_after = Duration::from_secs(7 * 86_400 + 2);
+        s.sweep_every = Duration::from_millis(300);
+    })
+    .await;
+    let id = create_project(&svc, json!({})).await;
+    let text = |m: &passeur_testkit::ReceivedMessage| {
+        let p = mail_parser::MessageParser::default().parse(&m.raw).unwrap();
+        format!(
+            "{}\n{}",
+            p.subject().unwrap_or_default(),
+            p.body_text(0).unwrap_or_default()
+        )
+    };
+    let msgs = rx.wait_for(2, WAIT).unwrap();
+    let warning = text(&msgs[1]);
+    assert!(warning.contains(&id), "{warning}");
+    assert!(
+        warning.contains(&format!("https://passeur.test/project/{id}")),
+        "{warning}"
+    );
+    assert!(warning.contains('7'), "the days left are said: {warning}");
+    // Once per idle spell: later sweeps say nothing more.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(rx.messages().unwrap().len(), 2);
+    assert!(store.project(&id).await.unwrap().is_some(), "not deleted");
+    // A login starts the count again; the next idle spell is told again.
+    login(&svc, &id).await;
+    let msgs = rx.wait_for(3, WAIT).unwrap();
+    assert!(text(&msgs[2]).contains(&id));
 }

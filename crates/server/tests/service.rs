@@ -12,7 +12,9 @@ use passeur_notify::{Notifier, SmtpConfig};
 use passeur_server::api::MigrationOut;
 use passeur_server::{Service, Settings, router};
 use passeur_store::Store;
-use passeur_testkit::{Dovecot, DovecotOptions, SmtpOptions, SmtpReceiver};
+use passeur_testkit::{
+    Dovecot, DovecotOptions, Radicale, RadicaleOptions, SmtpOptions, SmtpReceiver,
+};
 use serde_json::json;
 use tower::ServiceExt as _;
 
@@ -155,12 +157,28 @@ async fn notified_tracked_synced_purged_reported_and_forgotten() {
         Some(json!({"from_pass": 2, "destination_password": "pass1"})),
     )
     .await;
+    // It runs as a job: queued at once, its result shown with the migration.
     assert_eq!(
-        (st, v["deleted"].as_u64()),
-        (StatusCode::OK, Some(4)),
+        (st, v["state"].as_str()),
+        (StatusCode::ACCEPTED, Some("queued")),
         "{v}"
     );
+    let m = wait_until(&svc, &id, "user1", "purged", |m| {
+        m.purge.as_ref().is_some_and(|p| p.state == "done")
+    })
+    .await;
+    let p = m.purge.unwrap();
+    assert_eq!((p.from_pass, p.deleted, p.skipped), (2, 4, 0), "{p:?}");
     assert_eq!(count(&dst, "user1"), 30);
+    assert_eq!(m.items, 30, "the item map no longer holds what was deleted");
+    // The password typed for the deletion is not kept once the job has used it.
+    let sealed = svc
+        .store()
+        .credentials(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!sealed.contains("\"purge\""), "{sealed}");
 
     // The report of items not migrated is a CSV (empty here but for its header).
     let (st, csv) = call(
@@ -260,6 +278,8 @@ async fn wrong_credentials_fail_naming_the_side_in_the_api_and_the_notification(
     let err = m.error.clone().unwrap_or_default();
     assert!(err.starts_with("destination"), "{m:?}");
     assert!(!err.contains("not-the-password"));
+    // The kind of failure as a word a page can say in its own language.
+    assert_eq!(m.error_code.as_deref(), Some("auth"), "{m:?}");
     let _started = mail_text(&rx, 1);
     let failed = mail_text(&rx, 2);
     assert!(failed.contains(&id), "{failed}");
@@ -394,6 +414,44 @@ async fn connection_tests_say_per_side_what_is_wrong() {
     assert!(
         !v.to_string().contains("wrong\""),
         "no password echoed: {v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_tests_try_the_dav_server_a_side_names() {
+    let mail = Dovecot::start(DovecotOptions::default()).unwrap();
+    // Radicale knows user1 and user2; Dovecot knows user3 too.
+    let rad = Radicale::start(RadicaleOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path(), None, true).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://127.0.0.1:{}/", closed.local_addr().unwrap().port());
+    drop(closed);
+    let body = json!({
+        "source": {"url": url(&mail, "user1"), "password": "pass1", "dav": rad.url()},
+        "destination": {"url": url(&mail, "user3"), "password": "pass3", "dav": rad.url()},
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/connection-tests", None, Some(body)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["source"]["ok"].as_bool(),
+            v["source"]["dav"]["ok"].as_bool(),
+            v["destination"]["ok"].as_bool(),
+            v["destination"]["dav"]["reason"].as_str(),
+        ),
+        (Some(true), Some(true), Some(true), Some("auth")),
+        "{v}"
+    );
+    let body = json!({
+        "source": {"url": url(&mail, "user1"), "password": "pass1", "dav": dead},
+        "destination": {"url": url(&mail, "user2"), "password": "pass2"},
+    });
+    let (_, v) = call_json(&svc, "POST", "/api/v1/connection-tests", None, Some(body)).await;
+    assert_eq!(v["source"]["dav"]["reason"], "unreachable", "{v}");
+    assert!(
+        v["destination"].get("dav").is_none(),
+        "no DAV server named: {v}"
     );
 }
 

@@ -346,7 +346,11 @@ async fn browser_migrate_track_and_purge() {
         .text()
         .await
         .unwrap();
-    assert!(err.contains("destination"), "{err}");
+    // Said in the page's words first (the error's code), the server's own after.
+    assert!(
+        err.starts_with("Destination server — The server refused this login or password. ("),
+        "{err}"
+    );
     assert_eq!(inbox_count(&dst, "user1"), 15);
     set(&c, "#purge-password", "pass1").await;
     click(&c, "#purge-check").await;

@@ -364,6 +364,39 @@ impl Store {
         })
     }
 
+    /// Projects idle since before `idle_before_ms`, with a contact address, whose contact was
+    /// not told since their last activity: (id, contact, language).
+    pub async fn projects_to_warn(
+        &self,
+        idle_before_ms: i64,
+    ) -> Result<Vec<(String, String, String)>> {
+        with_pool!(self, |pool| {
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT id, notify, lang FROM projects
+                 WHERE updated_at_ms < $1 AND notify IS NOT NULL
+                   AND (expiry_warned_at_ms IS NULL OR expiry_warned_at_ms < updated_at_ms)
+                 ORDER BY id",
+            )
+            .bind(idle_before_ms)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows)
+        })
+    }
+
+    /// Records that project `id`'s contact was told it will expire.
+    pub async fn mark_project_warned(&self, id: &str) -> Result<()> {
+        let now = self.clock_ms().await?;
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE projects SET expiry_warned_at_ms = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Replaces project `id`'s options (JSON) and its limit of simultaneous migrations, which
     /// its waiting jobs take at once. Whether the project exists.
     pub async fn set_project_options(&self, id: &str, options: &str, limit: u32) -> Result<bool> {

@@ -23,6 +23,7 @@ fn migration_from_row(r: &impl RowExt) -> Result<MigrationRow> {
         status: Status::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
         error: r.opt_text("error")?,
+        error_code: r.opt_text("error_code")?,
     })
 }
 
@@ -158,13 +159,28 @@ impl Store {
         status: Status,
         error: Option<&str>,
     ) -> Result<()> {
+        self.set_status_coded(id, status, error, None).await
+    }
+
+    /// [`Store::set_status`] with a stable word for the kind of failure beside its text (see
+    /// [`MigrationRow::error_code`]).
+    pub async fn set_status_coded(
+        &self,
+        id: MigrationId,
+        status: Status,
+        error: Option<&str>,
+        code: Option<&str>,
+    ) -> Result<()> {
         write_tx!(self, id, |tx| {
-            sqlx::query("UPDATE migrations SET status = $1, error = $2 WHERE id = $3")
-                .bind(status.as_str())
-                .bind(error)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE migrations SET status = $1, error = $2, error_code = $3 WHERE id = $4",
+            )
+            .bind(status.as_str())
+            .bind(error)
+            .bind(code)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
         });
         Ok(())
     }

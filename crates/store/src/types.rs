@@ -89,6 +89,9 @@ pub struct MigrationRow {
     pub status: Status,
     /// Why it failed, if it did.
     pub error: Option<String>,
+    /// The kind of that failure as a stable word (`auth`, `tls`, `unreachable`, ...), when
+    /// the runner knew it.
+    pub error_code: Option<String>,
 }
 
 /// How a pass ended, or that it is still running.

@@ -475,18 +475,30 @@ impl Runner {
         let parts = execute(&rc, &row.source, &row.destination, spec, secrets, opts).await;
         let counters = parts.counters();
         let result = finish(&rc, false, parts);
-        let (status, pass_status, err) = match &result {
+        let (status, pass_status, err, code) = match &result {
             Ok(o) => match o.outcome {
-                Outcome::Done => (Status::Done, PassStatus::Done, None),
-                Outcome::Stopped => (Status::Stopped, PassStatus::Stopped, None),
-                Outcome::Incomplete => (Status::Failed, PassStatus::Incomplete, o.summary.clone()),
+                Outcome::Done => (Status::Done, PassStatus::Done, None, None),
+                Outcome::Stopped => (Status::Stopped, PassStatus::Stopped, None, None),
+                Outcome::Incomplete => (
+                    Status::Failed,
+                    PassStatus::Incomplete,
+                    o.summary.clone(),
+                    Some("incomplete"),
+                ),
             },
-            Err(e) => (Status::Failed, PassStatus::Failed, Some(e.to_string())),
+            Err(e) => (
+                Status::Failed,
+                PassStatus::Failed,
+                Some(e.to_string()),
+                Some(e.code()),
+            ),
         };
         store
             .update_pass(id, pass, counters, Some((pass_status, err.as_deref())))
             .await?;
-        store.set_status(id, status, err.as_deref()).await?;
+        store
+            .set_status_coded(id, status, err.as_deref(), code)
+            .await?;
         result
     }
 
@@ -544,6 +556,39 @@ impl Runner {
             .await;
         held.release().await;
         result
+    }
+
+    /// Logs in to the migration's mail destination with `destination_password` and out again,
+    /// changing nothing: the check a service makes before it queues a purge. A destination with
+    /// no mail side (contacts and calendars only) is not checked here.
+    pub async fn check_destination(
+        &self,
+        id: MigrationId,
+        destination_password: Secret,
+        opts: &RunOptions,
+    ) -> Result<(), EngineError> {
+        let (row, spec) = self.load(id).await?;
+        let (url, admin) = match &spec {
+            MigrationSpec::Accounts(a) if a.with_mail => (
+                row.destination.clone(),
+                opts.to_admin.clone().or(a.to_admin.clone()),
+            ),
+            MigrationSpec::Import(i) => match &i.import.imap {
+                Some(u) => (u.clone(), opts.to_admin.clone().or(i.to_admin.clone())),
+                None => return Ok(()),
+            },
+            MigrationSpec::Accounts(_) => return Ok(()),
+        };
+        let acc = mail_account(
+            &url,
+            admin,
+            destination_password,
+            opts.destination_insecure_tls,
+            opts,
+        )?;
+        let client = acc.connect(Side::Destination).await?;
+        let _ = client.logout().await;
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

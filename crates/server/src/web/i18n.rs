@@ -159,21 +159,17 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ),
     (
         "home.track.text",
-        "You need the migration ID and the source account.",
-        "Il faut l'identifiant de la migration et le compte source.",
+        "You need the migration ID and the source account (for a file migration, the destination account).",
+        "Il faut l'identifiant de la migration et le compte source (pour une migration de fichier, le compte de destination).",
     ),
     // Tracking form.
     ("track.title", "Track a migration", "Suivre une migration"),
     ("track.id", "Migration ID", "Identifiant de la migration"),
-    (
-        "track.account",
-        "Source account (login)",
-        "Compte source (identifiant)",
-    ),
+    ("track.account", "Account (login)", "Compte (identifiant)"),
     (
         "track.account.hint",
-        "The login of the old mailbox, usually its e-mail address.",
-        "L'identifiant de l'ancienne boîte, en général son adresse e-mail.",
+        "The login of the old mailbox, usually its e-mail address; for a file migration, the login of the mailbox the file went into.",
+        "L'identifiant de l'ancienne boîte, en général son adresse e-mail ; pour une migration de fichier, celui de la boîte où le fichier a été importé.",
     ),
     ("track.go", "Track", "Suivre"),
     // One-account form.
@@ -272,8 +268,8 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ("trk.title", "Migration", "Migration"),
     (
         "trk.account.ask",
-        "Enter the source account to follow this migration.",
-        "Saisissez le compte source pour suivre cette migration.",
+        "Enter the source account (for a file migration, the destination account) to follow this migration.",
+        "Saisissez le compte source (pour une migration de fichier, le compte de destination) pour suivre cette migration.",
     ),
     ("trk.status", "Status", "État"),
     ("trk.progress", "Progress", "Progression"),
@@ -481,6 +477,41 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Cette adresse n'est pas autorisée par ce service.",
     ),
     (
+        "js.code.plaintext",
+        "The password would cross the network unencrypted: choose a secure server type (IMAPS or STARTTLS).",
+        "Le mot de passe passerait en clair sur le réseau : choisissez un type de serveur sécurisé (IMAPS ou STARTTLS).",
+    ),
+    (
+        "js.code.quota",
+        "The destination mailbox is full (quota reached).",
+        "La boîte de destination est pleine (quota atteint).",
+    ),
+    (
+        "js.code.file",
+        "The file cannot be read: it is damaged or not of the expected kind.",
+        "Le fichier est illisible : il est abîmé ou n'est pas du type attendu.",
+    ),
+    (
+        "js.code.incomplete",
+        "Some items could not be migrated: see the list below.",
+        "Certains éléments n'ont pas pu être migrés : voir la liste ci-dessous.",
+    ),
+    (
+        "js.code.credentials",
+        "The passwords of this migration are no longer kept: create it again.",
+        "Les mots de passe de cette migration ne sont plus conservés : créez-la à nouveau.",
+    ),
+    (
+        "js.code.rate_limited",
+        "Too many requests from your address: try again in a minute.",
+        "Trop de requêtes depuis votre adresse : réessayez dans une minute.",
+    ),
+    (
+        "js.test.dav",
+        "Contacts and calendars:",
+        "Contacts et agendas :",
+    ),
+    (
         "js.test.other",
         "The connection failed.",
         "La connexion a échoué.",
@@ -517,6 +548,16 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "js.purge.done",
         "{n} item(s) deleted.",
         "{n} élément(s) supprimé(s).",
+    ),
+    (
+        "js.purge.running",
+        "Deleting the items… (this page follows it)",
+        "Suppression des éléments en cours… (cette page la suit)",
+    ),
+    (
+        "js.purge.failed",
+        "The deletion failed:",
+        "La suppression a échoué :",
     ),
     (
         "js.purge.nothing",

@@ -184,8 +184,8 @@
       const body = sides(need, errors);
       SIDES.forEach((p) => { $(p + '-test').textContent = ''; delete $(p + '-test').dataset.result; });
       if (errors.length) { $('err-form').textContent = msg('err.form'); return; }
-      delete body.source.dav;
-      delete body.destination.dav;
+      // A DAV server given for contacts and calendars is tried too.
+      ['source', 'destination'].forEach((k) => { if (!body[k].dav) delete body[k].dav; });
       $('test-conn').disabled = true;
       $('testing').textContent = msg('testing');
       const r = await api('POST', '/api/v1/connection-tests', { body });
@@ -196,7 +196,14 @@
         const t = r.data[p === 'src' ? 'source' : 'destination'];
         const out = $(p + '-test');
         out.dataset.result = t.ok ? 'ok' : t.reason;
-        out.textContent = t.ok ? msg('test.ok') : msg('test.' + t.reason);
+        let text = t.ok ? msg('test.ok') : msg('test.' + t.reason);
+        if (t.dav) {
+          out.dataset.dav = t.dav.ok ? 'ok' : t.dav.reason;
+          text += ' ' + msg('test.dav') + ' ' + (t.dav.ok ? msg('test.ok') : msg('test.' + t.dav.reason));
+        } else {
+          delete out.dataset.dav;
+        }
+        out.textContent = text;
       });
     });
 
@@ -242,7 +249,7 @@
         const input = $(field);
         if (input && input.focus) input.focus();
       } else {
-        $('err-form').textContent = msg('err.generic') + ' ' + apiError;
+        $('err-form').textContent = apiText(r);
         $('err-form').focus();
       }
     });
@@ -310,13 +317,14 @@
     if (!account) { $('ask').hidden = false; return; }
     $('view').hidden = false;
     let last = null;
-    const w = watch(id, account, (m) => { last = m; show(m); }, () => {
+    const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); }, () => {
       sessionStorage.removeItem(ACCOUNT_KEY + id);
       $('err-view').textContent = msg('err.notfound');
       $('ask').hidden = false;
     });
     const path = '/api/v1/migrations/' + encodeURIComponent(id);
-    const busy = (m) => m && (m.status === 'running' || m.status === 'queued');
+    const busy = (m) => m && (m.status === 'running' || m.status === 'queued' ||
+      (m.purge && (m.purge.state === 'queued' || m.purge.state === 'running')));
 
     $('report-dl').addEventListener('click', async () => {
       const r = await fetch(path + '/report.csv', { headers: { 'X-Passeur-Account': account } });
@@ -375,18 +383,35 @@
       const r = await api('POST', path + '/purge', { account, body });
       $('purge-confirm').hidden = true;
       pending = null;
-      if (r.status !== 200 || !r.data) { purgeErr(r); return; }
+      if (r.status !== 202 || !r.data) { purgeErr(r); return; }
       $('purge-password').value = '';
-      $('purge-result').textContent = msg('purge.done', { n: r.data.deleted });
-      $('purge-result').dataset.deleted = r.data.deleted;
+      showPurge(r.data);
       w.refresh();
     });
+
+    // The deletion runs as a job on the server: its state arrives with the migration's.
+    function showPurge(p) {
+      const out = $('purge-result');
+      if (!p) return;
+      delete out.dataset.deleted;
+      out.dataset.state = p.state;
+      if (p.state === 'done') {
+        out.textContent = msg('purge.done', { n: p.deleted });
+        out.dataset.deleted = p.deleted;
+      } else if (p.state === 'failed') {
+        out.textContent = msg('purge.failed') + ' ' + sideError(p.error);
+      } else {
+        out.textContent = msg('purge.running');
+      }
+    }
   }
 
   function apiText(r) {
     if (r.status === 0) return msg('err.network');
     if (r.status === 404) return msg('err.notfound');
-    return msg('err.generic') + ' ' + ((r.data && r.data.error) || ('HTTP ' + r.status));
+    const text = (r.data && r.data.error) || ('HTTP ' + r.status);
+    if (r.data && codeText(r.data.code)) return sideError(text, r.data.code);
+    return msg('err.generic') + ' ' + text;
   }
 
   function statusText(s) {
@@ -395,17 +420,33 @@
 
   // "destination: cannot log in…" names the side in the page's language; the rest is the
   // server's or the engine's own words.
-  function sideError(e) {
+  function sideError(e, code) {
     if (!e) return '';
     const m = /^(source|destination): (.*)$/s.exec(e);
-    return m ? msg(m[1] === 'source' ? 'side.source' : 'side.destination') + ' — ' + m[2] : e;
+    const side = m ? msg(m[1] === 'source' ? 'side.source' : 'side.destination') + ' — ' : '';
+    const detail = m ? m[2] : e;
+    const said = codeText(code);
+    // The page's language first; the server's own words after, for whoever helps.
+    return said ? side + said + ' (' + detail + ')' : side + detail;
+  }
+
+  // What an error code (the API's `code`, a migration's `error_code`) says in this page's
+  // language, or '' when the page has no words for it.
+  function codeText(code) {
+    if (!code) return '';
+    for (const key of ['code.' + code, 'test.' + code]) {
+      if (Object.prototype.hasOwnProperty.call(T, key)) return msg(key);
+    }
+    if (code === 'busy' || code === 'conflict') return msg('err.busy');
+    if (code === 'not_found') return msg('err.notfound');
+    return '';
   }
 
   function show(m) {
     const st = $('status');
     st.textContent = statusText(m.status);
     st.dataset.status = m.status;
-    $('status-error').textContent = sideError(m.error);
+    $('status-error').textContent = sideError(m.error, m.error_code);
     $('updated').textContent = msg('updated', { time: new Date().toLocaleTimeString(LANG) });
 
     // Progress per content kind: a bar with the share done when the total is known, the
@@ -663,7 +704,7 @@
         const el = $(field);
         if (el && el.focus) el.focus();
       } else {
-        $('err-form').textContent = msg('err.generic') + ' ' + apiError;
+        $('err-form').textContent = apiText(r);
         $('err-form').focus();
       }
     });

@@ -8,6 +8,7 @@ mod config;
 mod dav_args;
 mod detect;
 mod import;
+mod oauth;
 mod progress;
 
 use std::io::IsTerminal;
@@ -76,6 +77,10 @@ enum Command {
     /// Find the mail servers of an e-mail address (provider presets, DNS SRV records,
     /// autoconfig files, MX records) and print them with where they were found.
     Detect(detect::DetectArgs),
+    /// OAuth 2.0: sign in to a provider (Gmail, Microsoft 365, any RFC 8628 issuer) and keep
+    /// the tokens in a file for --from-token-file / --to-token-file.
+    #[command(name = "oauth")]
+    OAuth(oauth::OAuthArgs),
 }
 
 #[derive(Args)]
@@ -162,6 +167,10 @@ struct SourceAuth {
     /// Log in to the source as this admin on behalf of the user (SASL PLAIN authzid).
     #[arg(long)]
     from_admin: Option<String>,
+    /// Log in to the source with the OAuth 2.0 token in this file (an access token alone, or
+    /// the JSON `passeur oauth login` writes, renewed during the run) instead of a password.
+    #[arg(long, conflicts_with_all = ["from_password_file", "from_admin"])]
+    from_token_file: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -172,6 +181,9 @@ struct DestAuth {
     /// Log in to the destination as this admin on behalf of the user.
     #[arg(long)]
     to_admin: Option<String>,
+    /// Log in to the destination with the OAuth 2.0 token in this file instead of a password.
+    #[arg(long, conflicts_with_all = ["to_password_file", "to_admin"])]
+    to_token_file: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -468,6 +480,7 @@ fn service(
             ttl: std::time::Duration::from_secs(w.job_ttl_seconds.max(2)),
             ..Default::default()
         },
+        oauth_providers: oauth::service_providers()?,
         ..Default::default()
     };
     Ok(passeur_server::Service::new(
@@ -554,6 +567,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(a) => verify(&runner, a).await,
         Command::Import(a) => import::import(&runner, a).await,
         Command::Detect(a) => detect::detect(a).await,
+        Command::OAuth(a) => oauth::oauth(a).await,
     }
 }
 
@@ -581,8 +595,8 @@ fn password(file: Option<&Path>, env: &str, what: &str) -> Result<Zeroizing<Stri
 }
 
 /// The per-run options common to `migrate` and `sync` (never stored).
-fn run_options(run: &RunArgs, src: &SourceAuth, dst: &DestAuth) -> RunOptions {
-    RunOptions {
+fn run_options(run: &RunArgs, src: &SourceAuth, dst: &DestAuth) -> Result<RunOptions> {
+    Ok(RunOptions {
         dry_run: run.dry_run,
         full: run.full,
         connections: run.connections,
@@ -595,7 +609,17 @@ fn run_options(run: &RunArgs, src: &SourceAuth, dst: &DestAuth) -> RunOptions {
         dns_server: dav_args::dns_server().unwrap_or(None),
         address_policy: Default::default(),
         allow_plaintext: allow_plaintext(),
-    }
+        source_oauth: src
+            .from_token_file
+            .as_deref()
+            .map(oauth::token_source)
+            .transpose()?,
+        destination_oauth: dst
+            .to_token_file
+            .as_deref()
+            .map(oauth::token_source)
+            .transpose()?,
+    })
 }
 
 /// `--allow-plaintext`, as given for this process.
@@ -605,18 +629,25 @@ pub(crate) fn allow_plaintext() -> bool {
     ALLOW_PLAINTEXT.get().copied().unwrap_or(false)
 }
 
+/// Each side's password; none is asked for a side that logs in with a token file.
 fn both_passwords(src: &SourceAuth, dst: &DestAuth) -> Result<Secrets> {
     Ok(Secrets {
-        source: Some(password(
-            src.from_password_file.as_deref(),
-            "PASSEUR_FROM_PASSWORD",
-            "source",
-        )?),
-        destination: Some(password(
-            dst.to_password_file.as_deref(),
-            "PASSEUR_TO_PASSWORD",
-            "destination",
-        )?),
+        source: Some(match &src.from_token_file {
+            Some(_) => Zeroizing::new(String::new()),
+            None => password(
+                src.from_password_file.as_deref(),
+                "PASSEUR_FROM_PASSWORD",
+                "source",
+            )?,
+        }),
+        destination: Some(match &dst.to_token_file {
+            Some(_) => Zeroizing::new(String::new()),
+            None => password(
+                dst.to_password_file.as_deref(),
+                "PASSEUR_TO_PASSWORD",
+                "destination",
+            )?,
+        }),
     })
 }
 
@@ -669,7 +700,7 @@ async fn migrate(runner: &Runner, mut a: MigrateArgs) -> Result<ExitCode> {
         dav: plan.dav,
         pop3_folder: a.pop3_folder.clone(),
     });
-    let opts = run_options(&a.run, &a.src, &a.dst);
+    let opts = run_options(&a.run, &a.src, &a.dst)?;
     if a.run.dry_run {
         // Nothing is stored: there is no migration ID to give.
         let secrets = both_passwords(&a.src, &a.dst)?;
@@ -723,7 +754,7 @@ async fn sync(runner: &Runner, a: SyncArgs) -> Result<ExitCode> {
     runner.load(a.id).await?;
     let secrets = both_passwords(&a.src, &a.dst)?;
     println!("migration {}", a.id);
-    let opts = run_options(&a.run, &a.src, &a.dst);
+    let opts = run_options(&a.run, &a.src, &a.dst)?;
     run_pass(runner, a.id, &secrets, &opts, &a.run).await
 }
 
@@ -909,15 +940,24 @@ async fn status(runner: &Runner, a: StatusArgs) -> Result<ExitCode> {
 
 async fn purge(runner: &Runner, a: PurgeArgs) -> Result<ExitCode> {
     let (_, spec) = runner.load(a.id).await?;
-    let pw = password(
-        a.dst.to_password_file.as_deref(),
-        "PASSEUR_TO_PASSWORD",
-        "destination",
-    )?;
+    let pw = match &a.dst.to_token_file {
+        Some(_) => Zeroizing::new(String::new()),
+        None => password(
+            a.dst.to_password_file.as_deref(),
+            "PASSEUR_TO_PASSWORD",
+            "destination",
+        )?,
+    };
     let opts = RunOptions {
         allow_plaintext: allow_plaintext(),
         destination_insecure_tls: a.insecure_tls || a.to_insecure_tls,
         to_admin: a.dst.to_admin.clone(),
+        destination_oauth: a
+            .dst
+            .to_token_file
+            .as_deref()
+            .map(oauth::token_source)
+            .transpose()?,
         dns_server: dav_args::dns_server()?,
         ..Default::default()
     };
@@ -974,6 +1014,18 @@ async fn verify(runner: &Runner, a: VerifyArgs) -> Result<ExitCode> {
         from_admin: a.src.from_admin.clone(),
         to_admin: a.dst.to_admin.clone(),
         dns_server: dav_args::dns_server()?,
+        source_oauth: a
+            .src
+            .from_token_file
+            .as_deref()
+            .map(oauth::token_source)
+            .transpose()?,
+        destination_oauth: a
+            .dst
+            .to_token_file
+            .as_deref()
+            .map(oauth::token_source)
+            .transpose()?,
         ..Default::default()
     };
     let r = runner

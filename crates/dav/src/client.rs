@@ -65,6 +65,9 @@ pub struct DavConfig {
     pub max_response_bytes: usize,
     /// The largest resource read by GET, in bytes.
     pub max_item_bytes: usize,
+    /// The password is an OAuth 2.0 access token, sent as `Authorization: Bearer` instead of
+    /// Basic credentials (to the same origins only).
+    pub bearer: bool,
 }
 
 impl DavConfig {
@@ -81,6 +84,7 @@ impl DavConfig {
             trusted_origins: Vec::new(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
+            bearer: false,
         }
     }
 }
@@ -246,6 +250,8 @@ pub struct DavClient {
     pass: Secret,
     /// Logged in as an admin on behalf of the user: the base URL is the user's principal.
     delegated: bool,
+    /// `pass` is an OAuth 2.0 bearer token.
+    bearer: bool,
     /// The origins the credentials may go to: the base URL's and the trusted ones.
     origins: Vec<Origin>,
     plaintext: PlaintextPolicy,
@@ -332,6 +338,7 @@ impl DavClient {
             user,
             pass,
             delegated,
+            bearer: cfg.bearer,
             origins,
             plaintext: PlaintextPolicy {
                 allow_plaintext: cfg.allow_plaintext,
@@ -391,11 +398,13 @@ impl DavClient {
         body: Option<String>,
     ) -> Result<reqwest::Response> {
         self.guard(url)?;
-        let mut rb = self
-            .http
-            .request(method(m), url.clone())
-            .basic_auth(&self.user, Some(self.pass.expose()))
-            .headers(headers);
+        let rb = self.http.request(method(m), url.clone());
+        let rb = if self.bearer {
+            rb.bearer_auth(self.pass.expose())
+        } else {
+            rb.basic_auth(&self.user, Some(self.pass.expose()))
+        };
+        let mut rb = rb.headers(headers);
         if let Some(b) = body {
             rb = rb.body(b);
         }

@@ -365,3 +365,28 @@ async fn address_policy_refuses_loopback_for_the_service() {
     }
     assert!(origin.heads().is_empty(), "{:?}", origin.heads());
 }
+
+#[tokio::test]
+async fn a_bearer_token_goes_to_the_origin_only() {
+    let other = elsewhere().await;
+    let href = other.url("/principal/");
+    let origin = Peer::start("127.0.0.1", move |_, _| principal_answer(&href)).await;
+    let mut cfg = DavConfig::new(
+        Url::parse(&origin.url("/")).unwrap(),
+        USER,
+        "ya29.bearer-token",
+    );
+    cfg.bearer = true;
+    let e = DavClient::new(cfg).unwrap().discover().await.unwrap_err();
+    assert_cross_origin(&e, &origin, &other);
+    assert!(!e.to_string().contains("ya29"), "{e}");
+    let heads = origin.heads();
+    assert!(
+        heads
+            .iter()
+            .all(|h| h.contains("\r\nauthorization: Bearer ya29.bearer-token")),
+        "{heads:?}"
+    );
+    assert!(!heads.iter().any(|h| h.contains("Basic ")), "{heads:?}");
+    assert!(other.heads().is_empty(), "{:?}", other.heads());
+}

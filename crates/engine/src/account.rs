@@ -1,7 +1,10 @@
 //! Mail accounts: how to reach and log in to one side of a migration.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use passeur_oauth::TokenSource;
 
 use passeur_imap::{Client, ConnectConfig};
 use passeur_types::Endpoint;
@@ -36,6 +39,9 @@ pub struct MailAccount {
     pub address_policy: passeur_net::AddressPolicy,
     /// Log in over a clear-text connection (`imap://`) to a host other than loopback.
     pub allow_plaintext: bool,
+    /// Log in with this OAuth 2.0 token (SASL OAUTHBEARER or XOAUTH2) instead of the password;
+    /// shared by every connection of the run, renewed before it expires.
+    pub oauth: Option<Arc<TokenSource>>,
 }
 
 impl fmt::Debug for MailAccount {
@@ -44,6 +50,7 @@ impl fmt::Debug for MailAccount {
             .field("endpoint", &self.endpoint.to_url())
             .field("admin", &self.admin)
             .field("password", &"<redacted>")
+            .field("oauth", &self.oauth.is_some())
             .finish()
     }
 }
@@ -59,6 +66,29 @@ impl MailAccount {
             io_timeout: Duration::from_secs(120),
             address_policy: passeur_net::AddressPolicy::permissive(),
             allow_plaintext: false,
+            oauth: None,
+        }
+    }
+
+    /// Logs in with `oauth` (when given) instead of the password.
+    pub fn with_oauth(mut self, oauth: Option<Arc<TokenSource>>) -> MailAccount {
+        if oauth.is_some() {
+            self.oauth = oauth;
+        }
+        self
+    }
+
+    /// The OAuth 2.0 token source, refused together with an admin (delegation logs in with the
+    /// admin's password).
+    pub(crate) fn oauth_source(
+        &self,
+        side: Side,
+    ) -> Result<Option<&Arc<TokenSource>>, EngineError> {
+        match (&self.oauth, &self.admin) {
+            (Some(_), Some(_)) => Err(EngineError::Config(format!(
+                "{side}: an OAuth 2.0 token logs in as its own user: it cannot be combined with an admin"
+            ))),
+            (o, _) => Ok(o.as_ref()),
         }
     }
 
@@ -108,14 +138,38 @@ impl MailAccount {
         let mut client = Client::connect(&cfg)
             .await
             .map_err(|e| EngineError::imap(side, "connect", e))?;
-        let (authzid, authcid) = match &self.admin {
-            Some(admin) => (Some(self.endpoint.login.as_str()), admin.as_str()),
-            None => (None, self.endpoint.login.as_str()),
-        };
-        client
-            .authenticate(authzid, authcid, &self.password)
-            .await
-            .map_err(|e| EngineError::imap(side, "log in", e))?;
+        if let Some(ts) = self.oauth_source(side)? {
+            let login = self.endpoint.login.as_str();
+            let token = ts
+                .access_token()
+                .await
+                .map_err(|e| EngineError::oauth(side, e))?;
+            match client.authenticate_oauth(login, token.expose()).await {
+                Ok(()) => {}
+                Err(passeur_imap::Error::Auth { text }) => {
+                    // Expired or revoked early: renew once (for every connection) and retry.
+                    tracing::info!(%side, reason = %text, "OAuth 2.0 token refused; renewing it");
+                    let fresh = ts
+                        .renew(&token)
+                        .await
+                        .map_err(|e| EngineError::oauth(side, e))?;
+                    client
+                        .authenticate_oauth(login, fresh.expose())
+                        .await
+                        .map_err(|e| EngineError::imap(side, "log in", e))?;
+                }
+                Err(e) => return Err(EngineError::imap(side, "log in", e)),
+            }
+        } else {
+            let (authzid, authcid) = match &self.admin {
+                Some(admin) => (Some(self.endpoint.login.as_str()), admin.as_str()),
+                None => (None, self.endpoint.login.as_str()),
+            };
+            client
+                .authenticate(authzid, authcid, &self.password)
+                .await
+                .map_err(|e| EngineError::imap(side, "log in", e))?;
+        }
         let want = match self.compress {
             Compress::Always => true,
             Compress::Never => false,

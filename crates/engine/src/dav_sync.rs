@@ -47,6 +47,8 @@ pub struct DavAccount {
     pub allow_plaintext: bool,
     /// Which addresses the server may resolve to.
     pub address_policy: passeur_net::AddressPolicy,
+    /// The password is an OAuth 2.0 access token (`Authorization: Bearer`).
+    pub bearer: bool,
 }
 
 impl std::fmt::Debug for DavAccount {
@@ -107,7 +109,31 @@ impl DavAccount {
             dns_server: None,
             allow_plaintext: false,
             address_policy: passeur_net::AddressPolicy::permissive(),
+            bearer: false,
         })
+    }
+
+    /// The same account logging in with the current access token of `oauth` (when given)
+    /// instead of its password.
+    pub async fn with_oauth(
+        mut self,
+        oauth: Option<&passeur_oauth::TokenSource>,
+        side: Side,
+    ) -> Result<DavAccount, EngineError> {
+        if let Some(ts) = oauth {
+            if self.admin.is_some() {
+                return Err(EngineError::Config(format!(
+                    "{side}: an OAuth 2.0 token logs in as its own user: it cannot be combined with an admin"
+                )));
+            }
+            let token = ts
+                .access_token()
+                .await
+                .map_err(|e| EngineError::oauth(side, e))?;
+            self.password = Zeroizing::new(token.expose().to_owned());
+            self.bearer = true;
+        }
+        Ok(self)
     }
 
     /// The same account, discovered through the DNS server `server` (see [`crate::dns::Dns`]).
@@ -161,6 +187,7 @@ impl DavAccount {
         cfg.insecure_tls = self.insecure_tls;
         cfg.allow_plaintext = self.allow_plaintext;
         cfg.address_policy = self.address_policy;
+        cfg.bearer = self.bearer;
         let mut last = None;
         for service in [Service::CalDav, Service::CardDav] {
             match discover_domain(&cfg, &domain, service, &dns).await {
@@ -186,6 +213,7 @@ impl DavAccount {
         cfg.insecure_tls = self.insecure_tls;
         cfg.allow_plaintext = self.allow_plaintext;
         cfg.address_policy = self.address_policy;
+        cfg.bearer = self.bearer;
         if let Some(admin) = &self.admin {
             if self.url.path() == "/" {
                 let principal = format!("/{}/", utf8_percent_encode(&self.username, PATH_SEGMENT));

@@ -109,6 +109,13 @@ pub enum EngineError {
         #[source]
         source: passeur_dav::DavError,
     },
+    /// An OAuth 2.0 token that could not be had or renewed: the run stops, a new login is needed.
+    #[error("{side}: {source}")]
+    OAuth {
+        side: Side,
+        #[source]
+        source: passeur_oauth::OAuthError,
+    },
     #[error("{0}")]
     Config(String),
     /// A password would go in clear text to a host other than loopback, which is not allowed.
@@ -163,6 +170,28 @@ impl EngineError {
             action,
             source,
         }
+    }
+
+    pub(crate) fn oauth(side: Side, source: passeur_oauth::OAuthError) -> Self {
+        EngineError::OAuth { side, source }
+    }
+
+    /// True for a login that can no longer succeed (a token refused and not renewable, a
+    /// password refused): every other connection of the pass would fail the same way, so the
+    /// pass stops at its next safe point instead of failing folder after folder.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            EngineError::OAuth { .. }
+                | EngineError::Imap {
+                    source: passeur_imap::Error::Auth { .. },
+                    ..
+                }
+                | EngineError::Pop3 {
+                    source: passeur_pop3::Error::Auth { .. },
+                    ..
+                }
+        )
     }
 
     pub(crate) fn dav(side: Side, action: &'static str, source: passeur_dav::DavError) -> Self {
@@ -237,6 +266,7 @@ impl EngineError {
                 _ => "other",
             },
             EngineError::Plaintext(_) => "plaintext",
+            EngineError::OAuth { .. } => "auth",
             EngineError::Busy(_) => "busy",
             EngineError::Import(_) | EngineError::Pst { .. } | EngineError::File { .. } => "file",
             _ => "other",

@@ -86,6 +86,9 @@ struct Ctx {
     budget: Arc<Semaphore>,
     budget_total: u32,
     counters: Mutex<PassCounters>,
+    /// A login that can no longer succeed ([`EngineError::is_fatal`]): every worker stops at its
+    /// next safe point and the pass fails with it.
+    fatal: Mutex<Option<EngineError>>,
 }
 
 struct Work {
@@ -243,6 +246,7 @@ pub async fn run_mail_pass(
         budget: Arc::new(Semaphore::new(budget_total as usize)),
         budget_total,
         counters: Mutex::new(PassCounters::default()),
+        fatal: Mutex::new(None),
     });
 
     // Biggest folders first, so the longest one does not start last.
@@ -290,6 +294,9 @@ pub async fn run_mail_pass(
     }
     if let Some(reason) = failure {
         return Err(EngineError::Internal(reason));
+    }
+    if let Some(e) = ctx.fatal.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Err(e);
     }
     done.sort_by_key(|r: &FolderReport| order.get(&r.dst).copied().unwrap_or(usize::MAX));
     report.folders.extend(done);
@@ -345,7 +352,13 @@ async fn worker(
 ) -> Vec<FolderReport> {
     let mut reports = Vec::new();
     loop {
-        if ctx.cancel.is_cancelled() {
+        if ctx.cancel.is_cancelled()
+            || ctx
+                .fatal
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+        {
             break;
         }
         let Some(work) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
@@ -379,6 +392,15 @@ async fn worker(
                         _ = tokio::time::sleep(backoff) => {}
                         _ = ctx.cancel.cancelled() => {}
                     }
+                }
+                Err(e) if e.is_fatal() => {
+                    tracing::warn!(folder = %work.plan.display, error = %e, "stopping the pass");
+                    let mut f = ctx.fatal.lock().unwrap_or_else(|e| e.into_inner());
+                    if f.is_none() {
+                        *f = Some(e);
+                    }
+                    // What this folder copied is recorded; the next pass resumes it.
+                    return reports;
                 }
                 Err(e) => {
                     conns = None;

@@ -221,6 +221,34 @@ pub async fn connect_pop3(
     let mut c = Pop3Client::connect(&cfg)
         .await
         .map_err(pop3_err("connect"))?;
+    if let Some(ts) = src.oauth_source(Side::Source)? {
+        let login = src.endpoint.login.as_str();
+        let side = Side::Source;
+        let token = ts
+            .access_token()
+            .await
+            .map_err(|e| EngineError::oauth(side, e))?;
+        match c.authenticate_oauth(login, token.expose()).await {
+            Ok(()) => {}
+            Err(passeur_pop3::Error::Auth { text }) => {
+                tracing::info!(%side, reason = %text, "OAuth 2.0 token refused; renewing it");
+                let fresh = ts
+                    .renew(&token)
+                    .await
+                    .map_err(|e| EngineError::oauth(side, e))?;
+                // A POP3 server may end the session after a failed AUTH: log in on a new one.
+                let _ = c.quit().await;
+                c = Pop3Client::connect(&cfg)
+                    .await
+                    .map_err(pop3_err("connect"))?;
+                c.authenticate_oauth(login, fresh.expose())
+                    .await
+                    .map_err(pop3_err("log in"))?;
+            }
+            Err(e) => return Err(pop3_err("log in")(e)),
+        }
+        return Ok(c);
+    }
     let (authzid, authcid) = match &src.admin {
         Some(admin) => (Some(src.endpoint.login.as_str()), admin.as_str()),
         None => (None, src.endpoint.login.as_str()),

@@ -114,6 +114,24 @@ pub struct Preset {
     /// Documented limits (`connections`, `daily_download_mb`, ...), the default throttles.
     #[serde(default)]
     pub limits: BTreeMap<String, u64>,
+    /// The provider's OAuth 2.0 endpoints and the scopes mail access needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuthPreset>,
+}
+
+/// A provider's OAuth 2.0 endpoints (the client ID and secret come from the configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthPreset {
+    pub token_endpoint: String,
+    /// The device authorization grant (RFC 8628), for the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
+    /// The authorization code grant with PKCE, for the service's "Sign in with" pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    pub scopes: Vec<String>,
 }
 
 /// Every preset, read once from the data file built into the binary.

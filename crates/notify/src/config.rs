@@ -36,7 +36,8 @@ pub enum Security {
 /// | `smtp://host?tls=none` | no TLS (local relay) | 25 |
 ///
 /// `user:password@` (percent-encoded) turns on AUTH (PLAIN or LOGIN). Query options:
-/// `tls=starttls|none`, `ca_file=/path/ca.pem` (trust this CA besides the system's),
+/// `tls=starttls|none`, `auth=xoauth2` (the password is an OAuth 2.0 access token, sent with
+/// SASL XOAUTH2), `ca_file=/path/ca.pem` (trust this CA besides the system's),
 /// `accept_invalid_certs=true` (tests only: trust any certificate), `timeout=SECONDS`
 /// (the whole send, connection included; default 30). Unknown options are refused, so that a
 /// typo never silently weakens the connection.
@@ -58,6 +59,9 @@ pub struct SmtpConfig {
     pub accept_invalid_certs: bool,
     /// Limit for one whole send, from connecting to the server's last reply.
     pub timeout: Duration,
+    /// `auth=xoauth2`: the password is an OAuth 2.0 access token, sent with SASL XOAUTH2
+    /// (Gmail, Microsoft 365) instead of PLAIN or LOGIN.
+    pub oauth2: bool,
 }
 
 impl fmt::Debug for SmtpConfig {
@@ -133,8 +137,20 @@ impl SmtpConfig {
         let mut ca_file = None;
         let mut accept_invalid_certs = false;
         let mut timeout = Duration::from_secs(30);
+        let mut oauth2 = false;
         for (key, value) in url.query_pairs() {
             match &*key {
+                "auth" => {
+                    oauth2 = match &*value {
+                        "xoauth2" => true,
+                        "password" => false,
+                        _ => {
+                            return Err(bad_url(format!(
+                                "auth={value} is not valid (use auth=xoauth2 for an OAuth 2.0 token, or auth=password)"
+                            )));
+                        }
+                    }
+                }
                 "tls" => {
                     security = match (&*value, implicit) {
                         ("starttls" | "required", false) => Security::StartTls,
@@ -177,6 +193,7 @@ impl SmtpConfig {
             ca_file,
             accept_invalid_certs,
             timeout,
+            oauth2,
         };
         config.check()?;
         Ok(config)

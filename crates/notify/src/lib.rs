@@ -41,7 +41,7 @@ use std::str::FromStr;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::AsyncSmtpTransport;
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncTransport, Tokio1Executor};
 use rustls::pki_types::CertificateDer;
@@ -89,6 +89,9 @@ impl Notifier {
                 user.clone(),
                 config.password().unwrap_or_default().to_owned(),
             ));
+            if config.oauth2 {
+                builder = builder.authentication(vec![Mechanism::Xoauth2]);
+            }
         }
         Ok(Notifier {
             transport: builder.build(),

@@ -370,3 +370,42 @@ async fn a_server_that_never_answers_is_a_retryable_time_out() {
     assert!(!format!("{e} {e:?}").contains("secret-pw"), "{e:?}");
     drop(silent);
 }
+
+#[tokio::test]
+async fn an_oauth2_token_logs_in_with_xoauth2() {
+    let rx = SmtpReceiver::start(SmtpOptions {
+        security: SmtpSecurity::StartTls,
+        auth: Some((USER.to_owned(), "ya29.test-access-token".to_owned())),
+    })
+    .expect("start aiosmtpd");
+    let url = format!(
+        "smtp://{USER}@127.0.0.1:{}?auth=xoauth2",
+        rx.url().rsplit(':').next().unwrap()
+    );
+    let mut config = SmtpConfig::from_url(&url, FROM).unwrap();
+    assert!(config.oauth2);
+    config.ca_file = rx.ca_file();
+    config.timeout = Duration::from_secs(10);
+    config.set_password("ya29.test-access-token");
+    let n = &all_notifications()[0];
+    Notifier::new(config.clone())
+        .unwrap()
+        .send(TO, Lang::En, n)
+        .await
+        .unwrap();
+    let got = rx.wait_for(1, WAIT).unwrap();
+    check_received(&got[0], n, Lang::En);
+    assert_eq!(got[0].login.as_deref(), Some(USER));
+
+    // A refused token is a permanent failure that never shows the token.
+    config.set_password("ya29.expired");
+    let e = Notifier::new(config)
+        .unwrap()
+        .send(TO, Lang::En, n)
+        .await
+        .unwrap_err();
+    assert_eq!(e.smtp_code(), Some(535), "{e:?}");
+    assert!(!format!("{e} {e:?}").contains("ya29"), "{e:?}");
+    let e = SmtpConfig::from_url("smtp://u@h?auth=oauth", FROM).unwrap_err();
+    assert!(e.to_string().contains("auth=oauth is not valid"), "{e}");
+}

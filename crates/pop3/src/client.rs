@@ -301,6 +301,70 @@ impl Client {
         }
     }
 
+    /// Logs in with an OAuth 2.0 access token: SASL OAUTHBEARER (RFC 7628) when offered, else
+    /// XOAUTH2. The token goes after the server's empty challenge, never on the AUTH line (it is
+    /// usually longer than the 255 octets an initial response may take, RFC 5034).
+    pub async fn authenticate_oauth(
+        &mut self,
+        user: &str,
+        access_token: &str,
+    ) -> Result<(), Error> {
+        let (mech, raw) = if self.caps.has_sasl("OAUTHBEARER") {
+            (
+                "OAUTHBEARER",
+                passeur_types::sasl::oauthbearer(user, access_token),
+            )
+        } else if self.caps.has_sasl("XOAUTH2") {
+            ("XOAUTH2", passeur_types::sasl::xoauth2(user, access_token))
+        } else {
+            return Err(Error::Unsupported(
+                "log in with OAuth 2.0 (SASL OAUTHBEARER or XOAUTH2 is not offered)".into(),
+            ));
+        };
+        let what = if mech == "OAUTHBEARER" {
+            "log in (AUTH OAUTHBEARER)"
+        } else {
+            "log in (AUTH XOAUTH2)"
+        };
+        self.send(&proto::command("AUTH", &[mech])?, what).await?;
+        match self.read_status(what).await? {
+            Status::Continue(_) => {}
+            Status::Err(text) => return Err(Error::Auth { text }),
+            Status::Ok(_) => return Err(Error::protocol("a login without credentials", b"+OK")),
+        }
+        let mut line = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*raw));
+        line.push_str("\r\n");
+        self.send_secret(line.as_bytes(), what).await?;
+        match self.read_status(what).await? {
+            Status::Ok(_) => self.after_login().await,
+            Status::Err(text) => Err(Error::Auth {
+                text: format!("{text} (the OAuth 2.0 token was refused)"),
+            }),
+            Status::Continue(challenge) => {
+                // The error challenge (JSON) says why; a lone ^A (or an empty line) ends it.
+                let why = base64::engine::general_purpose::STANDARD
+                    .decode(challenge.trim())
+                    .ok()
+                    .and_then(|j| passeur_types::sasl::oauth_error(&j));
+                let reply: &[u8] = if mech == "OAUTHBEARER" {
+                    b"AQ==\r\n"
+                } else {
+                    b"\r\n"
+                };
+                self.send(reply, what).await?;
+                let text = match self.read_status(what).await? {
+                    Status::Err(t) | Status::Ok(t) | Status::Continue(t) => t,
+                };
+                Err(Error::Auth {
+                    text: match why {
+                        Some(w) => format!("{text} (the OAuth 2.0 token was refused: {w})"),
+                        None => format!("{text} (the OAuth 2.0 token was refused)"),
+                    },
+                })
+            }
+        }
+    }
+
     async fn after_login(&mut self) -> Result<(), Error> {
         // Servers may announce more (UIDL, PIPELINING) once logged in.
         self.capa().await?;

@@ -15,9 +15,14 @@ pub struct EndpointIn {
     /// `pop3+starttls://…` or `pop3s://…` (its mailbox goes to the destination's INBOX). No
     /// password in the URL.
     pub url: String,
-    /// The account's password, or the admin's under delegation.
+    /// The account's password, or the admin's under delegation. Empty (or absent) with `oauth`.
     #[schema(format = Password)]
+    #[serde(default)]
     pub password: String,
+    /// Log in with an OAuth 2.0 token (SASL OAUTHBEARER/XOAUTH2, DAV Bearer) instead of a
+    /// password. Sealed like passwords; renewed during the migration when it names a provider.
+    #[serde(default)]
+    pub oauth: Option<OAuthIn>,
     /// Log in as this admin on behalf of the URL's login (IMAP master user / SASL authzid).
     #[serde(default)]
     pub admin: Option<String>,
@@ -26,11 +31,59 @@ pub struct EndpointIn {
     pub dav: Option<String>,
 }
 
+/// An OAuth 2.0 token given for one side.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthIn {
+    #[schema(format = Password)]
+    pub access_token: String,
+    #[schema(format = Password)]
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    /// The provider that issued it, among those the operator configured (`gmail`,
+    /// `microsoft`, ...): the service renews the token there. Without it the token is used as
+    /// is until it expires.
+    #[serde(default)]
+    pub provider: Option<String>,
+}
+
+impl Drop for OAuthIn {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.access_token);
+        if let Some(r) = &mut self.refresh_token {
+            zeroize::Zeroize::zeroize(r);
+        }
+    }
+}
+
+impl OAuthIn {
+    /// The token as the service seals it.
+    pub fn token_file(&self) -> passeur_oauth::TokenFile {
+        passeur_oauth::TokenFile {
+            token: passeur_oauth::Token {
+                access_token: passeur_types::Secret::new(self.access_token.as_str()),
+                refresh_token: self
+                    .refresh_token
+                    .as_deref()
+                    .map(passeur_types::Secret::new),
+                expires_at: self.expires_at,
+            },
+            provider: self.provider.clone(),
+            token_endpoint: None,
+            client_id: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for EndpointIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EndpointIn")
             .field("url", &self.url)
             .field("password", &"[redacted]")
+            .field("oauth", &self.oauth.is_some())
             .field("admin", &self.admin)
             .field("dav", &self.dav)
             .finish()
@@ -361,6 +414,9 @@ pub struct ValidMigration {
     pub destination: Endpoint,
     pub source_password: Zeroizing<String>,
     pub destination_password: Zeroizing<String>,
+    /// OAuth 2.0 tokens given instead of passwords.
+    pub source_oauth: Option<passeur_oauth::TokenFile>,
+    pub destination_oauth: Option<passeur_oauth::TokenFile>,
     pub source_admin: Option<String>,
     pub destination_admin: Option<String>,
     pub source_dav: Option<String>,
@@ -384,8 +440,25 @@ pub(crate) fn endpoint(side: &str, e: &EndpointIn) -> Result<Endpoint, FieldErro
             "the host is not a server name or an IP address",
         ));
     }
-    if e.password.is_empty() {
-        return Err(bad(&format!("{side}.password"), "is required"));
+    match &e.oauth {
+        None if e.password.is_empty() => {
+            return Err(bad(&format!("{side}.password"), "is required"));
+        }
+        None => {}
+        Some(o) => {
+            if o.access_token.is_empty()
+                || o.access_token.len() > 8192
+                || o.access_token.chars().any(|c| c.is_control() || c == ' ')
+            {
+                return Err(bad(&format!("{side}.oauth.access_token"), "is not a token"));
+            }
+            if e.admin.is_some() {
+                return Err(bad(
+                    &format!("{side}.admin"),
+                    "cannot be combined with an OAuth 2.0 token",
+                ));
+            }
+        }
     }
     if e.password.len() > 4096 {
         return Err(bad(&format!("{side}.password"), "is too long"));
@@ -519,6 +592,8 @@ impl CreateMigration {
             destination,
             source_password: Zeroizing::new(self.source.password.clone()),
             destination_password: Zeroizing::new(self.destination.password.clone()),
+            source_oauth: self.source.oauth.as_ref().map(OAuthIn::token_file),
+            destination_oauth: self.destination.oauth.as_ref().map(OAuthIn::token_file),
             source_admin: self.source.admin.clone(),
             destination_admin: self.destination.admin.clone(),
             source_dav: self.source.dav.clone(),

@@ -193,6 +193,7 @@ impl ServerIn {
             &EndpointIn {
                 url: self.url("check@example.org"),
                 password: "x".into(),
+                oauth: None,
                 admin: None,
                 dav: None,
             },
@@ -907,12 +908,14 @@ impl Account {
             source: EndpointIn {
                 url: self.source_server.url(&self.source_login),
                 password: self.source_password.to_string(),
+                oauth: None,
                 admin: self.source_admin.clone(),
                 dav: dav(&opts.source_dav, &self.source_login),
             },
             destination: EndpointIn {
                 url: self.destination_server.url(&self.destination_login),
                 password: self.destination_password.to_string(),
+                oauth: None,
                 admin: self.destination_admin.clone(),
                 dav: dav(&opts.destination_dav, &self.destination_login),
             },

@@ -158,6 +158,32 @@ pub(crate) async fn create_valid(
     meta: passeur_store::ServiceMeta,
 ) -> Result<MigrationId, ApiError> {
     let spec = spec_of(v)?;
+    for (field, t) in [
+        ("source.oauth.provider", &v.source_oauth),
+        ("destination.oauth.provider", &v.destination_oauth),
+    ] {
+        if let Some(name) = t.as_ref().and_then(|t| t.provider.as_deref())
+            && !svc.settings.oauth_providers.iter().any(|p| p.name == name)
+        {
+            let known: Vec<&str> = svc
+                .settings
+                .oauth_providers
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            return Err(ApiError::Field {
+                field: field.into(),
+                message: if known.is_empty() {
+                    "this service is registered with no OAuth 2.0 provider".into()
+                } else {
+                    format!(
+                        "is not one of this service's providers ({})",
+                        known.join(", ")
+                    )
+                },
+            });
+        }
+    }
     guard(svc, "source.url", &v.source).await?;
     guard(svc, "destination.url", &v.destination).await?;
     let (id, _) = svc
@@ -167,6 +193,10 @@ pub(crate) async fn create_valid(
     let stored = async {
         svc.keep_credentials(id, &v.source_password, &v.destination_password)
             .await?;
+        if v.source_oauth.is_some() || v.destination_oauth.is_some() {
+            svc.keep_oauth(id, v.source_oauth.as_ref(), v.destination_oauth.as_ref())
+                .await?;
+        }
         svc.store().put_service_meta(id, &meta).await?;
         svc.queue_pass(id, v.start_at.map(|s| s * 1000)).await
     }
@@ -349,7 +379,10 @@ async fn test_mail(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> S
         svc.settings.insecure_tls,
         &svc.run_options(),
     ) {
-        Ok(a) => a,
+        // A token is tried as given: a connection test renews nothing.
+        Ok(a) => a.with_oauth(e.oauth.as_ref().map(|o| {
+            std::sync::Arc::new(passeur_oauth::TokenSource::new(o.token_file().token, None))
+        })),
         Err(err) => return test_failure(&err),
     };
     let ok = SideTestOut {

@@ -64,6 +64,10 @@ pub struct Settings {
     pub max_upload: u64,
     /// An upload not imported by then is deleted with its file.
     pub upload_expire_after: Duration,
+    /// The OAuth 2.0 providers this service is registered with (its client ID and secret
+    /// there): a token given for one of them is renewed during migrations. Tokens never go
+    /// to an endpoint a user names.
+    pub oauth_providers: Vec<passeur_oauth::Provider>,
     /// The ISPDB that `auto://` detection asks after the domain's own autoconfig files
     /// (default: Thunderbird's; `None`: not asked).
     pub ispdb: Option<String>,
@@ -85,12 +89,14 @@ impl Default for Settings {
             data_dir: std::env::temp_dir().join("passeur"),
             max_upload: 50 << 30,
             upload_expire_after: Duration::from_secs(86_400),
+            oauth_providers: Vec::new(),
             ispdb: Some(passeur_net::discover::ISPDB.to_owned()),
         }
     }
 }
 
-/// The two passwords of a migration, as sealed into the store (JSON of sealed strings).
+/// The two passwords of a migration, as sealed into the store (JSON of sealed strings), and
+/// each side's OAuth 2.0 token when it logs in with one (a sealed token file JSON).
 #[derive(Serialize, Deserialize)]
 struct SealedPair {
     source: String,
@@ -99,6 +105,10 @@ struct SealedPair {
     /// has used it (it may differ from the one the migration was created with).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     purge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source_oauth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    destination_oauth: Option<String>,
 }
 
 /// A purge job's payload.
@@ -113,6 +123,24 @@ pub struct PurgeResult {
     pub deleted: u64,
     pub skipped: u64,
     pub notes: Vec<String>,
+}
+
+/// The token of a source that renewed it during a run, to seal again.
+async fn renewed_file(t: Option<&passeur_oauth::TokenSource>) -> Option<passeur_oauth::TokenFile> {
+    let t = t.filter(|t| t.renewals() > 0)?;
+    Some(passeur_oauth::TokenFile {
+        token: t.current().await,
+        provider: t.provider_name().map(str::to_owned),
+        token_endpoint: None,
+        client_id: None,
+    })
+}
+
+/// A migration's credentials, opened.
+pub(crate) struct Opened {
+    pub secrets: Secrets,
+    pub source_oauth: Option<passeur_oauth::TokenFile>,
+    pub destination_oauth: Option<passeur_oauth::TokenFile>,
 }
 
 /// A notification job's payload.
@@ -274,9 +302,46 @@ impl Service {
             source: self.vault.seal(&ctx, source),
             destination: self.vault.seal(&ctx, destination),
             purge: None,
+            source_oauth: None,
+            destination_oauth: None,
         };
         let json = serde_json::to_string(&pair).unwrap_or_default();
         self.store().put_credentials(id, &json).await
+    }
+
+    /// Seals and keeps each side's OAuth 2.0 token (`None` leaves that side as it is), next to
+    /// the passwords kept by [`Service::keep_credentials`].
+    pub(crate) async fn keep_oauth(
+        &self,
+        id: MigrationId,
+        source: Option<&passeur_oauth::TokenFile>,
+        destination: Option<&passeur_oauth::TokenFile>,
+    ) -> Result<(), passeur_store::StoreError> {
+        let Ok(Some(mut pair)) = self.sealed_pair(id).await else {
+            return Ok(());
+        };
+        let ctx = id.to_string();
+        if let Some(t) = source {
+            pair.source_oauth = Some(self.vault.seal(&ctx, t.to_json().expose()));
+        }
+        if let Some(t) = destination {
+            pair.destination_oauth = Some(self.vault.seal(&ctx, t.to_json().expose()));
+        }
+        let json = serde_json::to_string(&pair).unwrap_or_default();
+        self.store().put_credentials(id, &json).await
+    }
+
+    /// The token source of a side's sealed token: renewed through the configured provider it
+    /// names, if any.
+    fn token_source(&self, f: passeur_oauth::TokenFile) -> Arc<passeur_oauth::TokenSource> {
+        let provider = f.provider.as_deref().and_then(|name| {
+            self.settings
+                .oauth_providers
+                .iter()
+                .find(|p| p.name == name)
+                .cloned()
+        });
+        Arc::new(passeur_oauth::TokenSource::new(f.token, provider))
     }
 
     /// The sealed pair of `id`, if its credentials are kept.
@@ -306,6 +371,8 @@ impl Service {
                 source: String::new(),
                 destination: String::new(),
                 purge: None,
+                source_oauth: None,
+                destination_oauth: None,
             },
         };
         pair.purge = password.map(|p| self.vault.seal(&ctx, p));
@@ -404,15 +471,30 @@ impl Service {
     }
 
     /// A migration's passwords, opened; `None` when they are no longer kept.
-    async fn secrets(&self, id: MigrationId) -> Result<Option<Secrets>, String> {
+    async fn secrets(&self, id: MigrationId) -> Result<Option<Opened>, String> {
         let Some(pair) = self.sealed_pair(id).await? else {
             return Ok(None);
         };
         let ctx = id.to_string();
         let open = |v: &str| self.vault.open(&ctx, v).map_err(|e| e.to_string());
-        Ok(Some(Secrets {
-            source: Some(open(&pair.source)?),
-            destination: Some(open(&pair.destination)?),
+        let token = |v: &Option<String>| -> Result<Option<passeur_oauth::TokenFile>, String> {
+            match v {
+                None => Ok(None),
+                Some(v) => {
+                    let json = open(v)?;
+                    passeur_oauth::TokenFile::parse(&json)
+                        .map(Some)
+                        .map_err(|_| "the sealed credentials are damaged".to_string())
+                }
+            }
+        };
+        Ok(Some(Opened {
+            secrets: Secrets {
+                source: Some(open(&pair.source)?),
+                destination: Some(open(&pair.destination)?),
+            },
+            source_oauth: token(&pair.source_oauth)?,
+            destination_oauth: token(&pair.destination_oauth)?,
         }))
     }
 
@@ -562,11 +644,26 @@ impl Service {
             events: EventSink::new(tx),
             cancel: cancel.clone(),
         };
-        let result = self
-            .runner
-            .run_pass(id, &secrets, &self.run_options(), control)
-            .await;
+        let Opened {
+            secrets,
+            source_oauth,
+            destination_oauth,
+        } = secrets;
+        let mut opts = self.run_options();
+        opts.source_oauth = source_oauth.map(|f| self.token_source(f));
+        opts.destination_oauth = destination_oauth.map(|f| self.token_source(f));
+        let result = self.runner.run_pass(id, &secrets, &opts, control).await;
         drop(secrets);
+        // Renewed tokens (and their rotated refresh tokens) are sealed again for the next pass.
+        let (sf, df) = (
+            renewed_file(opts.source_oauth.as_deref()).await,
+            renewed_file(opts.destination_oauth.as_deref()).await,
+        );
+        if (sf.is_some() || df.is_some())
+            && let Err(e) = self.keep_oauth(id, sf.as_ref(), df.as_ref()).await
+        {
+            tracing::warn!(error = %e, "cannot keep the renewed OAuth 2.0 tokens");
+        }
         lock(&self.local).remove(&id);
         let _ = reporter.await;
         match result {

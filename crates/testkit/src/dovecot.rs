@@ -40,6 +40,10 @@ pub struct DovecotOptions {
     /// The special-use folders as (name, attribute), e.g. `("Sent Items", "\\Sent")`;
     /// `None`: Drafts, Sent, Trash, Junk and Archive.
     pub special_folders: Option<Vec<(String, String)>>,
+    /// Also OAuth 2.0 logins (SASL OAUTHBEARER and XOAUTH2): the `oauth2` passdb checks each
+    /// token at this introspection endpoint (RFC 7662, `introspection_mode = post`), e.g.
+    /// [`crate::TokenServer::introspection_url`]. Passwords keep working.
+    pub oauth2_introspection: Option<String>,
 }
 
 impl Default for DovecotOptions {
@@ -55,6 +59,7 @@ impl Default for DovecotOptions {
             extra_config: Vec::new(),
             pop3: false,
             special_folders: None,
+            oauth2_introspection: None,
         }
     }
 }
@@ -340,7 +345,7 @@ impl Dovecot {
              ssl_cert = <{d}/ssl/cert.pem\n\
              ssl_key = <{d}/ssl/key.pem\n\
              disable_plaintext_auth = no\n\
-             auth_mechanisms = plain login\n\
+             auth_mechanisms = plain login{oauth_mechs}\n\
              auth_master_user_separator = *\n\
              mail_location = maildir:~/Maildir\n\
              mail_max_userip_connections = 200\n\
@@ -350,6 +355,11 @@ impl Dovecot {
              pop3_uidl_format = %08Xu%08Xv",
             port = self.imap_port,
             pid = std::process::id(),
+            oauth_mechs = if o.oauth2_introspection.is_some() {
+                " oauthbearer xoauth2"
+            } else {
+                ""
+            },
         );
         let (uid, gid) = self.mail_owner;
         if root {
@@ -372,6 +382,24 @@ impl Dovecot {
                  service pop3-login {{\n  chroot =\n}}\n\
                  service auth {{\n  user = $default_internal_user\n}}\n\
                  service auth-worker {{\n  user = $default_internal_user\n}}"
+            );
+        }
+        if let Some(url) = &o.oauth2_introspection {
+            write_file(
+                &self.dir.join("dovecot-oauth2.conf.ext"),
+                &format!(
+                    "introspection_mode = post\n\
+                     introspection_url = {url}\n\
+                     force_introspection = yes\n\
+                     username_attribute = username\n\
+                     active_attribute = active\n\
+                     active_value = true\n"
+                ),
+                0o644,
+            )?;
+            let _ = writeln!(
+                c,
+                "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {d}/dovecot-oauth2.conf.ext\n}}"
             );
         }
         let _ = writeln!(

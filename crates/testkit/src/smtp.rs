@@ -33,7 +33,8 @@ pub enum SmtpSecurity {
 #[derive(Debug, Clone, Default)]
 pub struct SmtpOptions {
     pub security: SmtpSecurity,
-    /// `Some((user, password))`: AUTH PLAIN/LOGIN required before `MAIL FROM`.
+    /// `Some((user, password))`: AUTH PLAIN/LOGIN required before `MAIL FROM`; AUTH XOAUTH2
+    /// is offered too and takes `password` as the expected bearer token.
     pub auth: Option<(String, String)>,
 }
 
@@ -63,7 +64,7 @@ pub struct SmtpReceiver {
 
 /// The aiosmtpd launcher, written to the temp dir. Its one argument is a JSON object:
 /// `dir`, `port`, `cert`, `key`, `starttls`, `implicit`, `user`, `password`.
-const LAUNCHER: &str = r#"import asyncio, json, os, ssl, sys
+const LAUNCHER: &str = r#"import asyncio, base64, json, os, ssl, sys
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 cfg = json.loads(sys.argv[1])
@@ -109,6 +110,19 @@ class Handler:
         os.rename(base + ".eml.tmp", base + ".eml")
         os.rename(base + ".meta.tmp", base + ".meta")
         return "250 2.0.0 Message accepted for delivery"
+
+    async def auth_XOAUTH2(self, server, args):
+        # user=USER^Aauth=Bearer TOKEN^A^A; the expected token is the configured password.
+        if cfg["user"] is None or len(args) < 2:
+            return AuthResult(success=False, handled=False)
+        try:
+            raw = base64.b64decode(args[1]).decode("utf-8", "replace")
+        except Exception:
+            return AuthResult(success=False, handled=False)
+        fields = dict(p.split("=", 1) for p in raw.split("\x01") if "=" in p)
+        if fields.get("user") == cfg["user"] and fields.get("auth") == "Bearer " + cfg["password"]:
+            return AuthResult(success=True, auth_data=cfg["user"])
+        return AuthResult(success=False, handled=False)
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     if isinstance(auth_data, LoginPassword):

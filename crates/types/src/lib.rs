@@ -12,6 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod sasl;
 mod secret;
 pub use secret::Secret;
 

@@ -120,6 +120,10 @@ pub struct RunOptions {
     /// Send passwords in clear text (`imap://` without STARTTLS, `http://` DAV) to hosts other
     /// than loopback. Off unless the user or the operator opts in.
     pub allow_plaintext: bool,
+    /// Log in to the source's mail server with this OAuth 2.0 token instead of a password.
+    pub source_oauth: Option<Arc<passeur_oauth::TokenSource>>,
+    /// Log in to the destination's mail server with this OAuth 2.0 token.
+    pub destination_oauth: Option<Arc<passeur_oauth::TokenSource>>,
 }
 
 impl RunOptions {
@@ -615,7 +619,8 @@ impl Runner {
                         destination_password.clone(),
                         insecure,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.destination_oauth.clone());
                     out.mail =
                         Some(crate::purge_mail(store, id, &dst, from_pass, dry_run, true).await?);
                 }
@@ -626,7 +631,10 @@ impl Runner {
                         (false, insecure),
                         (None, to_admin),
                     )?;
-                    let dst = dst.with_net(opts.dns_server, opts);
+                    let dst = dst
+                        .with_net(opts.dns_server, opts)
+                        .with_oauth(opts.destination_oauth.as_deref(), Side::Destination)
+                        .await?;
                     out.dav = Some(crate::purge_dav(store, id, &dst, from_pass, dry_run).await?);
                 }
             }
@@ -639,7 +647,8 @@ impl Runner {
                         destination_password.clone(),
                         insecure,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.destination_oauth.clone());
                     out.mail =
                         Some(crate::purge_mail(store, id, &acc, from_pass, dry_run, false).await?);
                 }
@@ -690,14 +699,16 @@ impl Runner {
                         src_pw.clone(),
                         opts.source_insecure_tls,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.source_oauth.clone());
                     let dst = mail_account(
                         &row.destination,
                         to_admin.clone(),
                         dst_pw.clone(),
                         opts.destination_insecure_tls,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.destination_oauth.clone());
                     out.mail = Some(if src.endpoint.protocol == Protocol::Pop3 {
                         crate::verify_pop3(store, id, &src, &dst, a.pop3_folder()).await?
                     } else {
@@ -712,8 +723,12 @@ impl Runner {
                         (from_admin, to_admin),
                     )?;
                     let (src, dst) = (
-                        src.with_net(opts.dns_server, opts),
-                        dst.with_net(opts.dns_server, opts),
+                        src.with_net(opts.dns_server, opts)
+                            .with_oauth(opts.source_oauth.as_deref(), Side::Source)
+                            .await?,
+                        dst.with_net(opts.dns_server, opts)
+                            .with_oauth(opts.destination_oauth.as_deref(), Side::Destination)
+                            .await?,
                     );
                     out.dav = Some(crate::verify_dav(store, id, &src, &dst, &d.kinds).await?);
                 }
@@ -737,7 +752,10 @@ impl Runner {
                 out.import = Some(match i.import.format {
                     FileKind::Pst => {
                         let mail = match &i.import.imap {
-                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure, opts)?),
+                            Some(u) => Some(
+                                mail_account(u, admin, pw.clone(), insecure, opts)?
+                                    .with_oauth(opts.destination_oauth.clone()),
+                            ),
                             None => None,
                         };
                         crate::verify_pst_import(store, id, &path, mail.as_ref(), davc.as_ref())
@@ -871,14 +889,16 @@ async fn execute(
                         secrets.source()?,
                         opts.source_insecure_tls,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.source_oauth.clone());
                     let dst = mail_account(
                         destination,
                         opts.to_admin.clone().or(a.to_admin.clone()),
                         secrets.destination()?,
                         opts.destination_insecure_tls,
                         opts,
-                    )?;
+                    )?
+                    .with_oauth(opts.destination_oauth.clone());
                     if src.endpoint.protocol == Protocol::Pop3 {
                         let mut po = a.pop3_options(opts.dry_run);
                         if let Some(n) = opts.batch_messages {
@@ -912,8 +932,12 @@ async fn execute(
                         ),
                     )?;
                     let (src, dst) = (
-                        src.with_net(opts.dns_server, opts),
-                        dst.with_net(opts.dns_server, opts),
+                        src.with_net(opts.dns_server, opts)
+                            .with_oauth(opts.source_oauth.as_deref(), Side::Source)
+                            .await?,
+                        dst.with_net(opts.dns_server, opts)
+                            .with_oauth(opts.destination_oauth.as_deref(), Side::Destination)
+                            .await?,
                     );
                     let o = d.options(opts.dry_run, opts.full, opts.connections.unwrap_or(0));
                     crate::run_dav_pass(rc, &src, &dst, &d.kinds, &o).await
@@ -937,7 +961,10 @@ async fn execute(
                 match t.format {
                     FileKind::Pst => {
                         let mail = match &t.imap {
-                            Some(u) => Some(mail_account(u, admin, pw.clone(), insecure, opts)?),
+                            Some(u) => Some(
+                                mail_account(u, admin, pw.clone(), insecure, opts)?
+                                    .with_oauth(opts.destination_oauth.clone()),
+                            ),
                             None => None,
                         };
                         crate::run_pst_import(rc, &path, mail.as_ref(), davc.as_ref(), &io).await

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
+use base64::Engine as _;
 use passeur_types::Security;
+use zeroize::Zeroizing;
 
 use super::{Client, ConnectConfig, Quirks, Sent, check};
 use crate::Error;
@@ -158,13 +160,13 @@ impl Client {
         self.untagged.clear();
         let use_plain = self.caps.auth_plain() && (authzid.is_some() || !self.quirks.no_auth_plain);
         let (tagged, name) = if use_plain {
-            let mut raw = Vec::with_capacity(authcid.len() + password.len() + 8);
+            let mut raw = Zeroizing::new(Vec::with_capacity(authcid.len() + password.len() + 8));
             raw.extend_from_slice(authzid.unwrap_or("").as_bytes());
             raw.push(0);
             raw.extend_from_slice(authcid.as_bytes());
             raw.push(0);
             raw.extend_from_slice(password.as_bytes());
-            (self.sasl("PLAIN", &raw, "*").await?, "AUTHENTICATE")
+            (self.sasl("PLAIN", &raw, "*").await?.0, "AUTHENTICATE")
         } else if authzid.is_some() {
             return Err(Error::Unsupported(
                 "log in on behalf of another user (AUTH=PLAIN with an authorization identity)"
@@ -198,7 +200,7 @@ impl Client {
     ) -> Result<(), Error> {
         self.ensure_idle("log in")?;
         self.untagged.clear();
-        let tagged = if self.caps.has("AUTH=OAUTHBEARER") {
+        let (tagged, challenge) = if self.caps.has("AUTH=OAUTHBEARER") {
             let ir = oauthbearer_initial(user, access_token);
             // On failure the server sends an error challenge; a lone ^A ends it.
             self.sasl("OAUTHBEARER", &ir, "AQ==").await?
@@ -210,14 +212,30 @@ impl Client {
                 "log in with OAuth 2.0 (AUTH=OAUTHBEARER or AUTH=XOAUTH2)".into(),
             ));
         };
+        if tagged.status == Status::No {
+            // The error challenge says why, as JSON (RFC 7628 section 3.2.2).
+            let why = challenge
+                .as_deref()
+                .and_then(passeur_types::sasl::oauth_error)
+                .map(|w| format!(" (the OAuth 2.0 token was refused: {w})"))
+                .unwrap_or_else(|| " (the OAuth 2.0 token was refused)".into());
+            return Err(Error::Auth {
+                text: format!("{}{why}", tagged.text),
+            });
+        }
         self.finish_login(tagged, "AUTHENTICATE").await
     }
 
     /// One SASL exchange with an initial response; any further challenge
     /// is answered with `reply` (mechanisms here have a single step, and a
     /// challenge means failure details).
-    async fn sasl(&mut self, mech: &str, initial: &[u8], reply: &str) -> Result<Tagged, Error> {
-        let b64 = base64(initial);
+    async fn sasl(
+        &mut self,
+        mech: &str,
+        initial: &[u8],
+        reply: &str,
+    ) -> Result<(Tagged, Option<Vec<u8>>), Error> {
+        let b64 = Zeroizing::new(base64(initial));
         let tag = if self.caps.sasl_ir() {
             let cmd = Command::new("AUTHENTICATE")
                 .raw(" ")
@@ -247,17 +265,21 @@ impl Client {
             }
             tag
         };
+        let mut last_challenge = None;
         loop {
             if let Some(t) = self.completed.remove(&tag) {
-                return Ok(t);
+                return Ok((t, last_challenge));
             }
             match self.read_response().await? {
-                Response::Tagged(t) if t.tag == tag => return Ok(t),
+                Response::Tagged(t) if t.tag == tag => return Ok((t, last_challenge)),
                 Response::Tagged(t) => {
                     self.completed.insert(t.tag.clone(), t);
                 }
                 Response::Continue(challenge) => {
                     tracing::debug!(host = %self.host, "SASL {mech} challenge: {challenge}");
+                    last_challenge = base64::engine::general_purpose::STANDARD
+                        .decode(challenge.trim())
+                        .ok();
                     self.conn.write(reply.as_bytes()).await?;
                     self.conn.write(b"\r\n").await?;
                     self.conn.flush().await?;
@@ -343,14 +365,13 @@ impl Client {
 
 /// `n,a=user,^Aauth=Bearer token^A^A` (RFC 7628), with `,` and `=` in the
 /// user escaped as the GS2 header requires.
-fn oauthbearer_initial(user: &str, token: &str) -> Vec<u8> {
-    let user = user.replace('=', "=3D").replace(',', "=2C");
-    format!("n,a={user},\x01auth=Bearer {token}\x01\x01").into_bytes()
+fn oauthbearer_initial(user: &str, token: &str) -> Zeroizing<Vec<u8>> {
+    passeur_types::sasl::oauthbearer(user, token)
 }
 
 /// `user=...^Aauth=Bearer token^A^A` (Google's XOAUTH2).
-fn xoauth2_initial(user: &str, token: &str) -> Vec<u8> {
-    format!("user={user}\x01auth=Bearer {token}\x01\x01").into_bytes()
+fn xoauth2_initial(user: &str, token: &str) -> Zeroizing<Vec<u8>> {
+    passeur_types::sasl::xoauth2(user, token)
 }
 
 /// Standard base64 with padding (SASL, RFC 4648 §4).
@@ -380,7 +401,7 @@ mod tests {
     #[test]
     fn oauth_initial_responses() {
         assert_eq!(
-            super::oauthbearer_initial("a,b=c@x", "tok"),
+            &*super::oauthbearer_initial("a,b=c@x", "tok"),
             b"n,a=a=2Cb=3Dc@x,\x01auth=Bearer tok\x01\x01"
         );
         assert_eq!(

@@ -378,6 +378,7 @@ async fn migrate_post(
         sides.push(EndpointIn {
             url: format!("{scheme}://{login}@{host}:{}", port.unwrap_or(0)),
             password: password.to_string(),
+            oauth: None,
             admin: deleg.then(|| f.v(p, "admin").to_string()),
             dav: wants_dav.then(|| f.v(p, "dav").to_string()),
         });

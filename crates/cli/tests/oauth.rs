@@ -1,0 +1,186 @@
+//! End to end: `passeur oauth login` (the device authorization grant against the testkit's
+//! token server over real HTTP; the test plays the user approving), then `passeur migrate`
+//! with --from-token-file / --to-token-file into a Dovecot that checks tokens with its
+//! `oauth2` passdb.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use passeur_testkit::corpus::CorpusSpec;
+use passeur_testkit::{Dovecot, DovecotOptions, OAUTH_CLIENT_ID, TokenServer};
+use support::*;
+
+/// Runs `passeur oauth login` for `user`: reads the code it prints, approves it as the user,
+/// waits for the tokens to be saved to `out`. Returns its output.
+fn device_login(state: &Path, ts: &TokenServer, user: &str, out: &Path) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passeur"))
+        .arg("--state")
+        .arg(state)
+        .args(["oauth", "login", "--provider", &ts.url(), "--client-id"])
+        .arg(OAUTH_CLIENT_ID)
+        .arg("-o")
+        .arg(out)
+        .env_remove("PASSEUR_STATE")
+        .env_remove("PASSEUR_OAUTH_CLIENT_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run passeur oauth login");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut shown = String::new();
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        shown.push_str(&line);
+        if line.starts_with("waiting") {
+            break;
+        }
+        line.clear();
+    }
+    let code = shown
+        .split_whitespace()
+        .skip_while(|w| *w != "code")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no code in {shown:?}"))
+        .to_owned();
+    assert!(ts.approve(&code, user), "unknown code {code}");
+    let o = child.wait_with_output().unwrap();
+    shown.push_str(&String::from_utf8_lossy(&o.stderr));
+    shown.push_str(&String::from_utf8_lossy(&o.stdout));
+    (o.status.success(), shown)
+}
+
+#[test]
+fn device_login_then_migrate_with_token_files_is_exact() {
+    passeur_testkit::ensure_dovecot().unwrap();
+    let ts = TokenServer::start().unwrap();
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let corpus = dc
+        .write_corpus(
+            "user1",
+            &CorpusSpec {
+                count: 40,
+                seed: 5,
+                ..CorpusSpec::default()
+            },
+        )
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let (src_tok, dst_tok) = (tmp.path().join("src.json"), tmp.path().join("dst.json"));
+
+    let (ok, shown) = device_login(&state, &ts, "user1", &src_tok);
+    assert!(ok, "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "To sign in to 127.0.0.1, open {}/device and enter the code WDJB-",
+            ts.url()
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("signed in: tokens saved to {}", src_tok.display())),
+        "{shown}"
+    );
+    let mode = std::fs::metadata(&src_tok).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the token file is private");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&src_tok).unwrap()).unwrap();
+    assert!(ts.is_active(saved["access_token"].as_str().unwrap()));
+    assert_eq!(saved["token_endpoint"], format!("{}/token", ts.url()));
+    assert_eq!(saved["client_id"], OAUTH_CLIENT_ID);
+    assert_eq!(ts.device_grants(), 1);
+
+    let (ok, shown) = device_login(&state, &ts, "user2", &dst_tok);
+    assert!(ok, "{shown}");
+
+    // No password anywhere: the wrong ones in the environment would fail a password login.
+    let o = passeur(
+        &state,
+        &[
+            "migrate",
+            "--from",
+            &url(&dc, "user1"),
+            "--from-token-file",
+            src_tok.to_str().unwrap(),
+            "--to",
+            &url(&dc, "user2"),
+            "--to-token-file",
+            dst_tok.to_str().unwrap(),
+            "--no-progress",
+        ],
+        "wrong",
+        "wrong",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(copied(&o), corpus.messages as u64);
+    let a = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user1", "pass1").unwrap();
+    let b = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user2", "pass2").unwrap();
+    let c = passeur_testkit::verify::compare(&a, &b);
+    assert!(c.is_exact(), "{}", c.summary());
+
+    // Every token expires; the next sync renews both and writes them back to their files.
+    ts.expire_access_tokens();
+    let id = migration_id(&o);
+    let o = passeur(
+        &state,
+        &[
+            "sync",
+            &id,
+            "--from-token-file",
+            src_tok.to_str().unwrap(),
+            "--to-token-file",
+            dst_tok.to_str().unwrap(),
+            "--no-progress",
+        ],
+        "wrong",
+        "wrong",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(copied(&o), 0);
+    assert_eq!(ts.refresh_grants(), 2);
+    let renewed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&src_tok).unwrap()).unwrap();
+    assert_ne!(renewed["access_token"], saved["access_token"]);
+    assert!(ts.is_active(renewed["access_token"].as_str().unwrap()));
+    let mode = std::fs::metadata(&src_tok).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // A declined login says so.
+    let out = tmp.path().join("declined.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passeur"))
+        .arg("--state")
+        .arg(&state)
+        .args(["oauth", "login", "--provider", &ts.url(), "--client-id"])
+        .arg(OAUTH_CLIENT_ID)
+        .arg("-o")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.starts_with("waiting") {
+        line.clear();
+    }
+    let code = ts.user_codes().last().unwrap().clone();
+    assert!(ts.deny(&code));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        rest.contains("the login was declined at 127.0.0.1"),
+        "{rest}"
+    );
+    assert!(!out.exists());
+}

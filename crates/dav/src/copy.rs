@@ -90,6 +90,10 @@ pub enum ItemEvent {
         dst_href: String,
         dst_etag: Option<String>,
         bytes: usize,
+        /// Empty, or: the destination refused the item as it was, and took it repaired
+        /// ([`passeur_formats::repair::repair_ics`]); what changed, one note per change (the
+        /// first note says what the destination answered).
+        repaired: Vec<String>,
     },
     /// A resource copied earlier was changed on the source and rewritten.
     Updated {
@@ -142,21 +146,33 @@ pub struct Landed {
     /// The destination's ETag after the write, when the server gave one.
     pub dst_etag: Option<String>,
     pub bytes: usize,
+    /// What a repair changed (see [`ItemEvent::Copied`]); empty when written as read.
+    pub repaired: Vec<String>,
 }
 
 impl ItemEvent {
     /// The item, when this event leaves it on the destination (copied, updated, overwritten or
     /// already there); None for a conflict or a failure.
     pub fn landed(&self) -> Option<Landed> {
+        if let ItemEvent::Copied {
+            uid,
+            dst_href,
+            dst_etag,
+            bytes,
+            repaired,
+            ..
+        } = self
+        {
+            return Some(Landed {
+                uid: uid.clone(),
+                dst_href: dst_href.clone(),
+                dst_etag: dst_etag.clone(),
+                bytes: *bytes,
+                repaired: repaired.clone(),
+            });
+        }
         let (uid, dst_href, dst_etag, bytes) = match self {
-            ItemEvent::Copied {
-                uid,
-                dst_href,
-                dst_etag,
-                bytes,
-                ..
-            }
-            | ItemEvent::Updated {
+            ItemEvent::Updated {
                 uid,
                 dst_href,
                 dst_etag,
@@ -183,6 +199,7 @@ impl ItemEvent {
             dst_href: dst_href.clone(),
             dst_etag: dst_etag.clone(),
             bytes,
+            repaired: Vec::new(),
         })
     }
 }
@@ -494,6 +511,7 @@ async fn place_new(
                 dst_href,
                 dst_etag: etag,
                 bytes,
+                repaired: Vec::new(),
             },
             PutOutcome::AlreadyExists => {
                 let there = dst.get(&dst_href).await?;
@@ -533,10 +551,62 @@ async fn place_new(
                     OnConflict::Overwrite => overwrite(href, None).await?,
                 }
             }
-            PutOutcome::Rejected { status, reason } => failed(format!(
-                "the destination refused it: HTTP {status} {reason}"
-            )),
+            PutOutcome::Rejected { status, reason } => {
+                let refusal = format!("the destination refused it: HTTP {status} {reason}");
+                match p.ext {
+                    "ics" => retry_repaired(dst, &dst_href, p, src_href, src_etag, refusal).await?,
+                    _ => failed(refusal),
+                }
+            }
             other => failed(format!("unexpected answer to PUT: {other:?}")),
+        },
+    )
+}
+
+/// The one retry after a refusal: the object in its repaired form, when there is one. A
+/// repaired item is recorded once, with what changed; a second refusal names both.
+async fn retry_repaired(
+    dst: &DavClient,
+    dst_href: &str,
+    p: &Prepared,
+    src_href: &str,
+    src_etag: &str,
+    refusal: String,
+) -> Result<ItemEvent> {
+    let failed = |error: String| ItemEvent::Failed {
+        src_href: src_href.to_string(),
+        uid: Some(p.uid.clone()),
+        error,
+    };
+    let Some(r) = passeur_formats::repair::repair_ics(&p.text) else {
+        return Ok(failed(refusal));
+    };
+    Ok(
+        match dst
+            .put(dst_href, &r.text, p.content_type, PutCondition::IfNoneMatch)
+            .await?
+        {
+            PutOutcome::Created { etag } | PutOutcome::Updated { etag } => {
+                let mut repaired = Vec::with_capacity(r.changes.len() + 1);
+                repaired.push(format!("{refusal}; it took it repaired"));
+                repaired.extend(r.changes);
+                ItemEvent::Copied {
+                    src_href: src_href.to_string(),
+                    src_etag: src_etag.to_string(),
+                    uid: p.uid.clone(),
+                    dst_href: dst_href.to_string(),
+                    dst_etag: etag,
+                    bytes: r.text.len(),
+                    repaired,
+                }
+            }
+            PutOutcome::Rejected { status, reason } => failed(format!(
+                "{refusal}; it refused the repaired form too (HTTP {status} {reason}; tried: {})",
+                r.changes.join("; ")
+            )),
+            other => failed(format!(
+                "{refusal}; unexpected answer to the repaired form: {other:?}"
+            )),
         },
     )
 }
@@ -748,7 +818,8 @@ async fn update(
 /// `known` holds the UIDs the item map already has for this import (skipped,
 /// counted as unchanged). Each event's `src_href` is `line:<n>` (where the
 /// object starts in the file) and `src_etag` the SHA-256 of the object's text.
-/// Parse errors become [`ItemEvent::Failed`] with the line and UID in the message.
+/// Parse errors become [`ItemEvent::Failed`] with the line and UID in the message; the
+/// reader's warnings ([`FormatError::Skipped`]) are passed over (they are no items).
 pub async fn import_objects<I, O>(
     dst: &DavClient,
     targets: &ImportTargets<'_>,
@@ -766,6 +837,10 @@ where
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut pending: Vec<Write<'_>> = Vec::new();
     for r in objects {
+        // A warning of the reader is no item (the caller records it).
+        if r.as_ref().is_err_and(FormatError::is_warning) {
+            continue;
+        }
         report.listed += 1;
         let o: SourceObject = match r {
             Ok(o) => o.into(),

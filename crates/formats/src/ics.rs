@@ -697,7 +697,8 @@ impl<R: BufRead> IcsSplitter<R> {
                     "kept the version of {what} on line {} (SEQUENCE {}) over the one on line {} (SEQUENCE {})",
                     comp.line, comp.sequence, old.line, old.sequence
                 ));
-                self.pending_bytes = self.pending_bytes + comp.bytes - old.bytes.min(self.pending_bytes);
+                self.pending_bytes =
+                    self.pending_bytes + comp.bytes - old.bytes.min(self.pending_bytes);
                 let master = comp.recurrence.is_none();
                 p.comps[i] = comp;
                 if master && old_cal != cal {
@@ -919,10 +920,7 @@ impl<R: BufRead> IcsSplitter<R> {
                 } else {
                     self.out.push_back(Err(FormatError::Skipped {
                         line: l.line,
-                        reason: format!(
-                            "skipped line {}: END:VCALENDAR without its BEGIN",
-                            l.line
-                        ),
+                        reason: format!("skipped line {}: END:VCALENDAR without its BEGIN", l.line),
                     }));
                 }
             }
@@ -940,10 +938,7 @@ impl<R: BufRead> IcsSplitter<R> {
                 reason: format!("skipped line {}: END:{value} without its BEGIN", l.line),
             })),
             _ => {
-                let cal = self
-                    .cal
-                    .as_ref()
-                    .and_then(|c| self.cals.get_mut(&c.id));
+                let cal = self.cal.as_ref().and_then(|c| self.cals.get_mut(&c.id));
                 if let Some(cal) = cal {
                     match prop.name.as_str() {
                         "METHOD" => cal.method = Some(prop.value_str().trim().to_string()),
@@ -1431,7 +1426,11 @@ END:VCALENDAR\r\n";
             .collect();
         assert_eq!(ok.len(), 4, "{errs:?}");
         let loose = ok["loose-date"];
-        assert!(loose.text.contains("DTSTART:20240101\r\n"), "{}", loose.text);
+        assert!(
+            loose.text.contains("DTSTART:20240101\r\n"),
+            "{}",
+            loose.text
+        );
         assert!(loose.text.contains("DTSTAMP:19970901T130000Z\r\n"));
         assert!(
             loose
@@ -1485,11 +1484,18 @@ END:VCALENDAR\r\n";
         let ov = "BEGIN:VEVENT\r\nUID:m1\r\nSEQUENCE:1\r\nRECURRENCE-ID:20240102T100000Z\r\nDTSTART:20240102T120000Z\r\nSUMMARY:moved\r\nEND:VEVENT\r\n";
         let s = [
             cal("REQUEST", &ev(0, "20240101T000000Z", "SUMMARY:first\r\n")),
-            cal("REQUEST", &format!("{}{ov}", ev(1, "20240102T000000Z", "SUMMARY:second\r\n"))),
+            cal(
+                "REQUEST",
+                &format!("{}{ov}", ev(1, "20240102T000000Z", "SUMMARY:second\r\n")),
+            ),
             // A reply of the same SEQUENCE carries one attendee's answer: it does not replace.
             cal(
                 "REPLY",
-                &ev(1, "20240103T000000Z", "ATTENDEE;PARTSTAT=ACCEPTED:mailto:b@x\r\n"),
+                &ev(
+                    1,
+                    "20240103T000000Z",
+                    "ATTENDEE;PARTSTAT=ACCEPTED:mailto:b@x\r\n",
+                ),
             ),
             // An older version read last loses too.
             cal("REQUEST", &ev(0, "20231231T000000Z", "SUMMARY:stale\r\n")),

@@ -802,7 +802,9 @@ BEGIN:VCARD\r\nVERSION:3.0\r\nUID:d\r\nFN:cut\r\n";
         assert_eq!(c3.uid, "d");
         assert_eq!(
             c3.warnings,
-            vec!["the input ended before END:VCARD (BEGIN on line 16); closed it there".to_string()]
+            vec![
+                "the input ended before END:VCARD (BEGIN on line 16); closed it there".to_string()
+            ]
         );
     }
 

@@ -20,6 +20,7 @@ const STEPS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_etag_leases.sql"),
     include_str!("../migrations/sqlite/0005_service.sql"),
     include_str!("../migrations/sqlite/0006_uploads_projects.sql"),
+    include_str!("../migrations/sqlite/0007_item_notes.sql"),
 ];
 
 /// Opens (creating if needed) the store file and brings its schema up to date.

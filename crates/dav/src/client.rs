@@ -968,6 +968,46 @@ impl DavClient {
         Ok(out)
     }
 
+    /// Every resource of `coll` with its body, in one calendar-query / addressbook-query REPORT
+    /// that matches everything. One request instead of a multiget per 50 hrefs: Xandikos
+    /// answers each multiget in time that grows with the collection (2.4 s per 50 hrefs in a
+    /// collection of 2,000), and a query over the whole collection in about the time of one.
+    pub async fn query_all(&self, coll: &Collection) -> Result<Vec<(ItemRef, String)>> {
+        let url = self.url(&coll.href)?;
+        let (data_ns, data, body) = if coll.kind.is_calendar() {
+            (
+                CALDAV,
+                "calendar-data",
+                format!(
+                    r#"<?xml version="1.0" encoding="utf-8"?><C:calendar-query xmlns:D="DAV:" xmlns:C="{CALDAV}"><D:prop><D:getetag/><C:calendar-data/></D:prop><C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>"#
+                ),
+            )
+        } else {
+            (
+                CARDDAV,
+                "address-data",
+                format!(
+                    r#"<?xml version="1.0" encoding="utf-8"?><CR:addressbook-query xmlns:D="DAV:" xmlns:CR="{CARDDAV}"><D:prop><D:getetag/><CR:address-data/></D:prop><CR:filter/></CR:addressbook-query>"#
+                ),
+            )
+        };
+        let ms = self.multistatus("query", "REPORT", &url, "1", body).await?;
+        let me = normalize_href(&coll.href);
+        Ok(ms
+            .responses
+            .into_iter()
+            .filter(|r| normalize_href(&r.href) != me)
+            .filter_map(|r| {
+                let text = r.prop(data_ns, data)?.text.clone();
+                let etag = r
+                    .prop(DAV, "getetag")
+                    .map(|e| e.trimmed().to_string())
+                    .unwrap_or_default();
+                Some((ItemRef { href: r.href, etag }, text))
+            })
+            .collect())
+    }
+
     /// GET one resource: its body and ETag, or `None` if it is not there.
     pub async fn get(&self, href: &str) -> Result<Option<(String, Option<String>)>> {
         let url = self.url(href)?;

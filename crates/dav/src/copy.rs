@@ -12,7 +12,8 @@
 //! [`ItemEvent::Conflict`] (or overwritten, if asked).
 
 use futures::StreamExt;
-use std::collections::{HashMap, HashSet};
+use futures::stream::FuturesOrdered;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use passeur_formats::fingerprint::{resource_name, sha256_hex};
 use passeur_formats::{ComponentKind, FormatError, IcsObject, VcfObject, VcfVersion, ics, tz, vcf};
@@ -719,53 +720,78 @@ pub async fn copy_collection(
         }
     };
 
-    // 3. Copy, one multiget batch at a time, its writes in parallel (events in source order).
-    for chunk in todo.chunks(MULTIGET_BATCH) {
-        let mut ready = Vec::new();
-        for (r, body) in src.multiget(src_coll, chunk).await? {
+    // 3. Copy. The writes flow: up to `parallel` in flight all the time, the next multiget
+    //    batch fetched while the writes of the previous one run (waiting for a whole batch to
+    //    finish before fetching the next left 3.6 of 8 writes in flight on average). Events
+    //    come in source order.
+    let parallel = opts.parallel();
+    let mut chunks = todo.chunks(MULTIGET_BATCH);
+    let mut fetches: FuturesOrdered<BoxFut<'_, Result<Vec<(ItemRef, String)>>>> =
+        FuturesOrdered::new();
+    let mut queue: VecDeque<(ItemRef, String)> = VecDeque::new();
+    let mut writes: FuturesOrdered<BoxFut<'_, Result<Option<ItemEvent>>>> = FuturesOrdered::new();
+    let (known_n, index) = (&known_n, &index);
+    loop {
+        while writes.len() < parallel {
+            let Some((r, body)) = queue.pop_front() else {
+                break;
+            };
             if calendar
                 && !opts.components.is_empty()
                 && ics::inspect(&body)
                     .kind
                     .is_some_and(|k| !opts.components.contains(&k))
             {
-                report.filtered += 1;
+                writes.push_back(Box::pin(std::future::ready(Ok(None))));
                 continue;
             }
             match prepare_body(calendar, &body, opts) {
-                Ok(p) => ready.push((r, p)),
+                Ok(p) => writes.push_back(Box::pin(async move {
+                    let ev = match known_n.get(&normalize_href(&r.href)) {
+                        Some(k) => update(dst, k, &p, &r, opts).await?,
+                        None => place_new(dst, dst_coll, index, &p, &r.href, &r.etag, opts).await?,
+                    };
+                    Ok(Some(ev))
+                })),
                 Err(error) => {
                     let ev = ItemEvent::Failed {
                         src_href: r.href.clone(),
                         uid: uid_of(calendar, &body),
                         error,
                     };
-                    report.count(&ev);
-                    on_item(ev);
+                    writes.push_back(Box::pin(std::future::ready(Ok(Some(ev)))));
                 }
             }
         }
-        let (known_n, index) = (&known_n, &index);
-        // Collected first: a stream over a borrowing iterator adapter makes the whole pass's
-        // future fail the `Send` check a spawned task needs (rustc's higher-ranked lifetimes).
-        let futs: Vec<_> = ready
-            .iter()
-            .map(|(r, p)| async move {
-                match known_n.get(&normalize_href(&r.href)) {
-                    Some(k) => update(dst, k, p, r, opts).await,
-                    None => place_new(dst, dst_coll, index, p, &r.href, &r.etag, opts).await,
+        // Keep the next batch coming before the queue runs dry.
+        if fetches.is_empty()
+            && queue.len() < parallel.max(MULTIGET_BATCH / 2)
+            && let Some(c) = chunks.next()
+        {
+            fetches.push_back(Box::pin(src.multiget(src_coll, c)));
+        }
+        if writes.is_empty() && fetches.is_empty() {
+            if queue.is_empty() {
+                break;
+            }
+            continue;
+        }
+        tokio::select! {
+            Some(ev) = writes.next(), if !writes.is_empty() => match ev? {
+                Some(ev) => {
+                    report.count(&ev);
+                    on_item(ev);
                 }
-            })
-            .collect();
-        let mut writes = futures::stream::iter(futs).buffered(opts.parallel());
-        while let Some(ev) = writes.next().await {
-            let ev = ev?;
-            report.count(&ev);
-            on_item(ev);
+                None => report.filtered += 1,
+            },
+            Some(batch) = fetches.next(), if !fetches.is_empty() => queue.extend(batch?),
         }
     }
     Ok(report)
 }
+
+/// A boxed future of a copy pass (writes and fetches of different shapes in one queue).
+type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 async fn update(
     dst: &DavClient,
@@ -833,9 +859,9 @@ where
     O: Into<SourceObject>,
 {
     let mut report = CopyReport::default();
-    let mut indexes: HashMap<String, DstIndex> = HashMap::new();
+    let mut indexes: HashMap<String, std::sync::Arc<DstIndex>> = HashMap::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut pending: Vec<Write<'_>> = Vec::new();
+    let mut writes: FuturesOrdered<BoxFut<'_, Result<ItemEvent>>> = FuturesOrdered::new();
     for r in objects {
         // A warning of the reader is no item (the caller records it).
         if r.as_ref().is_err_and(FormatError::is_warning) {
@@ -924,67 +950,32 @@ where
                 continue;
             }
         };
-        if !indexes.contains_key(&coll.href) {
-            let idx = DstIndex::build(dst, coll, &HashSet::new()).await?;
-            indexes.insert(coll.href.clone(), idx);
-        }
-        pending.push(Write {
-            coll,
-            p,
-            src_href,
-            src_etag,
-        });
-        if pending.len() >= WRITE_BATCH {
-            let batch = std::mem::take(&mut pending);
-            write_all(dst, &indexes, batch, opts, &mut report, &mut on_item).await?;
+        let index = match indexes.get(&coll.href) {
+            Some(i) => i.clone(),
+            None => {
+                let idx = std::sync::Arc::new(DstIndex::build(dst, coll, &HashSet::new()).await?);
+                indexes.insert(coll.href.clone(), idx.clone());
+                idx
+            }
+        };
+        // The writes flow: a new one starts as soon as one of `parallel` in flight ends.
+        writes.push_back(Box::pin(async move {
+            place_new(dst, coll, &index, &p, &src_href, &src_etag, opts).await
+        }));
+        while writes.len() >= opts.parallel() {
+            if let Some(ev) = writes.next().await {
+                let ev = ev?;
+                report.count(&ev);
+                on_item(ev);
+            }
         }
     }
-    write_all(dst, &indexes, pending, opts, &mut report, &mut on_item).await?;
-    Ok(report)
-}
-
-/// Objects of a file import gathered before they are written in parallel.
-const WRITE_BATCH: usize = 64;
-
-/// A resource of a file import ready to be written.
-struct Write<'c> {
-    coll: &'c Collection,
-    p: Prepared,
-    src_href: String,
-    src_etag: String,
-}
-
-/// Writes `batch` with [`CopyOptions::concurrency`] PUTs in flight; events in batch order.
-async fn write_all(
-    dst: &DavClient,
-    indexes: &HashMap<String, DstIndex>,
-    batch: Vec<Write<'_>>,
-    opts: &CopyOptions,
-    report: &mut CopyReport,
-    on_item: &mut impl FnMut(ItemEvent),
-) -> Result<()> {
-    let futs: Vec<_> = batch
-        .iter()
-        .filter_map(|w| {
-            let index = indexes.get(&w.coll.href)?;
-            Some(place_new(
-                dst,
-                w.coll,
-                index,
-                &w.p,
-                &w.src_href,
-                &w.src_etag,
-                opts,
-            ))
-        })
-        .collect();
-    let mut writes = futures::stream::iter(futs).buffered(opts.parallel());
     while let Some(ev) = writes.next().await {
         let ev = ev?;
         report.count(&ev);
         on_item(ev);
     }
-    Ok(())
+    Ok(report)
 }
 
 /// A key property that differs between source and destination.
@@ -1015,14 +1006,25 @@ impl VerifyReport {
     }
 }
 
-/// Every resource of a collection with its body.
+/// Every resource of a collection with its body: one query REPORT (see
+/// [`DavClient::query_all`]), else, when the server refuses it or the answer is too large, a
+/// listing and multigets. The query's answer is checked against the listing: a server that
+/// leaves resources out of it (one it cannot parse) gets them fetched by multiget.
 pub async fn fetch_all(client: &DavClient, coll: &Collection) -> Result<Vec<(ItemRef, String)>> {
-    let hrefs: Vec<String> = client
-        .list_items(coll)
-        .await?
-        .into_iter()
-        .map(|i| i.href)
-        .collect();
+    let listed = client.list_items(coll).await?;
+    if let Ok(mut all) = client.query_all(coll).await {
+        let have: HashSet<String> = all.iter().map(|(r, _)| normalize_href(&r.href)).collect();
+        let rest: Vec<String> = listed
+            .iter()
+            .filter(|i| !have.contains(&normalize_href(&i.href)))
+            .map(|i| i.href.clone())
+            .collect();
+        if !rest.is_empty() {
+            all.extend(client.multiget(coll, &rest).await?);
+        }
+        return Ok(all);
+    }
+    let hrefs: Vec<String> = listed.into_iter().map(|i| i.href).collect();
     client.multiget(coll, &hrefs).await
 }
 

@@ -1068,11 +1068,46 @@ impl DavClient {
             .get(ETAG)
             .and_then(|e| e.to_str().ok())
             .map(str::to_string);
-        let text = if (200..300).contains(&status) {
+        // 207 to a PUT is no success: Xandikos answers a refused object with a multistatus
+        // holding the real status (412 valid-calendar-data) and why.
+        let text = if (200..300).contains(&status) && status != 207 {
             String::new()
         } else {
             Self::error_text(resp).await
         };
+        if status == 207 {
+            let inner = xml::parse(&text).ok().and_then(|root| {
+                fn find<'n>(n: &'n xml::Node, name: &str) -> Option<&'n xml::Node> {
+                    if n.is(DAV, name) {
+                        return Some(n);
+                    }
+                    n.children.iter().find_map(|c| find(c, name))
+                }
+                let st = find(&root, "status")?.trimmed().to_string();
+                let code: u16 = st.split_whitespace().nth(1)?.parse().ok()?;
+                let why = find(&root, "responsedescription")
+                    .map(|d| d.trimmed().to_string())
+                    .unwrap_or(st);
+                Some((code, why))
+            });
+            match inner {
+                Some((code, _)) if (200..300).contains(&code) => {
+                    return Ok(PutOutcome::Created { etag });
+                }
+                Some((code, why)) => {
+                    return Ok(PutOutcome::Rejected {
+                        status: code,
+                        reason: excerpt(&why),
+                    });
+                }
+                None => {
+                    return Ok(PutOutcome::Rejected {
+                        status,
+                        reason: excerpt(&text),
+                    });
+                }
+            }
+        }
         Ok(match status {
             // Some servers (Radicale) answer 201 to a replacement too: the
             // precondition tells which it was.

@@ -495,73 +495,87 @@ async fn place_new(
             OnConflict::Overwrite => overwrite(h.clone(), etag_opt(e)).await,
         };
     }
-    Ok(
-        match dst
-            .put(
-                &dst_href,
-                &p.text,
-                p.content_type,
-                PutCondition::IfNoneMatch,
-            )
-            .await?
-        {
-            PutOutcome::Created { etag } | PutOutcome::Updated { etag } => ItemEvent::Copied {
-                src_href: src_href.to_string(),
-                src_etag: src_etag.to_string(),
-                uid: p.uid.clone(),
-                dst_href,
-                dst_etag: etag,
-                bytes,
-                repaired: Vec::new(),
-            },
-            PutOutcome::AlreadyExists => {
-                let there = dst.get(&dst_href).await?;
-                let same = there
-                    .as_ref()
-                    .and_then(|(b, _)| uid_of(coll.kind.is_calendar(), b))
-                    .is_some_and(|u| u == p.uid);
-                if same {
-                    ItemEvent::AlreadyThere {
-                        src_href: src_href.to_string(),
-                        src_etag: src_etag.to_string(),
-                        uid: p.uid.clone(),
-                        dst_etag: there.and_then(|(_, e)| e),
-                        dst_href,
-                    }
-                } else {
-                    match opts.on_conflict {
-                        OnConflict::Skip => ItemEvent::Conflict {
-                            uid: p.uid.clone(),
-                            src_href: src_href.to_string(),
-                            dst_href,
-                        },
-                        OnConflict::Overwrite => {
-                            overwrite(dst_href, there.and_then(|(_, e)| e)).await?
-                        }
-                    }
+    let first = dst
+        .put(
+            &dst_href,
+            &p.text,
+            p.content_type,
+            PutCondition::IfNoneMatch,
+        )
+        .await;
+    // A server that fails on one item (Xandikos answers 500 to objects its parser chokes on)
+    // is asked once more, with the repaired form where there is one; the item is then listed
+    // as not migrated instead of stopping the whole collection. A server that is down fails the
+    // next request too and stops the pass as before.
+    let first = match first {
+        Err(DavError::Http {
+            op: "PUT",
+            status: 500,
+            body,
+            ..
+        }) => PutOutcome::Rejected {
+            status: 500,
+            reason: body,
+        },
+        other => other?,
+    };
+    Ok(match first {
+        PutOutcome::Created { etag } | PutOutcome::Updated { etag } => ItemEvent::Copied {
+            src_href: src_href.to_string(),
+            src_etag: src_etag.to_string(),
+            uid: p.uid.clone(),
+            dst_href,
+            dst_etag: etag,
+            bytes,
+            repaired: Vec::new(),
+        },
+        PutOutcome::AlreadyExists => {
+            let there = dst.get(&dst_href).await?;
+            let same = there
+                .as_ref()
+                .and_then(|(b, _)| uid_of(coll.kind.is_calendar(), b))
+                .is_some_and(|u| u == p.uid);
+            if same {
+                ItemEvent::AlreadyThere {
+                    src_href: src_href.to_string(),
+                    src_etag: src_etag.to_string(),
+                    uid: p.uid.clone(),
+                    dst_etag: there.and_then(|(_, e)| e),
+                    dst_href,
                 }
-            }
-            PutOutcome::UidConflict { existing } => {
-                let href = existing.unwrap_or(dst_href);
+            } else {
                 match opts.on_conflict {
                     OnConflict::Skip => ItemEvent::Conflict {
                         uid: p.uid.clone(),
                         src_href: src_href.to_string(),
-                        dst_href: href,
+                        dst_href,
                     },
-                    OnConflict::Overwrite => overwrite(href, None).await?,
+                    OnConflict::Overwrite => {
+                        overwrite(dst_href, there.and_then(|(_, e)| e)).await?
+                    }
                 }
             }
-            PutOutcome::Rejected { status, reason } => {
-                let refusal = format!("the destination refused it: HTTP {status} {reason}");
-                match p.ext {
-                    "ics" => retry_repaired(dst, &dst_href, p, src_href, src_etag, refusal).await?,
-                    _ => failed(refusal),
-                }
+        }
+        PutOutcome::UidConflict { existing } => {
+            let href = existing.unwrap_or(dst_href);
+            match opts.on_conflict {
+                OnConflict::Skip => ItemEvent::Conflict {
+                    uid: p.uid.clone(),
+                    src_href: src_href.to_string(),
+                    dst_href: href,
+                },
+                OnConflict::Overwrite => overwrite(href, None).await?,
             }
-            other => failed(format!("unexpected answer to PUT: {other:?}")),
-        },
-    )
+        }
+        PutOutcome::Rejected { status, reason } => {
+            let refusal = format!("the destination refused it: HTTP {status} {reason}");
+            match p.ext {
+                "ics" => retry_repaired(dst, &dst_href, p, src_href, src_etag, refusal).await?,
+                _ => failed(refusal),
+            }
+        }
+        other => failed(format!("unexpected answer to PUT: {other:?}")),
+    })
 }
 
 /// The one retry after a refusal: the object in its repaired form, when there is one. A

@@ -1091,3 +1091,54 @@ async fn rfc6764_srv_discovery() {
     assert_eq!(homes.principal.path(), "/user1/");
     assert_eq!(client.base_url().port(), Some(port));
 }
+
+/// Xandikos answers a PUT of an object it cannot read with 207 and a 412 inside: that is a
+/// refusal, listed with Xandikos's reason, never a copy (it was counted copied and lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xandikos_refusal_in_a_207_is_a_failure_with_its_reason() {
+    let xan = Server::xandikos();
+    let c = xan.client("user1", "x");
+    let home = c.discover().await.unwrap().calendar_home.unwrap();
+    let spec = NewCollection {
+        kind: CollectionKind::Calendar {
+            components: vec![ComponentKind::Event],
+        },
+        displayname: Some("Odd".into()),
+        color: None,
+        description: None,
+    };
+    let coll = c.create_collection(&home, "odd", &spec).await.unwrap();
+    let file = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n\
+BEGIN:VTIMEZONE\r\nTZID:Odd/Zone\r\nBEGIN:STANDARD\r\nDTSTART:18930401T000000\r\nTZOFFSETFROM:+5328\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n\
+BEGIN:VEVENT\r\nUID:odd-offset\r\nDTSTAMP:20240101T000000Z\r\nDTSTART;TZID=Odd/Zone:20240105T100000\r\nSUMMARY:Odd\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:fine\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240106T100000Z\r\nSUMMARY:Fine\r\nEND:VEVENT\r\n\
+END:VCALENDAR\r\n";
+    let mut evs = Vec::new();
+    let r = import_objects(
+        &c,
+        &ImportTargets::single(&coll),
+        ics::split(file.as_bytes()),
+        &HashSet::new(),
+        &CopyOptions::default(),
+        |e| evs.push(e),
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.copied, r.failed), (1, 1), "{evs:?}");
+    let error = evs
+        .iter()
+        .find_map(|e| match e {
+            ItemEvent::Failed { uid, error, .. } if uid.as_deref() == Some("odd-offset") => {
+                Some(error.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        error.contains("HTTP 412") && error.contains("Offset must be less than 24 hours"),
+        "{error}"
+    );
+    let stored = fetch_all(&c, &coll).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].1.contains("UID:fine"));
+}

@@ -740,8 +740,7 @@ pub async fn copy_collection(
     //    come in source order.
     let parallel = opts.parallel();
     let mut chunks = todo.chunks(MULTIGET_BATCH);
-    let mut fetches: FuturesOrdered<BoxFut<'_, Result<Vec<(ItemRef, String)>>>> =
-        FuturesOrdered::new();
+    let mut fetches: FuturesOrdered<BoxFut<'_, Result<Bodies>>> = FuturesOrdered::new();
     let mut queue: VecDeque<(ItemRef, String)> = VecDeque::new();
     let mut writes: FuturesOrdered<BoxFut<'_, Result<Option<ItemEvent>>>> = FuturesOrdered::new();
     let (known_n, index) = (&known_n, &index);
@@ -803,6 +802,9 @@ pub async fn copy_collection(
     }
     Ok(report)
 }
+
+/// Resources with their bodies, as a multiget gives them.
+type Bodies = Vec<(ItemRef, String)>;
 
 /// A boxed future of a copy pass (writes and fetches of different shapes in one queue).
 type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

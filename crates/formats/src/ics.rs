@@ -890,12 +890,8 @@ impl<R: BufRead> IcsSplitter<R> {
         let prop = match Prop::parse(&l) {
             Ok(p) => p,
             Err(reason) => {
-                if self.cal.is_some() {
-                    self.out.push_back(Err(FormatError::Skipped {
-                        line: l.line,
-                        reason: format!("skipped line {}: {reason}", l.line),
-                    }));
-                } else if !self.in_garbage {
+                // Outside a VCALENDAR, one warning per run of garbage lines.
+                if self.cal.is_some() || !self.in_garbage {
                     self.out.push_back(Err(FormatError::Skipped {
                         line: l.line,
                         reason: format!("skipped line {}: {reason}", l.line),

@@ -21,6 +21,11 @@
 //! usage: passeur-dav-bench --passeur PATH [--corpus DIR] [--out DIR] [--servers radicale,xandikos]
 //!                          [--from-tsv]
 //!
+//! `--copy N` measures DAV -> DAV throughput instead: a source Radicale holding N events and
+//! N/5 contacts (put there by `passeur import`) is copied with `passeur migrate --connections
+//! 8` into a fresh Radicale account and into a Xandikos, each timed, then each copy is checked
+//! with `passeur verify`, timed.
+//!
 //! `--from-tsv` summarises the `files.tsv` of an earlier run in `--out` (with the current
 //! oracle) instead of importing. Servers are restarted every 40 files, so that a home with
 //! hundreds of collections does not slow every discovery down.
@@ -39,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use passeur_testkit::{Radicale, RadicaleOptions, Xandikos};
 
-const USAGE: &str = "usage: passeur-dav-bench --passeur PATH [--corpus DIR] [--out DIR] [--servers radicale,xandikos] [--oracle SCRIPT] [--from-tsv]";
+const USAGE: &str = "usage: passeur-dav-bench --passeur PATH [--corpus DIR] [--out DIR] [--servers radicale,xandikos] [--oracle SCRIPT] [--from-tsv] [--copy N [--connections N]]";
 
 struct Args {
     passeur: PathBuf,
@@ -49,6 +54,9 @@ struct Args {
     oracle: PathBuf,
     /// Summarise the files.tsv of an earlier run instead of importing.
     from_tsv: bool,
+    /// DAV -> DAV throughput instead: this many events (and a fifth as many contacts).
+    copy: Option<usize>,
+    connections: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -59,6 +67,8 @@ fn parse_args() -> Result<Args, String> {
         servers: vec!["radicale".into(), "xandikos".into()],
         oracle: PathBuf::from("bench/dav_oracle.py"),
         from_tsv: false,
+        copy: None,
+        connections: "8".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -70,6 +80,8 @@ fn parse_args() -> Result<Args, String> {
             "--servers" => a.servers = value()?.split(',').map(str::to_string).collect(),
             "--oracle" => a.oracle = PathBuf::from(value()?),
             "--from-tsv" => a.from_tsv = true,
+            "--copy" => a.copy = Some(value()?.parse().map_err(|e| format!("--copy: {e}"))?),
+            "--connections" => a.connections = value()?,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -190,7 +202,6 @@ impl FileRow {
 }
 
 struct Server {
-    name: String,
     host: String,
     port: u16,
     /// `--to-dav` URL.
@@ -348,7 +359,6 @@ fn start_server(name: &str) -> (Server, Box<dyn std::any::Any>) {
             })
             .expect("start Radicale");
             srv = Server {
-                name: name.into(),
                 host: r.host.clone(),
                 port: r.port,
                 url: format!("http://user1@{}:{}/", r.host, r.port),
@@ -361,7 +371,6 @@ fn start_server(name: &str) -> (Server, Box<dyn std::any::Any>) {
         _ => {
             let x = Xandikos::start("user1").expect("start Xandikos");
             srv = Server {
-                name: name.into(),
                 host: x.host.clone(),
                 port: x.port,
                 url: format!("http://user1@{}:{}/", x.host, x.port),
@@ -433,17 +442,147 @@ fn summarize(name: &str, rows: &[FileRow], t0: Instant) -> String {
         let repaired: u64 = sel.iter().map(|r| r.repaired).sum();
         let silent: u64 = sel.iter().map(|r| r.silent).sum();
         let files_silent = sel.iter().filter(|r| r.silent > 0).count();
+        let files_short = sel.iter().filter(|r| r.arrived < r.expected()).count();
         let rerun: u64 = sel.iter().map(|r| r.rerun_copied).sum();
         let errors = sel.iter().filter(|r| !r.error.is_empty()).count();
         let _ = writeln!(
             line,
-            "| {name} | {kind} | {} | {expected} | {arrived} ({:.1} %) | {listed} | {repaired} | {silent} in {files_silent} files | {rerun} | {errors} |",
+            "| {name} | {kind} | {} | {files_short} | {expected} | {arrived} ({:.1} %) | {listed} | {repaired} | {silent} in {files_silent} files | {rerun} | {errors} |",
             sel.len(),
             100.0 * arrived as f64 / expected.max(1) as f64,
         );
     }
     println!("{name} done in {:.0} s", t0.elapsed().as_secs_f64());
     line
+}
+
+/// Runs `passeur` with a state directory and the two passwords; (output, seconds).
+fn timed_passeur(a: &Args, state: &Path, args: &[&str]) -> (std::process::Output, f64) {
+    let t = Instant::now();
+    let o = Command::new(&a.passeur)
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .env("PASSEUR_FROM_PASSWORD", "pass1")
+        .env("PASSEUR_TO_PASSWORD", "pass2")
+        .env_remove("PASSEUR_STATE")
+        .output()
+        .expect("run passeur");
+    (o, t.elapsed().as_secs_f64())
+}
+
+fn copy_bench(a: &Args, n: usize) -> ExitCode {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ics = tmp.path().join("events.ics");
+    let vcf = tmp.path().join("contacts.vcf");
+    let mut cal = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//passeur-bench//EN\r\n");
+    for i in 0..n {
+        let _ = write!(
+            cal,
+            "BEGIN:VEVENT\r\nUID:bench-{i}\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:2024{:02}{:02}T{:02}0000Z\r\nDURATION:PT1H\r\nSUMMARY:Event {i}\r\nDESCRIPTION:{}\r\nEND:VEVENT\r\n",
+            1 + i % 12,
+            1 + i % 28,
+            i % 24,
+            "Agenda item. ".repeat(10)
+        );
+    }
+    cal.push_str("END:VCALENDAR\r\n");
+    let mut book = String::new();
+    for i in 0..n / 5 {
+        let _ = write!(
+            book,
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-{i}\r\nFN:Person {i}\r\nN:{i};Person;;;\r\nEMAIL:p{i}@example.org\r\nTEL:+1 555 {i:04}\r\nEND:VCARD\r\n"
+        );
+    }
+    let _ = fs::write(&ics, cal);
+    let _ = fs::write(&vcf, book);
+    let src = Radicale::start(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+        admin: false,
+    })
+    .expect("start Radicale");
+    let from = format!("http://user1@{}:{}/", src.host, src.port);
+    let fill = tmp.path().join("fill");
+    for (f, c) in [(&ics, "Events"), (&vcf, "Contacts")] {
+        let o = Command::new(&a.passeur)
+            .arg("--state")
+            .arg(&fill)
+            .arg("import")
+            .arg(f)
+            .args(["--to-dav", &from, "--collection", c])
+            .env("PASSEUR_TO_PASSWORD", "pass1")
+            .env_remove("PASSEUR_STATE")
+            .output()
+            .expect("run passeur");
+        if !o.status.success() {
+            eprintln!(
+                "cannot fill the source: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    let xan = Xandikos::start("user1").expect("start Xandikos");
+    let mut md = String::from(
+        "| destination | items | connections | copy s | items/s | verify s |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (name, to) in [
+        (
+            "Radicale",
+            format!("http://user2@{}:{}/", src.host, src.port),
+        ),
+        (
+            "Xandikos",
+            format!("http://user1@{}:{}/", xan.host, xan.port),
+        ),
+    ] {
+        let state = tmp.path().join(name);
+        let (o, copy_s) = timed_passeur(
+            a,
+            &state,
+            &[
+                "migrate",
+                "--from-dav",
+                &from,
+                "--to-dav",
+                &to,
+                "--connections",
+                &a.connections,
+                "--no-progress",
+            ],
+        );
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let Some(id) = out
+            .lines()
+            .find_map(|l| l.strip_prefix("migration "))
+            .map(|s| s.trim().to_string())
+        else {
+            eprintln!(
+                "{name}: no migration: {out}{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return ExitCode::FAILURE;
+        };
+        let total = out
+            .lines()
+            .find(|l| l.starts_with("dav total:"))
+            .unwrap_or("")
+            .to_string();
+        let (v, verify_s) = timed_passeur(a, &state, &["verify", &id]);
+        let items = n + n / 5;
+        println!("{name}: {total}; verify exit {:?}", v.status.code());
+        let _ = writeln!(
+            md,
+            "| {name} | {items} | {} | {copy_s:.1} | {:.0} | {verify_s:.1} |",
+            a.connections,
+            items as f64 / copy_s.max(0.001)
+        );
+    }
+    print!("{md}");
+    let _ = fs::create_dir_all(&a.out);
+    let _ = fs::write(a.out.join(format!("copy-{n}.md")), md);
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
@@ -457,6 +596,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(n) = a.copy {
+        return copy_bench(&a, n);
+    }
     let files = corpus_files(&a.corpus);
     if files.is_empty() {
         eprintln!("no .ics or .vcf files under {}", a.corpus.display());
@@ -481,7 +623,7 @@ fn main() -> ExitCode {
             .collect()
     });
     let mut md = String::from(
-        "| server | kind | files | items expected | arrived | listed with a reason | repaired | lost silently | copied by a re-run | file errors |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| server | kind | files | files short of an item | items expected | arrived | listed with a reason | repaired | lost silently | copied by a re-run | file errors |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for l in lines {
         md.push_str(&l);

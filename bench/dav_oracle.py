@@ -18,6 +18,7 @@ def ical_count(data):
         for c in cal.walk():
             if c.name in ('VEVENT','VTODO','VJOURNAL'):
                 u=c.get('UID')
+                if isinstance(u, list): u = u[0]  # a component with two UID lines
                 if u is None: uids.add(c.to_ical())
                 else: uids.add((str(u)))
     return len(uids)

@@ -596,34 +596,44 @@ async fn retry_repaired(
     let Some(r) = passeur_formats::repair::repair_ics(&p.text) else {
         return Ok(failed(refusal));
     };
-    Ok(
-        match dst
-            .put(dst_href, &r.text, p.content_type, PutCondition::IfNoneMatch)
-            .await?
-        {
-            PutOutcome::Created { etag } | PutOutcome::Updated { etag } => {
-                let mut repaired = Vec::with_capacity(r.changes.len() + 1);
-                repaired.push(format!("{refusal}; it took it repaired"));
-                repaired.extend(r.changes);
-                ItemEvent::Copied {
-                    src_href: src_href.to_string(),
-                    src_etag: src_etag.to_string(),
-                    uid: p.uid.clone(),
-                    dst_href: dst_href.to_string(),
-                    dst_etag: etag,
-                    bytes: r.text.len(),
-                    repaired,
-                }
-            }
-            PutOutcome::Rejected { status, reason } => failed(format!(
-                "{refusal}; it refused the repaired form too (HTTP {status} {reason}; tried: {})",
-                r.changes.join("; ")
-            )),
-            other => failed(format!(
-                "{refusal}; unexpected answer to the repaired form: {other:?}"
-            )),
+    let again = match dst
+        .put(dst_href, &r.text, p.content_type, PutCondition::IfNoneMatch)
+        .await
+    {
+        Err(DavError::Http {
+            op: "PUT",
+            status: 500,
+            body,
+            ..
+        }) => PutOutcome::Rejected {
+            status: 500,
+            reason: body,
         },
-    )
+        other => other?,
+    };
+    Ok(match again {
+        PutOutcome::Created { etag } | PutOutcome::Updated { etag } => {
+            let mut repaired = Vec::with_capacity(r.changes.len() + 1);
+            repaired.push(format!("{refusal}; it took it repaired"));
+            repaired.extend(r.changes);
+            ItemEvent::Copied {
+                src_href: src_href.to_string(),
+                src_etag: src_etag.to_string(),
+                uid: p.uid.clone(),
+                dst_href: dst_href.to_string(),
+                dst_etag: etag,
+                bytes: r.text.len(),
+                repaired,
+            }
+        }
+        PutOutcome::Rejected { status, reason } => failed(format!(
+            "{refusal}; it refused the repaired form too (HTTP {status} {reason}; tried: {})",
+            r.changes.join("; ")
+        )),
+        other => failed(format!(
+            "{refusal}; unexpected answer to the repaired form: {other:?}"
+        )),
+    })
 }
 
 /// Copies one collection's resources from `src` to `dst` (see the module docs).

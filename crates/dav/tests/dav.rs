@@ -1141,4 +1141,28 @@ END:VCALENDAR\r\n";
     let stored = fetch_all(&c, &coll).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert!(stored[0].1.contains("UID:fine"));
+    // Xandikos fails with 500 on this corpus file's one event (and on its repaired form): the
+    // item is listed with both answers, and the import goes on instead of stopping.
+    let f = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/ics/libical__1.ics");
+    let f = std::io::BufReader::new(std::fs::File::open(f).unwrap());
+    let mut evs = Vec::new();
+    let r = import_objects(
+        &c,
+        &ImportTargets::single(&coll),
+        ics::split(f),
+        &HashSet::new(),
+        &CopyOptions::default(),
+        |e| evs.push(e),
+    )
+    .await
+    .expect("a 500 on one item does not stop the import");
+    assert_eq!((r.copied, r.failed), (0, 1), "{evs:?}");
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, ItemEvent::Failed { error, .. }
+            if error.starts_with("the destination refused it: HTTP 500")
+                && error.contains("it refused the repaired form too"))),
+        "{evs:?}"
+    );
 }

@@ -180,6 +180,13 @@ fn print_report(r: &ImportReport) {
     for n in &r.notes {
         println!("note: {n}");
     }
+    let repaired: u64 = r.folders.iter().map(|f| f.repaired).sum();
+    let warnings: u64 = r.folders.iter().map(|f| f.warnings).sum();
+    if repaired > 0 || warnings > 0 {
+        println!(
+            "note: {repaired} item(s) repaired after the destination refused them, {warnings} reading warning(s); `passeur status` lists them"
+        );
+    }
     println!(
         "total: {} copied ({}), {} skipped, {} failed{}",
         r.copied(),

@@ -883,7 +883,7 @@ fn print_report(r: &PassReport) {
 
 async fn status(runner: &Runner, a: StatusArgs) -> Result<ExitCode> {
     let v = runner.view(a.id).await?;
-    let (m, passes, failures) = (&v.row, &v.passes, &v.failures);
+    let (m, passes, failures, notes) = (&v.row, &v.passes, &v.failures, &v.notes);
     let (items, bytes) = (v.items, v.bytes);
     if a.json {
         let v = serde_json::json!({
@@ -901,6 +901,10 @@ async fn status(runner: &Runner, a: StatusArgs) -> Result<ExitCode> {
             })).collect::<Vec<_>>(),
             "failures": failures.iter().map(|f| serde_json::json!({
                 "pass": f.pass, "folder": f.folder, "item": f.src_key, "size": f.size, "reason": f.reason,
+            })).collect::<Vec<_>>(),
+            "notes": notes.iter().map(|n| serde_json::json!({
+                "pass": n.pass, "folder": n.folder, "item": n.src_key, "repaired": n.repaired,
+                "note": n.note,
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -933,6 +937,40 @@ async fn status(runner: &Runner, a: StatusArgs) -> Result<ExitCode> {
         println!(
             "failed: pass {} {} {}: {}",
             f.pass, f.folder, f.src_key, f.reason
+        );
+    }
+    // Repairs first: the destination refused these items as they were.
+    let repaired: Vec<_> = notes.iter().filter(|n| n.repaired).collect();
+    let mut items: Vec<(&str, &str)> = repaired
+        .iter()
+        .map(|n| (n.folder.as_str(), n.src_key.as_str()))
+        .collect();
+    items.dedup();
+    if !items.is_empty() {
+        println!("repaired    {} items (refused as they were)", items.len());
+    }
+    let others = notes.len() - repaired.len();
+    if others > 0 {
+        println!("warnings    {others} (lines or components skipped or mended while reading)");
+    }
+    for n in repaired
+        .iter()
+        .chain(
+            notes
+                .iter()
+                .filter(|n| !n.repaired)
+                .collect::<Vec<_>>()
+                .iter(),
+        )
+        .take(100)
+    {
+        println!(
+            "{}: pass {} {} {}: {}",
+            if n.repaired { "repaired" } else { "warning" },
+            n.pass,
+            n.folder,
+            n.src_key,
+            n.note
         );
     }
     Ok(ExitCode::SUCCESS)

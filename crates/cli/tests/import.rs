@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use passeur_dav::{DavClient, DavConfig};
 use passeur_pst::{FolderKind, ItemContent, PstFile};
-use passeur_testkit::{Dovecot, DovecotOptions, Radicale, RadicaleOptions};
+use passeur_testkit::{Dovecot, DovecotOptions, Radicale, RadicaleOptions, Xandikos};
 use sha2::{Digest, Sha256};
 use support::*;
 
@@ -1196,5 +1196,159 @@ fn pst_mail_folders_empty_ones_too_are_created_as_pffexport_shows() {
                 assert_eq!(d, dst, "{name}: {src}");
             }
         }
+    }
+}
+
+/// One calendar file with what other tools accept and servers trip over: an event Radicale
+/// refuses as written (`RDATE;VALUE=PERIOD`), a line without `:`, an unbalanced `END:`, an
+/// unknown component, a loosely written date, and three iTIP versions of one meeting (with an
+/// override) in separate VCALENDARs.
+const TRICKY_ICS: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nMETHOD:PUBLISH\r\n\
+BEGIN:VEVENT\r\nUID:periods\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240105T180000Z\r\nDTEND:20240105T190000Z\r\n\
+RDATE;VALUE=PERIOD:20240110T180000Z/20240110T200000Z,20240112T180000Z/PT3H\r\nSUMMARY:Periods\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:broken-line\r\nDTSTAMP:2024-01-01T00:00:00Z\r\nDTSTART:20240106T100000Z\r\nSUMMARY:Broken line\r\n\
+this line has no colon\r\nEND:VALARM\r\nEND:VEVENT\r\n\
+BEGIN:X-VENDOR-THING\r\nX-FOO:bar\r\nEND:X-VENDOR-THING\r\n\
+END:VCALENDAR\r\n\
+BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nMETHOD:REQUEST\r\n\
+BEGIN:VEVENT\r\nUID:meeting\r\nSEQUENCE:0\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240201T090000Z\r\nDTEND:20240201T100000Z\r\n\
+RRULE:FREQ=WEEKLY;COUNT=4\r\nSUMMARY:Meeting v0\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n\
+BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nMETHOD:REQUEST\r\n\
+BEGIN:VEVENT\r\nUID:meeting\r\nSEQUENCE:2\r\nDTSTAMP:20240103T000000Z\r\nDTSTART:20240201T093000Z\r\nDTEND:20240201T103000Z\r\n\
+RRULE:FREQ=WEEKLY;COUNT=4\r\nSUMMARY:Meeting v2\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:meeting\r\nSEQUENCE:2\r\nDTSTAMP:20240103T000000Z\r\nRECURRENCE-ID:20240208T093000Z\r\nDTSTART:20240208T140000Z\r\n\
+DTEND:20240208T150000Z\r\nSUMMARY:Meeting v2 moved\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n\
+BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nMETHOD:REQUEST\r\n\
+BEGIN:VEVENT\r\nUID:meeting\r\nSEQUENCE:1\r\nDTSTAMP:20240102T000000Z\r\nDTSTART:20240201T091500Z\r\nDTEND:20240201T101500Z\r\n\
+RRULE:FREQ=WEEKLY;COUNT=4\r\nSUMMARY:Meeting v1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+/// The bodies of collection `name` of user1 (Radicale's or Xandikos's), by UID.
+async fn bodies(url: &str, name: &str) -> BTreeMap<String, String> {
+    let c = DavClient::new(DavConfig::new(
+        url::Url::parse(url).unwrap(),
+        "user1",
+        "pass1",
+    ))
+    .unwrap();
+    let homes = c.discover().await.unwrap();
+    let home = homes.calendar_home.clone().unwrap();
+    let coll = c
+        .list_collections(&home)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.displayname.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no collection {name}"));
+    passeur_dav::fetch_all(&c, &coll)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, b)| (passeur_formats::ics::inspect(&b).uid.unwrap(), b))
+        .collect()
+}
+
+#[test]
+fn tricky_ics_arrives_whole_repaired_where_refused_and_says_so() {
+    let rad = Radicale::start(RadicaleOptions::default()).unwrap();
+    let xan = Xandikos::start("user1").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tricky.ics");
+    std::fs::write(&file, TRICKY_ICS).unwrap();
+    for (server, url) in [("radicale", rad.url()), ("xandikos", xan.url())] {
+        let state = tempfile::tempdir().unwrap();
+        let dav = url.replace("http://", "http://user1@") + "/";
+        let args = [
+            "import",
+            file.to_str().unwrap(),
+            "--to-dav",
+            &dav,
+            "--collection",
+            "Tricky",
+            "--json",
+        ];
+        let out = run(state.path(), &args);
+        assert!(out.status.success(), "{server}: {}", text(&out));
+        let rep = report(&out);
+        let f = &rep["folders"][0];
+        // Three items (the iTIP versions are one), all copied; nothing failed.
+        assert_eq!(f["items"].as_u64(), Some(3), "{server}: {rep}");
+        assert_eq!(f["copied"].as_u64(), Some(3), "{server}: {rep}");
+        assert_eq!(f["failed"].as_u64(), Some(0), "{server}: {rep}");
+        let got = rt().block_on(bodies(&format!("{url}/"), "Tricky"));
+        assert_eq!(
+            got.keys().map(String::as_str).collect::<Vec<_>>(),
+            vec!["broken-line", "meeting", "periods"],
+            "{server}"
+        );
+        // The latest version of the meeting, with its override, once.
+        let m = &got["meeting"];
+        assert!(m.contains("SUMMARY:Meeting v2\r\n"), "{server}: {m}");
+        assert!(m.contains("Meeting v2 moved"), "{server}: {m}");
+        assert!(
+            !m.contains("Meeting v0") && !m.contains("Meeting v1"),
+            "{m}"
+        );
+        assert_eq!(m.matches("BEGIN:VEVENT").count(), 2, "{server}: {m}");
+        assert!(!got["broken-line"].contains("no colon"));
+        // Radicale refuses RDATE periods: the item went in repaired, its periods kept aside.
+        let p = &got["periods"];
+        let repaired = f["repaired"].as_u64();
+        if server == "radicale" {
+            assert_eq!(repaired, Some(1), "{rep}");
+            assert!(p.contains("X-PASSEUR-RDATE-PERIODS:"), "{p}");
+            assert!(!p.contains("VALUE=PERIOD"), "{p}");
+        } else {
+            assert_eq!(repaired, Some(0), "{server}: {rep}");
+        }
+        // status names the repair and the skipped lines, with their line numbers.
+        let id = migration_id(&out);
+        let st = run(state.path(), &["status", &id]);
+        let st = String::from_utf8_lossy(&st.stdout).into_owned();
+        if server == "radicale" {
+            assert!(
+                st.contains("repaired    1 items (refused as they were)"),
+                "{st}"
+            );
+            assert!(
+                st.contains(
+                    "repaired: pass 1 tricky.ics periods: the destination refused it: HTTP 400"
+                ),
+                "{st}"
+            );
+            assert!(
+                st.contains(
+                    "repaired: pass 1 tricky.ics periods: RDATE periods became their start times"
+                ),
+                "{st}"
+            );
+        }
+        for w in [
+            "warning: pass 1 tricky.ics broken-line: skipped line 18: no ':' between name and value",
+            "warning: pass 1 tricky.ics broken-line: skipped line 19: END:VALARM without its BEGIN",
+            "warning: pass 1 tricky.ics broken-line: read DTSTAMP \"2024-01-01T00:00:00Z\" on line 15 as 20240101T000000Z",
+            "warning: pass 1 tricky.ics line:21: skipped the unknown component X-VENDOR-THING (lines 21-23)",
+            "warning: pass 1 tricky.ics meeting: kept the version of the event on line 43 (SEQUENCE 2) over the one on line 29 (SEQUENCE 0)",
+        ] {
+            assert!(st.contains(w), "{server}: {w}\n{st}");
+        }
+        // A re-run copies nothing, repairs nothing again and adds no note.
+        let notes_before = st
+            .lines()
+            .filter(|l| l.starts_with("warning: ") || l.starts_with("repaired: "))
+            .count();
+        let out2 = run(state.path(), &args);
+        assert!(out2.status.success(), "{}", text(&out2));
+        assert_eq!(copied_of(&report(&out2)), 0, "{server}: {}", text(&out2));
+        assert_eq!(report(&out2)["folders"][0]["repaired"].as_u64(), Some(0));
+        assert_eq!(rt().block_on(bodies(&format!("{url}/"), "Tricky")).len(), 3);
+        let st2 = run(state.path(), &["status", &id]);
+        let st2 = String::from_utf8_lossy(&st2.stdout).into_owned();
+        assert_eq!(
+            st2.lines()
+                .filter(|l| l.starts_with("warning: ") || l.starts_with("repaired: "))
+                .count(),
+            notes_before,
+            "{st2}"
+        );
     }
 }

@@ -960,6 +960,46 @@ impl DavClient {
         Ok(out)
     }
 
+    /// Every resource of `coll` with its body, in one calendar-query / addressbook-query REPORT
+    /// that matches everything. One request instead of a multiget per 50 hrefs: Xandikos
+    /// answers each multiget in time that grows with the collection (2.4 s per 50 hrefs in a
+    /// collection of 2,000), and a query over the whole collection in about the time of one.
+    pub async fn query_all(&self, coll: &Collection) -> Result<Vec<(ItemRef, String)>> {
+        let url = self.url(&coll.href)?;
+        let (data_ns, data, body) = if coll.kind.is_calendar() {
+            (
+                CALDAV,
+                "calendar-data",
+                format!(
+                    r#"<?xml version="1.0" encoding="utf-8"?><C:calendar-query xmlns:D="DAV:" xmlns:C="{CALDAV}"><D:prop><D:getetag/><C:calendar-data/></D:prop><C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>"#
+                ),
+            )
+        } else {
+            (
+                CARDDAV,
+                "address-data",
+                format!(
+                    r#"<?xml version="1.0" encoding="utf-8"?><CR:addressbook-query xmlns:D="DAV:" xmlns:CR="{CARDDAV}"><D:prop><D:getetag/><CR:address-data/></D:prop><CR:filter/></CR:addressbook-query>"#
+                ),
+            )
+        };
+        let ms = self.multistatus("query", "REPORT", &url, "1", body).await?;
+        let me = normalize_href(&coll.href);
+        Ok(ms
+            .responses
+            .into_iter()
+            .filter(|r| normalize_href(&r.href) != me)
+            .filter_map(|r| {
+                let text = r.prop(data_ns, data)?.text.clone();
+                let etag = r
+                    .prop(DAV, "getetag")
+                    .map(|e| e.trimmed().to_string())
+                    .unwrap_or_default();
+                Some((ItemRef { href: r.href, etag }, text))
+            })
+            .collect())
+    }
+
     /// GET one resource: its body and ETag, or `None` if it is not there.
     pub async fn get(&self, href: &str) -> Result<Option<(String, Option<String>)>> {
         let url = self.url(href)?;
@@ -1020,11 +1060,46 @@ impl DavClient {
             .get(ETAG)
             .and_then(|e| e.to_str().ok())
             .map(str::to_string);
-        let text = if (200..300).contains(&status) {
+        // 207 to a PUT is no success: Xandikos answers a refused object with a multistatus
+        // holding the real status (412 valid-calendar-data) and why.
+        let text = if (200..300).contains(&status) && status != 207 {
             String::new()
         } else {
             Self::error_text(resp).await
         };
+        if status == 207 {
+            let inner = xml::parse(&text).ok().and_then(|root| {
+                fn find<'n>(n: &'n xml::Node, name: &str) -> Option<&'n xml::Node> {
+                    if n.is(DAV, name) {
+                        return Some(n);
+                    }
+                    n.children.iter().find_map(|c| find(c, name))
+                }
+                let st = find(&root, "status")?.trimmed().to_string();
+                let code: u16 = st.split_whitespace().nth(1)?.parse().ok()?;
+                let why = find(&root, "responsedescription")
+                    .map(|d| d.trimmed().to_string())
+                    .unwrap_or(st);
+                Some((code, why))
+            });
+            match inner {
+                Some((code, _)) if (200..300).contains(&code) => {
+                    return Ok(PutOutcome::Created { etag });
+                }
+                Some((code, why)) => {
+                    return Ok(PutOutcome::Rejected {
+                        status: code,
+                        reason: excerpt(&why),
+                    });
+                }
+                None => {
+                    return Ok(PutOutcome::Rejected {
+                        status,
+                        reason: excerpt(&text),
+                    });
+                }
+            }
+        }
         Ok(match status {
             // Some servers (Radicale) answer 201 to a replacement too: the
             // precondition tells which it was.

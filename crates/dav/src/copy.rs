@@ -12,7 +12,8 @@
 //! [`ItemEvent::Conflict`] (or overwritten, if asked).
 
 use futures::StreamExt;
-use std::collections::{HashMap, HashSet};
+use futures::stream::FuturesOrdered;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use passeur_formats::fingerprint::{resource_name, sha256_hex};
 use passeur_formats::{ComponentKind, FormatError, IcsObject, VcfObject, VcfVersion, ics, tz, vcf};
@@ -90,6 +91,10 @@ pub enum ItemEvent {
         dst_href: String,
         dst_etag: Option<String>,
         bytes: usize,
+        /// Empty, or: the destination refused the item as it was, and took it repaired
+        /// ([`passeur_formats::repair::repair_ics`]); what changed, one note per change (the
+        /// first note says what the destination answered).
+        repaired: Vec<String>,
     },
     /// A resource copied earlier was changed on the source and rewritten.
     Updated {
@@ -142,21 +147,33 @@ pub struct Landed {
     /// The destination's ETag after the write, when the server gave one.
     pub dst_etag: Option<String>,
     pub bytes: usize,
+    /// What a repair changed (see [`ItemEvent::Copied`]); empty when written as read.
+    pub repaired: Vec<String>,
 }
 
 impl ItemEvent {
     /// The item, when this event leaves it on the destination (copied, updated, overwritten or
     /// already there); None for a conflict or a failure.
     pub fn landed(&self) -> Option<Landed> {
+        if let ItemEvent::Copied {
+            uid,
+            dst_href,
+            dst_etag,
+            bytes,
+            repaired,
+            ..
+        } = self
+        {
+            return Some(Landed {
+                uid: uid.clone(),
+                dst_href: dst_href.clone(),
+                dst_etag: dst_etag.clone(),
+                bytes: *bytes,
+                repaired: repaired.clone(),
+            });
+        }
         let (uid, dst_href, dst_etag, bytes) = match self {
-            ItemEvent::Copied {
-                uid,
-                dst_href,
-                dst_etag,
-                bytes,
-                ..
-            }
-            | ItemEvent::Updated {
+            ItemEvent::Updated {
                 uid,
                 dst_href,
                 dst_etag,
@@ -183,6 +200,7 @@ impl ItemEvent {
             dst_href: dst_href.clone(),
             dst_etag: dst_etag.clone(),
             bytes,
+            repaired: Vec::new(),
         })
     }
 }
@@ -477,68 +495,145 @@ async fn place_new(
             OnConflict::Overwrite => overwrite(h.clone(), etag_opt(e)).await,
         };
     }
-    Ok(
-        match dst
-            .put(
-                &dst_href,
-                &p.text,
-                p.content_type,
-                PutCondition::IfNoneMatch,
-            )
-            .await?
-        {
-            PutOutcome::Created { etag } | PutOutcome::Updated { etag } => ItemEvent::Copied {
-                src_href: src_href.to_string(),
-                src_etag: src_etag.to_string(),
-                uid: p.uid.clone(),
-                dst_href,
-                dst_etag: etag,
-                bytes,
-            },
-            PutOutcome::AlreadyExists => {
-                let there = dst.get(&dst_href).await?;
-                let same = there
-                    .as_ref()
-                    .and_then(|(b, _)| uid_of(coll.kind.is_calendar(), b))
-                    .is_some_and(|u| u == p.uid);
-                if same {
-                    ItemEvent::AlreadyThere {
-                        src_href: src_href.to_string(),
-                        src_etag: src_etag.to_string(),
-                        uid: p.uid.clone(),
-                        dst_etag: there.and_then(|(_, e)| e),
-                        dst_href,
-                    }
-                } else {
-                    match opts.on_conflict {
-                        OnConflict::Skip => ItemEvent::Conflict {
-                            uid: p.uid.clone(),
-                            src_href: src_href.to_string(),
-                            dst_href,
-                        },
-                        OnConflict::Overwrite => {
-                            overwrite(dst_href, there.and_then(|(_, e)| e)).await?
-                        }
-                    }
+    let first = dst
+        .put(
+            &dst_href,
+            &p.text,
+            p.content_type,
+            PutCondition::IfNoneMatch,
+        )
+        .await;
+    // A server that fails on one item (Xandikos answers 500 to objects its parser chokes on)
+    // is asked once more, with the repaired form where there is one; the item is then listed
+    // as not migrated instead of stopping the whole collection. A server that is down fails the
+    // next request too and stops the pass as before.
+    let first = match first {
+        Err(DavError::Http {
+            op: "PUT",
+            status: 500,
+            body,
+            ..
+        }) => PutOutcome::Rejected {
+            status: 500,
+            reason: body,
+        },
+        other => other?,
+    };
+    Ok(match first {
+        PutOutcome::Created { etag } | PutOutcome::Updated { etag } => ItemEvent::Copied {
+            src_href: src_href.to_string(),
+            src_etag: src_etag.to_string(),
+            uid: p.uid.clone(),
+            dst_href,
+            dst_etag: etag,
+            bytes,
+            repaired: Vec::new(),
+        },
+        PutOutcome::AlreadyExists => {
+            let there = dst.get(&dst_href).await?;
+            let same = there
+                .as_ref()
+                .and_then(|(b, _)| uid_of(coll.kind.is_calendar(), b))
+                .is_some_and(|u| u == p.uid);
+            if same {
+                ItemEvent::AlreadyThere {
+                    src_href: src_href.to_string(),
+                    src_etag: src_etag.to_string(),
+                    uid: p.uid.clone(),
+                    dst_etag: there.and_then(|(_, e)| e),
+                    dst_href,
                 }
-            }
-            PutOutcome::UidConflict { existing } => {
-                let href = existing.unwrap_or(dst_href);
+            } else {
                 match opts.on_conflict {
                     OnConflict::Skip => ItemEvent::Conflict {
                         uid: p.uid.clone(),
                         src_href: src_href.to_string(),
-                        dst_href: href,
+                        dst_href,
                     },
-                    OnConflict::Overwrite => overwrite(href, None).await?,
+                    OnConflict::Overwrite => {
+                        overwrite(dst_href, there.and_then(|(_, e)| e)).await?
+                    }
                 }
             }
-            PutOutcome::Rejected { status, reason } => failed(format!(
-                "the destination refused it: HTTP {status} {reason}"
-            )),
-            other => failed(format!("unexpected answer to PUT: {other:?}")),
+        }
+        PutOutcome::UidConflict { existing } => {
+            let href = existing.unwrap_or(dst_href);
+            match opts.on_conflict {
+                OnConflict::Skip => ItemEvent::Conflict {
+                    uid: p.uid.clone(),
+                    src_href: src_href.to_string(),
+                    dst_href: href,
+                },
+                OnConflict::Overwrite => overwrite(href, None).await?,
+            }
+        }
+        PutOutcome::Rejected { status, reason } => {
+            let refusal = format!("the destination refused it: HTTP {status} {reason}");
+            match p.ext {
+                "ics" => retry_repaired(dst, &dst_href, p, src_href, src_etag, refusal).await?,
+                _ => failed(refusal),
+            }
+        }
+        other => failed(format!("unexpected answer to PUT: {other:?}")),
+    })
+}
+
+/// The one retry after a refusal: the object in its repaired form, when there is one. A
+/// repaired item is recorded once, with what changed; a second refusal names both.
+async fn retry_repaired(
+    dst: &DavClient,
+    dst_href: &str,
+    p: &Prepared,
+    src_href: &str,
+    src_etag: &str,
+    refusal: String,
+) -> Result<ItemEvent> {
+    let failed = |error: String| ItemEvent::Failed {
+        src_href: src_href.to_string(),
+        uid: Some(p.uid.clone()),
+        error,
+    };
+    let Some(r) = passeur_formats::repair::repair_ics(&p.text) else {
+        return Ok(failed(refusal));
+    };
+    let again = match dst
+        .put(dst_href, &r.text, p.content_type, PutCondition::IfNoneMatch)
+        .await
+    {
+        Err(DavError::Http {
+            op: "PUT",
+            status: 500,
+            body,
+            ..
+        }) => PutOutcome::Rejected {
+            status: 500,
+            reason: body,
         },
-    )
+        other => other?,
+    };
+    Ok(match again {
+        PutOutcome::Created { etag } | PutOutcome::Updated { etag } => {
+            let mut repaired = Vec::with_capacity(r.changes.len() + 1);
+            repaired.push(format!("{refusal}; it took it repaired"));
+            repaired.extend(r.changes);
+            ItemEvent::Copied {
+                src_href: src_href.to_string(),
+                src_etag: src_etag.to_string(),
+                uid: p.uid.clone(),
+                dst_href: dst_href.to_string(),
+                dst_etag: etag,
+                bytes: r.text.len(),
+                repaired,
+            }
+        }
+        PutOutcome::Rejected { status, reason } => failed(format!(
+            "{refusal}; it refused the repaired form too (HTTP {status} {reason}; tried: {})",
+            r.changes.join("; ")
+        )),
+        other => failed(format!(
+            "{refusal}; unexpected answer to the repaired form: {other:?}"
+        )),
+    })
 }
 
 /// Copies one collection's resources from `src` to `dst` (see the module docs).
@@ -649,53 +744,80 @@ pub async fn copy_collection(
         }
     };
 
-    // 3. Copy, one multiget batch at a time, its writes in parallel (events in source order).
-    for chunk in todo.chunks(MULTIGET_BATCH) {
-        let mut ready = Vec::new();
-        for (r, body) in src.multiget(src_coll, chunk).await? {
+    // 3. Copy. The writes flow: up to `parallel` in flight all the time, the next multiget
+    //    batch fetched while the writes of the previous one run (waiting for a whole batch to
+    //    finish before fetching the next left 3.6 of 8 writes in flight on average). Events
+    //    come in source order.
+    let parallel = opts.parallel();
+    let mut chunks = todo.chunks(MULTIGET_BATCH);
+    let mut fetches: FuturesOrdered<BoxFut<'_, Result<Bodies>>> = FuturesOrdered::new();
+    let mut queue: VecDeque<(ItemRef, String)> = VecDeque::new();
+    let mut writes: FuturesOrdered<BoxFut<'_, Result<Option<ItemEvent>>>> = FuturesOrdered::new();
+    let (known_n, index) = (&known_n, &index);
+    loop {
+        while writes.len() < parallel {
+            let Some((r, body)) = queue.pop_front() else {
+                break;
+            };
             if calendar
                 && !opts.components.is_empty()
                 && ics::inspect(&body)
                     .kind
                     .is_some_and(|k| !opts.components.contains(&k))
             {
-                report.filtered += 1;
+                writes.push_back(Box::pin(std::future::ready(Ok(None))));
                 continue;
             }
             match prepare_body(calendar, &body, opts) {
-                Ok(p) => ready.push((r, p)),
+                Ok(p) => writes.push_back(Box::pin(async move {
+                    let ev = match known_n.get(&normalize_href(&r.href)) {
+                        Some(k) => update(dst, k, &p, &r, opts).await?,
+                        None => place_new(dst, dst_coll, index, &p, &r.href, &r.etag, opts).await?,
+                    };
+                    Ok(Some(ev))
+                })),
                 Err(error) => {
                     let ev = ItemEvent::Failed {
                         src_href: r.href.clone(),
                         uid: uid_of(calendar, &body),
                         error,
                     };
-                    report.count(&ev);
-                    on_item(ev);
+                    writes.push_back(Box::pin(std::future::ready(Ok(Some(ev)))));
                 }
             }
         }
-        let (known_n, index) = (&known_n, &index);
-        // Collected first: a stream over a borrowing iterator adapter makes the whole pass's
-        // future fail the `Send` check a spawned task needs (rustc's higher-ranked lifetimes).
-        let futs: Vec<_> = ready
-            .iter()
-            .map(|(r, p)| async move {
-                match known_n.get(&normalize_href(&r.href)) {
-                    Some(k) => update(dst, k, p, r, opts).await,
-                    None => place_new(dst, dst_coll, index, p, &r.href, &r.etag, opts).await,
+        // Keep the next batch coming before the queue runs dry.
+        if fetches.is_empty()
+            && queue.len() < parallel.max(MULTIGET_BATCH / 2)
+            && let Some(c) = chunks.next()
+        {
+            fetches.push_back(Box::pin(src.multiget(src_coll, c)));
+        }
+        if writes.is_empty() && fetches.is_empty() {
+            if queue.is_empty() {
+                break;
+            }
+            continue;
+        }
+        tokio::select! {
+            Some(ev) = writes.next(), if !writes.is_empty() => match ev? {
+                Some(ev) => {
+                    report.count(&ev);
+                    on_item(ev);
                 }
-            })
-            .collect();
-        let mut writes = futures::stream::iter(futs).buffered(opts.parallel());
-        while let Some(ev) = writes.next().await {
-            let ev = ev?;
-            report.count(&ev);
-            on_item(ev);
+                None => report.filtered += 1,
+            },
+            Some(batch) = fetches.next(), if !fetches.is_empty() => queue.extend(batch?),
         }
     }
     Ok(report)
 }
+
+/// Resources with their bodies, as a multiget gives them.
+type Bodies = Vec<(ItemRef, String)>;
+
+/// A boxed future of a copy pass (writes and fetches of different shapes in one queue).
+type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 async fn update(
     dst: &DavClient,
@@ -748,7 +870,8 @@ async fn update(
 /// `known` holds the UIDs the item map already has for this import (skipped,
 /// counted as unchanged). Each event's `src_href` is `line:<n>` (where the
 /// object starts in the file) and `src_etag` the SHA-256 of the object's text.
-/// Parse errors become [`ItemEvent::Failed`] with the line and UID in the message.
+/// Parse errors become [`ItemEvent::Failed`] with the line and UID in the message; the
+/// reader's warnings ([`FormatError::Skipped`]) are passed over (they are no items).
 pub async fn import_objects<I, O>(
     dst: &DavClient,
     targets: &ImportTargets<'_>,
@@ -762,10 +885,14 @@ where
     O: Into<SourceObject>,
 {
     let mut report = CopyReport::default();
-    let mut indexes: HashMap<String, DstIndex> = HashMap::new();
+    let mut indexes: HashMap<String, std::sync::Arc<DstIndex>> = HashMap::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut pending: Vec<Write<'_>> = Vec::new();
+    let mut writes: FuturesOrdered<BoxFut<'_, Result<ItemEvent>>> = FuturesOrdered::new();
     for r in objects {
+        // A warning of the reader is no item (the caller records it).
+        if r.as_ref().is_err_and(FormatError::is_warning) {
+            continue;
+        }
         report.listed += 1;
         let o: SourceObject = match r {
             Ok(o) => o.into(),
@@ -849,67 +976,32 @@ where
                 continue;
             }
         };
-        if !indexes.contains_key(&coll.href) {
-            let idx = DstIndex::build(dst, coll, &HashSet::new()).await?;
-            indexes.insert(coll.href.clone(), idx);
-        }
-        pending.push(Write {
-            coll,
-            p,
-            src_href,
-            src_etag,
-        });
-        if pending.len() >= WRITE_BATCH {
-            let batch = std::mem::take(&mut pending);
-            write_all(dst, &indexes, batch, opts, &mut report, &mut on_item).await?;
+        let index = match indexes.get(&coll.href) {
+            Some(i) => i.clone(),
+            None => {
+                let idx = std::sync::Arc::new(DstIndex::build(dst, coll, &HashSet::new()).await?);
+                indexes.insert(coll.href.clone(), idx.clone());
+                idx
+            }
+        };
+        // The writes flow: a new one starts as soon as one of `parallel` in flight ends.
+        writes.push_back(Box::pin(async move {
+            place_new(dst, coll, &index, &p, &src_href, &src_etag, opts).await
+        }));
+        while writes.len() >= opts.parallel() {
+            if let Some(ev) = writes.next().await {
+                let ev = ev?;
+                report.count(&ev);
+                on_item(ev);
+            }
         }
     }
-    write_all(dst, &indexes, pending, opts, &mut report, &mut on_item).await?;
-    Ok(report)
-}
-
-/// Objects of a file import gathered before they are written in parallel.
-const WRITE_BATCH: usize = 64;
-
-/// A resource of a file import ready to be written.
-struct Write<'c> {
-    coll: &'c Collection,
-    p: Prepared,
-    src_href: String,
-    src_etag: String,
-}
-
-/// Writes `batch` with [`CopyOptions::concurrency`] PUTs in flight; events in batch order.
-async fn write_all(
-    dst: &DavClient,
-    indexes: &HashMap<String, DstIndex>,
-    batch: Vec<Write<'_>>,
-    opts: &CopyOptions,
-    report: &mut CopyReport,
-    on_item: &mut impl FnMut(ItemEvent),
-) -> Result<()> {
-    let futs: Vec<_> = batch
-        .iter()
-        .filter_map(|w| {
-            let index = indexes.get(&w.coll.href)?;
-            Some(place_new(
-                dst,
-                w.coll,
-                index,
-                &w.p,
-                &w.src_href,
-                &w.src_etag,
-                opts,
-            ))
-        })
-        .collect();
-    let mut writes = futures::stream::iter(futs).buffered(opts.parallel());
     while let Some(ev) = writes.next().await {
         let ev = ev?;
         report.count(&ev);
         on_item(ev);
     }
-    Ok(())
+    Ok(report)
 }
 
 /// A key property that differs between source and destination.
@@ -940,14 +1032,25 @@ impl VerifyReport {
     }
 }
 
-/// Every resource of a collection with its body.
+/// Every resource of a collection with its body: one query REPORT (see
+/// [`DavClient::query_all`]), else, when the server refuses it or the answer is too large, a
+/// listing and multigets. The query's answer is checked against the listing: a server that
+/// leaves resources out of it (one it cannot parse) gets them fetched by multiget.
 pub async fn fetch_all(client: &DavClient, coll: &Collection) -> Result<Vec<(ItemRef, String)>> {
-    let hrefs: Vec<String> = client
-        .list_items(coll)
-        .await?
-        .into_iter()
-        .map(|i| i.href)
-        .collect();
+    let listed = client.list_items(coll).await?;
+    if let Ok(mut all) = client.query_all(coll).await {
+        let have: HashSet<String> = all.iter().map(|(r, _)| normalize_href(&r.href)).collect();
+        let rest: Vec<String> = listed
+            .iter()
+            .filter(|i| !have.contains(&normalize_href(&i.href)))
+            .map(|i| i.href.clone())
+            .collect();
+        if !rest.is_empty() {
+            all.extend(client.multiget(coll, &rest).await?);
+        }
+        return Ok(all);
+    }
+    let hrefs: Vec<String> = listed.into_iter().map(|i| i.href).collect();
     client.multiget(coll, &hrefs).await
 }
 

@@ -21,7 +21,7 @@ use passeur_dav::{
     Collection, CollectionKind, ComponentKind, CopyOptions, DavClient, DavConfig, DavError,
     ItemEvent, KnownItem, OnConflict,
 };
-use passeur_store::{DavCollectionState, Failure, Item, PassCounters, Store};
+use passeur_store::{DavCollectionState, Failure, Item, ItemNote, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId};
 use percent_encoding::utf8_percent_encode;
 use serde::{Deserialize, Serialize};
@@ -306,6 +306,10 @@ pub struct DavCollectionReport {
     pub already_there: u64,
     pub conflicts: u64,
     pub failed: u64,
+    /// Items the destination refused as they were and took repaired (what changed is in the
+    /// migration's notes).
+    #[serde(default)]
+    pub repaired: u64,
     pub bytes: u64,
     /// Items copied earlier that the source no longer has (left on the destination).
     pub deleted_on_source: u64,
@@ -649,6 +653,7 @@ async fn record(
 ) -> Result<(), EngineError> {
     let mut rows: Vec<Item> = Vec::new();
     let mut failures: Vec<Failure> = Vec::new();
+    let mut notes: Vec<ItemNote> = Vec::new();
     let (mut n, mut bytes) = (0u64, 0u64);
     let row = |src_href: &str,
                src_etag: &str,
@@ -673,6 +678,21 @@ async fn record(
         pending: false,
     };
     for e in evs {
+        if let ItemEvent::Copied {
+            src_href, repaired, ..
+        } = e
+            && !repaired.is_empty()
+        {
+            cr.repaired += 1;
+            notes.extend(repaired.iter().map(|n| ItemNote {
+                pass,
+                kind,
+                folder: sc.href.clone(),
+                src_key: src_href.clone(),
+                repaired: true,
+                note: n.clone(),
+            }));
+        }
         match e {
             ItemEvent::Copied {
                 src_href,
@@ -767,6 +787,7 @@ async fn record(
     if !rows.is_empty() {
         store.record_copied(id, &rows).await?;
     }
+    store.record_notes(id, &notes).await?;
     if !failures.is_empty() {
         store.record_failures(id, &failures).await?;
         for f in &failures {

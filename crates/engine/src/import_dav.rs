@@ -15,7 +15,7 @@ use passeur_dav::{
     import_objects,
 };
 use passeur_formats::{FormatError, ics, vcf};
-use passeur_store::{Failure, Item};
+use passeur_store::{Failure, Item, ItemNote};
 use passeur_types::ContentKind;
 use tokio::sync::mpsc;
 
@@ -207,6 +207,39 @@ pub async fn run_file_import(
                     (uid, content_kind(o))
                 })
                 .collect();
+            // What the reader skipped or mended: about the file (recorded now) and about each
+            // item (recorded with the item when it lands).
+            let file_kind = match kind {
+                FileKind::Vcf => ContentKind::Contacts,
+                _ => ContentKind::Calendars,
+            };
+            let mut read_notes: HashMap<String, Vec<String>> = HashMap::new();
+            let mut notes_rows: Vec<ItemNote> = Vec::new();
+            for o in &chunk {
+                match o {
+                    Err(e) if e.is_warning() => {
+                        r.warnings += 1;
+                        notes_rows.push(ItemNote {
+                            pass,
+                            kind: file_kind,
+                            folder: src_folder.clone(),
+                            src_key: e.line().map(|l| format!("line:{l}")).unwrap_or_default(),
+                            repaired: false,
+                            note: e.to_string(),
+                        });
+                    }
+                    Ok(o) => {
+                        let (uid, w) = match o {
+                            SourceObject::Ics(i) => (&i.uid, &i.warnings),
+                            SourceObject::Vcf(v) => (&v.uid, &v.warnings),
+                        };
+                        if !w.is_empty() && !known.contains(uid) {
+                            read_notes.insert(uid.clone(), w.clone());
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
             let mut evs = Vec::new();
             let rep = import_objects(dav, &targets, chunk, &known, &CopyOptions::default(), |e| {
                 evs.push(e)
@@ -221,6 +254,23 @@ pub async fn run_file_import(
             for ev in evs {
                 if let Some(l) = ev.landed() {
                     bytes += l.bytes as u64;
+                    let k = kinds.get(&l.uid).copied().unwrap_or(file_kind);
+                    let note = |repaired: bool, note: String| ItemNote {
+                        pass,
+                        kind: k,
+                        folder: src_folder.clone(),
+                        src_key: l.uid.clone(),
+                        repaired,
+                        note,
+                    };
+                    if let Some(w) = read_notes.remove(&l.uid) {
+                        r.warnings += w.len() as u64;
+                        notes_rows.extend(w.into_iter().map(|n| note(false, n)));
+                    }
+                    if !l.repaired.is_empty() {
+                        r.repaired += 1;
+                        notes_rows.extend(l.repaired.iter().map(|n| note(true, n.clone())));
+                    }
                     items.push((l.uid, l.dst_href, l.bytes as u64, l.dst_etag));
                     continue;
                 }
@@ -272,6 +322,7 @@ pub async fn run_file_import(
                 .collect();
             store.insert_pending(id, &records).await?;
             store.record_failures(id, &failures).await?;
+            store.record_notes(id, &notes_rows).await?;
             known.extend(records.iter().map(|i| i.src_key.clone()));
             r.copied += records.len() as u64;
             r.bytes += bytes;

@@ -75,6 +75,13 @@ pub struct ImportFolderReport {
     /// already exists on the destination from elsewhere).
     pub skipped: u64,
     pub failed: u64,
+    /// Items the destination refused as they were and took repaired (what changed is in the
+    /// migration's notes: `passeur status`).
+    #[serde(default)]
+    pub repaired: u64,
+    /// Warnings of the reader: lines or components skipped or mended, items or not.
+    #[serde(default)]
+    pub warnings: u64,
 }
 
 /// What an import did.

@@ -77,6 +77,11 @@ pub enum FormatError {
     /// Something that is not an iCalendar object or a vCard where one was expected.
     #[error("cannot use line {line}: {reason}")]
     Unexpected { line: usize, reason: String },
+    /// Not an error but a warning: something outside any item was skipped or mended (a broken
+    /// line between components, an unknown component, a file cut short). Reading goes on and
+    /// no item is lost; the reason names the line.
+    #[error("{reason}")]
+    Skipped { line: usize, reason: String },
     /// A component this crate does not turn into a calendar resource (VFREEBUSY, ...).
     #[error(
         "cannot import {component} on line {line}{}: {reason}",
@@ -110,6 +115,7 @@ impl FormatError {
             | FormatError::InvalidQuotedPrintable { line, .. }
             | FormatError::UnknownCharset { line, .. }
             | FormatError::Unexpected { line, .. }
+            | FormatError::Skipped { line, .. }
             | FormatError::Unsupported { line, .. } => Some(*line),
         }
     }
@@ -126,6 +132,11 @@ impl FormatError {
             | FormatError::Unsupported { uid, .. } => uid.as_deref(),
             _ => None,
         }
+    }
+
+    /// True for a warning ([`FormatError::Skipped`]): no item was lost.
+    pub fn is_warning(&self) -> bool {
+        matches!(self, FormatError::Skipped { .. })
     }
 
     /// True when reading cannot go on (an I/O error); false for a fault in one item.

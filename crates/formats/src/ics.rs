@@ -105,6 +105,9 @@ pub fn split_with<R: BufRead>(reader: R, opts: IcsOptions) -> IcsSplitter<R> {
         pushback: None,
         out: VecDeque::new(),
         cal: None,
+        cals: HashMap::new(),
+        next_cal: 0,
+        tzs: HashMap::new(),
         pending: BTreeMap::new(),
         by_uid: HashMap::new(),
         emitted: HashSet::new(),
@@ -128,10 +131,32 @@ struct Comp {
     line: usize,
     lines: Vec<PLine>,
     uid: Option<String>,
-    recurrence: bool,
+    /// The RECURRENCE-ID value of an override.
+    recurrence: Option<String>,
+    /// SEQUENCE (0 when absent) and DTSTAMP, to keep the latest of several versions.
+    sequence: i64,
+    dtstamp: String,
     summary: Option<String>,
     error: Option<FormatError>,
+    /// What was skipped or mended while reading it (lenient reading), line numbers included.
+    warnings: Vec<String>,
     bytes: usize,
+}
+
+/// Closes the components `stack[from..]` left open, innermost first (lenient reading).
+fn close_open(comp: &mut Comp, stack: &[(String, usize)], from: usize, line: usize) {
+    for (s, _) in stack[from..].iter().rev() {
+        comp.lines.push(PLine {
+            text: format!("END:{s}"),
+            prop: Prop {
+                group: None,
+                name: "END".into(),
+                params: Vec::new(),
+                value: s.as_bytes().to_vec(),
+                line,
+            },
+        });
+    }
 }
 
 impl Comp {
@@ -266,9 +291,19 @@ impl Comp {
 struct CalState {
     line: usize,
     implicit: bool,
+    /// Its key in [`IcsSplitter::cals`].
+    id: u64,
+}
+
+/// What an object takes from its VCALENDAR: the calendar's own properties, its name and its
+/// METHOD. Kept (counted by the objects that use it) until the last of them is built, since
+/// objects wait for later versions of their UID past the end of their VCALENDAR (iTIP files).
+#[derive(Debug, Default)]
+struct CalInfo {
     props: Vec<PLine>,
-    tzs: HashMap<String, Comp>,
     name: Option<String>,
+    method: Option<String>,
+    users: usize,
 }
 
 #[derive(Debug)]
@@ -278,6 +313,16 @@ struct Pending {
     comps: Vec<Comp>,
     line: usize,
     warnings: Vec<String>,
+    /// The VCALENDAR of the master (or of the first component).
+    cal: u64,
+}
+
+/// How one version of a component ranks against another of the same UID and RECURRENCE-ID:
+/// higher SEQUENCE first, then a full version over an iTIP REPLY (which carries only one
+/// attendee's answer), then the later DTSTAMP; on a tie the one read last.
+fn newer(new: &Comp, new_reply: bool, old: &Comp, old_reply: bool) -> bool {
+    (new.sequence, !new_reply, new.dtstamp.as_str())
+        >= (old.sequence, !old_reply, old.dtstamp.as_str())
 }
 
 /// The iterator returned by [`split`].
@@ -287,6 +332,10 @@ pub struct IcsSplitter<R> {
     pushback: Option<Logical>,
     out: VecDeque<Result<IcsObject, FormatError>>,
     cal: Option<CalState>,
+    cals: HashMap<u64, CalInfo>,
+    next_cal: u64,
+    /// VTIMEZONE definitions of the whole input by TZID (the last one read wins).
+    tzs: HashMap<String, Comp>,
     pending: BTreeMap<u64, Pending>,
     by_uid: HashMap<String, u64>,
     emitted: HashSet<String>,
@@ -328,22 +377,55 @@ impl<R: BufRead> IcsSplitter<R> {
     }
 
     fn open_calendar(&mut self, line: usize, implicit: bool) {
-        self.cal = Some(CalState {
-            line,
-            implicit,
-            props: Vec::new(),
-            tzs: HashMap::new(),
-            name: None,
-        });
+        self.next_cal += 1;
+        let id = self.next_cal;
+        self.cals.insert(
+            id,
+            CalInfo {
+                users: 1,
+                ..CalInfo::default()
+            },
+        );
+        self.cal = Some(CalState { line, implicit, id });
     }
 
+    /// Ends the current VCALENDAR. Its objects stay pending: a later VCALENDAR of the same
+    /// input may hold a newer version of one of them (iTIP REQUEST, then CANCEL).
     fn close_calendar(&mut self) {
-        self.flush_all();
-        self.cal = None;
-        self.emitted.clear();
+        if let Some(c) = self.cal.take() {
+            self.release_cal(c.id);
+        }
+    }
+
+    fn release_cal(&mut self, id: u64) {
+        if let Some(info) = self.cals.get_mut(&id) {
+            info.users = info.users.saturating_sub(1);
+            if info.users == 0 {
+                self.cals.remove(&id);
+            }
+        }
+    }
+
+    /// The current VCALENDAR's key, opening an implicit one when there is none.
+    fn current_cal(&mut self, line: usize) -> u64 {
+        if self.cal.is_none() {
+            self.open_calendar(line, true);
+        }
+        self.cal.as_ref().map_or(0, |c| c.id)
+    }
+
+    fn is_reply(&self, cal: u64) -> bool {
+        self.cals
+            .get(&cal)
+            .and_then(|c| c.method.as_deref())
+            .is_some_and(|m| m.eq_ignore_ascii_case("REPLY"))
     }
 
     /// Reads one component whose BEGIN line is `begin`.
+    ///
+    /// Lenient where other readers are: a line that is not a content line, an END without its
+    /// BEGIN, and a component left open (closed where the next one starts, or at the end of
+    /// the input) are skipped or mended with a warning naming the line, and the item goes on.
     fn read_component(&mut self, begin: Prop) -> std::io::Result<Comp> {
         let name = begin.value_str().trim().to_ascii_uppercase();
         let mut comp = Comp {
@@ -354,40 +436,42 @@ impl<R: BufRead> IcsSplitter<R> {
                 prop: begin,
             }],
             uid: None,
-            recurrence: false,
+            recurrence: None,
+            sequence: 0,
+            dtstamp: String::new(),
             summary: None,
             error: None,
+            warnings: Vec::new(),
             bytes: 0,
         };
-        let mut stack = vec![name];
+        let mut stack = vec![(name, comp.line)];
         loop {
             let Some(l) = self.next_line()? else {
-                comp.error.get_or_insert(FormatError::MissingEnd {
-                    line: comp.line,
-                    uid: None,
-                    component: comp.name.clone(),
-                });
+                let (open, at) = stack[stack.len() - 1].clone();
+                comp.warnings.push(format!(
+                    "the input ended before END:{open} (BEGIN on line {at}); closed it there"
+                ));
+                let at_line = comp.line;
+                close_open(&mut comp, &stack, 0, at_line);
                 break;
             };
-            let prop = match Prop::parse(&l) {
+            let mut prop = match Prop::parse(&l) {
                 Ok(p) => p,
                 Err(reason) => {
-                    comp.error.get_or_insert(FormatError::BadLine {
-                        line: l.line,
-                        uid: None,
-                        reason,
-                    });
+                    comp.warnings
+                        .push(format!("skipped line {}: {reason}", l.line));
                     continue;
                 }
             };
             if prop.name == "BEGIN" {
                 let sub = prop.value_str().trim().to_ascii_uppercase();
                 if TOP_LEVEL.contains(&sub.as_str()) {
-                    comp.error.get_or_insert(FormatError::MissingEnd {
-                        line: comp.line,
-                        uid: None,
-                        component: comp.name.clone(),
-                    });
+                    let (open, at) = stack[stack.len() - 1].clone();
+                    comp.warnings.push(format!(
+                        "line {}: BEGIN:{sub} came before END:{open} (BEGIN on line {at}); closed {open} there",
+                        l.line
+                    ));
+                    close_open(&mut comp, &stack, 0, l.line);
                     self.pushback = Some(l);
                     break;
                 }
@@ -395,25 +479,19 @@ impl<R: BufRead> IcsSplitter<R> {
                     text: format!("BEGIN:{sub}"),
                     prop,
                 });
-                stack.push(sub);
+                stack.push((sub, l.line));
                 continue;
             }
             if prop.name == "END" {
                 let sub = prop.value_str().trim().to_ascii_uppercase();
-                if let Some(pos) = stack.iter().rposition(|s| *s == sub) {
+                if let Some(pos) = stack.iter().rposition(|(s, _)| *s == sub) {
                     if pos + 1 != stack.len() {
-                        comp.error.get_or_insert(FormatError::MissingEnd {
-                            line: comp.line,
-                            uid: None,
-                            component: stack[stack.len() - 1].clone(),
-                        });
-                        // Close the inner components the input forgot.
-                        for s in stack[pos + 1..].iter().rev() {
-                            comp.lines.push(PLine {
-                                text: format!("END:{s}"),
-                                prop: prop.clone(),
-                            });
-                        }
+                        let (open, at) = stack[stack.len() - 1].clone();
+                        comp.warnings.push(format!(
+                            "line {}: END:{sub} came before END:{open} (BEGIN on line {at}); closed {open} there",
+                            l.line
+                        ));
+                        close_open(&mut comp, &stack, pos + 1, l.line);
                     }
                     stack.truncate(pos);
                     comp.lines.push(PLine {
@@ -426,43 +504,68 @@ impl<R: BufRead> IcsSplitter<R> {
                     continue;
                 }
                 if sub == "VCALENDAR" {
-                    comp.error.get_or_insert(FormatError::MissingEnd {
-                        line: comp.line,
-                        uid: None,
-                        component: comp.name.clone(),
-                    });
+                    let (open, at) = stack[stack.len() - 1].clone();
+                    comp.warnings.push(format!(
+                        "line {}: END:VCALENDAR came before END:{open} (BEGIN on line {at}); closed {open} there",
+                        l.line
+                    ));
+                    close_open(&mut comp, &stack, 0, l.line);
                     self.pushback = Some(l);
                     break;
                 }
-                comp.error.get_or_insert(FormatError::UnexpectedEnd {
-                    line: l.line,
-                    component: sub,
-                });
+                comp.warnings.push(format!(
+                    "skipped line {}: END:{sub} without its BEGIN",
+                    l.line
+                ));
                 continue;
             }
-            if stack.len() == 1 {
-                match prop.name.as_str() {
-                    "UID" => {
-                        let v = prop.value_str().trim().to_string();
-                        if !v.is_empty() {
-                            comp.uid = Some(v);
-                        }
-                    }
-                    "RECURRENCE-ID" => comp.recurrence = true,
-                    "SUMMARY" => comp.summary = Some(unescape_text(&prop.value_str())),
-                    _ => {}
+            match check_value(&mut prop, stack.len() == 1 && comp.name == "VEVENT") {
+                Check::Ok => {}
+                Check::Fixed(note) => {
+                    comp.warnings.push(note);
+                    let text = prop.to_unfolded();
+                    comp.bytes += text.len() + 2;
+                    comp.lines.push(PLine { text, prop });
+                    self.note_own(&mut comp, stack.len());
+                    continue;
                 }
-            }
-            if comp.error.is_none()
-                && let Some(e) = check_values(&prop)
-            {
-                comp.error = Some(e);
+                Check::Drop(note) => {
+                    comp.warnings.push(note);
+                    continue;
+                }
+                Check::Fail(e) => {
+                    comp.error.get_or_insert(e);
+                }
             }
             let text = lossy(&l.bytes);
             comp.bytes += text.len() + 2;
             comp.lines.push(PLine { text, prop });
+            self.note_own(&mut comp, stack.len());
         }
         Ok(comp)
+    }
+
+    /// Notes the UID, RECURRENCE-ID, SEQUENCE, DTSTAMP and SUMMARY of the component's own last
+    /// property (`depth` 1: not inside a VALARM).
+    fn note_own(&self, comp: &mut Comp, depth: usize) {
+        if depth != 1 {
+            return;
+        }
+        let Some(l) = comp.lines.last() else { return };
+        let prop = &l.prop;
+        match prop.name.as_str() {
+            "UID" => {
+                let v = prop.value_str().trim().to_string();
+                if !v.is_empty() {
+                    comp.uid = Some(v);
+                }
+            }
+            "RECURRENCE-ID" => comp.recurrence = Some(prop.value_str().trim().to_string()),
+            "SEQUENCE" => comp.sequence = prop.value_str().trim().parse().unwrap_or(0),
+            "DTSTAMP" => comp.dtstamp = prop.value_str().trim().to_string(),
+            "SUMMARY" => comp.summary = Some(unescape_text(&prop.value_str())),
+            _ => {}
+        }
     }
 
     fn dispatch(&mut self, mut comp: Comp) {
@@ -472,30 +575,50 @@ impl<R: BufRead> IcsSplitter<R> {
                 .iter()
                 .find(|l| l.prop.name == "TZID")
                 .map(|l| l.prop.value_str().trim().to_string());
-            match (tzid, comp.error.take()) {
-                (_, Some(e)) => self.out.push_back(Err(e)),
-                (None, None) => self.out.push_back(Err(FormatError::BadLine {
+            for w in comp.warnings.drain(..) {
+                self.out.push_back(Err(FormatError::Skipped {
                     line: comp.line,
-                    uid: None,
-                    reason: "VTIMEZONE without TZID".into(),
+                    reason: format!("in the VTIMEZONE: {w}"),
+                }));
+            }
+            match (tzid, comp.error.take()) {
+                (_, Some(e)) => self.out.push_back(Err(FormatError::Skipped {
+                    line: comp.line,
+                    reason: format!("skipped a VTIMEZONE: {e}"),
+                })),
+                (None, None) => self.out.push_back(Err(FormatError::Skipped {
+                    line: comp.line,
+                    reason: "skipped a VTIMEZONE without TZID".into(),
                 })),
                 (Some(t), None) => {
-                    if let Some(cal) = &mut self.cal {
-                        cal.tzs.insert(t, comp);
-                    }
+                    self.tzs.insert(t, comp);
                 }
             }
             return;
         }
         let Some(kind) = ComponentKind::from_name(&comp.name) else {
-            self.out.push_back(Err(FormatError::Unsupported {
-                line: comp.line,
-                uid: comp.uid.clone(),
-                component: comp.name.clone(),
-                reason: "only VEVENT, VTODO and VJOURNAL become calendar resources".into(),
-            }));
+            if matches!(comp.name.as_str(), "VFREEBUSY" | "VAVAILABILITY") {
+                self.out.push_back(Err(FormatError::Unsupported {
+                    line: comp.line,
+                    uid: comp.uid.clone(),
+                    component: comp.name.clone(),
+                    reason: "only VEVENT, VTODO and VJOURNAL become calendar resources".into(),
+                }));
+            } else {
+                self.out.push_back(Err(FormatError::Skipped {
+                    line: comp.line,
+                    reason: format!(
+                        "skipped the unknown component {} (lines {}-{})",
+                        comp.name,
+                        comp.line,
+                        comp.lines.last().map_or(comp.line, |l| l.prop.line)
+                    ),
+                }));
+            }
             return;
         };
+        let cal = self.current_cal(comp.line);
+        let reply = self.is_reply(cal);
         let mut warnings = Vec::new();
         let uid = match comp.uid.clone() {
             Some(u) => u,
@@ -526,8 +649,11 @@ impl<R: BufRead> IcsSplitter<R> {
             }
         };
         if let Some(&seq) = self.by_uid.get(&uid)
-            && let Some(p) = self.pending.get_mut(&seq)
+            && self.pending.contains_key(&seq)
         {
+            let Some(p) = self.pending.get_mut(&seq) else {
+                return;
+            };
             if p.kind != kind {
                 self.out.push_back(Err(FormatError::Unsupported {
                     line: comp.line,
@@ -537,14 +663,57 @@ impl<R: BufRead> IcsSplitter<R> {
                 }));
                 return;
             }
-            self.pending_bytes += comp.bytes;
-            if comp.recurrence {
-                p.comps.push(comp);
-            } else {
-                p.line = p.line.min(comp.line);
-                p.comps.insert(0, comp);
-            }
             p.warnings.extend(warnings);
+            let same = p.comps.iter().position(|c| c.recurrence == comp.recurrence);
+            let Some(i) = same else {
+                self.pending_bytes += comp.bytes;
+                if comp.recurrence.is_some() {
+                    p.comps.push(comp);
+                } else {
+                    p.line = p.line.min(comp.line);
+                    p.comps.insert(0, comp);
+                    let old = std::mem::replace(&mut p.cal, cal);
+                    if let Some(c) = self.cals.get_mut(&cal) {
+                        c.users += 1;
+                    }
+                    self.release_cal(old);
+                }
+                return;
+            };
+            // Another version of a component already read (iTIP: REQUEST, then an update or
+            // a CANCEL): keep the latest, say which.
+            let old_cal = p.cal;
+            let old_reply = self.is_reply(old_cal);
+            let Some(p) = self.pending.get_mut(&seq) else {
+                return;
+            };
+            let old = &p.comps[i];
+            let what = match &comp.recurrence {
+                Some(r) => format!("the override {r}"),
+                None => "the event".into(),
+            };
+            if newer(&comp, reply, old, old_reply) {
+                p.warnings.push(format!(
+                    "kept the version of {what} on line {} (SEQUENCE {}) over the one on line {} (SEQUENCE {})",
+                    comp.line, comp.sequence, old.line, old.sequence
+                ));
+                self.pending_bytes =
+                    self.pending_bytes + comp.bytes - old.bytes.min(self.pending_bytes);
+                let master = comp.recurrence.is_none();
+                p.comps[i] = comp;
+                if master && old_cal != cal {
+                    p.cal = cal;
+                    if let Some(c) = self.cals.get_mut(&cal) {
+                        c.users += 1;
+                    }
+                    self.release_cal(old_cal);
+                }
+            } else {
+                p.warnings.push(format!(
+                    "kept the version of {what} on line {} (SEQUENCE {}) over the one on line {} (SEQUENCE {})",
+                    old.line, old.sequence, comp.line, comp.sequence
+                ));
+            }
             return;
         }
         if self.emitted.contains(&uid) {
@@ -556,6 +725,9 @@ impl<R: BufRead> IcsSplitter<R> {
         self.seq += 1;
         self.pending_bytes += comp.bytes;
         self.by_uid.insert(uid.clone(), self.seq);
+        if let Some(c) = self.cals.get_mut(&cal) {
+            c.users += 1;
+        }
         self.pending.insert(
             self.seq,
             Pending {
@@ -564,6 +736,7 @@ impl<R: BufRead> IcsSplitter<R> {
                 line: comp.line,
                 comps: vec![comp],
                 warnings,
+                cal,
             },
         );
         while self.pending.len() > self.opts.max_pending_objects
@@ -589,20 +762,27 @@ impl<R: BufRead> IcsSplitter<R> {
         self.pending_bytes = 0;
     }
 
-    fn build(&mut self, mut p: Pending) -> Result<IcsObject, FormatError> {
+    fn build(&mut self, p: Pending) -> Result<IcsObject, FormatError> {
+        let cal = p.cal;
+        let r = self.build_object(p);
+        self.release_cal(cal);
+        r
+    }
+
+    fn build_object(&mut self, mut p: Pending) -> Result<IcsObject, FormatError> {
         let bytes: usize = p.comps.iter().map(|c| c.bytes).sum();
         self.pending_bytes = self.pending_bytes.saturating_sub(bytes);
         if let Some(e) = p.comps.iter_mut().find_map(|c| c.error.take()) {
             return Err(e.with_uid(&p.uid));
         }
-        let empty = CalState {
-            line: 0,
-            implicit: true,
-            props: Vec::new(),
-            tzs: HashMap::new(),
-            name: None,
-        };
-        let cal = self.cal.as_ref().unwrap_or(&empty);
+        let mut warnings = Vec::new();
+        for c in &mut p.comps {
+            warnings.append(&mut c.warnings);
+        }
+        warnings.append(&mut p.warnings);
+        p.warnings = warnings;
+        let empty = CalInfo::default();
+        let cal = self.cals.get(&p.cal).unwrap_or(&empty);
         for c in &mut p.comps {
             c.fix_mixed_times(&mut p.warnings);
             c.escape_text_values(&mut p.warnings);
@@ -629,16 +809,19 @@ impl<R: BufRead> IcsSplitter<R> {
                     .push(format!("mapped Windows time zone {t:?} to {iana}"));
                 name = iana.to_string();
             }
-            if let Some(def) = cal.tzs.get(&t) {
+            if let Some(def) = self.tzs.get(&t) {
                 if name != t {
                     let mut renamed = Comp {
                         name: def.name.clone(),
                         line: def.line,
                         lines: def.lines.clone(),
                         uid: None,
-                        recurrence: false,
+                        recurrence: None,
+                        sequence: 0,
+                        dtstamp: String::new(),
                         summary: None,
                         error: None,
+                        warnings: Vec::new(),
                         bytes: 0,
                     };
                     renamed.rename_tzid(&t, &name);
@@ -678,7 +861,7 @@ impl<R: BufRead> IcsSplitter<R> {
         text.push_str("END:VCALENDAR\r\n");
         let summary = p.comps.iter().find_map(|c| c.summary.clone());
         Ok(IcsObject {
-            overrides: p.comps.iter().filter(|c| c.recurrence).count(),
+            overrides: p.comps.iter().filter(|c| c.recurrence.is_some()).count(),
             uid: p.uid,
             kind: p.kind,
             text,
@@ -693,28 +876,25 @@ impl<R: BufRead> IcsSplitter<R> {
         let Some(l) = self.next_line()? else {
             if let Some(cal) = self.cal.as_ref().filter(|c| !c.implicit) {
                 // A file cut short: keep what is complete, say what is missing.
-                let line = cal.line;
-                self.flush_all();
-                self.out.push_back(Err(FormatError::MissingEnd {
-                    line,
-                    uid: None,
-                    component: "VCALENDAR".into(),
+                self.out.push_back(Err(FormatError::Skipped {
+                    line: cal.line,
+                    reason: "the input ended before END:VCALENDAR".into(),
                 }));
-                self.cal = None;
-            } else {
-                self.flush_all();
             }
+            self.close_calendar();
+            self.flush_all();
+            self.emitted.clear();
             self.done = true;
             return Ok(());
         };
         let prop = match Prop::parse(&l) {
             Ok(p) => p,
             Err(reason) => {
-                if !self.in_garbage {
-                    self.out.push_back(Err(FormatError::BadLine {
+                // Outside a VCALENDAR, one warning per run of garbage lines.
+                if self.cal.is_some() || !self.in_garbage {
+                    self.out.push_back(Err(FormatError::Skipped {
                         line: l.line,
-                        uid: None,
-                        reason,
+                        reason: format!("skipped line {}: {reason}", l.line),
                     }));
                 }
                 self.in_garbage = self.cal.is_none();
@@ -734,9 +914,9 @@ impl<R: BufRead> IcsSplitter<R> {
                 if self.cal.is_some() {
                     self.close_calendar();
                 } else {
-                    self.out.push_back(Err(FormatError::UnexpectedEnd {
+                    self.out.push_back(Err(FormatError::Skipped {
                         line: l.line,
-                        component: "VCALENDAR".into(),
+                        reason: format!("skipped line {}: END:VCALENDAR without its BEGIN", l.line),
                     }));
                 }
             }
@@ -749,14 +929,15 @@ impl<R: BufRead> IcsSplitter<R> {
                 let comp = self.read_component(prop)?;
                 self.dispatch(comp);
             }
-            ("END", _) => self.out.push_back(Err(FormatError::UnexpectedEnd {
+            ("END", _) => self.out.push_back(Err(FormatError::Skipped {
                 line: l.line,
-                component: value,
+                reason: format!("skipped line {}: END:{value} without its BEGIN", l.line),
             })),
             _ => {
-                if let Some(cal) = &mut self.cal {
+                let cal = self.cal.as_ref().and_then(|c| self.cals.get_mut(&c.id));
+                if let Some(cal) = cal {
                     match prop.name.as_str() {
-                        "METHOD" => {}
+                        "METHOD" => cal.method = Some(prop.value_str().trim().to_string()),
                         "X-WR-CALNAME" => {
                             cal.name = Some(unescape_text(&prop.value_str()));
                             cal.props.push(PLine {
@@ -778,9 +959,12 @@ impl<R: BufRead> IcsSplitter<R> {
                     }
                 } else if !self.in_garbage {
                     self.in_garbage = true;
-                    self.out.push_back(Err(FormatError::Unexpected {
+                    self.out.push_back(Err(FormatError::Skipped {
                         line: l.line,
-                        reason: format!("{} outside of a VCALENDAR", prop.name),
+                        reason: format!(
+                            "skipped line {}: {} outside of a VCALENDAR",
+                            l.line, prop.name
+                        ),
                     }));
                 }
             }
@@ -808,69 +992,209 @@ impl<R: BufRead> Iterator for IcsSplitter<R> {
     }
 }
 
-/// Checks date values and inline binary data of one property.
-fn check_values(prop: &Prop) -> Option<FormatError> {
-    if DATE_PROPS.contains(&prop.name.as_str()) {
+/// What reading one property found.
+enum Check {
+    Ok,
+    /// The value was mended (a note says how); the property is kept as changed.
+    Fixed(String),
+    /// The property is left out (a note says why).
+    Drop(String),
+    /// The item cannot be imported.
+    Fail(FormatError),
+}
+
+/// Properties whose loss changes nothing a calendar shows: dropped when unreadable.
+const STAMP_PROPS: &[&str] = &["DTSTAMP", "CREATED", "LAST-MODIFIED", "COMPLETED"];
+
+/// Checks date values and inline binary data of one property. Dates written loosely
+/// (`2024-01-01`, `19970901T1300Z`, fractional seconds) are rewritten to RFC 5545 form; an
+/// unreadable time stamp, end, due date, or RDATE/EXDATE entry is dropped with a note; an
+/// unreadable start of an event (`event_start`), RECURRENCE-ID or RRULE UNTIL fails the item.
+fn check_value(prop: &mut Prop, event_start: bool) -> Check {
+    let name = prop.name.clone();
+    let line = prop.line;
+    if DATE_PROPS.contains(&name.as_str()) {
         let v = prop.value_str();
         let period = prop
             .param("VALUE")
             .is_some_and(|v| v.eq_ignore_ascii_case("PERIOD"));
-        let multi = matches!(prop.name.as_str(), "EXDATE" | "RDATE");
+        let multi = matches!(name.as_str(), "EXDATE" | "RDATE");
         // VALUE=DATE with a date-time is contradictory: servers keep only the date.
         let date_only = prop
             .params
             .iter()
             .any(|q| q.name == "VALUE" && q.values.iter().any(|x| x.eq_ignore_ascii_case("DATE")));
-        let ok = if date_only {
-            v.split(',')
-                .all(|one| one.trim().len() == 8 && valid_date(one.trim()))
-        } else if multi {
-            v.split(',').all(|one| {
-                let start = if period || one.contains('/') {
-                    one.split('/').next().unwrap_or("")
-                } else {
-                    one
-                };
-                valid_date(start.trim())
-            })
-        } else {
-            valid_date(v.trim())
+        let bad = |what: &str| FormatError::BadDate {
+            line,
+            uid: None,
+            property: what.to_string(),
+            value: v.chars().take(80).collect(),
         };
-        if !ok {
-            return Some(FormatError::BadDate {
-                line: prop.line,
-                uid: None,
-                property: prop.name.clone(),
-                value: v.chars().take(80).collect(),
-            });
+        if date_only {
+            let dates: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|one| !one.is_empty())
+                .collect();
+            if !dates.is_empty() && dates.iter().all(|d| d.len() == 8 && valid_date(d)) {
+                return if dates.len() == v.split(',').count() {
+                    Check::Ok
+                } else {
+                    prop.value = dates.join(",").into_bytes();
+                    Check::Fixed(format!("left empty entries out of {name} on line {line}"))
+                };
+            }
+            // A date-time under VALUE=DATE: the value is taken as written, the parameter
+            // that contradicts it goes.
+            if !dates.is_empty() && dates.iter().all(|d| valid_date(d)) {
+                prop.params.retain(|q| q.name != "VALUE");
+                return Check::Fixed(format!(
+                    "dropped VALUE=DATE of {name} on line {line}: the value {:?} has a time",
+                    v.trim()
+                ));
+            }
+            if multi || !(name == "RECURRENCE-ID" || (name == "DTSTART" && event_start)) {
+                return Check::Drop(format!(
+                    "dropped {name} on line {line}: {:?} is not a date",
+                    v.chars().take(80).collect::<String>()
+                ));
+            }
+            return Check::Fail(bad(&name));
         }
+        if multi {
+            let mut kept = Vec::new();
+            let mut dropped = Vec::new();
+            let mut changed = false;
+            for one in v.split(',') {
+                let (start, rest) = match one.split_once('/') {
+                    Some((a, b)) if period || !b.is_empty() => (a, Some(b)),
+                    _ => (one, None),
+                };
+                match normalize_date(start) {
+                    Some(n) => {
+                        changed |= n != start;
+                        kept.push(match rest {
+                            Some(r) => format!("{n}/{r}"),
+                            None => n,
+                        });
+                    }
+                    None => dropped.push(one.to_string()),
+                }
+            }
+            if kept.is_empty() {
+                return Check::Drop(format!(
+                    "dropped {name} on line {line}: {:?} is not a date",
+                    v.chars().take(80).collect::<String>()
+                ));
+            }
+            if dropped.is_empty() && !changed {
+                return Check::Ok;
+            }
+            prop.value = kept.join(",").into_bytes();
+            let mut note = format!("read {name} on line {line} as {}", prop.value_str());
+            if !dropped.is_empty() {
+                note.push_str(&format!(
+                    " (left out {:?}: not a date)",
+                    dropped.join(",").chars().take(80).collect::<String>()
+                ));
+            }
+            return Check::Fixed(note);
+        }
+        if valid_date(v.trim()) {
+            return Check::Ok;
+        }
+        if let Some(n) = normalize_date(&v) {
+            prop.value = n.clone().into_bytes();
+            return Check::Fixed(format!("read {name} {:?} on line {line} as {n}", v.trim()));
+        }
+        let fatal = name == "RECURRENCE-ID" || (name == "DTSTART" && event_start);
+        if fatal {
+            return Check::Fail(bad(&name));
+        }
+        let what = if STAMP_PROPS.contains(&name.as_str()) {
+            "a time stamp"
+        } else {
+            "a date"
+        };
+        return Check::Drop(format!(
+            "dropped {name} on line {line}: {:?} is not {what}",
+            v.chars().take(80).collect::<String>()
+        ));
     }
-    if prop.name == "RRULE" {
+    if name == "RRULE" {
         let v = prop.value_str();
-        let until = v
-            .split(';')
-            .find_map(|part| part.trim().strip_prefix("UNTIL="));
-        if let Some(u) = until.filter(|u| !valid_date(u.trim())) {
-            return Some(FormatError::BadDate {
-                line: prop.line,
-                uid: None,
-                property: "RRULE UNTIL".into(),
-                value: u.chars().take(80).collect(),
-            });
+        let mut out = Vec::new();
+        let mut note = None;
+        for part in v.split(';') {
+            match part.trim().strip_prefix("UNTIL=") {
+                Some(u) if !valid_date(u.trim()) => match normalize_date(u) {
+                    Some(n) => {
+                        note = Some(format!("read RRULE UNTIL {u:?} on line {line} as {n}"));
+                        out.push(format!("UNTIL={n}"));
+                    }
+                    None => {
+                        return Check::Fail(FormatError::BadDate {
+                            line,
+                            uid: None,
+                            property: "RRULE UNTIL".into(),
+                            value: u.chars().take(80).collect(),
+                        });
+                    }
+                },
+                _ => out.push(part.to_string()),
+            }
         }
+        if let Some(n) = note {
+            prop.value = out.join(";").into_bytes();
+            return Check::Fixed(n);
+        }
+        return Check::Ok;
     }
     if prop
         .param("ENCODING")
         .is_some_and(|e| e.eq_ignore_ascii_case("BASE64") || e.eq_ignore_ascii_case("B"))
         && crate::vcf::decode_base64(&prop.value).is_none()
     {
-        return Some(FormatError::InvalidBase64 {
-            line: prop.line,
-            uid: None,
-            property: prop.name.clone(),
-        });
+        return Check::Drop(format!(
+            "dropped {name} on line {line}: its base64 data cannot be decoded"
+        ));
     }
-    None
+    Check::Ok
+}
+
+/// A loosely written date or date-time in RFC 5545 form: separators (`2024-01-01T10:00:00`)
+/// and fractional seconds removed, missing seconds (`19970901T1300Z`) added, a lower-case
+/// `t`/`z` raised, trailing zeros past the seconds (`T2000000Z`) cut. `None` when what is
+/// left is still not a date.
+pub(crate) fn normalize_date(v: &str) -> Option<String> {
+    let v = v.trim();
+    if valid_date(v) {
+        return Some(v.to_string());
+    }
+    let mut s: String = v
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if let Some(dot) = s.find('.') {
+        let z = s.ends_with('Z');
+        s.truncate(dot);
+        if z {
+            s.push('Z');
+        }
+    }
+    let z = s.ends_with('Z');
+    let body = s.trim_end_matches('Z');
+    let Some((date, time)) = body.split_once('T') else {
+        return valid_date(body).then(|| body.to_string());
+    };
+    let time = match time.len() {
+        4 => format!("{time}00"),
+        n if n > 6 && time[6..].bytes().all(|b| b == b'0') => time[..6].to_string(),
+        _ => time.to_string(),
+    };
+    let out = format!("{date}T{time}{}", if z { "Z" } else { "" });
+    valid_date(&out).then_some(out)
 }
 
 /// `YYYYMMDD` or `YYYYMMDDTHHMMSS[Z]` with plausible field ranges.
@@ -1076,33 +1400,129 @@ END:VCALENDAR\r\n";
     }
 
     #[test]
-    fn bad_items_are_reported_and_the_rest_goes_on() {
+    fn broken_lines_and_components_are_skipped_with_a_warning_naming_the_line() {
         let s = "BEGIN:VCALENDAR\r\n\
-BEGIN:VEVENT\r\nUID:bad-date\r\nDTSTART:2024-01-01\r\nEND:VEVENT\r\n\
-BEGIN:VEVENT\r\nUID:broken\r\nthis is not a content line\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:loose-date\r\nDTSTART:2024-01-01\r\nDTSTAMP:19970901T1300Z\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:broken\r\nDTSTART:20240101\r\nthis is not a content line\r\nEND:VALARM\r\nEND:VEVENT\r\n\
+BEGIN:X-UNKNOWN\r\nFOO:bar\r\nEND:X-UNKNOWN\r\n\
 BEGIN:VEVENT\r\nUID:unclosed\r\nDTSTART:20240101\r\n\
-BEGIN:VTODO\r\nUID:ok\r\nSUMMARY:fine\r\nEND:VTODO\r\n\
+BEGIN:VTODO\r\nUID:ok\r\nSUMMARY:fine\r\nDUE:not-a-date\r\nEND:VTODO\r\n\
+BEGIN:VEVENT\r\nUID:bad-start\r\nDTSTART:INVALID-DATE\r\nEND:VEVENT\r\n\
 END:VCALENDAR\r\n";
         let v = objs(s);
-        let errs: Vec<_> = v.iter().filter_map(|r| r.as_ref().err()).collect();
-        let oks: Vec<_> = v.iter().filter_map(|r| r.as_ref().ok()).collect();
-        assert_eq!(oks.len(), 1);
-        assert_eq!(oks[0].uid, "ok");
-        assert_eq!(oks[0].kind, ComponentKind::Todo);
-        assert_eq!(errs.len(), 3);
-        let msg: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        let ok: HashMap<String, &IcsObject> = v
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|o| (o.uid.clone(), o))
+            .collect();
+        let errs: Vec<String> = v
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|e| format!("{}{e}", if e.is_warning() { "warning: " } else { "" }))
+            .collect();
+        assert_eq!(ok.len(), 4, "{errs:?}");
+        let loose = ok["loose-date"];
         assert!(
-            msg[0].contains("line 4") && msg[0].contains("bad-date"),
-            "{msg:?}"
+            loose.text.contains("DTSTART:20240101\r\n"),
+            "{}",
+            loose.text
         );
+        assert!(loose.text.contains("DTSTAMP:19970901T130000Z\r\n"));
         assert!(
-            msg[1].contains("line 8") && msg[1].contains("broken"),
-            "{msg:?}"
+            loose
+                .warnings
+                .contains(&"read DTSTART \"2024-01-01\" on line 4 as 20240101".to_string()),
+            "{:?}",
+            loose.warnings
         );
+        let broken = ok["broken"];
+        assert!(!broken.text.contains("not a content line"));
+        assert_eq!(
+            broken.warnings,
+            vec![
+                "skipped line 10: no ':' between name and value".to_string(),
+                "skipped line 11: END:VALARM without its BEGIN".to_string(),
+            ]
+        );
+        let unclosed = ok["unclosed"];
+        assert!(unclosed.text.contains("DTSTART:20240101\r\nEND:VEVENT\r\n"));
         assert!(
-            msg[2].contains("END:VEVENT") && msg[2].contains("line 10"),
-            "{msg:?}"
+            unclosed.warnings[0].starts_with("line 19: BEGIN:VTODO came before END:VEVENT"),
+            "{:?}",
+            unclosed.warnings
         );
+        let todo = ok["ok"];
+        assert!(!todo.text.contains("DUE"));
+        assert_eq!(
+            todo.warnings,
+            vec!["dropped DUE on line 22: \"not-a-date\" is not a date".to_string()]
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "warning: skipped the unknown component X-UNKNOWN (lines 13-15)".to_string(),
+                "cannot parse the date \"INVALID-DATE\" of DTSTART on line 26 (UID \"bad-start\")"
+                    .to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn itip_versions_of_one_uid_keep_the_latest_with_its_overrides() {
+        let cal = |method: &str, body: &str| {
+            format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:{method}\r\n{body}END:VCALENDAR\r\n")
+        };
+        let ev = |seq: u32, stamp: &str, extra: &str| {
+            format!(
+                "BEGIN:VEVENT\r\nUID:m1\r\nSEQUENCE:{seq}\r\nDTSTAMP:{stamp}\r\nDTSTART:20240101T100000Z\r\nRRULE:FREQ=DAILY\r\n{extra}END:VEVENT\r\n"
+            )
+        };
+        let ov = "BEGIN:VEVENT\r\nUID:m1\r\nSEQUENCE:1\r\nRECURRENCE-ID:20240102T100000Z\r\nDTSTART:20240102T120000Z\r\nSUMMARY:moved\r\nEND:VEVENT\r\n";
+        let s = [
+            cal("REQUEST", &ev(0, "20240101T000000Z", "SUMMARY:first\r\n")),
+            cal(
+                "REQUEST",
+                &format!("{}{ov}", ev(1, "20240102T000000Z", "SUMMARY:second\r\n")),
+            ),
+            // A reply of the same SEQUENCE carries one attendee's answer: it does not replace.
+            cal(
+                "REPLY",
+                &ev(
+                    1,
+                    "20240103T000000Z",
+                    "ATTENDEE;PARTSTAT=ACCEPTED:mailto:b@x\r\n",
+                ),
+            ),
+            // An older version read last loses too.
+            cal("REQUEST", &ev(0, "20231231T000000Z", "SUMMARY:stale\r\n")),
+        ]
+        .concat();
+        let v = objs(&s);
+        assert_eq!(v.len(), 1, "{v:?}");
+        let o = v[0].as_ref().unwrap();
+        assert_eq!(o.uid, "m1");
+        assert_eq!(o.overrides, 1);
+        assert_eq!(o.summary.as_deref(), Some("second"));
+        assert_eq!(o.text.matches("BEGIN:VEVENT").count(), 2, "{}", o.text);
+        assert!(!o.text.contains("first") && !o.text.contains("stale"));
+        assert!(!o.text.contains("METHOD"));
+        assert!(
+            o.warnings.contains(
+                &"kept the version of the event on line 16 (SEQUENCE 1) over the one on line 4 (SEQUENCE 0)"
+                    .to_string()
+            ),
+            "{:?}",
+            o.warnings
+        );
+        // A CANCEL with a higher SEQUENCE wins: the event arrives cancelled.
+        let s2 = format!(
+            "{}{}",
+            cal("REQUEST", &ev(0, "20240101T000000Z", "")),
+            cal("CANCEL", &ev(1, "20240101T000000Z", "STATUS:CANCELLED\r\n"))
+        );
+        let o = objs(&s2).remove(0).unwrap();
+        assert!(o.text.contains("STATUS:CANCELLED"), "{}", o.text);
+        assert_eq!(o.text.matches("BEGIN:VEVENT").count(), 1);
     }
 
     #[test]

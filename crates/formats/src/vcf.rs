@@ -63,6 +63,8 @@ struct Card {
     line: usize,
     lines: Vec<(String, Prop)>,
     error: Option<FormatError>,
+    /// Lines skipped and ENDs supplied while reading it, line numbers included.
+    warnings: Vec<String>,
 }
 
 impl Card {
@@ -91,13 +93,13 @@ pub struct VcfSplitter<R> {
 impl<R: BufRead> VcfSplitter<R> {
     fn step(&mut self) -> std::io::Result<()> {
         let Some(l) = self.lines.next_logical()? else {
-            while let Some(c) = self.stack.pop() {
-                let uid = find_uid(&c);
-                self.out.push_back(Err(FormatError::MissingEnd {
-                    line: c.line,
-                    uid,
-                    component: "VCARD".into(),
-                }));
+            while let Some(mut c) = self.stack.pop() {
+                c.warnings.push(format!(
+                    "the input ended before END:VCARD (BEGIN on line {}); closed it there",
+                    c.line
+                ));
+                let r = finish(c);
+                self.out.push_back(r);
             }
             self.done = true;
             return Ok(());
@@ -107,18 +109,14 @@ impl<R: BufRead> VcfSplitter<R> {
             Err(reason) => {
                 match self.stack.last_mut() {
                     Some(c) => {
-                        c.error.get_or_insert(FormatError::BadLine {
-                            line: l.line,
-                            uid: None,
-                            reason,
-                        });
+                        c.warnings
+                            .push(format!("skipped line {}: {reason}", l.line));
                     }
                     None => {
                         if !self.in_garbage {
-                            self.out.push_back(Err(FormatError::BadLine {
+                            self.out.push_back(Err(FormatError::Skipped {
                                 line: l.line,
-                                uid: None,
-                                reason,
+                                reason: format!("skipped line {}: {reason}", l.line),
                             }));
                         }
                         self.in_garbage = true;
@@ -135,19 +133,20 @@ impl<R: BufRead> VcfSplitter<R> {
                 // means the previous card lost its END.
                 if let Some(top) = self.stack.last()
                     && top.version() != Some(VcfVersion::V21)
-                    && let Some(c) = self.stack.pop()
+                    && let Some(mut c) = self.stack.pop()
                 {
-                    let uid = find_uid(&c);
-                    self.out.push_back(Err(FormatError::MissingEnd {
-                        line: c.line,
-                        uid,
-                        component: "VCARD".into(),
-                    }));
+                    c.warnings.push(format!(
+                        "line {}: BEGIN:VCARD came before END:VCARD (BEGIN on line {}); closed the first card there",
+                        l.line, c.line
+                    ));
+                    let r = finish(c);
+                    self.out.push_back(r);
                 }
                 self.stack.push(Card {
                     line: l.line,
                     lines: Vec::new(),
                     error: None,
+                    warnings: Vec::new(),
                 });
             }
             ("END", "VCARD") => match self.stack.pop() {
@@ -155,18 +154,21 @@ impl<R: BufRead> VcfSplitter<R> {
                     let r = finish(c);
                     self.out.push_back(r);
                 }
-                None => self.out.push_back(Err(FormatError::UnexpectedEnd {
+                None => self.out.push_back(Err(FormatError::Skipped {
                     line: l.line,
-                    component: "VCARD".into(),
+                    reason: format!("skipped line {}: END:VCARD without its BEGIN", l.line),
                 })),
             },
             _ => match self.stack.last_mut() {
                 Some(c) => c.lines.push((lossy(&l.bytes), prop)),
                 None => {
                     if !self.in_garbage {
-                        self.out.push_back(Err(FormatError::Unexpected {
+                        self.out.push_back(Err(FormatError::Skipped {
                             line: l.line,
-                            reason: format!("{} outside of a VCARD", prop.name),
+                            reason: format!(
+                                "skipped line {}: {} outside of a VCARD",
+                                l.line, prop.name
+                            ),
                         }));
                     }
                     self.in_garbage = true;
@@ -213,7 +215,19 @@ fn finish(mut c: Card) -> Result<VcfObject, FormatError> {
         });
     }
     let version = c.version().unwrap_or(VcfVersion::V30);
-    let mut warnings = Vec::new();
+    let mut warnings = std::mem::take(&mut c.warnings);
+    // Inline data that cannot be decoded (a photo cut short) goes, said so; the card stays.
+    c.lines.retain(|(_, p)| {
+        let b64 = matches!(encoding_of(p).as_deref(), Some("BASE64") | Some("B"));
+        if b64 && decode_base64(&p.value).is_none() {
+            warnings.push(format!(
+                "dropped {} on line {}: its base64 data cannot be decoded",
+                p.name, p.line
+            ));
+            return false;
+        }
+        true
+    });
     if c.version().is_none() {
         warnings.push("no VERSION: read as vCard 3.0".to_string());
     }
@@ -773,16 +787,25 @@ BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c\r\nFN:ok\r\nEND:VCARD\r\n\
 BEGIN:VCARD\r\nVERSION:3.0\r\nUID:d\r\nFN:cut\r\n";
         let v = cards(s);
         assert_eq!(v.len(), 4);
-        let e0 = v[0].as_ref().unwrap_err().to_string();
-        assert!(
-            e0.contains("base64") && e0.contains("line 4") && e0.contains("\"a\""),
-            "{e0}"
+        // Undecodable inline data goes, said so; the card stays.
+        let c0 = v[0].as_ref().unwrap();
+        assert!(!c0.text.contains("PHOTO"));
+        assert_eq!(
+            c0.warnings,
+            vec!["dropped PHOTO on line 4: its base64 data cannot be decoded".to_string()]
         );
         let e1 = v[1].as_ref().unwrap_err().to_string();
         assert!(e1.contains("charset") && e1.contains("\"b\""), "{e1}");
         assert_eq!(v[2].as_ref().unwrap().uid, "c");
-        let e3 = v[3].as_ref().unwrap_err().to_string();
-        assert!(e3.contains("END:VCARD") && e3.contains("line 16"), "{e3}");
+        // A card cut short by the end of the input is closed there.
+        let c3 = v[3].as_ref().unwrap();
+        assert_eq!(c3.uid, "d");
+        assert_eq!(
+            c3.warnings,
+            vec![
+                "the input ended before END:VCARD (BEGIN on line 16); closed it there".to_string()
+            ]
+        );
     }
 
     #[test]

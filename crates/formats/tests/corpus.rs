@@ -36,7 +36,7 @@ fn read_vcf(name: &str) -> Vec<Result<VcfObject, FormatError>> {
 
 #[test]
 fn every_ics_file_splits_without_panic() {
-    let (mut files_n, mut ok, mut bad, mut bad_outside_libical) = (0, 0, 0, 0);
+    let (mut files_n, mut ok, mut bad, mut bad_outside_libical, mut warned) = (0, 0, 0, 0, 0);
     for p in files("ics", &["ics", "vcs"]) {
         let libical = p
             .file_name()
@@ -53,6 +53,10 @@ fn every_ics_file_splits_without_panic() {
                     assert!(o.text.ends_with("END:VCALENDAR\r\n"));
                     assert!(!o.uid.is_empty());
                 }
+                Err(e) if e.is_warning() => {
+                    warned += 1;
+                    assert!(e.line().is_some(), "{e}");
+                }
                 Err(e) => {
                     bad += 1;
                     if !libical {
@@ -65,12 +69,13 @@ fn every_ics_file_splits_without_panic() {
         }
     }
     println!(
-        "ics corpus: {files_n} files, {ok} objects, {bad} errors ({bad_outside_libical} outside libical's deliberately broken test data)"
+        "ics corpus: {files_n} files, {ok} objects, {bad} errors ({bad_outside_libical} outside libical's deliberately broken test data), {warned} warnings"
     );
     assert!(files_n > 300);
-    assert!(ok > 5000, "{ok}");
-    // Measured: 5,592 objects; the errors are libical's malformed samples, bare
-    // VALARM/VFREEBUSY components and deliberately broken files.
+    // Measured: 3,973 objects (the versions of one UID in iTIP files, libical's large.ics
+    // above all, make one object); the errors are VFREEBUSY/VAVAILABILITY components and
+    // events whose start is no date at all.
+    assert!(ok > 3900, "{ok}");
     assert!(bad_outside_libical < 100, "{bad_outside_libical} errors");
 }
 

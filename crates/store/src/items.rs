@@ -7,7 +7,8 @@ use passeur_types::{ContentKind, MigrationId};
 use crate::row::RowExt;
 use crate::runs::parse_kind;
 use crate::types::{
-    Completion, FAILURE_TEXT_MAX, Failure, Item, ItemKey, Rekey, Result, excerpt, now, opt_u32,
+    Completion, FAILURE_TEXT_MAX, Failure, Item, ItemKey, ItemNote, Rekey, Result, excerpt, now,
+    opt_u32,
 };
 use crate::{Backend, Store, with_pool, write_tx};
 
@@ -351,6 +352,74 @@ impl Store {
             }
         });
         Ok(())
+    }
+
+    /// Records notes about items (see [`ItemNote`]); a note already recorded for the same item
+    /// is not added again.
+    pub async fn record_notes(&self, id: MigrationId, notes: &[ItemNote]) -> Result<()> {
+        if notes.is_empty() {
+            return Ok(());
+        }
+        let sql = match self.backend {
+            Backend::Sqlite(_) => {
+                "INSERT INTO item_notes (migration_id, pass, kind, folder, src_key, repaired,
+                    note, at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+            }
+            Backend::Postgres(_) => {
+                "INSERT INTO item_notes (migration_id, pass, kind, folder, src_key, repaired,
+                    note, at)
+                 VALUES ($1, $2, $3, $4, $5, $6 <> 0, $7, $8) ON CONFLICT DO NOTHING"
+            }
+        };
+        write_tx!(self, id, |tx| {
+            for n in notes {
+                sqlx::query(sql)
+                    .bind(id.to_string())
+                    .bind(i64::from(n.pass))
+                    .bind(n.kind.as_str())
+                    .bind(excerpt(&n.folder, FAILURE_TEXT_MAX).as_ref())
+                    .bind(excerpt(&n.src_key, FAILURE_TEXT_MAX).as_ref())
+                    .bind(i64::from(n.repaired))
+                    .bind(excerpt(&n.note, FAILURE_TEXT_MAX).as_ref())
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// The notes of a migration (all passes), in the order recorded.
+    pub async fn notes(&self, id: MigrationId) -> Result<Vec<ItemNote>> {
+        let sql = match self.backend {
+            Backend::Sqlite(_) => {
+                "SELECT pass, kind, folder, src_key, repaired, note
+                 FROM item_notes WHERE migration_id = $1 ORDER BY rowid"
+            }
+            Backend::Postgres(_) => {
+                "SELECT pass, kind, folder, src_key, repaired, note
+                 FROM item_notes WHERE migration_id = $1 ORDER BY seq"
+            }
+        };
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(id.to_string())
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ItemNote {
+                        pass: r.int("pass")? as u32,
+                        kind: parse_kind(&r.text("kind")?)?,
+                        folder: r.text("folder")?,
+                        src_key: r.text("src_key")?,
+                        repaired: r.flag("repaired")?,
+                        note: r.text("note")?,
+                    })
+                })
+                .collect()
+        })
     }
 
     /// The failures of a migration (of one pass, or all), in the order recorded.

@@ -65,7 +65,7 @@ pub use lease::Lease;
 pub use projects::{NewProject, NewSession, Project, Session};
 pub use types::{
     Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,
-    MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result, StoreError,
+    ItemNote, MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result, StoreError,
 };
 pub use uploads::Upload;
 

@@ -17,6 +17,7 @@ const STEPS: &[&str] = &[
     include_str!("../migrations/postgres/0002_service.sql"),
     include_str!("../migrations/postgres/0003_uploads_projects.sql"),
     include_str!("../migrations/postgres/0004_error_code_warning_throttle.sql"),
+    include_str!("../migrations/postgres/0005_item_notes.sql"),
 ];
 
 /// Serialises schema upgrades of processes that start together (any fixed number).

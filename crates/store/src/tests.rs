@@ -741,3 +741,51 @@ async fn connect_names_the_backend_or_refuses() {
         other => panic!("{other:?}"),
     }
 }
+
+on_both!(item_notes_are_kept_once_per_item_and_note, |db| {
+    let store = db.open().await;
+    let id = new_migration(&store).await;
+    let note = |pass: u32, key: &str, repaired: bool, text: &str| ItemNote {
+        pass,
+        kind: ContentKind::Calendars,
+        folder: "cal.ics".into(),
+        src_key: key.into(),
+        repaired,
+        note: text.into(),
+    };
+    let first = [
+        note(1, "uid-1", true, "RDATE periods became their start times"),
+        note(
+            1,
+            "line:4",
+            false,
+            "skipped line 4: no ':' between name and value",
+        ),
+    ];
+    store.record_notes(id, &first).await.unwrap();
+    // A second pass meeting the same file warning adds nothing; a new note is added.
+    store
+        .record_notes(
+            id,
+            &[
+                note(
+                    2,
+                    "line:4",
+                    false,
+                    "skipped line 4: no ':' between name and value",
+                ),
+                note(2, "uid-2", false, "added a VTIMEZONE for Europe/Paris"),
+            ],
+        )
+        .await
+        .unwrap();
+    let all = store.notes(id).await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            first[0].clone(),
+            first[1].clone(),
+            note(2, "uid-2", false, "added a VTIMEZONE for Europe/Paris"),
+        ]
+    );
+});

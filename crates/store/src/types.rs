@@ -284,6 +284,24 @@ pub struct Failure {
     pub reason: String,
 }
 
+/// A note about one item that arrived (or about a file, with a `line:N` key): what was
+/// repaired after the destination refused it, or skipped or mended while reading it.
+///
+/// Text fields are kept to [`FAILURE_TEXT_MAX`] bytes like a [`Failure`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemNote {
+    /// The pass it was recorded in.
+    pub pass: u32,
+    pub kind: ContentKind,
+    /// The source folder (or file name).
+    pub folder: String,
+    /// The item's source key (or UID; `line:N` for a note about the file).
+    pub src_key: String,
+    /// True when the destination refused the item and took it repaired.
+    pub repaired: bool,
+    pub note: String,
+}
+
 /// The most bytes of a failure's text fields that the store keeps.
 pub const FAILURE_TEXT_MAX: usize = 1024;
 

@@ -215,6 +215,8 @@ pub struct MigrationView {
     pub items: u64,
     pub bytes: u64,
     pub failures: Vec<passeur_store::Failure>,
+    /// What was repaired, skipped or mended on the way, every pass (see [`passeur_store::ItemNote`]).
+    pub notes: Vec<passeur_store::ItemNote>,
 }
 
 /// Runs migrations over one store.
@@ -401,6 +403,7 @@ impl Runner {
             .store
             .failures(id, passes.last().map(|p| p.number))
             .await?;
+        let notes = self.store.notes(id).await?;
         Ok(MigrationView {
             row,
             spec,
@@ -408,6 +411,7 @@ impl Runner {
             items,
             bytes,
             failures,
+            notes,
         })
     }
 

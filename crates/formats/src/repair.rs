@@ -1,0 +1,528 @@
+//! A second form of a calendar object that a destination refused, keeping its meaning.
+//!
+//! Servers refuse valid objects they cannot handle (Radicale answers 400 to `RDATE;VALUE=PERIOD`,
+//! to a component without DTSTART in some recurrence cases, to a broken VTIMEZONE, to inline
+//! binary attachments). [`repair_ics`] rewrites what such servers trip over and says, change by
+//! change, what it did; nothing is dropped without a note, and what had to move out of the
+//! way is kept in an `X-PASSEUR-…` property of the same component so that no data is lost.
+//! The DAV copier calls it once, after a refusal, and records the notes with the item.
+
+use crate::line::{Param, Prop, Unfolder, fold_into, lossy};
+use crate::tz;
+
+/// The repaired object and what changed, one note per change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repaired {
+    pub text: String,
+    pub changes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Line {
+    prop: Prop,
+    text: String,
+}
+
+impl Line {
+    fn new(prop: Prop) -> Line {
+        let text = prop.to_unfolded();
+        Line { prop, text }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    name: String,
+    props: Vec<Line>,
+    children: Vec<Node>,
+}
+
+impl Node {
+    fn write(&self, out: &mut String) {
+        fold_into(out, &format!("BEGIN:{}", self.name));
+        for l in &self.props {
+            fold_into(out, &l.text);
+        }
+        for c in &self.children {
+            c.write(out);
+        }
+        fold_into(out, &format!("END:{}", self.name));
+    }
+
+    fn get(&self, name: &str) -> Option<&Line> {
+        self.props.iter().find(|l| l.prop.name == name)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+fn parse(text: &str) -> Option<Node> {
+    let mut u = Unfolder::new(text.as_bytes(), false);
+    let mut stack: Vec<Node> = Vec::new();
+    let mut root = None;
+    while let Ok(Some(l)) = u.next_logical() {
+        let Ok(p) = Prop::parse(&l) else { continue };
+        match p.name.as_str() {
+            "BEGIN" => stack.push(Node {
+                name: p.value_str().trim().to_ascii_uppercase(),
+                ..Node::default()
+            }),
+            "END" => {
+                let n = stack.pop()?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(n),
+                    None => root = Some(n),
+                }
+            }
+            _ => {
+                let text = lossy(&l.bytes);
+                stack.last_mut()?.props.push(Line { prop: p, text });
+            }
+        }
+    }
+    root.filter(|r| r.name == "VCALENDAR")
+}
+
+fn x_prop(name: &str, value: &str, line: usize) -> Line {
+    // Kept as TEXT: escaped so that a server reads it back unchanged.
+    let v = value
+        .replace('\\', "\\\\")
+        .replace(',', "\\,")
+        .replace(';', "\\;");
+    Line::new(Prop {
+        group: None,
+        name: format!("X-PASSEUR-{name}"),
+        params: Vec::new(),
+        value: v.into_bytes(),
+        line,
+    })
+}
+
+const MAIN: &[&str] = &["VEVENT", "VTODO", "VJOURNAL"];
+
+/// Properties a component may hold once (RFC 5545 §3.6.1, §3.6.2).
+const SINGLE: &[&str] = &[
+    "UID",
+    "DTSTAMP",
+    "DTSTART",
+    "DTEND",
+    "DUE",
+    "DURATION",
+    "SUMMARY",
+    "DESCRIPTION",
+    "LOCATION",
+    "CLASS",
+    "STATUS",
+    "SEQUENCE",
+    "PRIORITY",
+    "TRANSP",
+    "URL",
+    "ORGANIZER",
+    "GEO",
+    "CREATED",
+    "LAST-MODIFIED",
+    "RECURRENCE-ID",
+    "COMPLETED",
+    "PERCENT-COMPLETE",
+];
+
+/// Rewrites what servers refuse in a calendar object (see the module docs); `None` when
+/// nothing was found to change (the refusal has another cause) or the text is not one
+/// VCALENDAR.
+pub fn repair_ics(text: &str) -> Option<Repaired> {
+    let mut cal = parse(text)?;
+    let mut changes = Vec::new();
+    fix_timezones(&mut cal, &mut changes);
+    let has_master = cal
+        .children
+        .iter()
+        .any(|c| MAIN.contains(&c.name.as_str()) && !c.has("RECURRENCE-ID"));
+    let mut promoted = has_master;
+    for c in cal
+        .children
+        .iter_mut()
+        .filter(|c| MAIN.contains(&c.name.as_str()))
+    {
+        if !promoted && let Some(i) = c.props.iter().position(|l| l.prop.name == "RECURRENCE-ID") {
+            let l = c.props.remove(i);
+            changes.push(format!(
+                "the object had only overrides: the one for {} became the main {} (RECURRENCE-ID kept in X-PASSEUR-RECURRENCE-ID)",
+                l.prop.value_str().trim(),
+                c.name
+            ));
+            c.props.push(x_prop("RECURRENCE-ID", &l.text, l.prop.line));
+            promoted = true;
+        }
+        fix_component(c, &mut changes);
+    }
+    if changes.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 256);
+    cal.write(&mut out);
+    Some(Repaired { text: out, changes })
+}
+
+fn fix_component(c: &mut Node, changes: &mut Vec<String>) {
+    let kind = c.name.clone();
+    // Repeated single properties: the first stays, the others are kept aside.
+    let mut seen: Vec<String> = Vec::new();
+    let mut moved = Vec::new();
+    c.props.retain(|l| {
+        let n = &l.prop.name;
+        if SINGLE.contains(&n.as_str()) {
+            if seen.contains(n) {
+                moved.push(l.clone());
+                return false;
+            }
+            seen.push(n.clone());
+        }
+        true
+    });
+    for l in moved {
+        changes.push(format!(
+            "{kind} had {} more than once: kept the first, the other is in X-PASSEUR-{}",
+            l.prop.name, l.prop.name
+        ));
+        c.props.push(x_prop(&l.prop.name, &l.text, l.prop.line));
+    }
+    if c.has("DTEND")
+        && let Some(i) = c.props.iter().position(|l| l.prop.name == "DURATION")
+    {
+        let l = c.props.remove(i);
+        changes.push(format!(
+            "{kind} had both DTEND and DURATION: kept DTEND, DURATION {} is in X-PASSEUR-DURATION",
+            l.prop.value_str().trim()
+        ));
+        c.props.push(x_prop("DURATION", &l.text, l.prop.line));
+    }
+    // A missing start, taken from the nearest date the component has.
+    if !c.has("DTSTART") && kind != "VJOURNAL" {
+        let from = ["DUE", "DTEND", "RECURRENCE-ID", "DTSTAMP", "CREATED"]
+            .iter()
+            .find_map(|n| c.get(n));
+        if let Some(src) = from {
+            let mut p = src.prop.clone();
+            let source = p.name.clone();
+            p.name = "DTSTART".into();
+            let v = p.value_str().trim().to_string();
+            changes.push(format!(
+                "{kind} had no DTSTART: added DTSTART {v} taken from {source}"
+            ));
+            c.props.insert(0, Line::new(p));
+        }
+    }
+    // RDATE periods: their starts stay, the periods are kept aside.
+    let mut extra = Vec::new();
+    for l in &mut c.props {
+        if l.prop.name != "RDATE" {
+            continue;
+        }
+        let v = l.prop.value_str();
+        let period = l
+            .prop
+            .param("VALUE")
+            .is_some_and(|x| x.eq_ignore_ascii_case("PERIOD"))
+            || v.contains('/');
+        if period {
+            let starts: Vec<&str> = v
+                .split(',')
+                .map(|p| p.split('/').next().unwrap_or("").trim())
+                .collect();
+            let date_only = starts.iter().all(|s| s.len() == 8);
+            changes.push(format!(
+                "RDATE periods became their start times (the ends or durations are in X-PASSEUR-RDATE-PERIODS: {})",
+                v.trim()
+            ));
+            extra.push(x_prop("RDATE-PERIODS", v.trim(), l.prop.line));
+            l.prop.params.retain(|q| q.name != "VALUE");
+            if date_only {
+                l.prop.params.push(Param {
+                    name: "VALUE".into(),
+                    values: vec!["DATE".into()],
+                    bare: false,
+                });
+            }
+            l.prop.value = starts.join(",").into_bytes();
+            l.text = l.prop.to_unfolded();
+        } else if l.prop.param("VALUE").is_none() && v.split(',').all(|d| d.trim().len() == 8) {
+            l.prop.params.push(Param {
+                name: "VALUE".into(),
+                values: vec!["DATE".into()],
+                bare: false,
+            });
+            l.text = l.prop.to_unfolded();
+            changes.push("RDATE holds dates: marked it VALUE=DATE".to_string());
+        }
+    }
+    c.props.extend(extra);
+    // Inline binary data (ATTACH, IMAGE), which some servers cannot store, is kept as text.
+    let mut kept = Vec::new();
+    c.props.retain(|l| {
+        let binary = !l.prop.name.starts_with("X-")
+            && (l
+                .prop
+                .param("VALUE")
+                .is_some_and(|x| x.eq_ignore_ascii_case("BINARY"))
+                || l.prop.param("ENCODING").is_some());
+        if binary {
+            kept.push(l.clone());
+        }
+        !binary
+    });
+    for l in kept {
+        let n = &l.prop.name;
+        changes.push(format!(
+            "the inline {n} ({} bytes of base64) is in X-PASSEUR-{n}",
+            l.prop.value.len()
+        ));
+        c.props.push(x_prop(n, &l.text, l.prop.line));
+    }
+    // Recurrence rules: spaces inside are read away; a rule in another calendar scale or with
+    // an unknown frequency, which the server cannot expand, is kept aside.
+    let mut aside = Vec::new();
+    c.props.retain_mut(|l| {
+        if l.prop.name != "RRULE" {
+            return true;
+        }
+        let v = l.prop.value_str();
+        if v.chars().any(char::is_whitespace) {
+            let t: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+            changes.push(format!("removed the spaces in the RRULE: {t}"));
+            l.prop.value = t.into_bytes();
+            l.text = l.prop.to_unfolded();
+        }
+        let v = l.prop.value_str().to_ascii_uppercase();
+        let freq_ok = v.split(';').any(|p| {
+            p.strip_prefix("FREQ=").is_some_and(|f| {
+                matches!(
+                    f,
+                    "SECONDLY" | "MINUTELY" | "HOURLY" | "DAILY" | "WEEKLY" | "MONTHLY" | "YEARLY"
+                )
+            })
+        });
+        if v.contains("RSCALE=") || !freq_ok {
+            changes.push(format!(
+                "the RRULE {} cannot be expanded by the destination: it is in X-PASSEUR-RRULE and only the first occurrence shows",
+                l.prop.value_str()
+            ));
+            aside.push(x_prop("RRULE", &l.text, l.prop.line));
+            return false;
+        }
+        true
+    });
+    c.props.extend(aside);
+    // An alarm whose trigger is neither a duration nor a date-time cannot ring.
+    let mut dropped = Vec::new();
+    c.children.retain(|a| {
+        if a.name != "VALARM" {
+            return true;
+        }
+        let ok = a.get("TRIGGER").is_some_and(|t| {
+            let v = t.prop.value_str();
+            let v = v.trim();
+            let v = v.trim_start_matches(['+', '-']);
+            v.starts_with('P') || crate::ics::valid_date(v)
+        });
+        if !ok {
+            dropped.push(a.clone());
+        }
+        ok
+    });
+    for a in dropped {
+        let t = a
+            .get("TRIGGER")
+            .map(|t| t.prop.value_str())
+            .unwrap_or_default();
+        changes.push(format!(
+            "left out a VALARM whose TRIGGER {:?} is neither a duration nor a date-time (kept in X-PASSEUR-VALARM)",
+            t.trim()
+        ));
+        let mut s = String::new();
+        a.write(&mut s);
+        c.props.push(x_prop("VALARM", s.trim_end(), 0));
+    }
+}
+
+/// The IANA name a TZID stands for, when it is known and written otherwise: a Windows name,
+/// an alias, or an IANA name with a prefix (`/mozilla.org/20050126_1/America/New_York`,
+/// `/softwarestudio.org/Olson_20011030_5/America/New_York`).
+fn iana_for(tzid: &str) -> Option<&'static str> {
+    if let Some(w) = tz::windows_to_iana(tzid) {
+        return Some(w);
+    }
+    if let Some(k) = tz::known_zone(tzid) {
+        return Some(k);
+    }
+    let parts: Vec<&str> = tzid.trim().trim_matches('"').split('/').collect();
+    for n in (2..=3).rev() {
+        if parts.len() > n {
+            let tail = parts[parts.len() - n..].join("/");
+            if let Some(k) = tz::known_zone(&tail) {
+                return Some(k);
+            }
+        }
+    }
+    None
+}
+
+/// Replaces each VTIMEZONE with the built-in definition of its zone where one is known (the
+/// TZID renamed to the IANA name everywhere), and drops a VTIMEZONE without TZID.
+fn fix_timezones(cal: &mut Node, changes: &mut Vec<String>) {
+    let mut renames: Vec<(String, String)> = Vec::new();
+    let mut replaced: Vec<Node> = Vec::new();
+    let mut i = 0;
+    while i < cal.children.len() {
+        if cal.children[i].name != "VTIMEZONE" {
+            i += 1;
+            continue;
+        }
+        let Some(tzid) = cal.children[i]
+            .get("TZID")
+            .map(|l| l.prop.value_str().trim().to_string())
+            .filter(|t| !t.is_empty())
+        else {
+            cal.children.remove(i);
+            changes.push("left out a VTIMEZONE without TZID (nothing refers to it)".into());
+            continue;
+        };
+        let iana = iana_for(&tzid);
+        let builtin = iana.and_then(tz::builtin_vtimezone);
+        match (iana, builtin) {
+            (Some(z), Some(def)) => {
+                if let Some(n) = parse(&format!("BEGIN:VCALENDAR\r\n{def}END:VCALENDAR\r\n"))
+                    .and_then(|c| c.children.into_iter().next())
+                {
+                    replaced.push(n);
+                    cal.children.remove(i);
+                    if z != tzid {
+                        renames.push((tzid.clone(), z.to_string()));
+                        changes.push(format!(
+                            "time zone {tzid:?} became {z} with a standard definition"
+                        ));
+                    } else {
+                        changes.push(format!(
+                            "the VTIMEZONE of {z} was replaced by a standard definition"
+                        ));
+                    }
+                    continue;
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    if replaced.is_empty() {
+        return;
+    }
+    // One definition per zone, before the components that use it.
+    let mut defs: Vec<Node> = Vec::new();
+    for n in replaced {
+        let id = n.get("TZID").map(|l| l.prop.value_str());
+        if !defs
+            .iter()
+            .any(|d| d.get("TZID").map(|l| l.prop.value_str()) == id)
+        {
+            defs.push(n);
+        }
+    }
+    let keep: Vec<Node> = std::mem::take(&mut cal.children);
+    cal.children = defs;
+    cal.children.extend(keep);
+    if renames.is_empty() {
+        return;
+    }
+    fn rename(n: &mut Node, renames: &[(String, String)]) {
+        for l in &mut n.props {
+            let mut changed = false;
+            for p in &mut l.prop.params {
+                if p.name == "TZID" {
+                    for v in &mut p.values {
+                        if let Some((_, to)) = renames.iter().find(|(f, _)| f == v) {
+                            *v = to.clone();
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if changed {
+                l.text = l.prop.to_unfolded();
+            }
+        }
+        for c in &mut n.children {
+            rename(c, renames);
+        }
+    }
+    rename(cal, &renames);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The logical lines of `text`.
+    fn lines(text: &str) -> Vec<String> {
+        let mut u = Unfolder::new(text.as_bytes(), false);
+        let mut v = Vec::new();
+        while let Ok(Some(l)) = u.next_logical() {
+            v.push(lossy(&l.bytes));
+        }
+        v
+    }
+
+    fn cal(body: &str) -> String {
+        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n{body}END:VCALENDAR\r\n")
+    }
+
+    #[test]
+    fn rdate_periods_become_start_times_with_the_periods_kept() {
+        let t = cal(
+            "BEGIN:VEVENT\r\nUID:p\r\nDTSTART:19970101T180000Z\r\nRDATE;VALUE=PERIOD:19970101T180000Z/19970102T070000Z,19970109T180000Z/PT5H30M\r\nEND:VEVENT\r\n",
+        );
+        let r = repair_ics(&t).unwrap();
+        let l = lines(&r.text);
+        assert!(
+            l.contains(&"RDATE:19970101T180000Z,19970109T180000Z".to_string()),
+            "{l:?}"
+        );
+        assert!(l.contains(
+            &"X-PASSEUR-RDATE-PERIODS:19970101T180000Z/19970102T070000Z\\,19970109T180000Z/PT5H30M"
+                .to_string()
+        ));
+        assert_eq!(r.changes.len(), 1);
+        assert!(r.changes[0].starts_with("RDATE periods became their start times"));
+    }
+
+    #[test]
+    fn a_missing_dtstart_comes_from_due_and_bad_zones_become_iana() {
+        let t = cal(
+            "BEGIN:VTIMEZONE\r\nTZID:/mozilla.org/20050126_1/Europe/Paris\r\nBEGIN:STANDARD\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n\
+BEGIN:VTODO\r\nUID:t\r\nDUE;TZID=/mozilla.org/20050126_1/Europe/Paris:20240301T090000\r\nRRULE:FREQ=WEEKLY\r\nEND:VTODO\r\n",
+        );
+        let r = repair_ics(&t).unwrap();
+        let l = lines(&r.text);
+        assert!(
+            l.contains(&"DTSTART;TZID=Europe/Paris:20240301T090000".to_string()),
+            "{l:?}"
+        );
+        assert!(l.contains(&"DUE;TZID=Europe/Paris:20240301T090000".to_string()));
+        assert!(l.contains(&"TZID:Europe/Paris".to_string()));
+        assert!(!r.text.contains("mozilla"));
+        assert_eq!(
+            r.changes,
+            vec![
+                "time zone \"/mozilla.org/20050126_1/Europe/Paris\" became Europe/Paris with a standard definition".to_string(),
+                "VTODO had no DTSTART: added DTSTART 20240301T090000 taken from DUE".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_to_repair_is_none() {
+        let t = cal("BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20240101T100000Z\r\nEND:VEVENT\r\n");
+        assert!(repair_ics(&t).is_none());
+        assert!(repair_ics("not a calendar").is_none());
+    }
+}

@@ -69,7 +69,7 @@ impl TokenSource {
     }
 
     /// The access token to log in with, renewed first when it expires within
-    /// [`RENEW_MARGIN`] seconds and can be renewed.
+    /// `RENEW_MARGIN` (120) seconds and can be renewed.
     pub async fn access_token(&self) -> Result<Secret, OAuthError> {
         self.check_failed()?;
         let mut cur = self.current.lock().await;

@@ -29,7 +29,7 @@ pub const SWEEP: &str = "sweep";
 /// Deletes an upload's file on the machine that holds it (payload: the path).
 pub const FORGET_FILE: &str = "forget-file";
 /// Deletes from the destination what a migration copied from a sync point on (payload:
-/// [`PurgePayload`]); its result is the job's progress ([`PurgeResult`]).
+/// the sync point to delete from); its result is the job's progress ([`PurgeResult`]).
 pub const PURGE: &str = "purge";
 
 /// How long before a project is deleted for inactivity its contact is told.

@@ -381,6 +381,9 @@ pub struct ProjectMigrationOut {
     /// queued, scheduled, paused, running, done, stopped, failed
     pub status: String,
     pub error: Option<String>,
+    /// The kind of that error as a stable word (see `MigrationOut::error_code`).
+    #[serde(default)]
+    pub error_code: Option<String>,
     /// Messages on the destination so far, and the pass's total when known.
     pub done: u64,
     pub total: Option<u64>,
@@ -821,6 +824,7 @@ async fn migrations_out(svc: &Service, id: &str) -> Res<Vec<ProjectMigrationOut>
             destination: login(&full.destination),
             status: full.status,
             error: full.error,
+            error_code: full.error_code,
             done: mail.map_or(0, |p| p.done),
             total: mail.and_then(|p| p.total),
             percent,

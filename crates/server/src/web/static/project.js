@@ -43,7 +43,25 @@
     if (r.status === 0) return msg('err.network');
     if (r.status === 401) return msg('pj.expired');
     if (r.status === 429) return msg('pj.throttled');
-    return msg('err.generic') + ' ' + ((r.data && r.data.error) || ('HTTP ' + r.status));
+    const text = (r.data && r.data.error) || ('HTTP ' + r.status);
+    const said = codeText(r.data && r.data.code);
+    return said ? said + ' (' + text + ')' : msg('err.generic') + ' ' + text;
+  }
+
+  // What an error code (the API's `code`, a migration's `error_code`) says in this page's
+  // language, or '' when the page has no words for it.
+  function codeText(code) {
+    if (!code) return '';
+    for (const key of ['code.' + code, 'test.' + code]) {
+      if (Object.prototype.hasOwnProperty.call(T, key)) return msg(key);
+    }
+    return '';
+  }
+
+  // A migration's error: the page's words first, the server's after.
+  function errorText(m) {
+    const said = codeText(m.error_code);
+    return said ? said + ' (' + m.error + ')' : m.error;
   }
 
   function setErr(id, text) {
@@ -179,7 +197,7 @@
         const badge = el('span', { className: 'status' }, statusText(m.status));
         badge.dataset.status = m.status;
         s.append(badge);
-        if (m.error) s.append(el('div', { className: 'hint' }, m.error));
+        if (m.error) s.append(el('div', { className: 'hint' }, errorText(m)));
         tr.append(s);
         const pc = el('td');
         const bar = el('progress', { max: 100 });

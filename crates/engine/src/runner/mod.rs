@@ -720,20 +720,9 @@ impl Runner {
                     });
                 }
                 if let Some(d) = &a.dav {
-                    let (src, dst) = d.accounts(
-                        src_pw,
-                        dst_pw,
-                        (opts.source_insecure_tls, opts.destination_insecure_tls),
-                        (from_admin, to_admin),
-                    )?;
-                    let (src, dst) = (
-                        src.with_net(opts.dns_server, opts)
-                            .with_oauth(opts.source_oauth.as_deref(), Side::Source)
-                            .await?,
-                        dst.with_net(opts.dns_server, opts)
-                            .with_oauth(opts.destination_oauth.as_deref(), Side::Destination)
-                            .await?,
-                    );
+                    let (src, dst) = d
+                        .run_accounts((src_pw, dst_pw), (from_admin, to_admin), opts)
+                        .await?;
                     out.dav = Some(crate::verify_dav(store, id, &src, &dst, &d.kinds).await?);
                 }
             }
@@ -926,23 +915,13 @@ async fn execute(
                 && !rc.cancel.is_cancelled()
             {
                 let r = async {
-                    let (src, dst) = d.accounts(
-                        secrets.source()?,
-                        secrets.destination()?,
-                        (opts.source_insecure_tls, opts.destination_insecure_tls),
-                        (
-                            opts.from_admin.clone().or(a.from_admin.clone()),
-                            opts.to_admin.clone().or(a.to_admin.clone()),
-                        ),
-                    )?;
-                    let (src, dst) = (
-                        src.with_net(opts.dns_server, opts)
-                            .with_oauth(opts.source_oauth.as_deref(), Side::Source)
-                            .await?,
-                        dst.with_net(opts.dns_server, opts)
-                            .with_oauth(opts.destination_oauth.as_deref(), Side::Destination)
-                            .await?,
+                    let admins = (
+                        opts.from_admin.clone().or(a.from_admin.clone()),
+                        opts.to_admin.clone().or(a.to_admin.clone()),
                     );
+                    let (src, dst) = d
+                        .run_accounts((secrets.source()?, secrets.destination()?), admins, opts)
+                        .await?;
                     let o = d.options(opts.dry_run, opts.full, opts.connections.unwrap_or(0));
                     crate::run_dav_pass(rc, &src, &dst, &d.kinds, &o).await
                 }

@@ -142,6 +142,30 @@ impl DavSpec {
         ))
     }
 
+    /// [`DavSpec::accounts`] as a run uses them: each side's TLS choice, DNS server, address
+    /// policy and OAuth token from `opts`.
+    pub(crate) async fn run_accounts(
+        &self,
+        passwords: (Secret, Secret),
+        admins: (Option<String>, Option<String>),
+        opts: &crate::RunOptions,
+    ) -> Result<(DavAccount, DavAccount), EngineError> {
+        let (src, dst) = self.accounts(
+            passwords.0,
+            passwords.1,
+            (opts.source_insecure_tls, opts.destination_insecure_tls),
+            admins,
+        )?;
+        Ok((
+            src.with_net(opts.dns_server, opts)
+                .with_oauth(opts.source_oauth.as_deref(), crate::Side::Source)
+                .await?,
+            dst.with_net(opts.dns_server, opts)
+                .with_oauth(opts.destination_oauth.as_deref(), crate::Side::Destination)
+                .await?,
+        ))
+    }
+
     pub fn options(&self, dry_run: bool, full: bool, parallel_writes: usize) -> DavOptions {
         DavOptions {
             overwrite_conflicts: self.overwrite_conflicts,

@@ -1313,12 +1313,7 @@ pub(crate) async fn stop_migration(
 ) -> Res<StatusCode> {
     authed(&svc, &id, &headers, &method).await?;
     let m = member(&svc, &id, &mid).await?;
-    svc.stop(m).await?;
-    if svc.store().migration(m).await?.status == passeur_types::Status::Queued {
-        svc.store()
-            .set_status(m, passeur_types::Status::Stopped, None)
-            .await?;
-    }
+    svc.stop_migration(m).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -1334,24 +1329,7 @@ pub(crate) async fn sync_migration(
 ) -> Res<StatusCode> {
     authed(&svc, &id, &headers, &method).await?;
     let m = member(&svc, &id, &mid).await?;
-    if svc
-        .store()
-        .has_active_job(m, &[crate::service::PASS])
-        .await?
-    {
-        return Err(
-            ApiError::Conflict("a pass of this migration is waiting or running".into()).into(),
-        );
-    }
-    if svc.store().credentials(m).await?.is_none() {
-        return Err(
-            ApiError::Conflict("this migration's credentials are no longer kept".into()).into(),
-        );
-    }
-    svc.store()
-        .set_status(m, passeur_types::Status::Queued, None)
-        .await?;
-    svc.queue_pass(m, None).await?;
+    svc.start_sync(m).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -691,11 +691,8 @@ pub(crate) async fn stop_migration(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let (id, v) = owned(&svc, &id, account_header(&headers)).await?;
-    svc.stop(id).await?;
-    if matches!(v.row.status, Status::Queued) {
-        svc.store().set_status(id, Status::Stopped, None).await?;
-    }
+    let (id, _) = owned(&svc, &id, account_header(&headers)).await?;
+    svc.stop_migration(id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -714,23 +711,7 @@ pub(crate) async fn sync_migration(
             "a file migration cannot be synchronised: upload the new file and import it".into(),
         ));
     }
-    if svc.store().has_active_job(id, &[PASS]).await? {
-        return Err(ApiError::Conflict(
-            "a pass of this migration is waiting or running".into(),
-        ));
-    }
-    if svc.store().has_active_job(id, &[PURGE]).await? {
-        return Err(ApiError::Conflict(
-            "a deletion of this migration's items is waiting or running".into(),
-        ));
-    }
-    if svc.store().credentials(id).await?.is_none() {
-        return Err(ApiError::Conflict(
-            "this migration's credentials are no longer kept".into(),
-        ));
-    }
-    svc.store().set_status(id, Status::Queued, None).await?;
-    svc.queue_pass(id, None).await?;
+    svc.start_sync(id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -787,17 +768,10 @@ pub(crate) async fn purge_migration(
         .runner
         .purge(id, req.from_pass, true, pw, &svc.run_options())
         .await?;
-    let mut notes = Vec::new();
-    if let Some(m) = &r.mail {
-        notes.extend(m.notes.iter().cloned());
-    }
-    if let Some(d) = &r.dav {
-        notes.extend(d.notes.iter().cloned());
-    }
     Ok(Json(PurgeOut {
         deleted: r.deleted(),
         skipped: r.skipped(),
-        notes,
+        notes: r.notes(),
     })
     .into_response())
 }

@@ -441,17 +441,10 @@ impl Service {
             .await;
         let outcome = match result {
             Ok(r) => {
-                let mut notes = Vec::new();
-                if let Some(m) = &r.mail {
-                    notes.extend(m.notes.iter().cloned());
-                }
-                if let Some(d) = &r.dav {
-                    notes.extend(d.notes.iter().cloned());
-                }
                 let done = PurgeResult {
                     deleted: r.deleted(),
                     skipped: r.skipped(),
-                    notes,
+                    notes: r.notes(),
                 };
                 progress
                     .report(&serde_json::to_string(&done).unwrap_or_default())
@@ -600,6 +593,47 @@ impl Service {
             "{}/track/{id}",
             self.settings.public_url.trim_end_matches('/')
         )
+    }
+
+    /// Stops migration `id`: its running pass at the next safe point, a waiting one at once
+    /// (then marked stopped). What is copied stays.
+    pub(crate) async fn stop_migration(
+        &self,
+        id: MigrationId,
+    ) -> Result<(), passeur_store::StoreError> {
+        self.stop(id).await?;
+        if self.store().migration(id).await?.status == passeur_types::Status::Queued {
+            self.store()
+                .set_status(id, passeur_types::Status::Stopped, None)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues a new pass of `id` (only what is new is copied), unless a pass or a deletion of
+    /// it waits or runs, or its credentials are no longer kept.
+    pub(crate) async fn start_sync(&self, id: MigrationId) -> Result<(), crate::ApiError> {
+        use crate::ApiError::Conflict;
+        if self.store().has_active_job(id, &[PASS]).await? {
+            return Err(Conflict(
+                "a pass of this migration is waiting or running".into(),
+            ));
+        }
+        if self.store().has_active_job(id, &[PURGE]).await? {
+            return Err(Conflict(
+                "a deletion of this migration's items is waiting or running".into(),
+            ));
+        }
+        if self.store().credentials(id).await?.is_none() {
+            return Err(Conflict(
+                "this migration's credentials are no longer kept".into(),
+            ));
+        }
+        self.store()
+            .set_status(id, passeur_types::Status::Queued, None)
+            .await?;
+        self.queue_pass(id, None).await?;
+        Ok(())
     }
 
     /// Stops `id`'s jobs: at once if they run here, else at their next heartbeat.

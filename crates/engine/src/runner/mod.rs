@@ -187,6 +187,13 @@ impl PurgeOutcome {
     pub fn deleted(&self) -> u64 {
         self.mail.as_ref().map_or(0, |m| m.deleted) + self.dav.as_ref().map_or(0, |d| d.deleted)
     }
+
+    /// What the mail and DAV parts had to say, in that order.
+    pub fn notes(&self) -> Vec<String> {
+        let mail = self.mail.iter().flat_map(|m| m.notes.iter());
+        let dav = self.dav.iter().flat_map(|d| d.notes.iter());
+        mail.chain(dav).cloned().collect()
+    }
 }
 
 /// What a verification found.

@@ -27,6 +27,7 @@
 pub mod account;
 mod dav_sync;
 pub mod dns;
+mod events;
 pub mod folders;
 mod gmail;
 mod import_dav;
@@ -44,6 +45,7 @@ pub use dav_sync::{
     DavAccount, DavCollectionCheck, DavCollectionReport, DavOptions, DavPassReport, DavPurgeReport,
     DavVerifyReport, collection_kind, purge_dav, purge_dav_with, run_dav_pass, verify_dav,
 };
+pub use events::{Event, EventSink};
 pub use folders::{FolderPlan, FolderRules};
 pub use gmail::{
     DEFAULT_ARCHIVE as GMAIL_DEFAULT_ARCHIVE, IMPORTANT_KEYWORD as GMAIL_IMPORTANT_KEYWORD,
@@ -65,7 +67,6 @@ pub use verify_import::{ImportCheck, ImportVerifyReport, verify_dav_import, veri
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 /// Which side of a migration something happened on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -320,61 +321,4 @@ pub struct MailOptions {
     pub dry_run: bool,
     /// Scan every folder even when its STATUS says it has not changed since the last pass.
     pub full: bool,
-}
-
-/// Progress of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    /// The folders are mapped; `messages` is the source's message count over the folders to scan.
-    Planned {
-        folders: usize,
-        messages: u64,
-        known: u64,
-    },
-    /// A folder was scanned: `to_copy` messages (`bytes`) are missing on the destination.
-    FolderScanned {
-        folder: String,
-        to_copy: u64,
-        bytes: u64,
-    },
-    /// Messages reached the destination.
-    Copied {
-        folder: String,
-        messages: u64,
-        bytes: u64,
-    },
-    /// One message could not be copied; the rest goes on.
-    ItemFailed {
-        folder: String,
-        uid: u32,
-        reason: String,
-    },
-    /// A connection dropped; the folder is retried.
-    Retrying {
-        folder: String,
-        attempt: u32,
-        reason: String,
-    },
-    FolderDone(FolderReport),
-}
-
-/// Where a run sends its events. Sending never blocks the copy.
-#[derive(Debug, Clone, Default)]
-pub struct EventSink(Option<mpsc::UnboundedSender<Event>>);
-
-impl EventSink {
-    pub fn new(tx: mpsc::UnboundedSender<Event>) -> Self {
-        EventSink(Some(tx))
-    }
-
-    pub fn none() -> Self {
-        EventSink(None)
-    }
-
-    pub(crate) fn send(&self, e: Event) {
-        if let Some(tx) = &self.0 {
-            let _ = tx.send(e);
-        }
-    }
 }

@@ -9,8 +9,10 @@
 use std::collections::{HashMap, HashSet};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use passeur_imap::{ListEntry, mutf7};
+use passeur_imap::{Client, ListEntry, mutf7};
 use serde::{Deserialize, Serialize};
+
+use crate::{EngineError, Side};
 
 /// The special-use roles that are mapped by role rather than by name.
 pub const ROLES: [&str; 5] = ["\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive"];
@@ -337,6 +339,26 @@ impl Layout {
                 || (f.name.eq_ignore_ascii_case("INBOX") && wire.eq_ignore_ascii_case("INBOX"))
         })
     }
+}
+
+/// The folder layout of one side, as its server lists it: personal namespace and folders.
+pub(crate) async fn layout(c: &mut Client, side: Side) -> Result<Layout, EngineError> {
+    let ns = if c.capabilities().namespace() {
+        c.namespace()
+            .await
+            .map_err(|e| EngineError::imap(side, "read namespaces", e))?
+    } else {
+        None
+    };
+    let list = c
+        .list()
+        .await
+        .map_err(|e| EngineError::imap(side, "list folders", e))?;
+    let (prefix, delim) = match ns {
+        Some(ns) => (ns.prefix, ns.delimiter),
+        None => (String::new(), None),
+    };
+    Ok(Layout::new(prefix, delim, list))
 }
 
 #[cfg(test)]

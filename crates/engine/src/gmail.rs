@@ -41,6 +41,7 @@ use passeur_store::{Completion, Failure, Item, Store};
 use passeur_types::{ContentKind, MigrationId};
 use sha2::{Digest, Sha256};
 
+use crate::folders::layout;
 use crate::folders::{self, FolderPlan, FolderRules, Layout};
 use crate::mail::AppendTally;
 use crate::mail::{
@@ -48,7 +49,7 @@ use crate::mail::{
 };
 use crate::message::parse_internal_date;
 use crate::message::{fingerprint, message_id, normalise_flags};
-use crate::verify::{FolderCheck, Seen, VerifyReport, compare, layout, read_folder};
+use crate::verify::{FolderCheck, Seen, VerifyReport, compare, read_folder};
 use crate::{EngineError, Event, MailAccount, MailOptions, RunContext, Side};
 
 /// The prefix of the item map's source folder for Gmail items.

@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::folders::Layout;
+use crate::folders::layout;
 use crate::mail::{append_recorded, rematch_destination, settle};
 use crate::message::{fingerprint, message_id, normalise_flags};
-use crate::verify::layout;
 use crate::{EngineError, Event, EventSink, MailAccount, RunContext, Side};
 
 /// Knobs of a file import.

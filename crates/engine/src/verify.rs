@@ -9,7 +9,9 @@ use passeur_types::{ContentKind, MigrationId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::folders::{self, FolderRules, Layout};
+use crate::folders::{self, FolderRules};
+// `mail.rs` takes `layout` from here; it lives in `folders.rs`.
+pub(crate) use crate::folders::layout;
 use crate::mail::batches;
 use crate::message::{normalise_flags, parse_internal_date};
 use crate::{EngineError, MailAccount, Side};
@@ -194,23 +196,4 @@ pub(crate) fn compare(check: &mut FolderCheck, a: &[Seen], b: &[Seen]) {
             check.extra += left.len() as u64;
         }
     }
-}
-
-pub(crate) async fn layout(c: &mut Client, side: Side) -> Result<Layout, EngineError> {
-    let ns = if c.capabilities().namespace() {
-        c.namespace()
-            .await
-            .map_err(|e| EngineError::imap(side, "read namespaces", e))?
-    } else {
-        None
-    };
-    let list = c
-        .list()
-        .await
-        .map_err(|e| EngineError::imap(side, "list folders", e))?;
-    let (prefix, delim) = match ns {
-        Some(ns) => (ns.prefix, ns.delimiter),
-        None => (String::new(), None),
-    };
-    Ok(Layout::new(prefix, delim, list))
 }

@@ -15,11 +15,11 @@ use passeur_types::{ContentKind, MigrationId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::folders::layout;
 use crate::import_dav::FileKind;
 use crate::import_pst::{destination_path, pst_err};
 use crate::mail::batches;
 use crate::message::{normalise_flags, parse_internal_date};
-use crate::verify::layout;
 use crate::{EngineError, MailAccount, Side};
 
 /// The check of one source folder (or file).

@@ -2,9 +2,7 @@
 //! are scanned), messages, rate and ETA. Failures and retries are printed above the bar.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use passeur_engine::Event;
-use passeur_engine::EventSink;
-use tokio::sync::mpsc::UnboundedReceiver;
+use passeur_engine::{Event, EventSink, EventStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -29,11 +27,11 @@ pub fn cancel_on_ctrl_c(in_flight: &'static str) -> CancellationToken {
 
 /// The sink a run reports to, and the task drawing its progress bar (hidden when not visible).
 pub fn start(visible: bool) -> (EventSink, JoinHandle<()>) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    (EventSink::new(tx), tokio::spawn(show(rx, visible)))
+    let (sink, events) = passeur_engine::events::channel();
+    (sink, tokio::spawn(show(events, visible)))
 }
 
-pub async fn show(mut rx: UnboundedReceiver<Event>, visible: bool) {
+pub async fn show(mut rx: EventStream, visible: bool) {
     let bar = ProgressBar::with_draw_target(
         Some(0),
         if visible {

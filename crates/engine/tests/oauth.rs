@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use passeur_engine::{
-    AccountSpec, Control, EngineError, Event, EventSink, MailOptions, MigrationSpec, Outcome,
-    RunOptions, Runner, Secrets,
+    AccountSpec, Control, EngineError, Event, MailOptions, MigrationSpec, Outcome, RunOptions,
+    Runner, Secrets,
 };
 use passeur_oauth::{Provider, Token, TokenSource};
 use passeur_store::Store;
@@ -194,7 +194,7 @@ async fn pass_with_hit(
     o: RunOptions,
     hit: impl FnOnce() + Send + 'static,
 ) -> Result<passeur_engine::PassOutcome, EngineError> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (events, mut rx) = passeur_engine::events::channel();
     let run = tokio::spawn(async move {
         runner
             .run_pass(
@@ -202,7 +202,7 @@ async fn pass_with_hit(
                 &no_passwords(),
                 &o,
                 Control {
-                    events: EventSink::new(tx),
+                    events,
                     ..Control::default()
                 },
             )

@@ -6,8 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use passeur_engine::{
-    EventSink, MailAccount, POP3_FOLDER, Pop3Options, RunContext, fingerprint, purge_mail,
-    run_pop3_pass,
+    MailAccount, POP3_FOLDER, Pop3Options, RunContext, fingerprint, purge_mail, run_pop3_pass,
 };
 use passeur_store::{Item, Store};
 use passeur_testkit::{Dovecot, DovecotOptions};
@@ -315,19 +314,19 @@ async fn cut_connections_are_retried_without_loss_or_duplicates() {
     pop.cut_after_bytes(6_000);
     imap.cut_on_reply(b"[APPENDUID", 1);
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (events, mut rx) = passeur_engine::events::channel();
     let n = store.begin_pass(id).await.unwrap();
     let opts = Pop3Options {
         batch_messages: 4,
         ..Pop3Options::default()
     };
     let rc = RunContext {
-        events: EventSink::new(tx),
+        events,
         ..RunContext::quiet(store.clone(), id, n)
     };
     let r = run_pop3_pass(&rc, &src, &dst, &opts).await.unwrap();
     let mut retries = 0;
-    while let Ok(e) = rx.try_recv() {
+    while let Some(e) = rx.try_recv() {
         if matches!(e, passeur_engine::Event::Retrying { .. }) {
             retries += 1;
         }

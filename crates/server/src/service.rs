@@ -10,14 +10,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use passeur_engine::{Control, EngineError, Event, EventSink, RunOptions, Runner, Secrets};
+use passeur_engine::{Control, EngineError, Event, EventStream, RunOptions, Runner, Secrets};
 use passeur_jobs::{Handler, Outcome, Progress, QueueConfig, Workers};
 use passeur_net::AddressPolicy;
 use passeur_notify::{KindCounts, Lang, Notification, Notifier, Side as NotifySide};
 use passeur_store::{Job, NewJob, Store};
 use passeur_types::{ContentKind, Endpoint, MigrationId};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::vault::Vault;
@@ -672,10 +671,10 @@ impl Service {
             Err(e) => return Outcome::Retry(e),
         };
         lock(&self.local).insert(id, cancel.clone());
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (events, rx) = passeur_engine::events::channel();
         let reporter = tokio::spawn(report_progress(rx, progress));
         let control = Control {
-            events: EventSink::new(tx),
+            events,
             cancel: cancel.clone(),
         };
         let Opened {
@@ -941,7 +940,7 @@ impl Handler for Service {
 
 /// Folds a pass's events into [`PassProgress`] and writes it to the job row at most once a
 /// second (and once at the end).
-async fn report_progress(mut rx: mpsc::UnboundedReceiver<Event>, progress: Progress) {
+async fn report_progress(mut rx: EventStream, progress: Progress) {
     let start = Instant::now();
     let mut p = PassProgress::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -1,5 +1,6 @@
 //! The progress bar of a pass: bytes copied out of bytes found missing (which grows as folders
-//! are scanned), messages, rate and ETA. Failures and retries are printed above the bar.
+//! are scanned), messages, rate and ETA. Failures and retries are printed above the bar. For a
+//! purge or a verification, items deleted or folders compared out of those to do.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use passeur_engine::{Event, EventSink, EventStream};
@@ -47,6 +48,7 @@ pub async fn show(mut rx: EventStream, visible: bool) {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let (mut msgs, mut msgs_total) = (0u64, 0u64);
+    let mut unit = "msgs";
     while let Some(e) = rx.recv().await {
         match e {
             Event::Planned { folders, .. } => {
@@ -67,6 +69,11 @@ pub async fn show(mut rx: EventStream, visible: bool) {
                 uid,
                 reason,
             } => bar.println(format!("failed: {folder} UID {uid}: {reason}")),
+            Event::EntryFailed {
+                folder,
+                item,
+                reason,
+            } => bar.println(format!("failed: {folder} {item}: {reason}")),
             Event::Retrying {
                 folder,
                 attempt,
@@ -77,8 +84,40 @@ pub async fn show(mut rx: EventStream, visible: bool) {
                     bar.println(format!("folder {} not finished: {e}", r.folder));
                 }
             }
+            // A purge or a verification counts items or folders, not bytes.
+            Event::Purging { items } => {
+                counting(&bar);
+                unit = "items";
+                bar.inc_length(items);
+                msgs_total += items;
+            }
+            Event::Purged { items, .. } => {
+                bar.inc(items);
+                msgs += items;
+            }
+            Event::Verifying { folders } => {
+                counting(&bar);
+                unit = "folders";
+                bar.inc_length(folders as u64);
+                msgs_total += folders as u64;
+            }
+            Event::Verified { folder, ok } => {
+                bar.inc(1);
+                msgs += 1;
+                if !ok {
+                    bar.println(format!("{folder}: differs"));
+                }
+            }
         }
-        bar.set_message(format!("{msgs}/{msgs_total} msgs"));
+        bar.set_message(format!("{msgs}/{msgs_total} {unit}"));
     }
     bar.finish_and_clear();
+}
+
+/// Turns the bar from bytes to a count (of items deleted, of folders compared).
+fn counting(bar: &ProgressBar) {
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} [{wide_bar}] ETA {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
 }

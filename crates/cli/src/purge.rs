@@ -1,13 +1,14 @@
 //! `passeur purge`: delete from the destination what a migration copied.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use passeur_engine::{RunOptions, Runner};
+use passeur_engine::{Control, RunOptions, Runner};
 use zeroize::Zeroizing;
 
 use crate::auth::password;
-use crate::{PurgeArgs, allow_plaintext, dav_args, import, oauth};
+use crate::{PurgeArgs, allow_plaintext, dav_args, import, oauth, progress};
 
 pub(crate) async fn purge(runner: &Runner, a: PurgeArgs) -> Result<ExitCode> {
     let (_, spec) = runner.load(a.id).await?;
@@ -32,9 +33,21 @@ pub(crate) async fn purge(runner: &Runner, a: PurgeArgs) -> Result<ExitCode> {
         dns_server: dav_args::dns_server()?,
         ..Default::default()
     };
+    // Ctrl-C stops between two deletions; what is deleted stays recorded.
+    let cancel = progress::cancel_on_ctrl_c("deletions");
+    let (events, bar) = progress::start(std::io::stderr().is_terminal());
     let r = runner
-        .purge(a.id, a.from_pass, a.dry_run, pw, &opts)
-        .await?;
+        .purge(
+            a.id,
+            a.from_pass,
+            a.dry_run,
+            pw,
+            &opts,
+            Control { events, cancel },
+        )
+        .await;
+    let _ = bar.await;
+    let r = r?;
     if spec.is_import() {
         import::print_purge(&r);
     } else {
@@ -53,6 +66,10 @@ pub(crate) async fn purge(runner: &Runner, a: PurgeArgs) -> Result<ExitCode> {
         if let Some(d) = &r.dav {
             dav_args::print_purge(d, a.dry_run, r.from_pass);
         }
+    }
+    if r.stopped() {
+        println!("stopped before the end: run the purge again to delete the rest");
+        return Ok(ExitCode::from(130));
     }
     Ok(if r.skipped() == 0 {
         ExitCode::SUCCESS

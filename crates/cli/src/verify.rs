@@ -1,12 +1,13 @@
 //! `passeur verify`: compare the source and the destination of a migration.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use passeur_engine::{RunOptions, Runner, Secrets};
+use passeur_engine::{Control, RunOptions, Runner, Secrets};
 
 use crate::auth::{both_passwords, password};
-use crate::{VerifyArgs, allow_plaintext, dav_args, import, oauth};
+use crate::{VerifyArgs, allow_plaintext, dav_args, import, oauth, progress};
 
 pub(crate) async fn verify(runner: &Runner, a: VerifyArgs) -> Result<ExitCode> {
     let (_, spec) = runner.load(a.id).await?;
@@ -46,9 +47,19 @@ pub(crate) async fn verify(runner: &Runner, a: VerifyArgs) -> Result<ExitCode> {
             .transpose()?,
         ..Default::default()
     };
+    let cancel = progress::cancel_on_ctrl_c("folder in progress");
+    let (events, bar) = progress::start(!a.json && std::io::stderr().is_terminal());
     let r = runner
-        .verify(a.id, &secrets, &opts, a.file.as_deref())
-        .await?;
+        .verify(
+            a.id,
+            &secrets,
+            &opts,
+            a.file.as_deref(),
+            Control { events, cancel },
+        )
+        .await;
+    let _ = bar.await;
+    let r = r?;
     let ok = r.ok();
     if let Some(i) = &r.import {
         if a.json {
@@ -77,10 +88,15 @@ pub(crate) async fn verify(runner: &Runner, a: VerifyArgs) -> Result<ExitCode> {
             "{}",
             if ok {
                 "verify: OK"
+            } else if r.stopped() {
+                "verify: STOPPED before every folder was compared"
             } else {
                 "verify: DIFFERENCES FOUND"
             }
         );
+    }
+    if r.stopped() {
+        return Ok(ExitCode::from(130));
     }
     Ok(if ok {
         ExitCode::SUCCESS

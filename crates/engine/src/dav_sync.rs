@@ -27,7 +27,7 @@ use percent_encoding::utf8_percent_encode;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::{EngineError, Event, EventSink, RunContext, Side};
+use crate::{Control, EngineError, Event, EventSink, ItemRef, RunContext, Side};
 
 /// One side of a DAV migration.
 #[derive(Clone)]
@@ -791,10 +791,10 @@ async fn record(
     if !failures.is_empty() {
         store.record_failures(id, &failures).await?;
         for f in &failures {
-            events.send(Event::ItemFailed {
+            events.send(Event::EntryFailed {
                 folder: cr.name.clone(),
-                uid: 0,
-                reason: format!("{}: {}", f.src_key, f.reason),
+                item: ItemRef::Dav(f.src_key.clone()),
+                reason: f.reason.clone(),
             });
         }
     }
@@ -808,6 +808,9 @@ async fn record(
     Ok(())
 }
 
+/// DAV items deleted between two writes of the item map during a purge.
+const PURGE_RECORD_EVERY: usize = 100;
+
 /// What [`purge_dav`] did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavPurgeReport {
@@ -818,6 +821,8 @@ pub struct DavPurgeReport {
     /// Items already gone from the destination (removed from the map).
     pub gone: u64,
     pub notes: Vec<String>,
+    /// Stopped before the end: what is not deleted stays in the item map.
+    pub cancelled: bool,
 }
 
 /// Deletes from the destination the contacts, events and tasks migration `id` wrote in pass
@@ -829,13 +834,14 @@ pub async fn purge_dav(
     dst: &DavAccount,
     from_pass: u32,
     dry_run: bool,
+    control: &Control,
 ) -> Result<DavPurgeReport, EngineError> {
     let items = dav_items_from(store, id, from_pass).await?;
     if items.is_empty() {
         return Ok(DavPurgeReport::default());
     }
     let d = dst.connect(Side::Destination).await?;
-    purge_dav_items(store, id, &d, items, dry_run, true).await
+    purge_dav_items(store, id, &d, items, dry_run, true, control).await
 }
 
 /// Deletes from `d` the contacts, events and tasks of migration `id` written in pass
@@ -849,9 +855,10 @@ pub async fn purge_dav_with(
     from_pass: u32,
     dry_run: bool,
     remember: bool,
+    control: &Control,
 ) -> Result<DavPurgeReport, EngineError> {
     let items = dav_items_from(store, id, from_pass).await?;
-    purge_dav_items(store, id, d, items, dry_run, remember).await
+    purge_dav_items(store, id, d, items, dry_run, remember, control).await
 }
 
 /// The contacts, events and tasks of migration `id` written in pass `from_pass` or later.
@@ -868,6 +875,10 @@ async fn dav_items_from(
         .collect())
 }
 
+/// Deletes `items` one by one, stopping between two when `control` is cancelled. What is
+/// deleted is recorded every [`PURGE_RECORD_EVERY`] items and at the end, so a purge stopped
+/// half-way leaves the item map true (and one cut short finds the rest gone, not deletes it
+/// twice).
 async fn purge_dav_items(
     store: &Store,
     id: MigrationId,
@@ -875,17 +886,36 @@ async fn purge_dav_items(
     items: Vec<Item>,
     dry_run: bool,
     remember: bool,
+    control: &Control,
 ) -> Result<DavPurgeReport, EngineError> {
     let mut report = DavPurgeReport::default();
     let mut removed: Vec<&Item> = Vec::new();
     let mut touched: Vec<&str> = Vec::new();
+    if !items.is_empty() {
+        control.events.send(Event::Purging {
+            items: items.len() as u64,
+        });
+    }
     for i in &items {
+        if control.cancel.is_cancelled() {
+            report.cancelled = true;
+            break;
+        }
+        if removed.len() >= PURGE_RECORD_EVERY {
+            crate::purge::forget(store, id, &removed, remember).await?;
+            removed.clear();
+        }
         let Some(href) = i.dst_key.as_deref().filter(|_| !i.pending) else {
             report.skipped += 1;
             continue;
         };
+        let purged = Event::Purged {
+            folder: i.src_folder.clone(),
+            items: 1,
+        };
         if dry_run {
             report.deleted += 1;
+            control.events.send(purged);
             continue;
         }
         let etag = i.etag.as_deref();
@@ -894,11 +924,13 @@ async fn purge_dav_items(
                 report.deleted += 1;
                 removed.push(i);
                 touched.push(&i.src_folder);
+                control.events.send(purged);
             }
             Ok(false) => {
                 report.gone += 1;
                 removed.push(i);
                 touched.push(&i.src_folder);
+                control.events.send(purged);
             }
             Err(DavError::Http { status: 412, .. }) => {
                 report.skipped += 1;
@@ -972,11 +1004,13 @@ impl DavCollectionCheck {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavVerifyReport {
     pub collections: Vec<DavCollectionCheck>,
+    /// Stopped before every collection was compared.
+    pub cancelled: bool,
 }
 
 impl DavVerifyReport {
     pub fn ok(&self) -> bool {
-        self.collections.iter().all(DavCollectionCheck::ok)
+        !self.cancelled && self.collections.iter().all(DavCollectionCheck::ok)
     }
 }
 
@@ -988,6 +1022,7 @@ pub async fn verify_dav(
     src: &DavAccount,
     dst: &DavAccount,
     kinds: &[ContentKind],
+    control: &Control,
 ) -> Result<DavVerifyReport, EngineError> {
     let s = src.connect(Side::Source).await?;
     let d = dst.connect(Side::Destination).await?;
@@ -1003,7 +1038,14 @@ pub async fn verify_dav(
         .map(|c| (c.src_href.clone(), c))
         .collect();
     let mut report = DavVerifyReport::default();
+    control.events.send(Event::Verifying {
+        folders: colls.len(),
+    });
     for (kind, sc) in colls {
+        if control.cancel.is_cancelled() {
+            report.cancelled = true;
+            break;
+        }
         let mut check = DavCollectionCheck {
             kind: Some(kind),
             name: sc.displayname.clone().unwrap_or_else(|| sc.href.clone()),
@@ -1046,6 +1088,10 @@ pub async fn verify_dav(
             Ok(None) => check.destination_missing = true,
             Err(e) => check.error = Some(e.to_string()),
         }
+        control.events.send(Event::Verified {
+            folder: check.name.clone(),
+            ok: check.ok(),
+        });
         report.collections.push(check);
     }
     Ok(report)

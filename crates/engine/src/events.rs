@@ -42,10 +42,17 @@ pub enum Event {
         messages: u64,
         bytes: u64,
     },
-    /// One message could not be copied; the rest goes on.
+    /// One message of an IMAP folder could not be copied; the rest goes on.
     ItemFailed {
         folder: String,
         uid: u32,
+        reason: String,
+    },
+    /// One item without an IMAP UID (a POP3 message, an item of a PST file, a contact, event
+    /// or task) could not be copied; the rest goes on.
+    EntryFailed {
+        folder: String,
+        item: ItemRef,
         reason: String,
     },
     /// A connection dropped; the folder is retried.
@@ -55,6 +62,47 @@ pub enum Event {
         reason: String,
     },
     FolderDone(FolderReport),
+    /// A purge found `items` copied items to delete (sent once per kind: mail, then DAV).
+    Purging {
+        items: u64,
+    },
+    /// `items` copied items were deleted from `folder` (a folder or a collection) and recorded
+    /// as deleted.
+    Purged {
+        folder: String,
+        items: u64,
+    },
+    /// A verification is to compare `folders` folders or collections (sent once per kind).
+    Verifying {
+        folders: usize,
+    },
+    /// One folder or collection was compared.
+    Verified {
+        folder: String,
+        ok: bool,
+    },
+}
+
+/// An item that has no IMAP UID, in its source's own terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "key", rename_all = "snake_case")]
+pub enum ItemRef {
+    /// A POP3 message, by its UIDL.
+    Uidl(String),
+    /// An item of a PST/OST file, by its node id.
+    PstNode(u32),
+    /// A contact, event or task, by its source key (its href, or its UID in a file).
+    Dav(String),
+}
+
+impl std::fmt::Display for ItemRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ItemRef::Uidl(u) => write!(f, "UIDL {u}"),
+            ItemRef::PstNode(n) => write!(f, "item {n}"),
+            ItemRef::Dav(k) => f.write_str(k),
+        }
+    }
 }
 
 /// Which kinds of progress ticks are merged together (with their folder).
@@ -63,6 +111,7 @@ enum Tick {
     Scanned,
     Copied,
     Retrying,
+    Purged,
 }
 
 impl Event {
@@ -77,6 +126,7 @@ impl Event {
             Event::FolderScanned { folder, .. } => Some((Tick::Scanned, folder)),
             Event::Copied { folder, .. } => Some((Tick::Copied, folder)),
             Event::Retrying { folder, .. } => Some((Tick::Retrying, folder)),
+            Event::Purged { folder, .. } => Some((Tick::Purged, folder)),
             _ => None,
         }
     }
@@ -109,6 +159,7 @@ impl Event {
                 *messages += m;
                 *bytes += b;
             }
+            (Event::Purged { items, .. }, Event::Purged { items: n, .. }) => *items += n,
             (this, later) => *this = later,
         }
     }

@@ -50,7 +50,7 @@ use crate::mail::{
 use crate::message::parse_internal_date;
 use crate::message::{fingerprint, message_id, normalise_flags};
 use crate::verify::{FolderCheck, Seen, VerifyReport, compare, read_folder};
-use crate::{EngineError, Event, MailAccount, MailOptions, RunContext, Side};
+use crate::{Control, EngineError, Event, MailAccount, MailOptions, RunContext, Side};
 
 /// The prefix of the item map's source folder for Gmail items.
 pub(crate) const ITEM_FOLDER_PREFIX: &str = "gmail:";
@@ -607,6 +607,7 @@ pub(crate) async fn verify_gmail(
     mut s: Client,
     mut d: Client,
     rules: &FolderRules,
+    control: &Control,
 ) -> Result<VerifyReport, EngineError> {
     let mut src_layout = layout(&mut s, Side::Source).await?;
     let dst_layout = layout(&mut d, Side::Destination).await?;
@@ -672,7 +673,14 @@ pub(crate) async fn verify_gmail(
     }
     let mut report = VerifyReport::default();
     let none = HashSet::new();
+    control.events.send(Event::Verifying {
+        folders: expected.len(),
+    });
     for (dst, (display, want)) in expected {
+        if control.cancel.is_cancelled() {
+            report.cancelled = true;
+            break;
+        }
         let got = read_folder(&mut d, &dst, Side::Destination, &none).await?;
         let mut check = FolderCheck {
             folder: display,
@@ -682,6 +690,10 @@ pub(crate) async fn verify_gmail(
             ..Default::default()
         };
         compare(&mut check, &want, &got.unwrap_or_default());
+        control.events.send(Event::Verified {
+            folder: check.folder.clone(),
+            ok: check.ok(),
+        });
         report.folders.push(check);
     }
     let _ = tokio::join!(s.logout(), d.logout());

@@ -28,12 +28,13 @@ use passeur_store::{Failure, Item, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::folders::Layout;
 use crate::folders::layout;
 use crate::mail::{append_recorded, rematch_destination, settle};
 use crate::message::{fingerprint, message_id, normalise_flags};
-use crate::{EngineError, Event, EventSink, MailAccount, RunContext, Side};
+use crate::{EngineError, Event, EventSink, ItemRef, MailAccount, RunContext, Side};
 
 /// Knobs of a file import.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -293,6 +294,7 @@ struct Ctx<'a> {
     pass: u32,
     opts: &'a ImportOptions,
     events: &'a EventSink,
+    cancel: &'a CancellationToken,
 }
 
 /// Runs one import pass of a PST/OST file (migration `id`, pass `pass` already begun).
@@ -314,6 +316,7 @@ pub async fn run_pst_import(
         pass,
         opts,
         events,
+        cancel,
     };
     let mut report = ImportReport {
         pass,
@@ -378,7 +381,10 @@ pub async fn run_pst_import(
     let mut work = Vec::new();
     let mut total = 0u64;
     let mut known_total = 0u64;
-    for (folder, ids) in listed {
+    'plan: for (folder, ids) in listed {
+        if cancel.is_cancelled() {
+            break;
+        }
         let path = display(&folder);
         let mut known = HashSet::new();
         for kind in ContentKind::ALL {
@@ -407,7 +413,10 @@ pub async fn run_pst_import(
                                 reason: e.to_string(),
                             });
                             tracing::warn!(folder = %path, attempt, error = %e, "retrying a folder");
-                            tokio::time::sleep(backoff(attempt)).await;
+                            tokio::select! {
+                                _ = tokio::time::sleep(backoff(attempt)) => {}
+                                _ = cancel.cancelled() => break 'plan,
+                            }
                         }
                         Err(e) => return Err(e),
                     }
@@ -682,9 +691,9 @@ async fn on_item(
                     }],
                 )
                 .await?;
-            ctx.events.send(Event::ItemFailed {
+            ctx.events.send(Event::EntryFailed {
                 folder: w.path.clone(),
-                uid: e.node_id,
+                item: ItemRef::PstNode(e.node_id),
                 reason: e.reason,
             });
             return Ok(());
@@ -809,7 +818,12 @@ async fn flush_mail(
                     reason: e.to_string(),
                 });
                 tracing::warn!(folder = %w.path, attempt, error = %e, "retrying a mail batch");
-                tokio::time::sleep(backoff(attempt)).await;
+                // Stopped while waiting: the batch is left for the next pass (the pending
+                // entries of the failed attempt are reconciled then).
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff(attempt)) => {}
+                    _ = ctx.cancel.cancelled() => return Ok(()),
+                }
             }
             Err(e) => return Err(e),
         }

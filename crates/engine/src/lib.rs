@@ -45,7 +45,7 @@ pub use dav_sync::{
     DavAccount, DavCollectionCheck, DavCollectionReport, DavOptions, DavPassReport, DavPurgeReport,
     DavVerifyReport, collection_kind, purge_dav, purge_dav_with, run_dav_pass, verify_dav,
 };
-pub use events::{Event, EventSink, EventStream};
+pub use events::{Event, EventSink, EventStream, ItemRef};
 pub use folders::{FolderPlan, FolderRules};
 pub use gmail::{
     DEFAULT_ARCHIVE as GMAIL_DEFAULT_ARCHIVE, IMPORTANT_KEYWORD as GMAIL_IMPORTANT_KEYWORD,

@@ -31,7 +31,8 @@ use crate::message::parse_internal_date;
 use crate::message::{fingerprint, message_id};
 use crate::verify::{FolderCheck, Seen, VerifyReport, compare, read_folder};
 use crate::{
-    EngineError, Event, EventSink, FolderReport, MailAccount, PassReport, RunContext, Side,
+    Control, EngineError, Event, EventSink, FolderReport, ItemRef, MailAccount, PassReport,
+    RunContext, Side,
 };
 
 /// `src_folder` of POP3 messages in the item map.
@@ -172,7 +173,10 @@ pub async fn run_pop3_pass(
                     reason: e.to_string(),
                 });
                 tracing::warn!(attempt, error = %e, "retrying the POP3 pass");
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff(attempt)) => {}
+                    _ = cancel.cancelled() => break,
+                }
             }
             Err(e) => return Err(e),
         }
@@ -502,9 +506,9 @@ async fn record_failure(
             }],
         )
         .await?;
-    events.send(Event::ItemFailed {
+    events.send(Event::EntryFailed {
         folder: POP3_FOLDER.into(),
-        uid: 0,
+        item: ItemRef::Uidl(uid.to_owned()),
         reason,
     });
     Ok(())
@@ -543,7 +547,9 @@ pub async fn verify_pop3(
     src: &MailAccount,
     dst: &MailAccount,
     folder: &str,
+    control: &Control,
 ) -> Result<VerifyReport, EngineError> {
+    control.events.send(Event::Verifying { folders: 1 });
     let mut s = connect_pop3(src, false).await?;
     let messages = listing(&mut s).await?;
     let purged = store
@@ -555,6 +561,13 @@ pub async fn verify_pop3(
         .collect();
     let mut a = Vec::with_capacity(todo.len());
     for batch in batches(&todo, 100, 8 << 20) {
+        if control.cancel.is_cancelled() {
+            let _ = s.quit().await;
+            return Ok(VerifyReport {
+                cancelled: true,
+                ..Default::default()
+            });
+        }
         let ns: Vec<u32> = batch.iter().map(|m| m.0).collect();
         for (n, body) in s
             .retr_many(&ns, usize::MAX)
@@ -585,8 +598,13 @@ pub async fn verify_pop3(
         ..Default::default()
     };
     compare(&mut check, &a, &b.unwrap_or_default());
+    control.events.send(Event::Verified {
+        folder: check.folder.clone(),
+        ok: check.ok(),
+    });
     Ok(VerifyReport {
         folders: vec![check],
+        cancelled: false,
     })
 }
 

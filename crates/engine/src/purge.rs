@@ -2,6 +2,10 @@
 //! those of pass N and later), and nothing else. Uses the item map's destination UIDs, checked
 //! against the folder's current UIDVALIDITY, and `UID EXPUNGE` so that no other message marked
 //! `\Deleted` is touched.
+//!
+//! A purge reports [`Event::Purging`] and [`Event::Purged`], and stops between two chunks when
+//! its token is cancelled. Each chunk is recorded as deleted as soon as it is expunged, so a
+//! purge stopped (or cut) half-way leaves the item map true: a re-run deletes the rest only.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +13,7 @@ use passeur_store::{FolderState, Item, ItemKey, Store};
 use passeur_types::{ContentKind, MigrationId};
 use serde::Serialize;
 
-use crate::{EngineError, MailAccount, Side};
+use crate::{Control, EngineError, Event, MailAccount, Side};
 
 /// What a purge did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -19,6 +23,8 @@ pub struct PurgeReport {
     /// UIDVALIDITY changed); they are left in place and stay in the item map.
     pub skipped: u64,
     pub notes: Vec<String>,
+    /// Stopped before the end: what is not deleted stays in the item map.
+    pub cancelled: bool,
 }
 
 /// Deletes the mail items of migration `id` copied in pass `from_pass` or later. With
@@ -31,6 +37,7 @@ pub async fn purge_mail(
     from_pass: u32,
     dry_run: bool,
     remember: bool,
+    control: &Control,
 ) -> Result<PurgeReport, EngineError> {
     let items: Vec<Item> = store
         .items_from_pass(id, from_pass)
@@ -42,6 +49,9 @@ pub async fn purge_mail(
     if items.is_empty() {
         return Ok(report);
     }
+    control.events.send(Event::Purging {
+        items: items.len() as u64,
+    });
     let mut by_folder: BTreeMap<&str, Vec<&Item>> = BTreeMap::new();
     for i in &items {
         by_folder.entry(i.dst_folder.as_str()).or_default().push(i);
@@ -54,6 +64,10 @@ pub async fn purge_mail(
     }
     let mut touched_src_folders: Vec<String> = Vec::new();
     for (folder, items) in by_folder {
+        if control.cancel.is_cancelled() {
+            report.cancelled = true;
+            break;
+        }
         let st = match d.select(folder).await {
             Ok(st) => st,
             Err(passeur_imap::Error::No { text, .. }) => {
@@ -65,7 +79,7 @@ pub async fn purge_mail(
             }
             Err(e) => return Err(EngineError::imap(Side::Destination, "open a folder", e)),
         };
-        let (ok, stale): (Vec<&Item>, Vec<&Item>) = items.into_iter().partition(|i| {
+        let (mut ok, stale): (Vec<&Item>, Vec<&Item>) = items.into_iter().partition(|i| {
             !i.pending && i.dst_uid.is_some() && i.dst_uidvalidity == Some(st.uidvalidity)
         });
         if !stale.is_empty() {
@@ -75,14 +89,15 @@ pub async fn purge_mail(
                 stale.len()
             ));
         }
-        if ok.is_empty() {
-            continue;
-        }
-        let mut uids: Vec<u32> = ok.iter().filter_map(|i| i.dst_uid).collect();
-        uids.sort_unstable();
-        if !dry_run {
-            for chunk in uids.chunks(1000) {
-                let set = passeur_imap::uid_set(chunk);
+        ok.sort_unstable_by_key(|i| i.dst_uid);
+        for chunk in ok.chunks(1000) {
+            if control.cancel.is_cancelled() {
+                report.cancelled = true;
+                break;
+            }
+            let uids: Vec<u32> = chunk.iter().filter_map(|i| i.dst_uid).collect();
+            if !dry_run {
+                let set = passeur_imap::uid_set(&uids);
                 d.uid_store(&set, "+FLAGS.SILENT", &["\\Deleted".to_string()])
                     .await
                     .map_err(|e| {
@@ -91,11 +106,18 @@ pub async fn purge_mail(
                 d.uid_expunge(&set)
                     .await
                     .map_err(|e| EngineError::imap(Side::Destination, "expunge messages", e))?;
+                forget(store, id, chunk, remember).await?;
             }
-            forget(store, id, &ok, remember).await?;
+            report.deleted += uids.len() as u64;
+            touched_src_folders.extend(chunk.iter().map(|i| i.src_folder.clone()));
+            control.events.send(Event::Purged {
+                folder: folder.to_owned(),
+                items: uids.len() as u64,
+            });
         }
-        report.deleted += uids.len() as u64;
-        touched_src_folders.extend(ok.iter().map(|i| i.src_folder.clone()));
+        if report.cancelled {
+            break;
+        }
     }
     if !dry_run {
         // The next synchronisation must look at these folders again.

@@ -1,5 +1,9 @@
 //! Verification: does the destination hold every source message, byte for byte, with the same
 //! flags, keywords and internal date? Read-only on both sides (EXAMINE, BODY.PEEK).
+//!
+//! A verification reports [`Event::Verifying`] and [`Event::Verified`] (one per folder), and
+//! stops between two folders when its token is cancelled; its report then says so and is not
+//! OK.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,7 +18,7 @@ use crate::folders::{self, FolderRules};
 pub(crate) use crate::folders::layout;
 use crate::mail::batches;
 use crate::message::{normalise_flags, parse_internal_date};
-use crate::{EngineError, MailAccount, Side};
+use crate::{Control, EngineError, Event, MailAccount, Side};
 
 /// The comparison of one folder.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -52,11 +56,13 @@ impl FolderCheck {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
     pub folders: Vec<FolderCheck>,
+    /// Stopped before every folder was compared.
+    pub cancelled: bool,
 }
 
 impl VerifyReport {
     pub fn ok(&self) -> bool {
-        self.folders.iter().all(FolderCheck::ok)
+        !self.cancelled && self.folders.iter().all(FolderCheck::ok)
     }
 }
 
@@ -126,18 +132,26 @@ pub async fn verify_mail(
     src: &MailAccount,
     dst: &MailAccount,
     rules: &FolderRules,
+    control: &Control,
 ) -> Result<VerifyReport, EngineError> {
     let mut s = src.connect(Side::Source).await?;
     let mut d = dst.connect(Side::Destination).await?;
     // A Gmail source was copied by message and label: see `gmail.rs`.
     if s.is_gmail() && !rules.no_gmail_labels {
-        return crate::gmail::verify_gmail(store, id, s, d, rules).await;
+        return crate::gmail::verify_gmail(store, id, s, d, rules, control).await;
     }
     let src_layout = layout(&mut s, Side::Source).await?;
     let dst_layout = layout(&mut d, Side::Destination).await?;
     let plans = folders::plan(&src_layout, &dst_layout, rules)?;
     let mut report = VerifyReport::default();
+    control.events.send(Event::Verifying {
+        folders: plans.len(),
+    });
     for plan in plans {
+        if control.cancel.is_cancelled() {
+            report.cancelled = true;
+            break;
+        }
         let purged = store.purged_keys(id, ContentKind::Mail, &plan.src).await?;
         let none = HashSet::new();
         let (a, b) = tokio::join!(
@@ -154,6 +168,10 @@ pub async fn verify_mail(
             ..Default::default()
         };
         compare(&mut check, &a, &b.unwrap_or_default());
+        control.events.send(Event::Verified {
+            folder: check.folder.clone(),
+            ok: check.ok(),
+        });
         report.folders.push(check);
     }
     let _ = tokio::join!(s.logout(), d.logout());

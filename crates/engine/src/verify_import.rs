@@ -20,7 +20,7 @@ use crate::import_dav::FileKind;
 use crate::import_pst::{destination_path, pst_err};
 use crate::mail::batches;
 use crate::message::{normalise_flags, parse_internal_date};
-use crate::{EngineError, MailAccount, Side};
+use crate::{Control, EngineError, Event, MailAccount, Side};
 
 /// The check of one source folder (or file).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -59,11 +59,13 @@ impl ImportCheck {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportVerifyReport {
     pub folders: Vec<ImportCheck>,
+    /// Stopped before every folder was checked.
+    pub cancelled: bool,
 }
 
 impl ImportVerifyReport {
     pub fn ok(&self) -> bool {
-        self.folders.iter().all(ImportCheck::ok)
+        !self.cancelled && self.folders.iter().all(ImportCheck::ok)
     }
 }
 
@@ -154,6 +156,7 @@ pub async fn verify_pst_import(
     path: &Path,
     mail: Option<&MailAccount>,
     dav: Option<&DavClient>,
+    control: &Control,
 ) -> Result<ImportVerifyReport, EngineError> {
     let owned = path.to_owned();
     let (expected, all_folders) = tokio::task::spawn_blocking(move || read_pst(&owned))
@@ -180,7 +183,14 @@ pub async fn verify_pst_import(
     };
     let mut seen = HashSet::new();
     let mut report = ImportVerifyReport::default();
+    control.events.send(Event::Verifying {
+        folders: expected.len(),
+    });
     for (folder, contents) in &expected {
+        if control.cancel.is_cancelled() {
+            report.cancelled = true;
+            break;
+        }
         let recorded = by_folder.get(folder.as_str()).cloned().unwrap_or_default();
         let mut check = ImportCheck {
             folder: folder.clone(),
@@ -245,6 +255,10 @@ pub async fn verify_pst_import(
         if let (Some(c), false) = (dav, dav_items.is_empty()) {
             check_dav(c, &dav_items, &mut seen, &mut check).await?;
         }
+        control.events.send(Event::Verified {
+            folder: check.folder.clone(),
+            ok: check.ok(),
+        });
         if check.imported > 0 || check.not_imported > 0 || !check.ok() {
             report.folders.push(check);
         }
@@ -263,6 +277,7 @@ pub async fn verify_dav_import(
     id: MigrationId,
     path: &Path,
     dav: &DavClient,
+    control: &Control,
 ) -> Result<ImportVerifyReport, EngineError> {
     let owned = path.to_owned();
     let uids: Vec<String> = tokio::task::spawn_blocking(move || {
@@ -313,7 +328,14 @@ pub async fn verify_dav_import(
     if by_file.is_empty() {
         by_file.insert(name.as_str(), Vec::new());
     }
+    control.events.send(Event::Verifying {
+        folders: by_file.len(),
+    });
     for (i, (file, items)) in by_file.into_iter().enumerate() {
+        if control.cancel.is_cancelled() {
+            report.cancelled = true;
+            break;
+        }
         let mut check = ImportCheck {
             folder: file.to_owned(),
             imported: items.len() as u64,
@@ -326,6 +348,10 @@ pub async fn verify_dav_import(
                 note(&mut check.left_out, format!("UID {u}"));
             }
         }
+        control.events.send(Event::Verified {
+            folder: check.folder.clone(),
+            ok: check.ok(),
+        });
         report.folders.push(check);
     }
     Ok(report)

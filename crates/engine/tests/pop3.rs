@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use passeur_engine::{
-    MailAccount, POP3_FOLDER, Pop3Options, RunContext, fingerprint, purge_mail, run_pop3_pass,
+    Control, MailAccount, POP3_FOLDER, Pop3Options, RunContext, fingerprint, purge_mail,
+    run_pop3_pass,
 };
 use passeur_store::{Item, Store};
 use passeur_testkit::{Dovecot, DovecotOptions};
@@ -170,7 +171,9 @@ async fn copies_exactly_once_and_again_only_what_is_new() {
     assert_eq!(c.stat().await.unwrap().0, 11);
 
     // A purge from pass 3 removes what it copied, and a later pass leaves it away.
-    let p = purge_mail(&store, id, &dst, 3, false, true).await.unwrap();
+    let p = purge_mail(&store, id, &dst, 3, false, true, &Control::default())
+        .await
+        .unwrap();
     drop(p);
     msgs.pop();
     assert_eq!(destination(&dc), expected(&msgs));
@@ -395,7 +398,13 @@ async fn the_runner_takes_the_pop3_path_for_a_pop3_source_with_verify_and_purge(
     assert_eq!(got, expected(&msgs), "byte-exact, in the chosen folder");
 
     let v = runner
-        .verify(id, &secrets(), &RunOptions::default(), None)
+        .verify(
+            id,
+            &secrets(),
+            &RunOptions::default(),
+            None,
+            Control::default(),
+        )
         .await
         .unwrap();
     assert!(v.ok(), "{v:?}");
@@ -408,7 +417,13 @@ async fn the_runner_takes_the_pop3_path_for_a_pop3_source_with_verify_and_purge(
     imap.run("EXPUNGE").unwrap();
     imap.logout();
     let v = runner
-        .verify(id, &secrets(), &RunOptions::default(), None)
+        .verify(
+            id,
+            &secrets(),
+            &RunOptions::default(),
+            None,
+            Control::default(),
+        )
         .await
         .unwrap();
     assert!(!v.ok());
@@ -422,6 +437,7 @@ async fn the_runner_takes_the_pop3_path_for_a_pop3_source_with_verify_and_purge(
             false,
             "pass2".to_owned().into(),
             &RunOptions::default(),
+            Control::default(),
         )
         .await
         .unwrap();

@@ -766,7 +766,14 @@ pub(crate) async fn purge_migration(
     }
     let r = svc
         .runner
-        .purge(id, req.from_pass, true, pw, &svc.run_options())
+        .purge(
+            id,
+            req.from_pass,
+            true,
+            pw,
+            &svc.run_options(),
+            passeur_engine::Control::default(),
+        )
         .await?;
     Ok(Json(PurgeOut {
         deleted: r.deleted(),

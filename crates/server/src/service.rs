@@ -116,12 +116,15 @@ pub(crate) struct PurgePayload {
     pub from_pass: u32,
 }
 
-/// What a purge job did (its row's `progress` once it ends).
+/// What a purge job did (its row's `progress` once it ends), or has done so far while it runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PurgeResult {
     pub deleted: u64,
     pub skipped: u64,
     pub notes: Vec<String>,
+    /// Items the purge set out to delete (known once it started).
+    #[serde(default)]
+    pub total: u64,
 }
 
 /// The token of a source that renewed it during a run, to seal again.
@@ -410,7 +413,12 @@ impl Service {
         Ok(self.store().enqueue_job(&job).await?)
     }
 
-    async fn run_purge_job(&self, job: &Job, progress: Progress) -> Outcome {
+    async fn run_purge_job(
+        &self,
+        job: &Job,
+        progress: Progress,
+        cancel: CancellationToken,
+    ) -> Outcome {
         let Some(id) = job.migration else {
             return Outcome::Failed("a purge job without a migration".into());
         };
@@ -434,21 +442,36 @@ impl Service {
             }
             Err(e) => return Outcome::Retry(e),
         };
+        let (events, rx) = passeur_engine::events::channel();
+        let reporter = tokio::spawn(report_purge_progress(rx, progress.clone()));
         let result = self
             .runner
-            .purge(id, p.from_pass, false, password, &self.run_options())
+            .purge(
+                id,
+                p.from_pass,
+                false,
+                password,
+                &self.run_options(),
+                Control { events, cancel },
+            )
             .await;
+        let total = reporter.await.unwrap_or_default();
         let outcome = match result {
             Ok(r) => {
                 let done = PurgeResult {
                     deleted: r.deleted(),
                     skipped: r.skipped(),
                     notes: r.notes(),
+                    total,
                 };
                 progress
                     .report(&serde_json::to_string(&done).unwrap_or_default())
                     .await;
-                Outcome::Completed
+                if r.stopped() {
+                    Outcome::Stopped
+                } else {
+                    Outcome::Completed
+                }
             }
             Err(e) if e.is_retryable() && job.attempts < job.max_attempts => {
                 return Outcome::Retry(e.to_string());
@@ -924,7 +947,7 @@ impl Handler for Service {
         match job.kind.as_str() {
             PASS => self.run_pass_job(&job, progress, cancel).await,
             NOTIFY => self.run_notify_job(&job).await,
-            PURGE => self.run_purge_job(&job, progress).await,
+            PURGE => self.run_purge_job(&job, progress, cancel).await,
             SWEEP => self.run_sweep().await,
             FORGET_FILE => match serde_json::from_str::<String>(&job.payload) {
                 Ok(path) => {
@@ -934,6 +957,34 @@ impl Handler for Service {
                 Err(e) => Outcome::Failed(format!("a file deletion job is damaged: {e}")),
             },
             other => Outcome::Failed(format!("unknown job kind {other:?}")),
+        }
+    }
+}
+
+/// Writes a purge's items deleted so far to the job row at most once a second; returns the
+/// number of items it set out to delete.
+async fn report_purge_progress(mut rx: EventStream, progress: Progress) -> u64 {
+    let mut p = PurgeResult::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut dirty = false;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(Event::Purging { items }) => {
+                    p.total += items;
+                    dirty = true;
+                }
+                Some(Event::Purged { items, .. }) => {
+                    p.deleted += items;
+                    dirty = true;
+                }
+                Some(_) => {}
+                None => return p.total,
+            },
+            _ = tick.tick(), if dirty => {
+                progress.report(&serde_json::to_string(&p).unwrap_or_default()).await;
+                dirty = false;
+            }
         }
     }
 }
@@ -958,7 +1009,7 @@ async fn report_progress(mut rx: EventStream, progress: Progress) {
                     p.bytes += bytes;
                     dirty = true;
                 }
-                Some(Event::ItemFailed { .. }) => {
+                Some(Event::ItemFailed { .. } | Event::EntryFailed { .. }) => {
                     p.failed += 1;
                     dirty = true;
                 }

@@ -174,6 +174,9 @@ pub struct PassOutcome {
 pub struct PurgeOutcome {
     pub from_pass: u32,
     pub dry_run: bool,
+    /// Stopped before a part began (see [`PurgeOutcome::stopped`]).
+    #[serde(skip)]
+    cancelled: bool,
     pub mail: Option<PurgeReport>,
     pub dav: Option<DavPurgeReport>,
 }
@@ -186,6 +189,13 @@ impl PurgeOutcome {
 
     pub fn deleted(&self) -> u64 {
         self.mail.as_ref().map_or(0, |m| m.deleted) + self.dav.as_ref().map_or(0, |d| d.deleted)
+    }
+
+    /// Stopped before the end (cancelled): a new purge deletes the rest.
+    pub fn stopped(&self) -> bool {
+        self.cancelled
+            || self.mail.as_ref().is_some_and(|m| m.cancelled)
+            || self.dav.as_ref().is_some_and(|d| d.cancelled)
     }
 
     /// What the mail and DAV parts had to say, in that order.
@@ -202,11 +212,23 @@ pub struct VerifyOutcome {
     pub mail: Option<VerifyReport>,
     pub dav: Option<DavVerifyReport>,
     pub import: Option<ImportVerifyReport>,
+    /// Stopped before a part began (see [`VerifyOutcome::stopped`]).
+    #[serde(skip)]
+    cancelled: bool,
 }
 
 impl VerifyOutcome {
+    /// Stopped before the end (cancelled): not everything was compared, so it is not OK.
+    pub fn stopped(&self) -> bool {
+        self.cancelled
+            || self.mail.as_ref().is_some_and(|r| r.cancelled)
+            || self.dav.as_ref().is_some_and(|r| r.cancelled)
+            || self.import.as_ref().is_some_and(|r| r.cancelled)
+    }
+
     pub fn ok(&self) -> bool {
-        self.mail.as_ref().is_none_or(|r| r.ok())
+        !self.stopped()
+            && self.mail.as_ref().is_none_or(|r| r.ok())
             && self.dav.as_ref().is_none_or(|r| r.ok())
             && self.import.as_ref().is_none_or(|r| r.ok())
     }
@@ -540,7 +562,9 @@ impl Runner {
     }
 
     /// Deletes from the destination what migration `id` copied in pass `from_pass` and later.
-    /// Only the destination's password is needed.
+    /// Only the destination's password is needed. It reports its progress to `control`'s
+    /// events and stops between two deletions when its token is cancelled
+    /// ([`PurgeOutcome::stopped`]): what was deleted is recorded, a new purge deletes the rest.
     pub async fn purge(
         &self,
         id: MigrationId,
@@ -548,10 +572,11 @@ impl Runner {
         dry_run: bool,
         destination_password: Secret,
         opts: &RunOptions,
+        control: Control,
     ) -> Result<PurgeOutcome, EngineError> {
         let (row, spec) = self.load(id).await?;
         let from_pass = from_pass.max(1);
-        let held = self.hold(id, &CancellationToken::new()).await?;
+        let held = self.hold(id, &control.cancel).await?;
         let fenced = held.store.fenced(&held.lease);
         let result = self
             .purge_held(
@@ -563,6 +588,7 @@ impl Runner {
                 dry_run,
                 destination_password,
                 opts,
+                &control,
             )
             .await;
         held.release().await;
@@ -613,6 +639,7 @@ impl Runner {
         dry_run: bool,
         destination_password: Secret,
         opts: &RunOptions,
+        control: &Control,
     ) -> Result<PurgeOutcome, EngineError> {
         let insecure = opts.destination_insecure_tls;
         let mut out = PurgeOutcome {
@@ -632,8 +659,14 @@ impl Runner {
                         opts,
                     )?
                     .with_oauth(opts.destination_oauth.clone());
-                    out.mail =
-                        Some(crate::purge_mail(store, id, &dst, from_pass, dry_run, true).await?);
+                    out.mail = Some(
+                        crate::purge_mail(store, id, &dst, from_pass, dry_run, true, control)
+                            .await?,
+                    );
+                }
+                if a.dav.is_some() && control.cancel.is_cancelled() {
+                    out.cancelled = true;
+                    return Ok(out);
                 }
                 if let Some(d) = &a.dav {
                     let (_, dst) = d.accounts(
@@ -646,7 +679,8 @@ impl Runner {
                         .with_net(opts.dns_server, opts)
                         .with_oauth(opts.destination_oauth.as_deref(), Side::Destination)
                         .await?;
-                    out.dav = Some(crate::purge_dav(store, id, &dst, from_pass, dry_run).await?);
+                    out.dav =
+                        Some(crate::purge_dav(store, id, &dst, from_pass, dry_run, control).await?);
                 }
             }
             MigrationSpec::Import(i) => {
@@ -660,8 +694,14 @@ impl Runner {
                         opts,
                     )?
                     .with_oauth(opts.destination_oauth.clone());
-                    out.mail =
-                        Some(crate::purge_mail(store, id, &acc, from_pass, dry_run, false).await?);
+                    out.mail = Some(
+                        crate::purge_mail(store, id, &acc, from_pass, dry_run, false, control)
+                            .await?,
+                    );
+                }
+                if control.cancel.is_cancelled() {
+                    out.cancelled = true;
+                    return Ok(out);
                 }
                 if let Some(c) = import_dav_client(
                     &i.import,
@@ -673,7 +713,8 @@ impl Runner {
                 .await?
                 {
                     out.dav = Some(
-                        crate::purge_dav_with(store, id, &c, from_pass, dry_run, false).await?,
+                        crate::purge_dav_with(store, id, &c, from_pass, dry_run, false, control)
+                            .await?,
                     );
                 }
             }
@@ -682,14 +723,18 @@ impl Runner {
     }
 
     /// Compares the destination with the source (or, for an import, with the file read again;
-    /// `file` when it moved since). Read-only on both sides.
+    /// `file` when it moved since). Read-only on both sides. It reports its progress to
+    /// `control`'s events and stops between two folders when its token is cancelled
+    /// ([`VerifyOutcome::stopped`]).
     pub async fn verify(
         &self,
         id: MigrationId,
         secrets: &Secrets,
         opts: &RunOptions,
         file: Option<&Path>,
+        control: Control,
     ) -> Result<VerifyOutcome, EngineError> {
+        let control = &control;
         let (row, spec) = self.load(id).await?;
         let store = &self.store;
         let mut out = VerifyOutcome::default();
@@ -721,16 +766,21 @@ impl Runner {
                     )?
                     .with_oauth(opts.destination_oauth.clone());
                     out.mail = Some(if src.endpoint.protocol == Protocol::Pop3 {
-                        crate::verify_pop3(store, id, &src, &dst, a.pop3_folder()).await?
+                        crate::verify_pop3(store, id, &src, &dst, a.pop3_folder(), control).await?
                     } else {
-                        crate::verify_mail(store, id, &src, &dst, &a.mail.rules).await?
+                        crate::verify_mail(store, id, &src, &dst, &a.mail.rules, control).await?
                     });
+                }
+                if a.dav.is_some() && control.cancel.is_cancelled() {
+                    out.cancelled = true;
+                    return Ok(out);
                 }
                 if let Some(d) = &a.dav {
                     let (src, dst) = d
                         .run_accounts((src_pw, dst_pw), (from_admin, to_admin), opts)
                         .await?;
-                    out.dav = Some(crate::verify_dav(store, id, &src, &dst, &d.kinds).await?);
+                    out.dav =
+                        Some(crate::verify_dav(store, id, &src, &dst, &d.kinds, control).await?);
                 }
             }
             MigrationSpec::Import(i) => {
@@ -758,11 +808,18 @@ impl Runner {
                             ),
                             None => None,
                         };
-                        crate::verify_pst_import(store, id, &path, mail.as_ref(), davc.as_ref())
-                            .await?
+                        crate::verify_pst_import(
+                            store,
+                            id,
+                            &path,
+                            mail.as_ref(),
+                            davc.as_ref(),
+                            control,
+                        )
+                        .await?
                     }
                     _ => match &davc {
-                        Some(c) => crate::verify_dav_import(store, id, &path, c).await?,
+                        Some(c) => crate::verify_dav_import(store, id, &path, c, control).await?,
                         None => {
                             return Err(EngineError::Config(
                                 "cannot verify: the import has no DAV destination".into(),

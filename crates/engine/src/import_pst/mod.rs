@@ -12,19 +12,17 @@
 //! Item map: `src_folder` = the PST folder path joined by `/`, `src_key` = the item's node id;
 //! mail items carry the destination UID, DAV items the destination href in `dst_key`.
 
+mod dav;
+mod mail;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use passeur_dav::{
-    Collection, CollectionKind, ComponentKind, CopyOptions, DavClient, Homes, ImportTargets,
-    ItemEvent, SourceObject, import_objects,
-};
-use passeur_formats::{FormatError, ics, vcf};
-use passeur_imap::{AppendMessage, Client};
+use passeur_dav::DavClient;
 use passeur_pst::{FolderKind, ItemContent, ItemError, PstFile, PstFolder, PstItem, SpecialRole};
-use passeur_store::{Failure, Item, PassCounters, Store};
+use passeur_store::{Failure, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -32,9 +30,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::folders::Layout;
 use crate::folders::layout;
-use crate::mail::{append_recorded, rematch_destination, settle};
-use crate::message::{fingerprint, message_id, normalise_flags};
+use crate::message::normalise_flags;
 use crate::{EngineError, Event, EventSink, ItemRef, MailAccount, RunContext, Side};
+use dav::{DavKind, DavState, flush_all_dav, flush_dav};
+use mail::{MAIL_RETRIES, MailSink, PendingMail, flush_mail, prepare_mail_folder};
 
 /// Knobs of a file import.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -135,40 +134,6 @@ pub(crate) fn pst_err(path: &Path, source: passeur_pst::PstError) -> EngineError
     }
 }
 
-/// DAV targets, by what the collection holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum DavKind {
-    Contacts,
-    Events,
-    Tasks,
-    Journal,
-}
-
-impl DavKind {
-    fn content(self) -> ContentKind {
-        match self {
-            DavKind::Contacts => ContentKind::Contacts,
-            DavKind::Events | DavKind::Journal => ContentKind::Calendars,
-            DavKind::Tasks => ContentKind::Tasks,
-        }
-    }
-
-    fn collection(self) -> CollectionKind {
-        match self {
-            DavKind::Contacts => CollectionKind::AddressBook,
-            DavKind::Events => CollectionKind::Calendar {
-                components: vec![ComponentKind::Event],
-            },
-            DavKind::Tasks => CollectionKind::Calendar {
-                components: vec![ComponentKind::Todo],
-            },
-            DavKind::Journal => CollectionKind::Calendar {
-                components: vec![ComponentKind::Journal],
-            },
-        }
-    }
-}
-
 fn kind_name(k: FolderKind) -> &'static str {
     match k {
         FolderKind::Mail => "mail",
@@ -199,14 +164,6 @@ struct Work {
     known: HashSet<u32>,
     /// Destination IMAP folder (wire), when there is a mail destination.
     mail_dst: Option<String>,
-}
-
-/// Mail waiting to be appended.
-struct PendingMail {
-    node_id: u32,
-    mime: Bytes,
-    flags: Vec<String>,
-    internal_date: String,
 }
 
 /// Opens a PST on a blocking thread.
@@ -568,88 +525,6 @@ fn backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(250 << attempt.clamp(1, 5))
 }
 
-/// The destination folder of a PST mail folder, created and subscribed when missing (an empty
-/// PST folder too); mail an interrupted run left pending there is reconciled (what landed is
-/// added to `known`). Safe to repeat after a dropped connection.
-async fn prepare_mail_folder(
-    store: &Store,
-    id: MigrationId,
-    sink: &mut MailSink<'_>,
-    folder: &PstFolder,
-    all: &[PstFolder],
-    path: &str,
-    known: &mut HashSet<u32>,
-) -> Result<String, EngineError> {
-    let (d, l) = sink.parts().await?;
-    let wire = l.wire(&destination_path(folder, all, l));
-    let entry = l.folders.iter().position(|f| {
-        f.name == wire
-            || (f.name.eq_ignore_ascii_case("INBOX") && wire.eq_ignore_ascii_case("INBOX"))
-    });
-    let subscribed = entry.is_some_and(|i| l.folders[i].subscribed);
-    if entry.is_none() {
-        // A folder created by an attempt whose reply was lost is no error (see `create`).
-        d.create(&wire)
-            .await
-            .map_err(|e| EngineError::imap(Side::Destination, "create a folder", e))?;
-        l.folders.push(passeur_imap::ListEntry {
-            name: wire.clone(),
-            delimiter: l.delimiter,
-            attributes: Vec::new(),
-            subscribed: false,
-        });
-    }
-    if !subscribed {
-        d.subscribe(&wire)
-            .await
-            .map_err(|e| EngineError::imap(Side::Destination, "subscribe a folder", e))?;
-        if let Some(f) = l.folders.iter_mut().find(|f| f.name == wire) {
-            f.subscribed = true;
-        }
-    }
-    // An interrupted run left mail pending: find out what reached the server.
-    let items = store.items_in_folder(id, ContentKind::Mail, path).await?;
-    if items.iter().any(|i| i.pending) {
-        reconcile(store, id, d, &wire, &items, known).await?;
-    }
-    Ok(wire)
-}
-
-/// Settles and matches the pending mail of a folder against the destination; what is found
-/// there is confirmed (and added to `known`), the rest is dropped from the map to be sent again.
-async fn reconcile(
-    store: &Store,
-    id: MigrationId,
-    d: &mut Client,
-    wire: &str,
-    items: &[Item],
-    known: &mut HashSet<u32>,
-) -> Result<(), EngineError> {
-    settle(d, wire).await?;
-    let st = d
-        .select(wire)
-        .await
-        .map_err(|e| EngineError::imap(Side::Destination, "open a folder", e))?;
-    let after = items
-        .iter()
-        .filter(|i| !i.pending && i.dst_uidvalidity == Some(st.uidvalidity))
-        .filter_map(|i| i.dst_uid)
-        .max()
-        .unwrap_or(0);
-    rematch_destination(store, id, d, &st, items, after).await?;
-    for i in store
-        .items_in_folder(id, ContentKind::Mail, &items[0].src_folder)
-        .await?
-    {
-        if !i.pending
-            && let Ok(n) = i.src_key.parse::<u32>()
-        {
-            known.insert(n);
-        }
-    }
-    Ok(())
-}
-
 struct FolderRun {
     idx: usize,
     report: ImportFolderReport,
@@ -657,13 +532,6 @@ struct FolderRun {
     mail_bytes: usize,
     dav: HashMap<DavKind, Vec<(u32, String)>>,
     notes: HashSet<String>,
-}
-
-struct DavState<'a> {
-    client: Option<&'a DavClient>,
-    homes: Option<Homes>,
-    /// (source folder, kind) -> collection.
-    collections: HashMap<(String, DavKind), Collection>,
 }
 
 async fn on_item(
@@ -761,378 +629,6 @@ async fn on_item(
         let batch = std::mem::take(batch);
         flush_dav(ctx, w, run, dav, kind, batch).await?;
     }
-    Ok(())
-}
-
-/// The destination of the mail: its account, layout and (while it holds) connection.
-struct MailSink<'a> {
-    acc: &'a MailAccount,
-    client: Option<Client>,
-    layout: Layout,
-}
-
-impl MailSink<'_> {
-    /// The connection (opened again after a drop) and the layout.
-    async fn parts(&mut self) -> Result<(&mut Client, &mut Layout), EngineError> {
-        if self.client.is_none() {
-            self.client = Some(self.acc.connect(Side::Destination).await?);
-        }
-        match self.client.as_mut() {
-            Some(c) => Ok((c, &mut self.layout)),
-            None => Err(EngineError::Internal("no destination connection".into())),
-        }
-    }
-}
-
-/// Times a mail batch is retried after a dropped connection, with backoff.
-const MAIL_RETRIES: u32 = 6;
-
-/// Appends the mail waiting in `run`, recording it pending first and complete after. A dropped
-/// connection is opened again (with backoff) and the batch's pending entries are reconciled
-/// with what reached the destination before the rest is sent again.
-async fn flush_mail(
-    ctx: &Ctx<'_>,
-    w: &Work,
-    run: &mut FolderRun,
-    sink: Option<&mut MailSink<'_>>,
-) -> Result<(), EngineError> {
-    let mut batch = std::mem::take(&mut run.mail);
-    run.mail_bytes = 0;
-    let (Some(sink), Some(wire)) = (sink, w.mail_dst.as_deref()) else {
-        return Ok(());
-    };
-    let mut attempt = 0;
-    loop {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let result = append_mail(ctx, w, wire, sink, &mut batch, run).await;
-        match result {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_retryable() && attempt < MAIL_RETRIES => {
-                attempt += 1;
-                sink.client = None;
-                ctx.events.send(Event::Retrying {
-                    folder: w.path.clone(),
-                    attempt,
-                    reason: e.to_string(),
-                });
-                tracing::warn!(folder = %w.path, attempt, error = %e, "retrying a mail batch");
-                // Stopped while waiting: the batch is left for the next pass (the pending
-                // entries of the failed attempt are reconciled then).
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff(attempt)) => {}
-                    _ = ctx.cancel.cancelled() => return Ok(()),
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// One attempt at a mail batch. On a fresh connection, pending entries left by a failed
-/// attempt are first matched against the destination: what landed counts as copied and
-/// leaves `batch`.
-async fn append_mail(
-    ctx: &Ctx<'_>,
-    w: &Work,
-    wire: &str,
-    sink: &mut MailSink<'_>,
-    batch: &mut Vec<PendingMail>,
-    run: &mut FolderRun,
-) -> Result<(), EngineError> {
-    let fresh = sink.client.is_none();
-    let (d, _) = sink.parts().await?;
-    if fresh {
-        let items = ctx
-            .store
-            .items_in_folder(ctx.id, ContentKind::Mail, &w.path)
-            .await?;
-        if items.iter().any(|i| i.pending) {
-            let mut known = HashSet::new();
-            reconcile(ctx.store, ctx.id, d, wire, &items, &mut known).await?;
-            batch.retain(|m| {
-                let landed = known.contains(&m.node_id);
-                if landed {
-                    run.report.copied += 1;
-                    run.report.bytes += m.mime.len() as u64;
-                }
-                !landed
-            });
-            if batch.is_empty() {
-                return Ok(());
-            }
-        }
-    }
-    let items: Vec<Item> = batch
-        .iter()
-        .map(|m| Item {
-            kind: ContentKind::Mail,
-            src_folder: w.path.clone(),
-            src_key: m.node_id.to_string(),
-            src_uidvalidity: None,
-            src_uid: None,
-            fingerprint: fingerprint(
-                message_id(&m.mime).as_deref(),
-                Some(&m.internal_date),
-                m.mime.len() as u64,
-            ),
-            dst_folder: wire.to_owned(),
-            dst_uidvalidity: None,
-            dst_uid: None,
-            dst_key: None,
-            pass: ctx.pass,
-            size: m.mime.len() as u64,
-            flags: m.flags.join(" "),
-            etag: None,
-            pending: true,
-        })
-        .collect();
-    let msgs: Vec<AppendMessage> = batch
-        .iter()
-        .map(|m| AppendMessage {
-            flags: m.flags.clone(),
-            internal_date: Some(m.internal_date.clone()),
-            body: m.mime.clone(),
-        })
-        .collect();
-    let tally = append_recorded(
-        ctx.store, ctx.id, ctx.pass, ctx.events, d, wire, &w.path, &items, msgs,
-    )
-    .await?;
-    batch.clear();
-    run.report.copied += tally.copied;
-    run.report.bytes += tally.bytes;
-    run.report.failed += tally.failed;
-    Ok(())
-}
-
-async fn flush_all_dav(
-    ctx: &Ctx<'_>,
-    w: &Work,
-    run: &mut FolderRun,
-    dav: &mut DavState<'_>,
-) -> Result<(), EngineError> {
-    let kinds: Vec<DavKind> = run.dav.keys().copied().collect();
-    for k in kinds {
-        let batch = run.dav.remove(&k).unwrap_or_default();
-        if !batch.is_empty() {
-            flush_dav(ctx, w, run, dav, k, batch).await?;
-        }
-    }
-    Ok(())
-}
-
-/// The collection for `kind` items of folder `w`, created when missing.
-async fn collection<'s>(
-    dav: &'s mut DavState<'_>,
-    w: &Work,
-    kind: DavKind,
-) -> Result<Option<&'s Collection>, EngineError> {
-    let Some(client) = dav.client else {
-        return Ok(None);
-    };
-    let key = (w.path.clone(), kind);
-    if !dav.collections.contains_key(&key) {
-        if dav.homes.is_none() {
-            dav.homes = Some(
-                client
-                    .discover()
-                    .await
-                    .map_err(|e| EngineError::dav(Side::Destination, "find the collections", e))?,
-            );
-        }
-        let ckind = kind.collection();
-        let Some(home) = dav.homes.as_ref().and_then(|h| h.home_for(&ckind)) else {
-            return Ok(None);
-        };
-        let name = if w.path.is_empty() {
-            "Imported".to_owned()
-        } else {
-            w.path.clone()
-        };
-        let (c, _) = client
-            .ensure_named_collection(home, &name, ckind)
-            .await
-            .map_err(|e| EngineError::dav(Side::Destination, "create a collection", e))?;
-        dav.collections.insert(key.clone(), c);
-    }
-    Ok(dav.collections.get(&key))
-}
-
-/// Objects to import, the node id of each UID, and the node ids that could not be parsed.
-type ParsedBatch = (
-    Vec<Result<SourceObject, FormatError>>,
-    HashMap<String, u32>,
-    Vec<(u32, String)>,
-    Vec<u32>,
-);
-
-/// Parses converted objects for [`import_objects`]: the node id of each UID, and the node ids
-/// whose text could not be parsed.
-fn parse_batch(kind: DavKind, batch: &[(u32, String)]) -> ParsedBatch {
-    let mut objects = Vec::new();
-    let mut nodes = HashMap::new();
-    let mut bad = Vec::new();
-    let mut dups = Vec::new();
-    for (node, text) in batch {
-        let parsed: Vec<Result<SourceObject, FormatError>> = match kind {
-            DavKind::Contacts => vcf::split(text.as_bytes())
-                .map(|r| r.map(SourceObject::from))
-                .collect(),
-            _ => ics::split(text.as_bytes())
-                .map(|r| r.map(SourceObject::from))
-                .collect(),
-        };
-        if parsed.is_empty() {
-            bad.push((
-                *node,
-                "cannot import the item: its conversion holds no vCard or calendar component"
-                    .to_owned(),
-            ));
-        }
-        for p in parsed {
-            match p {
-                Ok(o) => {
-                    let uid = match &o {
-                        SourceObject::Ics(i) => i.uid.clone(),
-                        SourceObject::Vcf(v) => v.uid.clone(),
-                    };
-                    if nodes.contains_key(&uid) {
-                        dups.push(*node);
-                        continue;
-                    }
-                    nodes.insert(uid, *node);
-                    objects.push(Ok(o));
-                }
-                Err(e) => bad.push((*node, e.to_string())),
-            }
-        }
-    }
-    (objects, nodes, bad, dups)
-}
-
-/// Sends a batch of contacts / events to the folder's collection and records what landed.
-async fn flush_dav(
-    ctx: &Ctx<'_>,
-    w: &Work,
-    run: &mut FolderRun,
-    dav: &mut DavState<'_>,
-    kind: DavKind,
-    batch: Vec<(u32, String)>,
-) -> Result<(), EngineError> {
-    let Some(client) = dav.client else {
-        return Ok(());
-    };
-    let Some(coll) = collection(dav, w, kind).await?.cloned() else {
-        run.report.skipped += batch.len() as u64;
-        run.notes.insert(format!(
-            "{}: the DAV server has no home for this kind of collection",
-            w.path
-        ));
-        return Ok(());
-    };
-    if !run.report.dst.contains(&coll.href) {
-        if !run.report.dst.is_empty() {
-            run.report.dst.push(' ');
-        }
-        run.report.dst.push_str(&coll.href);
-    }
-    let (objects, nodes, bad, dups) = parse_batch(kind, &batch);
-    drop(batch);
-    if !dups.is_empty() {
-        run.report.skipped += dups.len() as u64;
-        run.notes.insert(format!(
-            "{}: {} item(s) with the UID of another item of the folder left out",
-            w.path,
-            dups.len()
-        ));
-    }
-    let mut failures: Vec<Failure> = bad
-        .into_iter()
-        .map(|(node, reason)| Failure {
-            pass: ctx.pass,
-            kind: kind.content(),
-            folder: w.path.clone(),
-            src_key: node.to_string(),
-            size: None,
-            reason,
-        })
-        .collect();
-    let mut evs = Vec::new();
-    import_objects(
-        client,
-        &ImportTargets::single(&coll),
-        objects,
-        &HashSet::new(),
-        &CopyOptions::default(),
-        |e| evs.push(e),
-    )
-    .await
-    .map_err(|e| EngineError::dav(Side::Destination, "write contacts or events", e))?;
-    let mut items = Vec::new();
-    let mut bytes = 0u64;
-    for ev in evs {
-        if let Some(l) = ev.landed() {
-            bytes += l.bytes as u64;
-            items.push((l.uid, l.dst_href, l.bytes as u64, l.dst_etag));
-            continue;
-        }
-        match ev {
-            ItemEvent::Conflict { uid, .. } => {
-                run.report.skipped += 1;
-                run.notes.insert(format!(
-                    "{}: UID {uid} already exists on the destination (not ours): left alone",
-                    w.path
-                ));
-            }
-            ItemEvent::Failed { uid, error, .. } => {
-                let node = uid.as_ref().and_then(|u| nodes.get(u)).copied();
-                failures.push(Failure {
-                    pass: ctx.pass,
-                    kind: kind.content(),
-                    folder: w.path.clone(),
-                    src_key: node.map(|n| n.to_string()).unwrap_or_default(),
-                    size: None,
-                    reason: error,
-                });
-            }
-            _ => {}
-        }
-    }
-    let records: Vec<Item> = items
-        .iter()
-        .filter_map(|(uid, href, size, etag)| {
-            let node = nodes.get(uid)?;
-            Some(Item {
-                kind: kind.content(),
-                src_folder: w.path.clone(),
-                src_key: node.to_string(),
-                src_uidvalidity: None,
-                src_uid: None,
-                fingerprint: uid.clone(),
-                dst_folder: coll.href.clone(),
-                dst_uidvalidity: None,
-                dst_uid: None,
-                dst_key: Some(href.clone()),
-                pass: ctx.pass,
-                size: *size,
-                flags: String::new(),
-                etag: etag.clone(),
-                pending: false,
-            })
-        })
-        .collect();
-    ctx.store.insert_pending(ctx.id, &records).await?;
-    ctx.store.record_failures(ctx.id, &failures).await?;
-    run.report.copied += records.len() as u64;
-    run.report.bytes += bytes;
-    run.report.failed += failures.len() as u64;
-    ctx.events.send(Event::Copied {
-        folder: w.path.clone(),
-        messages: records.len() as u64,
-        bytes,
-    });
     Ok(())
 }
 

@@ -42,6 +42,8 @@
 //! What we give up: apalis-board's UI and `LISTEN/NOTIFY` wake-ups (we poll every
 //! [`QueueConfig::poll`], half a second by default, which is far below a migration's length).
 
+#![warn(missing_docs)]
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

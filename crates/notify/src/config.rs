@@ -46,9 +46,13 @@ pub enum Security {
 /// `Debug` form and [`SmtpConfig::redacted_url`] leave it out.
 #[derive(Clone)]
 pub struct SmtpConfig {
+    /// The SMTP server's host name or address.
     pub host: String,
+    /// Its port (when the URL gives none: 587, 465 for `smtps://`, 25 without TLS).
     pub port: u16,
+    /// How the connection is protected.
     pub security: Security,
+    /// The login for SMTP AUTH, if any.
     pub user: Option<String>,
     password: Option<Zeroizing<String>>,
     /// The `From:` address (a bare address, or `Name <address>`).
@@ -218,6 +222,7 @@ impl SmtpConfig {
         self.password = Some(Zeroizing::new(password.into()));
     }
 
+    /// Whether a password is set (it is never given back).
     pub fn has_password(&self) -> bool {
         self.password.is_some()
     }

@@ -7,36 +7,68 @@
 pub enum NotifyError {
     /// The SMTP URL or an option is wrong. Fatal.
     #[error("cannot use the SMTP settings: {reason}")]
-    Config { reason: String },
+    Config {
+        /// What is wrong with the settings.
+        reason: String,
+    },
     /// The CA file given with `ca_file` cannot be read or holds no certificate. Fatal.
     #[error("cannot read the CA file {path}: {reason}")]
-    CaFile { path: String, reason: String },
+    CaFile {
+        /// The CA file given.
+        path: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// The recipient or sender is not a valid e-mail address; refused before any
     /// connection. Fatal.
     #[error("cannot send to {address:?}: not a valid e-mail address")]
-    BadAddress { address: String },
+    BadAddress {
+        /// The address as given.
+        address: String,
+    },
     /// The message could not be put together. Fatal.
     #[error("cannot build the notification message: {reason}")]
-    Build { reason: String },
+    Build {
+        /// What lettre said.
+        reason: String,
+    },
     /// The server cannot be reached: connection refused or reset, time-out, name that does
     /// not resolve, connection closed. Retryable.
     #[error("cannot reach the SMTP server {server}: {reason}")]
-    Unreachable { server: String, reason: String },
+    Unreachable {
+        /// The server, as its URL without the password.
+        server: String,
+        /// What the connection said.
+        reason: String,
+    },
     /// The server answered with an error code: 4xx is temporary (retryable), 5xx is a
     /// permanent rejection (wrong password, unknown recipient, refused sender).
     #[error("cannot send the notification: the SMTP server {server} answered {code}: {reason}")]
     Rejected {
+        /// The server, as its URL without the password.
         server: String,
+        /// The SMTP reply code.
         code: u16,
+        /// The server's words.
         reason: String,
     },
     /// TLS could not be set up: the server's certificate is not trusted, or it does not
     /// offer STARTTLS although it is required. Fatal (a setting to fix, not a hiccup).
     #[error("cannot set up a secure connection with the SMTP server {server}: {reason}")]
-    Tls { server: String, reason: String },
+    Tls {
+        /// The server, as its URL without the password.
+        server: String,
+        /// What TLS said.
+        reason: String,
+    },
     /// The server broke the protocol (an unreadable reply). Retryable.
     #[error("cannot understand the SMTP server {server}: {reason}")]
-    Protocol { server: String, reason: String },
+    Protocol {
+        /// The server, as its URL without the password.
+        server: String,
+        /// What could not be understood.
+        reason: String,
+    },
 }
 
 impl NotifyError {

@@ -31,6 +31,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod config;
 mod error;
 mod notification;
@@ -99,6 +101,7 @@ impl Notifier {
         })
     }
 
+    /// The SMTP settings it sends with.
     pub fn config(&self) -> &SmtpConfig {
         &self.config
     }

@@ -11,12 +11,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
+    /// French.
     Fr,
+    /// English, when nothing else fits.
     #[default]
     En,
 }
 
 impl Lang {
+    /// Every language there are texts in.
     pub const ALL: [Lang; 2] = [Lang::Fr, Lang::En];
 
     /// The language tag (`fr`, `en`), as in `Content-Language`.
@@ -66,7 +69,9 @@ impl FromStr for Lang {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
+    /// The server the migration reads from.
     Source,
+    /// The server the migration writes to.
     Destination,
     /// Neither in particular (an internal error, a file that cannot be read...).
     None,
@@ -75,8 +80,11 @@ pub enum Side {
 /// How many items of one kind were copied, and how many could not be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KindCounts {
+    /// Mail, contacts, calendars or tasks.
     pub kind: ContentKind,
+    /// Items copied (over the whole migration).
     pub copied: u64,
+    /// Items that could not be copied.
     pub failed: u64,
 }
 
@@ -92,15 +100,20 @@ pub struct KindCounts {
 pub enum Notification {
     /// A migration was created and will start (or has started).
     Started {
+        /// The migration's public ID.
         migration_id: String,
+        /// The page where the user follows the migration.
         tracking_url: String,
         /// The source as the user knows it, e.g. `alice@imap.example.org`.
         source: String,
+        /// The destination, written the same way.
         destination: String,
     },
     /// A migration (or a sync pass) ran to its end.
     Completed {
+        /// The migration's public ID.
         migration_id: String,
+        /// The page where the user follows the migration.
         tracking_url: String,
         /// One line per content kind the migration moved, in the order given.
         counts: Vec<KindCounts>,
@@ -112,16 +125,27 @@ pub enum Notification {
     },
     /// A migration stopped on an error it cannot get past by itself.
     Failed {
+        /// The migration's public ID.
         migration_id: String,
+        /// The page where the user follows the migration.
         tracking_url: String,
+        /// The error, in words.
         reason: String,
+        /// Which server it comes from.
         side: Side,
     },
     /// A project (a batch of migrations run by an administrator) was created.
-    ProjectCreated { project_id: String, url: String },
+    ProjectCreated {
+        /// The project's public ID.
+        project_id: String,
+        /// Where the administrator opens the project.
+        url: String,
+    },
     /// A project without activity will be deleted in `days` days.
     ProjectExpiring {
+        /// The project's public ID.
         project_id: String,
+        /// Days left before the deletion.
         days: u32,
         /// Where to open the project to keep it.
         url: String,

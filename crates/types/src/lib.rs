@@ -6,6 +6,9 @@
 //! - [`Endpoint`] / [`Security`] / [`Protocol`]: a mail server account given as a URL
 //!   (`imap://`, `imap+starttls://`, `imaps://`, `pop3://`, `pop3+starttls://`, `pop3s://`).
 //! - [`Secret`]: a password that never prints and is wiped on drop.
+//! - [`sasl`]: the SASL messages of OAuth 2.0 logins, shared by the mail clients.
+
+#![warn(missing_docs)]
 
 use std::fmt;
 use std::str::FromStr;
@@ -32,6 +35,7 @@ impl MigrationId {
         MigrationId(b)
     }
 
+    /// The 128 bits of the ID.
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
@@ -67,10 +71,18 @@ impl fmt::Debug for MigrationId {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseError {
+    /// Not 26 base32 characters.
     #[error("cannot parse migration ID {0:?}: expected 26 base32 characters")]
     MigrationId(String),
+    /// Not a mail account URL (`url` with any password redacted).
     #[error("cannot parse endpoint URL {url:?}: {reason}")]
-    Endpoint { url: String, reason: &'static str },
+    Endpoint {
+        /// The URL, its password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// None of mail, contacts, calendars, tasks.
     #[error("unknown content kind {0:?} (expected mail, contacts, calendars or tasks)")]
     ContentKind(String),
 }
@@ -127,13 +139,18 @@ impl From<MigrationId> for String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContentKind {
+    /// Messages in IMAP folders (or a POP3 mailbox).
     Mail,
+    /// vCards in address books (CardDAV).
     Contacts,
+    /// Events in calendars (CalDAV).
     Calendars,
+    /// To-dos in task lists (CalDAV).
     Tasks,
 }
 
 impl ContentKind {
+    /// Every kind, mail first.
     pub const ALL: [ContentKind; 4] = [
         ContentKind::Mail,
         ContentKind::Contacts,
@@ -141,6 +158,7 @@ impl ContentKind {
         ContentKind::Tasks,
     ];
 
+    /// The kind's lower-case name, as stored and as the command line takes it.
     pub fn as_str(self) -> &'static str {
         match self {
             ContentKind::Mail => "mail",
@@ -174,16 +192,24 @@ impl FromStr for ContentKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Waiting for a worker.
     Queued,
+    /// A pass is running.
     Running,
+    /// Held by its owner; no pass starts until it is resumed.
     Paused,
+    /// Asked to stop; the running pass ends at its next safe point.
     Stopping,
+    /// Stopped before the end of a pass; what was copied stays.
     Stopped,
+    /// The last pass copied everything.
     Done,
+    /// The last pass failed or left items behind.
     Failed,
 }
 
 impl Status {
+    /// The status's lower-case name, as stored.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Queued => "queued",
@@ -196,6 +222,7 @@ impl Status {
         }
     }
 
+    /// The status named `s` (as [`Status::as_str`] writes it).
     pub fn parse(s: &str) -> Option<Status> {
         Some(match s {
             "queued" => Status::Queued,
@@ -249,6 +276,7 @@ pub fn redact_password(url: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
+    /// IMAP: a source or a destination.
     #[default]
     Imap,
     /// POP3: a source only (its INBOX), read and never changed.
@@ -260,9 +288,13 @@ pub enum Protocol {
 /// where it holds `@`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Endpoint {
+    /// Host name or address literal.
     pub host: String,
+    /// TCP port (the scheme's default when the URL gives none).
     pub port: u16,
+    /// How the connection is secured.
     pub security: Security,
+    /// The login (percent-decoded).
     pub login: String,
     /// IMAP unless the scheme says POP3 (absent in endpoints saved before POP3 existed).
     #[serde(default)]

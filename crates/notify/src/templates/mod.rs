@@ -12,7 +12,9 @@ mod fr;
 /// A notification's subject and plain-text body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
+    /// The `Subject:` line.
     pub subject: String,
+    /// The plain-text body, wrapped.
     pub body: String,
 }
 

@@ -30,11 +30,15 @@ const PIPELINE_WINDOW: usize = 64;
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectConfig {
+    /// Host name or address literal.
     pub host: String,
+    /// TCP port.
     pub port: u16,
+    /// Plain, STLS or implicit TLS.
     pub security: Security,
     /// Accept any certificate (self-signed test servers).
     pub insecure_tls: bool,
+    /// Longest wait for resolving and connecting.
     pub connect_timeout: Duration,
     /// Longest wait for any read or write.
     pub io_timeout: Duration,
@@ -45,6 +49,7 @@ pub struct ConnectConfig {
 }
 
 impl ConnectConfig {
+    /// `host:port` with `security`, default time-outs, no quirk and every address allowed.
     pub fn new(host: impl Into<String>, port: u16, security: Security) -> ConnectConfig {
         ConnectConfig {
             host: host.into(),

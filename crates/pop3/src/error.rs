@@ -9,32 +9,69 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// No connection could be made.
     #[error("cannot connect to {host}:{port}: {source}")]
     Connect {
+        /// The host given.
         host: String,
+        /// The port given.
         port: u16,
+        /// What the system said.
         #[source]
         source: io::Error,
     },
     /// The host may not be reached under the address policy.
     #[error("{0}")]
     Refused(String),
+    /// The TLS handshake failed (an untrusted certificate, no common protocol...).
     #[error("cannot establish TLS with {host}: {reason}")]
-    Tls { host: String, reason: String },
+    Tls {
+        /// The host given.
+        host: String,
+        /// What TLS said.
+        reason: String,
+    },
+    /// The login was refused.
     #[error("cannot log in: the server said {text:?}")]
-    Auth { text: String },
+    Auth {
+        /// The server's words.
+        text: String,
+    },
+    /// A command was answered `-ERR`.
     #[error("cannot {command}: the server said -ERR: {text}")]
-    Server { command: String, text: String },
+    Server {
+        /// What the command was for.
+        command: String,
+        /// The server's words.
+        text: String,
+    },
+    /// The server's answer breaks the protocol.
     #[error("cannot understand the server's response ({reason}): {excerpt:?}")]
-    Protocol { reason: String, excerpt: String },
+    Protocol {
+        /// What is wrong with it.
+        reason: String,
+        /// The start of the offending answer.
+        excerpt: String,
+    },
+    /// No answer within the I/O time-out.
     #[error("cannot {what}: no answer from the server in time")]
-    Timeout { what: String },
+    Timeout {
+        /// What was waited for.
+        what: String,
+    },
+    /// The server closed the connection.
     #[error("cannot continue: the connection was closed{}", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
-    Closed { reason: Option<String> },
+    Closed {
+        /// What it said before closing, if anything.
+        reason: Option<String>,
+    },
+    /// Reading or writing the connection failed.
     #[error("cannot read from or write to the server: {0}")]
     Io(#[from] io::Error),
+    /// The server lacks what the operation needs (UIDL, STLS, a SASL mechanism).
     #[error("cannot {0}: the server does not support it")]
     Unsupported(String),
+    /// A command was used out of order (before login, during a RETR).
     #[error("cannot {0}: wrong client state")]
     State(String),
 }

@@ -16,6 +16,8 @@
 //! supported. A message stored without a final line end comes out with CRLF added, as the
 //! protocol cannot say otherwise.
 
+#![warn(missing_docs)]
+
 mod client;
 mod error;
 pub mod proto;

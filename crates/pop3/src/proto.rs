@@ -66,14 +66,21 @@ pub fn parse_status(line: &[u8]) -> Result<Status, Error> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
+    /// `TOP`: the headers of a message without its body.
     pub top: bool,
+    /// `UIDL`: unique ids, which exactly-once copying needs.
     pub uidl: bool,
+    /// `USER`: USER/PASS login.
     pub user: bool,
+    /// `PIPELINING`: several commands may be sent before their answers.
     pub pipelining: bool,
+    /// `STLS`: the connection can be upgraded to TLS.
     pub stls: bool,
+    /// `RESP-CODES`: `-ERR [CODE]` answers.
     pub resp_codes: bool,
     /// SASL mechanisms, upper-case.
     pub sasl: Vec<String>,
+    /// `IMPLEMENTATION`: the server software, as it names itself.
     pub implementation: Option<String>,
     /// Every line as sent.
     pub lines: Vec<String>,
@@ -105,6 +112,7 @@ impl Capabilities {
         c
     }
 
+    /// Whether SASL mechanism `mech` is offered (any case).
     pub fn has_sasl(&self, mech: &str) -> bool {
         self.sasl.iter().any(|m| m.eq_ignore_ascii_case(mech))
     }
@@ -211,6 +219,7 @@ impl Default for DotDecoder {
 }
 
 impl DotDecoder {
+    /// A decoder at the start of a message.
     pub fn new() -> DotDecoder {
         DotDecoder {
             state: DotState::LineStart,

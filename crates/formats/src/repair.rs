@@ -344,6 +344,153 @@ fn fix_component(c: &mut Node, changes: &mut Vec<String>) {
         a.write(&mut s);
         c.props.push(x_prop("VALARM", s.trim_end(), 0));
     }
+    fix_times(c, changes);
+}
+
+/// How a date or date-time value is anchored in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Anchor {
+    /// A date without a time (`VALUE=DATE`).
+    Date,
+    /// A local time with no zone ("floating").
+    Floating,
+    /// UTC (`…Z`).
+    Utc,
+    /// A local time in a named zone (`TZID=`).
+    Zoned(String),
+}
+
+fn anchor_of(prop: &Prop, value: &str) -> Option<Anchor> {
+    let v = value.trim();
+    if v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Anchor::Date);
+    }
+    if v.len() < 15 || v.as_bytes().get(8) != Some(&b'T') {
+        return None;
+    }
+    if v.ends_with(['Z', 'z']) {
+        return Some(Anchor::Utc);
+    }
+    match prop.param("TZID") {
+        Some(z) if !z.trim().is_empty() => Some(Anchor::Zoned(z.trim().to_string())),
+        _ => Some(Anchor::Floating),
+    }
+}
+
+/// The zone a TZID names, for converting a local time to UTC.
+fn chrono_zone(tzid: &str) -> Option<chrono_tz::Tz> {
+    let name = iana_for(tzid).unwrap_or(tzid.trim());
+    name.parse().ok()
+}
+
+/// `local` (`YYYYMMDDTHHMMSS`) in zone `tzid`, as a UTC date-time (`…Z`). A local time that
+/// happens twice (the autumn change) takes the earlier; one that never happens (the spring
+/// change) is read with the offset before the change.
+fn to_utc(local: &str, tzid: &str) -> Option<String> {
+    use chrono::{NaiveDateTime, TimeZone, Utc};
+    let tz = chrono_zone(tzid)?;
+    let naive = NaiveDateTime::parse_from_str(local.get(..15)?, "%Y%m%dT%H%M%S").ok()?;
+    let at = match tz.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t,
+        chrono::LocalResult::None => {
+            let before = tz
+                .from_local_datetime(&(naive - chrono::Duration::hours(3)))
+                .earliest()?;
+            return Some(
+                (before + chrono::Duration::hours(3))
+                    .with_timezone(&Utc)
+                    .format("%Y%m%dT%H%M%SZ")
+                    .to_string(),
+            );
+        }
+    };
+    Some(at.with_timezone(&Utc).format("%Y%m%dT%H%M%SZ").to_string())
+}
+
+/// Times a component gives in different forms, which servers refuse to compare: an
+/// end, a due date, an exception or an override that is floating while the start is in a
+/// zone (or in UTC) takes the start's zone; a recurrence rule's UNTIL takes the form RFC
+/// 5545 §3.3.10 asks for (a date when the start is a date, UTC when the start is in a zone
+/// or in UTC).
+fn fix_times(c: &mut Node, changes: &mut Vec<String>) {
+    let kind = c.name.clone();
+    let Some(start) = c.get("DTSTART") else {
+        return;
+    };
+    let Some(anchor) = anchor_of(&start.prop, &start.prop.value_str()) else {
+        return;
+    };
+    for l in &mut c.props {
+        let n = l.prop.name.clone();
+        if !matches!(
+            n.as_str(),
+            "DTEND" | "DUE" | "RECURRENCE-ID" | "EXDATE" | "RDATE"
+        ) {
+            continue;
+        }
+        let v = l.prop.value_str();
+        let floating = v
+            .split(',')
+            .all(|d| anchor_of(&l.prop, d) == Some(Anchor::Floating));
+        if !floating {
+            continue;
+        }
+        match &anchor {
+            Anchor::Zoned(z) => {
+                l.prop.params.retain(|p| p.name != "TZID");
+                l.prop.params.push(Param {
+                    name: "TZID".into(),
+                    values: vec![z.clone()],
+                    bare: false,
+                });
+                changes.push(format!(
+                    "{kind}'s {n} {} had no time zone while DTSTART is in {z}: it is now in {z} too",
+                    v.trim()
+                ));
+            }
+            Anchor::Utc => {
+                let t: Vec<String> = v.split(',').map(|d| format!("{}Z", d.trim())).collect();
+                l.prop.value = t.join(",").into_bytes();
+                changes.push(format!(
+                    "{kind}'s {n} {} had no time zone while DTSTART is in UTC: it is now in UTC too",
+                    v.trim()
+                ));
+            }
+            _ => continue,
+        }
+        l.text = l.prop.to_unfolded();
+    }
+    for l in &mut c.props {
+        if l.prop.name != "RRULE" {
+            continue;
+        }
+        let rule = l.prop.value_str();
+        let mut parts: Vec<String> = rule.trim().split(';').map(str::to_string).collect();
+        let Some(i) = parts
+            .iter()
+            .position(|p| p.to_ascii_uppercase().starts_with("UNTIL="))
+        else {
+            continue;
+        };
+        let until = parts[i][6..].trim().to_string();
+        let date_only = until.len() == 8 && until.bytes().all(|b| b.is_ascii_digit());
+        let utc = until.ends_with(['Z', 'z']);
+        let new = match &anchor {
+            Anchor::Date if !date_only && until.len() >= 8 => Some(until[..8].to_string()),
+            Anchor::Utc if date_only => Some(format!("{until}T235959Z")),
+            Anchor::Utc if !utc => Some(format!("{until}Z")),
+            Anchor::Zoned(z) if date_only => to_utc(&format!("{until}T235959"), z),
+            Anchor::Zoned(z) if !utc => to_utc(&until, z),
+            _ => None,
+        };
+        let Some(new) = new else { continue };
+        parts[i] = format!("UNTIL={new}");
+        changes.push(format!(
+            "the RRULE's UNTIL {until} was not in the form its DTSTART asks for: it is now {new}"
+        ));
+        l.prop.value = parts.join(";").into_bytes();
+        l.text = l.prop.to_unfolded();
+    }
 }
 
 /// The IANA name a TZID stands for, when it is known and written otherwise: a Windows name,
@@ -524,5 +671,65 @@ BEGIN:VTODO\r\nUID:t\r\nDUE;TZID=/mozilla.org/20050126_1/Europe/Paris:20240301T0
         let t = cal("BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20240101T100000Z\r\nEND:VEVENT\r\n");
         assert!(repair_ics(&t).is_none());
         assert!(repair_ics("not a calendar").is_none());
+    }
+
+    #[test]
+    fn an_until_in_local_time_becomes_utc_and_a_floating_end_takes_the_start_zone() {
+        let t = cal(
+            "BEGIN:VEVENT\r\nUID:u\r\nDTSTART;TZID=Europe/Paris:20240301T090000\r\nDTEND:20240301T100000\r\nEXDATE:20240308T090000,20240315T090000\r\nRRULE:FREQ=WEEKLY;UNTIL=20240329T090000;BYDAY=FR\r\nEND:VEVENT\r\n",
+        );
+        let r = repair_ics(&t).unwrap();
+        let l = lines(&r.text);
+        assert!(
+            l.contains(&"RRULE:FREQ=WEEKLY;UNTIL=20240329T080000Z;BYDAY=FR".to_string()),
+            "{l:?}"
+        );
+        assert!(l.contains(&"DTEND;TZID=Europe/Paris:20240301T100000".to_string()));
+        assert!(
+            l.contains(&"EXDATE;TZID=Europe/Paris:20240308T090000,20240315T090000".to_string())
+        );
+        assert_eq!(
+            r.changes,
+            vec![
+                "VEVENT's DTEND 20240301T100000 had no time zone while DTSTART is in Europe/Paris: it is now in Europe/Paris too".to_string(),
+                "VEVENT's EXDATE 20240308T090000,20240315T090000 had no time zone while DTSTART is in Europe/Paris: it is now in Europe/Paris too".to_string(),
+                "the RRULE's UNTIL 20240329T090000 was not in the form its DTSTART asks for: it is now 20240329T080000Z".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn until_follows_a_date_start_and_summer_time_and_utc_starts() {
+        let t = cal(
+            "BEGIN:VEVENT\r\nUID:d\r\nDTSTART;VALUE=DATE:20240301\r\nRRULE:FREQ=DAILY;UNTIL=20240310T000000Z\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:s\r\nDTSTART;TZID=America/New_York:20240701T090000\r\nRRULE:FREQ=DAILY;UNTIL=20240710\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:z\r\nDTSTART:20240701T090000Z\r\nRRULE:FREQ=DAILY;UNTIL=20240710T090000\r\nEND:VEVENT\r\n",
+        );
+        let r = repair_ics(&t).unwrap();
+        let l = lines(&r.text);
+        assert!(
+            l.contains(&"RRULE:FREQ=DAILY;UNTIL=20240310".to_string()),
+            "{l:?}"
+        );
+        // 23:59:59 on 10 July in New York (UTC-4 in summer) is 03:59:59 UTC on the 11th.
+        assert!(
+            l.contains(&"RRULE:FREQ=DAILY;UNTIL=20240711T035959Z".to_string()),
+            "{l:?}"
+        );
+        assert!(
+            l.contains(&"RRULE:FREQ=DAILY;UNTIL=20240710T090000Z".to_string()),
+            "{l:?}"
+        );
+        assert_eq!(r.changes.len(), 3);
+    }
+
+    #[test]
+    fn times_already_consistent_are_left_alone() {
+        let t = cal(
+            "BEGIN:VEVENT\r\nUID:ok\r\nDTSTART;TZID=Europe/Paris:20240301T090000\r\nDTEND;TZID=Europe/Paris:20240301T100000\r\nRRULE:FREQ=WEEKLY;UNTIL=20240329T080000Z\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:fl\r\nDTSTART:20240301T090000\r\nDTEND:20240301T100000\r\nRRULE:FREQ=WEEKLY;UNTIL=20240329T090000\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:unknown-zone\r\nDTSTART;TZID=Nowhere/Land:20240301T090000\r\nRRULE:FREQ=WEEKLY;UNTIL=20240329T090000\r\nEND:VEVENT\r\n",
+        );
+        assert!(repair_ics(&t).is_none());
     }
 }

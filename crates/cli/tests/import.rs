@@ -1352,3 +1352,91 @@ fn tricky_ics_arrives_whole_repaired_where_refused_and_says_so() {
         );
     }
 }
+
+/// Events whose times servers refuse to compare (khal's mixed-awareness case, a local UNTIL
+/// under a zoned start, an all-day start with a timed end) and an event with no date at all.
+const TIMES_ICS: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//passeur//test//EN\r\n\
+BEGIN:VEVENT\r\nUID:mixed\r\nDTSTAMP:20150526T182050Z\r\nDTSTART:20150530T120000\r\nDTEND;TZID=Europe/Berlin:20150530T160000Z\r\nSUMMARY:mixed awareness\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:until\r\nDTSTAMP:20240101T000000Z\r\nDTSTART;TZID=Europe/Paris:20240301T090000\r\nDTEND;TZID=Europe/Paris:20240301T100000\r\nRRULE:FREQ=WEEKLY;UNTIL=20240329T090000\r\nSUMMARY:weekly\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:allday\r\nDTSTAMP:20240101T000000Z\r\nDTSTART;VALUE=DATE:20240301\r\nDTEND:20240302T100000\r\nSUMMARY:all day\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:undated\r\nSUMMARY:no date at all\r\nEND:VEVENT\r\n\
+END:VCALENDAR\r\n";
+
+#[test]
+fn events_with_mixed_or_missing_times_arrive_repaired_and_say_so() {
+    let rad = Radicale::start(RadicaleOptions::default()).unwrap();
+    let xan = Xandikos::start("user1").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("times.ics");
+    std::fs::write(&file, TIMES_ICS).unwrap();
+    for (server, url) in [("radicale", rad.url()), ("xandikos", xan.url())] {
+        let state = tempfile::tempdir().unwrap();
+        let dav = url.replace("http://", "http://user1@") + "/";
+        let args = [
+            "import",
+            file.to_str().unwrap(),
+            "--to-dav",
+            &dav,
+            "--collection",
+            "Times",
+            "--json",
+        ];
+        let out = run(state.path(), &args);
+        assert!(out.status.success(), "{server}: {}", text(&out));
+        let rep = report(&out);
+        let f = &rep["folders"][0];
+        // Every event arrives; none is listed as not migrated.
+        assert_eq!(f["copied"].as_u64(), Some(4), "{server}: {rep}");
+        assert_eq!(f["failed"].as_u64(), Some(0), "{server}: {rep}");
+        let got = rt().block_on(bodies(&format!("{url}/"), "Times"));
+        assert_eq!(
+            got.keys().map(String::as_str).collect::<Vec<_>>(),
+            vec!["allday", "mixed", "undated", "until"],
+            "{server}"
+        );
+        for (uid, b) in &got {
+            assert!(b.contains("SUMMARY:"), "{server} {uid}: {b}");
+        }
+        let id = migration_id(&out);
+        let st = run(state.path(), &["status", &id]);
+        let st = String::from_utf8_lossy(&st.stdout).into_owned();
+        let repaired = f["repaired"].as_u64().unwrap_or(0);
+        // Whatever the server refused went in repaired, and status says what changed.
+        if got["undated"].contains("X-PASSEUR-UNDATED") {
+            assert!(
+                st.contains(
+                    "repaired: pass 1 times.ics undated: VEVENT had no date at all: placed on"
+                ),
+                "{server}: {st}"
+            );
+        }
+        if server == "radicale" {
+            // Radicale refuses the mixed forms and the undated event as they are.
+            assert!(repaired >= 3, "{server}: {rep}");
+            assert!(
+                got["undated"].contains("X-PASSEUR-UNDATED:TRUE"),
+                "{}",
+                got["undated"]
+            );
+            assert!(
+                got["mixed"].contains("DTSTART:20150530T120000Z"),
+                "{}",
+                got["mixed"]
+            );
+            assert!(
+                got["allday"].contains("DTEND;VALUE=DATE:20240303"),
+                "{}",
+                got["allday"]
+            );
+            assert!(
+                st.contains("repaired: pass 1 times.ics mixed: VEVENT's DTSTART 20150530T120000 had no time zone while its other times are in UTC: it is now in UTC too"),
+                "{st}"
+            );
+        }
+        // A re-run copies nothing and repairs nothing again.
+        let out2 = run(state.path(), &args);
+        assert!(out2.status.success(), "{}", text(&out2));
+        assert_eq!(copied_of(&report(&out2)), 0, "{server}: {}", text(&out2));
+        assert_eq!(report(&out2)["folders"][0]["repaired"].as_u64(), Some(0));
+    }
+}

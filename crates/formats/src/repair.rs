@@ -85,6 +85,21 @@ fn parse(text: &str) -> Option<Node> {
     root.filter(|r| r.name == "VCALENDAR")
 }
 
+/// A `VALUE=DATE` property.
+fn date_prop(name: &str, day: &str, line: usize) -> Prop {
+    Prop {
+        group: None,
+        name: name.to_string(),
+        params: vec![Param {
+            name: "VALUE".into(),
+            values: vec!["DATE".into()],
+            bare: false,
+        }],
+        value: day.as_bytes().to_vec(),
+        line,
+    }
+}
+
 fn x_prop(name: &str, value: &str, line: usize) -> Line {
     // Kept as TEXT: escaped so that a server reads it back unchanged.
     let v = value
@@ -200,9 +215,34 @@ fn fix_component(c: &mut Node, changes: &mut Vec<String>) {
     }
     // A missing start, taken from the nearest date the component has.
     if !c.has("DTSTART") && kind != "VJOURNAL" {
-        let from = ["DUE", "DTEND", "RECURRENCE-ID", "DTSTAMP", "CREATED"]
-            .iter()
-            .find_map(|n| c.get(n));
+        let from = [
+            "DUE",
+            "DTEND",
+            "RECURRENCE-ID",
+            "DTSTAMP",
+            "CREATED",
+            "LAST-MODIFIED",
+        ]
+        .iter()
+        .find_map(|n| c.get(n))
+        .cloned();
+        if from.is_none() && kind == "VEVENT" {
+            // An event with no date at all cannot be placed in a calendar: it goes on the
+            // day it is imported, and says so.
+            let today = chrono::Utc::now().format("%Y%m%d").to_string();
+            changes.push(format!(
+                "{kind} had no date at all: placed on {today}, the day it was imported (marked X-PASSEUR-UNDATED)"
+            ));
+            c.props.insert(
+                0,
+                Line::new(date_prop(
+                    "DTSTART",
+                    &today,
+                    c.props.first().map_or(0, |l| l.prop.line),
+                )),
+            );
+            c.props.push(x_prop("UNDATED", "TRUE", 0));
+        }
         if let Some(src) = from {
             let mut p = src.prop.clone();
             let source = p.name.clone();
@@ -343,6 +383,263 @@ fn fix_component(c: &mut Node, changes: &mut Vec<String>) {
         let mut s = String::new();
         a.write(&mut s);
         c.props.push(x_prop("VALARM", s.trim_end(), 0));
+    }
+    fix_times(c, changes);
+}
+
+/// How a date or date-time value is anchored in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Anchor {
+    /// A date without a time (`VALUE=DATE`).
+    Date,
+    /// A local time with no zone ("floating").
+    Floating,
+    /// UTC (`…Z`).
+    Utc,
+    /// A local time in a named zone (`TZID=`).
+    Zoned(String),
+}
+
+fn anchor_of(prop: &Prop, value: &str) -> Option<Anchor> {
+    let v = value.trim();
+    if v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Anchor::Date);
+    }
+    if v.len() < 15 || v.as_bytes().get(8) != Some(&b'T') {
+        return None;
+    }
+    if v.ends_with(['Z', 'z']) {
+        return Some(Anchor::Utc);
+    }
+    match prop.param("TZID") {
+        Some(z) if !z.trim().is_empty() => Some(Anchor::Zoned(z.trim().to_string())),
+        _ => Some(Anchor::Floating),
+    }
+}
+
+/// The zone a TZID names, for converting a local time to UTC.
+fn chrono_zone(tzid: &str) -> Option<chrono_tz::Tz> {
+    let name = iana_for(tzid).unwrap_or(tzid.trim());
+    name.parse().ok()
+}
+
+/// `local` (`YYYYMMDDTHHMMSS`) in zone `tzid`, as a UTC date-time (`…Z`). A local time that
+/// happens twice (the autumn change) takes the earlier; one that never happens (the spring
+/// change) is read with the offset before the change.
+fn to_utc(local: &str, tzid: &str) -> Option<String> {
+    use chrono::{NaiveDateTime, TimeZone, Utc};
+    let tz = chrono_zone(tzid)?;
+    let naive = NaiveDateTime::parse_from_str(local.get(..15)?, "%Y%m%dT%H%M%S").ok()?;
+    let at = match tz.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t,
+        chrono::LocalResult::None => {
+            let before = tz
+                .from_local_datetime(&(naive - chrono::Duration::hours(3)))
+                .earliest()?;
+            return Some(
+                (before + chrono::Duration::hours(3))
+                    .with_timezone(&Utc)
+                    .format("%Y%m%dT%H%M%SZ")
+                    .to_string(),
+            );
+        }
+    };
+    Some(at.with_timezone(&Utc).format("%Y%m%dT%H%M%SZ").to_string())
+}
+
+/// The day after `day` (`YYYYMMDD`).
+fn next_day(day: &str) -> Option<String> {
+    let d = chrono::NaiveDate::parse_from_str(day, "%Y%m%d").ok()?;
+    Some(d.succ_opt()?.format("%Y%m%d").to_string())
+}
+
+/// Times a component gives in different forms, which servers refuse to compare:
+/// - a UTC time that also names a zone loses the zone (RFC 5545 §3.2.19: UTC wins);
+/// - floating times (no zone) take the zone of the component's other times: the start's,
+///   or when the start itself is floating, that of its end, due date or override;
+/// - an end or due date that is a date while the start is a date-time (or the reverse)
+///   takes the start's form;
+/// - a recurrence rule's UNTIL takes the form §3.3.10 asks for (a date when the start is
+///   a date, UTC when the start is in a zone or in UTC).
+fn fix_times(c: &mut Node, changes: &mut Vec<String>) {
+    const TIMES: &[&str] = &[
+        "DTSTART",
+        "DTEND",
+        "DUE",
+        "RECURRENCE-ID",
+        "EXDATE",
+        "RDATE",
+    ];
+    let kind = c.name.clone();
+    for l in &mut c.props {
+        if TIMES.contains(&l.prop.name.as_str())
+            && l.prop.param("TZID").is_some()
+            && anchor_of(&l.prop, &l.prop.value_str()) == Some(Anchor::Utc)
+        {
+            let z = l.prop.param("TZID").unwrap_or_default().to_string();
+            l.prop.params.retain(|p| p.name != "TZID");
+            l.text = l.prop.to_unfolded();
+            changes.push(format!(
+                "{kind}'s {} {} is in UTC and also named the zone {z}: the zone was left out",
+                l.prop.name,
+                l.prop.value_str().trim()
+            ));
+        }
+    }
+    let anchor_of_line = |c: &Node, name: &str| {
+        c.get(name)
+            .and_then(|l| anchor_of(&l.prop, &l.prop.value_str()))
+    };
+    let Some(start) = anchor_of_line(c, "DTSTART") else {
+        return;
+    };
+    let reference = match &start {
+        Anchor::Floating => ["DTEND", "DUE", "RECURRENCE-ID"]
+            .iter()
+            .filter_map(|n| anchor_of_line(c, n))
+            .find(|a| matches!(a, Anchor::Utc | Anchor::Zoned(_)))
+            .map(|a| (a, "its other times are")),
+        a => Some((a.clone(), "DTSTART is")),
+    };
+    if let Some((anchor, from)) = reference {
+        for l in &mut c.props {
+            let n = l.prop.name.clone();
+            if !TIMES.contains(&n.as_str()) {
+                continue;
+            }
+            let v = l.prop.value_str();
+            let floating = v
+                .split(',')
+                .all(|d| anchor_of(&l.prop, d) == Some(Anchor::Floating));
+            if !floating {
+                continue;
+            }
+            let zone = match &anchor {
+                Anchor::Zoned(z) => {
+                    l.prop.params.retain(|p| p.name != "TZID");
+                    l.prop.params.push(Param {
+                        name: "TZID".into(),
+                        values: vec![z.clone()],
+                        bare: false,
+                    });
+                    z.clone()
+                }
+                Anchor::Utc => {
+                    let t: Vec<String> = v.split(',').map(|d| format!("{}Z", d.trim())).collect();
+                    l.prop.value = t.join(",").into_bytes();
+                    "UTC".to_string()
+                }
+                _ => continue,
+            };
+            l.text = l.prop.to_unfolded();
+            changes.push(format!(
+                "{kind}'s {n} {} had no time zone while {from} in {zone}: it is now in {zone} too",
+                v.trim()
+            ));
+        }
+    }
+    // The start as it is now (it may have taken a zone above).
+    let Some(anchor) = anchor_of_line(c, "DTSTART") else {
+        return;
+    };
+    let start_zone = c
+        .get("DTSTART")
+        .and_then(|l| l.prop.param("TZID"))
+        .map(str::to_string);
+    for l in &mut c.props {
+        let n = l.prop.name.clone();
+        if !matches!(n.as_str(), "DTEND" | "DUE") {
+            continue;
+        }
+        let v = l.prop.value_str().trim().to_string();
+        let Some(end) = anchor_of(&l.prop, &v) else {
+            continue;
+        };
+        let new = match (&anchor, &end) {
+            (Anchor::Date, Anchor::Date) => continue,
+            // The end of an all-day item is the day after its last day (exclusive).
+            (Anchor::Date, _) => {
+                let day = v.get(..8).unwrap_or_default();
+                let midnight = v.get(9..15) == Some("000000");
+                let next = if midnight {
+                    Some(day.to_string())
+                } else {
+                    next_day(day)
+                };
+                let Some(d) = next else { continue };
+                l.prop
+                    .params
+                    .retain(|p| p.name != "TZID" && p.name != "VALUE");
+                l.prop.params.push(Param {
+                    name: "VALUE".into(),
+                    values: vec!["DATE".into()],
+                    bare: false,
+                });
+                d
+            }
+            (_, Anchor::Date) => {
+                l.prop
+                    .params
+                    .retain(|p| p.name != "VALUE" && p.name != "TZID");
+                let mut t = format!("{v}T000000");
+                match &anchor {
+                    Anchor::Utc => t.push('Z'),
+                    Anchor::Zoned(_) => {
+                        if let Some(z) = &start_zone {
+                            l.prop.params.push(Param {
+                                name: "TZID".into(),
+                                values: vec![z.clone()],
+                                bare: false,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+                t
+            }
+            _ => continue,
+        };
+        l.prop.value = new.clone().into_bytes();
+        l.text = l.prop.to_unfolded();
+        let form = if anchor == Anchor::Date {
+            "a date"
+        } else {
+            "a date-time"
+        };
+        changes.push(format!(
+            "{kind}'s {n} {v} was not in the form of its DTSTART ({form}): it is now {new}"
+        ));
+    }
+    for l in &mut c.props {
+        if l.prop.name != "RRULE" {
+            continue;
+        }
+        let rule = l.prop.value_str();
+        let mut parts: Vec<String> = rule.trim().split(';').map(str::to_string).collect();
+        let Some(i) = parts
+            .iter()
+            .position(|p| p.to_ascii_uppercase().starts_with("UNTIL="))
+        else {
+            continue;
+        };
+        let until = parts[i][6..].trim().to_string();
+        let date_only = until.len() == 8 && until.bytes().all(|b| b.is_ascii_digit());
+        let utc = until.ends_with(['Z', 'z']);
+        let new = match &anchor {
+            Anchor::Date if !date_only && until.len() >= 8 => Some(until[..8].to_string()),
+            Anchor::Utc if date_only => Some(format!("{until}T235959Z")),
+            Anchor::Utc if !utc => Some(format!("{until}Z")),
+            Anchor::Zoned(z) if date_only => to_utc(&format!("{until}T235959"), z),
+            Anchor::Zoned(z) if !utc => to_utc(&until, z),
+            _ => None,
+        };
+        let Some(new) = new else { continue };
+        parts[i] = format!("UNTIL={new}");
+        changes.push(format!(
+            "the RRULE's UNTIL {until} was not in the form its DTSTART asks for: it is now {new}"
+        ));
+        l.prop.value = parts.join(";").into_bytes();
+        l.text = l.prop.to_unfolded();
     }
 }
 
@@ -524,5 +821,108 @@ BEGIN:VTODO\r\nUID:t\r\nDUE;TZID=/mozilla.org/20050126_1/Europe/Paris:20240301T0
         let t = cal("BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20240101T100000Z\r\nEND:VEVENT\r\n");
         assert!(repair_ics(&t).is_none());
         assert!(repair_ics("not a calendar").is_none());
+    }
+
+    #[test]
+    fn an_until_in_local_time_becomes_utc_and_a_floating_end_takes_the_start_zone() {
+        let t = cal(
+            "BEGIN:VEVENT\r\nUID:u\r\nDTSTART;TZID=Europe/Paris:20240301T090000\r\nDTEND:20240301T100000\r\nEXDATE:20240308T090000,20240315T090000\r\nRRULE:FREQ=WEEKLY;UNTIL=20240329T090000;BYDAY=FR\r\nEND:VEVENT\r\n",
+        );
+        let r = repair_ics(&t).unwrap();
+        let l = lines(&r.text);
+        assert!(
+            l.contains(&"RRULE:FREQ=WEEKLY;UNTIL=20240329T080000Z;BYDAY=FR".to_string()),
+            "{l:?}"
+        );
+        assert!(l.contains(&"DTEND;TZID=Europe/Paris:20240301T100000".to_string()));
+        assert!(
+            l.contains(&"EXDATE;TZID=Europe/Paris:20240308T090000,20240315T090000".to_string())
+        );
+        assert_eq!(
+            r.changes,
+            vec![
+                "VEVENT's DTEND 20240301T100000 had no time zone while DTSTART is in Europe/Paris: it is now in Europe/Paris too".to_string(),
+                "VEVENT's EXDATE 20240308T090000,20240315T090000 had no time zone while DTSTART is in Europe/Paris: it is now in Europe/Paris too".to_string(),
+                "the RRULE's UNTIL 20240329T090000 was not in the form its DTSTART asks for: it is now 20240329T080000Z".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn until_follows_a_date_start_and_summer_time_and_utc_starts() {
+        let t = cal(
+            "BEGIN:VEVENT\r\nUID:d\r\nDTSTART;VALUE=DATE:20240301\r\nRRULE:FREQ=DAILY;UNTIL=20240310T000000Z\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:s\r\nDTSTART;TZID=America/New_York:20240701T090000\r\nRRULE:FREQ=DAILY;UNTIL=20240710\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:z\r\nDTSTART:20240701T090000Z\r\nRRULE:FREQ=DAILY;UNTIL=20240710T090000\r\nEND:VEVENT\r\n",
+        );
+        let r = repair_ics(&t).unwrap();
+        let l = lines(&r.text);
+        assert!(
+            l.contains(&"RRULE:FREQ=DAILY;UNTIL=20240310".to_string()),
+            "{l:?}"
+        );
+        // 23:59:59 on 10 July in New York (UTC-4 in summer) is 03:59:59 UTC on the 11th.
+        assert!(
+            l.contains(&"RRULE:FREQ=DAILY;UNTIL=20240711T035959Z".to_string()),
+            "{l:?}"
+        );
+        assert!(
+            l.contains(&"RRULE:FREQ=DAILY;UNTIL=20240710T090000Z".to_string()),
+            "{l:?}"
+        );
+        assert_eq!(r.changes.len(), 3);
+    }
+
+    #[test]
+    fn times_already_consistent_are_left_alone() {
+        let t = cal(
+            "BEGIN:VEVENT\r\nUID:ok\r\nDTSTART;TZID=Europe/Paris:20240301T090000\r\nDTEND;TZID=Europe/Paris:20240301T100000\r\nRRULE:FREQ=WEEKLY;UNTIL=20240329T080000Z\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:fl\r\nDTSTART:20240301T090000\r\nDTEND:20240301T100000\r\nRRULE:FREQ=WEEKLY;UNTIL=20240329T090000\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:unknown-zone\r\nDTSTART;TZID=Nowhere/Land:20240301T090000\r\nRRULE:FREQ=WEEKLY;UNTIL=20240329T090000\r\nEND:VEVENT\r\n",
+        );
+        assert!(repair_ics(&t).is_none());
+    }
+
+    #[test]
+    fn mixed_awareness_and_mixed_forms_take_the_start_form() {
+        // khal's event_dt_mixed_awareness.ics: a floating start with a UTC end that also names
+        // a zone, and a start in UTC naming a zone with a floating end.
+        let t = cal(
+            "BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20150530T120000\r\nDTEND;TZID=Europe/Berlin:20150530T160000Z\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:b\r\nDTSTART;VALUE=DATE:20240301\r\nDTEND:20240302T100000\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:c\r\nDTSTART;TZID=Europe/Paris:20240301T090000\r\nDTEND;VALUE=DATE:20240302\r\nEND:VEVENT\r\n",
+        );
+        let r = repair_ics(&t).unwrap();
+        let l = lines(&r.text);
+        for want in [
+            "DTSTART:20150530T120000Z",
+            "DTEND:20150530T160000Z",
+            "DTEND;VALUE=DATE:20240303",
+            "DTEND;TZID=Europe/Paris:20240302T000000",
+        ] {
+            assert!(l.contains(&want.to_string()), "{want} not in {l:?}");
+        }
+        assert_eq!(
+            r.changes,
+            vec![
+                "VEVENT's DTEND 20150530T160000Z is in UTC and also named the zone Europe/Berlin: the zone was left out".to_string(),
+                "VEVENT's DTSTART 20150530T120000 had no time zone while its other times are in UTC: it is now in UTC too".to_string(),
+                "VEVENT's DTEND 20240302T100000 was not in the form of its DTSTART (a date): it is now 20240303".to_string(),
+                "VEVENT's DTEND 20240302 was not in the form of its DTSTART (a date-time): it is now 20240302T000000".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_event_with_no_date_at_all_is_placed_on_the_import_day_and_marked() {
+        let t = cal("BEGIN:VEVENT\r\nUID:n\r\nSUMMARY:undated\r\nEND:VEVENT\r\n");
+        let r = repair_ics(&t).unwrap();
+        let l = lines(&r.text);
+        let today = chrono::Utc::now().format("%Y%m%d").to_string();
+        assert!(l.contains(&format!("DTSTART;VALUE=DATE:{today}")), "{l:?}");
+        assert!(l.contains(&"X-PASSEUR-UNDATED:TRUE".to_string()));
+        assert!(l.contains(&"SUMMARY:undated".to_string()));
+        assert_eq!(r.changes.len(), 1);
+        assert!(r.changes[0].starts_with("VEVENT had no date at all: placed on "));
     }
 }

@@ -50,7 +50,9 @@ mod projects;
 mod row;
 mod runs;
 mod sqlite;
+mod throttle;
 mod types;
+mod upload_chunks;
 mod uploads;
 
 #[cfg(test)]
@@ -59,6 +61,8 @@ mod tests;
 mod tests_jobs;
 #[cfg(test)]
 mod tests_projects;
+#[cfg(test)]
+mod tests_uploads;
 
 pub use jobs::{ClaimLimits, Job, JobEnd, JobState, NewJob, ServiceMeta};
 pub use lease::Lease;

@@ -927,6 +927,7 @@ impl Account {
             notify: None,
             start_at: None,
             lang: Some(p.lang.clone()),
+            gmail_archive_folder: None,
         }
     }
 }

@@ -516,7 +516,7 @@ async fn owned(
 ) -> Result<(MigrationId, MigrationView), ApiError> {
     let account = account.trim();
     let id: MigrationId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let view = match svc.runner.view(id).await {
+    let view = match svc.viewer().await.view(id).await {
         Ok(v) => v,
         Err(EngineError::Store(passeur_store::StoreError::NotFound(_))) => {
             return Err(ApiError::NotFound);
@@ -620,7 +620,7 @@ pub(crate) async fn migration_out(
     id: MigrationId,
     v: &MigrationView,
 ) -> Result<MigrationOut, ApiError> {
-    let jobs = svc.store().jobs_of(id).await?;
+    let jobs = svc.viewer().await.store().jobs_of(id).await?;
     let job = current_pass_job(&jobs);
     let mut status = v.row.status.as_str().to_string();
     let mut scheduled_at = None;
@@ -764,7 +764,7 @@ pub(crate) async fn migration_events(
             if !first {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            let out = match svc.runner.view(id).await {
+            let out = match svc.viewer().await.view(id).await {
                 Ok(v) => migration_out(&svc, id, &v).await.ok(),
                 // Deleted meanwhile: end the stream.
                 Err(EngineError::Store(passeur_store::StoreError::NotFound(_))) => return None,

@@ -178,6 +178,9 @@ pub struct Service {
     /// Tracking lookups per client address, as this process counts them between the times it
     /// adds them to the store's shared count.
     pub(crate) lookups: Mutex<HashMap<std::net::IpAddr, crate::routes::LookupCount>>,
+    /// The runner the API reads views with, over the store's reading handle (made at the first
+    /// read): lookups do not wait behind the workers' writes for a connection.
+    viewer: tokio::sync::OnceCell<Runner>,
     /// Cancelled when the service shuts down.
     pub(crate) shutdown: CancellationToken,
 }
@@ -208,12 +211,29 @@ impl Service {
             notifier,
             local: Mutex::new(HashMap::new()),
             lookups: Mutex::new(HashMap::new()),
+            viewer: tokio::sync::OnceCell::new(),
             shutdown: CancellationToken::new(),
         })
     }
 
     pub fn store(&self) -> &Store {
         self.runner.store()
+    }
+
+    /// The runner for the API's reads (see [`Store::reader`]); the main one if the reading
+    /// handle cannot be made.
+    pub(crate) async fn viewer(&self) -> &Runner {
+        self.viewer
+            .get_or_init(|| async {
+                match self.store().reader().await {
+                    Ok(s) => Runner::new(s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot open a reading pool: reads share the writers'");
+                        self.runner.clone()
+                    }
+                }
+            })
+            .await
     }
 
     /// The operator's settings.

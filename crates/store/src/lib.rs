@@ -47,6 +47,7 @@ mod jobs;
 mod lease;
 mod postgres;
 mod projects;
+mod reader;
 mod row;
 mod runs;
 mod sqlite;

@@ -71,11 +71,11 @@ one_patch() { # location
 chunked() { # location
     local at=0 n=$((CHUNK << 20))
     while [ "$at" -lt "$len" ]; do
-        tail -c "+$((at + 1))" "$work/file.bin" | head -c "$n" >"$work/part"
+        dd if="$work/file.bin" of="$work/part" bs=1M skip=$((at >> 20)) count="$CHUNK" status=none
         curl -fsS -o /dev/null -X PATCH -H 'Tus-Resumable: 1.0.0' -H "Upload-Offset: $at" \
             -H 'Content-Type: application/offset+octet-stream' --data-binary "@$work/part" "$base$1"
         at=$((at + n))
-        [ "$at" -gt "$len" ] && at=$len
+        if [ "$at" -gt "$len" ]; then at=$len; fi
     done
 }
 

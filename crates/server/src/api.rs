@@ -115,6 +115,10 @@ pub struct CreateMigration {
     /// The language of the notifications: `fr` or `en` (default: from `Accept-Language`).
     #[serde(default)]
     pub lang: Option<String>,
+    /// A Gmail source: the destination folder of messages that have no label (a path written
+    /// with `/`; default: the destination's `\Archive` folder, else `Archive`).
+    #[serde(default)]
+    pub gmail_archive_folder: Option<String>,
 }
 
 /// `POST /api/v1/imports`: import a finished upload into an account.
@@ -351,6 +355,25 @@ pub struct MigrationOut {
     pub passes: Vec<PassOut>,
     /// Items of the last pass that could not be copied.
     pub failures: Vec<FailureOut>,
+    /// Items that arrived changed, every pass: repaired after the destination refused them as
+    /// they were, or read past a damaged line (calendars and contacts). Nothing of them was
+    /// dropped: what was moved aside is kept in an `X-PASSEUR-…` property.
+    #[serde(default)]
+    pub notes: Vec<NoteOut>,
+}
+
+/// An item that arrived changed, and why.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NoteOut {
+    pub pass: u32,
+    pub kind: String,
+    /// The collection or file it came from.
+    pub folder: String,
+    /// Its source key (UID, or `line:N` for a note about the file).
+    pub item: String,
+    /// True when the destination refused it and took it repaired; false for a warning.
+    pub repaired: bool,
+    pub note: String,
 }
 
 /// One pass (sync point).
@@ -426,6 +449,7 @@ pub struct ValidMigration {
     /// Unix seconds.
     pub start_at: Option<i64>,
     pub lang: Option<String>,
+    pub gmail_archive_folder: Option<String>,
 }
 
 pub(crate) fn endpoint(side: &str, e: &EndpointIn) -> Result<Endpoint, FieldError> {
@@ -587,6 +611,22 @@ impl CreateMigration {
             })?),
             None => None,
         };
+        let gmail_archive_folder = match self.gmail_archive_folder.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(f) if f.len() > 255 || f.chars().any(char::is_control) => {
+                return Err(bad(
+                    "gmail_archive_folder",
+                    "must be a folder path of at most 255 bytes, without control characters",
+                ));
+            }
+            Some(f) if f.split('/').any(|p| p.trim().is_empty()) => {
+                return Err(bad(
+                    "gmail_archive_folder",
+                    "has an empty folder name between its / separators",
+                ));
+            }
+            Some(f) => Some(f.to_string()),
+        };
         Ok(ValidMigration {
             source,
             destination,
@@ -602,6 +642,7 @@ impl CreateMigration {
             notify: self.notify.clone(),
             start_at,
             lang,
+            gmail_archive_folder,
         })
     }
 }

@@ -179,6 +179,7 @@ where
         api::PassOut,
         api::ProgressOut,
         api::FailureOut,
+        api::NoteOut,
         api::ErrorOut,
         api::PurgeRequest,
         api::PurgeOut,

@@ -801,7 +801,7 @@ pub(crate) async fn logout(
 async fn migrations_out(svc: &Service, id: &str) -> Res<Vec<ProjectMigrationOut>> {
     let mut out = Vec::new();
     for m in svc.store().project_migrations(id).await? {
-        let v = match svc.runner.view(m).await {
+        let v = match svc.viewer().await.view(m).await {
             Ok(v) => v,
             // Deleted meanwhile.
             Err(passeur_engine::EngineError::Store(StoreError::NotFound(_))) => continue,
@@ -927,6 +927,7 @@ impl Account {
             notify: None,
             start_at: None,
             lang: Some(p.lang.clone()),
+            gmail_archive_folder: None,
         }
     }
 }

@@ -1,10 +1,9 @@
 //! The handlers of `/api/v1`, `/metrics`: they validate, check ownership, and act through the
 //! [`Service`]; long work is queued as jobs.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -24,7 +23,7 @@ use passeur_types::{ContentKind, Endpoint, MigrationId, Status};
 
 use crate::api::{
     self, ConnectionTest, ConnectionTestOut, CreateMigration, Created, EndpointIn, ErrorOut,
-    FailureOut, MigrationOut, PassOut, ProgressOut, PurgeOut, PurgeRequest, PurgeStateOut,
+    FailureOut, MigrationOut, NoteOut, PassOut, ProgressOut, PurgeOut, PurgeRequest, PurgeStateOut,
     SideTestOut, ValidMigration,
 };
 use crate::service::{PASS, PURGE, PassProgress, PurgeResult, lock};
@@ -63,23 +62,95 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// Counts tracking lookups per client address in one-minute windows.
-fn rate_limit(addr: &ClientAddr) -> Result<(), ApiError> {
-    static WINDOWS: OnceLock<Mutex<HashMap<IpAddr, (Instant, u32)>>> = OnceLock::new();
+/// Counts tracking lookups per client address in one-minute windows, shared by every process
+/// of the service through the store's `throttle` table.
+///
+/// A write to the store for each lookup would put one commit (an fsync on SQLite) in front of
+/// every GET. So each process counts its own lookups and adds them to the shared count at
+/// most once a second per address (lookups counted meanwhile are added a second later by a
+/// task of their own), or every [`LOOKUP_BATCH`] lookups, or at each lookup once the count
+/// nears the limit. It decides on the last shared count plus its own since: across the
+/// cluster the limit holds to within about a second's lookups.
+async fn rate_limit(svc: &Arc<Service>, addr: &ClientAddr) -> Result<(), ApiError> {
     let Some(ip) = addr.0 else { return Ok(()) };
-    let mut w = lock(WINDOWS.get_or_init(Default::default));
-    if w.len() > 100_000 {
-        w.retain(|_, (t, _)| t.elapsed() < Duration::from_secs(60));
+    let (send, schedule) = {
+        let mut w = lock(&svc.lookups);
+        if w.len() > 100_000 {
+            w.retain(|_, c| c.synced.is_some_and(|t| t.elapsed() < LOOKUP_WINDOW));
+        }
+        let c = w.entry(ip).or_default();
+        c.unsent += 1;
+        let due = c.unsent >= LOOKUP_BATCH
+            || (c.shared <= LOOKUPS_PER_MINUTE
+                && c.shared + c.unsent + LOOKUP_BATCH > LOOKUPS_PER_MINUTE)
+            || c.synced
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if due {
+            // Claimed by this request; a concurrent one counts on.
+            c.synced = Some(Instant::now());
+            (std::mem::take(&mut c.unsent), false)
+        } else {
+            (0, !std::mem::replace(&mut c.flush_planned, true))
+        }
+    };
+    if send > 0 {
+        tell_lookups(svc, ip, send).await;
     }
-    let e = w.entry(ip).or_insert((Instant::now(), 0));
-    if e.0.elapsed() >= Duration::from_secs(60) {
-        *e = (Instant::now(), 0);
+    if schedule {
+        let svc = Arc::clone(svc);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let send = {
+                let mut w = lock(&svc.lookups);
+                let c = w.entry(ip).or_default();
+                c.flush_planned = false;
+                c.synced = Some(Instant::now());
+                std::mem::take(&mut c.unsent)
+            };
+            if send > 0 {
+                tell_lookups(&svc, ip, send).await;
+            }
+        });
     }
-    e.1 += 1;
-    if e.1 > LOOKUPS_PER_MINUTE {
+    let w = lock(&svc.lookups);
+    let c = w.get(&ip).copied().unwrap_or_default();
+    if c.shared.saturating_add(c.unsent) > LOOKUPS_PER_MINUTE {
         return Err(ApiError::TooMany);
     }
     Ok(())
+}
+
+/// Adds `n` lookups of `ip` to the store's shared count, and keeps the count it answers.
+async fn tell_lookups(svc: &Service, ip: IpAddr, n: u32) {
+    let window = LOOKUP_WINDOW.as_millis() as i64;
+    let key = format!("lookup:{ip}");
+    match svc.store().throttle_add(&key, window, n).await {
+        Ok(total) => lock(&svc.lookups).entry(ip).or_default().shared = total,
+        Err(e) => {
+            // Counted here at least, until the store answers again.
+            tracing::warn!(error = %e, "cannot count a tracking lookup in the store");
+            let mut w = lock(&svc.lookups);
+            let c = w.entry(ip).or_default();
+            c.shared = c.shared.saturating_add(n);
+        }
+    }
+}
+
+/// The window of the tracking-lookup limit.
+const LOOKUP_WINDOW: Duration = Duration::from_secs(60);
+/// A process tells the store its lookups of one address at least every this many.
+const LOOKUP_BATCH: u32 = 10;
+
+/// One client address's tracking lookups, as this process knows them.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LookupCount {
+    /// The window's count in the store when this process last told it.
+    shared: u32,
+    /// Lookups here since.
+    unsent: u32,
+    synced: Option<Instant>,
+    /// A task will tell the store what is unsent.
+    flush_planned: bool,
 }
 
 /// The spec a valid request asks for.
@@ -112,7 +183,10 @@ fn spec_of(v: &ValidMigration) -> Result<MigrationSpec, ApiError> {
     };
     Ok(MigrationSpec::Accounts(AccountSpec {
         mail: MailOptions {
-            rules: FolderRules::default(),
+            rules: FolderRules {
+                gmail_archive: v.gmail_archive_folder.clone(),
+                ..FolderRules::default()
+            },
             limits: Limits::default(),
             dry_run: false,
             full: false,
@@ -442,7 +516,7 @@ async fn owned(
 ) -> Result<(MigrationId, MigrationView), ApiError> {
     let account = account.trim();
     let id: MigrationId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let view = match svc.runner.view(id).await {
+    let view = match svc.viewer().await.view(id).await {
         Ok(v) => v,
         Err(EngineError::Store(passeur_store::StoreError::NotFound(_))) => {
             return Err(ApiError::NotFound);
@@ -546,7 +620,7 @@ pub(crate) async fn migration_out(
     id: MigrationId,
     v: &MigrationView,
 ) -> Result<MigrationOut, ApiError> {
-    let jobs = svc.store().jobs_of(id).await?;
+    let jobs = svc.viewer().await.store().jobs_of(id).await?;
     let job = current_pass_job(&jobs);
     let mut status = v.row.status.as_str().to_string();
     let mut scheduled_at = None;
@@ -564,6 +638,27 @@ pub(crate) async fn migration_out(
         // No live job runs it: a CLI run, or a worker that died and whose job will resume.
         status = "running".into();
     }
+    // A file import's items name the file as it lies on the server (an upload's ID): show
+    // the name it was uploaded with.
+    let file_name = match &v.spec {
+        MigrationSpec::Import(i) if !(v.notes.is_empty() && v.failures.is_empty()) => {
+            let on_disk = std::path::Path::new(&i.import.file)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            let sent = svc
+                .store()
+                .uploads_of(id)
+                .await?
+                .into_iter()
+                .find_map(|u| crate::uploads::metadata_value(&u.metadata, "filename"));
+            on_disk.zip(sent)
+        }
+        _ => None,
+    };
+    let folder = |f: &str| match &file_name {
+        Some((on_disk, sent)) if f == on_disk => sent.clone(),
+        _ => f.to_string(),
+    };
     Ok(MigrationOut {
         id: id.to_string(),
         status,
@@ -603,9 +698,21 @@ pub(crate) async fn migration_out(
             .map(|f| FailureOut {
                 pass: f.pass,
                 kind: f.kind.as_str().to_string(),
-                folder: f.folder.clone(),
+                folder: folder(&f.folder),
                 item: f.src_key.clone(),
                 reason: f.reason.clone(),
+            })
+            .collect(),
+        notes: v
+            .notes
+            .iter()
+            .map(|n| NoteOut {
+                pass: n.pass,
+                kind: n.kind.as_str().to_string(),
+                folder: folder(&n.folder),
+                item: n.src_key.clone(),
+                repaired: n.repaired,
+                note: n.note.clone(),
             })
             .collect(),
     })
@@ -621,7 +728,7 @@ pub(crate) async fn get_migration(
     headers: HeaderMap,
     addr: ClientAddr,
 ) -> Result<Json<MigrationOut>, ApiError> {
-    rate_limit(&addr)?;
+    rate_limit(&svc, &addr).await?;
     let (id, v) = owned(&svc, &id, account_header(&headers)).await?;
     Ok(Json(migration_out(&svc, id, &v).await?))
 }
@@ -645,7 +752,7 @@ pub(crate) async fn migration_events(
     headers: HeaderMap,
     addr: ClientAddr,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    rate_limit(&addr)?;
+    rate_limit(&svc, &addr).await?;
     let account = q
         .account
         .clone()
@@ -657,7 +764,7 @@ pub(crate) async fn migration_events(
             if !first {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            let out = match svc.runner.view(id).await {
+            let out = match svc.viewer().await.view(id).await {
                 Ok(v) => migration_out(&svc, id, &v).await.ok(),
                 // Deleted meanwhile: end the stream.
                 Err(EngineError::Store(passeur_store::StoreError::NotFound(_))) => return None,
@@ -837,7 +944,7 @@ pub(crate) async fn report_csv(
     headers: HeaderMap,
     addr: ClientAddr,
 ) -> Result<Response, ApiError> {
-    rate_limit(&addr)?;
+    rate_limit(&svc, &addr).await?;
     let (id, _) = owned(&svc, &id, account_header(&headers)).await?;
     let failures = svc.store().failures(id, None).await?;
     let mut out = String::from("pass,kind,folder,item,size,reason\r\n");

@@ -177,6 +177,12 @@ pub struct Service {
     /// Jobs running in this process, so that a stop reaches them at once (others see it at
     /// their next heartbeat).
     local: Mutex<HashMap<MigrationId, CancellationToken>>,
+    /// Tracking lookups per client address, as this process counts them between the times it
+    /// adds them to the store's shared count.
+    pub(crate) lookups: Mutex<HashMap<std::net::IpAddr, crate::routes::LookupCount>>,
+    /// The runner the API reads views with, over the store's reading handle (made at the first
+    /// read): lookups do not wait behind the workers' writes for a connection.
+    viewer: tokio::sync::OnceCell<Runner>,
     /// Cancelled when the service shuts down.
     pub(crate) shutdown: CancellationToken,
 }
@@ -206,12 +212,30 @@ impl Service {
             settings,
             notifier,
             local: Mutex::new(HashMap::new()),
+            lookups: Mutex::new(HashMap::new()),
+            viewer: tokio::sync::OnceCell::new(),
             shutdown: CancellationToken::new(),
         })
     }
 
     pub fn store(&self) -> &Store {
         self.runner.store()
+    }
+
+    /// The runner for the API's reads (see [`Store::reader`]); the main one if the reading
+    /// handle cannot be made.
+    pub(crate) async fn viewer(&self) -> &Runner {
+        self.viewer
+            .get_or_init(|| async {
+                match self.store().reader().await {
+                    Ok(s) => Runner::new(s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot open a reading pool: reads share the writers'");
+                        self.runner.clone()
+                    }
+                }
+            })
+            .await
     }
 
     /// The operator's settings.
@@ -551,14 +575,15 @@ impl Service {
             connections,
             hosts: self.hosts_of(&row),
             project,
-            // A file import reads a file on the disk of the machine that received it.
+            // A file import reads a file on the disk of the machine that received it (an
+            // upload kept in the store can be read by any).
             only_node: self
                 .store()
                 .uploads_of(id)
                 .await?
                 .into_iter()
-                .map(|u| u.node)
-                .next(),
+                .find(|u| !u.held_in_store())
+                .map(|u| u.node),
         };
         // Queued while its project is paused: held until it resumes (the store sees to it).
         self.store().enqueue_job(&job).await
@@ -693,6 +718,10 @@ impl Service {
             }
             Err(e) => return Outcome::Retry(e),
         };
+        let fetched = match self.fetch_stored_upload(id).await {
+            Ok(p) => p,
+            Err(e) => return Outcome::Retry(e),
+        };
         lock(&self.local).insert(id, cancel.clone());
         let (events, rx) = passeur_engine::events::channel();
         let reporter = tokio::spawn(report_progress(rx, progress));
@@ -722,6 +751,9 @@ impl Service {
         }
         lock(&self.local).remove(&id);
         let _ = reporter.await;
+        if let Some(p) = fetched {
+            crate::uploads::remove_file(&p).await;
+        }
         match result {
             Ok(o) if o.outcome == passeur_engine::Outcome::Stopped => Outcome::Stopped,
             Ok(o) => {
@@ -837,7 +869,11 @@ impl Service {
     ) -> Result<bool, passeur_store::StoreError> {
         let here = passeur_jobs::this_node();
         for u in self.store().uploads_of(id).await? {
-            if u.node == here {
+            if u.held_in_store() {
+                // Its chunks go with its row; a copy a pass made here goes now, one elsewhere
+                // at the end of that pass or at that machine's next sweep.
+                crate::uploads::remove_file(&self.fetched_path(&u.id)).await;
+            } else if u.node == here {
                 crate::uploads::remove_file(std::path::Path::new(&u.path)).await;
             } else {
                 let job = NewJob {
@@ -861,14 +897,99 @@ impl Service {
             .expired_uploads(&passeur_jobs::this_node(), now)
             .await?;
         for u in &expired {
-            if self.store().delete_upload(&u.id).await? {
+            if self.store().delete_upload(&u.id).await? && !u.held_in_store() {
                 crate::uploads::remove_file(std::path::Path::new(&u.path)).await;
             }
         }
         if !expired.is_empty() {
             tracing::info!(deleted = expired.len(), "expired uploads deleted");
         }
+        // Copies of stored uploads whose upload is gone (a pass that died, a migration
+        // forgotten elsewhere).
+        if let Ok(mut dir) = tokio::fs::read_dir(self.fetched_dir()).await {
+            while let Ok(Some(e)) = dir.next_entry().await {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let id = name.trim_end_matches(".part");
+                if self.store().upload(id).await?.is_none() {
+                    crate::uploads::remove_file(&e.path()).await;
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Where passes on this machine copy stored uploads to import them.
+    fn fetched_dir(&self) -> std::path::PathBuf {
+        self.settings.data_dir.join("uploads").join("fetched")
+    }
+
+    fn fetched_path(&self, upload: &str) -> std::path::PathBuf {
+        self.fetched_dir().join(upload)
+    }
+
+    /// For a file import of an upload kept in the store: copies its chunks, in order, to a
+    /// file of this machine and points the migration's spec at it. The copy, or `None` when
+    /// the migration imports no stored upload.
+    async fn fetch_stored_upload(
+        &self,
+        id: MigrationId,
+    ) -> Result<Option<std::path::PathBuf>, String> {
+        use tokio::io::AsyncWriteExt as _;
+        let uploads = self
+            .store()
+            .uploads_of(id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(u) = uploads.into_iter().find(|u| u.held_in_store()) else {
+            return Ok(None);
+        };
+        let path = self.fetched_path(&u.id);
+        let part = path.with_extension("part");
+        let io = |e: std::io::Error| format!("cannot copy the uploaded file here: {e}");
+        tokio::fs::create_dir_all(self.fetched_dir())
+            .await
+            .map_err(io)?;
+        let mut f = tokio::fs::File::create(&part).await.map_err(io)?;
+        let mut at = 0u64;
+        while at < u.length {
+            let chunks = self
+                .store()
+                .upload_chunks(&u.id, at, 8)
+                .await
+                .map_err(|e| e.to_string())?;
+            if chunks.is_empty() {
+                break;
+            }
+            for (start, data) in chunks {
+                if start != at {
+                    return Err(format!(
+                        "the stored upload {} lacks bytes {at}–{start}",
+                        u.id
+                    ));
+                }
+                f.write_all(&data).await.map_err(io)?;
+                at += data.len() as u64;
+            }
+        }
+        if at != u.length {
+            return Err(format!(
+                "the stored upload {} holds {at} of its {} bytes",
+                u.id, u.length
+            ));
+        }
+        f.flush().await.map_err(io)?;
+        drop(f);
+        tokio::fs::rename(&part, &path).await.map_err(io)?;
+        // The spec names the file a pass reads: this machine's copy, for this pass.
+        let (_, mut spec) = self.runner.load(id).await.map_err(|e| e.to_string())?;
+        if let passeur_engine::MigrationSpec::Import(i) = &mut spec {
+            i.import.file = path.display().to_string();
+        }
+        self.store()
+            .set_options(id, &spec.to_json())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(path))
     }
 
     /// Tells the contact of each project that the sweep will delete within a week (idle, and

@@ -1,16 +1,29 @@
 //! File migrations: resumable uploads over tus 1.0 at `/api/v1/uploads` (core, creation,
 //! termination, checksum), then `POST /api/v1/imports` to import a finished upload.
 //!
-//! - Bodies are streamed to a file under `<data dir>/uploads/`, never held in memory; the
-//!   offset a client is told (and the row's `received`) only moves after an fsync. A PATCH
-//!   without a checksum keeps what arrived before a cut (committed every `COMMIT_EVERY`
-//!   bytes and at the cut); a PATCH with `Upload-Checksum` is all or nothing.
-//! - One PATCH at a time per upload (another gets `423 Locked`, which tus clients retry).
-//! - The file lives on the machine that received it: its import is a job only that machine
-//!   runs (`only_node`), and another machine answers a PATCH with `421 Misdirected Request`.
+//! - Where the bytes go depends on the store:
+//!   - **SQLite** (one machine): a file under `<data dir>/uploads/`. The offset a client is
+//!     told (and the row's `received`) only moves after an fsync. The file lives on the
+//!     machine that received it: its import is a job only that machine runs (`only_node`), and
+//!     another machine answers a PATCH with `421 Misdirected Request`.
+//!   - **PostgreSQL** (a cluster): rows of the store, in chunks of [`STORED_CHUNK`] bytes,
+//!     each committed with the offset it moves. Any `serve` takes the next PATCH and any
+//!     worker runs the import, which first copies the chunks, in order and a few at a time,
+//!     to a file of its own machine and deletes that copy when the pass ends. We chose this
+//!     over a shared file system or an object store because the database is the one thing
+//!     every process of a cluster already reaches: nothing else to set up, and deleting the
+//!     upload (termination, expiry, or its migration forgotten) deletes its bytes in the same
+//!     statement. The cost is database space and write traffic while a file is uploaded
+//!     (measured in `bench/uploads.sh`).
+//! - Bodies are streamed, never held in memory (at most one chunk per PATCH). A PATCH
+//!   without a checksum keeps what arrived before a cut (committed every `COMMIT_EVERY` bytes,
+//!   or every chunk, and at the cut); a PATCH with `Upload-Checksum` is all or nothing.
+//! - One PATCH at a time per upload (another gets `423 Locked`, which tus clients retry):
+//!   per process for files, across the cluster for stored uploads (a writer's lease on the
+//!   upload's row, renewed as it writes; a writer that died frees it after [`WRITER_TTL`]).
 //! - An upload not imported within `Settings::upload_expire_after` (24 h) is deleted with its
-//!   file by the sweep of the machine holding it; an imported one lives as long as its
-//!   migration.
+//!   bytes by the sweep (of the machine holding its file, or of any machine when stored); an
+//!   imported one lives as long as its migration.
 
 use std::collections::HashSet;
 use std::path::{Path as FsPath, PathBuf};
@@ -46,6 +59,12 @@ pub const TUS_CHECKSUMS: &str = "sha1,sha256";
 /// A PATCH without checksum commits (fsync, then offset) every this many bytes, so that a
 /// cut in a long request loses little.
 const COMMIT_EVERY: u64 = 8 << 20;
+/// The size of the chunks a stored upload is kept in (PostgreSQL).
+pub const STORED_CHUNK: usize = 1 << 20;
+/// How long a writer of a stored upload holds it without writing or renewing.
+pub const WRITER_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often a writer of a stored upload renews its hold while the client is slow.
+const WRITER_RENEW: std::time::Duration = std::time::Duration::from_secs(10);
 /// The longest `Upload-Metadata` kept.
 const MAX_METADATA: usize = 4096;
 /// The status of a chunk whose checksum does not match (tus checksum extension).
@@ -300,12 +319,30 @@ pub(crate) async fn create_upload(
         .unwrap_or_default()
         .to_string();
     check_metadata(&metadata).map_err(|m| Tus::err(StatusCode::BAD_REQUEST, m))?;
+    let now = svc.store().clock_ms().await?;
+    let ttl = i64::try_from(svc.settings.upload_expire_after.as_millis()).unwrap_or(i64::MAX / 4);
+    let id = new_upload_id();
+    let mut u = Upload {
+        id: id.clone(),
+        length,
+        received: 0,
+        metadata,
+        path: String::new(),
+        node: String::new(),
+        created_at_ms: now,
+        expires_at_ms: now.saturating_add(ttl),
+        migration: None,
+    };
+    if stores_uploads(&svc) {
+        svc.store().create_upload(&u).await?;
+        tracing::info!(upload = %id, length, "upload created (kept in the store)");
+        return Ok(created(&id));
+    }
     let dir = uploads_dir(&svc);
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(Tus::internal)?;
     let dir = tokio::fs::canonicalize(&dir).await.map_err(Tus::internal)?;
-    let id = new_upload_id();
     let path = dir.join(&id);
     let file = tokio::fs::OpenOptions::new()
         .write(true)
@@ -315,27 +352,26 @@ pub(crate) async fn create_upload(
         .map_err(Tus::internal)?;
     file.sync_all().await.map_err(Tus::internal)?;
     drop(file);
-    let now = svc.store().clock_ms().await?;
-    let ttl = i64::try_from(svc.settings.upload_expire_after.as_millis()).unwrap_or(i64::MAX / 4);
-    let u = Upload {
-        id: id.clone(),
-        length,
-        received: 0,
-        metadata,
-        path: path.display().to_string(),
-        node: passeur_jobs::this_node(),
-        created_at_ms: now,
-        expires_at_ms: now.saturating_add(ttl),
-        migration: None,
-    };
+    u.path = path.display().to_string();
+    u.node = passeur_jobs::this_node();
     if let Err(e) = svc.store().create_upload(&u).await {
         let _ = tokio::fs::remove_file(&path).await;
         return Err(e.into());
     }
     tracing::info!(upload = %id, length, "upload created");
-    Ok(Tus::ok(StatusCode::CREATED)
+    Ok(created(&id))
+}
+
+fn created(id: &str) -> Tus {
+    Tus::ok(StatusCode::CREATED)
         .header("location", format!("/api/v1/uploads/{id}"))
-        .header("upload-offset", 0))
+        .header("upload-offset", 0)
+}
+
+/// Whether new uploads are kept in the store (PostgreSQL: a cluster) rather than in a file of
+/// this machine (SQLite).
+fn stores_uploads(svc: &Service) -> bool {
+    svc.store().backend_name() == "postgres"
 }
 
 /// Where an upload is: `Upload-Offset` (bytes safely received) and `Upload-Length`.
@@ -480,6 +516,9 @@ async fn patch(
     })?;
     let mut checksum = parse_checksum(headers)?;
     let u = live_upload(svc, id).await?;
+    if u.held_in_store() {
+        return patch_stored(svc, &u.id, offset, headers, checksum, stream).await;
+    }
     check_node(&u)?;
     let Some(_writing) = Writing::take(&u.id) else {
         return Err(Tus::err(
@@ -572,6 +611,202 @@ async fn patch(
     Ok(Tus::ok(StatusCode::NO_CONTENT).header("upload-offset", at))
 }
 
+/// A PATCH of an upload kept in the store: under a writer's lease on it, so that one request
+/// at a time writes it whichever process of the cluster received it.
+async fn patch_stored(
+    svc: &Service,
+    id: &str,
+    offset: u64,
+    headers: &HeaderMap,
+    checksum: Option<(Hasher, Vec<u8>)>,
+    stream: &mut axum::body::BodyDataStream,
+) -> TusResult {
+    let writer = new_upload_id();
+    let ttl = WRITER_TTL.as_millis() as i64;
+    if !svc.store().claim_upload_writer(id, &writer, ttl).await? {
+        return Err(Tus::err(
+            StatusCode::LOCKED,
+            "another request is writing this upload: try again shortly",
+        ));
+    }
+    let w = StoredWriter {
+        svc,
+        id,
+        writer: &writer,
+        ttl,
+    };
+    let r = w.patch(offset, headers, checksum, stream).await;
+    if let Err(e) = svc.store().release_upload_writer(id, &writer).await {
+        tracing::warn!(upload = %id, error = %e, "cannot let go of an upload");
+    }
+    r
+}
+
+/// The holder of a stored upload's writer lease, for one PATCH.
+struct StoredWriter<'a> {
+    svc: &'a Service,
+    id: &'a str,
+    writer: &'a str,
+    ttl: i64,
+}
+
+impl StoredWriter<'_> {
+    fn changed() -> Tus {
+        Tus::err(
+            StatusCode::CONFLICT,
+            "the upload changed while this request wrote it",
+        )
+    }
+
+    /// Writes one chunk at byte `at`; with `advance`, the offset moves past it.
+    async fn put(&self, at: u64, data: &[u8], advance: bool) -> Result<(), Tus> {
+        let store = self.svc.store();
+        if store
+            .put_upload_chunk(self.id, self.writer, self.ttl, at, data, advance)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Self::changed())
+        }
+    }
+
+    /// Drops what this request wrote from byte `from` on (not counted, or refused).
+    async fn drop_from(&self, from: u64) {
+        if let Err(e) = self
+            .svc
+            .store()
+            .drop_upload_chunks(self.id, self.writer, from)
+            .await
+        {
+            tracing::warn!(upload = %self.id, error = %e, "cannot drop a refused chunk");
+        }
+    }
+
+    async fn patch(
+        &self,
+        offset: u64,
+        headers: &HeaderMap,
+        mut checksum: Option<(Hasher, Vec<u8>)>,
+        stream: &mut axum::body::BodyDataStream,
+    ) -> TusResult {
+        // Read again under the lease: the offset may have moved meanwhile.
+        let u = live_upload(self.svc, self.id).await?;
+        if offset != u.received {
+            return Err(Tus::err(
+                StatusCode::CONFLICT,
+                format!(
+                    "Upload-Offset {offset} is not the upload's offset {}",
+                    u.received
+                ),
+            )
+            .header("upload-offset", u.received));
+        }
+        let room = u.length - u.received;
+        if let Some(n) = parse_size(headers, "content-length")?
+            && n > room
+        {
+            return Err(too_long(&u));
+        }
+        // Chunks beyond the offset are left over from a cut request or a writer that died.
+        if !self
+            .svc
+            .store()
+            .drop_upload_chunks(self.id, self.writer, offset)
+            .await?
+        {
+            return Err(Self::changed());
+        }
+        // Without a checksum every chunk counts once written; with one, none counts before
+        // the whole request is checked.
+        let advance = checksum.is_none();
+        let mut buf: Vec<u8> = Vec::with_capacity(STORED_CHUNK);
+        // Bytes received by this request, and those of them written as chunks.
+        let (mut written, mut stored) = (0u64, 0u64);
+        let mut cut = false;
+        let mut renew = tokio::time::interval(WRITER_RENEW);
+        renew.tick().await;
+        loop {
+            let frame = tokio::select! {
+                f = stream.next() => f,
+                _ = renew.tick() => {
+                    if !self.svc.store().renew_upload_writer(self.id, self.writer, self.ttl, None).await? {
+                        return Err(Self::changed());
+                    }
+                    continue;
+                }
+            };
+            let bytes = match frame {
+                None => break,
+                Some(Ok(b)) => b,
+                Some(Err(e)) => {
+                    tracing::info!(upload = %self.id, error = %e, "upload request cut");
+                    cut = true;
+                    break;
+                }
+            };
+            if written + bytes.len() as u64 > room {
+                if !advance {
+                    self.drop_from(offset).await;
+                }
+                return Err(too_long(&u));
+            }
+            if let Some((h, _)) = &mut checksum {
+                h.update(&bytes);
+            }
+            written += bytes.len() as u64;
+            buf.extend_from_slice(&bytes);
+            while buf.len() >= STORED_CHUNK {
+                self.put(offset + stored, &buf[..STORED_CHUNK], advance)
+                    .await?;
+                stored += STORED_CHUNK as u64;
+                buf.drain(..STORED_CHUNK);
+            }
+        }
+        if cut {
+            // Keep what arrived, unless it was to be checked as a whole.
+            if advance {
+                if !buf.is_empty() {
+                    self.put(offset + stored, &buf, true).await?;
+                }
+            } else {
+                self.drop_from(offset).await;
+            }
+            return Err(Tus::err(
+                StatusCode::BAD_REQUEST,
+                "the request body ended early",
+            ));
+        }
+        if !buf.is_empty() {
+            self.put(offset + stored, &buf, advance).await?;
+        }
+        if let Some((h, want)) = checksum {
+            if h.finish() != want {
+                self.drop_from(offset).await;
+                return Err(Tus::err(
+                    StatusCode::from_u16(CHECKSUM_MISMATCH).unwrap_or(StatusCode::BAD_REQUEST),
+                    "the chunk's checksum does not match: it was discarded",
+                )
+                .header("upload-offset", offset));
+            }
+            let to = Some((offset, offset + written));
+            if !self
+                .svc
+                .store()
+                .renew_upload_writer(self.id, self.writer, self.ttl, to)
+                .await?
+            {
+                return Err(Self::changed());
+            }
+        }
+        let at = offset + written;
+        if at == u.length {
+            tracing::info!(upload = %u.id, length = u.length, "upload complete (kept in the store)");
+        }
+        Ok(Tus::ok(StatusCode::NO_CONTENT).header("upload-offset", at))
+    }
+}
+
 fn too_long(u: &Upload) -> Tus {
     Tus::err(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -627,9 +862,14 @@ pub(crate) async fn delete_upload(
             "this upload is being imported: delete its migration instead",
         ));
     }
-    check_node(&u)?;
+    if !u.held_in_store() {
+        check_node(&u)?;
+    }
+    // A stored upload's chunks go with its row.
     svc.store().delete_upload(&u.id).await?;
-    remove_file(FsPath::new(&u.path)).await;
+    if !u.held_in_store() {
+        remove_file(FsPath::new(&u.path)).await;
+    }
     tracing::info!(upload = %u.id, "upload deleted on request");
     Ok(Tus::ok(StatusCode::NO_CONTENT))
 }
@@ -669,6 +909,41 @@ fn file_kind(name: Option<&str>, path: &FsPath) -> Option<FileKind> {
     FileKind::detect(path)
 }
 
+/// What a stored upload is: by the extension of its name, else by its first bytes (copied to
+/// a scratch file for [`FileKind::detect`]).
+async fn stored_kind(svc: &Service, u: &Upload, name: Option<&str>) -> Option<FileKind> {
+    let by_name = name
+        .and_then(|n| FsPath::new(n).extension())
+        .and_then(|e| e.to_str())
+        .and_then(|e| FileKind::detect(FsPath::new(&format!("upload.{e}"))));
+    if by_name.is_some() {
+        return by_name;
+    }
+    let (_, head) = svc.store().upload_chunks(&u.id, 0, 1).await.ok()?.pop()?;
+    let dir = uploads_dir(svc);
+    tokio::fs::create_dir_all(&dir).await.ok()?;
+    let probe = dir.join(format!(".probe-{}", new_upload_id()));
+    tokio::fs::write(&probe, &head[..head.len().min(4096)])
+        .await
+        .ok()?;
+    let kind = FileKind::detect(&probe);
+    remove_file(&probe).await;
+    kind
+}
+
+/// The file an import names in its spec: the upload's file, or for a stored upload a name
+/// that the pass replaces with its own machine's copy ([`crate::service`]).
+fn import_file(u: &Upload) -> String {
+    if u.held_in_store() {
+        format!("{STORED_FILE_PREFIX}{}", u.id)
+    } else {
+        u.path.clone()
+    }
+}
+
+/// How an import's spec names a stored upload before a pass copies it to a file.
+pub(crate) const STORED_FILE_PREFIX: &str = "upload:";
+
 /// Import a finished upload into the destination account: a PST/OST (mail over IMAP, and
 /// contacts, calendars and tasks over DAV when `destination.dav` is given), or an .ics /
 /// .vcf file (into a DAV collection named after the file). The kind is told by the file's
@@ -704,7 +979,9 @@ pub(crate) async fn create_import(
     let name = metadata_value(&u.metadata, "filename");
     let path = PathBuf::from(&u.path);
     let here = u.node == passeur_jobs::this_node();
-    let kind = if here {
+    let kind = if u.held_in_store() {
+        stored_kind(&svc, &u, name.as_deref()).await
+    } else if here {
         file_kind(name.as_deref(), &path)
     } else {
         name.as_deref()
@@ -739,7 +1016,7 @@ pub(crate) async fn create_import(
                 return Err(dav_required());
             }
             ImportTarget {
-                file: u.path.clone(),
+                file: import_file(&u),
                 format: kind,
                 imap: with_mail.then(|| dst.to_url()),
                 dav: if with_dav { v.dav.clone() } else { None },
@@ -773,7 +1050,7 @@ pub(crate) async fn create_import(
                 .filter(|s| !s.trim().is_empty())
                 .unwrap_or_else(|| "Imported".into());
             ImportTarget {
-                file: u.path.clone(),
+                file: import_file(&u),
                 format: kind,
                 imap: None,
                 dav: Some(dav),
@@ -789,6 +1066,8 @@ pub(crate) async fn create_import(
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))??
             .1
+    } else if u.held_in_store() {
+        format!("upload:{}#{}", u.id, u.length)
     } else {
         format!("file:{}#upload:{}", u.path, u.length)
     };

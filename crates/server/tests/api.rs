@@ -390,3 +390,86 @@ async fn an_auto_source_is_created_with_the_server_detection_finds() {
     );
     svc.shut_down();
 }
+
+/// A Gmail source created through the API with `gmail_archive_folder`: its message with no
+/// label lands in that folder, the labelled one in its label's; a bad folder name is refused
+/// on its field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gmail_source_takes_its_archive_folder_from_the_api() {
+    let backend = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let gmail =
+        passeur_testkit::GmailServer::start(&backend.imap_addr(), "user1", "pass1", "INBOX")
+            .unwrap();
+    let date = "02-Mar-2024 08:30:00 +0000";
+    gmail
+        .add_message(
+            b"Subject: labelled\r\nMessage-ID: <l@x>\r\n\r\nl\r\n",
+            &[],
+            date,
+            &["Work"],
+        )
+        .unwrap();
+    gmail
+        .add_message(
+            b"Subject: bare\r\nMessage-ID: <b@x>\r\n\r\nb\r\n",
+            &["\\Seen"],
+            date,
+            &[],
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path()).await;
+    let body = |folder: &str| {
+        json!({
+            "source": {"url": gmail.url(), "password": "pass1"},
+            "destination": {"url": imap_url(&dst, "user1"), "password": "pass1"},
+            "gmail_archive_folder": folder,
+        })
+    };
+    let (st, v) = call(
+        &svc,
+        "POST",
+        "/api/v1/migrations",
+        None,
+        Some(body("No\u{7}label")),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["field"], "gmail_archive_folder", "{v}");
+    let (st, v) = call(
+        &svc,
+        "POST",
+        "/api/v1/migrations",
+        None,
+        Some(body("Unlabelled")),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_done(&svc, &id, "user1", 1).await;
+    assert_eq!(m.status, "done", "{m:?}");
+    let mut c =
+        passeur_testkit::imapwire::Client::login(&dst.imap_addr(), "user1", "pass1").unwrap();
+    let subjects = |c: &mut passeur_testkit::imapwire::Client, folder: &str| -> Vec<String> {
+        if c.select(folder, true).unwrap() == 0 {
+            return Vec::new();
+        }
+        c.fetch("FETCH 1:* (BODY.PEEK[])")
+            .unwrap()
+            .into_iter()
+            .map(|i| {
+                String::from_utf8_lossy(&i.body.unwrap())
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(subjects(&mut c, "Unlabelled"), ["Subject: bare"]);
+    assert_eq!(subjects(&mut c, "Work"), ["Subject: labelled"]);
+    let names: Vec<String> = c.list().unwrap().into_iter().map(|f| f.name).collect();
+    assert!(!names.iter().any(|n| n == "Archive"), "{names:?}");
+    c.logout();
+}

@@ -49,7 +49,19 @@ impl Drop for Served {
 async fn serve(tune: impl FnOnce(&mut Settings)) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("passeur.db")).await.unwrap();
-    let vault = Vault::open_or_create(&dir.path().join("secret.key")).unwrap();
+    serve_on(store, None, dir, tune).await
+}
+
+/// A service over `store`, with the secret key `key` (or a new one in `dir`), its data under
+/// `dir`, serving with its workers (none if `tune` says so).
+async fn serve_on(
+    store: Store,
+    key: Option<&Path>,
+    dir: tempfile::TempDir,
+    tune: impl FnOnce(&mut Settings),
+) -> Served {
+    let key = key.map_or_else(|| dir.path().join("secret.key"), Path::to_path_buf);
+    let vault = Vault::open_or_create(&key).unwrap();
     let mut settings = Settings {
         allow_private_addresses: true,
         data_dir: dir.path().join("data"),
@@ -756,4 +768,167 @@ async fn an_ics_upload_goes_into_radicale_and_is_tracked_by_its_login() {
         events += c.list_items(&coll).await.unwrap().len();
     }
     assert_eq!(events, 2);
+}
+
+/// Every file under `dir` (recursively).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A cluster on PostgreSQL: two `serve` processes (two services with their own data
+/// directories, sharing the database and the secret key). An upload started through A, cut,
+/// is resumed through B; while A still writes it, B refuses a second writer; A creates the
+/// import and B's worker (A has none) runs it: the destination holds exactly the PST's mail.
+/// Nothing of the file is on A's disk, and nothing stays in the database or on B's disk once
+/// the migration is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_an_upload_resumes_through_another_serve_and_any_worker_imports_it() {
+    let db = passeur_testkit::PgTestDb::create().unwrap();
+    let dc = Dovecot::start(DovecotOptions::default()).unwrap();
+    let key_dir = tempfile::tempdir().unwrap();
+    let key = key_dir.path().join("secret.key");
+    let a = serve_on(
+        Store::connect(&db.url()).await.unwrap(),
+        Some(&key),
+        tempfile::tempdir().unwrap(),
+        |st| st.workers = 0,
+    )
+    .await;
+    let b = serve_on(
+        Store::connect(&db.url()).await.unwrap(),
+        Some(&key),
+        tempfile::tempdir().unwrap(),
+        |_| {},
+    )
+    .await;
+    let file = corpus("pst/Aspose.Email-for-.NET__Outlook_Chunks_Test_part1.pst");
+    let data = std::fs::read(&file).unwrap();
+    let want = expected_mail(&file);
+    assert!(want.len() > 10, "{}", want.len());
+    let len = data.len() as u64;
+    assert!(len > 2 << 20, "the file spans several stored chunks: {len}");
+
+    let loc = create(a.addr, len, "mailbox.pst").await;
+    let h = head(b.addr, &loc).await;
+    assert_eq!(
+        (h.status, h.offset()),
+        (200, 0),
+        "B knows an upload A created"
+    );
+
+    // Through A, one PATCH announcing the whole file, of which 1.5 MiB arrive, then a pause.
+    let sent = (3 << 20) / 2;
+    let mut conn = TcpStream::connect(a.addr).await.unwrap();
+    let hdr = [
+        tus(),
+        ("Content-Type", "application/offset+octet-stream".into()),
+        ("Upload-Offset", "0".into()),
+    ];
+    conn.write_all(&request_head("PATCH", &loc, &hdr, data.len()))
+        .await
+        .unwrap();
+    conn.write_all(&data[..sent]).await.unwrap();
+    conn.flush().await.unwrap();
+    // Whole chunks are committed as they arrive: B sees them.
+    let start = Instant::now();
+    loop {
+        let at = head(b.addr, &loc).await.offset();
+        if at >= 1 << 20 {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "A never committed a chunk: offset {at}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A still writes it: B refuses a second writer.
+    let busy = patch(b.addr, &loc, 1 << 20, b"x", None).await;
+    assert_eq!(busy.status, 423, "{busy:?}");
+    // The connection is cut: A keeps what arrived.
+    drop(conn);
+    let start = Instant::now();
+    let mut at = loop {
+        let h = head(b.addr, &loc).await;
+        let probe = patch(b.addr, &loc, h.offset(), b"", None).await;
+        if probe.status == 204 {
+            break probe.offset();
+        }
+        assert!(matches!(probe.status, 423 | 409), "{probe:?}");
+        assert!(start.elapsed() < WAIT, "the cut request never let go");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(at, sent as u64, "offset after a cut at {sent}");
+    // Resumed through B, in 256 KiB chunks with their SHA-256, one of them first refused.
+    let mut refused = false;
+    while at < len {
+        let end = (at + (256 << 10)).min(len);
+        let chunk = &data[at as usize..end as usize];
+        let sum = format!("sha256 {}", b64(&sha2::Sha256::digest(chunk)));
+        if !refused {
+            refused = true;
+            let mut wrong = chunk.to_vec();
+            wrong[7] ^= 1;
+            let r = patch(b.addr, &loc, at, &wrong, Some(sum.clone())).await;
+            assert_eq!(r.status, 460, "{r:?}");
+            assert_eq!(head(a.addr, &loc).await.offset(), at);
+        }
+        let r = patch(b.addr, &loc, at, chunk, Some(sum)).await;
+        assert_eq!((r.status, r.offset()), (204, end), "{r:?}");
+        at = end;
+    }
+    // The store holds the file byte for byte; neither machine has it on disk.
+    let id = loc.rsplit('/').next().unwrap().to_string();
+    let chunks = b.svc.store().upload_chunks(&id, 0, 1000).await.unwrap();
+    let stored: Vec<u8> = chunks.into_iter().flat_map(|(_, c)| c).collect();
+    assert!(stored == data, "the stored bytes differ from the file");
+    for s in [&a, &b] {
+        let on_disk = files_under(&s.svc.settings().data_dir);
+        assert!(on_disk.is_empty(), "{on_disk:?}");
+    }
+
+    // Imported through A, run by B's worker.
+    let to = format!("imap://user1@127.0.0.1:{}", dc.imap_port);
+    let r = api(
+        a.addr,
+        "POST",
+        "/api/v1/imports",
+        None,
+        Some(json!({"upload": loc, "destination": {"url": to, "password": "pass1"}, "content": ["mail"]})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let mid = r.json()["id"].as_str().unwrap().to_string();
+    let v = wait_status(a.addr, &mid, "user1", &["done", "failed"]).await;
+    assert_eq!(v["status"], "done", "{v}");
+    assert_eq!(destination_mail(&dc, "user1", "pass1"), want);
+    // B's copy of the file went when its pass ended.
+    let left = files_under(&b.svc.settings().data_dir);
+    assert!(left.is_empty(), "{left:?}");
+    // Deleting the migration deletes the upload's bytes from the database.
+    let d = api(
+        b.addr,
+        "DELETE",
+        &format!("/api/v1/migrations/{mid}"),
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(d.status, 204, "{d:?}");
+    assert_eq!(head(a.addr, &loc).await.status, 404);
+    let n = db.psql("SELECT count(*) FROM upload_chunks").unwrap();
+    assert_eq!(n.trim(), "0");
+    let n = db.psql("SELECT count(*) FROM uploads").unwrap();
+    assert_eq!(n.trim(), "0");
 }

@@ -804,3 +804,135 @@ async fn browser_file_upload_resumes_after_a_reload_and_imports() {
     assert!(want > 0);
     assert_eq!(n, want);
 }
+
+/// Notes about items that arrived changed (here: a calendar file cut short before its
+/// END:VCALENDAR, whose events all arrive) are in the API's view of the migration and on its
+/// tracking page, in both languages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_notes_are_in_the_api_and_on_the_tracking_page() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let rad =
+        passeur_testkit::Radicale::start(passeur_testkit::RadicaleOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let base = format!("http://{}", serve(&svc).await);
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//passeur test//EN\r\n\
+        BEGIN:VEVENT\r\nUID:note-1@passeur.test\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T090000Z\r\nDTEND:20260105T100000Z\r\nSUMMARY:one\r\nEND:VEVENT\r\n\
+        BEGIN:VEVENT\r\nUID:note-2@passeur.test\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260106T090000Z\r\nDTEND:20260106T100000Z\r\nSUMMARY:two\r\nEND:VEVENT\r\n";
+    use base64::Engine as _;
+    let r = tus_call(
+        &svc,
+        "POST",
+        "/api/v1/uploads",
+        &[
+            ("upload-length", ics.len().to_string()),
+            (
+                "upload-metadata",
+                format!(
+                    "filename {}",
+                    base64::engine::general_purpose::STANDARD.encode("agenda.ics")
+                ),
+            ),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let r = tus_call(
+        &svc,
+        "PATCH",
+        &loc,
+        &[
+            ("content-type", "application/offset+octet-stream".into()),
+            ("upload-offset", "0".into()),
+        ],
+        ics.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (st, v) = common::call_json(
+        &svc,
+        "POST",
+        "/api/v1/imports",
+        None,
+        Some(serde_json::json!({"upload": loc, "destination": {
+            "url": "imap://user1@127.0.0.1:1", "password": "pass1", "dav": format!("{}/", rad.url())}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    let v = loop {
+        let (st, v) = common::call_json(
+            &svc,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some("user1"),
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        if v["status"] == "done" || v["status"] == "failed" {
+            break v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Both events arrived; the file's note is in the view.
+    assert_eq!(v["status"], "done", "{v}");
+    assert_eq!(v["passes"][0]["copied"], 2, "{v}");
+    assert_eq!(v["failures"], serde_json::json!([]), "{v}");
+    let notes = v["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{v}");
+    let n = &notes[0];
+    assert_eq!(n["kind"], "calendars", "{n}");
+    assert_eq!(n["folder"], "agenda.ics", "{n}");
+    assert_eq!(n["item"], "line:1", "{n}");
+    assert_eq!(n["repaired"], false, "{n}");
+    assert_eq!(n["note"], "the input ended before END:VCALENDAR", "{n}");
+
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+    for (lang, line) in [
+        (
+            "en",
+            "[Calendars] agenda.ics line:1 — note: the input ended before END:VCALENDAR",
+        ),
+        (
+            "fr",
+            "[Agendas] agenda.ics line:1 — remarque : the input ended before END:VCALENDAR",
+        ),
+    ] {
+        c.goto(&format!("{base}/track/{id}?lang={lang}"))
+            .await
+            .unwrap();
+        c.execute(
+            "sessionStorage.setItem('passeur.account.' + arguments[0], 'user1')",
+            vec![serde_json::json!(id)],
+        )
+        .await
+        .unwrap();
+        c.refresh().await.unwrap();
+        wait_for(&c, "#status[data-status=done]", 30).await;
+        wait_until(
+            &c,
+            "return String(document.getElementById('notes-section').hidden)",
+            "false",
+            10,
+        )
+        .await;
+        assert_eq!(text(&c, "#notes li").await, line);
+        c.execute(
+            "document.getElementById('notes-section').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+        screenshot(&c, &format!("tracking-notes-{lang}")).await;
+    }
+    c.close().await.unwrap();
+    svc.shut_down();
+}

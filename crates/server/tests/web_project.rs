@@ -278,3 +278,121 @@ async fn browser_project_create_login_bulk_pause_and_logout() {
     assert_eq!(fits, true, "the dashboard is wider than a phone");
     c.close().await.unwrap();
 }
+
+/// The values of the Options tab as the page shows them: simultaneous, connections, the
+/// checked content kinds, the two DAV servers.
+const OPTIONS_SHOWN: &str = "return [document.getElementById('pj-simultaneous').value, \
+     document.getElementById('pj-connections').value, \
+     Array.from(document.querySelectorAll('input[name=pj-content]:checked')).map(c => c.value).join('+'), \
+     document.getElementById('pj-src-dav').value, \
+     document.getElementById('pj-dst-dav').value].join(' | ')";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_project_options_show_the_saved_values_and_keep_the_new_ones() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let base = format!("http://{}", serve(&svc).await);
+    // A project saved with contacts and both DAV servers.
+    let (st, v) = common::call_json(
+        &svc,
+        "POST",
+        "/api/v1/projects",
+        None,
+        Some(serde_json::json!({
+            "name": "Options", "password": PASSWORD, "lang": "en",
+            "options": {"simultaneous": 4, "connections": 3, "content": ["mail", "contacts"],
+                        "source_dav": "https://dav.old.example/", "destination_dav": "https://dav.new.example/dav/"}
+        })),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+
+    for (lang, saved_msg) in [("en", "Options saved."), ("fr", "Options enregistrées.")] {
+        c.goto(&format!("{base}/project/login?lang={lang}&id={id}"))
+            .await
+            .unwrap();
+        set(&c, "#pj-password", PASSWORD).await;
+        click(&c, "#pj-login").await;
+        wait_until(&c, "return document.body.dataset.page", "project", 10).await;
+        let (before, after) = if lang == "en" {
+            (
+                "4 | 3 | mail+contacts | https://dav.old.example/ | https://dav.new.example/dav/",
+                "6 | 2 | contacts+calendars+tasks | https://caldav.old.example/ | ",
+            )
+        } else {
+            (
+                "6 | 2 | contacts+calendars+tasks | https://caldav.old.example/ | ",
+                "5 | 2 | mail+calendars | https://dav.old.example/ | https://dav.new.example/",
+            )
+        };
+        // The saved values are shown.
+        wait_until(&c, OPTIONS_SHOWN, before, 10).await;
+        c.execute(
+            "document.getElementById('tab-options').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+        screenshot(&c, &format!("project-options-{lang}")).await;
+        // Changed and saved.
+        let parts: Vec<&str> = after.split(" | ").collect();
+        set(&c, "#pj-simultaneous", parts[0]).await;
+        set(&c, "#pj-connections", parts[1]).await;
+        let kinds: Vec<&str> = parts[2].split('+').collect();
+        for kind in ["mail", "contacts", "calendars", "tasks"] {
+            let css = format!("input[name=pj-content][value={kind}]");
+            let checked = c
+                .execute(
+                    &format!("return document.querySelector('{css}').checked"),
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if checked != kinds.contains(&kind) {
+                click(&c, &css).await;
+            }
+        }
+        set(&c, "#pj-src-dav", parts[3]).await;
+        // An emptied field is cleared with the keyboard, as a person would.
+        let dst = c
+            .find(fantoccini::Locator::Css("#pj-dst-dav"))
+            .await
+            .unwrap();
+        dst.clear().await.unwrap();
+        if !parts[4].is_empty() {
+            dst.send_keys(parts[4]).await.unwrap();
+        }
+        click(&c, "#pj-options-save").await;
+        wait_until(
+            &c,
+            "return document.getElementById('pj-options-result').textContent",
+            saved_msg,
+            10,
+        )
+        .await;
+        screenshot(&c, &format!("project-options-saved-{lang}")).await;
+        // A reload shows the new values, read back from the server.
+        c.refresh().await.unwrap();
+        wait_until(&c, "return document.body.dataset.page", "project", 10).await;
+        wait_until(&c, OPTIONS_SHOWN, after, 10).await;
+        // And the API holds them.
+        let p = svc.store().project(&id).await.unwrap().unwrap();
+        let o: serde_json::Value = serde_json::from_str(&p.options).unwrap();
+        assert_eq!(o["simultaneous"].to_string(), parts[0], "{o}");
+        assert_eq!(o["source_dav"], parts[3], "{o}");
+        if parts[4].is_empty() {
+            assert!(o.get("destination_dav").is_none(), "{o}");
+        } else {
+            assert_eq!(o["destination_dav"], parts[4], "{o}");
+        }
+        click(&c, "#pj-logout").await;
+        wait_until(&c, "return document.body.dataset.page", "project_login", 10).await;
+    }
+    c.close().await.unwrap();
+}

@@ -47,10 +47,13 @@ mod jobs;
 mod lease;
 mod postgres;
 mod projects;
+mod reader;
 mod row;
 mod runs;
 mod sqlite;
+mod throttle;
 mod types;
+mod upload_chunks;
 mod uploads;
 
 #[cfg(test)]
@@ -59,6 +62,8 @@ mod tests;
 mod tests_jobs;
 #[cfg(test)]
 mod tests_projects;
+#[cfg(test)]
+mod tests_uploads;
 
 pub use jobs::{ClaimLimits, Job, JobEnd, JobState, NewJob, ServiceMeta};
 pub use lease::Lease;

@@ -12,6 +12,8 @@ pub(crate) trait RowExt {
     fn opt_text(&self, c: &str) -> Result<Option<String>, sqlx::Error>;
     /// A boolean: an INTEGER 0/1 on SQLite, a BOOLEAN on PostgreSQL.
     fn flag(&self, c: &str) -> Result<bool, sqlx::Error>;
+    /// Bytes: a BLOB on SQLite, a BYTEA on PostgreSQL.
+    fn blob(&self, c: &str) -> Result<Vec<u8>, sqlx::Error>;
 }
 
 macro_rules! impl_row_ext {
@@ -31,6 +33,9 @@ macro_rules! impl_row_ext {
             }
             fn flag(&self, c: &str) -> Result<bool, sqlx::Error> {
                 Self::flag_impl(self, c)
+            }
+            fn blob(&self, c: &str) -> Result<Vec<u8>, sqlx::Error> {
+                self.try_get(c)
             }
         }
     };

@@ -147,12 +147,13 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// The uploads held by `node` that no migration imports and that expired before `now_ms`.
+    /// The uploads held by `node` (or by the store itself, which any machine sweeps) that no
+    /// migration imports and that expired before `now_ms`.
     pub async fn expired_uploads(&self, node: &str, now_ms: i64) -> Result<Vec<Upload>> {
         with_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT * FROM uploads
-                 WHERE node = $1 AND migration_id IS NULL AND expires_at_ms < $2
+                 WHERE (node = $1 OR node = '') AND migration_id IS NULL AND expires_at_ms < $2
                  ORDER BY expires_at_ms LIMIT 1000",
             )
             .bind(node)

@@ -286,6 +286,18 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Download the list (CSV)",
         "Télécharger la liste (CSV)",
     ),
+    (
+        "trk.notes",
+        "Items changed on the way",
+        "Éléments modifiés en route",
+    ),
+    (
+        "trk.notes.hint",
+        "These items arrived, but not exactly as they were: the destination refused them and took them repaired, or a damaged line of the file was skipped. Nothing was dropped: what had to move aside is kept in a property named X-PASSEUR-….",
+        "Ces éléments sont arrivés, mais pas tout à fait tels quels : la destination les a refusés puis acceptés réparés, ou une ligne abîmée du fichier a été sautée. Rien n'a été perdu : ce qui a dû être déplacé est gardé dans une propriété nommée X-PASSEUR-….",
+    ),
+    ("js.note.repaired", "repaired", "réparé"),
+    ("js.note.warning", "note", "remarque"),
     ("trk.actions", "Actions", "Actions"),
     ("trk.stop", "Stop", "Arrêter"),
     ("trk.sync", "Synchronise", "Synchroniser"),

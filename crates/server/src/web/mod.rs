@@ -427,6 +427,7 @@ async fn migrate_post(
         notify: notify.clone(),
         start_at,
         lang: Some(lang.code().into()),
+        gmail_archive_folder: None,
     };
     match crate::routes::create_migration(State(svc), headers.clone(), ApiJson(req)).await {
         Ok((_, axum::Json(created))) => render(

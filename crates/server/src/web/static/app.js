@@ -508,6 +508,20 @@
       fl.append(el('li', {}, '[' + statusText(f.kind) + '] ' + f.folder + ' ' + f.item + ' — ' + f.reason));
     });
 
+    // Items that arrived changed (calendars and contacts): shown only when there are some.
+    const notes = m.notes || [];
+    const nl = $('notes');
+    if (nl) {
+      nl.replaceChildren();
+      $('notes-section').hidden = !notes.length;
+      notes.forEach((n) => {
+        const what = msg(n.repaired ? 'note.repaired' : 'note.warning');
+        // French puts a space before the colon.
+        const sep = document.documentElement.lang === 'fr' ? ' : ' : ': ';
+        nl.append(el('li', {}, '[' + msg('kind.' + n.kind) + '] ' + n.folder + ' ' + n.item + ' — ' + what + sep + n.note));
+      });
+    }
+
     const running = m.status === 'running' || m.status === 'queued';
     $('stop').disabled = !running;
     // A file migration cannot be synchronised: its source is the uploaded file.

@@ -45,6 +45,7 @@
 mod items;
 mod jobs;
 mod lease;
+mod oauth_signins;
 mod postgres;
 mod projects;
 mod row;
@@ -62,6 +63,7 @@ mod tests_projects;
 
 pub use jobs::{ClaimLimits, Job, JobEnd, JobState, NewJob, ServiceMeta};
 pub use lease::Lease;
+pub use oauth_signins::OAuthSignin;
 pub use projects::{NewProject, NewSession, Project, Session};
 pub use types::{
     Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,

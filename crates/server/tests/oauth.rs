@@ -605,3 +605,161 @@ async fn purge_of_an_oauth_destination_needs_a_fresh_sign_in() {
     assert_eq!(st, 422, "{v}");
     assert_eq!(count(&dc, "user1"), 5, "the source is never touched");
 }
+
+/// One request through the router with any headers: status, `Location`, body.
+async fn raw(
+    svc: &Arc<Service>,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> (u16, String, String) {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let res = passeur_server::router(Arc::clone(svc))
+        .oneshot(req.body(axum::body::Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        location,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_import_signs_in_its_destination() {
+    use base64::Engine as _;
+    let ts = TokenServer::start().unwrap();
+    ts.set_signing_in(Some("user1"));
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = signin_settings(&ts);
+    settings.data_dir = dir.path().join("data");
+    let (svc, _) = service_with(dir.path(), settings, None).await;
+
+    // The file, sent over tus.
+    let pst = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/corpus/pst/ruby-msg__attachAndInline.pst"),
+    )
+    .unwrap();
+    let name = base64::engine::general_purpose::STANDARD.encode("mail.pst");
+    let (st, loc, body) = raw(
+        &svc,
+        "POST",
+        "/api/v1/uploads",
+        &[
+            ("tus-resumable", "1.0.0".into()),
+            ("upload-length", pst.len().to_string()),
+            ("upload-metadata", format!("filename {name}")),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let (st, _, body) = raw(
+        &svc,
+        "PATCH",
+        &loc,
+        &[
+            ("tus-resumable", "1.0.0".into()),
+            ("upload-offset", "0".into()),
+            ("content-type", "application/offset+octet-stream".into()),
+        ],
+        pst,
+    )
+    .await;
+    assert_eq!(st, 204, "{body}");
+
+    // "Sign in with test" on the file page: the upload and the login come back with it.
+    let form = format!(
+        "dst_type=imap&dst_login=user1&upload={}",
+        url::form_urlencoded::byte_serialize(loc.as_bytes()).collect::<String>()
+    );
+    let (cookie, url) = press_signin_on(&svc, "file", None, "dst", &form).await;
+    let (_, to, _, _) = browse(&svc, "GET", &local(&authorize(&url)), Some(&cookie), None).await;
+    assert_eq!(to, "/file?lang=en");
+    let (_, _, _, page) = browse(&svc, "GET", &to, Some(&cookie), None).await;
+    assert!(page.contains("Signed in with test."), "{page}");
+    assert!(
+        page.contains(&format!("value=\"{loc}\"")),
+        "the upload comes back"
+    );
+    assert!(!has_token(&page));
+
+    let body = json!({
+        "upload": loc,
+        "destination": {"url": imap_url(&dc, "user1"), "signed_in": true},
+    })
+    .to_string();
+    let (st, _, _, v) = browse(
+        &svc,
+        "POST",
+        "/api/v1/imports",
+        Some(&cookie),
+        Some(("application/json", body.clone())),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let id = serde_json::from_str::<Value>(&v).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = Instant::now();
+    let m = loop {
+        let (_, v) = call(
+            &svc,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some("user1"),
+            None,
+        )
+        .await;
+        let m: MigrationOut = serde_json::from_value(v).unwrap();
+        if matches!(m.status.as_str(), "done" | "failed") {
+            break m;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{m:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(m.status, "done", "{m:?}");
+    let snap = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user1", "pass1").unwrap();
+    assert!(m.items > 0);
+    assert_eq!(
+        snap.messages() as u64,
+        m.items,
+        "every imported message is there"
+    );
+    assert!(
+        ts.introspections() >= 1,
+        "the import logged in with the token"
+    );
+    // Taken by that import.
+    let (st, _, _, v) = browse(
+        &svc,
+        "POST",
+        "/api/v1/imports",
+        Some(&cookie),
+        Some(("application/json", body)),
+    )
+    .await;
+    assert_eq!(st, 422, "{v}");
+}

@@ -224,6 +224,28 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
         "a token or code reachable by the page:\n{seen}"
     );
 
+    // Deleting what was copied: the destination's owner confirms by signing in again there
+    // instead of typing its password.
+    ts.set_signing_in(Some("user2"));
+    click(&c, "#purge-oauth button[data-provider=test]").await;
+    let signed = arrive(&c, "#purge-signed-text", 20).await;
+    assert_eq!(signed.text().await.unwrap(), "Signed in with test.");
+    assert_eq!(ts.code_grants(), 2);
+    wait_for(&c, "#status[data-status=done]", 20).await;
+    click(&c, "#purge-check").await;
+    wait_for(&c, "#purge-confirm:not([hidden])", 20).await;
+    assert_eq!(attr(&c, "#purge-count", "data-count").await, "9");
+    click(&c, "#purge-yes").await;
+    wait_for(&c, "#purge-result[data-state=done]", 60).await;
+    assert_eq!(inbox_count(&dc, "user2"), 0);
+    assert_eq!(inbox_count(&dc, "user1"), 9, "the source is never touched");
+    let seen = visible_to_the_page(&c).await;
+    assert!(
+        !has_token(&seen),
+        "a token or code reachable by the page:\n{seen}"
+    );
+    screenshot(&c, "oauth-purged-en").await;
+
     // The sign-in served that migration: the form asks again.
     c.goto(&format!("{base}/migrate?lang=en")).await.unwrap();
     assert!(c.find(Locator::Css("#src-signed")).await.is_err());

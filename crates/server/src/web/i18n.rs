@@ -904,6 +904,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Ce service ne peut pas se connecter avec ce fournisseur.",
     ),
     (
+        "trk.purge.oauth",
+        "A destination you signed in to with a provider: confirm by signing in again.",
+        "Une destination où vous vous êtes connecté via un fournisseur : confirmez en vous reconnectant.",
+    ),
+    (
         "js.err.signin",
         "Sign in with the provider (the button below), or choose another server type.",
         "Connectez-vous chez le fournisseur (le bouton ci-dessous), ou choisissez un autre type de serveur.",

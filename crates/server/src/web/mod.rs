@@ -550,6 +550,8 @@ struct TrackingPage {
     page: &'static str,
     version: &'static str,
     id: String,
+    /// "Sign in with …" to confirm a purge.
+    f: FormState,
 }
 
 #[derive(Template)]
@@ -641,17 +643,30 @@ async fn track(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
 }
 
 async fn tracking(
+    State(svc): State<Arc<Service>>,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
 ) -> Response {
     let (lang, set) = negotiate(&q, &headers);
+    let t = Tr(lang);
+    let id = clean_id(&id);
+    let f = FormState::default()
+        .with_signins(
+            &svc,
+            &headers,
+            t,
+            &format!("track/{id}"),
+            q.oauth_error.as_deref(),
+        )
+        .await;
     render(
         TrackingPage {
-            t: Tr(lang),
+            t,
             page: "tracking",
             version: VERSION,
-            id: clean_id(&id),
+            id,
+            f,
         },
         set,
     )
@@ -827,6 +842,7 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
             page: "tracking",
             version: VERSION,
             id: id.clone(),
+            f: FormState::default(),
         }
         .render(),
     );

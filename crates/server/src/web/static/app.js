@@ -382,22 +382,29 @@
     });
 
     let pending = null;
+    // A destination signed in to with a provider confirms with a new sign-in ("Sign in
+    // with …" sends the browser there and back); the token stays on the server.
+    const purgeSigned = !!$('purge-signed');
+    const credentials = () => (purgeSigned
+      ? { destination_signed_in: true }
+      : { destination_password: $('purge-password').value });
     const purgeErr = (r) => {
-      if (r.status === 422) setErr('purge-password', msg('err.required'));
+      if (r.status === 422) setErr('purge-password', purgeSigned ? msg('err.signin') : msg('err.required'));
       else if (r.status === 409) setErr('purge-password', msg('err.busy'));
       else setErr('purge-password', apiText(r));
-      $('purge-password').focus();
+      if ($('purge-password')) $('purge-password').focus();
     };
     $('purge').addEventListener('submit', async (ev) => {
+      if (ev.submitter && /^\/oauth\//.test(ev.submitter.getAttribute('formaction') || '')) return;
       ev.preventDefault();
       setErr('purge-password', '');
       $('purge-result').textContent = '';
       $('purge-confirm').hidden = true;
-      const password = $('purge-password').value;
+      const password = purgeSigned ? 'signed' : $('purge-password').value;
       if (!password) { setErr('purge-password', msg('err.required')); $('purge-password').focus(); return; }
       if (busy(last)) { setErr('purge-password', msg('err.busy')); return; }
       const from = Number($('purge-from').value || 1);
-      const r = await api('POST', path + '/purge', { account, body: { from_pass: from, destination_password: password, dry_run: true } });
+      const r = await api('POST', path + '/purge', { account, body: Object.assign({ from_pass: from, dry_run: true }, credentials()) });
       if (r.status !== 200 || !r.data) { purgeErr(r); return; }
       if (!r.data.deleted) { $('purge-result').textContent = msg('purge.nothing'); return; }
       pending = { from_pass: from };
@@ -415,12 +422,12 @@
     });
     $('purge-yes').addEventListener('click', async () => {
       if (!pending) return;
-      const body = { from_pass: pending.from_pass, destination_password: $('purge-password').value, dry_run: false };
+      const body = Object.assign({ from_pass: pending.from_pass, dry_run: false }, credentials());
       const r = await api('POST', path + '/purge', { account, body });
       $('purge-confirm').hidden = true;
       pending = null;
       if (r.status !== 202 || !r.data) { purgeErr(r); return; }
-      $('purge-password').value = '';
+      if ($('purge-password')) $('purge-password').value = '';
       showPurge(r.data);
       w.refresh();
     });

@@ -162,6 +162,35 @@ fn is_preset(name: &str) -> bool {
         .any(|x| x.id == name)
 }
 
+/// Whether a form POST comes from this service's own pages, so that another site's form
+/// cannot start a sign-in in the user's browser with values of its choosing: its
+/// `Sec-Fetch-Site` is not `cross-site`; without it, its `Origin` is the public URL's or the
+/// request's own host (`null`, which the pages' `no-referrer` policy makes browsers send, and
+/// no `Origin` at all, as from a script, pass).
+fn same_origin(svc: &Service, headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site.as_bytes() != b"cross-site";
+    }
+    let Some(origin) = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+    else {
+        return true;
+    };
+    // scheme://host[:port] of the public URL.
+    let p = svc.settings.public_url.trim();
+    let public = p.find("://").map(|i| {
+        let rest = &p[i + 3..];
+        &p[..i + 3 + rest.find('/').unwrap_or(rest.len())]
+    });
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(|h| (format!("http://{h}"), format!("https://{h}")));
+    public == Some(origin) || host.is_some_and(|(a, b)| origin == a || origin == b)
+}
+
 /// A request under way, sealed into the store until its callback.
 #[derive(Serialize, Deserialize)]
 struct Pending {
@@ -246,6 +275,13 @@ async fn start(
     let lang = lang_of(q.lang.as_deref(), &headers);
     if !page_ok(&page) {
         return (StatusCode::BAD_REQUEST, "unknown page").into_response();
+    }
+    if !same_origin(&svc, &headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "a sign-in starts from this service's pages",
+        )
+            .into_response();
     }
     let mut form = Vec::new();
     let mut wanted = None;

@@ -355,6 +355,35 @@ async fn signin_states_are_single_use_bound_to_the_browser_and_short_lived() {
     let (_, to, _, _) = browse(&svc, "GET", &local(&callback), None, None).await;
     assert_eq!(to, "/migrate?lang=en&oauth_error=state");
 
+    // Another site's form cannot start a sign-in in this browser.
+    for (k, v) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let (st, _, _, _) = {
+            use http_body_util::BodyExt as _;
+            use tower::ServiceExt as _;
+            let req = axum::http::Request::builder()
+                .method("POST")
+                .uri("/oauth/start?page=migrate")
+                .header(k, v)
+                .header("host", "passeur.example")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(
+                    "oauth=src%3Atest&dst_host=evil.example",
+                ))
+                .unwrap();
+            let res = passeur_server::router(Arc::clone(&svc))
+                .oneshot(req)
+                .await
+                .unwrap();
+            let st = res.status().as_u16();
+            let _ = res.into_body().collect().await;
+            (st, (), (), ())
+        };
+        assert_eq!(st, 403, "{k}: {v}");
+    }
+
     // A wrong state.
     let (_, to, _, _) = browse(
         &svc,

@@ -123,11 +123,15 @@ pub async fn import(runner: &Runner, a: ImportArgs) -> Result<ExitCode> {
 
     let secrets = Secrets {
         source: None,
-        destination: Some(password(
-            a.dst.to_password_file.as_deref(),
-            "PASSEUR_TO_PASSWORD",
-            "destination",
-        )?),
+        // None is asked when the destination logs in with a token file.
+        destination: Some(match &a.dst.to_token_file {
+            Some(_) => zeroize::Zeroizing::new(String::new()),
+            None => password(
+                a.dst.to_password_file.as_deref(),
+                "PASSEUR_TO_PASSWORD",
+                "destination",
+            )?,
+        }),
     };
     let opts = RunOptions {
         allow_plaintext: crate::allow_plaintext(),
@@ -135,6 +139,13 @@ pub async fn import(runner: &Runner, a: ImportArgs) -> Result<ExitCode> {
         destination_insecure_tls: a.insecure_tls,
         to_admin: a.dst.to_admin.clone(),
         dns_server: crate::dav_args::dns_server()?,
+        // Renewed during the run and written back to its file, as for `migrate`.
+        destination_oauth: a
+            .dst
+            .to_token_file
+            .as_deref()
+            .map(crate::oauth::token_source)
+            .transpose()?,
         ..Default::default()
     };
     let cancel = progress::cancel_on_ctrl_c("items");

@@ -184,3 +184,83 @@ fn device_login_then_migrate_with_token_files_is_exact() {
     );
     assert!(!out.exists());
 }
+
+/// A token file for `user` as `passeur oauth login` writes it, already expired (the run renews
+/// it first).
+fn expired_token_file(ts: &TokenServer, user: &str, path: &Path) -> serde_json::Value {
+    let t = ts.issue(user);
+    let file = serde_json::json!({
+        "access_token": t["access_token"],
+        "refresh_token": t["refresh_token"],
+        "expires_at": 1,
+        "token_endpoint": ts.token_url(),
+        "client_id": OAUTH_CLIENT_ID,
+    });
+    std::fs::write(path, file.to_string()).unwrap();
+    t
+}
+
+#[test]
+fn pst_import_with_a_token_file_is_renewed_and_complete() {
+    passeur_testkit::ensure_dovecot().unwrap();
+    let ts = TokenServer::start().unwrap();
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let tok = tmp.path().join("dst.json");
+    let issued = expired_token_file(&ts, "user1", &tok);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/pst/ruby-msg__attachAndInline.pst");
+    let args = [
+        "import",
+        file.to_str().unwrap(),
+        "--to",
+        &url(&dc, "user1"),
+        "--to-token-file",
+        tok.to_str().unwrap(),
+        "--no-progress",
+    ];
+    // A wrong password in the environment: only the token can log in.
+    let o = passeur(&state, &args, "wrong", "wrong");
+    assert!(o.status.success(), "{}", text(&o));
+    let n = copied(&o);
+    assert!(n > 0, "{}", text(&o));
+    let snap = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user1", "pass1").unwrap();
+    assert_eq!(snap.messages() as u64, n, "every imported message is there");
+    // Renewed once before logging in, written back to its file (still private).
+    assert_eq!(ts.refresh_grants(), 1);
+    let renewed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&tok).unwrap()).unwrap();
+    assert_ne!(renewed["access_token"], issued["access_token"]);
+    assert!(ts.is_active(renewed["access_token"].as_str().unwrap()));
+    let mode = std::fs::metadata(&tok).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(ts.introspections() >= 1);
+
+    // Again: nothing copied twice.
+    let o = passeur(&state, &args, "wrong", "wrong");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(copied(&o), 0);
+    let snap = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user1", "pass1").unwrap();
+    assert_eq!(snap.messages() as u64, n);
+
+    // Without the token file, the wrong password is refused.
+    let o = passeur(
+        &state,
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--to",
+            &url(&dc, "user1"),
+            "--no-progress",
+        ],
+        "wrong",
+        "wrong",
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+}

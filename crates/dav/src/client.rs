@@ -68,6 +68,11 @@ pub struct DavConfig {
     /// The password is an OAuth 2.0 access token, sent as `Authorization: Bearer` instead of
     /// Basic credentials (to the same origins only).
     pub bearer: bool,
+    /// Where the bearer token comes from, when it can be renewed: asked before each request
+    /// (it renews a token about to expire) and told when the server refuses it (401), after
+    /// which the request is sent once more with the renewed token. Shared with the side's
+    /// other connections, so that a side renews once.
+    pub oauth: Option<std::sync::Arc<passeur_oauth::TokenSource>>,
 }
 
 impl DavConfig {
@@ -85,6 +90,7 @@ impl DavConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
             bearer: false,
+            oauth: None,
         }
     }
 }
@@ -252,6 +258,8 @@ pub struct DavClient {
     delegated: bool,
     /// `pass` is an OAuth 2.0 bearer token.
     bearer: bool,
+    /// Renews the bearer token (see [`DavConfig::oauth`]).
+    oauth: Option<std::sync::Arc<passeur_oauth::TokenSource>>,
     /// The origins the credentials may go to: the base URL's and the trusted ones.
     origins: Vec<Origin>,
     plaintext: PlaintextPolicy,
@@ -338,7 +346,8 @@ impl DavClient {
             user,
             pass,
             delegated,
-            bearer: cfg.bearer,
+            bearer: cfg.bearer || cfg.oauth.is_some(),
+            oauth: cfg.oauth,
             origins,
             plaintext: PlaintextPolicy {
                 allow_plaintext: cfg.allow_plaintext,
@@ -398,17 +407,23 @@ impl DavClient {
         body: Option<String>,
     ) -> Result<reqwest::Response> {
         self.guard(url)?;
-        let rb = self.http.request(method(m), url.clone());
-        let rb = if self.bearer {
-            rb.bearer_auth(self.pass.expose())
-        } else {
-            rb.basic_auth(&self.user, Some(self.pass.expose()))
+        let oauth_err = |e: passeur_oauth::OAuthError| DavError::OAuth(e.to_string());
+        let token = match &self.oauth {
+            Some(ts) => Some(ts.access_token().await.map_err(oauth_err)?),
+            None => None,
         };
-        let mut rb = rb.headers(headers);
-        if let Some(b) = body {
-            rb = rb.body(b);
+        let retry = token.as_ref().map(|_| (headers.clone(), body.clone()));
+        let mut resp = self
+            .send_once(m, url, headers, body, token.as_ref())
+            .await?;
+        // The token was refused (expired early, revoked): renewed once for the whole side,
+        // then this request once more.
+        if resp.status() == StatusCode::UNAUTHORIZED
+            && let (Some(ts), Some(t), Some((headers, body))) = (&self.oauth, &token, retry)
+        {
+            let fresh = ts.renew(t).await.map_err(oauth_err)?;
+            resp = self.send_once(m, url, headers, body, Some(&fresh)).await?;
         }
-        let resp = rb.send().await.map_err(|e| transport(url, e))?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             return Err(DavError::Auth {
                 url: shown(url),
@@ -416,6 +431,29 @@ impl DavClient {
             });
         }
         Ok(resp)
+    }
+
+    /// One request, with the credentials: `token` when the side renews its own, else the
+    /// client's.
+    async fn send_once(
+        &self,
+        m: &str,
+        url: &Url,
+        headers: HeaderMap,
+        body: Option<String>,
+        token: Option<&Secret>,
+    ) -> Result<reqwest::Response> {
+        let rb = self.http.request(method(m), url.clone());
+        let rb = match token {
+            Some(t) => rb.bearer_auth(t.expose()),
+            None if self.bearer => rb.bearer_auth(self.pass.expose()),
+            None => rb.basic_auth(&self.user, Some(self.pass.expose())),
+        };
+        let mut rb = rb.headers(headers);
+        if let Some(b) = body {
+            rb = rb.body(b);
+        }
+        rb.send().await.map_err(|e| transport(url, e))
     }
 
     /// The body, read as it streams in and abandoned with [`DavError::TooLarge`] as soon as

@@ -42,6 +42,10 @@ pub enum DavError {
     /// clear text off loopback, or an address the policy does not reach.
     #[error(transparent)]
     Net(#[from] passeur_net::NetError),
+    /// The OAuth 2.0 token could not be had or renewed (revoked, no refresh token, the
+    /// provider unreachable): the message says what to do.
+    #[error("{0}")]
+    OAuth(String),
     /// The answer is larger than the configured limit; reading stopped there.
     #[error("cannot read the answer from {url}: larger than the limit of {limit} bytes")]
     TooLarge { url: String, limit: usize },

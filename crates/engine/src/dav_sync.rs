@@ -49,6 +49,9 @@ pub struct DavAccount {
     pub address_policy: passeur_net::AddressPolicy,
     /// The password is an OAuth 2.0 access token (`Authorization: Bearer`).
     pub bearer: bool,
+    /// The side's token, renewed during the DAV part of a pass as during the mail part (once
+    /// per side: the source is shared).
+    pub oauth: Option<std::sync::Arc<passeur_oauth::TokenSource>>,
 }
 
 impl std::fmt::Debug for DavAccount {
@@ -110,6 +113,7 @@ impl DavAccount {
             allow_plaintext: false,
             address_policy: passeur_net::AddressPolicy::permissive(),
             bearer: false,
+            oauth: None,
         })
     }
 
@@ -117,7 +121,7 @@ impl DavAccount {
     /// instead of its password.
     pub async fn with_oauth(
         mut self,
-        oauth: Option<&passeur_oauth::TokenSource>,
+        oauth: Option<&std::sync::Arc<passeur_oauth::TokenSource>>,
         side: Side,
     ) -> Result<DavAccount, EngineError> {
         if let Some(ts) = oauth {
@@ -132,6 +136,7 @@ impl DavAccount {
                 .map_err(|e| EngineError::oauth(side, e))?;
             self.password = Zeroizing::new(token.expose().to_owned());
             self.bearer = true;
+            self.oauth = Some(ts.clone());
         }
         Ok(self)
     }
@@ -188,6 +193,7 @@ impl DavAccount {
         cfg.allow_plaintext = self.allow_plaintext;
         cfg.address_policy = self.address_policy;
         cfg.bearer = self.bearer;
+        cfg.oauth = self.oauth.clone();
         let mut last = None;
         for service in [Service::CalDav, Service::CardDav] {
             match discover_domain(&cfg, &domain, service, &dns).await {
@@ -214,6 +220,7 @@ impl DavAccount {
         cfg.allow_plaintext = self.allow_plaintext;
         cfg.address_policy = self.address_policy;
         cfg.bearer = self.bearer;
+        cfg.oauth = self.oauth.clone();
         if let Some(admin) = &self.admin {
             if self.url.path() == "/" {
                 let principal = format!("/{}/", utf8_percent_encode(&self.username, PATH_SEGMENT));

@@ -23,6 +23,10 @@ pub struct EndpointIn {
     /// password. Sealed like passwords; renewed during the migration when it names a provider.
     #[serde(default)]
     pub oauth: Option<OAuthIn>,
+    /// Log in with the token this browser got through the pages' "Sign in with …" for this
+    /// side (found by the service's sign-in cookie, taken once the migration is created).
+    #[serde(default)]
+    pub signed_in: bool,
     /// Log in as this admin on behalf of the URL's login (IMAP master user / SASL authzid).
     #[serde(default)]
     pub admin: Option<String>,
@@ -84,6 +88,7 @@ impl std::fmt::Debug for EndpointIn {
             .field("url", &self.url)
             .field("password", &"[redacted]")
             .field("oauth", &self.oauth.is_some())
+            .field("signed_in", &self.signed_in)
             .field("admin", &self.admin)
             .field("dav", &self.dav)
             .finish()
@@ -147,6 +152,8 @@ pub struct CreateImport {
 pub struct ValidImport {
     pub destination: Endpoint,
     pub password: Zeroizing<String>,
+    /// The OAuth 2.0 token given instead of the password.
+    pub oauth: Option<passeur_oauth::TokenFile>,
     pub admin: Option<String>,
     pub dav: Option<String>,
     /// As asked (empty: the default).
@@ -183,6 +190,7 @@ impl CreateImport {
         Ok(ValidImport {
             destination,
             password: Zeroizing::new(self.destination.password.clone()),
+            oauth: self.destination.oauth.as_ref().map(OAuthIn::token_file),
             admin: self.destination.admin.clone(),
             dav: self.destination.dav.clone(),
             content,
@@ -309,8 +317,19 @@ pub struct PurgeRequest {
     /// Delete what this pass and later ones copied (default 1: everything).
     #[serde(default = "one")]
     pub from_pass: u32,
+    /// The destination's password, typed again. For a destination that logs in with OAuth 2.0,
+    /// give a fresh token instead (`destination_oauth`, or `destination_signed_in` after the
+    /// pages' "Sign in with …"): the token kept for the migration's passes is never enough to
+    /// delete, as it proves nothing about who asks now.
     #[schema(format = Password)]
+    #[serde(default)]
     pub destination_password: String,
+    /// A token just obtained for the destination account (it must log in as that account).
+    #[serde(default)]
+    pub destination_oauth: Option<OAuthIn>,
+    /// Use the token this browser just got through "Sign in with …" on the tracking page.
+    #[serde(default)]
+    pub destination_signed_in: bool,
     /// Only count what would be deleted (`deleted` in the answer), deleting nothing: for a
     /// "this will delete N items" confirmation.
     #[serde(default)]

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod bulk;
+pub mod oauth_pages;
 pub mod projects;
 mod routes;
 pub mod service;
@@ -225,6 +226,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(projects::routes())
         .merge(uploads::routes())
         .merge(web::pages())
+        .merge(oauth_pages::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(svc)
 }

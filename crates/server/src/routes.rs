@@ -224,6 +224,37 @@ pub(crate) fn lang_of(v: Option<&str>, headers: &HeaderMap) -> Lang {
     }
 }
 
+/// Refuses a token that names a provider this service is not registered with: tokens never go
+/// to an endpoint a user names.
+pub(crate) fn check_provider(
+    svc: &Service,
+    field: &str,
+    t: Option<&passeur_oauth::TokenFile>,
+) -> Result<(), ApiError> {
+    if let Some(name) = t.and_then(|t| t.provider.as_deref())
+        && !svc.settings.oauth_providers.iter().any(|p| p.name == name)
+    {
+        let known: Vec<&str> = svc
+            .settings
+            .oauth_providers
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        return Err(ApiError::Field {
+            field: field.into(),
+            message: if known.is_empty() {
+                "this service is registered with no OAuth 2.0 provider".into()
+            } else {
+                format!(
+                    "is not one of this service's providers ({})",
+                    known.join(", ")
+                )
+            },
+        });
+    }
+    Ok(())
+}
+
 /// Creates the migration `v` asks for: checks its servers against the address guard, keeps its
 /// credentials and `meta`, and queues its first pass. Nothing is left behind on failure.
 pub(crate) async fn create_valid(
@@ -232,32 +263,12 @@ pub(crate) async fn create_valid(
     meta: passeur_store::ServiceMeta,
 ) -> Result<MigrationId, ApiError> {
     let spec = spec_of(v)?;
-    for (field, t) in [
-        ("source.oauth.provider", &v.source_oauth),
-        ("destination.oauth.provider", &v.destination_oauth),
-    ] {
-        if let Some(name) = t.as_ref().and_then(|t| t.provider.as_deref())
-            && !svc.settings.oauth_providers.iter().any(|p| p.name == name)
-        {
-            let known: Vec<&str> = svc
-                .settings
-                .oauth_providers
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect();
-            return Err(ApiError::Field {
-                field: field.into(),
-                message: if known.is_empty() {
-                    "this service is registered with no OAuth 2.0 provider".into()
-                } else {
-                    format!(
-                        "is not one of this service's providers ({})",
-                        known.join(", ")
-                    )
-                },
-            });
-        }
-    }
+    check_provider(svc, "source.oauth.provider", v.source_oauth.as_ref())?;
+    check_provider(
+        svc,
+        "destination.oauth.provider",
+        v.destination_oauth.as_ref(),
+    )?;
     guard(svc, "source.url", &v.source).await?;
     guard(svc, "destination.url", &v.destination).await?;
     let (id, _) = svc
@@ -342,6 +353,7 @@ pub(crate) async fn create_migration(
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     resolve_auto(&svc, &mut req.source, "source.url", false).await?;
     resolve_auto(&svc, &mut req.destination, "destination.url", true).await?;
+    let signed = signed_sides(&svc, &headers, &mut req.source, &mut req.destination).await?;
     let v = req.validate()?;
     let lang = lang_of(v.lang.as_deref(), &headers);
     let id = create_valid(
@@ -354,6 +366,8 @@ pub(crate) async fn create_migration(
         },
     )
     .await?;
+    // A browser's sign-in serves one migration.
+    crate::oauth_pages::forget(&svc, &headers, "migrate", &signed).await;
     svc.queue_notification(
         id,
         Notification::Started {
@@ -365,6 +379,27 @@ pub(crate) async fn create_migration(
     )
     .await;
     Ok((StatusCode::CREATED, Json(Created { id: id.to_string() })))
+}
+
+/// The sides that log in with this browser's "Sign in with …" (`signed_in`), their tokens
+/// filled in.
+async fn signed_sides(
+    svc: &Service,
+    headers: &HeaderMap,
+    source: &mut EndpointIn,
+    destination: &mut EndpointIn,
+) -> Result<Vec<&'static str>, ApiError> {
+    use crate::oauth_pages::use_signed_in;
+    let mut sides = Vec::new();
+    if source.signed_in {
+        use_signed_in(svc, headers, "migrate", "src", "source", source).await?;
+        sides.push("src");
+    }
+    if destination.signed_in {
+        use_signed_in(svc, headers, "migrate", "dst", "destination", destination).await?;
+        sides.push("dst");
+    }
+    Ok(sides)
 }
 
 /// One side's test: the mail server, and the DAV server too when one is given.
@@ -493,8 +528,10 @@ async fn test_mail(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> S
     responses((status = 200, body = ConnectionTestOut), (status = 422, body = ErrorOut)))]
 pub(crate) async fn connection_tests(
     State(svc): State<Arc<Service>>,
-    ApiJson(req): ApiJson<ConnectionTest>,
+    headers: HeaderMap,
+    ApiJson(mut req): ApiJson<ConnectionTest>,
 ) -> Result<Json<ConnectionTestOut>, ApiError> {
+    signed_sides(&svc, &headers, &mut req.source, &mut req.destination).await?;
     let src = api::endpoint("source", &req.source)?;
     let dst = api::endpoint("destination", &req.destination)?;
     let (source, destination) = tokio::join!(
@@ -835,10 +872,47 @@ pub(crate) async fn purge_migration(
     State(svc): State<Arc<Service>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<PurgeRequest>,
+    ApiJson(mut req): ApiJson<PurgeRequest>,
 ) -> Result<Response, ApiError> {
-    let (id, _) = owned(&svc, &id, account_header(&headers)).await?;
-    if req.destination_password.is_empty() {
+    let raw_id = id;
+    let (id, _) = owned(&svc, &raw_id, account_header(&headers)).await?;
+    // A fresh token, for a destination that logs in with OAuth 2.0: handed in, or from this
+    // browser's "Sign in with …" on the tracking page.
+    if req.destination_signed_in {
+        let mut side = EndpointIn {
+            url: String::new(),
+            password: String::new(),
+            oauth: None,
+            signed_in: true,
+            admin: None,
+            dav: None,
+        };
+        let page = format!("track/{}", crate::oauth_pages::page_id(&raw_id));
+        crate::oauth_pages::use_signed_in(&svc, &headers, &page, "purge", "destination", &mut side)
+            .await
+            .map_err(|_| ApiError::Field {
+                field: "destination_signed_in".into(),
+                message: "this browser has not signed in to confirm, or the sign-in expired: sign in again".into(),
+            })?;
+        req.destination_oauth = side.oauth.take();
+    }
+    let token = match &req.destination_oauth {
+        Some(o) => {
+            let bad = || ApiError::Field {
+                field: "destination_oauth.access_token".into(),
+                message: "is not a token".into(),
+            };
+            if o.access_token.is_empty()
+                || o.access_token.len() > 8192
+                || o.access_token.chars().any(|c| c.is_control() || c == ' ')
+            {
+                return Err(bad());
+            }
+            Some(o.token_file())
+        }
+        None => None,
+    };
+    if token.is_none() && req.destination_password.is_empty() {
         return Err(ApiError::Field {
             field: "destination_password".into(),
             message: "is required".into(),
@@ -855,12 +929,23 @@ pub(crate) async fn purge_migration(
         ));
     }
     let pw = Secret::new(req.destination_password.clone());
+    let mut opts = svc.run_options();
+    // The fresh token logs in as the migration's destination login: a token of another
+    // account is refused by the server.
+    opts.destination_oauth = token.as_ref().map(|t| svc.token_source(t.clone()));
     if !req.dry_run {
-        svc.runner
-            .check_destination(id, pw, &svc.run_options())
-            .await?;
-        svc.queue_purge(id, req.from_pass.max(1), &req.destination_password)
-            .await?;
+        svc.runner.check_destination(id, pw, &opts).await?;
+        svc.queue_purge(
+            id,
+            req.from_pass.max(1),
+            &req.destination_password,
+            token.as_ref(),
+        )
+        .await?;
+        if req.destination_signed_in {
+            let page = format!("track/{}", crate::oauth_pages::page_id(&raw_id));
+            crate::oauth_pages::forget(&svc, &headers, &page, &["purge"]).await;
+        }
         let queued = PurgeStateOut {
             state: "queued".into(),
             from_pass: req.from_pass.max(1),
@@ -878,7 +963,7 @@ pub(crate) async fn purge_migration(
             req.from_pass,
             true,
             pw,
-            &svc.run_options(),
+            &opts,
             passeur_engine::Control::default(),
         )
         .await?;

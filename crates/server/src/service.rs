@@ -104,6 +104,10 @@ struct SealedPair {
     /// has used it (it may differ from the one the migration was created with).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     purge: Option<String>,
+    /// The fresh OAuth 2.0 token given to confirm a purge (a sealed token file JSON), kept
+    /// like `purge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    purge_oauth: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     source_oauth: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -328,6 +332,7 @@ impl Service {
             source: self.vault.seal(&ctx, source),
             destination: self.vault.seal(&ctx, destination),
             purge: None,
+            purge_oauth: None,
             source_oauth: None,
             destination_oauth: None,
         };
@@ -359,7 +364,10 @@ impl Service {
 
     /// The token source of a side's sealed token: renewed through the configured provider it
     /// names, if any.
-    fn token_source(&self, f: passeur_oauth::TokenFile) -> Arc<passeur_oauth::TokenSource> {
+    pub(crate) fn token_source(
+        &self,
+        f: passeur_oauth::TokenFile,
+    ) -> Arc<passeur_oauth::TokenSource> {
         let provider = f.provider.as_deref().and_then(|name| {
             self.settings
                 .oauth_providers
@@ -388,6 +396,7 @@ impl Service {
         &self,
         id: MigrationId,
         password: Option<&str>,
+        token: Option<&passeur_oauth::TokenFile>,
     ) -> Result<(), String> {
         let ctx = id.to_string();
         let mut pair = match self.sealed_pair(id).await? {
@@ -397,11 +406,13 @@ impl Service {
                 source: String::new(),
                 destination: String::new(),
                 purge: None,
+                purge_oauth: None,
                 source_oauth: None,
                 destination_oauth: None,
             },
         };
         pair.purge = password.map(|p| self.vault.seal(&ctx, p));
+        pair.purge_oauth = token.map(|t| self.vault.seal(&ctx, t.to_json().expose()));
         let json = serde_json::to_string(&pair).unwrap_or_default();
         self.store()
             .put_credentials(id, &json)
@@ -416,8 +427,9 @@ impl Service {
         id: MigrationId,
         from_pass: u32,
         destination_password: &str,
+        token: Option<&passeur_oauth::TokenFile>,
     ) -> Result<i64, crate::ApiError> {
-        self.keep_purge_password(id, Some(destination_password))
+        self.keep_purge_password(id, Some(destination_password), token)
             .await
             .map_err(crate::ApiError::Internal)?;
         let row = self.store().migration(id).await?;
@@ -450,14 +462,29 @@ impl Service {
             Ok(p) => p,
             Err(e) => return Outcome::Failed(format!("a purge job is damaged: {e}")),
         };
+        let mut opts = self.run_options();
         let password = match self.sealed_pair(id).await {
             Ok(Some(SealedPair {
                 purge: Some(sealed),
+                purge_oauth,
                 ..
-            })) => match self.vault.open(&id.to_string(), &sealed) {
-                Ok(pw) => pw,
-                Err(e) => return Outcome::Failed(e.to_string()),
-            },
+            })) => {
+                if let Some(t) = purge_oauth {
+                    let file = self
+                        .vault
+                        .open(&id.to_string(), &t)
+                        .map_err(|e| e.to_string())
+                        .and_then(|j| passeur_oauth::TokenFile::parse(&j));
+                    match file {
+                        Ok(f) => opts.destination_oauth = Some(self.token_source(f)),
+                        Err(e) => return Outcome::Failed(e),
+                    }
+                }
+                match self.vault.open(&id.to_string(), &sealed) {
+                    Ok(pw) => pw,
+                    Err(e) => return Outcome::Failed(e.to_string()),
+                }
+            }
             Ok(_) => {
                 return Outcome::Failed(
                     "the destination password for this deletion is no longer kept: ask again"
@@ -475,7 +502,7 @@ impl Service {
                 p.from_pass,
                 false,
                 password,
-                &self.run_options(),
+                &opts,
                 Control { events, cancel },
             )
             .await;
@@ -503,7 +530,7 @@ impl Service {
             Err(e) => Outcome::Failed(e.to_string()),
         };
         // Used (or failed for good): the typed password is not kept any longer.
-        if let Err(e) = self.keep_purge_password(id, None).await {
+        if let Err(e) = self.keep_purge_password(id, None, None).await {
             tracing::warn!(migration = %id, error = %e, "cannot drop a purge's password");
         }
         outcome

@@ -955,9 +955,20 @@ pub(crate) const STORED_FILE_PREFIX: &str = "upload:";
 pub(crate) async fn create_import(
     State(svc): State<Arc<Service>>,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<CreateImport>,
+    ApiJson(mut req): ApiJson<CreateImport>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
+    // The file page's "Sign in with …" for the destination.
+    crate::oauth_pages::use_signed_in(
+        &svc,
+        &headers,
+        "file",
+        "dst",
+        "destination",
+        &mut req.destination,
+    )
+    .await?;
     let v = req.validate()?;
+    crate::routes::check_provider(&svc, "destination.oauth.provider", v.oauth.as_ref())?;
     let no_upload = || ApiError::Field {
         field: "upload".into(),
         message: "no such upload (or it expired)".into(),
@@ -1083,6 +1094,9 @@ pub(crate) async fn create_import(
     let lang = lang_of(v.lang.as_deref(), &headers);
     let prepared = async {
         svc.keep_credentials(id, "", &v.password).await?;
+        if v.oauth.is_some() {
+            svc.keep_oauth(id, None, v.oauth.as_ref()).await?;
+        }
         svc.store()
             .put_service_meta(
                 id,
@@ -1124,6 +1138,9 @@ pub(crate) async fn create_import(
     )
     .await;
     tracing::info!(migration = %id, upload = %u.id, "file import created");
+    if req.destination.signed_in {
+        crate::oauth_pages::forget(&svc, &headers, "file", &["dst"]).await;
+    }
     Ok((StatusCode::CREATED, Json(Created { id: id.to_string() })))
 }
 

@@ -157,3 +157,638 @@ async fn connection_test_with_a_token() {
         "destination: the OAuth 2.0 token was refused and cannot be renewed (no refresh token): sign in again (on the command line: passeur oauth login)"
     );
 }
+
+// ---- "Sign in with …" (authorization code + PKCE) ------------------------------------------
+
+/// One request through the router with a cookie: status, `Location`, `Set-Cookie`, body.
+async fn browse(
+    svc: &Arc<Service>,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    body: Option<(&str, String)>,
+) -> (u16, String, String, String) {
+    browse_as(svc, method, uri, cookie, None, body).await
+}
+
+async fn browse_as(
+    svc: &Arc<Service>,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    account: Option<&str>,
+    body: Option<(&str, String)>,
+) -> (u16, String, String, String) {
+    use axum::body::Body;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("accept-language", "en");
+    if let Some(c) = cookie {
+        req = req.header("cookie", format!("passeur_signin={c}"));
+    }
+    if let Some(a) = account {
+        req = req.header("x-passeur-account", a);
+    }
+    let req = match body {
+        Some((ct, b)) => req.header("content-type", ct).body(Body::from(b)),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let res = passeur_server::router(Arc::clone(svc))
+        .oneshot(req)
+        .await
+        .unwrap();
+    let h = |k: &str| {
+        res.headers()
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (status, location, set_cookie) = (res.status().as_u16(), h("location"), h("set-cookie"));
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        location,
+        set_cookie,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// Whether `s` holds a token of the test token server (`at-N-hex`, `rt-N-hex`).
+fn has_token(s: &str) -> bool {
+    ["at-", "rt-"].iter().any(|p| {
+        s.match_indices(p).any(|(i, _)| {
+            s[i + p.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+    })
+}
+
+/// A GET to the token server's authorization endpoint, as the browser follows it: its
+/// `Location` (the callback with a code, or an error).
+fn authorize(url: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let u = url::Url::parse(url).unwrap();
+    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
+    write!(
+        s,
+        "GET {}?{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        u.path(),
+        u.query().unwrap_or_default()
+    )
+    .unwrap();
+    let mut r = String::new();
+    s.read_to_string(&mut r).unwrap();
+    r.lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .unwrap_or_else(|| panic!("no redirect: {r}"))
+        .trim()
+        .to_string()
+}
+
+/// Presses "Sign in with test" for side `side` of the one-account form: the cookie (new or
+/// kept) and where the browser is sent (the provider's authorization URL).
+async fn press_signin(
+    svc: &Arc<Service>,
+    cookie: Option<&str>,
+    side: &str,
+    form: &str,
+) -> (String, String) {
+    press_signin_on(svc, "migrate", cookie, side, form).await
+}
+
+async fn press_signin_on(
+    svc: &Arc<Service>,
+    page: &str,
+    cookie: Option<&str>,
+    side: &str,
+    form: &str,
+) -> (String, String) {
+    let body = format!("{form}&oauth={side}%3Atest");
+    let (st, _, set, html) = browse(
+        svc,
+        "POST",
+        &format!("/oauth/start?page={page}"),
+        cookie,
+        Some(("application/x-www-form-urlencoded", body)),
+    )
+    .await;
+    assert_eq!(st, 200, "{html}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    let cookie = set
+        .strip_prefix("passeur_signin=")
+        .and_then(|s| s.split(';').next())
+        .unwrap()
+        .to_string();
+    let start = html.find("url=").unwrap() + 4;
+    let url = html[start..html[start..].find('"').unwrap() + start]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(url.contains("code_challenge="), "{url}");
+    (cookie, url)
+}
+
+fn signin_settings(ts: &TokenServer) -> passeur_server::Settings {
+    let mut settings = test_settings();
+    settings.public_url = "http://passeur.example".into();
+    let mut p = passeur_oauth::Provider::new("test", &ts.token_url(), OAUTH_CLIENT_ID).unwrap();
+    p.authorization_endpoint = Some(format!("{}/authorize", ts.url()).parse().unwrap());
+    p.scopes = vec!["mail".into()];
+    settings.oauth_providers = vec![p];
+    settings
+}
+
+/// The callback's path and query, as the router gets them.
+fn local(callback: &str) -> String {
+    let u = url::Url::parse(callback).unwrap();
+    assert_eq!(u.host_str(), Some("passeur.example"), "the public URL");
+    format!("{}?{}", u.path(), u.query().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signin_states_are_single_use_bound_to_the_browser_and_short_lived() {
+    let ts = TokenServer::start().unwrap();
+    ts.set_signing_in(Some("user1"));
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, store) = service_with(dir.path(), signin_settings(&ts), None).await;
+    let form =
+        "src_type=imap&src_host=127.0.0.1&src_port=143&src_login=user1&src_password=typed-secret";
+
+    // The form comes back as it was (never its password), the side signed in.
+    let (cookie, url) = press_signin(&svc, None, "src", form).await;
+    let callback = authorize(&url);
+    let (st, to, _, _) = browse(&svc, "GET", &local(&callback), Some(&cookie), None).await;
+    assert_eq!((st, to.as_str()), (303, "/migrate?lang=en"));
+    assert_eq!(ts.code_grants(), 1);
+    let (_, _, _, page) = browse(&svc, "GET", "/migrate", Some(&cookie), None).await;
+    assert!(page.contains("Signed in with test."), "{page}");
+    assert!(page.contains("value=\"user1\""));
+    assert!(!page.contains("typed-secret"));
+    assert!(!has_token(&page), "a token in the page");
+    let sealed = std::fs::read(dir.path().join("passeur.db-wal")).unwrap_or_default();
+    assert!(!String::from_utf8_lossy(&sealed).contains("typed-secret"));
+
+    // Replayed: the state was used.
+    let (_, to, _, _) = browse(&svc, "GET", &local(&callback), Some(&cookie), None).await;
+    assert_eq!(to, "/migrate?lang=en&oauth_error=state");
+    let (_, _, _, page) = browse(&svc, "GET", &to, Some(&cookie), None).await;
+    assert!(
+        page.contains("already used, or started in another browser"),
+        "{page}"
+    );
+
+    // Another browser's state (login CSRF): refused, and nothing signed in there.
+    let (_, url) = press_signin(&svc, Some(&cookie), "dst", form).await;
+    let callback = authorize(&url);
+    let other = "b".repeat(43);
+    let (_, to, _, _) = browse(&svc, "GET", &local(&callback), Some(&other), None).await;
+    assert_eq!(to, "/migrate?lang=en&oauth_error=state");
+    let (_, to, _, _) = browse(&svc, "GET", &local(&callback), None, None).await;
+    assert_eq!(to, "/migrate?lang=en&oauth_error=state");
+
+    // Another site's form cannot start a sign-in in this browser.
+    for (k, v) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let (st, _, _, _) = {
+            use http_body_util::BodyExt as _;
+            use tower::ServiceExt as _;
+            let req = axum::http::Request::builder()
+                .method("POST")
+                .uri("/oauth/start?page=migrate")
+                .header(k, v)
+                .header("host", "passeur.example")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(
+                    "oauth=src%3Atest&dst_host=evil.example",
+                ))
+                .unwrap();
+            let res = passeur_server::router(Arc::clone(&svc))
+                .oneshot(req)
+                .await
+                .unwrap();
+            let st = res.status().as_u16();
+            let _ = res.into_body().collect().await;
+            (st, (), (), ())
+        };
+        assert_eq!(st, 403, "{k}: {v}");
+    }
+
+    // A wrong state.
+    let (_, to, _, _) = browse(
+        &svc,
+        "GET",
+        "/oauth/callback?code=x&state=made-up",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(to, "/migrate?lang=en&oauth_error=state");
+
+    // Expired: the request outlived its time (its row aged by hand).
+    let (_, url) = press_signin(&svc, Some(&cookie), "dst", form).await;
+    let callback = authorize(&url);
+    let state = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let key = format!("state:{state}");
+    let row = store.oauth_signin(&key, &cookie).await.unwrap().unwrap();
+    store
+        .put_oauth_signin(&key, &cookie, &row.data, 1)
+        .await
+        .unwrap();
+    let (_, to, _, _) = browse(&svc, "GET", &local(&callback), Some(&cookie), None).await;
+    assert_eq!(to, "/migrate?lang=en&oauth_error=expired");
+    assert_eq!(ts.code_grants(), 1, "an expired request exchanges nothing");
+
+    // Declined at the provider, said in French.
+    ts.set_signing_in(None);
+    let (_, url) = press_signin(&svc, Some(&cookie), "dst", form).await;
+    let callback = authorize(&url);
+    assert!(callback.contains("error=access_denied"));
+    let (_, to, _, _) = browse(&svc, "GET", &local(&callback), Some(&cookie), None).await;
+    assert_eq!(to, "/migrate?lang=en&oauth_error=denied");
+    let (_, _, _, page) = browse(
+        &svc,
+        "GET",
+        "/migrate?lang=fr&oauth_error=denied",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert!(
+        page.contains("La connexion a été refusée chez le fournisseur"),
+        "{page}"
+    );
+
+    // The token endpoint refuses the code (tampered with).
+    ts.set_signing_in(Some("user2"));
+    let (_, url) = press_signin(&svc, Some(&cookie), "dst", form).await;
+    let callback = authorize(&url).replace("code=code-", "code=forged-");
+    let (_, to, _, _) = browse(&svc, "GET", &local(&callback), Some(&cookie), None).await;
+    assert_eq!(to, "/migrate?lang=en&oauth_error=token");
+    let (_, _, _, page) = browse(&svc, "GET", &to, Some(&cookie), None).await;
+    assert!(page.contains("The provider gave no token"), "{page}");
+    assert!(
+        page.contains("id=\"src-signed\""),
+        "the source stays signed in"
+    );
+    assert!(
+        !page.contains("id=\"dst-signed\""),
+        "the destination did not sign in"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_side_makes_one_migration() {
+    let ts = TokenServer::start().unwrap();
+    ts.set_signing_in(Some("user1"));
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    fill(&dc, "user1", "signin", 0..7);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, store) = service_with(dir.path(), signin_settings(&ts), None).await;
+    let (cookie, url) = press_signin(&svc, None, "src", "src_login=user1").await;
+    let (_, to, _, _) = browse(&svc, "GET", &local(&authorize(&url)), Some(&cookie), None).await;
+    assert_eq!(to, "/migrate?lang=en");
+    let body = json!({
+        "source": {"url": imap_url(&dc, "user1"), "signed_in": true},
+        "destination": {"url": imap_url(&dc, "user2"), "password": "pass2"},
+    });
+    // Without the browser's cookie, there is no sign-in to use.
+    let (st, _, _, v) = browse(
+        &svc,
+        "POST",
+        "/api/v1/migrations",
+        None,
+        Some(("application/json", body.to_string())),
+    )
+    .await;
+    assert_eq!(st, 422, "{v}");
+    assert!(v.contains("source.signed_in"), "{v}");
+    let (st, _, _, v) = browse(
+        &svc,
+        "POST",
+        "/api/v1/migrations",
+        Some(&cookie),
+        Some(("application/json", body.to_string())),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let id = serde_json::from_str::<Value>(&v).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = wait_passes(&svc, &id, 1).await;
+    assert_eq!(m.status, "done", "{m:?}");
+    assert_eq!(m.passes[0].copied, 7);
+    assert_eq!(count(&dc, "user2"), 7);
+    assert!(
+        ts.introspections() >= 1,
+        "the source logged in with the token"
+    );
+    let sealed = store
+        .credentials(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sealed.contains("source_oauth") && !has_token(&sealed));
+    // Taken: a second migration needs a new sign-in.
+    let (st, _, _, v) = browse(
+        &svc,
+        "POST",
+        "/api/v1/migrations",
+        Some(&cookie),
+        Some(("application/json", body.to_string())),
+    )
+    .await;
+    assert_eq!(st, 422, "{v}");
+    assert!(v.contains("sign in again"), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_of_an_oauth_destination_needs_a_fresh_sign_in() {
+    let ts = TokenServer::start().unwrap();
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    fill(&dc, "user1", "purge", 0..5);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service_with(dir.path(), signin_settings(&ts), None).await;
+    let dst_tok = ts.issue("user2");
+    let (st, v) = call(
+        &svc,
+        "POST",
+        "/api/v1/migrations",
+        None,
+        Some(json!({
+            "source": {"url": imap_url(&dc, "user1"), "password": "pass1"},
+            "destination": {"url": imap_url(&dc, "user2"), "oauth": oauth_of(&dst_tok, passeur_oauth::now() + 3600)},
+        })),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_passes(&svc, &id, 1).await;
+    assert_eq!(m.status, "done", "{m:?}");
+    assert_eq!(count(&dc, "user2"), 5);
+    let purge = format!("/api/v1/migrations/{id}/purge");
+
+    // The token kept for the passes is not enough: who asks must prove it now.
+    let (st, v) = call(&svc, "POST", &purge, Some("user1"), Some(json!({}))).await;
+    assert_eq!(st.as_u16(), 422, "{v}");
+    assert_eq!(v["field"], "destination_password");
+    // A fresh token of another account cannot delete here: the server refuses its login.
+    let other = ts.issue("user1");
+    let (st, v) = call(
+        &svc,
+        "POST",
+        &purge,
+        Some("user1"),
+        Some(
+            json!({"destination_oauth": {"access_token": other["access_token"]}, "dry_run": true}),
+        ),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 502, "{v}");
+    // A fresh token of the destination account counts what would go.
+    let fresh = ts.issue("user2");
+    let (st, v) = call(
+        &svc,
+        "POST",
+        &purge,
+        Some("user1"),
+        Some(
+            json!({"destination_oauth": {"access_token": fresh["access_token"]}, "dry_run": true}),
+        ),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+    assert_eq!(v["deleted"], 5);
+    assert_eq!(count(&dc, "user2"), 5);
+
+    // The tracking page's "Sign in with …": the browser signs in again as the destination.
+    ts.set_signing_in(Some("user2"));
+    let page = format!("track/{id}");
+    let (cookie, url) = press_signin_on(&svc, &page, None, "purge", "x=1").await;
+    let (_, to, _, _) = browse(&svc, "GET", &local(&authorize(&url)), Some(&cookie), None).await;
+    assert_eq!(to, format!("/track/{id}?lang=en"));
+    let body = json!({"destination_signed_in": true}).to_string();
+    // Not from another browser.
+    let (st, _, _, v) = browse_as(
+        &svc,
+        "POST",
+        &purge,
+        Some(&"c".repeat(43)),
+        Some("user1"),
+        Some(("application/json", body.clone())),
+    )
+    .await;
+    assert_eq!(st, 422, "{v}");
+    let (st, _, _, v) = browse_as(
+        &svc,
+        "POST",
+        &purge,
+        Some(&cookie),
+        Some("user1"),
+        Some(("application/json", body.clone())),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let start = Instant::now();
+    while count(&dc, "user2") > 0 {
+        assert!(start.elapsed() < Duration::from_secs(30), "not purged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Once: the sign-in was used.
+    let (st, _, _, v) = browse_as(
+        &svc,
+        "POST",
+        &purge,
+        Some(&cookie),
+        Some("user1"),
+        Some(("application/json", body)),
+    )
+    .await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(count(&dc, "user1"), 5, "the source is never touched");
+}
+
+/// One request through the router with any headers: status, `Location`, body.
+async fn raw(
+    svc: &Arc<Service>,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> (u16, String, String) {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let res = passeur_server::router(Arc::clone(svc))
+        .oneshot(req.body(axum::body::Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        location,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_import_signs_in_its_destination() {
+    use base64::Engine as _;
+    let ts = TokenServer::start().unwrap();
+    ts.set_signing_in(Some("user1"));
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = signin_settings(&ts);
+    settings.data_dir = dir.path().join("data");
+    let (svc, _) = service_with(dir.path(), settings, None).await;
+
+    // The file, sent over tus.
+    let pst = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/corpus/pst/ruby-msg__attachAndInline.pst"),
+    )
+    .unwrap();
+    let name = base64::engine::general_purpose::STANDARD.encode("mail.pst");
+    let (st, loc, body) = raw(
+        &svc,
+        "POST",
+        "/api/v1/uploads",
+        &[
+            ("tus-resumable", "1.0.0".into()),
+            ("upload-length", pst.len().to_string()),
+            ("upload-metadata", format!("filename {name}")),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let (st, _, body) = raw(
+        &svc,
+        "PATCH",
+        &loc,
+        &[
+            ("tus-resumable", "1.0.0".into()),
+            ("upload-offset", "0".into()),
+            ("content-type", "application/offset+octet-stream".into()),
+        ],
+        pst,
+    )
+    .await;
+    assert_eq!(st, 204, "{body}");
+
+    // "Sign in with test" on the file page: the upload and the login come back with it.
+    let form = format!(
+        "dst_type=imap&dst_login=user1&upload={}",
+        url::form_urlencoded::byte_serialize(loc.as_bytes()).collect::<String>()
+    );
+    let (cookie, url) = press_signin_on(&svc, "file", None, "dst", &form).await;
+    let (_, to, _, _) = browse(&svc, "GET", &local(&authorize(&url)), Some(&cookie), None).await;
+    assert_eq!(to, "/file?lang=en");
+    let (_, _, _, page) = browse(&svc, "GET", &to, Some(&cookie), None).await;
+    assert!(page.contains("Signed in with test."), "{page}");
+    assert!(
+        page.contains(&format!("value=\"{loc}\"")),
+        "the upload comes back"
+    );
+    assert!(!has_token(&page));
+
+    let body = json!({
+        "upload": loc,
+        "destination": {"url": imap_url(&dc, "user1"), "signed_in": true},
+    })
+    .to_string();
+    let (st, _, _, v) = browse(
+        &svc,
+        "POST",
+        "/api/v1/imports",
+        Some(&cookie),
+        Some(("application/json", body.clone())),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let id = serde_json::from_str::<Value>(&v).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = Instant::now();
+    let m = loop {
+        let (_, v) = call(
+            &svc,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some("user1"),
+            None,
+        )
+        .await;
+        let m: MigrationOut = serde_json::from_value(v).unwrap();
+        if matches!(m.status.as_str(), "done" | "failed") {
+            break m;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{m:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(m.status, "done", "{m:?}");
+    let snap = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user1", "pass1").unwrap();
+    assert!(m.items > 0);
+    assert_eq!(
+        snap.messages() as u64,
+        m.items,
+        "every imported message is there"
+    );
+    assert!(
+        ts.introspections() >= 1,
+        "the import logged in with the token"
+    );
+    // Taken by that import.
+    let (st, _, _, v) = browse(
+        &svc,
+        "POST",
+        "/api/v1/imports",
+        Some(&cookie),
+        Some(("application/json", body)),
+    )
+    .await;
+    assert_eq!(st, 422, "{v}");
+}

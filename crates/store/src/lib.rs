@@ -45,6 +45,7 @@
 mod items;
 mod jobs;
 mod lease;
+mod oauth_signins;
 mod postgres;
 mod projects;
 mod reader;
@@ -67,6 +68,7 @@ mod tests_uploads;
 
 pub use jobs::{ClaimLimits, Job, JobEnd, JobState, NewJob, ServiceMeta};
 pub use lease::Lease;
+pub use oauth_signins::OAuthSignin;
 pub use projects::{NewProject, NewSession, Project, Session};
 pub use types::{
     Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,

@@ -19,6 +19,7 @@ const STEPS: &[&str] = &[
     include_str!("../migrations/postgres/0004_error_code_warning_throttle.sql"),
     include_str!("../migrations/postgres/0005_item_notes.sql"),
     include_str!("../migrations/postgres/0006_upload_chunks.sql"),
+    include_str!("../migrations/postgres/0007_oauth_signins.sql"),
 ];
 
 /// Serialises schema upgrades of processes that start together (any fixed number).

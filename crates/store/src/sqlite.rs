@@ -23,6 +23,7 @@ const STEPS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_error_code_warning_throttle.sql"),
     include_str!("../migrations/sqlite/0008_item_notes.sql"),
     include_str!("../migrations/sqlite/0009_upload_chunks.sql"),
+    include_str!("../migrations/sqlite/0010_oauth_signins.sql"),
 ];
 
 /// Opens (creating if needed) the store file and brings its schema up to date.

@@ -622,7 +622,8 @@ impl Runner {
             destination_password,
             opts.destination_insecure_tls,
             opts,
-        )?;
+        )?
+        .with_oauth(opts.destination_oauth.clone());
         let client = acc.connect(Side::Destination).await?;
         let _ = client.logout().await;
         Ok(())
@@ -677,7 +678,7 @@ impl Runner {
                     )?;
                     let dst = dst
                         .with_net(opts.dns_server, opts)
-                        .with_oauth(opts.destination_oauth.as_deref(), Side::Destination)
+                        .with_oauth(opts.destination_oauth.as_ref(), Side::Destination)
                         .await?;
                     out.dav =
                         Some(crate::purge_dav(store, id, &dst, from_pass, dry_run, control).await?);
@@ -887,7 +888,9 @@ async fn import_dav_client(
     };
     let acc = DavAccount::parse(url, user, password.clone(), insecure)?
         .with_admin(admin)
-        .with_net(net.0, net.1);
+        .with_net(net.0, net.1)
+        .with_oauth(net.1.destination_oauth.as_ref(), Side::Destination)
+        .await?;
     Ok(Some(acc.connect(Side::Destination).await?))
 }
 

@@ -158,10 +158,10 @@ impl DavSpec {
         )?;
         Ok((
             src.with_net(opts.dns_server, opts)
-                .with_oauth(opts.source_oauth.as_deref(), crate::Side::Source)
+                .with_oauth(opts.source_oauth.as_ref(), crate::Side::Source)
                 .await?,
             dst.with_net(opts.dns_server, opts)
-                .with_oauth(opts.destination_oauth.as_deref(), crate::Side::Destination)
+                .with_oauth(opts.destination_oauth.as_ref(), crate::Side::Destination)
                 .await?,
         ))
     }

@@ -863,6 +863,68 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Keep this ID: with the destination login, it lets you follow the import.",
         "Gardez cet identifiant : avec l'identifiant de destination, il permet de suivre l'import.",
     ),
+    // "Sign in with …" (OAuth 2.0).
+    (
+        "oauth.signin",
+        "Sign in with {provider}",
+        "Se connecter avec {provider}",
+    ),
+    (
+        "oauth.signed",
+        "Signed in with {provider}.",
+        "Connecté avec {provider}.",
+    ),
+    ("oauth.signout", "Sign out", "Se déconnecter"),
+    (
+        "oauth.title",
+        "On to your provider…",
+        "Direction votre fournisseur…",
+    ),
+    (
+        "oauth.continue",
+        "Continue to {provider}",
+        "Continuer vers {provider}",
+    ),
+    (
+        "oauth.err.denied",
+        "The sign-in was declined at the provider: nothing was given to this service.",
+        "La connexion a été refusée chez le fournisseur : rien n'a été transmis à ce service.",
+    ),
+    (
+        "oauth.err.state",
+        "This sign-in is not valid here (already used, or started in another browser): sign in again.",
+        "Cette connexion n'est pas valable ici (déjà utilisée, ou commencée dans un autre navigateur) : reconnectez-vous.",
+    ),
+    (
+        "oauth.err.expired",
+        "The sign-in took too long and expired: sign in again.",
+        "La connexion a pris trop de temps et a expiré : reconnectez-vous.",
+    ),
+    (
+        "oauth.err.token",
+        "The provider gave no token for this sign-in: try again, or use a password.",
+        "Le fournisseur n'a pas donné de jeton pour cette connexion : réessayez, ou utilisez un mot de passe.",
+    ),
+    (
+        "oauth.err.refused",
+        "The provider refused this sign-in: try again, or use a password.",
+        "Le fournisseur a refusé cette connexion : réessayez, ou utilisez un mot de passe.",
+    ),
+    (
+        "oauth.err.provider",
+        "This service cannot sign in with that provider.",
+        "Ce service ne peut pas se connecter avec ce fournisseur.",
+    ),
+    (
+        "trk.purge.oauth",
+        "A destination you signed in to with a provider: confirm by signing in again.",
+        "Une destination où vous vous êtes connecté via un fournisseur : confirmez en vous reconnectant.",
+    ),
+    (
+        "js.err.signin",
+        "Sign in with the provider (the button below), or choose another server type.",
+        "Connectez-vous chez le fournisseur (le bouton ci-dessous), ou choisissez un autre type de serveur.",
+    ),
 ];
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use i18n::{Lang, Tr};
 use crate::api::{CreateMigration, EndpointIn};
 use crate::{ApiError, ApiJson, Service};
 
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 const CSS: &str = include_str!("static/app.css");
 const JS: &str = include_str!("static/app.js");
 const PROJECT_JS: &str = include_str!("static/project.js");
@@ -63,6 +63,18 @@ pub fn pages() -> Router<Arc<Service>> {
 struct PageQuery {
     lang: Option<String>,
     id: Option<String>,
+    /// What went wrong at a "Sign in with …" (see [`crate::oauth_pages`]).
+    oauth_error: Option<String>,
+}
+
+/// The page's language from the cookie or `Accept-Language` (no `?lang=`).
+pub(crate) fn negotiate_lang(headers: &HeaderMap) -> Lang {
+    negotiate(&PageQuery::default(), headers).0
+}
+
+/// Renders a page with the pages' headers.
+pub(crate) fn render_page(tpl: impl Template, set_lang: Option<Lang>) -> Response {
+    render(tpl, set_lang)
 }
 
 /// The page's language, and the cookie to set when `?lang=` chose it.
@@ -212,6 +224,8 @@ pub struct FormState {
     multi: Vec<(String, String)>,
     errors: HashMap<String, String>,
     pub summary: String,
+    /// "Sign in with …": the buttons, the signed-in sides.
+    signins: crate::oauth_pages::PageSignins,
 }
 
 fn key(p: &str, name: &str) -> String {
@@ -259,6 +273,52 @@ impl FormState {
 
     fn error(&mut self, field: String, message: String) {
         self.errors.entry(field).or_insert(message);
+    }
+
+    /// The "Sign in with …" buttons the operator's providers give.
+    pub fn oauth_buttons(&self) -> &[crate::oauth_pages::OAuthButton] {
+        &self.signins.buttons
+    }
+
+    /// "Signed in with …" for side `p`, or `""`.
+    pub fn signed(&self, p: &str) -> &str {
+        self.signins
+            .signed
+            .get(p)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn is_signed(&self, p: &str) -> bool {
+        self.signins.signed.contains_key(p)
+    }
+
+    /// The form as it was before the trip to the provider, this browser's sign-ins, and what
+    /// went wrong there.
+    async fn with_signins(
+        mut self,
+        svc: &Service,
+        headers: &HeaderMap,
+        t: Tr,
+        page: &str,
+        error: Option<&str>,
+    ) -> FormState {
+        let s = crate::oauth_pages::page_signins(svc, headers, t, page, error).await;
+        if !s.kept.is_empty() {
+            self.multi.clear();
+            for (k, v) in &s.kept {
+                if k == "content" || k == "when" {
+                    self.multi.push((k.clone(), v.clone()));
+                } else {
+                    self.values.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        if let Some(e) = &s.error {
+            self.summary = e.clone();
+        }
+        self.signins = s;
+        self
     }
 }
 
@@ -323,7 +383,11 @@ async fn migrate_post(
 ) -> Response {
     let (lang, set) = negotiate(&q, &headers);
     let t = Tr(lang);
-    let mut f = FormState::default();
+    let mut f = FormState::default()
+        .with_signins(&svc, &headers, t, "migrate", None)
+        .await;
+    f.values.clear();
+    f.multi.clear();
     let mut passwords: HashMap<&str, zeroize::Zeroizing<String>> = HashMap::new();
     for (k, v) in form_urlencoded::parse(&body) {
         let k = k.replace('_', "-");
@@ -354,7 +418,8 @@ async fn migrate_post(
             f.error(key(p, "port"), t.t("js.err.port").into());
         }
         let password = passwords.remove(p).unwrap_or_default();
-        if password.is_empty() {
+        let signed_in = password.is_empty() && f.is_signed(p);
+        if password.is_empty() && !signed_in {
             f.error(key(p, "password"), t.t("js.err.required").into());
         }
         let deleg = f.v(p, "deleg") == "1";
@@ -379,6 +444,7 @@ async fn migrate_post(
             url: format!("{scheme}://{login}@{host}:{}", port.unwrap_or(0)),
             password: password.to_string(),
             oauth: None,
+            signed_in,
             admin: deleg.then(|| f.v(p, "admin").to_string()),
             dav: wants_dav.then(|| f.v(p, "dav").to_string()),
         });
@@ -485,6 +551,8 @@ struct TrackingPage {
     page: &'static str,
     version: &'static str,
     id: String,
+    /// "Sign in with …" to confirm a purge.
+    f: FormState,
 }
 
 #[derive(Template)]
@@ -493,15 +561,26 @@ struct FilePage {
     t: Tr,
     page: &'static str,
     version: &'static str,
+    /// The destination as it was before a "Sign in with …", and the sign-in.
+    f: FormState,
 }
 
-async fn file_page(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+async fn file_page(
+    State(svc): State<Arc<Service>>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
     let (lang, set) = negotiate(&q, &headers);
+    let t = Tr(lang);
+    let f = FormState::blank()
+        .with_signins(&svc, &headers, t, "file", q.oauth_error.as_deref())
+        .await;
     render(
         FilePage {
-            t: Tr(lang),
+            t,
             page: "file",
             version: VERSION,
+            f,
         },
         set,
     )
@@ -520,15 +599,23 @@ async fn home(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
     )
 }
 
-async fn migrate(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+async fn migrate(
+    State(svc): State<Arc<Service>>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
     let (lang, set) = negotiate(&q, &headers);
+    let t = Tr(lang);
+    let f = FormState::blank()
+        .with_signins(&svc, &headers, t, "migrate", q.oauth_error.as_deref())
+        .await;
     render(
         MigratePage {
-            t: Tr(lang),
+            t,
             presets: preset_options(),
             page: "migrate",
             version: VERSION,
-            f: FormState::blank(),
+            f,
         },
         set,
     )
@@ -557,17 +644,30 @@ async fn track(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
 }
 
 async fn tracking(
+    State(svc): State<Arc<Service>>,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
 ) -> Response {
     let (lang, set) = negotiate(&q, &headers);
+    let t = Tr(lang);
+    let id = clean_id(&id);
+    let f = FormState::default()
+        .with_signins(
+            &svc,
+            &headers,
+            t,
+            &format!("track/{id}"),
+            q.oauth_error.as_deref(),
+        )
+        .await;
     render(
         TrackingPage {
-            t: Tr(lang),
+            t,
             page: "tracking",
             version: VERSION,
-            id: clean_id(&id),
+            id,
+            f,
         },
         set,
     )
@@ -702,12 +802,27 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
         }
         .render(),
     );
+    let mut signed = FormState::blank();
+    signed.signins = crate::oauth_pages::sample(t);
+    push(
+        "migrate (signed in)",
+        MigratePage {
+            t,
+            presets: preset_options(),
+            page: "migrate",
+            version: VERSION,
+            f: signed,
+        }
+        .render(),
+    );
+    push("oauth", crate::oauth_pages::sample_redirect(t));
     push(
         "file",
         FilePage {
             t,
             page: "file",
             version: VERSION,
+            f: FormState::blank(),
         }
         .render(),
     );
@@ -728,6 +843,7 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
             page: "tracking",
             version: VERSION,
             id: id.clone(),
+            f: FormState::default(),
         }
         .render(),
     );

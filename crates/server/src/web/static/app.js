@@ -123,13 +123,39 @@
     const davNeeded = () =>
       Array.from(form.querySelectorAll('input[name=content]:checked')).some((c) => c.value !== 'mail');
 
+    // "Sign in with …": a preset's button replaces the password field; the operator's own
+    // providers are offered for any other server. The buttons send the form to the server,
+    // which keeps it (never the passwords) while the browser is at the provider.
+    const oauthOnly = (p) => {
+      const box = $(p + '-password-box');
+      return !!box && box.hidden;
+    };
+    function syncOAuth(p) {
+      const o = $(p + '-type').selectedOptions[0];
+      const preset = (o && o.dataset.preset) || '';
+      $(p + '-preset').value = preset;
+      const wrap = $(p + '-oauth');
+      let presetButton = false;
+      if (wrap) {
+        wrap.querySelectorAll('button').forEach((b) => {
+          const show = preset ? b.dataset.provider === preset : !b.dataset.preset;
+          b.hidden = !show;
+          if (show && preset) presetButton = true;
+        });
+        wrap.hidden = !Array.from(wrap.querySelectorAll('button')).some((b) => !b.hidden);
+      }
+      const box = $(p + '-password-box');
+      if (box) box.hidden = presetButton;
+    }
     SIDES.forEach((p) => {
       const type = $(p + '-type');
       type.addEventListener('change', () => {
         const o = type.selectedOptions[0];
         $(p + '-port').value = o.dataset.port;
         if (o.dataset.host) $(p + '-host').value = o.dataset.host;
+        syncOAuth(p);
       });
+      syncOAuth(p);
       const deleg = $(p + '-deleg');
       const sync = () => {
         $(p + '-admin-box').hidden = !deleg.checked;
@@ -150,22 +176,30 @@
     syncWhen();
 
     // The two sides as the API takes them; missing fields are marked through `need`.
+    let signinMissing = false;
     function sides(need, errors) {
+      signinMissing = false;
       const out = {};
       SIDES.forEach((p) => {
         need(p + '-host');
         const port = Number($(p + '-port').value);
         if (!Number.isInteger(port) || port < 1 || port > 65535) { setErr(p + '-port', msg('err.port')); errors.push(p + '-port'); }
         need(p + '-login');
-        need(p + '-password');
+        const signed = !!$(p + '-signed');
+        if (!signed && oauthOnly(p)) {
+          const b = document.querySelector('#' + p + '-oauth button:not([hidden])');
+          signinMissing = true;
+          errors.push(b ? b.id || (b.id = p + '-signin') : p + '-type');
+        } else if (!signed) need(p + '-password');
         if ($(p + '-deleg').checked) need(p + '-admin');
         if (davNeeded()) need(p + '-dav', 'err.dav_required');
         let host = $(p + '-host').value.trim();
         if (host.includes(':') && !host.startsWith('[')) host = '[' + host + ']';
         const side = {
           url: $(p + '-type').value + '://' + encodeURIComponent($(p + '-login').value.trim()) + '@' + host + ':' + port,
-          password: $(p + '-password').value,
         };
+        if (signed) side.signed_in = true;
+        else side.password = $(p + '-password') ? $(p + '-password').value : '';
         if ($(p + '-deleg').checked) side.admin = $(p + '-admin').value.trim();
         if (davNeeded()) side.dav = $(p + '-dav').value.trim();
         out[p === 'src' ? 'source' : 'destination'] = side;
@@ -183,7 +217,7 @@
       };
       const body = sides(need, errors);
       SIDES.forEach((p) => { $(p + '-test').textContent = ''; delete $(p + '-test').dataset.result; });
-      if (errors.length) { $('err-form').textContent = msg('err.form'); return; }
+      if (errors.length) { $('err-form').textContent = msg(signinMissing ? 'err.signin' : 'err.form'); return; }
       // A DAV server given for contacts and calendars is tried too.
       ['source', 'destination'].forEach((k) => { if (!body[k].dav) delete body[k].dav; });
       $('test-conn').disabled = true;
@@ -208,6 +242,8 @@
     });
 
     form.addEventListener('submit', async (ev) => {
+      // "Sign in with …" and "Sign out" go to the server as a plain form.
+      if (ev.submitter && /^\/oauth\//.test(ev.submitter.getAttribute('formaction') || '')) return;
       ev.preventDefault();
       form.querySelectorAll('p.err').forEach((e) => { e.textContent = ''; });
       form.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
@@ -226,7 +262,7 @@
         else body.start_at = d.toISOString();
       }
       if (errors.length) {
-        $('err-form').textContent = msg('err.form');
+        $('err-form').textContent = msg(signinMissing ? 'err.signin' : 'err.form');
         const first = $(errors[0]);
         (first && first.focus ? first : $('err-form')).focus();
         return;
@@ -346,22 +382,29 @@
     });
 
     let pending = null;
+    // A destination signed in to with a provider confirms with a new sign-in ("Sign in
+    // with …" sends the browser there and back); the token stays on the server.
+    const purgeSigned = !!$('purge-signed');
+    const credentials = () => (purgeSigned
+      ? { destination_signed_in: true }
+      : { destination_password: $('purge-password').value });
     const purgeErr = (r) => {
-      if (r.status === 422) setErr('purge-password', msg('err.required'));
+      if (r.status === 422) setErr('purge-password', purgeSigned ? msg('err.signin') : msg('err.required'));
       else if (r.status === 409) setErr('purge-password', msg('err.busy'));
       else setErr('purge-password', apiText(r));
-      $('purge-password').focus();
+      if ($('purge-password')) $('purge-password').focus();
     };
     $('purge').addEventListener('submit', async (ev) => {
+      if (ev.submitter && /^\/oauth\//.test(ev.submitter.getAttribute('formaction') || '')) return;
       ev.preventDefault();
       setErr('purge-password', '');
       $('purge-result').textContent = '';
       $('purge-confirm').hidden = true;
-      const password = $('purge-password').value;
+      const password = purgeSigned ? 'signed' : $('purge-password').value;
       if (!password) { setErr('purge-password', msg('err.required')); $('purge-password').focus(); return; }
       if (busy(last)) { setErr('purge-password', msg('err.busy')); return; }
       const from = Number($('purge-from').value || 1);
-      const r = await api('POST', path + '/purge', { account, body: { from_pass: from, destination_password: password, dry_run: true } });
+      const r = await api('POST', path + '/purge', { account, body: Object.assign({ from_pass: from, dry_run: true }, credentials()) });
       if (r.status !== 200 || !r.data) { purgeErr(r); return; }
       if (!r.data.deleted) { $('purge-result').textContent = msg('purge.nothing'); return; }
       pending = { from_pass: from };
@@ -379,12 +422,12 @@
     });
     $('purge-yes').addEventListener('click', async () => {
       if (!pending) return;
-      const body = { from_pass: pending.from_pass, destination_password: $('purge-password').value, dry_run: false };
+      const body = Object.assign({ from_pass: pending.from_pass, dry_run: false }, credentials());
       const r = await api('POST', path + '/purge', { account, body });
       $('purge-confirm').hidden = true;
       pending = null;
       if (r.status !== 202 || !r.data) { purgeErr(r); return; }
-      $('purge-password').value = '';
+      if ($('purge-password')) $('purge-password').value = '';
       showPurge(r.data);
       w.refresh();
     });
@@ -659,6 +702,8 @@
       $('up-bar').value = 100;
       $('up-status').textContent = msg('up.done');
       uploadUrl = url;
+      // Kept by the server across a "Sign in with …" (the upload's URL, never a password).
+      $('upload-url').value = url;
       busy = false;
       $('import-form').hidden = false;
       $('dst-host').focus();
@@ -668,7 +713,15 @@
     type.addEventListener('change', () => { $('dst-port').value = type.selectedOptions[0].dataset.port; });
 
     const imp = $('import-form');
+    // Back from "Sign in with …": the file is already sent.
+    if ($('upload-url').value) {
+      uploadUrl = $('upload-url').value;
+      $('up-bar').value = 100;
+      $('up-status').textContent = msg('up.done');
+      imp.hidden = false;
+    }
     imp.addEventListener('submit', async (ev) => {
+      if (ev.submitter && /^\/oauth\//.test(ev.submitter.getAttribute('formaction') || '')) return;
       ev.preventDefault();
       imp.querySelectorAll('p.err').forEach((e) => { e.textContent = ''; });
       imp.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
@@ -676,7 +729,8 @@
       const need = (id) => { if (!$(id).value.trim()) { setErr(id, msg('err.required')); errors.push(id); } };
       need('dst-host');
       need('dst-login');
-      need('dst-password');
+      const signed = !!$('dst-signed');
+      if (!signed) need('dst-password');
       const port = Number($('dst-port').value);
       if (!Number.isInteger(port) || port < 1 || port > 65535) { setErr('dst-port', msg('err.port')); errors.push('dst-port'); }
       let host = $('dst-host').value.trim();
@@ -684,8 +738,9 @@
       const login = $('dst-login').value.trim();
       const destination = {
         url: type.value + '://' + encodeURIComponent(login) + '@' + host + ':' + port,
-        password: $('dst-password').value,
       };
+      if (signed) destination.signed_in = true;
+      else destination.password = $('dst-password').value;
       const dav = $('dst-dav').value.trim();
       if (dav) destination.dav = dav;
       const content = Array.from(imp.querySelectorAll('input[name=content]:checked')).map((c) => c.value);

@@ -1,0 +1,253 @@
+//! "Sign in with …" end to end in a real headless Chromium (fantoccini + chromedriver): the
+//! one-account form, the testkit's token server as the provider (its `/authorize` signs the
+//! user in at once, or declines), the service's callback, and a migration between private
+//! Dovecot accounts whose `oauth2` passdb checks every token at that token server over HTTP.
+//! The result is compared byte for byte. No token ever reaches the URL, the page, its
+//! storage or its script-readable cookies.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use passeur_engine::Runner;
+use passeur_server::vault::Vault;
+use passeur_server::{Service, Settings};
+use passeur_store::Store;
+use passeur_testkit::{Dovecot, DovecotOptions, OAUTH_CLIENT_ID, TokenServer};
+
+mod browser;
+mod common;
+use browser::*;
+use common::{count as inbox_count, fill};
+
+/// The service on a real socket whose public URL is its own address (the redirect URI).
+async fn service_for(dir: &std::path::Path, ts: &TokenServer) -> (Arc<Service>, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let store = Store::open(&dir.join("passeur.db")).await.unwrap();
+    let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
+    let mut p = passeur_oauth::Provider::new("test", &ts.token_url(), OAUTH_CLIENT_ID).unwrap();
+    p.authorization_endpoint = Some(format!("{}/authorize", ts.url()).parse().unwrap());
+    p.scopes = vec!["mail".into()];
+    let settings = Settings {
+        allow_private_addresses: true,
+        public_url: base.clone(),
+        oauth_providers: vec![p],
+        ..Default::default()
+    };
+    let svc = Service::new(Runner::new(store), vault, settings, None);
+    tokio::spawn(passeur_server::serve(
+        listener,
+        Arc::clone(&svc),
+        std::future::pending(),
+        Duration::from_secs(2),
+    ));
+    (svc, base)
+}
+
+async fn choose_plain_imap(c: &Client, p: &str, dc: &Dovecot, login: &str) {
+    c.find(Locator::Css(&format!("#{p}-type")))
+        .await
+        .unwrap()
+        .select_by_value("imap")
+        .await
+        .unwrap();
+    set(c, &format!("#{p}-host"), "127.0.0.1").await;
+    set(c, &format!("#{p}-port"), &dc.imap_port.to_string()).await;
+    set(c, &format!("#{p}-login"), login).await;
+}
+
+async fn value(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Waits (through page loads and redirects) until `css` is on the page.
+async fn arrive(c: &Client, css: &str, secs: u64) -> fantoccini::elements::Element {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            return e;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            screenshot(c, "timeout").await;
+            let url = c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            panic!("{css} not seen after {secs} s at {url}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Whatever the page's script can read: its HTML, URL, storage and cookies.
+async fn visible_to_the_page(c: &Client) -> String {
+    let v = c
+        .execute(
+            "return [location.href, document.documentElement.outerHTML, \
+             JSON.stringify(localStorage), JSON.stringify(sessionStorage), document.cookie].join('\\n')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// Whether `s` holds a token of the test token server (`at-N-hex`, `rt-N-hex`) or a code.
+fn has_token(s: &str) -> bool {
+    ["at-", "rt-", "code-", "code="].iter().any(|p| {
+        s.match_indices(p).any(|(i, _)| {
+            s[i + p.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || p.ends_with('='))
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_signs_in_with_the_provider_and_migrates() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let ts = TokenServer::start().unwrap();
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    fill(&dc, "user1", "signin", 0..9);
+    let dir = tempfile::tempdir().unwrap();
+    let (_svc, base) = service_for(dir.path(), &ts).await;
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+
+    // In French, the user declines at the provider: the form comes back as it was, the
+    // error in French.
+    ts.set_signing_in(None);
+    c.goto(&format!("{base}/migrate?lang=fr")).await.unwrap();
+    choose_plain_imap(&c, "src", &dc, "user1").await;
+    set(&c, "#notify", "alice@example.org").await;
+    click(&c, "#src-oauth button[data-provider=test]").await;
+    // Back with the error: the page at /migrate with the code, the form as it was.
+    let start = std::time::Instant::now();
+    while !c
+        .current_url()
+        .await
+        .map(|u| u.as_str().contains("oauth_error=denied"))
+        .unwrap_or(false)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no error came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    arrive(&c, "#src-login", 20).await;
+    assert_eq!(
+        text(&c, "#err-form").await,
+        "La connexion a été refusée chez le fournisseur : rien n'a été transmis à ce service."
+    );
+    assert_eq!(value(&c, "#src-login").await, "user1");
+    assert_eq!(value(&c, "#notify").await, "alice@example.org");
+    assert!(c.find(Locator::Css("#src-signed")).await.is_err());
+    screenshot(&c, "oauth-denied-fr").await;
+
+    // In English, the user signs in.
+    ts.set_signing_in(Some("user1"));
+    c.goto(&format!("{base}/migrate?lang=en")).await.unwrap();
+    choose_plain_imap(&c, "src", &dc, "user1").await;
+    // The operator's own provider is offered next to the password for a server of any type.
+    let button = c
+        .find(Locator::Css("#src-oauth button[data-provider=test]"))
+        .await
+        .unwrap();
+    assert!(button.is_displayed().await.unwrap());
+    assert_eq!(button.text().await.unwrap(), "Sign in with test");
+    choose_plain_imap(&c, "dst", &dc, "user2").await;
+    set(&c, "#dst-password", "pass2").await;
+    button.click().await.unwrap();
+    let signed = arrive(&c, "#src-signed-text", 20).await;
+    assert_eq!(signed.text().await.unwrap(), "Signed in with test.");
+    assert_eq!(ts.code_grants(), 1);
+    // Back on the form as it was, with no password kept: the destination's is typed again.
+    assert_eq!(value(&c, "#src-login").await, "user1");
+    assert_eq!(value(&c, "#src-type").await, "imap");
+    assert_eq!(value(&c, "#dst-login").await, "user2");
+    assert_eq!(value(&c, "#dst-password").await, "");
+    assert!(c.find(Locator::Css("#src-password")).await.is_err());
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/migrate");
+    let seen = visible_to_the_page(&c).await;
+    assert!(
+        !has_token(&seen),
+        "a token or code reachable by the page:\n{seen}"
+    );
+    assert!(!seen.contains("passeur_signin"), "the cookie is HttpOnly");
+    screenshot(&c, "oauth-signed-en").await;
+
+    set(&c, "#dst-password", "pass2").await;
+    // The connection test logs in with the signed-in token too.
+    click(&c, "#test-conn").await;
+    wait_until(
+        &c,
+        "return (document.querySelector('#src-test').dataset.result || '') + '/' + (document.querySelector('#dst-test').dataset.result || '')",
+        "ok/ok",
+        20,
+    )
+    .await;
+    click(&c, "#submit").await;
+    let id = wait_for(&c, "#new-id", 20).await.text().await.unwrap();
+    assert!(id.len() >= 26, "{id}");
+    click(&c, "#track-link").await;
+    wait_for(&c, "#status[data-status=done]", 60).await;
+    assert_eq!(inbox_count(&dc, "user2"), 9);
+    let src = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user1", "pass1").unwrap();
+    let dst = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user2", "pass2").unwrap();
+    let cmp = passeur_testkit::verify::compare(&src, &dst);
+    assert!(cmp.is_exact(), "{}", cmp.summary());
+    assert!(
+        ts.introspections() >= 2,
+        "the source logged in with its token"
+    );
+    let seen = visible_to_the_page(&c).await;
+    assert!(
+        !has_token(&seen),
+        "a token or code reachable by the page:\n{seen}"
+    );
+
+    // Deleting what was copied: the destination's owner confirms by signing in again there
+    // instead of typing its password.
+    ts.set_signing_in(Some("user2"));
+    click(&c, "#purge-oauth button[data-provider=test]").await;
+    let signed = arrive(&c, "#purge-signed-text", 20).await;
+    assert_eq!(signed.text().await.unwrap(), "Signed in with test.");
+    assert_eq!(ts.code_grants(), 2);
+    wait_for(&c, "#status[data-status=done]", 20).await;
+    click(&c, "#purge-check").await;
+    wait_for(&c, "#purge-confirm:not([hidden])", 20).await;
+    assert_eq!(attr(&c, "#purge-count", "data-count").await, "9");
+    click(&c, "#purge-yes").await;
+    wait_for(&c, "#purge-result[data-state=done]", 60).await;
+    assert_eq!(inbox_count(&dc, "user2"), 0);
+    assert_eq!(inbox_count(&dc, "user1"), 9, "the source is never touched");
+    let seen = visible_to_the_page(&c).await;
+    assert!(
+        !has_token(&seen),
+        "a token or code reachable by the page:\n{seen}"
+    );
+    screenshot(&c, "oauth-purged-en").await;
+
+    // The sign-in served that migration: the form asks again.
+    c.goto(&format!("{base}/migrate?lang=en")).await.unwrap();
+    assert!(c.find(Locator::Css("#src-signed")).await.is_err());
+    c.close().await.unwrap();
+}

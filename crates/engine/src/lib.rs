@@ -292,10 +292,19 @@ pub struct Limits {
     /// one at a time, never held whole in memory.
     #[serde(default = "default_stream_from")]
     pub stream_from: usize,
+    /// A folder with at least this many messages to copy is split into UID ranges that
+    /// several connection pairs copy at once (destinations with UIDPLUS only). The
+    /// environment variable `PASSEUR_SPLIT_FROM` overrides it (tests, tuning).
+    #[serde(default = "default_split_from")]
+    pub split_from: usize,
 }
 
 fn default_stream_from() -> usize {
     Limits::default().stream_from
+}
+
+fn default_split_from() -> usize {
+    Limits::default().split_from
 }
 
 impl Default for Limits {
@@ -307,6 +316,7 @@ impl Default for Limits {
             batch_bytes: 6 << 20,
             retries: 6,
             stream_from: 1 << 20,
+            split_from: 2000,
         }
     }
 }
@@ -326,7 +336,8 @@ pub struct MailOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// The folders are mapped; `messages` is the source's message count over the folders to scan.
+    /// The folders are mapped; `messages` is the source's message count over the folders to scan,
+    /// `known` the items the map holds for those folders.
     Planned {
         folders: usize,
         messages: u64,

@@ -65,7 +65,8 @@ pub use lease::Lease;
 pub use projects::{NewProject, NewSession, Project, Session};
 pub use types::{
     Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,
-    ItemNote, MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result, StoreError,
+    ItemNote, MailFolderSummary, MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result,
+    StoreError,
 };
 pub use uploads::Upload;
 

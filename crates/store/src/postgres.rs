@@ -18,6 +18,7 @@ const STEPS: &[&str] = &[
     include_str!("../migrations/postgres/0003_uploads_projects.sql"),
     include_str!("../migrations/postgres/0004_error_code_warning_throttle.sql"),
     include_str!("../migrations/postgres/0005_item_notes.sql"),
+    include_str!("../migrations/postgres/0006_items_by_src_uid.sql"),
 ];
 
 /// Serialises schema upgrades of processes that start together (any fixed number).

@@ -22,6 +22,7 @@ const STEPS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_uploads_projects.sql"),
     include_str!("../migrations/sqlite/0007_error_code_warning_throttle.sql"),
     include_str!("../migrations/sqlite/0008_item_notes.sql"),
+    include_str!("../migrations/sqlite/0009_items_by_src_uid.sql"),
 ];
 
 /// Opens (creating if needed) the store file and brings its schema up to date.

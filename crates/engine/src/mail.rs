@@ -236,14 +236,12 @@ impl Queue {
         }
     }
 
-    /// A folder job ended, having added `parts` (first in the queue, in order).
+    /// A folder job ended, having added `parts` (last in the queue, in order).
     fn scanned(&self, parts: Vec<Job>) {
         {
             let mut q = self.state.lock().unwrap_or_else(|e| e.into_inner());
             q.scanning = q.scanning.saturating_sub(1);
-            for p in parts.into_iter().rev() {
-                q.jobs.push_front(p);
-            }
+            q.jobs.extend(parts);
         }
         self.wake.notify_waiters();
     }
@@ -586,7 +584,13 @@ async fn worker(
                     mine.extend(parts);
                     queue.scanned(Vec::new());
                 } else {
-                    queue.scanned(parts);
+                    // This pair starts on the folder's first part; the others join in
+                    // once no other folder is left, so connections write into different
+                    // folders for as long as there are some (appends into one folder
+                    // share its lock on the server).
+                    let mut parts = parts.into_iter();
+                    mine.extend(parts.next());
+                    queue.scanned(parts.collect());
                 }
                 match report {
                     Some(r) => finish_report(&ctx, r, &mut reports).await,
@@ -691,7 +695,7 @@ async fn run_folder(
         match result {
             Ok(Scanned::Done(r)) => return (Some(r), Vec::new()),
             Ok(Scanned::Split(split, ranges)) => {
-                let split = Arc::new(split);
+                let split: Arc<Split> = Arc::from(split);
                 ctx.splits
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -883,7 +887,7 @@ enum Scanned {
     /// The folder is done (copied, or failed item by item).
     Done(FolderReport),
     /// Its missing messages are to be copied in parts, over these UID ranges.
-    Split(Split, Vec<(u32, u32)>),
+    Split(Box<Split>, Vec<(u32, u32)>),
 }
 
 async fn process_folder(
@@ -1049,7 +1053,14 @@ async fn process_folder(
             let ranges = part_ranges(&uids, part_size(ctx, uids.len(), parallel));
             tracing::info!(folder = %plan.display, messages = uids.len(), parts = ranges.len(), "splitting a big folder");
             return Ok(Scanned::Split(
-                new_split(work, st, dst_st.uidvalidity, purged, ranges.len(), parallel),
+                Box::new(new_split(
+                    work,
+                    st,
+                    dst_st.uidvalidity,
+                    purged,
+                    ranges.len(),
+                    parallel,
+                )),
                 ranges,
             ));
         }
@@ -1073,7 +1084,14 @@ async fn process_folder(
         let ranges = part_ranges(&uids, part_size(ctx, uids.len(), parallel));
         tracing::info!(folder = %plan.display, messages = uids.len(), parts = ranges.len(), "splitting a big folder");
         report.parts = ranges.len() as u32;
-        let mut split = new_split(work, st, dst_st.uidvalidity, purged, ranges.len(), parallel);
+        let mut split = Box::new(new_split(
+            work,
+            st,
+            dst_st.uidvalidity,
+            purged,
+            ranges.len(),
+            parallel,
+        ));
         split
             .state
             .get_mut()
@@ -1912,6 +1930,51 @@ mod tests {
             size: Some(size),
             modseq: None,
         }
+    }
+
+    fn confirmed(dst_uid: u32, pending: bool) -> Item {
+        Item {
+            kind: ContentKind::Mail,
+            src_folder: "INBOX".into(),
+            src_key: format!("1/{dst_uid}"),
+            src_uidvalidity: Some(1),
+            src_uid: Some(dst_uid),
+            fingerprint: String::new(),
+            dst_folder: "INBOX".into(),
+            dst_uidvalidity: (!pending).then_some(5),
+            dst_uid: (!pending).then_some(dst_uid),
+            dst_key: None,
+            pass: 1,
+            size: 1,
+            flags: String::new(),
+            etag: None,
+            pending,
+        }
+    }
+
+    #[test]
+    fn reconciliation_starts_below_the_first_uid_not_confirmed() {
+        // Parts confirmed 1-3 and 6-7; what one part left pending may sit at 4-5.
+        let known: Vec<Item> = [1, 2, 3, 6, 7]
+            .into_iter()
+            .map(|u| confirmed(u, false))
+            .chain([confirmed(100, true)])
+            .collect();
+        assert_eq!(reconcile_from(&known, 5), 3);
+        // Under another destination UIDVALIDITY nothing counts as ours.
+        assert_eq!(reconcile_from(&known, 6), 0);
+        // Not starting at 1 (messages of the user's own): from the start.
+        let known: Vec<Item> = [3, 4].into_iter().map(|u| confirmed(u, false)).collect();
+        assert_eq!(reconcile_from(&known, 5), 0);
+        assert_eq!(reconcile_from(&[], 5), 0);
+    }
+
+    #[test]
+    fn parts_are_consecutive_uid_ranges() {
+        let uids = [2, 3, 5, 8, 13, 21, 34];
+        assert_eq!(part_ranges(&uids, 3), vec![(2, 5), (8, 21), (34, 34)]);
+        assert_eq!(part_ranges(&uids, 10), vec![(2, 34)]);
+        assert!(part_ranges(&[], 3).is_empty());
     }
 
     #[test]

@@ -267,7 +267,9 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed, Resync), Str
     fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let io = |e: io::Error| format!("cannot run {tool}: {e}");
     match tool {
-        "passeur" => {
+        // `passeur-nosplit`: the same binary with folder splitting off (PASSEUR_SPLIT_FROM
+        // above any folder), to see what splitting big folders across connections brings.
+        "passeur" | "passeur-nosplit" => {
             let bin = ctx
                 .passeur
                 .clone()
@@ -291,9 +293,15 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed, Resync), Str
                 "--no-progress".into(),
             ];
             migrate.extend(extra.split_whitespace().map(str::to_owned));
+            let split_from = if tool == "passeur-nosplit" {
+                u32::MAX.to_string()
+            } else {
+                std::env::var("PASSEUR_SPLIT_FROM").unwrap_or_else(|_| "2000".into())
+            };
             let env = [
                 ("PASSEUR_FROM_PASSWORD", "pass1".to_string()),
                 ("PASSEUR_TO_PASSWORD", dst_pass),
+                ("PASSEUR_SPLIT_FROM", split_from),
             ];
             let full = timed(&bin_s, &migrate, &env, &work.join("full.log")).map_err(io)?;
             let id = full
@@ -786,10 +794,12 @@ fn render<'a>(rows: impl Iterator<Item = &'a Row>, msgs: f64, mb: f64) -> String
                 Some(acc.map_or(w, |a| a.min(w)))
             })
     };
-    if let Some(p) = best("passeur") {
-        for peer in ["doveadm", "mbsync", "imapsync", "seqcopy"] {
-            if let Some(w) = best(peer) {
-                let _ = writeln!(t, "\npasseur/{peer} wall-time ratio: {:.2}", p / w);
+    for me in ["passeur", "passeur-nosplit"] {
+        if let Some(p) = best(me) {
+            for peer in ["doveadm", "mbsync", "imapsync", "seqcopy"] {
+                if let Some(w) = best(peer) {
+                    let _ = writeln!(t, "\n{me}/{peer} wall-time ratio: {:.2}", p / w);
+                }
             }
         }
     }

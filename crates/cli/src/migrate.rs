@@ -45,13 +45,22 @@ fn run_options(run: &RunArgs, src: &SourceAuth, dst: &DestAuth) -> Result<RunOpt
     })
 }
 
+/// The limits a new migration records. Two tuning knobs that have no flag are read from the
+/// environment here (never inside the engine): `PASSEUR_SPLIT_FROM`, the number of messages
+/// from which a folder is copied in parts, and `PASSEUR_SPLIT_PARALLEL=1`, parts side by side.
 fn limits(run: &RunArgs, base: Limits) -> Limits {
+    let env = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string());
     Limits {
         connections: run.connections.unwrap_or(base.connections).max(1),
         bytes_in_flight: run
             .max_mib_in_flight
             .map(|m| m.max(1) << 20)
             .unwrap_or(base.bytes_in_flight),
+        split_from: env("PASSEUR_SPLIT_FROM")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(base.split_from)
+            .max(1),
+        split_parallel: env("PASSEUR_SPLIT_PARALLEL").is_some_and(|v| v == "1" || v == "true"),
         ..base
     }
 }

@@ -24,7 +24,8 @@ pub const EVENTS_CAPACITY: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// The folders are mapped; `messages` is the source's message count over the folders to scan.
+    /// The folders are mapped; `messages` is the source's message count over the folders to scan,
+    /// `known` the items the map holds for those folders.
     Planned {
         folders: usize,
         messages: u64,

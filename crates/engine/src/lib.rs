@@ -293,10 +293,26 @@ pub struct Limits {
     /// one at a time, never held whole in memory.
     #[serde(default = "default_stream_from")]
     pub stream_from: usize,
+    /// A folder with at least this many messages to copy is copied in parts (UID ranges),
+    /// each listing and reading only its own range, so that memory stays flat however big
+    /// the folder.
+    #[serde(default = "default_split_from")]
+    pub split_from: usize,
+    /// The parts of a split folder go to several connection pairs at once (destinations
+    /// with UIDPLUS only) instead of one after the other in UID order. Off by default:
+    /// Dovecot serialises appends into one folder, so it was not faster there
+    /// (`bench/README.md`), and the destination's UIDs then no longer follow the source's
+    /// order within the folder.
+    #[serde(default)]
+    pub split_parallel: bool,
 }
 
 fn default_stream_from() -> usize {
     Limits::default().stream_from
+}
+
+fn default_split_from() -> usize {
+    Limits::default().split_from
 }
 
 impl Default for Limits {
@@ -308,6 +324,8 @@ impl Default for Limits {
             batch_bytes: 6 << 20,
             retries: 6,
             stream_from: 1 << 20,
+            split_from: 2000,
+            split_parallel: false,
         }
     }
 }

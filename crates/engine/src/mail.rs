@@ -5,6 +5,13 @@
 //! In a folder: reconcile what an interrupted run left pending, bring flag changes over, then
 //! fetch the missing messages in batches and append them (MULTIAPPEND / pipelined LITERAL+),
 //! fetching the next batch while the previous one is appended, under a bytes-in-flight budget.
+//!
+//! A folder with many messages to copy ([`Limits::split_from`](crate::Limits::split_from)) is
+//! copied in parts, UID ranges that each list their own messages and read their own items from
+//! the store, so that memory stays flat however big the folder. Where the destination has
+//! UIDPLUS, the parts go to every connection pair at once, so one big INBOX does not bound the
+//! run; the folder's state is recorded when its last part ends, and a part that fails makes the
+//! folder scanned again (which reconciles what the parts left pending) once none is running.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -44,6 +51,9 @@ pub struct FolderReport {
     pub unchanged: bool,
     /// Listed incrementally: only the messages new or changed since the last pass (CONDSTORE).
     pub delta: bool,
+    /// Parts the folder's copy was split into, copied by several connection pairs at once
+    /// (0: not split).
+    pub parts: u32,
     /// The folder could not be finished.
     pub error: Option<String>,
 }
@@ -89,13 +99,162 @@ struct Ctx {
     /// A login that can no longer succeed ([`EngineError::is_fatal`]): every worker stops at its
     /// next safe point and the pass fails with it.
     fatal: Mutex<Option<EngineError>>,
+    /// Connection pairs copying at once.
+    workers: usize,
+    /// Folders with at least this many messages to copy are split into parts.
+    split_from: usize,
+    /// The folders split in this pass, to finish those a stop left with parts not run.
+    splits: Mutex<Vec<Arc<Split>>>,
 }
 
+impl Ctx {
+    /// The pass is stopping: cancelled, or a worker met a fatal error.
+    fn stopping(&self) -> bool {
+        self.cancel.is_cancelled()
+            || self
+                .fatal
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+    }
+}
+
+#[derive(Clone)]
 struct Work {
     plan: FolderPlan,
     messages: u32,
     /// What the previous pass recorded for this folder.
     prev: Option<FolderState>,
+    /// Attempts made at this folder already in this pass.
+    attempt: u32,
+}
+
+/// What the workers take from the queue.
+enum Job {
+    /// Scan a folder (reconcile, flags) and copy what it misses, or split that into parts.
+    Folder(Work),
+    /// Copy the messages of a split folder with a source UID in `lo..=hi`.
+    Part { split: Arc<Split>, lo: u32, hi: u32 },
+}
+
+/// A folder whose copy is split into UID ranges that several connection pairs copy at once.
+/// Each part lists its own range and reads its own items from the store, so no worker holds
+/// the whole folder; the last part to end records the folder's state.
+struct Split {
+    work: Work,
+    /// The source folder as the scan saw it: every part checks its UIDVALIDITY is unchanged.
+    st: MailboxStatus,
+    dst_uidvalidity: u32,
+    purged: HashSet<String>,
+    /// Its parts go to every connection pair (a destination with UIDPLUS and more than one
+    /// pair); otherwise the pair that scanned it copies them one after the other.
+    parallel: bool,
+    state: Mutex<SplitState>,
+}
+
+struct SplitState {
+    /// Parts not ended yet.
+    left: usize,
+    report: FolderReport,
+    /// The first error of a part.
+    error: Option<EngineError>,
+    finished: bool,
+}
+
+impl Split {
+    /// Adds what a part did; when it was the last part, returns the folder's report and the
+    /// first error of its parts.
+    fn part_ended(
+        &self,
+        part: Result<FolderReport, EngineError>,
+    ) -> Option<(FolderReport, Option<EngineError>)> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match part {
+            Ok(r) => add_report(&mut st.report, &r),
+            Err(e) => {
+                if st.error.is_none() {
+                    st.error = Some(e);
+                }
+            }
+        }
+        st.left = st.left.saturating_sub(1);
+        if st.left > 0 || st.finished {
+            return None;
+        }
+        st.finished = true;
+        Some((std::mem::take(&mut st.report), st.error.take()))
+    }
+}
+
+fn add_report(into: &mut FolderReport, r: &FolderReport) {
+    into.to_copy += r.to_copy;
+    into.to_copy_bytes += r.to_copy_bytes;
+    into.copied += r.copied;
+    into.bytes += r.bytes;
+    into.flags_updated += r.flags_updated;
+    into.failed += r.failed;
+}
+
+/// The jobs of a pass. A worker that finds it empty waits while a folder scan that may still
+/// add parts is under way, and ends otherwise.
+struct Queue {
+    state: Mutex<QueueState>,
+    wake: tokio::sync::Notify,
+}
+
+struct QueueState {
+    jobs: VecDeque<Job>,
+    /// Folder jobs taken and not ended.
+    scanning: usize,
+}
+
+impl Queue {
+    async fn next(&self, ctx: &Ctx) -> Option<Job> {
+        loop {
+            if ctx.stopping() {
+                return None;
+            }
+            let wake = self.wake.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            {
+                let mut q = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(job) = q.jobs.pop_front() {
+                    if matches!(job, Job::Folder(_)) {
+                        q.scanning += 1;
+                    }
+                    return Some(job);
+                }
+                if q.scanning == 0 {
+                    return None;
+                }
+            }
+            tokio::select! {
+                _ = wake => {}
+                _ = ctx.cancel.cancelled() => {}
+            }
+        }
+    }
+
+    /// A folder job ended, having added `parts` (last in the queue, in order).
+    fn scanned(&self, parts: Vec<Job>) {
+        {
+            let mut q = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            q.scanning = q.scanning.saturating_sub(1);
+            q.jobs.extend(parts);
+        }
+        self.wake.notify_waiters();
+    }
+
+    /// Puts a job first in the queue (a folder to scan again).
+    fn push_front(&self, job: Job) {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .jobs
+            .push_front(job);
+        self.wake.notify_waiters();
+    }
 }
 
 /// Runs one mail pass of the migration and pass that `rc` names (the pass already begun in the
@@ -224,9 +383,13 @@ pub async fn run_mail_pass(
             plan,
             messages: st.exists,
             prev,
+            attempt: 0,
         });
     }
-    let (known, _) = store.count_items(id).await?;
+    // Counted on the index over the folders to scan only: a pass with nothing to do does not
+    // read the whole map.
+    let names: Vec<&str> = work.iter().map(|w| w.plan.src.as_str()).collect();
+    let known = store.count_in_folders(id, &names).await?;
     events.send(Event::Planned {
         folders: work.len(),
         messages: total_messages,
@@ -234,6 +397,16 @@ pub async fn run_mail_pass(
     });
 
     let budget_total = (opts.limits.bytes_in_flight / 1024).clamp(1, u32::MAX as usize) as u32;
+    let split_from = opts.limits.split_from.max(1);
+    // A folder whose parts run side by side keeps every connection busy even when there are
+    // fewer folders than connections.
+    let connections = opts.limits.connections.max(1);
+    let workers =
+        if opts.limits.split_parallel && work.iter().any(|w| w.messages as usize >= split_from) {
+            connections
+        } else {
+            connections.min(work.len().max(1))
+        };
     let ctx = Arc::new(Ctx {
         store: store.clone(),
         id,
@@ -247,6 +420,9 @@ pub async fn run_mail_pass(
         budget_total,
         counters: Mutex::new(PassCounters::default()),
         fatal: Mutex::new(None),
+        workers,
+        split_from,
+        splits: Mutex::new(Vec::new()),
     });
 
     // Biggest folders first, so the longest one does not start last.
@@ -256,8 +432,13 @@ pub async fn run_mail_pass(
         .enumerate()
         .map(|(i, w)| (w.plan.dst.clone(), i))
         .collect();
-    let workers = opts.limits.connections.max(1).min(work.len().max(1));
-    let queue = Arc::new(Mutex::new(work.into_iter().collect::<VecDeque<_>>()));
+    let queue = Arc::new(Queue {
+        state: Mutex::new(QueueState {
+            jobs: work.into_iter().map(Job::Folder).collect(),
+            scanning: 0,
+        }),
+        wake: tokio::sync::Notify::new(),
+    });
     // A JoinSet, so that when one task fails (a panic), every other one is stopped and
     // waited for before the pass returns: nothing keeps copying in the background.
     let mut tasks = tokio::task::JoinSet::new();
@@ -297,6 +478,34 @@ pub async fn run_mail_pass(
     }
     if let Some(e) = ctx.fatal.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(e);
+    }
+    // Split folders whose parts did not all run (a stop): what they copied is recorded, and
+    // the folder is listed in full next time.
+    let splits = std::mem::take(&mut *ctx.splits.lock().unwrap_or_else(|e| e.into_inner()));
+    for split in splits {
+        let left = {
+            let mut st = split.state.lock().unwrap_or_else(|e| e.into_inner());
+            if st.finished {
+                None
+            } else {
+                st.finished = true;
+                Some(std::mem::take(&mut st.report))
+            }
+        };
+        if let Some(mut r) = left {
+            put_split_state(&ctx, &split, false).await?;
+            {
+                let mut c = ctx.counters.lock().unwrap_or_else(|e| e.into_inner());
+                c.copied += r.copied;
+                c.bytes += r.bytes;
+                c.flags_updated += r.flags_updated;
+                c.failed += r.failed;
+            }
+            r.folder = split.work.plan.display.clone();
+            r.dst = split.work.plan.dst.clone();
+            r.source_messages = u64::from(split.st.exists);
+            done.push(r);
+        }
     }
     done.sort_by_key(|r: &FolderReport| order.get(&r.dst).copied().unwrap_or(usize::MAX));
     report.folders.extend(done);
@@ -344,98 +553,236 @@ pub(crate) async fn create_folder(
     }
 }
 
-/// A connection pair that copies folders from the queue until it is empty.
+/// A connection pair that takes jobs from the queue until it is empty.
 async fn worker(
     ctx: Arc<Ctx>,
-    queue: Arc<Mutex<VecDeque<Work>>>,
+    queue: Arc<Queue>,
     mut conns: Option<(Client, Client)>,
 ) -> Vec<FolderReport> {
     let mut reports = Vec::new();
+    // Parts of a folder this pair copies alone, one after the other.
+    let mut mine: VecDeque<Job> = VecDeque::new();
     loop {
-        if ctx.cancel.is_cancelled()
-            || ctx
-                .fatal
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some()
-        {
-            break;
-        }
-        let Some(work) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
-            break;
+        let job = match mine.pop_front() {
+            Some(job) if !ctx.stopping() => job,
+            Some(_) => break,
+            None => match queue.next(&ctx).await {
+                Some(job) => job,
+                None => break,
+            },
         };
-        let mut attempt = 0;
-        let report = loop {
-            let result = match conns.as_mut() {
-                Some((s, d)) => process_folder(&ctx, s, d, &work).await,
-                None => match connect_pair(&ctx).await {
-                    Ok(pair) => {
-                        let (s, d) = conns.insert(pair);
-                        process_folder(&ctx, s, d, &work).await
-                    }
-                    Err(e) => Err(e),
-                },
-            };
-            match result {
-                Ok(r) => break r,
-                Err(e) if e.is_retryable() && attempt < ctx.opts.limits.retries => {
-                    attempt += 1;
-                    conns = None;
-                    ctx.events.send(Event::Retrying {
-                        folder: work.plan.display.clone(),
-                        attempt,
-                        reason: e.to_string(),
-                    });
-                    tracing::warn!(folder = %work.plan.display, attempt, error = %e, "retrying folder");
-                    let backoff = Duration::from_millis(250 << attempt.min(6));
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = ctx.cancel.cancelled() => {}
-                    }
+        match job {
+            Job::Folder(work) => {
+                let (report, parts) = run_folder(&ctx, &mut conns, work).await;
+                let alone = parts
+                    .first()
+                    .is_some_and(|p| matches!(p, Job::Part { split, .. } if !split.parallel));
+                if alone {
+                    mine.extend(parts);
+                    queue.scanned(Vec::new());
+                } else {
+                    // This pair starts on the folder's first part; the others join in
+                    // once no other folder is left, so connections write into different
+                    // folders for as long as there are some (appends into one folder
+                    // share its lock on the server).
+                    let mut parts = parts.into_iter();
+                    mine.extend(parts.next());
+                    queue.scanned(parts.collect());
                 }
-                Err(e) if e.is_fatal() => {
-                    tracing::warn!(folder = %work.plan.display, error = %e, "stopping the pass");
-                    let mut f = ctx.fatal.lock().unwrap_or_else(|e| e.into_inner());
-                    if f.is_none() {
-                        *f = Some(e);
+                match report {
+                    Some(r) => finish_report(&ctx, r, &mut reports).await,
+                    // A fatal error: what this folder copied is recorded; the next pass
+                    // resumes it.
+                    None if ctx.stopping() => {
+                        queue.wake.notify_waiters();
+                        break;
                     }
-                    // What this folder copied is recorded; the next pass resumes it.
-                    return reports;
-                }
-                Err(e) => {
-                    conns = None;
-                    break FolderReport {
-                        folder: work.plan.display.clone(),
-                        dst: work.plan.dst.clone(),
-                        source_messages: u64::from(work.messages),
-                        error: Some(e.to_string()),
-                        ..Default::default()
-                    };
+                    None => {}
                 }
             }
-        };
-        ctx.events.send(Event::FolderDone(report.clone()));
-        let counters = {
-            let mut c = ctx.counters.lock().unwrap_or_else(|e| e.into_inner());
-            c.copied += report.copied;
-            c.bytes += report.bytes;
-            c.flags_updated += report.flags_updated;
-            c.failed += report.failed;
-            *c
-        };
-        if let Err(e) = ctx
-            .store
-            .update_pass(ctx.id, ctx.pass, counters, None)
-            .await
-        {
-            tracing::warn!(error = %e, "cannot record progress");
+            Job::Part { split, lo, hi } => {
+                let result = match conns.as_mut() {
+                    Some((s, d)) => process_part(&ctx, s, d, &split, lo, hi).await,
+                    None => match connect_pair(&ctx).await {
+                        Ok(pair) => {
+                            let (s, d) = conns.insert(pair);
+                            process_part(&ctx, s, d, &split, lo, hi).await
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
+                if let Err(e) = &result {
+                    tracing::warn!(folder = %split.work.plan.display, lo, hi, error = %e, "a part of a split folder failed");
+                    conns = None;
+                }
+                let Some((mut report, error)) = split.part_ended(result) else {
+                    continue;
+                };
+                let work = &split.work;
+                report.folder = work.plan.display.clone();
+                report.dst = work.plan.dst.clone();
+                report.source_messages = u64::from(split.st.exists);
+                match error {
+                    None => {
+                        let complete = report.failed == 0 && !ctx.cancel.is_cancelled();
+                        if let Err(e) = put_split_state(&ctx, &split, complete).await {
+                            report.error = Some(e.to_string());
+                        }
+                        finish_report(&ctx, report, &mut reports).await;
+                    }
+                    Some(e) if e.is_fatal() => {
+                        set_fatal(&ctx, e);
+                        queue.wake.notify_waiters();
+                        break;
+                    }
+                    // Parts may have left pending items: the folder is scanned again (which
+                    // reconciles them) once none of its parts is running.
+                    Some(e) if e.is_retryable() && work.attempt < ctx.opts.limits.retries => {
+                        let mut again = work.clone();
+                        again.attempt += 1;
+                        ctx.events.send(Event::Retrying {
+                            folder: again.plan.display.clone(),
+                            attempt: again.attempt,
+                            reason: e.to_string(),
+                        });
+                        tracing::warn!(folder = %again.plan.display, attempt = again.attempt, error = %e, "retrying split folder");
+                        queue.push_front(Job::Folder(again));
+                    }
+                    Some(e) => {
+                        report.error = Some(e.to_string());
+                        finish_report(&ctx, report, &mut reports).await;
+                    }
+                }
+            }
         }
-        reports.push(report);
     }
     if let Some((s, d)) = conns {
         let _ = tokio::join!(s.logout(), d.logout());
     }
     reports
+}
+
+fn set_fatal(ctx: &Ctx, e: EngineError) {
+    tracing::warn!(error = %e, "stopping the pass");
+    let mut f = ctx.fatal.lock().unwrap_or_else(|e| e.into_inner());
+    if f.is_none() {
+        *f = Some(e);
+    }
+}
+
+/// Scans and copies one folder, retrying it after a dropped connection. Returns its report
+/// (`None` after a fatal error) or, when it was split, the parts to queue.
+async fn run_folder(
+    ctx: &Arc<Ctx>,
+    conns: &mut Option<(Client, Client)>,
+    work: Work,
+) -> (Option<FolderReport>, Vec<Job>) {
+    let mut attempt = work.attempt;
+    loop {
+        let result = match conns.as_mut() {
+            Some((s, d)) => process_folder(ctx, s, d, &work).await,
+            None => match connect_pair(ctx).await {
+                Ok(pair) => {
+                    let (s, d) = conns.insert(pair);
+                    process_folder(ctx, s, d, &work).await
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(Scanned::Done(r)) => return (Some(r), Vec::new()),
+            Ok(Scanned::Split(split, ranges)) => {
+                let split: Arc<Split> = Arc::from(split);
+                ctx.splits
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(split.clone());
+                let parts = ranges
+                    .into_iter()
+                    .map(|(lo, hi)| Job::Part {
+                        split: split.clone(),
+                        lo,
+                        hi,
+                    })
+                    .collect();
+                return (None, parts);
+            }
+            Err(e) if e.is_retryable() && attempt < ctx.opts.limits.retries => {
+                attempt += 1;
+                *conns = None;
+                ctx.events.send(Event::Retrying {
+                    folder: work.plan.display.clone(),
+                    attempt,
+                    reason: e.to_string(),
+                });
+                tracing::warn!(folder = %work.plan.display, attempt, error = %e, "retrying folder");
+                let backoff = Duration::from_millis(250 << attempt.min(6));
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = ctx.cancel.cancelled() => {}
+                }
+            }
+            Err(e) if e.is_fatal() => {
+                set_fatal(ctx, e);
+                return (None, Vec::new());
+            }
+            Err(e) => {
+                *conns = None;
+                return (
+                    Some(FolderReport {
+                        folder: work.plan.display.clone(),
+                        dst: work.plan.dst.clone(),
+                        source_messages: u64::from(work.messages),
+                        error: Some(e.to_string()),
+                        ..Default::default()
+                    }),
+                    Vec::new(),
+                );
+            }
+        }
+    }
+}
+
+/// Reports a folder done: the event, the pass's counters, the report.
+async fn finish_report(ctx: &Ctx, report: FolderReport, reports: &mut Vec<FolderReport>) {
+    ctx.events.send(Event::FolderDone(report.clone()));
+    let counters = {
+        let mut c = ctx.counters.lock().unwrap_or_else(|e| e.into_inner());
+        c.copied += report.copied;
+        c.bytes += report.bytes;
+        c.flags_updated += report.flags_updated;
+        c.failed += report.failed;
+        *c
+    };
+    if let Err(e) = ctx
+        .store
+        .update_pass(ctx.id, ctx.pass, counters, None)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot record progress");
+    }
+    reports.push(report);
+}
+
+/// Records the state of a split folder once its parts have ended.
+async fn put_split_state(ctx: &Ctx, split: &Split, complete: bool) -> Result<(), EngineError> {
+    let plan = &split.work.plan;
+    ctx.store
+        .put_folder_state(
+            ctx.id,
+            &FolderState {
+                src_name: plan.src.clone(),
+                dst_name: plan.dst.clone(),
+                src_uidvalidity: Some(split.st.uidvalidity),
+                src_uidnext: split.st.uidnext,
+                src_messages: Some(split.st.exists),
+                src_highestmodseq: split.st.highestmodseq,
+                dst_uidvalidity: Some(split.dst_uidvalidity),
+                complete,
+            },
+        )
+        .await?;
+    Ok(())
 }
 
 async fn connect_pair(ctx: &Ctx) -> Result<(Client, Client), EngineError> {
@@ -532,12 +879,20 @@ async fn metas_after(
     Ok(metas)
 }
 
+/// What scanning a folder came to.
+enum Scanned {
+    /// The folder is done (copied, or failed item by item).
+    Done(FolderReport),
+    /// Its missing messages are to be copied in parts, over these UID ranges.
+    Split(Box<Split>, Vec<(u32, u32)>),
+}
+
 async fn process_folder(
     ctx: &Ctx,
     s: &mut Client,
     d: &mut Client,
     work: &Work,
-) -> Result<FolderReport, EngineError> {
+) -> Result<Scanned, EngineError> {
     let plan = &work.plan;
     let mut report = FolderReport {
         folder: plan.display.clone(),
@@ -550,12 +905,28 @@ async fn process_folder(
         .map_err(src_err("open a folder"))?;
     report.source_messages = u64::from(st.exists);
     let store = &ctx.store;
-    let mut known = store
-        .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
+    // What the map holds for the folder, counted: its rows are read only where needed (the
+    // changed messages of a delta, a small folder, a reconciliation).
+    let summary = store
+        .mail_folder_summary(ctx.id, &plan.src, st.uidvalidity)
         .await?;
-    let metas = if st.exists == 0 {
+    let recovering = summary.pending > 0 || summary.other_uidvalidity > 0;
+    // A folder with many messages to copy is copied in parts (UID ranges), each listing its
+    // own range and reading its own items, so that memory does not grow with the folder.
+    let can_split = !ctx.opts.dry_run;
+    let delta = if st.exists == 0 || recovering {
+        None
+    } else {
+        delta_start(ctx, work, &st)
+    };
+    // A full listing of a big folder is left to its parts.
+    let split_full = can_split
+        && delta.is_none()
+        && st.exists as usize >= ctx.split_from
+        && summary.other_uidvalidity == 0;
+    let metas = if st.exists == 0 || split_full {
         Vec::new()
-    } else if let Some((uidnext, modseq)) = delta_start(ctx, work, &st, &known) {
+    } else if let Some((uidnext, modseq)) = delta {
         // The last pass copied everything below `uidnext`: list only the messages whose
         // flags changed since (CONDSTORE) and the new ones.
         let mut metas = if uidnext > 1 {
@@ -572,6 +943,24 @@ async fn process_folder(
         s.uid_fetch_meta("1:*", None)
             .await
             .map_err(src_err("list messages"))?
+    };
+    // The items the pass needs: all of a small folder (or of one to reconcile), those of the
+    // listed messages in a delta, none for a split folder (its parts read their own).
+    let mut partial = false;
+    let mut known = if recovering || (delta.is_none() && !split_full) {
+        store
+            .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
+            .await?
+    } else if delta.is_some() {
+        partial = true;
+        let keys: Vec<String> = metas
+            .iter()
+            .map(|m| Item::mail_key(st.uidvalidity, m.uid))
+            .collect();
+        store.items_by_keys(ctx.id, &plan.src, &keys).await?
+    } else {
+        partial = true;
+        Vec::new()
     };
 
     // The source folder's UIDVALIDITY changed: recognise copied messages by fingerprint.
@@ -604,7 +993,7 @@ async fn process_folder(
     if ctx.opts.dry_run {
         report.to_copy = missing_before.len() as u64;
         report.to_copy_bytes = missing_before.iter().map(|m| m.size.unwrap_or(0)).sum();
-        return Ok(report);
+        return Ok(Scanned::Done(report));
     }
 
     let mut dst_st = d
@@ -612,6 +1001,14 @@ async fn process_folder(
         .await
         .map_err(dst_err("open a folder"))?;
 
+    let dst_changed = summary
+        .dst_uidvalidity
+        .is_some_and(|(lo, hi)| lo != dst_st.uidvalidity || hi != dst_st.uidvalidity);
+    if partial && dst_changed {
+        known = store
+            .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
+            .await?;
+    }
     // The destination folder's UIDVALIDITY changed: find our messages again by fingerprint.
     if known
         .iter()
@@ -630,16 +1027,40 @@ async fn process_folder(
             .select(&plan.dst)
             .await
             .map_err(dst_err("open a folder"))?;
-        let after = known
-            .iter()
-            .filter(|i| !i.pending && i.dst_uidvalidity == Some(dst_st.uidvalidity))
-            .filter_map(|i| i.dst_uid)
-            .max()
-            .unwrap_or(0);
+        let after = reconcile_from(&known, dst_st.uidvalidity);
         rematch_destination(&ctx.store, ctx.id, d, &dst_st, &known, after).await?;
         known = store
             .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
             .await?;
+    }
+
+    // Parts copied side by side only where the destination gives each appended message's UID
+    // (UIDPLUS): a reconciliation after an interruption then knows which destination UIDs
+    // are ours whatever order the parts landed in, and the UID map stays whole. Elsewhere
+    // the parts go one after the other on this pair, in UID order, as an unsplit folder.
+    let parallel = ctx.opts.limits.split_parallel && ctx.workers > 1 && d.capabilities().uidplus();
+    if split_full {
+        let mut uids = s
+            .uid_search("ALL")
+            .await
+            .map_err(src_err("list messages"))?;
+        uids.sort_unstable();
+        // Nothing left (all expunged meanwhile): the folder is done below.
+        if !uids.is_empty() {
+            let ranges = part_ranges(&uids, part_size(ctx, uids.len(), parallel));
+            tracing::info!(folder = %plan.display, messages = uids.len(), parts = ranges.len(), "splitting a big folder");
+            return Ok(Scanned::Split(
+                Box::new(new_split(
+                    work,
+                    st,
+                    dst_st.uidvalidity,
+                    purged,
+                    ranges.len(),
+                    parallel,
+                )),
+                ranges,
+            ));
+        }
     }
 
     let by_uid: HashMap<u32, &Item> = known
@@ -647,46 +1068,34 @@ async fn process_folder(
         .filter(|i| i.src_uidvalidity == Some(st.uidvalidity))
         .filter_map(|i| i.src_uid.map(|u| (u, i)))
         .collect();
-
-    // Flag changes since the last pass, grouped by the new flag set (one STORE per set).
-    #[derive(Default)]
-    struct FlagGroup<'a> {
-        flags: Vec<String>,
-        dst_uids: Vec<u32>,
-        items: Vec<&'a Item>,
-    }
-    let mut groups: HashMap<String, FlagGroup> = HashMap::new();
-    for m in &metas {
-        let Some(item) = by_uid.get(&m.uid) else {
-            continue;
-        };
-        let flags = normalise_flags(&m.flags);
-        let joined = flags.join(" ");
-        if joined != item.flags
-            && item.dst_uidvalidity == Some(dst_st.uidvalidity)
-            && let Some(dst_uid) = item.dst_uid
-        {
-            let g = groups.entry(joined).or_default();
-            g.flags = flags;
-            g.dst_uids.push(dst_uid);
-            g.items.push(item);
-        }
-    }
-    for (joined, mut g) in groups {
-        g.dst_uids.sort_unstable();
-        d.uid_store(&uid_set(&g.dst_uids), "FLAGS.SILENT", &g.flags)
-            .await
-            .map_err(dst_err("update flags"))?;
-        let updates: Vec<_> = g.items.iter().map(|i| (i.key(), joined.clone())).collect();
-        store.set_flags(ctx.id, &updates).await?;
-        report.flags_updated += g.dst_uids.len() as u64;
-    }
+    report.flags_updated += sync_flags(ctx, d, &metas, &by_uid, dst_st.uidvalidity).await?;
 
     let missing: Vec<&MessageMeta> = metas
         .iter()
         .filter(|m| !by_uid.contains_key(&m.uid))
         .filter(|m| !purged.contains(&Item::mail_key(st.uidvalidity, m.uid)))
         .collect();
+    if can_split && missing.len() >= ctx.split_from {
+        let mut uids: Vec<u32> = missing.iter().map(|m| m.uid).collect();
+        uids.sort_unstable();
+        let ranges = part_ranges(&uids, part_size(ctx, uids.len(), parallel));
+        tracing::info!(folder = %plan.display, messages = uids.len(), parts = ranges.len(), "splitting a big folder");
+        report.parts = ranges.len() as u32;
+        let mut split = Box::new(new_split(
+            work,
+            st,
+            dst_st.uidvalidity,
+            purged,
+            ranges.len(),
+            parallel,
+        ));
+        split
+            .state
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .report = report;
+        return Ok(Scanned::Split(split, ranges));
+    }
     report.to_copy = missing.len() as u64;
     report.to_copy_bytes = missing.iter().map(|m| m.size.unwrap_or(0)).sum();
     ctx.events.send(Event::FolderScanned {
@@ -714,22 +1123,208 @@ async fn process_folder(
             },
         )
         .await?;
+    Ok(Scanned::Done(report))
+}
+
+fn new_split(
+    work: &Work,
+    st: MailboxStatus,
+    dst_uidvalidity: u32,
+    purged: HashSet<String>,
+    parts: usize,
+    parallel: bool,
+) -> Split {
+    Split {
+        work: work.clone(),
+        st,
+        dst_uidvalidity,
+        purged,
+        parallel,
+        state: Mutex::new(SplitState {
+            left: parts,
+            report: FolderReport {
+                parts: parts as u32,
+                ..Default::default()
+            },
+            error: None,
+            finished: false,
+        }),
+    }
+}
+
+/// Messages per part of a split folder: about four parts per connection pair, so that the
+/// pairs finish together, between half the split threshold and 5,000.
+fn part_size(ctx: &Ctx, messages: usize, parallel: bool) -> usize {
+    let pairs = if parallel { ctx.workers.max(1) } else { 1 };
+    let even = messages.div_ceil(4 * pairs);
+    even.max(ctx.split_from / 2).clamp(1, 5000)
+}
+
+/// Consecutive UID ranges of `size` messages each over sorted `uids`.
+fn part_ranges(uids: &[u32], size: usize) -> Vec<(u32, u32)> {
+    uids.chunks(size.max(1))
+        .map(|c| (c[0], c[c.len() - 1]))
+        .collect()
+}
+
+/// Where the reconciliation of pending items may start on the destination: the highest UID
+/// below which every UID belongs to a confirmed item of the folder. The destination UIDs of
+/// pending items are unknown, and with a split folder parts append side by side, so an item
+/// confirmed by one part can sit above one still pending in another: starting after the
+/// highest confirmed UID (enough for one connection) could miss a pending item that landed
+/// and copy it twice.
+fn reconcile_from(known: &[Item], dst_uidvalidity: u32) -> u32 {
+    let mut taken: Vec<u32> = known
+        .iter()
+        .filter(|i| !i.pending && i.dst_uidvalidity == Some(dst_uidvalidity))
+        .filter_map(|i| i.dst_uid)
+        .collect();
+    taken.sort_unstable();
+    taken.dedup();
+    let mut after = 0;
+    for uid in taken {
+        if uid != after + 1 {
+            break;
+        }
+        after = uid;
+    }
+    after
+}
+
+/// Brings flag changes over for messages already copied, grouped by the new flag set (one
+/// STORE per set). The destination folder must be selected. Returns how many changed.
+async fn sync_flags(
+    ctx: &Ctx,
+    d: &mut Client,
+    metas: &[MessageMeta],
+    by_uid: &HashMap<u32, &Item>,
+    dst_uidvalidity: u32,
+) -> Result<u64, EngineError> {
+    #[derive(Default)]
+    struct FlagGroup<'a> {
+        flags: Vec<String>,
+        dst_uids: Vec<u32>,
+        items: Vec<&'a Item>,
+    }
+    let mut groups: HashMap<String, FlagGroup> = HashMap::new();
+    for m in metas {
+        let Some(item) = by_uid.get(&m.uid) else {
+            continue;
+        };
+        let flags = normalise_flags(&m.flags);
+        let joined = flags.join(" ");
+        if joined != item.flags
+            && item.dst_uidvalidity == Some(dst_uidvalidity)
+            && let Some(dst_uid) = item.dst_uid
+        {
+            let g = groups.entry(joined).or_default();
+            g.flags = flags;
+            g.dst_uids.push(dst_uid);
+            g.items.push(item);
+        }
+    }
+    let mut updated = 0;
+    for (joined, mut g) in groups {
+        g.dst_uids.sort_unstable();
+        d.uid_store(&uid_set(&g.dst_uids), "FLAGS.SILENT", &g.flags)
+            .await
+            .map_err(dst_err("update flags"))?;
+        let updates: Vec<_> = g.items.iter().map(|i| (i.key(), joined.clone())).collect();
+        ctx.store.set_flags(ctx.id, &updates).await?;
+        updated += g.dst_uids.len() as u64;
+    }
+    Ok(updated)
+}
+
+/// Copies one part of a split folder: the messages with a source UID in `lo..=hi` that the
+/// map does not hold, after bringing flag changes of the copied ones over.
+async fn process_part(
+    ctx: &Ctx,
+    s: &mut Client,
+    d: &mut Client,
+    split: &Split,
+    lo: u32,
+    hi: u32,
+) -> Result<FolderReport, EngineError> {
+    let plan = &split.work.plan;
+    let st = &split.st;
+    let mut report = FolderReport::default();
+    if ctx.cancel.is_cancelled() {
+        return Ok(report);
+    }
+    let now = s
+        .examine(&plan.src)
+        .await
+        .map_err(src_err("open a folder"))?;
+    if now.uidvalidity != st.uidvalidity {
+        return Err(EngineError::imap(
+            Side::Source,
+            "go on copying a folder",
+            passeur_imap::Error::Closed {
+                reason: Some("the folder's UIDVALIDITY changed".into()),
+            },
+        ));
+    }
+    let mut metas = s
+        .uid_fetch_meta(&format!("{lo}:{hi}"), None)
+        .await
+        .map_err(src_err("list messages"))?;
+    metas.retain(|m| m.uid >= lo && m.uid <= hi);
+    let known = ctx
+        .store
+        .items_in_uid_range(ctx.id, &plan.src, st.uidvalidity, lo, hi)
+        .await?;
+    let by_uid: HashMap<u32, &Item> = known
+        .iter()
+        .filter_map(|i| i.src_uid.map(|u| (u, i)))
+        .collect();
+    let changed = metas.iter().any(|m| {
+        by_uid
+            .get(&m.uid)
+            .is_some_and(|i| normalise_flags(&m.flags).join(" ") != i.flags)
+    });
+    if changed {
+        let dst_st = d
+            .select(&plan.dst)
+            .await
+            .map_err(dst_err("open a folder"))?;
+        if dst_st.uidvalidity == split.dst_uidvalidity {
+            report.flags_updated += sync_flags(ctx, d, &metas, &by_uid, dst_st.uidvalidity).await?;
+        }
+    }
+    let missing: Vec<&MessageMeta> = metas
+        .iter()
+        .filter(|m| !by_uid.contains_key(&m.uid))
+        .filter(|m| {
+            !split
+                .purged
+                .contains(&Item::mail_key(st.uidvalidity, m.uid))
+        })
+        .collect();
+    report.to_copy = missing.len() as u64;
+    report.to_copy_bytes = missing.iter().map(|m| m.size.unwrap_or(0)).sum();
+    ctx.events.send(Event::FolderScanned {
+        folder: plan.display.clone(),
+        to_copy: report.to_copy,
+        bytes: report.to_copy_bytes,
+    });
+    if !missing.is_empty() {
+        copy_missing(ctx, s, d, plan, st, &missing, &mut report).await?;
+    }
     Ok(report)
 }
 
 /// Where an incremental listing of the source folder can start: the UIDNEXT and HIGHESTMODSEQ
 /// the previous pass saw, when that pass completed the folder and nothing since (UIDVALIDITY,
 /// destination, `--full`) asks for a full listing.
-fn delta_start(ctx: &Ctx, work: &Work, st: &MailboxStatus, known: &[Item]) -> Option<(u32, u64)> {
+/// The caller has checked that no item of the folder is pending or under another UIDVALIDITY.
+fn delta_start(ctx: &Ctx, work: &Work, st: &MailboxStatus) -> Option<(u32, u64)> {
     let prev = work.prev.as_ref()?;
     let usable = !ctx.opts.full
         && prev.complete
         && prev.dst_name == work.plan.dst
         && prev.src_uidvalidity == Some(st.uidvalidity)
-        && st.highestmodseq.is_some()
-        && known
-            .iter()
-            .all(|i| !i.pending && i.src_uidvalidity == Some(st.uidvalidity));
+        && st.highestmodseq.is_some();
     if !usable {
         return None;
     }
@@ -1332,6 +1927,51 @@ mod tests {
             size: Some(size),
             modseq: None,
         }
+    }
+
+    fn confirmed(dst_uid: u32, pending: bool) -> Item {
+        Item {
+            kind: ContentKind::Mail,
+            src_folder: "INBOX".into(),
+            src_key: format!("1/{dst_uid}"),
+            src_uidvalidity: Some(1),
+            src_uid: Some(dst_uid),
+            fingerprint: String::new(),
+            dst_folder: "INBOX".into(),
+            dst_uidvalidity: (!pending).then_some(5),
+            dst_uid: (!pending).then_some(dst_uid),
+            dst_key: None,
+            pass: 1,
+            size: 1,
+            flags: String::new(),
+            etag: None,
+            pending,
+        }
+    }
+
+    #[test]
+    fn reconciliation_starts_below_the_first_uid_not_confirmed() {
+        // Parts confirmed 1-3 and 6-7; what one part left pending may sit at 4-5.
+        let known: Vec<Item> = [1, 2, 3, 6, 7]
+            .into_iter()
+            .map(|u| confirmed(u, false))
+            .chain([confirmed(100, true)])
+            .collect();
+        assert_eq!(reconcile_from(&known, 5), 3);
+        // Under another destination UIDVALIDITY nothing counts as ours.
+        assert_eq!(reconcile_from(&known, 6), 0);
+        // Not starting at 1 (messages of the user's own): from the start.
+        let known: Vec<Item> = [3, 4].into_iter().map(|u| confirmed(u, false)).collect();
+        assert_eq!(reconcile_from(&known, 5), 0);
+        assert_eq!(reconcile_from(&[], 5), 0);
+    }
+
+    #[test]
+    fn parts_are_consecutive_uid_ranges() {
+        let uids = [2, 3, 5, 8, 13, 21, 34];
+        assert_eq!(part_ranges(&uids, 3), vec![(2, 5), (8, 21), (34, 34)]);
+        assert_eq!(part_ranges(&uids, 10), vec![(2, 34)]);
+        assert!(part_ranges(&[], 3).is_empty());
     }
 
     #[test]

@@ -115,6 +115,7 @@ impl Pop3Report {
                 failed: self.failed,
                 unchanged: false,
                 delta: false,
+                parts: 0,
                 error: None,
             }],
             counters: self.counters,

@@ -7,8 +7,8 @@ use passeur_types::{ContentKind, MigrationId};
 use crate::row::RowExt;
 use crate::runs::parse_kind;
 use crate::types::{
-    Completion, FAILURE_TEXT_MAX, Failure, Item, ItemKey, ItemNote, Rekey, Result, excerpt, now,
-    opt_u32,
+    Completion, FAILURE_TEXT_MAX, Failure, Item, ItemKey, ItemNote, MailFolderSummary, Rekey,
+    Result, excerpt, now, opt_u32,
 };
 use crate::{Backend, Store, with_pool, write_tx};
 
@@ -89,6 +89,127 @@ impl Store {
             .await?;
             rows.iter().map(item_from_row).collect()
         })
+    }
+
+    /// The mail items of one source folder under one UIDVALIDITY with a source UID in
+    /// `lo..=hi`, pending ones included, by UID.
+    pub async fn items_in_uid_range(
+        &self,
+        id: MigrationId,
+        src_folder: &str,
+        uidvalidity: u32,
+        lo: u32,
+        hi: u32,
+    ) -> Result<Vec<Item>> {
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT * FROM items WHERE migration_id = $1 AND kind = $2 AND src_folder = $3
+                   AND src_uid >= $4 AND src_uid <= $5 AND src_uidvalidity = $6
+                 ORDER BY src_uid",
+            )
+            .bind(id.to_string())
+            .bind(ContentKind::Mail.as_str())
+            .bind(src_folder)
+            .bind(i64::from(lo))
+            .bind(i64::from(hi))
+            .bind(i64::from(uidvalidity))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(item_from_row).collect()
+        })
+    }
+
+    /// The mail items of one source folder with these source keys (`UIDVALIDITY/UID`),
+    /// pending ones included.
+    pub async fn items_by_keys(
+        &self,
+        id: MigrationId,
+        src_folder: &str,
+        keys: &[String],
+    ) -> Result<Vec<Item>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(500) {
+            // Only numbered placeholders are formatted in; the keys are bound.
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+            let sql = format!(
+                "SELECT * FROM items WHERE migration_id = $1 AND kind = $2 AND src_folder = $3
+                   AND src_key IN ({})",
+                marks.join(", ")
+            );
+            with_pool!(self, |pool| {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(id.to_string())
+                    .bind(ContentKind::Mail.as_str())
+                    .bind(src_folder);
+                for k in chunk {
+                    q = q.bind(k);
+                }
+                let rows = q.fetch_all(pool).await?;
+                for r in &rows {
+                    out.push(item_from_row(r)?);
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// What the map holds for one mail folder (counts, no rows): whether items are pending,
+    /// recorded under another source UIDVALIDITY than `src_uidvalidity`, and which
+    /// destination UIDVALIDITYs the confirmed ones carry.
+    pub async fn mail_folder_summary(
+        &self,
+        id: MigrationId,
+        src_folder: &str,
+        src_uidvalidity: u32,
+    ) -> Result<MailFolderSummary> {
+        with_pool!(self, |pool| {
+            let (items, pending, other, lo, hi): (i64, i64, i64, Option<i64>, Option<i64>) =
+                sqlx::query_as(
+                    "SELECT COUNT(*),
+                        COALESCE(SUM(CASE WHEN pending THEN 1 ELSE 0 END), 0),
+                        COALESCE(SUM(CASE WHEN COALESCE(src_uidvalidity, -1) <> $4
+                            THEN 1 ELSE 0 END), 0),
+                        MIN(CASE WHEN pending THEN NULL ELSE dst_uidvalidity END),
+                        MAX(CASE WHEN pending THEN NULL ELSE dst_uidvalidity END)
+                     FROM items WHERE migration_id = $1 AND kind = $2 AND src_folder = $3",
+                )
+                .bind(id.to_string())
+                .bind(ContentKind::Mail.as_str())
+                .bind(src_folder)
+                .bind(i64::from(src_uidvalidity))
+                .fetch_one(pool)
+                .await?;
+            Ok(MailFolderSummary {
+                items: items as u64,
+                pending: pending as u64,
+                other_uidvalidity: other as u64,
+                dst_uidvalidity: match (opt_u32(lo), opt_u32(hi)) {
+                    (Some(lo), Some(hi)) => Some((lo, hi)),
+                    _ => None,
+                },
+            })
+        })
+    }
+
+    /// How many mail items the map holds for these source folders (pending ones included),
+    /// counted on the index, without reading the rows.
+    pub async fn count_in_folders(&self, id: MigrationId, folders: &[&str]) -> Result<u64> {
+        let mut total = 0u64;
+        for f in folders {
+            let n: i64 = with_pool!(self, |pool| {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM items
+                     WHERE migration_id = $1 AND kind = $2 AND src_folder = $3",
+                )
+                .bind(id.to_string())
+                .bind(ContentKind::Mail.as_str())
+                .bind(*f)
+                .fetch_one(pool)
+                .await?
+            });
+            total += n as u64;
+        }
+        Ok(total)
     }
 
     /// Items copied in pass `from_pass` or later (all items for `from_pass` = 1).

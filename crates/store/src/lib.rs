@@ -72,7 +72,8 @@ pub use oauth_signins::OAuthSignin;
 pub use projects::{NewProject, NewSession, Project, Session};
 pub use types::{
     Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,
-    ItemNote, MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result, StoreError,
+    ItemNote, MailFolderSummary, MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result,
+    StoreError,
 };
 pub use uploads::Upload;
 

@@ -20,6 +20,7 @@ const STEPS: &[&str] = &[
     include_str!("../migrations/postgres/0005_item_notes.sql"),
     include_str!("../migrations/postgres/0006_upload_chunks.sql"),
     include_str!("../migrations/postgres/0007_oauth_signins.sql"),
+    include_str!("../migrations/postgres/0008_items_by_src_uid.sql"),
 ];
 
 /// Serialises schema upgrades of processes that start together (any fixed number).

@@ -24,6 +24,7 @@ const STEPS: &[&str] = &[
     include_str!("../migrations/sqlite/0008_item_notes.sql"),
     include_str!("../migrations/sqlite/0009_upload_chunks.sql"),
     include_str!("../migrations/sqlite/0010_oauth_signins.sql"),
+    include_str!("../migrations/sqlite/0011_items_by_src_uid.sql"),
 ];
 
 /// Opens (creating if needed) the store file and brings its schema up to date.

@@ -789,3 +789,67 @@ on_both!(item_notes_are_kept_once_per_item_and_note, |db| {
         ]
     );
 });
+
+on_both!(a_mail_folder_is_read_by_range_by_keys_and_summed_up, |db| {
+    let store = db.open().await;
+    let id = new_migration(&store).await;
+    store.begin_pass(id).await.unwrap();
+    let mut items: Vec<Item> = (1..=10).map(|uid| mail("INBOX", uid, 1)).collect();
+    // One item recorded under an older source UIDVALIDITY.
+    items[9].src_uidvalidity = Some(6);
+    items[9].src_key = Item::mail_key(6, 10);
+    store.insert_pending(id, &items).await.unwrap();
+    store
+        .insert_pending(id, &[mail("Sent", 3, 1)])
+        .await
+        .unwrap();
+    let keys: Vec<String> = (1..=8).map(|u| Item::mail_key(7, u)).collect();
+    let confirmed: Vec<Completion> = keys.iter().map(|k| done(k, 100)).collect();
+    store.complete(id, &confirmed).await.unwrap();
+
+    let range = store
+        .items_in_uid_range(id, "INBOX", 7, 3, 9)
+        .await
+        .unwrap();
+    let uids: Vec<u32> = range.iter().filter_map(|i| i.src_uid).collect();
+    assert_eq!(uids, vec![3, 4, 5, 6, 7, 8, 9]);
+    assert!(
+        store
+            .items_in_uid_range(id, "INBOX", 6, 1, 9)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let wanted: Vec<String> = ["7/2", "7/9", "7/11", "6/10"].map(String::from).to_vec();
+    let mut got: Vec<String> = store
+        .items_by_keys(id, "INBOX", &wanted)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.src_key)
+        .collect();
+    got.sort();
+    assert_eq!(got, vec!["6/10", "7/2", "7/9"]);
+
+    let s = store.mail_folder_summary(id, "INBOX", 7).await.unwrap();
+    assert_eq!(
+        s,
+        MailFolderSummary {
+            items: 10,
+            pending: 2,
+            other_uidvalidity: 1,
+            dst_uidvalidity: Some((9, 9)),
+        }
+    );
+    let empty = store.mail_folder_summary(id, "Drafts", 7).await.unwrap();
+    assert_eq!(empty, MailFolderSummary::default());
+    assert_eq!(
+        store
+            .count_in_folders(id, &["INBOX", "Sent"])
+            .await
+            .unwrap(),
+        11
+    );
+    assert_eq!(store.count_in_folders(id, &[]).await.unwrap(), 0);
+});

@@ -178,6 +178,21 @@ pub struct PassCounters {
     pub failed: u64,
 }
 
+/// What the item map holds for one mail folder, read without loading its rows: enough to know
+/// whether a pass must reconcile or re-key before it can trust the map.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailFolderSummary {
+    /// Items, pending ones included.
+    pub items: u64,
+    /// Items written before a copy and not confirmed.
+    pub pending: u64,
+    /// Items recorded under another source UIDVALIDITY than the one asked about.
+    pub other_uidvalidity: u64,
+    /// The lowest and highest destination UIDVALIDITY of the confirmed items (none without
+    /// UIDPLUS).
+    pub dst_uidvalidity: Option<(u32, u32)>,
+}
+
 /// The last seen state of a source folder, which lets an unchanged folder be skipped outright.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FolderState {

@@ -6,7 +6,7 @@
 //! resync), and the result is verified over IMAP against the source (folders, counts,
 //! body SHA-256, flags+keywords, INTERNALDATE).
 //!
-//! usage: passeur-bench [--corpus small|c5000|s20000]... [--tools passeur,doveadm,mbsync]
+//! usage: passeur-bench [--corpus small|c5000|s20000|s100k|s1m]... [--tools passeur,doveadm,mbsync]
 //!                      [--passeur PATH] [--out DIR] [--runs N] [--compress]
 //!
 //! `--pop3` benchmarks POP3 -> IMAP instead: the corpus's messages all in the source INBOX,
@@ -36,11 +36,13 @@ use passeur_testkit::{Dovecot, DovecotOptions};
 
 #[path = "bench/courier.rs"]
 mod courier;
+#[path = "bench/ingest.rs"]
+mod ingest;
 #[path = "bench/pop3.rs"]
 mod pop3;
 
-const USAGE: &str = "usage: passeur-bench [--corpus small|c5000|s20000]... \
-[--tools passeur,doveadm,mbsync[,imapsync]] [--passeur PATH] [--out DIR] [--runs N] [--compress] [--rawlog] [--pop3] [--dest dovecot|courier]";
+const USAGE: &str = "usage: passeur-bench [--corpus small|c5000|s20000|s100k|s1m]... \
+[--tools passeur,doveadm,mbsync[,imapsync]] [--passeur PATH] [--out DIR] [--runs N] [--compress] [--rawlog] [--pop3] [--dest dovecot|courier] [--ingest N]";
 
 struct Args {
     corpora: Vec<String>,
@@ -54,6 +56,9 @@ struct Args {
     pop3: bool,
     /// Copy into Courier-IMAP instead of Dovecot.
     courier: bool,
+    /// Connections of the bare APPEND loop that measures the destination's own limit
+    /// (0: not measured).
+    ingest: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -67,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
         rawlog: false,
         pop3: false,
         courier: false,
+        ingest: 4,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -85,6 +91,7 @@ fn parse_args() -> Result<Args, String> {
             "--compress" => a.compress = true,
             "--rawlog" => a.rawlog = true,
             "--pop3" => a.pop3 = true,
+            "--ingest" => a.ingest = value()?.parse().map_err(|e| format!("--ingest: {e}"))?,
             "--dest" => match value()?.as_str() {
                 "dovecot" => a.courier = false,
                 "courier" => a.courier = true,
@@ -106,7 +113,15 @@ fn corpus_spec(name: &str) -> Result<CorpusSpec, String> {
         "c5000" => (42, 5000, Profile::Realistic),
         "s20000" => (43, 20000, Profile::Small),
         "small" => (7, 500, Profile::Realistic),
-        other => return Err(format!("unknown corpus {other} (small, c5000, s20000)")),
+        // INBOX gets 29 % of every corpus (see `corpus::FOLDERS`): 29,000 here.
+        "s100k" => (44, 100_000, Profile::Small),
+        // Run by hand: about 5 GB per copy on disk (see bench/README.md).
+        "s1m" => (45, 1_000_000, Profile::Small),
+        other => {
+            return Err(format!(
+                "unknown corpus {other} (small, c5000, s20000, s100k, s1m)"
+            ));
+        }
     };
     Ok(CorpusSpec {
         seed,
@@ -252,7 +267,9 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed, Resync), Str
     fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let io = |e: io::Error| format!("cannot run {tool}: {e}");
     match tool {
-        "passeur" => {
+        // `passeur-nosplit`: the same binary with folder splitting off (PASSEUR_SPLIT_FROM
+        // above any folder), to see what splitting big folders across connections brings.
+        "passeur" | "passeur-nosplit" => {
             let bin = ctx
                 .passeur
                 .clone()
@@ -276,9 +293,15 @@ fn run_tool(ctx: &Ctx, tool: &str, n: u32) -> Result<(Timed, Timed, Resync), Str
                 "--no-progress".into(),
             ];
             migrate.extend(extra.split_whitespace().map(str::to_owned));
+            let split_from = if tool == "passeur-nosplit" {
+                u32::MAX.to_string()
+            } else {
+                std::env::var("PASSEUR_SPLIT_FROM").unwrap_or_else(|_| "2000".into())
+            };
             let env = [
                 ("PASSEUR_FROM_PASSWORD", "pass1".to_string()),
                 ("PASSEUR_TO_PASSWORD", dst_pass),
+                ("PASSEUR_SPLIT_FROM", split_from),
             ];
             let full = timed(&bin_s, &migrate, &env, &work.join("full.log")).map_err(io)?;
             let id = full
@@ -437,7 +460,8 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
     let base = base
         .canonicalize()
         .map_err(|e| format!("cannot resolve {}: {e}", base.display()))?;
-    let users = 2 + args.tools.len() as u32 * args.runs;
+    // One more user for the bare APPEND loop (the destination's own limit).
+    let users = 3 + args.tools.len() as u32 * args.runs;
     // No COMPRESS=DEFLATE by default: on loopback it only burns CPU (mbsync uses it when
     // offered, 13x its CPU time), and the baseline figures were taken without it.
     let src = Dovecot::start_in(
@@ -508,6 +532,24 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
         source.bytes() as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
+    let floor = if args.ingest > 0 {
+        match ingest::parallel_append(&dst, users, &spec, args.ingest) {
+            Ok(secs) => {
+                println!(
+                    "   destination's own limit, {} connections (bare pipelined MULTIAPPEND \
+                     loop, bodies in memory): {secs:.2}s",
+                    args.ingest
+                );
+                Some((args.ingest, secs))
+            }
+            Err(e) => {
+                println!("   cannot run the bare APPEND loop: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let ctx = Ctx {
         src: &src,
         dst: &dst,
@@ -589,7 +631,26 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
     }
     let mb = source.bytes() as f64 / 1e6;
     let msgs = source.messages() as f64;
-    let table = render(rows.iter().filter(|r| r.corpus == name), msgs, mb);
+    let mut table = render(rows.iter().filter(|r| r.corpus == name), msgs, mb);
+    if let Some((n, secs)) = floor {
+        let _ = writeln!(
+            table,
+            "\ndestination's own limit with {n} connections (bare pipelined MULTIAPPEND loop, \
+             bodies in memory): {secs:.2} s"
+        );
+        let best = rows
+            .iter()
+            .filter(|r| r.corpus == name && r.tool == "passeur")
+            .filter_map(|r| r.full.as_ref().map(|f| f.wall))
+            .fold(f64::INFINITY, f64::min);
+        if best.is_finite() {
+            let _ = writeln!(
+                table,
+                "\npasseur/destination-limit wall-time ratio: {:.2}",
+                best / secs.max(0.001)
+            );
+        }
+    }
     println!("\n{table}");
     let md = args.out.join("results.md");
     let mut prev = fs::read_to_string(&md).unwrap_or_default();
@@ -733,10 +794,12 @@ fn render<'a>(rows: impl Iterator<Item = &'a Row>, msgs: f64, mb: f64) -> String
                 Some(acc.map_or(w, |a| a.min(w)))
             })
     };
-    if let Some(p) = best("passeur") {
-        for peer in ["doveadm", "mbsync", "imapsync", "seqcopy"] {
-            if let Some(w) = best(peer) {
-                let _ = writeln!(t, "\npasseur/{peer} wall-time ratio: {:.2}", p / w);
+    for me in ["passeur", "passeur-nosplit"] {
+        if let Some(p) = best(me) {
+            for peer in ["doveadm", "mbsync", "imapsync", "seqcopy"] {
+                if let Some(w) = best(peer) {
+                    let _ = writeln!(t, "\n{me}/{peer} wall-time ratio: {:.2}", p / w);
+                }
             }
         }
     }

@@ -1252,19 +1252,7 @@ async fn process_part(
     if ctx.cancel.is_cancelled() {
         return Ok(report);
     }
-    let now = s
-        .examine(&plan.src)
-        .await
-        .map_err(src_err("open a folder"))?;
-    if now.uidvalidity != st.uidvalidity {
-        return Err(EngineError::imap(
-            Side::Source,
-            "go on copying a folder",
-            passeur_imap::Error::Closed {
-                reason: Some("the folder's UIDVALIDITY changed".into()),
-            },
-        ));
-    }
+    examine_unchanged(s, plan, st).await?;
     let mut metas = s
         .uid_fetch_meta(&format!("{lo}:{hi}"), None)
         .await
@@ -1803,7 +1791,19 @@ async fn reopen_source(
     st: &MailboxStatus,
 ) -> Result<(), EngineError> {
     let mut fresh = ctx.src.connect(Side::Source).await?;
-    let now = fresh
+    examine_unchanged(&mut fresh, plan, st).await?;
+    *s = fresh;
+    Ok(())
+}
+
+/// Opens the source folder read-only on `s`, checking that its UIDVALIDITY is still the one
+/// the scan saw (a change makes the folder start over: a retryable error).
+async fn examine_unchanged(
+    s: &mut Client,
+    plan: &FolderPlan,
+    st: &MailboxStatus,
+) -> Result<(), EngineError> {
+    let now = s
         .examine(&plan.src)
         .await
         .map_err(src_err("open a folder"))?;
@@ -1816,7 +1816,6 @@ async fn reopen_source(
             },
         ));
     }
-    *s = fresh;
     Ok(())
 }
 

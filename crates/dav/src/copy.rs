@@ -570,7 +570,9 @@ async fn place_new(
         PutOutcome::Rejected { status, reason } => {
             let refusal = format!("the destination refused it: HTTP {status} {reason}");
             match p.ext {
-                "ics" => retry_repaired(dst, &dst_href, p, src_href, src_etag, refusal).await?,
+                "ics" | "vcf" => {
+                    retry_repaired(dst, &dst_href, p, src_href, src_etag, refusal).await?
+                }
                 _ => failed(refusal),
             }
         }
@@ -593,7 +595,11 @@ async fn retry_repaired(
         uid: Some(p.uid.clone()),
         error,
     };
-    let Some(r) = passeur_formats::repair::repair_ics(&p.text) else {
+    let repaired = match p.ext {
+        "vcf" => passeur_formats::repair::repair_vcf(&p.text),
+        _ => passeur_formats::repair::repair_ics(&p.text),
+    };
+    let Some(r) = repaired else {
         return Ok(failed(refusal));
     };
     let again = match dst

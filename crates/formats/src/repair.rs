@@ -82,7 +82,7 @@ fn parse(text: &str) -> Option<Node> {
             }
         }
     }
-    root.filter(|r| r.name == "VCALENDAR")
+    root
 }
 
 /// A `VALUE=DATE` property.
@@ -147,7 +147,7 @@ const SINGLE: &[&str] = &[
 /// nothing was found to change (the refusal has another cause) or the text is not one
 /// VCALENDAR.
 pub fn repair_ics(text: &str) -> Option<Repaired> {
-    let mut cal = parse(text)?;
+    let mut cal = parse(text).filter(|r| r.name == "VCALENDAR")?;
     let mut changes = Vec::new();
     fix_timezones(&mut cal, &mut changes);
     let has_master = cal
@@ -180,14 +180,42 @@ pub fn repair_ics(text: &str) -> Option<Repaired> {
     Some(Repaired { text: out, changes })
 }
 
-fn fix_component(c: &mut Node, changes: &mut Vec<String>) {
+/// Properties a vCard may hold once (RFC 6350 §6, cardinality 1 or *1), which servers such as
+/// Radicale refuse to see twice.
+const VCARD_SINGLE: &[&str] = &[
+    "N",
+    "BDAY",
+    "ANNIVERSARY",
+    "GENDER",
+    "KIND",
+    "PRODID",
+    "REV",
+    "UID",
+];
+
+/// Rewrites what servers refuse in a vCard: a property it may hold once given twice keeps the
+/// first, the others in `X-PASSEUR-…`. `None` when nothing was found to change or the text is
+/// not one VCARD.
+pub fn repair_vcf(text: &str) -> Option<Repaired> {
+    let mut card = parse(text).filter(|r| r.name == "VCARD")?;
+    let mut changes = Vec::new();
+    keep_first(&mut card, VCARD_SINGLE, &mut changes);
+    if changes.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    card.write(&mut out);
+    Some(Repaired { text: out, changes })
+}
+
+/// Repeated single properties: the first stays, the others are kept aside.
+fn keep_first(c: &mut Node, single: &[&str], changes: &mut Vec<String>) {
     let kind = c.name.clone();
-    // Repeated single properties: the first stays, the others are kept aside.
     let mut seen: Vec<String> = Vec::new();
     let mut moved = Vec::new();
     c.props.retain(|l| {
         let n = &l.prop.name;
-        if SINGLE.contains(&n.as_str()) {
+        if single.contains(&n.as_str()) {
             if seen.contains(n) {
                 moved.push(l.clone());
                 return false;
@@ -203,6 +231,11 @@ fn fix_component(c: &mut Node, changes: &mut Vec<String>) {
         ));
         c.props.push(x_prop(&l.prop.name, &l.text, l.prop.line));
     }
+}
+
+fn fix_component(c: &mut Node, changes: &mut Vec<String>) {
+    let kind = c.name.clone();
+    keep_first(c, SINGLE, changes);
     if c.has("DTEND")
         && let Some(i) = c.props.iter().position(|l| l.prop.name == "DURATION")
     {
@@ -924,5 +957,29 @@ BEGIN:VEVENT\r\nUID:c\r\nDTSTART;TZID=Europe/Paris:20240301T090000\r\nDTEND;VALU
         assert!(l.contains(&"SUMMARY:undated".to_string()));
         assert_eq!(r.changes.len(), 1);
         assert!(r.changes[0].starts_with("VEVENT had no date at all: placed on "));
+    }
+
+    #[test]
+    fn a_vcard_with_two_names_keeps_the_first_and_the_other_aside() {
+        let t = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c1\r\nFN:Jane Doe\r\nN:Doe;Jane;;;\r\nN:Doe;J.;;;\r\nEMAIL:jane@example.org\r\nEND:VCARD\r\n";
+        let r = repair_vcf(t).unwrap();
+        let l = lines(&r.text);
+        assert_eq!(l.iter().filter(|x| x.starts_with("N:")).count(), 1, "{l:?}");
+        assert!(l.contains(&"N:Doe;Jane;;;".to_string()));
+        assert!(
+            l.contains(&"X-PASSEUR-N:N:Doe\\;J.\\;\\;\\;".to_string()),
+            "{l:?}"
+        );
+        assert!(l.contains(&"EMAIL:jane@example.org".to_string()));
+        assert_eq!(
+            r.changes,
+            vec![
+                "VCARD had N more than once: kept the first, the other is in X-PASSEUR-N"
+                    .to_string()
+            ]
+        );
+        assert!(repair_vcf("BEGIN:VCARD\r\nVERSION:3.0\r\nN:a;b;;;\r\nEND:VCARD\r\n").is_none());
+        assert!(repair_ics(t).is_none());
+        assert!(repair_vcf(&cal("BEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\n")).is_none());
     }
 }

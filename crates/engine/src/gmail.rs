@@ -949,21 +949,7 @@ async fn copy_between(
             Ok(o) => o,
             Err(e @ (passeur_imap::Error::No { .. } | passeur_imap::Error::Bad { .. })) => {
                 let reason = format!("the destination refused to copy it into {to:?}: {e}");
-                let keys: Vec<_> = pending.iter().map(Item::key).collect();
-                store.delete_items(id, &keys).await?;
-                let failures: Vec<Failure> = pending
-                    .iter()
-                    .map(|i| Failure {
-                        pass,
-                        kind: ContentKind::Mail,
-                        folder: i.src_folder.clone(),
-                        src_key: i.src_key.clone(),
-                        size: Some(i.size),
-                        reason: reason.clone(),
-                    })
-                    .collect();
-                store.record_failures(id, &failures).await?;
-                failed += pending.len() as u64;
+                failed += not_copied(store, id, pass, pending.iter(), &reason).await?;
                 continue;
             }
             Err(e) => return Err(dst_err("copy messages")(e)),
@@ -1024,21 +1010,7 @@ async fn copy_between(
             let reason = format!(
                 "not copied into {to:?}: its copy in {from:?} is no longer on the destination"
             );
-            let failures: Vec<Failure> = lost
-                .iter()
-                .map(|i| Failure {
-                    pass,
-                    kind: ContentKind::Mail,
-                    folder: i.src_folder.clone(),
-                    src_key: i.src_key.clone(),
-                    size: Some(i.size),
-                    reason: reason.clone(),
-                })
-                .collect();
-            let keys: Vec<_> = lost.iter().map(|i| i.key()).collect();
-            store.delete_items(id, &keys).await?;
-            store.record_failures(id, &failures).await?;
-            failed += lost.len() as u64;
+            failed += not_copied(store, id, pass, lost.iter().copied(), &reason).await?;
         }
         copied += done;
         rc.events.send(Event::Copied {
@@ -1048,6 +1020,33 @@ async fn copy_between(
         });
     }
     Ok((copied, failed))
+}
+
+/// Drops the pending rows of label copies that did not land and records them as not migrated
+/// with `reason`; the number of them.
+async fn not_copied<'a>(
+    store: &Store,
+    id: MigrationId,
+    pass: u32,
+    items: impl Iterator<Item = &'a Item>,
+    reason: &str,
+) -> Result<u64, EngineError> {
+    let items: Vec<&Item> = items.collect();
+    let keys: Vec<_> = items.iter().map(|i| i.key()).collect();
+    store.delete_items(id, &keys).await?;
+    let failures: Vec<Failure> = items
+        .iter()
+        .map(|i| Failure {
+            pass,
+            kind: ContentKind::Mail,
+            folder: i.src_folder.clone(),
+            src_key: i.src_key.clone(),
+            size: Some(i.size),
+            reason: reason.to_string(),
+        })
+        .collect();
+    store.record_failures(id, &failures).await?;
+    Ok(items.len() as u64)
 }
 
 #[cfg(test)]

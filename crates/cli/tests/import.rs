@@ -1440,3 +1440,54 @@ fn events_with_mixed_or_missing_times_arrive_repaired_and_say_so() {
         assert_eq!(report(&out2)["folders"][0]["repaired"].as_u64(), Some(0));
     }
 }
+
+/// Two real cards Radicale refused as they are: kcontacts' `vcard4.vcf` (an `FN` line without
+/// `:`, which the reader skips with a warning, and a comma in ORG) and ez-vcard's Lotus Notes
+/// export (`PROFILE:VCard`). Both arrive, repaired, with what changed in `status`; a re-run
+/// copies and repairs nothing.
+#[test]
+fn refused_vcards_arrive_repaired_and_say_so() {
+    let rad = Radicale::start(RadicaleOptions::default()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let dav = format!("http://user1@{}:{}/", rad.host, rad.port);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("refused.vcf");
+    let mut all = Vec::new();
+    for f in [
+        "kcontacts__vcard4.vcf",
+        "ez-vcard__John_Doe_LOTUS_NOTES.vcf",
+    ] {
+        all.extend(std::fs::read(corpus("vcf").join(f)).unwrap());
+    }
+    std::fs::write(&file, all).unwrap();
+    let args = [
+        "import",
+        file.to_str().unwrap(),
+        "--to-dav",
+        &dav,
+        "--collection",
+        "Refused",
+        "--json",
+    ];
+    let out = run(state.path(), &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let rep = report(&out);
+    let f = &rep["folders"][0];
+    assert_eq!(f["copied"].as_u64(), Some(2), "{rep}");
+    assert_eq!(f["failed"].as_u64(), Some(0), "{rep}");
+    assert_eq!(f["repaired"].as_u64(), Some(2), "{rep}");
+    let id = migration_id(&out);
+    let st = run(state.path(), &["status", &id]);
+    let st = String::from_utf8_lossy(&st.stdout).into_owned();
+    for note in [
+        "warning: pass 1 refused.vcf pas-id-3E136F9B00000000: skipped line 3: no ':' between name and value",
+        "ORG \"Ximian, Inc.\" had bare commas: escaped, as part of the name",
+        "PROFILE:VCard (a directory header the server cannot read) is kept in X-PASSEUR-PROFILE",
+    ] {
+        assert!(st.contains(note), "{note}: {st}");
+    }
+    let out2 = run(state.path(), &args);
+    assert!(out2.status.success(), "{}", text(&out2));
+    assert_eq!(copied_of(&report(&out2)), 0, "{}", text(&out2));
+    assert_eq!(report(&out2)["folders"][0]["repaired"].as_u64(), Some(0));
+}

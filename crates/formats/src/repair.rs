@@ -58,12 +58,46 @@ impl Node {
     }
 }
 
-fn parse(text: &str) -> Option<Node> {
+/// The object as a tree. A line that cannot be read as a property is not dropped: in a vCard
+/// (`empty_values`), a bare property name (`FN` without `:`) becomes that property with an
+/// empty value (vCard TEXT may be empty; FN must be there); anything else is kept aside in
+/// `X-PASSEUR-UNPARSED`. Each with a note in `changes`.
+fn parse(text: &str, empty_values: bool, changes: &mut Vec<String>) -> Option<Node> {
     let mut u = Unfolder::new(text.as_bytes(), false);
     let mut stack: Vec<Node> = Vec::new();
     let mut root = None;
     while let Ok(Some(l)) = u.next_logical() {
-        let Ok(p) = Prop::parse(&l) else { continue };
+        let p = match Prop::parse(&l) {
+            Ok(p) => p,
+            Err(_) => {
+                let raw = lossy(&l.bytes);
+                let raw = raw.trim();
+                let node = stack.last_mut()?;
+                if raw.is_empty() {
+                    continue;
+                }
+                if empty_values && is_name(raw) {
+                    changes.push(format!(
+                        "line {}: {raw} had no ':' and no value: written as {raw} with an empty value",
+                        l.line
+                    ));
+                    node.props.push(Line::new(Prop {
+                        group: None,
+                        name: raw.to_ascii_uppercase(),
+                        params: Vec::new(),
+                        value: Vec::new(),
+                        line: l.line,
+                    }));
+                } else {
+                    changes.push(format!(
+                        "line {} could not be read as a property: kept in X-PASSEUR-UNPARSED",
+                        l.line
+                    ));
+                    node.props.push(x_prop("UNPARSED", raw, l.line));
+                }
+                continue;
+            }
+        };
         match p.name.as_str() {
             "BEGIN" => stack.push(Node {
                 name: p.value_str().trim().to_ascii_uppercase(),
@@ -83,6 +117,13 @@ fn parse(text: &str) -> Option<Node> {
         }
     }
     root
+}
+
+/// A property name alone on its line (letters, digits and dashes, optionally `group.`).
+fn is_name(raw: &str) -> bool {
+    raw.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && raw.starts_with(|c: char| c.is_ascii_alphabetic())
 }
 
 /// A `VALUE=DATE` property.
@@ -147,8 +188,8 @@ const SINGLE: &[&str] = &[
 /// nothing was found to change (the refusal has another cause) or the text is not one
 /// VCALENDAR.
 pub fn repair_ics(text: &str) -> Option<Repaired> {
-    let mut cal = parse(text).filter(|r| r.name == "VCALENDAR")?;
     let mut changes = Vec::new();
+    let mut cal = parse(text, false, &mut changes).filter(|r| r.name == "VCALENDAR")?;
     fix_timezones(&mut cal, &mut changes);
     let has_master = cal
         .children
@@ -193,19 +234,66 @@ const VCARD_SINGLE: &[&str] = &[
     "UID",
 ];
 
-/// Rewrites what servers refuse in a vCard: a property it may hold once given twice keeps the
-/// first, the others in `X-PASSEUR-…`. `None` when nothing was found to change or the text is
-/// not one VCARD.
+/// Rewrites what servers refuse in a vCard:
+/// - a property it may hold once given twice keeps the first, the others in `X-PASSEUR-…`;
+/// - `PROFILE:VCARD` (RFC 2426's MIME-directory header, which vobject, Radicale's parser,
+///   takes for a second component start) is kept in `X-PASSEUR-PROFILE`;
+/// - bare commas in ORG (one organisation name, which vobject splits into a list it cannot
+///   write back) are escaped;
+/// - a line without `:` is read as described at [`parse`].
+///
+/// `None` when nothing was found to change or the text is not one VCARD.
 pub fn repair_vcf(text: &str) -> Option<Repaired> {
-    let mut card = parse(text).filter(|r| r.name == "VCARD")?;
     let mut changes = Vec::new();
+    let mut card = parse(text, true, &mut changes).filter(|r| r.name == "VCARD")?;
     keep_first(&mut card, VCARD_SINGLE, &mut changes);
+    fix_vcard_props(&mut card, &mut changes);
     if changes.is_empty() {
         return None;
     }
     let mut out = String::with_capacity(text.len() + 64);
     card.write(&mut out);
     Some(Repaired { text: out, changes })
+}
+
+/// PROFILE set aside and bare commas in ORG escaped (see [`repair_vcf`]).
+fn fix_vcard_props(card: &mut Node, changes: &mut Vec<String>) {
+    for l in &mut card.props {
+        match l.prop.name.as_str() {
+            "PROFILE" => {
+                changes.push(format!(
+                    "PROFILE:{} (a directory header the server cannot read) is kept in X-PASSEUR-PROFILE",
+                    l.prop.value_str().trim()
+                ));
+                *l = x_prop("PROFILE", l.prop.value_str().trim(), l.prop.line);
+            }
+            "ORG" => {
+                // Semicolons separate the organisation's units; a comma is part of a name.
+                let v = l.prop.value_str();
+                let mut out = String::with_capacity(v.len() + 2);
+                let mut it = v.chars();
+                while let Some(c) = it.next() {
+                    match c {
+                        '\\' => {
+                            out.push(c);
+                            out.extend(it.next());
+                        }
+                        ',' => out.push_str("\\,"),
+                        _ => out.push(c),
+                    }
+                }
+                if out != v {
+                    changes.push(format!(
+                        "ORG {:?} had bare commas: escaped, as part of the name",
+                        v.trim()
+                    ));
+                    l.prop.value = out.into_bytes();
+                    *l = Line::new(l.prop.clone());
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Repeated single properties: the first stays, the others are kept aside.
@@ -722,8 +810,12 @@ fn fix_timezones(cal: &mut Node, changes: &mut Vec<String>) {
         let builtin = iana.and_then(tz::builtin_vtimezone);
         match (iana, builtin) {
             (Some(z), Some(def)) => {
-                if let Some(n) = parse(&format!("BEGIN:VCALENDAR\r\n{def}END:VCALENDAR\r\n"))
-                    .and_then(|c| c.children.into_iter().next())
+                if let Some(n) = parse(
+                    &format!("BEGIN:VCALENDAR\r\n{def}END:VCALENDAR\r\n"),
+                    false,
+                    &mut Vec::new(),
+                )
+                .and_then(|c| c.children.into_iter().next())
                 {
                     replaced.push(n);
                     cal.children.remove(i);
@@ -981,5 +1073,49 @@ BEGIN:VEVENT\r\nUID:c\r\nDTSTART;TZID=Europe/Paris:20240301T090000\r\nDTEND;VALU
         assert!(repair_vcf("BEGIN:VCARD\r\nVERSION:3.0\r\nN:a;b;;;\r\nEND:VCARD\r\n").is_none());
         assert!(repair_ics(t).is_none());
         assert!(repair_vcf(&cal("BEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\n")).is_none());
+    }
+
+    #[test]
+    fn a_vcard_profile_a_bare_name_and_commas_in_org_are_mended_with_notes() {
+        // kcontacts' vcard4.vcf (an `FN` without `:`, a comma in ORG) and ez-vcard's Lotus
+        // Notes card (`PROFILE:VCard`): Radicale refused both.
+        let t = "BEGIN:VCARD\nFN\nN:\nORG:Ximian, Inc.;Sales\nPROFILE:VCard\nNOTE:a, b\nUID:k4\nEND:VCARD\n";
+        let r = repair_vcf(t).unwrap();
+        let l = lines(&r.text);
+        assert!(l.contains(&"FN:".to_string()), "{l:?}");
+        assert!(l.contains(&"ORG:Ximian\\, Inc.;Sales".to_string()), "{l:?}");
+        assert!(l.contains(&"X-PASSEUR-PROFILE:VCard".to_string()), "{l:?}");
+        assert!(!l.iter().any(|x| x.starts_with("PROFILE")), "{l:?}");
+        assert!(l.contains(&"NOTE:a, b".to_string()), "{l:?}");
+        assert_eq!(
+            r.changes,
+            vec![
+                "line 2: FN had no ':' and no value: written as FN with an empty value".to_string(),
+                "ORG \"Ximian, Inc.;Sales\" had bare commas: escaped, as part of the name"
+                    .to_string(),
+                "PROFILE:VCard (a directory header the server cannot read) is kept in X-PASSEUR-PROFILE"
+                    .to_string(),
+            ]
+        );
+        // An escaped comma is left alone.
+        assert!(repair_vcf("BEGIN:VCARD\r\nFN:x\r\nORG:A\\, B\r\nEND:VCARD\r\n").is_none());
+    }
+
+    #[test]
+    fn a_line_that_is_not_a_property_is_kept_aside_not_dropped() {
+        let t = cal(
+            "BEGIN:VEVENT\r\nUID:u\r\nDTSTART:20260101T100000\r\nDTEND;TZID=Europe/Paris:20260101T110000\r\n;;garbage\r\nEND:VEVENT\r\n",
+        );
+        let r = repair_ics(&t).unwrap();
+        let l = lines(&r.text);
+        assert!(
+            l.contains(&"X-PASSEUR-UNPARSED:\\;\\;garbage".to_string()),
+            "{l:?}"
+        );
+        assert!(
+            r.changes.iter().any(|c| c.ends_with("could not be read as a property: kept in X-PASSEUR-UNPARSED")),
+            "{:?}",
+            r.changes
+        );
     }
 }

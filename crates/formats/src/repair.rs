@@ -119,6 +119,27 @@ fn parse(text: &str, empty_values: bool, changes: &mut Vec<String>) -> Option<No
     root
 }
 
+/// `PT-2H` → `-PT2H`: a duration whose sign was written after the `P` (or after the `T`);
+/// `None` when the value is not such a duration.
+fn sign_in_front(v: &str) -> Option<String> {
+    let v = v.trim();
+    let (lead, body) = match v.as_bytes().first()? {
+        b'+' | b'-' => (&v[..1], &v[1..]),
+        _ => ("", v),
+    };
+    let rest = body.strip_prefix('P')?;
+    if !rest.contains(['-', '+']) {
+        return None;
+    }
+    let negative = rest.contains('-') != (lead == "-");
+    let clean: String = rest.chars().filter(|c| !matches!(c, '-' | '+')).collect();
+    let shape = !clean.is_empty()
+        && clean
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, 'W' | 'D' | 'T' | 'H' | 'M' | 'S'));
+    shape.then(|| format!("{}P{clean}", if negative { "-" } else { "" }))
+}
+
 /// A property name alone on its line (letters, digits and dashes, optionally `group.`).
 fn is_name(raw: &str) -> bool {
     raw.chars()
@@ -475,6 +496,30 @@ fn fix_component(c: &mut Node, changes: &mut Vec<String>) {
         true
     });
     c.props.extend(aside);
+    // A duration with its sign inside (`PT-2H`, written by some exporters) is read as no
+    // duration at all; the sign goes in front (`-PT2H`), as RFC 5545 §3.3.6 writes it.
+    let kind_here = kind.clone();
+    let signs = |n: &mut Node, changes: &mut Vec<String>| {
+        for l in &mut n.props {
+            if !matches!(l.prop.name.as_str(), "TRIGGER" | "DURATION") {
+                continue;
+            }
+            if let Some(v) = sign_in_front(&l.prop.value_str()) {
+                changes.push(format!(
+                    "{} {}'s {} {} had its sign inside: written {v}",
+                    kind_here,
+                    n.name,
+                    l.prop.name,
+                    l.prop.value_str().trim()
+                ));
+                l.prop.value = v.into_bytes();
+                l.text = l.prop.to_unfolded();
+            }
+        }
+    };
+    for a in c.children.iter_mut().filter(|a| a.name == "VALARM") {
+        signs(a, changes);
+    }
     // An alarm whose trigger is neither a duration nor a date-time cannot ring.
     let mut dropped = Vec::new();
     c.children.retain(|a| {
@@ -1116,6 +1161,29 @@ BEGIN:VEVENT\r\nUID:c\r\nDTSTART;TZID=Europe/Paris:20240301T090000\r\nDTEND;VALU
             r.changes.iter().any(|c| c.ends_with("could not be read as a property: kept in X-PASSEUR-UNPARSED")),
             "{:?}",
             r.changes
+        );
+    }
+
+    #[test]
+    fn a_duration_with_its_sign_inside_gets_it_in_front() {
+        // khal's non_dst_error.ics: Radicale refuses `TRIGGER;RELATED=START:PT-2H`.
+        assert_eq!(sign_in_front("PT-2H").as_deref(), Some("-PT2H"));
+        assert_eq!(sign_in_front("P-1D").as_deref(), Some("-P1D"));
+        assert_eq!(sign_in_front("PT+15M").as_deref(), Some("PT15M"));
+        assert_eq!(sign_in_front("-PT15M"), None);
+        assert_eq!(sign_in_front("19970101T100000Z"), None);
+        let t = cal(
+            "BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20230203T151500Z\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER;RELATED=START:PT-2H\r\nEND:VALARM\r\nEND:VEVENT\r\n",
+        );
+        let r = repair_ics(&t).unwrap();
+        assert!(
+            lines(&r.text).contains(&"TRIGGER;RELATED=START:-PT2H".to_string()),
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            r.changes,
+            vec!["VEVENT VALARM's TRIGGER PT-2H had its sign inside: written -PT2H".to_string()]
         );
     }
 }

@@ -392,7 +392,14 @@ pub struct NoteOut {
     pub item: String,
     /// True when the destination refused it and took it repaired; false for a warning.
     pub repaired: bool,
+    /// What happened, in English.
     pub note: String,
+    /// What happened as a stable kind (`input_ended`, `duplicate`, `refused_repaired`, ...;
+    /// `other` for a note of no known kind), for a page to say it in its own language.
+    pub code: String,
+    /// The values the note names (`{"prop": "DTSTART", "comp": "VEVENT"}`), by the names
+    /// the kind's message uses.
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
 /// One pass (sync point).

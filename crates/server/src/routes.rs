@@ -449,7 +449,14 @@ async fn test_dav(
             .with_admin(e.admin.clone()),
         Err(err) => return test_failure(&err),
     };
+    // A side that logs in with a token sends it as `Authorization: Bearer`, tried as given
+    // (a connection test renews nothing), as the pass will.
+    let oauth = e
+        .oauth
+        .as_ref()
+        .map(|o| std::sync::Arc::new(passeur_oauth::TokenSource::new(o.token_file().token, None)));
     let attempt = async {
+        let acc = acc.with_oauth(oauth.as_ref(), side).await?;
         let client = acc.connect(side).await?;
         client.discover().await.map_err(|err| EngineError::Dav {
             side,
@@ -743,13 +750,18 @@ pub(crate) async fn migration_out(
         notes: v
             .notes
             .iter()
-            .map(|n| NoteOut {
-                pass: n.pass,
-                kind: n.kind.as_str().to_string(),
-                folder: folder(&n.folder),
-                item: n.src_key.clone(),
-                repaired: n.repaired,
-                note: n.note.clone(),
+            .map(|n| {
+                let (code, params) = crate::notes::classify(&n.note);
+                NoteOut {
+                    pass: n.pass,
+                    kind: n.kind.as_str().to_string(),
+                    folder: folder(&n.folder),
+                    item: n.src_key.clone(),
+                    repaired: n.repaired,
+                    note: n.note.clone(),
+                    code,
+                    params,
+                }
             })
             .collect(),
     })

@@ -893,6 +893,9 @@ async fn item_notes_are_in_the_api_and_on_the_tracking_page() {
     assert_eq!(n["item"], "line:1", "{n}");
     assert_eq!(n["repaired"], false, "{n}");
     assert_eq!(n["note"], "the input ended before END:VCALENDAR", "{n}");
+    // Its kind and values, for a page to say it in its own language.
+    assert_eq!(n["code"], "input_ended", "{n}");
+    assert_eq!(n["params"], serde_json::json!({"comp": "VCALENDAR"}), "{n}");
 
     let d = start_driver(&driver);
     let c = open_browser(&chromium, &d).await;
@@ -903,7 +906,7 @@ async fn item_notes_are_in_the_api_and_on_the_tracking_page() {
         ),
         (
             "fr",
-            "[Agendas] agenda.ics line:1 — remarque : the input ended before END:VCALENDAR",
+            "[Agendas] agenda.ics line:1 — remarque : le fichier s'arrête avant END:VCALENDAR",
         ),
     ] {
         c.goto(&format!("{base}/track/{id}?lang={lang}"))

@@ -1133,10 +1133,27 @@ fn row_server(
             ));
         }
         "exchange" | "ews" | "o365" | "office365" | "microsoft365" | "exchange/ews" => {
+            // Microsoft 365 and Outlook.com take OAuth 2.0 only, which a row cannot carry; an
+            // Exchange of one's own is reached through its IMAP access, when it has one.
+            let host = r.get(ucol).to_ascii_lowercase();
+            let microsoft = host.is_empty()
+                || [
+                    "office365.com",
+                    "outlook.com",
+                    "office.com",
+                    "hotmail.com",
+                    "live.com",
+                ]
+                .iter()
+                .any(|d| host.contains(d));
             return Err(row_err(
                 r.number,
                 Some(tcol),
-                "Exchange (EWS) cannot be migrated yet: use the server's IMAP access (type IMAP)",
+                if microsoft {
+                    "Exchange (EWS) is not used: a Microsoft 365 or Outlook.com account moves over IMAP with a sign-in (OAuth 2.0), which a file cannot carry: add it in the Add tab, choosing Outlook.com / Microsoft 365, and sign in"
+                } else {
+                    "Exchange (EWS) is not used: an Exchange server of your own moves through its IMAP access (type IMAP, its IMAP address); one without IMAP cannot be migrated"
+                },
             ));
         }
         _ => {
@@ -1595,6 +1612,31 @@ mod tests {
             "{cols:?}"
         );
         assert!(errs.iter().any(|e| e.message.contains("Exchange (EWS)")));
+        // An Exchange of its own: through its IMAP access.
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("through its IMAP access"))
+        );
+        // Microsoft 365: the Add tab's sign-in.
+        let m365 = row([
+            "Office365",
+            "",
+            "a@a.example",
+            "p",
+            "IMAP",
+            "imap.b.example",
+            "b@b.example",
+            "q",
+            "",
+            "",
+        ]);
+        let errs = row_account(&m365, &opts).err().unwrap();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0]
+                .message
+                .contains("Outlook.com / Microsoft 365, and sign in")
+        );
         // No URL and no default server.
         let r = row([
             "IMAP",

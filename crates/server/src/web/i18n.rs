@@ -915,6 +915,7 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "This service cannot sign in with that provider.",
         "Ce service ne peut pas se connecter avec ce fournisseur.",
     ),
+    ("js.note.line", "line {n}", "ligne {n}"),
     // Item notes (the engine's words, in `crates/formats` and `crates/dav`): the English is
     // the pattern `crate::notes` matches a note against, its `{names}` what it takes from it.
     (

@@ -580,7 +580,10 @@
         // The note in this page's language when its kind is known; else the engine's words.
         const key = 'notek.' + n.code;
         const said = n.code && Object.prototype.hasOwnProperty.call(T, key) ? msg(key, n.params) : n.note;
-        const li = el('li', {}, '[' + msg('kind.' + n.kind) + '] ' + n.folder + ' ' + n.item + ' — ' + what + sep + said);
+        // A note about the file itself names its line.
+        const line = /^line:(\d+)$/.exec(n.item || '');
+        const item = line ? msg('note.line', { n: line[1] }) : n.item;
+        const li = el('li', {}, '[' + msg('kind.' + n.kind) + '] ' + n.folder + ' ' + item + ' — ' + what + sep + said);
         li.dataset.code = n.code || '';
         nl.append(li);
       });

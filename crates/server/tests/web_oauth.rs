@@ -400,6 +400,18 @@ async fn browser_file_page_signs_in_its_destination() {
         60,
     )
     .await;
+    // A login at the provider's domain with no server given yet: its preset, and its sign-in.
+    set(&c, "#dst-login", "alice@outlook.com").await;
+    click(&c, "#notify").await;
+    wait_until(
+        &c,
+        "return document.getElementById('dst-preset').value",
+        PROVIDER,
+        10,
+    )
+    .await;
+    assert_eq!(value(&c, "#dst-host").await, "outlook.office365.com");
+    assert!(displayed(&c, &format!("#dst-oauth button[data-provider={PROVIDER}]")).await);
     // A plain server: the password, no sign-in.
     choose_plain_imap(&c, "dst", &dc, "user1").await;
     assert!(!displayed(&c, "#dst-oauth").await);

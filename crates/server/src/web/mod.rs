@@ -177,6 +177,8 @@ struct PresetOption {
     scheme: &'static str,
     host: String,
     port: u16,
+    /// The address domains it serves, space-separated (chosen when a login of one is typed).
+    domains: String,
 }
 
 /// The providers of `passeur_net`'s presets that have an IMAP server, by name.
@@ -198,6 +200,7 @@ fn preset_options() -> &'static [PresetOption] {
                     scheme,
                     host: imap.host.clone(),
                     port: imap.port,
+                    domains: p.domains.join(" "),
                 })
             })
             .collect();

@@ -148,6 +148,23 @@
       sync();
     });
     sync();
+    autodetect(p, type);
+  }
+
+  // A login typed at a provider's domain (alice@outlook.com) while no server is given yet
+  // chooses that provider's preset, and with it its "Sign in with …".
+  function autodetect(p, type) {
+    const login = $(p + '-login');
+    login.addEventListener('change', () => {
+      const cur = type.selectedOptions[0];
+      if ((cur && cur.dataset.preset) || $(p + '-host').value.trim()) return;
+      const domain = (login.value.trim().split('@')[1] || '').toLowerCase();
+      if (!domain) return;
+      const o = Array.from(type.options).find((x) => (x.dataset.domains || '').split(' ').includes(domain));
+      if (!o) return;
+      o.selected = true;
+      type.dispatchEvent(new Event('change'));
+    });
   }
 
   function initMigrate() {

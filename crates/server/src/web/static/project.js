@@ -316,6 +316,16 @@
         sync();
       });
       sync();
+      // A login at a provider's domain, no server given yet: that provider's preset.
+      $(p + '-login').addEventListener('change', () => {
+        const cur = type.selectedOptions[0];
+        if ((cur && cur.dataset.preset) || $(p + '-host').value.trim()) return;
+        const domain = ($(p + '-login').value.trim().split('@')[1] || '').toLowerCase();
+        const o = Array.from(type.options).find((x) => domain && (x.dataset.domains || '').split(' ').includes(domain));
+        if (!o) return;
+        o.selected = true;
+        type.dispatchEvent(new Event('change'));
+      });
     });
 
     $('pj-add').addEventListener('submit', async (ev) => {

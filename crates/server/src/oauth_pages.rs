@@ -167,6 +167,16 @@ fn label(p: &Provider) -> String {
         .unwrap_or_else(|| p.name.clone())
 }
 
+/// The IMAP host of the preset `name`, or empty.
+fn preset_host(name: &str) -> String {
+    passeur_net::discover::presets()
+        .iter()
+        .find(|x| x.id == name)
+        .and_then(|x| x.imap.as_ref())
+        .map(|s| s.host.clone())
+        .unwrap_or_default()
+}
+
 fn is_preset(name: &str) -> bool {
     passeur_net::discover::presets()
         .iter()
@@ -586,6 +596,8 @@ pub struct OAuthButton {
     pub preset: bool,
     /// "Sign in with Gmail", in the page's language.
     pub text: String,
+    /// The preset's IMAP host (`imap.gmail.com`), or empty.
+    pub host: String,
 }
 
 /// What a page shows of the sign-ins: the buttons, the signed-in sides (side to "Signed in
@@ -618,6 +630,7 @@ pub(crate) fn sample(t: Tr) -> PageSignins {
             provider: "gmail".into(),
             preset: true,
             text: t.t("oauth.signin").replace("{provider}", "Gmail"),
+            host: preset_host("gmail"),
         }],
         signed: HashMap::from([(
             "src".to_owned(),
@@ -670,6 +683,7 @@ pub(crate) async fn page_signins(
                 provider: p.name.clone(),
                 preset: is_preset(&p.name),
                 text: t.t("oauth.signin").replace("{provider}", &label(p)),
+                host: preset_host(&p.name),
             })
             .collect(),
         error: error.map(|e| error_text(t, e).to_owned()),

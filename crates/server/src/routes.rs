@@ -720,6 +720,7 @@ pub(crate) async fn migration_out(
         bytes: v.bytes,
         scheduled_at,
         purge: purge_state(&jobs),
+        destination_provider: None,
         progress: progress_of(v, job),
         passes: v
             .passes
@@ -779,7 +780,9 @@ pub(crate) async fn get_migration(
 ) -> Result<Json<MigrationOut>, ApiError> {
     rate_limit(&svc, &addr).await?;
     let (id, v) = owned(&svc, &id, account_header(&headers)).await?;
-    Ok(Json(migration_out(&svc, id, &v).await?))
+    let mut out = migration_out(&svc, id, &v).await?;
+    out.destination_provider = svc.destination_provider(id).await;
+    Ok(Json(out))
 }
 
 #[derive(serde::Deserialize)]
@@ -814,7 +817,13 @@ pub(crate) async fn migration_events(
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             let out = match svc.viewer().await.view(id).await {
-                Ok(v) => migration_out(&svc, id, &v).await.ok(),
+                Ok(v) => match migration_out(&svc, id, &v).await {
+                    Ok(mut out) => {
+                        out.destination_provider = svc.destination_provider(id).await;
+                        Some(out)
+                    }
+                    Err(_) => None,
+                },
                 // Deleted meanwhile: end the stream.
                 Err(EngineError::Store(passeur_store::StoreError::NotFound(_))) => return None,
                 Err(_) => None,

@@ -253,8 +253,14 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
     assert!(!seen.contains("passeur_signin"), "the cookie is HttpOnly");
     screenshot(&c, "oauth-signed-en").await;
 
-    set(&c, "#dst-password", "pass2").await;
-    // The connection test logs in with the signed-in token too.
+    // The destination signs in too, as user2; the source stays signed in.
+    ts.set_signing_in(Some("user2"));
+    choose_provider(&c, "dst", &dc, "user2").await;
+    click(&c, &format!("#dst-oauth button[data-provider={PROVIDER}]")).await;
+    arrive(&c, "#dst-signed-text", 20).await;
+    assert!(c.find(Locator::Css("#src-signed-text")).await.is_ok());
+    assert_eq!(ts.code_grants(), 2);
+    // The connection test logs in with the signed-in tokens too.
     click(&c, "#test-conn").await;
     wait_until(
         &c,
@@ -283,8 +289,15 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
         "a token or code reachable by the page:\n{seen}"
     );
 
-    // Deleting what was copied: the destination's owner confirms by signing in again there
-    // instead of typing its password.
+    // Deleting what was copied: the destination's owner confirms by signing in again at the
+    // provider it logs in with, instead of typing its password.
+    wait_until(
+        &c,
+        "return String(document.getElementById('purge-oauth').hidden)",
+        "false",
+        10,
+    )
+    .await;
     ts.set_signing_in(Some("user2"));
     click(
         &c,
@@ -297,7 +310,7 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
         format!("Signed in with {LABEL}.")
     );
     assert!(!displayed(&c, "#purge-password").await);
-    assert_eq!(ts.code_grants(), 2);
+    assert_eq!(ts.code_grants(), 3);
     wait_for(&c, "#status[data-status=done]", 20).await;
     click(&c, "#purge-check").await;
     wait_for(&c, "#purge-confirm:not([hidden])", 20).await;
@@ -574,5 +587,26 @@ async fn browser_project_add_tab_signs_in_a_source() {
     let cmp = passeur_testkit::verify::compare(&src, &dst);
     assert!(cmp.is_exact(), "{}", cmp.summary());
     screenshot(&c, "oauth-project-added-en").await;
+
+    // Its tracking page: the destination logs in with a password on a plain server, so no
+    // "Sign in with …" is offered to confirm a deletion there.
+    let added = text(&c, "#pj-add-result").await;
+    let mid = added.rsplit(' ').next().unwrap().to_string();
+    c.goto(&format!("{base}/track/{mid}?lang=en"))
+        .await
+        .unwrap();
+    c.execute(
+        "sessionStorage.setItem('passeur.account.' + arguments[0], 'user1')",
+        vec![serde_json::json!(mid)],
+    )
+    .await
+    .unwrap();
+    c.refresh().await.unwrap();
+    wait_for(&c, "#status[data-status=done]", 30).await;
+    assert!(displayed(&c, "#purge-password").await);
+    assert!(
+        !displayed(&c, "#purge-oauth").await,
+        "a sign-in offered for a password destination"
+    );
     c.close().await.unwrap();
 }

@@ -375,7 +375,7 @@
     if (!account) { $('ask').hidden = false; return; }
     $('view').hidden = false;
     let last = null;
-    const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); }, () => {
+    const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); purgeOffer(m); }, () => {
       sessionStorage.removeItem(ACCOUNT_KEY + id);
       $('err-view').textContent = msg('err.notfound');
       $('ask').hidden = false;
@@ -413,7 +413,21 @@
       purgeSigned = false;
       $('purge-signed').hidden = true;
       $('purge-password-box').hidden = false;
-      if ($('purge-oauth')) $('purge-oauth').hidden = false;
+      purgeOffer(last);
+    }
+    // "Sign in with …" confirms a deletion only where it means something: the provider the
+    // destination logs in with, or whose server it is.
+    function purgeOffer(m) {
+      const wrap = $('purge-oauth');
+      if (!wrap || !m) return;
+      let host = '';
+      try { host = new URL(String(m.destination).split(' ')[0]).hostname.toLowerCase(); } catch (_) { host = ''; }
+      let any = false;
+      wrap.querySelectorAll('button').forEach((b) => {
+        b.hidden = !(b.dataset.provider === m.destination_provider || (b.dataset.host && b.dataset.host === host));
+        if (!b.hidden) any = true;
+      });
+      wrap.hidden = purgeSigned || !any;
     }
     const credentials = () => (purgeSigned
       ? { destination_signed_in: true }

@@ -60,6 +60,11 @@ const KEYS: &[Key] = &[
         global: false,
     },
     Key {
+        name: "smtp_token_file",
+        env: "PASSEUR_SMTP_TOKEN_FILE",
+        global: false,
+    },
+    Key {
         name: "smtp_from",
         env: "PASSEUR_SMTP_FROM",
         global: false,

@@ -133,6 +133,10 @@ struct WorkArgs {
     /// password comes from PASSEUR_SMTP_PASSWORD.
     #[arg(long, env = "PASSEUR_SMTP_URL")]
     smtp_url: Option<String>,
+    /// With `?auth=xoauth2` in the SMTP URL: log in with the OAuth 2.0 token of this file (as
+    /// `passeur oauth login` writes it), renewed before it expires and written back renewed.
+    #[arg(long, env = "PASSEUR_SMTP_TOKEN_FILE", value_name = "FILE")]
+    smtp_token_file: Option<PathBuf>,
     /// The sender of notifications.
     #[arg(
         long,

@@ -27,7 +27,11 @@ fn service(
             if let Ok(pw) = std::env::var("PASSEUR_SMTP_PASSWORD") {
                 c.set_password(pw);
             }
-            Some(passeur_notify::Notifier::new(c)?)
+            let n = passeur_notify::Notifier::new(c)?;
+            Some(match &w.smtp_token_file {
+                Some(f) => n.with_oauth(oauth::token_source(f)?)?,
+                None => n,
+            })
         }
         None => None,
     };

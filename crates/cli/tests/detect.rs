@@ -318,3 +318,72 @@ fn migrate_from_an_auto_address_uses_what_detection_found() {
         text(&st)
     );
 }
+
+/// Last, the usual host names on the usual ports: `imap.DOMAIN` on 993 (TLS), else
+/// `mail.DOMAIN` on 143 (STARTTLS); what answers is a hint. The listeners are on loopback
+/// addresses of their own, on the real ports (root only; skipped otherwise).
+#[test]
+fn the_usual_host_names_are_probed_last_and_shown_as_a_hint() {
+    let bind = |addr: &str| match std::net::TcpListener::bind(addr) {
+        Ok(l) => Some(l),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => None,
+        Err(e) => panic!("cannot listen on {addr}: {e}"),
+    };
+    let (Some(_imaps), Some(_imap)) = (bind("127.0.0.77:993"), bind("127.0.0.78:143")) else {
+        eprintln!("SKIPPED: ports 993 and 143 need root");
+        return;
+    };
+    let dns = Dnsmasq::start_with_hosts(
+        &[],
+        &[],
+        &[],
+        &[
+            ("imap.probe.test".into(), "127.0.0.77".parse().unwrap()),
+            ("mail.other.test".into(), "127.0.0.78".parse().unwrap()),
+            // A name that resolves where nothing listens: not chosen.
+            ("imap.silent.test".into(), "127.0.0.79".parse().unwrap()),
+        ],
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let out = run(
+        Some(&dns),
+        state.path(),
+        &["detect", "alice@probe.test", "--no-ispdb", "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["found"]["kind"], "probe", "{j}");
+    assert_eq!(j["found"]["host"], "imap.probe.test", "{j}");
+    assert_eq!(j["trusted"], false, "{j}");
+    assert_eq!(
+        j["chosen"],
+        "imaps://alice%40probe.test@imap.probe.test:993"
+    );
+
+    let out = run(
+        Some(&dns),
+        state.path(),
+        &["detect", "bob@other.test", "--no-ispdb"],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("a server answering at mail.other.test"), "{t}");
+    assert!(t.contains("a hint"), "{t}");
+    assert!(
+        t.contains("use         imap+starttls://bob%40other.test@mail.other.test:143"),
+        "{t}"
+    );
+
+    let out = run(
+        Some(&dns),
+        state.path(),
+        &["detect", "carol@silent.test", "--no-ispdb"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no server at imap.silent.test or mail.silent.test"),
+        "{}",
+        text(&out)
+    );
+}

@@ -264,3 +264,93 @@ fn pst_import_with_a_token_file_is_renewed_and_complete() {
     );
     assert!(!o.status.success(), "{}", text(&o));
 }
+
+/// `passeur serve --smtp-token-file`: the notification sender logs in with XOAUTH2 to an SMTP
+/// receiver that checks each token at the token server; the file's token has expired, so it is
+/// renewed before the login and written back to the file.
+#[test]
+fn serve_renews_the_smtp_token_of_its_notifications() {
+    use std::io::{Read as _, Write as _};
+    passeur_testkit::ensure_aiosmtpd().unwrap();
+    let ts = TokenServer::start().unwrap();
+    let rx = passeur_testkit::SmtpReceiver::start(passeur_testkit::SmtpOptions {
+        security: passeur_testkit::SmtpSecurity::StartTls,
+        auth: Some(("notifier".into(), "unused".into())),
+        oauth2_introspection: Some(ts.introspection_url()),
+    })
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("smtp-token.json");
+    let t = ts.issue("notifier");
+    let old = t["access_token"].as_str().unwrap().to_owned();
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "access_token": old, "refresh_token": t["refresh_token"], "expires_at": 1,
+            "token_endpoint": ts.token_url(), "client_id": OAUTH_CLIENT_ID,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let smtp = format!(
+        "smtp://notifier@127.0.0.1:{}?auth=xoauth2&ca_file={}",
+        rx.port,
+        rx.ca_file().unwrap().display()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passeur"))
+        .arg("--state")
+        .arg(state.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .arg("--allow-private-addresses")
+        .args(["--smtp-url", &smtp, "--smtp-token-file"])
+        .arg(&file)
+        .env_remove("PASSEUR_STATE")
+        .env_remove("PASSEUR_DATABASE")
+        .env_remove("PASSEUR_SMTP_PASSWORD")
+        .env_remove("PASSEUR_OAUTH_CLIENT_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run passeur serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("passeur is serving on http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("serve said {line:?}"))
+        .to_owned();
+    // A migration whose owner is told by mail (its servers do not matter here).
+    let body = serde_json::json!({
+        "source": {"url": "imap://user1@127.0.0.1:1", "password": "x"},
+        "destination": {"url": "imap://user2@127.0.0.1:1", "password": "y"},
+        "notify": "alice@example.org",
+    })
+    .to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /api/v1/migrations HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let got = rx.wait_for(1, std::time::Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    let got = got.unwrap_or_else(|e| panic!("no notification: {e}\n{}", rx.log()));
+    assert_eq!(got[0].login.as_deref(), Some("notifier"));
+    assert!(got[0].to.iter().any(|t| t == "alice@example.org"));
+    // Renewed before the login (no refusal), and kept in the file.
+    assert_eq!(ts.refresh_grants(), 1);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_ne!(saved["access_token"], serde_json::json!(old));
+    assert!(ts.is_active(saved["access_token"].as_str().unwrap()));
+    assert!(saved["expires_at"].as_u64().unwrap() > 1);
+}

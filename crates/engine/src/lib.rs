@@ -253,7 +253,7 @@ impl EngineError {
                 _ => "other",
             },
             EngineError::Dav { source, .. } => match source {
-                passeur_dav::DavError::Auth { .. } => "auth",
+                passeur_dav::DavError::Auth { .. } | passeur_dav::DavError::OAuth(_) => "auth",
                 passeur_dav::DavError::Transport { .. } => "unreachable",
                 passeur_dav::DavError::Http { status: 507, .. } => "quota",
                 passeur_dav::DavError::Net(n) => match n {

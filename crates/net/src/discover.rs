@@ -9,7 +9,9 @@
 //!    `https://DOMAIN/.well-known/autoconfig/mail/config-v1.1.xml`, then the ISPDB
 //!    (`https://autoconfig.thunderbird.net/v1.1/DOMAIN`, or an operator's mirror);
 //! 4. the domain's MX records matched against the presets' hosters (a company domain hosted
-//!    by Google, Microsoft, OVHcloud, ...).
+//!    by Google, Microsoft, OVHcloud, ...);
+//! 5. probing the usual host names, `imap.DOMAIN` then `mail.DOMAIN`, on the usual ports (993
+//!    with TLS, then 143 with STARTTLS), each given [`PROBE_TIMEOUT`] to answer.
 //!
 //! What it finds is a [`Detected`]: every server found, where it was found, and
 //! [`Detected::choose`] for the incoming server to use. The rule there: a plain-text (no TLS)
@@ -171,6 +173,8 @@ pub enum Found {
     Autoconfig { url: String },
     /// The domain's MX records point to a known hoster.
     Mx { mx: String, id: String },
+    /// A server answered at a usual host name and port.
+    Probe { host: String },
 }
 
 impl std::fmt::Display for Found {
@@ -180,6 +184,7 @@ impl std::fmt::Display for Found {
             Found::Srv => f.write_str("DNS SRV records (RFC 6186)"),
             Found::Autoconfig { url } => write!(f, "the autoconfig file {url}"),
             Found::Mx { mx, id } => write!(f, "the domain's MX record {mx} (hosted by {id})"),
+            Found::Probe { host } => write!(f, "a server answering at {host}"),
         }
     }
 }
@@ -273,6 +278,9 @@ impl Detected {
 fn sort_incoming(v: &mut [(MailProtocol, Server)]) {
     v.sort_by_key(|(p, s)| (s.security == Security::Plain, *p, s.security));
 }
+
+/// How long a probed host and port have to accept a connection.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The default ISPDB (Thunderbird's database of provider settings).
 pub const ISPDB: &str = "https://autoconfig.thunderbird.net/v1.1/";
@@ -375,11 +383,63 @@ impl Discoverer {
                 return Ok(d);
             }
         }
+        if let Some(d) = self.probe(address, &domain).await {
+            return Ok(d);
+        }
         Err(NetError::Discover(format!(
             "cannot find the mail servers of {domain}: no preset, no SRV record, no autoconfig \
-             file and no known hoster in its MX records; give the server's URL \
-             (imaps://LOGIN@HOST)"
+             file, no known hoster in its MX records and no server at imap.{domain} or \
+             mail.{domain}; give the server's URL (imaps://LOGIN@HOST)"
         )))
+    }
+
+    /// The usual host names on the usual IMAP ports: the first name with a port that accepts a
+    /// connection. A guess from unsigned DNS and an open port: shown as a hint.
+    async fn probe(&self, address: &str, domain: &str) -> Option<Detected> {
+        for host in [format!("imap.{domain}"), format!("mail.{domain}")] {
+            let Ok(ips) = self.resolver.lookup_ip(format!("{host}.")).await else {
+                continue;
+            };
+            let ips: Vec<std::net::IpAddr> = ips
+                .iter()
+                .filter(|ip| self.policy.check(&host, *ip).is_ok())
+                .collect();
+            let mut incoming = Vec::new();
+            for (port, security) in [(993, Security::Tls), (143, Security::Starttls)] {
+                for ip in &ips {
+                    let connect = tokio::net::TcpStream::connect(SocketAddr::new(*ip, port));
+                    if let Ok(Ok(_)) = tokio::time::timeout(PROBE_TIMEOUT, connect).await {
+                        incoming.push((
+                            MailProtocol::Imap,
+                            Server {
+                                host: host.clone(),
+                                port,
+                                security,
+                                login: None,
+                            },
+                        ));
+                        break;
+                    }
+                }
+            }
+            if !incoming.is_empty() {
+                return Some(Detected {
+                    address: address.to_owned(),
+                    login: address.to_owned(),
+                    found: Found::Probe { host },
+                    trusted: false,
+                    provider: None,
+                    incoming,
+                    smtp: Vec::new(),
+                    caldav: None,
+                    carddav: None,
+                    notes: vec![
+                        "guessed from a usual host name that answers: check it before giving a password".into(),
+                    ],
+                });
+            }
+        }
+        None
     }
 
     async fn srv(&self, address: &str, domain: &str) -> Option<Detected> {

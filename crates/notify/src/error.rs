@@ -61,6 +61,18 @@ pub enum NotifyError {
         /// What TLS said.
         reason: String,
     },
+    /// The OAuth 2.0 token could not be renewed (a revoked grant, an unknown client) or
+    /// there is nothing to renew it with after the server refused it. Fatal until someone
+    /// gives a new token.
+    #[error("cannot log in to the SMTP server {server} with OAuth 2.0: {reason}")]
+    OAuth {
+        /// The server, as its URL without the password.
+        server: String,
+        /// Why (the provider's words, never the token).
+        reason: String,
+        /// The provider could not be reached: later may work.
+        retryable: bool,
+    },
     /// The server broke the protocol (an unreadable reply). Retryable.
     #[error("cannot understand the SMTP server {server}: {reason}")]
     Protocol {
@@ -84,7 +96,20 @@ impl NotifyError {
             | NotifyError::BadAddress { .. }
             | NotifyError::Build { .. }
             | NotifyError::Tls { .. } => false,
+            NotifyError::OAuth { retryable, .. } => *retryable,
         }
+    }
+
+    /// Whether the server refused the login (535, or 534/530 some servers give for a token
+    /// they no longer accept): a token may be renewed and tried again.
+    pub(crate) fn is_auth_refused(&self) -> bool {
+        matches!(
+            self,
+            NotifyError::Rejected {
+                code: 530 | 534 | 535,
+                ..
+            }
+        )
     }
 
     /// The SMTP reply code, when the server answered with an error.

@@ -7,7 +7,9 @@
 //!   project expiring), and [`Lang`]: French or English.
 //! - [`templates`]: every text, one module per language.
 //! - [`Notifier`]: renders and sends one notification; [`NotifyError::is_retryable`] tells
-//!   a caller (the job queue) whether to try again later.
+//!   a caller (the job queue) whether to try again later. With [`Notifier::with_oauth`] it
+//!   logs in with an OAuth 2.0 token (XOAUTH2) that it renews before it expires and once
+//!   after a refusal, as the IMAP side of a pass does.
 //!
 //! TLS is rustls with the *ring* provider, verified against the system's trust store
 //! (rustls-platform-verifier) plus an optional CA file; no process-wide crypto provider is
@@ -39,6 +41,7 @@ mod notification;
 pub mod templates;
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
@@ -46,6 +49,7 @@ use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncTransport, Tokio1Executor};
+use passeur_oauth::TokenSource;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -62,7 +66,11 @@ pub use templates::{Rendered, WRAP, render};
 #[derive(Clone)]
 pub struct Notifier {
     config: SmtpConfig,
+    tls: Tls,
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// The OAuth 2.0 token AUTH XOAUTH2 sends, renewed before it expires and once after the
+    /// server refused it ([`Notifier::with_oauth`]).
+    oauth: Option<Arc<TokenSource>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -82,23 +90,27 @@ impl Notifier {
             Security::StartTls => Tls::Required(tls_parameters(&config)?),
             Security::ImplicitTls => Tls::Wrapper(tls_parameters(&config)?),
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
-            .port(config.port)
-            .tls(tls)
-            .timeout(Some(config.timeout));
-        if let Some(user) = &config.user {
-            builder = builder.credentials(Credentials::new(
-                user.clone(),
-                config.password().unwrap_or_default().to_owned(),
-            ));
-            if config.oauth2 {
-                builder = builder.authentication(vec![Mechanism::Xoauth2]);
-            }
-        }
+        let transport = transport(&config, &tls, config.password().unwrap_or_default());
         Ok(Notifier {
-            transport: builder.build(),
+            transport,
+            tls,
             config,
+            oauth: None,
         })
+    }
+
+    /// Logs in with the OAuth 2.0 token of `source` (SASL XOAUTH2), as the IMAP side of a
+    /// pass does: renewed before it expires, and once when the server refuses it; a renewal
+    /// that fails (a revoked grant) is a permanent failure saying so. Needs a login in the URL
+    /// and `auth=xoauth2`.
+    pub fn with_oauth(mut self, source: Arc<TokenSource>) -> Result<Notifier, NotifyError> {
+        if self.config.user.is_none() || !self.config.oauth2 {
+            return Err(NotifyError::Config {
+                reason: "an OAuth 2.0 token needs a login in the SMTP URL and auth=xoauth2".into(),
+            });
+        }
+        self.oauth = Some(source);
+        Ok(self)
     }
 
     /// The SMTP settings it sends with.
@@ -115,37 +127,66 @@ impl Notifier {
         notification: &Notification,
     ) -> Result<(), NotifyError> {
         let message = self.message(to, lang, notification)?;
+        let sent = match &self.oauth {
+            None => self.send_with(&self.transport, message).await,
+            Some(source) => self.send_oauth(source, message).await,
+        };
+        match &sent {
+            Ok(()) => tracing::info!(kind = notification.kind(), %lang, "notification sent"),
+            Err(err) => tracing::warn!(
+                kind = notification.kind(),
+                retryable = err.is_retryable(),
+                error = %err,
+                "cannot send notification"
+            ),
+        }
+        sent
+    }
+
+    /// Sends with the token of `source`; when the server refuses it at AUTH, renews it (unless
+    /// another send already did) and tries once more.
+    async fn send_oauth(&self, source: &TokenSource, message: Message) -> Result<(), NotifyError> {
+        let server = self.config.redacted_url();
+        let oauth_err = |e: passeur_oauth::OAuthError| NotifyError::OAuth {
+            server: server.clone(),
+            retryable: matches!(e, passeur_oauth::OAuthError::Http { .. }),
+            reason: e.to_string(),
+        };
+        let token = source.access_token().await.map_err(oauth_err)?;
+        let first = transport(&self.config, &self.tls, token.expose());
+        match self.send_with(&first, message.clone()).await {
+            Err(e) if e.is_auth_refused() => {
+                let renewed = source.renew(&token).await.map_err(oauth_err)?;
+                tracing::info!(
+                    "SMTP refused the OAuth 2.0 token: sending again with a renewed one"
+                );
+                let again = transport(&self.config, &self.tls, renewed.expose());
+                self.send_with(&again, message).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_with(
+        &self,
+        transport: &AsyncSmtpTransport<Tokio1Executor>,
+        message: Message,
+    ) -> Result<(), NotifyError> {
         let server = self.config.redacted_url();
         // lettre bounds the connection only; a server that accepts and then falls
         // silent must not hold a worker forever.
-        let sent = tokio::time::timeout(self.config.timeout, self.transport.send(message)).await;
+        let sent = tokio::time::timeout(self.config.timeout, transport.send(message)).await;
         let Ok(sent) = sent else {
-            let err = NotifyError::Unreachable {
+            return Err(NotifyError::Unreachable {
                 server,
                 reason: format!(
                     "no complete answer within {} s",
                     self.config.timeout.as_secs()
                 ),
-            };
-            tracing::warn!(kind = notification.kind(), error = %err, "cannot send notification");
-            return Err(err);
+            });
         };
-        match sent {
-            Ok(_) => {
-                tracing::info!(kind = notification.kind(), %lang, "notification sent");
-                Ok(())
-            }
-            Err(e) => {
-                let err = NotifyError::from_smtp(&server, &e);
-                tracing::warn!(
-                    kind = notification.kind(),
-                    retryable = err.is_retryable(),
-                    error = %err,
-                    "cannot send notification"
-                );
-                Err(err)
-            }
-        }
+        sent.map(|_| ())
+            .map_err(|e| NotifyError::from_smtp(&server, &e))
     }
 
     /// The message [`Notifier::send`] would send, as bytes (for previews and tests).
@@ -189,6 +230,22 @@ impl Notifier {
                 reason: e.to_string(),
             })
     }
+}
+
+/// The transport to `config`'s server, logging in (when the config has a login) with
+/// `secret`: the password, or the access token for XOAUTH2.
+fn transport(config: &SmtpConfig, tls: &Tls, secret: &str) -> AsyncSmtpTransport<Tokio1Executor> {
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+        .port(config.port)
+        .tls(tls.clone())
+        .timeout(Some(config.timeout));
+    if let Some(user) = &config.user {
+        builder = builder.credentials(Credentials::new(user.clone(), secret.to_owned()));
+        if config.oauth2 {
+            builder = builder.authentication(vec![Mechanism::Xoauth2]);
+        }
+    }
+    builder.build()
 }
 
 /// A bare address (`alice@example.org`), nothing around it.

@@ -23,6 +23,7 @@ fn receiver(security: SmtpSecurity, auth: bool) -> SmtpReceiver {
     SmtpReceiver::start(SmtpOptions {
         security,
         auth: auth.then(|| (USER.to_owned(), PASSWORD.to_owned())),
+        ..SmtpOptions::default()
     })
     .expect("start aiosmtpd")
 }
@@ -376,6 +377,7 @@ async fn an_oauth2_token_logs_in_with_xoauth2() {
     let rx = SmtpReceiver::start(SmtpOptions {
         security: SmtpSecurity::StartTls,
         auth: Some((USER.to_owned(), "ya29.test-access-token".to_owned())),
+        ..SmtpOptions::default()
     })
     .expect("start aiosmtpd");
     let url = format!(
@@ -408,4 +410,118 @@ async fn an_oauth2_token_logs_in_with_xoauth2() {
     assert!(!format!("{e} {e:?}").contains("ya29"), "{e:?}");
     let e = SmtpConfig::from_url("smtp://u@h?auth=oauth", FROM).unwrap_err();
     assert!(e.to_string().contains("auth=oauth is not valid"), "{e}");
+}
+
+/// A notifier logging in with XOAUTH2 to `rx` with `USER`'s token from `ts`, which expires at
+/// `expires_at` and is renewed at `ts`.
+fn oauth_notifier(
+    rx: &SmtpReceiver,
+    ts: &passeur_testkit::TokenServer,
+    expires_at: u64,
+) -> (Notifier, std::sync::Arc<passeur_oauth::TokenSource>) {
+    let url = format!(
+        "smtp://{USER}@127.0.0.1:{}?auth=xoauth2",
+        rx.url().rsplit(':').next().unwrap()
+    );
+    let mut config = SmtpConfig::from_url(&url, FROM).unwrap();
+    config.ca_file = rx.ca_file();
+    config.timeout = Duration::from_secs(10);
+    let t = ts.issue(USER);
+    let token = passeur_oauth::Token {
+        access_token: passeur_types::Secret::new(t["access_token"].as_str().unwrap()),
+        refresh_token: Some(passeur_types::Secret::new(
+            t["refresh_token"].as_str().unwrap(),
+        )),
+        expires_at: Some(expires_at),
+    };
+    let provider =
+        passeur_oauth::Provider::new("test", &ts.token_url(), passeur_testkit::OAUTH_CLIENT_ID)
+            .unwrap();
+    let source = std::sync::Arc::new(passeur_oauth::TokenSource::new(token, Some(provider)));
+    let n = Notifier::new(config)
+        .unwrap()
+        .with_oauth(source.clone())
+        .unwrap();
+    (n, source)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth2_token_is_renewed_before_it_expires_and_after_a_refusal() {
+    let ts = passeur_testkit::TokenServer::start().unwrap();
+    let rx = SmtpReceiver::start(SmtpOptions {
+        security: SmtpSecurity::StartTls,
+        auth: Some((USER.to_owned(), "unused".to_owned())),
+        oauth2_introspection: Some(ts.introspection_url()),
+    })
+    .expect("start aiosmtpd");
+    let now = passeur_oauth::now();
+    let n = &all_notifications()[0];
+
+    // A token good for an hour: sent as it is.
+    let (notifier, source) = oauth_notifier(&rx, &ts, now + 3600);
+    notifier.send(TO, Lang::En, n).await.unwrap();
+    assert_eq!(
+        rx.wait_for(1, WAIT).unwrap()[0].login.as_deref(),
+        Some(USER)
+    );
+    assert_eq!((ts.refresh_grants(), source.renewals()), (0, 0));
+    assert_eq!(ts.introspections(), 1);
+
+    // The provider stopped accepting it before its time (the receiver asks the token server
+    // at each login): refused once, renewed once, sent.
+    ts.expire_access_tokens();
+    notifier.send(TO, Lang::En, n).await.unwrap();
+    let got = rx.wait_for(2, WAIT).unwrap();
+    check_received(&got[1], n, Lang::En);
+    assert_eq!((ts.refresh_grants(), source.renewals()), (1, 1));
+    assert_eq!(
+        ts.introspections(),
+        3,
+        "one refused login, one with the new token"
+    );
+    // The renewed token serves the next notification as it is.
+    notifier.send(TO, Lang::En, n).await.unwrap();
+    rx.wait_for(3, WAIT).unwrap();
+    assert_eq!(source.renewals(), 1);
+
+    // A token that expires within two minutes is renewed before the login: no refusal.
+    let (notifier, source) = oauth_notifier(&rx, &ts, now + 60);
+    let before = ts.introspections();
+    notifier.send(TO, Lang::Fr, n).await.unwrap();
+    rx.wait_for(4, WAIT).unwrap();
+    assert_eq!(source.renewals(), 1);
+    assert_eq!(
+        ts.introspections(),
+        before + 1,
+        "one login, with the renewed token"
+    );
+
+    // The grant revoked: a permanent failure that says to sign in again, and no token in it.
+    ts.revoke_user(USER);
+    let e = notifier.send(TO, Lang::En, n).await.unwrap_err();
+    assert!(matches!(e, NotifyError::OAuth { .. }), "{e:?}");
+    assert!(!e.is_retryable(), "{e:?}");
+    assert!(e.to_string().contains("sign in again"), "{e}");
+    assert!(!format!("{e} {e:?}").contains("at-"), "{e:?}");
+    assert!(!format!("{e} {e:?}").contains("rt-"), "{e:?}");
+    assert_eq!(
+        rx.messages().unwrap().len(),
+        4,
+        "nothing sent without a login"
+    );
+}
+
+#[test]
+fn an_oauth2_token_needs_a_login_and_xoauth2() {
+    let source = std::sync::Arc::new(passeur_oauth::TokenSource::new(
+        passeur_oauth::Token::bearer("x"),
+        None,
+    ));
+    for url in ["smtp://127.0.0.1?tls=none", "smtp://u@127.0.0.1?tls=none"] {
+        let e = Notifier::new(SmtpConfig::from_url(url, FROM).unwrap())
+            .unwrap()
+            .with_oauth(source.clone())
+            .unwrap_err();
+        assert!(e.to_string().contains("auth=xoauth2"), "{e}");
+    }
 }

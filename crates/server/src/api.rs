@@ -368,6 +368,11 @@ pub struct MigrationOut {
     /// The latest deletion of migrated items, if any was asked for.
     #[serde(default)]
     pub purge: Option<PurgeStateOut>,
+    /// The OAuth 2.0 provider the destination logs in with (`microsoft`...), when it does and
+    /// its credentials are still kept: a purge is then confirmed by signing in there again.
+    /// Given to the migration's owner (`GET` and its events), not in a project's list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_provider: Option<String>,
     /// Progress per content kind of the running (or last) pass.
     pub progress: Vec<ProgressOut>,
     /// The sync points.
@@ -392,7 +397,14 @@ pub struct NoteOut {
     pub item: String,
     /// True when the destination refused it and took it repaired; false for a warning.
     pub repaired: bool,
+    /// What happened, in English.
     pub note: String,
+    /// What happened as a stable kind (`input_ended`, `duplicate`, `refused_repaired`, ...;
+    /// `other` for a note of no known kind), for a page to say it in its own language.
+    pub code: String,
+    /// The values the note names (`{"prop": "DTSTART", "comp": "VEVENT"}`), by the names
+    /// the kind's message uses.
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
 /// One pass (sync point).

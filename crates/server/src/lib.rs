@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod bulk;
+pub mod notes;
 pub mod oauth_pages;
 pub mod projects;
 mod routes;

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::api::{EndpointIn, OAuthIn};
+use crate::routes::ClientAddr;
 use crate::web::i18n::{Lang, Tr};
 use crate::{ApiError, Service};
 
@@ -44,6 +45,10 @@ pub(crate) const COOKIE: &str = "passeur_signin";
 pub const STATE_TTL: Duration = Duration::from_secs(600);
 /// How long a signed-in side waits for its migration.
 pub const SIGNIN_TTL: Duration = Duration::from_secs(3600);
+/// Sign-ins one client address may start in [`START_WINDOW`]: each keeps a row in the store
+/// and sends the browser to the provider, so a script must not loop on it.
+pub const STARTS_PER_WINDOW: u32 = 20;
+pub const START_WINDOW: Duration = Duration::from_secs(600);
 /// Form values kept across the trip to the provider: at most this many, this long each.
 const MAX_KEPT: usize = 64;
 const MAX_VALUE: usize = 2048;
@@ -58,16 +63,19 @@ pub(crate) fn routes() -> Router<Arc<Service>> {
 
 /// A page that offers "Sign in with …", and the sides it signs in.
 fn page_ok(page: &str) -> bool {
+    let id_ok = |id: &str| {
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    };
     matches!(page, "migrate" | "file")
-        || page.strip_prefix("track/").is_some_and(|id| {
-            !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
-        })
+        || page.strip_prefix("track/").is_some_and(id_ok)
+        || page.strip_prefix("project/").is_some_and(id_ok)
 }
 
 fn side_ok(page: &str, side: &str) -> bool {
     match page {
         "migrate" => matches!(side, "src" | "dst"),
         "file" => side == "dst",
+        p if p.starts_with("project/") => matches!(side, "src" | "dst"),
         _ => side == "purge",
     }
 }
@@ -80,8 +88,11 @@ fn signin_key(cookie: &str, page: &str, side: &str) -> String {
 /// The page named by `?page=`, its migration ID (a tracking page's) as [`page_id`] keeps it.
 fn page_param(q: Option<String>) -> String {
     let page = q.unwrap_or_else(|| "migrate".into());
-    match page.strip_prefix("track/") {
-        Some(id) => format!("track/{}", page_id(id)),
+    if let Some(id) = page.strip_prefix("track/") {
+        return format!("track/{}", page_id(id));
+    }
+    match page.strip_prefix("project/") {
+        Some(id) => format!("project/{}", page_id(id).to_ascii_lowercase()),
         None => page,
     }
 }
@@ -154,6 +165,16 @@ fn label(p: &Provider) -> String {
         .find(|x| x.id == p.name)
         .map(|x| x.name.clone())
         .unwrap_or_else(|| p.name.clone())
+}
+
+/// The IMAP host of the preset `name`, or empty.
+fn preset_host(name: &str) -> String {
+    passeur_net::discover::presets()
+        .iter()
+        .find(|x| x.id == name)
+        .and_then(|x| x.imap.as_ref())
+        .map(|s| s.host.clone())
+        .unwrap_or_default()
 }
 
 fn is_preset(name: &str) -> bool {
@@ -238,6 +259,27 @@ fn back_to(page: &str, lang: &str, error: Option<&str>) -> Response {
         to.push_str("&oauth_error=");
         to.push_str(e);
     }
+    // A project's dashboard needs its session cookie, which is `SameSite=Strict`: a redirect
+    // that ends a trip from the provider's site would go without it (and land on the login
+    // page). A page of this site that moves on by itself starts a same-site navigation.
+    if page.starts_with("project/") {
+        to.push_str("#tab-add");
+        let t = Tr(Lang::from_code(lang).unwrap_or(Lang::En));
+        let mut r = crate::web::render_page(
+            RedirectPage {
+                t,
+                page: "oauth",
+                version: crate::web::VERSION,
+                heading: t.t("oauth.back.title"),
+                continue_text: t.t("oauth.back").to_owned(),
+                url: to,
+            },
+            None,
+        );
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return r;
+    }
     (
         StatusCode::SEE_OTHER,
         [
@@ -255,11 +297,58 @@ fn lang_of(q: Option<&str>, headers: &HeaderMap) -> Lang {
 }
 
 #[derive(Template)]
+#[template(path = "oauth_limited.html")]
+struct LimitedPage {
+    t: Tr,
+    page: &'static str,
+    version: &'static str,
+    back: String,
+}
+
+/// Counts a sign-in start of `addr` in the store's `throttle` table (shared by every process
+/// of the service); `false` when it is one too many. A store that does not answer lets it
+/// through: the start then fails on its own write.
+async fn start_allowed(svc: &Service, addr: &ClientAddr) -> bool {
+    let Some(ip) = addr.0 else { return true };
+    let key = format!("oauth-start:{ip}");
+    match svc
+        .store()
+        .throttle_add(&key, START_WINDOW.as_millis() as i64, 1)
+        .await
+    {
+        Ok(n) => n <= STARTS_PER_WINDOW,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot count a sign-in start");
+            true
+        }
+    }
+}
+
+/// The 429 page of a client that started too many sign-ins: said in its language, with the
+/// way back to its form.
+fn limited(page: &str, lang: Lang) -> Response {
+    let mut r = crate::web::render_page(
+        LimitedPage {
+            t: Tr(lang),
+            page: "oauth",
+            version: crate::web::VERSION,
+            back: format!("/{page}?lang={}", lang.code()),
+        },
+        None,
+    );
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("600"));
+    r
+}
+
+#[derive(Template)]
 #[template(path = "oauth_redirect.html")]
 struct RedirectPage {
     t: Tr,
     page: &'static str,
     version: &'static str,
+    heading: &'static str,
     url: String,
     continue_text: String,
 }
@@ -268,6 +357,7 @@ struct RedirectPage {
 async fn start(
     State(svc): State<Arc<Service>>,
     Query(q): Query<PageParam>,
+    addr: ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -282,6 +372,9 @@ async fn start(
             "a sign-in starts from this service's pages",
         )
             .into_response();
+    }
+    if !start_allowed(&svc, &addr).await {
+        return limited(&page, lang);
     }
     let mut form = Vec::new();
     let mut wanted = None;
@@ -336,6 +429,7 @@ async fn start(
             t,
             page: "oauth",
             version: crate::web::VERSION,
+            heading: t.t("oauth.title"),
             continue_text: t.t("oauth.continue").replace("{provider}", &label(p)),
             url,
         },
@@ -502,6 +596,8 @@ pub struct OAuthButton {
     pub preset: bool,
     /// "Sign in with Gmail", in the page's language.
     pub text: String,
+    /// The preset's IMAP host (`imap.gmail.com`), or empty.
+    pub host: String,
 }
 
 /// What a page shows of the sign-ins: the buttons, the signed-in sides (side to "Signed in
@@ -534,6 +630,7 @@ pub(crate) fn sample(t: Tr) -> PageSignins {
             provider: "gmail".into(),
             preset: true,
             text: t.t("oauth.signin").replace("{provider}", "Gmail"),
+            host: preset_host("gmail"),
         }],
         signed: HashMap::from([(
             "src".to_owned(),
@@ -550,8 +647,20 @@ pub(crate) fn sample_redirect(t: Tr) -> askama::Result<String> {
         t,
         page: "oauth",
         version: crate::web::VERSION,
+        heading: t.t("oauth.title"),
         url: "https://accounts.example/authorize?a=1&b=2".into(),
         continue_text: t.t("oauth.continue").replace("{provider}", "Gmail"),
+    }
+    .render()
+}
+
+/// The page of a client that started too many sign-ins, rendered (for the same tests).
+pub(crate) fn sample_limited(t: Tr) -> askama::Result<String> {
+    LimitedPage {
+        t,
+        page: "oauth",
+        version: crate::web::VERSION,
+        back: "/migrate?lang=en".into(),
     }
     .render()
 }
@@ -574,6 +683,7 @@ pub(crate) async fn page_signins(
                 provider: p.name.clone(),
                 preset: is_preset(&p.name),
                 text: t.t("oauth.signin").replace("{provider}", &label(p)),
+                host: preset_host(&p.name),
             })
             .collect(),
         error: error.map(|e| error_text(t, e).to_owned()),

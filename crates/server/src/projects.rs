@@ -402,16 +402,27 @@ pub struct ProjectMigrationOut {
 #[serde(deny_unknown_fields)]
 pub struct AccountIn {
     pub source_login: String,
+    /// Empty when `source_signed_in`.
     #[schema(format = Password)]
+    #[serde(default)]
     pub source_password: String,
+    /// The source logs in with the token of this browser's "Sign in with …" on the project's
+    /// dashboard (the pages), instead of a password.
+    #[serde(default)]
+    pub source_signed_in: bool,
     #[serde(default)]
     pub source_server: Option<ServerIn>,
     /// Log in as this admin on behalf of `source_login` (the password is the admin's).
     #[serde(default)]
     pub source_admin: Option<String>,
     pub destination_login: String,
+    /// Empty when `destination_signed_in`.
     #[schema(format = Password)]
+    #[serde(default)]
     pub destination_password: String,
+    /// As `source_signed_in`, for the destination.
+    #[serde(default)]
+    pub destination_signed_in: bool,
     #[serde(default)]
     pub destination_server: Option<ServerIn>,
     #[serde(default)]
@@ -937,7 +948,16 @@ impl Account {
 
 /// Creates `a` in project `p`; its ID.
 async fn create_account(svc: &Service, p: &Project, a: &Account) -> Result<String, ApiError> {
-    let v = a.request(p).validate()?;
+    create_request(svc, p, a.request(p)).await
+}
+
+/// Creates the migration `req` asks for in project `p`; its ID.
+async fn create_request(
+    svc: &Service,
+    p: &Project,
+    req: CreateMigration,
+) -> Result<String, ApiError> {
+    let v = req.validate()?;
     let id = crate::routes::create_valid(
         svc,
         &v,
@@ -999,14 +1019,37 @@ pub(crate) async fn add_account(
             .clone()
             .filter(|s| !s.trim().is_empty()),
     };
-    let created = create_account(&svc, &p, &a).await.map_err(|e| match e {
-        // Name the account's fields, not the migration request's.
-        ApiError::Field { field, message } => ApiError::Field {
-            field: account_field(&field),
-            message,
-        },
-        other => other,
-    })?;
+    // A side signed in with a provider on the dashboard takes this browser's token.
+    let page = format!("project/{}", p.id);
+    let mut request = a.request(&p);
+    let mut signed = Vec::new();
+    for (wants, side, field, e) in [
+        (req.source_signed_in, "src", "source", &mut request.source),
+        (
+            req.destination_signed_in,
+            "dst",
+            "destination",
+            &mut request.destination,
+        ),
+    ] {
+        if wants {
+            e.signed_in = true;
+            crate::oauth_pages::use_signed_in(&svc, &headers, &page, side, field, e).await?;
+            signed.push(side);
+        }
+    }
+    let created = create_request(&svc, &p, request)
+        .await
+        .map_err(|e| match e {
+            // Name the account's fields, not the migration request's.
+            ApiError::Field { field, message } => ApiError::Field {
+                field: account_field(&field),
+                message,
+            },
+            other => other,
+        })?;
+    // A browser's sign-in serves one account.
+    crate::oauth_pages::forget(&svc, &headers, &page, &signed).await;
     // The servers of the last account become the project's defaults.
     if opts.source.as_ref() != Some(&a.source_server)
         || opts.destination.as_ref() != Some(&a.destination_server)
@@ -1039,6 +1082,8 @@ fn account_field(f: &str) -> String {
         "destination.password" => "destination_password".into(),
         "source.admin" => "source_admin".into(),
         "destination.admin" => "destination_admin".into(),
+        "source.signed_in" => "source_signed_in".into(),
+        "destination.signed_in" => "destination_signed_in".into(),
         other => other.into(),
     }
 }
@@ -1088,10 +1133,27 @@ fn row_server(
             ));
         }
         "exchange" | "ews" | "o365" | "office365" | "microsoft365" | "exchange/ews" => {
+            // Microsoft 365 and Outlook.com take OAuth 2.0 only, which a row cannot carry; an
+            // Exchange of one's own is reached through its IMAP access, when it has one.
+            let host = r.get(ucol).to_ascii_lowercase();
+            let microsoft = host.is_empty()
+                || [
+                    "office365.com",
+                    "outlook.com",
+                    "office.com",
+                    "hotmail.com",
+                    "live.com",
+                ]
+                .iter()
+                .any(|d| host.contains(d));
             return Err(row_err(
                 r.number,
                 Some(tcol),
-                "Exchange (EWS) cannot be migrated yet: use the server's IMAP access (type IMAP)",
+                if microsoft {
+                    "Exchange (EWS) is not used: a Microsoft 365 or Outlook.com account moves over IMAP with a sign-in (OAuth 2.0), which a file cannot carry: add it in the Add tab, choosing Outlook.com / Microsoft 365, and sign in"
+                } else {
+                    "Exchange (EWS) is not used: an Exchange server of your own moves through its IMAP access (type IMAP, its IMAP address); one without IMAP cannot be migrated"
+                },
             ));
         }
         _ => {
@@ -1550,6 +1612,31 @@ mod tests {
             "{cols:?}"
         );
         assert!(errs.iter().any(|e| e.message.contains("Exchange (EWS)")));
+        // An Exchange of its own: through its IMAP access.
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("through its IMAP access"))
+        );
+        // Microsoft 365: the Add tab's sign-in.
+        let m365 = row([
+            "Office365",
+            "",
+            "a@a.example",
+            "p",
+            "IMAP",
+            "imap.b.example",
+            "b@b.example",
+            "q",
+            "",
+            "",
+        ]);
+        let errs = row_account(&m365, &opts).err().unwrap();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0]
+                .message
+                .contains("Outlook.com / Microsoft 365, and sign in")
+        );
         // No URL and no default server.
         let r = row([
             "IMAP",

@@ -449,7 +449,14 @@ async fn test_dav(
             .with_admin(e.admin.clone()),
         Err(err) => return test_failure(&err),
     };
+    // A side that logs in with a token sends it as `Authorization: Bearer`, tried as given
+    // (a connection test renews nothing), as the pass will.
+    let oauth = e
+        .oauth
+        .as_ref()
+        .map(|o| std::sync::Arc::new(passeur_oauth::TokenSource::new(o.token_file().token, None)));
     let attempt = async {
+        let acc = acc.with_oauth(oauth.as_ref(), side).await?;
         let client = acc.connect(side).await?;
         client.discover().await.map_err(|err| EngineError::Dav {
             side,
@@ -713,6 +720,7 @@ pub(crate) async fn migration_out(
         bytes: v.bytes,
         scheduled_at,
         purge: purge_state(&jobs),
+        destination_provider: None,
         progress: progress_of(v, job),
         passes: v
             .passes
@@ -743,13 +751,18 @@ pub(crate) async fn migration_out(
         notes: v
             .notes
             .iter()
-            .map(|n| NoteOut {
-                pass: n.pass,
-                kind: n.kind.as_str().to_string(),
-                folder: folder(&n.folder),
-                item: n.src_key.clone(),
-                repaired: n.repaired,
-                note: n.note.clone(),
+            .map(|n| {
+                let (code, params) = crate::notes::classify(&n.note);
+                NoteOut {
+                    pass: n.pass,
+                    kind: n.kind.as_str().to_string(),
+                    folder: folder(&n.folder),
+                    item: n.src_key.clone(),
+                    repaired: n.repaired,
+                    note: n.note.clone(),
+                    code,
+                    params,
+                }
             })
             .collect(),
     })
@@ -767,7 +780,9 @@ pub(crate) async fn get_migration(
 ) -> Result<Json<MigrationOut>, ApiError> {
     rate_limit(&svc, &addr).await?;
     let (id, v) = owned(&svc, &id, account_header(&headers)).await?;
-    Ok(Json(migration_out(&svc, id, &v).await?))
+    let mut out = migration_out(&svc, id, &v).await?;
+    out.destination_provider = svc.destination_provider(id).await;
+    Ok(Json(out))
 }
 
 #[derive(serde::Deserialize)]
@@ -802,7 +817,13 @@ pub(crate) async fn migration_events(
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             let out = match svc.viewer().await.view(id).await {
-                Ok(v) => migration_out(&svc, id, &v).await.ok(),
+                Ok(v) => match migration_out(&svc, id, &v).await {
+                    Ok(mut out) => {
+                        out.destination_provider = svc.destination_provider(id).await;
+                        Some(out)
+                    }
+                    Err(_) => None,
+                },
                 // Deleted meanwhile: end the stream.
                 Err(EngineError::Store(passeur_store::StoreError::NotFound(_))) => return None,
                 Err(_) => None,

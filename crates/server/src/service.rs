@@ -564,6 +564,14 @@ impl Service {
         }))
     }
 
+    /// The provider the destination of `id` logs in with, when it has a token kept (its name
+    /// only: the token stays sealed).
+    pub(crate) async fn destination_provider(&self, id: MigrationId) -> Option<String> {
+        let sealed = self.sealed_pair(id).await.ok()??.destination_oauth?;
+        let json = zeroize::Zeroizing::new(self.vault.open(&id.to_string(), &sealed).ok()?);
+        passeur_oauth::TokenFile::parse(&json).ok()?.provider
+    }
+
     /// The hosts a migration connects to, for the per-host limits.
     fn hosts_of(&self, row: &passeur_store::MigrationRow) -> Vec<String> {
         [&row.source, &row.destination]

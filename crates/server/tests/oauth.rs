@@ -792,3 +792,190 @@ async fn a_file_import_signs_in_its_destination() {
     .await;
     assert_eq!(st, 422, "{v}");
 }
+
+/// Presses "Sign in with test" from the client at `from`, in French: the status and the page.
+async fn start_from(svc: &Arc<Service>, from: &str) -> (u16, String) {
+    use axum::body::Body;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let mut req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/oauth/start?page=migrate&lang=fr")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("src_login=user1&oauth=src%3Atest"))
+        .unwrap();
+    let peer: std::net::SocketAddr = format!("{from}:40000").parse().unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    let res = passeur_server::router(Arc::clone(svc))
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signin_starts_are_limited_per_client_address() {
+    let ts = TokenServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service_with(dir.path(), signin_settings(&ts), None).await;
+    let limit = passeur_server::oauth_pages::STARTS_PER_WINDOW;
+    for i in 0..limit {
+        let (st, page) = start_from(&svc, "203.0.113.7").await;
+        assert_eq!(st, 200, "start {i}: {page}");
+        assert!(page.contains("Continuer vers test"), "{page}");
+    }
+    // One more from that address: a clear page in its language, nothing sent to the provider.
+    let (st, page) = start_from(&svc, "203.0.113.7").await;
+    assert_eq!(st, 429, "{page}");
+    assert!(
+        page.contains("Trop de connexions ont été commencées depuis votre adresse"),
+        "{page}"
+    );
+    assert!(page.contains("href=\"/migrate?lang=fr\""), "{page}");
+    assert!(!page.contains("/authorize"), "{page}");
+    // Another client is not held back.
+    let (st, _) = start_from(&svc, "198.51.100.9").await;
+    assert_eq!(st, 200);
+    // A second process over the same store counts the same starts.
+    let store = passeur_store::Store::open(&dir.path().join("passeur.db"))
+        .await
+        .unwrap();
+    let vault =
+        passeur_server::vault::Vault::open_or_create(&dir.path().join("secret.key")).unwrap();
+    let mut settings = signin_settings(&ts);
+    settings.workers = 0;
+    let other = Service::new(passeur_engine::Runner::new(store), vault, settings, None);
+    let (st, _) = start_from(&other, "203.0.113.7").await;
+    assert_eq!(st, 429);
+}
+
+/// A bearer-token gateway in front of a real Radicale (which takes Basic credentials only):
+/// each request's `Authorization: Bearer` token is checked at the token server, and an active
+/// one goes on to Radicale as `user`'s Basic login; anything else gets 401. Counts the
+/// requests it let through.
+fn bearer_gateway(
+    ts: Arc<TokenServer>,
+    radicale: std::net::SocketAddr,
+    user: (String, String),
+) -> (String, Arc<std::sync::atomic::AtomicU32>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::sync::atomic::Ordering;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let passed = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let p = passed.clone();
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user.0, user.1))
+    };
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let (ts, p, basic) = (ts.clone(), p.clone(), basic.clone());
+            std::thread::spawn(move || {
+                let mut rd = BufReader::new(s.try_clone().unwrap());
+                let mut w = s;
+                let mut line = String::new();
+                if rd.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let (mut head, mut token, mut len) = (line, None, 0usize);
+                loop {
+                    let mut h = String::new();
+                    if rd.read_line(&mut h).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if h.trim_end().is_empty() {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap_or((&h, ""));
+                    if k.eq_ignore_ascii_case("authorization") {
+                        token = v.trim().strip_prefix("Bearer ").map(str::to_owned);
+                    } else if k.eq_ignore_ascii_case("connection") {
+                    } else {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                        head.push_str(&h);
+                    }
+                }
+                let mut body = vec![0; len];
+                if rd.read_exact(&mut body).is_err() {
+                    return;
+                }
+                if !token.as_deref().is_some_and(|t| ts.is_active(t)) {
+                    let _ = w.write_all(
+                        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    return;
+                }
+                p.fetch_add(1, Ordering::Relaxed);
+                head.push_str(&format!(
+                    "Authorization: Basic {basic}\r\nConnection: close\r\n\r\n"
+                ));
+                let mut up = std::net::TcpStream::connect(radicale).unwrap();
+                up.write_all(head.as_bytes()).unwrap();
+                up.write_all(&body).unwrap();
+                let mut answer = Vec::new();
+                let _ = up.read_to_end(&mut answer);
+                // Radicale's answer, told to close (each request has its own connection).
+                let split = answer
+                    .windows(4)
+                    .position(|x| x == b"\r\n\r\n")
+                    .map_or(answer.len(), |i| i + 2);
+                let mut out = Vec::new();
+                for h in String::from_utf8_lossy(&answer[..split]).split_inclusive("\r\n") {
+                    if !h.to_ascii_lowercase().starts_with("connection:") {
+                        out.extend_from_slice(h.as_bytes());
+                    }
+                }
+                out.extend_from_slice(b"Connection: close\r\n");
+                out.extend_from_slice(&answer[split..]);
+                let _ = w.write_all(&out);
+            });
+        }
+    });
+    (format!("http://{addr}/"), passed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_test_sends_the_token_to_the_dav_server() {
+    use passeur_testkit::{Radicale, RadicaleOptions};
+    let ts = Arc::new(TokenServer::start().unwrap());
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let rad = Radicale::start(RadicaleOptions::default()).unwrap();
+    let rad_addr: std::net::SocketAddr = format!("{}:{}", rad.host, rad.port).parse().unwrap();
+    let (dav, passed) = bearer_gateway(ts.clone(), rad_addr, rad.user(1));
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service_with(dir.path(), test_settings(), None).await;
+    let test = |token: Value| {
+        let svc = Arc::clone(&svc);
+        let body = json!({
+            "source": {"url": imap_url(&dc, "user1"), "oauth": {"access_token": token}, "dav": dav},
+            "destination": {"url": imap_url(&dc, "user2"), "password": "pass2"},
+        });
+        async move { call(&svc, "POST", "/api/v1/connection-tests", None, Some(body)).await }
+    };
+    let good = ts.issue("user1");
+    let (st, v) = test(good["access_token"].clone()).await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+    assert_eq!(v["source"]["ok"], true, "{v}");
+    assert_eq!(v["source"]["dav"]["ok"], true, "{v}");
+    assert!(
+        passed.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        "the DAV server was reached with the token"
+    );
+    // A token the provider does not know: refused by both servers, said as a login failure.
+    let (st, v) = test(json!("made-up")).await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+    assert_eq!(v["source"]["ok"], false, "{v}");
+    assert_eq!(v["source"]["dav"]["ok"], false, "{v}");
+    assert_eq!(v["source"]["dav"]["reason"], "auth", "{v}");
+}

@@ -893,17 +893,38 @@ async fn item_notes_are_in_the_api_and_on_the_tracking_page() {
     assert_eq!(n["item"], "line:1", "{n}");
     assert_eq!(n["repaired"], false, "{n}");
     assert_eq!(n["note"], "the input ended before END:VCALENDAR", "{n}");
+    // Its kind and values, for a page to say it in its own language.
+    assert_eq!(n["code"], "input_ended", "{n}");
+    assert_eq!(n["params"], serde_json::json!({"comp": "VCALENDAR"}), "{n}");
+
+    // A note of a kind the pages do not know (a later engine's words): shown as it is.
+    svc.store()
+        .record_notes(
+            id.parse().unwrap(),
+            &[passeur_store::ItemNote {
+                pass: 1,
+                kind: passeur_types::ContentKind::Calendars,
+                folder: "agenda.ics".into(),
+                src_key: "note-2@passeur.test".into(),
+                repaired: true,
+                note: "a sentence no page knows yet".into(),
+            }],
+        )
+        .await
+        .unwrap();
 
     let d = start_driver(&driver);
     let c = open_browser(&chromium, &d).await;
-    for (lang, line) in [
+    for (lang, line, other) in [
         (
             "en",
-            "[Calendars] agenda.ics line:1 — note: the input ended before END:VCALENDAR",
+            "[Calendars] agenda.ics line 1 — note: the input ended before END:VCALENDAR",
+            "[Calendars] agenda.ics note-2@passeur.test — repaired: a sentence no page knows yet",
         ),
         (
             "fr",
-            "[Agendas] agenda.ics line:1 — remarque : the input ended before END:VCALENDAR",
+            "[Agendas] agenda.ics ligne 1 — remarque : le fichier s'arrête avant END:VCALENDAR",
+            "[Agendas] agenda.ics note-2@passeur.test — réparé : a sentence no page knows yet",
         ),
     ] {
         c.goto(&format!("{base}/track/{id}?lang={lang}"))
@@ -924,7 +945,8 @@ async fn item_notes_are_in_the_api_and_on_the_tracking_page() {
             10,
         )
         .await;
-        assert_eq!(text(&c, "#notes li").await, line);
+        assert_eq!(text(&c, "#notes li[data-code=input_ended]").await, line);
+        assert_eq!(text(&c, "#notes li[data-code=other]").await, other);
         c.execute(
             "document.getElementById('notes-section').scrollIntoView()",
             vec![],

@@ -4,6 +4,11 @@
 //! Dovecot accounts whose `oauth2` passdb checks every token at that token server over HTTP.
 //! The result is compared byte for byte. No token ever reaches the URL, the page, its
 //! storage or its script-readable cookies.
+//!
+//! The service is registered with the token server under the name of the Microsoft preset, so
+//! that the pages offer it as they offer a provider: on choosing "Outlook.com / Microsoft
+//! 365" as the server type (whose host and port the test then points at the private Dovecot's
+//! TLS port), and never on a plain IMAP server.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,11 +31,12 @@ async fn service_for(dir: &std::path::Path, ts: &TokenServer) -> (Arc<Service>, 
     let base = format!("http://{}", listener.local_addr().unwrap());
     let store = Store::open(&dir.join("passeur.db")).await.unwrap();
     let vault = Vault::open_or_create(&dir.join("secret.key")).unwrap();
-    let mut p = passeur_oauth::Provider::new("test", &ts.token_url(), OAUTH_CLIENT_ID).unwrap();
+    let mut p = passeur_oauth::Provider::new(PROVIDER, &ts.token_url(), OAUTH_CLIENT_ID).unwrap();
     p.authorization_endpoint = Some(format!("{}/authorize", ts.url()).parse().unwrap());
     p.scopes = vec!["mail".into()];
     let settings = Settings {
         allow_private_addresses: true,
+        insecure_tls: true,
         public_url: base.clone(),
         oauth_providers: vec![p],
         ..Default::default()
@@ -43,6 +49,37 @@ async fn service_for(dir: &std::path::Path, ts: &TokenServer) -> (Arc<Service>, 
         Duration::from_secs(2),
     ));
     (svc, base)
+}
+
+/// The preset the token server stands for, and what the pages call it.
+const PROVIDER: &str = "microsoft";
+const LABEL: &str = "Outlook.com / Microsoft 365";
+
+/// Side `p` of a form: the Microsoft preset, pointed at the private Dovecot's TLS port.
+async fn choose_provider(c: &Client, p: &str, dc: &Dovecot, login: &str) {
+    c.find(Locator::Css(&format!(
+        "#{p}-type option[data-preset={PROVIDER}]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    set(c, &format!("#{p}-host"), "127.0.0.1").await;
+    set(
+        c,
+        &format!("#{p}-port"),
+        &dc.imaps_port.unwrap().to_string(),
+    )
+    .await;
+    set(c, &format!("#{p}-login"), login).await;
+}
+
+async fn displayed(c: &Client, css: &str) -> bool {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.is_displayed().await.unwrap(),
+        Err(_) => false,
+    }
 }
 
 async fn choose_plain_imap(c: &Client, p: &str, dc: &Dovecot, login: &str) {
@@ -120,6 +157,7 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
     let ts = TokenServer::start().unwrap();
     let dc = Dovecot::start(DovecotOptions {
         users: 2,
+        tls: true,
         oauth2_introspection: Some(ts.introspection_url()),
         ..DovecotOptions::default()
     })
@@ -134,9 +172,9 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
     // error in French.
     ts.set_signing_in(None);
     c.goto(&format!("{base}/migrate?lang=fr")).await.unwrap();
-    choose_plain_imap(&c, "src", &dc, "user1").await;
+    choose_provider(&c, "src", &dc, "user1").await;
     set(&c, "#notify", "alice@example.org").await;
-    click(&c, "#src-oauth button[data-provider=test]").await;
+    click(&c, &format!("#src-oauth button[data-provider={PROVIDER}]")).await;
     // Back with the error: the page at /migrate with the code, the form as it was.
     let start = std::time::Instant::now();
     while !c
@@ -157,6 +195,7 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
         "La connexion a été refusée chez le fournisseur : rien n'a été transmis à ce service."
     );
     assert_eq!(value(&c, "#src-login").await, "user1");
+    assert_eq!(value(&c, "#src-preset").await, PROVIDER);
     assert_eq!(value(&c, "#notify").await, "alice@example.org");
     assert!(c.find(Locator::Css("#src-signed")).await.is_err());
     screenshot(&c, "oauth-denied-fr").await;
@@ -164,24 +203,44 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
     // In English, the user signs in.
     ts.set_signing_in(Some("user1"));
     c.goto(&format!("{base}/migrate?lang=en")).await.unwrap();
+    // A plain IMAP server has no provider to sign in with: no button, the password asked.
     choose_plain_imap(&c, "src", &dc, "user1").await;
-    // The operator's own provider is offered next to the password for a server of any type.
+    assert!(
+        !displayed(&c, "#src-oauth").await,
+        "a sign-in offered for plain IMAP"
+    );
+    assert!(displayed(&c, "#src-password").await);
+    screenshot(&c, "oauth-plain-imap-en").await;
+    // The provider's preset: its button replaces the password.
+    choose_provider(&c, "src", &dc, "user1").await;
     let button = c
-        .find(Locator::Css("#src-oauth button[data-provider=test]"))
+        .find(Locator::Css(&format!(
+            "#src-oauth button[data-provider={PROVIDER}]"
+        )))
         .await
         .unwrap();
     assert!(button.is_displayed().await.unwrap());
-    assert_eq!(button.text().await.unwrap(), "Sign in with test");
+    assert_eq!(
+        button.text().await.unwrap(),
+        format!("Sign in with {LABEL}")
+    );
+    assert!(!displayed(&c, "#src-password").await);
     choose_plain_imap(&c, "dst", &dc, "user2").await;
+    assert!(!displayed(&c, "#dst-oauth").await);
     set(&c, "#dst-password", "pass2").await;
     button.click().await.unwrap();
     let signed = arrive(&c, "#src-signed-text", 20).await;
-    assert_eq!(signed.text().await.unwrap(), "Signed in with test.");
+    assert_eq!(
+        signed.text().await.unwrap(),
+        format!("Signed in with {LABEL}.")
+    );
     assert_eq!(ts.code_grants(), 1);
     // Back on the form as it was, with no password kept: the destination's is typed again.
     assert_eq!(value(&c, "#src-login").await, "user1");
-    assert_eq!(value(&c, "#src-type").await, "imap");
+    assert_eq!(value(&c, "#src-preset").await, PROVIDER);
+    assert_eq!(value(&c, "#src-host").await, "127.0.0.1");
     assert_eq!(value(&c, "#dst-login").await, "user2");
+    assert_eq!(value(&c, "#dst-type").await, "imap");
     assert_eq!(value(&c, "#dst-password").await, "");
     assert!(c.find(Locator::Css("#src-password")).await.is_err());
     let url = c.current_url().await.unwrap();
@@ -194,8 +253,14 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
     assert!(!seen.contains("passeur_signin"), "the cookie is HttpOnly");
     screenshot(&c, "oauth-signed-en").await;
 
-    set(&c, "#dst-password", "pass2").await;
-    // The connection test logs in with the signed-in token too.
+    // The destination signs in too, as user2; the source stays signed in.
+    ts.set_signing_in(Some("user2"));
+    choose_provider(&c, "dst", &dc, "user2").await;
+    click(&c, &format!("#dst-oauth button[data-provider={PROVIDER}]")).await;
+    arrive(&c, "#dst-signed-text", 20).await;
+    assert!(c.find(Locator::Css("#src-signed-text")).await.is_ok());
+    assert_eq!(ts.code_grants(), 2);
+    // The connection test logs in with the signed-in tokens too.
     click(&c, "#test-conn").await;
     wait_until(
         &c,
@@ -224,13 +289,28 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
         "a token or code reachable by the page:\n{seen}"
     );
 
-    // Deleting what was copied: the destination's owner confirms by signing in again there
-    // instead of typing its password.
+    // Deleting what was copied: the destination's owner confirms by signing in again at the
+    // provider it logs in with, instead of typing its password.
+    wait_until(
+        &c,
+        "return String(document.getElementById('purge-oauth').hidden)",
+        "false",
+        10,
+    )
+    .await;
     ts.set_signing_in(Some("user2"));
-    click(&c, "#purge-oauth button[data-provider=test]").await;
+    click(
+        &c,
+        &format!("#purge-oauth button[data-provider={PROVIDER}]"),
+    )
+    .await;
     let signed = arrive(&c, "#purge-signed-text", 20).await;
-    assert_eq!(signed.text().await.unwrap(), "Signed in with test.");
-    assert_eq!(ts.code_grants(), 2);
+    assert_eq!(
+        signed.text().await.unwrap(),
+        format!("Signed in with {LABEL}.")
+    );
+    assert!(!displayed(&c, "#purge-password").await);
+    assert_eq!(ts.code_grants(), 3);
     wait_for(&c, "#status[data-status=done]", 20).await;
     click(&c, "#purge-check").await;
     wait_for(&c, "#purge-confirm:not([hidden])", 20).await;
@@ -239,6 +319,35 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
     wait_for(&c, "#purge-result[data-state=done]", 60).await;
     assert_eq!(inbox_count(&dc, "user2"), 0);
     assert_eq!(inbox_count(&dc, "user1"), 9, "the source is never touched");
+    // The sign-in served that deletion: the page says so at once (no reload), asking again
+    // for a password or a new sign-in.
+    wait_until(
+        &c,
+        "return String(document.getElementById('purge-signed').hidden)",
+        "true",
+        10,
+    )
+    .await;
+    assert!(displayed(&c, "#purge-password").await);
+    assert!(
+        displayed(
+            &c,
+            &format!("#purge-oauth button[data-provider={PROVIDER}]")
+        )
+        .await
+    );
+    // Nothing migrated is left: the Mail bar is empty and says 0.
+    wait_until(
+        &c,
+        "return document.querySelector('.count[data-kind=mail]').dataset.count + ' ' + document.getElementById('bar-mail').value",
+        "0 0",
+        10,
+    )
+    .await;
+    assert_eq!(
+        text(&c, ".count[data-kind=mail]").await,
+        "0 item(s) migrated"
+    );
     let seen = visible_to_the_page(&c).await;
     assert!(
         !has_token(&seen),
@@ -249,5 +358,255 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
     // The sign-in served that migration: the form asks again.
     c.goto(&format!("{base}/migrate?lang=en")).await.unwrap();
     assert!(c.find(Locator::Css("#src-signed")).await.is_err());
+    c.close().await.unwrap();
+}
+
+/// The messages of all folders of `user`.
+fn all_messages(dc: &Dovecot, user: &str, password: &str) -> u32 {
+    let mut m = passeur_testkit::imapwire::Client::login(&dc.imap_addr(), user, password).unwrap();
+    let mut n = 0;
+    for f in m.list().unwrap() {
+        if f.selectable() {
+            n += m.select(&f.name, true).unwrap();
+        }
+    }
+    m.logout();
+    n
+}
+
+/// The file page (in French): a PST sent, the destination signed in with the provider instead
+/// of a password (its form, the upload included, kept across the trip), and the import done
+/// with that token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_file_page_signs_in_its_destination() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let ts = TokenServer::start().unwrap();
+    let dc = Dovecot::start(DovecotOptions {
+        users: 1,
+        tls: true,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_svc, base) = service_for(dir.path(), &ts).await;
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/pst/PstReader__simiden_pst2john_97_outlook_pass12345.pst")
+        .canonicalize()
+        .unwrap();
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+    c.goto(&format!("{base}/file?lang=fr")).await.unwrap();
+    c.find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    click(&c, "#upload").await;
+    wait_until(
+        &c,
+        "return String(document.getElementById('import-form').hidden)",
+        "false",
+        60,
+    )
+    .await;
+    // A login at the provider's domain with no server given yet: its preset, and its sign-in.
+    set(&c, "#dst-login", "alice@outlook.com").await;
+    click(&c, "#notify").await;
+    wait_until(
+        &c,
+        "return document.getElementById('dst-preset').value",
+        PROVIDER,
+        10,
+    )
+    .await;
+    assert_eq!(value(&c, "#dst-host").await, "outlook.office365.com");
+    assert!(displayed(&c, &format!("#dst-oauth button[data-provider={PROVIDER}]")).await);
+    // A plain server: the password, no sign-in.
+    choose_plain_imap(&c, "dst", &dc, "user1").await;
+    assert!(!displayed(&c, "#dst-oauth").await);
+    assert!(displayed(&c, "#dst-password").await);
+    // The provider's preset: the sign-in instead of the password; starting without it says so.
+    choose_provider(&c, "dst", &dc, "user1").await;
+    assert!(!displayed(&c, "#dst-password").await);
+    click(&c, "#start").await;
+    assert_eq!(
+        text(&c, "#err-form").await,
+        "Connectez-vous chez le fournisseur (le bouton ci-dessous), ou choisissez un autre type de serveur."
+    );
+    ts.set_signing_in(Some("user1"));
+    click(&c, &format!("#dst-oauth button[data-provider={PROVIDER}]")).await;
+    let signed = arrive(&c, "#dst-signed-text", 20).await;
+    assert_eq!(
+        signed.text().await.unwrap(),
+        format!("Connecté avec {LABEL}.")
+    );
+    assert_eq!(ts.code_grants(), 1);
+    // The form as it was: the file already sent, the server and login kept.
+    wait_until(
+        &c,
+        "return String(document.getElementById('import-form').hidden)",
+        "false",
+        10,
+    )
+    .await;
+    assert_eq!(value(&c, "#dst-preset").await, PROVIDER);
+    assert_eq!(value(&c, "#dst-host").await, "127.0.0.1");
+    assert_eq!(value(&c, "#dst-login").await, "user1");
+    assert!(c.find(Locator::Css("#dst-password")).await.is_err());
+    let seen = visible_to_the_page(&c).await;
+    assert!(
+        !has_token(&seen),
+        "a token or code reachable by the page:\n{seen}"
+    );
+    screenshot(&c, "oauth-file-signed-fr").await;
+    let before = ts.introspections();
+    click(&c, "#start").await;
+    wait_for(&c, "#new-id", 20).await;
+    click(&c, "#track-link").await;
+    wait_for(&c, "#status[data-status=done]", 90).await;
+    assert!(
+        all_messages(&dc, "user1", "pass1") > 0,
+        "the PST's mail arrived"
+    );
+    assert!(
+        ts.introspections() > before,
+        "the import logged in with the token"
+    );
+    screenshot(&c, "oauth-file-done-fr").await;
+    c.close().await.unwrap();
+}
+
+/// A project's "Add" tab: the source signed in with the provider on the dashboard (the
+/// session cookie is `SameSite=Strict`: the way back from the provider lands on the
+/// dashboard, not on the login page), the account added with that token and migrated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_project_add_tab_signs_in_a_source() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let ts = TokenServer::start().unwrap();
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        tls: true,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    fill(&dc, "user1", "project", 0..5);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, base) = service_for(dir.path(), &ts).await;
+    const PASSWORD: &str = "Project-pass-1";
+    let (st, v) = common::call_json(
+        &svc,
+        "POST",
+        "/api/v1/projects",
+        None,
+        Some(serde_json::json!({"name": "Acme", "password": PASSWORD, "lang": "en"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+    c.goto(&format!("{base}/project/login?lang=en&id={id}"))
+        .await
+        .unwrap();
+    set(&c, "#pj-password", PASSWORD).await;
+    click(&c, "#pj-login").await;
+    wait_until(&c, "return document.body.dataset.page", "project", 10).await;
+
+    // A plain server: no sign-in offered.
+    choose_plain_imap(&c, "src", &dc, "user1").await;
+    assert!(!displayed(&c, "#src-oauth").await);
+    assert!(displayed(&c, "#src-password").await);
+    choose_provider(&c, "src", &dc, "user1").await;
+    assert!(!displayed(&c, "#src-password").await);
+    choose_plain_imap(&c, "dst", &dc, "user2").await;
+    set(&c, "#dst-password", "pass2").await;
+    // Adding without signing in says what is missing.
+    click(&c, "#pj-add-go").await;
+    assert_eq!(
+        text(&c, "#err-pj-add").await,
+        "Sign in with the provider (the button below), or choose another server type."
+    );
+    ts.set_signing_in(Some("user1"));
+    let button = c
+        .find(Locator::Css(&format!(
+            "#src-oauth button[data-provider={PROVIDER}]"
+        )))
+        .await
+        .unwrap();
+    assert_eq!(
+        button.text().await.unwrap(),
+        format!("Sign in with {LABEL}")
+    );
+    button.click().await.unwrap();
+    let signed = arrive(&c, "#src-signed-text", 20).await;
+    wait_until(&c, "return document.body.dataset.page", "project", 10).await;
+    assert_eq!(
+        signed.text().await.unwrap(),
+        format!("Signed in with {LABEL}.")
+    );
+    assert_eq!(ts.code_grants(), 1);
+    assert_eq!(value(&c, "#src-preset").await, PROVIDER);
+    assert_eq!(value(&c, "#src-login").await, "user1");
+    assert_eq!(value(&c, "#dst-login").await, "user2");
+    assert_eq!(value(&c, "#dst-type").await, "imap");
+    assert_eq!(value(&c, "#dst-password").await, "", "no password kept");
+    let seen = visible_to_the_page(&c).await;
+    assert!(
+        !has_token(&seen),
+        "a token or code reachable by the page:\n{seen}"
+    );
+    screenshot(&c, "oauth-project-signed-en").await;
+    set(&c, "#dst-password", "pass2").await;
+    click(&c, "#pj-add-go").await;
+    wait_until(
+        &c,
+        "return document.getElementById('pj-add-result').textContent.startsWith('Account added')",
+        "true",
+        20,
+    )
+    .await;
+    // The sign-in served that account: the form asks again for the next one.
+    assert!(!displayed(&c, "#src-signed").await);
+    assert!(displayed(&c, &format!("#src-oauth button[data-provider={PROVIDER}]")).await);
+    wait_until(
+        &c,
+        "return Array.from(document.querySelectorAll('#pj-rows tr[data-status]')).map(r => r.dataset.status).join(',')",
+        "done",
+        60,
+    )
+    .await;
+    let src = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user1", "pass1").unwrap();
+    let dst = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user2", "pass2").unwrap();
+    let cmp = passeur_testkit::verify::compare(&src, &dst);
+    assert!(cmp.is_exact(), "{}", cmp.summary());
+    screenshot(&c, "oauth-project-added-en").await;
+
+    // Its tracking page: the destination logs in with a password on a plain server, so no
+    // "Sign in with …" is offered to confirm a deletion there.
+    let added = text(&c, "#pj-add-result").await;
+    let mid = added.rsplit(' ').next().unwrap().to_string();
+    c.goto(&format!("{base}/track/{mid}?lang=en"))
+        .await
+        .unwrap();
+    c.execute(
+        "sessionStorage.setItem('passeur.account.' + arguments[0], 'user1')",
+        vec![serde_json::json!(mid)],
+    )
+    .await
+    .unwrap();
+    c.refresh().await.unwrap();
+    wait_for(&c, "#status[data-status=done]", 30).await;
+    assert!(displayed(&c, "#purge-password").await);
+    assert!(
+        !displayed(&c, "#purge-oauth").await,
+        "a sign-in offered for a password destination"
+    );
     c.close().await.unwrap();
 }

@@ -52,6 +52,16 @@ impl Dnsmasq {
         txt: &[(String, String)],
         mx: &[(String, String, u16)],
     ) -> io::Result<Dnsmasq> {
+        Dnsmasq::start_with_hosts(srv, txt, mx, &[])
+    }
+
+    /// [`Dnsmasq::start_with`] with address records too: (host name, IPv4 address).
+    pub fn start_with_hosts(
+        srv: &[Srv],
+        txt: &[(String, String)],
+        mx: &[(String, String, u16)],
+        hosts: &[(String, std::net::Ipv4Addr)],
+    ) -> io::Result<Dnsmasq> {
         ensure_dnsmasq().map_err(io::Error::other)?;
         let tmp = tempfile::Builder::new().prefix("passeur-dns-").tempdir()?;
         let mut last_err = None;
@@ -86,6 +96,9 @@ impl Dnsmasq {
             }
             for (name, host, pref) in mx {
                 cmd.arg(format!("--mx-host={name},{host},{pref}"));
+            }
+            for (name, ip) in hosts {
+                cmd.arg(format!("--host-record={name},{ip}"));
             }
             cmd.stdin(Stdio::null())
                 .stdout(log.try_clone()?)

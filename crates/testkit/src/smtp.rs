@@ -36,6 +36,10 @@ pub struct SmtpOptions {
     /// `Some((user, password))`: AUTH PLAIN/LOGIN required before `MAIL FROM`; AUTH XOAUTH2
     /// is offered too and takes `password` as the expected bearer token.
     pub auth: Option<(String, String)>,
+    /// With `auth`: AUTH XOAUTH2 checks each bearer token at this introspection endpoint
+    /// (RFC 7662, e.g. [`crate::TokenServer::introspection_url`]) instead: it must be active
+    /// and belong to the user, as Dovecot's `oauth2` passdb checks it.
+    pub oauth2_introspection: Option<String>,
 }
 
 /// One message as the receiver got it.
@@ -63,8 +67,8 @@ pub struct SmtpReceiver {
 }
 
 /// The aiosmtpd launcher, written to the temp dir. Its one argument is a JSON object:
-/// `dir`, `port`, `cert`, `key`, `starttls`, `implicit`, `user`, `password`.
-const LAUNCHER: &str = r#"import asyncio, base64, json, os, ssl, sys
+/// `dir`, `port`, `cert`, `key`, `starttls`, `implicit`, `user`, `password`, `introspection`.
+const LAUNCHER: &str = r#"import asyncio, base64, json, os, ssl, sys, urllib.parse, urllib.request
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 cfg = json.loads(sys.argv[1])
@@ -120,7 +124,22 @@ class Handler:
         except Exception:
             return AuthResult(success=False, handled=False)
         fields = dict(p.split("=", 1) for p in raw.split("\x01") if "=" in p)
-        if fields.get("user") == cfg["user"] and fields.get("auth") == "Bearer " + cfg["password"]:
+        if fields.get("user") != cfg["user"]:
+            return AuthResult(success=False, handled=False)
+        bearer = fields.get("auth", "")
+        if cfg.get("introspection"):
+            if not bearer.startswith("Bearer "):
+                return AuthResult(success=False, handled=False)
+            form = urllib.parse.urlencode({"token": bearer[7:]}).encode()
+            try:
+                with urllib.request.urlopen(cfg["introspection"], form, timeout=10) as r:
+                    ans = json.loads(r.read())
+            except Exception:
+                return AuthResult(success=False, handled=False)
+            if str(ans.get("active")).lower() == "true" and ans.get("username") == cfg["user"]:
+                return AuthResult(success=True, auth_data=cfg["user"])
+            return AuthResult(success=False, handled=False)
+        if bearer == "Bearer " + cfg["password"]:
             return AuthResult(success=True, auth_data=cfg["user"])
         return AuthResult(success=False, handled=False)
 
@@ -214,12 +233,17 @@ impl SmtpReceiver {
             let port = proc::free_port()?;
             let cfg = format!(
                 "{{\"dir\": {dir}, \"port\": {port}, \"cert\": {cert}, \"key\": {key}, \
-                 \"starttls\": {st}, \"implicit\": {im}, \"user\": {user}, \"password\": {password}}}",
+                 \"starttls\": {st}, \"implicit\": {im}, \"user\": {user}, \"password\": {password}, \
+                 \"introspection\": {introspection}}}",
                 dir = json_str(d),
                 cert = json_str(&format!("{d}/cert.pem")),
                 key = json_str(&format!("{d}/key.pem")),
                 st = opts.security == SmtpSecurity::StartTls,
                 im = opts.security == SmtpSecurity::Implicit,
+                introspection = opts
+                    .oauth2_introspection
+                    .as_deref()
+                    .map_or_else(|| "null".to_owned(), json_str),
             );
             let log = std::fs::File::create(dir.join("smtp.log"))?;
             let mut cmd = Command::new(py);

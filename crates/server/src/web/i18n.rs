@@ -915,6 +915,245 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "This service cannot sign in with that provider.",
         "Ce service ne peut pas se connecter avec ce fournisseur.",
     ),
+    ("js.note.line", "line {n}", "ligne {n}"),
+    // Item notes (the engine's words, in `crates/formats` and `crates/dav`): the English is
+    // the pattern `crate::notes` matches a note against, its `{names}` what it takes from it.
+    (
+        "js.notek.input_ended_at",
+        "the input ended before END:{comp} (BEGIN on line {at}); closed it there",
+        "le fichier s'arrête avant END:{comp} (BEGIN ligne {at}) ; fermé à cet endroit",
+    ),
+    (
+        "js.notek.input_ended",
+        "the input ended before END:{comp}",
+        "le fichier s'arrête avant END:{comp}",
+    ),
+    (
+        "js.notek.skipped_end",
+        "skipped line {line}: END:{comp} without its BEGIN",
+        "ligne {line} ignorée : END:{comp} sans son BEGIN",
+    ),
+    (
+        "js.notek.skipped_outside",
+        "skipped line {line}: {prop} outside of a {comp}",
+        "ligne {line} ignorée : {prop} hors d'un {comp}",
+    ),
+    (
+        "js.notek.skipped",
+        "skipped line {line}: {reason}",
+        "ligne {line} ignorée : {reason}",
+    ),
+    (
+        "js.notek.unknown_component",
+        "skipped the unknown component {comp} (lines {from}-{to})",
+        "composant inconnu {comp} ignoré (lignes {from} à {to})",
+    ),
+    (
+        "js.notek.only_events",
+        "only VEVENT, VTODO and VJOURNAL become calendar resources",
+        "seuls VEVENT, VTODO et VJOURNAL deviennent des éléments d'agenda",
+    ),
+    (
+        "js.notek.vtimezone_no_tzid",
+        "skipped a VTIMEZONE without TZID",
+        "VTIMEZONE sans TZID ignoré",
+    ),
+    (
+        "js.notek.vtimezone_skipped",
+        "skipped a VTIMEZONE: {reason}",
+        "VTIMEZONE ignoré : {reason}",
+    ),
+    (
+        "js.notek.vtimezone_note",
+        "in the VTIMEZONE: {reason}",
+        "dans le VTIMEZONE : {reason}",
+    ),
+    (
+        "js.notek.uid_taken",
+        "the UID is already used by a {comp}",
+        "l'UID est déjà pris par un {comp}",
+    ),
+    (
+        "js.notek.begin_in_card",
+        "line {line}: BEGIN:VCARD came before END:VCARD (BEGIN on line {at}); closed the first card there",
+        "ligne {line} : BEGIN:VCARD avant END:VCARD (BEGIN ligne {at}) ; la première fiche est fermée à cet endroit",
+    ),
+    (
+        "js.notek.begin_before_end",
+        "line {line}: BEGIN:{sub} came before END:{comp} (BEGIN on line {at}); closed {comp} there",
+        "ligne {line} : BEGIN:{sub} avant END:{comp} (BEGIN ligne {at}) ; {comp} fermé à cet endroit",
+    ),
+    (
+        "js.notek.end_before_end",
+        "line {line}: END:{sub} came before END:{comp} (BEGIN on line {at}); closed {comp} there",
+        "ligne {line} : END:{sub} avant END:{comp} (BEGIN ligne {at}) ; {comp} fermé à cet endroit",
+    ),
+    (
+        "js.notek.utc_tzid",
+        "dropped the TZID of the UTC time in {prop}",
+        "TZID retiré de l'heure UTC de {prop}",
+    ),
+    (
+        "js.notek.floating_time",
+        "gave the floating {prop} the time zone {tz}",
+        "le {prop} sans fuseau a reçu le fuseau {tz}",
+    ),
+    (
+        "js.notek.escaped",
+        "escaped bare commas or semicolons in {prop}",
+        "virgules ou points-virgules échappés dans {prop}",
+    ),
+    (
+        "js.notek.uid_generated",
+        "generated UID {uid} (the component had none)",
+        "UID {uid} créé (le composant n'en avait pas)",
+    ),
+    (
+        "js.notek.uid_generated_card",
+        "generated UID {uid} (the card had none)",
+        "UID {uid} créé (la fiche n'en avait pas)",
+    ),
+    (
+        "js.notek.kept_version",
+        "kept the version of {what} on line {line} (SEQUENCE {seq}) over the one on line {other} (SEQUENCE {other_seq})",
+        "gardé la version de {what} ligne {line} (SEQUENCE {seq}) plutôt que celle de la ligne {other} (SEQUENCE {other_seq})",
+    ),
+    (
+        "js.notek.late_components",
+        "more components of this UID came after it was emitted (outside the grouping window)",
+        "d'autres composants de cet UID sont venus après son envoi (hors de la fenêtre de regroupement)",
+    ),
+    (
+        "js.notek.windows_zone",
+        "mapped Windows time zone {win} to {tz}",
+        "fuseau Windows {win} traduit en {tz}",
+    ),
+    (
+        "js.notek.vtimezone_added",
+        "added a VTIMEZONE for {tz}",
+        "VTIMEZONE ajouté pour {tz}",
+    ),
+    (
+        "js.notek.vtimezone_unknown",
+        "no VTIMEZONE is known for TZID {tz}",
+        "aucun VTIMEZONE connu pour le TZID {tz}",
+    ),
+    (
+        "js.notek.date_read",
+        "read {prop} on line {line} as {value}",
+        "{prop} ligne {line} lu comme {value}",
+    ),
+    (
+        "js.notek.base64_dropped",
+        "dropped {prop} on line {line}: its base64 data cannot be decoded",
+        "{prop} ligne {line} retiré : ses données base64 sont illisibles",
+    ),
+    (
+        "js.notek.no_version",
+        "no VERSION: read as vCard 3.0",
+        "pas de VERSION : lu comme vCard 3.0",
+    ),
+    (
+        "js.notek.refused_repaired",
+        "the destination refused it: HTTP {status} {reason}; it took it repaired",
+        "la destination l'a refusé (HTTP {status} {reason}) ; elle l'a accepté réparé",
+    ),
+    (
+        "js.notek.overrides_only",
+        "the object had only overrides: the one for {rid} became the main {comp} (RECURRENCE-ID kept in X-PASSEUR-RECURRENCE-ID)",
+        "l'objet n'avait que des exceptions : celle du {rid} est devenue le {comp} principal (RECURRENCE-ID gardé dans X-PASSEUR-RECURRENCE-ID)",
+    ),
+    (
+        "js.notek.duplicate",
+        "{comp} had {prop} more than once: kept the first, the other is in X-PASSEUR-{prop}",
+        "{comp} avait {prop} plusieurs fois : le premier est gardé, l'autre est dans X-PASSEUR-{prop}",
+    ),
+    (
+        "js.notek.dtend_and_duration",
+        "{comp} had both DTEND and DURATION: kept DTEND, DURATION {value} is in X-PASSEUR-DURATION",
+        "{comp} avait DTEND et DURATION : DTEND est gardé, DURATION {value} est dans X-PASSEUR-DURATION",
+    ),
+    (
+        "js.notek.undated",
+        "{comp} had no date at all: placed on {day}, the day it was imported (marked X-PASSEUR-UNDATED)",
+        "{comp} n'avait aucune date : placé au {day}, jour de l'import (marqué X-PASSEUR-UNDATED)",
+    ),
+    (
+        "js.notek.no_dtstart",
+        "{comp} had no DTSTART: added DTSTART {value} taken from {from}",
+        "{comp} n'avait pas de DTSTART : DTSTART {value} ajouté, pris de {from}",
+    ),
+    (
+        "js.notek.rdate_periods",
+        "RDATE periods became their start times (the ends or durations are in X-PASSEUR-RDATE-PERIODS: {value})",
+        "les périodes RDATE sont devenues leurs heures de début (fins ou durées dans X-PASSEUR-RDATE-PERIODS : {value})",
+    ),
+    (
+        "js.notek.inline_data",
+        "the inline {prop} ({size} bytes of base64) is in X-PASSEUR-{prop}",
+        "le {prop} intégré ({size} octets de base64) est dans X-PASSEUR-{prop}",
+    ),
+    (
+        "js.notek.rrule_spaces",
+        "removed the spaces in the RRULE: {rule}",
+        "espaces retirés de la RRULE : {rule}",
+    ),
+    (
+        "js.notek.rrule_kept",
+        "the RRULE {rule} cannot be expanded by the destination: it is in X-PASSEUR-RRULE and only the first occurrence shows",
+        "la destination ne sait pas dérouler la RRULE {rule} : elle est dans X-PASSEUR-RRULE et seule la première occurrence apparaît",
+    ),
+    (
+        "js.notek.valarm_dropped",
+        "left out a VALARM whose TRIGGER {trigger} is neither a duration nor a date-time (kept in X-PASSEUR-VALARM)",
+        "VALARM retiré : son TRIGGER {trigger} n'est ni une durée ni une date-heure (gardé dans X-PASSEUR-VALARM)",
+    ),
+    (
+        "js.notek.utc_and_zone",
+        "{comp}'s {prop} {value} is in UTC and also named the zone {tz}: the zone was left out",
+        "le {prop} {value} de {comp} est en UTC et nommait aussi le fuseau {tz} : le fuseau est retiré",
+    ),
+    (
+        "js.notek.zone_added",
+        "{comp}'s {prop} {value} had no time zone while {other} in {tz}: it is now in {tz} too",
+        "le {prop} {value} de {comp} n'avait pas de fuseau alors que {other} en {tz} : il est maintenant en {tz} aussi",
+    ),
+    (
+        "js.notek.date_form",
+        "{comp}'s {prop} {value} was not in the form of its DTSTART ({form}): it is now {new}",
+        "le {prop} {value} de {comp} n'avait pas la forme de son DTSTART ({form}) : il vaut maintenant {new}",
+    ),
+    (
+        "js.notek.until_form",
+        "the RRULE's UNTIL {until} was not in the form its DTSTART asks for: it is now {new}",
+        "l'UNTIL {until} de la RRULE n'avait pas la forme que demande son DTSTART : il vaut maintenant {new}",
+    ),
+    (
+        "js.notek.zone_standard",
+        "time zone {tzid} became {tz} with a standard definition",
+        "le fuseau {tzid} est devenu {tz}, avec une définition standard",
+    ),
+    (
+        "js.notek.vtimezone_replaced",
+        "the VTIMEZONE of {tz} was replaced by a standard definition",
+        "le VTIMEZONE de {tz} a été remplacé par une définition standard",
+    ),
+    (
+        "oauth.limited.title",
+        "Too many sign-ins",
+        "Trop de connexions",
+    ),
+    (
+        "oauth.limited",
+        "Too many sign-ins were started from your address in the last minutes. Wait ten minutes, then sign in again.",
+        "Trop de connexions ont été commencées depuis votre adresse ces dernières minutes. Attendez dix minutes, puis reconnectez-vous.",
+    ),
+    ("oauth.back", "Back to the form", "Retour au formulaire"),
+    (
+        "oauth.back.title",
+        "Back to your project…",
+        "Retour à votre projet…",
+    ),
     (
         "trk.purge.oauth",
         "A destination you signed in to with a provider: confirm by signing in again.",

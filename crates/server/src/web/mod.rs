@@ -177,6 +177,8 @@ struct PresetOption {
     scheme: &'static str,
     host: String,
     port: u16,
+    /// The address domains it serves, space-separated (chosen when a login of one is typed).
+    domains: String,
 }
 
 /// The providers of `passeur_net`'s presets that have an IMAP server, by name.
@@ -198,6 +200,7 @@ fn preset_options() -> &'static [PresetOption] {
                     scheme,
                     host: imap.host.clone(),
                     port: imap.port,
+                    domains: p.domains.join(" "),
                 })
             })
             .collect();
@@ -561,6 +564,7 @@ struct FilePage {
     t: Tr,
     page: &'static str,
     version: &'static str,
+    presets: &'static [PresetOption],
     /// The destination as it was before a "Sign in with …", and the sign-in.
     f: FormState,
 }
@@ -580,6 +584,7 @@ async fn file_page(
             t,
             page: "file",
             version: VERSION,
+            presets: preset_options(),
             f,
         },
         set,
@@ -699,6 +704,9 @@ struct ProjectPage {
     id: String,
     name: String,
     csrf: String,
+    presets: &'static [PresetOption],
+    /// The "Add" form as it was before a "Sign in with …", and the sign-ins.
+    f: FormState,
 }
 
 async fn project_new(Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
@@ -760,14 +768,31 @@ async fn project_dashboard(
         )
             .into_response();
     };
+    let t = Tr(lang);
+    let mut f = FormState::default()
+        .with_signins(
+            &svc,
+            &headers,
+            t,
+            &format!("project/{id}"),
+            q.oauth_error.as_deref(),
+        )
+        .await;
+    if f.values.is_empty() {
+        for p in ["src", "dst"] {
+            f.values.insert(key(p, "port"), "993".into());
+        }
+    }
     render(
         ProjectPage {
-            t: Tr(lang),
+            t,
             page: "project",
             version: VERSION,
             id,
             name: p.name,
             csrf,
+            presets: preset_options(),
+            f,
         },
         set,
     )
@@ -816,12 +841,14 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
         .render(),
     );
     push("oauth", crate::oauth_pages::sample_redirect(t));
+    push("oauth (limited)", crate::oauth_pages::sample_limited(t));
     push(
         "file",
         FilePage {
             t,
             page: "file",
             version: VERSION,
+            presets: preset_options(),
             f: FormState::blank(),
         }
         .render(),
@@ -872,9 +899,27 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
             t,
             page: "project",
             version: VERSION,
+            id: id.clone(),
+            name: "Acme".into(),
+            csrf: "c".into(),
+            presets: preset_options(),
+            f: FormState::blank(),
+        }
+        .render(),
+    );
+    let mut signed = FormState::blank();
+    signed.signins = crate::oauth_pages::sample(t);
+    push(
+        "project (signed in)",
+        ProjectPage {
+            t,
+            page: "project",
+            version: VERSION,
             id,
             name: "Acme".into(),
             csrf: "c".into(),
+            presets: preset_options(),
+            f: signed,
         }
         .render(),
     );

@@ -118,44 +118,66 @@
     return msg('err.generic') + ' ' + message;
   }
 
+  // A side's server type. Choosing a provider preset fills in its host and port. "Sign in
+  // with …" is offered only for a preset this service is registered with (a plain IMAP server
+  // has no provider to sign in with), and then replaces the password field. The buttons send
+  // the form to the server, which keeps it (never the passwords) while the browser is at the
+  // provider.
+  function initServerType(p) {
+    const type = $(p + '-type');
+    function sync() {
+      const o = type.selectedOptions[0];
+      const preset = (o && o.dataset.preset) || '';
+      if ($(p + '-preset')) $(p + '-preset').value = preset;
+      const wrap = $(p + '-oauth');
+      let offered = false;
+      if (wrap) {
+        wrap.querySelectorAll('button').forEach((b) => {
+          b.hidden = !preset || b.dataset.provider !== preset;
+          if (!b.hidden) offered = true;
+        });
+        wrap.hidden = !offered;
+      }
+      const box = $(p + '-password-box');
+      if (box) box.hidden = offered;
+    }
+    type.addEventListener('change', () => {
+      const o = type.selectedOptions[0];
+      $(p + '-port').value = o.dataset.port;
+      if (o.dataset.host) $(p + '-host').value = o.dataset.host;
+      sync();
+    });
+    sync();
+    autodetect(p, type);
+  }
+
+  // A login typed at a provider's domain (alice@outlook.com) while no server is given yet
+  // chooses that provider's preset, and with it its "Sign in with …".
+  function autodetect(p, type) {
+    const login = $(p + '-login');
+    login.addEventListener('change', () => {
+      const cur = type.selectedOptions[0];
+      if ((cur && cur.dataset.preset) || $(p + '-host').value.trim()) return;
+      const domain = (login.value.trim().split('@')[1] || '').toLowerCase();
+      if (!domain) return;
+      const o = Array.from(type.options).find((x) => (x.dataset.domains || '').split(' ').includes(domain));
+      if (!o) return;
+      o.selected = true;
+      type.dispatchEvent(new Event('change'));
+    });
+  }
+
   function initMigrate() {
     const form = $('migrate');
     const davNeeded = () =>
       Array.from(form.querySelectorAll('input[name=content]:checked')).some((c) => c.value !== 'mail');
 
-    // "Sign in with …": a preset's button replaces the password field; the operator's own
-    // providers are offered for any other server. The buttons send the form to the server,
-    // which keeps it (never the passwords) while the browser is at the provider.
     const oauthOnly = (p) => {
       const box = $(p + '-password-box');
       return !!box && box.hidden;
     };
-    function syncOAuth(p) {
-      const o = $(p + '-type').selectedOptions[0];
-      const preset = (o && o.dataset.preset) || '';
-      $(p + '-preset').value = preset;
-      const wrap = $(p + '-oauth');
-      let presetButton = false;
-      if (wrap) {
-        wrap.querySelectorAll('button').forEach((b) => {
-          const show = preset ? b.dataset.provider === preset : !b.dataset.preset;
-          b.hidden = !show;
-          if (show && preset) presetButton = true;
-        });
-        wrap.hidden = !Array.from(wrap.querySelectorAll('button')).some((b) => !b.hidden);
-      }
-      const box = $(p + '-password-box');
-      if (box) box.hidden = presetButton;
-    }
     SIDES.forEach((p) => {
-      const type = $(p + '-type');
-      type.addEventListener('change', () => {
-        const o = type.selectedOptions[0];
-        $(p + '-port').value = o.dataset.port;
-        if (o.dataset.host) $(p + '-host').value = o.dataset.host;
-        syncOAuth(p);
-      });
-      syncOAuth(p);
+      initServerType(p);
       const deleg = $(p + '-deleg');
       const sync = () => {
         $(p + '-admin-box').hidden = !deleg.checked;
@@ -353,7 +375,7 @@
     if (!account) { $('ask').hidden = false; return; }
     $('view').hidden = false;
     let last = null;
-    const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); }, () => {
+    const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); purgeOffer(m); }, () => {
       sessionStorage.removeItem(ACCOUNT_KEY + id);
       $('err-view').textContent = msg('err.notfound');
       $('ask').hidden = false;
@@ -384,7 +406,29 @@
     let pending = null;
     // A destination signed in to with a provider confirms with a new sign-in ("Sign in
     // with …" sends the browser there and back); the token stays on the server.
-    const purgeSigned = !!$('purge-signed');
+    let purgeSigned = !$('purge-signed').hidden;
+    // A sign-in confirms one deletion: once the server took it, the page asks as it did
+    // before (the password, or signing in again), without a reload.
+    function signinUsed() {
+      purgeSigned = false;
+      $('purge-signed').hidden = true;
+      $('purge-password-box').hidden = false;
+      purgeOffer(last);
+    }
+    // "Sign in with …" confirms a deletion only where it means something: the provider the
+    // destination logs in with, or whose server it is.
+    function purgeOffer(m) {
+      const wrap = $('purge-oauth');
+      if (!wrap || !m) return;
+      let host = '';
+      try { host = new URL(String(m.destination).split(' ')[0]).hostname.toLowerCase(); } catch (_) { host = ''; }
+      let any = false;
+      wrap.querySelectorAll('button').forEach((b) => {
+        b.hidden = !(b.dataset.provider === m.destination_provider || (b.dataset.host && b.dataset.host === host));
+        if (!b.hidden) any = true;
+      });
+      wrap.hidden = purgeSigned || !any;
+    }
     const credentials = () => (purgeSigned
       ? { destination_signed_in: true }
       : { destination_password: $('purge-password').value });
@@ -392,7 +436,7 @@
       if (r.status === 422) setErr('purge-password', purgeSigned ? msg('err.signin') : msg('err.required'));
       else if (r.status === 409) setErr('purge-password', msg('err.busy'));
       else setErr('purge-password', apiText(r));
-      if ($('purge-password')) $('purge-password').focus();
+      if (!purgeSigned) $('purge-password').focus();
     };
     $('purge').addEventListener('submit', async (ev) => {
       if (ev.submitter && /^\/oauth\//.test(ev.submitter.getAttribute('formaction') || '')) return;
@@ -427,7 +471,8 @@
       $('purge-confirm').hidden = true;
       pending = null;
       if (r.status !== 202 || !r.data) { purgeErr(r); return; }
-      if ($('purge-password')) $('purge-password').value = '';
+      if (purgeSigned) signinUsed();
+      $('purge-password').value = '';
       showPurge(r.data);
       w.refresh();
     });
@@ -502,12 +547,14 @@
       li.append(el('label', { htmlFor: id }, msg('kind.' + p.kind)));
       const bar = el('progress', { id, max: 100 });
       const running = m.status === 'running';
-      if (running && p.percent !== null && p.percent !== undefined) bar.value = p.percent;
-      else if (m.status === 'done') bar.value = 100;
-      else if (m.status !== 'running' && m.status !== 'queued') bar.value = 0;
-      li.append(bar);
       // While a pass runs, the pass's own view; after, what the item map holds (a purge lowers it).
       const n = running && p.total ? p.done : p.kind === 'mail' ? m.items : p.done;
+      if (running && p.percent !== null && p.percent !== undefined) bar.value = p.percent;
+      // Done: full while the migrated items are there; empty once a purge deleted them all.
+      else if (m.status === 'done') bar.value = n > 0 ? 100 : 0;
+      else if (m.status !== 'running' && m.status !== 'queued') bar.value = 0;
+      bar.dataset.value = String(bar.value);
+      li.append(bar);
       const count = el('span', { className: 'count' },
         running && p.total ? msg('items_of', { n, total: p.total }) : msg('items', { n }));
       count.dataset.kind = p.kind;
@@ -561,7 +608,15 @@
         const what = msg(n.repaired ? 'note.repaired' : 'note.warning');
         // French puts a space before the colon.
         const sep = document.documentElement.lang === 'fr' ? ' : ' : ': ';
-        nl.append(el('li', {}, '[' + msg('kind.' + n.kind) + '] ' + n.folder + ' ' + n.item + ' — ' + what + sep + n.note));
+        // The note in this page's language when its kind is known; else the engine's words.
+        const key = 'notek.' + n.code;
+        const said = n.code && Object.prototype.hasOwnProperty.call(T, key) ? msg(key, n.params) : n.note;
+        // A note about the file itself names its line.
+        const line = /^line:(\d+)$/.exec(n.item || '');
+        const item = line ? msg('note.line', { n: line[1] }) : n.item;
+        const li = el('li', {}, '[' + msg('kind.' + n.kind) + '] ' + n.folder + ' ' + item + ' — ' + what + sep + said);
+        li.dataset.code = n.code || '';
+        nl.append(li);
       });
     }
 
@@ -710,7 +765,7 @@
     }
 
     const type = $('dst-type');
-    type.addEventListener('change', () => { $('dst-port').value = type.selectedOptions[0].dataset.port; });
+    initServerType('dst');
 
     const imp = $('import-form');
     // Back from "Sign in with …": the file is already sent.
@@ -730,7 +785,11 @@
       need('dst-host');
       need('dst-login');
       const signed = !!$('dst-signed');
-      if (!signed) need('dst-password');
+      const signinMissing = !signed && !!$('dst-password-box') && $('dst-password-box').hidden;
+      if (signinMissing) {
+        const b = document.querySelector('#dst-oauth button:not([hidden])');
+        errors.push(b ? b.id || (b.id = 'dst-signin') : 'dst-type');
+      } else if (!signed) need('dst-password');
       const port = Number($('dst-port').value);
       if (!Number.isInteger(port) || port < 1 || port > 65535) { setErr('dst-port', msg('err.port')); errors.push('dst-port'); }
       let host = $('dst-host').value.trim();
@@ -740,7 +799,7 @@
         url: type.value + '://' + encodeURIComponent(login) + '@' + host + ':' + port,
       };
       if (signed) destination.signed_in = true;
-      else destination.password = $('dst-password').value;
+      else destination.password = $('dst-password') ? $('dst-password').value : '';
       const dav = $('dst-dav').value.trim();
       if (dav) destination.dav = dav;
       const content = Array.from(imp.querySelectorAll('input[name=content]:checked')).map((c) => c.value);
@@ -748,7 +807,7 @@
       const notify = $('notify').value.trim();
       if (notify) body.notify = notify;
       if (errors.length) {
-        $('err-form').textContent = msg('err.form');
+        $('err-form').textContent = msg(signinMissing ? 'err.signin' : 'err.form');
         $(errors[0]).focus();
         return;
       }

@@ -286,29 +286,76 @@
       window.location.assign('/project/login?id=' + encodeURIComponent(ID));
     });
 
+    // A side's server type: a provider preset fills in its host and port, and offers "Sign in
+    // with …" (replacing the password) when this service is registered with that provider;
+    // a plain server type has none.
+    const signed = (p) => !$(p + '-signed').hidden;
+    const syncs = {};
     ['src', 'dst'].forEach((p) => {
-      $(p + '-type').addEventListener('change', () => {
-        const ports = { imaps: 993, imap: 143, 'imap+starttls': 143, pop3s: 995 };
-        $(p + '-port').value = ports[$(p + '-type').value] || 993;
+      const type = $(p + '-type');
+      const sync = () => {
+        const o = type.selectedOptions[0];
+        const preset = (o && o.dataset.preset) || '';
+        $(p + '-preset').value = preset;
+        const wrap = $(p + '-oauth');
+        let offered = false;
+        if (wrap) {
+          wrap.querySelectorAll('button').forEach((b) => {
+            b.hidden = !preset || b.dataset.provider !== preset;
+            if (!b.hidden) offered = true;
+          });
+          wrap.hidden = !offered || signed(p);
+        }
+        $(p + '-password-box').hidden = offered || signed(p);
+      };
+      syncs[p] = sync;
+      type.addEventListener('change', () => {
+        const o = type.selectedOptions[0];
+        $(p + '-port').value = o.dataset.port || 993;
+        if (o.dataset.host) $(p + '-host').value = o.dataset.host;
+        sync();
+      });
+      sync();
+      // A login at a provider's domain, no server given yet: that provider's preset.
+      $(p + '-login').addEventListener('change', () => {
+        const cur = type.selectedOptions[0];
+        if ((cur && cur.dataset.preset) || $(p + '-host').value.trim()) return;
+        const domain = ($(p + '-login').value.trim().split('@')[1] || '').toLowerCase();
+        const o = Array.from(type.options).find((x) => domain && (x.dataset.domains || '').split(' ').includes(domain));
+        if (!o) return;
+        o.selected = true;
+        type.dispatchEvent(new Event('change'));
       });
     });
 
     $('pj-add').addEventListener('submit', async (ev) => {
+      // "Sign in with …" and "Sign out" go to the server as a plain form (never a password).
+      if (ev.submitter && /^\/oauth\//.test(ev.submitter.getAttribute('formaction') || '')) return;
       ev.preventDefault();
       $('pj-add-result').textContent = '';
+      $('err-pj-add').textContent = '';
       let bad = null;
+      let signinMissing = false;
       ['src', 'dst'].forEach((p) => {
         ['host', 'login', 'password'].forEach((f) => {
           const id = p + '-' + f;
+          if (f === 'password' && signed(p)) return;
+          if (f === 'password' && $(p + '-password-box').hidden) {
+            signinMissing = true;
+            setErr(id, msg('err.signin'));
+            if (!bad) bad = document.querySelector('#' + p + '-oauth button:not([hidden])');
+            return;
+          }
           const empty = !$(id).value.trim();
           setErr(id, empty ? msg('err.required') : '');
           if (empty && !bad) bad = $(id);
         });
       });
-      if (bad) { bad.focus(); return; }
+      if (bad) { if (signinMissing) $('err-pj-add').textContent = msg('err.signin'); bad.focus(); return; }
       const side = (p) => ({
         login: $(p + '-login').value.trim(),
-        password: $(p + '-password').value,
+        password: signed(p) ? '' : $(p + '-password').value,
+        signed_in: signed(p),
         server: { type: $(p + '-type').value, host: $(p + '-host').value.trim(), port: parseInt($(p + '-port').value, 10) || null },
         admin: $(p + '-admin').value.trim() || null,
       });
@@ -317,12 +364,21 @@
       $('pj-add-go').disabled = true;
       const r = await api('POST', base + '/migrations', {
         source_login: s.login, source_password: s.password, source_server: s.server, source_admin: s.admin,
+        source_signed_in: s.signed_in,
         destination_login: d.login, destination_password: d.password, destination_server: d.server, destination_admin: d.admin,
+        destination_signed_in: d.signed_in,
       });
       $('pj-add-go').disabled = false;
       if (gone(r)) return;
       if (r.status === 201) {
-        ['src', 'dst'].forEach((p) => { ['login', 'password', 'admin'].forEach((f) => { $(p + '-' + f).value = ''; }); });
+        ['src', 'dst'].forEach((p) => {
+          ['login', 'password', 'admin'].forEach((f) => { if ($(p + '-' + f)) $(p + '-' + f).value = ''; });
+          // The server took the sign-in for this account: the next one signs in again.
+          if (signed(p)) {
+            $(p + '-signed').hidden = true;
+            syncs[p]();
+          }
+        });
         $('pj-add-result').textContent = msg('pj.added', { id: r.data.id });
         refresh();
         return;
@@ -330,6 +386,7 @@
       const map = {
         source_server: 'src-host', destination_server: 'dst-host', source_password: 'src-password',
         destination_password: 'dst-password', source_login: 'src-login', destination_login: 'dst-login',
+        source_signed_in: 'src-password', destination_signed_in: 'dst-password',
       };
       const f = r.data && r.data.field && map[r.data.field.split('.')[0]];
       if (f) { setErr(f, r.data.error); $(f).focus(); }

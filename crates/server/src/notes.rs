@@ -173,4 +173,36 @@ mod tests {
         }
         assert!(n > 30, "{n} note kinds");
     }
+
+    /// The repairs' notes come from `passeur-formats` as English sentences; each must match a
+    /// pattern here, or a French page would show it in English. Every repair is triggered once.
+    #[test]
+    fn every_repair_note_has_a_kind() {
+        use passeur_formats::repair::{repair_ics, repair_vcf};
+        let cal = |body: &str| {
+            format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n{body}END:VCALENDAR\r\n")
+        };
+        let ics = [
+            "BEGIN:VEVENT\r\nUID:a\r\nSUMMARY:undated\r\nEND:VEVENT\r\n",
+            "BEGIN:VEVENT\r\nUID:b\r\nDUE:20260101T100000Z\r\nEND:VEVENT\r\n",
+            "BEGIN:VEVENT\r\nUID:c\r\nDTSTART:20260101T100000Z\r\nDTEND:20260101T110000Z\r\nDURATION:PT1H\r\nRDATE;VALUE=PERIOD:20260102T100000Z/PT1H\r\nATTACH;VALUE=BINARY;ENCODING=BASE64:AAAA\r\nRRULE:FREQ=DAILY; COUNT=2\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:PT-2H\r\nEND:VALARM\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:soon\r\nEND:VALARM\r\nEND:VEVENT\r\n",
+            "BEGIN:VEVENT\r\nUID:d\r\nDTSTART;TZID=Europe/Paris:20260101T100000Z\r\nDTEND:20260101T110000\r\nRRULE:FREQ=FORTNIGHTLY\r\nEND:VEVENT\r\n",
+            "BEGIN:VEVENT\r\nUID:e\r\nDTSTART;VALUE=DATE:20260101\r\nDTEND:20260102T000000\r\nDTSTART;VALUE=DATE:20260103\r\n;;junk\r\nEND:VEVENT\r\n",
+            "BEGIN:VEVENT\r\nUID:f\r\nRECURRENCE-ID:20260101T100000Z\r\nDTSTART:20260101T100000Z\r\nEND:VEVENT\r\n",
+        ];
+        let vcf = [
+            "BEGIN:VCARD\r\nFN\r\nN:a;b;;;\r\nN:c;d;;;\r\nORG:A, B\r\nPROFILE:VCARD\r\nEND:VCARD\r\n",
+        ];
+        let mut notes: Vec<String> = Vec::new();
+        for t in ics {
+            notes.extend(repair_ics(&cal(t)).expect(t).changes);
+        }
+        for t in vcf {
+            notes.extend(repair_vcf(t).expect(t).changes);
+        }
+        assert!(notes.len() >= 15, "{notes:#?}");
+        for n in &notes {
+            assert_ne!(kind(n), OTHER, "no pattern for the repair note {n:?}");
+        }
+    }
 }

@@ -1119,6 +1119,31 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "le {prop} {value} de {comp} n'avait pas de fuseau alors que {other} en {tz} : il est maintenant en {tz} aussi",
     ),
     (
+        "js.notek.bare_name",
+        "line {line}: {prop} had no ':' and no value: written as {prop} with an empty value",
+        "ligne {line} : {prop} n'avait ni « : » ni valeur : écrit comme {prop} avec une valeur vide",
+    ),
+    (
+        "js.notek.unparsed",
+        "line {line} could not be read as a property: kept in X-PASSEUR-UNPARSED",
+        "la ligne {line} n'a pas pu être lue comme une propriété : gardée dans X-PASSEUR-UNPARSED",
+    ),
+    (
+        "js.notek.profile",
+        "PROFILE:{value} (a directory header the server cannot read) is kept in X-PASSEUR-PROFILE",
+        "PROFILE:{value} (un en-tête d'annuaire que le serveur ne sait pas lire) est gardé dans X-PASSEUR-PROFILE",
+    ),
+    (
+        "js.notek.org_commas",
+        "ORG {value} had bare commas: escaped, as part of the name",
+        "ORG {value} avait des virgules nues : échappées, comme faisant partie du nom",
+    ),
+    (
+        "js.notek.sign_inside",
+        "{comp} {sub}'s {prop} {value} had its sign inside: written {new}",
+        "le {prop} {value} du {sub} de {comp} avait son signe à l'intérieur : écrit {new}",
+    ),
+    (
         "js.notek.date_form",
         "{comp}'s {prop} {value} was not in the form of its DTSTART ({form}): it is now {new}",
         "le {prop} {value} de {comp} n'avait pas la forme de son DTSTART ({form}) : il vaut maintenant {new}",

@@ -1,5 +1,6 @@
 //! The HTTP side: configuration, requests, discovery, collections and items.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -996,6 +997,28 @@ impl DavClient {
             }
         }
         Ok(out)
+    }
+
+    /// Every resource of `coll` with its body: one query REPORT ([`DavClient::query_all`]), else,
+    /// when the server refuses it or the answer is too large, a listing and multigets. The
+    /// query's answer is checked against the listing: a server that leaves resources out of it
+    /// (one it cannot parse) gets them fetched by multiget.
+    pub async fn fetch_all(&self, coll: &Collection) -> Result<Vec<(ItemRef, String)>> {
+        let listed = self.list_items(coll).await?;
+        if let Ok(mut all) = self.query_all(coll).await {
+            let have: HashSet<String> = all.iter().map(|(r, _)| normalize_href(&r.href)).collect();
+            let rest: Vec<String> = listed
+                .iter()
+                .filter(|i| !have.contains(&normalize_href(&i.href)))
+                .map(|i| i.href.clone())
+                .collect();
+            if !rest.is_empty() {
+                all.extend(self.multiget(coll, &rest).await?);
+            }
+            return Ok(all);
+        }
+        let hrefs: Vec<String> = listed.into_iter().map(|i| i.href).collect();
+        self.multiget(coll, &hrefs).await
     }
 
     /// Every resource of `coll` with its body, in one calendar-query / addressbook-query REPORT

@@ -1,7 +1,7 @@
 //! Contacts, calendars and tasks, account to account over CardDAV/CalDAV.
 //!
 //! [`run_dav_pass`] copies every wanted source collection into a destination collection of the
-//! same name (created when missing) with [`passeur_dav::copy_collection`], which does the
+//! same name (created when missing) with [`dav_sink::copy_collection`], which does the
 //! exactly-once work against the servers; this module feeds it what the item map knows and
 //! records each outcome there:
 //!
@@ -17,16 +17,14 @@
 use std::collections::HashMap;
 
 use passeur_dav::srv::{Service, discover_domain};
-use passeur_dav::{
-    Collection, CollectionKind, ComponentKind, CopyOptions, DavClient, DavConfig, DavError,
-    ItemEvent, KnownItem, OnConflict,
-};
+use passeur_dav::{Collection, CollectionKind, ComponentKind, DavClient, DavConfig, DavError};
 use passeur_store::{DavCollectionState, Failure, Item, ItemNote, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId};
 use percent_encoding::utf8_percent_encode;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::dav_sink::{self, CopyOptions, ItemEvent, KnownItem, OnConflict};
 use crate::{Control, EngineError, Event, EventSink, ItemRef, RunContext, Side};
 
 /// One side of a DAV migration.
@@ -618,7 +616,7 @@ async fn copy_one(
     };
     let mut evs: Vec<ItemEvent> = Vec::new();
     let result =
-        passeur_dav::copy_collection(s, sc, d, &dc, &known, &copy_opts, |e| evs.push(e)).await;
+        dav_sink::copy_collection(s, sc, d, &dc, &known, &copy_opts, |e| evs.push(e)).await;
     // Record what was done even when the copy stopped half-way.
     record(store, id, pass, kind, sc, &dc, &by_key, &evs, events, cr).await?;
     let rep = result.map_err(|e| EngineError::dav(Side::Destination, "copy a collection", e))?;
@@ -785,9 +783,6 @@ async fn record(
                         None => error.clone(),
                     },
                 });
-            }
-            other => {
-                tracing::warn!("unhandled DAV item event {other:?}");
             }
         }
     }
@@ -1077,7 +1072,7 @@ pub async fn verify_dav(
                 check.dst_href = dc.href.clone();
                 let only = wanted_components(&sc.kind, kinds);
                 let purged = store.purged_keys(id, kind, &sc.href).await?;
-                match passeur_dav::verify_collection(&s, &sc, &d, &dc, &only, &purged).await {
+                match dav_sink::verify_collection(&s, &sc, &d, &dc, &only, &purged).await {
                     Ok(v) => {
                         check.source_items = v.src_count as u64;
                         check.destination_items = v.dst_count as u64;

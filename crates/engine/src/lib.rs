@@ -25,6 +25,7 @@
 //! recorded. Limits (connections per server, bytes in flight) are parameters ([`Limits`]).
 
 pub mod account;
+pub mod dav_sink;
 mod dav_sync;
 pub mod dns;
 pub mod events;

@@ -1,14 +1,17 @@
-//! passeur-dav against real servers: Radicale 3 (and Xandikos where noted),
-//! started privately on random loopback ports.
+//! The engine's DAV sink (copy, import, verify) against real servers: Radicale 3 (and Xandikos
+//! where noted), started privately on random loopback ports.
 
 mod support;
 
 use std::collections::{HashMap, HashSet};
 
 use passeur_dav::{
-    Collection, CollectionKind, ComponentKind, CopyOptions, CopyReport, DavClient, DavError,
-    ImportTargets, ItemEvent, KnownItem, NewCollection, OnConflict, PutCondition, PutOutcome,
-    copy_collection, fetch_all, import_objects, verify_collection, verify_objects,
+    Collection, CollectionKind, ComponentKind, DavClient, DavError, NewCollection, PutCondition,
+    PutOutcome,
+};
+use passeur_engine::dav_sink::{
+    CopyOptions, CopyReport, ImportTargets, ItemEvent, KnownItem, OnConflict, copy_collection,
+    import_objects, verify_collection, verify_objects,
 };
 use passeur_formats::{ics, vcf};
 use support::Server;
@@ -248,66 +251,6 @@ async fn copy(
 }
 
 #[tokio::test]
-async fn discovery_and_collection_creation() {
-    let rad = Server::radicale(2);
-    let c = rad.client("user1", "pass1");
-    let homes = c.discover().await.expect("discover");
-    assert_eq!(homes.principal.path(), "/user1/");
-    assert_eq!(
-        homes.calendar_home.as_ref().map(|u| u.path()),
-        Some("/user1/")
-    );
-    assert_eq!(
-        homes.addressbook_home.as_ref().map(|u| u.path()),
-        Some("/user1/")
-    );
-
-    let (cal, tasks, book) = seed(&c).await;
-    let colls = c
-        .list_collections(homes.calendar_home.as_ref().unwrap())
-        .await
-        .expect("list");
-    assert_eq!(colls.len(), 3, "{colls:?}");
-    let work = colls
-        .iter()
-        .find(|x| x.href == cal.href)
-        .expect("work calendar");
-    assert_eq!(work.displayname.as_deref(), Some("Work Calendar"));
-    assert_eq!(work.color.as_deref(), Some("#FF5733FF"));
-    assert_eq!(work.description.as_deref(), Some("Meetings"));
-    assert_eq!(
-        work.kind,
-        CollectionKind::Calendar {
-            components: vec![ComponentKind::Event]
-        }
-    );
-    assert!(
-        work.sync_token.is_some(),
-        "Radicale supports sync-collection"
-    );
-    let t = colls.iter().find(|x| x.href == tasks.href).expect("tasks");
-    assert_eq!(t.displayname.as_deref(), Some("Tâches"));
-    assert!(t.kind.accepts(ComponentKind::Todo) && !t.kind.accepts(ComponentKind::Event));
-    let b = colls.iter().find(|x| x.href == book.href).expect("book");
-    assert_eq!(b.kind, CollectionKind::AddressBook);
-    assert_eq!(b.displayname.as_deref(), Some("Friends & Family"));
-
-    let items = c.list_items(&cal).await.expect("items");
-    assert_eq!(items.len(), 4);
-    assert!(items.iter().all(|i| !i.etag.is_empty()));
-
-    // A wrong password is an authentication error, not retryable.
-    let bad = rad.client("user1", "nope");
-    match bad.discover().await {
-        Err(e @ DavError::Auth { .. }) => assert!(!e.is_retryable()),
-        other => panic!("expected an auth error, got {other:?}"),
-    }
-    // Another user's collections are not readable.
-    let other = rad.client("user2", "pass2");
-    assert!(other.list_items(&cal).await.is_err());
-}
-
-#[tokio::test]
 async fn copy_account_to_account_incremental_resume_and_conflicts() {
     let rad = Server::radicale(3);
     let src = rad.client("user1", "pass1");
@@ -348,7 +291,7 @@ async fn copy_account_to_account_incremental_resume_and_conflicts() {
 
     // Key properties after the round trip, read from the destination.
     let dcal = &dst_colls[&cal.href];
-    let bodies = fetch_all(&dst, dcal).await.expect("fetch");
+    let bodies = dst.fetch_all(dcal).await.expect("fetch");
     let infos: HashMap<String, ics::IcsInfo> = bodies
         .iter()
         .map(|(_, b)| {
@@ -374,9 +317,7 @@ async fn copy_account_to_account_incremental_resume_and_conflicts() {
         odd_href.ends_with(".ics") && !odd_href.contains("odd"),
         "{odd_href}"
     );
-    let cards = fetch_all(&dst, &dst_colls[&book.href])
-        .await
-        .expect("cards");
+    let cards = dst.fetch_all(&dst_colls[&book.href]).await.expect("cards");
     let ana = cards
         .iter()
         .map(|(_, b)| vcf::inspect(b))
@@ -432,7 +373,8 @@ async fn copy_account_to_account_incremental_resume_and_conflicts() {
         .await
         .unwrap();
     assert!(v.is_complete(), "{v:?}");
-    let dst_e1 = fetch_all(&dst, dcal)
+    let dst_e1 = dst
+        .fetch_all(dcal)
         .await
         .unwrap()
         .into_iter()
@@ -694,7 +636,8 @@ async fn corpus_named_files_round_trip_through_radicale() {
     assert_eq!(colls.len(), NAMED.len());
     // Round trips of named files, read back from the server.
     let get = |name: &str| colls[name].clone();
-    let rec = fetch_all(&c, &get("Radicale__event_daily_rrule_overridden.ics"))
+    let rec = c
+        .fetch_all(&get("Radicale__event_daily_rrule_overridden.ics"))
         .await
         .unwrap();
     assert_eq!(rec.len(), 1, "master and override are one resource");
@@ -708,7 +651,8 @@ async fn corpus_named_files_round_trip_through_radicale() {
     assert_eq!(i.summary.as_deref(), Some("Event #2"));
     assert_eq!(i.components, 2);
 
-    let win = fetch_all(&c, &get("khal__tz_windows_format.ics"))
+    let win = c
+        .fetch_all(&get("khal__tz_windows_format.ics"))
         .await
         .unwrap();
     assert_eq!(win.len(), 1);
@@ -720,11 +664,12 @@ async fn corpus_named_files_round_trip_through_radicale() {
     assert!(win[0].1.contains("TZID:Pacific/Auckland"));
     assert_eq!(i.summary.as_deref(), Some("Event with Windows TZ name"));
 
-    let todo = fetch_all(&c, &get("Radicale__todo1.ics")).await.unwrap();
+    let todo = c.fetch_all(&get("Radicale__todo1.ics")).await.unwrap();
     assert_eq!(todo.len(), 1);
     assert_eq!(ics::inspect(&todo[0].1).kind, Some(ComponentKind::Todo));
 
-    let outlook = fetch_all(&c, &get("ez-vcard__John_Doe_MS_OUTLOOK.vcf"))
+    let outlook = c
+        .fetch_all(&get("ez-vcard__John_Doe_MS_OUTLOOK.vcf"))
         .await
         .unwrap();
     assert_eq!(outlook.len(), 1);
@@ -735,19 +680,22 @@ async fn corpus_named_files_round_trip_through_radicale() {
     assert_eq!(i.tels, vec!["9055551234", "9056661234"]);
     assert!(i.has_photo, "the photo is kept");
 
-    let qp = fetch_all(&c, &get("ingest-file__multiline_quoted_printable.vcf"))
+    let qp = c
+        .fetch_all(&get("ingest-file__multiline_quoted_printable.vcf"))
         .await
         .unwrap();
     let i = vcf::inspect(&qp[0].1);
     assert_eq!(i.fn_.as_deref(), Some("Max Müüüüüller"));
     assert_eq!(i.emails, vec!["max.mueller@example.org"]);
 
-    let jp = fetch_all(&c, &get("android_frameworks_opt_vcard__v21_japanese_1.vcf"))
+    let jp = c
+        .fetch_all(&get("android_frameworks_opt_vcard__v21_japanese_1.vcf"))
         .await
         .unwrap();
     assert!(jp[0].1.contains("安藤ロイド"), "{}", jp[0].1);
 
-    let v4 = fetch_all(&c, &get("Radicale__contact_photo_with_data_uri_v4.vcf"))
+    let v4 = c
+        .fetch_all(&get("Radicale__contact_photo_with_data_uri_v4.vcf"))
         .await
         .unwrap();
     let i = vcf::inspect(&v4[0].1);
@@ -959,7 +907,7 @@ END:VCALENDAR\r\n".to_string();
         error.contains("next tuesday") && error.contains("line 24"),
         "{error}"
     );
-    let stored = fetch_all(&c, &events).await.unwrap();
+    let stored = c.fetch_all(&events).await.unwrap();
     let a = stored.iter().find(|(_, b)| b.contains("UID:ev-a")).unwrap();
     assert!(
         a.1.contains("DTSTART;TZID=Europe/Berlin:20240501T090000"),
@@ -968,7 +916,7 @@ END:VCALENDAR\r\n".to_string();
     );
     assert!(a.1.contains("BEGIN:VTIMEZONE"));
     assert!(!a.1.contains("METHOD"));
-    assert_eq!(fetch_all(&c, &tasks).await.unwrap().len(), 1);
+    assert_eq!(c.fetch_all(&tasks).await.unwrap().len(), 1);
 
     // Same file again, the item map lost everything (crash before recording):
     // nothing is written twice.
@@ -1019,7 +967,7 @@ PHOTO;TYPE=JPEG;ENCODING=BASE64:\r\n /9j/4AAQSkZJRgABAQAAAQABAAD\r\n\r\nEND:VCAR
     .await
     .unwrap();
     assert_eq!(r.copied, 1, "{evs:?} {}", rad.log());
-    let cards = fetch_all(&c, &book).await.unwrap();
+    let cards = c.fetch_all(&book).await.unwrap();
     let i = vcf::inspect(&cards[0].1);
     assert_eq!(i.version, Some(passeur_formats::VcfVersion::V30));
     assert_eq!(i.fn_.as_deref(), Some("Jörg Müller"));
@@ -1027,69 +975,6 @@ PHOTO;TYPE=JPEG;ENCODING=BASE64:\r\n /9j/4AAQSkZJRgABAQAAAQABAAD\r\n\r\nEND:VCAR
     assert_eq!(i.emails, vec!["jorg@example.de"]);
     assert!(i.has_photo);
     assert!(i.uid.unwrap().starts_with("passeur-"), "a UID was made up");
-}
-
-/// A fixed DNS zone for RFC 6764 discovery.
-struct Zone(HashMap<String, (Vec<passeur_dav::srv::SrvRecord>, Vec<String>)>);
-
-impl passeur_dav::srv::DnsLookup for Zone {
-    fn srv(
-        &self,
-        name: &str,
-    ) -> impl std::future::Future<Output = Vec<passeur_dav::srv::SrvRecord>> + Send {
-        let v = self.0.get(name).map(|x| x.0.clone()).unwrap_or_default();
-        async move { v }
-    }
-    fn txt(&self, name: &str) -> impl std::future::Future<Output = Vec<String>> + Send {
-        let v = self.0.get(name).map(|x| x.1.clone()).unwrap_or_default();
-        async move { v }
-    }
-}
-
-#[tokio::test]
-async fn rfc6764_srv_discovery() {
-    use passeur_dav::srv::{Service, SrvRecord, discover_domain, rfc6764_candidates};
-    let rad = Server::radicale(1);
-    let port = rad.url.port().unwrap();
-    let rec = |prio, port, target: &str| SrvRecord {
-        priority: prio,
-        weight: 0,
-        port,
-        target: target.into(),
-    };
-    let mut z = HashMap::new();
-    // No TLS service ("."), plain CalDAV on two hosts, the best one being ours.
-    z.insert(
-        "_caldavs._tcp.example.test".to_string(),
-        (vec![rec(0, 0, ".")], vec![]),
-    );
-    z.insert(
-        "_caldav._tcp.example.test".to_string(),
-        (
-            vec![
-                rec(20, 8008, "backup.example.test."),
-                rec(10, port, "127.0.0.1"),
-            ],
-            vec!["path=/user1/".to_string()],
-        ),
-    );
-    let zone = Zone(z);
-    let c = rfc6764_candidates("example.test", Service::CalDav, &zone).await;
-    let c: Vec<String> = c.iter().map(|u| u.to_string()).collect();
-    assert_eq!(
-        c,
-        vec![
-            format!("http://127.0.0.1:{port}/user1/"),
-            "http://backup.example.test:8008/user1/".to_string(),
-            "https://example.test/.well-known/caldav".to_string(),
-        ]
-    );
-    let cfg = passeur_dav::DavConfig::new(rad.url.clone(), "user1", "pass1");
-    let (client, homes) = discover_domain(&cfg, "example.test", Service::CalDav, &zone)
-        .await
-        .expect("discover");
-    assert_eq!(homes.principal.path(), "/user1/");
-    assert_eq!(client.base_url().port(), Some(port));
 }
 
 /// Xandikos answers a PUT of an object it cannot read with 207 and a 412 inside: that is a
@@ -1138,7 +1023,7 @@ END:VCALENDAR\r\n";
         error.contains("HTTP 412") && error.contains("Offset must be less than 24 hours"),
         "{error}"
     );
-    let stored = fetch_all(&c, &coll).await.unwrap();
+    let stored = c.fetch_all(&coll).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert!(stored[0].1.contains("UID:fine"));
     // Xandikos fails with 500 on this corpus file's one event (and on its repaired form): the

@@ -19,6 +19,8 @@
 //! answers capped ([`DavConfig::max_response_bytes`], [`DavConfig::max_item_bytes`]). [`srv`] turns a domain into
 //! base URLs (RFC 6764 SRV/TXT) through a resolver the caller supplies.
 
+#![warn(missing_docs)]
+
 mod client;
 mod error;
 pub mod srv;

@@ -32,7 +32,9 @@ use crate::{Control, EngineError, Event, EventSink, ItemRef, RunContext, Side};
 pub struct DavAccount {
     /// The server, principal or home URL (`https://dav.example/`).
     pub url: url::Url,
+    /// The login name.
     pub username: String,
+    /// The password (of the login, or of the admin acting for it); wiped on drop.
     pub password: Zeroizing<String>,
     /// Accept any TLS certificate (test servers only).
     pub insecure_tls: bool,
@@ -296,25 +298,35 @@ pub struct DavOptions {
 /// What one collection pass did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavCollectionReport {
+    /// What the collection is copied as (contacts, calendars or tasks).
     pub kind: Option<ContentKind>,
     /// The source collection's display name (else its href).
     pub name: String,
+    /// The source collection.
     pub src_href: String,
+    /// The destination collection.
     pub dst_href: String,
     /// The destination collection was created by this pass.
     pub created: bool,
     /// Items the source listed (only changes, when its sync token was used).
     pub listed: u64,
+    /// New resources written (and resources found already there after a crash).
     pub copied: u64,
+    /// Resources rewritten because they changed on the source.
     pub updated: u64,
+    /// Resources copied earlier and unchanged since.
     pub unchanged: u64,
+    /// Resources found already written at their href (a resumed run).
     pub already_there: u64,
+    /// UIDs the destination holds from elsewhere, left alone.
     pub conflicts: u64,
+    /// Items that could not be copied (listed in the failures).
     pub failed: u64,
     /// Items the destination refused as they were and took repaired (what changed is in the
     /// migration's notes).
     #[serde(default)]
     pub repaired: u64,
+    /// Bytes written.
     pub bytes: u64,
     /// Items copied earlier that the source no longer has (left on the destination).
     pub deleted_on_source: u64,
@@ -325,12 +337,16 @@ pub struct DavCollectionReport {
 /// What a DAV pass did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavPassReport {
+    /// The pass number (0 for a dry run).
     pub pass: u32,
+    /// True when nothing was written or recorded.
     pub dry_run: bool,
+    /// One report per source collection, in the order they were copied.
     pub collections: Vec<DavCollectionReport>,
     /// copied = new resources (+ AlreadyThere), flags_updated = updated resources.
     #[serde(skip)]
     pub counters: PassCounters,
+    /// Stopped before every collection was copied.
     pub cancelled: bool,
 }
 
@@ -816,12 +832,14 @@ const PURGE_RECORD_EVERY: usize = 100;
 /// What [`purge_dav`] did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavPurgeReport {
+    /// Resources deleted from the destination (and from the item map).
     pub deleted: u64,
     /// Items left in place: changed on the destination since we wrote them (ETag differs), or
     /// refused by the server; they stay in the item map.
     pub skipped: u64,
     /// Items already gone from the destination (removed from the map).
     pub gone: u64,
+    /// What the user should know about the purge, one sentence each.
     pub notes: Vec<String>,
     /// Stopped before the end: what is not deleted stays in the item map.
     pub cancelled: bool,
@@ -977,11 +995,17 @@ async fn purge_dav_items(
 /// The comparison of one collection pair.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavCollectionCheck {
+    /// What the collection is copied as.
     pub kind: Option<ContentKind>,
+    /// The source collection's display name (else its href).
     pub name: String,
+    /// The source collection.
     pub src_href: String,
+    /// The destination collection.
     pub dst_href: String,
+    /// Objects on the source that are expected on the destination.
     pub source_items: u64,
+    /// Resources on the destination.
     pub destination_items: u64,
     /// Source UIDs missing on the destination.
     pub missing: Vec<String>,
@@ -989,11 +1013,14 @@ pub struct DavCollectionCheck {
     pub extra: u64,
     /// `UID field: source != destination`.
     pub differing: Vec<String>,
+    /// The destination collection recorded for it no longer exists.
     pub destination_missing: bool,
+    /// Why the pair could not be compared, if it could not.
     pub error: Option<String>,
 }
 
 impl DavCollectionCheck {
+    /// True when every source object is on the destination with the same key properties.
     pub fn ok(&self) -> bool {
         self.missing.is_empty()
             && self.differing.is_empty()
@@ -1005,12 +1032,14 @@ impl DavCollectionCheck {
 /// The comparison of every wanted collection.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavVerifyReport {
+    /// One comparison per collection pair.
     pub collections: Vec<DavCollectionCheck>,
     /// Stopped before every collection was compared.
     pub cancelled: bool,
 }
 
 impl DavVerifyReport {
+    /// True when the comparison ran to the end and every collection pair is OK.
     pub fn ok(&self) -> bool {
         !self.cancelled && self.collections.iter().all(DavCollectionCheck::ok)
     }

@@ -24,8 +24,11 @@ use crate::{EngineError, Event, RunContext, Side};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileKind {
+    /// An Outlook PST or OST file: mail, contacts, calendars, tasks.
     Pst,
+    /// An iCalendar file (`.ics`): events, tasks, journal entries.
     Ics,
+    /// A vCard file (`.vcf`): contacts.
     Vcf,
 }
 

@@ -37,7 +37,9 @@ use passeur_dav::DavClient;
 /// What the item map knows of one source resource copied in an earlier pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownItem {
+    /// The source resource's ETag when it was copied: another ETag now means it changed.
     pub src_etag: String,
+    /// Where the copy is on the destination.
     pub dst_href: String,
     /// The destination ETag recorded then, if any (makes updates conditional).
     pub dst_etag: Option<String>,
@@ -57,6 +59,7 @@ pub enum OnConflict {
 /// Knobs of [`copy_collection`] and [`import_objects`].
 #[derive(Debug, Clone, Default)]
 pub struct CopyOptions {
+    /// What to do with a UID the destination holds from elsewhere.
     pub on_conflict: OnConflict,
     /// Convert vCards to this version where they differ (`Some(V30)` for servers
     /// that only take 3.0). vCard 2.1 always becomes 3.0: no CardDAV server stores 2.1.
@@ -95,11 +98,17 @@ impl CopyOptions {
 pub enum ItemEvent {
     /// A new resource was written.
     Copied {
+        /// The source resource's href (`line:N` for an object of a file).
         src_href: String,
+        /// The source resource's ETag (the SHA-256 of the object's text for a file).
         src_etag: String,
+        /// The object's UID.
         uid: String,
+        /// Where it was written.
         dst_href: String,
+        /// The destination's ETag after the write, when the server gave one.
         dst_etag: Option<String>,
+        /// Bytes written.
         bytes: usize,
         /// Empty, or: the destination refused the item as it was, and took it repaired
         /// ([`passeur_formats::repair::repair_ics`]); what changed, one note per change (the
@@ -108,42 +117,65 @@ pub enum ItemEvent {
     },
     /// A resource copied earlier was changed on the source and rewritten.
     Updated {
+        /// The source resource's href.
         src_href: String,
+        /// Its ETag now.
         src_etag: String,
+        /// The object's UID.
         uid: String,
+        /// Where the copy was rewritten.
         dst_href: String,
+        /// The destination's ETag after the write, when the server gave one.
         dst_etag: Option<String>,
+        /// Bytes written.
         bytes: usize,
     },
     /// Our deterministic href already holds this UID (a run resumed after a crash):
     /// nothing written, record it as copied.
     AlreadyThere {
+        /// The source resource's href (`line:N` for an object of a file).
         src_href: String,
+        /// The source resource's ETag.
         src_etag: String,
+        /// The object's UID.
         uid: String,
+        /// Where it is on the destination.
         dst_href: String,
+        /// The destination's ETag, when known.
         dst_etag: Option<String>,
     },
     /// The UID exists on the destination from elsewhere; left alone.
     Conflict {
+        /// The UID both sides hold.
         uid: String,
+        /// The source resource's href.
         src_href: String,
+        /// The destination resource that holds the UID.
         dst_href: String,
     },
     /// The UID existed on the destination from elsewhere and was replaced
     /// ([`OnConflict::Overwrite`]).
     Overwritten {
+        /// The source resource's href.
         src_href: String,
+        /// The source resource's ETag.
         src_etag: String,
+        /// The object's UID.
         uid: String,
+        /// The destination resource that was replaced.
         dst_href: String,
+        /// The destination's ETag after the write, when the server gave one.
         dst_etag: Option<String>,
+        /// Bytes written.
         bytes: usize,
     },
     /// This item could not be copied (bad data, refused by the server); the rest goes on.
     Failed {
+        /// The source resource's href (`line:N` for an object of a file).
         src_href: String,
+        /// The object's UID, when it could be read.
         uid: Option<String>,
+        /// Why, in a sentence (the server's answer included).
         error: String,
     },
 }
@@ -152,10 +184,13 @@ pub enum ItemEvent {
 /// bytes written (0 when it was already there).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Landed {
+    /// The object's UID.
     pub uid: String,
+    /// Where it is on the destination.
     pub dst_href: String,
     /// The destination's ETag after the write, when the server gave one.
     pub dst_etag: Option<String>,
+    /// Bytes written by this event (0 when it was already there).
     pub bytes: usize,
     /// What a repair changed (see [`ItemEvent::Copied`]); empty when written as read.
     pub repaired: Vec<String>,
@@ -220,13 +255,21 @@ impl ItemEvent {
 pub struct CopyReport {
     /// Items the source listed (for an incremental sync: changed items).
     pub listed: usize,
+    /// New resources written.
     pub copied: usize,
+    /// Resources copied earlier, changed on the source, rewritten.
     pub updated: usize,
+    /// Resources the item map knows with the same ETag: left alone.
     pub unchanged: usize,
+    /// Resources found already written at their href (a resumed run).
     pub already_there: usize,
+    /// UIDs the destination holds from elsewhere, left alone.
     pub conflicts: usize,
+    /// UIDs the destination held from elsewhere, replaced ([`OnConflict::Overwrite`]).
     pub overwritten: usize,
+    /// Items that could not be copied.
     pub failed: usize,
+    /// Bytes written.
     pub bytes: u64,
     /// Items left alone by [`CopyOptions::components`] or [`CopyOptions::skip`].
     pub filtered: usize,
@@ -262,7 +305,9 @@ impl CopyReport {
 /// A parsed file object to import.
 #[derive(Debug, Clone)]
 pub enum SourceObject {
+    /// A calendar object (one UID: an event, a task or a journal entry, with its overrides).
     Ics(IcsObject),
+    /// A vCard.
     Vcf(VcfObject),
 }
 
@@ -282,9 +327,13 @@ impl From<VcfObject> for SourceObject {
 /// reported as failed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ImportTargets<'a> {
+    /// Where events (VEVENT) go.
     pub events: Option<&'a Collection>,
+    /// Where tasks (VTODO) go.
     pub todos: Option<&'a Collection>,
+    /// Where journal entries (VJOURNAL) go.
     pub journals: Option<&'a Collection>,
+    /// Where vCards go.
     pub contacts: Option<&'a Collection>,
 }
 

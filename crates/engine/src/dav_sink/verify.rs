@@ -12,21 +12,28 @@ use super::{CopyOptions, ImportTargets, SourceObject};
 /// A key property that differs between source and destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
+    /// The UID of the object.
     pub uid: String,
+    /// The property (`SUMMARY`, `DTSTART`, `FN`, ...).
     pub field: &'static str,
+    /// Its value on the source.
     pub src: String,
+    /// Its value on the destination.
     pub dst: String,
 }
 
 /// The outcome of [`verify_collection`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// Objects on the source (those expected on the destination).
     pub src_count: usize,
+    /// Resources on the destination.
     pub dst_count: usize,
     /// UIDs of the source missing on the destination.
     pub missing: Vec<String>,
     /// UIDs on the destination the source does not have.
     pub extra: Vec<String>,
+    /// Key properties that differ between the two sides.
     pub differing: Vec<Difference>,
 }
 

@@ -635,7 +635,7 @@ async fn copy_one(
         dav_sink::copy_collection(s, sc, d, &dc, &known, &copy_opts, |e| evs.push(e)).await;
     // Record what was done even when the copy stopped half-way.
     record(store, id, pass, kind, sc, &dc, &by_key, &evs, events, cr).await?;
-    let rep = result.map_err(|e| EngineError::dav(Side::Destination, "copy a collection", e))?;
+    let rep = result.map_err(|e| EngineError::dav(e.side, "copy a collection", e.source))?;
     cr.listed = rep.listed as u64;
     cr.unchanged = rep.unchanged as u64;
     cr.deleted_on_source = rep.deleted_on_source.len() as u64;

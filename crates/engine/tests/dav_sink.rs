@@ -1051,3 +1051,41 @@ END:VCALENDAR\r\n";
         "{evs:?}"
     );
 }
+
+/// A copy that fails says which side failed: a source collection that cannot be listed is the
+/// source's fault, a destination collection that cannot be indexed the destination's (both
+/// were reported as "destination").
+#[tokio::test]
+async fn a_failed_copy_names_the_side_that_failed() {
+    use passeur_engine::Side;
+    let rad = Server::radicale(2);
+    let src = rad.client("user1", "pass1");
+    let dst = rad.client("user2", "pass2");
+    let (cal, _, _) = seed(&src).await;
+    let dh = dst.discover().await.expect("discover dst");
+    let dcal = dst
+        .ensure_collection(dh.calendar_home.as_ref().unwrap(), &cal)
+        .await
+        .expect("destination calendar")
+        .0;
+    let gone = |c: &Collection| Collection {
+        href: format!("{}missing/", c.href),
+        sync_token: None,
+        ..c.clone()
+    };
+    let opts = CopyOptions::default();
+    let known = HashMap::new();
+
+    let e = copy_collection(&src, &gone(&cal), &dst, &dcal, &known, &opts, |_| {})
+        .await
+        .expect_err("the source collection does not exist");
+    assert_eq!(e.side, Side::Source, "{e}");
+    assert!(e.to_string().starts_with("source: "), "{e}");
+
+    let e = copy_collection(&src, &cal, &dst, &gone(&dcal), &known, &opts, |_| {})
+        .await
+        .expect_err("the destination collection does not exist");
+    assert_eq!(e.side, Side::Destination, "{e}");
+    // Nothing was written anywhere by either attempt.
+    assert!(dst.list_items(&dcal).await.unwrap().is_empty());
+}

@@ -10,7 +10,8 @@ use passeur_dav::{
 use passeur_formats::ics;
 
 use super::write::{DstIndex, place_new, prepare_body, uid_of, update, vcard_target};
-use super::{BoxFut, CopyOptions, CopyReport, ItemEvent, KnownItem};
+use super::{BoxFut, CopyError, CopyOptions, CopyReport, ItemEvent, KnownItem};
+use crate::Side;
 
 /// Copies one collection's resources from `src` to `dst` (see the module docs).
 ///
@@ -18,7 +19,7 @@ use super::{BoxFut, CopyOptions, CopyReport, ItemEvent, KnownItem};
 /// rewritten in place (`If-Match` on the recorded destination ETag); new items are
 /// created at UID-derived hrefs. Transport failures and 5xx end the call with an
 /// error (safe to retry: nothing is duplicated); item-level problems become
-/// [`ItemEvent::Failed`].
+/// [`ItemEvent::Failed`]; an error says which side's server failed ([`CopyError::side`]).
 pub async fn copy_collection(
     src: &DavClient,
     src_coll: &Collection,
@@ -27,13 +28,21 @@ pub async fn copy_collection(
     known: &HashMap<String, KnownItem>,
     opts: &CopyOptions,
     mut on_item: impl FnMut(ItemEvent),
-) -> Result<CopyReport> {
+) -> std::result::Result<CopyReport, CopyError> {
+    let on_src = |source| CopyError {
+        side: Side::Source,
+        source,
+    };
+    let on_dst = |source| CopyError {
+        side: Side::Destination,
+        source,
+    };
     let calendar = src_coll.kind.is_calendar();
     if calendar != dst_coll.kind.is_calendar() {
-        return Err(DavError::Config(format!(
+        return Err(on_dst(DavError::Config(format!(
             "cannot copy {} into {}: not the same kind of collection",
             src_coll.href, dst_coll.href
-        )));
+        ))));
     }
     let opts = &vcard_target(opts, dst_coll);
     let known_n: HashMap<String, &KnownItem> =
@@ -72,13 +81,13 @@ pub async fn copy_collection(
                     src_coll.href
                 );
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(on_src(e)),
         }
     }
     let items = match listing {
         Some(l) => l,
         None => {
-            let l = src.list_items(src_coll).await?;
+            let l = src.list_items(src_coll).await.map_err(on_src)?;
             let seen: HashSet<String> = l.iter().map(|i| normalize_href(&i.href)).collect();
             report.deleted_on_source = known
                 .keys()
@@ -113,7 +122,9 @@ pub async fn copy_collection(
         .map(|k| normalize_href(&k.dst_href))
         .collect();
     let index = if any_new {
-        DstIndex::build(dst, dst_coll, &ours).await?
+        DstIndex::build(dst, dst_coll, &ours)
+            .await
+            .map_err(on_dst)?
     } else {
         DstIndex {
             by_uid: HashMap::new(),
@@ -176,14 +187,14 @@ pub async fn copy_collection(
             continue;
         }
         tokio::select! {
-            Some(ev) = writes.next(), if !writes.is_empty() => match ev? {
+            Some(ev) = writes.next(), if !writes.is_empty() => match ev.map_err(on_dst)? {
                 Some(ev) => {
                     report.count(&ev);
                     on_item(ev);
                 }
                 None => report.filtered += 1,
             },
-            Some(batch) = fetches.next(), if !fetches.is_empty() => queue.extend(batch?),
+            Some(batch) = fetches.next(), if !fetches.is_empty() => queue.extend(batch.map_err(on_src)?),
         }
     }
     Ok(report)

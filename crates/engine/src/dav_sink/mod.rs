@@ -24,7 +24,9 @@ mod write;
 
 use std::collections::HashSet;
 
-use passeur_dav::{Collection, CollectionKind};
+use passeur_dav::{Collection, CollectionKind, DavError};
+
+use crate::Side;
 use passeur_formats::{ComponentKind, IcsObject, VcfObject, VcfVersion};
 
 pub use copy::copy_collection;
@@ -54,6 +56,20 @@ pub enum OnConflict {
     Skip,
     /// Replace the destination's resource with the source's.
     Overwrite,
+}
+
+/// Why [`copy_collection`] stopped: the server of one side failed (a transport error, a 5xx,
+/// an answer too large, a refused redirect). What was written before is reported through the
+/// item events and is safe to record; running the copy again duplicates nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("{side}: {source}")]
+pub struct CopyError {
+    /// Which side's server failed: the source while listing or reading, the destination while
+    /// indexing or writing.
+    pub side: Side,
+    /// The DAV client's error (it says whether a retry may help).
+    #[source]
+    pub source: DavError,
 }
 
 /// Knobs of [`copy_collection`] and [`import_objects`].

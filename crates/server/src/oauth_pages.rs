@@ -508,9 +508,13 @@ pub struct OAuthButton {
 /// with …"), the form values kept across the trip, and the error the callback sent back.
 #[derive(Debug, Default)]
 pub struct PageSignins {
+    /// One "Sign in with …" button per configured provider and side.
     pub buttons: Vec<OAuthButton>,
+    /// The sides signed in, with what the page says of each ("Signed in with …").
     pub signed: HashMap<String, String>,
+    /// The form values kept across the trip to the provider (name, value).
     pub kept: Vec<(String, String)>,
+    /// The error the provider's callback sent back, if any.
     pub error: Option<String>,
 }
 

@@ -9,7 +9,6 @@ use std::path::Path;
 
 use passeur_dav::{
     CollectionKind, ComponentKind, DavClient, DavConfig, NewCollection, PutCondition, PutOutcome,
-    fetch_all,
 };
 use passeur_formats::{ics, vcf};
 use passeur_testkit::{Radicale, RadicaleOptions};
@@ -81,7 +80,7 @@ async fn snapshot(c: &DavClient) -> Snapshot {
     for coll in c.list_collections(&home).await.expect("list") {
         let name = coll.displayname.clone().unwrap_or_else(|| coll.slug());
         let mut items = BTreeMap::new();
-        for (_, body) in fetch_all(c, &coll).await.expect("fetch") {
+        for (_, body) in c.fetch_all(&coll).await.expect("fetch") {
             if coll.kind.is_calendar() {
                 let i = ics::inspect(&body);
                 items.insert(

@@ -1239,7 +1239,7 @@ async fn bodies(url: &str, name: &str) -> BTreeMap<String, String> {
         .into_iter()
         .find(|k| k.displayname.as_deref() == Some(name))
         .unwrap_or_else(|| panic!("no collection {name}"));
-    passeur_dav::fetch_all(&c, &coll)
+    c.fetch_all(&coll)
         .await
         .unwrap()
         .into_iter()

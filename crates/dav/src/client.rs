@@ -1,5 +1,6 @@
 //! The HTTP side: configuration, requests, discovery, collections and items.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -21,7 +22,9 @@ use crate::xml::{self, APPLE, CALDAV, CARDDAV, CS, DAV, Multistatus, esc};
 /// the users' collections does the same; Xandikos has no such feature.
 #[derive(Debug, Clone)]
 pub struct AdminLogin {
+    /// The admin's login name on the DAV server.
     pub username: String,
+    /// The admin's password (redacted when printed, wiped when dropped).
     pub password: Secret,
 }
 
@@ -43,7 +46,9 @@ pub struct DavConfig {
     /// The server, a principal, a home or a collection URL (`https://dav.example/`). It must
     /// not carry a password (refused by [`DavClient::new`]).
     pub base_url: Url,
+    /// The account's login name, sent with HTTP Basic authentication.
     pub username: String,
+    /// The account's password (redacted when printed, wiped when dropped).
     pub password: Secret,
     /// Log in as this account instead (see [`AdminLogin`]).
     pub authzid_or_admin: Option<AdminLogin>,
@@ -76,6 +81,8 @@ pub struct DavConfig {
 }
 
 impl DavConfig {
+    /// A configuration for `base_url` with these credentials and the defaults: verified TLS, no
+    /// clear-text Basic off loopback, every address allowed, the default answer caps.
     pub fn new(base_url: Url, username: impl Into<String>, password: impl Into<Secret>) -> Self {
         DavConfig {
             base_url,
@@ -128,12 +135,15 @@ pub enum CollectionKind {
     /// A calendar; `components` from supported-calendar-component-set (all three
     /// when the server does not say).
     Calendar {
+        /// The component kinds the calendar accepts.
         components: Vec<ComponentKind>,
     },
+    /// An address book (CardDAV): vCards.
     AddressBook,
 }
 
 impl CollectionKind {
+    /// True for a calendar, false for an address book.
     pub fn is_calendar(&self) -> bool {
         matches!(self, CollectionKind::Calendar { .. })
     }
@@ -152,12 +162,17 @@ impl CollectionKind {
 pub struct Collection {
     /// The path as the server gives it (`/user1/calendar/`), ending in `/`.
     pub href: String,
+    /// Whether it is a calendar (and of which components) or an address book.
     pub kind: CollectionKind,
+    /// The name shown to the user (DAV `displayname`), when set.
     pub displayname: Option<String>,
+    /// The colour clients show it in (Apple's `calendar-color`, `#RRGGBBAA`), when set.
     pub color: Option<String>,
+    /// The calendar or address book description, when set.
     pub description: Option<String>,
     /// Present when the server supports sync-collection (RFC 6578).
     pub sync_token: Option<String>,
+    /// The collection's CalendarServer ctag: changes whenever anything in it changes.
     pub ctag: Option<String>,
     /// vCard versions an address book says it stores (RFC 6352
     /// supported-address-data); empty when the server does not say.
@@ -178,8 +193,11 @@ impl Collection {
 /// Where discovery found the account's things.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Homes {
+    /// The account's principal URL (`current-user-principal`).
     pub principal: Url,
+    /// Where the account's calendars live (`calendar-home-set`); None without CalDAV.
     pub calendar_home: Option<Url>,
+    /// Where the account's address books live (`addressbook-home-set`); None without CardDAV.
     pub addressbook_home: Option<Url>,
 }
 
@@ -196,6 +214,7 @@ impl Homes {
 /// A member resource of a collection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ItemRef {
+    /// The resource's path as the server gives it.
     pub href: String,
     /// The ETag as sent, quotes included; empty if the server gave none.
     pub etag: String,
@@ -204,8 +223,11 @@ pub struct ItemRef {
 /// The changes since a sync token.
 #[derive(Debug, Clone, Default)]
 pub struct SyncResult {
+    /// Resources added or changed since the token.
     pub changed: Vec<ItemRef>,
+    /// Hrefs of resources removed since the token.
     pub deleted: Vec<String>,
+    /// The token to give next time to get the changes after this answer.
     pub new_token: String,
 }
 
@@ -224,10 +246,14 @@ pub enum PutCondition {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PutOutcome {
+    /// A new resource was created (201).
     Created {
+        /// The new ETag, when the server sent one.
         etag: Option<String>,
     },
+    /// An existing resource was replaced (200 or 204).
     Updated {
+        /// The new ETag, when the server sent one.
         etag: Option<String>,
     },
     /// 412 on `If-None-Match: *`: something is at that href already.
@@ -238,11 +264,14 @@ pub enum PutOutcome {
     /// the same UID (RFC 4791 / 6352 `no-uid-conflict`); `existing` is its href
     /// when the server names it.
     UidConflict {
+        /// The href of the resource that holds the UID, when named.
         existing: Option<String>,
     },
     /// The server refused this resource (400, 403, 415, ...): an item-level error.
     Rejected {
+        /// The HTTP status of the refusal.
         status: u16,
+        /// The server's reason: its precondition element or an excerpt of its answer.
         reason: String,
     },
 }
@@ -388,6 +417,7 @@ impl DavClient {
         Ok(())
     }
 
+    /// The URL relative hrefs are resolved against: the configured [`DavConfig::base_url`].
     pub fn base_url(&self) -> &Url {
         &self.base
     }
@@ -998,6 +1028,28 @@ impl DavClient {
         Ok(out)
     }
 
+    /// Every resource of `coll` with its body: one query REPORT ([`DavClient::query_all`]), else,
+    /// when the server refuses it or the answer is too large, a listing and multigets. The
+    /// query's answer is checked against the listing: a server that leaves resources out of it
+    /// (one it cannot parse) gets them fetched by multiget.
+    pub async fn fetch_all(&self, coll: &Collection) -> Result<Vec<(ItemRef, String)>> {
+        let listed = self.list_items(coll).await?;
+        if let Ok(mut all) = self.query_all(coll).await {
+            let have: HashSet<String> = all.iter().map(|(r, _)| normalize_href(&r.href)).collect();
+            let rest: Vec<String> = listed
+                .iter()
+                .filter(|i| !have.contains(&normalize_href(&i.href)))
+                .map(|i| i.href.clone())
+                .collect();
+            if !rest.is_empty() {
+                all.extend(self.multiget(coll, &rest).await?);
+            }
+            return Ok(all);
+        }
+        let hrefs: Vec<String> = listed.into_iter().map(|i| i.href).collect();
+        self.multiget(coll, &hrefs).await
+    }
+
     /// Every resource of `coll` with its body, in one calendar-query / addressbook-query REPORT
     /// that matches everything. One request instead of a multiget per 50 hrefs: Xandikos
     /// answers each multiget in time that grows with the collection (2.4 s per 50 hrefs in a
@@ -1213,10 +1265,13 @@ pub const MULTIGET_BATCH: usize = 50;
 /// What [`DavClient::create_collection`] makes.
 #[derive(Debug, Clone)]
 pub struct NewCollection {
+    /// A calendar (MKCALENDAR, with its components) or an address book (extended MKCOL).
     pub kind: CollectionKind,
+    /// The name shown to the user, when wanted.
     pub displayname: Option<String>,
     /// `#RRGGBB` or `#RRGGBBAA` (Apple's calendar-color).
     pub color: Option<String>,
+    /// The description, when wanted.
     pub description: Option<String>,
 }
 

@@ -10,34 +10,56 @@ pub enum DavError {
     /// The network or TLS failed, or the server did not answer in time.
     #[error("cannot reach {url}: {source}")]
     Transport {
+        /// The URL that could not be reached.
         url: String,
+        /// What the HTTP client reported.
         #[source]
         source: reqwest::Error,
     },
     /// The server refused the credentials (401) or the access (403).
     #[error("cannot log in to {url}: HTTP {status}")]
-    Auth { url: String, status: u16 },
+    Auth {
+        /// The URL that refused.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+    },
     /// The server answered with an unexpected HTTP status.
     #[error("cannot {op} {url}: HTTP {status} {body}")]
     Http {
+        /// What was being done (`PROPFIND`, `PUT`, ...).
         op: &'static str,
+        /// The URL of the request.
         url: String,
+        /// The HTTP status the server answered.
         status: u16,
+        /// A bounded excerpt of the server's answer.
         body: String,
     },
     /// The server's XML answer could not be read.
     #[error("cannot read the answer to {op} {url}: {reason}")]
     Xml {
+        /// What was being done (`PROPFIND`, `REPORT`, ...).
         op: &'static str,
+        /// The URL of the request.
         url: String,
+        /// Why the XML could not be read.
         reason: String,
     },
     /// A sync-collection token the server no longer accepts: list everything instead.
     #[error("cannot sync {url}: the server rejected the sync token")]
-    SyncTokenInvalid { url: String },
+    SyncTokenInvalid {
+        /// The collection whose token was refused.
+        url: String,
+    },
     /// Discovery found no principal or home set.
     #[error("cannot discover DAV homes from {url}: {reason}")]
-    Discovery { url: String, reason: String },
+    Discovery {
+        /// Where discovery started.
+        url: String,
+        /// What was missing.
+        reason: String,
+    },
     /// Refused by the network guard: credentials to another origin, `https` to `http`,
     /// clear text off loopback, or an address the policy does not reach.
     #[error(transparent)]
@@ -48,7 +70,12 @@ pub enum DavError {
     OAuth(String),
     /// The answer is larger than the configured limit; reading stopped there.
     #[error("cannot read the answer from {url}: larger than the limit of {limit} bytes")]
-    TooLarge { url: String, limit: usize },
+    TooLarge {
+        /// The URL whose answer was too large.
+        url: String,
+        /// The limit in bytes that was reached.
+        limit: usize,
+    },
 }
 
 impl DavError {
@@ -64,4 +91,5 @@ impl DavError {
     }
 }
 
+/// The result of a DAV operation.
 pub type Result<T> = std::result::Result<T, DavError>;

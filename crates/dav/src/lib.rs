@@ -1,4 +1,4 @@
-//! passeur-dav: a CalDAV / CardDAV client and the collection copier built on it.
+//! passeur-dav: a CalDAV / CardDAV protocol client.
 //!
 //! - [`DavClient`] ([`DavConfig`]): discovery ([`DavClient::discover`] -> [`Homes`]:
 //!   well-known URIs, current-user-principal, home sets), collections
@@ -6,10 +6,10 @@
 //!   MKCALENDAR / extended MKCOL, [`DavClient::ensure_collection`]), items
 //!   ([`DavClient::list_items`], [`DavClient::sync_collection`],
 //!   [`DavClient::multiget`], [`DavClient::get`], [`DavClient::put`] with
-//!   `If-None-Match` / `If-Match`, [`DavClient::delete`]).
-//! - [`copy_collection`], [`import_objects`], [`verify_collection`]: the steps the
-//!   engine drives, with no store of their own: they take what the item map
-//!   knows and report one [`ItemEvent`] per item.
+//!   `If-None-Match` / `If-Match`, [`DavClient::delete`], [`DavClient::fetch_all`]).
+//!
+//! No migration logic lives here: copying collections exactly once, importing files and
+//! verifying is the engine's DAV sink (`passeur_engine::dav_sink`), built on this client.
 //!
 //! HTTP is reqwest over rustls with the ring provider passed explicitly (`passeur-net`, no
 //! process-global provider); [`DavConfig::insecure_tls`] accepts self-signed certificates for
@@ -19,8 +19,9 @@
 //! answers capped ([`DavConfig::max_response_bytes`], [`DavConfig::max_item_bytes`]). [`srv`] turns a domain into
 //! base URLs (RFC 6764 SRV/TXT) through a resolver the caller supplies.
 
+#![warn(missing_docs)]
+
 mod client;
-mod copy;
 mod error;
 pub mod srv;
 mod xml;
@@ -29,11 +30,6 @@ pub use client::{
     AdminLogin, Collection, CollectionKind, DEFAULT_MAX_ITEM_BYTES, DEFAULT_MAX_RESPONSE_BYTES,
     DavClient, DavConfig, Homes, ItemRef, MULTIGET_BATCH, NewCollection, PutCondition, PutOutcome,
     SyncResult, normalize_href,
-};
-pub use copy::{
-    CopyOptions, CopyReport, Difference, ImportTargets, ItemEvent, KnownItem, Landed, OnConflict,
-    SourceObject, VerifyReport, copy_collection, fetch_all, import_objects, verify_collection,
-    verify_objects,
 };
 pub use error::{DavError, Result};
 pub use passeur_formats::ComponentKind;

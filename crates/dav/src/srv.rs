@@ -20,8 +20,11 @@ use crate::error::{DavError, Result};
 /// One SRV record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SrvRecord {
+    /// Lower is tried first (RFC 2782).
     pub priority: u16,
+    /// Share among records of the same priority (RFC 2782).
     pub weight: u16,
+    /// The port the service listens on; 0 with target `.` means "not offered".
     pub port: u16,
     /// Host name; `"."` means "no such service here" (RFC 2782).
     pub target: String,
@@ -29,14 +32,18 @@ pub struct SrvRecord {
 
 /// The DNS look-ups RFC 6764 needs. Return empty lists for NXDOMAIN / no data.
 pub trait DnsLookup {
+    /// The SRV records of `name` (`_caldavs._tcp.example.org`); empty when there are none.
     fn srv(&self, name: &str) -> impl Future<Output = Vec<SrvRecord>> + Send;
+    /// The TXT strings of `name` (for the RFC 6764 `path=` key); empty when there are none.
     fn txt(&self, name: &str) -> impl Future<Output = Vec<String>> + Send;
 }
 
 /// Which DAV service to find.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
+    /// Calendars: `_caldavs._tcp` / `_caldav._tcp`, `/.well-known/caldav`.
     CalDav,
+    /// Address books: `_carddavs._tcp` / `_carddav._tcp`, `/.well-known/carddav`.
     CardDav,
 }
 

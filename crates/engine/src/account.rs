@@ -20,7 +20,9 @@ pub enum Compress {
     /// compression costs more CPU than it saves).
     #[default]
     Auto,
+    /// Whenever the server offers it, loopback included.
     Always,
+    /// Never, even when the server offers it.
     Never,
 }
 
@@ -28,12 +30,17 @@ pub enum Compress {
 /// never printed.
 #[derive(Clone)]
 pub struct MailAccount {
+    /// Where the server is, how to connect and who logs in.
     pub endpoint: Endpoint,
     /// Log in as this admin on behalf of `endpoint.login` (SASL PLAIN authzid); the password is the admin's.
     pub admin: Option<String>,
+    /// The password of the login (or of `admin`); wiped on drop, never printed.
     pub password: Zeroizing<String>,
+    /// Accept any TLS certificate (test servers only).
     pub insecure_tls: bool,
+    /// Whether to ask for COMPRESS=DEFLATE.
     pub compress: Compress,
+    /// How long a read or a write may wait before the connection counts as dead.
     pub io_timeout: Duration,
     /// Which addresses the server may resolve to.
     pub address_policy: passeur_net::AddressPolicy,
@@ -56,6 +63,8 @@ impl fmt::Debug for MailAccount {
 }
 
 impl MailAccount {
+    /// An account with this endpoint and password and the defaults: TLS verified, compression
+    /// when useful, no admin, no clear-text login off loopback, every address allowed.
     pub fn new(endpoint: Endpoint, password: String) -> MailAccount {
         MailAccount {
             endpoint,

@@ -1,7 +1,7 @@
 //! Contacts, calendars and tasks, account to account over CardDAV/CalDAV.
 //!
 //! [`run_dav_pass`] copies every wanted source collection into a destination collection of the
-//! same name (created when missing) with [`passeur_dav::copy_collection`], which does the
+//! same name (created when missing) with [`dav_sink::copy_collection`], which does the
 //! exactly-once work against the servers; this module feeds it what the item map knows and
 //! records each outcome there:
 //!
@@ -17,16 +17,14 @@
 use std::collections::HashMap;
 
 use passeur_dav::srv::{Service, discover_domain};
-use passeur_dav::{
-    Collection, CollectionKind, ComponentKind, CopyOptions, DavClient, DavConfig, DavError,
-    ItemEvent, KnownItem, OnConflict,
-};
+use passeur_dav::{Collection, CollectionKind, ComponentKind, DavClient, DavConfig, DavError};
 use passeur_store::{DavCollectionState, Failure, Item, ItemNote, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId};
 use percent_encoding::utf8_percent_encode;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::dav_sink::{self, CopyOptions, ItemEvent, KnownItem, OnConflict};
 use crate::{Control, EngineError, Event, EventSink, ItemRef, RunContext, Side};
 
 /// One side of a DAV migration.
@@ -34,7 +32,9 @@ use crate::{Control, EngineError, Event, EventSink, ItemRef, RunContext, Side};
 pub struct DavAccount {
     /// The server, principal or home URL (`https://dav.example/`).
     pub url: url::Url,
+    /// The login name.
     pub username: String,
+    /// The password (of the login, or of the admin acting for it); wiped on drop.
     pub password: Zeroizing<String>,
     /// Accept any TLS certificate (test servers only).
     pub insecure_tls: bool,
@@ -298,25 +298,35 @@ pub struct DavOptions {
 /// What one collection pass did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavCollectionReport {
+    /// What the collection is copied as (contacts, calendars or tasks).
     pub kind: Option<ContentKind>,
     /// The source collection's display name (else its href).
     pub name: String,
+    /// The source collection.
     pub src_href: String,
+    /// The destination collection.
     pub dst_href: String,
     /// The destination collection was created by this pass.
     pub created: bool,
     /// Items the source listed (only changes, when its sync token was used).
     pub listed: u64,
+    /// New resources written (and resources found already there after a crash).
     pub copied: u64,
+    /// Resources rewritten because they changed on the source.
     pub updated: u64,
+    /// Resources copied earlier and unchanged since.
     pub unchanged: u64,
+    /// Resources found already written at their href (a resumed run).
     pub already_there: u64,
+    /// UIDs the destination holds from elsewhere, left alone.
     pub conflicts: u64,
+    /// Items that could not be copied (listed in the failures).
     pub failed: u64,
     /// Items the destination refused as they were and took repaired (what changed is in the
     /// migration's notes).
     #[serde(default)]
     pub repaired: u64,
+    /// Bytes written.
     pub bytes: u64,
     /// Items copied earlier that the source no longer has (left on the destination).
     pub deleted_on_source: u64,
@@ -327,12 +337,16 @@ pub struct DavCollectionReport {
 /// What a DAV pass did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavPassReport {
+    /// The pass number (0 for a dry run).
     pub pass: u32,
+    /// True when nothing was written or recorded.
     pub dry_run: bool,
+    /// One report per source collection, in the order they were copied.
     pub collections: Vec<DavCollectionReport>,
     /// copied = new resources (+ AlreadyThere), flags_updated = updated resources.
     #[serde(skip)]
     pub counters: PassCounters,
+    /// Stopped before every collection was copied.
     pub cancelled: bool,
 }
 
@@ -618,10 +632,10 @@ async fn copy_one(
     };
     let mut evs: Vec<ItemEvent> = Vec::new();
     let result =
-        passeur_dav::copy_collection(s, sc, d, &dc, &known, &copy_opts, |e| evs.push(e)).await;
+        dav_sink::copy_collection(s, sc, d, &dc, &known, &copy_opts, |e| evs.push(e)).await;
     // Record what was done even when the copy stopped half-way.
     record(store, id, pass, kind, sc, &dc, &by_key, &evs, events, cr).await?;
-    let rep = result.map_err(|e| EngineError::dav(Side::Destination, "copy a collection", e))?;
+    let rep = result.map_err(|e| EngineError::dav(e.side, "copy a collection", e.source))?;
     cr.listed = rep.listed as u64;
     cr.unchanged = rep.unchanged as u64;
     cr.deleted_on_source = rep.deleted_on_source.len() as u64;
@@ -786,9 +800,6 @@ async fn record(
                     },
                 });
             }
-            other => {
-                tracing::warn!("unhandled DAV item event {other:?}");
-            }
         }
     }
     if !rows.is_empty() {
@@ -821,12 +832,14 @@ const PURGE_RECORD_EVERY: usize = 100;
 /// What [`purge_dav`] did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavPurgeReport {
+    /// Resources deleted from the destination (and from the item map).
     pub deleted: u64,
     /// Items left in place: changed on the destination since we wrote them (ETag differs), or
     /// refused by the server; they stay in the item map.
     pub skipped: u64,
     /// Items already gone from the destination (removed from the map).
     pub gone: u64,
+    /// What the user should know about the purge, one sentence each.
     pub notes: Vec<String>,
     /// Stopped before the end: what is not deleted stays in the item map.
     pub cancelled: bool,
@@ -982,11 +995,17 @@ async fn purge_dav_items(
 /// The comparison of one collection pair.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavCollectionCheck {
+    /// What the collection is copied as.
     pub kind: Option<ContentKind>,
+    /// The source collection's display name (else its href).
     pub name: String,
+    /// The source collection.
     pub src_href: String,
+    /// The destination collection.
     pub dst_href: String,
+    /// Objects on the source that are expected on the destination.
     pub source_items: u64,
+    /// Resources on the destination.
     pub destination_items: u64,
     /// Source UIDs missing on the destination.
     pub missing: Vec<String>,
@@ -994,11 +1013,14 @@ pub struct DavCollectionCheck {
     pub extra: u64,
     /// `UID field: source != destination`.
     pub differing: Vec<String>,
+    /// The destination collection recorded for it no longer exists.
     pub destination_missing: bool,
+    /// Why the pair could not be compared, if it could not.
     pub error: Option<String>,
 }
 
 impl DavCollectionCheck {
+    /// True when every source object is on the destination with the same key properties.
     pub fn ok(&self) -> bool {
         self.missing.is_empty()
             && self.differing.is_empty()
@@ -1010,12 +1032,14 @@ impl DavCollectionCheck {
 /// The comparison of every wanted collection.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DavVerifyReport {
+    /// One comparison per collection pair.
     pub collections: Vec<DavCollectionCheck>,
     /// Stopped before every collection was compared.
     pub cancelled: bool,
 }
 
 impl DavVerifyReport {
+    /// True when the comparison ran to the end and every collection pair is OK.
     pub fn ok(&self) -> bool {
         !self.cancelled && self.collections.iter().all(DavCollectionCheck::ok)
     }
@@ -1077,7 +1101,7 @@ pub async fn verify_dav(
                 check.dst_href = dc.href.clone();
                 let only = wanted_components(&sc.kind, kinds);
                 let purged = store.purged_keys(id, kind, &sc.href).await?;
-                match passeur_dav::verify_collection(&s, &sc, &d, &dc, &only, &purged).await {
+                match dav_sink::verify_collection(&s, &sc, &d, &dc, &only, &purged).await {
                     Ok(v) => {
                         check.source_items = v.src_count as u64;
                         check.destination_items = v.dst_count as u64;

@@ -27,59 +27,84 @@ pub enum Event {
     /// The folders are mapped; `messages` is the source's message count over the folders to scan,
     /// `known` the items the map holds for those folders.
     Planned {
+        /// Folders (or collections) the pass will look at.
         folders: usize,
+        /// Messages the source holds in those folders.
         messages: u64,
+        /// Items the item map already holds for them.
         known: u64,
     },
     /// A folder was scanned: `to_copy` messages (`bytes`) are missing on the destination.
     FolderScanned {
+        /// The source folder.
         folder: String,
+        /// Messages to copy.
         to_copy: u64,
+        /// Their size in bytes.
         bytes: u64,
     },
     /// Messages reached the destination.
     Copied {
+        /// The source folder (or collection, or file).
         folder: String,
+        /// Items that landed in this step (the events of a folder add up).
         messages: u64,
+        /// Their size in bytes.
         bytes: u64,
     },
     /// One message of an IMAP folder could not be copied; the rest goes on.
     ItemFailed {
+        /// The source folder.
         folder: String,
+        /// The message's UID in that folder.
         uid: u32,
+        /// Why, in a sentence.
         reason: String,
     },
     /// One item without an IMAP UID (a POP3 message, an item of a PST file, a contact, event
     /// or task) could not be copied; the rest goes on.
     EntryFailed {
+        /// The source folder, collection or file.
         folder: String,
+        /// The item, in its source's terms.
         item: ItemRef,
+        /// Why, in a sentence.
         reason: String,
     },
     /// A connection dropped; the folder is retried.
     Retrying {
+        /// The folder being worked on.
         folder: String,
+        /// Which retry this is (1 for the first).
         attempt: u32,
+        /// What went wrong.
         reason: String,
     },
+    /// A folder is finished; its counts.
     FolderDone(FolderReport),
     /// A purge found `items` copied items to delete (sent once per kind: mail, then DAV).
     Purging {
+        /// Items to delete.
         items: u64,
     },
     /// `items` copied items were deleted from `folder` (a folder or a collection) and recorded
     /// as deleted.
     Purged {
+        /// The destination folder or collection.
         folder: String,
+        /// Items deleted there in this step (the events of a folder add up).
         items: u64,
     },
     /// A verification is to compare `folders` folders or collections (sent once per kind).
     Verifying {
+        /// Folders or collections to compare.
         folders: usize,
     },
     /// One folder or collection was compared.
     Verified {
+        /// The folder or collection.
         folder: String,
+        /// True when it matched.
         ok: bool,
     },
 }

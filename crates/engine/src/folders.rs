@@ -46,11 +46,14 @@ pub struct FolderRules {
 pub struct Layout {
     /// Personal namespace prefix, wire form (e.g. `INBOX.`), possibly empty.
     pub prefix: String,
+    /// The hierarchy separator, when the server has one.
     pub delimiter: Option<char>,
+    /// Every folder the server lists.
     pub folders: Vec<ListEntry>,
 }
 
 impl Layout {
+    /// A layout; without a delimiter, the first one a listed folder gives is taken.
     pub fn new(prefix: String, delimiter: Option<char>, folders: Vec<ListEntry>) -> Layout {
         let delimiter = delimiter.or_else(|| folders.iter().find_map(|f| f.delimiter));
         Layout {

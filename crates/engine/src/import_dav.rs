@@ -1,7 +1,7 @@
 //! Import of an iCalendar (.ics) or vCard (.vcf) file into one DAV collection.
 //!
 //! The file is split on a blocking thread (passeur-formats, bounded memory) and sent in chunks
-//! to [`passeur_dav::import_objects`]. Item map: `src_folder` = the file name, `src_key` = the
+//! to [`dav_sink::import_objects`](crate::dav_sink::import_objects). Item map: `src_folder` = the file name, `src_key` = the
 //! object's UID, `dst_key` = the href it was written to. UIDs already in the map are skipped,
 //! so importing the same file again copies nothing; resources written by a run that was
 //! interrupted before recording them are found again at their deterministic href.
@@ -10,15 +10,13 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Read as _};
 use std::path::{Path, PathBuf};
 
-use passeur_dav::{
-    CollectionKind, ComponentKind, CopyOptions, DavClient, ImportTargets, ItemEvent, SourceObject,
-    import_objects,
-};
+use passeur_dav::{CollectionKind, ComponentKind, DavClient};
 use passeur_formats::{FormatError, ics, vcf};
 use passeur_store::{Failure, Item, ItemNote};
 use passeur_types::ContentKind;
 use tokio::sync::mpsc;
 
+use crate::dav_sink::{CopyOptions, ImportTargets, ItemEvent, SourceObject, import_objects};
 use crate::import_pst::{ImportFolderReport, ImportOptions, ImportReport, import_err};
 use crate::{EngineError, Event, RunContext, Side};
 
@@ -26,8 +24,11 @@ use crate::{EngineError, Event, RunContext, Side};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileKind {
+    /// An Outlook PST or OST file: mail, contacts, calendars, tasks.
     Pst,
+    /// An iCalendar file (`.ics`): events, tasks, journal entries.
     Ics,
+    /// A vCard file (`.vcf`): contacts.
     Vcf,
 }
 
@@ -192,10 +193,17 @@ pub async fn run_file_import(
     let targets = ImportTargets::single(&coll);
     let mut notes = HashSet::new();
     let result: Result<(), EngineError> = async {
-        while let Some(chunk) = rx.recv().await {
-            if cancel.is_cancelled() {
-                break;
-            }
+        loop {
+            // Stopped while the reader is still splitting the next chunk (a large file): the
+            // run ends now, not when the chunk is ready.
+            let chunk = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                c = rx.recv() => match c {
+                    Some(c) => c,
+                    None => break,
+                },
+            };
             let kinds: HashMap<String, ContentKind> = chunk
                 .iter()
                 .filter_map(|o| o.as_ref().ok())

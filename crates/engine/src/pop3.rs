@@ -74,6 +74,7 @@ impl Default for Pop3Options {
 /// What a POP3 pass did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Pop3Report {
+    /// The pass number (0 for a dry run).
     pub pass: u32,
     /// Destination folder.
     pub folder: String,
@@ -83,13 +84,20 @@ pub struct Pop3Report {
     pub known: u64,
     /// Missing on the destination at the start of the pass.
     pub to_copy: u64,
+    /// Bytes of the messages to copy.
     pub to_copy_bytes: u64,
+    /// Messages copied by this pass.
     pub copied: u64,
+    /// Bytes copied by this pass.
     pub bytes: u64,
+    /// Messages that could not be copied.
     pub failed: u64,
+    /// The same counts in the store's shape.
     #[serde(skip)]
     pub counters: PassCounters,
+    /// Stopped before the end: what was copied stays recorded.
     pub cancelled: bool,
+    /// True when nothing was copied or recorded (the plan only).
     pub dry_run: bool,
 }
 

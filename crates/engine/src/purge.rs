@@ -18,10 +18,12 @@ use crate::{Control, EngineError, Event, MailAccount, Side};
 /// What a purge did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PurgeReport {
+    /// Messages deleted from the destination (and from the item map).
     pub deleted: u64,
     /// Items that could not be located safely (no destination UID recorded, or the folder's
     /// UIDVALIDITY changed); they are left in place and stay in the item map.
     pub skipped: u64,
+    /// What the user should know about the purge, one sentence each.
     pub notes: Vec<String>,
     /// Stopped before the end: what is not deleted stays in the item map.
     pub cancelled: bool,

@@ -23,9 +23,13 @@ use crate::{Control, EngineError, Event, MailAccount, Side};
 /// The comparison of one folder.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FolderCheck {
+    /// The source folder's name.
     pub folder: String,
+    /// The destination folder it maps to.
     pub dst: String,
+    /// Messages in the source folder.
     pub source_messages: u64,
+    /// Messages in the destination folder.
     pub destination_messages: u64,
     /// Source messages with no byte-identical copy on the destination.
     pub missing: u64,
@@ -40,10 +44,12 @@ pub struct FolderCheck {
     /// held an identical copy before the migration shows it here too.
     #[serde(default)]
     pub duplicates: u64,
+    /// The destination folder does not exist.
     pub destination_missing: bool,
 }
 
 impl FolderCheck {
+    /// True when every source message is on the destination, with its flags and date, once.
     pub fn ok(&self) -> bool {
         self.missing == 0
             && self.flags_differ == 0
@@ -55,12 +61,14 @@ impl FolderCheck {
 /// The comparison of every mapped folder.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
+    /// One comparison per mapped folder.
     pub folders: Vec<FolderCheck>,
     /// Stopped before every folder was compared.
     pub cancelled: bool,
 }
 
 impl VerifyReport {
+    /// True when every folder was compared and is OK.
     pub fn ok(&self) -> bool {
         !self.cancelled && self.folders.iter().all(FolderCheck::ok)
     }

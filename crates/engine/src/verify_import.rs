@@ -39,13 +39,16 @@ pub struct ImportCheck {
     pub missing: Vec<String>,
     /// On the destination with other bytes.
     pub altered: Vec<String>,
+    /// Items whose flags differ on the destination.
     pub flags_differ: Vec<String>,
+    /// Items whose internal date differs on the destination.
     pub dates_differ: Vec<String>,
     /// The items counted in `not_imported` (first ones).
     pub left_out: Vec<String>,
 }
 
 impl ImportCheck {
+    /// True when everything imported is there as it should be and nothing was left out.
     pub fn ok(&self) -> bool {
         self.missing.is_empty()
             && self.altered.is_empty()
@@ -58,12 +61,14 @@ impl ImportCheck {
 /// The check of a whole import.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportVerifyReport {
+    /// One check per folder of the file.
     pub folders: Vec<ImportCheck>,
     /// Stopped before every folder was checked.
     pub cancelled: bool,
 }
 
 impl ImportVerifyReport {
+    /// True when every folder was checked and is OK.
     pub fn ok(&self) -> bool {
         !self.cancelled && self.folders.iter().all(ImportCheck::ok)
     }

@@ -261,7 +261,7 @@ async fn calendar_items(c: &DavClient) -> usize {
         .unwrap()
     {
         if coll.kind.is_calendar() {
-            n += passeur_dav::fetch_all(c, &coll).await.unwrap().len();
+            n += c.fetch_all(&coll).await.unwrap().len();
         }
     }
     n
@@ -332,4 +332,118 @@ async fn a_dav_purge_stopped_half_way_records_what_it_deleted_and_a_rerun_delete
     assert_eq!(purged(&events), (total - first, total - first));
     assert_eq!(runner.store().count_items(id).await.unwrap().0, 0);
     assert_eq!(calendar_items(&dst).await, 0);
+}
+
+/// A PST file from the shared corpus (97 mail items over several folders).
+fn pst_file() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/pst/PstReader__simiden_pst2john_97_outlook_pass12345.pst")
+}
+
+/// An import whose destination drops the connection waits before it connects again (0.5 s,
+/// then doubling: 23 s over its six attempts). Stopped during that wait, it returns at once as
+/// stopped, without another attempt; the next run finishes the import, each message once.
+#[tokio::test]
+async fn an_import_stopped_while_it_waits_to_reconnect_returns_at_once_and_a_rerun_finishes() {
+    use passeur_engine::{FileKind, ImportSpec, ImportTarget, file_source_id};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let dc = Dovecot::start(DovecotOptions::default()).expect("start a private Dovecot");
+    let proxy = Arc::new(passeur_testkit::CutProxy::start(&dc.imap_addr()).unwrap());
+    // The answer to the second APPEND batch is lost with its connection.
+    proxy.cut_on_reply(b"APPENDUID", 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let runner = Runner::new(Store::open(&tmp.path().join("state.db")).await.unwrap());
+    let (canon, src_id) = file_source_id(&pst_file()).unwrap();
+    let target = ImportTarget {
+        file: canon.display().to_string(),
+        format: FileKind::Pst,
+        imap: Some(format!("imap://user1@127.0.0.1:{}", proxy.port())),
+        dav: None,
+        dav_user: None,
+        collection: None,
+    };
+    let spec = MigrationSpec::Import(ImportSpec {
+        import: target.clone(),
+        to_admin: None,
+    });
+    let (id, _) = runner
+        .create(&src_id, &target.destination(), &spec, true)
+        .await
+        .unwrap();
+    let secrets = Secrets {
+        source: None,
+        destination: Some("pass1".to_owned().into()),
+    };
+    let opts = RunOptions {
+        batch_messages: Some(10),
+        ..RunOptions::default()
+    };
+
+    // At the first retry, connections are refused from now on (every further attempt would
+    // fail and wait again) and the run is stopped.
+    let (events, mut stream) = passeur_engine::events::channel();
+    let cancel = CancellationToken::new();
+    let follower = {
+        let (proxy, cancel) = (proxy.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let (mut retries, mut stopped_at) = (0, None);
+            while let Some(e) = stream.recv().await {
+                if matches!(e, Event::Retrying { .. }) {
+                    retries += 1;
+                    if stopped_at.is_none() {
+                        proxy.refuse(true);
+                        cancel.cancel();
+                        stopped_at = Some(Instant::now());
+                    }
+                }
+            }
+            (retries, stopped_at)
+        })
+    };
+    let o = runner
+        .run_pass(id, &secrets, &opts, Control { events, cancel })
+        .await
+        .unwrap();
+    let returned = Instant::now();
+    let (retries, stopped_at) = follower.await.unwrap();
+    let stopped_at = stopped_at.expect("the import retried after the cut");
+    assert_eq!(o.outcome, Outcome::Stopped, "{o:?}");
+    assert_eq!(retries, 1, "it tried again after it was stopped");
+    // Back at once: without the stop it would wait 0.5 + 1 + 2 + 4 + 8 + 8 s.
+    assert!(
+        returned - stopped_at < Duration::from_secs(5),
+        "returned {:?} after the stop",
+        returned - stopped_at
+    );
+    let first = o.counters.copied;
+    assert!(first >= 10, "the first batch landed: {o:?}");
+
+    // The next run reconciles the batch whose answer was lost and copies the rest, once.
+    proxy.refuse(false);
+    let o = runner
+        .run_pass(id, &secrets, &opts, Control::default())
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Outcome::Done, "{o:?}");
+    let (items, _) = runner.store().count_items(id).await.unwrap();
+    let on_server = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user1", "pass1")
+        .unwrap()
+        .messages();
+    assert_eq!(
+        on_server as u64, items,
+        "a message was copied twice or lost"
+    );
+    let v = runner
+        .verify(
+            id,
+            &secrets,
+            &RunOptions::default(),
+            None,
+            Control::default(),
+        )
+        .await
+        .unwrap();
+    assert!(v.ok(), "{v:?}");
 }

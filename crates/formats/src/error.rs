@@ -15,8 +15,11 @@ pub enum FormatError {
     /// A content line without a `:` between name and value, or with an empty name.
     #[error("cannot parse line {line}{}: {reason}", uid_suffix(uid))]
     BadLine {
+        /// The physical line (1-based) where the item or the fault starts.
         line: usize,
+        /// The item's UID, when it was read before the fault.
         uid: Option<String>,
+        /// What is wrong, in a sentence.
         reason: String,
     },
     /// A component or card that is not closed by its END line.
@@ -25,22 +28,34 @@ pub enum FormatError {
         uid_suffix(uid)
     )]
     MissingEnd {
+        /// The physical line (1-based) where the item or the fault starts.
         line: usize,
+        /// The item's UID, when it was read before the fault.
         uid: Option<String>,
+        /// The component or card (`VEVENT`, `VCARD`, ...).
         component: String,
     },
     /// An END line without its BEGIN, or closing another component.
     #[error("cannot match END:{component} on line {line} to a BEGIN")]
-    UnexpectedEnd { line: usize, component: String },
+    UnexpectedEnd {
+        /// The line of the END.
+        line: usize,
+        /// The component it names.
+        component: String,
+    },
     /// A date or date-time value that does not follow RFC 5545.
     #[error(
         "cannot parse the date {value:?} of {property} on line {line}{}",
         uid_suffix(uid)
     )]
     BadDate {
+        /// The physical line (1-based) where the item or the fault starts.
         line: usize,
+        /// The item's UID, when it was read before the fault.
         uid: Option<String>,
+        /// The property (`DTSTART`, `PHOTO`, ...).
         property: String,
+        /// The value as found.
         value: String,
     },
     /// Inline binary data (`ENCODING=BASE64` / `ENCODING=b`) that is not valid base64.
@@ -49,8 +64,11 @@ pub enum FormatError {
         uid_suffix(uid)
     )]
     InvalidBase64 {
+        /// The physical line (1-based) where the item or the fault starts.
         line: usize,
+        /// The item's UID, when it was read before the fault.
         uid: Option<String>,
+        /// The property (`DTSTART`, `PHOTO`, ...).
         property: String,
     },
     /// Invalid quoted-printable data.
@@ -59,8 +77,11 @@ pub enum FormatError {
         uid_suffix(uid)
     )]
     InvalidQuotedPrintable {
+        /// The physical line (1-based) where the item or the fault starts.
         line: usize,
+        /// The item's UID, when it was read before the fault.
         uid: Option<String>,
+        /// The property (`DTSTART`, `PHOTO`, ...).
         property: String,
     },
     /// A `CHARSET` parameter naming an encoding we do not know.
@@ -69,28 +90,46 @@ pub enum FormatError {
         uid_suffix(uid)
     )]
     UnknownCharset {
+        /// The physical line (1-based) where the item or the fault starts.
         line: usize,
+        /// The item's UID, when it was read before the fault.
         uid: Option<String>,
+        /// The property (`DTSTART`, `PHOTO`, ...).
         property: String,
+        /// The charset the parameter names.
         charset: String,
     },
     /// Something that is not an iCalendar object or a vCard where one was expected.
     #[error("cannot use line {line}: {reason}")]
-    Unexpected { line: usize, reason: String },
+    Unexpected {
+        /// The line.
+        line: usize,
+        /// What was found instead.
+        reason: String,
+    },
     /// Not an error but a warning: something outside any item was skipped or mended (a broken
     /// line between components, an unknown component, a file cut short). Reading goes on and
     /// no item is lost; the reason names the line.
     #[error("{reason}")]
-    Skipped { line: usize, reason: String },
+    Skipped {
+        /// The line where the skipped or mended part starts.
+        line: usize,
+        /// What was skipped or mended, and why.
+        reason: String,
+    },
     /// A component this crate does not turn into a calendar resource (VFREEBUSY, ...).
     #[error(
         "cannot import {component} on line {line}{}: {reason}",
         uid_suffix(uid)
     )]
     Unsupported {
+        /// The physical line (1-based) where the item or the fault starts.
         line: usize,
+        /// The item's UID, when it was read before the fault.
         uid: Option<String>,
+        /// The component or card (`VEVENT`, `VCARD`, ...).
         component: String,
+        /// What is wrong, in a sentence.
         reason: String,
     },
 }

@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ResourceKind {
+    /// An event, task or journal entry (iCalendar).
     Calendar,
+    /// A contact (vCard).
     Contact,
 }
 

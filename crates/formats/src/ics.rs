@@ -24,8 +24,11 @@ use crate::tz;
 /// The kind of a calendar object resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ComponentKind {
+    /// VEVENT: an event.
     Event,
+    /// VTODO: a task.
     Todo,
+    /// VJOURNAL: a journal entry.
     Journal,
 }
 
@@ -39,6 +42,7 @@ impl ComponentKind {
         }
     }
 
+    /// The kind named `VEVENT`, `VTODO` or `VJOURNAL` (any case); None for other names.
     pub fn from_name(name: &str) -> Option<Self> {
         match name.to_ascii_uppercase().as_str() {
             "VEVENT" => Some(ComponentKind::Event),
@@ -52,7 +56,9 @@ impl ComponentKind {
 /// One calendar object resource, ready to PUT.
 #[derive(Debug, Clone)]
 pub struct IcsObject {
+    /// The UID shared by the master and its overrides (made up when the input had none).
     pub uid: String,
+    /// Whether it is an event, a task or a journal entry.
     pub kind: ComponentKind,
     /// A complete VCALENDAR with CRLF line ends, without METHOD.
     pub text: String,
@@ -73,7 +79,9 @@ pub struct IcsObject {
 /// Knobs of [`split_with`].
 #[derive(Debug, Clone)]
 pub struct IcsOptions {
+    /// UIDs held back at most while waiting for their overrides (default 5,000).
     pub max_pending_objects: usize,
+    /// Bytes of text held back at most (default 32 MiB).
     pub max_pending_bytes: usize,
     /// Rename Windows zone IDs (`W. Europe Standard Time`) to IANA names.
     pub map_windows_tz: bool,
@@ -1274,13 +1282,19 @@ pub fn unescape_text(v: &str) -> String {
 /// Key properties of one calendar object resource, for verification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IcsInfo {
+    /// The UID, when the resource has one.
     pub uid: Option<String>,
+    /// The main component's kind, when it is one of the three.
     pub kind: Option<ComponentKind>,
+    /// SUMMARY, unescaped.
     pub summary: Option<String>,
     /// DTSTART as `TZID=<zone>:<value>` or `<value>`.
     pub dtstart: Option<String>,
+    /// RRULE as written.
     pub rrule: Option<String>,
+    /// Number of RECURRENCE-ID overrides.
     pub overrides: usize,
+    /// Number of components (VEVENT, VTODO, VJOURNAL) in the resource.
     pub components: usize,
 }
 

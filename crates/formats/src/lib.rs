@@ -14,6 +14,8 @@
 //! Both readers work on any [`std::io::BufRead`], never panic on input (fuzzed in
 //! `fuzz/`), and keep a bounded amount of the input in memory (see [`ics`]).
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod fingerprint;
 pub mod ics;

@@ -13,7 +13,9 @@ use crate::tz;
 /// The repaired object and what changed, one note per change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repaired {
+    /// The repaired object, ready to send again.
     pub text: String,
+    /// What changed, one note per change.
     pub changes: Vec<String>,
 }
 

@@ -17,12 +17,16 @@ use crate::line::{Prop, Unfolder, fold_into, lossy};
 /// A vCard version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VcfVersion {
+    /// vCard 2.1 (Outlook and old phones; no CardDAV server stores it).
     V21,
+    /// vCard 3.0 (RFC 2426).
     V30,
+    /// vCard 4.0 (RFC 6350).
     V40,
 }
 
 impl VcfVersion {
+    /// The version as written in `VERSION:` (`2.1`, `3.0`, `4.0`).
     pub fn as_str(self) -> &'static str {
         match self {
             VcfVersion::V21 => "2.1",
@@ -40,11 +44,13 @@ pub struct VcfObject {
     pub uid: String,
     /// The card, CRLF line ends, in its original version.
     pub text: String,
+    /// The version the card declares.
     pub version: VcfVersion,
     /// FN, decoded and unescaped.
     pub fn_: Option<String>,
     /// The physical line (1-based) of `BEGIN:VCARD`.
     pub line: usize,
+    /// What the reader mended or could not read in this card.
     pub warnings: Vec<String>,
 }
 
@@ -692,13 +698,17 @@ fn param(name: &str, v: &str) -> crate::line::Param {
 /// Key properties of one card, for verification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VcfInfo {
+    /// The UID, when the card has one.
     pub uid: Option<String>,
+    /// The version the card declares, when it is one of the three.
     pub version: Option<VcfVersion>,
+    /// FN, decoded and unescaped.
     pub fn_: Option<String>,
     /// Lower-cased, sorted.
     pub emails: Vec<String>,
     /// Digits and a leading `+` only, sorted.
     pub tels: Vec<String>,
+    /// True when the card carries a PHOTO.
     pub has_photo: bool,
 }
 

@@ -9,40 +9,86 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// No TCP connection could be made.
     #[error("cannot connect to {host}:{port}: {source}")]
     Connect {
+        /// The host as given.
         host: String,
+        /// The port tried.
         port: u16,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
     /// The host cannot be reached under the address policy, or its name does not resolve.
     #[error("{0}")]
     Refused(String),
+    /// The TLS handshake failed (an untrusted certificate, no common protocol).
     #[error("cannot establish TLS with {host}: {reason}")]
-    Tls { host: String, reason: String },
+    Tls {
+        /// The host as given.
+        host: String,
+        /// What the TLS library reported.
+        reason: String,
+    },
+    /// The server refused the login.
     #[error("cannot log in: the server said {text:?}")]
-    Auth { text: String },
-    #[error("cannot {command}: the server said NO{}: {text}", code.as_ref().map(|c| format!(" [{c}]")).unwrap_or_default())]
-    No {
-        command: String,
-        code: Option<String>,
+    Auth {
+        /// The server's words.
         text: String,
     },
+    /// The server answered NO to a command.
+    #[error("cannot {command}: the server said NO{}: {text}", code.as_ref().map(|c| format!(" [{c}]")).unwrap_or_default())]
+    No {
+        /// The command that was refused, as the message names it.
+        command: String,
+        /// The response code, if any (`OVERQUOTA`, `TRYCREATE`, ...).
+        code: Option<String>,
+        /// The server's words.
+        text: String,
+    },
+    /// The server answered BAD: it did not understand the command.
     #[error("cannot {command}: the server said BAD: {text}")]
-    Bad { command: String, text: String },
+    Bad {
+        /// The command that was not understood, as the message names it.
+        command: String,
+        /// The server's words.
+        text: String,
+    },
+    /// The server sent something that is not IMAP.
     #[error("cannot understand the server's response ({reason}): {excerpt:?}")]
-    Protocol { reason: String, excerpt: String },
+    Protocol {
+        /// What is wrong with it.
+        reason: String,
+        /// A short excerpt of what was received.
+        excerpt: String,
+    },
+    /// The server did not answer within the I/O time limit.
     #[error("cannot {what}: no answer from the server in time")]
-    Timeout { what: String },
+    Timeout {
+        /// What was waited for.
+        what: String,
+    },
     /// A plain connection got no greeting at all: the port most likely expects TLS from the
     /// first byte (a TLS server waits for the client's hello and says nothing).
     #[error(
         "cannot read the server's greeting on {host}:{port}: nothing arrived in {secs} s; the port may expect TLS from the start (use imaps://)"
     )]
-    NoGreeting { host: String, port: u16, secs: u64 },
+    NoGreeting {
+        /// The host as given.
+        host: String,
+        /// The port.
+        port: u16,
+        /// How long passeur waited, in seconds.
+        secs: u64,
+    },
+    /// The server closed the connection (BYE, or end of stream).
     #[error("cannot continue: the connection was closed{}", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
-    Closed { reason: Option<String> },
+    Closed {
+        /// The BYE text, when the server gave one.
+        reason: Option<String>,
+    },
+    /// Reading from or writing to the connection failed.
     #[error("cannot read from or write to the server: {0}")]
     Io(#[from] io::Error),
     /// A response's literals add up to more than the client accepts in one response
@@ -51,9 +97,16 @@ pub enum Error {
     #[error(
         "cannot accept a server response whose literals add up to {size} bytes or more (the limit is {limit})"
     )]
-    ResponseTooLarge { size: u64, limit: u64 },
+    ResponseTooLarge {
+        /// The literals' total so far, in bytes.
+        size: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The server lacks an extension the operation needs.
     #[error("cannot {0}: the server does not support it")]
     Unsupported(String),
+    /// The client is not in a state where the operation makes sense (a bug of the caller).
     #[error("cannot {0}: wrong client state")]
     State(String),
 }

@@ -42,6 +42,8 @@
 //! rustls, deflate); `client` drives them. Mailbox names in and out are
 //! always the wire (modified UTF-7) form.
 
+#![warn(missing_docs)]
+
 mod caps;
 mod client;
 mod command;

@@ -48,16 +48,22 @@ pub enum Security {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MailProtocol {
+    /// IMAP, for incoming mail.
     Imap,
+    /// POP3, for incoming mail.
     Pop3,
+    /// SMTP submission, for outgoing mail.
     Smtp,
 }
 
 /// One server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Server {
+    /// The server's host name.
     pub host: String,
+    /// The port it listens on.
     pub port: u16,
+    /// How the connection is encrypted.
     pub security: Security,
     /// The login on this server when its source names one (else [`Detected::login`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,7 +98,9 @@ impl Server {
 /// A provider preset (one entry of `data/providers.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Preset {
+    /// A stable identifier (`gmail`, `outlook`), used in reports and the API.
     pub id: String,
+    /// The provider's name as users know it.
     pub name: String,
     /// Address domains of the provider.
     #[serde(default)]
@@ -100,10 +108,15 @@ pub struct Preset {
     /// MX host suffixes that mean "hosted here" (`google.com` matches `aspmx.l.google.com`).
     #[serde(default)]
     pub mx: Vec<String>,
+    /// The provider's IMAP server, if it offers one.
     pub imap: Option<Server>,
+    /// The provider's POP3 server, if it offers one.
     pub pop3: Option<Server>,
+    /// The provider's SMTP submission server, if it offers one.
     pub smtp: Option<Server>,
+    /// The provider's CalDAV URL (for RFC 6764 discovery), if it offers one.
     pub caldav: Option<String>,
+    /// The provider's CardDAV URL (for RFC 6764 discovery), if it offers one.
     pub carddav: Option<String>,
     /// `password`, `app-password`, `oauth2`.
     #[serde(default)]
@@ -111,6 +124,7 @@ pub struct Preset {
     /// Special folders by role (`sent`, `trash`, `junk`, `drafts`, `all`).
     #[serde(default)]
     pub folders: BTreeMap<String, String>,
+    /// What a migration from or to this provider must know (shown to the user as notes).
     #[serde(default)]
     pub quirks: Vec<String>,
     /// Documented limits (`connections`, `daily_download_mb`, ...), the default throttles.
@@ -124,6 +138,7 @@ pub struct Preset {
 /// A provider's OAuth 2.0 endpoints (the client ID and secret come from the configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OAuthPreset {
+    /// Where access tokens are obtained and refreshed.
     pub token_endpoint: String,
     /// The device authorization grant (RFC 8628), for the command line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,8 +146,10 @@ pub struct OAuthPreset {
     /// The authorization code grant with PKCE, for the service's "Sign in with" pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_endpoint: Option<String>,
+    /// Where a refresh token is revoked when the user signs out, if the provider has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
+    /// The scopes mail access (and DAV access where offered) needs.
     pub scopes: Vec<String>,
 }
 
@@ -166,15 +183,29 @@ pub fn preset_for_mx(mx: &str) -> Option<&'static Preset> {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Found {
     /// The presets, by the address's domain.
-    Preset { id: String },
+    Preset {
+        /// The preset's [`Preset::id`].
+        id: String,
+    },
     /// RFC 6186 SRV records.
     Srv,
     /// An autoconfig file at this URL (the ISPDB included).
-    Autoconfig { url: String },
+    Autoconfig {
+        /// The file's URL.
+        url: String,
+    },
     /// The domain's MX records point to a known hoster.
-    Mx { mx: String, id: String },
+    Mx {
+        /// The mail exchanger's host name.
+        mx: String,
+        /// The hoster's [`Preset::id`].
+        id: String,
+    },
     /// A server answered at a usual host name and port.
-    Probe { host: String },
+    Probe {
+        /// The host name that answered.
+        host: String,
+    },
 }
 
 impl std::fmt::Display for Found {
@@ -192,20 +223,27 @@ impl std::fmt::Display for Found {
 /// What detection found for an address.
 #[derive(Debug, Clone, Serialize)]
 pub struct Detected {
+    /// The address detection was asked about.
     pub address: String,
     /// The login to use (the address, unless the source says otherwise).
     pub login: String,
+    /// Which source the settings came from.
     pub found: Found,
     /// Whether the source can be trusted as is: presets (ours) and HTTPS; DNS without DNSSEC
     /// and plain HTTP are hints only.
     pub trusted: bool,
+    /// The provider's name, when a preset matched.
     pub provider: Option<String>,
     /// Incoming servers, best first: encrypted before plain text, IMAP before POP3, implicit TLS
     /// before STARTTLS.
     pub incoming: Vec<(MailProtocol, Server)>,
+    /// Outgoing (SMTP submission) servers, best first.
     pub smtp: Vec<Server>,
+    /// The CalDAV URL, when known.
     pub caldav: Option<String>,
+    /// The CardDAV URL, when known.
     pub carddav: Option<String>,
+    /// What the user should know: the provider's quirks and how to log in.
     pub notes: Vec<String>,
 }
 

@@ -13,37 +13,68 @@ pub enum NetError {
         "cannot connect to {host}: its address {addr} is {class}, which this service does not reach"
     )]
     AddressRefused {
+        /// The host as given.
         host: String,
+        /// The address it resolved to.
         addr: IpAddr,
+        /// Why the policy refuses that address.
         class: AddressClass,
     },
     /// The name did not resolve.
     #[error("cannot resolve {host}: {reason}")]
-    Resolve { host: String, reason: String },
+    Resolve {
+        /// The name that did not resolve.
+        host: String,
+        /// What the resolver said.
+        reason: String,
+    },
     /// No address accepted the connection.
     #[error("cannot connect to {host}:{port}: {source}")]
     Connect {
+        /// The host as given.
         host: String,
+        /// The port tried.
         port: u16,
+        /// The last connection error.
         #[source]
         source: std::io::Error,
     },
     /// Resolving or connecting took longer than allowed.
     #[error("cannot connect to {host}:{port}: no answer within {secs} s")]
-    Timeout { host: String, port: u16, secs: u64 },
+    Timeout {
+        /// The host as given.
+        host: String,
+        /// The port tried.
+        port: u16,
+        /// The time allowed, in seconds.
+        secs: u64,
+    },
     /// Credentials would go to another origin than the one they were given for.
     #[error(
         "cannot send the credentials for {from} to {to}: another origin (refused to protect them)"
     )]
-    CrossOrigin { from: String, to: String },
+    CrossOrigin {
+        /// The origin the credentials were given for.
+        from: String,
+        /// The other origin a redirect or an href pointed to.
+        to: String,
+    },
     /// A move from `https` down to `http`.
     #[error("cannot follow {from} to {to}: it leaves TLS for clear text")]
-    Downgrade { from: String, to: String },
+    Downgrade {
+        /// The `https` URL.
+        from: String,
+        /// The `http` URL it pointed to.
+        to: String,
+    },
     /// A clear-text login to a host other than loopback, without `allow_plaintext`.
     #[error(
         "cannot log in to {host} over clear text: the password would cross the network unencrypted (use TLS, or allow clear text explicitly)"
     )]
-    Plaintext { host: String },
+    Plaintext {
+        /// The host the password would have gone to.
+        host: String,
+    },
     /// The TLS configuration could not be built.
     #[error("cannot set up TLS: {0}")]
     Tls(String),

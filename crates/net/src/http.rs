@@ -16,7 +16,9 @@ use crate::{AddressPolicy, NetError};
 /// naming the host and the address when none is left).
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyResolver {
+    /// Which addresses a name may resolve to.
     pub policy: AddressPolicy,
+    /// How long one resolution may take.
     pub timeout: Duration,
 }
 

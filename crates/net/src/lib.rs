@@ -20,6 +20,8 @@
 //! - [`discover`]: a mail account's servers from its address (provider presets, RFC 6186 SRV,
 //!   autoconfig files and the ISPDB, MX records of known hosters), never choosing clear text.
 
+#![warn(missing_docs)]
+
 mod addr;
 mod connect;
 pub mod discover;

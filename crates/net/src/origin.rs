@@ -25,14 +25,17 @@ impl Origin {
         })
     }
 
+    /// The scheme, lower case (`https`, `imaps`).
     pub fn scheme(&self) -> &str {
         &self.scheme
     }
 
+    /// The host, lower case.
     pub fn host(&self) -> &str {
         &self.host
     }
 
+    /// The port, the scheme's default when the URL gives none.
     pub fn port(&self) -> u16 {
         self.port
     }

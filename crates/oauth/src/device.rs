@@ -11,8 +11,11 @@ use crate::{OAuthError, Provider, Token, http};
 /// What the user is asked to do, and what passeur polls with.
 #[derive(Debug, Clone)]
 pub struct DeviceAuthorization {
+    /// The code passeur polls the token endpoint with (never shown).
     pub device_code: Secret,
+    /// The code the user types at the verification page.
     pub user_code: String,
+    /// Where the user goes to approve the login.
     pub verification_uri: String,
     /// The URL with the code already in it, when the provider gives one.
     pub verification_uri_complete: Option<String>,

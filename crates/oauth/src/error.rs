@@ -9,12 +9,20 @@ pub enum OAuthError {
     Config(String),
     /// The endpoint could not be reached or answered something that is not OAuth 2.0.
     #[error("cannot reach {url}: {reason}")]
-    Http { url: String, reason: String },
+    Http {
+        /// The endpoint.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The provider refused a request (RFC 6749 section 5.2 error).
     #[error("{provider} refused: {error}{}", description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Refused {
+        /// The provider's name.
         provider: String,
+        /// The OAuth 2.0 error code (`invalid_client`, `invalid_scope`, ...).
         error: String,
+        /// The provider's explanation, when it gave one.
         description: Option<String>,
     },
     /// Renewing the token failed: revoked, expired refresh token, changed password...
@@ -23,8 +31,11 @@ pub enum OAuthError {
         description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
     )]
     Renew {
+        /// The provider's name.
         provider: String,
+        /// The OAuth 2.0 error code (`invalid_grant`, ...).
         error: String,
+        /// The provider's explanation, when it gave one.
         description: Option<String>,
     },
     /// The token was refused and there is nothing to renew it with.
@@ -34,15 +45,21 @@ pub enum OAuthError {
     NoRefresh,
     /// The user declined the device login.
     #[error("the login was declined at {provider}")]
-    Denied { provider: String },
+    Denied {
+        /// The provider's name.
+        provider: String,
+    },
     /// The device code expired before the user approved it.
     #[error("the login code expired before it was approved: run passeur oauth login again")]
     Expired,
     /// A token file could not be read or written.
     #[error("cannot {action} the token file {path}: {reason}")]
     File {
+        /// `read` or `write`.
         action: &'static str,
+        /// The file's path.
         path: String,
+        /// What went wrong.
         reason: String,
     },
 }

@@ -13,11 +13,13 @@ use crate::{OAuthError, Token};
 /// A token with where to renew it, as read from or written to a file.
 #[derive(Clone, Debug, Default)]
 pub struct TokenFile {
+    /// The token itself.
     pub token: Token,
     /// Which preset or issuer gave it (`gmail`, `microsoft`, `https://...`).
     pub provider: Option<String>,
     /// Where to renew it, and as which client (the secret stays in the configuration).
     pub token_endpoint: Option<String>,
+    /// The client ID the token was issued to, for renewing it.
     pub client_id: Option<String>,
 }
 

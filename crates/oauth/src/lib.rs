@@ -14,6 +14,8 @@
 //!
 //! Tokens are [`Secret`]s: never printed, wiped when dropped.
 
+#![warn(missing_docs)]
+
 mod device;
 mod error;
 mod file;
@@ -33,7 +35,9 @@ pub use source::TokenSource;
 /// An access token, with what renews it and when it expires.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Token {
+    /// The token sent to the mail or DAV server (redacted when printed).
     pub access_token: Secret,
+    /// What renews the access token when it expires, if the provider gave one.
     pub refresh_token: Option<Secret>,
     /// Unix seconds; `None` when unknown (the token is used until a server refuses it).
     pub expires_at: Option<u64>,
@@ -62,12 +66,19 @@ impl Token {
 pub struct Provider {
     /// A short name for messages (`gmail`, `microsoft`, or the issuer's host).
     pub name: String,
+    /// Where codes are exchanged and tokens renewed.
     pub token_endpoint: Url,
+    /// The device authorization grant's endpoint (RFC 8628), for the command line.
     pub device_authorization_endpoint: Option<Url>,
+    /// The authorization code grant's endpoint, for the service's sign-in pages.
     pub authorization_endpoint: Option<Url>,
+    /// Where a token is revoked when the user signs out, if the provider has one.
     pub revocation_endpoint: Option<Url>,
+    /// The scopes to ask for.
     pub scopes: Vec<String>,
+    /// passeur's client ID at the provider (from the configuration).
     pub client_id: String,
+    /// passeur's client secret there, for providers that want one.
     pub client_secret: Option<Secret>,
 }
 

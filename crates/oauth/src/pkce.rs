@@ -13,7 +13,9 @@ use crate::{OAuthError, Provider, Token, http};
 /// (sent in the authorization request).
 #[derive(Clone, Debug)]
 pub struct Pkce {
+    /// The random verifier, sent with the code exchange only.
     pub verifier: Secret,
+    /// Its S256 challenge, sent in the authorization request.
     pub challenge: String,
 }
 

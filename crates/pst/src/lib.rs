@@ -33,6 +33,8 @@
 //! # Ok::<(), passeur_pst::PstError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod contact;
 mod crypt;
 mod error;
@@ -68,9 +70,11 @@ const NID_TYPE_CONTENTS_TABLE: u32 = 0x0E;
 pub struct PstInfo {
     /// Unicode (Outlook 2003+) or ANSI (Outlook 97-2002).
     pub unicode: bool,
+    /// How the data blocks are encoded.
     pub encryption: Encryption,
     /// The PST carries a password; it is only a flag, the data is readable without it.
     pub password_protected: bool,
+    /// The file's size in bytes.
     pub file_size: u64,
     /// An OST (offline copy of an Exchange mailbox) rather than a PST.
     pub ost: bool,
@@ -85,11 +89,17 @@ pub struct PstInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SpecialRole {
+    /// The Inbox.
     Inbox,
+    /// Sent Items.
     Sent,
+    /// Drafts.
     Drafts,
+    /// Deleted Items.
     Trash,
+    /// Junk E-mail.
     Junk,
+    /// The Outbox (mail not sent yet).
     Outbox,
 }
 
@@ -97,28 +107,39 @@ pub enum SpecialRole {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FolderKind {
+    /// Mail (IPF.Note, IPF.Imap, IPF.Post, or no class).
     Mail,
+    /// Contacts and distribution lists (IPF.Contact).
     Contacts,
+    /// Appointments and meetings (IPF.Appointment).
     Calendar,
+    /// Tasks (IPF.Task).
     Tasks,
+    /// Sticky notes (IPF.StickyNote).
     Notes,
+    /// Journal entries (IPF.Journal).
     Journal,
     /// Outlook internals (IPF.Configuration, search roots...).
     Other,
 }
 
+/// One folder of the file, as its folder tree lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PstFolder {
+    /// The folder's node id in the file (stable: key resume on it).
     pub node_id: u32,
     /// Names from the IPM subtree root, e.g. `["Inbox", "Sub"]`. Folders outside the
     /// IPM subtree (rare; search roots, Outlook internals) start from the root folder.
     pub path: Vec<String>,
+    /// The container class (`IPF.Note`, `IPF.Contact`, ...), when the folder has one.
     pub container_class: Option<String>,
+    /// The special role the message store gives the folder, if any.
     pub role: Option<SpecialRole>,
     /// Items the folder holds (normal messages in the node index).
     pub item_count: u32,
     /// Whether the folder lies under the user-visible IPM subtree.
     pub in_ipm_subtree: bool,
+    /// The node id of the parent folder.
     pub parent_node_id: u32,
 }
 
@@ -153,35 +174,70 @@ impl PstFolder {
 pub struct PstItem {
     /// The PST node id (stable: key resume on it).
     pub node_id: u32,
+    /// The node id of the folder it is in.
     pub folder_node_id: u32,
+    /// The MAPI message class (`IPM.Note`, `IPM.Contact`, `IPM.Appointment`, ...).
     pub message_class: String,
+    /// The item converted to a standard format.
     pub content: ItemContent,
     /// Size for progress: the converted output length.
     pub approx_size: u64,
 }
 
+/// An item in a standard format: RFC 5322 mail, vCard or iCalendar.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ItemContent {
     /// RFC 5322 with CRLF; flags are IMAP system flags (and `$Forwarded`);
     /// `internal_date` is IMAP INTERNALDATE syntax.
     Mail {
+        /// The message, RFC 5322 with CRLF line ends.
         mime: Vec<u8>,
+        /// IMAP system flags (`\Seen`, `\Answered`, `\Flagged`, `\Draft`) and `$Forwarded`.
         flags: Vec<String>,
+        /// The delivery time in IMAP INTERNALDATE syntax, when known.
         internal_date: Option<String>,
     },
     /// vCard 3.0 with UID.
-    Contact { vcard: String, uid: String },
+    Contact {
+        /// The vCard.
+        vcard: String,
+        /// Its UID (the one written into it).
+        uid: String,
+    },
     /// vCard 3.0 group (X-ADDRESSBOOKSERVER-KIND:group).
-    DistList { vcard: String, uid: String },
+    DistList {
+        /// The vCard.
+        vcard: String,
+        /// Its UID (the one written into it).
+        uid: String,
+    },
     /// A full VCALENDAR with VEVENT(s) and VTIMEZONE(s).
-    Event { ics: String, uid: String },
+    Event {
+        /// The iCalendar text.
+        ics: String,
+        /// The event's UID.
+        uid: String,
+    },
     /// A full VCALENDAR with one VTODO.
-    Task { ics: String, uid: String },
+    Task {
+        /// The iCalendar text.
+        ics: String,
+        /// The task's UID.
+        uid: String,
+    },
     /// A full VCALENDAR with one VJOURNAL (Outlook journal entries, IPM.Activity).
-    Journal { ics: String, uid: String },
+    Journal {
+        /// The iCalendar text.
+        ics: String,
+        /// The entry's UID.
+        uid: String,
+    },
     /// Not converted; the reason says what it is.
-    Other { reason: String },
+    Other {
+        /// What the item is, and why it is not converted.
+        reason: String,
+    },
 }
 
 /// An open PST or OST file (`Send + Sync`).
@@ -335,6 +391,7 @@ impl PstFile {
         &self.damage
     }
 
+    /// Facts about the file: format, encryption, size, item count, damage skipped.
     pub fn info(&self) -> PstInfo {
         PstInfo {
             unicode: self.ndb.unicode,

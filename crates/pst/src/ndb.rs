@@ -17,6 +17,7 @@ use crate::error::{PstError, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Encryption {
+    /// Stored as is.
     None,
     /// NDB_CRYPT_PERMUTE.
     Compressible,

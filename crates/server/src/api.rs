@@ -39,8 +39,10 @@ pub struct EndpointIn {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthIn {
+    /// The access token for the mail (and DAV) server.
     #[schema(format = Password)]
     pub access_token: String,
+    /// The refresh token, when the provider gave one: it lets the service renew the access token.
     #[schema(format = Password)]
     #[serde(default)]
     pub refresh_token: Option<String>,
@@ -105,7 +107,9 @@ impl Drop for EndpointIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMigration {
+    /// The account to copy from.
     pub source: EndpointIn,
+    /// The account to copy to.
     pub destination: EndpointIn,
     /// What to move (default: mail).
     #[serde(default)]
@@ -150,15 +154,21 @@ pub struct CreateImport {
 
 /// What a valid import request asks for.
 pub struct ValidImport {
+    /// The account the file goes into.
     pub destination: Endpoint,
+    /// Its password (empty with an OAuth token).
     pub password: Zeroizing<String>,
     /// The OAuth 2.0 token given instead of the password.
     pub oauth: Option<passeur_oauth::TokenFile>,
+    /// Log in as this admin on behalf of the account's login.
     pub admin: Option<String>,
+    /// The CalDAV/CardDAV server, when contacts, calendars or tasks are imported.
     pub dav: Option<String>,
     /// As asked (empty: the default).
     pub content: Vec<ContentKind>,
+    /// Where to send the notifications.
     pub notify: Option<String>,
+    /// The language of the notifications (`fr` or `en`).
     pub lang: Option<String>,
 }
 
@@ -228,14 +238,18 @@ fn check_lang(lang: &Option<String>) -> Result<Option<String>, FieldError> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionTest {
+    /// The account to copy from.
     pub source: EndpointIn,
+    /// The account to copy to.
     pub destination: EndpointIn,
 }
 
 /// What a connection test found on each side.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionTestOut {
+    /// The source's result.
     pub source: SideTestOut,
+    /// The destination's result.
     pub destination: SideTestOut,
 }
 
@@ -260,9 +274,11 @@ pub struct SideTestOut {
 /// What a purge deleted.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PurgeOut {
+    /// Items deleted from the destination.
     pub deleted: u64,
     /// Items left in place: changed on the destination since, or not found safely.
     pub skipped: u64,
+    /// What the owner should know about the purge, one sentence each.
     pub notes: Vec<String>,
 }
 
@@ -277,6 +293,7 @@ pub struct PurgeStateOut {
     pub deleted: u64,
     /// Items left in place: changed on the destination since, or not found safely.
     pub skipped: u64,
+    /// What the owner should know about the purge, one sentence each.
     pub notes: Vec<String>,
     /// Why it failed.
     pub error: Option<String>,
@@ -293,7 +310,9 @@ pub struct ProgressOut {
     pub done: u64,
     /// Copied by this pass.
     pub copied: u64,
+    /// Items of this kind that could not be copied in this pass.
     pub failed: u64,
+    /// Bytes copied by this pass.
     pub bytes: u64,
     /// `done / total`, 0 to 100.
     pub percent: Option<f64>,
@@ -306,6 +325,7 @@ pub struct ProgressOut {
 /// `201 Created`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Created {
+    /// The new migration's ID (also in the `Location` header).
     pub id: String,
 }
 
@@ -349,19 +369,25 @@ fn one() -> u32 {
 /// A migration as its owner sees it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MigrationOut {
+    /// The migration's ID.
     pub id: String,
     /// queued, scheduled, running, stopped, done, failed
     pub status: String,
+    /// Why it failed, in a sentence.
     pub error: Option<String>,
     /// The kind of that error as a stable word (as in [`ErrorOut::code`]; `incomplete` when
     /// some items were not migrated).
     #[serde(default)]
     pub error_code: Option<String>,
+    /// The source account, without its password.
     pub source: String,
+    /// The destination account, without its password.
     pub destination: String,
+    /// What it moves: mail, contacts, calendars, tasks.
     pub content: Vec<String>,
     /// Items in the item map (everything copied and not purged), and their bytes.
     pub items: u64,
+    /// The bytes of those items.
     pub bytes: u64,
     /// When a scheduled start (or a retry) is due, Unix seconds.
     pub scheduled_at: Option<i64>,
@@ -389,7 +415,9 @@ pub struct MigrationOut {
 /// An item that arrived changed, and why.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NoteOut {
+    /// The pass that recorded it.
     pub pass: u32,
+    /// mail, contacts, calendars or tasks.
     pub kind: String,
     /// The collection or file it came from.
     pub folder: String,
@@ -397,7 +425,7 @@ pub struct NoteOut {
     pub item: String,
     /// True when the destination refused it and took it repaired; false for a warning.
     pub repaired: bool,
-    /// What happened, in English.
+    /// What changed, or what was read past, in English.
     pub note: String,
     /// What happened as a stable kind (`input_ended`, `duplicate`, `refused_repaired`, ...;
     /// `other` for a note of no known kind), for a page to say it in its own language.
@@ -410,25 +438,38 @@ pub struct NoteOut {
 /// One pass (sync point).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PassOut {
+    /// The pass number (1 for the first).
     pub number: u32,
+    /// running, done, stopped, incomplete or failed.
     pub status: String,
     /// Unix seconds.
     pub started_at: i64,
+    /// Unix seconds, once finished.
     pub finished_at: Option<i64>,
+    /// Items copied.
     pub copied: u64,
+    /// Bytes copied.
     pub bytes: u64,
+    /// Messages whose flags were brought over from the source.
     pub flags_updated: u64,
+    /// Items that could not be copied.
     pub failed: u64,
+    /// Why the pass failed or is incomplete.
     pub error: Option<String>,
 }
 
 /// An item not migrated.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct FailureOut {
+    /// The pass that could not copy it.
     pub pass: u32,
+    /// mail, contacts, calendars or tasks.
     pub kind: String,
+    /// The source folder, collection or file.
     pub folder: String,
+    /// The item in its source's terms (UID, href, node).
     pub item: String,
+    /// Why, in a sentence.
     pub reason: String,
 }
 
@@ -451,7 +492,9 @@ pub struct ErrorOut {
 /// A field that is not what it should be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
+    /// The field, as a JSON path (`source.url`).
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -464,22 +507,35 @@ fn bad(field: &str, message: impl Into<String>) -> FieldError {
 
 /// What a valid creation request asks for.
 pub struct ValidMigration {
+    /// The source account.
     pub source: Endpoint,
+    /// The destination account.
     pub destination: Endpoint,
+    /// The source's password (empty with an OAuth token).
     pub source_password: Zeroizing<String>,
+    /// The destination's password (empty with an OAuth token).
     pub destination_password: Zeroizing<String>,
     /// OAuth 2.0 tokens given instead of passwords.
     pub source_oauth: Option<passeur_oauth::TokenFile>,
+    /// The destination's OAuth 2.0 token, if given instead of the password.
     pub destination_oauth: Option<passeur_oauth::TokenFile>,
+    /// Log in to the source as this admin on behalf of its login.
     pub source_admin: Option<String>,
+    /// Log in to the destination as this admin on behalf of its login.
     pub destination_admin: Option<String>,
+    /// The source's CalDAV/CardDAV server, if any.
     pub source_dav: Option<String>,
+    /// The destination's CalDAV/CardDAV server, if any.
     pub destination_dav: Option<String>,
+    /// What to move (empty: mail).
     pub content: Vec<ContentKind>,
+    /// Where to send the notifications.
     pub notify: Option<String>,
     /// Unix seconds.
     pub start_at: Option<i64>,
+    /// The language of the notifications (`fr` or `en`).
     pub lang: Option<String>,
+    /// A Gmail source: where messages without a label go.
     pub gmail_archive_folder: Option<String>,
 }
 

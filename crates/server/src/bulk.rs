@@ -23,18 +23,29 @@ use std::io::Cursor;
 /// The columns, in the template's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Col {
+    /// Source type: `imap`, `imaps`, `pop3s`, ... (empty: the project's).
     SourceType,
+    /// Source server URL or host (empty: the project's).
     SourceUrl,
+    /// Source login.
     SourceLogin,
+    /// Source password.
     SourcePassword,
+    /// Destination type (empty: the project's).
     DestinationType,
+    /// Destination server URL or host (empty: the project's).
     DestinationUrl,
+    /// Destination login.
     DestinationLogin,
+    /// Destination password.
     DestinationPassword,
+    /// Log in to the source as this admin (optional).
     SourceAdmin,
+    /// Log in to the destination as this admin (optional).
     DestinationAdmin,
 }
 
+/// Every column, in the template's order.
 pub const COLS: [Col; 10] = [
     Col::SourceType,
     Col::SourceUrl,
@@ -119,11 +130,14 @@ impl Col {
 /// One data row: its number in the file and its ten cells (trimmed; empty when absent).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
+    /// The row's number in the file (the header is row 1).
     pub number: usize,
+    /// The cells, in the order of [`COLS`].
     pub cells: [String; 10],
 }
 
 impl Row {
+    /// The cell of column `c`.
     pub fn get(&self, c: Col) -> &str {
         &self.cells[c.index()]
     }

@@ -11,6 +11,8 @@
 //! Tracking needs the migration ID and the source login (header `X-Passeur-Account`; for a
 //! file import, its destination login): an unknown ID and a wrong account give the same 404.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod bulk;
 pub mod notes;
@@ -43,18 +45,30 @@ const MAX_BODY: usize = 64 << 10;
 /// Every way a request can fail; turned into a response in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A request field that is not what it should be (422).
     #[error("{field}: {message}")]
-    Field { field: String, message: String },
+    Field {
+        /// The field, as a JSON path (`source.url`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A request that cannot be served as it is (400); the message says why.
     #[error("{0}")]
     BadRequest(String),
+    /// No migration with this ID for the account given (404).
     #[error("no such migration for this account")]
     NotFound,
+    /// The request clashes with the migration's state (409), e.g. a pass already running.
     #[error("{0}")]
     Conflict(String),
+    /// Too many requests from one address (429).
     #[error("too many requests from this address: try again in a minute")]
     TooMany,
+    /// A mail or DAV server refused or failed (502), or the store failed (500).
     #[error("{0}")]
     Engine(#[from] EngineError),
+    /// A fault of the service itself (500); the details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -48,6 +48,7 @@ pub const SIGNIN_TTL: Duration = Duration::from_secs(3600);
 /// Sign-ins one client address may start in [`START_WINDOW`]: each keeps a row in the store
 /// and sends the browser to the provider, so a script must not loop on it.
 pub const STARTS_PER_WINDOW: u32 = 20;
+/// The window [`STARTS_PER_WINDOW`] counts in.
 pub const START_WINDOW: Duration = Duration::from_secs(600);
 /// Form values kept across the trip to the provider: at most this many, this long each.
 const MAX_KEPT: usize = 64;
@@ -604,9 +605,13 @@ pub struct OAuthButton {
 /// with …"), the form values kept across the trip, and the error the callback sent back.
 #[derive(Debug, Default)]
 pub struct PageSignins {
+    /// One "Sign in with …" button per configured provider and side.
     pub buttons: Vec<OAuthButton>,
+    /// The sides signed in, with what the page says of each ("Signed in with …").
     pub signed: HashMap<String, String>,
+    /// The form values kept across the trip to the provider (name, value).
     pub kept: Vec<(String, String)>,
+    /// The error the provider's callback sent back, if any.
     pub error: Option<String>,
 }
 

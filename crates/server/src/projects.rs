@@ -137,6 +137,7 @@ pub struct ServerIn {
     /// source only).
     #[serde(default = "imaps", rename = "type")]
     pub kind: String,
+    /// The server's host name.
     pub host: String,
     /// Default: 993 for imaps, 143 for imap, 995 for pop3s, 110 for pop3.
     #[serde(default)]
@@ -310,6 +311,7 @@ impl ProjectOptions {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
+    /// The project's name, as its owner wants to see it.
     pub name: String,
     /// At least 10 characters, with an upper-case letter, a lower-case letter, a digit and
     /// another character.
@@ -321,6 +323,7 @@ pub struct CreateProject {
     /// `en` or `fr` (default: from `Accept-Language`).
     #[serde(default)]
     pub lang: Option<String>,
+    /// Default servers and limits for its migrations.
     #[serde(default)]
     pub options: Option<ProjectOptions>,
 }
@@ -335,6 +338,7 @@ impl Drop for CreateProject {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginIn {
+    /// The project's password.
     #[schema(format = Password)]
     pub password: String,
 }
@@ -360,13 +364,19 @@ pub struct SessionOut {
 /// A project and the progress of every migration in it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProjectOut {
+    /// The project's ID.
     pub id: String,
+    /// The project's name.
     pub name: String,
+    /// The contact address, if any.
     pub notify: Option<String>,
+    /// `en` or `fr`.
     pub lang: String,
     /// Its waiting migrations are held.
     pub paused: bool,
+    /// Default servers and limits for its migrations.
     pub options: ProjectOptions,
+    /// Every migration of the project, oldest first.
     pub migrations: Vec<ProjectMigrationOut>,
     /// How many migrations are in each status.
     pub totals: HashMap<String, u64>,
@@ -375,25 +385,32 @@ pub struct ProjectOut {
 /// One migration of a project.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProjectMigrationOut {
+    /// The migration's ID.
     pub id: String,
     /// The source and destination logins.
     pub source: String,
+    /// The destination login.
     pub destination: String,
     /// queued, scheduled, paused, running, done, stopped, failed
     pub status: String,
+    /// Why it failed, in a sentence.
     pub error: Option<String>,
     /// The kind of that error as a stable word (see `MigrationOut::error_code`).
     #[serde(default)]
     pub error_code: Option<String>,
     /// Messages on the destination so far, and the pass's total when known.
     pub done: u64,
+    /// Items the current (or last) pass is to have on the destination, when known.
     pub total: Option<u64>,
+    /// `done / total`, 0 to 100.
     pub percent: Option<f64>,
     /// Messages copied by the current (or last) pass, and not copied.
     pub copied: u64,
+    /// Messages that could not be copied.
     pub failed: u64,
     /// Messages in the item map (everything copied), and their bytes.
     pub items: u64,
+    /// The bytes of the messages in the item map.
     pub bytes: u64,
 }
 
@@ -401,8 +418,9 @@ pub struct ProjectMigrationOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountIn {
+    /// The login on the source server.
     pub source_login: String,
-    /// Empty when `source_signed_in`.
+    /// Its password; empty when `source_signed_in`.
     #[schema(format = Password)]
     #[serde(default)]
     pub source_password: String,
@@ -410,21 +428,25 @@ pub struct AccountIn {
     /// dashboard (the pages), instead of a password.
     #[serde(default)]
     pub source_signed_in: bool,
+    /// The source server (default: the project's).
     #[serde(default)]
     pub source_server: Option<ServerIn>,
     /// Log in as this admin on behalf of `source_login` (the password is the admin's).
     #[serde(default)]
     pub source_admin: Option<String>,
+    /// The login on the destination server.
     pub destination_login: String,
-    /// Empty when `destination_signed_in`.
+    /// Its password; empty when `destination_signed_in`.
     #[schema(format = Password)]
     #[serde(default)]
     pub destination_password: String,
     /// As `source_signed_in`, for the destination.
     #[serde(default)]
     pub destination_signed_in: bool,
+    /// The destination server (default: the project's).
     #[serde(default)]
     pub destination_server: Option<ServerIn>,
+    /// Log in as this admin on behalf of `destination_login` (the password is the admin's).
     #[serde(default)]
     pub destination_admin: Option<String>,
 }
@@ -439,6 +461,7 @@ impl Drop for AccountIn {
 /// What a bulk creation did (or, with `dry_run`, would do).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BulkOut {
+    /// True when nothing was created (the file was only checked).
     pub dry_run: bool,
     /// Data rows read (empty lines skipped).
     pub rows: usize,
@@ -450,10 +473,14 @@ pub struct BulkOut {
     pub errors: Vec<RowError>,
 }
 
+/// A migration created from one row.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedRow {
+    /// The row's number in the file.
     pub row: usize,
+    /// The new migration's ID.
     pub id: String,
+    /// The source login of the row.
     pub source: String,
 }
 
@@ -464,11 +491,14 @@ pub struct RowError {
     pub row: usize,
     /// The column's template header; absent when the problem is the whole row.
     pub column: Option<String>,
+    /// What is wrong.
     pub message: String,
 }
 
+/// What a pause or a resume did.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PauseOut {
+    /// True when the project is now paused.
     pub paused: bool,
     /// Waiting migrations held (pause) or released (resume).
     pub jobs: u64,
@@ -485,6 +515,7 @@ fn bad(field: &str, message: impl Into<String>) -> FieldError {
 
 /// The failures of project routes beyond [`ApiError`]'s.
 pub enum ProjectError {
+    /// An error every route may give.
     Api(ApiError),
     /// Wrong ID or password, or no live session: always the same answer.
     Unauthorized,

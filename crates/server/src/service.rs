@@ -21,9 +21,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::vault::Vault;
 
-/// Job kinds.
+/// Runs one pass of the job's migration.
 pub const PASS: &str = "pass";
+/// Sends a notification by e-mail (payload: the notification).
 pub const NOTIFY: &str = "notify";
+/// Forgets migrations inactive for longer than the expiry (their items and credentials) and
+/// expired uploads; queued again by the service while none is waiting.
 pub const SWEEP: &str = "sweep";
 /// Deletes an upload's file on the machine that holds it (payload: the path).
 pub const FORGET_FILE: &str = "forget-file";
@@ -123,8 +126,11 @@ pub(crate) struct PurgePayload {
 /// What a purge job did (its row's `progress` once it ends), or has done so far while it runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PurgeResult {
+    /// Items deleted from the destination.
     pub deleted: u64,
+    /// Items left in place: changed on the destination since, or not found safely.
     pub skipped: u64,
+    /// What the owner should know about the purge, one sentence each.
     pub notes: Vec<String>,
     /// Items the purge set out to delete (known once it started).
     #[serde(default)]
@@ -166,7 +172,9 @@ pub struct PassProgress {
     pub known: u64,
     /// Items copied this pass.
     pub copied: u64,
+    /// Bytes copied this pass.
     pub bytes: u64,
+    /// Items that could not be copied this pass.
     pub failed: u64,
     /// Milliseconds since the pass started.
     pub elapsed_ms: u64,
@@ -204,6 +212,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Service {
+    /// The service over `runner`'s store, sealing credentials with `vault`, sending notifications
+    /// through `notifier` when there is one.
     pub fn new(
         runner: Runner,
         vault: Vault,
@@ -222,6 +232,7 @@ impl Service {
         })
     }
 
+    /// The store the service and its workers share.
     pub fn store(&self) -> &Store {
         self.runner.store()
     }

@@ -17,14 +17,19 @@ use zeroize::Zeroizing;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VaultError {
+    /// The key file could not be read or created.
     #[error("cannot read or create the secret key file {path}: {source}")]
     KeyFile {
+        /// The key file's path.
         path: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The key file does not hold a 32-byte key.
     #[error("the secret key file {0} does not hold a 32-byte key")]
     BadKey(String),
+    /// A sealed credential did not open: another key, or altered data.
     #[error("cannot open a sealed credential (wrong key, or the store was altered)")]
     Open,
 }

@@ -122,30 +122,45 @@ pub struct NewJob {
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
+    /// The job's number, unique in the store.
     pub id: i64,
+    /// What to do (see [`NewJob::kind`]).
     pub kind: String,
+    /// The migration it is for, if any.
     pub migration: Option<MigrationId>,
+    /// Its parameters (JSON; never secrets).
     pub payload: String,
+    /// Where it is in its life cycle.
     pub state: JobState,
+    /// Not claimed before this time (milliseconds since the Unix epoch).
     pub run_at_ms: i64,
     /// Claims so far (the current one included).
     pub attempts: u32,
+    /// Claims allowed before it is failed for good.
     pub max_attempts: u32,
+    /// The connections it opens to each of its hosts (counted against the per-host limits).
     pub connections: u32,
+    /// The project it belongs to, if any.
     pub project: Option<String>,
     /// The project's limit of simultaneous jobs when it was queued (or last set).
     pub project_limit: Option<u32>,
+    /// The worker that holds the current claim, while it is running.
     pub holder: Option<String>,
     /// The fencing token of the latest claim.
     pub token: i64,
+    /// The claim's lease ends then unless the holder's heartbeat extends it (ms since the epoch).
     pub lease_until_ms: i64,
+    /// True once someone asked it to stop; the holder learns it at its next heartbeat.
     pub stop_requested: bool,
+    /// The error of the latest failed attempt, if any.
     pub last_error: Option<String>,
     /// The worker's latest progress report (JSON), if any.
     pub progress: Option<String>,
     /// The machine it is bound to, if any.
     pub only_node: Option<String>,
+    /// When it was queued (ms since the epoch).
     pub created_at_ms: i64,
+    /// When its row last changed (ms since the epoch).
     pub updated_at_ms: i64,
 }
 
@@ -185,6 +200,7 @@ impl ClaimLimits {
 /// How a worker ends a job.
 #[derive(Debug, Clone)]
 pub enum JobEnd {
+    /// Done.
     Completed,
     /// Stopped on request.
     Stopped,
@@ -195,7 +211,9 @@ pub enum JobEnd {
     Requeue,
     /// Failed for now: try again at `at_ms` (unless the attempts ran out: then failed).
     Retry {
+        /// When to try again (ms since the epoch).
         at_ms: i64,
+        /// Why this attempt failed.
         error: String,
     },
 }
@@ -207,6 +225,7 @@ pub struct ServiceMeta {
     pub notify: Option<String>,
     /// The language of notifications and pages (`en`, `fr`).
     pub lang: String,
+    /// The project the migration was created in, if any.
     pub project: Option<String>,
 }
 

@@ -42,6 +42,8 @@
 //! nothing. So a runner whose lease was taken over (it stalled past its TTL) cannot write
 //! after the new holder started. Handles that are not fenced write as before.
 
+#![warn(missing_docs)]
+
 mod items;
 mod jobs;
 mod lease;

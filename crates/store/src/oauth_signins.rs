@@ -25,6 +25,7 @@ pub struct OAuthSignin {
     pub owner_matches: bool,
     /// As the service sealed it.
     pub data: String,
+    /// The row is gone after this time (ms since the epoch).
     pub expires_at_ms: i64,
 }
 

@@ -26,7 +26,9 @@ use crate::{Store, with_pool};
 /// A project as stored (never its password).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
+    /// The project's identifier, random, used in its URLs.
     pub id: String,
+    /// The name its owner gave it.
     pub name: String,
     /// The contact address.
     pub notify: Option<String>,
@@ -36,18 +38,24 @@ pub struct Project {
     pub options: String,
     /// Whether its waiting passes are held.
     pub paused: bool,
+    /// When it was created (ms since the epoch).
     pub created_at_ms: i64,
+    /// When its row last changed (ms since the epoch).
     pub updated_at_ms: i64,
 }
 
 /// A project to create.
 #[derive(Clone, Default)]
 pub struct NewProject {
+    /// The name its owner gives it.
     pub name: String,
     /// Hashed with argon2id before it is stored; never kept.
     pub password: String,
+    /// The contact address, if any.
     pub notify: Option<String>,
+    /// `en` or `fr`.
     pub lang: String,
+    /// The project's options, JSON (the service's business).
     pub options: String,
 }
 
@@ -63,8 +71,11 @@ impl std::fmt::Debug for NewProject {
 /// A new session: the token is shown to the client once and never stored.
 #[derive(Clone)]
 pub struct NewSession {
+    /// The session token for the client's cookie (only its hash is stored).
     pub token: String,
+    /// The token forms of this session must carry (CSRF protection).
     pub csrf: String,
+    /// When the session ends (ms since the epoch).
     pub expires_at_ms: i64,
 }
 
@@ -79,8 +90,11 @@ impl std::fmt::Debug for NewSession {
 /// A live session found by its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
+    /// The project the session is logged in to.
     pub project_id: String,
+    /// The token forms of this session must carry (CSRF protection).
     pub csrf: String,
+    /// When the session ends (ms since the epoch).
     pub expires_at_ms: i64,
 }
 

@@ -307,6 +307,7 @@ pub struct Failure {
 pub struct ItemNote {
     /// The pass it was recorded in.
     pub pass: u32,
+    /// What kind of item it is about.
     pub kind: ContentKind,
     /// The source folder (or file name).
     pub folder: String,
@@ -314,6 +315,7 @@ pub struct ItemNote {
     pub src_key: String,
     /// True when the destination refused the item and took it repaired.
     pub repaired: bool,
+    /// The note itself.
     pub note: String,
 }
 

@@ -25,6 +25,7 @@ pub struct Upload {
     pub path: String,
     /// The machine that holds the file.
     pub node: String,
+    /// When the upload began (ms since the epoch).
     pub created_at_ms: i64,
     /// An upload not imported by then is deleted (with its file).
     pub expires_at_ms: i64,

@@ -41,7 +41,9 @@ const NOBODY: u32 = 65534;
 pub struct Courier {
     /// Instance directory: `etc/courier/`, `mail/<user>/Maildir`, `imapd.log`, `authdaemond.log`.
     pub dir: PathBuf,
+    /// The host to connect to (loopback).
     pub host: String,
+    /// The IMAP port.
     pub imap_port: u16,
     /// Users `user1..userN` with passwords `pass1..passN`.
     pub users: u32,

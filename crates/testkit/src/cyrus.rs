@@ -28,12 +28,15 @@ const PACKAGES: &[&str] = &["cyrus-imapd"];
 pub struct Cyrus {
     /// Instance directory: `imapd.conf`, `cyrus.conf`, `sasldb2`, `conf/`, `spool/`.
     pub dir: PathBuf,
+    /// The host to connect to (loopback).
     pub host: String,
+    /// The IMAP port.
     pub imap_port: u16,
     /// Users `user1..userN` with passwords `pass1..passN`.
     pub users: u32,
     /// A Cyrus administrator (and proxy-authorisation user): `admin` / `adminpass`.
     pub admin_user: String,
+    /// The administrator's password.
     pub admin_password: String,
     process: Option<Supervised>,
     _tmp: tempfile::TempDir,

@@ -14,15 +14,21 @@ const DNSMASQ: &str = "/usr/sbin/dnsmasq";
 /// One SRV record: name (`_caldav._tcp.example.test`), target, port, priority, weight.
 #[derive(Debug, Clone)]
 pub struct Srv {
+    /// The record's owner name.
     pub name: String,
+    /// The host it points to.
     pub target: String,
+    /// The service's port.
     pub port: u16,
+    /// Lower is tried first.
     pub priority: u16,
+    /// Share among records of the same priority.
     pub weight: u16,
 }
 
 /// A running dnsmasq; stopped on drop.
 pub struct Dnsmasq {
+    /// The UDP port dnsmasq answers DNS on (loopback).
     pub port: u16,
     process: Option<Supervised>,
     _tmp: tempfile::TempDir,

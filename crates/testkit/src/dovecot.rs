@@ -68,14 +68,22 @@ impl Default for DovecotOptions {
 pub struct Dovecot {
     /// Instance directory: `dovecot.conf`, `dovecot.log`, `mail/<user>/Maildir`, `ssl/`.
     pub dir: PathBuf,
+    /// The host to connect to (loopback).
     pub host: String,
+    /// The plain IMAP port (STARTTLS too when TLS is on).
     pub imap_port: u16,
+    /// The implicit-TLS IMAP port, when TLS is on.
     pub imaps_port: Option<u16>,
+    /// The POP3 port, when POP3 is on.
     pub pop3_port: Option<u16>,
     /// Implicit-TLS POP3 (with `pop3` and `tls`).
     pub pop3s_port: Option<u16>,
+    /// The master user (`admin`), who may log in as any user (`user1*admin`, or SASL PLAIN
+    /// with an authzid).
     pub master_user: String,
+    /// The master user's password.
     pub master_password: String,
+    /// The options it was started with.
     pub options: DovecotOptions,
     process: Option<Supervised>,
     /// Mail owner (65534 when root, else ourselves).
@@ -215,6 +223,7 @@ impl Dovecot {
         Ok(())
     }
 
+    /// The path of its `dovecot.conf`.
     pub fn conf_path(&self) -> PathBuf {
         self.dir.join("dovecot.conf")
     }

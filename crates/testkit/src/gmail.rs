@@ -127,6 +127,7 @@ impl GmailServer {
         })
     }
 
+    /// The port it listens on (loopback).
     pub fn port(&self) -> u16 {
         self.addr.port()
     }

@@ -11,14 +11,18 @@ use std::time::Duration;
 /// One parsed IMAP value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
+    /// An atom or a number, as sent.
     Atom(String),
     /// Quoted string or literal.
     Bytes(Vec<u8>),
+    /// A parenthesised list.
     List(Vec<Value>),
+    /// `NIL`.
     Nil,
 }
 
 impl Value {
+    /// The value as text (atoms and strings); None for lists and NIL.
     pub fn as_str(&self) -> Option<String> {
         match self {
             Value::Atom(a) => Some(a.clone()),
@@ -35,13 +39,16 @@ pub struct Untagged(pub Vec<Value>);
 /// An entry of `LIST`.
 #[derive(Debug, Clone)]
 pub struct ListEntry {
+    /// The attributes, as sent.
     pub attributes: Vec<String>,
+    /// The hierarchy separator, None for NIL.
     pub delimiter: Option<char>,
     /// The raw (modified UTF-7) name.
     pub name: String,
 }
 
 impl ListEntry {
+    /// False for `\Noselect` and `\NonExistent`.
     pub fn selectable(&self) -> bool {
         !self.attributes.iter().any(|a| {
             a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent")
@@ -52,15 +59,21 @@ impl ListEntry {
 /// The usual items of one `FETCH` response.
 #[derive(Debug, Clone, Default)]
 pub struct FetchItem {
+    /// The message sequence number.
     pub seq: u32,
+    /// UID, if fetched.
     pub uid: Option<u32>,
+    /// FLAGS, if fetched.
     pub flags: Option<Vec<String>>,
+    /// INTERNALDATE as sent, if fetched.
     pub internal_date: Option<String>,
+    /// RFC822.SIZE, if fetched.
     pub size: Option<u64>,
     /// `BODY[]` / `BODY[...]` / `RFC822` content, if fetched.
     pub body: Option<Vec<u8>>,
 }
 
+/// A blocking IMAP client for tests: one command at a time, untagged responses collected.
 pub struct Client {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
@@ -72,6 +85,7 @@ pub struct Client {
 /// The server answered a command with `NO` or `BAD` (the connection is still usable).
 #[derive(Debug)]
 pub struct Refused {
+    /// The command as sent (without its tag).
     pub command: String,
     /// `NO ...` or `BAD ...`.
     pub response: String,

@@ -26,6 +26,8 @@
 //! every server process is also watched by a tiny shell watchdog that kills it if the
 //! test process dies without running destructors.
 
+#![warn(missing_docs)]
+
 pub mod corpus;
 mod courier;
 mod cyrus;

@@ -117,6 +117,7 @@ impl TokenServer {
         format!("{}/introspect", self.url())
     }
 
+    /// The token endpoint's URL.
     pub fn token_url(&self) -> String {
         format!("{}/token", self.url())
     }

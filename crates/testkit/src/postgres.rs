@@ -17,10 +17,15 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A database that exists while this value lives.
 pub struct PgTestDb {
+    /// The database's name.
     pub name: String,
+    /// The server's host.
     pub host: String,
+    /// The server's port.
     pub port: u16,
+    /// The role that owns the database.
     pub user: String,
+    /// That role's password.
     pub password: String,
 }
 

@@ -98,6 +98,7 @@ impl CutProxy {
         self.addr
     }
 
+    /// The proxy's listening port on loopback.
     pub fn port(&self) -> u16 {
         self.addr.port()
     }

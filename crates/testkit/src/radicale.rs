@@ -33,8 +33,11 @@ impl Default for RadicaleOptions {
 
 /// A running private Radicale (fsync disabled); killed on [`Radicale::stop`] or drop.
 pub struct Radicale {
+    /// The instance directory (configuration, users, collections, log).
     pub dir: PathBuf,
+    /// The host to connect to (loopback).
     pub host: String,
+    /// The port it listens on.
     pub port: u16,
     process: Option<Supervised>,
     _tmp: tempfile::TempDir,
@@ -197,6 +200,7 @@ impl Radicale {
         std::fs::read_to_string(self.dir.join("radicale.log")).unwrap_or_default()
     }
 
+    /// Kills the server and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut p) = self.process.take() {
             p.stop();

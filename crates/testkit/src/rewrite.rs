@@ -20,6 +20,7 @@ pub struct RewriteProxy {
 }
 
 impl RewriteProxy {
+    /// Starts forwarding a fresh loopback port to `target`, rewriting the server's lines with `rewrite`.
     pub fn start(
         target: &str,
         rewrite: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
@@ -85,6 +86,7 @@ impl RewriteProxy {
         })
     }
 
+    /// The proxy's listening port on loopback.
     pub fn port(&self) -> u16 {
         self.addr.port()
     }

@@ -32,6 +32,7 @@ pub enum SmtpSecurity {
 /// How to configure an [`SmtpReceiver`].
 #[derive(Debug, Clone, Default)]
 pub struct SmtpOptions {
+    /// Plain, STARTTLS or implicit TLS.
     pub security: SmtpSecurity,
     /// `Some((user, password))`: AUTH PLAIN/LOGIN required before `MAIL FROM`; AUTH XOAUTH2
     /// is offered too and takes `password` as the expected bearer token.
@@ -59,7 +60,9 @@ pub struct ReceivedMessage {
 
 /// A running private aiosmtpd; killed on [`SmtpReceiver::stop`] or drop.
 pub struct SmtpReceiver {
+    /// The instance directory (received messages, log).
     pub dir: PathBuf,
+    /// The port it listens on (loopback).
     pub port: u16,
     opts: SmtpOptions,
     process: Option<Supervised>,

@@ -19,10 +19,13 @@ use crate::imapwire::Client;
 pub struct MessageFact {
     /// `X-Corpus-Id`, else `Message-ID`, else `sha256:<hash>`.
     pub key: String,
+    /// SHA-256 (hex) of the message's bytes.
     pub sha256: String,
     /// Flags and keywords, without `\Recent`.
     pub flags: BTreeSet<String>,
+    /// INTERNALDATE as Unix seconds, when the server gave one.
     pub internal_date: Option<i64>,
+    /// RFC822.SIZE.
     pub size: u64,
 }
 
@@ -30,16 +33,21 @@ pub struct MessageFact {
 /// modified UTF-7 and use `/` as separator whatever the server's delimiter.
 #[derive(Debug, Clone, Default)]
 pub struct AccountSnapshot {
+    /// Messages by folder.
     pub folders: BTreeMap<String, Vec<MessageFact>>,
+    /// Folders that exist only as names in the hierarchy.
     pub noselect: BTreeSet<String>,
+    /// The server's hierarchy separator.
     pub delimiter: Option<char>,
 }
 
 impl AccountSnapshot {
+    /// Messages in every folder.
     pub fn messages(&self) -> usize {
         self.folders.values().map(Vec::len).sum()
     }
 
+    /// Bytes of every message (RFC822.SIZE).
     pub fn bytes(&self) -> u64 {
         self.folders.values().flatten().map(|m| m.size).sum()
     }
@@ -126,21 +134,28 @@ pub fn snapshot(addr: &str, user: &str, password: &str) -> io::Result<AccountSna
 /// The differences between a source and a destination snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct Comparison {
+    /// Messages on the source.
     pub source_messages: usize,
+    /// Source folders that are not on the destination.
     pub missing_folders: Vec<String>,
     /// Selectable on the destination but not on the source (e.g. `\Noselect` parents
     /// made real) — reported, not an error.
     pub extra_folders: Vec<String>,
     /// (folder, source count, destination count).
     pub count_mismatches: Vec<(String, usize, usize)>,
+    /// Source messages with no copy on the destination.
     pub missing: usize,
+    /// Destination messages that match no source message.
     pub extra: usize,
+    /// Messages whose bytes differ.
     pub body_differs: usize,
+    /// Messages whose flags differ.
     pub flags_differ: usize,
     /// Flag or keyword → how many messages lost it.
     pub lost_flags: BTreeMap<String, usize>,
     /// Flag or keyword → how many messages gained it.
     pub added_flags: BTreeMap<String, usize>,
+    /// Messages whose internal date differs.
     pub date_differs: usize,
 }
 

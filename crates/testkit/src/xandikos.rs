@@ -14,9 +14,13 @@ const XANDIKOS: &str = "/usr/bin/xandikos";
 /// (`/<user>/calendars/calendar/`) and address book (`/<user>/contacts/addressbook/`).
 /// Any credentials are accepted (it has no auth): a wrong password still gets 207.
 pub struct Xandikos {
+    /// The instance directory (data, log).
     pub dir: PathBuf,
+    /// The host to connect to (loopback).
     pub host: String,
+    /// The port it listens on.
     pub port: u16,
+    /// The one principal it serves.
     pub user: String,
     process: Option<Supervised>,
     _tmp: tempfile::TempDir,
@@ -97,10 +101,12 @@ impl Xandikos {
         format!("{}/{}/contacts/addressbook/", self.url(), self.user)
     }
 
+    /// Xandikos's stdout/stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("xandikos.log")).unwrap_or_default()
     }
 
+    /// Kills the server and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut p) = self.process.take() {
             p.stop();

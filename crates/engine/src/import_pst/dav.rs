@@ -3,15 +3,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use passeur_dav::{
-    Collection, CollectionKind, ComponentKind, CopyOptions, DavClient, Homes, ImportTargets,
-    ItemEvent, SourceObject, import_objects,
-};
+use passeur_dav::{Collection, CollectionKind, ComponentKind, DavClient, Homes};
 use passeur_formats::{FormatError, ics, vcf};
 use passeur_store::{Failure, Item};
 use passeur_types::ContentKind;
 
 use super::{Ctx, FolderRun, Work};
+use crate::dav_sink::{CopyOptions, ImportTargets, ItemEvent, SourceObject, import_objects};
 use crate::{EngineError, Event, Side};
 
 /// DAV targets, by what the collection holds.

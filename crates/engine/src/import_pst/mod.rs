@@ -69,11 +69,14 @@ pub struct ImportFolderReport {
     pub items: u64,
     /// Items an earlier run already imported.
     pub known: u64,
+    /// Items copied by this run.
     pub copied: u64,
+    /// Bytes copied by this run.
     pub bytes: u64,
     /// Items left out on purpose (no DAV destination, a kind that is not imported, a UID that
     /// already exists on the destination from elsewhere).
     pub skipped: u64,
+    /// Items that could not be imported (listed in the failures).
     pub failed: u64,
     /// Items the destination refused as they were and took repaired (what changed is in the
     /// migration's notes: `passeur status`).
@@ -87,12 +90,16 @@ pub struct ImportFolderReport {
 /// What an import did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
+    /// The pass number.
     pub pass: u32,
+    /// One report per folder of the file.
     pub folders: Vec<ImportFolderReport>,
+    /// The same counts in the store's shape.
     #[serde(skip)]
     pub counters: PassCounters,
     /// Why things were skipped, once per cause and folder.
     pub notes: Vec<String>,
+    /// Stopped before the end: what was copied stays recorded.
     pub cancelled: bool,
 }
 
@@ -102,14 +109,17 @@ impl ImportReport {
         !self.cancelled && self.folders.iter().all(|f| f.failed == 0)
     }
 
+    /// Items copied, over every folder.
     pub fn copied(&self) -> u64 {
         self.folders.iter().map(|f| f.copied).sum()
     }
 
+    /// Items left out on purpose, over every folder.
     pub fn skipped(&self) -> u64 {
         self.folders.iter().map(|f| f.skipped).sum()
     }
 
+    /// Items that could not be imported, over every folder.
     pub fn failed(&self) -> u64 {
         self.folders.iter().map(|f| f.failed).sum()
     }

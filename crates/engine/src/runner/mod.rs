@@ -41,9 +41,11 @@ pub struct RunContext {
     /// The store; bound to the run's lease when the runner holds one, so that a run whose lease
     /// was taken over writes nothing more.
     pub store: Store,
+    /// The migration being run.
     pub migration: MigrationId,
     /// The pass being run (0 for a dry run, which records nothing).
     pub pass: u32,
+    /// Where progress goes.
     pub events: EventSink,
     /// Cancelled to stop at the next safe point; what is copied stays recorded.
     pub cancel: CancellationToken,
@@ -66,14 +68,18 @@ impl RunContext {
 /// the next safe point.
 #[derive(Debug, Clone, Default)]
 pub struct Control {
+    /// Where the run reports its progress.
     pub events: EventSink,
+    /// Cancelled to stop the run at the next safe point; what is copied stays recorded.
     pub cancel: CancellationToken,
 }
 
 /// The passwords of one run (each side's, or its admin's under delegation).
 #[derive(Default)]
 pub struct Secrets {
+    /// The source's password (or its admin's); None for a file import.
     pub source: Option<Secret>,
+    /// The destination's password (or its admin's); empty with an OAuth token.
     pub destination: Option<Secret>,
 }
 
@@ -154,30 +160,40 @@ pub enum Outcome {
 /// What a pass did.
 #[derive(Debug, Clone, Serialize)]
 pub struct PassOutcome {
+    /// The migration the pass belongs to.
     pub migration: MigrationId,
     /// The pass number (0 for a dry run).
     pub pass: u32,
+    /// True when nothing was copied or recorded (the plan only).
     pub dry_run: bool,
+    /// How the pass ended.
     pub outcome: Outcome,
     /// Why the pass is incomplete, in a sentence.
     pub summary: Option<String>,
     /// Mail and DAV counters together.
     #[serde(skip)]
     pub counters: PassCounters,
+    /// The mail part, when the migration moves mail.
     pub mail: Option<PassReport>,
+    /// The contacts/calendars/tasks part, when the migration moves them.
     pub dav: Option<DavPassReport>,
+    /// The report of a file import.
     pub import: Option<ImportReport>,
 }
 
 /// What a purge did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PurgeOutcome {
+    /// Items copied by this pass and later ones are deleted; earlier ones stay.
     pub from_pass: u32,
+    /// True when nothing was deleted (what would be is counted).
     pub dry_run: bool,
     /// Stopped before a part began (see [`PurgeOutcome::stopped`]).
     #[serde(skip)]
     cancelled: bool,
+    /// The mail part, when the migration copied mail.
     pub mail: Option<PurgeReport>,
+    /// The contacts/calendars/tasks part, when the migration copied them.
     pub dav: Option<DavPurgeReport>,
 }
 
@@ -187,6 +203,7 @@ impl PurgeOutcome {
         self.mail.as_ref().map_or(0, |m| m.skipped) + self.dav.as_ref().map_or(0, |d| d.skipped)
     }
 
+    /// Items deleted from the destination (and from the item map).
     pub fn deleted(&self) -> u64 {
         self.mail.as_ref().map_or(0, |m| m.deleted) + self.dav.as_ref().map_or(0, |d| d.deleted)
     }
@@ -209,8 +226,11 @@ impl PurgeOutcome {
 /// What a verification found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyOutcome {
+    /// The mail comparison, when the migration moves mail.
     pub mail: Option<VerifyReport>,
+    /// The collection comparison, when the migration moves contacts, calendars or tasks.
     pub dav: Option<DavVerifyReport>,
+    /// The check of a file import against the file read again.
     pub import: Option<ImportVerifyReport>,
     /// Stopped before a part began (see [`VerifyOutcome::stopped`]).
     #[serde(skip)]
@@ -226,6 +246,7 @@ impl VerifyOutcome {
             || self.import.as_ref().is_some_and(|r| r.cancelled)
     }
 
+    /// True when everything was compared and nothing is missing, altered or duplicated.
     pub fn ok(&self) -> bool {
         !self.stopped()
             && self.mail.as_ref().is_none_or(|r| r.ok())
@@ -237,12 +258,17 @@ impl VerifyOutcome {
 /// A migration as it stands: its row, spec, passes, totals and the failures of its last pass.
 #[derive(Debug, Clone)]
 pub struct MigrationView {
+    /// The migration's row in the store.
     pub row: MigrationRow,
+    /// What the migration moves, read from its stored spec.
     pub spec: MigrationSpec,
+    /// Every pass, oldest first.
     pub passes: Vec<PassRow>,
     /// Items in the item map, and their bytes.
     pub items: u64,
+    /// Bytes of the items in the item map.
     pub bytes: u64,
+    /// The items that could not be copied in the last pass.
     pub failures: Vec<passeur_store::Failure>,
     /// What was repaired, skipped or mended on the way, every pass (see [`passeur_store::ItemNote`]).
     pub notes: Vec<passeur_store::ItemNote>,
@@ -277,6 +303,8 @@ impl Held {
 }
 
 impl Runner {
+    /// A runner over `store`; its leases are held in the name of this process on this host
+    /// (so a runner of the same host can take over the lease of a process that is gone).
     pub fn new(store: Store) -> Runner {
         let tag = MigrationId::random().to_string();
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -387,6 +415,7 @@ impl Runner {
         })
     }
 
+    /// The store the runner reads and writes.
     pub fn store(&self) -> &Store {
         &self.store
     }

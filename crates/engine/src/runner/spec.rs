@@ -30,6 +30,7 @@ impl MigrationSpec {
         })
     }
 
+    /// The spec as stored with the migration (JSON).
     pub fn to_json(&self) -> String {
         // A spec is plain data: serialising it cannot fail.
         serde_json::to_string(self).unwrap_or_default()
@@ -69,6 +70,7 @@ impl MigrationSpec {
         }
     }
 
+    /// True for a file import.
     pub fn is_import(&self) -> bool {
         matches!(self, MigrationSpec::Import(_))
     }
@@ -78,12 +80,16 @@ impl MigrationSpec {
 /// DAV. The IMAP URLs are the migration's own source and destination.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccountSpec {
+    /// Folder rules and limits of the mail part.
     pub mail: MailOptions,
+    /// Log in to the source as this admin, on behalf of the user.
     pub from_admin: Option<String>,
+    /// Log in to the destination as this admin, on behalf of the user.
     pub to_admin: Option<String>,
     /// False when only contacts/calendars/tasks are migrated.
     #[serde(default = "yes")]
     pub with_mail: bool,
+    /// The contacts/calendars/tasks part, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dav: Option<DavSpec>,
     /// Where a POP3 source's messages go on the destination (IMAP wire name; `None`: INBOX).
@@ -120,8 +126,11 @@ fn yes() -> bool {
 pub struct DavSpec {
     /// `http(s)://LOGIN@HOST:PORT/PATH`, or `dns://LOGIN@DOMAIN` for RFC 6764 discovery.
     pub from: String,
+    /// The destination, in the same forms as `from`.
     pub to: String,
+    /// The kinds moved (contacts, calendars, tasks).
     pub kinds: Vec<ContentKind>,
+    /// Replace a destination object with the same UID that this migration did not write.
     #[serde(default)]
     pub overwrite_conflicts: bool,
 }
@@ -166,6 +175,7 @@ impl DavSpec {
         ))
     }
 
+    /// The options of a DAV pass from this spec and the run's choices.
     pub fn options(&self, dry_run: bool, full: bool, parallel_writes: usize) -> DavOptions {
         DavOptions {
             overwrite_conflicts: self.overwrite_conflicts,
@@ -179,7 +189,9 @@ impl DavSpec {
 /// A file import (no secret).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ImportSpec {
+    /// The file and where it goes.
     pub import: ImportTarget,
+    /// Log in to the destination as this admin, on behalf of the user.
     pub to_admin: Option<String>,
 }
 
@@ -188,11 +200,13 @@ pub struct ImportSpec {
 pub struct ImportTarget {
     /// The file's canonical path when it was imported.
     pub file: String,
+    /// What kind of file it is.
     pub format: FileKind,
     /// IMAP destination URL (no secret).
     pub imap: Option<String>,
     /// DAV base URL, without user information.
     pub dav: Option<String>,
+    /// The login on the DAV server.
     pub dav_user: Option<String>,
     /// The collection an .ics / .vcf goes into.
     pub collection: Option<String>,

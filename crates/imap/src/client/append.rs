@@ -16,6 +16,7 @@ pub struct AppendMessage {
     pub flags: Vec<String>,
     /// INTERNALDATE as on the wire (`17-Jul-1996 02:44:25 -0700`).
     pub internal_date: Option<String>,
+    /// The message's exact bytes.
     pub body: Bytes,
 }
 
@@ -25,6 +26,7 @@ pub struct AppendMessage {
 pub struct AppendError {
     /// The response code, e.g. `OVERQUOTA`, `TOOBIG`, `LIMIT`, `TRYCREATE`.
     pub code: Option<String>,
+    /// The server's human-readable text.
     pub text: String,
     /// BAD (the server found the command malformed, e.g. a bad date) rather than NO.
     pub bad: bool,

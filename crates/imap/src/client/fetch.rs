@@ -12,18 +12,22 @@ use crate::uidset::uid_set;
 /// Metadata of one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageMeta {
+    /// The message's UID in the selected folder.
     pub uid: u32,
     /// As sent: system flags (`\Seen`) and keywords (`$Forwarded`).
     pub flags: Vec<String>,
     /// As on the wire, e.g. `17-Jul-1996 02:44:25 -0700`.
     pub internal_date: Option<String>,
+    /// RFC822.SIZE as the server declares it (not trusted for memory budgets).
     pub size: Option<u64>,
+    /// The message's MODSEQ, when CONDSTORE is on.
     pub modseq: Option<u64>,
 }
 
 /// One message body from a streaming fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedBody {
+    /// The message's UID in the selected folder.
     pub uid: u32,
     /// The exact bytes of the message.
     pub body: Bytes,

@@ -12,6 +12,7 @@ use crate::uidset::expand_uid_set;
 /// One message of a Gmail folder: its metadata, `X-GM-MSGID` and `X-GM-LABELS`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GmailMeta {
+    /// UID, flags, internal date and size, as for any folder.
     pub meta: fetch::MessageMeta,
     /// `X-GM-MSGID`: the same in every folder the message shows in, and stable.
     pub msgid: u64,

@@ -12,6 +12,7 @@ use crate::proto::value::Reader;
 pub struct Namespace {
     /// Wire form, e.g. `""` or `"INBOX."`.
     pub prefix: String,
+    /// The hierarchy separator, when the server has one.
     pub delimiter: Option<char>,
 }
 
@@ -20,13 +21,16 @@ pub struct Namespace {
 pub struct ListEntry {
     /// Wire (modified UTF-7) form.
     pub name: String,
+    /// The hierarchy separator, None for a flat namespace.
     pub delimiter: Option<char>,
     /// As sent, e.g. `\Noselect`, `\HasChildren`, `\Sent`.
     pub attributes: Vec<String>,
+    /// True when the mailbox is subscribed (LSUB, or LIST-EXTENDED's `\Subscribed`).
     pub subscribed: bool,
 }
 
 impl ListEntry {
+    /// True when the server gave the mailbox `attr` (case does not matter).
     pub fn has_attribute(&self, attr: &str) -> bool {
         self.attributes.iter().any(|a| a.eq_ignore_ascii_case(attr))
     }
@@ -61,8 +65,11 @@ impl ListEntry {
 pub struct MailboxStatus {
     /// Number of messages.
     pub exists: u32,
+    /// The folder's UIDVALIDITY: UIDs are only comparable while it stays the same.
     pub uidvalidity: u32,
+    /// The UID the next message will get, when the server says.
     pub uidnext: Option<u32>,
+    /// The highest MODSEQ of the folder, with CONDSTORE.
     pub highestmodseq: Option<u64>,
     /// Empty for STATUS.
     pub permanent_flags: Vec<String>,
@@ -255,6 +262,7 @@ impl Client {
         }
     }
 
+    /// Subscribes to `mailbox` (SUBSCRIBE).
     pub async fn subscribe(&mut self, mailbox: &str) -> Result<(), Error> {
         self.run(Command::new("SUBSCRIBE").arg(mailbox).end())
             .await

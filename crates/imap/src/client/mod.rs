@@ -35,11 +35,15 @@ pub use stream::StreamError;
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectConfig {
+    /// The server's host name or address.
     pub host: String,
+    /// The server's port.
     pub port: u16,
+    /// TLS from the first byte, STARTTLS, or none.
     pub security: Security,
     /// Accept any server certificate (self-signed test servers).
     pub insecure_tls: bool,
+    /// Longest wait for the TCP connection and the TLS handshake.
     pub connect_timeout: Duration,
     /// Longest wait for any single read or write.
     pub io_timeout: Duration,
@@ -80,6 +84,7 @@ pub struct Quirks {
 }
 
 impl Quirks {
+    /// Quirks with MULTIAPPEND and non-synchronising literals avoided as asked, the rest off.
     pub fn new(no_multiappend: bool, no_literal_plus: bool) -> Self {
         Quirks {
             no_multiappend,
@@ -89,11 +94,13 @@ impl Quirks {
         }
     }
 
+    /// The same quirks with plain LIST + LSUB forced (`on`) or not.
     pub fn with_no_list_extended(mut self, on: bool) -> Self {
         self.no_list_extended = on;
         self
     }
 
+    /// The same quirks with LOGIN forced instead of AUTH=PLAIN (`on`) or not.
     pub fn with_no_auth_plain(mut self, on: bool) -> Self {
         self.no_auth_plain = on;
         self
@@ -142,14 +149,17 @@ enum Sent {
 }
 
 impl Client {
+    /// The capabilities the server announced most recently.
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps
     }
 
+    /// The server workarounds in effect.
     pub fn quirks(&self) -> Quirks {
         self.quirks
     }
 
+    /// Turns server workarounds on or off for the next commands.
     pub fn set_quirks(&mut self, quirks: Quirks) {
         self.quirks = quirks;
     }
@@ -159,10 +169,12 @@ impl Client {
         &self.enabled
     }
 
+    /// True once COMPRESS=DEFLATE is in effect.
     pub fn is_compressed(&self) -> bool {
         self.conn.is_compressed()
     }
 
+    /// True when the connection is encrypted (implicit TLS or STARTTLS).
     pub fn is_tls(&self) -> bool {
         self.conn.is_tls()
     }

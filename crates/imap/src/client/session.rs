@@ -343,6 +343,7 @@ impl Client {
         Ok(got)
     }
 
+    /// Sends NOOP: keeps the connection alive and lets the server report changes.
     pub async fn noop(&mut self) -> Result<(), Error> {
         self.run(Command::new("NOOP").end()).await.map(drop)
     }

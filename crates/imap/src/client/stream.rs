@@ -18,8 +18,10 @@ const CHUNK: usize = 256 * 1024;
 /// Which connection failed while a message was being streamed.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
+    /// The source's connection failed (reading the message).
     #[error("source: {0}")]
     Source(Error),
+    /// The destination's connection failed (writing the message).
     #[error("destination: {0}")]
     Destination(Error),
 }

@@ -29,7 +29,9 @@ pub enum FrameStatus {
 /// Why the bytes cannot be framed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameError {
+    /// A literal announced larger than the framer accepts (its announced size).
     LiteralTooLarge(u64),
+    /// A line longer than the framer accepts.
     LineTooLong,
     /// The literals of one response add up to more than the framer's cap (the total so far,
     /// counting the literal just announced).
@@ -69,6 +71,7 @@ impl Default for Framer {
 }
 
 impl Framer {
+    /// A framer at the start of a frame, with the default cap on literals.
     pub fn new() -> Self {
         Self::default()
     }

@@ -14,6 +14,7 @@ use response::Response;
 /// Why bytes from the server cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
+    /// What is wrong, in a sentence.
     pub reason: String,
     /// A short excerpt of the offending bytes.
     pub excerpt: Vec<u8>,
@@ -81,10 +82,12 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder with an empty buffer.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Appends bytes read from the server.
     pub fn feed(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
     }

@@ -9,25 +9,37 @@ use super::value::{Reader, SyntaxError, Value};
 pub enum Response {
     /// `+ text`: the server waits for a literal or a SASL step.
     Continue(String),
+    /// The completion of a command (`A1 OK ...`).
     Tagged(Tagged),
+    /// Data or a status the server sends on its own (`* ...`).
     Untagged(Untagged),
 }
 
 /// The completion result of a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tagged {
+    /// The tag of the command it completes.
     pub tag: String,
+    /// OK, NO or BAD.
     pub status: Status,
+    /// The bracketed response code, if any.
     pub code: Option<Code>,
+    /// The server's human-readable text.
     pub text: String,
 }
 
+/// The status word of a status response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// The command succeeded.
     Ok,
+    /// The command failed (the server says why).
     No,
+    /// The command was not understood.
     Bad,
+    /// The server is closing the connection.
     Bye,
+    /// The connection starts authenticated (greeting only).
     Preauth,
 }
 
@@ -35,41 +47,64 @@ pub enum Status {
 /// arguments as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Code {
+    /// The code's name, in upper case.
     pub name: String,
+    /// Its arguments, as sent.
     pub args: String,
 }
 
 /// Untagged (`*`) responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Untagged {
+    /// `* OK/NO/BAD/BYE/PREAUTH`: a status (a greeting, a warning, a response code).
     Status {
+        /// The status word.
         status: Status,
+        /// The bracketed response code, if any.
         code: Option<Code>,
+        /// The server's human-readable text.
         text: String,
     },
+    /// `* CAPABILITY`: the capabilities, as sent.
     Capability(Vec<String>),
+    /// `* n EXISTS`: the folder holds `n` messages.
     Exists(u32),
+    /// `* n RECENT`: `n` messages are new to this session.
     Recent(u32),
+    /// `* n EXPUNGE`: message number `n` was removed.
     Expunge(u32),
+    /// `* n FETCH (...)`: data about message number `n`.
     Fetch {
+        /// The message sequence number.
         seq: u32,
         /// Item names in upper case, with their values.
         items: Vec<(String, Value)>,
     },
+    /// `* LIST` or `* LSUB`: one mailbox.
     List {
+        /// True for an LSUB response.
         lsub: bool,
+        /// The mailbox attributes, as sent.
         attributes: Vec<String>,
+        /// The hierarchy separator, None for NIL.
         delimiter: Option<char>,
+        /// The mailbox name, wire (modified UTF-7) form.
         name: String,
     },
+    /// `* STATUS mailbox (...)`: counters of a mailbox.
     MailboxStatus {
+        /// The mailbox name, wire form.
         name: String,
+        /// Item names in upper case, with their values.
         items: Vec<(String, u64)>,
     },
+    /// `* SEARCH`: the numbers or UIDs found.
     Search(Vec<u32>),
+    /// `* FLAGS`: the flags the folder knows.
     Flags(Vec<String>),
     /// Personal namespaces: (prefix, delimiter).
     Namespace(Vec<(String, Option<char>)>),
+    /// `* ENABLED`: the extensions ENABLE turned on.
     Enabled(Vec<String>),
     /// Anything else, by name (e.g. `VANISHED`, `ESEARCH`, `ID`).
     Other(String),

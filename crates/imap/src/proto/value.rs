@@ -7,16 +7,20 @@ use bytes::Bytes;
 /// One element of a server response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
+    /// `NIL`.
     Nil,
+    /// A number.
     Number(u64),
     /// An atom as sent, e.g. `\Seen`, `BODY[]`, `INBOX`.
     Atom(String),
     /// A quoted string (unescaped) or a literal.
     Str(Bytes),
+    /// A parenthesised list.
     List(Vec<Value>),
 }
 
 impl Value {
+    /// The value as a number: a number, or an atom or string of digits.
     pub fn as_u64(&self) -> Option<u64> {
         match self {
             Value::Number(n) => Some(*n),
@@ -26,6 +30,7 @@ impl Value {
         }
     }
 
+    /// [`Value::as_u64`], when it fits in 32 bits.
     pub fn as_u32(&self) -> Option<u32> {
         self.as_u64().and_then(|n| u32::try_from(n).ok())
     }
@@ -40,6 +45,7 @@ impl Value {
         }
     }
 
+    /// The elements of a list; None for anything else.
     pub fn as_list(&self) -> Option<&[Value]> {
         match self {
             Value::List(l) => Some(l),
@@ -51,7 +57,9 @@ impl Value {
 /// Why a frame cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
+    /// What was expected.
     pub reason: &'static str,
+    /// The byte offset in the frame where reading stopped.
     pub pos: usize,
 }
 
@@ -64,10 +72,12 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `frame`.
     pub fn new(frame: &'a Bytes) -> Self {
         Reader { frame, pos: 0 }
     }
 
+    /// The byte offset of the next byte to read.
     pub fn pos(&self) -> usize {
         self.pos
     }
@@ -79,10 +89,12 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// The next byte, without consuming it; None at the end of the frame.
     pub fn peek(&self) -> Option<u8> {
         self.frame.get(self.pos).copied()
     }
 
+    /// True at the end of the line (or of the frame).
     pub fn at_eol(&self) -> bool {
         matches!(self.peek(), None | Some(b'\r') | Some(b'\n'))
     }
@@ -94,6 +106,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Consumes the byte `c`, or fails where it is not next.
     pub fn expect(&mut self, c: u8) -> Result<(), SyntaxError> {
         if self.peek() == Some(c) {
             self.pos += 1;
@@ -135,6 +148,7 @@ impl<'a> Reader<'a> {
         String::from_utf8_lossy(line).into_owned()
     }
 
+    /// Reads one value (nested lists included, up to a fixed depth).
     pub fn value(&mut self) -> Result<Value, SyntaxError> {
         self.value_at(0)
     }

@@ -4,13 +4,17 @@
 /// A language the pages speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
+    /// English.
     En,
+    /// French.
     Fr,
 }
 
 impl Lang {
+    /// Every language, in the order the pages offer them.
     pub const ALL: [Lang; 2] = [Lang::En, Lang::Fr];
 
+    /// The language's code (`en`, `fr`), for `lang=` attributes and URLs.
     pub fn code(self) -> &'static str {
         match self {
             Lang::En => "en",
@@ -18,6 +22,7 @@ impl Lang {
         }
     }
 
+    /// The language of a code or an `Accept-Language` entry (`fr-CA` is French); None otherwise.
     pub fn from_code(s: &str) -> Option<Lang> {
         let s = s.trim();
         let primary = s.split(['-', '_']).next().unwrap_or_default();
@@ -73,6 +78,7 @@ impl Tr {
         }
     }
 
+    /// The code of the language these texts are in.
     pub fn lang(&self) -> &'static str {
         self.0.code()
     }

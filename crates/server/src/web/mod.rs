@@ -226,6 +226,7 @@ pub struct FormState {
     values: HashMap<String, String>,
     multi: Vec<(String, String)>,
     errors: HashMap<String, String>,
+    /// The sentence above the form that sums its errors up (empty when there are none).
     pub summary: String,
     /// "Sign in with …": the buttons, the signed-in sides.
     signins: crate::oauth_pages::PageSignins,
@@ -259,6 +260,7 @@ impl FormState {
             .unwrap_or_default()
     }
 
+    /// The error of field `name` of side `p`, or `""`.
     pub fn e(&self, p: &str, name: &str) -> &str {
         self.errors
             .get(&key(p, name))
@@ -266,10 +268,12 @@ impl FormState {
             .unwrap_or_default()
     }
 
+    /// True when field `name` of side `p` has an error.
     pub fn has_err(&self, p: &str, name: &str) -> bool {
         self.errors.contains_key(&key(p, name))
     }
 
+    /// True when the multi-valued field `name` (content kinds, start) holds `value`.
     pub fn checked(&self, name: &str, value: &str) -> bool {
         self.multi.iter().any(|(k, v)| k == name && v == value)
     }
@@ -292,6 +296,7 @@ impl FormState {
             .unwrap_or_default()
     }
 
+    /// True when side `p` is signed in with an OAuth 2.0 provider.
     pub fn is_signed(&self, p: &str) -> bool {
         self.signins.signed.contains_key(p)
     }

@@ -50,8 +50,11 @@ impl FromStr for Profile {
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct CorpusSpec {
+    /// The random seed: the same seed gives the same messages.
     pub seed: u64,
+    /// How many messages to generate.
     pub count: usize,
+    /// The mix of sizes and shapes.
     pub profile: Profile,
     /// Adds one more message to INBOX with an attachment of exactly this many raw bytes.
     pub big_attachment: Option<usize>,
@@ -89,12 +92,14 @@ pub struct CorpusItem {
     pub size: u64,
     /// SHA-256 (hex) of the message in CRLF form, as `BODY[]` returns it.
     pub sha256: String,
+    /// The `Message-ID` header, when the message has one.
     pub message_id: Option<String>,
 }
 
 /// What [`write_maildir`] wrote.
 #[derive(Debug, Clone, Default)]
 pub struct CorpusSummary {
+    /// Messages written.
     pub messages: usize,
     /// Bytes on disk (LF line ends, mostly).
     pub bytes: u64,
@@ -104,6 +109,7 @@ pub struct CorpusSummary {
     pub folders: usize,
     /// Messages per folder (`/`-separated names; empty folders with 0).
     pub folder_counts: BTreeMap<String, usize>,
+    /// Every message written, with its folder, flags and hash.
     pub items: Vec<CorpusItem>,
 }
 
@@ -140,6 +146,7 @@ pub const KEYWORDS: &[&str] = &["$Forwarded", "$Label1", "NonJunk", "$Junk", "$M
 
 /// A generated message with its placement.
 pub struct Generated {
+    /// Where the message goes and what it should look like over IMAP.
     pub item: CorpusItem,
     /// The bytes as stored on disk (LF line ends, except the bare-LF specimens which are CRLF).
     pub raw: Vec<u8>,

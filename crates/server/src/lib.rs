@@ -186,6 +186,7 @@ where
         api::PurgeRequest,
         api::PurgeOut,
         api::PurgeStateOut,
+        api::ConnectionsOut,
         api::CreateImport
     ))
 )]

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
-use passeur_net::discover::{Detected, Discoverer, MailProtocol};
+use passeur_net::discover::{self, Detected, Discoverer, MailProtocol};
 
 #[derive(Args)]
 pub struct DetectArgs {
@@ -48,6 +48,8 @@ pub async fn detect(a: DetectArgs) -> Result<std::process::ExitCode> {
         let chosen = d.url().ok();
         let mut v = serde_json::to_value(&d)?;
         v["chosen"] = serde_json::json!(chosen);
+        v["order"] = serde_json::json!(discover::ORDER);
+        v["step"] = serde_json::json!(d.found.step());
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(std::process::ExitCode::SUCCESS);
     }
@@ -64,6 +66,15 @@ pub async fn detect(a: DetectArgs) -> Result<std::process::ExitCode> {
             " (a hint: unauthenticated source)"
         }
     );
+    // Which steps were tried, in which order, and where it stopped.
+    for (i, step) in discover::ORDER.iter().enumerate() {
+        let mark = match (i + 1).cmp(&d.found.step()) {
+            std::cmp::Ordering::Less => "nothing",
+            std::cmp::Ordering::Equal => "found",
+            std::cmp::Ordering::Greater => "not tried",
+        };
+        println!("step {}      {step}: {mark}", i + 1);
+    }
     for (p, s) in &d.incoming {
         println!(
             "incoming    {}",
@@ -78,6 +89,12 @@ pub async fn detect(a: DetectArgs) -> Result<std::process::ExitCode> {
     }
     if let Some(u) = &d.carddav {
         println!("carddav     {u}");
+    }
+    for (role, name) in &d.folders {
+        println!("folder      {role}: {name}");
+    }
+    for (k, v) in &d.limits {
+        println!("limit       {k}: {v}");
     }
     for n in &d.notes {
         println!("note        {n}");

@@ -57,6 +57,10 @@ struct Cli {
     /// hosts other than loopback.
     #[arg(long, global = true, env = "PASSEUR_ALLOW_PLAINTEXT")]
     allow_plaintext: bool,
+    /// More provider presets (a JSON array in the form of the built-in `providers.json`),
+    /// tried before the built-in ones: an operator's own provider, its folder names and limits.
+    #[arg(long, global = true, env = "PASSEUR_PRESETS", value_name = "FILE")]
+    presets: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -428,6 +432,12 @@ async fn open_store(dir: &Path) -> Result<Store> {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let _ = ALLOW_PLAINTEXT.set(cli.allow_plaintext);
+    if let Some(f) = &cli.presets {
+        let json = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the presets file {}", f.display()))?;
+        passeur_net::discover::add_presets(&json)
+            .with_context(|| format!("--presets {}", f.display()))?;
+    }
     let dir = state_dir(cli.state)?;
     let store = match &cli.database {
         Some(url) => Store::connect(url).await?,

@@ -80,8 +80,14 @@ pub(crate) async fn migrate(runner: &Runner, mut a: MigrateArgs) -> Result<ExitC
         (Some(d), _, _, _) => (d.from.clone(), d.to.clone()),
         _ => bail!("nothing to migrate"),
     };
+    let mut limits = limits(&a.run, Limits::default());
     if let (true, Some(f), Some(t)) = (plan.mail, &a.from, &a.to) {
         check_pop3(&Endpoint::parse(f)?, &Endpoint::parse(t)?, &a)?;
+        limits.connections = provider_connections(
+            &[f.as_str(), t.as_str()],
+            limits.connections,
+            a.run.connections.is_some(),
+        );
     }
     let spec = MigrationSpec::Accounts(AccountSpec {
         mail: MailOptions {
@@ -93,7 +99,7 @@ pub(crate) async fn migrate(runner: &Runner, mut a: MigrateArgs) -> Result<ExitC
                 gmail_archive: a.gmail_archive_folder.clone(),
                 no_gmail_labels: a.no_gmail_labels,
             },
-            limits: limits(&a.run, Limits::default()),
+            limits,
             dry_run: false,
             full: false,
         },
@@ -134,6 +140,42 @@ pub(crate) async fn migrate(runner: &Runner, mut a: MigrateArgs) -> Result<ExitC
     run_pass(runner, id, &secrets, &opts, &a.run).await
 }
 
+/// The connections to open to each server of these account URLs: `connections`, capped at
+/// the lowest documented limit of their providers (presets) unless the user gave the number
+/// (`explicit`); says on stderr what was decided and why.
+fn provider_connections(urls: &[&str], connections: usize, explicit: bool) -> usize {
+    let hosts: Vec<String> = urls
+        .iter()
+        .filter_map(|u| Endpoint::parse(u.split(' ').next()?).ok())
+        .map(|e| e.host)
+        .collect();
+    let Some((cap, p)) = passeur_net::discover::connection_cap(hosts.iter().map(String::as_str))
+    else {
+        return connections;
+    };
+    if connections <= cap {
+        eprintln!(
+            "connections: {connections} ({} documents at most {cap} per account)",
+            p.name
+        );
+        connections
+    } else if explicit {
+        eprintln!(
+            "warning: {connections} connections exceed the documented limit of {} ({cap} per \
+             account): it may refuse logins or lock the account for a while",
+            p.name
+        );
+        connections
+    } else {
+        eprintln!(
+            "connections: {cap}, the documented limit of {} per account (--connections sets \
+             another number)",
+            p.name
+        );
+        cap
+    }
+}
+
 /// A POP3 account is a source only, with one mailbox: folder rules mean nothing for it.
 fn check_pop3(from: &Endpoint, to: &Endpoint, a: &MigrateArgs) -> Result<()> {
     if to.protocol == Protocol::Pop3 {
@@ -154,7 +196,15 @@ fn check_pop3(from: &Endpoint, to: &Endpoint, a: &MigrateArgs) -> Result<()> {
 }
 
 pub(crate) async fn sync(runner: &Runner, a: SyncArgs) -> Result<ExitCode> {
-    runner.load(a.id).await?;
+    let (row, spec) = runner.load(a.id).await?;
+    if let MigrationSpec::Accounts(s) = &spec
+        && s.with_mail
+    {
+        // The number stored with the migration was the user's (or already capped) when it
+        // was created: a provider's limit only warns here.
+        let n = a.run.connections.unwrap_or(s.mail.limits.connections);
+        provider_connections(&[row.source.as_str(), row.destination.as_str()], n, true);
+    }
     let secrets = both_passwords(&a.src, &a.dst)?;
     println!("migration {}", a.id);
     let opts = run_options(&a.run, &a.src, &a.dst)?;

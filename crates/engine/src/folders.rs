@@ -50,6 +50,9 @@ pub struct Layout {
     pub delimiter: Option<char>,
     /// Every folder the server lists.
     pub folders: Vec<ListEntry>,
+    /// Roles the provider's preset names a folder for that this side does not have yet
+    /// (role, logical path): a source folder of that role is created under that name.
+    pub named_roles: Vec<(&'static str, Vec<String>)>,
 }
 
 impl Layout {
@@ -60,6 +63,7 @@ impl Layout {
             prefix,
             delimiter,
             folders,
+            named_roles: Vec::new(),
         }
     }
 
@@ -105,6 +109,50 @@ impl Layout {
             .iter()
             .find(|r| entry.attributes.iter().any(|a| a.eq_ignore_ascii_case(r)))
             .copied()
+    }
+}
+
+/// The special-use attribute of a role named in a preset's `folders`.
+fn preset_role(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "sent" => "\\Sent",
+        "drafts" => "\\Drafts",
+        "trash" => "\\Trash",
+        "junk" => "\\Junk",
+        "archive" => "\\Archive",
+        "all" => "\\All",
+        _ => return None,
+    })
+}
+
+impl Layout {
+    /// Gives the provider's special folders (its preset's `folders`: role -> name written with
+    /// `/`) their role where the server does not say it with SPECIAL-USE (RFC 6154). A folder
+    /// of that name gets the role, unless a folder already has it (the server's word wins); a
+    /// role with no folder of that name yet is remembered in [`Layout::named_roles`].
+    pub fn with_preset_folders(
+        mut self,
+        folders: &std::collections::BTreeMap<String, String>,
+    ) -> Layout {
+        for (key, name) in folders {
+            let Some(role) = preset_role(key) else {
+                continue;
+            };
+            if self.folders.iter().any(|f| has_attr(f, role)) {
+                continue;
+            }
+            let path: Vec<String> = name.split('/').map(str::to_owned).collect();
+            let found = self
+                .folders
+                .iter()
+                .position(|f| f.is_selectable() && self.logical(&f.name) == path);
+            match found {
+                Some(i) => self.folders[i].attributes.push(role.to_owned()),
+                None if ROLES.contains(&role) => self.named_roles.push((role, path)),
+                None => {}
+            }
+        }
+        self
     }
 }
 
@@ -171,13 +219,23 @@ pub fn plan(src: &Layout, dst: &Layout, rules: &FolderRules) -> Result<Vec<Folde
     // Special-use folders: source logical path -> destination logical path.
     let mut by_role: Vec<(Vec<String>, Vec<String>)> = Vec::new();
     for s in &src.folders {
-        if let Some(role) = Layout::role_of(s)
-            && let Some(d) = dst
-                .folders
-                .iter()
-                .find(|d| Layout::role_of(d) == Some(role))
-        {
-            by_role.push((src.logical(&s.name), dst.logical(&d.name)));
+        let Some(role) = Layout::role_of(s) else {
+            continue;
+        };
+        // The destination's folder of that role, else the name its provider gives that role.
+        let to = dst
+            .folders
+            .iter()
+            .find(|d| Layout::role_of(d) == Some(role))
+            .map(|d| dst.logical(&d.name))
+            .or_else(|| {
+                dst.named_roles
+                    .iter()
+                    .find(|(r, _)| *r == role)
+                    .map(|(_, p)| p.clone())
+            });
+        if let Some(to) = to {
+            by_role.push((src.logical(&s.name), to));
         }
     }
     // Longest prefix first, so a child of a special folder follows its parent.
@@ -361,7 +419,13 @@ pub(crate) async fn layout(c: &mut Client, side: Side) -> Result<Layout, EngineE
         Some(ns) => (ns.prefix, ns.delimiter),
         None => (String::new(), None),
     };
-    Ok(Layout::new(prefix, delim, list))
+    let layout = Layout::new(prefix, delim, list);
+    // An account at a known provider: its preset names the special folders the server may
+    // not flag.
+    Ok(match passeur_net::discover::preset_for_host(c.host()) {
+        Some(p) => layout.with_preset_folders(&p.folders),
+        None => layout,
+    })
 }
 
 #[cfg(test)]
@@ -405,6 +469,82 @@ mod tests {
                 entry("INBOX.Deleted Items", '.', &["\\Trash"]),
             ],
         )
+    }
+
+    fn preset(id: &str) -> &'static std::collections::BTreeMap<String, String> {
+        &passeur_net::discover::presets()
+            .iter()
+            .find(|p| p.id == id)
+            .unwrap()
+            .folders
+    }
+
+    #[test]
+    fn a_providers_preset_names_the_special_folders_its_server_does_not_flag() {
+        // Outlook without SPECIAL-USE: `Sent Items` is the Sent folder, `Deleted Items` the
+        // Trash; a plain `Sent` is an ordinary folder there.
+        let outlook = || {
+            Layout::new(
+                String::new(),
+                Some('/'),
+                vec![
+                    entry("INBOX", '/', &[]),
+                    entry("Sent Items", '/', &[]),
+                    entry("Sent Items/2020", '/', &[]),
+                    entry("Deleted Items", '/', &[]),
+                    entry("Sent", '/', &[]),
+                ],
+            )
+        };
+        // Gmail without SPECIAL-USE and without a Sent Mail folder yet.
+        let gmail = Layout::new(
+            String::new(),
+            Some('/'),
+            vec![
+                entry("INBOX", '/', &[]),
+                entry("[Gmail]", '/', &["\\Noselect"]),
+                entry("[Gmail]/Trash", '/', &[]),
+            ],
+        )
+        .with_preset_folders(preset("gmail"));
+        let src = outlook().with_preset_folders(preset("microsoft"));
+        let map = |plans: Vec<FolderPlan>| -> Vec<(String, String, bool)> {
+            plans
+                .into_iter()
+                .map(|p| (p.src, p.dst, p.dst_exists))
+                .collect()
+        };
+        let got = map(plan(&src, &gmail, &FolderRules::default()).unwrap());
+        let want = [
+            ("INBOX", "INBOX", true),
+            ("Sent Items", "[Gmail]/Sent Mail", false),
+            ("Sent Items/2020", "[Gmail]/Sent Mail/2020", false),
+            ("Deleted Items", "[Gmail]/Trash", true),
+            ("Sent", "Sent", false),
+        ];
+        let want: Vec<(String, String, bool)> = want
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), *c))
+            .collect();
+        assert_eq!(got, want);
+        // Without the presets, names stay names.
+        let got = map(plan(&outlook(), &gmail, &FolderRules::default()).unwrap());
+        assert_eq!(got[1].1, "Sent Items");
+
+        // The server's SPECIAL-USE wins over the preset's name.
+        let flagged = Layout::new(
+            String::new(),
+            Some('/'),
+            vec![
+                entry("INBOX", '/', &[]),
+                entry("Sent", '/', &["\\Sent"]),
+                entry("[Gmail]/Sent Mail", '/', &[]),
+            ],
+        )
+        .with_preset_folders(preset("gmail"));
+        let got = map(plan(&src, &flagged, &FolderRules::default()).unwrap());
+        assert_eq!(got[1].1, "Sent");
+        assert!(flagged.named_roles.iter().all(|(r, _)| *r != "\\Sent"));
     }
 
     #[test]

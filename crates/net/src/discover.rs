@@ -13,6 +13,19 @@
 //! 5. probing the usual host names, `imap.DOMAIN` then `mail.DOMAIN`, on the usual ports (993
 //!    with TLS, then 143 with STARTTLS), each given [`PROBE_TIMEOUT`] to answer.
 //!
+//! The issue that asked for detection listed autoconfig before SRV, and the MX match with the
+//! presets first. This order ([`ORDER`]) differs on purpose:
+//!
+//! - What the domain publishes for mail clients (SRV, autoconfig) comes before what its MX
+//!   records suggest. An MX record says where mail is *delivered*, which is often a filter in
+//!   front of the mailboxes: a company whose MX is Microsoft's `mail.protection.outlook.com`
+//!   (Exchange Online Protection) but whose mailboxes are on its own server with
+//!   `_imaps._tcp` records would otherwise be sent, with its password, to
+//!   `outlook.office365.com`.
+//! - SRV comes before autoconfig: it is one DNS question to the domain's own servers, where the
+//!   autoconfig step can end at the ISPDB, which sends the domain to a third party (and waits
+//!   for HTTP timeouts); a domain that publishes SRV records need not be revealed.
+//!
 //! What it finds is a [`Detected`]: every server found, where it was found, and
 //! [`Detected::choose`] for the incoming server to use. The rule there: a plain-text (no TLS)
 //! server is never chosen on its own; DNS without DNSSEC and plain HTTP can be forged, so their
@@ -153,14 +166,61 @@ pub struct OAuthPreset {
     pub scopes: Vec<String>,
 }
 
-/// Every preset, read once from the data file built into the binary.
+static PRESETS: OnceLock<Vec<Preset>> = OnceLock::new();
+static EXTRA_PRESETS: OnceLock<Vec<Preset>> = OnceLock::new();
+
+/// Every preset: those added by [`add_presets`] first, then the data file built into the
+/// binary. Read once.
 pub fn presets() -> &'static [Preset] {
-    static PRESETS: OnceLock<Vec<Preset>> = OnceLock::new();
     PRESETS.get_or_init(|| {
+        let mut v = EXTRA_PRESETS.get().cloned().unwrap_or_default();
         // The file is ours and checked by a test: a parse error is a build defect.
-        serde_json::from_str(include_str!("../data/providers.json"))
-            .expect("data/providers.json is valid")
+        let built_in: Vec<Preset> = serde_json::from_str(include_str!("../data/providers.json"))
+            .expect("data/providers.json is valid");
+        v.extend(built_in);
+        v
     })
+}
+
+/// Adds presets (a JSON array in the form of `data/providers.json`) in front of the built-in
+/// ones: an operator's own provider, or a test server playing a provider. Once per process,
+/// before anything reads the presets.
+pub fn add_presets(json: &str) -> Result<(), NetError> {
+    let v: Vec<Preset> = serde_json::from_str(json)
+        .map_err(|e| NetError::Discover(format!("the presets file is not valid: {e}")))?;
+    if PRESETS.get().is_some() || EXTRA_PRESETS.set(v).is_err() {
+        return Err(NetError::Discover(
+            "presets can be added only once, before they are used".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The preset whose IMAP or POP3 server is `host` (an account URL's host): the account is at
+/// that provider, and its folder names and limits apply.
+pub fn preset_for_host(host: &str) -> Option<&'static Preset> {
+    let h = host
+        .trim_end_matches('.')
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    presets().iter().find(|p| {
+        p.imap
+            .iter()
+            .chain(&p.pop3)
+            .any(|s| s.host.eq_ignore_ascii_case(h))
+    })
+}
+
+/// The lowest documented connection limit of the providers of `hosts` (account URLs' hosts),
+/// with that provider: passeur opens no more unless told to.
+pub fn connection_cap<'a>(
+    hosts: impl IntoIterator<Item = &'a str>,
+) -> Option<(usize, &'static Preset)> {
+    hosts
+        .into_iter()
+        .filter_map(preset_for_host)
+        .filter_map(|p| Some((usize::try_from(*p.limits.get("connections")?).ok()?, p)))
+        .min_by_key(|(n, _)| *n)
 }
 
 /// The preset of an address domain.
@@ -177,6 +237,16 @@ pub fn preset_for_mx(mx: &str) -> Option<&'static Preset> {
             .any(|s| h == *s || h.ends_with(&format!(".{s}")))
     })
 }
+
+/// The steps of [`Discoverer::detect`], in the order it tries them (what `passeur detect`
+/// shows).
+pub const ORDER: [&str; 5] = [
+    "the presets, by the address's domain",
+    "DNS SRV records",
+    "autoconfig files (the domain's, then the ISPDB)",
+    "the domain's MX records, matched against the presets' hosters",
+    "the usual host names (imap.DOMAIN, mail.DOMAIN)",
+];
 
 /// Where the settings came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -206,6 +276,19 @@ pub enum Found {
         /// The host name that answered.
         host: String,
     },
+}
+
+impl Found {
+    /// Its step in [`ORDER`], from 1.
+    pub fn step(&self) -> usize {
+        match self {
+            Found::Preset { .. } => 1,
+            Found::Srv => 2,
+            Found::Autoconfig { .. } => 3,
+            Found::Mx { .. } => 4,
+            Found::Probe { .. } => 5,
+        }
+    }
 }
 
 impl std::fmt::Display for Found {
@@ -245,6 +328,13 @@ pub struct Detected {
     pub carddav: Option<String>,
     /// What the user should know: the provider's quirks and how to log in.
     pub notes: Vec<String>,
+    /// The provider's special folders by role (`sent`, `trash`, ...), from its preset.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub folders: BTreeMap<String, String>,
+    /// The provider's documented limits (`connections`, `daily_download_mb`, ...), from its
+    /// preset: passeur's default throttles for its accounts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, u64>,
 }
 
 impl Detected {
@@ -307,6 +397,8 @@ impl Detected {
             caldav: p.caldav.clone(),
             carddav: p.carddav.clone(),
             notes,
+            folders: p.folders.clone(),
+            limits: p.limits.clone(),
         }
     }
 }
@@ -474,6 +566,8 @@ impl Discoverer {
                     notes: vec![
                         "guessed from a usual host name that answers: check it before giving a password".into(),
                     ],
+                    folders: BTreeMap::new(),
+                    limits: BTreeMap::new(),
                 });
             }
         }
@@ -538,6 +632,8 @@ impl Discoverer {
             notes: vec![
                 "found in DNS without DNSSEC: check the host names before giving a password".into(),
             ],
+            folders: BTreeMap::new(),
+            limits: BTreeMap::new(),
         })
     }
 
@@ -793,6 +889,8 @@ pub fn parse_autoconfig(xml: &str, address: &str) -> Option<Detected> {
         caldav,
         carddav,
         notes: Vec::new(),
+        folders: BTreeMap::new(),
+        limits: BTreeMap::new(),
     })
 }
 
@@ -937,6 +1035,20 @@ mod tests {
         );
         assert_eq!(preset_for_mx("mx1.mail.ovh.net").unwrap().id, "ovh-mxplan");
         assert!(preset_for_mx("notgoogle.com").is_none());
+        // An account URL's host names its provider: its folder names and limits apply.
+        assert_eq!(preset_for_host("IMAP.gmail.com.").unwrap().id, "gmail");
+        assert_eq!(preset_for_host("pop.gmail.com").unwrap().id, "gmail");
+        assert_eq!(
+            preset_for_host("outlook.office365.com").unwrap().id,
+            "microsoft"
+        );
+        assert!(preset_for_host("imap.example.org").is_none());
+        let (n, p) = connection_cap(["imap.gmail.com", "imap.mail.yahoo.com"]).unwrap();
+        assert_eq!((n, p.id.as_str()), (5, "yahoo"));
+        assert_eq!(connection_cap(["imap.gmail.com", "x.test"]).unwrap().0, 15);
+        assert!(connection_cap(["imap.gmx.net", "x.test"]).is_none());
+        // Presets are read once: adding some afterwards is refused, not silently ignored.
+        assert!(add_presets("[]").is_err());
         let d = Detected::from_preset(
             "a@free.fr",
             preset_for_domain("free.fr").unwrap(),

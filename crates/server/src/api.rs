@@ -366,6 +366,20 @@ fn one() -> u32 {
     1
 }
 
+/// The connections of a migration's passes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionsOut {
+    /// Connections a pass opens to each mail server.
+    pub used: u64,
+    /// The lowest documented limit per account of the providers of its two accounts (their
+    /// presets), if any: passes stay within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_limit: Option<u64>,
+    /// The provider of that limit (`Gmail / Google Workspace`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
 /// A migration as its owner sees it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MigrationOut {
@@ -399,6 +413,10 @@ pub struct MigrationOut {
     /// Given to the migration's owner (`GET` and its events), not in a project's list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_provider: Option<String>,
+    /// Connections a pass opens to each mail server, and the provider's documented limit that
+    /// caps them (mail only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<ConnectionsOut>,
     /// Progress per content kind of the running (or last) pass.
     pub progress: Vec<ProgressOut>,
     /// The sync points.

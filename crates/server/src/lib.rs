@@ -200,6 +200,7 @@ where
         api::PurgeRequest,
         api::PurgeOut,
         api::PurgeStateOut,
+        api::ConnectionsOut,
         api::CreateImport
     ))
 )]

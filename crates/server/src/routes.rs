@@ -22,9 +22,9 @@ use passeur_store::{Job, JobState};
 use passeur_types::{ContentKind, Endpoint, MigrationId, Status};
 
 use crate::api::{
-    self, ConnectionTest, ConnectionTestOut, CreateMigration, Created, EndpointIn, ErrorOut,
-    FailureOut, MigrationOut, NoteOut, PassOut, ProgressOut, PurgeOut, PurgeRequest, PurgeStateOut,
-    SideTestOut, ValidMigration,
+    self, ConnectionTest, ConnectionTestOut, ConnectionsOut, CreateMigration, Created, EndpointIn,
+    ErrorOut, FailureOut, MigrationOut, NoteOut, PassOut, ProgressOut, PurgeOut, PurgeRequest,
+    PurgeStateOut, SideTestOut, ValidMigration,
 };
 use crate::service::{PASS, PURGE, PassProgress, PurgeResult, lock};
 use crate::{ApiError, ApiJson, Service};
@@ -153,6 +153,41 @@ pub(crate) struct LookupCount {
     flush_planned: bool,
 }
 
+/// `connections`, at most the lowest documented limit of the providers of `hosts`.
+pub(crate) fn capped_connections<'a>(
+    connections: usize,
+    hosts: impl IntoIterator<Item = &'a str>,
+) -> usize {
+    match passeur_net::discover::connection_cap(hosts) {
+        Some((cap, _)) => connections.min(cap).max(1),
+        None => connections,
+    }
+}
+
+/// The connections of a migration's passes, and the provider limit that caps them.
+fn connections_out(
+    row: &passeur_store::MigrationRow,
+    spec: &MigrationSpec,
+) -> Option<ConnectionsOut> {
+    let MigrationSpec::Accounts(a) = spec else {
+        return None;
+    };
+    if !a.with_mail {
+        return None;
+    }
+    let hosts: Vec<String> = [&row.source, &row.destination]
+        .iter()
+        .filter_map(|u| passeur_types::Endpoint::parse(u.split(' ').next()?).ok())
+        .map(|e| e.host)
+        .collect();
+    let cap = passeur_net::discover::connection_cap(hosts.iter().map(String::as_str));
+    Some(ConnectionsOut {
+        used: a.mail.limits.connections as u64,
+        provider_limit: cap.map(|(n, _)| n as u64),
+        provider: cap.map(|(_, p)| p.name.clone()),
+    })
+}
+
 /// The spec a valid request asks for.
 fn spec_of(v: &ValidMigration) -> Result<MigrationSpec, ApiError> {
     let with_mail = v.content.contains(&ContentKind::Mail);
@@ -187,7 +222,14 @@ fn spec_of(v: &ValidMigration) -> Result<MigrationSpec, ApiError> {
                 gmail_archive: v.gmail_archive_folder.clone(),
                 ..FolderRules::default()
             },
-            limits: Limits::default(),
+            limits: Limits {
+                // Within the providers' documented limits (their presets).
+                connections: capped_connections(
+                    Limits::default().connections,
+                    [v.source.host.as_str(), v.destination.host.as_str()],
+                ),
+                ..Limits::default()
+            },
             dry_run: false,
             full: false,
         },
@@ -721,6 +763,7 @@ pub(crate) async fn migration_out(
         scheduled_at,
         purge: purge_state(&jobs),
         destination_provider: None,
+        connections: connections_out(&v.row, &v.spec),
         progress: progress_of(v, job),
         passes: v
             .passes

@@ -612,6 +612,12 @@ impl Service {
             }
             None => (None, self.settings.connections),
         };
+        // Within the providers' documented limits (their presets).
+        let hosts = self.hosts_of(&row);
+        let connections = crate::routes::capped_connections(
+            connections as usize,
+            hosts.iter().map(String::as_str),
+        ) as u32;
         let job = NewJob {
             kind: PASS.into(),
             migration: Some(id),
@@ -619,7 +625,7 @@ impl Service {
             run_at_ms: start_at_ms,
             max_attempts: self.settings.pass_attempts,
             connections,
-            hosts: self.hosts_of(&row),
+            hosts,
             project,
             // A file import reads a file on the disk of the machine that received it (an
             // upload kept in the store can be read by any).

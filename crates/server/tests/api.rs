@@ -377,6 +377,12 @@ async fn an_auto_source_is_created_with_the_server_detection_finds() {
         m["source"], "imaps://alice%40gmail.com@imap.gmail.com:993",
         "{m}"
     );
+    // Gmail documents 15 connections per account: the default 4 stays within it.
+    assert_eq!(m["connections"]["provider_limit"], 15, "{m}");
+    assert_eq!(
+        m["connections"]["provider"], "Gmail / Google Workspace",
+        "{m}"
+    );
     // Not an address: the field is named.
     let body = json!({
         "source": {"url": "auto://not-an-address", "password": "x"},
@@ -388,6 +394,67 @@ async fn an_auto_source_is_created_with_the_server_detection_finds() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("source.url")),
         "{v}"
     );
+    svc.shut_down();
+}
+
+/// A destination at a provider with a preset (a private Dovecot at `localhost` plays it, with
+/// no SPECIAL-USE): passes stay within its documented connection limit, the API shows both,
+/// and the source's Sent folder lands in the folder the preset names. The presets are added
+/// for this test's process (nextest runs each test in its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_providers_preset_caps_connections_and_names_its_sent_folder() {
+    passeur_net::discover::add_presets(
+        r#"[{"id": "test-provider", "name": "Test Provider", "domains": [],
+             "imap": {"host": "localhost", "port": 993, "security": "tls"},
+             "folders": {"sent": "Sent Items"}, "limits": {"connections": 2}}]"#,
+    )
+    .expect("presets added before any use in this process");
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions {
+        special_folders: Some(Vec::new()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    fill(&src, "user1", "in", 0..3);
+    let mut c =
+        passeur_testkit::imapwire::Client::login(&src.imap_addr(), "user1", "pass1").unwrap();
+    for i in 0..2 {
+        let body = format!("Subject: sent {i}\r\nMessage-ID: <sent{i}@x>\r\n\r\nbody {i}\r\n");
+        c.append("Sent", &["\\Seen"], None, body.as_bytes())
+            .unwrap();
+    }
+    c.logout();
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path()).await;
+    let body = json!({
+        "source": {"url": imap_url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": format!("imap://user1@localhost:{}", dst.imap_port), "password": "pass1"},
+    });
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_done(&svc, &id, "user1", 1).await;
+    assert_eq!(m.status, "done", "{m:?}");
+    assert_eq!(m.passes[0].copied, 5, "{m:?}");
+    let (_, m) = call(
+        &svc,
+        "GET",
+        &format!("/api/v1/migrations/{id}"),
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        m["connections"],
+        json!({"used": 2, "provider_limit": 2, "provider": "Test Provider"}),
+        "{m}"
+    );
+    let mut d =
+        passeur_testkit::imapwire::Client::login(&dst.imap_addr(), "user1", "pass1").unwrap();
+    assert_eq!(d.select("Sent Items", true).unwrap(), 2);
+    let names: Vec<String> = d.list().unwrap().into_iter().map(|f| f.name).collect();
+    assert!(!names.iter().any(|n| n == "Sent"), "{names:?}");
+    d.logout();
     svc.shut_down();
 }
 

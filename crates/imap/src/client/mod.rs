@@ -164,6 +164,11 @@ impl Client {
         self.quirks = quirks;
     }
 
+    /// The host name this client connected to.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// Extensions turned on with [`Client::enable`].
     pub fn enabled(&self) -> &[String] {
         &self.enabled

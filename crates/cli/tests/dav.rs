@@ -834,3 +834,48 @@ fn an_admin_reads_a_users_collections_on_their_behalf() {
     let v = passeur(state.path(), &["verify", &id], "adminpass", "pass2");
     assert!(v.status.success(), "{}", text(&v));
 }
+
+/// A source whose collections can be found but not read (here: every answer that lists a
+/// calendar or contact item is made unreadable on the way) fails with the source named, and
+/// leaves nothing on the destination: no empty collection is created before the source is read.
+#[test]
+fn an_unreadable_source_collection_creates_nothing_on_the_destination() {
+    use passeur_testkit::{RewriteProxy, replace_all};
+    let r = Radicale::start(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+        ..Default::default()
+    })
+    .expect("radicale");
+    let rt = rt();
+    let (src, dst) = (client(&r, 1), client(&r, 2));
+    rt.block_on(seed(&src));
+    // Same length, so that Content-Length still holds: `<href>…/x.ics{/href>` is no XML.
+    let proxy = RewriteProxy::start(&format!("{}:{}", r.host, r.port), |l| {
+        replace_all(&replace_all(l, b".ics<", b".ics{"), b".vcf<", b".vcf{")
+    })
+    .expect("proxy");
+    let state = tempfile::tempdir().expect("tempdir");
+    let from = format!("http://user1@127.0.0.1:{}/", proxy.port());
+    let to = format!("http://user2@{}:{}/", r.host, r.port);
+    let o = run(
+        state.path(),
+        &[
+            "migrate",
+            "--from-dav",
+            &from,
+            "--to-dav",
+            &to,
+            "--content",
+            "contacts,calendars,tasks",
+            "--no-progress",
+        ],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("source:"), "{}", text(&o));
+    assert!(
+        rt.block_on(snapshot(&dst)).is_empty(),
+        "a collection was created for an unreadable source: {}",
+        text(&o)
+    );
+}

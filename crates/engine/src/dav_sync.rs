@@ -603,6 +603,11 @@ async fn copy_one(
     let dc = match previous {
         Some(c) => c,
         None => {
+            // Nothing is created on the destination for a source collection that cannot be
+            // read: an unreadable source would otherwise leave an empty collection behind.
+            s.list_items(sc)
+                .await
+                .map_err(|e| EngineError::dav(Side::Source, "list items", e))?;
             let (c, created) = d
                 .ensure_collection(home, sc)
                 .await

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::dav_sink::{self, CopyOptions, ItemEvent, KnownItem, OnConflict};
-use crate::{Control, EngineError, Event, EventSink, ItemRef, RunContext, Side};
+use crate::{Control, EngineError, Event, ItemRef, RunContext, Side};
 
 /// One side of a DAV migration.
 #[derive(Clone)]
@@ -493,6 +493,13 @@ pub async fn run_dav_pass(
         messages: 0,
         known: 0,
     });
+    let pair = Pair {
+        s: &s,
+        d: &d,
+        dst_homes: &dst_homes,
+        wanted: kinds,
+        opts,
+    };
     for (kind, sc) in colls {
         if cancel.is_cancelled() {
             report.cancelled = true;
@@ -505,22 +512,7 @@ pub async fn run_dav_pass(
             src_href: sc.href.clone(),
             ..Default::default()
         };
-        let r = copy_one(
-            store,
-            id,
-            pass,
-            &s,
-            &d,
-            &dst_homes,
-            kind,
-            kinds,
-            &sc,
-            states.get(&sc.href),
-            opts,
-            events,
-            &mut cr,
-        )
-        .await;
+        let r = copy_one(rc, &pair, kind, &sc, states.get(&sc.href), &mut cr).await;
         if let Err(e) = r {
             tracing::warn!("{name}: {e}");
             cr.error = Some(e.to_string());
@@ -534,22 +526,31 @@ pub async fn run_dav_pass(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The two connected servers of a DAV pass and what the pass copies.
+struct Pair<'a> {
+    s: &'a DavClient,
+    d: &'a DavClient,
+    dst_homes: &'a passeur_dav::Homes,
+    wanted: &'a [ContentKind],
+    opts: &'a DavOptions,
+}
+
 async fn copy_one(
-    store: &Store,
-    id: MigrationId,
-    pass: u32,
-    s: &DavClient,
-    d: &DavClient,
-    dst_homes: &passeur_dav::Homes,
+    rc: &RunContext,
+    pair: &Pair<'_>,
     kind: ContentKind,
-    wanted: &[ContentKind],
     sc: &Collection,
     state: Option<&DavCollectionState>,
-    opts: &DavOptions,
-    events: &EventSink,
     cr: &mut DavCollectionReport,
 ) -> Result<(), EngineError> {
+    let (store, id, events) = (&rc.store, rc.migration, &rc.events);
+    let Pair {
+        s,
+        d,
+        dst_homes,
+        wanted,
+        opts,
+    } = *pair;
     let items = store.items_in_folder(id, kind, &sc.href).await?;
     let known = known_of(&items);
     let by_key: HashMap<&str, &Item> = items.iter().map(|i| (i.src_key.as_str(), i)).collect();
@@ -639,7 +640,7 @@ async fn copy_one(
     let result =
         dav_sink::copy_collection(s, sc, d, &dc, &known, &copy_opts, |e| evs.push(e)).await;
     // Record what was done even when the copy stopped half-way.
-    record(store, id, pass, kind, sc, &dc, &by_key, &evs, events, cr).await?;
+    record(rc, kind, sc, &dc, &by_key, &evs, cr).await?;
     let rep = result.map_err(|e| EngineError::dav(e.side, "copy a collection", e.source))?;
     cr.listed = rep.listed as u64;
     cr.unchanged = rep.unchanged as u64;
@@ -664,19 +665,16 @@ async fn copy_one(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn record(
-    store: &Store,
-    id: MigrationId,
-    pass: u32,
+    rc: &RunContext,
     kind: ContentKind,
     sc: &Collection,
     dc: &Collection,
     by_key: &HashMap<&str, &Item>,
     evs: &[ItemEvent],
-    events: &EventSink,
     cr: &mut DavCollectionReport,
 ) -> Result<(), EngineError> {
+    let (store, id, pass, events) = (&rc.store, rc.migration, rc.pass, &rc.events);
     let mut rows: Vec<Item> = Vec::new();
     let mut failures: Vec<Failure> = Vec::new();
     let mut notes: Vec<ItemNote> = Vec::new();

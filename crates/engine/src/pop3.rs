@@ -23,7 +23,6 @@ use passeur_store::{Item, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId, Protocol};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio_util::sync::CancellationToken;
 
 use crate::import_pst::internal_date_now;
 use crate::mail::{append_recorded, rematch_destination, settle};
@@ -160,19 +159,7 @@ pub async fn run_pop3_pass(
     let mut attempt = 0;
     let mut planned = false;
     loop {
-        match attempt_pass(
-            store,
-            id,
-            src,
-            dst,
-            opts,
-            events,
-            cancel,
-            &mut report,
-            &mut planned,
-        )
-        .await
-        {
+        match attempt_pass(rc, src, dst, opts, &mut report, &mut planned).await {
             Ok(()) => break,
             Err(e) if e.is_retryable() && attempt < opts.retries => {
                 attempt += 1;
@@ -307,18 +294,15 @@ async fn listing(c: &mut Pop3Client) -> Result<Vec<(u32, String, u64)>, EngineEr
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn attempt_pass(
-    store: &Store,
-    id: MigrationId,
+    rc: &RunContext,
     src: &MailAccount,
     dst: &MailAccount,
     opts: &Pop3Options,
-    events: &EventSink,
-    cancel: &CancellationToken,
     report: &mut Pop3Report,
     planned: &mut bool,
 ) -> Result<(), EngineError> {
+    let (store, id, events, cancel) = (&rc.store, rc.migration, &rc.events, &rc.cancel);
     let mut s = connect_pop3(src, opts.no_pipelining).await?;
     let messages = listing(&mut s).await?;
     let mut d = dst.connect(Side::Destination).await?;

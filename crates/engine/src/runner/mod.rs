@@ -74,6 +74,14 @@ pub struct Control {
     pub cancel: CancellationToken,
 }
 
+/// What a purge was asked to do: from which pass, for real or not, with the destination's
+/// password.
+struct PurgeAsk {
+    from_pass: u32,
+    dry_run: bool,
+    destination_password: Secret,
+}
+
 /// The passwords of one run (each side's, or its admin's under delegation).
 #[derive(Default)]
 pub struct Secrets {
@@ -498,7 +506,14 @@ impl Runner {
         }
         let held = self.hold(id, &cancel).await?;
         let result = self
-            .run_held(id, &row, &spec, secrets, opts, &held, events, cancel)
+            .run_held(
+                &row,
+                &spec,
+                secrets,
+                opts,
+                &held,
+                Control { events, cancel },
+            )
             .await;
         let lost = held.lost.load(Ordering::SeqCst);
         held.release().await;
@@ -512,18 +527,16 @@ impl Runner {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_held(
         &self,
-        id: MigrationId,
         row: &MigrationRow,
         spec: &MigrationSpec,
         secrets: &Secrets,
         opts: &RunOptions,
         held: &Held,
-        events: EventSink,
-        cancel: CancellationToken,
+        control: Control,
     ) -> Result<PassOutcome, EngineError> {
+        let (id, Control { events, cancel }) = (row.id, control);
         let store = held.store.fenced(&held.lease);
         store.set_status(id, Status::Running, None).await?;
         let pass = store.begin_pass(id).await?;
@@ -610,12 +623,13 @@ impl Runner {
         let result = self
             .purge_held(
                 &fenced,
-                id,
                 &row,
                 &spec,
-                from_pass,
-                dry_run,
-                destination_password,
+                PurgeAsk {
+                    from_pass,
+                    dry_run,
+                    destination_password,
+                },
                 opts,
                 &control,
             )
@@ -658,19 +672,21 @@ impl Runner {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn purge_held(
         &self,
         store: &Store,
-        id: MigrationId,
         row: &MigrationRow,
         spec: &MigrationSpec,
-        from_pass: u32,
-        dry_run: bool,
-        destination_password: Secret,
+        ask: PurgeAsk,
         opts: &RunOptions,
         control: &Control,
     ) -> Result<PurgeOutcome, EngineError> {
+        let id = row.id;
+        let PurgeAsk {
+            from_pass,
+            dry_run,
+            destination_password,
+        } = ask;
         let insecure = opts.destination_insecure_tls;
         let mut out = PurgeOutcome {
             from_pass,

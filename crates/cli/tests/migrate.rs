@@ -583,6 +583,60 @@ fn a_connection_cut_mid_transfer_is_retried_and_the_copy_is_exact() {
     assert_same(dst_snap.get("INBOX"), src_snap.get("INBOX"), "INBOX");
 }
 
+/// The copy pipeline records a batch's rows pending while the batch before it is being
+/// appended, and confirms that one later. A reply lost after the third batch landed leaves
+/// the third batch unconfirmed and the fourth recorded but never sent: the retry must find
+/// the third on the destination and send the fourth once.
+#[test]
+fn a_lost_append_reply_while_the_next_batch_is_recorded_leaves_no_duplicate() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rt = rt();
+    let msgs: Vec<Msg> = (0..600)
+        .map(|i| {
+            msg(
+                "INBOX",
+                simple(i, Some(&format!("<lost{i}@x>"))),
+                &[],
+                "01-Jan-2024 00:00:00 +0000",
+            )
+        })
+        .collect();
+    let src_snap = rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(&mut c, &msgs).await;
+        snapshot(&mut c).await
+    });
+    let proxy = CutProxy::start(&dst.imap_addr()).unwrap();
+    // Batches of 100 messages, one MULTIAPPEND each: the third one's OK never arrives.
+    proxy.cut_on_reply(b"[APPENDUID", 3);
+    let state = tempfile::tempdir().unwrap();
+    let args = [
+        "migrate",
+        "--from",
+        &url(&src, "user1"),
+        "--to",
+        &format!("imap://user1@127.0.0.1:{}", proxy.port()),
+        "--no-progress",
+    ];
+    let out = passeur(state.path(), &args, "pass1", "pass1");
+    assert_eq!(proxy.cuts(), 1, "the proxy did not cut: {}", text(&out));
+    assert!(out.status.success(), "{}", text(&out));
+    let dst_snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(
+        dst_snap.get("INBOX"),
+        src_snap.get("INBOX"),
+        "INBOX after the lost reply",
+    );
+    let again = passeur(state.path(), &args, "pass1", "pass1");
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains("total: 0 copied"),
+        "the re-run copied again: {}",
+        text(&again)
+    );
+}
+
 #[test]
 fn a_message_the_destination_refuses_is_reported_and_the_rest_goes_on() {
     let src = Dovecot::start(DovecotOptions::default()).unwrap();

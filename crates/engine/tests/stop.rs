@@ -447,3 +447,57 @@ async fn an_import_stopped_while_it_waits_to_reconnect_returns_at_once_and_a_rer
         .unwrap();
     assert!(v.ok(), "{v:?}");
 }
+
+#[tokio::test]
+async fn a_mail_pass_stopped_while_planning_creates_no_folder_and_a_rerun_copies_everything() {
+    let dc = dovecot();
+    let tmp = tempfile::tempdir().unwrap();
+    let runner = Runner::new(Store::open(&tmp.path().join("state.db")).await.unwrap());
+    let spec = MigrationSpec::Accounts(AccountSpec {
+        mail: MailOptions::default(),
+        from_admin: None,
+        to_admin: None,
+        with_mail: true,
+        dav: None,
+        pop3_folder: None,
+    });
+    let src = format!("imap://user1@{}:{}", dc.host, dc.imap_port);
+    let dst = format!("imap://user2@{}:{}", dc.host, dc.imap_port);
+    let (id, _) = runner.create(&src, &dst, &spec, true).await.unwrap();
+
+    // Stopped before the planning loop reads its first folder: it must not go on creating the
+    // destination folders one after the other.
+    let (events, _stream) = passeur_engine::events::channel();
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let o = runner
+        .run_pass(
+            id,
+            &passwords(),
+            &RunOptions::default(),
+            Control { events, cancel },
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Outcome::Stopped, "{o:?}");
+    assert_eq!(o.counters.copied, 0);
+    let snap = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user2", "pass2").unwrap();
+    let created: Vec<&String> = snap
+        .folders
+        .keys()
+        .filter(|f| f.starts_with("Folder"))
+        .collect();
+    assert!(
+        created.is_empty(),
+        "folders created after the stop: {created:?}"
+    );
+    assert_eq!(snap.messages(), 2);
+
+    let o = runner
+        .run_pass(id, &passwords(), &RunOptions::default(), Control::default())
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Outcome::Done, "{o:?}");
+    assert_eq!(o.counters.copied, (FOLDERS * PER_FOLDER) as u64);
+    assert_eq!(destination_messages(&dc), FOLDERS * PER_FOLDER + 2);
+}

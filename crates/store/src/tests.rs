@@ -311,6 +311,71 @@ on_both!(dav_collections_and_etags_round_trip_and_persist, |db| {
     assert_eq!(store.count_items(id).await.unwrap(), (1, 321));
 });
 
+on_both!(
+    a_batch_write_confirms_drops_records_failures_and_adds_pending_in_one,
+    |db| {
+        let store = db.open().await;
+        let id = new_migration(&store).await;
+        store.begin_pass(id).await.unwrap();
+        store
+            .insert_pending(id, &[mail("INBOX", 1, 1), mail("INBOX", 2, 1)])
+            .await
+            .unwrap();
+        // What the destination did with 1 and 2 (took 1, refused 2), written with the rows of
+        // the next batch (3, 4) and a confirmed row the batch must not turn back to pending.
+        store.complete(id, &[done("7/1", 41)]).await.unwrap();
+        let mut confirmed_again = mail("INBOX", 1, 1);
+        confirmed_again.fingerprint = "other".into();
+        let refused = Failure {
+            pass: 1,
+            kind: ContentKind::Mail,
+            folder: "INBOX".into(),
+            src_key: "7/2".into(),
+            size: Some(100),
+            reason: "destination refused it".into(),
+        };
+        store
+            .record_batch(
+                id,
+                &BatchWrite {
+                    done: &[done("7/1", 42)],
+                    dropped: &[ItemKey {
+                        kind: ContentKind::Mail,
+                        src_folder: "INBOX",
+                        src_key: "7/2",
+                    }],
+                    failures: std::slice::from_ref(&refused),
+                    pending: &[mail("INBOX", 3, 1), mail("INBOX", 4, 1), confirmed_again],
+                },
+            )
+            .await
+            .unwrap();
+        let items = store
+            .items_in_folder(id, ContentKind::Mail, "INBOX")
+            .await
+            .unwrap();
+        let keys: Vec<(&str, bool, Option<u32>)> = items
+            .iter()
+            .map(|i| (i.src_key.as_str(), i.pending, i.dst_uid))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("7/1", false, Some(42)),
+                ("7/3", true, None),
+                ("7/4", true, None)
+            ]
+        );
+        assert_eq!(items[0].fingerprint, "fp1");
+        assert_eq!(store.failures(id, Some(1)).await.unwrap(), vec![refused]);
+        // Nothing to write: no transaction, no error.
+        store
+            .record_batch(id, &BatchWrite::default())
+            .await
+            .unwrap();
+    }
+);
+
 on_both!(insert_pending_never_overwrites_a_confirmed_row, |db| {
     let store = db.open().await;
     let id = new_migration(&store).await;

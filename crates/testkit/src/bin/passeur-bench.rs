@@ -462,6 +462,11 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
         .map_err(|e| format!("cannot resolve {}: {e}", base.display()))?;
     // One more user for the bare APPEND loop (the destination's own limit).
     let users = 3 + args.tools.len() as u32 * args.runs;
+    // PASSEUR_BENCH_HOLD=FILE: after the setup, keep the servers up for runs by hand (profiling)
+    // into users above the harness's own, until FILE is removed.
+    let hold = std::env::var_os("PASSEUR_BENCH_HOLD").map(PathBuf::from);
+    let spare = if hold.is_some() { 20 } else { 0 };
+    let (users, spare_from) = (users + spare, users + 1);
     // No COMPRESS=DEFLATE by default: on loopback it only burns CPU (mbsync uses it when
     // offered, 13x its CPU time), and the baseline figures were taken without it.
     let src = Dovecot::start_in(
@@ -550,6 +555,22 @@ fn bench_corpus(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), Stri
     } else {
         None
     };
+    if let Some(hold) = &hold {
+        let note = format!(
+            "source 127.0.0.1:{} user1/pass1\ndestination 127.0.0.1:{} users user{spare_from}..user{} (password passN)\n",
+            src.imap_port,
+            dst.imap_port,
+            users - 1
+        );
+        fs::write(hold, &note).map_err(|e| format!("cannot write {}: {e}", hold.display()))?;
+        println!(
+            "   holding the servers until {} is removed:\n{note}",
+            hold.display()
+        );
+        while hold.exists() {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
     let ctx = Ctx {
         src: &src,
         dst: &dst,

@@ -583,12 +583,11 @@ fn a_connection_cut_mid_transfer_is_retried_and_the_copy_is_exact() {
     assert_same(dst_snap.get("INBOX"), src_snap.get("INBOX"), "INBOX");
 }
 
-/// The copy pipeline records a batch's rows pending while the batch before it is being
-/// appended, and confirms that one later. A reply lost after the third batch landed leaves
-/// the third batch unconfirmed and the fourth recorded but never sent: the retry must find
-/// the third on the destination and send the fourth once.
+/// The copy pipeline fetches the next batch while one is being appended. A reply lost after
+/// the third batch landed leaves the third batch pending in the item map, with the fourth
+/// already fetched: the retry must find the third on the destination and send the fourth once.
 #[test]
-fn a_lost_append_reply_while_the_next_batch_is_recorded_leaves_no_duplicate() {
+fn a_lost_append_reply_mid_pipeline_leaves_no_duplicate() {
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
     let rt = rt();

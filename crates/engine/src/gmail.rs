@@ -45,7 +45,8 @@ use crate::folders::layout;
 use crate::folders::{self, FolderPlan, FolderRules, Layout};
 use crate::mail::AppendTally;
 use crate::mail::{
-    FolderReport, PassReport, append_recorded, batches, create_folder, rematch_destination, settle,
+    FolderReport, Ledger, PassReport, append_recorded, batches, create_folder, rematch_destination,
+    settle,
 };
 use crate::message::parse_internal_date;
 use crate::message::{fingerprint, message_id, normalise_flags};
@@ -799,18 +800,13 @@ async fn download(
             g.2.push(msg);
         }
         for (folder, (display, items, msgs)) in groups {
-            let tally = append_recorded(
-                &rc.store,
-                rc.migration,
-                rc.pass,
-                &rc.events,
-                &mut d,
-                &folder,
-                &display,
-                &items,
-                msgs,
-            )
-            .await?;
+            let ledger = Ledger {
+                store: &rc.store,
+                id: rc.migration,
+                pass: rc.pass,
+                events: &rc.events,
+            };
+            let tally = append_recorded(ledger, &mut d, &folder, &display, &items, msgs).await?;
             let t = out.entry(folder).or_default();
             t.copied += tally.copied;
             t.bytes += tally.bytes;

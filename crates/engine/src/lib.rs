@@ -35,8 +35,6 @@ pub mod folders;
 mod gmail;
 mod import_dav;
 mod import_pst;
-// Being split into a module on another branch; its items get their docs there.
-#[allow(missing_docs)]
 mod mail;
 mod message;
 mod pop3;

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::import_pst::internal_date_now;
-use crate::mail::{append_recorded, rematch_destination, settle};
+use crate::mail::{Ledger, append_recorded, rematch_destination, settle};
 use crate::message::parse_internal_date;
 use crate::message::{fingerprint, message_id};
 use crate::verify::{FolderCheck, Seen, VerifyReport, compare, read_folder};
@@ -438,18 +438,13 @@ async fn attempt_pass(
             if msgs.is_empty() {
                 continue;
             }
-            let tally = append_recorded(
+            let ledger = Ledger {
                 store,
                 id,
-                report.pass,
+                pass: report.pass,
                 events,
-                &mut d,
-                folder,
-                POP3_FOLDER,
-                &items,
-                msgs,
-            )
-            .await?;
+            };
+            let tally = append_recorded(ledger, &mut d, folder, POP3_FOLDER, &items, msgs).await?;
             report.copied += tally.copied;
             report.bytes += tally.bytes;
             report.failed += tally.failed;

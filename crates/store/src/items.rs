@@ -7,8 +7,8 @@ use passeur_types::{ContentKind, MigrationId};
 use crate::row::RowExt;
 use crate::runs::parse_kind;
 use crate::types::{
-    BatchWrite, Completion, FAILURE_TEXT_MAX, Failure, Item, ItemKey, ItemNote, MailFolderSummary,
-    Rekey, Result, excerpt, now, opt_u32,
+    Completion, FAILURE_TEXT_MAX, Failure, Item, ItemKey, ItemNote, MailFolderSummary, Rekey,
+    Result, excerpt, now, opt_u32,
 };
 use crate::{Backend, Store, with_pool, write_tx};
 
@@ -68,18 +68,6 @@ const INSERT_PENDING: &str = "INSERT INTO items (migration_id, kind, src_folder,
         dst_key = excluded.dst_key, pass = excluded.pass, size = excluded.size,
         flags = excluded.flags, etag = excluded.etag, pending = excluded.pending
      WHERE items.pending";
-
-/// Confirms an item: its destination key, `pending` cleared.
-const COMPLETE_ITEM: &str = "UPDATE items SET pending = FALSE, dst_uidvalidity = $1, dst_uid = $2,
-        dst_key = $3
-     WHERE migration_id = $4 AND kind = $5 AND src_folder = $6 AND src_key = $7";
-
-const DELETE_ITEM: &str = "DELETE FROM items
-     WHERE migration_id = $1 AND kind = $2 AND src_folder = $3 AND src_key = $4";
-
-const INSERT_FAILURE: &str = "INSERT INTO failures (migration_id, pass, kind, folder, src_key,
-        size, reason, at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 impl Store {
     /// Every item of one source folder (any UIDVALIDITY), pending ones included.
@@ -305,90 +293,20 @@ impl Store {
         }
         write_tx!(self, id, |tx| {
             for c in done {
-                sqlx::query(COMPLETE_ITEM)
-                    .bind(c.dst_uidvalidity.map(i64::from))
-                    .bind(c.dst_uid.map(i64::from))
-                    .bind(c.dst_key)
-                    .bind(id.to_string())
-                    .bind(c.kind.as_str())
-                    .bind(c.src_folder)
-                    .bind(c.src_key)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        });
-        Ok(())
-    }
-
-    /// One durable write for a copy pipeline: what an appended batch came to (`done`
-    /// confirmed, `dropped` removed, `failures` recorded) and the rows of the next batch,
-    /// recorded pending before that batch is sent, in one transaction — one commit (one WAL
-    /// sync on SQLite) per batch instead of two. `pending` follows [`Store::insert_pending`]'s
-    /// rule: a confirmed row with the same key is left as it is.
-    pub async fn record_batch(&self, id: MigrationId, batch: &BatchWrite<'_>) -> Result<()> {
-        if batch.done.is_empty()
-            && batch.dropped.is_empty()
-            && batch.failures.is_empty()
-            && batch.pending.is_empty()
-        {
-            return Ok(());
-        }
-        let mid = id.to_string();
-        write_tx!(self, id, |tx| {
-            for c in batch.done {
-                sqlx::query(COMPLETE_ITEM)
-                    .bind(c.dst_uidvalidity.map(i64::from))
-                    .bind(c.dst_uid.map(i64::from))
-                    .bind(c.dst_key)
-                    .bind(&mid)
-                    .bind(c.kind.as_str())
-                    .bind(c.src_folder)
-                    .bind(c.src_key)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for k in batch.dropped {
-                sqlx::query(DELETE_ITEM)
-                    .bind(&mid)
-                    .bind(k.kind.as_str())
-                    .bind(k.src_folder)
-                    .bind(k.src_key)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for f in batch.failures {
-                sqlx::query(INSERT_FAILURE)
-                    .bind(&mid)
-                    .bind(i64::from(f.pass))
-                    .bind(f.kind.as_str())
-                    .bind(excerpt(&f.folder, FAILURE_TEXT_MAX).as_ref())
-                    .bind(excerpt(&f.src_key, FAILURE_TEXT_MAX).as_ref())
-                    .bind(f.size.map(|s| s as i64))
-                    .bind(excerpt(&f.reason, FAILURE_TEXT_MAX).as_ref())
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for it in batch.pending {
-                sqlx::query(INSERT_PENDING)
-                    .bind(&mid)
-                    .bind(it.kind.as_str())
-                    .bind(&it.src_folder)
-                    .bind(&it.src_key)
-                    .bind(it.src_uidvalidity.map(i64::from))
-                    .bind(it.src_uid.map(i64::from))
-                    .bind(&it.fingerprint)
-                    .bind(&it.dst_folder)
-                    .bind(it.dst_uidvalidity.map(i64::from))
-                    .bind(it.dst_uid.map(i64::from))
-                    .bind(&it.dst_key)
-                    .bind(i64::from(it.pass))
-                    .bind(it.size as i64)
-                    .bind(&it.flags)
-                    .bind(&it.etag)
-                    .bind(it.pending)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE items SET pending = FALSE, dst_uidvalidity = $1, dst_uid = $2,
+                        dst_key = $3
+                     WHERE migration_id = $4 AND kind = $5 AND src_folder = $6 AND src_key = $7",
+                )
+                .bind(c.dst_uidvalidity.map(i64::from))
+                .bind(c.dst_uid.map(i64::from))
+                .bind(c.dst_key)
+                .bind(id.to_string())
+                .bind(c.kind.as_str())
+                .bind(c.src_folder)
+                .bind(c.src_key)
+                .execute(&mut *tx)
+                .await?;
             }
         });
         Ok(())
@@ -459,13 +377,16 @@ impl Store {
         }
         write_tx!(self, id, |tx| {
             for k in keys {
-                sqlx::query(DELETE_ITEM)
-                    .bind(id.to_string())
-                    .bind(k.kind.as_str())
-                    .bind(k.src_folder)
-                    .bind(k.src_key)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "DELETE FROM items
+                     WHERE migration_id = $1 AND kind = $2 AND src_folder = $3 AND src_key = $4",
+                )
+                .bind(id.to_string())
+                .bind(k.kind.as_str())
+                .bind(k.src_folder)
+                .bind(k.src_key)
+                .execute(&mut *tx)
+                .await?;
             }
         });
         Ok(())
@@ -534,17 +455,21 @@ impl Store {
         }
         write_tx!(self, id, |tx| {
             for f in failures {
-                sqlx::query(INSERT_FAILURE)
-                    .bind(id.to_string())
-                    .bind(i64::from(f.pass))
-                    .bind(f.kind.as_str())
-                    .bind(excerpt(&f.folder, FAILURE_TEXT_MAX).as_ref())
-                    .bind(excerpt(&f.src_key, FAILURE_TEXT_MAX).as_ref())
-                    .bind(f.size.map(|s| s as i64))
-                    .bind(excerpt(&f.reason, FAILURE_TEXT_MAX).as_ref())
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO failures (migration_id, pass, kind, folder, src_key, size,
+                        reason, at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(id.to_string())
+                .bind(i64::from(f.pass))
+                .bind(f.kind.as_str())
+                .bind(excerpt(&f.folder, FAILURE_TEXT_MAX).as_ref())
+                .bind(excerpt(&f.src_key, FAILURE_TEXT_MAX).as_ref())
+                .bind(f.size.map(|s| s as i64))
+                .bind(excerpt(&f.reason, FAILURE_TEXT_MAX).as_ref())
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
             }
         });
         Ok(())

@@ -73,9 +73,9 @@ pub use lease::Lease;
 pub use oauth_signins::OAuthSignin;
 pub use projects::{NewProject, NewSession, Project, Session};
 pub use types::{
-    BatchWrite, Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item,
-    ItemKey, ItemNote, MailFolderSummary, MigrationRow, PassCounters, PassRow, PassStatus, Rekey,
-    Result, StoreError,
+    Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,
+    ItemNote, MailFolderSummary, MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result,
+    StoreError,
 };
 pub use uploads::Upload;
 

@@ -364,19 +364,6 @@ pub struct Completion<'a> {
     pub dst_key: Option<&'a str>,
 }
 
-/// What [`Store::record_batch`](crate::Store::record_batch) writes in one transaction.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BatchWrite<'a> {
-    /// Items the destination took, confirmed.
-    pub done: &'a [Completion<'a>],
-    /// Pending items the destination refused, removed from the map.
-    pub dropped: &'a [ItemKey<'a>],
-    /// Why they were refused.
-    pub failures: &'a [Failure],
-    /// The next batch's items, recorded pending before it is sent.
-    pub pending: &'a [Item],
-}
-
 /// A new source key for a mail item.
 #[derive(Debug, Clone, Copy)]
 pub struct Rekey<'a> {

@@ -11,7 +11,7 @@ use passeur_types::{ContentKind, MigrationId};
 
 use super::{Ctx, FolderRun, Work, backoff, destination_path};
 use crate::folders::Layout;
-use crate::mail::{append_recorded, rematch_destination, settle};
+use crate::mail::{Ledger, append_recorded, rematch_destination, settle};
 use crate::message::{fingerprint, message_id};
 use crate::{EngineError, Event, MailAccount, Side};
 
@@ -237,10 +237,13 @@ async fn append_mail(
             body: m.mime.clone(),
         })
         .collect();
-    let tally = append_recorded(
-        ctx.store, ctx.id, ctx.pass, ctx.events, d, wire, &w.path, &items, msgs,
-    )
-    .await?;
+    let ledger = Ledger {
+        store: ctx.store,
+        id: ctx.id,
+        pass: ctx.pass,
+        events: ctx.events,
+    };
+    let tally = append_recorded(ledger, d, wire, &w.path, &items, msgs).await?;
     batch.clear();
     run.report.copied += tally.copied;
     run.report.bytes += tally.bytes;

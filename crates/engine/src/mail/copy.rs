@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use passeur_imap::{AppendMessage, AppendOutcome, Client, MailboxStatus, MessageMeta};
-use passeur_store::{BatchWrite, Completion, Item, ItemKey, Store};
+use passeur_store::{Completion, Item, Store};
 use passeur_types::{ContentKind, MigrationId};
 use tokio::sync::mpsc;
 
@@ -48,22 +48,34 @@ pub(crate) struct AppendTally {
     pub failed: u64,
 }
 
+/// Where the outcome of a batch is recorded: the migration's item map for this pass, and the
+/// progress events.
+#[derive(Clone, Copy)]
+pub(crate) struct Ledger<'a> {
+    pub store: &'a Store,
+    pub id: MigrationId,
+    pub pass: u32,
+    pub events: &'a EventSink,
+}
+
 /// Appends one batch the exactly-once way: the items are recorded as pending first, then the
 /// messages are appended, then the ones the destination took are confirmed with their new UID
 /// and the refused ones are dropped from the map and recorded as failures. `items` and `msgs`
 /// go in the same order.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn append_recorded(
-    store: &Store,
-    id: MigrationId,
-    pass: u32,
-    events: &EventSink,
+    ledger: Ledger<'_>,
     d: &mut Client,
     dst_folder: &str,
     display: &str,
     items: &[Item],
     msgs: Vec<AppendMessage>,
 ) -> Result<AppendTally, EngineError> {
+    let Ledger {
+        store,
+        id,
+        pass,
+        events,
+    } = ledger;
     store.insert_pending(id, items).await?;
     let outcome = d
         .append_batch(dst_folder, &msgs)
@@ -84,87 +96,58 @@ pub(super) async fn record_appended(
     items: &[Item],
     outcome: AppendOutcome,
 ) -> Result<AppendTally, EngineError> {
-    let r = Appended::new(pass, events, display, items, &outcome);
-    store.complete(id, &r.done).await?;
-    store.delete_items(id, &r.dropped).await?;
-    store.record_failures(id, &r.failures).await?;
-    r.copied(events, display);
-    Ok(r.tally)
-}
-
-/// What the destination did with a batch of pending items, as writes to the map.
-struct Appended<'a> {
-    done: Vec<Completion<'a>>,
-    dropped: Vec<ItemKey<'a>>,
-    failures: Vec<passeur_store::Failure>,
-    tally: AppendTally,
-}
-
-impl<'a> Appended<'a> {
-    /// Sorts `items` by `outcome` (in the same order); sends an event for each refused one.
-    fn new(
-        pass: u32,
-        events: &EventSink,
-        display: &str,
-        items: &'a [Item],
-        outcome: &AppendOutcome,
-    ) -> Self {
-        let mut r = Appended {
-            done: Vec::with_capacity(items.len()),
-            dropped: Vec::new(),
-            failures: Vec::new(),
-            tally: AppendTally::default(),
-        };
-        for (item, result) in items.iter().zip(&outcome.results) {
-            match result {
-                Ok(uid) => {
-                    r.done.push(Completion {
-                        kind: item.kind,
-                        src_folder: &item.src_folder,
-                        src_key: &item.src_key,
-                        dst_uidvalidity: outcome.uidvalidity,
-                        dst_uid: *uid,
-                        dst_key: None,
-                    });
-                    r.tally.bytes += item.size;
-                }
-                Err(e) => {
-                    let reason = match &e.code {
-                        Some(code) => format!("destination refused it [{code}]: {}", e.text),
-                        None => format!("destination refused it: {}", e.text),
-                    };
-                    events.send(Event::ItemFailed {
-                        folder: display.to_owned(),
-                        uid: item
-                            .src_uid
-                            .unwrap_or_else(|| item.src_key.parse().unwrap_or(0)),
-                        reason: reason.clone(),
-                    });
-                    r.failures.push(passeur_store::Failure {
-                        pass,
-                        kind: item.kind,
-                        folder: display.to_owned(),
-                        src_key: item.src_key.clone(),
-                        size: Some(item.size),
-                        reason,
-                    });
-                    r.dropped.push(item.key());
-                }
+    let mut completions = Vec::new();
+    let mut failures = Vec::new();
+    let mut dropped = Vec::new();
+    let mut tally = AppendTally::default();
+    for (item, result) in items.iter().zip(&outcome.results) {
+        match result {
+            Ok(uid) => {
+                completions.push(Completion {
+                    kind: item.kind,
+                    src_folder: &item.src_folder,
+                    src_key: &item.src_key,
+                    dst_uidvalidity: outcome.uidvalidity,
+                    dst_uid: *uid,
+                    dst_key: None,
+                });
+                tally.bytes += item.size;
+            }
+            Err(e) => {
+                let reason = match &e.code {
+                    Some(code) => format!("destination refused it [{code}]: {}", e.text),
+                    None => format!("destination refused it: {}", e.text),
+                };
+                events.send(Event::ItemFailed {
+                    folder: display.to_owned(),
+                    uid: item
+                        .src_uid
+                        .unwrap_or_else(|| item.src_key.parse().unwrap_or(0)),
+                    reason: reason.clone(),
+                });
+                failures.push(passeur_store::Failure {
+                    pass,
+                    kind: item.kind,
+                    folder: display.to_owned(),
+                    src_key: item.src_key.clone(),
+                    size: Some(item.size),
+                    reason,
+                });
+                dropped.push(item.key());
             }
         }
-        r.tally.copied = r.done.len() as u64;
-        r.tally.failed = r.failures.len() as u64;
-        r
     }
-
-    /// Once recorded: the progress event.
-    fn copied(&self, events: &EventSink, display: &str) {
-        events.send(Event::Copied {
-            folder: display.to_owned(),
-            messages: self.tally.copied,
-            bytes: self.tally.bytes,
-        });
-    }
+    store.complete(id, &completions).await?;
+    store.delete_items(id, &dropped).await?;
+    store.record_failures(id, &failures).await?;
+    tally.copied = completions.len() as u64;
+    tally.failed = failures.len() as u64;
+    events.send(Event::Copied {
+        folder: display.to_owned(),
+        messages: tally.copied,
+        bytes: tally.bytes,
+    });
+    Ok(tally)
 }
 
 pub(super) async fn copy_missing(
@@ -294,37 +277,21 @@ pub(super) async fn copy_missing(
 
     // `move`: when the append side fails, its receiver must be dropped at once, so that the
     // fetch side (waiting to send, or for budget held by a queued batch) wakes up and stops.
-    // The map entries of a fetched batch, with the batch.
-    let prepare = |(msgs, permit): Batch| {
-        let items: Vec<Item> = msgs
-            .iter()
-            .map(|(m, body)| {
-                let mid = message_id(body);
-                pending_item(ctx, plan, st, m, mid.as_deref(), body.len() as u64)
-            })
-            .collect();
-        (msgs, permit, items)
-    };
-    // One store commit per batch, made while the previous batch is being appended: it
-    // confirms the batch before that (a completion may wait: a crash leaves it pending, and
-    // the reconciliation finds it on the destination) and records the next batch's rows
-    // pending, durable before that batch is sent.
-    // `move`: when the append side fails, its receiver must be dropped at once, so that the
-    // fetch side (waiting to send, or for budget held by a queued batch) wakes up and stops.
     let append = async move {
-        let mut tally = AppendTally::default();
-        let mut add = |t: AppendTally| {
-            tally.copied += t.copied;
-            tally.bytes += t.bytes;
-            tally.failed += t.failed;
-        };
-        let mut cur = next_batch(&mut rx).await.map(prepare);
-        if let Some((_, _, items)) = &cur {
-            ctx.store.insert_pending(ctx.id, items).await?;
-        }
-        // The batch appended last and what the destination did with it, not recorded yet.
-        let mut prev: Option<(Vec<Item>, AppendOutcome)> = None;
-        while let Some((msgs, permit, items)) = cur.take() {
+        let mut copied = 0u64;
+        let mut bytes = 0u64;
+        let mut failed = 0u64;
+        while let Some((msgs, permit)) = rx.recv().await {
+            if msgs.is_empty() {
+                continue;
+            }
+            let items: Vec<Item> = msgs
+                .iter()
+                .map(|(m, body)| {
+                    let mid = message_id(body);
+                    pending_item(ctx, plan, st, m, mid.as_deref(), body.len() as u64)
+                })
+                .collect();
             let to_append: Vec<AppendMessage> = msgs
                 .iter()
                 .map(|(m, body)| AppendMessage {
@@ -333,57 +300,21 @@ pub(super) async fn copy_missing(
                     body: body.clone(),
                 })
                 .collect();
-            // The batch's bodies and budget are let go as soon as it is appended: the fetch
-            // side may be waiting for that budget to fetch the batch `write` waits for.
-            let d = &mut *dd;
-            let send = async move {
-                let sent = d.append_batch(&plan.dst, &to_append).await;
-                drop(to_append);
-                drop(msgs);
-                drop(permit);
-                sent.map_err(dst_err("append messages"))
+            let ledger = Ledger {
+                store: &ctx.store,
+                id: ctx.id,
+                pass: ctx.pass,
+                events: &ctx.events,
             };
-            let write = async {
-                let next = next_batch(&mut rx).await.map(prepare);
-                let done = prev.as_ref().map(|(items, outcome)| {
-                    Appended::new(ctx.pass, &ctx.events, &plan.display, items, outcome)
-                });
-                let pending = next
-                    .as_ref()
-                    .map_or(&[][..], |(_, _, items)| items.as_slice());
-                let write = BatchWrite {
-                    done: done.as_ref().map_or(&[][..], |d| d.done.as_slice()),
-                    dropped: done.as_ref().map_or(&[][..], |d| d.dropped.as_slice()),
-                    failures: done.as_ref().map_or(&[][..], |d| d.failures.as_slice()),
-                    pending,
-                };
-                ctx.store.record_batch(ctx.id, &write).await?;
-                let recorded = done.map(|d| {
-                    d.copied(&ctx.events, &plan.display);
-                    d.tally
-                });
-                Ok::<_, EngineError>((next, recorded))
-            };
-            let (outcome, (next, recorded)) = tokio::try_join!(send, write)?;
-            if let Some(t) = recorded {
-                add(t);
-            }
-            prev = Some((items, outcome));
-            cur = next;
+            let tally =
+                append_recorded(ledger, dd, &plan.dst, &plan.display, &items, to_append).await?;
+            copied += tally.copied;
+            bytes += tally.bytes;
+            failed += tally.failed;
+            drop(msgs);
+            drop(permit);
         }
-        if let Some((items, outcome)) = prev {
-            add(record_appended(
-                &ctx.store,
-                ctx.id,
-                ctx.pass,
-                &ctx.events,
-                &plan.display,
-                &items,
-                outcome,
-            )
-            .await?);
-        }
-        Ok::<(u64, u64, u64), EngineError>((tally.copied, tally.bytes, tally.failed))
+        Ok::<(u64, u64, u64), EngineError>((copied, bytes, failed))
     };
 
     let (fetched, appended) = tokio::join!(fetch, append);
@@ -397,16 +328,6 @@ pub(super) async fn copy_missing(
         stream_large(ctx, s, d, plan, st, &large, report).await?;
     }
     Ok(())
-}
-
-/// The next batch with messages in it, or none once the fetch side is done.
-async fn next_batch(rx: &mut mpsc::Receiver<Batch>) -> Option<Batch> {
-    loop {
-        let batch = rx.recv().await?;
-        if !batch.0.is_empty() {
-            return Some(batch);
-        }
-    }
 }
 
 /// Why a message's metadata cannot be used to append it, if it cannot.

@@ -33,7 +33,7 @@ mod reconcile;
 mod scan;
 mod stream;
 
-pub(crate) use copy::{AppendTally, append_recorded, batches};
+pub(crate) use copy::{AppendTally, Ledger, append_recorded, batches};
 use parts::Split;
 pub use plan::run_mail_pass;
 pub(crate) use plan::{Created, create_folder};
@@ -46,13 +46,19 @@ pub struct FolderReport {
     pub folder: String,
     /// Destination wire name.
     pub dst: String,
+    /// Messages in the source folder when the pass listed it.
     pub source_messages: u64,
     /// Messages found missing on the destination at the start of the pass.
     pub to_copy: u64,
+    /// Their size in bytes, as the source declared it.
     pub to_copy_bytes: u64,
+    /// Messages appended in this pass (each recorded in the item map).
     pub copied: u64,
+    /// Bytes appended in this pass.
     pub bytes: u64,
+    /// Messages already there whose flags or keywords were brought up to date.
     pub flags_updated: u64,
+    /// Messages that could not be copied; each has a failure record with its reason.
     pub failed: u64,
     /// Skipped outright: nothing changed on the source since the last pass.
     pub unchanged: bool,
@@ -68,11 +74,16 @@ pub struct FolderReport {
 /// What a pass did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PassReport {
+    /// The pass's number (its sync point); 0 for a dry run.
     pub pass: u32,
+    /// One report per folder, in the order they finished.
     pub folders: Vec<FolderReport>,
+    /// The pass's totals, as recorded for the migration.
     #[serde(skip)]
     pub counters: PassCounters,
+    /// The pass was stopped before the end; what it copied stays recorded.
     pub cancelled: bool,
+    /// Nothing was written: the counts are what a pass would copy.
     pub dry_run: bool,
     /// What the user should know about the pass that is not an error: destination folders
     /// named differently from the mapping (a collision, a name the server refused).

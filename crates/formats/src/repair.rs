@@ -263,7 +263,8 @@ const VCARD_SINGLE: &[&str] = &[
 ///   takes for a second component start) is kept in `X-PASSEUR-PROFILE`;
 /// - bare commas in ORG (one organisation name, which vobject splits into a list it cannot
 ///   write back) are escaped;
-/// - a line without `:` is read as described at [`parse`].
+/// - a line without `:` becomes a property with an empty value when it is a bare name (`FN`),
+///   and is kept in `X-PASSEUR-UNPARSED` otherwise.
 ///
 /// `None` when nothing was found to change or the text is not one VCARD.
 pub fn repair_vcf(text: &str) -> Option<Repaired> {

@@ -226,6 +226,10 @@ struct RunArgs {
     /// Scan every folder, even those whose status says nothing changed.
     #[arg(long)]
     full: bool,
+    /// Go past a provider's documented daily transfer limit (its preset's), for an account
+    /// whose provider allows it more.
+    #[arg(long)]
+    ignore_daily_limits: bool,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,

@@ -21,10 +21,12 @@ use crate::{
 fn run_options(run: &RunArgs, src: &SourceAuth, dst: &DestAuth) -> Result<RunOptions> {
     Ok(RunOptions {
         dry_run: run.dry_run,
+        ignore_daily_limits: run.ignore_daily_limits,
         full: run.full,
         connections: run.connections,
         bytes_in_flight: run.max_mib_in_flight.map(|m| m.max(1) << 20),
         batch_messages: None,
+        batch_bytes: None,
         source_insecure_tls: run.insecure_tls || run.from_insecure_tls,
         destination_insecure_tls: run.insecure_tls || run.to_insecure_tls,
         from_admin: src.from_admin.clone(),

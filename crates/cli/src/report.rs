@@ -33,6 +33,9 @@ pub(crate) fn report_pass(o: PassOutcome, json: bool) -> Result<ExitCode> {
             dav_args::print_pass(d);
         }
     }
+    if let Some(s) = o.summary.as_ref().filter(|_| o.outcome == Outcome::Stopped) {
+        eprintln!("{s}");
+    }
     Ok(exit_code(o.outcome))
 }
 

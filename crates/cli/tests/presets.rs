@@ -148,3 +148,95 @@ fn a_providers_folder_names_and_connection_limit_are_used() {
     assert!(plain.contains_key("Sent Items"), "{plain:?}");
     assert!(!plain.contains_key("[Gmail]/Sent Mail"), "{plain:?}");
 }
+
+/// A provider's documented daily upload limit (here 1 MB a day at the destination): the pass
+/// stops at the first safe point past it, says when it may go on, exit 130 like any stop;
+/// a sync the same day copies nothing and says so again; what was copied is exact, and a
+/// sync told to go past the limit finishes the rest, each message once.
+#[test]
+fn a_providers_daily_limit_stops_the_pass_and_says_when_it_goes_on() {
+    const LIMITED: &str = r#"[
+      {"id": "test-limited", "name": "Test Limited", "domains": ["limited.test"],
+       "imap": {"host": "127.0.0.1", "port": 993, "security": "tls"},
+       "limits": {"daily_upload_mb": 1}}
+    ]"#;
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rt = rt();
+    // 40 messages of about 75 KB: 3 MB, three days' worth at this provider.
+    let big = |i: usize| {
+        let mut m = format!(
+            "From: a@example.org\r\nTo: b@example.net\r\nSubject: big {i}\r\nMessage-ID: <big{i}@x>\r\n\r\n"
+        );
+        for _ in 0..1_300 {
+            m.push_str(&format!(
+                "{i:04} line of a large message, long enough to weigh.....\r\n"
+            ));
+        }
+        m.into_bytes()
+    };
+    let msgs: Vec<Msg> = (0..40)
+        .map(|i| msg("INBOX", big(i), &[], "01-Jan-2024 00:00:00 +0000"))
+        .collect();
+    rt.block_on(async { fill(&mut login(&src, "user1").await, &msgs).await });
+    let before = rt.block_on(async { snapshot(&mut login(&src, "user1").await).await });
+    let dir = tempfile::tempdir().unwrap();
+    let presets = dir.path().join("presets.json");
+    std::fs::write(&presets, LIMITED).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    // The source by name (`localhost`), so that only the destination is at the provider.
+    let from = format!("imap://user1@localhost:{}", src.imap_port);
+    let to = url(&dst, "user1");
+
+    let out = with_presets(
+        state.path(),
+        &presets,
+        // The stop comes after what is in flight: 1 MiB of it here.
+        &[
+            "migrate",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--max-mib-in-flight",
+            "1",
+            "--no-progress",
+        ],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{t}");
+    assert!(
+        t.contains("stopped at Test Limited's documented daily upload limit (1 MB a day); what was copied stays, and a sync continues after "),
+        "{t}"
+    );
+    let first = copied(&out);
+    eprintln!("{first} of 40 copied before the stop");
+    // At least the limit, at most the limit plus what was in flight: not everything.
+    assert!((10..40).contains(&first), "{first} copied: {t}");
+    let id = migration_id(&out);
+    let landed = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_eq!(landed["INBOX"].len() as u64, first, "{t}");
+
+    // The same day, a sync stops before copying anything.
+    let out = with_presets(state.path(), &presets, &["sync", &id, "--no-progress"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{t}");
+    assert!(t.contains("daily upload limit"), "{t}");
+    assert_eq!(copied(&out), 0, "{t}");
+
+    // Told to go past it, a sync copies the rest, each message once.
+    let out = with_presets(
+        state.path(),
+        &presets,
+        &["sync", &id, "--ignore-daily-limits", "--no-progress"],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(copied(&out), 40 - first, "{t}");
+    let after = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(
+        after.get("INBOX"),
+        before.get("INBOX"),
+        "INBOX after the limit",
+    );
+}

@@ -807,7 +807,15 @@ impl Service {
             crate::uploads::remove_file(&p).await;
         }
         match result {
-            Ok(o) if o.outcome == passeur_engine::Outcome::Stopped => Outcome::Stopped,
+            Ok(o) if o.outcome == passeur_engine::Outcome::Stopped => {
+                // Stopped at a provider's daily limit: the next pass waits for the reset.
+                if let Some(at) = o.resume_at
+                    && let Err(e) = self.queue_pass(id, Some(at.saturating_mul(1000))).await
+                {
+                    tracing::warn!(migration = %id, error = %e, "cannot queue the pass after the daily limit");
+                }
+                Outcome::Stopped
+            }
             Ok(o) => {
                 let counts = self.counts(id, &o).await;
                 let failures = self

@@ -10,6 +10,7 @@
 //!
 //! Callers parse, read secrets and print; nobody else touches a migration's state.
 
+pub mod quota;
 mod spec;
 
 use std::path::{Path, PathBuf};
@@ -27,9 +28,9 @@ use tokio_util::sync::CancellationToken;
 pub use spec::{AccountSpec, DavSpec, ImportSpec, ImportTarget, MigrationSpec, file_source_id};
 
 use crate::{
-    DavAccount, DavPassReport, DavPurgeReport, DavVerifyReport, EngineError, EventSink, FileKind,
-    ImportOptions, ImportReport, ImportVerifyReport, Limits, MailAccount, PassReport, PurgeReport,
-    Side, VerifyReport,
+    DavAccount, DavPassReport, DavPurgeReport, DavVerifyReport, EngineError, Event, EventSink,
+    FileKind, ImportOptions, ImportReport, ImportVerifyReport, Limits, MailAccount, PassReport,
+    PurgeReport, Side, VerifyReport,
 };
 
 /// A password or other secret, wiped from memory when dropped.
@@ -110,6 +111,9 @@ impl Secrets {
 pub struct RunOptions {
     /// Plan only: list what would be copied, copy nothing, record nothing.
     pub dry_run: bool,
+    /// Run past the providers' documented daily transfer limits ([`quota`]), for an account
+    /// whose provider allows more than its preset says.
+    pub ignore_daily_limits: bool,
     /// Scan every folder even when its STATUS says nothing changed.
     pub full: bool,
     /// Connections per server (and DAV writes in flight); `None` keeps the stored limit.
@@ -118,6 +122,8 @@ pub struct RunOptions {
     pub bytes_in_flight: Option<usize>,
     /// Messages per APPEND batch of an import.
     pub batch_messages: Option<usize>,
+    /// Bytes per APPEND batch (at least 64 KiB); `None` keeps the stored limit.
+    pub batch_bytes: Option<usize>,
     /// Accept untrusted TLS certificates on the source.
     pub source_insecure_tls: bool,
     /// Accept untrusted TLS certificates on the destination.
@@ -148,6 +154,10 @@ impl RunOptions {
                 .bytes_in_flight
                 .map(|b| b.max(1 << 20))
                 .unwrap_or(base.bytes_in_flight),
+            batch_bytes: self
+                .batch_bytes
+                .map(|b| b.max(64 << 10))
+                .unwrap_or(base.batch_bytes),
             ..base
         }
     }
@@ -187,6 +197,9 @@ pub struct PassOutcome {
     pub dav: Option<DavPassReport>,
     /// The report of a file import.
     pub import: Option<ImportReport>,
+    /// When the pass stopped at a provider's daily limit: the Unix time (seconds) from which
+    /// a pass may go on.
+    pub resume_at: Option<i64>,
 }
 
 /// What a purge did.
@@ -538,8 +551,47 @@ impl Runner {
     ) -> Result<PassOutcome, EngineError> {
         let (id, Control { events, cancel }) = (row.id, control);
         let store = held.store.fenced(&held.lease);
+        let quota = if opts.ignore_daily_limits {
+            None
+        } else {
+            quota::daily_quota(
+                Endpoint::parse(&row.source).ok().as_ref(),
+                Endpoint::parse(&row.destination).ok().as_ref(),
+                &store.passes(id).await?,
+                chrono::Utc::now().timestamp(),
+            )
+        };
         store.set_status(id, Status::Running, None).await?;
         let pass = store.begin_pass(id).await?;
+        // Under a daily limit, the pass's events go through a counter that stops the pass
+        // (its own token: the caller's stays as it is) once the day's bytes are moved.
+        let (events, cancel, meter) = match &quota {
+            Some(q) => {
+                let (inner, mut stream) = crate::events::channel();
+                let stop = cancel.child_token();
+                let (left, outer, stop2) = (q.left, events, stop.clone());
+                let meter = tokio::spawn(async move {
+                    let mut moved = 0u64;
+                    let mut reached = left == 0;
+                    if reached {
+                        stop2.cancel();
+                    }
+                    while let Some(ev) = stream.recv().await {
+                        if let Event::Copied { bytes, .. } = &ev {
+                            moved += bytes;
+                            if moved >= left && !reached {
+                                reached = true;
+                                stop2.cancel();
+                            }
+                        }
+                        outer.send(ev);
+                    }
+                    reached
+                });
+                (inner, stop, Some(meter))
+            }
+            None => (events, cancel, None),
+        };
         let rc = RunContext {
             store: store.clone(),
             migration: id,
@@ -547,9 +599,31 @@ impl Runner {
             events,
             cancel,
         };
+        // Smaller batches under a limit, so that the stop comes close after it.
+        let opts = &RunOptions {
+            batch_bytes: quota
+                .as_ref()
+                .map(|q| {
+                    usize::try_from(q.left / 8)
+                        .unwrap_or(usize::MAX)
+                        .clamp(256 << 10, 6 << 20)
+                })
+                .or(opts.batch_bytes),
+            ..opts.clone()
+        };
         let parts = execute(&rc, &row.source, &row.destination, spec, secrets, opts).await;
         let counters = parts.counters();
-        let result = finish(&rc, false, parts);
+        let mut result = finish(&rc, false, parts);
+        drop(rc);
+        if let Some(m) = meter {
+            let reached = m.await.unwrap_or(false);
+            if let (true, Ok(o), Some(q)) = (reached, result.as_mut(), quota.as_ref())
+                && o.outcome == Outcome::Stopped
+            {
+                o.summary = Some(q.stop_summary());
+                o.resume_at = Some(q.reset_at);
+            }
+        }
         let (status, pass_status, err, code) = match &result {
             Ok(o) => match o.outcome {
                 Outcome::Done => (Status::Done, PassStatus::Done, None, None),
@@ -1009,6 +1083,9 @@ async fn execute(
                         if let Some(n) = opts.batch_messages {
                             po.batch_messages = n.max(1);
                         }
+                        if let Some(b) = opts.batch_bytes {
+                            po.batch_bytes = b.max(64 << 10);
+                        }
                         let r = crate::run_pop3_pass(rc, &src, &dst, &po).await?;
                         return Ok(r.to_pass_report());
                     }
@@ -1135,5 +1212,6 @@ fn finish(rc: &RunContext, dry_run: bool, parts: Parts) -> Result<PassOutcome, E
         mail,
         dav,
         import,
+        resume_at: None,
     })
 }

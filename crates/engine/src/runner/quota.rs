@@ -1,0 +1,127 @@
+//! Providers' documented daily transfer limits (the presets' `daily_download_mb` for a source,
+//! `daily_upload_mb` for a destination): a pass stops at the first safe point once this
+//! migration has moved that much in the last 24 hours, and says when it may go on. What was
+//! copied stays recorded, as after any stop; the next pass after the reset continues.
+//!
+//! The window is this migration's own passes: the provider also counts what the account did
+//! elsewhere, which passeur cannot see. A stop comes after the batch that reaches the limit, so
+//! a pass may go over by what was in flight (the bytes-in-flight budget at most).
+
+use passeur_store::PassRow;
+use passeur_types::Endpoint;
+
+/// A day, the providers' window.
+pub const WINDOW_SECS: i64 = 86_400;
+
+/// The limit a pass runs under, and how much of it is left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyQuota {
+    /// The provider, as users know it.
+    pub provider: String,
+    /// `download` (source) or `upload` (destination).
+    pub direction: &'static str,
+    /// The documented limit, in MB per day.
+    pub limit_mb: u64,
+    /// Bytes this pass may still move.
+    pub left: u64,
+    /// Unix time (seconds) when the oldest pass of the window leaves it.
+    pub reset_at: i64,
+}
+
+impl DailyQuota {
+    /// The sentence a stopped pass gives.
+    pub fn stop_summary(&self) -> String {
+        let reset = chrono::DateTime::from_timestamp(self.reset_at, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| self.reset_at.to_string());
+        format!(
+            "stopped at {}'s documented daily {} limit ({} MB a day); what was copied stays, and a sync continues after {reset}",
+            self.provider, self.direction, self.limit_mb
+        )
+    }
+}
+
+/// The tightest daily limit of the two sides' providers, with what is left of it given this
+/// migration's passes (`now` in Unix seconds); `None` when neither side is at a provider with
+/// such a limit (or the operator turned the limits off).
+pub fn daily_quota(
+    source: Option<&Endpoint>,
+    destination: Option<&Endpoint>,
+    passes: &[PassRow],
+    now: i64,
+) -> Option<DailyQuota> {
+    let side = |e: Option<&Endpoint>, key: &str, direction: &'static str| {
+        let p = passeur_net::discover::preset_for_host(&e?.host)?;
+        Some((*p.limits.get(key)?, p.name.clone(), direction))
+    };
+    let (limit_mb, provider, direction) = [
+        side(source, "daily_download_mb", "download"),
+        side(destination, "daily_upload_mb", "upload"),
+    ]
+    .into_iter()
+    .flatten()
+    .min_by_key(|(mb, _, _)| *mb)?;
+    let recent: Vec<&PassRow> = passes
+        .iter()
+        .filter(|p| p.started_at > now - WINDOW_SECS)
+        .collect();
+    let used: u64 = recent.iter().map(|p| p.counters.bytes).sum();
+    let reset_at = recent.iter().map(|p| p.started_at).min().unwrap_or(now) + WINDOW_SECS;
+    Some(DailyQuota {
+        provider,
+        direction,
+        limit_mb,
+        left: (limit_mb * 1_000_000).saturating_sub(used),
+        reset_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use passeur_store::{PassCounters, PassStatus};
+
+    fn pass(started_at: i64, bytes: u64) -> PassRow {
+        PassRow {
+            number: 1,
+            started_at,
+            finished_at: Some(started_at + 60),
+            status: PassStatus::Stopped,
+            counters: PassCounters {
+                bytes,
+                ..Default::default()
+            },
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_days_passes_count_and_the_oldest_sets_the_reset() {
+        let gmail = Endpoint::parse("imaps://a@imap.gmail.com").unwrap();
+        let other = Endpoint::parse("imaps://a@mail.example.org").unwrap();
+        let now = 1_000_000;
+        // Gmail documents 2,500 MB down and 500 MB up a day: as a destination, 500 counts.
+        let passes = [
+            pass(now - WINDOW_SECS - 10, 400_000_000), // out of the window
+            pass(now - 3_600, 120_000_000),
+            pass(now - 60, 30_000_000),
+        ];
+        let q = daily_quota(Some(&other), Some(&gmail), &passes, now).unwrap();
+        assert_eq!((q.direction, q.limit_mb), ("upload", 500));
+        assert_eq!(q.left, 350_000_000);
+        assert_eq!(q.reset_at, now - 3_600 + WINDOW_SECS);
+        assert!(
+            q.stop_summary().starts_with(
+                "stopped at Gmail / Google Workspace's documented daily upload limit (500 MB a day); what was copied stays, and a sync continues after "
+            ),
+            "{}",
+            q.stop_summary()
+        );
+        let q = daily_quota(Some(&gmail), Some(&other), &passes, now).unwrap();
+        assert_eq!((q.direction, q.limit_mb), ("download", 2500));
+        assert_eq!(daily_quota(Some(&other), Some(&other), &passes, now), None);
+        // Used up: nothing left, never below zero.
+        let q = daily_quota(None, Some(&gmail), &[pass(now - 5, 600_000_000)], now).unwrap();
+        assert_eq!(q.left, 0);
+    }
+}

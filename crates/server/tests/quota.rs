@@ -1,0 +1,90 @@
+//! A provider's documented daily limit in the service: the pass stops at it, and the next
+//! pass is scheduled for when the day's window frees up, with no one to press a button.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::call_json as call;
+use common::*;
+use passeur_testkit::imapwire::Client;
+use passeur_testkit::{Dovecot, DovecotOptions};
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_stopped_at_a_daily_limit_is_scheduled_for_the_reset() {
+    // The destination, reached as `localhost`, is at a provider that takes 1 MB a day.
+    passeur_net::discover::add_presets(
+        r#"[{"id": "test-limited", "name": "Test Limited", "domains": [],
+             "imap": {"host": "localhost", "port": 993, "security": "tls"},
+             "limits": {"daily_upload_mb": 1}}]"#,
+    )
+    .expect("presets added before any use in this process");
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let mut c = Client::login(&src.imap_addr(), "user1", "pass1").unwrap();
+    let line = "a line of a large message, long enough to weigh something.......\r\n";
+    for i in 0..40 {
+        let body = format!(
+            "Subject: big {i}\r\nMessage-ID: <big{i}@x>\r\n\r\n{}",
+            line.repeat(1_200)
+        );
+        c.append("INBOX", &[], None, body.as_bytes()).unwrap();
+    }
+    c.logout();
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service_with(dir.path(), test_settings(), None).await;
+    let body = json!({
+        "source": {"url": imap_url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": format!("imap://user1@localhost:{}", dst.imap_port), "password": "pass1"},
+    });
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st.as_u16(), 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    let m: Value = loop {
+        let (_, m) = call(
+            &svc,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some("user1"),
+            None,
+        )
+        .await;
+        if m["status"] == "scheduled" && m["passes"].as_array().is_some_and(|p| !p.is_empty()) {
+            break m;
+        }
+        assert!(
+            !matches!(m["status"].as_str(), Some("done" | "failed")),
+            "{m}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(60), "{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let copied = m["passes"][0]["copied"].as_u64().unwrap();
+    assert!((10..40).contains(&copied), "{m}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let at = m["scheduled_at"].as_i64().expect("scheduled_at");
+    assert!(
+        (now + 86_400 - 120..=now + 86_400).contains(&at),
+        "the next pass is due at {at}, now is {now}: {m}"
+    );
+    // It stays scheduled: the stopped job does not mark the migration stopped after.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, again) = call(
+        &svc,
+        "GET",
+        &format!("/api/v1/migrations/{id}"),
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(again["status"], "scheduled", "{again}");
+    let mut d = Client::login(&dst.imap_addr(), "user1", "pass1").unwrap();
+    assert_eq!(d.select("INBOX", true).unwrap() as u64, copied);
+    d.logout();
+    svc.shut_down();
+}

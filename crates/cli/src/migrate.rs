@@ -148,7 +148,7 @@ pub(crate) async fn migrate(runner: &Runner, mut a: MigrateArgs) -> Result<ExitC
 fn provider_connections(urls: &[&str], connections: usize, explicit: bool) -> usize {
     let hosts: Vec<String> = urls
         .iter()
-        .filter_map(|u| Endpoint::parse(u.split(' ').next()?).ok())
+        .filter_map(|u| Endpoint::of_recorded(u))
         .map(|e| e.host)
         .collect();
     let Some((cap, p)) = passeur_net::discover::connection_cap(hosts.iter().map(String::as_str))

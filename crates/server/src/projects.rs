@@ -853,7 +853,7 @@ async fn migrations_out(svc: &Service, id: &str) -> Res<Vec<ProjectMigrationOut>
         let full = crate::routes::migration_out(svc, m, &v).await?;
         let mail = full.progress.iter().find(|p| p.kind == "mail");
         let login = |u: &str| {
-            passeur_types::Endpoint::parse(u.split(' ').next().unwrap_or_default())
+            passeur_types::Endpoint::of_recorded(u)
                 .map(|e| e.login)
                 .unwrap_or_default()
         };

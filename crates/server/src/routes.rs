@@ -177,7 +177,7 @@ fn connections_out(
     }
     let hosts: Vec<String> = [&row.source, &row.destination]
         .iter()
-        .filter_map(|u| passeur_types::Endpoint::parse(u.split(' ').next()?).ok())
+        .filter_map(|u| Endpoint::of_recorded(u))
         .map(|e| e.host)
         .collect();
     let cap = passeur_net::discover::connection_cap(hosts.iter().map(String::as_str));
@@ -609,11 +609,7 @@ async fn owned(
         }
         Err(e) => return Err(e.into()),
     };
-    let login_of = |url: &str| {
-        Endpoint::parse(url.split(' ').next().unwrap_or_default())
-            .map(|e| e.login)
-            .ok()
-    };
+    let login_of = |url: &str| Endpoint::of_recorded(url).map(|e| e.login);
     let owner = match &view.spec {
         // A file import: the destination login (of its IMAP URL, else of its DAV account).
         MigrationSpec::Import(i) => i

@@ -445,7 +445,7 @@ impl Service {
             .map_err(crate::ApiError::Internal)?;
         let row = self.store().migration(id).await?;
         // Only the destination is reached.
-        let hosts = Endpoint::parse(row.destination.split(' ').next().unwrap_or_default())
+        let hosts = Endpoint::of_recorded(&row.destination)
             .map(|e| vec![e.host.to_ascii_lowercase()])
             .unwrap_or_default();
         let job = NewJob {
@@ -587,7 +587,7 @@ impl Service {
     fn hosts_of(&self, row: &passeur_store::MigrationRow) -> Vec<String> {
         [&row.source, &row.destination]
             .iter()
-            .filter_map(|u| Endpoint::parse(u.split(' ').next().unwrap_or_default()).ok())
+            .filter_map(|u| Endpoint::of_recorded(u))
             .map(|e| e.host.to_ascii_lowercase())
             .collect()
     }

@@ -302,6 +302,12 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The mail endpoint of a side as a migration records it: its first word (a PST import
+    /// records `IMAP-URL dav:URL`); `None` for a side that is a file or a DAV account only.
+    pub fn of_recorded(side: &str) -> Option<Endpoint> {
+        Endpoint::parse(side.split(' ').next()?).ok()
+    }
+
     /// Parses `scheme://login@host[:port][/]`.
     pub fn parse(url: &str) -> Result<Endpoint, ParseError> {
         let bad = |reason| ParseError::Endpoint {

@@ -554,12 +554,17 @@ impl Runner {
         let quota = if opts.ignore_daily_limits {
             None
         } else {
-            quota::daily_quota(
-                Endpoint::parse(&row.source).ok().as_ref(),
-                Endpoint::parse(&row.destination).ok().as_ref(),
-                &store.passes(id).await?,
-                chrono::Utc::now().timestamp(),
-            )
+            let (src, dst) = (
+                Endpoint::of_recorded(&row.source),
+                Endpoint::of_recorded(&row.destination),
+            );
+            // The pass history is read only for a side at a provider with a daily limit.
+            match quota::daily_limit(src.as_ref(), dst.as_ref()) {
+                Some(limit) => {
+                    Some(limit.left_after(&store.passes(id).await?, chrono::Utc::now().timestamp()))
+                }
+                None => None,
+            }
         };
         store.set_status(id, Status::Running, None).await?;
         let pass = store.begin_pass(id).await?;

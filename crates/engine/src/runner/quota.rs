@@ -41,39 +41,57 @@ impl DailyQuota {
     }
 }
 
-/// The tightest daily limit of the two sides' providers, with what is left of it given this
-/// migration's passes (`now` in Unix seconds); `None` when neither side is at a provider with
-/// such a limit (or the operator turned the limits off).
-pub fn daily_quota(
+/// A provider's documented daily limit, before the pass history is looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyLimit {
+    /// The provider, as users know it.
+    pub provider: String,
+    /// `download` (source) or `upload` (destination).
+    pub direction: &'static str,
+    /// The documented limit, in MB per day.
+    pub limit_mb: u64,
+}
+
+/// The tightest daily limit of the two sides' providers; `None` when neither side is at a
+/// provider with such a limit.
+pub fn daily_limit(
     source: Option<&Endpoint>,
     destination: Option<&Endpoint>,
-    passes: &[PassRow],
-    now: i64,
-) -> Option<DailyQuota> {
+) -> Option<DailyLimit> {
     let side = |e: Option<&Endpoint>, key: &str, direction: &'static str| {
         let p = passeur_net::discover::preset_for_host(&e?.host)?;
-        Some((*p.limits.get(key)?, p.name.clone(), direction))
+        Some(DailyLimit {
+            provider: p.name.clone(),
+            direction,
+            limit_mb: *p.limits.get(key)?,
+        })
     };
-    let (limit_mb, provider, direction) = [
+    [
         side(source, "daily_download_mb", "download"),
         side(destination, "daily_upload_mb", "upload"),
     ]
     .into_iter()
     .flatten()
-    .min_by_key(|(mb, _, _)| *mb)?;
-    let recent: Vec<&PassRow> = passes
-        .iter()
-        .filter(|p| p.started_at > now - WINDOW_SECS)
-        .collect();
-    let used: u64 = recent.iter().map(|p| p.counters.bytes).sum();
-    let reset_at = recent.iter().map(|p| p.started_at).min().unwrap_or(now) + WINDOW_SECS;
-    Some(DailyQuota {
-        provider,
-        direction,
-        limit_mb,
-        left: (limit_mb * 1_000_000).saturating_sub(used),
-        reset_at,
-    })
+    .min_by_key(|l| l.limit_mb)
+}
+
+impl DailyLimit {
+    /// What is left of the limit given this migration's passes (`now` in Unix seconds).
+    pub fn left_after(self, passes: &[PassRow], now: i64) -> DailyQuota {
+        let recent: Vec<&PassRow> = passes
+            .iter()
+            .filter(|p| p.started_at > now - WINDOW_SECS)
+            .collect();
+        let used: u64 = recent.iter().map(|p| p.counters.bytes).sum();
+        let reset_at = recent.iter().map(|p| p.started_at).min().unwrap_or(now) + WINDOW_SECS;
+        DailyQuota {
+            left: (self.limit_mb * 1_000_000).saturating_sub(used),
+            provider: self.provider,
+            direction: self.direction,
+            limit_mb: self.limit_mb,
+            reset_at,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -106,7 +124,8 @@ mod tests {
             pass(now - 3_600, 120_000_000),
             pass(now - 60, 30_000_000),
         ];
-        let q = daily_quota(Some(&other), Some(&gmail), &passes, now).unwrap();
+        let quota = |s, d, passes: &[PassRow]| daily_limit(s, d).map(|l| l.left_after(passes, now));
+        let q = quota(Some(&other), Some(&gmail), &passes).unwrap();
         assert_eq!((q.direction, q.limit_mb), ("upload", 500));
         assert_eq!(q.left, 350_000_000);
         assert_eq!(q.reset_at, now - 3_600 + WINDOW_SECS);
@@ -117,11 +136,11 @@ mod tests {
             "{}",
             q.stop_summary()
         );
-        let q = daily_quota(Some(&gmail), Some(&other), &passes, now).unwrap();
+        let q = quota(Some(&gmail), Some(&other), &passes).unwrap();
         assert_eq!((q.direction, q.limit_mb), ("download", 2500));
-        assert_eq!(daily_quota(Some(&other), Some(&other), &passes, now), None);
+        assert_eq!(daily_limit(Some(&other), Some(&other)), None);
         // Used up: nothing left, never below zero.
-        let q = daily_quota(None, Some(&gmail), &[pass(now - 5, 600_000_000)], now).unwrap();
+        let q = quota(None, Some(&gmail), &[pass(now - 5, 600_000_000)]).unwrap();
         assert_eq!(q.left, 0);
     }
 }

@@ -45,8 +45,8 @@ use crate::folders::layout;
 use crate::folders::{self, FolderPlan, FolderRules, Layout};
 use crate::mail::AppendTally;
 use crate::mail::{
-    FolderReport, Ledger, PassReport, append_recorded, batches, create_folder, rematch_destination,
-    settle,
+    FolderReport, Ledger, PassReport, append_recorded, batches, create_folder, reconcile_from,
+    rematch_destination, settle,
 };
 use crate::message::parse_internal_date;
 use crate::message::{fingerprint, message_id, normalise_flags};
@@ -888,12 +888,9 @@ async fn reconcile(rc: &RunContext, d: &mut Client) -> Result<(), EngineError> {
             .filter(|i| i.dst_folder == folder)
             .cloned()
             .collect();
-        let after = known
-            .iter()
-            .filter(|i| !i.pending && i.dst_uidvalidity == Some(st.uidvalidity))
-            .filter_map(|i| i.dst_uid)
-            .max()
-            .unwrap_or(0);
+        // Appends and copies into one folder run side by side: a pending item can sit below
+        // one confirmed later, so the match starts below the first UID not confirmed.
+        let after = reconcile_from(&known, st.uidvalidity);
         rematch_destination(&rc.store, rc.migration, d, &st, &known, after).await?;
     }
     Ok(())

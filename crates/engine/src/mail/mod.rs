@@ -37,7 +37,7 @@ pub(crate) use copy::{AppendTally, Ledger, append_recorded, batches};
 use parts::Split;
 pub use plan::run_mail_pass;
 pub(crate) use plan::{Created, create_folder};
-pub(crate) use reconcile::{rematch_destination, settle};
+pub(crate) use reconcile::{reconcile_from, rematch_destination, settle};
 
 /// What a pass did in one folder.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -96,7 +96,7 @@ pub(super) async fn metas_after(
 /// confirmed by one part can sit above one still pending in another: starting after the
 /// highest confirmed UID (enough for one connection) could miss a pending item that landed
 /// and copy it twice.
-pub(super) fn reconcile_from(known: &[Item], dst_uidvalidity: u32) -> u32 {
+pub(crate) fn reconcile_from(known: &[Item], dst_uidvalidity: u32) -> u32 {
     let mut taken: Vec<u32> = known
         .iter()
         .filter(|i| !i.pending && i.dst_uidvalidity == Some(dst_uidvalidity))

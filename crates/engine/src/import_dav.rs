@@ -16,8 +16,11 @@ use passeur_store::{Failure, Item, ItemNote};
 use passeur_types::ContentKind;
 use tokio::sync::mpsc;
 
-use crate::dav_sink::{CopyOptions, ImportTargets, ItemEvent, SourceObject, import_objects};
-use crate::import_pst::{ImportFolderReport, ImportOptions, ImportReport, import_err};
+use crate::dav_sink::{
+    CopyOptions, ImportObjectsError, ImportTargets, ItemEvent, SourceObject, import_objects,
+};
+use crate::error::ImportError;
+use crate::import_pst::{ImportFolderReport, ImportOptions, ImportReport};
 use crate::{EngineError, Event, RunContext, Side};
 
 /// What kind of file an import reads.
@@ -127,11 +130,8 @@ pub async fn run_file_import(
         (&rc.store, rc.migration, rc.pass, &rc.events, &rc.cancel);
     let kind = FileKind::detect(path)
         .filter(|k| *k != FileKind::Pst)
-        .ok_or_else(|| {
-            import_err(format!(
-                "cannot import {}: not an iCalendar or vCard file",
-                path.display()
-            ))
+        .ok_or_else(|| ImportError::NotCalendarOrContacts {
+            path: path.to_owned(),
         })?;
     let src_folder = path
         .file_name()
@@ -151,9 +151,7 @@ pub async fn run_file_import(
         .discover()
         .await
         .map_err(|e| EngineError::dav(Side::Destination, "find the collections", e))?;
-    let home = homes.home_for(&ckind).ok_or_else(|| {
-        import_err("cannot import: the DAV server shows no home for this kind of collection")
-    })?;
+    let home = homes.home_for(&ckind).ok_or(ImportError::NoHome)?;
     let (coll, _) = dav
         .ensure_named_collection(home, collection, ckind)
         .await
@@ -253,7 +251,16 @@ pub async fn run_file_import(
                 evs.push(e)
             })
             .await
-            .map_err(|e| EngineError::dav(Side::Destination, "write contacts or events", e))?;
+            .map_err(|e| match e {
+                ImportObjectsError::Dav(e) => {
+                    EngineError::dav(Side::Destination, "write contacts or events", e)
+                }
+                ImportObjectsError::Read(source) => ImportError::Read {
+                    path: path.to_owned(),
+                    source,
+                }
+                .into(),
+            })?;
             r.items += rep.listed as u64;
             r.known += rep.unchanged as u64;
             let mut items = Vec::new();

@@ -9,7 +9,10 @@ use passeur_store::{Failure, Item};
 use passeur_types::ContentKind;
 
 use super::{Ctx, FolderRun, Work};
-use crate::dav_sink::{CopyOptions, ImportTargets, ItemEvent, SourceObject, import_objects};
+use crate::dav_sink::{
+    CopyOptions, ImportObjectsError, ImportTargets, ItemEvent, SourceObject, import_objects,
+};
+use crate::error::ImportError;
 use crate::{EngineError, Event, Side};
 
 /// DAV targets, by what the collection holds.
@@ -215,7 +218,16 @@ pub(super) async fn flush_dav(
         |e| evs.push(e),
     )
     .await
-    .map_err(|e| EngineError::dav(Side::Destination, "write contacts or events", e))?;
+    .map_err(|e| match e {
+        ImportObjectsError::Dav(e) => {
+            EngineError::dav(Side::Destination, "write contacts or events", e)
+        }
+        ImportObjectsError::Read(source) => ImportError::Read {
+            path: w.path.clone().into(),
+            source,
+        }
+        .into(),
+    })?;
     let mut items = Vec::new();
     let mut bytes = 0u64;
     for ev in evs {

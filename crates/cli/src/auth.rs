@@ -18,8 +18,8 @@ pub(crate) fn password(file: Option<&Path>, env: &str, what: &str) -> Result<Zer
             })?);
         return Ok(Zeroizing::new(s.trim_end_matches(['\r', '\n']).to_owned()));
     }
-    if let Ok(v) = std::env::var(env) {
-        return Ok(Zeroizing::new(v));
+    if let Some(v) = crate::env_secrets::get(env) {
+        return Ok(Zeroizing::new(v.expose().to_owned()));
     }
     if std::io::stdin().is_terminal() {
         let p = rpassword::prompt_password(format!("{what} password: "))

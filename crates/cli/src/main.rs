@@ -8,6 +8,7 @@ mod auth;
 mod config;
 mod dav_args;
 mod detect;
+mod env_secrets;
 mod import;
 mod migrate;
 mod oauth;
@@ -361,6 +362,8 @@ fn parse_rename(s: &str) -> Result<(String, String), String> {
 const DEFAULT_LOG: &str = "warn,rustls_platform_verifier=off";
 
 fn main() -> ExitCode {
+    // First, while this is the only thread: the passwords leave the environment.
+    env_secrets::take_from_env();
     let filter = tracing_subscriber::EnvFilter::try_from_env("PASSEUR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     let logs = tracing_subscriber::fmt()
@@ -371,6 +374,10 @@ fn main() -> ExitCode {
     } else {
         logs.init();
     }
+    tracing::debug!(
+        left = ?env_secrets::left_in_env(),
+        "secret variables left in the environment"
+    );
     let argv = match config::expand(std::env::args_os().collect()) {
         Ok(a) => a,
         Err(e) => {

@@ -60,10 +60,7 @@ fn client_secret(file: Option<&Path>) -> Result<Option<Secret>> {
         );
         return Ok(Some(s));
     }
-    Ok(std::env::var("PASSEUR_OAUTH_CLIENT_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .map(Secret::new))
+    Ok(crate::env_secrets::get("PASSEUR_OAUTH_CLIENT_SECRET").filter(|s| !s.is_empty()))
 }
 
 async fn login(a: LoginArgs) -> Result<std::process::ExitCode> {
@@ -153,17 +150,15 @@ pub fn service_providers() -> Result<Vec<Provider>> {
                         }
                     })
                     .collect();
-            std::env::var(format!("PASSEUR_OAUTH_{name}_{what}"))
-                .ok()
-                .filter(|v| !v.is_empty())
+            format!("PASSEUR_OAUTH_{name}_{what}")
         };
-        if let Some(id) = var("CLIENT_ID") {
-            out.push(Provider::from_preset(
-                &presets,
-                &p.id,
-                &id,
-                var("CLIENT_SECRET").map(Secret::new),
-            )?);
+        let id = std::env::var(var("CLIENT_ID"))
+            .ok()
+            .filter(|v| !v.is_empty());
+        if let Some(id) = id {
+            // The secret was taken out of the environment as the process started.
+            let secret = crate::env_secrets::get(&var("CLIENT_SECRET")).filter(|s| !s.is_empty());
+            out.push(Provider::from_preset(&presets, &p.id, &id, secret)?);
         }
     }
     Ok(out)

@@ -24,8 +24,8 @@ fn service(
     let notifier = match &w.smtp_url {
         Some(url) => {
             let mut c = passeur_notify::SmtpConfig::from_url(url, &w.smtp_from)?;
-            if let Ok(pw) = std::env::var("PASSEUR_SMTP_PASSWORD") {
-                c.set_password(pw);
+            if let Some(pw) = crate::env_secrets::get("PASSEUR_SMTP_PASSWORD") {
+                c.set_password(pw.expose().to_owned());
             }
             let n = passeur_notify::Notifier::new(c)?;
             Some(match &w.smtp_token_file {

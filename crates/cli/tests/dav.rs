@@ -703,6 +703,233 @@ fn a_domain_is_resolved_through_dns_srv_records() {
     assert!(err.contains("source"), "{}", text(&o));
 }
 
+/// A local IPv4 address that is not loopback: the one this machine would send from on its
+/// network (no packet is sent: a UDP `connect` only picks the route).
+fn non_loopback_ipv4() -> std::net::Ipv4Addr {
+    for probe in ["192.0.2.1:9", "198.51.100.1:9", "10.255.255.1:9"] {
+        let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") else {
+            continue;
+        };
+        if s.connect(probe).is_err() {
+            continue;
+        }
+        if let Ok(std::net::SocketAddr::V4(a)) = s.local_addr()
+            && !a.ip().is_loopback()
+            && !a.ip().is_unspecified()
+        {
+            return *a.ip();
+        }
+    }
+    panic!("this machine has no IPv4 address other than loopback: the test needs one")
+}
+
+/// A plain-HTTP DAV "server" on a non-loopback address: each connection it accepts is
+/// counted, then forwarded to `to` (a plain Radicale on loopback).
+struct PlainDav {
+    addr: std::net::SocketAddr,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl PlainDav {
+    fn start(to: u16) -> PlainDav {
+        use std::sync::atomic::Ordering;
+        let l = std::net::TcpListener::bind((non_loopback_ipv4(), 0)).expect("bind");
+        let addr = l.local_addr().unwrap();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let n = connections.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(c) = c else { return };
+                n.fetch_add(1, Ordering::SeqCst);
+                let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                let (mut c2, mut s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
+                let (mut c, mut s) = (c, s);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c, &mut s);
+                    let _ = s.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        PlainDav { addr, connections }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn dns_srv(name: &str, target: &str, port: u16, priority: u16) -> passeur_testkit::Srv {
+    passeur_testkit::Srv {
+        name: name.into(),
+        target: target.into(),
+        port,
+        priority,
+        weight: 0,
+    }
+}
+
+fn migrate_domain(
+    state: &Path,
+    from: &str,
+    to: &str,
+    dns: &passeur_testkit::Dnsmasq,
+    extra: &[&str],
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_passeur"))
+        .arg("--state")
+        .arg(state)
+        .args([
+            "migrate",
+            "--from-dav",
+            from,
+            "--to-dav",
+            to,
+            "--content",
+            "contacts,calendars,tasks",
+            "--no-progress",
+        ])
+        .args(extra)
+        .env("PASSEUR_FROM_PASSWORD", "pass1")
+        .env("PASSEUR_TO_PASSWORD", "pass2")
+        .env("PASSEUR_DNS", dns.addr())
+        .env_remove("PASSEUR_STATE")
+        .output()
+        .expect("run passeur")
+}
+
+/// RFC 6764 with both a TLS (`_caldavs._tcp`) and a plain (`_caldav._tcp`) record, the plain
+/// one to an address off loopback and of better priority: the TLS server is used, and no
+/// connection at all goes to the plain one.
+#[test]
+fn a_domain_offering_tls_and_plain_is_reached_over_tls() {
+    let tls = Radicale::start_tls(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+        ..Default::default()
+    })
+    .expect("radicale over TLS");
+    let plain = Radicale::start(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+        ..Default::default()
+    })
+    .expect("radicale");
+    let rt = rt();
+    let src = {
+        let mut cfg = DavConfig::new(format!("{}/", tls.url()).parse().unwrap(), "user1", "pass1");
+        cfg.insecure_tls = true;
+        DavClient::new(cfg).expect("client")
+    };
+    rt.block_on(seed(&src));
+    let before = rt.block_on(snapshot(&src));
+    // The plain candidate leads to a server holding the same user, empty: had it been used,
+    // the run would copy nothing (and the password would have crossed the network).
+    let trap = PlainDav::start(plain.port);
+    let ip = trap.addr.ip().to_string();
+    let mut records = Vec::new();
+    let mut txt = Vec::new();
+    for service in ["caldav", "carddav"] {
+        records.push(dns_srv(
+            &format!("_{service}s._tcp.example.test"),
+            "127.0.0.1",
+            tls.port,
+            10,
+        ));
+        records.push(dns_srv(
+            &format!("_{service}._tcp.example.test"),
+            &ip,
+            trap.addr.port(),
+            0,
+        ));
+        for s in ["s", ""] {
+            txt.push((
+                format!("_{service}{s}._tcp.example.test"),
+                "path=/".to_string(),
+            ));
+        }
+    }
+    let dns = passeur_testkit::Dnsmasq::start(&records, &txt).expect("dnsmasq");
+    let state = tempfile::tempdir().expect("tempdir");
+    let dst = client(&plain, 2);
+    let to = format!("http://user2@{}:{}/", plain.host, plain.port);
+    let o = migrate_domain(
+        state.path(),
+        "user1@example.test",
+        &to,
+        &dns,
+        &["--from-insecure-tls"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        line(&o, "dav total:").starts_with("dav total: 8 copied"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(rt.block_on(snapshot(&dst)), before);
+    assert_eq!(
+        trap.connections(),
+        0,
+        "the plain candidate was contacted: {}",
+        text(&o)
+    );
+}
+
+/// RFC 6764 with only a plain record, to an address off loopback: refused with a message that
+/// says why and how to allow it, without a connection there; `--allow-plaintext` lets it go.
+#[test]
+fn a_domain_offering_only_plain_off_loopback_needs_allow_plaintext() {
+    let r = Radicale::start(RadicaleOptions {
+        users: 2,
+        create_collections: false,
+        ..Default::default()
+    })
+    .expect("radicale");
+    let rt = rt();
+    let src = client(&r, 1);
+    rt.block_on(seed(&src));
+    let before = rt.block_on(snapshot(&src));
+    let trap = PlainDav::start(r.port);
+    let ip = trap.addr.ip().to_string();
+    let mut records = Vec::new();
+    let mut txt = Vec::new();
+    for service in ["caldav", "carddav"] {
+        let name = format!("_{service}._tcp.plain.test");
+        records.push(dns_srv(&name, &ip, trap.addr.port(), 0));
+        txt.push((name, "path=/".to_string()));
+    }
+    let dns = passeur_testkit::Dnsmasq::start(&records, &txt).expect("dnsmasq");
+    let state = tempfile::tempdir().expect("tempdir");
+    let to = format!("http://user2@{}:{}/", r.host, r.port);
+    let o = migrate_domain(state.path(), "user1@plain.test", &to, &dns, &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("source")
+            && err.contains(&format!("cannot log in to {ip} over clear text"))
+            && err.contains("allow clear text explicitly"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(trap.connections(), 0, "{}", text(&o));
+
+    let o = migrate_domain(
+        state.path(),
+        "user1@plain.test",
+        &to,
+        &dns,
+        &["--allow-plaintext"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(trap.connections() > 0);
+    assert_eq!(rt.block_on(snapshot(&client(&r, 2))), before);
+}
+
 /// A calendar holding events and tasks: `--content tasks` copies the tasks only, and verify
 /// expects only them; `--content calendars` into another account copies the events only.
 #[test]

@@ -105,6 +105,51 @@ fn autoconfig(servers: &[(&str, &str, u16, &str, &str)]) -> String {
     x
 }
 
+/// RFC 6186: `_imap._tcp` is taken as STARTTLS, never as clear text, and `_imaps._tcp` is
+/// chosen over it when a domain has both (the plain record with the better priority).
+#[test]
+fn an_imap_srv_record_never_leads_to_clear_text() {
+    let dns = Dnsmasq::start(
+        &[
+            srv("_imap._tcp.plainonly.test", "mail.plainonly.test", 143),
+            srv("_imaps._tcp.both.test", "secure.both.test", 993),
+            Srv {
+                priority: 0,
+                ..srv("_imap._tcp.both.test", "plain.both.test", 143)
+            },
+        ],
+        &[],
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let out = run(
+        Some(&dns),
+        state.path(),
+        &["detect", "alice@plainonly.test", "--no-ispdb", "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        j["chosen"], "imap+starttls://alice%40plainonly.test@mail.plainonly.test:143",
+        "{j}"
+    );
+    let out = run(
+        Some(&dns),
+        state.path(),
+        &["detect", "bob@both.test", "--no-ispdb", "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        j["chosen"], "imaps://bob%40both.test@secure.both.test:993",
+        "{j}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("imap://"),
+        "{j}"
+    );
+}
+
 #[test]
 fn presets_srv_records_and_mx_hosters_are_found_in_that_order() {
     let dns = Dnsmasq::start_with(

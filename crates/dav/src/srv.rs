@@ -8,7 +8,8 @@
 //! `https://<domain>/.well-known/...`. [`discover_domain`] tries them in turn, and takes a
 //! plain-text candidate (from `_caldav._tcp` / `_carddav._tcp`) only when
 //! [`DavConfig::allow_plaintext`] is set or the target is loopback: TLS is never silently
-//! traded for clear text.
+//! traded for clear text. When no candidate works and a clear-text one was passed over, the
+//! error is that refusal ([`passeur_net::NetError::Plaintext`]), which says how to allow it.
 
 use std::future::Future;
 
@@ -113,15 +114,22 @@ pub async fn discover_domain(
     service: Service,
     dns: &impl DnsLookup,
 ) -> Result<(DavClient, Homes)> {
-    let mut last = None;
+    // The failure of a candidate the domain's SRV records name, a clear-text one passed over,
+    // and the failure of the last resort (`https://DOMAIN/.well-known/...`), reported in that
+    // order of preference: when a TLS server of the domain fails, the user hears that; when
+    // there was only a clear-text one, the user hears that it was refused and how to allow
+    // it, not that the well-known URL did not answer.
+    let (mut failed, mut refused, mut last_resort) = (None, None, None);
     let plain = passeur_net::PlaintextPolicy {
         allow_plaintext: cfg.allow_plaintext,
     };
-    for url in rfc6764_candidates(domain, service, dns).await {
+    let candidates = rfc6764_candidates(domain, service, dns).await;
+    let n = candidates.len();
+    for (i, url) in candidates.into_iter().enumerate() {
         let host = url.host_str().unwrap_or_default().to_owned();
         if let Err(e) = plain.check(&host, url.scheme() == "https") {
             tracing::info!("skipping the clear-text DAV candidate on {host}: {e}");
-            last.get_or_insert(DavError::Net(e));
+            refused.get_or_insert(DavError::Net(e));
             continue;
         }
         let mut c = cfg.clone();
@@ -135,12 +143,22 @@ pub async fn discover_domain(
                 e @ (DavError::Transport { .. }
                 | DavError::Http { .. }
                 | DavError::Discovery { .. }),
-            ) => last = Some(e),
+            ) => {
+                // The last candidate is the well-known URL of the domain.
+                if i + 1 == n {
+                    last_resort = Some(e);
+                } else {
+                    failed = Some(e);
+                }
+            }
             Err(e) => return Err(e),
         }
     }
-    Err(last.unwrap_or_else(|| DavError::Discovery {
-        url: domain.to_string(),
-        reason: "no RFC 6764 candidate".into(),
-    }))
+    Err(failed
+        .or(refused)
+        .or(last_resort)
+        .unwrap_or_else(|| DavError::Discovery {
+            url: domain.to_string(),
+            reason: "no RFC 6764 candidate".into(),
+        }))
 }

@@ -10,6 +10,7 @@ use passeur_imap::{Client, ConnectConfig};
 use passeur_types::Endpoint;
 use zeroize::Zeroizing;
 
+use crate::error::{ConfigError, PlaintextError};
 use crate::{EngineError, Side};
 
 /// When to ask for COMPRESS=DEFLATE.
@@ -99,9 +100,7 @@ impl MailAccount {
         side: Side,
     ) -> Result<Option<&Arc<TokenSource>>, EngineError> {
         match (&self.oauth, &self.admin) {
-            (Some(_), Some(_)) => Err(EngineError::Config(format!(
-                "{side}: an OAuth 2.0 token logs in as its own user: it cannot be combined with an admin"
-            ))),
+            (Some(_), Some(_)) => Err(ConfigError::OAuthWithAdmin(side).into()),
             (o, _) => Ok(o.as_ref()),
         }
     }
@@ -116,10 +115,12 @@ impl MailAccount {
                 passeur_types::Protocol::Pop3 => "pop3s:// or pop3+starttls://",
                 _ => "imaps:// or imap+starttls://",
             };
-            return Err(EngineError::Plaintext(format!(
-                "{side}: cannot send the password in clear text to {}: use {secure}, or allow it with --allow-plaintext",
-                self.endpoint.host
-            )));
+            return Err(PlaintextError {
+                side,
+                host: self.endpoint.host.clone(),
+                secure,
+            }
+            .into());
         }
         Ok(())
     }
@@ -134,10 +135,11 @@ impl MailAccount {
     /// Connects and logs in, naming the side in any error.
     pub async fn connect(&self, side: Side) -> Result<Client, EngineError> {
         if self.endpoint.protocol == passeur_types::Protocol::Pop3 {
-            return Err(EngineError::Config(format!(
-                "{side}: {} is a POP3 account: it can only be the source of a POP3 pass",
-                self.endpoint
-            )));
+            return Err(ConfigError::Pop3NotHere {
+                side,
+                endpoint: self.endpoint.to_string(),
+            }
+            .into());
         }
         self.check_plaintext(side)?;
         let cfg = ConnectConfig {

@@ -26,6 +26,7 @@ use zeroize::Zeroizing;
 
 use crate::dav_sink::ledger::{DavLedger, Fingerprint, Rows, copy_recorded};
 use crate::dav_sink::{self, CopyOptions, ItemEvent, KnownItem, OnConflict};
+use crate::error::ConfigError;
 use crate::{Control, EngineError, Event, RunContext, Side};
 
 /// One side of a DAV migration.
@@ -81,17 +82,15 @@ impl DavAccount {
         };
         // The URL as it may be shown: without what follows a ':' in the user information.
         let safe = redact_userinfo(url);
-        let mut u = url::Url::parse(&full)
-            .map_err(|e| EngineError::Config(format!("cannot read the DAV URL {safe:?}: {e}")))?;
+        let mut u = url::Url::parse(&full).map_err(|source| ConfigError::DavUrl {
+            url: safe.clone(),
+            source,
+        })?;
         if u.password().is_some() {
-            return Err(EngineError::Config(format!(
-                "cannot use the DAV URL {safe:?}: it carries a password; give the password separately, never in the URL"
-            )));
+            return Err(ConfigError::DavUrlWithPassword { url: safe }.into());
         }
         if !matches!(u.scheme(), "http" | "https" | "dns") || u.host_str().is_none() {
-            return Err(EngineError::Config(format!(
-                "cannot use the DAV URL {safe:?}: expected http://, https:// or a domain name"
-            )));
+            return Err(ConfigError::DavUrlScheme { url: safe }.into());
         }
         let mut user = username.to_string();
         if !u.username().is_empty() {
@@ -100,9 +99,7 @@ impl DavAccount {
         let _ = u.set_username("");
         let _ = u.set_password(None);
         if user.is_empty() {
-            return Err(EngineError::Config(format!(
-                "cannot log in to {safe}: no DAV user name"
-            )));
+            return Err(ConfigError::NoDavUser { url: safe }.into());
         }
         Ok(DavAccount {
             url: u,
@@ -127,9 +124,7 @@ impl DavAccount {
     ) -> Result<DavAccount, EngineError> {
         if let Some(ts) = oauth {
             if self.admin.is_some() {
-                return Err(EngineError::Config(format!(
-                    "{side}: an OAuth 2.0 token logs in as its own user: it cannot be combined with an admin"
-                )));
+                return Err(ConfigError::OAuthWithAdmin(side).into());
             }
             let token = ts
                 .access_token()
@@ -207,7 +202,7 @@ impl DavAccount {
         }
         Err(match last {
             Some(e) => EngineError::dav(side, "find the DAV server of the domain", e),
-            None => EngineError::Config(format!("cannot find a DAV server for {domain}")),
+            None => ConfigError::NoDavServer { domain }.into(),
         })
     }
 
@@ -225,12 +220,13 @@ impl DavAccount {
         if let Some(admin) = &self.admin {
             if self.url.path() == "/" {
                 let principal = format!("/{}/", utf8_percent_encode(&self.username, PATH_SEGMENT));
-                cfg.base_url = self.url.join(&principal).map_err(|e| {
-                    EngineError::Config(format!(
-                        "cannot address {}'s principal: {e}",
-                        self.username
-                    ))
-                })?;
+                cfg.base_url =
+                    self.url
+                        .join(&principal)
+                        .map_err(|source| ConfigError::PrincipalUrl {
+                            user: self.username.clone(),
+                            source,
+                        })?;
             }
             cfg.authzid_or_admin = Some(passeur_dav::AdminLogin {
                 username: admin.clone(),

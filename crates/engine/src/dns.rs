@@ -10,7 +10,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use passeur_dav::srv::{DnsLookup, SrvRecord};
 
-use crate::EngineError;
+use crate::{ConfigError, EngineError};
 
 /// A resolver for [`passeur_dav::srv`].
 pub struct Dns {
@@ -31,13 +31,9 @@ impl Dns {
                     TokioRuntimeProvider::default(),
                 )
             }
-            None => TokioResolver::builder_tokio().map_err(|e| {
-                EngineError::Config(format!("cannot read the system's DNS configuration: {e}"))
-            })?,
+            None => TokioResolver::builder_tokio().map_err(ConfigError::SystemDns)?,
         };
-        let resolver = builder
-            .build()
-            .map_err(|e| EngineError::Config(format!("cannot set up DNS: {e}")))?;
+        let resolver = builder.build().map_err(ConfigError::DnsSetup)?;
         Ok(Dns { resolver })
     }
 }

@@ -41,6 +41,7 @@ use passeur_store::{Completion, Failure, Item, Store};
 use passeur_types::{ContentKind, MigrationId};
 use sha2::{Digest, Sha256};
 
+use crate::error::{ConfigError, InternalError};
 use crate::folders::layout;
 use crate::folders::{self, FolderPlan, FolderRules, Layout};
 use crate::mail::AppendTally;
@@ -438,9 +439,11 @@ async fn run_gmail_pass(
             }
             Err(e) => {
                 tasks.abort_all();
-                return Err(EngineError::Internal(format!(
-                    "a download task failed: {e}"
-                )));
+                return Err(InternalError::Task {
+                    what: "a download task failed",
+                    source: e,
+                }
+                .into());
             }
         }
     }
@@ -512,13 +515,7 @@ fn all_mail_of(src: &Layout) -> Result<String, EngineError> {
         .iter()
         .find(|f| f.has_attribute("\\All"))
         .map(|f| f.name.clone())
-        .ok_or_else(|| {
-            EngineError::Config(
-                "the source speaks Gmail's IMAP (X-GM-EXT-1) but lists no All Mail folder \
-                 (\\All): enable 'Show in IMAP' for All Mail in Gmail's settings"
-                    .into(),
-            )
-        })
+        .ok_or_else(|| ConfigError::GmailWithoutAllMail.into())
 }
 
 /// The destination folders of the labels (through the folder mapping and `rules`) and of

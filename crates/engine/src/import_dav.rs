@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 
 use crate::dav_sink::ledger::{DavLedger, Fingerprint, Rows, import_recorded};
 use crate::dav_sink::{CopyOptions, ImportTargets, ItemEvent, SourceObject};
-use crate::import_pst::{ImportFolderReport, ImportOptions, ImportReport, import_err};
+use crate::error::ImportError;
+use crate::import_pst::{ImportFolderReport, ImportOptions, ImportReport};
 use crate::{EngineError, Event, RunContext, Side};
 
 /// What kind of file an import reads.
@@ -128,11 +129,8 @@ pub async fn run_file_import(
         (&rc.store, rc.migration, rc.pass, &rc.events, &rc.cancel);
     let kind = FileKind::detect(path)
         .filter(|k| *k != FileKind::Pst)
-        .ok_or_else(|| {
-            import_err(format!(
-                "cannot import {}: not an iCalendar or vCard file",
-                path.display()
-            ))
+        .ok_or_else(|| ImportError::NotCalendarOrContacts {
+            path: path.to_owned(),
         })?;
     let src_folder = path
         .file_name()
@@ -152,9 +150,7 @@ pub async fn run_file_import(
         .discover()
         .await
         .map_err(|e| EngineError::dav(Side::Destination, "find the collections", e))?;
-    let home = homes.home_for(&ckind).ok_or_else(|| {
-        import_err("cannot import: the DAV server shows no home for this kind of collection")
-    })?;
+    let home = homes.home_for(&ckind).ok_or(ImportError::NoHome)?;
     let (coll, _) = dav
         .ensure_named_collection(home, collection, ckind)
         .await

@@ -30,6 +30,7 @@ pub mod account;
 pub mod dav_sink;
 mod dav_sync;
 pub mod dns;
+pub mod error;
 pub mod events;
 pub mod folders;
 mod gmail;
@@ -48,6 +49,7 @@ pub use dav_sync::{
     DavAccount, DavCollectionCheck, DavCollectionReport, DavOptions, DavPassReport, DavPurgeReport,
     DavVerifyReport, collection_kind, purge_dav, purge_dav_with, run_dav_pass, verify_dav,
 };
+pub use error::{BusyError, ConfigError, ImportError, InternalError, PlaintextError, PurgeError};
 pub use events::{Event, EventSink, EventStream, ItemRef};
 pub use folders::{FolderPlan, FolderRules};
 pub use gmail::{
@@ -137,12 +139,12 @@ pub enum EngineError {
         source: passeur_oauth::OAuthError,
     },
     /// The migration's settings cannot work (a bad URL, a missing password, options that
-    /// contradict each other); the message says which. Not worth a retry.
-    #[error("{0}")]
-    Config(String),
+    /// contradict each other); the cause says which. Not worth a retry.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A password would go in clear text to a host other than loopback, which is not allowed.
-    #[error("{0}")]
-    Plaintext(String),
+    #[error(transparent)]
+    Plaintext(#[from] PlaintextError),
     /// The state store failed (a database error, a lease taken over).
     #[error(transparent)]
     Store(#[from] passeur_store::StoreError),
@@ -152,10 +154,10 @@ pub enum EngineError {
     /// A purge cannot be done safely (a destination without UIDPLUS cannot delete only what
     /// the migration copied).
     #[error("cannot purge: {0}")]
-    Purge(String),
+    Purge(#[from] PurgeError),
     /// A file import could not go on (a file that is not what it should be).
-    #[error("{0}")]
-    Import(String),
+    #[error(transparent)]
+    Import(#[from] ImportError),
     /// A PST/OST file could not be read.
     #[error("cannot read {path}: {source}")]
     Pst {
@@ -175,11 +177,11 @@ pub enum EngineError {
         source: std::io::Error,
     },
     /// Another process runs this migration (its lease is held).
-    #[error("{0}")]
-    Busy(String),
-    /// A state passeur should never reach (a bug); the message says where.
+    #[error(transparent)]
+    Busy(#[from] BusyError),
+    /// A state passeur should never reach (a bug); the cause says where.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[from] InternalError),
 }
 
 /// `cannot {action}: {source}`, without saying "cannot connect" twice when the source's own
@@ -233,6 +235,21 @@ impl EngineError {
         }
     }
 
+    /// The side the failure is on, when it is on one: a server's error, a token, a clear-text
+    /// refusal, or a setting of one side (a missing password, a token with an admin, a POP3
+    /// account where IMAP is needed).
+    pub fn side(&self) -> Option<Side> {
+        match self {
+            EngineError::Imap { side, .. }
+            | EngineError::Pop3 { side, .. }
+            | EngineError::Dav { side, .. }
+            | EngineError::OAuth { side, .. } => Some(*side),
+            EngineError::Plaintext(p) => Some(p.side),
+            EngineError::Config(c) => c.side(),
+            _ => None,
+        }
+    }
+
     /// Worth trying again (a dropped connection, a time-out), as opposed to a wrong password,
     /// a certificate problem or a refusal by the server.
     pub fn is_retryable(&self) -> bool {
@@ -242,7 +259,15 @@ impl EngineError {
             EngineError::Pst { source, .. } => source.is_retryable(),
             EngineError::Busy(_) => true,
             EngineError::Pop3 { source, .. } => source.is_retryable(),
-            _ => false,
+            EngineError::Config(c) => c.is_retryable(),
+            EngineError::Purge(p) => p.is_retryable(),
+            EngineError::Import(i) => i.is_retryable(),
+            EngineError::OAuth { .. }
+            | EngineError::Plaintext(_)
+            | EngineError::Store(_)
+            | EngineError::Rules(_)
+            | EngineError::File { .. }
+            | EngineError::Internal(_) => false,
         }
     }
 

@@ -24,6 +24,7 @@ use passeur_types::{ContentKind, MigrationId, Protocol};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::error::ConfigError;
 use crate::import_pst::internal_date_now;
 use crate::mail::{Ledger, append_recorded, rematch_destination, settle};
 use crate::message::parse_internal_date;
@@ -145,10 +146,7 @@ pub async fn run_pop3_pass(
     let (store, id, pass, events, cancel) =
         (&rc.store, rc.migration, rc.pass, &rc.events, &rc.cancel);
     if src.endpoint.protocol != Protocol::Pop3 {
-        return Err(EngineError::Config(
-            "the source of a POP3 pass must be a pop3://, pop3+starttls:// or pop3s:// account"
-                .into(),
-        ));
+        return Err(ConfigError::NotPop3Source.into());
     }
     let mut report = Pop3Report {
         pass,
@@ -265,12 +263,7 @@ async fn listing(c: &mut Pop3Client) -> Result<Vec<(u32, String, u64)>, EngineEr
     let uidl = match c.uidl().await {
         Ok(u) => u,
         Err(passeur_pop3::Error::Unsupported(_)) => {
-            return Err(EngineError::Config(
-                "source: cannot copy from this POP3 server: it does not support UIDL, without \
-                 which a message cannot be recognised from one run to the next (no copy would \
-                 be exactly once)"
-                    .into(),
-            ));
+            return Err(ConfigError::Pop3WithoutUidl.into());
         }
         Err(e) => return Err(pop3_err("list message unique-ids")(e)),
     };
@@ -284,10 +277,7 @@ async fn listing(c: &mut Pop3Client) -> Result<Vec<(u32, String, u64)>, EngineEr
     let mut out = Vec::with_capacity(uidl.len());
     for (n, uid) in uidl {
         if !seen.insert(uid.clone()) {
-            return Err(EngineError::Config(format!(
-                "source: cannot copy from this POP3 server: it gives the unique-id {uid:?} to \
-                 two messages"
-            )));
+            return Err(ConfigError::Pop3DuplicateUid { uid }.into());
         }
         out.push((n, uid, sizes.get(&n).copied().unwrap_or(0)));
     }
@@ -563,9 +553,10 @@ pub async fn verify_pop3(
             .map_err(pop3_err("read messages"))?
         {
             let body = body.map_err(|text| {
-                EngineError::Config(format!(
-                    "source: cannot verify: the POP3 server refused message {n}: {text}"
-                ))
+                pop3_err("verify")(passeur_pop3::Error::Server {
+                    command: format!("read message {n}"),
+                    text,
+                })
             })?;
             a.push(Seen {
                 hash: Sha256::digest(&body).into(),

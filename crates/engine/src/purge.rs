@@ -13,6 +13,7 @@ use passeur_store::{FolderState, Item, ItemKey, Store};
 use passeur_types::{ContentKind, MigrationId};
 use serde::Serialize;
 
+use crate::error::PurgeError;
 use crate::{Control, EngineError, Event, MailAccount, Side};
 
 /// What a purge did.
@@ -60,9 +61,7 @@ pub async fn purge_mail(
     }
     let mut d = dst.connect(Side::Destination).await?;
     if !d.capabilities().uidplus() {
-        return Err(EngineError::Purge(
-            "the destination server lacks UIDPLUS, so deleting only our messages (UID EXPUNGE) is not possible".into(),
-        ));
+        return Err(PurgeError::NoUidplus.into());
     }
     let mut touched_src_folders: Vec<String> = Vec::new();
     for (folder, items) in by_folder {

@@ -15,6 +15,7 @@ use passeur_types::{ContentKind, MigrationId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::error::InternalError;
 use crate::folders::layout;
 use crate::import_dav::FileKind;
 use crate::import_pst::{destination_path, pst_err};
@@ -166,7 +167,7 @@ pub async fn verify_pst_import(
     let owned = path.to_owned();
     let (expected, all_folders) = tokio::task::spawn_blocking(move || read_pst(&owned))
         .await
-        .map_err(|e| EngineError::Internal(format!("the PST reader ended abnormally: {e}")))??;
+        .map_err(crate::import_pst::pst_reader_ended)??;
     let items = store.items_from_pass(id, 1).await?;
     let failed: HashSet<(String, String)> = store
         .failures(id, None)
@@ -298,7 +299,10 @@ pub async fn verify_dav_import(
         })
     })
     .await
-    .map_err(|e| EngineError::Internal(format!("the file reader ended abnormally: {e}")))??;
+    .map_err(|source| InternalError::Task {
+        what: "the file reader ended abnormally",
+        source,
+    })??;
     let items = store.items_from_pass(id, 1).await?;
     let failed: HashSet<String> = store
         .failures(id, None)

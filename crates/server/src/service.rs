@@ -851,14 +851,10 @@ impl Service {
                 Outcome::Retry(e.to_string())
             }
             Err(e) => {
-                let side = match &e {
-                    EngineError::Imap { side, .. }
-                    | EngineError::Pop3 { side, .. }
-                    | EngineError::Dav { side, .. } => match side {
-                        passeur_engine::Side::Source => NotifySide::Source,
-                        passeur_engine::Side::Destination => NotifySide::Destination,
-                    },
-                    _ => NotifySide::None,
+                let side = match e.side() {
+                    Some(passeur_engine::Side::Source) => NotifySide::Source,
+                    Some(passeur_engine::Side::Destination) => NotifySide::Destination,
+                    None => NotifySide::None,
                 };
                 self.queue_notification(
                     id,

@@ -503,7 +503,7 @@ fn write_file(path: &Path, content: &str, mode: u32) -> io::Result<()> {
 }
 
 /// A self-signed P-256 certificate for `localhost` / `127.0.0.1` (openssl CLI).
-fn write_cert(ssl: &Path) -> io::Result<()> {
+pub(crate) fn write_cert(ssl: &Path) -> io::Result<()> {
     let cert = ssl.join("cert.pem");
     let key = ssl.join("key.pem");
     if cert.exists() && key.exists() {

@@ -39,6 +39,7 @@ pub struct Radicale {
     pub host: String,
     /// The port it listens on.
     pub port: u16,
+    tls: bool,
     process: Option<Supervised>,
     _tmp: tempfile::TempDir,
 }
@@ -89,6 +90,16 @@ pub fn ensure_radicale() -> Result<(), String> {
 impl Radicale {
     /// Starts Radicale in a fresh temp dir on a random port and waits until it accepts.
     pub fn start(opts: RadicaleOptions) -> io::Result<Radicale> {
+        Radicale::start_with(opts, false)
+    }
+
+    /// [`Radicale::start`] speaking HTTPS only, with a self-signed certificate for
+    /// `localhost` / `127.0.0.1` (a client must accept it: `--insecure-tls`).
+    pub fn start_tls(opts: RadicaleOptions) -> io::Result<Radicale> {
+        Radicale::start_with(opts, true)
+    }
+
+    fn start_with(opts: RadicaleOptions, tls: bool) -> io::Result<Radicale> {
         ensure_radicale().map_err(io::Error::other)?;
         let tmp = tempfile::Builder::new()
             .prefix("passeur-radicale-")
@@ -127,11 +138,20 @@ impl Radicale {
             }
         }
 
+        let ssl = if tls {
+            crate::dovecot::write_cert(&dir.join("ssl"))?;
+            format!(
+                "ssl = True\ncertificate = {d}/ssl/cert.pem\nkey = {d}/ssl/key.pem\n",
+                d = dir.display()
+            )
+        } else {
+            String::new()
+        };
         let mut last_err = None;
         for _attempt in 0..6 {
             let port = proc::free_port()?;
             let conf = format!(
-                "[server]\nhosts = 127.0.0.1:{port}\n\
+                "[server]\nhosts = 127.0.0.1:{port}\n{ssl}\
                  [auth]\ntype = htpasswd\nhtpasswd_filename = {d}/users\nhtpasswd_encryption = plain\ndelay = 0\n\
                  [storage]\nfilesystem_folder = {d}/collections\n\
                  [rights]\n{rights}\n\
@@ -157,6 +177,7 @@ impl Radicale {
                         dir,
                         host: "127.0.0.1".into(),
                         port,
+                        tls,
                         process: Some(p),
                         _tmp: tmp,
                     });
@@ -175,9 +196,10 @@ impl Radicale {
         Err(last_err.unwrap_or_else(|| io::Error::other("cannot start Radicale")))
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` for [`Radicale::start_tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}:{}", self.host, self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.host, self.port)
     }
 
     /// `("user2", "pass2")`.

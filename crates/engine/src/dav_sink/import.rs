@@ -4,12 +4,14 @@ use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use std::collections::{HashMap, HashSet};
 
-use passeur_dav::{DavClient, DavError, Result};
+use passeur_dav::{DavClient, Result};
 use passeur_formats::FormatError;
 use passeur_formats::fingerprint::sha256_hex;
 
 use super::write::{DstIndex, ICS_TYPE, Prepared, VCF_TYPE, place_new, vcard_target, vcard_text};
-use super::{BoxFut, CopyOptions, CopyReport, ImportTargets, ItemEvent, SourceObject};
+use super::{
+    BoxFut, CopyOptions, CopyReport, ImportObjectsError, ImportTargets, ItemEvent, SourceObject,
+};
 
 /// Imports parsed file objects (see [`passeur_formats::ics::split`] and
 /// [`passeur_formats::vcf::split`]) into the target collections.
@@ -18,7 +20,9 @@ use super::{BoxFut, CopyOptions, CopyReport, ImportTargets, ItemEvent, SourceObj
 /// counted as unchanged). Each event's `src_href` is `line:<n>` (where the
 /// object starts in the file) and `src_etag` the SHA-256 of the object's text.
 /// Parse errors become [`ItemEvent::Failed`] with the line and UID in the message; the
-/// reader's warnings ([`FormatError::Skipped`]) are passed over (they are no items).
+/// reader's warnings ([`FormatError::Skipped`]) are passed over (they are no items). A reader
+/// that cannot go on ([`FormatError::is_fatal`]) ends the import with
+/// [`ImportObjectsError::Read`], the destination's failures with [`ImportObjectsError::Dav`].
 pub async fn import_objects<I, O>(
     dst: &DavClient,
     targets: &ImportTargets<'_>,
@@ -26,7 +30,7 @@ pub async fn import_objects<I, O>(
     known: &HashSet<String>,
     opts: &CopyOptions,
     mut on_item: impl FnMut(ItemEvent),
-) -> Result<CopyReport>
+) -> std::result::Result<CopyReport, ImportObjectsError>
 where
     I: IntoIterator<Item = std::result::Result<O, FormatError>>,
     O: Into<SourceObject>,
@@ -45,7 +49,7 @@ where
             Ok(o) => o.into(),
             Err(e) => {
                 if e.is_fatal() {
-                    return Err(DavError::Config(e.to_string()));
+                    return Err(ImportObjectsError::Read(e));
                 }
                 let ev = ItemEvent::Failed {
                     src_href: e.line().map(|l| format!("line:{l}")).unwrap_or_default(),

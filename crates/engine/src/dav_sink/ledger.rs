@@ -337,7 +337,17 @@ pub(crate) async fn import_recorded(
     let mut evs = Vec::new();
     let r = import_objects(dst, targets, objects, known, opts, |e| evs.push(e)).await;
     let tally = ledger.record(rows, &pending, &evs, r.is_ok()).await?;
-    let rep = r.map_err(|e| EngineError::dav(Side::Destination, "write contacts or events", e))?;
+    let rep = r.map_err(|e| match e {
+        super::ImportObjectsError::Dav(e) => {
+            EngineError::dav(Side::Destination, "write contacts or events", e)
+        }
+        // The file is at fault, not the destination.
+        super::ImportObjectsError::Read(source) => crate::error::ImportError::Read {
+            path: rows.folder.into(),
+            source,
+        }
+        .into(),
+    })?;
     Ok((rep, tally))
 }
 

@@ -270,6 +270,18 @@ impl ItemEvent {
     }
 }
 
+/// Why [`import_objects`] stopped before the end of its objects.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportObjectsError {
+    /// The destination failed (its error says whether a retry may help).
+    #[error(transparent)]
+    Dav(#[from] passeur_dav::DavError),
+    /// The objects' reader cannot go on (an I/O error reading the file, a line beyond the
+    /// cap): the file is at fault, not the destination.
+    #[error(transparent)]
+    Read(passeur_formats::FormatError),
+}
+
 /// Counts of one copy or import.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CopyReport {

@@ -10,6 +10,7 @@ use passeur_store::{Item, Store};
 use passeur_types::{ContentKind, MigrationId};
 
 use super::{Ctx, FolderRun, Work, backoff, destination_path};
+use crate::error::InternalError;
 use crate::folders::Layout;
 use crate::mail::{Ledger, append_recorded, rematch_destination, settle};
 use crate::message::{fingerprint, message_id};
@@ -120,7 +121,7 @@ impl MailSink<'_> {
         }
         match self.client.as_mut() {
             Some(c) => Ok((c, &mut self.layout)),
-            None => Err(EngineError::Internal("no destination connection".into())),
+            None => Err(InternalError::NoDestinationConnection.into()),
         }
     }
 }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::InternalError;
 use crate::folders::Layout;
 use crate::folders::layout;
 use crate::message::normalise_flags;
@@ -132,10 +133,6 @@ impl ImportReport {
     }
 }
 
-pub(crate) fn import_err(what: impl std::fmt::Display) -> EngineError {
-    EngineError::Import(what.to_string())
-}
-
 /// A PST reading error, with the file it concerns.
 pub(crate) fn pst_err(path: &Path, source: passeur_pst::PstError) -> EngineError {
     EngineError::Pst {
@@ -185,7 +182,16 @@ async fn open_pst(path: &Path) -> Result<(Arc<PstFile>, Vec<PstFolder>), EngineE
         Ok((Arc::new(pst), folders))
     })
     .await
-    .map_err(|e| EngineError::Internal(format!("the PST reader ended abnormally: {e}")))?
+    .map_err(pst_reader_ended)?
+}
+
+/// The PST reader's blocking task ended without its result (it panicked).
+pub(crate) fn pst_reader_ended(source: tokio::task::JoinError) -> EngineError {
+    InternalError::Task {
+        what: "the PST reader ended abnormally",
+        source,
+    }
+    .into()
 }
 
 /// The destination path of a PST folder: special folders go to the destination's folder of
@@ -304,7 +310,7 @@ pub async fn run_pst_import(
                 .collect()
         })
         .await
-        .map_err(|e| EngineError::Internal(format!("the PST reader ended abnormally: {e}")))?
+        .map_err(pst_reader_ended)?
     };
     let mut skipped_folders = Vec::new();
     let listed: Vec<(PstFolder, Vec<u32>)> = listed

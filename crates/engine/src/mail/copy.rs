@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::stream::stream_large;
 use super::{Ctx, FolderReport, dst_err, src_err};
+use crate::error::InternalError;
 use crate::folders::FolderPlan;
 use crate::message::{fingerprint, message_id, normalise_flags};
 use crate::{EngineError, Event, EventSink, Side};
@@ -187,7 +188,7 @@ pub(super) async fn copy_missing(
             budget
                 .acquire_many_owned(kib.clamp(1, budget_total))
                 .await
-                .map_err(|_| EngineError::Internal("the memory budget was closed".into()))
+                .map_err(|_| EngineError::from(InternalError::BudgetClosed))
         }
     };
 

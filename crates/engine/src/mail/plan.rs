@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use super::parts::put_split_state;
 use super::pool::{Queue, QueueState, worker};
 use super::{Ctx, FolderReport, Job, PassReport, Work};
+use crate::error::InternalError;
 use crate::folders::{self, FolderPlan};
 use crate::verify::layout;
 use crate::{EngineError, Event, MailAccount, MailOptions, RunContext, Side};
@@ -230,16 +231,19 @@ pub async fn run_mail_pass(
                             .map(|s| (*s).to_owned())
                             .or_else(|| p.downcast_ref::<String>().cloned())
                             .unwrap_or_else(|| "a panic".to_owned());
-                        format!("a copy task failed: {what}")
+                        InternalError::CopyTaskPanicked(what)
                     } else {
-                        format!("a copy task ended abnormally: {e}")
+                        InternalError::Task {
+                            what: "a copy task ended abnormally",
+                            source: e,
+                        }
                     });
                 }
             }
         }
     }
     if let Some(reason) = failure {
-        return Err(EngineError::Internal(reason));
+        return Err(reason.into());
     }
     if let Some(e) = ctx.fatal.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(e);

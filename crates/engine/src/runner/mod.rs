@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use spec::{AccountSpec, DavSpec, ImportSpec, ImportTarget, MigrationSpec, file_source_id};
 
+use crate::error::{BusyError, ConfigError};
 use crate::{
     DavAccount, DavPassReport, DavPurgeReport, DavVerifyReport, EngineError, Event, EventSink,
     FileKind, ImportOptions, ImportReport, ImportVerifyReport, Limits, MailAccount, PassReport,
@@ -96,13 +97,13 @@ impl Secrets {
     fn source(&self) -> Result<Secret, EngineError> {
         self.source
             .clone()
-            .ok_or_else(|| EngineError::Config("no source password".into()))
+            .ok_or_else(|| ConfigError::NoPassword(Side::Source).into())
     }
 
     fn destination(&self) -> Result<Secret, EngineError> {
         self.destination
             .clone()
-            .ok_or_else(|| EngineError::Config("no destination password".into()))
+            .ok_or_else(|| ConfigError::NoPassword(Side::Destination).into())
     }
 }
 
@@ -402,10 +403,12 @@ impl Runner {
                     .duration_since(std::time::SystemTime::now())
                     .map(|d| d.as_secs())
                     .unwrap_or(0);
-                return Err(EngineError::Busy(format!(
-                    "migration {id} is being run by another process ({holder}); try again when it \
-                     ends, or wait for it with --wait (its lease lapses within {left} s if it died)"
-                )));
+                return Err(BusyError::Held {
+                    id,
+                    holder,
+                    lapses_in: left,
+                }
+                .into());
             }
             Err(e) => return Err(e.into()),
         };
@@ -535,9 +538,7 @@ impl Runner {
         held.release().await;
         match result {
             Err(EngineError::Store(StoreError::LeaseLost)) | Ok(_) if lost => {
-                Err(EngineError::Busy(format!(
-                    "migration {id}: another process took this run over; this one stopped"
-                )))
+                Err(BusyError::TakenOver { id }.into())
             }
             r => r,
         }
@@ -869,9 +870,7 @@ impl Runner {
         match &spec {
             MigrationSpec::Accounts(a) => {
                 if file.is_some() {
-                    return Err(EngineError::Config(
-                        "--file is for the verification of a file import".into(),
-                    ));
+                    return Err(ConfigError::FileNotAnImport.into());
                 }
                 let from_admin = opts.from_admin.clone().or(a.from_admin.clone());
                 let to_admin = opts.to_admin.clone().or(a.to_admin.clone());
@@ -949,9 +948,7 @@ impl Runner {
                     _ => match &davc {
                         Some(c) => crate::verify_dav_import(store, id, &path, c, control).await?,
                         None => {
-                            return Err(EngineError::Config(
-                                "cannot verify: the import has no DAV destination".into(),
-                            ));
+                            return Err(ConfigError::NoDavToVerify.into());
                         }
                     },
                 });
@@ -973,13 +970,12 @@ fn check_same_file(
     match file_source_id(path) {
         Ok((_, sid)) if sid == source_id => Ok(()),
         Ok((_, sid)) if moved && content(&sid) == content(source_id) => Ok(()),
-        Ok(_) => Err(EngineError::Config(format!(
-            "cannot verify: {} is not the file imported ({imported}), or it changed since",
-            path.display()
-        ))),
-        Err(e) => Err(EngineError::Config(format!(
-            "cannot verify without the imported file: {e} (give --file if it moved)"
-        ))),
+        Ok(_) => Err(ConfigError::NotTheImportedFile {
+            path: path.to_owned(),
+            imported: imported.to_owned(),
+        }
+        .into()),
+        Err(e) => Err(ConfigError::ImportedFileGone(Box::new(e)).into()),
     }
 }
 
@@ -991,7 +987,7 @@ pub fn mail_account(
     insecure_tls: bool,
     opts: &RunOptions,
 ) -> Result<MailAccount, EngineError> {
-    let endpoint = Endpoint::parse(url).map_err(|e| EngineError::Config(e.to_string()))?;
+    let endpoint = Endpoint::parse(url).map_err(ConfigError::MailUrl)?;
     let mut acc = MailAccount::new(endpoint, String::new());
     acc.password = password;
     acc.admin = admin;
@@ -1138,7 +1134,9 @@ async fn execute(
                     io.batch_messages = n.max(1);
                 }
                 let path = PathBuf::from(&t.file);
-                let davc = import_dav_client(t, &pw, insecure, admin.clone(), (opts.dns_server, opts)).await?;
+                let davc =
+                    import_dav_client(t, &pw, insecure, admin.clone(), (opts.dns_server, opts))
+                        .await?;
                 match t.format {
                     FileKind::Pst => {
                         let mail = match &t.imap {
@@ -1155,10 +1153,7 @@ async fn execute(
                             let coll = t.collection.as_deref().unwrap_or("Imported");
                             crate::run_file_import(rc, &path, c, coll, &io).await
                         }
-                        None => Err(EngineError::Config(
-                            "cannot import a calendar or address book file without a DAV destination"
-                                .into(),
-                        )),
+                        None => Err(ConfigError::NoDavDestination.into()),
                     },
                 }
             }

@@ -10,6 +10,7 @@ use passeur_types::ContentKind;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::error::ConfigError;
 use crate::{DavAccount, DavOptions, EngineError, FileKind, MailOptions, Pop3Options, Secret};
 
 /// A migration's spec.
@@ -25,9 +26,7 @@ pub enum MigrationSpec {
 impl MigrationSpec {
     /// Reads the spec stored with a migration.
     pub fn from_json(json: &str) -> Result<MigrationSpec, EngineError> {
-        serde_json::from_str(json).map_err(|e| {
-            EngineError::Config(format!("cannot read the migration's stored options: {e}"))
-        })
+        serde_json::from_str(json).map_err(|e| ConfigError::StoredOptions(e).into())
     }
 
     /// The spec as stored with the migration (JSON).

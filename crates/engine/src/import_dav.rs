@@ -282,7 +282,7 @@ pub async fn run_file_import(
             };
             let (rep, t) = import_recorded(
                 ledger,
-                &rows,
+                (&rows, path),
                 dav,
                 &targets,
                 chunk,

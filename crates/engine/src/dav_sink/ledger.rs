@@ -310,10 +310,11 @@ impl DavLedger<'_> {
 
 /// [`import_objects`] recorded: the new objects are recorded as pending, written, then
 /// confirmed or dropped (see the module docs). `known` holds the UIDs the map has for this
-/// import (skipped). A server failure ends the call with what landed before recorded.
+/// import (skipped). A server failure ends the call with what landed before recorded; a file that breaks off (`file`
+/// names it) is the file's fault.
 pub(crate) async fn import_recorded(
     ledger: DavLedger<'_>,
-    rows: &Rows<'_>,
+    (rows, file): (&Rows<'_>, &std::path::Path),
     dst: &DavClient,
     targets: &ImportTargets<'_>,
     objects: Vec<Result<SourceObject, FormatError>>,
@@ -343,7 +344,7 @@ pub(crate) async fn import_recorded(
         }
         // The file is at fault, not the destination.
         super::ImportObjectsError::Read(source) => crate::error::ImportError::Read {
-            path: rows.folder.into(),
+            path: file.to_owned(),
             source,
         }
         .into(),

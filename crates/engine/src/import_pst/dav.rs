@@ -238,7 +238,7 @@ pub(super) async fn flush_dav(
     };
     let (_, t) = import_recorded(
         ledger,
-        &rows,
+        (&rows, std::path::Path::new(&w.path)),
         client,
         &ImportTargets::single(&coll),
         objects,

@@ -310,8 +310,8 @@ impl DavLedger<'_> {
 
 /// [`import_objects`] recorded: the new objects are recorded as pending, written, then
 /// confirmed or dropped (see the module docs). `known` holds the UIDs the map has for this
-/// import (skipped). A server failure ends the call with what landed before recorded; a file that breaks off (`file`
-/// names it) is the file's fault.
+/// import (skipped). A server failure ends the call with what landed before recorded; a file
+/// that breaks off (`file` names it) is the file's fault.
 pub(crate) async fn import_recorded(
     ledger: DavLedger<'_>,
     (rows, file): (&Rows<'_>, &std::path::Path),

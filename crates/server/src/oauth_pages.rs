@@ -77,7 +77,8 @@ fn side_ok(page: &str, side: &str) -> bool {
         "migrate" => matches!(side, "src" | "dst"),
         "file" => side == "dst",
         p if p.starts_with("project/") => matches!(side, "src" | "dst"),
-        _ => side == "purge",
+        // A tracking page: confirming a purge, or the sign-in a migration waits for.
+        _ => matches!(side, "purge" | "src" | "dst"),
     }
 }
 
@@ -157,6 +158,13 @@ fn provider<'a>(svc: &'a Service, name: &str) -> Option<&'a Provider> {
         .oauth_providers
         .iter()
         .find(|p| p.name == name && p.authorization_endpoint.is_some())
+}
+
+/// The provider whose preset serves `host` (an account URL's IMAP or POP3 host), when the
+/// service signs in with it: the one a migration that waits for a sign-in offers.
+pub(crate) fn provider_for_host<'a>(svc: &'a Service, host: &str) -> Option<&'a Provider> {
+    let preset = passeur_net::discover::preset_for_host(host)?;
+    provider(svc, &preset.id)
 }
 
 /// What users see a provider as: its preset's name, else its own.

@@ -226,7 +226,9 @@ impl Notifier {
                 }
             } else {
                 let creds = Credentials::new(user.to_owned(), token.to_owned());
-                conn.auth(&[Mechanism::Xoauth2], &creds).await.map_err(err)?;
+                conn.auth(&[Mechanism::Xoauth2], &creds)
+                    .await
+                    .map_err(err)?;
             }
             conn.send(message.envelope(), &message.formatted())
                 .await

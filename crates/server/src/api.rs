@@ -453,7 +453,7 @@ pub struct SignInOut {
 /// `POST /api/v1/migrations/{id}/sign-in`: tokens for the sides that wait for a sign-in (or
 /// that log in with OAuth 2.0 and need a new token). Each side: a token handed in, or this
 /// browser's "Sign in with …" on the tracking page.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
     /// The source's new token.

@@ -1011,6 +1011,7 @@ async fn create_request(
             notify: None,
             lang: p.lang.clone(),
             project: Some(p.id.clone()),
+            ..Default::default()
         },
     )
     .await?;
@@ -1171,11 +1172,7 @@ fn microsoft_365() -> ServerIn {
 /// a password: its server is at a provider the service signs in with, and the row has no
 /// password for it, or the provider takes no password at all (Microsoft 365). A provider that
 /// takes only a sign-in the service is not set up for is an error.
-fn signs_in_later(
-    svc: &Service,
-    server: &ServerIn,
-    password: &str,
-) -> Result<bool, String> {
+fn signs_in_later(svc: &Service, server: &ServerIn, password: &str) -> Result<bool, String> {
     let with_provider = crate::oauth_pages::provider_for_host(svc, &server.host).is_some();
     let oauth_only = passeur_net::discover::preset_for_host(&server.host)
         .filter(|p| !p.auth.is_empty() && p.auth.iter().all(|a| a == "oauth2"));
@@ -1326,9 +1323,15 @@ fn row_account(
         let (ucol, pcol, default) = if source {
             (Col::SourceUrl, Col::SourcePassword, &opts.source)
         } else {
-            (Col::DestinationUrl, Col::DestinationPassword, &opts.destination)
+            (
+                Col::DestinationUrl,
+                Col::DestinationPassword,
+                &opts.destination,
+            )
         };
-        let server = row_server(r, source, default).map_err(|e| errors.push(e)).ok()?;
+        let server = row_server(r, source, default)
+            .map_err(|e| errors.push(e))
+            .ok()?;
         match signs_in(&server, r.get(pcol)) {
             Ok(true) => Some((server, true)),
             Ok(false) if r.get(pcol).is_empty() => {
@@ -1774,10 +1777,7 @@ mod tests {
             "",
         ]);
         let a = row_account(&own, &opts, &m365_signs_in).ok().unwrap();
-        assert_eq!(
-            a.source_server.url("a"),
-            "imaps://a@ex.mail.ovh.net:993"
-        );
+        assert_eq!(a.source_server.url("a"), "imaps://a@ex.mail.ovh.net:993");
         assert!(!a.source_sign_in);
         // A provider that takes only a sign-in the service cannot do: said on the row.
         let none = |_: &ServerIn, _: &str| -> Result<bool, String> {

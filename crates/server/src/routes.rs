@@ -315,7 +315,11 @@ pub(crate) async fn create_valid(
     guard(svc, "destination.url", &v.destination).await?;
     for (later, field, side) in [
         (v.source_sign_in, "source.sign_in_later", &v.source),
-        (v.destination_sign_in, "destination.sign_in_later", &v.destination),
+        (
+            v.destination_sign_in,
+            "destination.sign_in_later",
+            &v.destination,
+        ),
     ] {
         if later && crate::oauth_pages::provider_for_host(svc, &side.host).is_none() {
             return Err(ApiError::Field {

@@ -1005,11 +1005,19 @@ async fn project_call(
         .unwrap();
     let status = res.status().as_u16();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// Waits for `passes` passes of `id` (tracked with `account`) to end.
-async fn wait_passes_of(svc: &Arc<Service>, id: &str, account: &str, passes: usize) -> MigrationOut {
+async fn wait_passes_of(
+    svc: &Arc<Service>,
+    id: &str,
+    account: &str,
+    passes: usize,
+) -> MigrationOut {
     let start = Instant::now();
     loop {
         let (_, v) = call(
@@ -1128,13 +1136,7 @@ async fn exchange_rows_wait_for_their_owners_sign_in_then_run() {
             json!([{"side": "source", "provider": "test"}]),
             "{m}"
         );
-        assert!(
-            store
-                .jobs_of(id.parse().unwrap())
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(store.jobs_of(id.parse().unwrap()).await.unwrap().is_empty());
         let (st, v) = call(
             &svc,
             "POST",
@@ -1187,8 +1189,7 @@ async fn exchange_rows_wait_for_their_owners_sign_in_then_run() {
         Some("user1"),
         Some((
             "application/json",
-            json!({"destination_oauth": oauth_of(&ts.issue("user2"), 4_000_000_000)})
-                .to_string(),
+            json!({"destination_oauth": oauth_of(&ts.issue("user2"), 4_000_000_000)}).to_string(),
         )),
     )
     .await;
@@ -1212,7 +1213,10 @@ async fn exchange_rows_wait_for_their_owners_sign_in_then_run() {
     let dst = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user2", "pass2").unwrap();
     let cmp = passeur_testkit::verify::compare(&src, &dst);
     assert!(cmp.is_exact(), "{}", cmp.summary());
-    assert!(ts.introspections() >= 1, "the source logged in with the token");
+    assert!(
+        ts.introspections() >= 1,
+        "the source logged in with the token"
+    );
 
     // The other row's token comes through the API (no browser).
     let (st, v) = call(

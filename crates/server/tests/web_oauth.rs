@@ -706,7 +706,10 @@ async fn browser_tracking_page_signs_in_a_row_that_waits() {
     assert_eq!(text(&c, "#status").await, "En attente d'une connexion");
     assert!(displayed(&c, "#signin-section").await);
     assert!(displayed(&c, "#signin-src").await);
-    assert!(!displayed(&c, "#signin-dst").await, "the destination has its password");
+    assert!(
+        !displayed(&c, "#signin-dst").await,
+        "the destination has its password"
+    );
     assert_eq!(text(&c, "#signin-src-login").await, "user1");
     assert_eq!(attr(&c, "#signin-go", "disabled").await, "true");
     assert!(
@@ -731,7 +734,11 @@ async fn browser_tracking_page_signs_in_a_row_that_waits() {
         format!("Se connecter avec {LABEL}")
     );
     screenshot(&c, "track-signin-waits-fr").await;
-    assert_eq!(inbox_count(&dc, "user2"), 0, "nothing ran before the sign-in");
+    assert_eq!(
+        inbox_count(&dc, "user2"),
+        0,
+        "nothing ran before the sign-in"
+    );
 
     ts.set_signing_in(Some("user1"));
     button.click().await.unwrap();

@@ -281,7 +281,13 @@ impl Store {
             .fetch_all(pool)
             .await?;
             rows.iter()
-                .map(|r| Ok((r.text("m_source")?, r.text("m_destination")?, pass_from_row(r)?)))
+                .map(|r| {
+                    Ok((
+                        r.text("m_source")?,
+                        r.text("m_destination")?,
+                        pass_from_row(r)?,
+                    ))
+                })
                 .collect()
         })
     }

@@ -146,16 +146,27 @@ mod tests {
         let gmail = Endpoint::parse("imaps://a@imap.gmail.com").unwrap();
         let other = Endpoint::parse("imaps://a@mail.example.org").unwrap();
         let now = 1_000_000;
-        let (o, g) = ("imaps://a@mail.example.org:993", "imaps://A@imap.gmail.com:993");
+        let (o, g) = (
+            "imaps://a@mail.example.org:993",
+            "imaps://A@imap.gmail.com:993",
+        );
         let row = |s: &str, d: &str, p| (s.to_string(), d.to_string(), p);
         // Gmail documents 2,500 MB down and 500 MB up a day: as a destination, 500 counts.
         let passes = [
             row(o, g, pass(now - WINDOW_SECS - 10, 400_000_000)), // out of the window
             row(o, g, pass(now - 3_600, 120_000_000)),
             // Another migration into the same account (its login in another case) counts.
-            row("imaps://b@elsewhere.example:993", g, pass(now - 60, 30_000_000)),
+            row(
+                "imaps://b@elsewhere.example:993",
+                g,
+                pass(now - 60, 30_000_000),
+            ),
             // Another Gmail account does not, nor a migration out of this one.
-            row(o, "imaps://b@imap.gmail.com:993", pass(now - 30, 99_000_000)),
+            row(
+                o,
+                "imaps://b@imap.gmail.com:993",
+                pass(now - 30, 99_000_000),
+            ),
             row(g, o, pass(now - 20, 77_000_000)),
         ];
         let quota = |s, d, passes: &[(String, String, PassRow)]| {

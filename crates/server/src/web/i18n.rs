@@ -604,7 +604,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("js.st.paused", "Paused", "En pause"),
     ("js.st.scheduled", "Scheduled", "Programmée"),
-    ("js.st.sign_in", "Waiting for a sign-in", "En attente d'une connexion"),
+    (
+        "js.st.sign_in",
+        "Waiting for a sign-in",
+        "En attente d'une connexion",
+    ),
     (
         "trk.signin",
         "Sign in to start",
@@ -617,7 +621,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("trk.signin.source", "Source:", "Source :"),
     ("trk.signin.destination", "Destination:", "Destination :"),
-    ("trk.signin.go", "Start the migration", "Lancer la migration"),
+    (
+        "trk.signin.go",
+        "Start the migration",
+        "Lancer la migration",
+    ),
     (
         "js.signin.missing",
         "Sign in for each side listed above first.",

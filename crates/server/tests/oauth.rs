@@ -14,23 +14,7 @@ use common::call_json as call;
 use common::*;
 
 async fn wait_passes(svc: &Arc<Service>, id: &str, passes: usize) -> MigrationOut {
-    let start = Instant::now();
-    loop {
-        let (_, v) = call(
-            svc,
-            "GET",
-            &format!("/api/v1/migrations/{id}"),
-            Some("user1"),
-            None,
-        )
-        .await;
-        let m: MigrationOut = serde_json::from_value(v).unwrap();
-        if m.passes.len() >= passes && matches!(m.status.as_str(), "done" | "failed" | "stopped") {
-            return m;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "{m:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_passes_of(svc, id, "user1", passes).await
 }
 
 fn oauth_of(j: &Value, expires_at: u64) -> Value {

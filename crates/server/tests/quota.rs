@@ -12,6 +12,36 @@ use passeur_testkit::imapwire::Client;
 use passeur_testkit::{Dovecot, DovecotOptions};
 use serde_json::{Value, json};
 
+/// Waits until migration `id` (tracked with `account`) has a pass and is scheduled; a pass
+/// that ends otherwise fails the test with `why`.
+async fn wait_scheduled(
+    svc: &std::sync::Arc<passeur_server::Service>,
+    id: &str,
+    account: &str,
+    why: &str,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, m) = call(
+            svc,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some(account),
+            None,
+        )
+        .await;
+        if m["status"] == "scheduled" && m["passes"].as_array().is_some_and(|p| !p.is_empty()) {
+            return m;
+        }
+        assert!(
+            !matches!(m["status"].as_str(), Some("done" | "failed")),
+            "{why}{m}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(60), "{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_stopped_at_a_daily_limit_is_scheduled_for_the_reset() {
     // The destination, reached as `localhost`, is at a provider that takes 1 MB a day.
@@ -42,26 +72,7 @@ async fn a_pass_stopped_at_a_daily_limit_is_scheduled_for_the_reset() {
     let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
     assert_eq!(st.as_u16(), 201, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
-    let start = Instant::now();
-    let m: Value = loop {
-        let (_, m) = call(
-            &svc,
-            "GET",
-            &format!("/api/v1/migrations/{id}"),
-            Some("user1"),
-            None,
-        )
-        .await;
-        if m["status"] == "scheduled" && m["passes"].as_array().is_some_and(|p| !p.is_empty()) {
-            break m;
-        }
-        assert!(
-            !matches!(m["status"].as_str(), Some("done" | "failed")),
-            "{m}"
-        );
-        assert!(start.elapsed() < Duration::from_secs(60), "{m}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let m = wait_scheduled(&svc, &id, "user1", "").await;
     let copied = m["passes"][0]["copied"].as_u64().unwrap();
     assert!((10..40).contains(&copied), "{m}");
     let now = std::time::SystemTime::now()
@@ -103,26 +114,13 @@ async fn a_pass_stopped_at_a_daily_limit_is_scheduled_for_the_reset() {
     let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
     assert_eq!(st.as_u16(), 201, "{v}");
     let id2 = v["id"].as_str().unwrap().to_string();
-    let start = Instant::now();
-    let m2: Value = loop {
-        let (_, m) = call(
-            &svc,
-            "GET",
-            &format!("/api/v1/migrations/{id2}"),
-            Some("user2"),
-            None,
-        )
-        .await;
-        if m["status"] == "scheduled" && m["passes"].as_array().is_some_and(|p| !p.is_empty()) {
-            break m;
-        }
-        assert!(
-            !matches!(m["status"].as_str(), Some("done" | "failed")),
-            "the second migration ignored the account's used day: {m}"
-        );
-        assert!(start.elapsed() < Duration::from_secs(60), "{m}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let m2 = wait_scheduled(
+        &svc,
+        &id2,
+        "user2",
+        "the second migration ignored the account's used day: ",
+    )
+    .await;
     assert_eq!(m2["passes"][0]["copied"], 0, "{m2}");
     assert_eq!(m2["scheduled_at"], m["scheduled_at"], "{m2}");
     let mut d = Client::login(&dst.imap_addr(), "user1", "pass1").unwrap();

@@ -488,6 +488,23 @@ async fn browser_file_page_signs_in_its_destination() {
 /// A project's "Add" tab: the source signed in with the provider on the dashboard (the
 /// session cookie is `SameSite=Strict`: the way back from the provider lands on the
 /// dashboard, not on the login page), the account added with that token and migrated.
+/// The password of the projects these tests make.
+const PASSWORD: &str = "Project-pass-1";
+
+/// A new project (its pages in `lang`); its ID.
+async fn new_project(svc: &Arc<Service>, lang: &str) -> String {
+    let (st, v) = common::call_json(
+        svc,
+        "POST",
+        "/api/v1/projects",
+        None,
+        Some(serde_json::json!({"name": "Acme", "password": PASSWORD, "lang": lang})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_project_add_tab_signs_in_a_source() {
     let Some((chromium, driver)) = browser() else {
@@ -504,17 +521,7 @@ async fn browser_project_add_tab_signs_in_a_source() {
     fill(&dc, "user1", "project", 0..5);
     let dir = tempfile::tempdir().unwrap();
     let (svc, base) = service_for(dir.path(), &ts).await;
-    const PASSWORD: &str = "Project-pass-1";
-    let (st, v) = common::call_json(
-        &svc,
-        "POST",
-        "/api/v1/projects",
-        None,
-        Some(serde_json::json!({"name": "Acme", "password": PASSWORD, "lang": "en"})),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
-    let id = v["id"].as_str().unwrap().to_string();
+    let id = new_project(&svc, "en").await;
     let d = start_driver(&driver);
     let c = open_browser(&chromium, &d).await;
     c.goto(&format!("{base}/project/login?lang=en&id={id}"))
@@ -646,17 +653,7 @@ async fn browser_tracking_page_signs_in_a_row_that_waits() {
     fill(&dc, "user1", "waits", 0..4);
     let dir = tempfile::tempdir().unwrap();
     let (svc, base) = service_for(dir.path(), &ts).await;
-    const PASSWORD: &str = "Project-pass-1";
-    let (st, v) = common::call_json(
-        &svc,
-        "POST",
-        "/api/v1/projects",
-        None,
-        Some(serde_json::json!({"name": "Acme", "password": PASSWORD, "lang": "fr"})),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
-    let pid = v["id"].as_str().unwrap().to_string();
+    let pid = new_project(&svc, "fr").await;
     let (st, v) = common::call_json(
         &svc,
         "POST",

@@ -76,12 +76,20 @@ fn all_notifications() -> Vec<Notification> {
             days: 7,
             url: "https://passeur.example.org/p/p7x2".into(),
         },
+        Notification::SignInNeeded {
+            migration_id: ID.into(),
+            tracking_url: URL.into(),
+            source: "alice@outlook.office365.com".into(),
+            destination: "alice@imap.new.example".into(),
+            provider: "Outlook.com / Microsoft 365".into(),
+        },
     ]
 }
 
 fn link(n: &Notification) -> &str {
     match n {
         Notification::Started { tracking_url, .. }
+        | Notification::SignInNeeded { tracking_url, .. }
         | Notification::Completed { tracking_url, .. }
         | Notification::Failed { tracking_url, .. } => tracking_url,
         Notification::ProjectCreated { url, .. } | Notification::ProjectExpiring { url, .. } => url,

@@ -168,7 +168,7 @@ pub(crate) fn provider_for_host<'a>(svc: &'a Service, host: &str) -> Option<&'a 
 }
 
 /// What users see a provider as: its preset's name, else its own.
-fn label(p: &Provider) -> String {
+pub(crate) fn label(p: &Provider) -> String {
     passeur_net::discover::presets()
         .iter()
         .find(|x| x.id == p.name)

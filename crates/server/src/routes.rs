@@ -438,16 +438,36 @@ pub(crate) async fn create_migration(
     .await?;
     // A browser's sign-in serves one migration.
     crate::oauth_pages::forget(&svc, &headers, "migrate", &signed).await;
-    svc.queue_notification(
-        id,
-        Notification::Started {
-            migration_id: id.to_string(),
-            tracking_url: svc.tracking_url(id),
-            source: v.source.to_url(),
-            destination: v.destination.to_url(),
+    // A side that signs in later: where and how, instead of "started".
+    let waits = [
+        (v.source_sign_in, &v.source),
+        (v.destination_sign_in, &v.destination),
+    ]
+    .into_iter()
+    .find(|(later, _)| *later)
+    .and_then(|(_, e)| crate::oauth_pages::provider_for_host(&svc, &e.host));
+    let (tracking_url, source, destination) = (
+        svc.tracking_url(id),
+        v.source.to_url(),
+        v.destination.to_url(),
+    );
+    let migration_id = id.to_string();
+    let n = match waits {
+        Some(p) => Notification::SignInNeeded {
+            migration_id,
+            tracking_url,
+            source,
+            destination,
+            provider: crate::oauth_pages::label(p),
         },
-    )
-    .await;
+        None => Notification::Started {
+            migration_id,
+            tracking_url,
+            source,
+            destination,
+        },
+    };
+    svc.queue_notification(id, n).await;
     Ok((StatusCode::CREATED, Json(Created { id: id.to_string() })))
 }
 

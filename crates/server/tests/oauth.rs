@@ -1223,3 +1223,95 @@ async fn exchange_rows_wait_for_their_owners_sign_in_then_run() {
     assert!(sealed.contains("source_oauth") && !has_token(&sealed));
     svc.shut_down();
 }
+
+/// A migration created through the API with a source that signs in later: no pass runs, its
+/// notification says where to sign in (not "started"), and the token handed in later starts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_that_signs_in_later_is_told_and_waits() {
+    passeur_net::discover::add_presets(
+        r#"[{"id": "test", "name": "Test 365", "domains": [],
+             "imap": {"host": "localhost", "port": 993, "security": "tls"}, "auth": ["oauth2"]}]"#,
+    )
+    .expect("presets added before any use in this process");
+    let ts = TokenServer::start().unwrap();
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    fill(&dc, "user1", "later", 0..3);
+    let rx = passeur_testkit::SmtpReceiver::start(passeur_testkit::SmtpOptions::default()).unwrap();
+    let config =
+        passeur_notify::SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
+    let notifier = passeur_notify::Notifier::new(config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service_with(dir.path(), signin_settings(&ts), Some(notifier)).await;
+    let body = json!({
+        "source": {"url": format!("imap://user1@localhost:{}", dc.imap_port), "sign_in_later": true},
+        "destination": {"url": imap_url(&dc, "user2"), "password": "pass2"},
+        "notify": "owner@example.org",
+        "lang": "en",
+    });
+    // Not at a provider of this service: refused, saying so.
+    let mut elsewhere = body.clone();
+    elsewhere["source"]["url"] = json!(imap_url(&dc, "user1"));
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(elsewhere)).await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["field"], "source.sign_in_later", "{v}");
+    // With a password as well: refused.
+    let mut both = body.clone();
+    both["source"]["password"] = json!("pass1");
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(both)).await;
+    assert_eq!(st, 422, "{v}");
+
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let got = rx.wait_for(1, Duration::from_secs(30)).unwrap();
+    let text = String::from_utf8_lossy(&got[0].raw).into_owned();
+    assert!(
+        text.contains(&format!(
+            "Subject: Your migration {id} waits for your sign-in"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Sign in with Test 365"), "{text}");
+    assert!(text.contains(&format!("/track/{id}")), "{text}");
+    let (_, m) = call(
+        &svc,
+        "GET",
+        &format!("/api/v1/migrations/{id}"),
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(m["status"], "sign_in", "{m}");
+    assert_eq!(count(&dc, "user2"), 0);
+    let (st, v) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/migrations/{id}/sign-in"),
+        Some("user1"),
+        Some(json!({"source_oauth": oauth_of(&ts.issue("user1"), 4_000_000_000)})),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let m = wait_passes(&svc, &id, 1).await;
+    assert_eq!(m.status, "done", "{m:?}");
+    assert_eq!(count(&dc, "user2"), 3);
+    // Signed in: nothing waits any more, and a second sign-in starts nothing new.
+    let (st, v) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/migrations/{id}/sign-in"),
+        Some("user1"),
+        Some(json!({"source_oauth": oauth_of(&ts.issue("user1"), 4_000_000_000)})),
+    )
+    .await;
+    assert_eq!(st, 202, "a new token for a side that logs in with one: {v}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let m = wait_passes(&svc, &id, 1).await;
+    assert_eq!(m.passes.len(), 1, "{m:?}");
+    svc.shut_down();
+}

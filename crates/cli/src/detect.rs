@@ -28,7 +28,7 @@ pub struct DiscoverArgs {
 }
 
 fn discoverer(a: &DiscoverArgs) -> Result<Discoverer> {
-    let mut d = Discoverer::new(crate::dav_args::dns_server()?)?;
+    let mut d = Discoverer::new(crate::dav_args::dns_server()?, crate::presets())?;
     if a.no_ispdb {
         d.ispdb = None;
     } else if let Some(u) = &a.ispdb {

@@ -135,6 +135,7 @@ pub async fn import(runner: &Runner, a: ImportArgs) -> Result<ExitCode> {
     };
     let opts = RunOptions {
         allow_plaintext: crate::allow_plaintext(),
+        presets: crate::presets(),
         batch_messages: a.batch_messages,
         destination_insecure_tls: a.insecure_tls,
         to_admin: a.dst.to_admin.clone(),

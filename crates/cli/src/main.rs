@@ -18,6 +18,7 @@ mod serve;
 mod status;
 mod verify;
 
+use passeur_net::discover::Presets;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -436,12 +437,15 @@ async fn open_store(dir: &Path) -> Result<Store> {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let _ = ALLOW_PLAINTEXT.set(cli.allow_plaintext);
-    if let Some(f) = &cli.presets {
-        let json = std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read the presets file {}", f.display()))?;
-        passeur_net::discover::add_presets(&json)
-            .with_context(|| format!("--presets {}", f.display()))?;
-    }
+    let presets = match &cli.presets {
+        Some(f) => {
+            let json = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the presets file {}", f.display()))?;
+            Presets::with_json(&json).with_context(|| format!("--presets {}", f.display()))?
+        }
+        None => Presets::built_in(),
+    };
+    let _ = PRESETS.set(presets);
     let dir = state_dir(cli.state)?;
     let store = match &cli.database {
         Some(url) => Store::connect(url).await?,
@@ -464,6 +468,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 /// `--allow-plaintext`, as given for this process.
 static ALLOW_PLAINTEXT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// The provider presets of this run of the binary: the built-in ones, with `--presets FILE`'s
+/// in front. Set once in `run`, before any command reads them; the libraries get them passed
+/// in (run options, the service's settings, the discoverer).
+static PRESETS: std::sync::OnceLock<Presets> = std::sync::OnceLock::new();
+
+/// See [`PRESETS`].
+pub(crate) fn presets() -> Presets {
+    PRESETS.get().cloned().unwrap_or_default()
+}
 
 pub(crate) fn allow_plaintext() -> bool {
     ALLOW_PLAINTEXT.get().copied().unwrap_or(false)

@@ -34,6 +34,7 @@ fn run_options(run: &RunArgs, src: &SourceAuth, dst: &DestAuth) -> Result<RunOpt
         dns_server: dav_args::dns_server().unwrap_or(None),
         address_policy: Default::default(),
         allow_plaintext: allow_plaintext(),
+        presets: crate::presets(),
         source_oauth: src
             .from_token_file
             .as_deref()
@@ -151,8 +152,8 @@ fn provider_connections(urls: &[&str], connections: usize, explicit: bool) -> us
         .filter_map(|u| Endpoint::of_recorded(u))
         .map(|e| e.host)
         .collect();
-    let Some((cap, p)) = passeur_net::discover::connection_cap(hosts.iter().map(String::as_str))
-    else {
+    let presets = crate::presets();
+    let Some((cap, p)) = presets.connection_cap(hosts.iter().map(String::as_str)) else {
         return connections;
     };
     if connections <= cap {

@@ -71,7 +71,7 @@ async fn login(a: LoginArgs) -> Result<std::process::ExitCode> {
     let mut provider = if a.provider.contains("://") {
         Provider::discover(&a.provider, &a.client_id, secret, a.scope.clone()).await?
     } else {
-        Provider::from_preset(&a.provider, &a.client_id, secret)?
+        Provider::from_preset(&crate::presets(), &a.provider, &a.client_id, secret)?
     };
     if !a.scope.is_empty() {
         provider.scopes = a.scope.clone();
@@ -137,7 +137,8 @@ pub fn token_source(path: &Path) -> Result<Arc<TokenSource>> {
 /// `PASSEUR_OAUTH_MICROSOFT_...`), with its secret from `PASSEUR_OAUTH_<ID>_CLIENT_SECRET`.
 pub fn service_providers() -> Result<Vec<Provider>> {
     let mut out = Vec::new();
-    for p in passeur_net::discover::presets() {
+    let presets = crate::presets();
+    for p in presets.all() {
         if p.oauth2.is_none() {
             continue;
         }
@@ -158,6 +159,7 @@ pub fn service_providers() -> Result<Vec<Provider>> {
         };
         if let Some(id) = var("CLIENT_ID") {
             out.push(Provider::from_preset(
+                &presets,
                 &p.id,
                 &id,
                 var("CLIENT_SECRET").map(Secret::new),

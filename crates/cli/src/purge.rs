@@ -22,6 +22,7 @@ pub(crate) async fn purge(runner: &Runner, a: PurgeArgs) -> Result<ExitCode> {
     };
     let opts = RunOptions {
         allow_plaintext: allow_plaintext(),
+        presets: crate::presets(),
         destination_insecure_tls: a.insecure_tls || a.to_insecure_tls,
         to_admin: a.dst.to_admin.clone(),
         destination_oauth: a

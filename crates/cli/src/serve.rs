@@ -62,6 +62,7 @@ fn service(
         insecure_tls: w.insecure_tls,
         allow_private_addresses: w.allow_private_addresses,
         allow_plaintext: allow_plaintext(),
+        presets: crate::presets(),
         ispdb: match w.ispdb.as_deref().map(str::trim) {
             None | Some("") => Some(passeur_net::discover::ISPDB.to_owned()),
             Some("off") => None,

@@ -28,6 +28,7 @@ pub(crate) async fn verify(runner: &Runner, a: VerifyArgs) -> Result<ExitCode> {
     };
     let opts = RunOptions {
         allow_plaintext: allow_plaintext(),
+        presets: crate::presets(),
         source_insecure_tls: a.insecure_tls || a.from_insecure_tls,
         destination_insecure_tls: a.insecure_tls || a.to_insecure_tls,
         from_admin: a.src.from_admin.clone(),

@@ -49,6 +49,9 @@ pub struct MailAccount {
     /// Log in with this OAuth 2.0 token (SASL OAUTHBEARER or XOAUTH2) instead of the password;
     /// shared by every connection of the run, renewed before it expires.
     pub oauth: Option<Arc<TokenSource>>,
+    /// The provider presets: the one of the server's host names the special folders the
+    /// server may not flag.
+    pub presets: passeur_net::discover::Presets,
 }
 
 impl fmt::Debug for MailAccount {
@@ -64,7 +67,8 @@ impl fmt::Debug for MailAccount {
 
 impl MailAccount {
     /// An account with this endpoint and password and the defaults: TLS verified, compression
-    /// when useful, no admin, no clear-text login off loopback, every address allowed.
+    /// when useful, no admin, no clear-text login off loopback, every address allowed, the
+    /// built-in presets.
     pub fn new(endpoint: Endpoint, password: String) -> MailAccount {
         MailAccount {
             endpoint,
@@ -76,6 +80,7 @@ impl MailAccount {
             address_policy: passeur_net::AddressPolicy::permissive(),
             allow_plaintext: false,
             oauth: None,
+            presets: passeur_net::discover::Presets::built_in(),
         }
     }
 

@@ -18,14 +18,15 @@ use std::collections::HashMap;
 
 use passeur_dav::srv::{Service, discover_domain};
 use passeur_dav::{Collection, CollectionKind, ComponentKind, DavClient, DavConfig, DavError};
-use passeur_store::{DavCollectionState, Failure, Item, ItemNote, PassCounters, Store};
+use passeur_store::{DavCollectionState, Item, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId};
 use percent_encoding::utf8_percent_encode;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::dav_sink::ledger::{DavLedger, Fingerprint, Rows, copy_recorded};
 use crate::dav_sink::{self, CopyOptions, ItemEvent, KnownItem, OnConflict};
-use crate::{Control, EngineError, Event, ItemRef, RunContext, Side};
+use crate::{Control, EngineError, Event, RunContext, Side};
 
 /// One side of a DAV migration.
 #[derive(Clone)]
@@ -440,10 +441,9 @@ async fn source_collections(
     Ok((homes, out))
 }
 
-fn known_of(items: &[Item]) -> HashMap<String, KnownItem> {
+fn known_of(items: &HashMap<String, Item>) -> HashMap<String, KnownItem> {
     items
-        .iter()
-        .filter(|i| !i.pending)
+        .values()
         .filter_map(|i| {
             Some((
                 i.src_key.clone(),
@@ -551,9 +551,14 @@ async fn copy_one(
         wanted,
         opts,
     } = *pair;
-    let items = store.items_in_folder(id, kind, &sc.href).await?;
-    let known = known_of(&items);
-    let by_key: HashMap<&str, &Item> = items.iter().map(|i| (i.src_key.as_str(), i)).collect();
+    let ledger = DavLedger {
+        store,
+        id,
+        pass: rc.pass,
+        events,
+    };
+    let recorded = ledger.recorded(&[kind], &sc.href).await?;
+    let known = known_of(&recorded);
 
     if opts.dry_run {
         let listed = s
@@ -636,11 +641,26 @@ async fn copy_one(
         // Items a purge removed stay removed.
         skip: store.purged_keys(id, kind, &sc.href).await?,
     };
-    let mut evs: Vec<ItemEvent> = Vec::new();
-    let result =
-        dav_sink::copy_collection(s, sc, d, &dc, &known, &copy_opts, |e| evs.push(e)).await;
-    // Record what was done even when the copy stopped half-way.
-    record(rc, kind, sc, &dc, &by_key, &evs, cr).await?;
+    let key = |href: &str, _: Option<&str>| Some((kind, href.to_owned()));
+    let failure = |e: &ItemEvent| failure_of(kind, e);
+    let rows = Rows {
+        folder: &sc.href,
+        display: &cr.name,
+        dst_folder: &dc.href,
+        recorded: &recorded,
+        fingerprint: Fingerprint::SourceEtag,
+        key: &key,
+        failure: &failure,
+    };
+    // What was done is recorded even when the copy stopped half-way.
+    let (result, t) = copy_recorded(ledger, &rows, (s, sc), (d, &dc), &known, &copy_opts).await?;
+    cr.copied += t.copied;
+    cr.already_there += t.already_there;
+    cr.updated += t.updated;
+    cr.bytes += t.bytes;
+    cr.repaired += t.repaired;
+    cr.failed += t.failed;
+    cr.conflicts += t.conflicts.len() as u64;
     let rep = result.map_err(|e| EngineError::dav(e.side, "copy a collection", e.source))?;
     cr.listed = rep.listed as u64;
     cr.unchanged = rep.unchanged as u64;
@@ -665,168 +685,35 @@ async fn copy_one(
     Ok(())
 }
 
-async fn record(
-    rc: &RunContext,
-    kind: ContentKind,
-    sc: &Collection,
-    dc: &Collection,
-    by_key: &HashMap<&str, &Item>,
-    evs: &[ItemEvent],
-    cr: &mut DavCollectionReport,
-) -> Result<(), EngineError> {
-    let (store, id, pass, events) = (&rc.store, rc.migration, rc.pass, &rc.events);
-    let mut rows: Vec<Item> = Vec::new();
-    let mut failures: Vec<Failure> = Vec::new();
-    let mut notes: Vec<ItemNote> = Vec::new();
-    let (mut n, mut bytes) = (0u64, 0u64);
-    let row = |src_href: &str,
-               src_etag: &str,
-               dst_href: &str,
-               dst_etag: &Option<String>,
-               size: u64,
-               pass: u32| Item {
-        kind,
-        src_folder: sc.href.clone(),
-        src_key: src_href.to_string(),
-        src_uidvalidity: None,
-        src_uid: None,
-        fingerprint: src_etag.to_string(),
-        dst_folder: dc.href.clone(),
-        dst_uidvalidity: None,
-        dst_uid: None,
-        dst_key: Some(dst_href.to_string()),
-        pass,
-        size,
-        flags: String::new(),
-        etag: dst_etag.clone(),
-        pending: false,
-    };
-    for e in evs {
-        if let ItemEvent::Copied {
-            src_href, repaired, ..
-        } = e
-            && !repaired.is_empty()
-        {
-            cr.repaired += 1;
-            notes.extend(repaired.iter().map(|n| ItemNote {
-                pass,
-                kind,
-                folder: sc.href.clone(),
-                src_key: src_href.clone(),
-                repaired: true,
-                note: n.clone(),
-            }));
-        }
-        match e {
-            ItemEvent::Copied {
-                src_href,
-                src_etag,
-                dst_href,
-                dst_etag,
-                bytes: b,
-                ..
-            }
-            | ItemEvent::Overwritten {
-                src_href,
-                src_etag,
-                dst_href,
-                dst_etag,
-                bytes: b,
-                ..
-            } => {
-                cr.copied += 1;
-                cr.bytes += *b as u64;
-                n += 1;
-                bytes += *b as u64;
-                rows.push(row(src_href, src_etag, dst_href, dst_etag, *b as u64, pass));
-            }
-            ItemEvent::AlreadyThere {
-                src_href,
-                src_etag,
-                dst_href,
-                dst_etag,
-                ..
-            } => {
-                cr.already_there += 1;
-                let size = by_key.get(src_href.as_str()).map_or(0, |i| i.size);
-                rows.push(row(src_href, src_etag, dst_href, dst_etag, size, pass));
-            }
-            ItemEvent::Updated {
-                src_href,
-                src_etag,
-                dst_href,
-                dst_etag,
-                bytes: b,
-                ..
-            } => {
-                cr.updated += 1;
-                cr.bytes += *b as u64;
-                bytes += *b as u64;
-                // An update keeps the pass that first copied the item.
-                let first = by_key.get(src_href.as_str()).map_or(pass, |i| i.pass);
-                rows.push(row(
-                    src_href, src_etag, dst_href, dst_etag, *b as u64, first,
-                ));
-            }
-            ItemEvent::Conflict {
-                uid,
-                src_href,
-                dst_href,
-            } => {
-                cr.conflicts += 1;
-                failures.push(Failure {
-                    pass,
-                    kind,
-                    folder: sc.href.clone(),
-                    src_key: src_href.clone(),
-                    size: None,
-                    reason: format!(
-                        "UID {uid} already exists on the destination at {dst_href} (not written by this migration); left alone"
-                    ),
-                });
-            }
-            ItemEvent::Failed {
-                src_href,
-                uid,
-                error,
-            } => {
-                cr.failed += 1;
-                failures.push(Failure {
-                    pass,
-                    kind,
-                    folder: sc.href.clone(),
-                    src_key: src_href.clone(),
-                    size: None,
-                    reason: match uid {
-                        Some(u) => format!("UID {u}: {error}"),
-                        None => error.clone(),
-                    },
-                });
-            }
-        }
+/// The failure recorded for an item of a collection that was not written: a conflict, or a
+/// refusal (keyed by its source href).
+fn failure_of(kind: ContentKind, e: &ItemEvent) -> Option<(ContentKind, String, String)> {
+    match e {
+        ItemEvent::Conflict {
+            uid,
+            src_href,
+            dst_href,
+        } => Some((
+            kind,
+            src_href.clone(),
+            format!(
+                "UID {uid} already exists on the destination at {dst_href} (not written by this migration); left alone"
+            ),
+        )),
+        ItemEvent::Failed {
+            src_href,
+            uid,
+            error,
+        } => Some((
+            kind,
+            src_href.clone(),
+            match uid {
+                Some(u) => format!("UID {u}: {error}"),
+                None => error.clone(),
+            },
+        )),
+        _ => None,
     }
-    if !rows.is_empty() {
-        store.record_copied(id, &rows).await?;
-    }
-    store.record_notes(id, &notes).await?;
-    if !failures.is_empty() {
-        store.record_failures(id, &failures).await?;
-        for f in &failures {
-            events.send(Event::EntryFailed {
-                folder: cr.name.clone(),
-                item: ItemRef::Dav(f.src_key.clone()),
-                reason: f.reason.clone(),
-            });
-        }
-    }
-    if n > 0 || bytes > 0 {
-        events.send(Event::Copied {
-            folder: cr.name.clone(),
-            messages: n,
-            bytes,
-        });
-    }
-    Ok(())
 }
 
 /// DAV items deleted between two writes of the item map during a purge.

@@ -403,7 +403,11 @@ impl Layout {
 }
 
 /// The folder layout of one side, as its server lists it: personal namespace and folders.
-pub(crate) async fn layout(c: &mut Client, side: Side) -> Result<Layout, EngineError> {
+pub(crate) async fn layout(
+    c: &mut Client,
+    side: Side,
+    presets: &passeur_net::discover::Presets,
+) -> Result<Layout, EngineError> {
     let ns = if c.capabilities().namespace() {
         c.namespace()
             .await
@@ -422,7 +426,7 @@ pub(crate) async fn layout(c: &mut Client, side: Side) -> Result<Layout, EngineE
     let layout = Layout::new(prefix, delim, list);
     // An account at a known provider: its preset names the special folders the server may
     // not flag.
-    Ok(match passeur_net::discover::preset_for_host(c.host()) {
+    Ok(match presets.for_host(c.host()) {
         Some(p) => layout.with_preset_folders(&p.folders),
         None => layout,
     })
@@ -471,12 +475,12 @@ mod tests {
         )
     }
 
-    fn preset(id: &str) -> &'static std::collections::BTreeMap<String, String> {
-        &passeur_net::discover::presets()
-            .iter()
-            .find(|p| p.id == id)
+    fn preset(id: &str) -> std::collections::BTreeMap<String, String> {
+        passeur_net::discover::Presets::built_in()
+            .by_id(id)
             .unwrap()
             .folders
+            .clone()
     }
 
     #[test]
@@ -506,8 +510,8 @@ mod tests {
                 entry("[Gmail]/Trash", '/', &[]),
             ],
         )
-        .with_preset_folders(preset("gmail"));
-        let src = outlook().with_preset_folders(preset("microsoft"));
+        .with_preset_folders(&preset("gmail"));
+        let src = outlook().with_preset_folders(&preset("microsoft"));
         let map = |plans: Vec<FolderPlan>| -> Vec<(String, String, bool)> {
             plans
                 .into_iter()
@@ -541,7 +545,7 @@ mod tests {
                 entry("[Gmail]/Sent Mail", '/', &[]),
             ],
         )
-        .with_preset_folders(preset("gmail"));
+        .with_preset_folders(&preset("gmail"));
         let got = map(plan(&src, &flagged, &FolderRules::default()).unwrap());
         assert_eq!(got[1].1, "Sent");
         assert!(flagged.named_roles.iter().all(|(r, _)| *r != "\\Sent"));

@@ -191,8 +191,8 @@ async fn run_gmail_pass(
         dry_run: opts.dry_run,
         ..Default::default()
     };
-    let mut src_layout = layout(&mut s, Side::Source).await?;
-    let dst_layout = layout(&mut d, Side::Destination).await?;
+    let mut src_layout = layout(&mut s, Side::Source, &src.presets).await?;
+    let dst_layout = layout(&mut d, Side::Destination, &dst.presets).await?;
     let all_mail = all_mail_of(&src_layout)?;
 
     // An interrupted run left items pending: match them against the destination first.
@@ -605,13 +605,13 @@ fn place<'a>(
 pub(crate) async fn verify_gmail(
     store: &Store,
     id: MigrationId,
-    mut s: Client,
-    mut d: Client,
+    (mut s, mut d): (Client, Client),
+    presets: &passeur_net::discover::Presets,
     rules: &FolderRules,
     control: &Control,
 ) -> Result<VerifyReport, EngineError> {
-    let mut src_layout = layout(&mut s, Side::Source).await?;
-    let dst_layout = layout(&mut d, Side::Destination).await?;
+    let mut src_layout = layout(&mut s, Side::Source, presets).await?;
+    let dst_layout = layout(&mut d, Side::Destination, presets).await?;
     let all_mail = all_mail_of(&src_layout)?;
     let st = s
         .examine(&all_mail)

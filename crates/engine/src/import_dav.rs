@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 
 use passeur_dav::{CollectionKind, ComponentKind, DavClient};
 use passeur_formats::{FormatError, ics, vcf};
-use passeur_store::{Failure, Item, ItemNote};
+use passeur_store::ItemNote;
 use passeur_types::ContentKind;
 use tokio::sync::mpsc;
 
-use crate::dav_sink::{CopyOptions, ImportTargets, ItemEvent, SourceObject, import_objects};
+use crate::dav_sink::ledger::{DavLedger, Fingerprint, Rows, import_recorded};
+use crate::dav_sink::{CopyOptions, ImportTargets, ItemEvent, SourceObject};
 use crate::import_pst::{ImportFolderReport, ImportOptions, ImportReport, import_err};
 use crate::{EngineError, Event, RunContext, Side};
 
@@ -159,16 +160,22 @@ pub async fn run_file_import(
         .await
         .map_err(|e| EngineError::dav(Side::Destination, "create the collection", e))?;
 
-    let mut known: HashSet<String> = HashSet::new();
-    for k in [
+    let ledger = DavLedger {
+        store,
+        id,
+        pass,
+        events,
+    };
+    let all = [
         ContentKind::Contacts,
         ContentKind::Calendars,
         ContentKind::Tasks,
-    ] {
-        for i in store.items_in_folder(id, k, &src_folder).await? {
-            known.insert(i.src_key);
-        }
-    }
+    ];
+    let mut known: HashSet<String> = ledger
+        .recorded(&all, &src_folder)
+        .await?
+        .into_keys()
+        .collect();
     let mut r = ImportFolderReport {
         folder: src_folder.clone(),
         kind: match kind {
@@ -248,98 +255,74 @@ pub async fn run_file_import(
                     Err(_) => {}
                 }
             }
-            let mut evs = Vec::new();
-            let rep = import_objects(dav, &targets, chunk, &known, &CopyOptions::default(), |e| {
-                evs.push(e)
-            })
-            .await
-            .map_err(|e| EngineError::dav(Side::Destination, "write contacts or events", e))?;
+            let key = |_: &str, uid: Option<&str>| {
+                let uid = uid?;
+                Some((kinds.get(uid).copied().unwrap_or(file_kind), uid.to_owned()))
+            };
+            let failure = |e: &ItemEvent| match e {
+                ItemEvent::Failed {
+                    src_href,
+                    uid,
+                    error,
+                } => Some((
+                    uid.as_ref()
+                        .and_then(|u| kinds.get(u))
+                        .copied()
+                        .unwrap_or(ContentKind::Calendars),
+                    uid.clone().unwrap_or_else(|| src_href.clone()),
+                    error.clone(),
+                )),
+                _ => None,
+            };
+            let recorded = HashMap::new();
+            let rows = Rows {
+                folder: &src_folder,
+                display: &src_folder,
+                dst_folder: &coll.href,
+                recorded: &recorded,
+                fingerprint: Fingerprint::Uid,
+                key: &key,
+                failure: &failure,
+            };
+            let (rep, t) = import_recorded(
+                ledger,
+                &rows,
+                dav,
+                &targets,
+                chunk,
+                &known,
+                &CopyOptions::default(),
+            )
+            .await?;
             r.items += rep.listed as u64;
             r.known += rep.unchanged as u64;
-            let mut items = Vec::new();
-            let mut failures = Vec::new();
-            let mut bytes = 0u64;
-            for ev in evs {
-                if let Some(l) = ev.landed() {
-                    bytes += l.bytes as u64;
-                    let k = kinds.get(&l.uid).copied().unwrap_or(file_kind);
-                    let note = |repaired: bool, note: String| ItemNote {
+            r.repaired += t.repaired;
+            for uid in &t.conflicts {
+                r.skipped += 1;
+                notes.insert(format!(
+                    "UID {uid} already exists in the collection (not ours): left alone"
+                ));
+            }
+            // What the reader mended in the items that landed.
+            for uid in &t.landed {
+                if let Some(w) = read_notes.remove(uid) {
+                    let k = kinds.get(uid).copied().unwrap_or(file_kind);
+                    r.warnings += w.len() as u64;
+                    notes_rows.extend(w.into_iter().map(|note| ItemNote {
                         pass,
                         kind: k,
                         folder: src_folder.clone(),
-                        src_key: l.uid.clone(),
-                        repaired,
+                        src_key: uid.clone(),
+                        repaired: false,
                         note,
-                    };
-                    if let Some(w) = read_notes.remove(&l.uid) {
-                        r.warnings += w.len() as u64;
-                        notes_rows.extend(w.into_iter().map(|n| note(false, n)));
-                    }
-                    if !l.repaired.is_empty() {
-                        r.repaired += 1;
-                        notes_rows.extend(l.repaired.iter().map(|n| note(true, n.clone())));
-                    }
-                    items.push((l.uid, l.dst_href, l.bytes as u64, l.dst_etag));
-                    continue;
-                }
-                match ev {
-                    ItemEvent::Conflict { uid, .. } => {
-                        r.skipped += 1;
-                        notes.insert(format!(
-                            "UID {uid} already exists in the collection (not ours): left alone"
-                        ));
-                    }
-                    ItemEvent::Failed {
-                        src_href,
-                        uid,
-                        error,
-                    } => failures.push(Failure {
-                        pass,
-                        kind: uid
-                            .as_ref()
-                            .and_then(|u| kinds.get(u))
-                            .copied()
-                            .unwrap_or(ContentKind::Calendars),
-                        folder: src_folder.clone(),
-                        src_key: uid.unwrap_or(src_href),
-                        size: None,
-                        reason: error,
-                    }),
-                    _ => {}
+                    }));
                 }
             }
-            let records: Vec<Item> = items
-                .into_iter()
-                .map(|(uid, href, size, etag)| Item {
-                    kind: kinds.get(&uid).copied().unwrap_or(ContentKind::Calendars),
-                    src_folder: src_folder.clone(),
-                    src_key: uid.clone(),
-                    src_uidvalidity: None,
-                    src_uid: None,
-                    fingerprint: uid,
-                    dst_folder: coll.href.clone(),
-                    dst_uidvalidity: None,
-                    dst_uid: None,
-                    dst_key: Some(href),
-                    pass,
-                    size,
-                    flags: String::new(),
-                    etag,
-                    pending: false,
-                })
-                .collect();
-            store.insert_pending(id, &records).await?;
-            store.record_failures(id, &failures).await?;
             store.record_notes(id, &notes_rows).await?;
-            known.extend(records.iter().map(|i| i.src_key.clone()));
-            r.copied += records.len() as u64;
-            r.bytes += bytes;
-            r.failed += failures.len() as u64;
-            events.send(Event::Copied {
-                folder: src_folder.clone(),
-                messages: records.len() as u64,
-                bytes,
-            });
+            known.extend(t.landed);
+            r.copied += t.recorded;
+            r.bytes += t.bytes;
+            r.failed += t.failed;
         }
         Ok(())
     }

@@ -146,10 +146,10 @@ pub async fn verify_mail(
     let mut d = dst.connect(Side::Destination).await?;
     // A Gmail source was copied by message and label: see `gmail.rs`.
     if s.is_gmail() && !rules.no_gmail_labels {
-        return crate::gmail::verify_gmail(store, id, s, d, rules, control).await;
+        return crate::gmail::verify_gmail(store, id, (s, d), &src.presets, rules, control).await;
     }
-    let src_layout = layout(&mut s, Side::Source).await?;
-    let dst_layout = layout(&mut d, Side::Destination).await?;
+    let src_layout = layout(&mut s, Side::Source, &src.presets).await?;
+    let dst_layout = layout(&mut d, Side::Destination, &dst.presets).await?;
     let plans = folders::plan(&src_layout, &dst_layout, rules)?;
     let mut report = VerifyReport::default();
     control.events.send(Event::Verifying {

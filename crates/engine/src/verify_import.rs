@@ -182,9 +182,9 @@ pub async fn verify_pst_import(
         Some(acc) => Some(acc.connect(Side::Destination).await?),
         None => None,
     };
-    let dst_layout = match d.as_mut() {
-        Some(c) => Some(layout(c, Side::Destination).await?),
-        None => None,
+    let dst_layout = match (d.as_mut(), mail) {
+        (Some(c), Some(acc)) => Some(layout(c, Side::Destination, &acc.presets).await?),
+        _ => None,
     };
     let mut seen = HashSet::new();
     let mut report = ImportVerifyReport::default();

@@ -33,7 +33,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -166,76 +166,94 @@ pub struct OAuthPreset {
     pub scopes: Vec<String>,
 }
 
-static PRESETS: OnceLock<Vec<Preset>> = OnceLock::new();
-static EXTRA_PRESETS: OnceLock<Vec<Preset>> = OnceLock::new();
+/// The provider presets one binary, service or test uses: the data file built in, with an
+/// operator's own in front ([`Presets::with_json`]). Built once by the binary and passed to
+/// every user (discovery, folder roles, connection and daily limits, OAuth endpoints); two
+/// services in one process may each have their own. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Presets(Arc<[Preset]>);
 
-/// Every preset: those added by [`add_presets`] first, then the data file built into the
-/// binary. Read once.
-pub fn presets() -> &'static [Preset] {
-    PRESETS.get_or_init(|| {
-        let mut v = EXTRA_PRESETS.get().cloned().unwrap_or_default();
-        // The file is ours and checked by a test: a parse error is a build defect.
-        let built_in: Vec<Preset> = serde_json::from_str(include_str!("../data/providers.json"))
-            .expect("data/providers.json is valid");
-        v.extend(built_in);
-        v
-    })
-}
-
-/// Adds presets (a JSON array in the form of `data/providers.json`) in front of the built-in
-/// ones: an operator's own provider, or a test server playing a provider. Once per process,
-/// before anything reads the presets.
-pub fn add_presets(json: &str) -> Result<(), NetError> {
-    let v: Vec<Preset> = serde_json::from_str(json)
-        .map_err(|e| NetError::Discover(format!("the presets file is not valid: {e}")))?;
-    if PRESETS.get().is_some() || EXTRA_PRESETS.set(v).is_err() {
-        return Err(NetError::Discover(
-            "presets can be added only once, before they are used".into(),
-        ));
+impl Default for Presets {
+    /// [`Presets::built_in`].
+    fn default() -> Self {
+        Presets::built_in()
     }
-    Ok(())
 }
 
-/// The preset whose IMAP or POP3 server is `host` (an account URL's host): the account is at
-/// that provider, and its folder names and limits apply.
-pub fn preset_for_host(host: &str) -> Option<&'static Preset> {
-    let h = host
-        .trim_end_matches('.')
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    presets().iter().find(|p| {
-        p.imap
-            .iter()
-            .chain(&p.pop3)
-            .any(|s| s.host.eq_ignore_ascii_case(h))
-    })
+impl Presets {
+    /// The presets of the data file built into the binary.
+    pub fn built_in() -> Presets {
+        Presets(built_in_presets().into())
+    }
+
+    /// `json` (a JSON array in the form of `data/providers.json`: an operator's own provider,
+    /// or a test server playing a provider) in front of the built-in presets.
+    pub fn with_json(json: &str) -> Result<Presets, NetError> {
+        let mut v: Vec<Preset> = serde_json::from_str(json)
+            .map_err(|e| NetError::Discover(format!("the presets file is not valid: {e}")))?;
+        v.extend(built_in_presets());
+        Ok(Presets(v.into()))
+    }
+
+    /// Every preset, the operator's first.
+    pub fn all(&self) -> &[Preset] {
+        &self.0
+    }
+
+    /// The preset with this `id` (`gmail`, `microsoft`, ...).
+    pub fn by_id(&self, id: &str) -> Option<&Preset> {
+        self.0.iter().find(|p| p.id == id)
+    }
+
+    /// The preset whose IMAP or POP3 server is `host` (an account URL's host): the account is
+    /// at that provider, and its folder names and limits apply.
+    pub fn for_host(&self, host: &str) -> Option<&Preset> {
+        let h = host
+            .trim_end_matches('.')
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        self.0.iter().find(|p| {
+            p.imap
+                .iter()
+                .chain(&p.pop3)
+                .any(|s| s.host.eq_ignore_ascii_case(h))
+        })
+    }
+
+    /// The lowest documented connection limit of the providers of `hosts` (account URLs'
+    /// hosts), with that provider: passeur opens no more unless told to.
+    pub fn connection_cap<'a>(
+        &self,
+        hosts: impl IntoIterator<Item = &'a str>,
+    ) -> Option<(usize, &Preset)> {
+        hosts
+            .into_iter()
+            .filter_map(|h| self.for_host(h))
+            .filter_map(|p| Some((usize::try_from(*p.limits.get("connections")?).ok()?, p)))
+            .min_by_key(|(n, _)| *n)
+    }
+
+    /// The preset of an address domain.
+    pub fn for_domain(&self, domain: &str) -> Option<&Preset> {
+        let d = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.0.iter().find(|p| p.domains.contains(&d))
+    }
+
+    /// The preset whose hoster runs the mail exchanger `mx` (a host name).
+    pub fn for_mx(&self, mx: &str) -> Option<&Preset> {
+        let h = mx.trim_end_matches('.').to_ascii_lowercase();
+        self.0.iter().find(|p| {
+            p.mx.iter()
+                .any(|s| h == *s || h.ends_with(&format!(".{s}")))
+        })
+    }
 }
 
-/// The lowest documented connection limit of the providers of `hosts` (account URLs' hosts),
-/// with that provider: passeur opens no more unless told to.
-pub fn connection_cap<'a>(
-    hosts: impl IntoIterator<Item = &'a str>,
-) -> Option<(usize, &'static Preset)> {
-    hosts
-        .into_iter()
-        .filter_map(preset_for_host)
-        .filter_map(|p| Some((usize::try_from(*p.limits.get("connections")?).ok()?, p)))
-        .min_by_key(|(n, _)| *n)
-}
-
-/// The preset of an address domain.
-pub fn preset_for_domain(domain: &str) -> Option<&'static Preset> {
-    let d = domain.trim_end_matches('.').to_ascii_lowercase();
-    presets().iter().find(|p| p.domains.contains(&d))
-}
-
-/// The preset whose hoster runs the mail exchanger `mx` (a host name).
-pub fn preset_for_mx(mx: &str) -> Option<&'static Preset> {
-    let h = mx.trim_end_matches('.').to_ascii_lowercase();
-    presets().iter().find(|p| {
-        p.mx.iter()
-            .any(|s| h == *s || h.ends_with(&format!(".{s}")))
-    })
+/// The data file built into the binary.
+fn built_in_presets() -> Vec<Preset> {
+    // The file is ours and checked by a test: a parse error is a build defect.
+    serde_json::from_str(include_str!("../data/providers.json"))
+        .expect("data/providers.json is valid")
 }
 
 /// The steps of [`Discoverer::detect`], in the order it tries them (what `passeur detect`
@@ -422,6 +440,8 @@ pub struct Discoverer {
     /// Where the autoconfig fetches may go (permissive unless
     /// [`Discoverer::with_address_policy`] says otherwise).
     policy: AddressPolicy,
+    /// The presets asked first, by the address's domain, and last, by its MX hosts.
+    presets: Presets,
     /// ISPDB base URL (the domain is appended); `None` skips it.
     pub ispdb: Option<String>,
     /// Autoconfig URL templates (`{domain}` and `{address}` replaced); the defaults are the
@@ -430,8 +450,9 @@ pub struct Discoverer {
 }
 
 impl Discoverer {
-    /// A discoverer asking DNS server `dns` (the system's configuration when `None`).
-    pub fn new(dns: Option<SocketAddr>) -> Result<Discoverer, NetError> {
+    /// A discoverer asking DNS server `dns` (the system's configuration when `None`), knowing
+    /// the providers of `presets`.
+    pub fn new(dns: Option<SocketAddr>, presets: Presets) -> Result<Discoverer, NetError> {
         let builder = match dns {
             Some(addr) => {
                 let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
@@ -455,6 +476,7 @@ impl Discoverer {
             resolver,
             http: http_client(policy)?,
             policy,
+            presets,
             ispdb: Some(ISPDB.to_owned()),
             autoconfig: vec![
                 "https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={address}".into(),
@@ -486,7 +508,7 @@ impl Discoverer {
                 )));
             }
         };
-        if let Some(p) = preset_for_domain(&domain) {
+        if let Some(p) = self.presets.for_domain(&domain) {
             return Ok(Detected::from_preset(
                 address,
                 p,
@@ -500,7 +522,7 @@ impl Discoverer {
             return Ok(d);
         }
         for mx in self.mx(&domain).await {
-            if let Some(p) = preset_for_mx(&mx) {
+            if let Some(p) = self.presets.for_mx(&mx) {
                 let mut d = Detected::from_preset(
                     address,
                     p,
@@ -998,7 +1020,8 @@ mod tests {
 
     #[test]
     fn presets_cover_the_providers_and_match_by_domain_and_mx() {
-        let ids: Vec<&str> = presets().iter().map(|p| p.id.as_str()).collect();
+        let presets = Presets::built_in();
+        let ids: Vec<&str> = presets.all().iter().map(|p| p.id.as_str()).collect();
         for id in [
             "gmail",
             "microsoft",
@@ -1017,41 +1040,58 @@ mod tests {
         ] {
             assert!(ids.contains(&id), "no preset {id}");
         }
-        for p in presets() {
+        for p in presets.all() {
             assert!(p.imap.is_some() || p.pop3.is_some(), "{}", p.id);
             for s in p.imap.iter().chain(&p.pop3).chain(&p.smtp) {
                 assert_ne!(s.security, Security::Plain, "{}: a plain-text preset", p.id);
             }
         }
-        assert_eq!(preset_for_domain("GMail.com").unwrap().id, "gmail");
-        assert_eq!(preset_for_domain("laposte.net").unwrap().id, "laposte");
-        assert!(preset_for_domain("example.org").is_none());
-        assert_eq!(preset_for_mx("aspmx.l.google.com.").unwrap().id, "gmail");
+        assert_eq!(presets.for_domain("GMail.com").unwrap().id, "gmail");
+        assert_eq!(presets.for_domain("laposte.net").unwrap().id, "laposte");
+        assert!(presets.for_domain("example.org").is_none());
+        assert_eq!(presets.for_mx("aspmx.l.google.com.").unwrap().id, "gmail");
         assert_eq!(
-            preset_for_mx("contoso-com.mail.protection.outlook.com")
+            presets
+                .for_mx("contoso-com.mail.protection.outlook.com")
                 .unwrap()
                 .id,
             "microsoft"
         );
-        assert_eq!(preset_for_mx("mx1.mail.ovh.net").unwrap().id, "ovh-mxplan");
-        assert!(preset_for_mx("notgoogle.com").is_none());
+        assert_eq!(presets.for_mx("mx1.mail.ovh.net").unwrap().id, "ovh-mxplan");
+        assert!(presets.for_mx("notgoogle.com").is_none());
         // An account URL's host names its provider: its folder names and limits apply.
-        assert_eq!(preset_for_host("IMAP.gmail.com.").unwrap().id, "gmail");
-        assert_eq!(preset_for_host("pop.gmail.com").unwrap().id, "gmail");
+        assert_eq!(presets.for_host("IMAP.gmail.com.").unwrap().id, "gmail");
+        assert_eq!(presets.for_host("pop.gmail.com").unwrap().id, "gmail");
         assert_eq!(
-            preset_for_host("outlook.office365.com").unwrap().id,
+            presets.for_host("outlook.office365.com").unwrap().id,
             "microsoft"
         );
-        assert!(preset_for_host("imap.example.org").is_none());
-        let (n, p) = connection_cap(["imap.gmail.com", "imap.mail.yahoo.com"]).unwrap();
+        assert!(presets.for_host("imap.example.org").is_none());
+        let (n, p) = presets
+            .connection_cap(["imap.gmail.com", "imap.mail.yahoo.com"])
+            .unwrap();
         assert_eq!((n, p.id.as_str()), (5, "yahoo"));
-        assert_eq!(connection_cap(["imap.gmail.com", "x.test"]).unwrap().0, 15);
-        assert!(connection_cap(["imap.gmx.net", "x.test"]).is_none());
-        // Presets are read once: adding some afterwards is refused, not silently ignored.
-        assert!(add_presets("[]").is_err());
+        assert_eq!(
+            presets
+                .connection_cap(["imap.gmail.com", "x.test"])
+                .unwrap()
+                .0,
+            15
+        );
+        assert!(presets.connection_cap(["imap.gmx.net", "x.test"]).is_none());
+        // An operator's presets come first; each value keeps its own.
+        let own = Presets::with_json(
+            r#"[{"id": "own", "name": "Own", "domains": ["gmail.com"],
+                 "imap": {"host": "imap.own.test", "port": 993, "security": "tls"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(own.for_domain("gmail.com").unwrap().id, "own");
+        assert_eq!(presets.for_domain("gmail.com").unwrap().id, "gmail");
+        assert!(presets.for_host("imap.own.test").is_none());
+        assert!(Presets::with_json("{").is_err());
         let d = Detected::from_preset(
             "a@free.fr",
-            preset_for_domain("free.fr").unwrap(),
+            presets.for_domain("free.fr").unwrap(),
             Found::Preset { id: "free".into() },
         );
         assert_eq!(d.url().unwrap(), "imaps://a%40free.fr@imap.free.fr:993");
@@ -1093,7 +1133,7 @@ mod tests {
     }
 
     fn guarded(policy: AddressPolicy, template: String) -> Discoverer {
-        let mut d = Discoverer::new(None)
+        let mut d = Discoverer::new(None, Presets::built_in())
             .unwrap()
             .with_address_policy(policy)
             .unwrap();

@@ -97,15 +97,16 @@ impl Provider {
         })
     }
 
-    /// The provider of a preset (`gmail`, `microsoft`, ...) that carries OAuth 2.0 endpoints.
+    /// The provider of a preset of `presets` (`gmail`, `microsoft`, ...) that carries OAuth 2.0
+    /// endpoints.
     pub fn from_preset(
+        presets: &passeur_net::discover::Presets,
         id: &str,
         client_id: &str,
         client_secret: Option<Secret>,
     ) -> Result<Provider, OAuthError> {
-        let preset = passeur_net::discover::presets()
-            .iter()
-            .find(|p| p.id == id)
+        let preset = presets
+            .by_id(id)
             .ok_or_else(|| OAuthError::Config(format!("no provider preset named {id:?}")))?;
         let o = preset.oauth2.as_ref().ok_or_else(|| {
             OAuthError::Config(format!(
@@ -236,16 +237,36 @@ mod tests {
 
     #[test]
     fn presets_carry_endpoints() {
-        let g = Provider::from_preset("gmail", "id", None).unwrap();
+        let g = Provider::from_preset(
+            &passeur_net::discover::Presets::built_in(),
+            "gmail",
+            "id",
+            None,
+        )
+        .unwrap();
         assert_eq!(
             g.token_endpoint.as_str(),
             "https://oauth2.googleapis.com/token"
         );
         assert!(g.scopes.iter().any(|s| s == "https://mail.google.com/"));
-        let m = Provider::from_preset("microsoft", "id", None).unwrap();
+        let m = Provider::from_preset(
+            &passeur_net::discover::Presets::built_in(),
+            "microsoft",
+            "id",
+            None,
+        )
+        .unwrap();
         assert!(m.device_authorization_endpoint.is_some());
         assert!(m.scopes.iter().any(|s| s == "offline_access"));
-        assert!(Provider::from_preset("free", "id", None).is_err());
+        assert!(
+            Provider::from_preset(
+                &passeur_net::discover::Presets::built_in(),
+                "free",
+                "id",
+                None
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -119,7 +119,13 @@ mod tests {
 
     #[test]
     fn authorization_url_carries_the_challenge() {
-        let mut p = Provider::from_preset("microsoft", "cid", None).unwrap();
+        let mut p = Provider::from_preset(
+            &passeur_net::discover::Presets::built_in(),
+            "microsoft",
+            "cid",
+            None,
+        )
+        .unwrap();
         p.scopes = vec!["a".into(), "b".into()];
         let pk = Pkce::from_verifier(Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
         let u = p

@@ -18,6 +18,7 @@
 //! top-level `GET`); a cross-site `POST` (another site's form) does not carry it, and the JSON
 //! API needs `Content-Type: application/json`, which another site's form cannot send.
 
+use passeur_net::discover::Presets;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,33 +164,29 @@ fn provider<'a>(svc: &'a Service, name: &str) -> Option<&'a Provider> {
 /// The provider whose preset serves `host` (an account URL's IMAP or POP3 host), when the
 /// service signs in with it: the one a migration that waits for a sign-in offers.
 pub(crate) fn provider_for_host<'a>(svc: &'a Service, host: &str) -> Option<&'a Provider> {
-    let preset = passeur_net::discover::preset_for_host(host)?;
+    let preset = svc.settings.presets.for_host(host)?;
     provider(svc, &preset.id)
 }
 
 /// What users see a provider as: its preset's name, else its own.
-pub(crate) fn label(p: &Provider) -> String {
-    passeur_net::discover::presets()
-        .iter()
-        .find(|x| x.id == p.name)
+pub(crate) fn label(presets: &Presets, p: &Provider) -> String {
+    presets
+        .by_id(&p.name)
         .map(|x| x.name.clone())
         .unwrap_or_else(|| p.name.clone())
 }
 
 /// The IMAP host of the preset `name`, or empty.
-fn preset_host(name: &str) -> String {
-    passeur_net::discover::presets()
-        .iter()
-        .find(|x| x.id == name)
+fn preset_host(presets: &Presets, name: &str) -> String {
+    presets
+        .by_id(name)
         .and_then(|x| x.imap.as_ref())
         .map(|s| s.host.clone())
         .unwrap_or_default()
 }
 
-fn is_preset(name: &str) -> bool {
-    passeur_net::discover::presets()
-        .iter()
-        .any(|x| x.id == name)
+fn is_preset(presets: &Presets, name: &str) -> bool {
+    presets.by_id(name).is_some()
 }
 
 /// Whether a form POST comes from this service's own pages, so that another site's form
@@ -439,7 +436,9 @@ async fn start(
             page: "oauth",
             version: crate::web::VERSION,
             heading: t.t("oauth.title"),
-            continue_text: t.t("oauth.continue").replace("{provider}", &label(p)),
+            continue_text: t
+                .t("oauth.continue")
+                .replace("{provider}", &label(&svc.settings.presets, p)),
             url,
         },
         None,
@@ -643,7 +642,7 @@ pub(crate) fn sample(t: Tr) -> PageSignins {
             provider: "gmail".into(),
             preset: true,
             text: t.t("oauth.signin").replace("{provider}", "Gmail"),
-            host: preset_host("gmail"),
+            host: preset_host(&Presets::built_in(), "gmail"),
         }],
         signed: HashMap::from([(
             "src".to_owned(),
@@ -694,9 +693,11 @@ pub(crate) async fn page_signins(
             .filter(|p| p.authorization_endpoint.is_some())
             .map(|p| OAuthButton {
                 provider: p.name.clone(),
-                preset: is_preset(&p.name),
-                text: t.t("oauth.signin").replace("{provider}", &label(p)),
-                host: preset_host(&p.name),
+                preset: is_preset(&svc.settings.presets, &p.name),
+                text: t
+                    .t("oauth.signin")
+                    .replace("{provider}", &label(&svc.settings.presets, p)),
+                host: preset_host(&svc.settings.presets, &p.name),
             })
             .collect(),
         error: error.map(|e| error_text(t, e).to_owned()),
@@ -711,7 +712,7 @@ pub(crate) async fn page_signins(
         }
         if let Some(s) = signed_in(svc, &cookie, page, side).await {
             let name = provider(svc, &s.provider)
-                .map(label)
+                .map(|p| label(&svc.settings.presets, p))
                 .unwrap_or_else(|| s.provider.clone());
             out.signed.insert(
                 side.to_owned(),

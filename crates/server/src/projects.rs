@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use passeur_engine::DavAccount;
+use passeur_net::discover::Presets;
 use passeur_notify::{Lang, Notification};
 use passeur_store::{NewProject, Project, ServiceMeta, Session, StoreError};
 use serde::{Deserialize, Serialize};
@@ -1154,11 +1155,8 @@ fn row_err(row: usize, col: Option<Col>, message: impl Into<String>) -> RowError
 }
 
 /// Microsoft 365 / Outlook.com's IMAP server (its preset's).
-fn microsoft_365() -> ServerIn {
-    let imap = passeur_net::discover::presets()
-        .iter()
-        .find(|p| p.id == "microsoft")
-        .and_then(|p| p.imap.clone());
+fn microsoft_365(presets: &Presets) -> ServerIn {
+    let imap = presets.by_id("microsoft").and_then(|p| p.imap.clone());
     ServerIn {
         kind: "imaps".into(),
         host: imap
@@ -1174,7 +1172,10 @@ fn microsoft_365() -> ServerIn {
 /// takes only a sign-in the service is not set up for is an error.
 fn signs_in_later(svc: &Service, server: &ServerIn, password: &str) -> Result<bool, String> {
     let with_provider = crate::oauth_pages::provider_for_host(svc, &server.host).is_some();
-    let oauth_only = passeur_net::discover::preset_for_host(&server.host)
+    let oauth_only = svc
+        .settings
+        .presets
+        .for_host(&server.host)
         .filter(|p| !p.auth.is_empty() && p.auth.iter().all(|a| a == "oauth2"));
     match oauth_only {
         Some(_) if with_provider => Ok(true),
@@ -1191,6 +1192,7 @@ fn row_server(
     r: &bulk::Row,
     source: bool,
     default: &Option<ServerIn>,
+    presets: &Presets,
 ) -> Result<ServerIn, RowError> {
     let (tcol, ucol) = if source {
         (Col::SourceType, Col::SourceUrl)
@@ -1230,7 +1232,7 @@ fn row_server(
     if u.is_empty() {
         return match default {
             Some(d) => Ok(d.clone()),
-            None if family == "exchange" => Ok(microsoft_365()),
+            None if family == "exchange" => Ok(microsoft_365(presets)),
             None => Err(row_err(
                 r.number,
                 Some(ucol),
@@ -1299,6 +1301,7 @@ fn row_server(
 fn row_account(
     r: &bulk::Row,
     opts: &ProjectOptions,
+    presets: &Presets,
     signs_in: &dyn Fn(&ServerIn, &str) -> Result<bool, String>,
 ) -> Result<Account, Vec<RowError>> {
     let mut errors = Vec::new();
@@ -1329,7 +1332,7 @@ fn row_account(
                 &opts.destination,
             )
         };
-        let server = row_server(r, source, default)
+        let server = row_server(r, source, default, presets)
             .map_err(|e| errors.push(e))
             .ok()?;
         match signs_in(&server, r.get(pcol)) {
@@ -1411,7 +1414,7 @@ pub(crate) async fn bulk_create(
     let mut accounts = Vec::new();
     for r in &rows {
         let signs_in = |server: &ServerIn, password: &str| signs_in_later(&svc, server, password);
-        match row_account(r, &opts, &signs_in) {
+        match row_account(r, &opts, &svc.settings.presets, &signs_in) {
             Ok(a) => match a.request(&p).validate() {
                 Ok(_) => accounts.push((r.number, a)),
                 Err(e) => out
@@ -1656,7 +1659,9 @@ mod tests {
             "",
             "",
         ]);
-        let a = row_account(&r, &opts, &no_sign_in).ok().unwrap();
+        let a = row_account(&r, &opts, &Presets::built_in(), &no_sign_in)
+            .ok()
+            .unwrap();
         assert_eq!(
             a.source_server.url(&a.source_login),
             "imaps://a%40a.example@imap.a.example:993"
@@ -1674,7 +1679,9 @@ mod tests {
             "",
             "",
         ]);
-        let a = row_account(&r, &opts, &no_sign_in).ok().unwrap();
+        let a = row_account(&r, &opts, &Presets::built_in(), &no_sign_in)
+            .ok()
+            .unwrap();
         assert_eq!(
             a.source_server.url("a"),
             "pop3+starttls://a@pop.a.example:110"
@@ -1700,7 +1707,9 @@ mod tests {
             "",
             "",
         ]);
-        let errs = row_account(&r, &opts, &no_sign_in).err().unwrap();
+        let errs = row_account(&r, &opts, &Presets::built_in(), &no_sign_in)
+            .err()
+            .unwrap();
         let cols: Vec<_> = errs.iter().map(|e| e.column.clone().unwrap()).collect();
         assert!(errs.iter().all(|e| e.row == 7));
         assert!(
@@ -1725,7 +1734,9 @@ mod tests {
             "",
             "",
         ]);
-        let a = row_account(&m365, &opts, &m365_signs_in).ok().unwrap();
+        let a = row_account(&m365, &opts, &Presets::built_in(), &m365_signs_in)
+            .ok()
+            .unwrap();
         assert_eq!(
             a.source_server.url("a@a.example"),
             "imaps://a%40a.example@outlook.office365.com:993"
@@ -1758,7 +1769,9 @@ mod tests {
             "",
             "",
         ]);
-        let errs = row_account(&own, &opts, &m365_signs_in).err().unwrap();
+        let errs = row_account(&own, &opts, &Presets::built_in(), &m365_signs_in)
+            .err()
+            .unwrap();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(
             errs[0].column.as_deref(),
@@ -1776,14 +1789,18 @@ mod tests {
             "",
             "",
         ]);
-        let a = row_account(&own, &opts, &m365_signs_in).ok().unwrap();
+        let a = row_account(&own, &opts, &Presets::built_in(), &m365_signs_in)
+            .ok()
+            .unwrap();
         assert_eq!(a.source_server.url("a"), "imaps://a@ex.mail.ovh.net:993");
         assert!(!a.source_sign_in);
         // A provider that takes only a sign-in the service cannot do: said on the row.
         let none = |_: &ServerIn, _: &str| -> Result<bool, String> {
             Err("Outlook.com / Microsoft 365 takes only a sign-in (OAuth 2.0)".into())
         };
-        let errs = row_account(&m365, &opts, &none).err().unwrap();
+        let errs = row_account(&m365, &opts, &Presets::built_in(), &none)
+            .err()
+            .unwrap();
         assert_eq!(errs[0].column.as_deref(), Some(Col::SourceUrl.header()));
         // No URL and no default server.
         let r = row([
@@ -1798,7 +1815,9 @@ mod tests {
             "",
             "",
         ]);
-        let errs = row_account(&r, &opts, &no_sign_in).err().unwrap();
+        let errs = row_account(&r, &opts, &Presets::built_in(), &no_sign_in)
+            .err()
+            .unwrap();
         assert_eq!(
             errs[0].column.as_deref(),
             Some(Col::DestinationUrl.header())
@@ -1812,6 +1831,6 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert!(row_account(&r, &opts, &no_sign_in).is_ok());
+        assert!(row_account(&r, &opts, &Presets::built_in(), &no_sign_in).is_ok());
     }
 }

@@ -155,10 +155,11 @@ pub(crate) struct LookupCount {
 
 /// `connections`, at most the lowest documented limit of the providers of `hosts`.
 pub(crate) fn capped_connections<'a>(
+    presets: &passeur_net::discover::Presets,
     connections: usize,
     hosts: impl IntoIterator<Item = &'a str>,
 ) -> usize {
-    match passeur_net::discover::connection_cap(hosts) {
+    match presets.connection_cap(hosts) {
         Some((cap, _)) => connections.min(cap).max(1),
         None => connections,
     }
@@ -166,6 +167,7 @@ pub(crate) fn capped_connections<'a>(
 
 /// The connections of a migration's passes, and the provider limit that caps them.
 fn connections_out(
+    presets: &passeur_net::discover::Presets,
     row: &passeur_store::MigrationRow,
     spec: &MigrationSpec,
 ) -> Option<ConnectionsOut> {
@@ -180,7 +182,7 @@ fn connections_out(
         .filter_map(|u| Endpoint::of_recorded(u))
         .map(|e| e.host)
         .collect();
-    let cap = passeur_net::discover::connection_cap(hosts.iter().map(String::as_str));
+    let cap = presets.connection_cap(hosts.iter().map(String::as_str));
     Some(ConnectionsOut {
         used: a.mail.limits.connections as u64,
         provider_limit: cap.map(|(n, _)| n as u64),
@@ -189,7 +191,10 @@ fn connections_out(
 }
 
 /// The spec a valid request asks for.
-fn spec_of(v: &ValidMigration) -> Result<MigrationSpec, ApiError> {
+fn spec_of(
+    presets: &passeur_net::discover::Presets,
+    v: &ValidMigration,
+) -> Result<MigrationSpec, ApiError> {
     let with_mail = v.content.contains(&ContentKind::Mail);
     let kinds: Vec<ContentKind> = v
         .content
@@ -225,6 +230,7 @@ fn spec_of(v: &ValidMigration) -> Result<MigrationSpec, ApiError> {
             limits: Limits {
                 // Within the providers' documented limits (their presets).
                 connections: capped_connections(
+                    presets,
                     Limits::default().connections,
                     [v.source.host.as_str(), v.destination.host.as_str()],
                 ),
@@ -304,7 +310,7 @@ pub(crate) async fn create_valid(
     v: &ValidMigration,
     meta: passeur_store::ServiceMeta,
 ) -> Result<MigrationId, ApiError> {
-    let spec = spec_of(v)?;
+    let spec = spec_of(&svc.settings.presets, v)?;
     check_provider(svc, "source.oauth.provider", v.source_oauth.as_ref())?;
     check_provider(
         svc,
@@ -386,7 +392,7 @@ pub(crate) async fn resolve_auto(
         field: field.into(),
         message,
     };
-    let mut d = passeur_net::discover::Discoverer::new(None)
+    let mut d = passeur_net::discover::Discoverer::new(None, svc.settings.presets.clone())
         .and_then(|d| d.with_address_policy(svc.address_policy()))
         .map_err(|e| bad(e.to_string()))?;
     d.ispdb = svc.settings.ispdb.clone();
@@ -458,7 +464,7 @@ pub(crate) async fn create_migration(
             tracking_url,
             source,
             destination,
-            provider: crate::oauth_pages::label(p),
+            provider: crate::oauth_pages::label(&svc.settings.presets, p),
         },
         None => Notification::Started {
             migration_id,
@@ -828,7 +834,7 @@ pub(crate) async fn migration_out(
         purge: purge_state(&jobs),
         destination_provider: None,
         sign_in,
-        connections: connections_out(&v.row, &v.spec),
+        connections: connections_out(&svc.settings.presets, &v.row, &v.spec),
         progress: progress_of(v, job),
         passes: v
             .passes

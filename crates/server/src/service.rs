@@ -73,6 +73,11 @@ pub struct Settings {
     /// The ISPDB that `auto://` detection asks after the domain's own autoconfig files
     /// (default: Thunderbird's; `None`: not asked).
     pub ispdb: Option<String>,
+    /// The provider presets (the built-in ones, with the operator's in front): `auto://`
+    /// detection, the connection and daily limits, the folder roles, the pages' server types
+    /// and the OAuth 2.0 sign-ins' labels. This service's own: another in the same process
+    /// may have others.
+    pub presets: passeur_net::discover::Presets,
 }
 
 impl Default for Settings {
@@ -93,6 +98,7 @@ impl Default for Settings {
             upload_expire_after: Duration::from_secs(86_400),
             oauth_providers: Vec::new(),
             ispdb: Some(passeur_net::discover::ISPDB.to_owned()),
+            presets: passeur_net::discover::Presets::built_in(),
         }
     }
 }
@@ -327,6 +333,7 @@ impl Service {
             destination_insecure_tls: self.settings.insecure_tls,
             address_policy: self.address_policy(),
             allow_plaintext: self.settings.allow_plaintext,
+            presets: self.settings.presets.clone(),
             ..Default::default()
         }
     }
@@ -624,6 +631,7 @@ impl Service {
         // Within the providers' documented limits (their presets).
         let hosts = self.hosts_of(&row);
         let connections = crate::routes::capped_connections(
+            &self.settings.presets,
             connections as usize,
             hosts.iter().map(String::as_str),
         ) as u32;

@@ -399,16 +399,17 @@ async fn an_auto_source_is_created_with_the_server_detection_finds() {
 
 /// A destination at a provider with a preset (a private Dovecot at `localhost` plays it, with
 /// no SPECIAL-USE): passes stay within its documented connection limit, the API shows both,
-/// and the source's Sent folder lands in the folder the preset names. The presets are added
-/// for this test's process (nextest runs each test in its own).
+/// and the source's Sent folder lands in the folder the preset names. A second service in the
+/// same process, given only the built-in presets, knows nothing of that provider: its
+/// migration to the same server keeps `Sent` and its connections uncapped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_providers_preset_caps_connections_and_names_its_sent_folder() {
-    passeur_net::discover::add_presets(
+    let presets = passeur_net::discover::Presets::with_json(
         r#"[{"id": "test-provider", "name": "Test Provider", "domains": [],
              "imap": {"host": "localhost", "port": 993, "security": "tls"},
              "folders": {"sent": "Sent Items"}, "limits": {"connections": 2}}]"#,
     )
-    .expect("presets added before any use in this process");
+    .unwrap();
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions {
         special_folders: Some(Vec::new()),
@@ -424,38 +425,60 @@ async fn a_providers_preset_caps_connections_and_names_its_sent_folder() {
             .unwrap();
     }
     c.logout();
-    let dir = tempfile::tempdir().unwrap();
-    let (svc, _) = service(dir.path()).await;
-    let body = json!({
-        "source": {"url": imap_url(&src, "user1"), "password": "pass1"},
-        "destination": {"url": format!("imap://user1@localhost:{}", dst.imap_port), "password": "pass1"},
-    });
-    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
-    assert_eq!(st, StatusCode::CREATED, "{v}");
-    let id = v["id"].as_str().unwrap().to_string();
-    let m = wait_done(&svc, &id, "user1", 1).await;
-    assert_eq!(m.status, "done", "{m:?}");
-    assert_eq!(m.passes[0].copied, 5, "{m:?}");
-    let (_, m) = call(
-        &svc,
-        "GET",
-        &format!("/api/v1/migrations/{id}"),
-        Some("user1"),
-        None,
-    )
-    .await;
+    // Both services run at once in this process, each with its own presets.
+    let (dir, plain_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let settings = passeur_server::Settings {
+        presets,
+        ..test_settings()
+    };
+    let (svc, _) = service_with(dir.path(), settings, None).await;
+    let (plain, _) = service(plain_dir.path()).await;
+    let mut ids = Vec::new();
+    for (s, user, pw) in [(&svc, "user1", "pass1"), (&plain, "user2", "pass2")] {
+        let body = json!({
+            "source": {"url": imap_url(&src, "user1"), "password": "pass1"},
+            "destination": {"url": format!("imap://{user}@localhost:{}", dst.imap_port), "password": pw},
+        });
+        let (st, v) = call(s, "POST", "/api/v1/migrations", None, Some(body)).await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let mut seen = Vec::new();
+    for (s, id) in [&svc, &plain].into_iter().zip(&ids) {
+        let m = wait_done(s, id, "user1", 1).await;
+        assert_eq!(m.status, "done", "{m:?}");
+        assert_eq!(m.passes[0].copied, 5, "{m:?}");
+        let (_, m) = call(
+            s,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some("user1"),
+            None,
+        )
+        .await;
+        seen.push(m["connections"].clone());
+    }
     assert_eq!(
-        m["connections"],
+        seen[0],
         json!({"used": 2, "provider_limit": 2, "provider": "Test Provider"}),
-        "{m}"
+        "{seen:?}"
     );
+    assert_eq!(seen[1]["provider"], Value::Null, "{seen:?}");
+    assert!(seen[1]["used"].as_u64().unwrap() > 2, "{seen:?}");
     let mut d =
         passeur_testkit::imapwire::Client::login(&dst.imap_addr(), "user1", "pass1").unwrap();
     assert_eq!(d.select("Sent Items", true).unwrap(), 2);
     let names: Vec<String> = d.list().unwrap().into_iter().map(|f| f.name).collect();
     assert!(!names.iter().any(|n| n == "Sent"), "{names:?}");
     d.logout();
+    let mut d =
+        passeur_testkit::imapwire::Client::login(&dst.imap_addr(), "user2", "pass2").unwrap();
+    assert_eq!(d.select("Sent", true).unwrap(), 2);
+    let names: Vec<String> = d.list().unwrap().into_iter().map(|f| f.name).collect();
+    assert!(!names.iter().any(|n| n == "Sent Items"), "{names:?}");
+    d.logout();
     svc.shut_down();
+    plain.shut_down();
 }
 
 /// A Gmail source created through the API with `gmail_archive_folder`: its message with no

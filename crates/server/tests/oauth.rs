@@ -1026,14 +1026,13 @@ async fn wait_passes_of(
 /// testkit's token server): the rows are accepted without a password (a password given is not
 /// kept), their migrations wait for their owners' sign-in without running, and a sign-in starts
 /// each: one on its tracking page, one with a token handed to the API. The mail arrives exact.
-/// The presets are added for this test's process (nextest runs each test in its own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_rows_wait_for_their_owners_sign_in_then_run() {
-    passeur_net::discover::add_presets(
+    let presets = passeur_net::discover::Presets::with_json(
         r#"[{"id": "test", "name": "Test 365", "domains": [],
              "imap": {"host": "localhost", "port": 993, "security": "tls"}, "auth": ["oauth2"]}]"#,
     )
-    .expect("presets added before any use in this process");
+    .unwrap();
     let ts = TokenServer::start().unwrap();
     ts.set_signing_in(Some("user1"));
     let dc = Dovecot::start(DovecotOptions {
@@ -1045,7 +1044,9 @@ async fn exchange_rows_wait_for_their_owners_sign_in_then_run() {
     fill(&dc, "user1", "m365", 0..6);
     fill(&dc, "user3", "api365", 0..4);
     let dir = tempfile::tempdir().unwrap();
-    let (svc, store) = service_with(dir.path(), signin_settings(&ts), None).await;
+    let mut settings = signin_settings(&ts);
+    settings.presets = presets;
+    let (svc, store) = service_with(dir.path(), settings, None).await;
     let (st, v) = project_call(
         &svc,
         "POST",
@@ -1228,11 +1229,11 @@ async fn exchange_rows_wait_for_their_owners_sign_in_then_run() {
 /// notification says where to sign in (not "started"), and the token handed in later starts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_migration_that_signs_in_later_is_told_and_waits() {
-    passeur_net::discover::add_presets(
+    let presets = passeur_net::discover::Presets::with_json(
         r#"[{"id": "test", "name": "Test 365", "domains": [],
              "imap": {"host": "localhost", "port": 993, "security": "tls"}, "auth": ["oauth2"]}]"#,
     )
-    .expect("presets added before any use in this process");
+    .unwrap();
     let ts = TokenServer::start().unwrap();
     let dc = Dovecot::start(DovecotOptions {
         users: 2,
@@ -1246,7 +1247,9 @@ async fn a_migration_that_signs_in_later_is_told_and_waits() {
         passeur_notify::SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
     let notifier = passeur_notify::Notifier::new(config).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (svc, _) = service_with(dir.path(), signin_settings(&ts), Some(notifier)).await;
+    let mut settings = signin_settings(&ts);
+    settings.presets = presets;
+    let (svc, _) = service_with(dir.path(), settings, Some(notifier)).await;
     let body = json!({
         "source": {"url": format!("imap://user1@localhost:{}", dc.imap_port), "sign_in_later": true},
         "destination": {"url": imap_url(&dc, "user2"), "password": "pass2"},

@@ -45,12 +45,12 @@ async fn wait_scheduled(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_stopped_at_a_daily_limit_is_scheduled_for_the_reset() {
     // The destination, reached as `localhost`, is at a provider that takes 1 MB a day.
-    passeur_net::discover::add_presets(
+    let presets = passeur_net::discover::Presets::with_json(
         r#"[{"id": "test-limited", "name": "Test Limited", "domains": [],
              "imap": {"host": "localhost", "port": 993, "security": "tls"},
              "limits": {"daily_upload_mb": 1}}]"#,
     )
-    .expect("presets added before any use in this process");
+    .unwrap();
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
     let mut c = Client::login(&src.imap_addr(), "user1", "pass1").unwrap();
@@ -64,7 +64,11 @@ async fn a_pass_stopped_at_a_daily_limit_is_scheduled_for_the_reset() {
     }
     c.logout();
     let dir = tempfile::tempdir().unwrap();
-    let (svc, _) = service_with(dir.path(), test_settings(), None).await;
+    let settings = passeur_server::Settings {
+        presets,
+        ..test_settings()
+    };
+    let (svc, _) = service_with(dir.path(), settings, None).await;
     let body = json!({
         "source": {"url": imap_url(&src, "user1"), "password": "pass1"},
         "destination": {"url": format!("imap://user1@localhost:{}", dst.imap_port), "password": "pass1"},

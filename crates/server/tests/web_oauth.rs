@@ -27,6 +27,15 @@ use common::{count as inbox_count, fill};
 
 /// The service on a real socket whose public URL is its own address (the redirect URI).
 async fn service_for(dir: &std::path::Path, ts: &TokenServer) -> (Arc<Service>, String) {
+    service_with_presets(dir, ts, passeur_net::discover::Presets::built_in()).await
+}
+
+/// [`service_for`] with these provider presets.
+async fn service_with_presets(
+    dir: &std::path::Path,
+    ts: &TokenServer,
+    presets: passeur_net::discover::Presets,
+) -> (Arc<Service>, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let store = Store::open(&dir.join("passeur.db")).await.unwrap();
@@ -39,6 +48,7 @@ async fn service_for(dir: &std::path::Path, ts: &TokenServer) -> (Arc<Service>, 
         insecure_tls: true,
         public_url: base.clone(),
         oauth_providers: vec![p],
+        presets,
         ..Default::default()
     };
     let svc = Service::new(Runner::new(store), vault, settings, None);
@@ -630,18 +640,17 @@ async fn browser_project_add_tab_signs_in_a_source() {
 /// A project's CSV row of type Exchange waits for its owner's sign-in. Its tracking page, in
 /// French as its owner may read it, shows the wait and offers "Sign in with …" for the source
 /// alone; once signed in, "Start the migration" runs it, and the mail arrives exact. The
-/// Microsoft preset is played by `localhost`, added for this test's process (nextest runs each
-/// test in its own).
+/// Microsoft preset is played by `localhost`, in this service's presets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_tracking_page_signs_in_a_row_that_waits() {
     let Some((chromium, driver)) = browser() else {
         return;
     };
-    passeur_net::discover::add_presets(&format!(
+    let presets = passeur_net::discover::Presets::with_json(&format!(
         r#"[{{"id": "{PROVIDER}", "name": "{LABEL}", "domains": [],
               "imap": {{"host": "localhost", "port": 993, "security": "tls"}}, "auth": ["oauth2"]}}]"#
     ))
-    .expect("presets added before any use in this process");
+    .unwrap();
     let ts = TokenServer::start().unwrap();
     let dc = Dovecot::start(DovecotOptions {
         users: 2,
@@ -652,7 +661,7 @@ async fn browser_tracking_page_signs_in_a_row_that_waits() {
     .unwrap();
     fill(&dc, "user1", "waits", 0..4);
     let dir = tempfile::tempdir().unwrap();
-    let (svc, base) = service_for(dir.path(), &ts).await;
+    let (svc, base) = service_with_presets(dir.path(), &ts, presets).await;
     let pid = new_project(&svc, "fr").await;
     let (st, v) = common::call_json(
         &svc,

@@ -27,6 +27,28 @@ pub async fn copy_collection(
     dst_coll: &Collection,
     known: &HashMap<String, KnownItem>,
     opts: &CopyOptions,
+    on_item: impl FnMut(ItemEvent),
+) -> std::result::Result<CopyReport, CopyError> {
+    let go_on = |_| -> BoxFut<'_, bool> { Box::pin(std::future::ready(true)) };
+    copy_planned(
+        (src, src_coll),
+        (dst, dst_coll),
+        known,
+        opts,
+        go_on,
+        on_item,
+    )
+    .await
+}
+
+/// [`copy_collection`], telling `plan` the new resources (source href and ETag) it is about
+/// to write, before it writes any; nothing is written when `plan` answers false.
+pub(super) async fn copy_planned<'p>(
+    (src, src_coll): (&DavClient, &Collection),
+    (dst, dst_coll): (&DavClient, &Collection),
+    known: &HashMap<String, KnownItem>,
+    opts: &CopyOptions,
+    plan: impl FnOnce(Vec<(String, String)>) -> BoxFut<'p, bool>,
     mut on_item: impl FnMut(ItemEvent),
 ) -> std::result::Result<CopyReport, CopyError> {
     let on_src = |source| CopyError {
@@ -101,6 +123,7 @@ pub async fn copy_collection(
 
     // 2. What needs copying.
     let mut todo: Vec<String> = Vec::new();
+    let mut new: Vec<(String, String)> = Vec::new();
     let mut any_new = false;
     let skip: HashSet<String> = opts.skip.iter().map(|h| normalize_href(h)).collect();
     for i in &items {
@@ -111,6 +134,7 @@ pub async fn copy_collection(
             None => {
                 any_new = true;
                 todo.push(i.href.clone());
+                new.push((i.href.clone(), i.etag.clone()));
             }
         }
     }
@@ -130,6 +154,10 @@ pub async fn copy_collection(
             by_uid: HashMap::new(),
         }
     };
+
+    if !new.is_empty() && !plan(new).await {
+        return Ok(report);
+    }
 
     // 3. Copy. The writes flow: up to `parallel` in flight all the time, the next multiget
     //    batch fetched while the writes of the previous one run (waiting for a whole batch to

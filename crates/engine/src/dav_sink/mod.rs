@@ -15,10 +15,14 @@
 //! [`ItemEvent::Conflict`] (or overwritten, if asked).
 //!
 //! The protocol itself (discovery, PROPFIND/REPORT/GET/PUT/DELETE) is `passeur-dav`'s
-//! [`DavClient`]; this module holds the migration logic on top of it.
+//! [`DavClient`]; this module holds the migration logic on top of it. Its `ledger` records
+//! the outcomes in the item map the same way for every source (pending rows before the
+//! writes, confirmed or dropped after), so that a DAV collection, an `.ics`/`.vcf` file and a
+//! PST's contacts and calendars resume alike.
 
 mod copy;
 mod import;
+pub(crate) mod ledger;
 mod verify;
 mod write;
 

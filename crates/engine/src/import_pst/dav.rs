@@ -5,12 +5,13 @@ use std::collections::{HashMap, HashSet};
 
 use passeur_dav::{Collection, CollectionKind, ComponentKind, DavClient, Homes};
 use passeur_formats::{FormatError, ics, vcf};
-use passeur_store::{Failure, Item};
+use passeur_store::Failure;
 use passeur_types::ContentKind;
 
 use super::{Ctx, FolderRun, Work};
-use crate::dav_sink::{CopyOptions, ImportTargets, ItemEvent, SourceObject, import_objects};
-use crate::{EngineError, Event, Side};
+use crate::dav_sink::ledger::{DavLedger, Fingerprint, Rows, import_recorded};
+use crate::dav_sink::{CopyOptions, ImportTargets, ItemEvent, SourceObject};
+use crate::{EngineError, Side};
 
 /// DAV targets, by what the collection holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,7 +115,7 @@ type ParsedBatch = (
     Vec<u32>,
 );
 
-/// Parses converted objects for [`import_objects`]: the node id of each UID, and the node ids
+/// Parses converted objects for [`import_objects`](crate::dav_sink::import_objects): the node id of each UID, and the node ids
 /// whose text could not be parsed.
 fn parse_batch(kind: DavKind, batch: &[(u32, String)]) -> ParsedBatch {
     let mut objects = Vec::new();
@@ -194,7 +195,7 @@ pub(super) async fn flush_dav(
             dups.len()
         ));
     }
-    let mut failures: Vec<Failure> = bad
+    let failures: Vec<Failure> = bad
         .into_iter()
         .map(|(node, reason)| Failure {
             pass: ctx.pass,
@@ -205,79 +206,55 @@ pub(super) async fn flush_dav(
             reason,
         })
         .collect();
-    let mut evs = Vec::new();
-    import_objects(
+    ctx.store.record_failures(ctx.id, &failures).await?;
+    run.report.failed += failures.len() as u64;
+    let ledger = DavLedger {
+        store: ctx.store,
+        id: ctx.id,
+        pass: ctx.pass,
+        events: ctx.events,
+    };
+    let key = |_: &str, uid: Option<&str>| Some((kind.content(), nodes.get(uid?)?.to_string()));
+    let failure = |e: &ItemEvent| match e {
+        ItemEvent::Failed { uid, error, .. } => {
+            let node = uid.as_ref().and_then(|u| nodes.get(u)).copied();
+            Some((
+                kind.content(),
+                node.map(|n| n.to_string()).unwrap_or_default(),
+                error.clone(),
+            ))
+        }
+        _ => None,
+    };
+    let recorded = HashMap::new();
+    let rows = Rows {
+        folder: &w.path,
+        display: &w.path,
+        dst_folder: &coll.href,
+        recorded: &recorded,
+        fingerprint: Fingerprint::Uid,
+        key: &key,
+        failure: &failure,
+    };
+    let (_, t) = import_recorded(
+        ledger,
+        &rows,
         client,
         &ImportTargets::single(&coll),
         objects,
         &HashSet::new(),
         &CopyOptions::default(),
-        |e| evs.push(e),
     )
-    .await
-    .map_err(|e| EngineError::dav(Side::Destination, "write contacts or events", e))?;
-    let mut items = Vec::new();
-    let mut bytes = 0u64;
-    for ev in evs {
-        if let Some(l) = ev.landed() {
-            bytes += l.bytes as u64;
-            items.push((l.uid, l.dst_href, l.bytes as u64, l.dst_etag));
-            continue;
-        }
-        match ev {
-            ItemEvent::Conflict { uid, .. } => {
-                run.report.skipped += 1;
-                run.notes.insert(format!(
-                    "{}: UID {uid} already exists on the destination (not ours): left alone",
-                    w.path
-                ));
-            }
-            ItemEvent::Failed { uid, error, .. } => {
-                let node = uid.as_ref().and_then(|u| nodes.get(u)).copied();
-                failures.push(Failure {
-                    pass: ctx.pass,
-                    kind: kind.content(),
-                    folder: w.path.clone(),
-                    src_key: node.map(|n| n.to_string()).unwrap_or_default(),
-                    size: None,
-                    reason: error,
-                });
-            }
-            _ => {}
-        }
+    .await?;
+    for uid in &t.conflicts {
+        run.report.skipped += 1;
+        run.notes.insert(format!(
+            "{}: UID {uid} already exists on the destination (not ours): left alone",
+            w.path
+        ));
     }
-    let records: Vec<Item> = items
-        .iter()
-        .filter_map(|(uid, href, size, etag)| {
-            let node = nodes.get(uid)?;
-            Some(Item {
-                kind: kind.content(),
-                src_folder: w.path.clone(),
-                src_key: node.to_string(),
-                src_uidvalidity: None,
-                src_uid: None,
-                fingerprint: uid.clone(),
-                dst_folder: coll.href.clone(),
-                dst_uidvalidity: None,
-                dst_uid: None,
-                dst_key: Some(href.clone()),
-                pass: ctx.pass,
-                size: *size,
-                flags: String::new(),
-                etag: etag.clone(),
-                pending: false,
-            })
-        })
-        .collect();
-    ctx.store.insert_pending(ctx.id, &records).await?;
-    ctx.store.record_failures(ctx.id, &failures).await?;
-    run.report.copied += records.len() as u64;
-    run.report.bytes += bytes;
-    run.report.failed += failures.len() as u64;
-    ctx.events.send(Event::Copied {
-        folder: w.path.clone(),
-        messages: records.len() as u64,
-        bytes,
-    });
+    run.report.copied += t.recorded;
+    run.report.bytes += t.bytes;
+    run.report.failed += t.failed;
     Ok(())
 }

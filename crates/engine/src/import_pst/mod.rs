@@ -337,7 +337,7 @@ pub async fn run_pst_import(
         .any(|(f, _)| matches!(f.kind(), FolderKind::Mail));
     if let (Some(acc), true) = (dst_mail, wants_mail) {
         let mut d = acc.connect(Side::Destination).await?;
-        let layout = layout(&mut d, Side::Destination).await?;
+        let layout = layout(&mut d, Side::Destination, &acc.presets).await?;
         mail_conn = Some(MailSink {
             acc,
             client: Some(d),

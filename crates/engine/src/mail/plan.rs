@@ -32,8 +32,8 @@ pub async fn run_mail_pass(
     if s.is_gmail() && !opts.rules.no_gmail_labels {
         return crate::gmail::run_gmail_pass_retrying(rc, src, dst, opts, s, d).await;
     }
-    let src_layout = layout(&mut s, Side::Source).await?;
-    let dst_layout = layout(&mut d, Side::Destination).await?;
+    let src_layout = layout(&mut s, Side::Source, &src.presets).await?;
+    let dst_layout = layout(&mut d, Side::Destination, &dst.presets).await?;
     let mut plans = folders::plan(&src_layout, &dst_layout, &opts.rules)?;
 
     let states: HashMap<String, FolderState> = store

@@ -144,6 +144,9 @@ pub struct RunOptions {
     pub source_oauth: Option<Arc<passeur_oauth::TokenSource>>,
     /// Log in to the destination's mail server with this OAuth 2.0 token.
     pub destination_oauth: Option<Arc<passeur_oauth::TokenSource>>,
+    /// The provider presets the binary was given (folder roles, daily limits); the built-in
+    /// ones by default.
+    pub presets: passeur_net::discover::Presets,
 }
 
 impl RunOptions {
@@ -559,7 +562,7 @@ impl Runner {
                 Endpoint::of_recorded(&row.destination),
             );
             // The pass history is read only for a side at a provider with a daily limit.
-            match quota::daily_limit(src.as_ref(), dst.as_ref()) {
+            match quota::daily_limit(&opts.presets, src.as_ref(), dst.as_ref()) {
                 Some(limit) => {
                     let now = chrono::Utc::now().timestamp();
                     let recent = store.passes_since(now - quota::WINDOW_SECS).await?;
@@ -997,6 +1000,7 @@ pub fn mail_account(
     acc.insecure_tls = insecure_tls;
     acc.address_policy = opts.address_policy;
     acc.allow_plaintext = opts.allow_plaintext;
+    acc.presets = opts.presets.clone();
     Ok(acc)
 }
 

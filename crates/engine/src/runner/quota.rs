@@ -59,12 +59,13 @@ pub struct DailyLimit {
 /// The tightest daily limit of the two sides' providers; `None` when neither side is at a
 /// provider with such a limit.
 pub fn daily_limit(
+    presets: &passeur_net::discover::Presets,
     source: Option<&Endpoint>,
     destination: Option<&Endpoint>,
 ) -> Option<DailyLimit> {
     let side = |e: Option<&Endpoint>, key: &str, direction: &'static str| {
         let e = e?;
-        let p = passeur_net::discover::preset_for_host(&e.host)?;
+        let p = presets.for_host(&e.host)?;
         Some(DailyLimit {
             provider: p.name.clone(),
             direction,
@@ -169,8 +170,9 @@ mod tests {
             ),
             row(g, o, pass(now - 20, 77_000_000)),
         ];
+        let presets = passeur_net::discover::Presets::built_in();
         let quota = |s, d, passes: &[(String, String, PassRow)]| {
-            daily_limit(s, d).map(|l| l.left_after(passes, now))
+            daily_limit(&presets, s, d).map(|l| l.left_after(passes, now))
         };
         let q = quota(Some(&other), Some(&gmail), &passes).unwrap();
         assert_eq!((q.direction, q.limit_mb), ("upload", 500));
@@ -187,7 +189,7 @@ mod tests {
         let q = quota(Some(&gmail), Some(&other), &passes).unwrap();
         assert_eq!((q.direction, q.limit_mb), ("download", 2500));
         assert_eq!(q.left, 2_500_000_000 - 77_000_000);
-        assert_eq!(daily_limit(Some(&other), Some(&other)), None);
+        assert_eq!(daily_limit(&presets, Some(&other), Some(&other)), None);
         // Used up: nothing left, never below zero.
         let q = quota(None, Some(&gmail), &[row(o, g, pass(now - 5, 600_000_000))]).unwrap();
         assert_eq!(q.left, 0);

@@ -166,7 +166,7 @@ struct MigratePage {
     page: &'static str,
     version: &'static str,
     f: FormState,
-    presets: &'static [PresetOption],
+    presets: Vec<PresetOption>,
 }
 
 /// A known provider offered as a server type: choosing it fills in the host and port.
@@ -181,11 +181,11 @@ struct PresetOption {
     domains: String,
 }
 
-/// The providers of `passeur_net`'s presets that have an IMAP server, by name.
-fn preset_options() -> &'static [PresetOption] {
-    static OPTIONS: std::sync::OnceLock<Vec<PresetOption>> = std::sync::OnceLock::new();
-    OPTIONS.get_or_init(|| {
-        let mut v: Vec<PresetOption> = passeur_net::discover::presets()
+/// The providers of `presets` that have an IMAP server, by name.
+fn preset_options(presets: &passeur_net::discover::Presets) -> Vec<PresetOption> {
+    {
+        let mut v: Vec<PresetOption> = presets
+            .all()
             .iter()
             .filter_map(|p| {
                 let imap = p.imap.as_ref()?;
@@ -206,7 +206,7 @@ fn preset_options() -> &'static [PresetOption] {
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
-    })
+    }
 }
 
 #[derive(Template)]
@@ -473,6 +473,7 @@ async fn migrate_post(
         f.error("start-at".into(), t.t("js.err.date").into());
     }
     let notify = Some(f.v("", "notify").to_string()).filter(|n| !n.is_empty());
+    let presets = svc.settings.presets.clone();
     let page = |mut f: FormState, status: StatusCode| {
         if f.summary.is_empty() {
             f.summary = t.t("js.err.form").into();
@@ -480,7 +481,7 @@ async fn migrate_post(
         let mut r = render(
             MigratePage {
                 t,
-                presets: preset_options(),
+                presets: preset_options(&presets),
                 page: "migrate",
                 version: VERSION,
                 f,
@@ -570,7 +571,7 @@ struct FilePage {
     t: Tr,
     page: &'static str,
     version: &'static str,
-    presets: &'static [PresetOption],
+    presets: Vec<PresetOption>,
     /// The destination as it was before a "Sign in with …", and the sign-in.
     f: FormState,
 }
@@ -590,7 +591,7 @@ async fn file_page(
             t,
             page: "file",
             version: VERSION,
-            presets: preset_options(),
+            presets: preset_options(&svc.settings.presets),
             f,
         },
         set,
@@ -623,7 +624,7 @@ async fn migrate(
     render(
         MigratePage {
             t,
-            presets: preset_options(),
+            presets: preset_options(&svc.settings.presets),
             page: "migrate",
             version: VERSION,
             f,
@@ -710,7 +711,7 @@ struct ProjectPage {
     id: String,
     name: String,
     csrf: String,
-    presets: &'static [PresetOption],
+    presets: Vec<PresetOption>,
     /// The "Add" form as it was before a "Sign in with …", and the sign-ins.
     f: FormState,
 }
@@ -797,7 +798,7 @@ async fn project_dashboard(
             id,
             name: p.name,
             csrf,
-            presets: preset_options(),
+            presets: preset_options(&svc.settings.presets),
             f,
         },
         set,
@@ -826,7 +827,7 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
         "migrate",
         MigratePage {
             t,
-            presets: preset_options(),
+            presets: preset_options(&passeur_net::discover::Presets::built_in()),
             page: "migrate",
             version: VERSION,
             f: FormState::blank(),
@@ -839,7 +840,7 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
         "migrate (signed in)",
         MigratePage {
             t,
-            presets: preset_options(),
+            presets: preset_options(&passeur_net::discover::Presets::built_in()),
             page: "migrate",
             version: VERSION,
             f: signed,
@@ -854,7 +855,7 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
             t,
             page: "file",
             version: VERSION,
-            presets: preset_options(),
+            presets: preset_options(&passeur_net::discover::Presets::built_in()),
             f: FormState::blank(),
         }
         .render(),
@@ -908,7 +909,7 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
             id: id.clone(),
             name: "Acme".into(),
             csrf: "c".into(),
-            presets: preset_options(),
+            presets: preset_options(&passeur_net::discover::Presets::built_in()),
             f: FormState::blank(),
         }
         .render(),
@@ -924,7 +925,7 @@ pub fn render_all(lang: Lang) -> Vec<(&'static str, String)> {
             id,
             name: "Acme".into(),
             csrf: "c".into(),
-            presets: preset_options(),
+            presets: preset_options(&passeur_net::discover::Presets::built_in()),
             f: signed,
         }
         .render(),

@@ -277,6 +277,7 @@ fn serve_renews_the_smtp_token_of_its_notifications() {
         security: passeur_testkit::SmtpSecurity::StartTls,
         auth: Some(("notifier".into(), "unused".into())),
         oauth2_introspection: Some(ts.introspection_url()),
+        ..Default::default()
     })
     .unwrap();
     let state = tempfile::tempdir().unwrap();

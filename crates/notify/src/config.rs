@@ -36,8 +36,8 @@ pub enum Security {
 /// | `smtp://host?tls=none` | no TLS (local relay) | 25 |
 ///
 /// `user:password@` (percent-encoded) turns on AUTH (PLAIN or LOGIN). Query options:
-/// `tls=starttls|none`, `auth=xoauth2` (the password is an OAuth 2.0 access token, sent with
-/// SASL XOAUTH2), `ca_file=/path/ca.pem` (trust this CA besides the system's),
+/// `tls=starttls|none`, `auth=xoauth2` or `auth=oauth2` (the password is an OAuth 2.0 access
+/// token, sent with SASL OAUTHBEARER when the server offers it, else XOAUTH2), `ca_file=/path/ca.pem` (trust this CA besides the system's),
 /// `accept_invalid_certs=true` (tests only: trust any certificate), `timeout=SECONDS`
 /// (the whole send, connection included; default 30). Unknown options are refused, so that a
 /// typo never silently weakens the connection.
@@ -63,7 +63,8 @@ pub struct SmtpConfig {
     pub accept_invalid_certs: bool,
     /// Limit for one whole send, from connecting to the server's last reply.
     pub timeout: Duration,
-    /// `auth=xoauth2`: the password is an OAuth 2.0 access token, sent with SASL XOAUTH2
+    /// `auth=xoauth2` (or `oauth2`, `oauthbearer`): the password is an OAuth 2.0 access token,
+    /// sent with SASL OAUTHBEARER when the server offers it, else XOAUTH2
     /// (Gmail, Microsoft 365) instead of PLAIN or LOGIN.
     pub oauth2: bool,
 }
@@ -146,7 +147,7 @@ impl SmtpConfig {
             match &*key {
                 "auth" => {
                     oauth2 = match &*value {
-                        "xoauth2" => true,
+                        "xoauth2" | "oauth2" | "oauthbearer" => true,
                         "password" => false,
                         _ => {
                             return Err(bad_url(format!(

@@ -47,11 +47,14 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::commands::Ehlo;
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncTransport, Tokio1Executor};
 use passeur_oauth::TokenSource;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use zeroize::Zeroizing;
 
 pub use config::{Security, SmtpConfig};
 pub use error::NotifyError;
@@ -68,8 +71,8 @@ pub struct Notifier {
     config: SmtpConfig,
     tls: Tls,
     transport: AsyncSmtpTransport<Tokio1Executor>,
-    /// The OAuth 2.0 token AUTH XOAUTH2 sends, renewed before it expires and once after the
-    /// server refused it ([`Notifier::with_oauth`]).
+    /// The OAuth 2.0 token AUTH OAUTHBEARER (or XOAUTH2) sends, renewed before it expires and
+    /// once after the server refused it ([`Notifier::with_oauth`]).
     oauth: Option<Arc<TokenSource>>,
 }
 
@@ -99,10 +102,10 @@ impl Notifier {
         })
     }
 
-    /// Logs in with the OAuth 2.0 token of `source` (SASL XOAUTH2), as the IMAP side of a
-    /// pass does: renewed before it expires, and once when the server refuses it; a renewal
-    /// that fails (a revoked grant) is a permanent failure saying so. Needs a login in the URL
-    /// and `auth=xoauth2`.
+    /// Logs in with the OAuth 2.0 token of `source`, as the IMAP side of a pass does: SASL
+    /// OAUTHBEARER (RFC 7628) when the server offers it, else XOAUTH2; renewed before it
+    /// expires, and once when the server refuses it; a renewal that fails (a revoked grant) is
+    /// a permanent failure saying so. Needs a login in the URL and `auth=xoauth2`.
     pub fn with_oauth(mut self, source: Arc<TokenSource>) -> Result<Notifier, NotifyError> {
         if self.config.user.is_none() || !self.config.oauth2 {
             return Err(NotifyError::Config {
@@ -127,9 +130,14 @@ impl Notifier {
         notification: &Notification,
     ) -> Result<(), NotifyError> {
         let message = self.message(to, lang, notification)?;
-        let sent = match &self.oauth {
-            None => self.send_with(&self.transport, message).await,
-            Some(source) => self.send_oauth(source, message).await,
+        let sent = match (&self.oauth, self.config.oauth2) {
+            (Some(source), _) => self.send_oauth(source, message).await,
+            // A token given in the URL, never renewed.
+            (None, true) => {
+                let token = self.config.password().unwrap_or_default();
+                self.send_token(token, &message).await
+            }
+            (None, false) => self.send_with(&self.transport, message).await,
         };
         match &sent {
             Ok(()) => tracing::info!(kind = notification.kind(), %lang, "notification sent"),
@@ -153,17 +161,87 @@ impl Notifier {
             reason: e.to_string(),
         };
         let token = source.access_token().await.map_err(oauth_err)?;
-        let first = transport(&self.config, &self.tls, token.expose());
-        match self.send_with(&first, message.clone()).await {
+        match self.send_token(token.expose(), &message).await {
             Err(e) if e.is_auth_refused() => {
                 let renewed = source.renew(&token).await.map_err(oauth_err)?;
                 tracing::info!(
                     "SMTP refused the OAuth 2.0 token: sending again with a renewed one"
                 );
-                let again = transport(&self.config, &self.tls, renewed.expose());
-                self.send_with(&again, message).await
+                self.send_token(renewed.expose(), &message).await
             }
             other => other,
+        }
+    }
+
+    /// One connection that logs in with `token` and sends `message`: AUTH OAUTHBEARER when the
+    /// server's EHLO offers it (the standard, RFC 7628), else XOAUTH2. lettre knows only
+    /// XOAUTH2, so the connection is driven here, command by command.
+    async fn send_token(&self, token: &str, message: &Message) -> Result<(), NotifyError> {
+        let server = self.config.redacted_url();
+        let err = |e: lettre::transport::smtp::Error| NotifyError::from_smtp(&server, &e);
+        let c = &self.config;
+        let session = async {
+            let hello = ClientId::default();
+            let wrapper = match &self.tls {
+                Tls::Wrapper(p) => Some(p.clone()),
+                _ => None,
+            };
+            let mut conn = AsyncSmtpConnection::connect_tokio1(
+                (c.host.as_str(), c.port),
+                Some(c.timeout),
+                &hello,
+                wrapper,
+                None,
+            )
+            .await
+            .map_err(err)?;
+            if let Tls::Required(p) = &self.tls {
+                conn.starttls(p.clone(), &hello).await.map_err(err)?;
+            }
+            // lettre's view of the server drops the mechanisms it does not know: ask again.
+            let ehlo = conn.command(Ehlo::new(hello)).await.map_err(err)?;
+            let user = c.user.as_deref().unwrap_or_default();
+            if offers_auth(ehlo.message(), "OAUTHBEARER") {
+                use base64::Engine as _;
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let ir = Zeroizing::new(b64.encode(passeur_types::sasl::oauthbearer(user, token)));
+                let line = Zeroizing::new(format!("AUTH OAUTHBEARER {}\r\n", ir.as_str()));
+                let said = conn.command(line.as_str()).await.map_err(err)?;
+                if said.has_code(334) {
+                    // The refusal comes as a challenge (an error in JSON): end the exchange
+                    // with ^A, and the server answers 535.
+                    let why = said
+                        .first_line()
+                        .and_then(|l| b64.decode(l.trim()).ok())
+                        .and_then(|j| passeur_types::sasl::oauth_error(&j));
+                    let end = conn.command("AQ==\r\n").await;
+                    return Err(NotifyError::Rejected {
+                        server: server.clone(),
+                        code: end.as_ref().map_or(535, |r| u16::from(r.code())),
+                        reason: format!(
+                            "the server refused the OAuth 2.0 token{}",
+                            why.map(|w| format!(": {w}")).unwrap_or_default()
+                        ),
+                    });
+                }
+            } else {
+                let creds = Credentials::new(user.to_owned(), token.to_owned());
+                conn.auth(&[Mechanism::Xoauth2], &creds)
+                    .await
+                    .map_err(err)?;
+            }
+            conn.send(message.envelope(), &message.formatted())
+                .await
+                .map_err(err)?;
+            let _ = conn.quit().await;
+            Ok(())
+        };
+        match tokio::time::timeout(c.timeout, session).await {
+            Ok(r) => r,
+            Err(_) => Err(NotifyError::Unreachable {
+                server: server.clone(),
+                reason: format!("no complete answer within {} s", c.timeout.as_secs()),
+            }),
         }
     }
 
@@ -232,8 +310,8 @@ impl Notifier {
     }
 }
 
-/// The transport to `config`'s server, logging in (when the config has a login) with
-/// `secret`: the password, or the access token for XOAUTH2.
+/// The transport to `config`'s server, logging in (when the config has a login) with its
+/// password (PLAIN or LOGIN). OAuth 2.0 logins go through [`Notifier::send_token`].
 fn transport(config: &SmtpConfig, tls: &Tls, secret: &str) -> AsyncSmtpTransport<Tokio1Executor> {
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
         .port(config.port)
@@ -241,11 +319,18 @@ fn transport(config: &SmtpConfig, tls: &Tls, secret: &str) -> AsyncSmtpTransport
         .timeout(Some(config.timeout));
     if let Some(user) = &config.user {
         builder = builder.credentials(Credentials::new(user.clone(), secret.to_owned()));
-        if config.oauth2 {
-            builder = builder.authentication(vec![Mechanism::Xoauth2]);
-        }
     }
     builder.build()
+}
+
+/// Whether an EHLO answer's `AUTH` line offers `mechanism`.
+fn offers_auth<'a>(mut lines: impl Iterator<Item = &'a str>, mechanism: &str) -> bool {
+    lines.any(|l| {
+        let l = l.trim().to_ascii_uppercase();
+        l.strip_prefix("AUTH")
+            .filter(|rest| rest.starts_with([' ', '=']))
+            .is_some_and(|rest| rest[1..].split_whitespace().any(|m| m == mechanism))
+    })
 }
 
 /// A bare address (`alice@example.org`), nothing around it.

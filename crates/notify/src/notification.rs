@@ -109,6 +109,20 @@ pub enum Notification {
         /// The destination, written the same way.
         destination: String,
     },
+    /// A migration was created, and waits for its owner to sign in at a provider (OAuth 2.0)
+    /// on its tracking page before it starts.
+    SignInNeeded {
+        /// The migration's public ID.
+        migration_id: String,
+        /// The page where the user signs in and follows the migration.
+        tracking_url: String,
+        /// The source as the user knows it, e.g. `alice@imap.old.example`.
+        source: String,
+        /// The destination, written the same way.
+        destination: String,
+        /// The provider to sign in at, as users know it (`Outlook.com / Microsoft 365`).
+        provider: String,
+    },
     /// A migration (or a sync pass) ran to its end.
     Completed {
         /// The migration's public ID.
@@ -158,11 +172,12 @@ pub const MAX_FAILURE_LINES: usize = 10;
 pub const MAX_FAILURE_LINE_CHARS: usize = 160;
 
 impl Notification {
-    /// A short name for logs: `started`, `completed`, `failed`, `project-created`,
-    /// `project-expiring`.
+    /// A short name for logs: `started`, `sign-in-needed`, `completed`, `failed`,
+    /// `project-created`, `project-expiring`.
     pub fn kind(&self) -> &'static str {
         match self {
             Notification::Started { .. } => "started",
+            Notification::SignInNeeded { .. } => "sign-in-needed",
             Notification::Completed { .. } => "completed",
             Notification::Failed { .. } => "failed",
             Notification::ProjectCreated { .. } => "project-created",
@@ -174,6 +189,7 @@ impl Notification {
     pub fn id(&self) -> &str {
         match self {
             Notification::Started { migration_id, .. }
+            | Notification::SignInNeeded { migration_id, .. }
             | Notification::Completed { migration_id, .. }
             | Notification::Failed { migration_id, .. } => migration_id,
             Notification::ProjectCreated { project_id, .. }

@@ -76,12 +76,20 @@ fn all_notifications() -> Vec<Notification> {
             days: 7,
             url: "https://passeur.example.org/p/p7x2".into(),
         },
+        Notification::SignInNeeded {
+            migration_id: ID.into(),
+            tracking_url: URL.into(),
+            source: "alice@outlook.office365.com".into(),
+            destination: "alice@imap.new.example".into(),
+            provider: "Outlook.com / Microsoft 365".into(),
+        },
     ]
 }
 
 fn link(n: &Notification) -> &str {
     match n {
         Notification::Started { tracking_url, .. }
+        | Notification::SignInNeeded { tracking_url, .. }
         | Notification::Completed { tracking_url, .. }
         | Notification::Failed { tracking_url, .. } => tracking_url,
         Notification::ProjectCreated { url, .. } | Notification::ProjectExpiring { url, .. } => url,
@@ -372,11 +380,14 @@ async fn a_server_that_never_answers_is_a_retryable_time_out() {
     drop(silent);
 }
 
-#[tokio::test]
-async fn an_oauth2_token_logs_in_with_xoauth2() {
+/// A token in the URL logs in with OAUTHBEARER where the server offers it, else XOAUTH2; a
+/// refused one is a permanent failure that never shows the token, and says why when the
+/// server's OAUTHBEARER challenge does.
+async fn a_token_logs_in(offer_oauthbearer: bool) {
     let rx = SmtpReceiver::start(SmtpOptions {
         security: SmtpSecurity::StartTls,
         auth: Some((USER.to_owned(), "ya29.test-access-token".to_owned())),
+        no_oauthbearer: !offer_oauthbearer,
         ..SmtpOptions::default()
     })
     .expect("start aiosmtpd");
@@ -398,6 +409,12 @@ async fn an_oauth2_token_logs_in_with_xoauth2() {
     let got = rx.wait_for(1, WAIT).unwrap();
     check_received(&got[0], n, Lang::En);
     assert_eq!(got[0].login.as_deref(), Some(USER));
+    let mechanism = if offer_oauthbearer {
+        "OAUTHBEARER"
+    } else {
+        "XOAUTH2"
+    };
+    assert_eq!(rx.oauth_attempts(), [format!("{mechanism} ok")]);
 
     // A refused token is a permanent failure that never shows the token.
     config.set_password("ya29.expired");
@@ -407,9 +424,29 @@ async fn an_oauth2_token_logs_in_with_xoauth2() {
         .await
         .unwrap_err();
     assert_eq!(e.smtp_code(), Some(535), "{e:?}");
+    assert!(!e.is_retryable(), "{e:?}");
     assert!(!format!("{e} {e:?}").contains("ya29"), "{e:?}");
+    assert_eq!(rx.oauth_attempts()[1], format!("{mechanism} refused"));
+    if offer_oauthbearer {
+        assert!(
+            e.to_string()
+                .contains("the server refused the OAuth 2.0 token: invalid_token (expired, revoked or not valid)"),
+            "{e}"
+        );
+    }
+    assert_eq!(rx.messages().unwrap().len(), 1);
     let e = SmtpConfig::from_url("smtp://u@h?auth=oauth", FROM).unwrap_err();
     assert!(e.to_string().contains("auth=oauth is not valid"), "{e}");
+}
+
+#[tokio::test]
+async fn an_oauth2_token_logs_in_with_oauthbearer_where_offered() {
+    a_token_logs_in(true).await;
+}
+
+#[tokio::test]
+async fn an_oauth2_token_logs_in_with_xoauth2_where_oauthbearer_is_not_offered() {
+    a_token_logs_in(false).await;
 }
 
 /// A notifier logging in with XOAUTH2 to `rx` with `USER`'s token from `ts`, which expires at
@@ -452,6 +489,7 @@ async fn an_oauth2_token_is_renewed_before_it_expires_and_after_a_refusal() {
         security: SmtpSecurity::StartTls,
         auth: Some((USER.to_owned(), "unused".to_owned())),
         oauth2_introspection: Some(ts.introspection_url()),
+        ..SmtpOptions::default()
     })
     .expect("start aiosmtpd");
     let now = passeur_oauth::now();
@@ -478,6 +516,10 @@ async fn an_oauth2_token_is_renewed_before_it_expires_and_after_a_refusal() {
         ts.introspections(),
         3,
         "one refused login, one with the new token"
+    );
+    assert_eq!(
+        rx.oauth_attempts(),
+        ["OAUTHBEARER ok", "OAUTHBEARER refused", "OAUTHBEARER ok"]
     );
     // The renewed token serves the next notification as it is.
     notifier.send(TO, Lang::En, n).await.unwrap();

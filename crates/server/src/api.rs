@@ -27,6 +27,12 @@ pub struct EndpointIn {
     /// side (found by the service's sign-in cookie, taken once the migration is created).
     #[serde(default)]
     pub signed_in: bool,
+    /// Create the migration now, and sign this side in later: no password or token is given,
+    /// and the migration waits (status `sign_in`) until `POST /api/v1/migrations/{id}/sign-in`
+    /// gives the side a token, from its tracking page's "Sign in with …" or from the caller.
+    /// Only for a server of a provider the service signs in with (its preset's host).
+    #[serde(default)]
+    pub sign_in_later: bool,
     /// Log in as this admin on behalf of the URL's login (IMAP master user / SASL authzid).
     #[serde(default)]
     pub admin: Option<String>,
@@ -91,6 +97,7 @@ impl std::fmt::Debug for EndpointIn {
             .field("password", &"[redacted]")
             .field("oauth", &self.oauth.is_some())
             .field("signed_in", &self.signed_in)
+            .field("sign_in_later", &self.sign_in_later)
             .field("admin", &self.admin)
             .field("dav", &self.dav)
             .finish()
@@ -413,6 +420,10 @@ pub struct MigrationOut {
     /// Given to the migration's owner (`GET` and its events), not in a project's list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_provider: Option<String>,
+    /// The sides that wait for their owner's sign-in before the first pass (status
+    /// `sign_in`), each with the provider to sign in with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sign_in: Vec<SignInOut>,
     /// Connections a pass opens to each mail server, and the provider's documented limit that
     /// caps them (mail only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -428,6 +439,35 @@ pub struct MigrationOut {
     /// dropped: what was moved aside is kept in an `X-PASSEUR-…` property.
     #[serde(default)]
     pub notes: Vec<NoteOut>,
+}
+
+/// A side that waits for a sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignInOut {
+    /// `source` or `destination`.
+    pub side: String,
+    /// The provider to sign in with (`microsoft`...), among the service's.
+    pub provider: Option<String>,
+}
+
+/// `POST /api/v1/migrations/{id}/sign-in`: tokens for the sides that wait for a sign-in (or
+/// that log in with OAuth 2.0 and need a new token). Each side: a token handed in, or this
+/// browser's "Sign in with …" on the tracking page.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    /// The source's new token.
+    #[serde(default)]
+    pub source_oauth: Option<OAuthIn>,
+    /// The source signed in on the tracking page in this browser.
+    #[serde(default)]
+    pub source_signed_in: bool,
+    /// The destination's new token.
+    #[serde(default)]
+    pub destination_oauth: Option<OAuthIn>,
+    /// The destination signed in on the tracking page in this browser.
+    #[serde(default)]
+    pub destination_signed_in: bool,
 }
 
 /// An item that arrived changed, and why.
@@ -555,6 +595,21 @@ pub struct ValidMigration {
     pub lang: Option<String>,
     /// A Gmail source: where messages without a label go.
     pub gmail_archive_folder: Option<String>,
+    /// The source signs in later (no password or token yet).
+    pub source_sign_in: bool,
+    /// The destination signs in later (no password or token yet).
+    pub destination_sign_in: bool,
+}
+
+/// Whether a token handed in (`field` names its access token) can be one.
+pub(crate) fn check_token(field: &str, o: &OAuthIn) -> Result<(), FieldError> {
+    if o.access_token.is_empty()
+        || o.access_token.len() > 8192
+        || o.access_token.chars().any(|c| c.is_control() || c == ' ')
+    {
+        return Err(bad(field, "is not a token"));
+    }
+    Ok(())
 }
 
 pub(crate) fn endpoint(side: &str, e: &EndpointIn) -> Result<Endpoint, FieldError> {
@@ -569,18 +624,28 @@ pub(crate) fn endpoint(side: &str, e: &EndpointIn) -> Result<Endpoint, FieldErro
             "the host is not a server name or an IP address",
         ));
     }
+    if e.sign_in_later {
+        if !e.password.is_empty() || e.oauth.is_some() || e.signed_in {
+            return Err(bad(
+                &format!("{side}.sign_in_later"),
+                "cannot be combined with a password, a token or a sign-in",
+            ));
+        }
+        if e.admin.is_some() {
+            return Err(bad(
+                &format!("{side}.admin"),
+                "cannot be combined with a sign-in (OAuth 2.0)",
+            ));
+        }
+    }
     match &e.oauth {
+        None if e.sign_in_later => {}
         None if e.password.is_empty() => {
             return Err(bad(&format!("{side}.password"), "is required"));
         }
         None => {}
         Some(o) => {
-            if o.access_token.is_empty()
-                || o.access_token.len() > 8192
-                || o.access_token.chars().any(|c| c.is_control() || c == ' ')
-            {
-                return Err(bad(&format!("{side}.oauth.access_token"), "is not a token"));
-            }
+            check_token(&format!("{side}.oauth.access_token"), o)?;
             if e.admin.is_some() {
                 return Err(bad(
                     &format!("{side}.admin"),
@@ -748,6 +813,8 @@ impl CreateMigration {
             start_at,
             lang,
             gmail_archive_folder,
+            source_sign_in: self.source.sign_in_later,
+            destination_sign_in: self.destination.sign_in_later,
         })
     }
 }

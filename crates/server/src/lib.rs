@@ -175,6 +175,7 @@ where
         routes::stop_migration,
         routes::sync_migration,
         routes::purge_migration,
+        routes::sign_in_migration,
         routes::report_csv,
         routes::delete_migration,
         uploads::tus_options,
@@ -198,6 +199,8 @@ where
         api::NoteOut,
         api::ErrorOut,
         api::PurgeRequest,
+        api::SignInRequest,
+        api::SignInOut,
         api::PurgeOut,
         api::PurgeStateOut,
         api::ConnectionsOut,
@@ -231,6 +234,10 @@ pub fn router(svc: Arc<Service>) -> Router {
         )
         .route("/api/v1/migrations/{id}/stop", post(routes::stop_migration))
         .route("/api/v1/migrations/{id}/sync", post(routes::sync_migration))
+        .route(
+            "/api/v1/migrations/{id}/sign-in",
+            post(routes::sign_in_migration),
+        )
         .route(
             "/api/v1/migrations/{id}/purge",
             post(routes::purge_migration),

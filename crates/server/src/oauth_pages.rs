@@ -78,7 +78,8 @@ fn side_ok(page: &str, side: &str) -> bool {
         "migrate" => matches!(side, "src" | "dst"),
         "file" => side == "dst",
         p if p.starts_with("project/") => matches!(side, "src" | "dst"),
-        _ => side == "purge",
+        // A tracking page: confirming a purge, or the sign-in a migration waits for.
+        _ => matches!(side, "purge" | "src" | "dst"),
     }
 }
 
@@ -160,8 +161,15 @@ fn provider<'a>(svc: &'a Service, name: &str) -> Option<&'a Provider> {
         .find(|p| p.name == name && p.authorization_endpoint.is_some())
 }
 
+/// The provider whose preset serves `host` (an account URL's IMAP or POP3 host), when the
+/// service signs in with it: the one a migration that waits for a sign-in offers.
+pub(crate) fn provider_for_host<'a>(svc: &'a Service, host: &str) -> Option<&'a Provider> {
+    let preset = svc.settings.presets.for_host(host)?;
+    provider(svc, &preset.id)
+}
+
 /// What users see a provider as: its preset's name, else its own.
-fn label(presets: &Presets, p: &Provider) -> String {
+pub(crate) fn label(presets: &Presets, p: &Provider) -> String {
     presets
         .by_id(&p.name)
         .map(|x| x.name.clone())

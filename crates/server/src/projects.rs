@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use passeur_engine::DavAccount;
+use passeur_net::discover::Presets;
 use passeur_notify::{Lang, Notification};
 use passeur_store::{NewProject, Project, ServiceMeta, Session, StoreError};
 use serde::{Deserialize, Serialize};
@@ -196,6 +197,7 @@ impl ServerIn {
                 password: "x".into(),
                 oauth: None,
                 signed_in: false,
+                sign_in_later: false,
                 admin: None,
                 dav: None,
             },
@@ -933,6 +935,10 @@ struct Account {
     destination_password: Zeroizing<String>,
     destination_server: ServerIn,
     destination_admin: Option<String>,
+    /// The source signs in later, on its tracking page (no password).
+    source_sign_in: bool,
+    /// The destination signs in later, on its tracking page (no password).
+    destination_sign_in: bool,
 }
 
 impl Account {
@@ -954,17 +960,27 @@ impl Account {
         CreateMigration {
             source: EndpointIn {
                 url: self.source_server.url(&self.source_login),
-                password: self.source_password.to_string(),
+                password: if self.source_sign_in {
+                    String::new()
+                } else {
+                    self.source_password.to_string()
+                },
                 oauth: None,
                 signed_in: false,
+                sign_in_later: self.source_sign_in,
                 admin: self.source_admin.clone(),
                 dav: dav(&opts.source_dav, &self.source_login),
             },
             destination: EndpointIn {
                 url: self.destination_server.url(&self.destination_login),
-                password: self.destination_password.to_string(),
+                password: if self.destination_sign_in {
+                    String::new()
+                } else {
+                    self.destination_password.to_string()
+                },
                 oauth: None,
                 signed_in: false,
+                sign_in_later: self.destination_sign_in,
                 admin: self.destination_admin.clone(),
                 dav: dav(&opts.destination_dav, &self.destination_login),
             },
@@ -996,6 +1012,7 @@ async fn create_request(
             notify: None,
             lang: p.lang.clone(),
             project: Some(p.id.clone()),
+            ..Default::default()
         },
     )
     .await?;
@@ -1049,6 +1066,8 @@ pub(crate) async fn add_account(
             .destination_admin
             .clone()
             .filter(|s| !s.trim().is_empty()),
+        source_sign_in: false,
+        destination_sign_in: false,
     };
     // A side signed in with a provider on the dashboard takes this browser's token.
     let page = format!("project/{}", p.id);
@@ -1135,11 +1154,45 @@ fn row_err(row: usize, col: Option<Col>, message: impl Into<String>) -> RowError
     }
 }
 
+/// Microsoft 365 / Outlook.com's IMAP server (its preset's).
+fn microsoft_365(presets: &Presets) -> ServerIn {
+    let imap = presets.by_id("microsoft").and_then(|p| p.imap.clone());
+    ServerIn {
+        kind: "imaps".into(),
+        host: imap
+            .as_ref()
+            .map_or_else(|| "outlook.office365.com".into(), |s| s.host.clone()),
+        port: Some(imap.map_or(993, |s| s.port)),
+    }
+}
+
+/// Whether a row's side signs in later (OAuth 2.0, on its tracking page) instead of giving
+/// a password: its server is at a provider the service signs in with, and the row has no
+/// password for it, or the provider takes no password at all (Microsoft 365). A provider that
+/// takes only a sign-in the service is not set up for is an error.
+fn signs_in_later(svc: &Service, server: &ServerIn, password: &str) -> Result<bool, String> {
+    let with_provider = crate::oauth_pages::provider_for_host(svc, &server.host).is_some();
+    let oauth_only = svc
+        .settings
+        .presets
+        .for_host(&server.host)
+        .filter(|p| !p.auth.is_empty() && p.auth.iter().all(|a| a == "oauth2"));
+    match oauth_only {
+        Some(_) if with_provider => Ok(true),
+        Some(p) => Err(format!(
+            "{} takes only a sign-in (OAuth 2.0), which this service is not set up for: ask its operator",
+            p.name
+        )),
+        None => Ok(with_provider && password.is_empty()),
+    }
+}
+
 /// The server of one side of a row: from its type and URL cells, else the project's default.
 fn row_server(
     r: &bulk::Row,
     source: bool,
     default: &Option<ServerIn>,
+    presets: &Presets,
 ) -> Result<ServerIn, RowError> {
     let (tcol, ucol) = if source {
         (Col::SourceType, Col::SourceUrl)
@@ -1163,30 +1216,10 @@ fn row_server(
                 "POP cannot be a destination: use IMAP",
             ));
         }
-        "exchange" | "ews" | "o365" | "office365" | "microsoft365" | "exchange/ews" => {
-            // Microsoft 365 and Outlook.com take OAuth 2.0 only, which a row cannot carry; an
-            // Exchange of one's own is reached through its IMAP access, when it has one.
-            let host = r.get(ucol).to_ascii_lowercase();
-            let microsoft = host.is_empty()
-                || [
-                    "office365.com",
-                    "outlook.com",
-                    "office.com",
-                    "hotmail.com",
-                    "live.com",
-                ]
-                .iter()
-                .any(|d| host.contains(d));
-            return Err(row_err(
-                r.number,
-                Some(tcol),
-                if microsoft {
-                    "Exchange (EWS) is not used: a Microsoft 365 or Outlook.com account moves over IMAP with a sign-in (OAuth 2.0), which a file cannot carry: add it in the Add tab, choosing Outlook.com / Microsoft 365, and sign in"
-                } else {
-                    "Exchange (EWS) is not used: an Exchange server of your own moves through its IMAP access (type IMAP, its IMAP address); one without IMAP cannot be migrated"
-                },
-            ));
-        }
+        // Microsoft 365 / Outlook.com (or an Exchange of one's own, or OVHcloud's Hosted
+        // Exchange) through IMAP: never EWS or Graph. An empty address is Microsoft 365 unless
+        // the project has a default server for the side.
+        "exchange" | "ews" | "o365" | "office365" | "microsoft365" | "exchange/ews" => "exchange",
         _ => {
             return Err(row_err(
                 r.number,
@@ -1199,6 +1232,7 @@ fn row_server(
     if u.is_empty() {
         return match default {
             Some(d) => Ok(d.clone()),
+            None if family == "exchange" => Ok(microsoft_365(presets)),
             None => Err(row_err(
                 r.number,
                 Some(ucol),
@@ -1229,6 +1263,7 @@ fn row_server(
         None => (hostport.trim_matches(['[', ']']).to_string(), None),
     };
     let wants_starttls = t.contains("starttls");
+    let family = if family == "exchange" { "imap" } else { family };
     let kind = match (family, scheme.as_deref()) {
         ("imap", Some(s @ ("imap" | "imaps" | "imap+starttls"))) => s.to_string(),
         ("pop3", Some(s @ ("pop3" | "pop3s" | "pop3+starttls"))) => s.to_string(),
@@ -1261,14 +1296,16 @@ fn row_server(
 }
 
 /// The account of a row, or every problem of it.
-fn row_account(r: &bulk::Row, opts: &ProjectOptions) -> Result<Account, Vec<RowError>> {
+/// A row's account. `signs_in` tells whether a side's server (with the row's password for
+/// it) signs in later instead of taking a password ([`signs_in_later`]).
+fn row_account(
+    r: &bulk::Row,
+    opts: &ProjectOptions,
+    presets: &Presets,
+    signs_in: &dyn Fn(&ServerIn, &str) -> Result<bool, String>,
+) -> Result<Account, Vec<RowError>> {
     let mut errors = Vec::new();
-    for c in [
-        Col::SourceLogin,
-        Col::SourcePassword,
-        Col::DestinationLogin,
-        Col::DestinationPassword,
-    ] {
+    for c in [Col::SourceLogin, Col::DestinationLogin] {
         if r.get(c).is_empty() {
             errors.push(row_err(r.number, Some(c), "is required"));
         }
@@ -1284,10 +1321,37 @@ fn row_account(r: &bulk::Row, opts: &ProjectOptions) -> Result<Account, Vec<RowE
             errors.push(row_err(r.number, Some(c), "is not a login"));
         }
     }
-    let source = row_server(r, true, &opts.source).map_err(|e| errors.push(e));
-    let destination = row_server(r, false, &opts.destination).map_err(|e| errors.push(e));
+    // Each side: its server, and whether it signs in later or needs its password.
+    let mut side = |source: bool| {
+        let (ucol, pcol, default) = if source {
+            (Col::SourceUrl, Col::SourcePassword, &opts.source)
+        } else {
+            (
+                Col::DestinationUrl,
+                Col::DestinationPassword,
+                &opts.destination,
+            )
+        };
+        let server = row_server(r, source, default, presets)
+            .map_err(|e| errors.push(e))
+            .ok()?;
+        match signs_in(&server, r.get(pcol)) {
+            Ok(true) => Some((server, true)),
+            Ok(false) if r.get(pcol).is_empty() => {
+                errors.push(row_err(r.number, Some(pcol), "is required"));
+                None
+            }
+            Ok(false) => Some((server, false)),
+            Err(m) => {
+                errors.push(row_err(r.number, Some(ucol), m));
+                None
+            }
+        }
+    };
+    let source = side(true);
+    let destination = side(false);
     match (source, destination) {
-        (Ok(s), Ok(d)) if errors.is_empty() => Ok(Account {
+        (Some((s, s_later)), Some((d, d_later))) if errors.is_empty() => Ok(Account {
             source_login: r.get(Col::SourceLogin).to_string(),
             source_password: Zeroizing::new(r.get(Col::SourcePassword).to_string()),
             source_server: s,
@@ -1297,6 +1361,8 @@ fn row_account(r: &bulk::Row, opts: &ProjectOptions) -> Result<Account, Vec<RowE
             destination_server: d,
             destination_admin: Some(r.get(Col::DestinationAdmin).to_string())
                 .filter(|s| !s.is_empty()),
+            source_sign_in: s_later,
+            destination_sign_in: d_later,
         }),
         _ => Err(errors),
     }
@@ -1347,7 +1413,8 @@ pub(crate) async fn bulk_create(
     };
     let mut accounts = Vec::new();
     for r in &rows {
-        match row_account(r, &opts) {
+        let signs_in = |server: &ServerIn, password: &str| signs_in_later(&svc, server, password);
+        match row_account(r, &opts, &svc.settings.presets, &signs_in) {
             Ok(a) => match a.request(&p).validate() {
                 Ok(_) => accounts.push((r.number, a)),
                 Err(e) => out
@@ -1547,6 +1614,15 @@ pub(crate) async fn template_xlsx() -> Result<Response, ApiError> {
 mod tests {
     use super::*;
 
+    fn no_sign_in(_: &ServerIn, _: &str) -> Result<bool, String> {
+        Ok(false)
+    }
+
+    /// Microsoft 365's server signs in later, as with a service set up for it.
+    fn m365_signs_in(s: &ServerIn, _: &str) -> Result<bool, String> {
+        Ok(s.host == "outlook.office365.com")
+    }
+
     fn row(cells: [&str; 10]) -> bulk::Row {
         bulk::Row {
             number: 7,
@@ -1583,7 +1659,9 @@ mod tests {
             "",
             "",
         ]);
-        let a = row_account(&r, &opts).ok().unwrap();
+        let a = row_account(&r, &opts, &Presets::built_in(), &no_sign_in)
+            .ok()
+            .unwrap();
         assert_eq!(
             a.source_server.url(&a.source_login),
             "imaps://a%40a.example@imap.a.example:993"
@@ -1601,7 +1679,9 @@ mod tests {
             "",
             "",
         ]);
-        let a = row_account(&r, &opts).ok().unwrap();
+        let a = row_account(&r, &opts, &Presets::built_in(), &no_sign_in)
+            .ok()
+            .unwrap();
         assert_eq!(
             a.source_server.url("a"),
             "pop3+starttls://a@pop.a.example:110"
@@ -1627,28 +1707,21 @@ mod tests {
             "",
             "",
         ]);
-        let errs = row_account(&r, &opts).err().unwrap();
+        let errs = row_account(&r, &opts, &Presets::built_in(), &no_sign_in)
+            .err()
+            .unwrap();
         let cols: Vec<_> = errs.iter().map(|e| e.column.clone().unwrap()).collect();
         assert!(errs.iter().all(|e| e.row == 7));
         assert!(
-            cols.contains(&Col::SourcePassword.header().to_string()),
-            "{cols:?}"
-        );
-        assert!(
-            cols.contains(&Col::SourceType.header().to_string()),
+            cols.contains(&Col::SourceUrl.header().to_string()),
             "{cols:?}"
         );
         assert!(
             cols.contains(&Col::DestinationType.header().to_string()),
             "{cols:?}"
         );
-        assert!(errs.iter().any(|e| e.message.contains("Exchange (EWS)")));
-        // An Exchange of its own: through its IMAP access.
-        assert!(
-            errs.iter()
-                .any(|e| e.message.contains("through its IMAP access"))
-        );
-        // Microsoft 365: the Add tab's sign-in.
+        assert!(errs.iter().any(|e| e.message.contains("is a web address")));
+        // Microsoft 365 by its type alone: its server, and a sign-in instead of the password.
         let m365 = row([
             "Office365",
             "",
@@ -1661,13 +1734,74 @@ mod tests {
             "",
             "",
         ]);
-        let errs = row_account(&m365, &opts).err().unwrap();
-        assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(
-            errs[0]
-                .message
-                .contains("Outlook.com / Microsoft 365, and sign in")
+        let a = row_account(&m365, &opts, &Presets::built_in(), &m365_signs_in)
+            .ok()
+            .unwrap();
+        assert_eq!(
+            a.source_server.url("a@a.example"),
+            "imaps://a%40a.example@outlook.office365.com:993"
         );
+        assert!(a.source_sign_in && !a.destination_sign_in);
+        let p = Project {
+            id: "p".into(),
+            name: "p".into(),
+            notify: None,
+            lang: "en".into(),
+            options: "{}".into(),
+            paused: false,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        };
+        let req = a.request(&p);
+        assert!(req.source.sign_in_later && req.source.password.is_empty());
+        assert!(!req.destination.sign_in_later && req.destination.password == "q");
+        assert!(req.validate().is_ok());
+        // An Exchange of one's own (OVHcloud's Hosted Exchange): its IMAP, with the password.
+        let own = row([
+            "Exchange",
+            "ex.mail.ovh.net",
+            "a@a.example",
+            "p",
+            "IMAP",
+            "imap.b.example",
+            "b@b.example",
+            "",
+            "",
+            "",
+        ]);
+        let errs = row_account(&own, &opts, &Presets::built_in(), &m365_signs_in)
+            .err()
+            .unwrap();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(
+            errs[0].column.as_deref(),
+            Some(Col::DestinationPassword.header())
+        );
+        let own = row([
+            "Exchange",
+            "ex.mail.ovh.net",
+            "a@a.example",
+            "p",
+            "IMAP",
+            "imap.b.example",
+            "b@b.example",
+            "q",
+            "",
+            "",
+        ]);
+        let a = row_account(&own, &opts, &Presets::built_in(), &m365_signs_in)
+            .ok()
+            .unwrap();
+        assert_eq!(a.source_server.url("a"), "imaps://a@ex.mail.ovh.net:993");
+        assert!(!a.source_sign_in);
+        // A provider that takes only a sign-in the service cannot do: said on the row.
+        let none = |_: &ServerIn, _: &str| -> Result<bool, String> {
+            Err("Outlook.com / Microsoft 365 takes only a sign-in (OAuth 2.0)".into())
+        };
+        let errs = row_account(&m365, &opts, &Presets::built_in(), &none)
+            .err()
+            .unwrap();
+        assert_eq!(errs[0].column.as_deref(), Some(Col::SourceUrl.header()));
         // No URL and no default server.
         let r = row([
             "IMAP",
@@ -1681,7 +1815,9 @@ mod tests {
             "",
             "",
         ]);
-        let errs = row_account(&r, &opts).err().unwrap();
+        let errs = row_account(&r, &opts, &Presets::built_in(), &no_sign_in)
+            .err()
+            .unwrap();
         assert_eq!(
             errs[0].column.as_deref(),
             Some(Col::DestinationUrl.header())
@@ -1695,6 +1831,6 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert!(row_account(&r, &opts).is_ok());
+        assert!(row_account(&r, &opts, &Presets::built_in(), &no_sign_in).is_ok());
     }
 }

@@ -319,6 +319,29 @@ pub(crate) async fn create_valid(
     )?;
     guard(svc, "source.url", &v.source).await?;
     guard(svc, "destination.url", &v.destination).await?;
+    for (later, field, side) in [
+        (v.source_sign_in, "source.sign_in_later", &v.source),
+        (
+            v.destination_sign_in,
+            "destination.sign_in_later",
+            &v.destination,
+        ),
+    ] {
+        if later && crate::oauth_pages::provider_for_host(svc, &side.host).is_none() {
+            return Err(ApiError::Field {
+                field: field.into(),
+                message: format!(
+                    "{} is not the server of a provider this service signs in with: give a password or a token",
+                    side.host
+                ),
+            });
+        }
+    }
+    let meta = passeur_store::ServiceMeta {
+        source_sign_in: v.source_sign_in,
+        destination_sign_in: v.destination_sign_in,
+        ..meta
+    };
     let (id, _) = svc
         .runner
         .create(&v.source.to_url(), &v.destination.to_url(), &spec, false)
@@ -331,6 +354,10 @@ pub(crate) async fn create_valid(
                 .await?;
         }
         svc.store().put_service_meta(id, &meta).await?;
+        // A side that signs in later: the first pass is queued by its sign-in.
+        if meta.awaits_sign_in() {
+            return Ok(0);
+        }
         svc.queue_pass(id, v.start_at.map(|s| s * 1000)).await
     }
     .await;
@@ -411,21 +438,42 @@ pub(crate) async fn create_migration(
             notify: v.notify.clone(),
             lang: lang.tag().into(),
             project: None,
+            ..Default::default()
         },
     )
     .await?;
     // A browser's sign-in serves one migration.
     crate::oauth_pages::forget(&svc, &headers, "migrate", &signed).await;
-    svc.queue_notification(
-        id,
-        Notification::Started {
-            migration_id: id.to_string(),
-            tracking_url: svc.tracking_url(id),
-            source: v.source.to_url(),
-            destination: v.destination.to_url(),
+    // A side that signs in later: where and how, instead of "started".
+    let waits = [
+        (v.source_sign_in, &v.source),
+        (v.destination_sign_in, &v.destination),
+    ]
+    .into_iter()
+    .find(|(later, _)| *later)
+    .and_then(|(_, e)| crate::oauth_pages::provider_for_host(&svc, &e.host));
+    let (tracking_url, source, destination) = (
+        svc.tracking_url(id),
+        v.source.to_url(),
+        v.destination.to_url(),
+    );
+    let migration_id = id.to_string();
+    let n = match waits {
+        Some(p) => Notification::SignInNeeded {
+            migration_id,
+            tracking_url,
+            source,
+            destination,
+            provider: crate::oauth_pages::label(&svc.settings.presets, p),
         },
-    )
-    .await;
+        None => Notification::Started {
+            migration_id,
+            tracking_url,
+            source,
+            destination,
+        },
+    };
+    svc.queue_notification(id, n).await;
     Ok((StatusCode::CREATED, Json(Created { id: id.to_string() })))
 }
 
@@ -712,6 +760,7 @@ pub(crate) async fn migration_out(
     let job = current_pass_job(&jobs);
     let mut status = v.row.status.as_str().to_string();
     let mut scheduled_at = None;
+    let mut sign_in = Vec::new();
     if let Some(j) = job.filter(|j| !j.state.is_final()) {
         status = match j.state {
             JobState::Running => "running".into(),
@@ -725,6 +774,25 @@ pub(crate) async fn migration_out(
     } else if v.row.status == Status::Running {
         // No live job runs it: a CLI run, or a worker that died and whose job will resume.
         status = "running".into();
+    } else {
+        let meta = svc.store().service_meta(id).await?;
+        if meta.awaits_sign_in() {
+            status = "sign_in".into();
+            for (waits, side, url) in [
+                (meta.source_sign_in, "source", &v.row.source),
+                (meta.destination_sign_in, "destination", &v.row.destination),
+            ] {
+                if waits {
+                    let provider = Endpoint::of_recorded(url)
+                        .and_then(|e| crate::oauth_pages::provider_for_host(svc, &e.host))
+                        .map(|p| p.name.clone());
+                    sign_in.push(crate::api::SignInOut {
+                        side: side.into(),
+                        provider,
+                    });
+                }
+            }
+        }
     }
     // A file import's items name the file as it lies on the server (an upload's ID): show
     // the name it was uploaded with.
@@ -765,6 +833,7 @@ pub(crate) async fn migration_out(
         scheduled_at,
         purge: purge_state(&jobs),
         destination_provider: None,
+        sign_in,
         connections: connections_out(&svc.settings.presets, &v.row, &v.spec),
         progress: progress_of(v, job),
         passes: v
@@ -925,6 +994,97 @@ pub(crate) async fn sync_migration(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Give a side its OAuth 2.0 token: a side that waits for its owner's sign-in (status
+/// `sign_in`), or one that logs in with OAuth 2.0 and needs a new token (a revoked grant). Each
+/// side's token is handed in, or taken from this browser's "Sign in with …" on the tracking
+/// page. Once no side waits any longer, a pass is queued (`202`).
+#[utoipa::path(post, path = "/api/v1/migrations/{id}/sign-in", request_body = api::SignInRequest,
+    params(("id" = String, Path), ("X-Passeur-Account" = String, Header)),
+    responses((status = 202), (status = 404, body = ErrorOut), (status = 409, body = ErrorOut),
+        (status = 422, body = ErrorOut)))]
+pub(crate) async fn sign_in_migration(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(mut req): ApiJson<api::SignInRequest>,
+) -> Result<StatusCode, ApiError> {
+    let raw_id = id;
+    let (id, _) = owned(&svc, &raw_id, account_header(&headers)).await?;
+    if svc.store().has_active_job(id, &[PASS, PURGE]).await? {
+        return Err(ApiError::Conflict(
+            "a pass or a deletion of this migration is waiting or running: stop it first".into(),
+        ));
+    }
+    let page = format!("track/{}", crate::oauth_pages::page_id(&raw_id));
+    let mut meta = svc.store().service_meta(id).await?;
+    let awaited = meta.awaits_sign_in();
+    let with_oauth = svc.logs_in_with_oauth(id).await;
+    let mut tokens: [Option<passeur_oauth::TokenFile>; 2] = [None, None];
+    let mut signed = Vec::new();
+    let sides = [
+        (
+            req.source_oauth.take(),
+            req.source_signed_in,
+            "source",
+            "src",
+            meta.source_sign_in || with_oauth.0,
+        ),
+        (
+            req.destination_oauth.take(),
+            req.destination_signed_in,
+            "destination",
+            "dst",
+            meta.destination_sign_in || with_oauth.1,
+        ),
+    ];
+    for (i, (given, signed_in, field, key, may)) in sides.into_iter().enumerate() {
+        if given.is_none() && !signed_in {
+            continue;
+        }
+        if !may {
+            return Err(ApiError::Conflict(format!(
+                "the {field} logs in with a password, not with a sign-in"
+            )));
+        }
+        let mut e = EndpointIn {
+            url: String::new(),
+            password: String::new(),
+            oauth: given,
+            signed_in,
+            sign_in_later: false,
+            admin: None,
+            dav: None,
+        };
+        crate::oauth_pages::use_signed_in(&svc, &headers, &page, key, field, &mut e).await?;
+        let Some(o) = &e.oauth else { continue };
+        api::check_token(&format!("{field}_oauth.access_token"), o)?;
+        let t = o.token_file();
+        check_provider(&svc, &format!("{field}_oauth.provider"), Some(&t))?;
+        tokens[i] = Some(t);
+        if signed_in {
+            signed.push(key);
+        }
+    }
+    if tokens.iter().all(Option::is_none) {
+        return Err(ApiError::Field {
+            field: "source_oauth".into(),
+            message: "give a token (or sign in) for at least one side".into(),
+        });
+    }
+    svc.keep_oauth(id, tokens[0].as_ref(), tokens[1].as_ref())
+        .await?;
+    meta.source_sign_in &= tokens[0].is_none();
+    meta.destination_sign_in &= tokens[1].is_none();
+    svc.store().put_service_meta(id, &meta).await?;
+    crate::oauth_pages::forget(&svc, &headers, &page, &signed).await;
+    // The first pass, once every side that waited has its token; a new token of a migration
+    // that ran serves its next pass.
+    if awaited && !meta.awaits_sign_in() {
+        svc.start_sync(id).await?;
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// Delete from the destination what this migration copied from pass `from_pass` on. The
 /// destination password is checked first (a login, nothing changed); the deletion then runs as
 /// a job (`202`) whose state and result `GET /api/v1/migrations/{id}` shows under `purge`. With
@@ -950,6 +1110,7 @@ pub(crate) async fn purge_migration(
             password: String::new(),
             oauth: None,
             signed_in: true,
+            sign_in_later: false,
             admin: None,
             dav: None,
         };
@@ -964,16 +1125,7 @@ pub(crate) async fn purge_migration(
     }
     let token = match &req.destination_oauth {
         Some(o) => {
-            let bad = || ApiError::Field {
-                field: "destination_oauth.access_token".into(),
-                message: "is not a token".into(),
-            };
-            if o.access_token.is_empty()
-                || o.access_token.len() > 8192
-                || o.access_token.chars().any(|c| c.is_control() || c == ' ')
-            {
-                return Err(bad());
-            }
+            api::check_token("destination_oauth.access_token", o)?;
             Some(o.token_file())
         }
         None => None,

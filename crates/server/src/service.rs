@@ -397,6 +397,15 @@ impl Service {
     }
 
     /// The sealed pair of `id`, if its credentials are kept.
+    /// Whether each side (source, destination) of `id` logs in with an OAuth 2.0 token kept
+    /// beside its credentials.
+    pub(crate) async fn logs_in_with_oauth(&self, id: MigrationId) -> (bool, bool) {
+        match self.sealed_pair(id).await {
+            Ok(Some(p)) => (p.source_oauth.is_some(), p.destination_oauth.is_some()),
+            _ => (false, false),
+        }
+    }
+
     async fn sealed_pair(&self, id: MigrationId) -> Result<Option<SealedPair>, String> {
         match self.store().credentials(id).await {
             Ok(Some(json)) => serde_json::from_str(&json)
@@ -721,6 +730,11 @@ impl Service {
     /// it waits or runs, or its credentials are no longer kept.
     pub(crate) async fn start_sync(&self, id: MigrationId) -> Result<(), crate::ApiError> {
         use crate::ApiError::Conflict;
+        if self.store().service_meta(id).await?.awaits_sign_in() {
+            return Err(Conflict(
+                "this migration waits for a sign-in: open its tracking page and sign in".into(),
+            ));
+        }
         if self.store().has_active_job(id, &[PASS]).await? {
             return Err(Conflict(
                 "a pass of this migration is waiting or running".into(),

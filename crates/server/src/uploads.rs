@@ -1104,6 +1104,7 @@ pub(crate) async fn create_import(
                     notify: v.notify.clone(),
                     lang: lang.tag().into(),
                     project: None,
+                    ..Default::default()
                 },
             )
             .await?;

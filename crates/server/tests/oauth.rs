@@ -14,23 +14,7 @@ use common::call_json as call;
 use common::*;
 
 async fn wait_passes(svc: &Arc<Service>, id: &str, passes: usize) -> MigrationOut {
-    let start = Instant::now();
-    loop {
-        let (_, v) = call(
-            svc,
-            "GET",
-            &format!("/api/v1/migrations/{id}"),
-            Some("user1"),
-            None,
-        )
-        .await;
-        let m: MigrationOut = serde_json::from_value(v).unwrap();
-        if m.passes.len() >= passes && matches!(m.status.as_str(), "done" | "failed" | "stopped") {
-            return m;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "{m:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_passes_of(svc, id, "user1", passes).await
 }
 
 fn oauth_of(j: &Value, expires_at: u64) -> Value {
@@ -978,4 +962,359 @@ async fn connection_test_sends_the_token_to_the_dav_server() {
     assert_eq!(v["source"]["ok"], false, "{v}");
     assert_eq!(v["source"]["dav"]["ok"], false, "{v}");
     assert_eq!(v["source"]["dav"]["reason"], "auth", "{v}");
+}
+
+/// A request of a project's owner (its session token) through the router: status and JSON.
+async fn project_call(
+    svc: &Arc<Service>,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    use axum::body::Body;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", content_type);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let res = passeur_server::router(Arc::clone(svc))
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Waits for `passes` passes of `id` (tracked with `account`) to end.
+async fn wait_passes_of(
+    svc: &Arc<Service>,
+    id: &str,
+    account: &str,
+    passes: usize,
+) -> MigrationOut {
+    let start = Instant::now();
+    loop {
+        let (_, v) = call(
+            svc,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some(account),
+            None,
+        )
+        .await;
+        let m: MigrationOut = serde_json::from_value(v).unwrap();
+        if m.passes.len() >= passes && matches!(m.status.as_str(), "done" | "failed" | "stopped") {
+            return m;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{m:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A project's CSV rows of type Exchange, at a provider that takes no password (Microsoft 365,
+/// played by a preset for `localhost` whose server, a private Dovecot, checks tokens at the
+/// testkit's token server): the rows are accepted without a password (a password given is not
+/// kept), their migrations wait for their owners' sign-in without running, and a sign-in starts
+/// each: one on its tracking page, one with a token handed to the API. The mail arrives exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_rows_wait_for_their_owners_sign_in_then_run() {
+    let presets = passeur_net::discover::Presets::with_json(
+        r#"[{"id": "test", "name": "Test 365", "domains": [],
+             "imap": {"host": "localhost", "port": 993, "security": "tls"}, "auth": ["oauth2"]}]"#,
+    )
+    .unwrap();
+    let ts = TokenServer::start().unwrap();
+    ts.set_signing_in(Some("user1"));
+    let dc = Dovecot::start(DovecotOptions {
+        users: 4,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    fill(&dc, "user1", "m365", 0..6);
+    fill(&dc, "user3", "api365", 0..4);
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = signin_settings(&ts);
+    settings.presets = presets;
+    let (svc, store) = service_with(dir.path(), settings, None).await;
+    let (st, v) = project_call(
+        &svc,
+        "POST",
+        "/api/v1/projects",
+        None,
+        "application/json",
+        json!({"name": "M365 move", "password": "Tr0ub4dor&3-horse", "lang": "en"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let pid = v["id"].as_str().unwrap().to_string();
+    let (st, v) = project_call(
+        &svc,
+        "POST",
+        &format!("/api/v1/projects/{pid}/session"),
+        None,
+        "application/json",
+        json!({"password": "Tr0ub4dor&3-horse"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let token = v["token"].as_str().unwrap().to_string();
+    let m365 = format!("imap://localhost:{}", dc.imap_port);
+    let plain = format!("imap://127.0.0.1:{}", dc.imap_port);
+    let csv = format!(
+        "Source Type;Source Server url;Source Login;Source Password;Destination Type;Destination Url;Destination Mail;Destination Password;Source admin;Destination admin\r\n\
+         Exchange;{m365};user1;;IMAP;{plain};user2;pass2;;\r\n\
+         Exchange;{m365};user3;pass3;IMAP;{plain};user4;pass4;;\r\n\
+         IMAP;{plain};user1;;IMAP;{plain};user2;pass2;;\r\n"
+    );
+    let (st, v) = project_call(
+        &svc,
+        "POST",
+        &format!("/api/v1/projects/{pid}/migrations/bulk"),
+        Some(&token),
+        "text/csv",
+        csv.into_bytes(),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    // The third row is at no provider that signs in: its password is needed.
+    assert_eq!(v["created"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["errors"][0]["row"], 4, "{v}");
+    assert_eq!(v["errors"][0]["message"], "is required", "{v}");
+    assert!(
+        v["errors"][0]["column"]
+            .as_str()
+            .unwrap()
+            .contains("Source Password"),
+        "{v}"
+    );
+    let id1 = v["created"][0]["id"].as_str().unwrap().to_string();
+    let id3 = v["created"][1]["id"].as_str().unwrap().to_string();
+
+    // Both wait, and nothing runs: no job, no pass, a sync is refused.
+    for (id, account) in [(&id1, "user1"), (&id3, "user3")] {
+        let (_, m) = call(
+            &svc,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some(account),
+            None,
+        )
+        .await;
+        assert_eq!(m["status"], "sign_in", "{m}");
+        assert_eq!(
+            m["sign_in"],
+            json!([{"side": "source", "provider": "test"}]),
+            "{m}"
+        );
+        assert!(store.jobs_of(id.parse().unwrap()).await.unwrap().is_empty());
+        let (st, v) = call(
+            &svc,
+            "POST",
+            &format!("/api/v1/migrations/{id}/sync"),
+            Some(account),
+            None,
+        )
+        .await;
+        assert_eq!(st, 409, "{v:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count(&dc, "user2"), 0);
+    let (_, p) = project_call(
+        &svc,
+        "GET",
+        &format!("/api/v1/projects/{pid}"),
+        Some(&token),
+        "application/json",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(p["totals"]["sign_in"], 2, "{p}");
+
+    // The owner signs in on the tracking page, and starts it.
+    let page = format!("track/{id1}");
+    let (cookie, url) = press_signin_on(&svc, &page, None, "src", "").await;
+    let (_, to, _, _) = browse(&svc, "GET", &local(&authorize(&url)), Some(&cookie), None).await;
+    assert_eq!(to, format!("/track/{id1}?lang=en"));
+    let (_, _, _, html) = browse(&svc, "GET", &format!("/{page}"), Some(&cookie), None).await;
+    assert!(html.contains("id=\"signin-src-done\""), "{html}");
+    let body = json!({"source_signed_in": true}).to_string();
+    let uri = format!("/api/v1/migrations/{id1}/sign-in");
+    // Another browser has no sign-in to give.
+    let (st, _, _, v) = browse_as(
+        &svc,
+        "POST",
+        &uri,
+        None,
+        Some("user1"),
+        Some(("application/json", body.clone())),
+    )
+    .await;
+    assert_eq!(st, 422, "{v}");
+    // A side that logs in with its password takes no token.
+    let (st, _, _, v) = browse_as(
+        &svc,
+        "POST",
+        &uri,
+        Some(&cookie),
+        Some("user1"),
+        Some((
+            "application/json",
+            json!({"destination_oauth": oauth_of(&ts.issue("user2"), 4_000_000_000)}).to_string(),
+        )),
+    )
+    .await;
+    assert_eq!(st, 409, "{v}");
+    assert!(v.contains("logs in with a password"), "{v}");
+    let (st, _, _, v) = browse_as(
+        &svc,
+        "POST",
+        &uri,
+        Some(&cookie),
+        Some("user1"),
+        Some(("application/json", body)),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let m = wait_passes_of(&svc, &id1, "user1", 1).await;
+    assert_eq!(m.status, "done", "{m:?}");
+    assert_eq!(m.passes[0].copied, 6, "{m:?}");
+    assert!(m.sign_in.is_empty());
+    let src = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user1", "pass1").unwrap();
+    let dst = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user2", "pass2").unwrap();
+    let cmp = passeur_testkit::verify::compare(&src, &dst);
+    assert!(cmp.is_exact(), "{}", cmp.summary());
+    assert!(
+        ts.introspections() >= 1,
+        "the source logged in with the token"
+    );
+
+    // The other row's token comes through the API (no browser).
+    let (st, v) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/migrations/{id3}/sign-in"),
+        Some("user3"),
+        Some(json!({"source_oauth": oauth_of(&ts.issue("user3"), 4_000_000_000)})),
+    )
+    .await;
+    assert_eq!(st, 202, "{v:?}");
+    let m = wait_passes_of(&svc, &id3, "user3", 1).await;
+    assert_eq!(m.status, "done", "{m:?}");
+    assert_eq!(m.passes[0].copied, 4, "{m:?}");
+    let sealed = store
+        .credentials(id3.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sealed.contains("source_oauth") && !has_token(&sealed));
+    svc.shut_down();
+}
+
+/// A migration created through the API with a source that signs in later: no pass runs, its
+/// notification says where to sign in (not "started"), and the token handed in later starts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_that_signs_in_later_is_told_and_waits() {
+    let presets = passeur_net::discover::Presets::with_json(
+        r#"[{"id": "test", "name": "Test 365", "domains": [],
+             "imap": {"host": "localhost", "port": 993, "security": "tls"}, "auth": ["oauth2"]}]"#,
+    )
+    .unwrap();
+    let ts = TokenServer::start().unwrap();
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    fill(&dc, "user1", "later", 0..3);
+    let rx = passeur_testkit::SmtpReceiver::start(passeur_testkit::SmtpOptions::default()).unwrap();
+    let config =
+        passeur_notify::SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
+    let notifier = passeur_notify::Notifier::new(config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = signin_settings(&ts);
+    settings.presets = presets;
+    let (svc, _) = service_with(dir.path(), settings, Some(notifier)).await;
+    let body = json!({
+        "source": {"url": format!("imap://user1@localhost:{}", dc.imap_port), "sign_in_later": true},
+        "destination": {"url": imap_url(&dc, "user2"), "password": "pass2"},
+        "notify": "owner@example.org",
+        "lang": "en",
+    });
+    // Not at a provider of this service: refused, saying so.
+    let mut elsewhere = body.clone();
+    elsewhere["source"]["url"] = json!(imap_url(&dc, "user1"));
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(elsewhere)).await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["field"], "source.sign_in_later", "{v}");
+    // With a password as well: refused.
+    let mut both = body.clone();
+    both["source"]["password"] = json!("pass1");
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(both)).await;
+    assert_eq!(st, 422, "{v}");
+
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let got = rx.wait_for(1, Duration::from_secs(30)).unwrap();
+    let text = String::from_utf8_lossy(&got[0].raw).into_owned();
+    assert!(
+        text.contains(&format!(
+            "Subject: Your migration {id} waits for your sign-in"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Sign in with Test 365"), "{text}");
+    assert!(text.contains(&format!("/track/{id}")), "{text}");
+    let (_, m) = call(
+        &svc,
+        "GET",
+        &format!("/api/v1/migrations/{id}"),
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(m["status"], "sign_in", "{m}");
+    assert_eq!(count(&dc, "user2"), 0);
+    let (st, v) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/migrations/{id}/sign-in"),
+        Some("user1"),
+        Some(json!({"source_oauth": oauth_of(&ts.issue("user1"), 4_000_000_000)})),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let m = wait_passes(&svc, &id, 1).await;
+    assert_eq!(m.status, "done", "{m:?}");
+    assert_eq!(count(&dc, "user2"), 3);
+    // Signed in: nothing waits any more, and a second sign-in starts nothing new.
+    let (st, v) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/migrations/{id}/sign-in"),
+        Some("user1"),
+        Some(json!({"source_oauth": oauth_of(&ts.issue("user1"), 4_000_000_000)})),
+    )
+    .await;
+    assert_eq!(st, 202, "a new token for a side that logs in with one: {v}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let m = wait_passes(&svc, &id, 1).await;
+    assert_eq!(m.passes.len(), 1, "{m:?}");
+    svc.shut_down();
 }

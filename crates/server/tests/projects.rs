@@ -342,7 +342,7 @@ async fn bulk_csv_and_xlsx_run_exact_one_at_a_time_with_pause_and_resume() {
     // default the good row is created and the bad one reported.
     let mut bad = row(&src, &dst, 99);
     bad[3] = String::new();
-    bad[4] = "Exchange".into();
+    bad[4] = "POP".into();
     let mixed = csv(&[row(&src, &dst, 9), bad]);
     for q in ["?atomic=true", "?dry_run=true"] {
         let out = upload(&svc, &id, &token, q, mixed.clone()).await;
@@ -358,7 +358,12 @@ async fn bulk_csv_and_xlsx_run_exact_one_at_a_time_with_pause_and_resume() {
             vec![(3, "Source Password"), (3, "Destination Type")],
             "{q}: {out:?}"
         );
-        assert!(out.errors[1].message.contains("Exchange"), "{out:?}");
+        assert!(
+            out.errors[1]
+                .message
+                .contains("POP cannot be a destination"),
+            "{out:?}"
+        );
     }
     assert_eq!(project(&svc, &id, &token).await.migrations.len(), 8);
     let out = upload(&svc, &id, &token, "", mixed).await;

@@ -1,5 +1,6 @@
 //! A provider's documented daily limit in the service: the pass stops at it, and the next
-//! pass is scheduled for when the day's window frees up, with no one to press a button.
+//! pass is scheduled for when the day's window frees up, with no one to press a button. The
+//! day is the account's: another migration into it waits for the same reset.
 
 mod common;
 
@@ -10,6 +11,36 @@ use common::*;
 use passeur_testkit::imapwire::Client;
 use passeur_testkit::{Dovecot, DovecotOptions};
 use serde_json::{Value, json};
+
+/// Waits until migration `id` (tracked with `account`) has a pass and is scheduled; a pass
+/// that ends otherwise fails the test with `why`.
+async fn wait_scheduled(
+    svc: &std::sync::Arc<passeur_server::Service>,
+    id: &str,
+    account: &str,
+    why: &str,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, m) = call(
+            svc,
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some(account),
+            None,
+        )
+        .await;
+        if m["status"] == "scheduled" && m["passes"].as_array().is_some_and(|p| !p.is_empty()) {
+            return m;
+        }
+        assert!(
+            !matches!(m["status"].as_str(), Some("done" | "failed")),
+            "{why}{m}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(60), "{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_stopped_at_a_daily_limit_is_scheduled_for_the_reset() {
@@ -45,26 +76,7 @@ async fn a_pass_stopped_at_a_daily_limit_is_scheduled_for_the_reset() {
     let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
     assert_eq!(st.as_u16(), 201, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
-    let start = Instant::now();
-    let m: Value = loop {
-        let (_, m) = call(
-            &svc,
-            "GET",
-            &format!("/api/v1/migrations/{id}"),
-            Some("user1"),
-            None,
-        )
-        .await;
-        if m["status"] == "scheduled" && m["passes"].as_array().is_some_and(|p| !p.is_empty()) {
-            break m;
-        }
-        assert!(
-            !matches!(m["status"].as_str(), Some("done" | "failed")),
-            "{m}"
-        );
-        assert!(start.elapsed() < Duration::from_secs(60), "{m}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let m = wait_scheduled(&svc, &id, "user1", "").await;
     let copied = m["passes"][0]["copied"].as_u64().unwrap();
     assert!((10..40).contains(&copied), "{m}");
     let now = std::time::SystemTime::now()
@@ -87,6 +99,34 @@ async fn a_pass_stopped_at_a_daily_limit_is_scheduled_for_the_reset() {
     )
     .await;
     assert_eq!(again["status"], "scheduled", "{again}");
+    let mut d = Client::login(&dst.imap_addr(), "user1", "pass1").unwrap();
+    assert_eq!(d.select("INBOX", true).unwrap() as u64, copied);
+    d.logout();
+
+    // A second migration into the same account shares its day: it copies nothing, and waits
+    // for the same reset.
+    let mut c = Client::login(&src.imap_addr(), "user2", "pass2").unwrap();
+    for i in 0..3 {
+        let body = format!("Subject: small {i}\r\nMessage-ID: <small{i}@x>\r\n\r\nsmall\r\n");
+        c.append("INBOX", &[], None, body.as_bytes()).unwrap();
+    }
+    c.logout();
+    let body = json!({
+        "source": {"url": imap_url(&src, "user2"), "password": "pass2"},
+        "destination": {"url": format!("imap://user1@localhost:{}", dst.imap_port), "password": "pass1"},
+    });
+    let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st.as_u16(), 201, "{v}");
+    let id2 = v["id"].as_str().unwrap().to_string();
+    let m2 = wait_scheduled(
+        &svc,
+        &id2,
+        "user2",
+        "the second migration ignored the account's used day: ",
+    )
+    .await;
+    assert_eq!(m2["passes"][0]["copied"], 0, "{m2}");
+    assert_eq!(m2["scheduled_at"], m["scheduled_at"], "{m2}");
     let mut d = Client::login(&dst.imap_addr(), "user1", "pass1").unwrap();
     assert_eq!(d.select("INBOX", true).unwrap() as u64, copied);
     d.logout();

@@ -27,6 +27,15 @@ use common::{count as inbox_count, fill};
 
 /// The service on a real socket whose public URL is its own address (the redirect URI).
 async fn service_for(dir: &std::path::Path, ts: &TokenServer) -> (Arc<Service>, String) {
+    service_with_presets(dir, ts, passeur_net::discover::Presets::built_in()).await
+}
+
+/// [`service_for`] with these provider presets.
+async fn service_with_presets(
+    dir: &std::path::Path,
+    ts: &TokenServer,
+    presets: passeur_net::discover::Presets,
+) -> (Arc<Service>, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let store = Store::open(&dir.join("passeur.db")).await.unwrap();
@@ -39,6 +48,7 @@ async fn service_for(dir: &std::path::Path, ts: &TokenServer) -> (Arc<Service>, 
         insecure_tls: true,
         public_url: base.clone(),
         oauth_providers: vec![p],
+        presets,
         ..Default::default()
     };
     let svc = Service::new(Runner::new(store), vault, settings, None);
@@ -298,6 +308,11 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
         10,
     )
     .await;
+    // The destination has no password here: none is asked for.
+    assert!(
+        !displayed(&c, "#purge-password").await,
+        "a password asked of a destination that logs in through its provider"
+    );
     ts.set_signing_in(Some("user2"));
     click(
         &c,
@@ -320,7 +335,7 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
     assert_eq!(inbox_count(&dc, "user2"), 0);
     assert_eq!(inbox_count(&dc, "user1"), 9, "the source is never touched");
     // The sign-in served that deletion: the page says so at once (no reload), asking again
-    // for a password or a new sign-in.
+    // for a new sign-in (the destination has no password to type).
     wait_until(
         &c,
         "return String(document.getElementById('purge-signed').hidden)",
@@ -328,7 +343,7 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
         10,
     )
     .await;
-    assert!(displayed(&c, "#purge-password").await);
+    assert!(!displayed(&c, "#purge-password").await);
     assert!(
         displayed(
             &c,
@@ -483,6 +498,23 @@ async fn browser_file_page_signs_in_its_destination() {
 /// A project's "Add" tab: the source signed in with the provider on the dashboard (the
 /// session cookie is `SameSite=Strict`: the way back from the provider lands on the
 /// dashboard, not on the login page), the account added with that token and migrated.
+/// The password of the projects these tests make.
+const PASSWORD: &str = "Project-pass-1";
+
+/// A new project (its pages in `lang`); its ID.
+async fn new_project(svc: &Arc<Service>, lang: &str) -> String {
+    let (st, v) = common::call_json(
+        svc,
+        "POST",
+        "/api/v1/projects",
+        None,
+        Some(serde_json::json!({"name": "Acme", "password": PASSWORD, "lang": lang})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_project_add_tab_signs_in_a_source() {
     let Some((chromium, driver)) = browser() else {
@@ -499,17 +531,7 @@ async fn browser_project_add_tab_signs_in_a_source() {
     fill(&dc, "user1", "project", 0..5);
     let dir = tempfile::tempdir().unwrap();
     let (svc, base) = service_for(dir.path(), &ts).await;
-    const PASSWORD: &str = "Project-pass-1";
-    let (st, v) = common::call_json(
-        &svc,
-        "POST",
-        "/api/v1/projects",
-        None,
-        Some(serde_json::json!({"name": "Acme", "password": PASSWORD, "lang": "en"})),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
-    let id = v["id"].as_str().unwrap().to_string();
+    let id = new_project(&svc, "en").await;
     let d = start_driver(&driver);
     let c = open_browser(&chromium, &d).await;
     c.goto(&format!("{base}/project/login?lang=en&id={id}"))
@@ -612,5 +634,150 @@ async fn browser_project_add_tab_signs_in_a_source() {
         !displayed(&c, "#purge-oauth").await,
         "a sign-in offered for a password destination"
     );
+    c.close().await.unwrap();
+}
+
+/// A project's CSV row of type Exchange waits for its owner's sign-in. Its tracking page, in
+/// French as its owner may read it, shows the wait and offers "Sign in with …" for the source
+/// alone; once signed in, "Start the migration" runs it, and the mail arrives exact. The
+/// Microsoft preset is played by `localhost`, in this service's presets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_tracking_page_signs_in_a_row_that_waits() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let presets = passeur_net::discover::Presets::with_json(&format!(
+        r#"[{{"id": "{PROVIDER}", "name": "{LABEL}", "domains": [],
+              "imap": {{"host": "localhost", "port": 993, "security": "tls"}}, "auth": ["oauth2"]}}]"#
+    ))
+    .unwrap();
+    let ts = TokenServer::start().unwrap();
+    let dc = Dovecot::start(DovecotOptions {
+        users: 2,
+        tls: true,
+        oauth2_introspection: Some(ts.introspection_url()),
+        ..DovecotOptions::default()
+    })
+    .unwrap();
+    fill(&dc, "user1", "waits", 0..4);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, base) = service_with_presets(dir.path(), &ts, presets).await;
+    let pid = new_project(&svc, "fr").await;
+    let (st, v) = common::call_json(
+        &svc,
+        "POST",
+        &format!("/api/v1/projects/{pid}/session"),
+        None,
+        Some(serde_json::json!({"password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let token = v["token"].as_str().unwrap().to_string();
+    let csv = format!(
+        "Source Type;Source Server url;Source Login;Source Password;Destination Type;Destination Url;Destination Mail;Destination Password;Source admin;Destination admin\r\n\
+         Exchange;imaps://localhost:{};user1;;IMAP;imap://127.0.0.1:{};user2;pass2;;\r\n",
+        dc.imaps_port.unwrap(),
+        dc.imap_port
+    );
+    let bulk = {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri(format!("/api/v1/projects/{pid}/migrations/bulk"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "text/csv")
+            .body(axum::body::Body::from(csv))
+            .unwrap();
+        let res = passeur_server::router(Arc::clone(&svc))
+            .oneshot(req)
+            .await
+            .unwrap();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+    };
+    let mid = bulk["created"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{bulk}"))
+        .to_string();
+
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+    c.goto(&format!("{base}/track/{mid}?lang=fr"))
+        .await
+        .unwrap();
+    c.execute(
+        "sessionStorage.setItem('passeur.account.' + arguments[0], 'user1')",
+        vec![serde_json::json!(mid)],
+    )
+    .await
+    .unwrap();
+    c.refresh().await.unwrap();
+    wait_for(&c, "#status[data-status=sign_in]", 30).await;
+    assert_eq!(text(&c, "#status").await, "En attente d'une connexion");
+    assert!(displayed(&c, "#signin-section").await);
+    assert!(displayed(&c, "#signin-src").await);
+    assert!(
+        !displayed(&c, "#signin-dst").await,
+        "the destination has its password"
+    );
+    assert_eq!(text(&c, "#signin-src-login").await, "user1");
+    assert_eq!(attr(&c, "#signin-go", "disabled").await, "true");
+    assert!(
+        c.find(Locator::Css("#sync"))
+            .await
+            .unwrap()
+            .attr("disabled")
+            .await
+            .unwrap()
+            .is_some(),
+        "a sync offered before the sign-in"
+    );
+    let button = c
+        .find(Locator::Css(&format!(
+            "#signin-src button[data-provider={PROVIDER}]"
+        )))
+        .await
+        .unwrap();
+    assert!(button.is_displayed().await.unwrap());
+    assert_eq!(
+        button.text().await.unwrap(),
+        format!("Se connecter avec {LABEL}")
+    );
+    screenshot(&c, "track-signin-waits-fr").await;
+    assert_eq!(
+        inbox_count(&dc, "user2"),
+        0,
+        "nothing ran before the sign-in"
+    );
+
+    ts.set_signing_in(Some("user1"));
+    button.click().await.unwrap();
+    // The provider sends the browser back to the tracking page, which shows the side signed in.
+    arrive(&c, "#signin-src-done", 20).await;
+    wait_until(
+        &c,
+        "return String(document.getElementById('signin-go').disabled)",
+        "false",
+        20,
+    )
+    .await;
+    assert_eq!(
+        text(&c, "#signin-src-done").await,
+        format!("Connecté avec {LABEL}.")
+    );
+    click(&c, "#signin-go").await;
+    wait_for(&c, "#status[data-status=done]", 60).await;
+    assert!(!displayed(&c, "#signin-section").await);
+    let seen = visible_to_the_page(&c).await;
+    assert!(
+        !has_token(&seen),
+        "a token or code reachable by the page:\n{seen}"
+    );
+    screenshot(&c, "track-signin-done-fr").await;
+    let src = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user1", "pass1").unwrap();
+    let dst = passeur_testkit::verify::snapshot(&dc.imap_addr(), "user2", "pass2").unwrap();
+    let cmp = passeur_testkit::verify::compare(&src, &dst);
+    assert!(cmp.is_exact(), "{}", cmp.summary());
     c.close().await.unwrap();
 }

@@ -160,8 +160,9 @@ async fn browser_project_create_login_bulk_pause_and_logout() {
     )
     .await;
     let errors = text(&c, "#pj-bulk-errors").await;
-    assert!(errors.contains("Row 4, Source Type"), "{errors}");
-    assert!(errors.contains("Exchange (EWS)"), "{errors}");
+    // An Exchange row is IMAP (never EWS): a web address is not its server.
+    assert!(errors.contains("Row 4, Source Server url"), "{errors}");
+    assert!(errors.contains("is a web address"), "{errors}");
     click(&c, "#pj-bulk-create").await;
     wait_until(
         &c,

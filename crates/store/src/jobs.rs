@@ -227,6 +227,17 @@ pub struct ServiceMeta {
     pub lang: String,
     /// The project the migration was created in, if any.
     pub project: Option<String>,
+    /// The source waits for its owner's sign-in (OAuth 2.0): no pass runs before it.
+    pub source_sign_in: bool,
+    /// As `source_sign_in`, for the destination.
+    pub destination_sign_in: bool,
+}
+
+impl ServiceMeta {
+    /// Whether a side still waits for a sign-in, so that no pass may start.
+    pub fn awaits_sign_in(&self) -> bool {
+        self.source_sign_in || self.destination_sign_in
+    }
 }
 
 fn job_from_row(r: &impl RowExt) -> Result<Job> {
@@ -745,15 +756,20 @@ impl Store {
     pub async fn put_service_meta(&self, migration: MigrationId, meta: &ServiceMeta) -> Result<()> {
         with_pool!(self, |pool| {
             sqlx::query(
-                "INSERT INTO service_meta (migration_id, notify, lang, project_id)
-                 VALUES ($1, $2, $3, $4)
+                "INSERT INTO service_meta (migration_id, notify, lang, project_id,
+                    source_sign_in, destination_sign_in)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (migration_id) DO UPDATE SET notify = excluded.notify,
-                    lang = excluded.lang, project_id = excluded.project_id",
+                    lang = excluded.lang, project_id = excluded.project_id,
+                    source_sign_in = excluded.source_sign_in,
+                    destination_sign_in = excluded.destination_sign_in",
             )
             .bind(migration.to_string())
             .bind(&meta.notify)
             .bind(&meta.lang)
             .bind(&meta.project)
+            .bind(meta.source_sign_in)
+            .bind(meta.destination_sign_in)
             .execute(pool)
             .await?;
         });
@@ -772,6 +788,8 @@ impl Store {
                     notify: r.opt_text("notify")?,
                     lang: r.text("lang")?,
                     project: r.opt_text("project_id")?,
+                    source_sign_in: r.flag("source_sign_in")?,
+                    destination_sign_in: r.flag("destination_sign_in")?,
                 },
                 None => ServiceMeta {
                     lang: "en".into(),

@@ -21,6 +21,7 @@ const STEPS: &[&str] = &[
     include_str!("../migrations/postgres/0006_upload_chunks.sql"),
     include_str!("../migrations/postgres/0007_oauth_signins.sql"),
     include_str!("../migrations/postgres/0008_items_by_src_uid.sql"),
+    include_str!("../migrations/postgres/0009_sign_in.sql"),
 ];
 
 /// Serialises schema upgrades of processes that start together (any fixed number).

@@ -267,6 +267,31 @@ impl Store {
         })
     }
 
+    /// Every pass, of any migration, started after `since` (Unix seconds), with its
+    /// migration's recorded source and destination: what an account moved lately across
+    /// migrations (a provider's daily limit counts them all).
+    pub async fn passes_since(&self, since: i64) -> Result<Vec<(String, String, PassRow)>> {
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT m.source AS m_source, m.destination AS m_destination, p.*
+                 FROM passes p JOIN migrations m ON m.id = p.migration_id
+                 WHERE p.started_at > $1 ORDER BY p.started_at",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.text("m_source")?,
+                        r.text("m_destination")?,
+                        pass_from_row(r)?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
     // ---- folders ----------------------------------------------------------------------------
 
     /// The last seen state of each source folder, by name.

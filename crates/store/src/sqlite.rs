@@ -25,6 +25,7 @@ const STEPS: &[&str] = &[
     include_str!("../migrations/sqlite/0009_upload_chunks.sql"),
     include_str!("../migrations/sqlite/0010_oauth_signins.sql"),
     include_str!("../migrations/sqlite/0011_items_by_src_uid.sql"),
+    include_str!("../migrations/sqlite/0012_sign_in.sql"),
 ];
 
 /// Opens (creating if needed) the store file and brings its schema up to date.

@@ -308,11 +308,15 @@ on_both!(deleting_a_migration_leaves_nothing_of_it, |db| {
             notify: Some("a@b.example".into()),
             lang: "fr".into(),
             project: None,
+            source_sign_in: false,
+            destination_sign_in: true,
         },
     )
     .await
     .unwrap();
-    assert_eq!(s.service_meta(m).await.unwrap().lang, "fr");
+    let meta = s.service_meta(m).await.unwrap();
+    assert_eq!(meta.lang, "fr");
+    assert!(!meta.source_sign_in && meta.destination_sign_in && meta.awaits_sign_in());
     s.enqueue_job(&job(Some(m), &["h"], 1)).await.unwrap();
     let pass = s.begin_pass(m).await.unwrap();
     s.insert_pending(m, &[super::tests::mail("INBOX", 1, pass)])

@@ -54,6 +54,7 @@ async fn attach(s: &Store, m: passeur_types::MigrationId, project: &str) {
             notify: None,
             lang: "en".into(),
             project: Some(project.into()),
+            ..Default::default()
         },
     )
     .await

@@ -34,13 +34,17 @@ pub enum SmtpSecurity {
 pub struct SmtpOptions {
     /// Plain, STARTTLS or implicit TLS.
     pub security: SmtpSecurity,
-    /// `Some((user, password))`: AUTH PLAIN/LOGIN required before `MAIL FROM`; AUTH XOAUTH2
-    /// is offered too and takes `password` as the expected bearer token.
+    /// `Some((user, password))`: AUTH PLAIN/LOGIN required before `MAIL FROM`; AUTH
+    /// OAUTHBEARER and XOAUTH2 are offered too and take `password` as the expected bearer
+    /// token. Each OAuth 2.0 attempt is logged ([`SmtpReceiver::oauth_attempts`]).
     pub auth: Option<(String, String)>,
     /// With `auth`: AUTH XOAUTH2 checks each bearer token at this introspection endpoint
     /// (RFC 7662, e.g. [`crate::TokenServer::introspection_url`]) instead: it must be active
     /// and belong to the user, as Dovecot's `oauth2` passdb checks it.
     pub oauth2_introspection: Option<String>,
+    /// With `auth`: offer AUTH XOAUTH2 only, not OAUTHBEARER (as Gmail's and Microsoft's
+    /// servers, whose EHLO names XOAUTH2 alone or both).
+    pub no_oauthbearer: bool,
 }
 
 /// One message as the receiver got it.
@@ -120,31 +124,64 @@ class Handler:
 
     async def auth_XOAUTH2(self, server, args):
         # user=USER^Aauth=Bearer TOKEN^A^A; the expected token is the configured password.
-        if cfg["user"] is None or len(args) < 2:
-            return AuthResult(success=False, handled=False)
-        try:
-            raw = base64.b64decode(args[1]).decode("utf-8", "replace")
-        except Exception:
-            return AuthResult(success=False, handled=False)
-        fields = dict(p.split("=", 1) for p in raw.split("\x01") if "=" in p)
-        if fields.get("user") != cfg["user"]:
-            return AuthResult(success=False, handled=False)
-        bearer = fields.get("auth", "")
-        if cfg.get("introspection"):
-            if not bearer.startswith("Bearer "):
-                return AuthResult(success=False, handled=False)
-            form = urllib.parse.urlencode({"token": bearer[7:]}).encode()
-            try:
-                with urllib.request.urlopen(cfg["introspection"], form, timeout=10) as r:
-                    ans = json.loads(r.read())
-            except Exception:
-                return AuthResult(success=False, handled=False)
-            if str(ans.get("active")).lower() == "true" and ans.get("username") == cfg["user"]:
-                return AuthResult(success=True, auth_data=cfg["user"])
-            return AuthResult(success=False, handled=False)
-        if bearer == "Bearer " + cfg["password"]:
+        fields = sasl_fields(args)
+        ok = fields is not None and fields.get("user") == cfg["user"] and bearer_ok(fields)
+        log_auth("XOAUTH2", ok)
+        if ok:
             return AuthResult(success=True, auth_data=cfg["user"])
         return AuthResult(success=False, handled=False)
+
+    async def auth_OAUTHBEARER(self, server, args):
+        # n,a=USER,^Ahost=...^Aport=...^Aauth=Bearer TOKEN^A^A (RFC 7628). A refused token
+        # gets the error challenge; the client ends the exchange with ^A, then 535.
+        fields = sasl_fields(args)
+        gs2 = fields.pop("", "") if fields is not None else ""
+        user = gs2.split(",")[1][2:] if gs2.count(",") >= 2 and gs2.split(",")[1].startswith("a=") else None
+        if user is not None:
+            user = user.replace("=2C", ",").replace("=3D", "=")
+        ok = fields is not None and user == cfg["user"] and bearer_ok(fields)
+        log_auth("OAUTHBEARER", ok)
+        if ok:
+            return AuthResult(success=True, auth_data=cfg["user"])
+        if fields is not None:
+            await server.challenge_auth('{"status":"invalid_token","scope":"mail"}')
+        return AuthResult(success=False, handled=False)
+
+def sasl_fields(args):
+    # The initial response's ^A-separated fields; the GS2 header (before the first ^A and
+    # without "=") under the key "".
+    if cfg["user"] is None or len(args) < 2:
+        return None
+    try:
+        raw = base64.b64decode(args[1]).decode("utf-8", "replace")
+    except Exception:
+        return None
+    parts = raw.split("\x01")
+    fields = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+    if parts[0].startswith("n,"):
+        fields[""] = parts[0]
+    elif "=" in parts[0]:
+        k, v = parts[0].split("=", 1)
+        fields[k] = v
+    return fields
+
+def bearer_ok(fields):
+    bearer = fields.get("auth", "")
+    if cfg.get("introspection"):
+        if not bearer.startswith("Bearer "):
+            return False
+        form = urllib.parse.urlencode({"token": bearer[7:]}).encode()
+        try:
+            with urllib.request.urlopen(cfg["introspection"], form, timeout=10) as r:
+                ans = json.loads(r.read())
+        except Exception:
+            return False
+        return str(ans.get("active")).lower() == "true" and ans.get("username") == cfg["user"]
+    return bearer == "Bearer " + cfg["password"]
+
+def log_auth(mechanism, ok):
+    with open(os.path.join(cfg["dir"], "auth.log"), "a") as f:
+        f.write("%s %s\n" % (mechanism, "ok" if ok else "refused"))
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     if isinstance(auth_data, LoginPassword):
@@ -161,6 +198,8 @@ def factory():
     if cfg["user"] is not None:
         kw.update(authenticator=authenticator, auth_required=True,
                   auth_require_tls=bool(cfg["starttls"]))
+        if not cfg["oauthbearer"]:
+            kw.update(auth_exclude_mechanism=["OAUTHBEARER"])
     return SMTP(Handler(), **kw)
 
 async def main():
@@ -237,12 +276,13 @@ impl SmtpReceiver {
             let cfg = format!(
                 "{{\"dir\": {dir}, \"port\": {port}, \"cert\": {cert}, \"key\": {key}, \
                  \"starttls\": {st}, \"implicit\": {im}, \"user\": {user}, \"password\": {password}, \
-                 \"introspection\": {introspection}}}",
+                 \"introspection\": {introspection}, \"oauthbearer\": {oauthbearer}}}",
                 dir = json_str(d),
                 cert = json_str(&format!("{d}/cert.pem")),
                 key = json_str(&format!("{d}/key.pem")),
                 st = opts.security == SmtpSecurity::StartTls,
                 im = opts.security == SmtpSecurity::Implicit,
+                oauthbearer = !opts.no_oauthbearer,
                 introspection = opts
                     .oauth2_introspection
                     .as_deref()
@@ -356,6 +396,15 @@ impl SmtpReceiver {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Each OAuth 2.0 login tried, in order: `OAUTHBEARER ok`, `XOAUTH2 refused`...
+    pub fn oauth_attempts(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("auth.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// aiosmtpd's output so far.

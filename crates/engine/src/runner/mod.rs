@@ -565,7 +565,9 @@ impl Runner {
             // The pass history is read only for a side at a provider with a daily limit.
             match quota::daily_limit(&opts.presets, src.as_ref(), dst.as_ref()) {
                 Some(limit) => {
-                    Some(limit.left_after(&store.passes(id).await?, chrono::Utc::now().timestamp()))
+                    let now = chrono::Utc::now().timestamp();
+                    let recent = store.passes_since(now - quota::WINDOW_SECS).await?;
+                    Some(limit.left_after(&recent, now))
                 }
                 None => None,
             }

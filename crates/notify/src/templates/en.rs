@@ -35,6 +35,33 @@ pub(super) fn render(n: &Notification) -> Rendered {
                 ),
             }
         }
+        Notification::SignInNeeded {
+            migration_id,
+            tracking_url,
+            source,
+            destination,
+            provider,
+        } => {
+            let id = line(migration_id);
+            Rendered {
+                subject: format!("Your migration {id} waits for your sign-in"),
+                body: format!(
+                    "Hello,\n\n\
+                     Your migration from {source} to {destination} is ready, and waits for \
+                     you to sign in at {provider}: that provider takes no password.\n\n\
+                     Open this page, press \"Sign in with {provider}\", then \"Start the \
+                     migration\": {url}\n\n\
+                     Migration ID: {id}\n\n\
+                     Keep this ID. With your account name, it lets you follow the migration, \
+                     stop it or synchronise it again later.\n\n\
+                     {SIGNATURE}",
+                    source = line(source),
+                    destination = line(destination),
+                    provider = line(provider),
+                    url = line(tracking_url),
+                ),
+            }
+        }
         Notification::Completed {
             migration_id,
             tracking_url,

@@ -43,6 +43,35 @@ pub(super) fn render(n: &Notification) -> Rendered {
                 ),
             }
         }
+        Notification::SignInNeeded {
+            migration_id,
+            tracking_url,
+            source,
+            destination,
+            provider,
+        } => {
+            let id = line(migration_id);
+            Rendered {
+                subject: format!("Votre migration {id} attend votre connexion"),
+                body: format!(
+                    "Bonjour,\n\n\
+                     Votre migration depuis {source} vers {destination} est prête et attend \
+                     que vous vous connectiez chez {provider}\u{a0}: ce fournisseur n'accepte \
+                     pas de mot de passe.\n\n\
+                     Ouvrez cette page, cliquez sur «\u{a0}Se connecter avec {provider}\u{a0}», \
+                     puis sur «\u{a0}Lancer la migration\u{a0}»\u{a0}: {url}\n\n\
+                     Identifiant de la migration\u{a0}: {id}\n\n\
+                     Gardez cet identifiant. Avec le nom de votre compte, il vous permet de \
+                     suivre la migration, de l'arrêter ou de la synchroniser à nouveau plus \
+                     tard.\n\n\
+                     {SIGNATURE}",
+                    source = line(source),
+                    destination = line(destination),
+                    provider = line(provider),
+                    url = line(tracking_url),
+                ),
+            }
+        }
         Notification::Completed {
             migration_id,
             tracking_url,

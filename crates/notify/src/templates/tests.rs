@@ -60,6 +60,13 @@ pub(crate) fn samples() -> Vec<Notification> {
             days: 7,
             url: "https://passeur.example.org/p/p7x2".into(),
         },
+        Notification::SignInNeeded {
+            migration_id: ID.into(),
+            tracking_url: URL.into(),
+            source: "alice@outlook.office365.com".into(),
+            destination: "alice@imap.new.example".into(),
+            provider: "Outlook.com / Microsoft 365".into(),
+        },
     ]
 }
 
@@ -88,6 +95,7 @@ fn every_notification_renders_in_both_languages_without_placeholders() {
             }
             let url = match &n {
                 Notification::Started { tracking_url, .. }
+                | Notification::SignInNeeded { tracking_url, .. }
                 | Notification::Completed { tracking_url, .. }
                 | Notification::Failed { tracking_url, .. } => tracking_url,
                 Notification::ProjectCreated { url, .. }

@@ -604,6 +604,43 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("js.st.paused", "Paused", "En pause"),
     ("js.st.scheduled", "Scheduled", "Programmée"),
+    (
+        "js.st.sign_in",
+        "Waiting for a sign-in",
+        "En attente d'une connexion",
+    ),
+    (
+        "trk.signin",
+        "Sign in to start",
+        "Connectez-vous pour commencer",
+    ),
+    (
+        "trk.signin.hint",
+        "This account's provider takes no password: its owner signs in with the provider, here, and the migration starts. passeur keeps the access the provider grants, never a password.",
+        "Le fournisseur de ce compte n'accepte pas de mot de passe : son titulaire se connecte chez le fournisseur, ici, et la migration commence. passeur garde l'accès accordé par le fournisseur, jamais un mot de passe.",
+    ),
+    ("trk.signin.source", "Source:", "Source :"),
+    ("trk.signin.destination", "Destination:", "Destination :"),
+    (
+        "trk.signin.go",
+        "Start the migration",
+        "Lancer la migration",
+    ),
+    (
+        "js.signin.missing",
+        "Sign in for each side listed above first.",
+        "Connectez-vous d'abord pour chaque côté indiqué ci-dessus.",
+    ),
+    (
+        "js.signin.sent",
+        "Signed in: the migration is queued.",
+        "Connecté : la migration est en file d'attente.",
+    ),
+    (
+        "js.purge.signin",
+        "This destination logs in through its provider: confirm by signing in again.",
+        "Cette destination se connecte via son fournisseur : confirmez en vous reconnectant.",
+    ),
     ("nav.project", "Projects", "Projets"),
     ("home.project.new", "Create a project", "Créer un projet"),
     ("home.project.login", "Open a project", "Ouvrir un projet"),

@@ -453,6 +453,7 @@ async fn migrate_post(
             password: password.to_string(),
             oauth: None,
             signed_in,
+            sign_in_later: false,
             admin: deleg.then(|| f.v(p, "admin").to_string()),
             dav: wants_dav.then(|| f.v(p, "dav").to_string()),
         });

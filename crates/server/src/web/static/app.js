@@ -375,7 +375,7 @@
     if (!account) { $('ask').hidden = false; return; }
     $('view').hidden = false;
     let last = null;
-    const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); purgeOffer(m); }, () => {
+    const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); purgeOffer(m); signinOffer(m); }, () => {
       sessionStorage.removeItem(ACCOUNT_KEY + id);
       $('err-view').textContent = msg('err.notfound');
       $('ask').hidden = false;
@@ -403,6 +403,39 @@
       w.refresh();
     });
 
+    // A migration that waits for its owner's sign-in (a provider that takes no password):
+    // "Sign in with …" for each side that waits (the browser goes to the provider and back),
+    // then "Start the migration" hands the tokens to it.
+    function signinOffer(m) {
+      const wait = m && m.status === 'sign_in' ? (m.sign_in || []) : [];
+      $('signin-section').hidden = !wait.length;
+      if (!wait.length) return;
+      let ready = true;
+      [['source', 'src'], ['destination', 'dst']].forEach(([side, key]) => {
+        const w = wait.find((x) => x.side === side);
+        $('signin-' + key).hidden = !w;
+        if (!w) return;
+        let login = '';
+        try { login = decodeURIComponent(new URL(String(m[side]).split(' ')[0]).username); } catch (_) { login = ''; }
+        $('signin-' + key + '-login').textContent = login;
+        $('signin-' + key).querySelectorAll('button[name=oauth]').forEach((b) => { b.hidden = b.dataset.provider !== w.provider; });
+        if (!$('signin-' + key + '-done')) ready = false;
+      });
+      $('signin-go').disabled = !ready;
+    }
+    $('signin-go').addEventListener('click', async () => {
+      const body = {};
+      ((last && last.sign_in) || []).forEach((x) => { body[x.side + '_signed_in'] = true; });
+      const r = await api('POST', path + '/sign-in', { account, body });
+      if (r.status === 202) {
+        $('err-signin').textContent = '';
+        $('action-msg').textContent = msg('signin.sent');
+        w.refresh();
+      } else {
+        $('err-signin').textContent = r.status === 422 ? msg('signin.missing') : apiText(r);
+      }
+    });
+
     let pending = null;
     // A destination signed in to with a provider confirms with a new sign-in ("Sign in
     // with …" sends the browser there and back); the token stays on the server.
@@ -428,6 +461,8 @@
         if (!b.hidden) any = true;
       });
       wrap.hidden = purgeSigned || !any;
+      // A destination that logs in through its provider has no password to type.
+      $('purge-password-box').hidden = purgeSigned || !!m.destination_provider;
     }
     const credentials = () => (purgeSigned
       ? { destination_signed_in: true }
@@ -444,6 +479,7 @@
       setErr('purge-password', '');
       $('purge-result').textContent = '';
       $('purge-confirm').hidden = true;
+      if (!purgeSigned && last && last.destination_provider) { setErr('purge-password', msg('purge.signin')); return; }
       const password = purgeSigned ? 'signed' : $('purge-password').value;
       if (!password) { setErr('purge-password', msg('err.required')); $('purge-password').focus(); return; }
       if (busy(last)) { setErr('purge-password', msg('err.busy')); return; }
@@ -622,8 +658,9 @@
 
     const running = m.status === 'running' || m.status === 'queued';
     $('stop').disabled = !running;
+    const waits = m.status === 'sign_in';
     // A file migration cannot be synchronised: its source is the uploaded file.
-    $('sync').disabled = running || String(m.source).startsWith('file:');
+    $('sync').disabled = running || waits || String(m.source).startsWith('file:');
     $('purge-check').disabled = running || !m.passes.length;
   }
 

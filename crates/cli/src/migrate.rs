@@ -48,9 +48,10 @@ fn run_options(run: &RunArgs, src: &SourceAuth, dst: &DestAuth) -> Result<RunOpt
     })
 }
 
-/// The limits a new migration records. Two tuning knobs that have no flag are read from the
+/// The limits a new migration records. Three tuning knobs that have no flag are read from the
 /// environment here (never inside the engine): `PASSEUR_SPLIT_FROM`, the number of messages
-/// from which a folder is copied in parts, and `PASSEUR_SPLIT_PARALLEL=1`, parts side by side.
+/// from which a folder is copied in parts, `PASSEUR_SPLIT_PARALLEL=1`, parts side by side, and
+/// `PASSEUR_RECONCILE_CHUNK`, the UIDs a reconciliation matches at a time.
 fn limits(run: &RunArgs, base: Limits) -> Limits {
     let env = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string());
     Limits {
@@ -64,6 +65,10 @@ fn limits(run: &RunArgs, base: Limits) -> Limits {
             .unwrap_or(base.split_from)
             .max(1),
         split_parallel: env("PASSEUR_SPLIT_PARALLEL").is_some_and(|v| v == "1" || v == "true"),
+        reconcile_chunk: env("PASSEUR_RECONCILE_CHUNK")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(base.reconcile_chunk)
+            .max(1),
         ..base
     }
 }

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use passeur_imap::{AppendMessage, Client, GmailMeta, ListEntry, uid_set};
-use passeur_store::{Completion, Failure, Item, Store};
+use passeur_store::{Completion, Failure, Item, MailScope, Store};
 use passeur_types::{ContentKind, MigrationId};
 use sha2::{Digest, Sha256};
 
@@ -52,7 +52,7 @@ use crate::mail::{
 use crate::message::parse_internal_date;
 use crate::message::{fingerprint, message_id, normalise_flags};
 use crate::verify::{FolderCheck, Seen, VerifyReport, compare, read_folder};
-use crate::{Control, EngineError, Event, MailAccount, MailOptions, RunContext, Side};
+use crate::{Control, EngineError, Event, Limits, MailAccount, MailOptions, RunContext, Side};
 
 /// The prefix of the item map's source folder for Gmail items.
 pub(crate) const ITEM_FOLDER_PREFIX: &str = "gmail:";
@@ -198,7 +198,7 @@ async fn run_gmail_pass(
 
     // An interrupted run left items pending: match them against the destination first.
     if !opts.dry_run {
-        reconcile(rc, &mut d).await?;
+        reconcile(rc, &mut d, opts.limits.reconcile_chunk).await?;
     }
 
     let st = s
@@ -857,38 +857,32 @@ async fn gmail_items(rc: &RunContext) -> Result<Vec<Item>, EngineError> {
 
 /// Matches the pending Gmail items against the destination, folder by folder: the APPENDs and
 /// COPYs that landed are confirmed, the others dropped (they are done again).
-async fn reconcile(rc: &RunContext, d: &mut Client) -> Result<(), EngineError> {
-    let items = gmail_items(rc).await?;
-    let folders: HashSet<&str> = items
-        .iter()
-        .filter(|i| i.pending)
-        .map(|i| i.dst_folder.as_str())
-        .collect();
-    for folder in folders {
+async fn reconcile(rc: &RunContext, d: &mut Client, chunk: usize) -> Result<(), EngineError> {
+    let folders = rc
+        .store
+        .pending_dst_folders(rc.migration, ITEM_FOLDER_PREFIX)
+        .await?;
+    for folder in &folders {
+        let scope = MailScope::Into {
+            dst_folder: folder,
+            src_prefix: ITEM_FOLDER_PREFIX,
+        };
         settle(d, folder).await?;
         let st = match d.select(folder).await {
             Ok(st) => st,
             // The folder was never created: nothing reached it.
             Err(passeur_imap::Error::No { .. }) => {
-                let lost: Vec<_> = items
-                    .iter()
-                    .filter(|i| i.pending && i.dst_folder == folder)
-                    .map(Item::key)
-                    .collect();
-                rc.store.delete_items(rc.migration, &lost).await?;
+                rc.store
+                    .delete_unmatched(rc.migration, scope, 0, false)
+                    .await?;
                 continue;
             }
             Err(e) => return Err(dst_err("open a folder")(e)),
         };
-        let known: Vec<Item> = items
-            .iter()
-            .filter(|i| i.dst_folder == folder)
-            .cloned()
-            .collect();
         // Appends and copies into one folder run side by side: a pending item can sit below
         // one confirmed later, so the match starts below the first UID not confirmed.
-        let after = reconcile_from(&known, st.uidvalidity);
-        rematch_destination(&rc.store, rc.migration, d, &st, &known, after).await?;
+        let after = reconcile_from(&rc.store, rc.migration, scope, st.uidvalidity, chunk).await?;
+        rematch_destination(&rc.store, rc.migration, d, &st, scope, after, chunk).await?;
     }
     Ok(())
 }
@@ -950,9 +944,12 @@ async fn copy_between(
             // No COPYUID (a server without UIDPLUS, or nothing copied): find the copies by
             // fingerprint, as after a crash.
             let to_st = d.select(to).await.map_err(dst_err("open a folder"))?;
-            let mut known: Vec<Item> = gmail_items(rc).await?;
-            known.retain(|i| i.dst_folder == to);
-            rematch_destination(store, id, d, &to_st, &known, 0).await?;
+            let scope = MailScope::Into {
+                dst_folder: to,
+                src_prefix: ITEM_FOLDER_PREFIX,
+            };
+            let chunk = Limits::default().reconcile_chunk;
+            rematch_destination(store, id, d, &to_st, scope, 0, chunk).await?;
             d.select(from).await.map_err(dst_err("open a folder"))?;
             confirmed.extend(
                 gmail_items(rc)

@@ -360,6 +360,15 @@ pub struct Limits {
     /// order within the folder.
     #[serde(default)]
     pub split_parallel: bool,
+    /// A reconciliation (after an interrupted run or a UIDVALIDITY change) matches the item
+    /// map against this many UIDs of a folder at a time, so that its memory does not grow
+    /// with the folder.
+    #[serde(default = "default_reconcile_chunk")]
+    pub reconcile_chunk: usize,
+}
+
+fn default_reconcile_chunk() -> usize {
+    Limits::default().reconcile_chunk
 }
 
 fn default_stream_from() -> usize {
@@ -381,6 +390,7 @@ impl Default for Limits {
             stream_from: 1 << 20,
             split_from: 2000,
             split_parallel: false,
+            reconcile_chunk: 5000,
         }
     }
 }

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use passeur_imap::{AppendMessage, Client};
 use passeur_pop3::{Client as Pop3Client, ConnectConfig};
-use passeur_store::{Item, PassCounters, Store};
+use passeur_store::{Item, MailScope, PassCounters, Store};
 use passeur_types::{ContentKind, MigrationId, Protocol};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -512,7 +512,17 @@ async fn reconcile(
         .filter_map(|i| i.dst_uid)
         .max()
         .unwrap_or(0);
-    rematch_destination(store, id, d, &st, items, after).await
+    let chunk = crate::Limits::default().reconcile_chunk;
+    rematch_destination(
+        store,
+        id,
+        d,
+        &st,
+        MailScope::Folder(POP3_FOLDER),
+        after,
+        chunk,
+    )
+    .await
 }
 
 /// Compares the POP3 mailbox of `src` with `folder` of `dst`, byte for byte: every message

@@ -12,7 +12,7 @@ use crate::types::{
 };
 use crate::{Backend, Store, with_pool, write_tx};
 
-fn item_from_row(r: &impl RowExt) -> Result<Item> {
+pub(crate) fn item_from_row(r: &impl RowExt) -> Result<Item> {
     Ok(Item {
         kind: parse_kind(&r.text("kind")?)?,
         src_folder: r.text("src_folder")?,

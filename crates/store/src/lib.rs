@@ -51,6 +51,7 @@ mod oauth_signins;
 mod postgres;
 mod projects;
 mod reader;
+mod reconcile;
 mod row;
 mod runs;
 mod sqlite;
@@ -74,8 +75,8 @@ pub use oauth_signins::OAuthSignin;
 pub use projects::{NewProject, NewSession, Project, Session};
 pub use types::{
     Completion, DavCollectionState, FAILURE_TEXT_MAX, Failure, FolderState, Item, ItemKey,
-    ItemNote, MailFolderSummary, MigrationRow, PassCounters, PassRow, PassStatus, Rekey, Result,
-    StoreError,
+    ItemNote, MailFolderSummary, MailScope, MigrationRow, PassCounters, PassRow, PassStatus, Rekey,
+    Result, StoreError,
 };
 pub use uploads::Upload;
 

@@ -178,6 +178,22 @@ pub struct PassCounters {
     pub failed: u64,
 }
 
+/// The mail items one reconciliation works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailScope<'a> {
+    /// Every mail item of one source folder.
+    Folder(&'a str),
+    /// The mail items recorded into one destination folder from the source folders whose
+    /// name starts with a prefix (Gmail mode: appends and label copies from several item
+    /// folders land in one destination folder).
+    Into {
+        /// The destination folder.
+        dst_folder: &'a str,
+        /// The prefix of the items' source folders.
+        src_prefix: &'a str,
+    },
+}
+
 /// What the item map holds for one mail folder, read without loading its rows: enough to know
 /// whether a pass must reconcile or re-key before it can trust the map.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use passeur_imap::{AppendMessage, Client};
 use passeur_pst::PstFolder;
-use passeur_store::{Item, Store};
+use passeur_store::{Item, MailScope, Store};
 use passeur_types::{ContentKind, MigrationId};
 
 use super::{Ctx, FolderRun, Work, backoff, destination_path};
@@ -92,7 +92,9 @@ async fn reconcile(
         .filter_map(|i| i.dst_uid)
         .max()
         .unwrap_or(0);
-    rematch_destination(store, id, d, &st, items, after).await?;
+    let chunk = crate::Limits::default().reconcile_chunk;
+    let scope = MailScope::Folder(&items[0].src_folder);
+    rematch_destination(store, id, d, &st, scope, after, chunk).await?;
     for i in store
         .items_in_folder(id, ContentKind::Mail, &items[0].src_folder)
         .await?

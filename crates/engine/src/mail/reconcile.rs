@@ -1,14 +1,14 @@
 //! Reconciliation: finding on the destination what an interrupted run left pending, and the
 //! copied messages again after a UIDVALIDITY change, by fingerprint.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use passeur_imap::{Client, MailboxStatus, MessageMeta, uid_set};
-use passeur_store::{Completion, Item, Rekey, Store};
-use passeur_types::{ContentKind, MigrationId};
+use passeur_store::{Completion, MailScope, Rekey, Store};
+use passeur_types::MigrationId;
 
-use super::{Ctx, dst_err};
+use super::dst_err;
 use crate::message::{fingerprint, message_id};
 use crate::{EngineError, Side};
 
@@ -90,143 +90,262 @@ pub(super) async fn metas_after(
     Ok(metas)
 }
 
-/// Where the reconciliation of pending items may start on the destination: the highest UID
-/// below which every UID belongs to a confirmed item of the folder. The destination UIDs of
-/// pending items are unknown, and with a split folder parts append side by side, so an item
-/// confirmed by one part can sit above one still pending in another: starting after the
-/// highest confirmed UID (enough for one connection) could miss a pending item that landed
-/// and copy it twice.
-pub(crate) fn reconcile_from(known: &[Item], dst_uidvalidity: u32) -> u32 {
-    let mut taken: Vec<u32> = known
-        .iter()
-        .filter(|i| !i.pending && i.dst_uidvalidity == Some(dst_uidvalidity))
-        .filter_map(|i| i.dst_uid)
-        .collect();
-    taken.sort_unstable();
-    taken.dedup();
-    let mut after = 0;
-    for uid in taken {
+/// Messages of the selected mailbox with a UID in `lo..=hi`.
+async fn metas_in(
+    c: &mut Client,
+    (lo, hi): (u32, u32),
+    side: Side,
+) -> Result<Vec<MessageMeta>, EngineError> {
+    let mut metas = c
+        .uid_fetch_meta(&format!("{lo}:{hi}"), None)
+        .await
+        .map_err(|e| EngineError::imap(side, "list messages", e))?;
+    metas.retain(|m| (lo..=hi).contains(&m.uid));
+    metas.sort_unstable_by_key(|m| m.uid);
+    Ok(metas)
+}
+
+/// The highest UID a message of the selected mailbox can have (0 when it is empty).
+async fn top_uid(c: &mut Client, st: &MailboxStatus, side: Side) -> Result<u32, EngineError> {
+    if st.exists == 0 {
+        return Ok(0);
+    }
+    if let Some(next) = st.uidnext {
+        return Ok(next.saturating_sub(1));
+    }
+    // No UIDNEXT: the last message's UID.
+    let last = c
+        .uid_fetch_meta("*", None)
+        .await
+        .map_err(|e| EngineError::imap(side, "list messages", e))?;
+    Ok(last.iter().map(|m| m.uid).max().unwrap_or(0))
+}
+
+/// The UID ranges a reconciliation walks, from `after + 1` up to `top`: `chunk` UIDs wide,
+/// up to four times wider while they hold few messages (sparse UIDs), so that a range never
+/// lists more than `4 × chunk` messages.
+#[derive(Debug)]
+pub(crate) struct UidRanges {
+    next: u64,
+    top: u64,
+    chunk: u64,
+    width: u64,
+}
+
+impl UidRanges {
+    pub(crate) fn new(after: u32, top: u32, chunk: usize) -> Self {
+        let chunk = (chunk as u64).max(1);
+        UidRanges {
+            next: u64::from(after) + 1,
+            top: u64::from(top),
+            chunk,
+            width: chunk,
+        }
+    }
+
+    /// Records how many messages the last range held: the next one is wider if few.
+    pub(crate) fn saw(&mut self, messages: usize) {
+        self.width = if (messages as u64) * 2 < self.chunk {
+            (self.width * 2).min(self.chunk * 4)
+        } else {
+            self.chunk
+        };
+    }
+}
+
+impl Iterator for UidRanges {
+    type Item = (u32, u32);
+
+    fn next(&mut self) -> Option<(u32, u32)> {
+        if self.next > self.top {
+            return None;
+        }
+        let hi = (self.next + self.width - 1).min(self.top);
+        let range = (self.next as u32, hi as u32);
+        self.next = hi + 1;
+        Some(range)
+    }
+}
+
+/// Extends a run of consecutive UIDs `1..=after` with the next ones, ascending: the new end,
+/// and whether a gap stopped it.
+fn extend_run(mut after: u32, uids: &[u32]) -> (u32, bool) {
+    for &uid in uids {
         if uid != after + 1 {
-            break;
+            return (after, true);
         }
         after = uid;
     }
-    after
+    (after, false)
 }
 
+/// Where the reconciliation of pending items may start on the destination: the highest UID
+/// below which every UID belongs to a confirmed item of the scope. The destination UIDs of
+/// pending items are unknown, and with a split folder parts append side by side, so an item
+/// confirmed by one part can sit above one still pending in another: starting after the
+/// highest confirmed UID (enough for one connection) could miss a pending item that landed
+/// and copy it twice. The confirmed UIDs are read `chunk` at a time.
+pub(crate) async fn reconcile_from(
+    store: &Store,
+    id: MigrationId,
+    scope: MailScope<'_>,
+    dst_uidvalidity: u32,
+    chunk: usize,
+) -> Result<u32, EngineError> {
+    let chunk = chunk.max(1);
+    let mut after = 0;
+    loop {
+        let uids = store
+            .confirmed_dst_uids(id, scope, dst_uidvalidity, (after + 1, u32::MAX), chunk)
+            .await?;
+        let (end, gap) = extend_run(after, &uids);
+        if gap || uids.len() < chunk || end == u32::MAX {
+            return Ok(end);
+        }
+        after = end;
+    }
+}
+
+/// After the source folder's UIDVALIDITY changed: recognises the copied messages by
+/// fingerprint and gives their items the new UIDs, one range of `chunk` source UIDs at a time.
 pub(super) async fn rekey_source(
-    ctx: &Ctx,
+    store: &Store,
+    id: MigrationId,
     s: &mut Client,
     folder: &str,
     st: &MailboxStatus,
-    metas: &[MessageMeta],
-    known: &[Item],
+    chunk: usize,
 ) -> Result<(), EngineError> {
-    let current: HashSet<u32> = known
-        .iter()
-        .filter(|i| i.src_uidvalidity == Some(st.uidvalidity))
-        .filter_map(|i| i.src_uid)
-        .collect();
-    let candidates: Vec<MessageMeta> = metas
-        .iter()
-        .filter(|m| !current.contains(&m.uid))
-        .cloned()
-        .collect();
-    let fps = fingerprints(s, &candidates, Side::Source).await?;
-    let mut by_fp: HashMap<&str, Vec<u32>> = HashMap::new();
-    for m in &candidates {
-        if let Some(fp) = fps.get(&m.uid) {
-            by_fp.entry(fp.as_str()).or_default().push(m.uid);
+    let top = top_uid(s, st, Side::Source).await?;
+    let mut ranges = UidRanges::new(0, top, chunk);
+    let mut recognised = 0;
+    while let Some(range) = ranges.next() {
+        let metas = metas_in(s, range, Side::Source).await?;
+        ranges.saw(metas.len());
+        if metas.is_empty() {
+            continue;
         }
-    }
-    let mut rekeys = Vec::new();
-    for item in known
-        .iter()
-        .filter(|i| i.src_uidvalidity != Some(st.uidvalidity))
-    {
-        if let Some(uid) = by_fp
-            .get_mut(item.fingerprint.as_str())
-            .and_then(|v| v.pop())
-        {
-            rekeys.push(Rekey {
-                key: item.key(),
-                new_uidvalidity: st.uidvalidity,
-                new_uid: uid,
-            });
+        // Messages of the range already keyed under the new UIDVALIDITY are not candidates.
+        let current: HashSet<u32> = store
+            .items_in_uid_range(id, folder, st.uidvalidity, range.0, range.1)
+            .await?
+            .into_iter()
+            .filter_map(|i| i.src_uid)
+            .collect();
+        let candidates: Vec<MessageMeta> = metas
+            .into_iter()
+            .filter(|m| !current.contains(&m.uid))
+            .collect();
+        if candidates.is_empty() {
+            continue;
         }
+        let fps = fingerprints(s, &candidates, Side::Source).await?;
+        let mut by_fp: HashMap<&str, Vec<u32>> = HashMap::new();
+        for m in &candidates {
+            if let Some(fp) = fps.get(&m.uid) {
+                by_fp.entry(fp.as_str()).or_default().push(m.uid);
+            }
+        }
+        let keys: Vec<&str> = by_fp.keys().copied().collect();
+        let items = store
+            .other_uidvalidity_by_fingerprint(id, folder, st.uidvalidity, &keys)
+            .await?;
+        let mut rekeys = Vec::new();
+        for item in &items {
+            if let Some(uid) = by_fp
+                .get_mut(item.fingerprint.as_str())
+                .and_then(|v| v.pop())
+            {
+                rekeys.push(Rekey {
+                    key: item.key(),
+                    new_uidvalidity: st.uidvalidity,
+                    new_uid: uid,
+                });
+            }
+        }
+        recognised += rekeys.len();
+        store.rekey_items(id, &rekeys).await?;
     }
     tracing::info!(
         folder,
-        recognised = rekeys.len(),
+        recognised,
         "source UIDVALIDITY changed; copied messages recognised by fingerprint"
     );
-    ctx.store.rekey_items(ctx.id, &rekeys).await?;
     Ok(())
 }
 
-/// Matches items of the map against the destination's messages above UID `after`: pending items
-/// found there are confirmed, pending ones not found are dropped (they will be copied again);
-/// when `after` is 0 every item is matched again (after a destination UIDVALIDITY change).
+/// Matches items of the scope against the destination's messages above UID `after`, one range
+/// of `chunk` UIDs at a time: pending items found there are confirmed, pending ones not found
+/// are dropped (they will be copied again); when `after` is 0 every item not confirmed under
+/// the destination's UIDVALIDITY is matched again (after a destination UIDVALIDITY change).
 pub(crate) async fn rematch_destination(
     store: &Store,
     id: MigrationId,
     d: &mut Client,
     dst_st: &MailboxStatus,
-    known: &[Item],
+    scope: MailScope<'_>,
     after: u32,
+    chunk: usize,
 ) -> Result<(), EngineError> {
-    let metas = if dst_st.exists > 0 {
-        metas_after(d, after, Side::Destination).await?
-    } else {
-        Vec::new()
-    };
-    let fps = fingerprints(d, &metas, Side::Destination).await?;
-    let mut by_fp: HashMap<&str, Vec<u32>> = HashMap::new();
-    for m in &metas {
-        if let Some(fp) = fps.get(&m.uid) {
-            by_fp.entry(fp.as_str()).or_default().push(m.uid);
-        }
-    }
-    // Already-confirmed destination UIDs are not available to a pending item.
-    let taken: HashSet<u32> = known
-        .iter()
-        .filter(|i| !i.pending && i.dst_uidvalidity == Some(dst_st.uidvalidity))
-        .filter_map(|i| i.dst_uid)
-        .collect();
-    let full = after == 0;
-    let mut found = Vec::new();
-    let mut lost = Vec::new();
-    for item in known.iter().filter(|i| i.pending || full) {
-        if !item.pending && item.dst_uidvalidity == Some(dst_st.uidvalidity) {
+    let all = after == 0;
+    let v = dst_st.uidvalidity;
+    let top = top_uid(d, dst_st, Side::Destination).await?;
+    let mut ranges = UidRanges::new(after, top, chunk);
+    let mut recovered = 0;
+    while let Some(range) = ranges.next() {
+        let metas = metas_in(d, range, Side::Destination).await?;
+        ranges.saw(metas.len());
+        if metas.is_empty() {
             continue;
         }
-        let uid = by_fp.get_mut(item.fingerprint.as_str()).and_then(|v| {
-            let pos = v.iter().position(|u| !taken.contains(u))?;
-            Some(v.remove(pos))
-        });
-        match uid {
-            Some(uid) => found.push((item, uid)),
-            None => lost.push(item.key()),
+        // Destination UIDs already confirmed for an item are not available to another.
+        let taken: HashSet<u32> = store
+            .confirmed_dst_uids(id, scope, v, range, (range.1 - range.0) as usize + 1)
+            .await?
+            .into_iter()
+            .collect();
+        let free: Vec<MessageMeta> = metas
+            .into_iter()
+            .filter(|m| !taken.contains(&m.uid))
+            .collect();
+        if free.is_empty() {
+            continue;
         }
+        let fps = fingerprints(d, &free, Side::Destination).await?;
+        // By fingerprint, the free UIDs in ascending order.
+        let mut by_fp: HashMap<&str, VecDeque<u32>> = HashMap::new();
+        for m in &free {
+            if let Some(fp) = fps.get(&m.uid) {
+                by_fp.entry(fp.as_str()).or_default().push_back(m.uid);
+            }
+        }
+        let keys: Vec<&str> = by_fp.keys().copied().collect();
+        let items = store
+            .unmatched_by_fingerprint(id, scope, v, all, &keys)
+            .await?;
+        let completions: Vec<Completion> = items
+            .iter()
+            .filter_map(|i| {
+                let uid = by_fp.get_mut(i.fingerprint.as_str())?.pop_front()?;
+                Some(Completion {
+                    kind: i.kind,
+                    src_folder: &i.src_folder,
+                    src_key: &i.src_key,
+                    dst_uidvalidity: Some(v),
+                    dst_uid: Some(uid),
+                    dst_key: None,
+                })
+            })
+            .collect();
+        recovered += completions.len();
+        store.complete(id, &completions).await?;
     }
-    let completions: Vec<Completion> = found
-        .iter()
-        .map(|(i, uid)| Completion {
-            kind: ContentKind::Mail,
-            src_folder: &i.src_folder,
-            src_key: &i.src_key,
-            dst_uidvalidity: Some(dst_st.uidvalidity),
-            dst_uid: Some(*uid),
-            dst_key: None,
-        })
-        .collect();
+    let lost = store.delete_unmatched(id, scope, v, all).await?;
     tracing::info!(
-        recovered = completions.len(),
-        not_found = lost.len(),
+        recovered,
+        not_found = lost,
         "reconciled items with the destination"
     );
-    store.complete(id, &completions).await?;
-    store.delete_items(id, &lost).await?;
     Ok(())
 }
 
@@ -234,40 +353,37 @@ pub(crate) async fn rematch_destination(
 mod tests {
     use super::*;
 
-    fn confirmed(dst_uid: u32, pending: bool) -> Item {
-        Item {
-            kind: ContentKind::Mail,
-            src_folder: "INBOX".into(),
-            src_key: format!("1/{dst_uid}"),
-            src_uidvalidity: Some(1),
-            src_uid: Some(dst_uid),
-            fingerprint: String::new(),
-            dst_folder: "INBOX".into(),
-            dst_uidvalidity: (!pending).then_some(5),
-            dst_uid: (!pending).then_some(dst_uid),
-            dst_key: None,
-            pass: 1,
-            size: 1,
-            flags: String::new(),
-            etag: None,
-            pending,
-        }
-    }
-
     #[test]
     fn reconciliation_starts_below_the_first_uid_not_confirmed() {
         // Parts confirmed 1-3 and 6-7; what one part left pending may sit at 4-5.
-        let known: Vec<Item> = [1, 2, 3, 6, 7]
-            .into_iter()
-            .map(|u| confirmed(u, false))
-            .chain([confirmed(100, true)])
-            .collect();
-        assert_eq!(reconcile_from(&known, 5), 3);
-        // Under another destination UIDVALIDITY nothing counts as ours.
-        assert_eq!(reconcile_from(&known, 6), 0);
+        assert_eq!(extend_run(0, &[1, 2, 3, 6, 7]), (3, true));
+        // Read in pieces: the run goes on from one piece to the next.
+        assert_eq!(extend_run(0, &[1, 2]), (2, false));
+        assert_eq!(extend_run(2, &[3, 6]), (3, true));
         // Not starting at 1 (messages of the user's own): from the start.
-        let known: Vec<Item> = [3, 4].into_iter().map(|u| confirmed(u, false)).collect();
-        assert_eq!(reconcile_from(&known, 5), 0);
-        assert_eq!(reconcile_from(&[], 5), 0);
+        assert_eq!(extend_run(0, &[3, 4]), (0, true));
+        assert_eq!(extend_run(0, &[]), (0, false));
+    }
+
+    #[test]
+    fn uid_ranges_cover_every_uid_once_and_widen_only_while_sparse() {
+        let ranges: Vec<_> = UidRanges::new(3, 20, 7).collect();
+        assert_eq!(ranges, [(4, 10), (11, 17), (18, 20)]);
+        assert_eq!(UidRanges::new(20, 20, 7).next(), None);
+        assert_eq!(UidRanges::new(0, 0, 7).next(), None);
+        let mut r = UidRanges::new(0, 1000, 10);
+        assert_eq!(r.next(), Some((1, 10)));
+        r.saw(1);
+        assert_eq!(r.next(), Some((11, 30)));
+        r.saw(0);
+        assert_eq!(r.next(), Some((31, 70)));
+        r.saw(0);
+        // At most four chunks wide.
+        assert_eq!(r.next(), Some((71, 110)));
+        r.saw(40);
+        assert_eq!(r.next(), Some((111, 120)));
+        // Up to the highest UID, without overflow.
+        let last: Vec<_> = UidRanges::new(u32::MAX - 3, u32::MAX, 2).collect();
+        assert_eq!(last, [(u32::MAX - 2, u32::MAX - 1), (u32::MAX, u32::MAX)]);
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use passeur_imap::{Client, MailboxStatus, MessageMeta};
-use passeur_store::{FolderState, Item};
+use passeur_store::{FolderState, Item, MailScope};
 use passeur_types::ContentKind;
 
 use super::copy::copy_missing;
@@ -42,10 +42,49 @@ pub(super) async fn process_folder(
     let store = &ctx.store;
     // What the map holds for the folder, counted: its rows are read only where needed (the
     // changed messages of a delta, a small folder, a reconciliation).
-    let summary = store
+    let mut summary = store
         .mail_folder_summary(ctx.id, &plan.src, st.uidvalidity)
         .await?;
     let recovering = summary.pending > 0 || summary.other_uidvalidity > 0;
+    let chunk = ctx.opts.limits.reconcile_chunk.max(1);
+    // The source folder's UIDVALIDITY changed: recognise copied messages by fingerprint, one
+    // range of UIDs at a time.
+    if summary.other_uidvalidity > 0 {
+        rekey_source(store, ctx.id, s, &plan.src, &st, chunk).await?;
+        summary = store
+            .mail_folder_summary(ctx.id, &plan.src, st.uidvalidity)
+            .await?;
+    }
+    // The destination's side of a reconciliation, before anything is listed: afterwards the
+    // map is whole again, and the folder is listed and copied as any other (in parts if big).
+    let mut dst_st = None;
+    if !ctx.opts.dry_run {
+        let mut now = d
+            .select(&plan.dst)
+            .await
+            .map_err(dst_err("open a folder"))?;
+        let scope = MailScope::Folder(&plan.src);
+        let dst_changed = summary
+            .dst_uidvalidity
+            .is_some_and(|(lo, hi)| lo != now.uidvalidity || hi != now.uidvalidity);
+        if dst_changed {
+            // The destination folder's UIDVALIDITY changed: find our messages again by
+            // fingerprint (pending items included).
+            rematch_destination(store, ctx.id, d, &now, scope, 0, chunk).await?;
+        } else if summary.pending > 0 {
+            // An interrupted run left items pending: they may or may not have reached the
+            // destination.
+            settle(d, &plan.dst).await?;
+            // Open it again: what landed meanwhile must be visible to the reconciliation.
+            now = d
+                .select(&plan.dst)
+                .await
+                .map_err(dst_err("open a folder"))?;
+            let after = reconcile_from(store, ctx.id, scope, now.uidvalidity, chunk).await?;
+            rematch_destination(store, ctx.id, d, &now, scope, after, chunk).await?;
+        }
+        dst_st = Some(now);
+    }
     // A folder with many messages to copy is copied in parts (UID ranges), each listing its
     // own range and reading its own items, so that memory does not grow with the folder.
     let can_split = !ctx.opts.dry_run;
@@ -55,10 +94,7 @@ pub(super) async fn process_folder(
         delta_start(ctx, work, &st)
     };
     // A full listing of a big folder is left to its parts.
-    let split_full = can_split
-        && delta.is_none()
-        && st.exists as usize >= ctx.split_from
-        && summary.other_uidvalidity == 0;
+    let split_full = can_split && delta.is_none() && st.exists as usize >= ctx.split_from;
     let metas = if st.exists == 0 || split_full {
         Vec::new()
     } else if let Some((uidnext, modseq)) = delta {
@@ -79,95 +115,47 @@ pub(super) async fn process_folder(
             .await
             .map_err(src_err("list messages"))?
     };
-    // The items the pass needs: all of a small folder (or of one to reconcile), those of the
-    // listed messages in a delta, none for a split folder (its parts read their own).
-    let mut partial = false;
-    let mut known = if recovering || (delta.is_none() && !split_full) {
+    // The items the pass needs: all of a small folder, those of the listed messages in a
+    // delta, none for a split folder (its parts read their own).
+    let known = if delta.is_none() && !split_full {
         store
             .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
             .await?
     } else if delta.is_some() {
-        partial = true;
         let keys: Vec<String> = metas
             .iter()
             .map(|m| Item::mail_key(st.uidvalidity, m.uid))
             .collect();
         store.items_by_keys(ctx.id, &plan.src, &keys).await?
     } else {
-        partial = true;
         Vec::new()
     };
-
-    // The source folder's UIDVALIDITY changed: recognise copied messages by fingerprint.
-    if known
-        .iter()
-        .any(|i| i.src_uidvalidity != Some(st.uidvalidity))
-    {
-        rekey_source(ctx, s, &plan.src, &st, &metas, &known).await?;
-        known = store
-            .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
-            .await?;
-    }
 
     // Messages a purge removed from the destination stay removed.
     let purged = store
         .purged_keys(ctx.id, ContentKind::Mail, &plan.src)
         .await?;
-    let missing_before: Vec<&MessageMeta> = {
-        let have: HashSet<u32> = known
-            .iter()
-            .filter(|i| i.src_uidvalidity == Some(st.uidvalidity))
-            .filter_map(|i| i.src_uid)
-            .collect();
-        metas
-            .iter()
-            .filter(|m| !have.contains(&m.uid))
-            .filter(|m| !purged.contains(&Item::mail_key(st.uidvalidity, m.uid)))
-            .collect()
+    let dst_st = match dst_st {
+        Some(dst_st) => dst_st,
+        None => {
+            let missing_before: Vec<&MessageMeta> = {
+                let have: HashSet<u32> = known
+                    .iter()
+                    .filter(|i| i.src_uidvalidity == Some(st.uidvalidity))
+                    .filter_map(|i| i.src_uid)
+                    .collect();
+                metas
+                    .iter()
+                    .filter(|m| !have.contains(&m.uid))
+                    .filter(|m| !purged.contains(&Item::mail_key(st.uidvalidity, m.uid)))
+                    .collect()
+            };
+            // A dry run: what would be copied.
+            report.to_copy = missing_before.len() as u64;
+            report.to_copy_bytes = missing_before.iter().map(|m| m.size.unwrap_or(0)).sum();
+            return Ok(Scanned::Done(report));
+        }
     };
-    if ctx.opts.dry_run {
-        report.to_copy = missing_before.len() as u64;
-        report.to_copy_bytes = missing_before.iter().map(|m| m.size.unwrap_or(0)).sum();
-        return Ok(Scanned::Done(report));
-    }
-
-    let mut dst_st = d
-        .select(&plan.dst)
-        .await
-        .map_err(dst_err("open a folder"))?;
-
-    let dst_changed = summary
-        .dst_uidvalidity
-        .is_some_and(|(lo, hi)| lo != dst_st.uidvalidity || hi != dst_st.uidvalidity);
-    if partial && dst_changed {
-        known = store
-            .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
-            .await?;
-    }
-    // The destination folder's UIDVALIDITY changed: find our messages again by fingerprint.
-    if known
-        .iter()
-        .any(|i| !i.pending && i.dst_uidvalidity.is_some_and(|v| v != dst_st.uidvalidity))
-    {
-        rematch_destination(&ctx.store, ctx.id, d, &dst_st, &known, 0).await?;
-        known = store
-            .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
-            .await?;
-    }
-    // An interrupted run left items pending: they may or may not have reached the destination.
-    if known.iter().any(|i| i.pending) {
-        settle(d, &plan.dst).await?;
-        // Open it again: what landed meanwhile must be visible to the reconciliation.
-        dst_st = d
-            .select(&plan.dst)
-            .await
-            .map_err(dst_err("open a folder"))?;
-        let after = reconcile_from(&known, dst_st.uidvalidity);
-        rematch_destination(&ctx.store, ctx.id, d, &dst_st, &known, after).await?;
-        known = store
-            .items_in_folder(ctx.id, ContentKind::Mail, &plan.src)
-            .await?;
-    }
 
     // Parts copied side by side only where the destination gives each appended message's UID
     // (UIDPLUS): a reconciliation after an interruption then knows which destination UIDs

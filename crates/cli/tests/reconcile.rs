@@ -235,3 +235,69 @@ fn a_uidvalidity_change_on_either_side_over_several_chunks_copies_nothing_twice(
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(copied(&out), 0, "{}", text(&out));
 }
+
+/// A killed run's last APPEND can still be committed by the destination after the run is gone
+/// (a MULTIAPPEND on a loaded server takes seconds): the resumed run waits until the folder
+/// has stopped changing, finds those messages and copies them no second time. Here the late
+/// commit is played by appending the pending messages two seconds after the resume starts.
+#[test]
+fn an_append_that_lands_after_the_crash_is_found_not_copied_again() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rt = rt();
+    let msgs = messages("INBOX", 10);
+    let src_snap = rt.block_on(async {
+        let mut c = login(&src, "user1").await;
+        fill(&mut c, &msgs).await;
+        snapshot(&mut c).await
+    });
+    let state = tempfile::tempdir().unwrap();
+    let (from, to) = (url(&src, "user1"), url(&dst, "user1"));
+    let migrate = ["migrate", "--from", &from, "--to", &to, "--no-progress"];
+    let out = run(state.path(), &migrate);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(copied(&out), 10, "{}", text(&out));
+
+    // The last three were in the batch the crash cut: pending, and not on the destination yet.
+    let uids = dst_uids(state.path(), "INBOX");
+    let late = &uids[7..];
+    dst.doveadm_ok(&[
+        "expunge",
+        "-u",
+        "user1",
+        "mailbox",
+        "INBOX",
+        "uid",
+        &uid_list(late),
+    ])
+    .unwrap();
+    sql(
+        state.path(),
+        &[
+            &format!(
+                "UPDATE items SET pending = 1, dst_uid = NULL, dst_uidvalidity = NULL
+                 WHERE src_folder = 'INBOX' AND dst_uid IN ({})",
+                uid_list(late)
+            ),
+            "UPDATE folders SET complete = 0 WHERE src_name = 'INBOX'",
+        ],
+    );
+    // The dead session's commit, two seconds into the resumed run.
+    let port = dst.imap_port;
+    let landing = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let tail = messages("INBOX", 10).split_off(7);
+        support::rt()
+            .block_on(async { fill(&mut login_at(port, "user1", "pass1").await, &tail).await });
+    });
+    let out = run(state.path(), &migrate);
+    landing.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(copied(&out), 0, "copied again: {}", text(&out));
+    let dst_snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(
+        dst_snap.get("INBOX"),
+        src_snap.get("INBOX"),
+        "INBOX after an APPEND that landed late",
+    );
+}

@@ -55,24 +55,41 @@ pub(super) async fn fingerprints(
         .collect())
 }
 
-/// Waits until the destination folder stops growing. A server may still be committing an
-/// APPEND that a killed process sent just before it died; reconciling before that lands would
-/// copy those messages a second time.
+/// How long the destination folder must stay unchanged before a reconciliation trusts what
+/// it sees, and the longest passeur waits for that.
+const SETTLED_FOR: Duration = Duration::from_secs(3);
+const SETTLE_AT_MOST: Duration = Duration::from_secs(60);
+
+/// Waits until the destination folder has stopped changing for [`SETTLED_FOR`]. A server may
+/// still be committing an APPEND (a MULTIAPPEND of a whole batch) that a killed process sent
+/// just before it died, and on a loaded server that can take seconds; reconciling before it
+/// lands would drop those items as lost and copy them a second time. Paid only after an
+/// interrupted run, once per folder with pending items.
 pub(crate) async fn settle(d: &mut Client, folder: &str) -> Result<(), EngineError> {
+    let start = std::time::Instant::now();
     let mut last = None;
-    for _ in 0..20 {
+    let mut since = start;
+    loop {
         let st = d
             .status(folder)
             .await
             .map_err(dst_err("read folder status"))?;
         let now = (st.uidnext, st.exists);
-        if last == Some(now) {
-            break;
+        if last != Some(now) {
+            last = Some(now);
+            since = std::time::Instant::now();
+        } else if since.elapsed() >= SETTLED_FOR {
+            return Ok(());
         }
-        last = Some(now);
+        if start.elapsed() >= SETTLE_AT_MOST {
+            tracing::warn!(
+                folder,
+                "the destination folder is still changing: reconciling as it is"
+            );
+            return Ok(());
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Ok(())
 }
 
 /// Messages of the selected mailbox with a UID above `after`.

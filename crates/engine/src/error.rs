@@ -1,4 +1,4 @@
-//! The typed causes behind [`EngineError`](crate::EngineError)'s `Config`, `Purge`, `Import`,
+//! The typed causes behind [`EngineError`]'s `Config`, `Purge`, `Import`,
 //! `Plaintext`, `Busy` and `Internal`.
 //!
 //! Each variant carries what a program needs (the folder, the URL, the side, the holder of a

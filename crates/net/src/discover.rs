@@ -2,7 +2,7 @@
 //!
 //! [`Discoverer::detect`] tries, in order, and stops at the first that answers:
 //!
-//! 1. the provider presets ([`presets`], the data file `data/providers.json`), by the
+//! 1. the provider presets ([`Presets`], the data file `data/providers.json`), by the
 //!    address's domain;
 //! 2. RFC 6186 SRV records: `_imaps._tcp`, `_imap._tcp`, `_pop3s._tcp`, `_pop3._tcp`;
 //! 3. Thunderbird-style autoconfig files: `https://autoconfig.DOMAIN/mail/config-v1.1.xml`,

@@ -471,7 +471,8 @@ on_both!(a_fenced_handle_with_a_lost_lease_writes_nothing, |db| {
     let store = db.open().await;
     let id = new_migration(&store).await;
     let old = store
-        .acquire_lease(id, "old", Duration::from_millis(400))
+        // Long enough for the writes below on a loaded machine (400 ms was not, on PostgreSQL).
+        .acquire_lease(id, "old", Duration::from_secs(2))
         .await
         .unwrap();
     let fo = store.fenced(&old);
@@ -482,7 +483,7 @@ on_both!(a_fenced_handle_with_a_lost_lease_writes_nothing, |db| {
     fo.complete(id, &[done("7/1", 41)]).await.unwrap();
 
     // It stalls past its TTL; another runner takes over.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
     let new = db
         .open()
         .await

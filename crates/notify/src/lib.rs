@@ -236,13 +236,26 @@ impl Notifier {
             let _ = conn.quit().await;
             Ok(())
         };
-        match tokio::time::timeout(c.timeout, session).await {
-            Ok(r) => r,
-            Err(_) => Err(NotifyError::Unreachable {
-                server: server.clone(),
-                reason: format!("no complete answer within {} s", c.timeout.as_secs()),
-            }),
-        }
+        self.bounded(session).await
+    }
+
+    /// `send` within the config's timeout: lettre bounds the connection only, and a server
+    /// that accepts and then falls silent must not hold a worker forever.
+    async fn bounded(
+        &self,
+        send: impl std::future::Future<Output = Result<(), NotifyError>>,
+    ) -> Result<(), NotifyError> {
+        tokio::time::timeout(self.config.timeout, send)
+            .await
+            .unwrap_or_else(|_| {
+                Err(NotifyError::Unreachable {
+                    server: self.config.redacted_url(),
+                    reason: format!(
+                        "no complete answer within {} s",
+                        self.config.timeout.as_secs()
+                    ),
+                })
+            })
     }
 
     async fn send_with(
@@ -251,20 +264,14 @@ impl Notifier {
         message: Message,
     ) -> Result<(), NotifyError> {
         let server = self.config.redacted_url();
-        // lettre bounds the connection only; a server that accepts and then falls
-        // silent must not hold a worker forever.
-        let sent = tokio::time::timeout(self.config.timeout, transport.send(message)).await;
-        let Ok(sent) = sent else {
-            return Err(NotifyError::Unreachable {
-                server,
-                reason: format!(
-                    "no complete answer within {} s",
-                    self.config.timeout.as_secs()
-                ),
-            });
-        };
-        sent.map(|_| ())
-            .map_err(|e| NotifyError::from_smtp(&server, &e))
+        self.bounded(async {
+            transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| NotifyError::from_smtp(&server, &e))
+        })
+        .await
     }
 
     /// The message [`Notifier::send`] would send, as bytes (for previews and tests).

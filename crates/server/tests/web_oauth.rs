@@ -724,6 +724,10 @@ async fn browser_tracking_page_signs_in_a_row_that_waits() {
     assert_eq!(text(&c, "#signin-src-login").await, "user1");
     assert_eq!(attr(&c, "#signin-go", "disabled").await, "true");
     assert!(
+        !displayed(&c, "#purge").await,
+        "a deletion offered before any copy"
+    );
+    assert!(
         c.find(Locator::Css("#sync"))
             .await
             .unwrap()

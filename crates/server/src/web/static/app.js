@@ -659,6 +659,8 @@
     const running = m.status === 'running' || m.status === 'queued';
     $('stop').disabled = !running;
     const waits = m.status === 'sign_in';
+    // Nothing was copied yet: there is nothing to delete.
+    $('purge').hidden = waits;
     // A file migration cannot be synchronised: its source is the uploaded file.
     $('sync').disabled = running || waits || String(m.source).startsWith('file:');
     $('purge-check').disabled = running || !m.passes.length;

@@ -201,9 +201,9 @@ fn a_uidvalidity_change_on_either_side_over_several_chunks_copies_nothing_twice(
         before,
         "the destination's UIDVALIDITY did not change"
     );
-    // The source did not change: only a full scan looks at the folder (see the report).
-    let full: Vec<&str> = migrate.iter().copied().chain(["--full"]).collect();
-    let out = run(state.path(), &full);
+    // The source did not change, but a plain resync (no --full) notices the destination's
+    // new UIDVALIDITY and copies what is missing.
+    let out = run(state.path(), &migrate);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(copied(&out), 3, "{}", text(&out));
     let dst_snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
@@ -212,6 +212,23 @@ fn a_uidvalidity_change_on_either_side_over_several_chunks_copies_nothing_twice(
         src_snap.get("Archive"),
         "Archive after the destination's UIDVALIDITY changed",
     );
+
+    // The destination folder deleted outright: a plain resync creates it again and copies
+    // the whole folder, once.
+    dst.doveadm_ok(&["mailbox", "delete", "-u", "user1", "Archive"])
+        .unwrap();
+    let out = run(state.path(), &migrate);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(copied(&out), 50, "{}", text(&out));
+    let dst_snap = rt.block_on(async { snapshot(&mut login(&dst, "user1").await).await });
+    assert_same(
+        dst_snap.get("Archive"),
+        src_snap.get("Archive"),
+        "Archive after the destination folder was deleted",
+    );
+    let out = run(state.path(), &migrate);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(copied(&out), 0, "{}", text(&out));
 
     // The source's folder rebuilt with a new UIDVALIDITY: every message is recognised.
     let before = validity(&src);

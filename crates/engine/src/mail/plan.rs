@@ -72,20 +72,34 @@ pub async fn run_mail_pass(
             report.cancelled = true;
             return Ok(report);
         }
-        let st = s
-            .status(&plan.src)
-            .await
-            .map_err(|e| EngineError::imap(Side::Source, "read folder status", e))?;
         let prev = states.get(&plan.src).cloned();
-        let unchanged = !opts.full
+        // A folder the last pass finished may be skipped on its STATUS alone, unless its copy
+        // is gone: the destination folder deleted, or deleted and created again (a new
+        // UIDVALIDITY). The destination's STATUS is asked alongside the source's, so a pass
+        // with nothing to do takes no more round trips.
+        let skippable = !opts.full
+            && plan.dst_exists
+            && prev
+                .as_ref()
+                .is_some_and(|p| p.complete && p.dst_name == plan.dst);
+        let src_status = |e| EngineError::imap(Side::Source, "read folder status", e);
+        let (st, dst_validity) = match prev.as_ref().and_then(|p| p.dst_uidvalidity) {
+            Some(_) if skippable => {
+                let (a, b) = tokio::join!(s.status(&plan.src), d.status(&plan.dst));
+                let b =
+                    b.map_err(|e| EngineError::imap(Side::Destination, "read folder status", e))?;
+                (a.map_err(src_status)?, Some(b.uidvalidity))
+            }
+            _ => (s.status(&plan.src).await.map_err(src_status)?, None),
+        };
+        let unchanged = skippable
             && prev.as_ref().is_some_and(|p| {
-                p.complete
-                    && p.dst_name == plan.dst
-                    && p.src_uidvalidity == Some(st.uidvalidity)
+                p.src_uidvalidity == Some(st.uidvalidity)
                     && p.src_uidnext.is_some()
                     && p.src_uidnext == st.uidnext
                     && p.src_messages == Some(st.exists)
                     && p.src_highestmodseq == st.highestmodseq
+                    && (dst_validity.is_none() || p.dst_uidvalidity == dst_validity)
             });
         if unchanged {
             report.folders.push(FolderReport {

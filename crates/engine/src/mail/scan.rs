@@ -58,13 +58,14 @@ pub(super) async fn process_folder(
     // The destination's side of a reconciliation, before anything is listed: afterwards the
     // map is whole again, and the folder is listed and copied as any other (in parts if big).
     let mut dst_st = None;
+    let mut dst_changed = false;
     if !ctx.opts.dry_run {
         let mut now = d
             .select(&plan.dst)
             .await
             .map_err(dst_err("open a folder"))?;
         let scope = MailScope::Folder(&plan.src);
-        let dst_changed = summary
+        dst_changed = summary
             .dst_uidvalidity
             .is_some_and(|(lo, hi)| lo != now.uidvalidity || hi != now.uidvalidity);
         if dst_changed {
@@ -88,7 +89,9 @@ pub(super) async fn process_folder(
     // A folder with many messages to copy is copied in parts (UID ranges), each listing its
     // own range and reading its own items, so that memory does not grow with the folder.
     let can_split = !ctx.opts.dry_run;
-    let delta = if st.exists == 0 || recovering {
+    // After the destination folder changed, a delta would miss the messages whose copies are
+    // gone: the folder is listed in full.
+    let delta = if st.exists == 0 || recovering || dst_changed {
         None
     } else {
         delta_start(ctx, work, &st)

@@ -23,8 +23,9 @@ use crate::vault::Vault;
 
 /// Runs one pass of the job's migration.
 pub const PASS: &str = "pass";
-/// Sends a notification by e-mail (payload: the notification).
-pub const NOTIFY: &str = "notify";
+/// Sends a notification by e-mail (payload: the notification). Neither held back nor
+/// stopped by its migration's pass (see [`passeur_store::NOTIFY_KIND`]).
+pub const NOTIFY: &str = passeur_store::NOTIFY_KIND;
 /// Forgets migrations inactive for longer than the expiry (their items and credentials) and
 /// expired uploads; queued again by the service while none is waiting.
 pub const SWEEP: &str = "sweep";

@@ -1051,6 +1051,12 @@ async fn browser_pop3_source_in_the_french_form() {
     screenshot(&c, "migrate-pop3-fr").await;
     click(&c, "#submit").await;
     let id = wait_for(&c, "#new-id", 20).await.text().await.unwrap();
+    // Two "identifiants" (the migration's and the login) are told apart.
+    assert!(
+        text(&c, "#result")
+            .await
+            .contains("avec l'identifiant de connexion du compte source, il permet")
+    );
     let v = wait_status(&svc, &id, "user2", "done").await;
     assert!(
         v["source"]

@@ -374,7 +374,7 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     (
         "js.keep_id",
         "Keep this ID: with the source login, it lets you follow the migration.",
-        "Gardez cet identifiant : avec l'identifiant source, il permet de suivre la migration.",
+        "Gardez cet identifiant : avec l'identifiant de connexion du compte source, il permet de suivre la migration.",
     ),
     (
         "js.track_link",
@@ -936,7 +936,7 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     (
         "js.file_keep_id",
         "Keep this ID: with the destination login, it lets you follow the import.",
-        "Gardez cet identifiant : avec l'identifiant de destination, il permet de suivre l'import.",
+        "Gardez cet identifiant : avec l'identifiant de connexion du compte de destination, il permet de suivre l'import.",
     ),
     // "Sign in with …" (OAuth 2.0).
     (

@@ -862,7 +862,13 @@ impl Service {
                 Outcome::Completed
             }
             Err(e) if cancel.is_cancelled() && e.is_retryable() => Outcome::Stopped,
-            Err(e) if e.is_retryable() || matches!(e, EngineError::Store(_)) => {
+            // A passing failure is tried again while attempts are left; on the last one it
+            // fails for good here, so that its owner is told (the queue would fail it
+            // silently).
+            Err(e)
+                if (e.is_retryable() || matches!(e, EngineError::Store(_)))
+                    && job.attempts < job.max_attempts =>
+            {
                 Outcome::Retry(e.to_string())
             }
             Err(e) => {

@@ -497,3 +497,49 @@ async fn events_stream_the_migration_as_it_changes() {
     assert!(seen.contains("event: migration"), "{seen}");
     assert!(seen.contains("\"copied\":10"), "{seen}");
 }
+
+/// A pass that keeps failing for a passing reason (the source refuses connections) is tried
+/// again, and when its attempts run out its owner gets the "failed" message, naming the side
+/// and the reason: the queue used to fail the last attempt silently, after "started" only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_out_of_retries_sends_the_failed_notification() {
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
+    c.timeout = Duration::from_secs(10);
+    let mut settings = Settings {
+        allow_private_addresses: true,
+        public_url: "https://passeur.test".into(),
+        pass_attempts: 2,
+        ..Default::default()
+    };
+    settings.queue.retry_base = Duration::from_millis(200);
+    settings.queue.retry_cap = Duration::from_millis(400);
+    let (svc, _) = service_with(dir.path(), settings, Some(Notifier::new(c).unwrap())).await;
+    let body = json!({
+        "source": {"url": format!("imap://user1@127.0.0.1:{closed}"), "password": "pass1"},
+        "destination": {"url": url(&dst, "user1"), "password": "pass1"},
+        "notify": "owner@example.org",
+        "lang": "en",
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_until(&svc, &id, "user1", "failed", |m| {
+        m.status == "failed" && m.passes.len() == 2
+    })
+    .await;
+    assert_eq!(m.error_code.as_deref(), Some("unreachable"), "{m:?}");
+    let failed = mail_text(&rx, 2);
+    assert!(failed.contains("has stopped on an error"), "{failed}");
+    assert!(failed.contains("The source server reported"), "{failed}");
+    assert!(failed.contains("cannot connect"), "{failed}");
+    svc.shut_down();
+}

@@ -877,12 +877,21 @@ impl Service {
                     Some(passeur_engine::Side::Destination) => NotifySide::Destination,
                     None => NotifySide::None,
                 };
+                // "The source server reported: …" already names the side.
+                let said = e.to_string();
+                let reason = match side {
+                    NotifySide::Source => said.strip_prefix("source: "),
+                    NotifySide::Destination => said.strip_prefix("destination: "),
+                    _ => None,
+                }
+                .unwrap_or(&said)
+                .to_string();
                 self.queue_notification(
                     id,
                     Notification::Failed {
                         migration_id: id.to_string(),
                         tracking_url: self.tracking_url(id),
-                        reason: e.to_string(),
+                        reason,
                         side,
                     },
                 )

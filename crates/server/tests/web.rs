@@ -401,6 +401,23 @@ async fn browser_migrate_track_and_purge() {
         .await
         .unwrap();
     assert_eq!(e, "No migration with this ID for this account.");
+    // ...and no empty tracking view (a blank status, Stop, Synchronise, the deletion form).
+    assert!(
+        !c.find(Locator::Css("#view"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    assert!(
+        c.find(Locator::Css("#ask"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
 
     // 2. In French: a bad host is refused next to its field, in French.
     c.goto(&format!("{base}/migrate?lang=fr")).await.unwrap();

@@ -380,6 +380,8 @@
     let last = null;
     const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); purgeOffer(m); signinOffer(m); }, () => {
       sessionStorage.removeItem(ACCOUNT_KEY + id);
+      // Nothing to show: no empty status, tables and buttons under the message.
+      $('view').hidden = true;
       $('err-view').textContent = msg('err.notfound');
       $('ask').hidden = false;
     });

@@ -921,10 +921,17 @@ impl Service {
                             )
                         })
                         .unwrap_or((0, 0)),
+                    // Each kind its own collections' counts (the pass's counters sum them all).
                     _ => o
                         .dav
                         .as_ref()
-                        .map(|d| (d.counters.copied, d.counters.failed))
+                        .map(|d| {
+                            let of_kind = || d.collections.iter().filter(|c| c.kind == Some(kind));
+                            (
+                                of_kind().map(|c| c.copied).sum(),
+                                of_kind().map(|c| c.failed).sum(),
+                            )
+                        })
                         .unwrap_or((0, 0)),
                 };
                 KindCounts {

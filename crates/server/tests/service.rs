@@ -546,3 +546,69 @@ async fn a_pass_out_of_retries_sends_the_failed_notification() {
     );
     svc.shut_down();
 }
+
+/// The "complete" message counts each DAV kind apart: 2 events and 1 contact copied were
+/// told as 3 contacts, 3 events and 3 tasks (every kind got the pass's whole count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_complete_message_counts_each_dav_kind_apart() {
+    let mail = Dovecot::start(DovecotOptions::default()).unwrap();
+    let src = Radicale::start(RadicaleOptions::default()).unwrap();
+    let dst = Radicale::start(RadicaleOptions::default()).unwrap();
+    let put = |url: String, ctype: &str, body: String| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-u",
+                "user1:pass1",
+            ])
+            .args(["-X", "PUT", "-H", &format!("content-type: {ctype}")])
+            .args(["--data-binary", &body, &url])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "201", "{url}");
+    };
+    for n in 0..2 {
+        put(
+            format!("{}ev{n}.ics", src.calendar_url(1)),
+            "text/calendar",
+            format!(
+                "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:ev{n}@t\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:2026010{}T100000Z\r\nSUMMARY:ev {n}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+                n + 1
+            ),
+        );
+    }
+    put(
+        format!("{}c0.vcf", src.contacts_url(1)),
+        "text/vcard",
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c0@t\r\nFN:Ann Example\r\nN:Example;Ann;;;\r\nEND:VCARD\r\n".into(),
+    );
+    let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path(), Some(&rx), true).await;
+    let body = json!({
+        "source": {"url": url(&mail, "user1"), "password": "pass1", "dav": format!("{}/user1/", src.url())},
+        "destination": {"url": url(&mail, "user1"), "password": "pass1", "dav": format!("{}/user1/", dst.url())},
+        "content": ["contacts", "calendars", "tasks"],
+        "notify": "owner@example.org",
+        "lang": "en",
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_until(&svc, &id, "user1", "done", finished(1)).await;
+    assert_eq!((m.status.as_str(), m.items), ("done", 3), "{m:?}");
+    let done = mail_text(&rx, 2);
+    assert!(done.contains("is complete"), "{done}");
+    for line in [
+        "Contacts: 1 copied",
+        "Events:   2 copied",
+        "Tasks:    0 copied",
+    ] {
+        assert!(done.contains(line), "{line:?} in {done}");
+    }
+    svc.shut_down();
+}

@@ -612,3 +612,65 @@ async fn the_complete_message_counts_each_dav_kind_apart() {
     }
     svc.shut_down();
 }
+
+/// A shutdown (SIGTERM) ends the server within its grace period even while a browser follows a
+/// migration over Server-Sent Events: the graceful end waited for every open request, and
+/// that stream never ends by itself, so `passeur serve` did not exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_while_a_tracking_page_streams() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", "sse", 0..3);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path(), None, true).await;
+    let body = json!({
+        "source": {"url": url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": url(&dst, "user1"), "password": "pass1"},
+    });
+    let (_, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(passeur_server::serve(
+        listener,
+        Arc::clone(&svc),
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    sock.write_all(
+        format!(
+            "GET /api/v1/migrations/{id}/events?account=user1 HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\"status\":\"done\"") {
+        let n = tokio::time::timeout(WAIT, sock.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            n > 0,
+            "the stream ended: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // The page stays open; the operator stops the service.
+    stop.send(()).unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), server).await;
+    assert!(
+        ended.is_ok(),
+        "serve still running 10 s after the shutdown, with a 1 s grace"
+    );
+    ended.unwrap().unwrap().unwrap();
+    drop(sock);
+}

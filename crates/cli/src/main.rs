@@ -135,8 +135,8 @@ struct WorkArgs {
     #[arg(long, env = "PASSEUR_SECRET_KEY_FILE")]
     secret_key_file: Option<PathBuf>,
     /// Send notifications through this SMTP server: smtp://[USER@]HOST[:PORT] (STARTTLS
-    /// required), smtps://... (TLS from the start), smtp+plain://... (loopback only). The
-    /// password comes from PASSEUR_SMTP_PASSWORD.
+    /// required), smtps://... (TLS from the start), smtp://...?tls=none (no TLS: a local
+    /// relay; a password only to loopback). The password comes from PASSEUR_SMTP_PASSWORD.
     #[arg(long, env = "PASSEUR_SMTP_URL")]
     smtp_url: Option<String>,
     /// With `?auth=xoauth2` in the SMTP URL: log in with the OAuth 2.0 token of this file (as
@@ -488,4 +488,36 @@ pub(crate) fn presets() -> Presets {
 
 pub(crate) fn allow_plaintext() -> bool {
     ALLOW_PLAINTEXT.get().copied().unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every SMTP URL form `serve --help` names is one the notifier takes (it once named
+    /// `smtp+plain://`, which is refused at start).
+    #[test]
+    fn the_smtp_url_forms_in_the_help_are_accepted() {
+        let mut cli = super::Cli::command();
+        let serve = cli.find_subcommand_mut("serve").unwrap();
+        let help = serve
+            .get_arguments()
+            .find(|a| a.get_id() == "smtp_url")
+            .and_then(|a| a.get_long_help().or(a.get_help()))
+            .unwrap()
+            .to_string();
+        let mut forms = 0;
+        for word in help.split_whitespace() {
+            let Some(at) = word.find("://") else { continue };
+            let scheme = &word[..at];
+            let rest = word[at + 3..].trim_end_matches([',', ')', '.']);
+            // `[USER@]HOST[:PORT]` and `...` stand for a host of one's own.
+            let query = rest.split_once('?').map(|(_, q)| format!("?{q}"));
+            let url = format!("{scheme}://127.0.0.1:2525{}", query.unwrap_or_default());
+            passeur_notify::SmtpConfig::from_url(&url, "a@example.org")
+                .unwrap_or_else(|e| panic!("the help names {word} ({url}): {e}"));
+            forms += 1;
+        }
+        assert_eq!(forms, 3, "{help}");
+    }
 }

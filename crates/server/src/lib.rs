@@ -256,7 +256,8 @@ pub fn router(svc: Arc<Service>) -> Router {
 
 /// Serves the routes on `listener` and runs this process's workers until `shutdown`
 /// completes; then stops the running jobs at their next safe point, gives them back to the
-/// queue, and waits (up to `grace`) for them to record where they are.
+/// queue, and waits (up to `grace`) for them to record where they are. Requests still open
+/// after `grace` (a tracking page's live stream never ends by itself) are cut.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     svc: Arc<Service>,
@@ -271,12 +272,27 @@ pub async fn serve(
     let s = Arc::clone(&svc);
     // With the client's address, for the per-address limits (tracking lookups, failed logins).
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            s.shut_down();
-        })
-        .await?;
+    let (asked, stopping) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        s.shut_down();
+        let _ = asked.send(());
+    });
+    tokio::select! {
+        r = server => r?,
+        // The graceful end waits for every open request, and a browser that follows a
+        // migration keeps one open (Server-Sent Events): without a bound, SIGTERM never
+        // ended the process while someone watched a tracking page.
+        () = async {
+            if stopping.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "requests still open after the grace period: closed");
+        }
+    }
     svc.shut_down();
     let _ = tokio::time::timeout(grace, workers).await;
     Ok(())

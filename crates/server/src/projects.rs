@@ -993,6 +993,46 @@ impl Account {
     }
 }
 
+/// A migration's pair of accounts as a key: the two URLs as recorded, without what follows
+/// them (a DAV server), in lower case.
+fn pair_key(source: &str, destination: &str) -> (String, String) {
+    let first = |s: &str| {
+        s.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_lowercase()
+    };
+    (first(source), first(destination))
+}
+
+/// The account pairs project `id` already migrates, with the migration of each: a second
+/// migration of the same pair would copy everything again into the destination (the item map
+/// that keeps a pass from copying twice is per migration).
+async fn project_pairs(
+    svc: &Service,
+    id: &str,
+) -> Result<HashMap<(String, String), String>, ApiError> {
+    let mut pairs = HashMap::new();
+    for m in svc.store().project_migrations(id).await? {
+        match svc.store().migration(m).await {
+            Ok(row) => {
+                pairs.insert(pair_key(&row.source, &row.destination), m.to_string());
+            }
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(pairs)
+}
+
+/// What a row or an account that repeats a pair is told.
+fn already_there(what: &str) -> String {
+    format!(
+        "this source and destination are already in the project ({what}): a second migration \
+         would copy everything again; synchronise the existing one instead"
+    )
+}
+
 /// Creates `a` in project `p`; its ID.
 async fn create_account(svc: &Service, p: &Project, a: &Account) -> Result<String, ApiError> {
     create_request(svc, p, a.request(p)).await
@@ -1086,6 +1126,12 @@ pub(crate) async fn add_account(
             e.signed_in = true;
             crate::oauth_pages::use_signed_in(&svc, &headers, &page, side, field, e).await?;
             signed.push(side);
+        }
+    }
+    if let Ok(v) = request.validate() {
+        let key = pair_key(&v.source.to_url(), &v.destination.to_url());
+        if let Some(prev) = project_pairs(&svc, &p.id).await?.get(&key) {
+            return Err(ApiError::Conflict(already_there(&format!("migration {prev}"))).into());
         }
     }
     let created = create_request(&svc, &p, request)
@@ -1412,11 +1458,29 @@ pub(crate) async fn bulk_create(
         errors: Vec::new(),
     };
     let mut accounts = Vec::new();
+    let mut pairs = project_pairs(&svc, &id).await?;
     for r in &rows {
         let signs_in = |server: &ServerIn, password: &str| signs_in_later(&svc, server, password);
         match row_account(r, &opts, &svc.settings.presets, &signs_in) {
             Ok(a) => match a.request(&p).validate() {
-                Ok(_) => accounts.push((r.number, a)),
+                Ok(v) => {
+                    let key = pair_key(&v.source.to_url(), &v.destination.to_url());
+                    match pairs.get(&key) {
+                        Some(prev) if prev.starts_with("row ") => {
+                            out.errors
+                                .push(row_err(r.number, None, already_there(prev)))
+                        }
+                        Some(prev) => out.errors.push(row_err(
+                            r.number,
+                            None,
+                            already_there(&format!("migration {prev}")),
+                        )),
+                        None => {
+                            pairs.insert(key, format!("row {}", r.number));
+                            accounts.push((r.number, a));
+                        }
+                    }
+                }
                 Err(e) => out
                     .errors
                     .push(row_err(r.number, col_of(&e.field), e.message)),

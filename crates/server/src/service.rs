@@ -23,8 +23,9 @@ use crate::vault::Vault;
 
 /// Runs one pass of the job's migration.
 pub const PASS: &str = "pass";
-/// Sends a notification by e-mail (payload: the notification).
-pub const NOTIFY: &str = "notify";
+/// Sends a notification by e-mail (payload: the notification). Neither held back nor
+/// stopped by its migration's pass (see [`passeur_store::NOTIFY_KIND`]).
+pub const NOTIFY: &str = passeur_store::NOTIFY_KIND;
 /// Forgets migrations inactive for longer than the expiry (their items and credentials) and
 /// expired uploads; queued again by the service while none is waiting.
 pub const SWEEP: &str = "sweep";
@@ -861,7 +862,13 @@ impl Service {
                 Outcome::Completed
             }
             Err(e) if cancel.is_cancelled() && e.is_retryable() => Outcome::Stopped,
-            Err(e) if e.is_retryable() || matches!(e, EngineError::Store(_)) => {
+            // A passing failure is tried again while attempts are left; on the last one it
+            // fails for good here, so that its owner is told (the queue would fail it
+            // silently).
+            Err(e)
+                if (e.is_retryable() || matches!(e, EngineError::Store(_)))
+                    && job.attempts < job.max_attempts =>
+            {
                 Outcome::Retry(e.to_string())
             }
             Err(e) => {
@@ -870,12 +877,21 @@ impl Service {
                     Some(passeur_engine::Side::Destination) => NotifySide::Destination,
                     None => NotifySide::None,
                 };
+                // "The source server reported: …" already names the side.
+                let said = e.to_string();
+                let reason = match side {
+                    NotifySide::Source => said.strip_prefix("source: "),
+                    NotifySide::Destination => said.strip_prefix("destination: "),
+                    _ => None,
+                }
+                .unwrap_or(&said)
+                .to_string();
                 self.queue_notification(
                     id,
                     Notification::Failed {
                         migration_id: id.to_string(),
                         tracking_url: self.tracking_url(id),
-                        reason: e.to_string(),
+                        reason,
                         side,
                     },
                 )
@@ -905,10 +921,17 @@ impl Service {
                             )
                         })
                         .unwrap_or((0, 0)),
+                    // Each kind its own collections' counts (the pass's counters sum them all).
                     _ => o
                         .dav
                         .as_ref()
-                        .map(|d| (d.counters.copied, d.counters.failed))
+                        .map(|d| {
+                            let of_kind = || d.collections.iter().filter(|c| c.kind == Some(kind));
+                            (
+                                of_kind().map(|c| c.copied).sum(),
+                                of_kind().map(|c| c.failed).sum(),
+                            )
+                        })
                         .unwrap_or((0, 0)),
                 };
                 KindCounts {

@@ -1164,3 +1164,78 @@ async fn a_project_moves_contacts_and_calendars_with_the_mail() {
         "{got:?}"
     );
 }
+
+/// The same source and destination cannot be added twice to a project (a CSV sent again, a
+/// row repeated, an account added by hand after the file): a second migration of the pair has
+/// an item map of its own and copied every message again, duplicating the whole mailbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_already_in_the_project_is_refused_not_copied_twice() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", 6);
+    fill(&src, "user2", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path()).await;
+    let id = create_project(&svc, json!({})).await;
+    let token = login(&svc, &id).await;
+    let file = csv(&[row(&src, &dst, 1)]);
+    let out = upload(&svc, &id, &token, "", file.clone()).await;
+    assert_eq!(out.created.len(), 1, "{out:?}");
+    let first = out.created[0].id.clone();
+    // The same file again: refused by row, in the preview too, naming the migration.
+    for q in ["?dry_run=true", ""] {
+        let out = upload(&svc, &id, &token, q, file.clone()).await;
+        assert!(
+            out.created.is_empty() && out.valid.is_empty(),
+            "{q}: {out:?}"
+        );
+        assert_eq!(out.errors.len(), 1, "{q}: {out:?}");
+        assert_eq!(
+            (out.errors[0].row, out.errors[0].column.as_deref()),
+            (2, None)
+        );
+        assert!(out.errors[0].message.contains(&first), "{out:?}");
+    }
+    // A row repeated in one file: the first is created, the second refused.
+    let out = upload(
+        &svc,
+        &id,
+        &token,
+        "",
+        csv(&[row(&src, &dst, 2), row(&src, &dst, 2)]),
+    )
+    .await;
+    assert_eq!(out.created.len(), 1, "{out:?}");
+    assert_eq!(out.errors.len(), 1, "{out:?}");
+    assert!(out.errors[0].message.contains("row 2"), "{out:?}");
+    // By hand: 409.
+    let a = json_call(
+        &svc,
+        "POST",
+        &format!("/api/v1/projects/{id}/migrations"),
+        Some(&token),
+        Some(json!({
+            "source_login": "user1", "source_password": "pass1",
+            "source_server": {"type": "imap", "host": "127.0.0.1", "port": src.imap_port},
+            "destination_login": "user1", "destination_password": "pass1",
+            "destination_server": {"type": "imap", "host": "127.0.0.1", "port": dst.imap_port},
+        })),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.json());
+    assert_eq!(a.json()["code"], "conflict");
+    // Each mailbox once.
+    let start = std::time::Instant::now();
+    while project(&svc, &id, &token)
+        .await
+        .migrations
+        .iter()
+        .any(|m| m.status != "done")
+    {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(project(&svc, &id, &token).await.migrations.len(), 2);
+    assert_eq!((count(&dst, "user1"), count(&dst, "user2")), (6, 3));
+    svc.shut_down();
+}

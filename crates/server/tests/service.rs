@@ -497,3 +497,180 @@ async fn events_stream_the_migration_as_it_changes() {
     assert!(seen.contains("event: migration"), "{seen}");
     assert!(seen.contains("\"copied\":10"), "{seen}");
 }
+
+/// A pass that keeps failing for a passing reason (the source refuses connections) is tried
+/// again, and when its attempts run out its owner gets the "failed" message, naming the side
+/// and the reason: the queue used to fail the last attempt silently, after "started" only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_out_of_retries_sends_the_failed_notification() {
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
+    c.timeout = Duration::from_secs(10);
+    let mut settings = Settings {
+        allow_private_addresses: true,
+        public_url: "https://passeur.test".into(),
+        pass_attempts: 2,
+        ..Default::default()
+    };
+    settings.queue.retry_base = Duration::from_millis(200);
+    settings.queue.retry_cap = Duration::from_millis(400);
+    let (svc, _) = service_with(dir.path(), settings, Some(Notifier::new(c).unwrap())).await;
+    let body = json!({
+        "source": {"url": format!("imap://user1@127.0.0.1:{closed}"), "password": "pass1"},
+        "destination": {"url": url(&dst, "user1"), "password": "pass1"},
+        "notify": "owner@example.org",
+        "lang": "en",
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_until(&svc, &id, "user1", "failed", |m| {
+        m.status == "failed" && m.passes.len() == 2
+    })
+    .await;
+    assert_eq!(m.error_code.as_deref(), Some("unreachable"), "{m:?}");
+    let failed = mail_text(&rx, 2);
+    assert!(failed.contains("has stopped on an error"), "{failed}");
+    // The side is said once ("reported: source: cannot connect" before).
+    assert!(
+        failed.contains("The source server reported: cannot connect"),
+        "{failed}"
+    );
+    svc.shut_down();
+}
+
+/// The "complete" message counts each DAV kind apart: 2 events and 1 contact copied were
+/// told as 3 contacts, 3 events and 3 tasks (every kind got the pass's whole count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_complete_message_counts_each_dav_kind_apart() {
+    let mail = Dovecot::start(DovecotOptions::default()).unwrap();
+    let src = Radicale::start(RadicaleOptions::default()).unwrap();
+    let dst = Radicale::start(RadicaleOptions::default()).unwrap();
+    let put = |url: String, ctype: &str, body: String| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-u",
+                "user1:pass1",
+            ])
+            .args(["-X", "PUT", "-H", &format!("content-type: {ctype}")])
+            .args(["--data-binary", &body, &url])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "201", "{url}");
+    };
+    for n in 0..2 {
+        put(
+            format!("{}ev{n}.ics", src.calendar_url(1)),
+            "text/calendar",
+            format!(
+                "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:ev{n}@t\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:2026010{}T100000Z\r\nSUMMARY:ev {n}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+                n + 1
+            ),
+        );
+    }
+    put(
+        format!("{}c0.vcf", src.contacts_url(1)),
+        "text/vcard",
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c0@t\r\nFN:Ann Example\r\nN:Example;Ann;;;\r\nEND:VCARD\r\n".into(),
+    );
+    let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path(), Some(&rx), true).await;
+    let body = json!({
+        "source": {"url": url(&mail, "user1"), "password": "pass1", "dav": format!("{}/user1/", src.url())},
+        "destination": {"url": url(&mail, "user1"), "password": "pass1", "dav": format!("{}/user1/", dst.url())},
+        "content": ["contacts", "calendars", "tasks"],
+        "notify": "owner@example.org",
+        "lang": "en",
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_until(&svc, &id, "user1", "done", finished(1)).await;
+    assert_eq!((m.status.as_str(), m.items), ("done", 3), "{m:?}");
+    let done = mail_text(&rx, 2);
+    assert!(done.contains("is complete"), "{done}");
+    for line in [
+        "Contacts: 1 copied",
+        "Events:   2 copied",
+        "Tasks:    0 copied",
+    ] {
+        assert!(done.contains(line), "{line:?} in {done}");
+    }
+    svc.shut_down();
+}
+
+/// A shutdown (SIGTERM) ends the server within its grace period even while a browser follows a
+/// migration over Server-Sent Events: the graceful end waited for every open request, and
+/// that stream never ends by itself, so `passeur serve` did not exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_while_a_tracking_page_streams() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", "sse", 0..3);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path(), None, true).await;
+    let body = json!({
+        "source": {"url": url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": url(&dst, "user1"), "password": "pass1"},
+    });
+    let (_, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(passeur_server::serve(
+        listener,
+        Arc::clone(&svc),
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    sock.write_all(
+        format!(
+            "GET /api/v1/migrations/{id}/events?account=user1 HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\"status\":\"done\"") {
+        let n = tokio::time::timeout(WAIT, sock.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            n > 0,
+            "the stream ended: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // The page stays open; the operator stops the service.
+    stop.send(()).unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), server).await;
+    assert!(
+        ended.is_ok(),
+        "serve still running 10 s after the shutdown, with a 1 s grace"
+    );
+    ended.unwrap().unwrap().unwrap();
+    drop(sock);
+}

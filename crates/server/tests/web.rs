@@ -401,6 +401,23 @@ async fn browser_migrate_track_and_purge() {
         .await
         .unwrap();
     assert_eq!(e, "No migration with this ID for this account.");
+    // ...and no empty tracking view (a blank status, Stop, Synchronise, the deletion form).
+    assert!(
+        !c.find(Locator::Css("#view"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    assert!(
+        c.find(Locator::Css("#ask"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
 
     // 2. In French: a bad host is refused next to its field, in French.
     c.goto(&format!("{base}/migrate?lang=fr")).await.unwrap();
@@ -955,6 +972,247 @@ async fn item_notes_are_in_the_api_and_on_the_tracking_page() {
         .unwrap();
         screenshot(&c, &format!("tracking-notes-{lang}")).await;
     }
+    c.close().await.unwrap();
+    svc.shut_down();
+}
+
+/// Waits until migration `id` (tracked with `account`) is in `status`; its view then.
+async fn wait_status(
+    svc: &Arc<Service>,
+    id: &str,
+    account: &str,
+    status: &str,
+) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let m = get(
+            svc,
+            &format!("/api/v1/migrations/{id}"),
+            &[("x-passeur-account", account)],
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+        if v["status"] == status && v["passes"].as_array().is_some_and(|p| !p.is_empty()) {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not {status}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The one-account form offers POP3 for the source (never the destination), as the API and the
+/// project pages do: a POP3 mailbox chosen in the French page goes into the destination's
+/// INBOX, and the notifications are in the page's language even though the browser asks for
+/// English (the script used to leave the language to `Accept-Language`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_pop3_source_in_the_french_form() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let src = Dovecot::start(DovecotOptions {
+        pop3: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user2", "pop", 0..4);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let base = format!("http://{}", serve(&svc).await);
+    let d = start_driver(&driver);
+    // Chromium asks for English (--lang=en-US); the page is French by choice.
+    let c = open_browser(&chromium, &d).await;
+    c.goto(&format!("{base}/migrate?lang=fr")).await.unwrap();
+    assert!(
+        c.find_all(Locator::Css("#dst-type option[value^=pop3]"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "POP3 offered as a destination"
+    );
+    assert!(
+        !c.find(Locator::Css("#src-type-hint"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    c.find(Locator::Css("#src-type"))
+        .await
+        .unwrap()
+        .select_by_value("pop3")
+        .await
+        .unwrap();
+    wait_until(
+        &c,
+        "return document.querySelector('#src-port').value",
+        "110",
+        5,
+    )
+    .await;
+    assert!(
+        text(&c, "#src-type-hint")
+            .await
+            .starts_with("POP3 : la boîte de réception seulement")
+    );
+    set(&c, "#src-host", "127.0.0.1").await;
+    set(&c, "#src-port", &src.pop3_port.unwrap().to_string()).await;
+    set(&c, "#src-login", "user2").await;
+    set(&c, "#src-password", "pass2").await;
+    fill_side(&c, "dst", &dst, "user2", "pass2", "127.0.0.1").await;
+    set(&c, "#notify", "claire@example.org").await;
+    screenshot(&c, "migrate-pop3-fr").await;
+    click(&c, "#submit").await;
+    let id = wait_for(&c, "#new-id", 20).await.text().await.unwrap();
+    // Two "identifiants" (the migration's and the login) are told apart.
+    assert!(
+        text(&c, "#result")
+            .await
+            .contains("avec l'identifiant de connexion du compte source, il permet")
+    );
+    let v = wait_status(&svc, &id, "user2", "done").await;
+    assert!(
+        v["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("pop3://user2@127.0.0.1:"),
+        "{v}"
+    );
+    assert_eq!(v["items"], 4, "{v}");
+    assert_eq!(inbox_count(&dst, "user2"), 4);
+    let store = Store::open(&dir.path().join("passeur.db")).await.unwrap();
+    let meta = store.service_meta(id.parse().unwrap()).await.unwrap();
+    assert_eq!(meta.lang, "fr", "the notifications' language");
+    c.close().await.unwrap();
+    svc.shut_down();
+}
+
+/// The same form without JavaScript takes a POP3 source too (and never a POP3 destination).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_without_javascript_takes_a_pop3_source() {
+    let src = Dovecot::start(DovecotOptions {
+        pop3: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user3", "pop", 0..3);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let page = get(&svc, "/migrate?lang=en", &[]).await;
+    assert!(page.body.contains("POP3 without encryption (port 110)"));
+    let sp = src.pop3_port.unwrap().to_string();
+    let dp = dst.imap_port.to_string();
+    let form = [
+        ("src_type", "pop3"),
+        ("src_host", "127.0.0.1"),
+        ("src_port", sp.as_str()),
+        ("src_login", "user3"),
+        ("src_password", "pass3"),
+        ("dst_type", "imap"),
+        ("dst_host", "127.0.0.1"),
+        ("dst_port", dp.as_str()),
+        ("dst_login", "user3"),
+        ("dst_password", "pass3"),
+        ("content", "mail"),
+        ("when", "now"),
+    ];
+    let p = post_form(&svc, "/migrate", &form, "en").await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let id = p
+        .body
+        .split("id=\"new-id\" class=\"big\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_string();
+    let v = wait_status(&svc, &id, "user3", "done").await;
+    assert!(
+        v["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("pop3://user3@127.0.0.1:"),
+        "{v}"
+    );
+    assert_eq!(inbox_count(&dst, "user3"), 3);
+    svc.shut_down();
+}
+
+/// A migration that is not running shows how far it got: failed on a full destination, its
+/// bar and count say N of the total the pass found (they were an empty bar and "N item(s)"),
+/// and Synchronise is offered as Resume, which is what it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_a_failed_migration_shows_how_far_it_got() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    // Room for about a third of the mail.
+    let dst = Dovecot::start(DovecotOptions {
+        quota_bytes: Some(1_000_000),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut i = Imap::login(&src.imap_addr(), "user1", "pass1").unwrap();
+    let line = "a line of a large message, long enough to weigh something.......\r\n";
+    for n in 0..40 {
+        let body = format!(
+            "Subject: big {n}\r\nMessage-ID: <big{n}@x>\r\n\r\n{}",
+            line.repeat(1_200)
+        );
+        i.append("INBOX", &[], None, body.as_bytes()).unwrap();
+    }
+    i.logout();
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let body = serde_json::json!({
+        "source": {"url": common::imap_url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": common::imap_url(&dst, "user1"), "password": "pass1"},
+    });
+    let (st, v) = common::call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_status(&svc, &id, "user1", "failed").await;
+    let copied = m["items"].as_u64().unwrap();
+    assert!((1..40).contains(&copied), "{m}");
+    let share = (copied * 100 / 40).to_string();
+
+    let base = format!("http://{}", serve(&svc).await);
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+    c.goto(&format!("{base}/track?lang=en")).await.unwrap();
+    set(&c, "#track-id", &id).await;
+    set(&c, "#track-account", "user1").await;
+    click(&c, ".track-form button[type=submit]").await;
+    wait_for(&c, "#status[data-status=failed]", 20).await;
+    let bar = "return document.getElementById('bar-mail').value + ' ' + document.querySelector('.count[data-kind=mail]').textContent + ' ' + document.getElementById('sync').textContent";
+    wait_until(
+        &c,
+        bar,
+        &format!("{share} {copied} of 40 item(s) Resume"),
+        10,
+    )
+    .await;
+    assert!(
+        text(&c, "#sync-hint")
+            .await
+            .starts_with("Goes on where the last pass ended")
+    );
+    screenshot(&c, "tracking-failed-partial-en").await;
+    // The French page says the same.
+    c.goto(&format!("{base}/track/{id}?lang=fr")).await.unwrap();
+    wait_for(&c, "#status[data-status=failed]", 20).await;
+    wait_until(
+        &c,
+        bar,
+        &format!("{share} {copied} élément(s) sur 40 Reprendre"),
+        10,
+    )
+    .await;
     c.close().await.unwrap();
     svc.shut_down();
 }

@@ -397,3 +397,94 @@ async fn browser_project_options_show_the_saved_values_and_keep_the_new_ones() {
     }
     c.close().await.unwrap();
 }
+
+/// The dashboard's "Add an account" says what is wrong in the page's language, next to the
+/// field: a bad server address and an impossible port were shown in the API's English words
+/// ("the host is not a server name…", "the request body does not match: …expected u16…").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_project_add_account_errors_in_french() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", "add", 0..2);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let (st, v) = common::call_json(
+        &svc,
+        "POST",
+        "/api/v1/projects",
+        None,
+        Some(serde_json::json!({"name": "Ajouts", "password": PASSWORD, "notify": "it@acme.example"})),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let base = format!("http://{}", serve(&svc).await);
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+    c.goto(&format!("{base}/project/login?lang=fr&id={id}"))
+        .await
+        .unwrap();
+    set(&c, "#pj-password", PASSWORD).await;
+    click(&c, "#pj-login").await;
+    wait_until(&c, "return document.body.dataset.page", "project", 10).await;
+    for p in ["src", "dst"] {
+        c.find(Locator::Css(&format!("#{p}-type")))
+            .await
+            .unwrap()
+            .select_by_value("imap")
+            .await
+            .unwrap();
+        set(&c, &format!("#{p}-login"), "user1").await;
+        set(&c, &format!("#{p}-password"), "pass1").await;
+    }
+    set(&c, "#src-host", "bad host!").await;
+    set(&c, "#dst-host", "127.0.0.1").await;
+    set(&c, "#src-port", &src.imap_port.to_string()).await;
+    set(&c, "#dst-port", &dst.imap_port.to_string()).await;
+    click(&c, "#pj-add-go").await;
+    wait_until(
+        &c,
+        "return document.getElementById('err-src-host').textContent",
+        "Cette adresse de serveur n'est pas valide.",
+        10,
+    )
+    .await;
+    assert_eq!(
+        text(&c, "#err-pj-add").await,
+        "Certains champs sont à corriger."
+    );
+    assert_eq!(attr(&c, "#src-host", "aria-invalid").await, "true");
+    // An impossible port is caught before anything is sent.
+    set(&c, "#src-host", "127.0.0.1").await;
+    set(&c, "#src-password", "pass1").await;
+    set(&c, "#dst-password", "pass1").await;
+    set(&c, "#src-port", "99999").await;
+    click(&c, "#pj-add-go").await;
+    wait_until(
+        &c,
+        "return document.getElementById('err-src-port').textContent",
+        "Ce port n'est pas valide (1 à 65535).",
+        10,
+    )
+    .await;
+    assert_eq!(text(&c, "#err-src-host").await, "");
+    assert!(!text(&c, "#pj-add-result").await.contains("u16"));
+    screenshot(&c, "project-add-errors-fr").await;
+    // Put right, the account is added and migrated.
+    set(&c, "#src-port", &src.imap_port.to_string()).await;
+    click(&c, "#pj-add-go").await;
+    wait_until(
+        &c,
+        "return document.querySelectorAll('#pj-rows tr[data-status=done]').length",
+        "1",
+        60,
+    )
+    .await;
+    assert_eq!(text(&c, "#err-src-port").await, "");
+    assert_eq!(inbox_count(&dst, "user1"), 2);
+    c.close().await.unwrap();
+    svc.shut_down();
+}

@@ -96,6 +96,13 @@ impl FromStr for JobState {
     }
 }
 
+/// The kind of a job that sends a notification. It touches no mailbox and no item map, so
+/// its migration's other jobs do not hold it back and it does not hold them back: the
+/// "started" message with the tracking link goes out while the first pass runs, not after
+/// it. A stop leaves it queued (what it says stays true). Notifications of one migration
+/// still go one at a time, in their order.
+pub const NOTIFY_KIND: &str = "notify";
+
 /// A job to queue.
 #[derive(Debug, Clone, Default)]
 pub struct NewJob {
@@ -479,13 +486,18 @@ impl Store {
                     }
                 }
                 if let Some(m) = job.migration {
+                    // One job at a time per migration, notifications apart (see
+                    // [`NOTIFY_KIND`]): those go one at a time among themselves.
                     let busy: i64 = sqlx::query_scalar(
                         "SELECT COUNT(*) FROM jobs WHERE migration_id = $1 AND id <> $2
-                            AND state = 'running' AND lease_until_ms > $3",
+                            AND state = 'running' AND lease_until_ms > $3
+                            AND (kind = $4) = $5",
                     )
                     .bind(m.to_string())
                     .bind(job.id)
                     .bind(now)
+                    .bind(NOTIFY_KIND)
+                    .bind(job.kind == NOTIFY_KIND)
                     .fetch_one(&mut *tx)
                     .await?;
                     if busy > 0 {
@@ -644,25 +656,29 @@ impl Store {
     }
 
     /// Asks the jobs of `migration` to stop: those waiting are stopped at once, running ones
-    /// see it at their next heartbeat. How many jobs it concerned.
+    /// see it at their next heartbeat. Its notifications ([`NOTIFY_KIND`]) are left to go
+    /// out. How many jobs it concerned.
     pub async fn stop_jobs(&self, migration: MigrationId) -> Result<u64> {
         let now = self.clock_ms().await?;
         with_pool!(self, |pool| {
             let waiting = sqlx::query(
                 "UPDATE jobs SET state = 'stopped', updated_at_ms = $2
-                 WHERE migration_id = $1 AND state IN ('queued', 'scheduled', 'paused')",
+                 WHERE migration_id = $1 AND state IN ('queued', 'scheduled', 'paused')
+                    AND kind <> $3",
             )
             .bind(migration.to_string())
             .bind(now)
+            .bind(NOTIFY_KIND)
             .execute(pool)
             .await?;
             let running = sqlx::query(
                 "UPDATE jobs SET stop_requested = $3, updated_at_ms = $2
-                 WHERE migration_id = $1 AND state = 'running'",
+                 WHERE migration_id = $1 AND state = 'running' AND kind <> $4",
             )
             .bind(migration.to_string())
             .bind(now)
             .bind(true)
+            .bind(NOTIFY_KIND)
             .execute(pool)
             .await?;
             Ok(waiting.rows_affected() + running.rows_affected())

@@ -69,7 +69,7 @@ mod tests_projects;
 #[cfg(test)]
 mod tests_uploads;
 
-pub use jobs::{ClaimLimits, Job, JobEnd, JobState, NewJob, ServiceMeta};
+pub use jobs::{ClaimLimits, Job, JobEnd, JobState, NOTIFY_KIND, NewJob, ServiceMeta};
 pub use lease::Lease;
 pub use oauth_signins::OAuthSignin;
 pub use projects::{NewProject, NewSession, Project, Session};

@@ -296,6 +296,58 @@ on_both!(stop_reaches_waiting_and_running_jobs, |db| {
     assert!(counts.contains(&(JobState::Stopped, 2)));
 });
 
+on_both!(
+    a_notification_is_neither_held_nor_stopped_by_its_pass,
+    |db| {
+        let s = db.open().await;
+        let m = new_migration(&s).await;
+        let limits = ClaimLimits::default();
+        let notify = |payload: &str| NewJob {
+            kind: NOTIFY_KIND.into(),
+            migration: Some(m),
+            payload: payload.into(),
+            max_attempts: 3,
+            ..Default::default()
+        };
+        // The first pass runs; "started" is queued after it (as the service does).
+        let pass = s
+            .enqueue_job(&job(Some(m), &["a.example"], 1))
+            .await
+            .unwrap();
+        let started = s.enqueue_job(&notify("started")).await.unwrap();
+        let later = s.enqueue_job(&notify("later")).await.unwrap();
+        let p = s.claim_job("w1", TTL, &limits).await.unwrap().unwrap();
+        assert_eq!(p.id, pass);
+        // A second worker sends "started" while the pass runs...
+        let n = s.claim_job("w2", TTL, &limits).await.unwrap();
+        assert_eq!(
+            n.as_ref().map(|j| j.id),
+            Some(started),
+            "the started notification waits for the end of the pass"
+        );
+        // ...and the next notification of the migration waits for it (their order is kept).
+        assert!(s.claim_job("w3", TTL, &limits).await.unwrap().is_none());
+        // Another pass of the migration still waits for the running one.
+        let second = s.enqueue_job(&job(Some(m), &[], 1)).await.unwrap();
+        assert!(s.claim_job("w3", TTL, &limits).await.unwrap().is_none());
+        // A stop stops the passes, never the messages: the user still gets the ID and link.
+        assert_eq!(s.stop_jobs(m).await.unwrap(), 2);
+        assert_eq!(
+            s.job(second).await.unwrap().unwrap().state,
+            JobState::Stopped
+        );
+        assert_eq!(s.job(later).await.unwrap().unwrap().state, JobState::Queued);
+        let n = n.unwrap();
+        assert!(!s.renew_job(started, n.token, TTL).await.unwrap());
+        s.finish_job(started, n.token, &JobEnd::Completed)
+            .await
+            .unwrap();
+        let l = s.claim_job("w3", TTL, &limits).await.unwrap().unwrap();
+        assert_eq!(l.id, later);
+        assert!(s.renew_job(pass, p.token, TTL).await.unwrap());
+    }
+);
+
 on_both!(deleting_a_migration_leaves_nothing_of_it, |db| {
     let s = db.open().await;
     let m = new_migration(&s).await;

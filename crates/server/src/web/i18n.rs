@@ -211,6 +211,26 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "IMAP without encryption (port 143)",
         "IMAP sans chiffrement (port 143)",
     ),
+    (
+        "mig.type.pop3s",
+        "POP3 with TLS (port 995)",
+        "POP3 avec TLS (port 995)",
+    ),
+    (
+        "mig.type.pop3starttls",
+        "POP3 with STARTTLS (port 110)",
+        "POP3 avec STARTTLS (port 110)",
+    ),
+    (
+        "mig.type.pop3",
+        "POP3 without encryption (port 110)",
+        "POP3 sans chiffrement (port 110)",
+    ),
+    (
+        "mig.type.pop3.hint",
+        "POP3: the inbox only, copied into the destination's inbox. The old server is never changed.",
+        "POP3 : la boîte de réception seulement, copiée dans celle de la destination. L'ancien serveur n'est jamais modifié.",
+    ),
     ("mig.host", "Server address", "Adresse du serveur"),
     (
         "mig.host.hint",
@@ -354,7 +374,7 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     (
         "js.keep_id",
         "Keep this ID: with the source login, it lets you follow the migration.",
-        "Gardez cet identifiant : avec l'identifiant source, il permet de suivre la migration.",
+        "Gardez cet identifiant : avec l'identifiant de connexion du compte source, il permet de suivre la migration.",
     ),
     (
         "js.track_link",
@@ -546,6 +566,18 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "js.stop.sent",
         "Stop requested: the pass stops at a safe point.",
         "Arrêt demandé : la passe s'arrête à un point sûr.",
+    ),
+    ("js.sync", "Synchronise", "Synchroniser"),
+    (
+        "js.sync.hint",
+        "Copies only what is new since the last sync point.",
+        "Copie seulement ce qui est nouveau depuis le dernier point de synchronisation.",
+    ),
+    ("js.resume", "Resume", "Reprendre"),
+    (
+        "js.resume.hint",
+        "Goes on where the last pass ended: copies what is not in the destination yet, nothing twice.",
+        "Reprend là où la dernière passe s'est arrêtée : copie ce qui n'est pas encore dans la destination, rien en double.",
     ),
     (
         "js.sync.sent",
@@ -904,7 +936,7 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     (
         "js.file_keep_id",
         "Keep this ID: with the destination login, it lets you follow the import.",
-        "Gardez cet identifiant : avec l'identifiant de destination, il permet de suivre l'import.",
+        "Gardez cet identifiant : avec l'identifiant de connexion du compte de destination, il permet de suivre l'import.",
     ),
     // "Sign in with …" (OAuth 2.0).
     (

@@ -439,6 +439,8 @@ async fn migrate_post(
         }
         let scheme = match f.v(p, "type") {
             s @ ("imap" | "imap+starttls" | "imaps") => s,
+            // A POP3 mailbox can only be read from.
+            s @ ("pop3" | "pop3+starttls" | "pop3s") if p == "src" => s,
             _ => "imaps",
         };
         let host = f.v(p, "host");

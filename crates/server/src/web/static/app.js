@@ -140,6 +140,8 @@
       }
       const box = $(p + '-password-box');
       if (box) box.hidden = offered;
+      const hint = $(p + '-type-hint');
+      if (hint) hint.hidden = !type.value.startsWith('pop3');
     }
     type.addEventListener('change', () => {
       const o = type.selectedOptions[0];
@@ -274,7 +276,8 @@
         if (!$(id).value.trim()) { setErr(id, msg(key || 'err.required')); errors.push(id); }
       };
       const content = Array.from(form.querySelectorAll('input[name=content]:checked')).map((c) => c.value);
-      const body = Object.assign({ content }, sides(need, errors));
+      // The notifications speak the page's language (not the browser's Accept-Language).
+      const body = Object.assign({ content, lang: LANG }, sides(need, errors));
       if (!content.length) { setErr('content', msg('err.content')); errors.push('content'); }
       const notify = $('notify').value.trim();
       if (notify) body.notify = notify;
@@ -377,6 +380,8 @@
     let last = null;
     const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); purgeOffer(m); signinOffer(m); }, () => {
       sessionStorage.removeItem(ACCOUNT_KEY + id);
+      // Nothing to show: no empty status, tables and buttons under the message.
+      $('view').hidden = true;
       $('err-view').textContent = msg('err.notfound');
       $('ask').hidden = false;
     });
@@ -585,14 +590,18 @@
       const running = m.status === 'running';
       // While a pass runs, the pass's own view; after, what the item map holds (a purge lowers it).
       const n = running && p.total ? p.done : p.kind === 'mail' ? m.items : p.done;
+      // Stopped, failed, waiting for a retry or a provider's daily reset: the share copied
+      // of what the last pass found, not an empty bar.
+      const part = !running && m.status !== 'done' && m.status !== 'queued' && p.total > 0 && n < p.total;
       if (running && p.percent !== null && p.percent !== undefined) bar.value = p.percent;
       // Done: full while the migrated items are there; empty once a purge deleted them all.
       else if (m.status === 'done') bar.value = n > 0 ? 100 : 0;
+      else if (part) bar.value = Math.floor(n * 100 / p.total);
       else if (m.status !== 'running' && m.status !== 'queued') bar.value = 0;
       bar.dataset.value = String(bar.value);
       li.append(bar);
       const count = el('span', { className: 'count' },
-        running && p.total ? msg('items_of', { n, total: p.total }) : msg('items', { n }));
+        (running || part) && p.total ? msg('items_of', { n, total: p.total }) : msg('items', { n }));
       count.dataset.kind = p.kind;
       count.dataset.count = n;
       li.append(count);
@@ -663,6 +672,11 @@
     $('purge').hidden = waits;
     // A file migration cannot be synchronised: its source is the uploaded file.
     $('sync').disabled = running || waits || String(m.source).startsWith('file:');
+    // After a stop or a failure the same button goes on where the last pass ended: say so.
+    const resume = ['stopped', 'failed', 'incomplete', 'scheduled'].includes(m.status) && m.passes.length > 0;
+    $('sync').textContent = msg(resume ? 'resume' : 'sync');
+    $('sync-hint').textContent = msg(resume ? 'resume.hint' : 'sync.hint');
+    $('sync').dataset.mode = resume ? 'resume' : 'sync';
     $('purge-check').disabled = running || !m.passes.length;
   }
 

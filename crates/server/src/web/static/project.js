@@ -351,7 +351,19 @@
           if (empty && !bad) bad = $(id);
         });
       });
-      if (bad) { if (signinMissing) $('err-pj-add').textContent = msg('err.signin'); bad.focus(); return; }
+      // A port, when given, is a number the API can take (else it answered in serde's words).
+      ['src', 'dst'].forEach((p) => {
+        const v = $(p + '-port').value.trim();
+        const n = Number(v);
+        const wrong = v !== '' && !(Number.isInteger(n) && n >= 1 && n <= 65535);
+        setErr(p + '-port', wrong ? msg('err.port') : '');
+        if (wrong && !bad) bad = $(p + '-port');
+      });
+      if (bad) {
+        $('err-pj-add').textContent = msg(signinMissing ? 'err.signin' : 'err.form');
+        bad.focus();
+        return;
+      }
       const side = (p) => ({
         login: $(p + '-login').value.trim(),
         password: signed(p) ? '' : $(p + '-password').value,
@@ -388,8 +400,22 @@
         destination_password: 'dst-password', source_login: 'src-login', destination_login: 'dst-login',
         source_signed_in: 'src-password', destination_signed_in: 'dst-password',
       };
-      const f = r.data && r.data.field && map[r.data.field.split('.')[0]];
-      if (f) { setErr(f, r.data.error); $(f).focus(); }
+      let f = r.data && r.data.field && map[r.data.field.split('.')[0]];
+      if (f) {
+        // The API's (English) words, said in the page's language for that field.
+        const said = r.data.error || '';
+        if (/_server$/.test(r.data.field.split('.')[0])) {
+          if (/login/i.test(said)) f = f.replace('-host', '-login');
+          else if (/port/i.test(said) && !/host/i.test(said)) f = f.replace('-host', '-port');
+        }
+        const kind = f.replace(/^(src|dst)-/, '');
+        const key = /is required|is empty/i.test(said) ? 'err.required'
+          : { host: 'err.host', port: 'err.port', login: 'err.login' }[kind];
+        setErr(f, key ? msg(key) : msg('err.generic') + ' ' + said);
+        $('err-pj-add').textContent = msg('err.form');
+        $(f).focus();
+        return;
+      }
       $('pj-add-result').textContent = apiText(r);
     });
 

@@ -10,6 +10,7 @@ mod dav_args;
 mod detect;
 mod env_secrets;
 mod import;
+mod malloc;
 mod migrate;
 mod oauth;
 mod progress;
@@ -386,6 +387,9 @@ fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(argv);
+    if !matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {
+        malloc::one_arena();
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -165,6 +165,8 @@ impl Store {
             ] {
                 with_pool!(self, |pool| {
                     let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.clone()))
+                        // One statement per IN-list length: not kept in the connection's cache.
+                        .persistent(false)
                         .bind(id.to_string())
                         .bind(kind.as_str())
                         .bind(src_folder);
@@ -225,6 +227,8 @@ impl Store {
             );
             with_pool!(self, |pool| {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    // One statement per IN-list length: not kept in the connection's cache.
+                    .persistent(false)
                     .bind(id.to_string())
                     .bind(ContentKind::Mail.as_str())
                     .bind(src_folder);

@@ -131,6 +131,8 @@ impl Store {
             );
             with_pool!(self, |pool| {
                 let q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    // One statement per IN-list length: not kept in the connection's cache.
+                    .persistent(false)
                     .bind(id.to_string())
                     .bind(ContentKind::Mail.as_str())
                     .bind(i64::from(dst_uidvalidity))
@@ -250,6 +252,8 @@ impl Store {
             );
             with_pool!(self, |pool| {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    // One statement per IN-list length: not kept in the connection's cache.
+                    .persistent(false)
                     .bind(id.to_string())
                     .bind(ContentKind::Mail.as_str())
                     .bind(src_folder)

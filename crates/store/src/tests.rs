@@ -1029,3 +1029,46 @@ on_both!(a_folder_is_summed_up_by_key_only_queries, |db| {
         ]
     );
 });
+
+/// Not a test: the memory the SQLite pool keeps after fingerprint lookups of every IN-list
+/// length (`cargo nextest run -p passeur-store statement_memory --run-ignored only
+/// --no-capture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: prints RSS"]
+async fn statement_memory_of_fingerprint_lookups() {
+    fn rss_mb() -> f64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kb: f64 = s
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .unwrap()
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .unwrap();
+        kb / 1024.0
+    }
+    let db = Db::sqlite();
+    let store = db.open().await;
+    let id = new_migration(&store).await;
+    store.begin_pass(id).await.unwrap();
+    let items: Vec<Item> = (1..=5000).map(|uid| mail("INBOX", uid, 1)).collect();
+    store.insert_pending(id, &items).await.unwrap();
+    let fps: Vec<String> = (0..500).map(|n| format!("fp{n}")).collect();
+    let before = rss_mb();
+    for round in 0..2 {
+        for len in 1..=500 {
+            let refs: Vec<&str> = fps[..len].iter().map(String::as_str).collect();
+            let got = store
+                .unmatched_by_fingerprint(id, MailScope::Folder("INBOX"), 9, false, &refs)
+                .await
+                .unwrap();
+            assert_eq!(got.len(), len - 1);
+        }
+        println!(
+            "round {round}: RSS {before:.1} MB before, {:.1} MB after 500 IN-list lengths",
+            rss_mb()
+        );
+    }
+}

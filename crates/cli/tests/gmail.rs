@@ -516,6 +516,105 @@ fn bench_gmail_mode_against_folder_by_folder() {
     }
 }
 
+/// Not a test: peak RSS and wall time of two passeur builds in Gmail mode, in one invocation
+/// (`PASSEUR_OLD=… PASSEUR_NEW=… [PASSEUR_N=20000] cargo nextest run -p passeur --test gmail
+/// bench_gmail_old_and_new --run-ignored only --no-capture`). `PASSEUR_N` small messages,
+/// each in INBOX and about half in one or two more labels: each build copies them into a
+/// destination user of its own (first pass), then each runs the no-op sync of its own
+/// migration twice, alternating, under `/usr/bin/time -v`.
+#[test]
+#[ignore = "benchmark: needs PASSEUR_OLD and PASSEUR_NEW; prints figures"]
+fn bench_gmail_old_and_new() {
+    let (Ok(old), Ok(new)) = (std::env::var("PASSEUR_OLD"), std::env::var("PASSEUR_NEW")) else {
+        panic!("set PASSEUR_OLD and PASSEUR_NEW to two passeur binaries");
+    };
+    let n: usize = std::env::var("PASSEUR_N").map_or(20_000, |v| v.parse().unwrap());
+    let (backend, dst, gmail) = start();
+    let rt = rt();
+    let msgs: Vec<Msg> = (0..n)
+        .map(|i| msg("INBOX", body(i, 200), &["\\Seen"], DATE))
+        .collect();
+    rt.block_on(async { fill(&mut login(&backend, "user1").await, &msgs).await });
+    for uid in 1..=n as u32 {
+        gmail.add_label(uid, "\\Inbox");
+        match uid % 4 {
+            0 => gmail.add_label(uid, "Work"),
+            1 => {
+                gmail.add_label(uid, "Receipts");
+                gmail.add_label(uid, "Projects/Alpha");
+            }
+            _ => {}
+        }
+    }
+    // `/usr/bin/time -v` of one run: (wall s, peak RSS MB, stdout).
+    let timed = |bin: &str, state: &std::path::Path, args: &[&str], pw: &str| {
+        let out = std::process::Command::new("/usr/bin/time")
+            .arg("-v")
+            .arg(bin)
+            .arg("--state")
+            .arg(state)
+            .args(args)
+            .env("PASSEUR_FROM_PASSWORD", "pass1")
+            .env("PASSEUR_TO_PASSWORD", pw)
+            .env_remove("PASSEUR_STATE")
+            .output()
+            .expect("run passeur");
+        assert!(out.status.success(), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let field = |name: &str| {
+            err.lines()
+                .find_map(|l| l.trim().strip_prefix(name))
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        };
+        let rss = field("Maximum resident set size (kbytes):")
+            .parse::<f64>()
+            .unwrap_or(0.0)
+            / 1024.0;
+        let wall = field("Elapsed (wall clock) time (h:mm:ss or m:ss):");
+        let secs = wall
+            .split(':')
+            .fold(0.0, |acc, p| acc * 60.0 + p.parse::<f64>().unwrap_or(0.0));
+        (secs, rss, String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let from = gmail.url();
+    let mut runs = Vec::new();
+    for (name, bin, user, pw) in [
+        ("old", &old, "user1", "pass1"),
+        ("new", &new, "user2", "pass2"),
+    ] {
+        let state = tempfile::tempdir().unwrap();
+        let to = url(&dst, user);
+        let args = ["migrate", "--from", &from, "--to", &to, "--no-progress"];
+        let (secs, rss, stdout) = timed(bin, state.path(), &args, pw);
+        let id = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("migration "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        println!("{name} first pass: {secs:.2} s, {rss:.1} MB peak RSS");
+        runs.push((name, bin, state, id, pw));
+    }
+    for round in 1..=2 {
+        for (name, bin, state, id, pw) in &runs {
+            let (secs, rss, _) = timed(bin, state.path(), &["sync", id, "--no-progress"], pw);
+            println!("{name} no-op sync {round}: {secs:.2} s, {rss:.1} MB peak RSS");
+        }
+    }
+    let snap = |user: &str| rt.block_on(async { snapshot(&mut login(&dst, user).await).await });
+    let (a, b) = (snap("user1"), snap("user2"));
+    for folder in ["INBOX", "Work", "Receipts", "Projects/Alpha"] {
+        assert_eq!(
+            a.get(folder).map(Vec::len),
+            b.get(folder).map(Vec::len),
+            "{folder}"
+        );
+        assert_same(a.get(folder), b.get(folder), folder);
+    }
+}
+
 #[test]
 fn folder_rules_apply_to_labels() {
     let (_backend, dst, gmail) = start();

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use passeur_imap::{AppendMessage, Client, GmailMeta, ListEntry, uid_set};
-use passeur_store::{Completion, Failure, Item, MailScope, Store};
+use passeur_store::{Completion, Failure, Item, ItemKey, MailScope, Store};
 use passeur_types::{ContentKind, MigrationId};
 use sha2::{Digest, Sha256};
 
@@ -53,6 +53,9 @@ use crate::message::parse_internal_date;
 use crate::message::{fingerprint, message_id, normalise_flags};
 use crate::verify::{FolderCheck, Seen, VerifyReport, compare, read_folder};
 use crate::{Control, EngineError, Event, Limits, MailAccount, MailOptions, RunContext, Side};
+
+mod known;
+use known::{Known, Row};
 
 /// The prefix of the item map's source folder for Gmail items.
 pub(crate) const ITEM_FOLDER_PREFIX: &str = "gmail:";
@@ -217,28 +220,24 @@ async fn run_gmail_pass(
         label_plans(&metas, &mut src_layout, &dst_layout, &opts.rules, &all_mail)?;
     let placements = place(&metas, &plans, &archive, &src_layout);
 
-    // What the map already has, by message.
-    let items = gmail_items(rc).await?;
-    let mut have: HashMap<String, Vec<&Item>> = HashMap::new();
-    for i in &items {
-        have.entry(i.src_key.clone()).or_default().push(i);
-    }
+    // What the map already has, by message (numbers only, see `known`).
+    let have = Known::load(store, id).await?;
     let mut purged: HashMap<String, HashSet<String>> = HashMap::new();
     let mut folder_reports: BTreeMap<String, FolderReport> = BTreeMap::new();
     // (placement index, target) still to do.
     let mut needed: Vec<(usize, &FolderPlan)> = Vec::new();
-    // Flag changes: (destination folder, flags) -> (destination UIDs, items).
-    let mut flag_changes: HashMap<(String, String), Vec<&Item>> = HashMap::new();
+    // Flag changes: (destination folder, flags) -> rows.
+    let mut flag_changes: HashMap<(String, String), Vec<Row>> = HashMap::new();
     for (n, p) in placements.iter().enumerate() {
         let key = item_key(p.g.msgid);
-        let known = have.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let known = have.of(p.g.msgid);
         let joined = p.flags.join(" ");
         for i in known {
-            if !i.pending && i.flags != joined && i.dst_uid.is_some() {
+            if i.placed() && have.name(i.flags) != joined {
                 flag_changes
-                    .entry((i.dst_folder.clone(), joined.clone()))
+                    .entry((have.name(i.dst_folder).to_owned(), joined.clone()))
                     .or_default()
-                    .push(i);
+                    .push(*i);
             }
         }
         for t in &p.targets {
@@ -253,7 +252,7 @@ async fn run_gmail_pass(
             let folder = item_folder(t);
             let done = known
                 .iter()
-                .any(|i| i.src_folder == folder || i.dst_folder == t.dst);
+                .any(|i| have.name(i.src_folder) == folder || have.name(i.dst_folder) == t.dst);
             if done {
                 continue;
             }
@@ -273,7 +272,7 @@ async fn run_gmail_pass(
     events.send(Event::Planned {
         folders: folder_reports.len(),
         messages: total,
-        known: items.iter().filter(|i| !i.pending).count() as u64,
+        known: have.confirmed(),
     });
     for r in folder_reports.values() {
         events.send(Event::FolderScanned {
@@ -302,7 +301,19 @@ async fn run_gmail_pass(
         d.uid_store(&uid_set(&uids), "FLAGS.SILENT", &flags)
             .await
             .map_err(dst_err("update flags"))?;
-        let updates: Vec<_> = group.iter().map(|i| (i.key(), joined.clone())).collect();
+        let keys: Vec<String> = group.iter().map(|i| item_key(i.msgid)).collect();
+        let updates: Vec<_> = group
+            .iter()
+            .zip(&keys)
+            .map(|(i, key)| {
+                let k = ItemKey {
+                    kind: ContentKind::Mail,
+                    src_folder: have.name(i.src_folder),
+                    src_key: key,
+                };
+                (k, joined.clone())
+            })
+            .collect();
         store.set_flags(id, &updates).await?;
         if let Some(r) = folder_reports.get_mut(&folder) {
             r.flags_updated += group.len() as u64;
@@ -368,10 +379,7 @@ async fn run_gmail_pass(
     // folder still to do.
     let copied_somewhere: HashSet<u64> = placements
         .iter()
-        .filter(|p| {
-            have.get(&item_key(p.g.msgid))
-                .is_some_and(|v| v.iter().any(|i| !i.pending && i.dst_uid.is_some()))
-        })
+        .filter(|p| have.of(p.g.msgid).iter().any(Row::placed))
         .map(|p| p.g.msgid)
         .collect();
     let mut first: BTreeMap<usize, &FolderPlan> = BTreeMap::new();
@@ -454,35 +462,34 @@ async fn run_gmail_pass(
 
     // Every further label: a COPY on the destination from a copy already there.
     if !cancel.is_cancelled() {
-        let items = gmail_items(rc).await?;
-        let mut placed: HashMap<&str, &Item> = HashMap::new();
-        for i in items.iter().filter(|i| !i.pending && i.dst_uid.is_some()) {
-            placed.entry(i.src_key.as_str()).or_insert(i);
-        }
-        let done: HashSet<(&str, &str)> = items
-            .iter()
-            .map(|i| (i.src_key.as_str(), i.src_folder.as_str()))
-            .collect();
-        // (from folder, to folder) -> (target, source item, placement)
+        drop(have);
+        let now = Known::load(store, id).await?;
+        // (from folder, to folder) -> (target, row copied from, placement)
         let mut copies: BTreeMap<(String, String), Vec<CopyJob>> = BTreeMap::new();
         for (n, t) in &needed {
-            let key = item_key(placements[*n].g.msgid);
-            if done.contains(&(key.as_str(), item_folder(t).as_str())) {
+            let rows = now.of(placements[*n].g.msgid);
+            let folder = item_folder(t);
+            if rows.iter().any(|i| now.name(i.src_folder) == folder) {
                 continue;
             }
-            let Some(from) = placed.get(key.as_str()) else {
+            // The copy to copy from: the first placed one by destination folder and UID.
+            let Some(from) = rows
+                .iter()
+                .filter(|i| i.placed())
+                .min_by_key(|i| (now.name(i.dst_folder), i.dst_uid))
+            else {
                 continue;
             };
             copies
-                .entry((from.dst_folder.clone(), dst_of(t)))
+                .entry((now.name(from.dst_folder).to_owned(), dst_of(t)))
                 .or_default()
-                .push((t, from, *n));
+                .push((t, *from, *n));
         }
         for ((from, to), list) in copies {
             if cancel.is_cancelled() {
                 break;
             }
-            let n = copy_between(rc, &mut d, &from, &to, &list, &placements).await?;
+            let n = copy_between(rc, &mut d, (&from, &to), &list, &now, &placements).await?;
             if let Some(r) = folder_reports
                 .values_mut()
                 .find(|r| dst_matches(r, &to, &renamed))
@@ -700,7 +707,7 @@ pub(crate) async fn verify_gmail(
 
 /// One COPY to do: the target folder, the map row of the copy already on the destination, and
 /// the index of the message's placement.
-type CopyJob<'a> = (&'a FolderPlan, &'a Item, usize);
+type CopyJob<'a> = (&'a FolderPlan, Row, usize);
 
 /// A message to download and append to its first folder.
 #[derive(Debug, Clone)]
@@ -844,17 +851,6 @@ fn archive_plan(rules: &FolderRules, dst: &Layout, all_mail: &str) -> FolderPlan
     }
 }
 
-/// The Gmail items of the migration.
-async fn gmail_items(rc: &RunContext) -> Result<Vec<Item>, EngineError> {
-    Ok(rc
-        .store
-        .items_from_pass(rc.migration, 1)
-        .await?
-        .into_iter()
-        .filter(|i| i.kind == ContentKind::Mail && i.src_folder.starts_with(ITEM_FOLDER_PREFIX))
-        .collect())
-}
-
 /// Matches the pending Gmail items against the destination, folder by folder: the APPENDs and
 /// COPYs that landed are confirmed, the others dropped (they are done again).
 async fn reconcile(rc: &RunContext, d: &mut Client, chunk: usize) -> Result<(), EngineError> {
@@ -888,13 +884,14 @@ async fn reconcile(rc: &RunContext, d: &mut Client, chunk: usize) -> Result<(), 
 }
 
 /// Copies messages from one destination folder into another with `UID COPY`, recorded pending
-/// before and confirmed from COPYUID after. Returns (copied, failed).
+/// before and confirmed from COPYUID after, 500 at a time (the rows copied from are read whole
+/// for each 500 only). Returns (copied, failed).
 async fn copy_between(
     rc: &RunContext,
     d: &mut Client,
-    from: &str,
-    to: &str,
+    (from, to): (&str, &str),
     list: &[CopyJob<'_>],
+    known: &Known,
     placements: &[Placement<'_>],
 ) -> Result<(u64, u64), EngineError> {
     let (store, id, pass) = (&rc.store, rc.migration, rc.pass);
@@ -906,9 +903,24 @@ async fn copy_between(
         .collect();
     let (mut copied, mut failed) = (0u64, 0u64);
     for chunk in usable.chunks(500) {
+        let rows: Vec<Row> = chunk.iter().map(|(_, r, _)| *r).collect();
+        let sources = rows_in_full(store, id, known, &rows).await?;
+        // A row gone since the map was read (nothing else writes it during the pass): its
+        // message is left to a later pass.
+        let chunk: Vec<(&CopyJob, &Item)> = chunk
+            .iter()
+            .filter_map(|job| {
+                let (_, r, _) = job;
+                let key = (known.name(r.src_folder), r.msgid);
+                sources.get(&key).map(|item| (*job, item))
+            })
+            .collect();
+        if chunk.is_empty() {
+            continue;
+        }
         let pending: Vec<Item> = chunk
             .iter()
-            .map(|(t, from_item, n)| Item {
+            .map(|((t, _, n), from_item)| Item {
                 kind: ContentKind::Mail,
                 src_folder: item_folder(t),
                 src_key: from_item.src_key.clone(),
@@ -927,7 +939,7 @@ async fn copy_between(
             })
             .collect();
         store.insert_pending(id, &pending).await?;
-        let mut uids: Vec<u32> = chunk.iter().filter_map(|(_, i, _)| i.dst_uid).collect();
+        let mut uids: Vec<u32> = chunk.iter().filter_map(|(_, i)| i.dst_uid).collect();
         uids.sort_unstable();
         let outcome = match d.uid_copy(&uid_set(&uids), to).await {
             Ok(o) => o,
@@ -942,7 +954,7 @@ async fn copy_between(
         let mut confirmed: HashSet<(String, String)> = HashSet::new();
         if outcome.uids.is_empty() {
             // No COPYUID (a server without UIDPLUS, or nothing copied): find the copies by
-            // fingerprint, as after a crash.
+            // fingerprint, as after a crash, then read back the rows of this chunk.
             let to_st = d.select(to).await.map_err(dst_err("open a folder"))?;
             let scope = MailScope::Into {
                 dst_folder: to,
@@ -951,19 +963,29 @@ async fn copy_between(
             let chunk = Limits::default().reconcile_chunk;
             rematch_destination(store, id, d, &to_st, scope, 0, chunk).await?;
             d.select(from).await.map_err(dst_err("open a folder"))?;
-            confirmed.extend(
-                gmail_items(rc)
-                    .await?
-                    .into_iter()
-                    .filter(|i| !i.pending && i.dst_folder == to)
-                    .map(|i| (i.src_folder, i.src_key)),
-            );
+            let mut by_folder: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for p in &pending {
+                by_folder
+                    .entry(p.src_folder.as_str())
+                    .or_default()
+                    .push(p.src_key.clone());
+            }
+            for (folder, keys) in by_folder {
+                confirmed.extend(
+                    store
+                        .items_by_keys(id, folder, &keys)
+                        .await?
+                        .into_iter()
+                        .filter(|i| !i.pending && i.dst_folder == to)
+                        .map(|i| (i.src_folder, i.src_key)),
+                );
+            }
         } else {
             let new_uid: HashMap<u32, u32> = outcome.uids.iter().copied().collect();
             let completions: Vec<Completion> = chunk
                 .iter()
                 .zip(&pending)
-                .filter_map(|((_, from_item, _), p)| {
+                .filter_map(|((_, from_item), p)| {
                     let uid = new_uid.get(&from_item.dst_uid?)?;
                     Some(Completion {
                         kind: ContentKind::Mail,
@@ -1007,6 +1029,31 @@ async fn copy_between(
         });
     }
     Ok((copied, failed))
+}
+
+/// The rows of the map behind these [`Row`]s, read whole, by (source folder, message).
+async fn rows_in_full<'k>(
+    store: &Store,
+    id: MigrationId,
+    known: &'k Known,
+    rows: &[Row],
+) -> Result<HashMap<(&'k str, u64), Item>, EngineError> {
+    let mut by_folder: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for r in rows {
+        by_folder
+            .entry(known.name(r.src_folder))
+            .or_default()
+            .push(item_key(r.msgid));
+    }
+    let mut out = HashMap::with_capacity(rows.len());
+    for (folder, keys) in by_folder {
+        for i in store.items_by_keys(id, folder, &keys).await? {
+            if let Some(msgid) = i.src_key.strip_prefix("gm:").and_then(|n| n.parse().ok()) {
+                out.insert((folder, msgid), i);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Drops the pending rows of label copies that did not land and records them as not migrated

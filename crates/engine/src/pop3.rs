@@ -38,6 +38,9 @@ use crate::{
 /// `src_folder` of POP3 messages in the item map.
 pub const POP3_FOLDER: &str = "POP3";
 
+/// Unique-ids of the listing looked up in the item map at a time.
+const KNOWN_CHUNK: usize = 2000;
+
 /// Knobs of a POP3 pass.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Pop3Options {
@@ -308,28 +311,23 @@ async fn attempt_pass(
     }
 
     // What an interrupted run left pending: find out what reached the destination.
-    let items = store
-        .items_in_folder(id, ContentKind::Mail, POP3_FOLDER)
-        .await?;
-    if !opts.dry_run && items.iter().any(|i| i.pending) {
-        reconcile(store, id, &mut d, folder, &items).await?;
+    if !opts.dry_run
+        && store
+            .has_pending(id, ContentKind::Mail, POP3_FOLDER)
+            .await?
+    {
+        reconcile(store, id, &mut d, folder).await?;
     }
-    let mut known: HashSet<String> = store
-        .items_in_folder(id, ContentKind::Mail, POP3_FOLDER)
-        .await?
-        .into_iter()
-        .filter(|i| !i.pending)
-        .map(|i| i.src_key)
-        .collect();
-    known.extend(
-        store
-            .purged_keys(id, ContentKind::Mail, POP3_FOLDER)
-            .await?,
-    );
-    let todo: Vec<&(u32, String, u64)> = messages
-        .iter()
-        .filter(|(_, uid, _)| !known.contains(uid))
-        .collect();
+    // The messages not copied yet (nor removed by a purge): the listing is looked up in the
+    // map a chunk of unique-ids at a time, so that only the listing is held whole.
+    let mut todo: Vec<&(u32, String, u64)> = Vec::new();
+    for chunk in messages.chunks(KNOWN_CHUNK) {
+        let keys: Vec<&str> = chunk.iter().map(|(_, uid, _)| uid.as_str()).collect();
+        let known = store
+            .known_among(id, ContentKind::Mail, POP3_FOLDER, &keys)
+            .await?;
+        todo.extend(chunk.iter().filter(|(_, uid, _)| !known.contains(uid)));
+    }
     if !*planned {
         *planned = true;
         report.source_messages = messages.len() as u64;
@@ -499,30 +497,19 @@ async fn reconcile(
     id: MigrationId,
     d: &mut Client,
     folder: &str,
-    items: &[Item],
 ) -> Result<(), EngineError> {
     settle(d, folder).await?;
     let st = d
         .select(folder)
         .await
         .map_err(|e| EngineError::imap(Side::Destination, "open a folder", e))?;
-    let after = items
-        .iter()
-        .filter(|i| !i.pending && i.dst_uidvalidity == Some(st.uidvalidity))
-        .filter_map(|i| i.dst_uid)
-        .max()
-        .unwrap_or(0);
+    // One connection appends in order: the pending items landed above the highest confirmed.
+    let scope = MailScope::Folder(POP3_FOLDER);
+    let after = store
+        .max_confirmed_dst_uid(id, scope, st.uidvalidity)
+        .await?;
     let chunk = crate::Limits::default().reconcile_chunk;
-    rematch_destination(
-        store,
-        id,
-        d,
-        &st,
-        MailScope::Folder(POP3_FOLDER),
-        after,
-        chunk,
-    )
-    .await
+    rematch_destination(store, id, d, &st, scope, after, chunk).await
 }
 
 /// Compares the POP3 mailbox of `src` with `folder` of `dst`, byte for byte: every message

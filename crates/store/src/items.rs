@@ -69,6 +69,9 @@ const INSERT_PENDING: &str = "INSERT INTO items (migration_id, kind, src_folder,
         flags = excluded.flags, etag = excluded.etag, pending = excluded.pending
      WHERE items.pending";
 
+/// Keys per `IN (…)` list of [`Store::known_among`].
+const KEY_CHUNK: usize = 500;
+
 impl Store {
     /// Every item of one source folder (any UIDVALIDITY), pending ones included.
     pub async fn items_in_folder(
@@ -89,6 +92,92 @@ impl Store {
             .await?;
             rows.iter().map(item_from_row).collect()
         })
+    }
+
+    /// Whether one source folder has pending items (an interrupted run's), without reading
+    /// its rows.
+    pub async fn has_pending(
+        &self,
+        id: MigrationId,
+        kind: ContentKind,
+        src_folder: &str,
+    ) -> Result<bool> {
+        with_pool!(self, |pool| {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM items
+                   WHERE migration_id = $1 AND kind = $2 AND src_folder = $3 AND pending
+                   LIMIT 1) AS p",
+            )
+            .bind(id.to_string())
+            .bind(kind.as_str())
+            .bind(src_folder)
+            .fetch_one(pool)
+            .await?;
+            Ok(n > 0)
+        })
+    }
+
+    /// The source keys of the confirmed items of one source folder, nothing else of their
+    /// rows.
+    pub async fn confirmed_keys(
+        &self,
+        id: MigrationId,
+        kind: ContentKind,
+        src_folder: &str,
+    ) -> Result<Vec<String>> {
+        with_pool!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT src_key FROM items
+                 WHERE migration_id = $1 AND kind = $2 AND src_folder = $3 AND NOT pending",
+            )
+            .bind(id.to_string())
+            .bind(kind.as_str())
+            .bind(src_folder)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Which of these source keys of one source folder are done: a confirmed item, or one a
+    /// purge removed (a pending item is not). Looked up on the primary key, `KEY_CHUNK` keys
+    /// per query, so that a caller can walk a long listing in pieces.
+    pub async fn known_among(
+        &self,
+        id: MigrationId,
+        kind: ContentKind,
+        src_folder: &str,
+        keys: &[&str],
+    ) -> Result<HashSet<String>> {
+        let mut out = HashSet::new();
+        for chunk in keys.chunks(KEY_CHUNK) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+            let marks = marks.join(", ");
+            // Only numbered placeholders are formatted in; the keys are bound.
+            for sql in [
+                format!(
+                    "SELECT src_key FROM items WHERE migration_id = $1 AND kind = $2
+                       AND src_folder = $3 AND NOT pending AND src_key IN ({marks})"
+                ),
+                format!(
+                    "SELECT src_key FROM purged WHERE migration_id = $1 AND kind = $2
+                       AND src_folder = $3 AND src_key IN ({marks})"
+                ),
+            ] {
+                with_pool!(self, |pool| {
+                    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.clone()))
+                        // One statement per IN-list length: not kept in the connection's cache.
+                        .persistent(false)
+                        .bind(id.to_string())
+                        .bind(kind.as_str())
+                        .bind(src_folder);
+                    for k in chunk {
+                        q = q.bind(*k);
+                    }
+                    out.extend(q.fetch_all(pool).await?);
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The mail items of one source folder under one UIDVALIDITY with a source UID in
@@ -138,6 +227,8 @@ impl Store {
             );
             with_pool!(self, |pool| {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    // One statement per IN-list length: not kept in the connection's cache.
+                    .persistent(false)
                     .bind(id.to_string())
                     .bind(ContentKind::Mail.as_str())
                     .bind(src_folder);

@@ -83,6 +83,30 @@ impl Store {
         })
     }
 
+    /// The highest destination UID of the scope's items confirmed under `dst_uidvalidity`
+    /// (0 when there is none), without reading the rows.
+    pub async fn max_confirmed_dst_uid(
+        &self,
+        id: MigrationId,
+        scope: MailScope<'_>,
+        dst_uidvalidity: u32,
+    ) -> Result<u32> {
+        let (cond, _) = scope_sql(scope, 4);
+        let sql = format!(
+            "SELECT MAX(dst_uid) FROM items
+             WHERE migration_id = $1 AND kind = $2 AND NOT pending AND dst_uidvalidity = $3
+               AND {cond}"
+        );
+        with_pool!(self, |pool| {
+            let q = sqlx::query_scalar::<_, Option<i64>>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(id.to_string())
+                .bind(ContentKind::Mail.as_str())
+                .bind(i64::from(dst_uidvalidity));
+            let top = bind_scope!(q, scope).fetch_one(pool).await?;
+            Ok(top.map_or(0, |u| u as u32))
+        })
+    }
+
     /// The scope's items that still look for their copy on the destination (pending, and with
     /// `all` every item not confirmed under `dst_uidvalidity`) with one of these fingerprints,
     /// by source UID then key.
@@ -107,6 +131,8 @@ impl Store {
             );
             with_pool!(self, |pool| {
                 let q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    // One statement per IN-list length: not kept in the connection's cache.
+                    .persistent(false)
                     .bind(id.to_string())
                     .bind(ContentKind::Mail.as_str())
                     .bind(i64::from(dst_uidvalidity))
@@ -149,6 +175,38 @@ impl Store {
                 .rows_affected()
         });
         Ok(n)
+    }
+
+    /// One page of the mail items whose source folder starts with `src_prefix`, by (source
+    /// folder, key), starting after `after` (a source folder and key; `("", "")` for the
+    /// first page), at most `limit` of them: a caller walks the items without holding them
+    /// all.
+    pub async fn mail_items_page(
+        &self,
+        id: MigrationId,
+        src_prefix: &str,
+        after: (&str, &str),
+        limit: usize,
+    ) -> Result<Vec<Item>> {
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT * FROM items
+                 WHERE migration_id = $1 AND kind = $2
+                   AND substr(src_folder, 1, length(CAST($3 AS TEXT))) = $4
+                   AND (src_folder, src_key) > ($5, $6)
+                 ORDER BY src_folder, src_key LIMIT $7",
+            )
+            .bind(id.to_string())
+            .bind(ContentKind::Mail.as_str())
+            .bind(src_prefix)
+            .bind(src_prefix)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(limit as i64)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(item_from_row).collect()
+        })
     }
 
     /// The destination folders holding pending mail items whose source folder starts with
@@ -194,6 +252,8 @@ impl Store {
             );
             with_pool!(self, |pool| {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    // One statement per IN-list length: not kept in the connection's cache.
+                    .persistent(false)
                     .bind(id.to_string())
                     .bind(ContentKind::Mail.as_str())
                     .bind(src_folder)

@@ -854,3 +854,221 @@ on_both!(a_mail_folder_is_read_by_range_by_keys_and_summed_up, |db| {
     );
     assert_eq!(store.count_in_folders(id, &[]).await.unwrap(), 0);
 });
+
+on_both!(a_folder_is_summed_up_by_key_only_queries, |db| {
+    let store = db.open().await;
+    let id = new_migration(&store).await;
+    store.begin_pass(id).await.unwrap();
+    // INBOX: 1..=6 recorded, 1..=4 confirmed (1, 2 under destination UIDVALIDITY 9, 3 under
+    // 8 with a higher UID, 4 under 9), 5 and 6 pending; Sent: one confirmed, none pending.
+    let items: Vec<Item> = (1..=6).map(|uid| mail("INBOX", uid, 1)).collect();
+    store.insert_pending(id, &items).await.unwrap();
+    store
+        .complete(id, &[done("7/1", 10), done("7/2", 12), done("7/4", 11)])
+        .await
+        .unwrap();
+    store
+        .complete(
+            id,
+            &[Completion {
+                dst_uidvalidity: Some(8),
+                ..done("7/3", 500)
+            }],
+        )
+        .await
+        .unwrap();
+    store
+        .insert_pending(id, &[mail("Sent", 1, 1)])
+        .await
+        .unwrap();
+    store
+        .complete(
+            id,
+            &[Completion {
+                src_folder: "Sent",
+                ..done("7/1", 900)
+            }],
+        )
+        .await
+        .unwrap();
+    // 4 purged: no longer an item, still done.
+    let four = store
+        .items_by_keys(id, "INBOX", &["7/4".to_owned()])
+        .await
+        .unwrap();
+    store.purge_items(id, &[&four[0]]).await.unwrap();
+
+    assert!(
+        store
+            .has_pending(id, ContentKind::Mail, "INBOX")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .has_pending(id, ContentKind::Mail, "Sent")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .has_pending(id, ContentKind::Contacts, "INBOX")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .has_pending(id, ContentKind::Mail, "Drafts")
+            .await
+            .unwrap()
+    );
+
+    let mut keys = store
+        .confirmed_keys(id, ContentKind::Mail, "INBOX")
+        .await
+        .unwrap();
+    keys.sort();
+    assert_eq!(keys, vec!["7/1", "7/2", "7/3"]);
+    assert!(
+        store
+            .confirmed_keys(id, ContentKind::Mail, "Drafts")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Confirmed and purged keys are known, pending and absent ones not; more keys than one
+    // query takes are looked up in pieces.
+    let mut asked: Vec<String> = (0..1200).map(|n| format!("x{n}")).collect();
+    asked.extend(["7/1", "7/3", "7/4", "7/5", "7/6"].map(String::from));
+    let refs: Vec<&str> = asked.iter().map(String::as_str).collect();
+    let known = store
+        .known_among(id, ContentKind::Mail, "INBOX", &refs)
+        .await
+        .unwrap();
+    let mut known: Vec<String> = known.into_iter().collect();
+    known.sort();
+    assert_eq!(known, vec!["7/1", "7/3", "7/4"]);
+    assert!(
+        store
+            .known_among(id, ContentKind::Mail, "Sent", &["7/3"])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .known_among(id, ContentKind::Mail, "INBOX", &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The highest destination UID under one destination UIDVALIDITY, in the scope only.
+    let inbox = MailScope::Folder("INBOX");
+    assert_eq!(store.max_confirmed_dst_uid(id, inbox, 9).await.unwrap(), 12);
+    assert_eq!(
+        store.max_confirmed_dst_uid(id, inbox, 8).await.unwrap(),
+        500
+    );
+    assert_eq!(store.max_confirmed_dst_uid(id, inbox, 7).await.unwrap(), 0);
+    let sent = MailScope::Folder("Sent");
+    assert_eq!(store.max_confirmed_dst_uid(id, sent, 9).await.unwrap(), 900);
+    let into = MailScope::Into {
+        dst_folder: "INBOX",
+        src_prefix: "INB",
+    };
+    assert_eq!(store.max_confirmed_dst_uid(id, into, 9).await.unwrap(), 12);
+    let other = MailScope::Into {
+        dst_folder: "INBOX",
+        src_prefix: "gmail:",
+    };
+    assert_eq!(store.max_confirmed_dst_uid(id, other, 9).await.unwrap(), 0);
+
+    // Paging through the items of a source-folder prefix: each once, by (folder, key).
+    let gm = |folder: &str, key: &str| Item {
+        src_folder: folder.into(),
+        src_key: key.into(),
+        ..mail(folder, 1, 1)
+    };
+    store
+        .insert_pending(
+            id,
+            &[
+                gm("gmail:Work", "gm:5"),
+                gm("gmail:INBOX", "gm:9"),
+                gm("gmail:INBOX", "gm:10"),
+                gm("gmail:Archive", "gm:1"),
+                gm("gmailx", "gm:2"),
+            ],
+        )
+        .await
+        .unwrap();
+    let mut walked = Vec::new();
+    let mut after = (String::new(), String::new());
+    loop {
+        let page = store
+            .mail_items_page(id, "gmail:", (&after.0, &after.1), 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = (last.src_folder.clone(), last.src_key.clone());
+        walked.extend(
+            page.into_iter()
+                .map(|i| format!("{} {}", i.src_folder, i.src_key)),
+        );
+    }
+    assert_eq!(
+        walked,
+        vec![
+            "gmail:Archive gm:1",
+            "gmail:INBOX gm:10",
+            "gmail:INBOX gm:9",
+            "gmail:Work gm:5"
+        ]
+    );
+});
+
+/// Not a test: the memory the SQLite pool keeps after fingerprint lookups of every IN-list
+/// length (`cargo nextest run -p passeur-store statement_memory --run-ignored only
+/// --no-capture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: prints RSS"]
+async fn statement_memory_of_fingerprint_lookups() {
+    fn rss_mb() -> f64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kb: f64 = s
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .unwrap()
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .unwrap();
+        kb / 1024.0
+    }
+    let db = Db::sqlite();
+    let store = db.open().await;
+    let id = new_migration(&store).await;
+    store.begin_pass(id).await.unwrap();
+    let items: Vec<Item> = (1..=5000).map(|uid| mail("INBOX", uid, 1)).collect();
+    store.insert_pending(id, &items).await.unwrap();
+    let fps: Vec<String> = (0..500).map(|n| format!("fp{n}")).collect();
+    let before = rss_mb();
+    for round in 0..2 {
+        for len in 1..=500 {
+            let refs: Vec<&str> = fps[..len].iter().map(String::as_str).collect();
+            let got = store
+                .unmatched_by_fingerprint(id, MailScope::Folder("INBOX"), 9, false, &refs)
+                .await
+                .unwrap();
+            assert_eq!(got.len(), len - 1);
+        }
+        println!(
+            "round {round}: RSS {before:.1} MB before, {:.1} MB after 500 IN-list lengths",
+            rss_mb()
+        );
+    }
+}

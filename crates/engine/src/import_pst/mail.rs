@@ -64,21 +64,21 @@ pub(super) async fn prepare_mail_folder(
         }
     }
     // An interrupted run left mail pending: find out what reached the server.
-    let items = store.items_in_folder(id, ContentKind::Mail, path).await?;
-    if items.iter().any(|i| i.pending) {
-        reconcile(store, id, d, &wire, &items, known).await?;
+    if store.has_pending(id, ContentKind::Mail, path).await? {
+        reconcile(store, id, d, &wire, path, known).await?;
     }
     Ok(wire)
 }
 
-/// Settles and matches the pending mail of a folder against the destination; what is found
-/// there is confirmed (and added to `known`), the rest is dropped from the map to be sent again.
+/// Settles and matches the pending mail of the PST folder `path` against the destination
+/// folder `wire`; what is found there is confirmed (and added to `known`), the rest is dropped
+/// from the map to be sent again.
 async fn reconcile(
     store: &Store,
     id: MigrationId,
     d: &mut Client,
     wire: &str,
-    items: &[Item],
+    path: &str,
     known: &mut HashSet<u32>,
 ) -> Result<(), EngineError> {
     settle(d, wire).await?;
@@ -86,25 +86,19 @@ async fn reconcile(
         .select(wire)
         .await
         .map_err(|e| EngineError::imap(Side::Destination, "open a folder", e))?;
-    let after = items
-        .iter()
-        .filter(|i| !i.pending && i.dst_uidvalidity == Some(st.uidvalidity))
-        .filter_map(|i| i.dst_uid)
-        .max()
-        .unwrap_or(0);
+    let scope = MailScope::Folder(path);
+    let after = store
+        .max_confirmed_dst_uid(id, scope, st.uidvalidity)
+        .await?;
     let chunk = crate::Limits::default().reconcile_chunk;
-    let scope = MailScope::Folder(&items[0].src_folder);
     rematch_destination(store, id, d, &st, scope, after, chunk).await?;
-    for i in store
-        .items_in_folder(id, ContentKind::Mail, &items[0].src_folder)
-        .await?
-    {
-        if !i.pending
-            && let Ok(n) = i.src_key.parse::<u32>()
-        {
-            known.insert(n);
-        }
-    }
+    known.extend(
+        store
+            .confirmed_keys(id, ContentKind::Mail, path)
+            .await?
+            .iter()
+            .filter_map(|k| k.parse::<u32>().ok()),
+    );
     Ok(())
 }
 
@@ -187,25 +181,24 @@ async fn append_mail(
 ) -> Result<(), EngineError> {
     let fresh = sink.client.is_none();
     let (d, _) = sink.parts().await?;
-    if fresh {
-        let items = ctx
+    if fresh
+        && ctx
             .store
-            .items_in_folder(ctx.id, ContentKind::Mail, &w.path)
-            .await?;
-        if items.iter().any(|i| i.pending) {
-            let mut known = HashSet::new();
-            reconcile(ctx.store, ctx.id, d, wire, &items, &mut known).await?;
-            batch.retain(|m| {
-                let landed = known.contains(&m.node_id);
-                if landed {
-                    run.report.copied += 1;
-                    run.report.bytes += m.mime.len() as u64;
-                }
-                !landed
-            });
-            if batch.is_empty() {
-                return Ok(());
+            .has_pending(ctx.id, ContentKind::Mail, &w.path)
+            .await?
+    {
+        let mut known = HashSet::new();
+        reconcile(ctx.store, ctx.id, d, wire, &w.path, &mut known).await?;
+        batch.retain(|m| {
+            let landed = known.contains(&m.node_id);
+            if landed {
+                run.report.copied += 1;
+                run.report.bytes += m.mime.len() as u64;
             }
+            !landed
+        });
+        if batch.is_empty() {
+            return Ok(());
         }
     }
     let items: Vec<Item> = batch

@@ -361,13 +361,8 @@ pub async fn run_pst_import(
         let path = display(&folder);
         let mut known = HashSet::new();
         for kind in ContentKind::ALL {
-            for i in store.items_in_folder(id, kind, &path).await? {
-                if !i.pending
-                    && let Ok(n) = i.src_key.parse::<u32>()
-                {
-                    known.insert(n);
-                }
-            }
+            let keys = store.confirmed_keys(id, kind, &path).await?;
+            known.extend(keys.iter().filter_map(|k| k.parse::<u32>().ok()));
         }
         let mail_dst = match (&mut mail_conn, folder.kind()) {
             (Some(sink), FolderKind::Mail) => {

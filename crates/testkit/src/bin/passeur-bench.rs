@@ -42,12 +42,14 @@ mod ingest;
 mod pop3;
 
 const USAGE: &str = "usage: passeur-bench [--corpus small|c5000|s20000|s100k|s1m]... \
-[--tools passeur,doveadm,mbsync[,imapsync]] [--passeur PATH] [--out DIR] [--runs N] [--compress] [--rawlog] [--pop3] [--dest dovecot|courier] [--ingest N]";
+[--tools passeur,doveadm,mbsync[,imapsync]] [--passeur PATH] [--passeur-old PATH] [--out DIR] [--runs N] [--compress] [--rawlog] [--pop3] [--dest dovecot|courier] [--ingest N]";
 
 struct Args {
     corpora: Vec<String>,
     tools: Vec<String>,
     passeur: Option<PathBuf>,
+    /// A second passeur binary (an older build), run as the tool `passeur-old` (POP3 case).
+    passeur_old: Option<PathBuf>,
     out: PathBuf,
     runs: u32,
     compress: bool,
@@ -66,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
         corpora: Vec::new(),
         tools: vec!["passeur".into(), "doveadm".into(), "mbsync".into()],
         passeur: None,
+        passeur_old: None,
         out: PathBuf::from("bench/out"),
         runs: 1,
         compress: false,
@@ -86,6 +89,7 @@ fn parse_args() -> Result<Args, String> {
                     a.passeur = Some(PathBuf::from(v));
                 }
             }
+            "--passeur-old" => a.passeur_old = Some(PathBuf::from(value()?)),
             "--out" => a.out = PathBuf::from(value()?),
             "--runs" => a.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--compress" => a.compress = true,

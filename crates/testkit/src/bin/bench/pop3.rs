@@ -91,7 +91,7 @@ fn run_tool(
     let io = |e: io::Error| format!("cannot run {tool}: {e}");
     let pop3_port = src.pop3_port.ok_or("the source has no POP3")?;
     match tool {
-        "passeur" => {
+        "passeur" | "passeur-old" => {
             let bin = passeur
                 .filter(|b| b.exists())
                 .ok_or("passeur: not available (no binary)")?;
@@ -179,7 +179,9 @@ fn run_tool(
                 },
             ))
         }
-        other => Err(format!("{other}: not a POP3 tool (passeur, doveadm)")),
+        other => Err(format!(
+            "{other}: not a POP3 tool (passeur, passeur-old, doveadm)"
+        )),
     }
 }
 
@@ -199,7 +201,7 @@ pub fn bench(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), String>
         .tools
         .iter()
         .map(String::as_str)
-        .filter(|t| matches!(*t, "passeur" | "doveadm"))
+        .filter(|t| matches!(*t, "passeur" | "passeur-old" | "doveadm"))
         .collect();
     let users = 2 + tools.len() as u32 * args.runs;
     let src = Dovecot::start_in(
@@ -250,7 +252,12 @@ pub fn bench(args: &Args, name: &str, rows: &mut Vec<Row>) -> Result<(), String>
                 verdict: String::new(),
                 exact: false,
             };
-            match run_tool(tool, &src, &dst, n, &base, args.passeur.as_deref()) {
+            // `passeur-old`: the same runs with an older build (`--passeur-old`).
+            let bin = match *tool {
+                "passeur-old" => args.passeur_old.as_deref(),
+                _ => args.passeur.as_deref(),
+            };
+            match run_tool(tool, &src, &dst, n, &base, bin) {
                 Err(why) => {
                     println!("{why}");
                     row.verdict = why;

@@ -10,7 +10,7 @@ use passeur_dav::{
 use passeur_formats::ics;
 
 use super::write::{DstIndex, place_new, prepare_body, uid_of, update, vcard_target};
-use super::{BoxFut, CopyError, CopyOptions, CopyReport, ItemEvent, KnownItem};
+use super::{BoxFut, CopyError, CopyOptions, CopyReport, ItemEvent, KnownItem, WriteMeter};
 use crate::Side;
 
 /// Copies one collection's resources from `src` to `dst` (see the module docs).
@@ -164,6 +164,8 @@ pub(super) async fn copy_planned<'p>(
     //    finish before fetching the next left 3.6 of 8 writes in flight on average). Events
     //    come in source order.
     let parallel = opts.parallel();
+    let meter = WriteMeter::new();
+    let meter = &meter;
     let mut chunks = todo.chunks(MULTIGET_BATCH);
     let mut fetches: FuturesOrdered<BoxFut<'_, Result<Bodies>>> = FuturesOrdered::new();
     let mut queue: VecDeque<(ItemRef, String)> = VecDeque::new();
@@ -184,13 +186,13 @@ pub(super) async fn copy_planned<'p>(
                 continue;
             }
             match prepare_body(calendar, &body, opts) {
-                Ok(p) => writes.push_back(Box::pin(async move {
+                Ok(p) => writes.push_back(Box::pin(meter.time(async move {
                     let ev = match known_n.get(&normalize_href(&r.href)) {
                         Some(k) => update(dst, k, &p, &r, opts).await?,
                         None => place_new(dst, dst_coll, index, &p, &r.href, &r.etag, opts).await?,
                     };
                     Ok(Some(ev))
-                })),
+                }))),
                 Err(error) => {
                     let ev = ItemEvent::Failed {
                         src_href: r.href.clone(),
@@ -225,6 +227,7 @@ pub(super) async fn copy_planned<'p>(
             Some(batch) = fetches.next(), if !fetches.is_empty() => queue.extend(batch.map_err(on_src)?),
         }
     }
+    meter.log(&dst_coll.href);
     Ok(report)
 }
 

@@ -35,6 +35,7 @@ use passeur_formats::{ComponentKind, IcsObject, VcfObject, VcfVersion};
 
 pub use copy::copy_collection;
 pub use import::import_objects;
+pub(crate) use import::ImportFlow;
 pub use verify::{Difference, VerifyReport, verify_collection, verify_objects};
 
 #[cfg(doc)]
@@ -103,7 +104,8 @@ pub struct CopyOptions {
 const DEFAULT_CONCURRENCY: usize = 4;
 
 impl CopyOptions {
-    fn parallel(&self) -> usize {
+    /// Writes in flight at once.
+    pub(crate) fn parallel(&self) -> usize {
         if self.concurrency == 0 {
             DEFAULT_CONCURRENCY
         } else {

@@ -50,7 +50,7 @@ use passeur_testkit::{Radicale, RadicaleOptions, Xandikos};
 #[path = "dav_bench/copy.rs"]
 mod copy;
 
-const USAGE: &str = "usage: passeur-dav-bench --passeur PATH [--corpus DIR] [--out DIR] [--servers radicale,xandikos] [--oracle SCRIPT] [--from-tsv] [--copy N [--connections 0,8] [--tools passeur,bare,vdirsyncer,verify] [--baseline OLD_PASSEUR] [--import-only]]";
+const USAGE: &str = "usage: passeur-dav-bench --passeur PATH [--corpus DIR] [--out DIR] [--servers radicale,xandikos] [--oracle SCRIPT] [--from-tsv] [--copy N [--connections 0,8] [--tools passeur,bare,vdirsyncer,verify] [--baseline OLD_PASSEUR [--baseline-servers radicale]] [--import-only]]";
 
 struct Args {
     passeur: PathBuf,
@@ -70,6 +70,8 @@ struct Args {
     tools: Vec<String>,
     /// Only time the import of an N-event file.
     import_only: bool,
+    /// The servers the baseline copies into (default: all).
+    baseline_servers: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -90,6 +92,7 @@ fn parse_args() -> Result<Args, String> {
             "verify".into(),
         ],
         import_only: false,
+        baseline_servers: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -106,6 +109,9 @@ fn parse_args() -> Result<Args, String> {
             "--baseline" => a.baseline = Some(PathBuf::from(value()?)),
             "--tools" => a.tools = value()?.split(',').map(str::to_string).collect(),
             "--import-only" => a.import_only = true,
+            "--baseline-servers" => {
+                a.baseline_servers = value()?.split(',').map(str::to_string).collect();
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -510,6 +516,7 @@ fn main() -> ExitCode {
             tools: a.tools.clone(),
             out: &a.out,
             import_only: a.import_only,
+            baseline_servers: a.baseline_servers.clone(),
         };
         return match copy::run(&args) {
             Ok(()) => ExitCode::SUCCESS,

@@ -40,6 +40,8 @@ pub struct CopyArgs<'a> {
     pub servers: Vec<String>,
     /// `passeur`, `bare`, `vdirsyncer`, `verify`.
     pub tools: Vec<String>,
+    /// The servers the baseline copies into (all when empty; its import always runs).
+    pub baseline_servers: Vec<String>,
     /// Where `copy-N.md` goes.
     pub out: &'a Path,
     /// Only time `passeur import` of an N-event .ics into a fresh Radicale user (and the
@@ -386,7 +388,18 @@ fn passeur_copy(
 /// Σ busy / Σ wall over the `dav_writes` lines of a run's log.
 fn in_flight_of(log: &str) -> Option<f64> {
     let (mut busy, mut wall) = (0.0, 0.0);
-    for l in log.lines().filter(|l| l.contains("dav_writes")) {
+    // Without the terminal colours the log may carry.
+    let mut plain = String::with_capacity(log.len());
+    let mut esc = false;
+    for ch in log.chars() {
+        match (esc, ch) {
+            (false, '\u{1b}') => esc = true,
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, c) => plain.push(c),
+        }
+    }
+    for l in plain.lines().filter(|l| l.contains("dav_writes")) {
         let field = |k: &str| -> Option<f64> {
             let i = l.find(&format!("{k}="))? + k.len() + 1;
             l[i..].split([' ', ',']).next()?.parse().ok()
@@ -710,6 +723,12 @@ pub fn run(a: &CopyArgs<'_>) -> Result<(), String> {
             let cs = if c == 0 { "default".to_string() } else { c.to_string() };
             if a.tools.iter().any(|t| t == "passeur") {
                 for (label, bin) in &bins {
+                    if *label == "baseline"
+                        && !a.baseline_servers.is_empty()
+                        && !a.baseline_servers.contains(server)
+                    {
+                        continue;
+                    }
                     let d = fresh(server, &rad, &mut next_user);
                     let state = tmp.path().join(format!("{label}-{server}-{c}"));
                     let mut row = Row {

@@ -34,8 +34,8 @@ use crate::Side;
 use passeur_formats::{ComponentKind, IcsObject, VcfObject, VcfVersion};
 
 pub use copy::copy_collection;
-pub use import::import_objects;
 pub(crate) use import::ImportFlow;
+pub use import::import_objects;
 pub use verify::{Difference, VerifyReport, verify_collection, verify_objects};
 
 #[cfg(doc)]

@@ -85,11 +85,14 @@ fn card(i: usize) -> String {
 const CAL_HEAD: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//passeur-bench//EN\r\n";
 const CAL_TAIL: &str = "END:VCALENDAR\r\n";
 
+/// A collection, its file, how many items and how each is written.
+type ItemSet = (&'static str, &'static str, usize, fn(usize) -> String);
+
 /// The three files and the same items one by one.
 fn generate(dir: &Path, n: usize) -> (Vec<(PathBuf, &'static str)>, Vec<Item>) {
     let mut items = Vec::new();
     let mut files = Vec::new();
-    let sets: [(&str, &str, usize, fn(usize) -> String); 3] = [
+    let sets: [ItemSet; 3] = [
         ("Events", "events.ics", n, event),
         ("Tasks", "tasks.ics", n / 5, task),
         ("Contacts", "contacts.vcf", n / 5, card),
@@ -104,7 +107,10 @@ fn generate(dir: &Path, n: usize) -> (Vec<(PathBuf, &'static str)>, Vec<Item>) {
             let obj = make(i);
             text.push_str(&obj);
             let (name, body) = if cal {
-                (format!("{coll}-{i}.ics"), format!("{CAL_HEAD}{obj}{CAL_TAIL}"))
+                (
+                    format!("{coll}-{i}.ics"),
+                    format!("{CAL_HEAD}{obj}{CAL_TAIL}"),
+                )
             } else {
                 (format!("{coll}-{i}.vcf"), obj)
             };
@@ -624,7 +630,14 @@ fn vdirsyncer(tmp: &Path, rad: &Radicale, to: &Dest) -> Result<f64, String> {
     Ok(secs)
 }
 
-fn import_file(bin: &Path, state: &Path, file: &Path, to: &str, coll: &str, pass: &str) -> Result<f64, String> {
+fn import_file(
+    bin: &Path,
+    state: &Path,
+    file: &Path,
+    to: &str,
+    coll: &str,
+    pass: &str,
+) -> Result<f64, String> {
     let t = Instant::now();
     let o = Command::new(bin)
         .arg("--state")
@@ -667,7 +680,10 @@ pub fn run(a: &CopyArgs<'_>) -> Result<(), String> {
     if let Some(b) = a.baseline {
         bins.push(("baseline", b));
     }
-    let _ = writeln!(md, "\n| import into Radicale | file | items | s | items/s |\n|---|---|---:|---:|---:|");
+    let _ = writeln!(
+        md,
+        "\n| import into Radicale | file | items | s | items/s |\n|---|---|---:|---:|---:|"
+    );
     let mut src: Option<Dest> = None;
     for (label, bin) in &bins {
         let d = fresh("radicale", &rad, &mut next_user);
@@ -694,7 +710,11 @@ pub fn run(a: &CopyArgs<'_>) -> Result<(), String> {
             let k = items.iter().filter(|i| i.coll == *coll).count();
             let name = f.file_name().unwrap_or_default().to_string_lossy();
             println!("{label}: import {name} ({k} items): {secs:.1} s");
-            let _ = writeln!(md, "| {label} | {name} | {k} | {secs:.1} | {:.0} |", k as f64 / secs.max(1e-9));
+            let _ = writeln!(
+                md,
+                "| {label} | {name} | {k} | {secs:.1} | {:.0} |",
+                k as f64 / secs.max(1e-9)
+            );
         }
         let got = count(&d);
         if got != if a.import_only { a.n } else { total } {
@@ -720,7 +740,11 @@ pub fn run(a: &CopyArgs<'_>) -> Result<(), String> {
     let mut rows: Vec<Row> = Vec::new();
     for server in &a.servers {
         for &c in &a.connections {
-            let cs = if c == 0 { "default".to_string() } else { c.to_string() };
+            let cs = if c == 0 {
+                "default".to_string()
+            } else {
+                c.to_string()
+            };
             if a.tools.iter().any(|t| t == "passeur") {
                 for (label, bin) in &bins {
                     if *label == "baseline"

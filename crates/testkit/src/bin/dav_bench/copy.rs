@@ -630,6 +630,7 @@ fn vdirsyncer(tmp: &Path, rad: &Radicale, to: &Dest) -> Result<f64, String> {
     Ok(secs)
 }
 
+/// `passeur import`; (seconds, average PUTs in flight when it logs them).
 fn import_file(
     bin: &Path,
     state: &Path,
@@ -637,7 +638,7 @@ fn import_file(
     to: &str,
     coll: &str,
     pass: &str,
-) -> Result<f64, String> {
+) -> Result<(f64, Option<f64>), String> {
     let t = Instant::now();
     let o = Command::new(bin)
         .arg("--state")
@@ -646,13 +647,17 @@ fn import_file(
         .arg(file)
         .args(["--to-dav", to, "--collection", coll])
         .env("PASSEUR_TO_PASSWORD", pass)
+        .env("PASSEUR_LOG", "warn,dav_writes=debug")
         .env_remove("PASSEUR_STATE")
         .output()
         .map_err(|e| e.to_string())?;
     if !o.status.success() {
         return Err(String::from_utf8_lossy(&o.stderr).into_owned());
     }
-    Ok(t.elapsed().as_secs_f64())
+    Ok((
+        t.elapsed().as_secs_f64(),
+        in_flight_of(&String::from_utf8_lossy(&o.stderr)),
+    ))
 }
 
 fn count(d: &Dest) -> usize {
@@ -682,7 +687,7 @@ pub fn run(a: &CopyArgs<'_>) -> Result<(), String> {
     }
     let _ = writeln!(
         md,
-        "\n| import into Radicale | file | items | s | items/s |\n|---|---|---:|---:|---:|"
+        "\n| import into Radicale | file | items | s | items/s | PUTs in flight (avg) |\n|---|---|---:|---:|---:|---:|"
     );
     let mut src: Option<Dest> = None;
     for (label, bin) in &bins {
@@ -706,14 +711,18 @@ pub fn run(a: &CopyArgs<'_>) -> Result<(), String> {
             if a.import_only && *coll != "Events" {
                 continue;
             }
-            let secs = import_file(bin, &state, f, &d.url, coll, &d.pass)?;
+            let (secs, inf) = import_file(bin, &state, f, &d.url, coll, &d.pass)?;
             let k = items.iter().filter(|i| i.coll == *coll).count();
             let name = f.file_name().unwrap_or_default().to_string_lossy();
-            println!("{label}: import {name} ({k} items): {secs:.1} s");
+            println!(
+                "{label}: import {name} ({k} items): {secs:.1} s, PUTs in flight {}",
+                opt(inf, 1)
+            );
             let _ = writeln!(
                 md,
-                "| {label} | {name} | {k} | {secs:.1} | {:.0} |",
-                k as f64 / secs.max(1e-9)
+                "| {label} | {name} | {k} | {secs:.1} | {:.0} | {} |",
+                k as f64 / secs.max(1e-9),
+                opt(inf, 1)
             );
         }
         let got = count(&d);

@@ -1595,3 +1595,98 @@ fn dav_writes_not_yet_recorded_resume_once_for_ics_and_pst() {
         assert_eq!(rt().block_on(dav_contents(&rad)), on_dav, "{what}");
     }
 }
+
+/// Resources (not dot files) in every collection of Radicale's user1.
+fn radicale_files(rad: &Radicale) -> usize {
+    let home = rad.dir.join("collections/collection-root/user1");
+    std::fs::read_dir(home)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|c| c.path().is_dir())
+        .flat_map(|c| std::fs::read_dir(c.path()).into_iter().flatten().flatten())
+        .filter(|f| !f.file_name().to_string_lossy().starts_with('.'))
+        .count()
+}
+
+/// An .ics of several chunks (450 events, the UID `dup` given twice, 240 events apart) is
+/// imported through a proxy that counts what the destination sends: the import does not read
+/// back what it wrote (it did before: the destination's collection was read whole before each
+/// chunk of 100, about three times the file here); each UID arrives once and is recorded once
+/// (a second import copies nothing). The same import stopped with SIGKILL half-way, then run
+/// again, leaves each UID once too.
+#[test]
+fn a_large_ics_import_reads_nothing_back_and_resumes_once() {
+    let rad = Radicale::start(RadicaleOptions {
+        users: 1,
+        create_collections: false,
+        admin: false,
+    })
+    .unwrap();
+    let proxy = passeur_testkit::CutProxy::start(&format!("{}:{}", rad.host, rad.port)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ics = dir.path().join("big.ics");
+    let mut cal = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n");
+    for i in 0..450 {
+        let uid = if i == 10 || i == 250 {
+            "dup".to_string()
+        } else {
+            format!("ev-{i}")
+        };
+        cal.push_str(&format!(
+            "BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240{}01T100000Z\r\nSUMMARY:Event {i}\r\nDESCRIPTION:{}\r\nEND:VEVENT\r\n",
+            1 + i % 9,
+            "Something to discuss. ".repeat(50)
+        ));
+    }
+    cal.push_str("END:VCALENDAR\r\n");
+    std::fs::write(&ics, &cal).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let via_proxy = format!("http://user1@127.0.0.1:{}/", proxy.port());
+    let args = |coll: &'static str, url: &str| -> Vec<String> {
+        [
+            "import",
+            ics.to_str().unwrap(),
+            "--to-dav",
+            url,
+            "--collection",
+            coll,
+            "--json",
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let a = args("Big", &via_proxy);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let out = run(state.path(), &a);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(copied_of(&report(&out)), 449, "{}", text(&out));
+    let down = proxy.bytes_down();
+    assert!(
+        down < cal.len() as u64 / 2,
+        "the destination sent {down} bytes for a file of {}: the import read back what it wrote",
+        cal.len()
+    );
+    assert_eq!(radicale_files(&rad), 449);
+    let again = run(state.path(), &a);
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(copied_of(&report(&again)), 0, "{}", text(&again));
+
+    // Stopped half-way (SIGKILL), then run again: each UID once.
+    let direct = format!("http://user1@{}:{}/", rad.host, rad.port);
+    let b = args("Big2", &direct);
+    let mut killed: Vec<&str> = vec!["--state", state.path().to_str().unwrap()];
+    killed.extend(b.iter().map(String::as_str));
+    kill_when(&killed, "", "pass1", || radicale_files(&rad) >= 449 + 150);
+    let half = radicale_files(&rad) - 449;
+    assert!(
+        half < 449,
+        "the import ended before it was stopped ({half})"
+    );
+    let b: Vec<&str> = b.iter().map(String::as_str).collect();
+    let out = run(state.path(), &b);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(radicale_files(&rad), 2 * 449, "{}", text(&out));
+    let again = run(state.path(), &b);
+    assert_eq!(copied_of(&report(&again)), 0, "{}", text(&again));
+}

@@ -16,8 +16,14 @@ use passeur_store::ItemNote;
 use passeur_types::ContentKind;
 use tokio::sync::mpsc;
 
-use crate::dav_sink::ledger::{DavLedger, Fingerprint, Rows, import_recorded};
-use crate::dav_sink::{CopyOptions, ImportTargets, ItemEvent, SourceObject};
+use crate::dav_sink::ledger::{DavLedger, Fingerprint, Rows, import_recorded_flowing};
+use crate::dav_sink::{CopyOptions, ImportFlow, ImportTargets, ItemEvent, SourceObject};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use tokio::sync::oneshot;
+
+/// A boxed future of a chunk (the chunks in flight in one queue).
+type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 use crate::error::ImportError;
 use crate::import_pst::{ImportFolderReport, ImportOptions, ImportReport};
 use crate::{EngineError, Event, RunContext, Side};
@@ -116,6 +122,126 @@ fn chunked<I: Iterator<Item = Result<SourceObject, FormatError>>>(
     })
 }
 
+/// What is known of a chunk before its writes: the kind of each UID, what the reader mended in
+/// each item (recorded with the item when it lands) and the notes about the file.
+struct ChunkStart {
+    kinds: HashMap<String, ContentKind>,
+    read_notes: HashMap<String, Vec<String>>,
+    notes_rows: Vec<ItemNote>,
+}
+
+/// A chunk whose writes have all ended, recorded.
+struct ChunkDone {
+    rep: crate::dav_sink::CopyReport,
+    t: crate::dav_sink::ledger::DavTally,
+    kinds: HashMap<String, ContentKind>,
+    read_notes: HashMap<String, Vec<String>>,
+    notes_rows: Vec<ItemNote>,
+}
+
+/// The kinds and notes of a chunk read (see [`ChunkStart`]); the reader's warnings about the
+/// file are counted in `r`.
+fn before_chunk(
+    chunk: &Chunk,
+    known: &HashSet<String>,
+    r: &mut ImportFolderReport,
+    (pass, src_folder, file_kind): (u32, &str, ContentKind),
+) -> ChunkStart {
+    let kinds: HashMap<String, ContentKind> = chunk
+        .iter()
+        .filter_map(|o| o.as_ref().ok())
+        .map(|o| {
+            let uid = match o {
+                SourceObject::Ics(i) => i.uid.clone(),
+                SourceObject::Vcf(v) => v.uid.clone(),
+            };
+            (uid, content_kind(o))
+        })
+        .collect();
+    let mut read_notes: HashMap<String, Vec<String>> = HashMap::new();
+    let mut notes_rows: Vec<ItemNote> = Vec::new();
+    for o in chunk {
+        match o {
+            Err(e) if e.is_warning() => {
+                r.warnings += 1;
+                notes_rows.push(ItemNote {
+                    pass,
+                    kind: file_kind,
+                    folder: src_folder.to_owned(),
+                    src_key: e.line().map(|l| format!("line:{l}")).unwrap_or_default(),
+                    repaired: false,
+                    note: e.to_string(),
+                });
+            }
+            Ok(o) => {
+                let (uid, w) = match o {
+                    SourceObject::Ics(i) => (&i.uid, &i.warnings),
+                    SourceObject::Vcf(v) => (&v.uid, &v.warnings),
+                };
+                if !w.is_empty() && !known.contains(uid) {
+                    read_notes.insert(uid.clone(), w.clone());
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    ChunkStart {
+        kinds,
+        read_notes,
+        notes_rows,
+    }
+}
+
+/// Counts a recorded chunk in `r` and records what the reader mended in the items that landed.
+async fn after_chunk(
+    r: &mut ImportFolderReport,
+    notes: &mut HashSet<String>,
+    done: ChunkDone,
+    (store, id, pass, src_folder, file_kind): (
+        &passeur_store::Store,
+        passeur_types::MigrationId,
+        u32,
+        &str,
+        ContentKind,
+    ),
+) -> Result<(), EngineError> {
+    let ChunkDone {
+        rep,
+        t,
+        kinds,
+        mut read_notes,
+        mut notes_rows,
+    } = done;
+    r.items += rep.listed as u64;
+    r.known += rep.unchanged as u64;
+    r.repaired += t.repaired;
+    for uid in &t.conflicts {
+        r.skipped += 1;
+        notes.insert(format!(
+            "UID {uid} already exists in the collection (not ours): left alone"
+        ));
+    }
+    for uid in &t.landed {
+        if let Some(w) = read_notes.remove(uid) {
+            let k = kinds.get(uid).copied().unwrap_or(file_kind);
+            r.warnings += w.len() as u64;
+            notes_rows.extend(w.into_iter().map(|note| ItemNote {
+                pass,
+                kind: k,
+                folder: src_folder.to_owned(),
+                src_key: uid.clone(),
+                repaired: false,
+                note,
+            }));
+        }
+    }
+    store.record_notes(id, &notes_rows).await?;
+    r.copied += t.recorded;
+    r.bytes += t.bytes;
+    r.failed += t.failed;
+    Ok(())
+}
+
 /// Runs one import pass of an .ics or .vcf file into the collection named `collection` of the
 /// DAV account (created when missing). `src_folder` names the file in the item map.
 pub async fn run_file_import(
@@ -167,7 +293,7 @@ pub async fn run_file_import(
         ContentKind::Calendars,
         ContentKind::Tasks,
     ];
-    let mut known: HashSet<String> = ledger
+    let known: HashSet<String> = ledger
         .recorded(&all, &src_folder)
         .await?
         .into_keys()
@@ -195,134 +321,107 @@ pub async fn run_file_import(
     };
     let targets = ImportTargets::single(&coll);
     let mut notes = HashSet::new();
+    let file_kind = match kind {
+        FileKind::Vcf => ContentKind::Contacts,
+        _ => ContentKind::Calendars,
+    };
+    // The chunks overlap: once every write of one has started, the next is read, recorded
+    // pending and its writes take the slots the first frees, so that the writes flow from one
+    // chunk into the next (they drained at the end of each before). A chunk's outcomes are
+    // recorded when its last write ends.
+    let opts_dav = CopyOptions::default();
+    let flow = ImportFlow::new(opts_dav.parallel());
     let result: Result<(), EngineError> = async {
+        let mut running: FuturesOrdered<BoxFut<'_, Result<ChunkDone, EngineError>>> =
+            FuturesOrdered::new();
+        // Signals that the newest chunk has started all its writes.
+        let mut dispatching: Option<oneshot::Receiver<()>> = None;
+        let (mut read_all, mut stopped) = (false, false);
         loop {
-            // Stopped while the reader is still splitting the next chunk (a large file): the
-            // run ends now, not when the chunk is ready.
-            let chunk = tokio::select! {
+            if running.is_empty() && (read_all || stopped) {
+                break;
+            }
+            let may_start = !read_all && !stopped && dispatching.is_none() && running.len() < 2;
+            tokio::select! {
                 biased;
-                _ = cancel.cancelled() => break,
-                c = rx.recv() => match c {
-                    Some(c) => c,
-                    None => break,
+                // Stopped while the reader is still splitting the next chunk (a large file):
+                // no chunk is started after; those running finish and are recorded.
+                _ = cancel.cancelled(), if !stopped => stopped = true,
+                Some(done) = running.next(), if !running.is_empty() => {
+                    let done = done?;
+                    after_chunk(&mut r, &mut notes, done, (store, id, pass, &src_folder, file_kind))
+                        .await?;
+                }
+                _ = async { dispatching.as_mut().expect("dispatching").await },
+                    if dispatching.is_some() => dispatching = None,
+                c = rx.recv(), if may_start => match c {
+                    None => read_all = true,
+                    Some(chunk) => {
+                        let (tx_done, rx_done) = oneshot::channel();
+                        dispatching = Some(rx_done);
+                        let prepared = before_chunk(&chunk, &known, &mut r, (pass, &src_folder, file_kind));
+                        let (ledger, known, flow, targets, coll, src_folder) =
+                            (ledger, &known, &flow, &targets, &coll, &src_folder);
+                        let opts_dav = &opts_dav;
+                        running.push_back(Box::pin(async move {
+                            let ChunkStart { kinds, read_notes, notes_rows } = prepared;
+                            let key = |_: &str, uid: Option<&str>| {
+                                let uid = uid?;
+                                Some((kinds.get(uid).copied().unwrap_or(file_kind), uid.to_owned()))
+                            };
+                            let failure = |e: &ItemEvent| match e {
+                                ItemEvent::Failed {
+                                    src_href,
+                                    uid,
+                                    error,
+                                } => Some((
+                                    uid.as_ref()
+                                        .and_then(|u| kinds.get(u))
+                                        .copied()
+                                        .unwrap_or(ContentKind::Calendars),
+                                    uid.clone().unwrap_or_else(|| src_href.clone()),
+                                    error.clone(),
+                                )),
+                                _ => None,
+                            };
+                            let recorded = HashMap::new();
+                            let rows = Rows {
+                                folder: src_folder,
+                                display: src_folder,
+                                dst_folder: &coll.href,
+                                recorded: &recorded,
+                                fingerprint: Fingerprint::Uid,
+                                key: &key,
+                                failure: &failure,
+                            };
+                            let (rep, t) = import_recorded_flowing(
+                                ledger,
+                                (&rows, path),
+                                (dav, targets),
+                                chunk,
+                                known,
+                                opts_dav,
+                                (flow, move || {
+                                    let _ = tx_done.send(());
+                                }),
+                            )
+                            .await?;
+                            Ok(ChunkDone {
+                                rep,
+                                t,
+                                kinds,
+                                read_notes,
+                                notes_rows,
+                            })
+                        }));
+                    }
                 },
-            };
-            let kinds: HashMap<String, ContentKind> = chunk
-                .iter()
-                .filter_map(|o| o.as_ref().ok())
-                .map(|o| {
-                    let uid = match o {
-                        SourceObject::Ics(i) => i.uid.clone(),
-                        SourceObject::Vcf(v) => v.uid.clone(),
-                    };
-                    (uid, content_kind(o))
-                })
-                .collect();
-            // What the reader skipped or mended: about the file (recorded now) and about each
-            // item (recorded with the item when it lands).
-            let file_kind = match kind {
-                FileKind::Vcf => ContentKind::Contacts,
-                _ => ContentKind::Calendars,
-            };
-            let mut read_notes: HashMap<String, Vec<String>> = HashMap::new();
-            let mut notes_rows: Vec<ItemNote> = Vec::new();
-            for o in &chunk {
-                match o {
-                    Err(e) if e.is_warning() => {
-                        r.warnings += 1;
-                        notes_rows.push(ItemNote {
-                            pass,
-                            kind: file_kind,
-                            folder: src_folder.clone(),
-                            src_key: e.line().map(|l| format!("line:{l}")).unwrap_or_default(),
-                            repaired: false,
-                            note: e.to_string(),
-                        });
-                    }
-                    Ok(o) => {
-                        let (uid, w) = match o {
-                            SourceObject::Ics(i) => (&i.uid, &i.warnings),
-                            SourceObject::Vcf(v) => (&v.uid, &v.warnings),
-                        };
-                        if !w.is_empty() && !known.contains(uid) {
-                            read_notes.insert(uid.clone(), w.clone());
-                        }
-                    }
-                    Err(_) => {}
-                }
             }
-            let key = |_: &str, uid: Option<&str>| {
-                let uid = uid?;
-                Some((kinds.get(uid).copied().unwrap_or(file_kind), uid.to_owned()))
-            };
-            let failure = |e: &ItemEvent| match e {
-                ItemEvent::Failed {
-                    src_href,
-                    uid,
-                    error,
-                } => Some((
-                    uid.as_ref()
-                        .and_then(|u| kinds.get(u))
-                        .copied()
-                        .unwrap_or(ContentKind::Calendars),
-                    uid.clone().unwrap_or_else(|| src_href.clone()),
-                    error.clone(),
-                )),
-                _ => None,
-            };
-            let recorded = HashMap::new();
-            let rows = Rows {
-                folder: &src_folder,
-                display: &src_folder,
-                dst_folder: &coll.href,
-                recorded: &recorded,
-                fingerprint: Fingerprint::Uid,
-                key: &key,
-                failure: &failure,
-            };
-            let (rep, t) = import_recorded(
-                ledger,
-                (&rows, path),
-                dav,
-                &targets,
-                chunk,
-                &known,
-                &CopyOptions::default(),
-            )
-            .await?;
-            r.items += rep.listed as u64;
-            r.known += rep.unchanged as u64;
-            r.repaired += t.repaired;
-            for uid in &t.conflicts {
-                r.skipped += 1;
-                notes.insert(format!(
-                    "UID {uid} already exists in the collection (not ours): left alone"
-                ));
-            }
-            // What the reader mended in the items that landed.
-            for uid in &t.landed {
-                if let Some(w) = read_notes.remove(uid) {
-                    let k = kinds.get(uid).copied().unwrap_or(file_kind);
-                    r.warnings += w.len() as u64;
-                    notes_rows.extend(w.into_iter().map(|note| ItemNote {
-                        pass,
-                        kind: k,
-                        folder: src_folder.clone(),
-                        src_key: uid.clone(),
-                        repaired: false,
-                        note,
-                    }));
-                }
-            }
-            store.record_notes(id, &notes_rows).await?;
-            known.extend(t.landed);
-            r.copied += t.recorded;
-            r.bytes += t.bytes;
-            r.failed += t.failed;
         }
         Ok(())
     }
     .await;
+    flow.meter.log(&coll.href);
     drop(rx);
     let _ = reader.await;
     result?;

@@ -11,7 +11,59 @@ use passeur_formats::fingerprint::sha256_hex;
 use super::write::{DstIndex, ICS_TYPE, Prepared, VCF_TYPE, place_new, vcard_target, vcard_text};
 use super::{
     BoxFut, CopyOptions, CopyReport, ImportObjectsError, ImportTargets, ItemEvent, SourceObject,
+    WriteMeter,
 };
+
+/// What the chunks of one import share, so that the writes flow from one chunk into the next
+/// instead of draining at the end of each: the write slots, the destination's UID index (read
+/// once per collection, not once per chunk) and the UIDs earlier chunks took.
+pub(crate) struct ImportFlow {
+    /// One permit per write in flight, across the chunks.
+    permits: tokio::sync::Semaphore,
+    /// The destination collections' UID indexes, by collection href.
+    indexes: tokio::sync::Mutex<HashMap<String, std::sync::Arc<DstIndex>>>,
+    /// UIDs handed to a write (or found known) by a chunk: a later chunk leaves them alone.
+    taken: std::sync::Mutex<HashSet<String>>,
+    /// The writes' time in flight (the `dav_writes` debug line).
+    pub(crate) meter: WriteMeter,
+}
+
+impl ImportFlow {
+    /// A flow with `parallel` writes in flight at most.
+    pub(crate) fn new(parallel: usize) -> ImportFlow {
+        ImportFlow {
+            permits: tokio::sync::Semaphore::new(parallel.max(1)),
+            indexes: tokio::sync::Mutex::new(HashMap::new()),
+            taken: std::sync::Mutex::new(HashSet::new()),
+            meter: WriteMeter::new(),
+        }
+    }
+
+    /// True when an earlier chunk took `uid`.
+    pub(crate) fn taken(&self, uid: &str) -> bool {
+        self.taken.lock().is_ok_and(|t| t.contains(uid))
+    }
+
+    fn take(&self, uid: &str) {
+        if let Ok(mut t) = self.taken.lock() {
+            t.insert(uid.to_owned());
+        }
+    }
+
+    async fn index(
+        &self,
+        dst: &DavClient,
+        coll: &passeur_dav::Collection,
+    ) -> Result<std::sync::Arc<DstIndex>> {
+        let mut m = self.indexes.lock().await;
+        if let Some(i) = m.get(&coll.href) {
+            return Ok(i.clone());
+        }
+        let idx = std::sync::Arc::new(DstIndex::build(dst, coll, &HashSet::new()).await?);
+        m.insert(coll.href.clone(), idx.clone());
+        Ok(idx)
+    }
+}
 
 /// Imports parsed file objects (see [`passeur_formats::ics::split`] and
 /// [`passeur_formats::vcf::split`]) into the target collections.
@@ -29,6 +81,29 @@ pub async fn import_objects<I, O>(
     objects: I,
     known: &HashSet<String>,
     opts: &CopyOptions,
+    on_item: impl FnMut(ItemEvent),
+) -> std::result::Result<CopyReport, ImportObjectsError>
+where
+    I: IntoIterator<Item = std::result::Result<O, FormatError>>,
+    O: Into<SourceObject>,
+{
+    let flow = ImportFlow::new(opts.parallel());
+    let r = import_flowing(dst, targets, objects, known, opts, (&flow, || {}), on_item).await;
+    flow.meter.log("import");
+    r
+}
+
+/// [`import_objects`] as one chunk of a longer import sharing `flow` with the chunks before and
+/// after it: a UID an earlier chunk took is left alone (counted unchanged), the writes take
+/// their slots from the flow, and `dispatched` is called once every object of this chunk has
+/// its write started (only waiting for them is left: the next chunk may start).
+pub(crate) async fn import_flowing<I, O>(
+    dst: &DavClient,
+    targets: &ImportTargets<'_>,
+    objects: I,
+    known: &HashSet<String>,
+    opts: &CopyOptions,
+    (flow, dispatched): (&ImportFlow, impl FnOnce()),
     mut on_item: impl FnMut(ItemEvent),
 ) -> std::result::Result<CopyReport, ImportObjectsError>
 where
@@ -36,7 +111,6 @@ where
     O: Into<SourceObject>,
 {
     let mut report = CopyReport::default();
-    let mut indexes: HashMap<String, std::sync::Arc<DstIndex>> = HashMap::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut writes: FuturesOrdered<BoxFut<'_, Result<ItemEvent>>> = FuturesOrdered::new();
     for r in objects {
@@ -82,7 +156,13 @@ where
             on_item(ev);
             continue;
         }
+        if flow.taken(&uid) {
+            // An earlier chunk of this import writes it (a UID given twice in a file).
+            report.unchanged += 1;
+            continue;
+        }
         seen.insert(uid.clone(), line);
+        flow.take(&uid);
         let src_etag = sha256_hex(text.as_bytes());
         let Some(coll) = targets.for_object(&o) else {
             let what = match &o {
@@ -127,26 +207,32 @@ where
                 continue;
             }
         };
-        let index = match indexes.get(&coll.href) {
-            Some(i) => i.clone(),
-            None => {
-                let idx = std::sync::Arc::new(DstIndex::build(dst, coll, &HashSet::new()).await?);
-                indexes.insert(coll.href.clone(), idx.clone());
-                idx
+        let index = flow.index(dst, coll).await?;
+        // The writes flow: a new one starts as soon as a slot is free, whichever chunk's write
+        // freed it; this chunk's writes that ended meanwhile are reported.
+        let permit = loop {
+            tokio::select! {
+                biased;
+                Some(ev) = writes.next(), if !writes.is_empty() => {
+                    let ev = ev?;
+                    report.count(&ev);
+                    on_item(ev);
+                }
+                p = flow.permits.acquire() => break p,
             }
         };
-        // The writes flow: a new one starts as soon as one of `parallel` in flight ends.
+        let permit = permit.map_err(|_| {
+            passeur_dav::DavError::Config("the import's write slots are closed".into())
+        })?;
+        let meter = &flow.meter;
         writes.push_back(Box::pin(async move {
-            place_new(dst, coll, &index, &p, &src_href, &src_etag, opts).await
+            let _slot = permit;
+            meter
+                .time(place_new(dst, coll, &index, &p, &src_href, &src_etag, opts))
+                .await
         }));
-        while writes.len() >= opts.parallel() {
-            if let Some(ev) = writes.next().await {
-                let ev = ev?;
-                report.count(&ev);
-                on_item(ev);
-            }
-        }
     }
+    dispatched();
     while let Some(ev) = writes.next().await {
         let ev = ev?;
         report.count(&ev);

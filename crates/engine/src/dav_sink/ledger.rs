@@ -16,10 +16,14 @@ use passeur_formats::FormatError;
 use passeur_store::{Failure, Item, ItemKey, ItemNote, Store};
 use passeur_types::{ContentKind, MigrationId};
 
+use super::import::{ImportFlow, import_flowing};
 use super::{
     CopyError, CopyOptions, CopyReport, ImportTargets, ItemEvent, KnownItem, SourceObject,
-    copy::copy_planned, import_objects,
+    copy::copy_planned,
 };
+
+#[cfg(doc)]
+use super::import_objects;
 use crate::{EngineError, Event, EventSink, ItemRef, Side};
 
 /// Where the sink's outcomes are recorded: the migration's item map for this pass, and the
@@ -321,12 +325,38 @@ pub(crate) async fn import_recorded(
     known: &HashSet<String>,
     opts: &CopyOptions,
 ) -> Result<(CopyReport, DavTally), EngineError> {
+    let flow = ImportFlow::new(opts.parallel());
+    import_recorded_flowing(
+        ledger,
+        (rows, file),
+        (dst, targets),
+        objects,
+        known,
+        opts,
+        (&flow, || {}),
+    )
+    .await
+}
+
+/// [`import_recorded`] for one chunk of a longer import sharing `flow` with its other chunks
+/// (see [`import_flowing`]): the UIDs an earlier chunk took are neither recorded pending again
+/// nor written; `dispatched` is called once every write of this chunk has started. Each
+/// chunk's rows are recorded pending before any of its writes starts.
+pub(crate) async fn import_recorded_flowing(
+    ledger: DavLedger<'_>,
+    (rows, file): (&Rows<'_>, &std::path::Path),
+    (dst, targets): (&DavClient, &ImportTargets<'_>),
+    objects: Vec<Result<SourceObject, FormatError>>,
+    known: &HashSet<String>,
+    opts: &CopyOptions,
+    (flow, dispatched): (&ImportFlow, impl FnOnce()),
+) -> Result<(CopyReport, DavTally), EngineError> {
     let new = objects.iter().filter_map(|o| {
         let (uid, line, text) = match o.as_ref().ok()? {
             SourceObject::Ics(i) => (&i.uid, i.line, &i.text),
             SourceObject::Vcf(v) => (&v.uid, v.line, &v.text),
         };
-        (!known.contains(uid)).then(|| {
+        (!known.contains(uid) && !flow.taken(uid)).then(|| {
             (
                 format!("line:{line}"),
                 passeur_formats::fingerprint::sha256_hex(text.as_bytes()),
@@ -336,7 +366,16 @@ pub(crate) async fn import_recorded(
     });
     let pending = ledger.pending(rows, new).await?;
     let mut evs = Vec::new();
-    let r = import_objects(dst, targets, objects, known, opts, |e| evs.push(e)).await;
+    let r = import_flowing(
+        dst,
+        targets,
+        objects,
+        known,
+        opts,
+        (flow, dispatched),
+        |e| evs.push(e),
+    )
+    .await;
     let tally = ledger.record(rows, &pending, &evs, r.is_ok()).await?;
     let rep = r.map_err(|e| match e {
         super::ImportObjectsError::Dav(e) => {

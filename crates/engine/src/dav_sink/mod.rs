@@ -34,6 +34,7 @@ use crate::Side;
 use passeur_formats::{ComponentKind, IcsObject, VcfObject, VcfVersion};
 
 pub use copy::copy_collection;
+pub(crate) use import::ImportFlow;
 pub use import::import_objects;
 pub use verify::{Difference, VerifyReport, verify_collection, verify_objects};
 
@@ -103,7 +104,8 @@ pub struct CopyOptions {
 const DEFAULT_CONCURRENCY: usize = 4;
 
 impl CopyOptions {
-    fn parallel(&self) -> usize {
+    /// Writes in flight at once.
+    pub(crate) fn parallel(&self) -> usize {
         if self.concurrency == 0 {
             DEFAULT_CONCURRENCY
         } else {
@@ -402,3 +404,54 @@ impl<'a> ImportTargets<'a> {
 
 /// A boxed future of a copy pass (writes and fetches of different shapes in one queue).
 type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// How busy the writes of one copy or import kept the destination: the time each PUT (with
+/// its retry) was in flight, summed, against the wall time of the writing phase. Their ratio
+/// is the average number of writes in flight, logged at debug level under the target
+/// `dav_writes` (`PASSEUR_LOG=warn,dav_writes=debug`) for the benchmarks.
+pub(crate) struct WriteMeter {
+    start: std::time::Instant,
+    busy_ns: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl WriteMeter {
+    pub(crate) fn new() -> WriteMeter {
+        WriteMeter {
+            start: std::time::Instant::now(),
+            busy_ns: 0.into(),
+            writes: 0.into(),
+        }
+    }
+
+    /// `f`, its time in flight counted.
+    pub(crate) async fn time<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        use std::sync::atomic::Ordering::Relaxed;
+        let t = std::time::Instant::now();
+        let r = f.await;
+        let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.busy_ns.fetch_add(ns, Relaxed);
+        self.writes.fetch_add(1, Relaxed);
+        r
+    }
+
+    /// The debug line (nothing when no write was made).
+    pub(crate) fn log(&self, collection: &str) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let writes = self.writes.load(Relaxed);
+        if writes == 0 {
+            return;
+        }
+        let busy = self.busy_ns.load(Relaxed) as f64 / 1e9;
+        let wall = self.start.elapsed().as_secs_f64();
+        tracing::debug!(
+            target: "dav_writes",
+            collection,
+            writes,
+            busy_s = busy,
+            wall_s = wall,
+            in_flight = busy / wall.max(1e-9),
+            "writes in flight"
+        );
+    }
+}

@@ -21,10 +21,13 @@
 //! usage: passeur-dav-bench --passeur PATH [--corpus DIR] [--out DIR] [--servers radicale,xandikos]
 //!                          [--from-tsv]
 //!
-//! `--copy N` measures DAV -> DAV throughput instead: a source Radicale holding N events and
-//! N/5 contacts (put there by `passeur import`) is copied with `passeur migrate --connections
-//! 8` into a fresh Radicale account and into a Xandikos, each timed, then each copy is checked
-//! with `passeur verify`, timed.
+//! `--copy N` measures DAV -> DAV throughput instead: a source Radicale holding N events, N/5
+//! tasks and N/5 contacts (put there by `passeur import`, timed) is copied by `passeur migrate`
+//! with each of `--connections` (default `0,8`: passeur's default and 8) into fresh Radicale
+//! and Xandikos accounts, against a bare parallel PUT loop of the same items, vdirsyncer, and
+//! (`--baseline`) an older passeur; `passeur verify` is timed against a plain read of both
+//! accounts (see `dav_bench/copy.rs`). `--import-only` times only the import of an N-event
+//! `.ics` (and the baseline's).
 //!
 //! `--from-tsv` summarises the `files.tsv` of an earlier run in `--out` (with the current
 //! oracle) instead of importing. Servers are restarted every 40 files, so that a home with
@@ -44,7 +47,10 @@ use std::time::{Duration, Instant};
 
 use passeur_testkit::{Radicale, RadicaleOptions, Xandikos};
 
-const USAGE: &str = "usage: passeur-dav-bench --passeur PATH [--corpus DIR] [--out DIR] [--servers radicale,xandikos] [--oracle SCRIPT] [--from-tsv] [--copy N [--connections N]]";
+#[path = "dav_bench/copy.rs"]
+mod copy;
+
+const USAGE: &str = "usage: passeur-dav-bench --passeur PATH [--corpus DIR] [--out DIR] [--servers radicale,xandikos] [--oracle SCRIPT] [--from-tsv] [--copy N [--connections 0,8] [--tools passeur,bare,vdirsyncer,verify] [--baseline OLD_PASSEUR [--baseline-servers radicale]] [--import-only]]";
 
 struct Args {
     passeur: PathBuf,
@@ -56,7 +62,16 @@ struct Args {
     from_tsv: bool,
     /// DAV -> DAV throughput instead: this many events (and a fifth as many contacts).
     copy: Option<usize>,
+    /// Connection counts of the copy runs (`0` or `default`: passeur's default).
     connections: String,
+    /// An older passeur binary run the same way (copy and import figures side by side).
+    baseline: Option<PathBuf>,
+    /// Tools of the copy benchmark: passeur, bare, vdirsyncer, verify.
+    tools: Vec<String>,
+    /// Only time the import of an N-event file.
+    import_only: bool,
+    /// The servers the baseline copies into (default: all).
+    baseline_servers: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -68,7 +83,16 @@ fn parse_args() -> Result<Args, String> {
         oracle: PathBuf::from("bench/dav_oracle.py"),
         from_tsv: false,
         copy: None,
-        connections: "8".into(),
+        connections: "0,8".into(),
+        baseline: None,
+        tools: vec![
+            "passeur".into(),
+            "bare".into(),
+            "vdirsyncer".into(),
+            "verify".into(),
+        ],
+        import_only: false,
+        baseline_servers: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -82,6 +106,12 @@ fn parse_args() -> Result<Args, String> {
             "--from-tsv" => a.from_tsv = true,
             "--copy" => a.copy = Some(value()?.parse().map_err(|e| format!("--copy: {e}"))?),
             "--connections" => a.connections = value()?,
+            "--baseline" => a.baseline = Some(PathBuf::from(value()?)),
+            "--tools" => a.tools = value()?.split(',').map(str::to_string).collect(),
+            "--import-only" => a.import_only = true,
+            "--baseline-servers" => {
+                a.baseline_servers = value()?.split(',').map(str::to_string).collect();
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -456,135 +486,6 @@ fn summarize(name: &str, rows: &[FileRow], t0: Instant) -> String {
     line
 }
 
-/// Runs `passeur` with a state directory and the two passwords; (output, seconds).
-fn timed_passeur(a: &Args, state: &Path, args: &[&str]) -> (std::process::Output, f64) {
-    let t = Instant::now();
-    let o = Command::new(&a.passeur)
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .env("PASSEUR_FROM_PASSWORD", "pass1")
-        .env("PASSEUR_TO_PASSWORD", "pass2")
-        .env_remove("PASSEUR_STATE")
-        .output()
-        .expect("run passeur");
-    (o, t.elapsed().as_secs_f64())
-}
-
-fn copy_bench(a: &Args, n: usize) -> ExitCode {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let ics = tmp.path().join("events.ics");
-    let vcf = tmp.path().join("contacts.vcf");
-    let mut cal = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//passeur-bench//EN\r\n");
-    for i in 0..n {
-        let _ = write!(
-            cal,
-            "BEGIN:VEVENT\r\nUID:bench-{i}\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:2024{:02}{:02}T{:02}0000Z\r\nDURATION:PT1H\r\nSUMMARY:Event {i}\r\nDESCRIPTION:{}\r\nEND:VEVENT\r\n",
-            1 + i % 12,
-            1 + i % 28,
-            i % 24,
-            "Agenda item. ".repeat(10)
-        );
-    }
-    cal.push_str("END:VCALENDAR\r\n");
-    let mut book = String::new();
-    for i in 0..n / 5 {
-        let _ = write!(
-            book,
-            "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-{i}\r\nFN:Person {i}\r\nN:{i};Person;;;\r\nEMAIL:p{i}@example.org\r\nTEL:+1 555 {i:04}\r\nEND:VCARD\r\n"
-        );
-    }
-    let _ = fs::write(&ics, cal);
-    let _ = fs::write(&vcf, book);
-    let src = Radicale::start(RadicaleOptions {
-        users: 2,
-        create_collections: false,
-        admin: false,
-    })
-    .expect("start Radicale");
-    let from = format!("http://user1@{}:{}/", src.host, src.port);
-    let fill = tmp.path().join("fill");
-    for (f, c) in [(&ics, "Events"), (&vcf, "Contacts")] {
-        let o = Command::new(&a.passeur)
-            .arg("--state")
-            .arg(&fill)
-            .arg("import")
-            .arg(f)
-            .args(["--to-dav", &from, "--collection", c])
-            .env("PASSEUR_TO_PASSWORD", "pass1")
-            .env_remove("PASSEUR_STATE")
-            .output()
-            .expect("run passeur");
-        if !o.status.success() {
-            eprintln!(
-                "cannot fill the source: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            return ExitCode::FAILURE;
-        }
-    }
-    let xan = Xandikos::start("user1").expect("start Xandikos");
-    let mut md = String::from(
-        "| destination | items | connections | copy s | items/s | verify s |\n|---|---:|---:|---:|---:|---:|\n",
-    );
-    for (name, to) in [
-        (
-            "Radicale",
-            format!("http://user2@{}:{}/", src.host, src.port),
-        ),
-        (
-            "Xandikos",
-            format!("http://user1@{}:{}/", xan.host, xan.port),
-        ),
-    ] {
-        let state = tmp.path().join(name);
-        let (o, copy_s) = timed_passeur(
-            a,
-            &state,
-            &[
-                "migrate",
-                "--from-dav",
-                &from,
-                "--to-dav",
-                &to,
-                "--connections",
-                &a.connections,
-                "--no-progress",
-            ],
-        );
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        let Some(id) = out
-            .lines()
-            .find_map(|l| l.strip_prefix("migration "))
-            .map(|s| s.trim().to_string())
-        else {
-            eprintln!(
-                "{name}: no migration: {out}{}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            return ExitCode::FAILURE;
-        };
-        let total = out
-            .lines()
-            .find(|l| l.starts_with("dav total:"))
-            .unwrap_or("")
-            .to_string();
-        let (v, verify_s) = timed_passeur(a, &state, &["verify", &id]);
-        let items = n + n / 5;
-        println!("{name}: {total}; verify exit {:?}", v.status.code());
-        let _ = writeln!(
-            md,
-            "| {name} | {items} | {} | {copy_s:.1} | {:.0} | {verify_s:.1} |",
-            a.connections,
-            items as f64 / copy_s.max(0.001)
-        );
-    }
-    print!("{md}");
-    let _ = fs::create_dir_all(&a.out);
-    let _ = fs::write(a.out.join(format!("copy-{n}.md")), md);
-    ExitCode::SUCCESS
-}
-
 fn main() -> ExitCode {
     let a = match parse_args() {
         Ok(a) => a,
@@ -597,7 +498,33 @@ fn main() -> ExitCode {
         }
     };
     if let Some(n) = a.copy {
-        return copy_bench(&a, n);
+        let connections: Result<Vec<usize>, _> = a
+            .connections
+            .split(',')
+            .map(|c| if c == "default" { Ok(0) } else { c.parse() })
+            .collect();
+        let Ok(connections) = connections else {
+            eprintln!("--connections: a list of numbers (0 or default: passeur's default)");
+            return ExitCode::from(2);
+        };
+        let args = copy::CopyArgs {
+            passeur: &a.passeur,
+            baseline: a.baseline.as_deref(),
+            n,
+            connections,
+            servers: a.servers.clone(),
+            tools: a.tools.clone(),
+            out: &a.out,
+            import_only: a.import_only,
+            baseline_servers: a.baseline_servers.clone(),
+        };
+        return match copy::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let files = corpus_files(&a.corpus);
     if files.is_empty() {

@@ -20,31 +20,6 @@ async fn service(dir: &std::path::Path) -> (Arc<Service>, Store) {
     service_with(dir, test_settings(), None).await
 }
 
-async fn wait_done(svc: &Arc<Service>, id: &str, account: &str, passes: usize) -> MigrationOut {
-    let start = Instant::now();
-    loop {
-        let (st, v) = call(
-            svc,
-            "GET",
-            &format!("/api/v1/migrations/{id}"),
-            Some(account),
-            None,
-        )
-        .await;
-        assert_eq!(st, StatusCode::OK, "{v}");
-        let m: MigrationOut = serde_json::from_value(v).unwrap();
-        if m.passes.len() >= passes && matches!(m.status.as_str(), "done" | "failed" | "stopped") {
-            return m;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "still {} after 60 s: {m:?}",
-            m.status
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_track_sync_purge_over_the_api() {
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
@@ -63,7 +38,7 @@ async fn create_track_sync_purge_over_the_api() {
     let id = v["id"].as_str().unwrap().to_string();
     assert!(id.len() >= 26, "an ID of 128 random bits: {id}");
 
-    let m = wait_done(&svc, &id, "user1", 1).await;
+    let m = wait_finished(&svc, &id, "user1", 1).await;
     assert_eq!(m.status, "done", "{m:?}");
     assert_eq!(m.passes[0].copied, 20);
     assert_eq!(m.items, 20);
@@ -103,7 +78,7 @@ async fn create_track_sync_purge_over_the_api() {
     )
     .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{v}");
-    let m = wait_done(&svc, &id, "user1", 2).await;
+    let m = wait_finished(&svc, &id, "user1", 2).await;
     assert_eq!(m.passes.len(), 2, "{m:?}");
     assert_eq!(m.passes[1].copied, 3, "{m:?}");
     assert_eq!(count(&dst, "user1"), 23);
@@ -188,7 +163,7 @@ async fn a_pop3_source_is_accepted_and_copied_into_the_inbox() {
     let (st, v) = call(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
-    let m = wait_done(&svc, &id, "user1", 1).await;
+    let m = wait_finished(&svc, &id, "user1", 1).await;
     assert_eq!(m.status, "done", "{m:?}");
     assert_eq!(m.passes[0].copied, 7);
     assert_eq!(count(&dst, "user1"), 7);
@@ -445,7 +420,7 @@ async fn a_providers_preset_caps_connections_and_names_its_sent_folder() {
     }
     let mut seen = Vec::new();
     for (s, id) in [&svc, &plain].into_iter().zip(&ids) {
-        let m = wait_done(s, id, "user1", 1).await;
+        let m = wait_finished(s, id, "user1", 1).await;
         assert_eq!(m.status, "done", "{m:?}");
         assert_eq!(m.passes[0].copied, 5, "{m:?}");
         let (_, m) = call(
@@ -537,7 +512,7 @@ async fn a_gmail_source_takes_its_archive_folder_from_the_api() {
     .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
-    let m = wait_done(&svc, &id, "user1", 1).await;
+    let m = wait_finished(&svc, &id, "user1", 1).await;
     assert_eq!(m.status, "done", "{m:?}");
     let mut c =
         passeur_testkit::imapwire::Client::login(&dst.imap_addr(), "user1", "pass1").unwrap();

@@ -14,7 +14,7 @@ use common::call_json as call;
 use common::*;
 
 async fn wait_passes(svc: &Arc<Service>, id: &str, passes: usize) -> MigrationOut {
-    wait_passes_of(svc, id, "user1", passes).await
+    wait_finished(svc, id, "user1", passes).await
 }
 
 fn oauth_of(j: &Value, expires_at: u64) -> Value {
@@ -995,32 +995,6 @@ async fn project_call(
     )
 }
 
-/// Waits for `passes` passes of `id` (tracked with `account`) to end.
-async fn wait_passes_of(
-    svc: &Arc<Service>,
-    id: &str,
-    account: &str,
-    passes: usize,
-) -> MigrationOut {
-    let start = Instant::now();
-    loop {
-        let (_, v) = call(
-            svc,
-            "GET",
-            &format!("/api/v1/migrations/{id}"),
-            Some(account),
-            None,
-        )
-        .await;
-        let m: MigrationOut = serde_json::from_value(v).unwrap();
-        if m.passes.len() >= passes && matches!(m.status.as_str(), "done" | "failed" | "stopped") {
-            return m;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "{m:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// A project's CSV rows of type Exchange, at a provider that takes no password (Microsoft 365,
 /// played by a preset for `localhost` whose server, a private Dovecot, checks tokens at the
 /// testkit's token server): the rows are accepted without a password (a password given is not
@@ -1190,7 +1164,7 @@ async fn exchange_rows_wait_for_their_owners_sign_in_then_run() {
     )
     .await;
     assert_eq!(st, 202, "{v}");
-    let m = wait_passes_of(&svc, &id1, "user1", 1).await;
+    let m = wait_finished(&svc, &id1, "user1", 1).await;
     assert_eq!(m.status, "done", "{m:?}");
     assert_eq!(m.passes[0].copied, 6, "{m:?}");
     assert!(m.sign_in.is_empty());
@@ -1213,7 +1187,7 @@ async fn exchange_rows_wait_for_their_owners_sign_in_then_run() {
     )
     .await;
     assert_eq!(st, 202, "{v:?}");
-    let m = wait_passes_of(&svc, &id3, "user3", 1).await;
+    let m = wait_finished(&svc, &id3, "user3", 1).await;
     assert_eq!(m.status, "done", "{m:?}");
     assert_eq!(m.passes[0].copied, 4, "{m:?}");
     let sealed = store

@@ -9,7 +9,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use passeur_notify::{Notifier, SmtpConfig};
-use passeur_server::api::MigrationOut;
 use passeur_server::{Service, Settings, router};
 use passeur_store::Store;
 use passeur_testkit::{
@@ -24,8 +23,6 @@ use common::*;
 fn url(dc: &Dovecot, user: &str) -> String {
     imap_url(dc, user)
 }
-
-const WAIT: Duration = Duration::from_secs(60);
 
 async fn service(
     dir: &std::path::Path,
@@ -44,41 +41,6 @@ async fn service(
         ..Default::default()
     };
     service_with(dir, settings, notifier).await
-}
-
-async fn get(svc: &Arc<Service>, id: &str, account: &str) -> MigrationOut {
-    let (st, v) = call_json(
-        svc,
-        "GET",
-        &format!("/api/v1/migrations/{id}"),
-        Some(account),
-        None,
-    )
-    .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
-    serde_json::from_value(v).unwrap()
-}
-
-async fn wait_until(
-    svc: &Arc<Service>,
-    id: &str,
-    account: &str,
-    what: &str,
-    ok: impl Fn(&MigrationOut) -> bool,
-) -> MigrationOut {
-    let start = Instant::now();
-    loop {
-        let m = get(svc, id, account).await;
-        if ok(&m) {
-            return m;
-        }
-        assert!(start.elapsed() < WAIT, "never {what}: {m:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn finished(passes: usize) -> impl Fn(&MigrationOut) -> bool {
-    move |m| m.passes.len() >= passes && matches!(m.status.as_str(), "done" | "failed" | "stopped")
 }
 
 /// The text of the `n`th message the receiver got, waiting for it.

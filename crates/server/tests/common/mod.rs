@@ -106,3 +106,55 @@ pub async fn call_json(
     let (st, bytes) = call(svc, method, uri, account, body).await;
     (st, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
+
+/// How long a test waits for a migration to reach a state.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Migration `id` as its tracker sees it (tracked with `account`).
+pub async fn get(svc: &Arc<Service>, id: &str, account: &str) -> passeur_server::api::MigrationOut {
+    let (st, v) = call_json(
+        svc,
+        "GET",
+        &format!("/api/v1/migrations/{id}"),
+        Some(account),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    serde_json::from_value(v).unwrap()
+}
+
+/// Waits until migration `id` (tracked with `account`) satisfies `ok`; fails the test, naming
+/// `what`, after [`WAIT`].
+pub async fn wait_until(
+    svc: &Arc<Service>,
+    id: &str,
+    account: &str,
+    what: &str,
+    ok: impl Fn(&passeur_server::api::MigrationOut) -> bool,
+) -> passeur_server::api::MigrationOut {
+    let start = std::time::Instant::now();
+    loop {
+        let m = get(svc, id, account).await;
+        if ok(&m) {
+            return m;
+        }
+        assert!(start.elapsed() < WAIT, "never {what}: {m:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// At least `passes` passes, and the last one ended (done, failed or stopped).
+pub fn finished(passes: usize) -> impl Fn(&passeur_server::api::MigrationOut) -> bool {
+    move |m| m.passes.len() >= passes && matches!(m.status.as_str(), "done" | "failed" | "stopped")
+}
+
+/// Waits for `passes` passes of `id` (tracked with `account`) to end.
+pub async fn wait_finished(
+    svc: &Arc<Service>,
+    id: &str,
+    account: &str,
+    passes: usize,
+) -> passeur_server::api::MigrationOut {
+    wait_until(svc, id, account, "finished", finished(passes)).await
+}

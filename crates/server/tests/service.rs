@@ -547,6 +547,47 @@ async fn a_pass_out_of_retries_sends_the_failed_notification() {
     svc.shut_down();
 }
 
+/// A server name that does not exist fails the pass at once, with the "failed" message: it was
+/// retried like a passing failure (5 attempts over ~7.5 minutes, "scheduled" meanwhile) while
+/// the connection test said at once that the server could not be reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_name_that_does_not_exist_fails_at_once() {
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
+    c.timeout = Duration::from_secs(10);
+    let mut settings = Settings {
+        allow_private_addresses: true,
+        public_url: "https://passeur.test".into(),
+        pass_attempts: 3,
+        ..Default::default()
+    };
+    settings.queue.retry_base = Duration::from_millis(200);
+    settings.queue.retry_cap = Duration::from_millis(400);
+    let (svc, _) = service_with(dir.path(), settings, Some(Notifier::new(c).unwrap())).await;
+    // RFC 6761: names under .invalid never resolve.
+    let body = json!({
+        "source": {"url": "imaps://user1@no-such-server.invalid", "password": "pass1"},
+        "destination": {"url": url(&dst, "user1"), "password": "pass1"},
+        "notify": "owner@example.org",
+        "lang": "en",
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_until(&svc, &id, "user1", "failed", |m| m.status == "failed").await;
+    assert_eq!(m.passes.len(), 1, "tried once, not again: {m:?}");
+    assert_eq!(m.error_code.as_deref(), Some("unreachable"), "{m:?}");
+    let failed = mail_text(&rx, 2);
+    assert!(failed.contains("has stopped on an error"), "{failed}");
+    assert!(
+        failed.contains("no-such-server.invalid") && failed.contains("no such name"),
+        "{failed}"
+    );
+    svc.shut_down();
+}
+
 /// The "complete" message counts each DAV kind apart: 2 events and 1 contact copied were
 /// told as 3 contacts, 3 events and 3 tasks (every kind got the pass's whole count).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

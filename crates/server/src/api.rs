@@ -400,7 +400,8 @@ pub struct MigrationOut {
     /// some items were not migrated).
     #[serde(default)]
     pub error_code: Option<String>,
-    /// The source account, without its password.
+    /// The source account, without its password (a file import: `file:` and the name the
+    /// file was uploaded with).
     pub source: String,
     /// The destination account, without its password.
     pub destination: String,

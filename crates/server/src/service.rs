@@ -884,8 +884,9 @@ impl Service {
                     NotifySide::Destination => said.strip_prefix("destination: "),
                     _ => None,
                 }
-                .unwrap_or(&said)
-                .to_string();
+                .unwrap_or(&said);
+                // Where an uploaded file lies on the server is none of its owner's business.
+                let reason = crate::uploads::UploadNames::of(self, id).await.hide(reason);
                 self.queue_notification(
                     id,
                     Notification::Failed {

@@ -1145,9 +1145,85 @@ pub(crate) async fn create_import(
     Ok((StatusCode::CREATED, Json(Created { id: id.to_string() })))
 }
 
+/// Hides, in texts shown to a user (errors, failures, notifications), where a migration's
+/// uploads lie on the service's disks: any path ending with an upload's ID (its file, a
+/// pass's copy on any machine) becomes the name it was sent with, or "the uploaded file".
+#[derive(Debug, Default)]
+pub(crate) struct UploadNames(Vec<(String, Option<String>)>);
+
+impl UploadNames {
+    /// The uploads of `id` (none when they cannot be read: nothing is hidden then, but a
+    /// store that cannot be read fails the page anyway).
+    pub(crate) async fn of(svc: &Service, id: passeur_types::MigrationId) -> UploadNames {
+        let uploads = svc.store().uploads_of(id).await.unwrap_or_default();
+        UploadNames(
+            uploads
+                .into_iter()
+                .map(|u| {
+                    let name =
+                        metadata_value(&u.metadata, "filename").filter(|n| !n.trim().is_empty());
+                    (u.id, name)
+                })
+                .collect(),
+        )
+    }
+
+    /// The name the (first) upload was sent with, or "uploaded file".
+    pub(crate) fn sent_name(&self) -> &str {
+        self.0
+            .first()
+            .and_then(|(_, name)| name.as_deref())
+            .unwrap_or("uploaded file")
+    }
+
+    /// `text` with every path to an upload replaced by its name.
+    pub(crate) fn hide(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (id, name) in &self.0 {
+            let shown = match name {
+                Some(n) => format!("the uploaded file {n:?}"),
+                None => "the uploaded file".to_string(),
+            };
+            let mut from = 0;
+            while let Some(at) = out[from..].find(id.as_str()).map(|i| i + from) {
+                let end = at + id.len();
+                // The path is the run of non-blank characters that ends with the ID; a bare ID
+                // (no directory before it) is left as is.
+                let start = out[..at]
+                    .rfind(char::is_whitespace)
+                    .map_or(0, |w| w + out[w..].chars().next().map_or(1, char::len_utf8));
+                if out[start..at].contains(['/', '\\']) {
+                    out.replace_range(start..end, &shown);
+                    from = start + shown.len();
+                } else {
+                    from = end;
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_paths_are_hidden_bare_ids_kept() {
+        let n = UploadNames(vec![
+            ("abc123".into(), Some("a.pst".into())),
+            ("def456".into(), None),
+        ]);
+        assert_eq!(
+            n.hide("cannot read /srv/data/uploads/abc123: bad magic"),
+            "cannot read the uploaded file \"a.pst\": bad magic"
+        );
+        assert_eq!(
+            n.hide("x /a/fetched/def456 and C:\\up\\def456, upload def456"),
+            "x the uploaded file and the uploaded file, upload def456"
+        );
+        assert_eq!(n.hide("nothing here"), "nothing here");
+    }
 
     #[test]
     fn metadata_is_checked_and_read() {

@@ -770,6 +770,42 @@ async fn an_ics_upload_goes_into_radicale_and_is_tracked_by_its_login() {
     assert_eq!(events, 2);
 }
 
+/// A damaged PST's error names the file as it was sent, never where it lies on the server
+/// (the page and the API said "cannot read /…/uploads/<id>: …").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_damaged_upload_is_named_as_sent_not_by_its_server_path() {
+    let dc = Dovecot::start(DovecotOptions::default()).unwrap();
+    let s = serve(|_| {}).await;
+    let mut data = b"!BDN".to_vec();
+    data.extend(std::iter::repeat_n(0x5a, 4096));
+    let loc = create(s.addr, data.len() as u64, "broken.pst").await;
+    assert_eq!(patch(s.addr, &loc, 0, &data, None).await.status, 204);
+    let r = api(
+        s.addr,
+        "POST",
+        "/api/v1/imports",
+        None,
+        Some(json!({"upload": loc, "destination": {
+            "url": format!("imap://user1@127.0.0.1:{}", dc.imap_port), "password": "pass1"}})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let v = wait_status(s.addr, &id, "user1", &["done", "failed"]).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    let data_dir = s.svc.settings().data_dir.display().to_string();
+    let upload_id = loc.rsplit('/').next().unwrap();
+    assert_eq!(v["source"], "file:broken.pst", "{v}");
+    for said in [&v["error"], &v["passes"][0]["error"]] {
+        let said = said.as_str().unwrap_or_default();
+        assert!(said.contains("\"broken.pst\""), "{said}");
+        assert!(
+            !said.contains(&data_dir) && !said.contains(upload_id),
+            "{said}"
+        );
+    }
+}
+
 /// Every file under `dir` (recursively).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

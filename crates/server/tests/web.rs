@@ -822,6 +822,67 @@ async fn browser_file_upload_resumes_after_a_reload_and_imports() {
     assert_eq!(n, want);
 }
 
+/// The file page refuses a file of another type before sending it, saying why in the page's
+/// language: a name no import reads at once, content that cannot be that type at the first
+/// chunk (the whole file used to go up, and the import refused it after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_a_file_of_another_type_is_refused_before_it_is_sent() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let base = format!("http://{}", serve(&svc).await);
+    let files = tempfile::tempdir().unwrap();
+    let txt = files.path().join("notes.txt");
+    std::fs::write(&txt, "BEGIN:VCALENDAR\r\n").unwrap();
+    let fake = files.path().join("photo.pst");
+    std::fs::write(&fake, [0x89u8, b'P', b'N', b'G', 0, 0, 0, 0].repeat(100)).unwrap();
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+    for (lang, file, key) in [
+        ("fr", &txt, "js.up.type"),
+        ("en", &txt, "js.up.type"),
+        ("fr", &fake, "js.up.content"),
+        ("en", &fake, "js.up.content"),
+    ] {
+        c.goto(&format!("{base}/file?lang={lang}")).await.unwrap();
+        wait_for(&c, "#upload-form", 10).await;
+        c.find(Locator::Css("#file"))
+            .await
+            .unwrap()
+            .send_keys(file.to_str().unwrap())
+            .await
+            .unwrap();
+        click(&c, "#upload").await;
+        let want = passeur_server::web::i18n::Tr(
+            passeur_server::web::i18n::Lang::from_code(lang).unwrap(),
+        )
+        .t(key);
+        wait_until(
+            &c,
+            "return document.getElementById('err-file').textContent",
+            want,
+            20,
+        )
+        .await;
+        assert_eq!(
+            attr(&c, "#import-form", "hidden").await,
+            "true",
+            "{lang} {file:?}"
+        );
+    }
+    // Nothing of either file was kept.
+    let uploads = svc
+        .store()
+        .expired_uploads(&passeur_jobs::this_node(), i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(uploads.len(), 2, "the two with a PST's name: {uploads:?}");
+    let total: u64 = uploads.iter().map(|u| u.received).sum();
+    assert_eq!(total, 0);
+}
+
 /// Notes about items that arrived changed (here: a calendar file cut short before its
 /// END:VCALENDAR, whose events all arrive) are in the API's view of the migration and on its
 /// tracking page, in both languages.

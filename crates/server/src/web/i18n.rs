@@ -934,6 +934,16 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("js.up.failed", "The upload failed:", "L'envoi a échoué :"),
     (
+        "js.up.type",
+        "This service imports only .pst and .ost (Outlook), .ics, .ifb and .vcs (calendar) and .vcf (contacts) files.",
+        "Ce service n'importe que des fichiers .pst et .ost (Outlook), .ics, .ifb et .vcs (agenda) et .vcf (contacts).",
+    ),
+    (
+        "js.up.content",
+        "This file's content is not that of an Outlook (PST/OST), calendar (iCalendar) or contacts (vCard) file: it was not sent.",
+        "Le contenu de ce fichier n'est pas celui d'un fichier Outlook (PST/OST), d'agenda (iCalendar) ou de contacts (vCard) : il n'a pas été envoyé.",
+    ),
+    (
         "js.file_keep_id",
         "Keep this ID: with the destination login, it lets you follow the import.",
         "Gardez cet identifiant : avec l'identifiant de connexion du compte de destination, il permet de suivre l'import.",

@@ -773,7 +773,7 @@
         if (c.status !== 201) {
           busy = false;
           $('upload').disabled = false;
-          setErr('file', c.status === 413 ? msg('up.toolarge') : c.status === 0 ? msg('err.network') : msg('up.failed') + ' ' + c.text);
+          setErr('file', c.status === 413 ? msg('up.toolarge') : c.status === 415 ? msg('up.type') : c.status === 0 ? msg('err.network') : msg('up.failed') + ' ' + c.text);
           return;
         }
         url = c.header('Location');
@@ -793,6 +793,16 @@
           wait = 1000;
           show(offset, file.size, startOffset, started);
           continue;
+        }
+        if (r.status === 415) {
+          // Its first bytes are not those of a file this service imports: nothing more is sent.
+          localStorage.removeItem(storeKey);
+          busy = false;
+          $('upload').disabled = false;
+          $('up-status').textContent = '';
+          setErr('file', msg('up.content'));
+          input.focus();
+          return;
         }
         if (r.status === 404) {
           // Expired or deleted: start again from nothing.

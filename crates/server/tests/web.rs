@@ -325,6 +325,14 @@ async fn browser_migrate_track_and_purge() {
         60,
     )
     .await;
+    // "Synchronisation started." is gone once the pass has ended (it stayed under the buttons).
+    wait_until(
+        &c,
+        "return document.getElementById('action-msg').textContent",
+        "",
+        10,
+    )
+    .await;
     let rows = c.find_all(Locator::Css("#passes tbody tr")).await.unwrap();
     let row2 = rows[1].text().await.unwrap();
     assert!(row2.starts_with("2 Done"), "{row2}");

@@ -378,7 +378,15 @@
     if (!account) { $('ask').hidden = false; return; }
     $('view').hidden = false;
     let last = null;
-    const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); purgeOffer(m); signinOffer(m); }, () => {
+    // "Synchronisation started." / "Stop requested." stand until the pass they are about has
+    // ended: the status left running/queued after being in them, or a new pass ended.
+    let said = null;
+    function clearSaid(m) {
+      if (!said) return;
+      if (m.status === 'running' || m.status === 'queued') { said.seen = true; return; }
+      if (said.seen || m.passes.length > said.passes) { $('action-msg').textContent = ''; said = null; }
+    }
+    const w = watch(id, account, (m) => { last = m; show(m); clearSaid(m); showPurge(m.purge); purgeOffer(m); signinOffer(m); }, () => {
       sessionStorage.removeItem(ACCOUNT_KEY + id);
       // Nothing to show: no empty status, tables and buttons under the message.
       $('view').hidden = true;
@@ -400,11 +408,13 @@
     $('stop').addEventListener('click', async () => {
       const r = await api('POST', path + '/stop', { account });
       $('action-msg').textContent = r.status === 202 ? msg('stop.sent') : apiText(r);
+      said = r.status === 202 ? { seen: true, passes: last ? last.passes.length : 0 } : null;
       w.refresh();
     });
     $('sync').addEventListener('click', async () => {
       const r = await api('POST', path + '/sync', { account });
       $('action-msg').textContent = r.status === 202 ? msg('sync.sent') : r.status === 409 ? msg('err.busy') : apiText(r);
+      said = r.status === 202 ? { seen: false, passes: last ? last.passes.length : 0 } : null;
       w.refresh();
     });
 

@@ -71,7 +71,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 /// task of their own), or every [`LOOKUP_BATCH`] lookups, or at each lookup once the count
 /// nears the limit. It decides on the last shared count plus its own since: across the
 /// cluster the limit holds to within about a second's lookups.
-async fn rate_limit(svc: &Arc<Service>, addr: &ClientAddr) -> Result<(), ApiError> {
+pub(crate) async fn rate_limit(svc: &Arc<Service>, addr: &ClientAddr) -> Result<(), ApiError> {
     let Some(ip) = addr.0 else { return Ok(()) };
     let (send, schedule) = {
         let mut w = lock(&svc.lookups);
@@ -649,7 +649,7 @@ pub(crate) async fn connection_tests(
 
 /// The migration `id` when `account` is its owner (source login; for a file import, its
 /// destination login); else `NotFound`, the same for an unknown ID.
-async fn owned(
+pub(crate) async fn owned(
     svc: &Service,
     id: &str,
     account: &str,
@@ -681,7 +681,7 @@ async fn owned(
     Ok((id, view))
 }
 
-fn account_header(headers: &HeaderMap) -> &str {
+pub(crate) fn account_header(headers: &HeaderMap) -> &str {
     headers
         .get("x-passeur-account")
         .and_then(|v| v.to_str().ok())

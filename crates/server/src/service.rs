@@ -359,6 +359,50 @@ impl Service {
         self.store().put_credentials(id, &json).await
     }
 
+    /// Seals new passwords for the source and/or the destination of `id` in place of the kept
+    /// ones (a migration whose credentials are no longer kept needs each side's that has one:
+    /// `has_source_password` is false for a file import).
+    pub(crate) async fn replace_passwords(
+        &self,
+        id: MigrationId,
+        source: Option<&str>,
+        destination: Option<&str>,
+        has_source_password: bool,
+    ) -> Result<(), String> {
+        let ctx = id.to_string();
+        let mut pair = match self.sealed_pair(id).await? {
+            Some(p) if !(p.source.is_empty() && p.destination.is_empty()) => p,
+            // No pair, or only a purge's password kept: every password is needed.
+            kept => match (source, destination) {
+                (s, Some(_)) if s.is_some() || !has_source_password => SealedPair {
+                    source: String::new(),
+                    destination: String::new(),
+                    purge: kept.as_ref().and_then(|p| p.purge.clone()),
+                    purge_oauth: kept.as_ref().and_then(|p| p.purge_oauth.clone()),
+                    source_oauth: None,
+                    destination_oauth: None,
+                },
+                _ => {
+                    return Err(
+                        "this migration's credentials are no longer kept: give every password"
+                            .into(),
+                    );
+                }
+            },
+        };
+        if let Some(p) = source {
+            pair.source = self.vault.seal(&ctx, p);
+        }
+        if let Some(p) = destination {
+            pair.destination = self.vault.seal(&ctx, p);
+        }
+        let json = serde_json::to_string(&pair).unwrap_or_default();
+        self.store()
+            .put_credentials(id, &json)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Seals and keeps each side's OAuth 2.0 token (`None` leaves that side as it is), next to
     /// the passwords kept by [`Service::keep_credentials`].
     pub(crate) async fn keep_oauth(

@@ -1285,3 +1285,67 @@ async fn browser_a_failed_migration_shows_how_far_it_got() {
     c.close().await.unwrap();
     svc.shut_down();
 }
+
+/// A wrong destination password is corrected on the tracking page: a password the server
+/// refuses is said next to its field (in the page's language) and not kept; the right one is
+/// checked and kept, and Synchronise then copies. The page had no way to change it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_a_wrong_password_is_corrected_on_the_tracking_page() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", "pw", 0..4);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let body = serde_json::json!({
+        "source": {"url": common::imap_url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": common::imap_url(&dst, "user1"), "password": "typo"},
+    });
+    let (st, v) = common::call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    wait_status(&svc, &id, "user1", "failed").await;
+
+    let base = format!("http://{}", serve(&svc).await);
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+    c.goto(&format!("{base}/track?lang=fr")).await.unwrap();
+    set(&c, "#track-id", &id).await;
+    set(&c, "#track-account", "user1").await;
+    click(&c, ".track-form button[type=submit]").await;
+    wait_for(&c, "#status[data-status=failed]", 20).await;
+    let t = passeur_server::web::i18n::Tr(passeur_server::web::i18n::Lang::Fr);
+    set(&c, "#creds-dst", "still-a-typo").await;
+    click(&c, "#creds-save").await;
+    wait_until(
+        &c,
+        "return document.getElementById('err-creds-dst').textContent",
+        t.t("js.creds.refused"),
+        30,
+    )
+    .await;
+    set(&c, "#creds-dst", "pass1").await;
+    click(&c, "#creds-save").await;
+    wait_until(
+        &c,
+        "return document.getElementById('creds-result').textContent",
+        t.t("js.creds.saved"),
+        30,
+    )
+    .await;
+    // Not left in the page.
+    wait_until(
+        &c,
+        "return document.getElementById('creds-dst').value",
+        "",
+        5,
+    )
+    .await;
+    click(&c, "#sync").await;
+    wait_for(&c, "#status[data-status=done]", 60).await;
+    assert_eq!(inbox_count(&dst, "user1"), 4);
+    c.close().await.unwrap();
+    svc.shut_down();
+}

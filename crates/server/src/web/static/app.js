@@ -418,6 +418,37 @@
       w.refresh();
     });
 
+    // A new password for a side (wrong or changed): checked by a login on the server before it
+    // is kept; never kept in the page once sent.
+    $('creds').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      setErr('creds-src', '');
+      setErr('creds-dst', '');
+      $('creds-result').textContent = '';
+      const body = {};
+      if ($('creds-src').value) body.source_password = $('creds-src').value;
+      if ($('creds-dst').value) body.destination_password = $('creds-dst').value;
+      if (!body.source_password && !body.destination_password) {
+        setErr($('creds-src-box').hidden ? 'creds-dst' : 'creds-src', msg('creds.none'));
+        return;
+      }
+      $('creds-save').disabled = true;
+      const r = await api('POST', path + '/credentials', { account, body });
+      $('creds-save').disabled = !!last && last.status === 'running';
+      if (r.status === 204) {
+        $('creds-src').value = '';
+        $('creds-dst').value = '';
+        $('creds-result').textContent = msg('creds.saved');
+        return;
+      }
+      const field = r.data && r.data.field;
+      const text = r.data && r.data.error;
+      const id = field === 'source_password' ? 'creds-src' : field === 'destination_password' ? 'creds-dst' : null;
+      const said = r.status === 409 ? msg('err.busy')
+        : r.status === 422 && /refused/.test(text || '') ? msg('creds.refused') : apiText(r);
+      if (id) { setErr(id, said); $(id).focus(); } else $('creds-result').textContent = said;
+    });
+
     // A migration that waits for its owner's sign-in (a provider that takes no password):
     // "Sign in with …" for each side that waits (the browser goes to the provider and back),
     // then "Start the migration" hands the tokens to it.
@@ -688,6 +719,9 @@
     $('sync-hint').textContent = msg(resume ? 'resume.hint' : 'sync.hint');
     $('sync').dataset.mode = resume ? 'resume' : 'sync';
     $('purge-check').disabled = running || !m.passes.length;
+    $('creds-save').disabled = m.status === 'running';
+    // A file import has no source password.
+    $('creds-src-box').hidden = String(m.source).startsWith('file:');
   }
 
   // ---- Migration from a file ----

@@ -892,7 +892,10 @@ impl Service {
                     .unwrap_or_default()
                     .iter()
                     .map(|f| format!("{}: {} — {}", f.folder, f.src_key, f.reason))
-                    .collect();
+                    .collect::<Vec<_>>();
+                // No upload's path on the server in what its owner reads.
+                let names = crate::uploads::UploadNames::of(self, id).await;
+                let failures = failures.iter().map(|f| names.hide(f)).collect();
                 self.queue_notification(
                     id,
                     Notification::Completed {

@@ -1102,7 +1102,12 @@ pub(crate) async fn create_import(
         let p = path.clone();
         tokio::task::spawn_blocking(move || file_source_id(&p))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| {
+                // Its error names the file's path on this machine: logged, not shown.
+                tracing::warn!(upload = %u.id, error = %e, "cannot read an upload to import it");
+                ApiError::Conflict("cannot read the uploaded file: send it again".into())
+            })?
             .1
     } else if u.held_in_store() {
         format!("upload:{}#{}", u.id, u.length)

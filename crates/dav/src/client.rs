@@ -110,7 +110,7 @@ fn shown(url: &Url) -> String {
     u.to_string()
 }
 
-/// The transport error, or the policy refusal the resolver reported inside it.
+/// The transport error, or the policy refusal or unknown name the resolver reported inside it.
 fn transport(url: &Url, source: reqwest::Error) -> DavError {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&source);
     while let Some(e) = cur {
@@ -120,6 +120,9 @@ fn transport(url: &Url, source: reqwest::Error) -> DavError {
                 addr: *addr,
                 class: *class,
             });
+        }
+        if let Some(NetError::UnknownHost { host }) = e.downcast_ref::<NetError>() {
+            return DavError::Net(NetError::UnknownHost { host: host.clone() });
         }
         cur = e.source();
     }

@@ -286,6 +286,7 @@ impl EngineError {
                 I::Tls { .. } => "tls",
                 I::Refused(_) => "refused",
                 I::Connect { .. }
+                | I::UnknownHost { .. }
                 | I::Timeout { .. }
                 | I::NoGreeting { .. }
                 | I::Closed { .. }
@@ -302,9 +303,11 @@ impl EngineError {
                 P::Auth { .. } => "auth",
                 P::Tls { .. } => "tls",
                 P::Refused(_) => "refused",
-                P::Connect { .. } | P::Timeout { .. } | P::Closed { .. } | P::Io(_) => {
-                    "unreachable"
-                }
+                P::Connect { .. }
+                | P::UnknownHost { .. }
+                | P::Timeout { .. }
+                | P::Closed { .. }
+                | P::Io(_) => "unreachable",
                 _ => "other",
             },
             EngineError::Dav { source, .. } => match source {

@@ -23,6 +23,12 @@ pub enum Error {
     /// The host cannot be reached under the address policy, or its name does not resolve.
     #[error("{0}")]
     Refused(String),
+    /// The server's name does not exist or has no address: trying again will not find it.
+    #[error("cannot find the server {host}: no such name (check the address)")]
+    UnknownHost {
+        /// The name as given.
+        host: String,
+    },
     /// The TLS handshake failed (an untrusted certificate, no common protocol).
     #[error("cannot establish TLS with {host}: {reason}")]
     Tls {
@@ -121,6 +127,7 @@ impl Error {
             Error::Connect { .. } | Error::NoGreeting { .. } => true,
             Error::Tls { .. }
             | Error::Refused(_)
+            | Error::UnknownHost { .. }
             | Error::Auth { .. }
             | Error::No { .. }
             | Error::Bad { .. }

@@ -29,6 +29,11 @@ pub async fn resolve(
                     secs: timeout.as_secs(),
                 });
             }
+            Ok(Err(e)) if no_such_name(&e) => {
+                return Err(NetError::UnknownHost {
+                    host: host.to_owned(),
+                });
+            }
             Ok(Err(e)) => {
                 return Err(NetError::Resolve {
                     host: host.to_owned(),
@@ -49,12 +54,28 @@ pub async fn resolve(
         }
     }
     if ok.is_empty() {
-        return Err(first_refusal.unwrap_or_else(|| NetError::Resolve {
+        return Err(first_refusal.unwrap_or_else(|| NetError::UnknownHost {
             host: host.to_owned(),
-            reason: "no address".into(),
         }));
     }
     Ok(ok)
+}
+
+/// True when the system resolver said the name does not exist or has no address (glibc's
+/// EAI_NONAME / EAI_NODATA, musl's and macOS's wordings), as opposed to a resolver that could
+/// not answer (EAI_AGAIN, "Temporary failure in name resolution"), which may answer later.
+/// The standard library keeps only the resolver's text, so the text is what is read.
+fn no_such_name(e: &std::io::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    [
+        "name or service not known",
+        "no address associated with hostname",
+        "name does not resolve",
+        "nodename nor servname provided",
+        "no such host is known",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
 }
 
 /// Connects to `host:port`: resolves (within `timeout`), keeps the addresses `policy` allows,
@@ -129,5 +150,22 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, NetError::AddressRefused { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_exist_is_not_worth_retrying() {
+        let t = Duration::from_secs(10);
+        // RFC 6761: names under .invalid never resolve.
+        let e = resolve(
+            "no-such-server.invalid",
+            143,
+            &AddressPolicy::permissive(),
+            t,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(&e, NetError::UnknownHost { .. }), "{e:?}");
+        assert!(!e.is_retryable());
+        assert!(e.to_string().contains("no-such-server.invalid"), "{e}");
     }
 }

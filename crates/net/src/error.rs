@@ -28,6 +28,13 @@ pub enum NetError {
         /// What the resolver said.
         reason: String,
     },
+    /// The name does not exist, or has no address: no later attempt will find it (unlike a
+    /// resolver that does not answer, which is [`NetError::Resolve`]).
+    #[error("cannot find the server {host}: no such name (check the address)")]
+    UnknownHost {
+        /// The name as given.
+        host: String,
+    },
     /// No address accepted the connection.
     #[error("cannot connect to {host}:{port}: {source}")]
     Connect {
@@ -84,8 +91,9 @@ pub enum NetError {
 }
 
 impl NetError {
-    /// True when trying again later may succeed (network faults, time-outs); false for
-    /// refusals by policy, which will refuse the same way.
+    /// True when trying again later may succeed (network faults, time-outs, a resolver that
+    /// failed); false for refusals by policy and names that do not exist, which will fail the
+    /// same way.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,

@@ -157,6 +157,7 @@ impl Client {
             passeur_net::NetError::Resolve { reason, .. } => connect_err(io::Error::other(
                 format!("cannot resolve the name: {reason}"),
             )),
+            passeur_net::NetError::UnknownHost { host } => Error::UnknownHost { host },
             other => Error::Refused(other.to_string()),
         })?;
         let stream = if cfg.security == Security::Tls {

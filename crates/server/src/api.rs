@@ -336,6 +336,29 @@ pub struct Created {
     pub id: String,
 }
 
+/// New passwords for a migration's sides (`POST /api/v1/migrations/{id}/credentials`): give
+/// one or both; each is checked by a login before it replaces the one kept.
+#[derive(Deserialize, ToSchema)]
+pub struct CredentialsRequest {
+    /// The source account's new password.
+    #[serde(default)]
+    pub source_password: Option<String>,
+    /// The destination account's new password.
+    #[serde(default)]
+    pub destination_password: Option<String>,
+}
+
+impl Drop for CredentialsRequest {
+    fn drop(&mut self) {
+        for p in [&mut self.source_password, &mut self.destination_password]
+            .into_iter()
+            .flatten()
+        {
+            zeroize::Zeroize::zeroize(p);
+        }
+    }
+}
+
 /// `POST /api/v1/migrations/{id}/purge`: the destination password is asked again before
 /// anything is deleted.
 #[derive(Deserialize, ToSchema)]
@@ -400,7 +423,8 @@ pub struct MigrationOut {
     /// some items were not migrated).
     #[serde(default)]
     pub error_code: Option<String>,
-    /// The source account, without its password.
+    /// The source account, without its password (a file import: `file:` and the name the
+    /// file was uploaded with).
     pub source: String,
     /// The destination account, without its password.
     pub destination: String,

@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod bulk;
+mod credentials;
 pub mod notes;
 pub mod oauth_pages;
 pub mod projects;
@@ -176,6 +177,7 @@ where
         routes::sync_migration,
         routes::purge_migration,
         routes::sign_in_migration,
+        credentials::change_credentials,
         routes::report_csv,
         routes::delete_migration,
         uploads::tus_options,
@@ -200,6 +202,7 @@ where
         api::ErrorOut,
         api::PurgeRequest,
         api::SignInRequest,
+        api::CredentialsRequest,
         api::SignInOut,
         api::PurgeOut,
         api::PurgeStateOut,
@@ -237,6 +240,10 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route(
             "/api/v1/migrations/{id}/sign-in",
             post(routes::sign_in_migration),
+        )
+        .route(
+            "/api/v1/migrations/{id}/credentials",
+            post(credentials::change_credentials),
         )
         .route(
             "/api/v1/migrations/{id}/purge",

@@ -71,7 +71,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 /// task of their own), or every [`LOOKUP_BATCH`] lookups, or at each lookup once the count
 /// nears the limit. It decides on the last shared count plus its own since: across the
 /// cluster the limit holds to within about a second's lookups.
-async fn rate_limit(svc: &Arc<Service>, addr: &ClientAddr) -> Result<(), ApiError> {
+pub(crate) async fn rate_limit(svc: &Arc<Service>, addr: &ClientAddr) -> Result<(), ApiError> {
     let Some(ip) = addr.0 else { return Ok(()) };
     let (send, schedule) = {
         let mut w = lock(&svc.lookups);
@@ -649,7 +649,7 @@ pub(crate) async fn connection_tests(
 
 /// The migration `id` when `account` is its owner (source login; for a file import, its
 /// destination login); else `NotFound`, the same for an unknown ID.
-async fn owned(
+pub(crate) async fn owned(
     svc: &Service,
     id: &str,
     account: &str,
@@ -681,7 +681,7 @@ async fn owned(
     Ok((id, view))
 }
 
-fn account_header(headers: &HeaderMap) -> &str {
+pub(crate) fn account_header(headers: &HeaderMap) -> &str {
     headers
         .get("x-passeur-account")
         .and_then(|v| v.to_str().ok())
@@ -811,6 +811,12 @@ pub(crate) async fn migration_out(
         }
         _ => None,
     };
+    // Nor does an error say where the file lies on the server.
+    let names = match &v.spec {
+        MigrationSpec::Import(_) => crate::uploads::UploadNames::of(svc, id).await,
+        _ => crate::uploads::UploadNames::default(),
+    };
+    let hide = |t: &Option<String>| t.as_deref().map(|t| names.hide(t));
     let folder = |f: &str| match &file_name {
         Some((on_disk, sent)) if f == on_disk => sent.clone(),
         _ => f.to_string(),
@@ -818,9 +824,12 @@ pub(crate) async fn migration_out(
     Ok(MigrationOut {
         id: id.to_string(),
         status,
-        error: v.row.error.clone(),
+        error: hide(&v.row.error),
         error_code: v.row.error_code.clone(),
-        source: v.row.source.clone(),
+        source: match &v.spec {
+            MigrationSpec::Import(_) => format!("file:{}", names.sent_name()),
+            _ => v.row.source.clone(),
+        },
         destination: v.row.destination.clone(),
         content: v
             .spec
@@ -848,7 +857,7 @@ pub(crate) async fn migration_out(
                 bytes: p.counters.bytes,
                 flags_updated: p.counters.flags_updated,
                 failed: p.counters.failed,
-                error: p.error.clone(),
+                error: hide(&p.error),
             })
             .collect(),
         failures: v
@@ -859,7 +868,7 @@ pub(crate) async fn migration_out(
                 kind: f.kind.as_str().to_string(),
                 folder: folder(&f.folder),
                 item: f.src_key.clone(),
-                reason: f.reason.clone(),
+                reason: names.hide(&f.reason),
             })
             .collect(),
         notes: v

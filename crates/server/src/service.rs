@@ -359,6 +359,50 @@ impl Service {
         self.store().put_credentials(id, &json).await
     }
 
+    /// Seals new passwords for the source and/or the destination of `id` in place of the kept
+    /// ones (a migration whose credentials are no longer kept needs each side's that has one:
+    /// `has_source_password` is false for a file import).
+    pub(crate) async fn replace_passwords(
+        &self,
+        id: MigrationId,
+        source: Option<&str>,
+        destination: Option<&str>,
+        has_source_password: bool,
+    ) -> Result<(), String> {
+        let ctx = id.to_string();
+        let mut pair = match self.sealed_pair(id).await? {
+            Some(p) if !(p.source.is_empty() && p.destination.is_empty()) => p,
+            // No pair, or only a purge's password kept: every password is needed.
+            kept => match (source, destination) {
+                (s, Some(_)) if s.is_some() || !has_source_password => SealedPair {
+                    source: String::new(),
+                    destination: String::new(),
+                    purge: kept.as_ref().and_then(|p| p.purge.clone()),
+                    purge_oauth: kept.as_ref().and_then(|p| p.purge_oauth.clone()),
+                    source_oauth: None,
+                    destination_oauth: None,
+                },
+                _ => {
+                    return Err(
+                        "this migration's credentials are no longer kept: give every password"
+                            .into(),
+                    );
+                }
+            },
+        };
+        if let Some(p) = source {
+            pair.source = self.vault.seal(&ctx, p);
+        }
+        if let Some(p) = destination {
+            pair.destination = self.vault.seal(&ctx, p);
+        }
+        let json = serde_json::to_string(&pair).unwrap_or_default();
+        self.store()
+            .put_credentials(id, &json)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Seals and keeps each side's OAuth 2.0 token (`None` leaves that side as it is), next to
     /// the passwords kept by [`Service::keep_credentials`].
     pub(crate) async fn keep_oauth(
@@ -848,7 +892,10 @@ impl Service {
                     .unwrap_or_default()
                     .iter()
                     .map(|f| format!("{}: {} — {}", f.folder, f.src_key, f.reason))
-                    .collect();
+                    .collect::<Vec<_>>();
+                // No upload's path on the server in what its owner reads.
+                let names = crate::uploads::UploadNames::of(self, id).await;
+                let failures = failures.iter().map(|f| names.hide(f)).collect();
                 self.queue_notification(
                     id,
                     Notification::Completed {
@@ -884,8 +931,9 @@ impl Service {
                     NotifySide::Destination => said.strip_prefix("destination: "),
                     _ => None,
                 }
-                .unwrap_or(&said)
-                .to_string();
+                .unwrap_or(&said);
+                // Where an uploaded file lies on the server is none of its owner's business.
+                let reason = crate::uploads::UploadNames::of(self, id).await.hide(reason);
                 self.queue_notification(
                     id,
                     Notification::Failed {

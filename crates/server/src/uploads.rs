@@ -50,6 +50,9 @@ use crate::routes::{guard, lang_of};
 use crate::service::lock;
 use crate::{ApiError, ApiJson, Service};
 
+/// A PATCH's body, as it arrives (its first bytes may have been read and put back).
+type Chunks = futures::stream::BoxStream<'static, Result<axum::body::Bytes, axum::Error>>;
+
 /// The protocol version spoken.
 pub const TUS_VERSION: &str = "1.0.0";
 /// The extensions supported.
@@ -90,6 +93,8 @@ pub(crate) struct Tus {
     status: StatusCode,
     headers: Vec<(&'static str, String)>,
     error: Option<String>,
+    /// The error's code when the status alone does not say it.
+    code: Option<&'static str>,
 }
 
 impl Tus {
@@ -98,6 +103,7 @@ impl Tus {
             status,
             headers: Vec::new(),
             error: None,
+            code: None,
         }
     }
 
@@ -106,6 +112,16 @@ impl Tus {
             status,
             headers: Vec::new(),
             error: Some(msg.into()),
+            code: None,
+        }
+    }
+
+    /// A file of a type no import reads (its name: `file_type`; its first bytes:
+    /// `file_content`), which the file page says in its own language.
+    fn wrong_type(code: &'static str, msg: impl Into<String>) -> Tus {
+        Tus {
+            code: Some(code),
+            ..Tus::err(StatusCode::UNSUPPORTED_MEDIA_TYPE, msg)
         }
     }
 
@@ -131,6 +147,7 @@ impl IntoResponse for Tus {
         let mut res = match self.error {
             Some(error) => {
                 let code = match self.status {
+                    _ if self.code.is_some() => self.code.unwrap_or_default(),
                     StatusCode::INTERNAL_SERVER_ERROR => "internal",
                     StatusCode::NOT_FOUND | StatusCode::GONE => "not_found",
                     StatusCode::CONFLICT => "conflict",
@@ -319,6 +336,17 @@ pub(crate) async fn create_upload(
         .unwrap_or_default()
         .to_string();
     check_metadata(&metadata).map_err(|m| Tus::err(StatusCode::BAD_REQUEST, m))?;
+    if let Some(name) = metadata_value(&metadata, "filename")
+        && expected_content(Some(&name)).is_none()
+    {
+        return Err(Tus::wrong_type(
+            "file_type",
+            format!(
+                "{name:?} is not a file this service imports: send a .pst or .ost (Outlook), \
+                 .ics, .ifb or .vcs (calendar) or .vcf (contacts) file"
+            ),
+        ));
+    }
     let now = svc.store().clock_ms().await?;
     let ttl = i64::try_from(svc.settings.upload_expire_after.as_millis()).unwrap_or(i64::MAX / 4);
     let id = new_upload_id();
@@ -479,7 +507,7 @@ pub(crate) async fn patch_upload(
     headers: HeaderMap,
     body: Body,
 ) -> TusResult {
-    let mut stream = body.into_data_stream();
+    let mut stream: Chunks = body.into_data_stream().boxed();
     let r = patch(&svc, &id, &headers, &mut stream).await;
     if r.is_err() {
         // Read (and drop) a little of what the client still sends, so that it gets the
@@ -495,12 +523,7 @@ pub(crate) async fn patch_upload(
     r
 }
 
-async fn patch(
-    svc: &Service,
-    id: &str,
-    headers: &HeaderMap,
-    stream: &mut axum::body::BodyDataStream,
-) -> TusResult {
+async fn patch(svc: &Service, id: &str, headers: &HeaderMap, stream: &mut Chunks) -> TusResult {
     check_version(headers)?;
     if header_str(headers, "content-type") != Some("application/offset+octet-stream") {
         return Err(Tus::err(
@@ -516,6 +539,10 @@ async fn patch(
     })?;
     let mut checksum = parse_checksum(headers)?;
     let u = live_upload(svc, id).await?;
+    if offset == 0 && u.received == 0 {
+        let name = metadata_value(&u.metadata, "filename");
+        check_first_bytes(name.as_deref(), stream).await?;
+    }
     if u.held_in_store() {
         return patch_stored(svc, &u.id, offset, headers, checksum, stream).await;
     }
@@ -619,7 +646,7 @@ async fn patch_stored(
     offset: u64,
     headers: &HeaderMap,
     checksum: Option<(Hasher, Vec<u8>)>,
-    stream: &mut axum::body::BodyDataStream,
+    stream: &mut Chunks,
 ) -> TusResult {
     let writer = new_upload_id();
     let ttl = WRITER_TTL.as_millis() as i64;
@@ -688,7 +715,7 @@ impl StoredWriter<'_> {
         offset: u64,
         headers: &HeaderMap,
         mut checksum: Option<(Hasher, Vec<u8>)>,
-        stream: &mut axum::body::BodyDataStream,
+        stream: &mut Chunks,
     ) -> TusResult {
         // Read again under the lease: the offset may have moved meanwhile.
         let u = live_upload(self.svc, self.id).await?;
@@ -1075,7 +1102,12 @@ pub(crate) async fn create_import(
         let p = path.clone();
         tokio::task::spawn_blocking(move || file_source_id(&p))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| {
+                // Its error names the file's path on this machine: logged, not shown.
+                tracing::warn!(upload = %u.id, error = %e, "cannot read an upload to import it");
+                ApiError::Conflict("cannot read the uploaded file: send it again".into())
+            })?
             .1
     } else if u.held_in_store() {
         format!("upload:{}#{}", u.id, u.length)
@@ -1145,9 +1177,216 @@ pub(crate) async fn create_import(
     Ok((StatusCode::CREATED, Json(Created { id: id.to_string() })))
 }
 
+/// What an upload's first bytes must be, from its file name's extension (no name: either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expected {
+    /// A PST or OST file: `!BDN`.
+    Pst,
+    /// An iCalendar or vCard text: `BEGIN:` after an optional BOM and blank lines.
+    Text,
+    /// Either of them (the upload has no name).
+    Any,
+}
+
+/// `None` for a name whose extension no import reads.
+fn expected_content(name: Option<&str>) -> Option<Expected> {
+    let Some(name) = name else {
+        return Some(Expected::Any);
+    };
+    let ext = FsPath::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)?;
+    match ext.as_str() {
+        "pst" | "ost" => Some(Expected::Pst),
+        "ics" | "ifb" | "vcs" | "vcf" => Some(Expected::Text),
+        _ => None,
+    }
+}
+
+/// Whether `head` (a file's first bytes) can start a file of that kind: `None` while too few
+/// bytes have come to tell.
+fn fits(expected: Expected, head: &[u8]) -> Option<bool> {
+    // Far more than a BOM and a few blank lines; a text this blank is no calendar.
+    const ENOUGH: usize = 4096;
+    let starts = |head: &[u8], with: &[u8]| -> Option<bool> {
+        let n = head.len().min(with.len());
+        if !head[..n].eq_ignore_ascii_case(&with[..n]) {
+            Some(false)
+        } else if n < with.len() {
+            None
+        } else {
+            Some(true)
+        }
+    };
+    match expected {
+        Expected::Pst => starts(head, b"!BDN"),
+        Expected::Text => {
+            const BOM: &[u8] = b"\xEF\xBB\xBF";
+            let rest = if head.len() < BOM.len() && BOM.starts_with(head) {
+                return None;
+            } else {
+                head.strip_prefix(BOM).unwrap_or(head)
+            };
+            let at = rest.iter().position(|b| !b" \t\r\n".contains(b));
+            match at {
+                None if head.len() >= ENOUGH => Some(false),
+                None => None,
+                Some(at) => starts(&rest[at..], b"BEGIN:"),
+            }
+        }
+        Expected::Any => match (fits(Expected::Pst, head), fits(Expected::Text, head)) {
+            (Some(true), _) | (_, Some(true)) => Some(true),
+            (Some(false), Some(false)) => Some(false),
+            _ => None,
+        },
+    }
+}
+
+/// Refuses the first PATCH of an upload whose first bytes cannot start a file of its type
+/// (they are read from `stream` as far as needed, then put back in front of the rest). A
+/// request that ends before they tell is let through.
+async fn check_first_bytes(name: Option<&str>, stream: &mut Chunks) -> Result<(), Tus> {
+    let Some(expected) = expected_content(name) else {
+        return Ok(());
+    };
+    let mut read: Vec<Result<axum::body::Bytes, axum::Error>> = Vec::new();
+    let mut head = Vec::new();
+    let verdict = loop {
+        if let Some(v) = fits(expected, &head) {
+            break Some(v);
+        }
+        match stream.next().await {
+            Some(Ok(b)) => {
+                let room = 8192usize.saturating_sub(head.len());
+                head.extend_from_slice(&b[..b.len().min(room)]);
+                read.push(Ok(b));
+            }
+            Some(Err(e)) => {
+                read.push(Err(e));
+                break None;
+            }
+            None => break None,
+        }
+    };
+    let rest = std::mem::replace(stream, futures::stream::empty().boxed());
+    *stream = futures::stream::iter(read).chain(rest).boxed();
+    if verdict == Some(false) {
+        let what = match expected {
+            Expected::Pst => "an Outlook PST or OST file",
+            Expected::Text => "an iCalendar or vCard file",
+            Expected::Any => "a PST, OST, iCalendar or vCard file",
+        };
+        return Err(Tus::wrong_type(
+            "file_content",
+            format!("this file's content is not {what}: nothing was kept"),
+        ));
+    }
+    Ok(())
+}
+
+/// Hides, in texts shown to a user (errors, failures, notifications), where a migration's
+/// uploads lie on the service's disks: any path ending with an upload's ID (its file, a
+/// pass's copy on any machine) becomes the name it was sent with, or "the uploaded file".
+#[derive(Debug, Default)]
+pub(crate) struct UploadNames(Vec<(String, Option<String>)>);
+
+impl UploadNames {
+    /// The uploads of `id` (none when they cannot be read: nothing is hidden then, but a
+    /// store that cannot be read fails the page anyway).
+    pub(crate) async fn of(svc: &Service, id: passeur_types::MigrationId) -> UploadNames {
+        let uploads = svc.store().uploads_of(id).await.unwrap_or_default();
+        UploadNames(
+            uploads
+                .into_iter()
+                .map(|u| {
+                    let name =
+                        metadata_value(&u.metadata, "filename").filter(|n| !n.trim().is_empty());
+                    (u.id, name)
+                })
+                .collect(),
+        )
+    }
+
+    /// The name the (first) upload was sent with, or "uploaded file".
+    pub(crate) fn sent_name(&self) -> &str {
+        self.0
+            .first()
+            .and_then(|(_, name)| name.as_deref())
+            .unwrap_or("uploaded file")
+    }
+
+    /// `text` with every path to an upload replaced by its name.
+    pub(crate) fn hide(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (id, name) in &self.0 {
+            let shown = match name {
+                Some(n) => format!("the uploaded file {n:?}"),
+                None => "the uploaded file".to_string(),
+            };
+            let mut from = 0;
+            while let Some(at) = out[from..].find(id.as_str()).map(|i| i + from) {
+                let end = at + id.len();
+                // The path is the run of non-blank characters that ends with the ID; a bare ID
+                // (no directory before it) is left as is.
+                let start = out[..at]
+                    .rfind(char::is_whitespace)
+                    .map_or(0, |w| w + out[w..].chars().next().map_or(1, char::len_utf8));
+                if out[start..at].contains(['/', '\\']) {
+                    out.replace_range(start..end, &shown);
+                    from = start + shown.len();
+                } else {
+                    from = end;
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_bytes_fit_the_type_or_wait_for_more() {
+        assert_eq!(fits(Expected::Pst, b"!BD"), None);
+        assert_eq!(fits(Expected::Pst, b"!BDN\0\0"), Some(true));
+        assert_eq!(fits(Expected::Pst, b"PK\x03"), Some(false));
+        assert_eq!(fits(Expected::Text, b"\xEF\xBB"), None);
+        assert_eq!(
+            fits(Expected::Text, b"\xEF\xBB\xBF\r\n \r\nbegin:vcard"),
+            Some(true)
+        );
+        assert_eq!(fits(Expected::Text, b"\r\n\r\nBEG"), None);
+        assert_eq!(fits(Expected::Text, b"\r\nEND:"), Some(false));
+        assert_eq!(fits(Expected::Text, &[b'\n'; 5000]), Some(false));
+        assert_eq!(fits(Expected::Any, b"!BDN"), Some(true));
+        assert_eq!(fits(Expected::Any, b"BEGIN:"), Some(true));
+        assert_eq!(fits(Expected::Any, b"GIF89a"), Some(false));
+        assert_eq!(expected_content(Some("a.OST")), Some(Expected::Pst));
+        assert_eq!(expected_content(Some("a.Vcs")), Some(Expected::Text));
+        assert_eq!(expected_content(Some("a.txt")), None);
+        assert_eq!(expected_content(Some("pst")), None);
+        assert_eq!(expected_content(None), Some(Expected::Any));
+    }
+
+    #[test]
+    fn upload_paths_are_hidden_bare_ids_kept() {
+        let n = UploadNames(vec![
+            ("abc123".into(), Some("a.pst".into())),
+            ("def456".into(), None),
+        ]);
+        assert_eq!(
+            n.hide("cannot read /srv/data/uploads/abc123: bad magic"),
+            "cannot read the uploaded file \"a.pst\": bad magic"
+        );
+        assert_eq!(
+            n.hide("x /a/fetched/def456 and C:\\up\\def456, upload def456"),
+            "x the uploaded file and the uploaded file, upload def456"
+        );
+        assert_eq!(n.hide("nothing here"), "nothing here");
+    }
 
     #[test]
     fn metadata_is_checked_and_read() {

@@ -252,6 +252,98 @@ async fn wrong_credentials_fail_naming_the_side_in_the_api_and_the_notification(
     assert_eq!(count(&dst, "user1"), 0);
 }
 
+/// A wrong password can be corrected: its owner gives the new one (checked by a login before
+/// it is kept), then Synchronise copies with it. Before, credentials could not be changed and
+/// Synchronise failed again with the same password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_corrected_then_synchronise_copies() {
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", "fix", 0..3);
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = service(dir.path(), None, true).await;
+    let body = json!({
+        "source": {"url": url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": url(&dst, "user1"), "password": "not-the-password"},
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_until(&svc, &id, "user1", "failed", |m| m.status == "failed").await;
+    assert_eq!(m.error_code.as_deref(), Some("auth"), "{m:?}");
+    let path = format!("/api/v1/migrations/{id}/credentials");
+    // Only the owner (ID + source login).
+    let (st, _) = call(
+        &svc,
+        "POST",
+        &path,
+        Some("user2"),
+        Some(json!({"destination_password": "pass1"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Nothing given; a password the server refuses is not kept, and not echoed.
+    let (st, v) = call_json(&svc, "POST", &path, Some("user1"), Some(json!({}))).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (st, body) = call(
+        &svc,
+        "POST",
+        &path,
+        Some("user1"),
+        Some(json!({"destination_password": "still-wrong-42"})),
+    )
+    .await;
+    let said = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{said}");
+    assert!(said.contains("destination_password"), "{said}");
+    assert!(!said.contains("still-wrong-42"), "{said}");
+    // The right one is checked and kept; Synchronise then copies with it.
+    let (st, body) = call(
+        &svc,
+        "POST",
+        &path,
+        Some("user1"),
+        Some(json!({"destination_password": "pass1"})),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::NO_CONTENT,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (st, v) = call_json(
+        &svc,
+        "POST",
+        &format!("/api/v1/migrations/{id}/sync"),
+        Some("user1"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let m = wait_until(&svc, &id, "user1", "done", |m| {
+        m.passes.len() >= 2 && m.status != "running" && m.status != "queued"
+    })
+    .await;
+    assert_eq!(m.status, "done", "{m:?}");
+    assert_eq!(count(&dst, "user1"), 3);
+    // The source's password too (checked against the source server).
+    let (st, v) = call_json(
+        &svc,
+        "POST",
+        &path,
+        Some("user1"),
+        Some(json!({"source_password": "nope"})),
+    )
+    .await;
+    assert_eq!(
+        (st, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("source_password")),
+        "{v}"
+    );
+    svc.shut_down();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_migration_does_not_start_early() {
     let src = Dovecot::start(DovecotOptions::default()).unwrap();
@@ -504,6 +596,47 @@ async fn a_pass_out_of_retries_sends_the_failed_notification() {
     // The side is said once ("reported: source: cannot connect" before).
     assert!(
         failed.contains("The source server reported: cannot connect"),
+        "{failed}"
+    );
+    svc.shut_down();
+}
+
+/// A server name that does not exist fails the pass at once, with the "failed" message: it was
+/// retried like a passing failure (5 attempts over ~7.5 minutes, "scheduled" meanwhile) while
+/// the connection test said at once that the server could not be reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_name_that_does_not_exist_fails_at_once() {
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
+    c.timeout = Duration::from_secs(10);
+    let mut settings = Settings {
+        allow_private_addresses: true,
+        public_url: "https://passeur.test".into(),
+        pass_attempts: 3,
+        ..Default::default()
+    };
+    settings.queue.retry_base = Duration::from_millis(200);
+    settings.queue.retry_cap = Duration::from_millis(400);
+    let (svc, _) = service_with(dir.path(), settings, Some(Notifier::new(c).unwrap())).await;
+    // RFC 6761: names under .invalid never resolve.
+    let body = json!({
+        "source": {"url": "imaps://user1@no-such-server.invalid", "password": "pass1"},
+        "destination": {"url": url(&dst, "user1"), "password": "pass1"},
+        "notify": "owner@example.org",
+        "lang": "en",
+    });
+    let (st, v) = call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let m = wait_until(&svc, &id, "user1", "failed", |m| m.status == "failed").await;
+    assert_eq!(m.passes.len(), 1, "tried once, not again: {m:?}");
+    assert_eq!(m.error_code.as_deref(), Some("unreachable"), "{m:?}");
+    let failed = mail_text(&rx, 2);
+    assert!(failed.contains("has stopped on an error"), "{failed}");
+    assert!(
+        failed.contains("no-such-server.invalid") && failed.contains("no such name"),
         "{failed}"
     );
     svc.shut_down();

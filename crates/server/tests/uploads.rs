@@ -517,7 +517,9 @@ async fn tus_refuses_what_it_must_and_forgets_terminated_and_expired_uploads() {
             "{method} {path} not documented"
         );
     }
-    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    // A PST's magic, or the first PATCH is refused.
+    data[..4].copy_from_slice(b"!BDN");
     let loc = create(s.addr, data.len() as u64, "notes.pst").await;
     let path = upload_path(&s, &loc);
     assert!(path.exists());
@@ -624,7 +626,9 @@ async fn tus_refuses_what_it_must_and_forgets_terminated_and_expired_uploads() {
     })
     .await;
     let loc = create(s.addr, 1000, "late.pst").await;
-    let r = patch(s.addr, &loc, 0, &[7u8; 400], None).await;
+    let mut first = [7u8; 400];
+    first[..4].copy_from_slice(b"!BDN");
+    let r = patch(s.addr, &loc, 0, &first, None).await;
     assert_eq!(r.status, 204);
     let path = upload_path(&s, &loc);
     let start = Instant::now();
@@ -768,6 +772,105 @@ async fn an_ics_upload_goes_into_radicale_and_is_tracked_by_its_login() {
         events += c.list_items(&coll).await.unwrap().len();
     }
     assert_eq!(events, 2);
+}
+
+/// A damaged PST's error names the file as it was sent, never where it lies on the server
+/// (the page and the API said "cannot read /…/uploads/<id>: …").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_damaged_upload_is_named_as_sent_not_by_its_server_path() {
+    let dc = Dovecot::start(DovecotOptions::default()).unwrap();
+    let s = serve(|_| {}).await;
+    let mut data = b"!BDN".to_vec();
+    data.extend(std::iter::repeat_n(0x5a, 4096));
+    let loc = create(s.addr, data.len() as u64, "broken.pst").await;
+    assert_eq!(patch(s.addr, &loc, 0, &data, None).await.status, 204);
+    let r = api(
+        s.addr,
+        "POST",
+        "/api/v1/imports",
+        None,
+        Some(json!({"upload": loc, "destination": {
+            "url": format!("imap://user1@127.0.0.1:{}", dc.imap_port), "password": "pass1"}})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let v = wait_status(s.addr, &id, "user1", &["done", "failed"]).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    let data_dir = s.svc.settings().data_dir.display().to_string();
+    let upload_id = loc.rsplit('/').next().unwrap();
+    assert_eq!(v["source"], "file:broken.pst", "{v}");
+    for said in [&v["error"], &v["passes"][0]["error"]] {
+        let said = said.as_str().unwrap_or_default();
+        assert!(said.contains("\"broken.pst\""), "{said}");
+        assert!(
+            !said.contains(&data_dir) && !said.contains(upload_id),
+            "{said}"
+        );
+    }
+}
+
+/// The type is checked before the file is sent: a name no import reads is refused at
+/// creation, content that cannot be that type at its first PATCH (both were accepted, and the
+/// import refused them only after the whole file had come).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_of_another_type_is_refused_before_its_bytes_are_sent() {
+    let s = serve(|_| {}).await;
+    let meta = |name: &str| {
+        (
+            "Upload-Metadata",
+            format!("filename {}", b64(name.as_bytes())),
+        )
+    };
+    for name in ["holiday.jpg", "archive.pst.zip", "README"] {
+        let r = http(
+            s.addr,
+            "POST",
+            "/api/v1/uploads",
+            &[tus(), ("Upload-Length", "100".into()), meta(name)],
+            b"",
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (415, Some("file_type")),
+            "{name}: {r:?}"
+        );
+    }
+    // Any case; content that fits is taken.
+    let ics = b"\xEF\xBB\xBF\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n";
+    let loc = create(s.addr, ics.len() as u64, "Agenda.ICS").await;
+    assert_eq!(patch(s.addr, &loc, 0, ics, None).await.status, 204);
+    for (name, body) in [
+        ("mailbox.pst", b"PK\x03\x04 a zip, not a PST".as_slice()),
+        ("contacts.vcf", b"\x89PNG\r\n\x1a\n not a vCard"),
+        ("agenda.ics", b"!BDN a PST named .ics"),
+    ] {
+        let loc = create(s.addr, 1000, name).await;
+        let r = patch(s.addr, &loc, 0, body, None).await;
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (415, Some("file_content")),
+            "{name}: {r:?}"
+        );
+        assert_eq!(head(s.addr, &loc).await.offset(), 0, "{name}: nothing kept");
+    }
+    // Without a name, either kind of content.
+    let r = http(
+        s.addr,
+        "POST",
+        "/api/v1/uploads",
+        &[tus(), ("Upload-Length", "1000".into())],
+        b"",
+    )
+    .await;
+    let loc = r.header("location").unwrap().to_string();
+    let r = patch(s.addr, &loc, 0, b"GIF89a", None).await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (415, Some("file_content")),
+        "{r:?}"
+    );
 }
 
 /// Every file under `dir` (recursively).

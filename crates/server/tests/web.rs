@@ -325,6 +325,14 @@ async fn browser_migrate_track_and_purge() {
         60,
     )
     .await;
+    // "Synchronisation started." is gone once the pass has ended (it stayed under the buttons).
+    wait_until(
+        &c,
+        "return document.getElementById('action-msg').textContent",
+        "",
+        10,
+    )
+    .await;
     let rows = c.find_all(Locator::Css("#passes tbody tr")).await.unwrap();
     let row2 = rows[1].text().await.unwrap();
     assert!(row2.starts_with("2 Done"), "{row2}");
@@ -822,6 +830,67 @@ async fn browser_file_upload_resumes_after_a_reload_and_imports() {
     assert_eq!(n, want);
 }
 
+/// The file page refuses a file of another type before sending it, saying why in the page's
+/// language: a name no import reads at once, content that cannot be that type at the first
+/// chunk (the whole file used to go up, and the import refused it after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_a_file_of_another_type_is_refused_before_it_is_sent() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let base = format!("http://{}", serve(&svc).await);
+    let files = tempfile::tempdir().unwrap();
+    let txt = files.path().join("notes.txt");
+    std::fs::write(&txt, "BEGIN:VCALENDAR\r\n").unwrap();
+    let fake = files.path().join("photo.pst");
+    std::fs::write(&fake, [0x89u8, b'P', b'N', b'G', 0, 0, 0, 0].repeat(100)).unwrap();
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+    for (lang, file, key) in [
+        ("fr", &txt, "js.up.type"),
+        ("en", &txt, "js.up.type"),
+        ("fr", &fake, "js.up.content"),
+        ("en", &fake, "js.up.content"),
+    ] {
+        c.goto(&format!("{base}/file?lang={lang}")).await.unwrap();
+        wait_for(&c, "#upload-form", 10).await;
+        c.find(Locator::Css("#file"))
+            .await
+            .unwrap()
+            .send_keys(file.to_str().unwrap())
+            .await
+            .unwrap();
+        click(&c, "#upload").await;
+        let want = passeur_server::web::i18n::Tr(
+            passeur_server::web::i18n::Lang::from_code(lang).unwrap(),
+        )
+        .t(key);
+        wait_until(
+            &c,
+            "return document.getElementById('err-file').textContent",
+            want,
+            20,
+        )
+        .await;
+        assert_eq!(
+            attr(&c, "#import-form", "hidden").await,
+            "true",
+            "{lang} {file:?}"
+        );
+    }
+    // Nothing of either file was kept.
+    let uploads = svc
+        .store()
+        .expired_uploads(&passeur_jobs::this_node(), i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(uploads.len(), 2, "the two with a PST's name: {uploads:?}");
+    let total: u64 = uploads.iter().map(|u| u.received).sum();
+    assert_eq!(total, 0);
+}
+
 /// Notes about items that arrived changed (here: a calendar file cut short before its
 /// END:VCALENDAR, whose events all arrive) are in the API's view of the migration and on its
 /// tracking page, in both languages.
@@ -1213,6 +1282,70 @@ async fn browser_a_failed_migration_shows_how_far_it_got() {
         10,
     )
     .await;
+    c.close().await.unwrap();
+    svc.shut_down();
+}
+
+/// A wrong destination password is corrected on the tracking page: a password the server
+/// refuses is said next to its field (in the page's language) and not kept; the right one is
+/// checked and kept, and Synchronise then copies. The page had no way to change it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_a_wrong_password_is_corrected_on_the_tracking_page() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let src = Dovecot::start(DovecotOptions::default()).unwrap();
+    let dst = Dovecot::start(DovecotOptions::default()).unwrap();
+    fill(&src, "user1", "pw", 0..4);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let body = serde_json::json!({
+        "source": {"url": common::imap_url(&src, "user1"), "password": "pass1"},
+        "destination": {"url": common::imap_url(&dst, "user1"), "password": "typo"},
+    });
+    let (st, v) = common::call_json(&svc, "POST", "/api/v1/migrations", None, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    wait_status(&svc, &id, "user1", "failed").await;
+
+    let base = format!("http://{}", serve(&svc).await);
+    let d = start_driver(&driver);
+    let c = open_browser(&chromium, &d).await;
+    c.goto(&format!("{base}/track?lang=fr")).await.unwrap();
+    set(&c, "#track-id", &id).await;
+    set(&c, "#track-account", "user1").await;
+    click(&c, ".track-form button[type=submit]").await;
+    wait_for(&c, "#status[data-status=failed]", 20).await;
+    let t = passeur_server::web::i18n::Tr(passeur_server::web::i18n::Lang::Fr);
+    set(&c, "#creds-dst", "still-a-typo").await;
+    click(&c, "#creds-save").await;
+    wait_until(
+        &c,
+        "return document.getElementById('err-creds-dst').textContent",
+        t.t("js.creds.refused"),
+        30,
+    )
+    .await;
+    set(&c, "#creds-dst", "pass1").await;
+    click(&c, "#creds-save").await;
+    wait_until(
+        &c,
+        "return document.getElementById('creds-result').textContent",
+        t.t("js.creds.saved"),
+        30,
+    )
+    .await;
+    // Not left in the page.
+    wait_until(
+        &c,
+        "return document.getElementById('creds-dst').value",
+        "",
+        5,
+    )
+    .await;
+    click(&c, "#sync").await;
+    wait_for(&c, "#status[data-status=done]", 60).await;
+    assert_eq!(inbox_count(&dst, "user1"), 4);
     c.close().await.unwrap();
     svc.shut_down();
 }

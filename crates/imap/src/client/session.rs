@@ -41,6 +41,7 @@ impl Client {
                 port: cfg.port,
                 source: std::io::Error::other(format!("cannot resolve the name: {reason}")),
             },
+            passeur_net::NetError::UnknownHost { host } => Error::UnknownHost { host },
             other => Error::Refused(other.to_string()),
         })?;
         // Commands are batched by hand; Nagle would only add latency.

@@ -332,6 +332,42 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Copies only what is new since the last sync point.",
         "Copie seulement ce qui est nouveau depuis le dernier point de synchronisation.",
     ),
+    ("trk.creds", "Change a password", "Changer un mot de passe"),
+    (
+        "trk.creds.hint",
+        "A password that was wrong or has changed: give the new one. It is checked by logging in before it is kept; then Synchronise uses it.",
+        "Un mot de passe erroné ou changé : saisissez le nouveau. Il est vérifié par une connexion avant d'être conservé ; Synchroniser l'utilise ensuite.",
+    ),
+    (
+        "trk.creds.source",
+        "New password of the source account",
+        "Nouveau mot de passe du compte source",
+    ),
+    (
+        "trk.creds.destination",
+        "New password of the destination account",
+        "Nouveau mot de passe du compte de destination",
+    ),
+    (
+        "trk.creds.save",
+        "Check and save",
+        "Vérifier et enregistrer",
+    ),
+    (
+        "js.creds.saved",
+        "The new password is checked and saved: Synchronise to go on.",
+        "Le nouveau mot de passe est vérifié et enregistré : synchronisez pour continuer.",
+    ),
+    (
+        "js.creds.none",
+        "Give a new password for the source, the destination or both.",
+        "Saisissez un nouveau mot de passe pour la source, la destination ou les deux.",
+    ),
+    (
+        "js.creds.refused",
+        "The server refused this password: it was not saved.",
+        "Le serveur a refusé ce mot de passe : il n'a pas été enregistré.",
+    ),
     (
         "trk.purge",
         "Delete migrated items",
@@ -933,6 +969,16 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Ce fichier est trop gros pour ce service.",
     ),
     ("js.up.failed", "The upload failed:", "L'envoi a échoué :"),
+    (
+        "js.up.type",
+        "This service imports only .pst and .ost (Outlook), .ics, .ifb and .vcs (calendar) and .vcf (contacts) files.",
+        "Ce service n'importe que des fichiers .pst et .ost (Outlook), .ics, .ifb et .vcs (agenda) et .vcf (contacts).",
+    ),
+    (
+        "js.up.content",
+        "This file's content is not that of an Outlook (PST/OST), calendar (iCalendar) or contacts (vCard) file: it was not sent.",
+        "Le contenu de ce fichier n'est pas celui d'un fichier Outlook (PST/OST), d'agenda (iCalendar) ou de contacts (vCard) : il n'a pas été envoyé.",
+    ),
     (
         "js.file_keep_id",
         "Keep this ID: with the destination login, it lets you follow the import.",

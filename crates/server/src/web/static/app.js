@@ -378,7 +378,15 @@
     if (!account) { $('ask').hidden = false; return; }
     $('view').hidden = false;
     let last = null;
-    const w = watch(id, account, (m) => { last = m; show(m); showPurge(m.purge); purgeOffer(m); signinOffer(m); }, () => {
+    // "Synchronisation started." / "Stop requested." stand until the pass they are about has
+    // ended: the status left running/queued after being in them, or a new pass ended.
+    let said = null;
+    function clearSaid(m) {
+      if (!said) return;
+      if (m.status === 'running' || m.status === 'queued') { said.seen = true; return; }
+      if (said.seen || m.passes.length > said.passes) { $('action-msg').textContent = ''; said = null; }
+    }
+    const w = watch(id, account, (m) => { last = m; show(m); clearSaid(m); showPurge(m.purge); purgeOffer(m); signinOffer(m); }, () => {
       sessionStorage.removeItem(ACCOUNT_KEY + id);
       // Nothing to show: no empty status, tables and buttons under the message.
       $('view').hidden = true;
@@ -400,12 +408,45 @@
     $('stop').addEventListener('click', async () => {
       const r = await api('POST', path + '/stop', { account });
       $('action-msg').textContent = r.status === 202 ? msg('stop.sent') : apiText(r);
+      said = r.status === 202 ? { seen: true, passes: last ? last.passes.length : 0 } : null;
       w.refresh();
     });
     $('sync').addEventListener('click', async () => {
       const r = await api('POST', path + '/sync', { account });
       $('action-msg').textContent = r.status === 202 ? msg('sync.sent') : r.status === 409 ? msg('err.busy') : apiText(r);
+      said = r.status === 202 ? { seen: false, passes: last ? last.passes.length : 0 } : null;
       w.refresh();
+    });
+
+    // A new password for a side (wrong or changed): checked by a login on the server before it
+    // is kept; never kept in the page once sent.
+    $('creds').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      setErr('creds-src', '');
+      setErr('creds-dst', '');
+      $('creds-result').textContent = '';
+      const body = {};
+      if ($('creds-src').value) body.source_password = $('creds-src').value;
+      if ($('creds-dst').value) body.destination_password = $('creds-dst').value;
+      if (!body.source_password && !body.destination_password) {
+        setErr($('creds-src-box').hidden ? 'creds-dst' : 'creds-src', msg('creds.none'));
+        return;
+      }
+      $('creds-save').disabled = true;
+      const r = await api('POST', path + '/credentials', { account, body });
+      $('creds-save').disabled = !!last && last.status === 'running';
+      if (r.status === 204) {
+        $('creds-src').value = '';
+        $('creds-dst').value = '';
+        $('creds-result').textContent = msg('creds.saved');
+        return;
+      }
+      const field = r.data && r.data.field;
+      const text = r.data && r.data.error;
+      const id = field === 'source_password' ? 'creds-src' : field === 'destination_password' ? 'creds-dst' : null;
+      const said = r.status === 409 ? msg('err.busy')
+        : r.status === 422 && /refused/.test(text || '') ? msg('creds.refused') : apiText(r);
+      if (id) { setErr(id, said); $(id).focus(); } else $('creds-result').textContent = said;
     });
 
     // A migration that waits for its owner's sign-in (a provider that takes no password):
@@ -678,6 +719,9 @@
     $('sync-hint').textContent = msg(resume ? 'resume.hint' : 'sync.hint');
     $('sync').dataset.mode = resume ? 'resume' : 'sync';
     $('purge-check').disabled = running || !m.passes.length;
+    $('creds-save').disabled = m.status === 'running';
+    // A file import has no source password.
+    $('creds-src-box').hidden = String(m.source).startsWith('file:');
   }
 
   // ---- Migration from a file ----
@@ -773,7 +817,7 @@
         if (c.status !== 201) {
           busy = false;
           $('upload').disabled = false;
-          setErr('file', c.status === 413 ? msg('up.toolarge') : c.status === 0 ? msg('err.network') : msg('up.failed') + ' ' + c.text);
+          setErr('file', c.status === 413 ? msg('up.toolarge') : c.status === 415 ? msg('up.type') : c.status === 0 ? msg('err.network') : msg('up.failed') + ' ' + c.text);
           return;
         }
         url = c.header('Location');
@@ -793,6 +837,16 @@
           wait = 1000;
           show(offset, file.size, startOffset, started);
           continue;
+        }
+        if (r.status === 415) {
+          // Its first bytes are not those of a file this service imports: nothing more is sent.
+          localStorage.removeItem(storeKey);
+          busy = false;
+          $('upload').disabled = false;
+          $('up-status').textContent = '';
+          setErr('file', msg('up.content'));
+          input.focus();
+          return;
         }
         if (r.status === 404) {
           // Expired or deleted: start again from nothing.

@@ -49,7 +49,7 @@ impl FileKind {
             .map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("pst" | "ost") => return Some(FileKind::Pst),
-            Some("ics" | "ical" | "ifb" | "icalendar") => return Some(FileKind::Ics),
+            Some("ics" | "ical" | "ifb" | "icalendar" | "vcs") => return Some(FileKind::Ics),
             Some("vcf" | "vcard") => return Some(FileKind::Vcf),
             _ => {}
         }

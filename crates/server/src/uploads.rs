@@ -1199,7 +1199,7 @@ fn expected_content(name: Option<&str>) -> Option<Expected> {
         .map(str::to_ascii_lowercase)?;
     match ext.as_str() {
         "pst" | "ost" => Some(Expected::Pst),
-        "ics" | "ifb" | "vcs" | "vcf" => Some(Expected::Text),
+        "ics" | "ical" | "icalendar" | "ifb" | "vcs" | "vcf" | "vcard" => Some(Expected::Text),
         _ => None,
     }
 }
@@ -1366,6 +1366,11 @@ mod tests {
         assert_eq!(fits(Expected::Any, b"GIF89a"), Some(false));
         assert_eq!(expected_content(Some("a.OST")), Some(Expected::Pst));
         assert_eq!(expected_content(Some("a.Vcs")), Some(Expected::Text));
+        assert_eq!(
+            expected_content(Some("birthdays.ICAL")),
+            Some(Expected::Text)
+        );
+        assert_eq!(expected_content(Some("team.vcard")), Some(Expected::Text));
         assert_eq!(expected_content(Some("a.txt")), None);
         assert_eq!(expected_content(Some("pst")), None);
         assert_eq!(expected_content(None), Some(Expected::Any));

@@ -137,12 +137,14 @@ pub async fn discover_domain(
         let client = DavClient::new(c)?;
         match client.discover().await {
             Ok(h) => return Ok((client, h)),
-            // Another candidate (another host) may work after a network fault or a
-            // server without DAV there; anything else ends the search.
+            // Another candidate (another host) may work after a network fault, a name that
+            // does not resolve (the domain's own name for its well-known URL) or a server
+            // without DAV there; anything else ends the search.
             Err(
                 e @ (DavError::Transport { .. }
                 | DavError::Http { .. }
-                | DavError::Discovery { .. }),
+                | DavError::Discovery { .. }
+                | DavError::Net(passeur_net::NetError::UnknownHost { .. })),
             ) => {
                 // The last candidate is the well-known URL of the domain.
                 if i + 1 == n {

@@ -43,6 +43,24 @@ async fn service(
     service_with(dir, settings, notifier).await
 }
 
+/// A service that notifies through `rx` and makes `attempts` attempts per pass, 200-400 ms
+/// apart.
+async fn retrying_service(dir: &std::path::Path, rx: &SmtpReceiver, attempts: u32) -> Arc<Service> {
+    let mut c = SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
+    c.timeout = Duration::from_secs(10);
+    let mut settings = Settings {
+        allow_private_addresses: true,
+        public_url: "https://passeur.test".into(),
+        pass_attempts: attempts,
+        ..Default::default()
+    };
+    settings.queue.retry_base = Duration::from_millis(200);
+    settings.queue.retry_cap = Duration::from_millis(400);
+    service_with(dir, settings, Some(Notifier::new(c).unwrap()))
+        .await
+        .0
+}
+
 /// The text of the `n`th message the receiver got, waiting for it.
 fn mail_text(rx: &SmtpReceiver, n: usize) -> String {
     let msgs = rx.wait_for(n, WAIT).unwrap();
@@ -566,17 +584,7 @@ async fn a_pass_out_of_retries_sends_the_failed_notification() {
         .port();
     let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
     let dir = tempfile::tempdir().unwrap();
-    let mut c = SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
-    c.timeout = Duration::from_secs(10);
-    let mut settings = Settings {
-        allow_private_addresses: true,
-        public_url: "https://passeur.test".into(),
-        pass_attempts: 2,
-        ..Default::default()
-    };
-    settings.queue.retry_base = Duration::from_millis(200);
-    settings.queue.retry_cap = Duration::from_millis(400);
-    let (svc, _) = service_with(dir.path(), settings, Some(Notifier::new(c).unwrap())).await;
+    let svc = retrying_service(dir.path(), &rx, 2).await;
     let body = json!({
         "source": {"url": format!("imap://user1@127.0.0.1:{closed}"), "password": "pass1"},
         "destination": {"url": url(&dst, "user1"), "password": "pass1"},
@@ -609,17 +617,7 @@ async fn a_server_name_that_does_not_exist_fails_at_once() {
     let dst = Dovecot::start(DovecotOptions::default()).unwrap();
     let rx = SmtpReceiver::start(SmtpOptions::default()).expect("aiosmtpd");
     let dir = tempfile::tempdir().unwrap();
-    let mut c = SmtpConfig::from_url(&rx.url(), "passeur <noreply@passeur.test>").unwrap();
-    c.timeout = Duration::from_secs(10);
-    let mut settings = Settings {
-        allow_private_addresses: true,
-        public_url: "https://passeur.test".into(),
-        pass_attempts: 3,
-        ..Default::default()
-    };
-    settings.queue.retry_base = Duration::from_millis(200);
-    settings.queue.retry_cap = Duration::from_millis(400);
-    let (svc, _) = service_with(dir.path(), settings, Some(Notifier::new(c).unwrap())).await;
+    let svc = retrying_service(dir.path(), &rx, 3).await;
     // RFC 6761: names under .invalid never resolve.
     let body = json!({
         "source": {"url": "imaps://user1@no-such-server.invalid", "password": "pass1"},

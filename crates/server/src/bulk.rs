@@ -151,6 +151,11 @@ pub const MAX_ROWS: usize = 10_000;
 pub fn parse(bytes: &[u8]) -> Result<Vec<Row>, String> {
     let raw = if is_spreadsheet(bytes) {
         read_spreadsheet(bytes)?
+    } else if !is_text(bytes) {
+        // Read as CSV, any binary file made rows of garbage, each refused cell by cell.
+        return Err(
+            "the file is neither a CSV text file nor a spreadsheet (xlsx, xls or ods)".into(),
+        );
     } else {
         read_csv(bytes)?
     };
@@ -210,6 +215,16 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Row>, String> {
 /// ZIP (xlsx, ods) or OLE2 (xls).
 fn is_spreadsheet(b: &[u8]) -> bool {
     b.starts_with(b"PK\x03\x04") || b.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
+}
+
+/// Whether `b` can be a text file: no NUL byte, and control characters other than tab and line
+/// ends are rare (a binary file has one in about eight bytes; a text export, none).
+fn is_text(b: &[u8]) -> bool {
+    let control = b
+        .iter()
+        .filter(|&&c| (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) || c == 0x7F)
+        .count();
+    !b.contains(&0) && control * 100 <= b.len()
 }
 
 /// The text of a CSV file: UTF-8 (a BOM dropped), else Windows-1252.
@@ -506,5 +521,22 @@ mod tests {
                 .contains("spreadsheet")
         );
         assert!(parse(b"\n\n;;;\n").unwrap_err().contains("no rows"));
+        // Random bytes (a photo, an archive): one clear refusal, not rows of garbage.
+        let mut x: u32 = 12345;
+        let noise: Vec<u8> = (0..2000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        assert!(
+            parse(&noise)
+                .unwrap_err()
+                .contains("neither a CSV text file nor a spreadsheet")
+        );
+        assert!(parse(b"GIF89a\x01\x00\x01\x00\x80\x00\x00").is_err());
+        // A Windows-1252 CSV with a form feed somewhere is still text.
+        let csv = b"source_url;source_login;source_password;destination_url;destination_login;destination_password\r\nimap://old.example;caf\xe9@old.example;p\x0c;imap://new.example;caf\xe9@new.example;q\r\n";
+        assert!(is_text(csv));
     }
 }

@@ -439,6 +439,10 @@ pub struct MigrationOut {
     /// The latest deletion of migrated items, if any was asked for.
     #[serde(default)]
     pub purge: Option<PurgeStateOut>,
+    /// The OAuth 2.0 provider the source logs in with, when it does and its credentials are
+    /// still kept: it has no password to change. Given to the migration's owner only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_provider: Option<String>,
     /// The OAuth 2.0 provider the destination logs in with (`microsoft`...), when it does and
     /// its credentials are still kept: a purge is then confirmed by signing in there again.
     /// Given to the migration's owner (`GET` and its events), not in a project's list.

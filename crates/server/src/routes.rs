@@ -841,6 +841,7 @@ pub(crate) async fn migration_out(
         bytes: v.bytes,
         scheduled_at,
         purge: purge_state(&jobs),
+        source_provider: None,
         destination_provider: None,
         sign_in,
         connections: connections_out(&svc.settings.presets, &v.row, &v.spec),
@@ -904,7 +905,7 @@ pub(crate) async fn get_migration(
     rate_limit(&svc, &addr).await?;
     let (id, v) = owned(&svc, &id, account_header(&headers)).await?;
     let mut out = migration_out(&svc, id, &v).await?;
-    out.destination_provider = svc.destination_provider(id).await;
+    (out.source_provider, out.destination_provider) = svc.providers(id).await;
     Ok(Json(out))
 }
 
@@ -942,7 +943,7 @@ pub(crate) async fn migration_events(
             let out = match svc.viewer().await.view(id).await {
                 Ok(v) => match migration_out(&svc, id, &v).await {
                     Ok(mut out) => {
-                        out.destination_provider = svc.destination_provider(id).await;
+                        (out.source_provider, out.destination_provider) = svc.providers(id).await;
                         Some(out)
                     }
                     Err(_) => None,

@@ -636,12 +636,21 @@ impl Service {
         }))
     }
 
-    /// The provider the destination of `id` logs in with, when it has a token kept (its name
-    /// only: the token stays sealed).
-    pub(crate) async fn destination_provider(&self, id: MigrationId) -> Option<String> {
-        let sealed = self.sealed_pair(id).await.ok()??.destination_oauth?;
-        let json = zeroize::Zeroizing::new(self.vault.open(&id.to_string(), &sealed).ok()?);
-        passeur_oauth::TokenFile::parse(&json).ok()?.provider
+    /// The providers the source and the destination of `id` log in with, where a side has a
+    /// token kept (their names only: the tokens stay sealed).
+    pub(crate) async fn providers(&self, id: MigrationId) -> (Option<String>, Option<String>) {
+        let Ok(Some(pair)) = self.sealed_pair(id).await else {
+            return (None, None);
+        };
+        let provider = |sealed: &Option<String>| {
+            let json =
+                zeroize::Zeroizing::new(self.vault.open(&id.to_string(), sealed.as_ref()?).ok()?);
+            passeur_oauth::TokenFile::parse(&json).ok()?.provider
+        };
+        (
+            provider(&pair.source_oauth),
+            provider(&pair.destination_oauth),
+        )
     }
 
     /// The hosts a migration connects to, for the per-host limits.

@@ -363,6 +363,8 @@ async fn browser_signs_in_with_the_provider_and_migrates() {
         text(&c, ".count[data-kind=mail]").await,
         "0 item(s) migrated"
     );
+    // Both sides sign in with their provider: no password to change, no form for it.
+    assert!(!displayed(&c, "#creds").await);
     let seen = visible_to_the_page(&c).await;
     assert!(
         !has_token(&seen),
@@ -491,6 +493,8 @@ async fn browser_file_page_signs_in_its_destination() {
         ts.introspections() > before,
         "the import logged in with the token"
     );
+    // A file's import into a destination that signs in has no password to change at all.
+    assert!(!displayed(&c, "#creds").await);
     screenshot(&c, "oauth-file-done-fr").await;
     c.close().await.unwrap();
 }
@@ -748,6 +752,8 @@ async fn browser_tracking_page_signs_in_a_row_that_waits() {
         button.text().await.unwrap(),
         format!("Se connecter avec {LABEL}")
     );
+    // The side that waits for its sign-in has no password to change.
+    assert!(!displayed(&c, "#creds-src").await);
     screenshot(&c, "track-signin-waits-fr").await;
     assert_eq!(
         inbox_count(&dc, "user2"),

@@ -720,8 +720,12 @@
     $('sync').dataset.mode = resume ? 'resume' : 'sync';
     $('purge-check').disabled = running || !m.passes.length;
     $('creds-save').disabled = m.status === 'running';
-    // A file import has no source password.
-    $('creds-src-box').hidden = String(m.source).startsWith('file:');
+    // Only a side that logs in with a password has one to change: not a file import's source,
+    // not a side that signs in with its provider (or waits to).
+    const signsIn = (side) => (m.sign_in || []).some((w) => w.side === side);
+    $('creds-src-box').hidden = String(m.source).startsWith('file:') || !!m.source_provider || signsIn('source');
+    $('creds-dst-box').hidden = !!m.destination_provider || signsIn('destination');
+    $('creds').hidden = $('creds-src-box').hidden && $('creds-dst-box').hidden;
   }
 
   // ---- Migration from a file ----

@@ -7,20 +7,17 @@
 //! sealed in place of the old one. No password is logged or echoed back.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use passeur_engine::{DavAccount, EngineError, MigrationSpec, Secret, Side};
+use passeur_engine::{MigrationSpec, Side};
 use passeur_store::JobState;
-use passeur_types::{Endpoint, Protocol};
+use passeur_types::Endpoint;
 
 use crate::api::{CredentialsRequest, ErrorOut};
+use crate::routes::{TEST_WITHIN, log_in_dav, log_in_mail};
 use crate::service::PASS;
 use crate::{ApiError, ApiJson, Service};
-
-/// How long one login check may take.
-const CHECK_WITHIN: Duration = Duration::from_secs(30);
 
 /// Give a new password for the source and/or the destination of a migration that is not
 /// running (a wrong or changed password made it fail). Each password is checked by logging in
@@ -145,24 +142,9 @@ async fn check_login(
             i.to_admin.clone(),
         ),
     };
-    let opts = svc.run_options();
     let attempt = async {
         if let Some(url) = mail {
-            let acc = passeur_engine::mail_account(
-                &url,
-                admin.clone(),
-                Secret::new(password.to_owned()),
-                svc.settings.insecure_tls,
-                &opts,
-            )?;
-            if acc.endpoint.protocol == Protocol::Pop3 {
-                let c = passeur_engine::connect_pop3(&acc, false).await?;
-                let _ = c.quit().await;
-            } else {
-                let c = acc.connect(side).await?;
-                let _ = c.logout().await;
-            }
-            return Ok(());
+            return log_in_mail(svc, side, &url, (password, admin), None).await;
         }
         let Some((url, login_of)) = dav else {
             return Ok(());
@@ -171,23 +153,9 @@ async fn check_login(
         let login = Endpoint::of_recorded(&login_of)
             .map(|e| e.login)
             .unwrap_or(login_of);
-        let acc = DavAccount::parse(
-            &url,
-            &login,
-            Secret::new(password.to_owned()),
-            svc.settings.insecure_tls,
-        )?
-        .with_net(None, &opts)
-        .with_admin(admin.clone());
-        let client = acc.connect(side).await?;
-        client.discover().await.map_err(|err| EngineError::Dav {
-            side,
-            action: "log in to the DAV server",
-            source: err,
-        })?;
-        Ok::<(), EngineError>(())
+        log_in_dav(svc, side, (&url, &login), (password, admin), None).await
     };
-    match tokio::time::timeout(CHECK_WITHIN, attempt).await {
+    match tokio::time::timeout(TEST_WITHIN, attempt).await {
         Err(_) => Err(ApiError::Field {
             field: field.into(),
             message: "the server did not answer within 30 s: the password was not changed".into(),

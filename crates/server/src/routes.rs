@@ -526,48 +526,77 @@ fn test_failure(err: &EngineError) -> SideTestOut {
 }
 
 /// Logs in to the CalDAV/CardDAV server at `url` as `login` (finding the user's principal and
-/// homes, as a pass starts), changing nothing.
-async fn test_dav(
+/// homes, as a pass starts), changing nothing. A token is tried as given: nothing is renewed.
+pub(crate) async fn log_in_dav(
     svc: &Service,
     side: Side,
-    e: &EndpointIn,
-    login: &str,
-    url: &str,
-) -> SideTestOut {
-    let acc = match DavAccount::parse(
+    (url, login): (&str, &str),
+    (password, admin): (&str, Option<String>),
+    oauth: Option<&passeur_oauth::TokenFile>,
+) -> Result<(), EngineError> {
+    let acc = DavAccount::parse(
         url,
         login,
-        Secret::new(e.password.clone()),
+        Secret::new(password.to_owned()),
         svc.settings.insecure_tls,
-    ) {
-        Ok(a) => a
-            .with_net(None, &svc.run_options())
-            .with_admin(e.admin.clone()),
-        Err(err) => return test_failure(&err),
-    };
-    // A side that logs in with a token sends it as `Authorization: Bearer`, tried as given
-    // (a connection test renews nothing), as the pass will.
-    let oauth = e
-        .oauth
-        .as_ref()
-        .map(|o| std::sync::Arc::new(passeur_oauth::TokenSource::new(o.token_file().token, None)));
-    let attempt = async {
-        let acc = acc.with_oauth(oauth.as_ref(), side).await?;
+    )?
+    .with_net(None, &svc.run_options())
+    .with_admin(admin);
+    // A side that logs in with a token sends it as `Authorization: Bearer`, as the pass will.
+    let oauth =
+        oauth.map(|o| std::sync::Arc::new(passeur_oauth::TokenSource::new(o.token.clone(), None)));
+    let acc = acc.with_oauth(oauth.as_ref(), side).await?;
+    let client = acc.connect(side).await?;
+    client.discover().await.map_err(|err| EngineError::Dav {
+        side,
+        action: "log in to the DAV server",
+        source: err,
+    })?;
+    Ok(())
+}
+
+/// Logs in to the mail server at `url` (IMAP or POP3), as a pass would, changing nothing. A
+/// token is tried as given: nothing is renewed.
+pub(crate) async fn log_in_mail(
+    svc: &Service,
+    side: Side,
+    url: &str,
+    (password, admin): (&str, Option<String>),
+    oauth: Option<&passeur_oauth::TokenFile>,
+) -> Result<(), EngineError> {
+    let acc = passeur_engine::mail_account(
+        url,
+        admin,
+        Secret::new(password.to_owned()),
+        svc.settings.insecure_tls,
+        &svc.run_options(),
+    )?
+    .with_oauth(
+        oauth.map(|o| std::sync::Arc::new(passeur_oauth::TokenSource::new(o.token.clone(), None))),
+    );
+    if acc.endpoint.protocol == passeur_types::Protocol::Pop3 {
+        let client = passeur_engine::connect_pop3(&acc, false).await?;
+        let _ = client.quit().await;
+    } else {
         let client = acc.connect(side).await?;
-        client.discover().await.map_err(|err| EngineError::Dav {
-            side,
-            action: "log in to the DAV server",
-            source: err,
-        })
-    };
-    match tokio::time::timeout(Duration::from_secs(30), attempt).await {
+        let _ = client.logout().await;
+    }
+    Ok(())
+}
+
+/// How long a connection test (or a password check) waits for a server.
+pub(crate) const TEST_WITHIN: Duration = Duration::from_secs(30);
+
+/// A test's outcome as the API says it.
+fn test_out(r: Result<Result<(), EngineError>, tokio::time::error::Elapsed>) -> SideTestOut {
+    match r {
         Err(_) => SideTestOut {
             ok: false,
             reason: Some("unreachable".into()),
             error: Some("no answer within 30 s".into()),
             dav: None,
         },
-        Ok(Ok(_)) => SideTestOut {
+        Ok(Ok(())) => SideTestOut {
             ok: true,
             reason: None,
             error: None,
@@ -577,53 +606,35 @@ async fn test_dav(
     }
 }
 
+async fn test_dav(
+    svc: &Service,
+    side: Side,
+    e: &EndpointIn,
+    login: &str,
+    url: &str,
+) -> SideTestOut {
+    let oauth = e.oauth.as_ref().map(|o| o.token_file());
+    let attempt = log_in_dav(
+        svc,
+        side,
+        (url, login),
+        (&e.password, e.admin.clone()),
+        oauth.as_ref(),
+    );
+    test_out(tokio::time::timeout(TEST_WITHIN, attempt).await)
+}
+
 async fn test_mail(svc: &Service, side: Side, e: &EndpointIn, ep: Endpoint) -> SideTestOut {
-    let fail = |reason: &str, error: String| SideTestOut {
-        ok: false,
-        reason: Some(reason.into()),
-        error: Some(error),
-        dav: None,
-    };
-    let acc = match passeur_engine::mail_account(
-        &ep.to_url(),
-        e.admin.clone(),
-        Secret::new(e.password.clone()),
-        svc.settings.insecure_tls,
-        &svc.run_options(),
-    ) {
-        // A token is tried as given: a connection test renews nothing.
-        Ok(a) => a.with_oauth(e.oauth.as_ref().map(|o| {
-            std::sync::Arc::new(passeur_oauth::TokenSource::new(o.token_file().token, None))
-        })),
-        Err(err) => return test_failure(&err),
-    };
-    let ok = SideTestOut {
-        ok: true,
-        reason: None,
-        error: None,
-        dav: None,
-    };
-    let wait = Duration::from_secs(30);
-    let result = if acc.endpoint.protocol == passeur_types::Protocol::Pop3 {
-        match tokio::time::timeout(wait, passeur_engine::connect_pop3(&acc, false)).await {
-            Err(_) => return fail("unreachable", "no answer within 30 s".into()),
-            Ok(Ok(client)) => {
-                let _ = client.quit().await;
-                return ok;
-            }
-            Ok(Err(err)) => err,
-        }
-    } else {
-        match tokio::time::timeout(wait, acc.connect(side)).await {
-            Err(_) => return fail("unreachable", "no answer within 30 s".into()),
-            Ok(Ok(client)) => {
-                let _ = client.logout().await;
-                return ok;
-            }
-            Ok(Err(err)) => err,
-        }
-    };
-    test_failure(&result)
+    let oauth = e.oauth.as_ref().map(|o| o.token_file());
+    let url = ep.to_url();
+    let attempt = log_in_mail(
+        svc,
+        side,
+        &url,
+        (&e.password, e.admin.clone()),
+        oauth.as_ref(),
+    );
+    test_out(tokio::time::timeout(TEST_WITHIN, attempt).await)
 }
 
 /// Log in on each side, as a migration would, and say per side whether it worked and why not.

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ConfigError;
 use crate::import_pst::internal_date_now;
-use crate::mail::{Ledger, append_recorded, rematch_destination, settle};
+use crate::mail::{Ledger, append_recorded, reconcile_from, rematch_destination, settle};
 use crate::message::parse_internal_date;
 use crate::message::{fingerprint, message_id};
 use crate::verify::{FolderCheck, Seen, VerifyReport, compare, read_folder};
@@ -503,12 +503,10 @@ async fn reconcile(
         .select(folder)
         .await
         .map_err(|e| EngineError::imap(Side::Destination, "open a folder", e))?;
-    // One connection appends in order: the pending items landed above the highest confirmed.
+    // Where the pending items may have landed: above the confirmed run (as for a folder).
     let scope = MailScope::Folder(POP3_FOLDER);
-    let after = store
-        .max_confirmed_dst_uid(id, scope, st.uidvalidity)
-        .await?;
     let chunk = crate::Limits::default().reconcile_chunk;
+    let after = reconcile_from(store, id, scope, st.uidvalidity, chunk).await?;
     rematch_destination(store, id, d, &st, scope, after, chunk).await
 }
 

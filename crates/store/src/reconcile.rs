@@ -83,30 +83,6 @@ impl Store {
         })
     }
 
-    /// The highest destination UID of the scope's items confirmed under `dst_uidvalidity`
-    /// (0 when there is none), without reading the rows.
-    pub async fn max_confirmed_dst_uid(
-        &self,
-        id: MigrationId,
-        scope: MailScope<'_>,
-        dst_uidvalidity: u32,
-    ) -> Result<u32> {
-        let (cond, _) = scope_sql(scope, 4);
-        let sql = format!(
-            "SELECT MAX(dst_uid) FROM items
-             WHERE migration_id = $1 AND kind = $2 AND NOT pending AND dst_uidvalidity = $3
-               AND {cond}"
-        );
-        with_pool!(self, |pool| {
-            let q = sqlx::query_scalar::<_, Option<i64>>(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(id.to_string())
-                .bind(ContentKind::Mail.as_str())
-                .bind(i64::from(dst_uidvalidity));
-            let top = bind_scope!(q, scope).fetch_one(pool).await?;
-            Ok(top.map_or(0, |u| u as u32))
-        })
-    }
-
     /// The scope's items that still look for their copy on the destination (pending, and with
     /// `all` every item not confirmed under `dst_uidvalidity`) with one of these fingerprints,
     /// by source UID then key.

@@ -964,27 +964,6 @@ on_both!(a_folder_is_summed_up_by_key_only_queries, |db| {
             .is_empty()
     );
 
-    // The highest destination UID under one destination UIDVALIDITY, in the scope only.
-    let inbox = MailScope::Folder("INBOX");
-    assert_eq!(store.max_confirmed_dst_uid(id, inbox, 9).await.unwrap(), 12);
-    assert_eq!(
-        store.max_confirmed_dst_uid(id, inbox, 8).await.unwrap(),
-        500
-    );
-    assert_eq!(store.max_confirmed_dst_uid(id, inbox, 7).await.unwrap(), 0);
-    let sent = MailScope::Folder("Sent");
-    assert_eq!(store.max_confirmed_dst_uid(id, sent, 9).await.unwrap(), 900);
-    let into = MailScope::Into {
-        dst_folder: "INBOX",
-        src_prefix: "INB",
-    };
-    assert_eq!(store.max_confirmed_dst_uid(id, into, 9).await.unwrap(), 12);
-    let other = MailScope::Into {
-        dst_folder: "INBOX",
-        src_prefix: "gmail:",
-    };
-    assert_eq!(store.max_confirmed_dst_uid(id, other, 9).await.unwrap(), 0);
-
     // Paging through the items of a source-folder prefix: each once, by (folder, key).
     let gm = |folder: &str, key: &str| Item {
         src_folder: folder.into(),

@@ -12,7 +12,7 @@ use passeur_types::{ContentKind, MigrationId};
 use super::{Ctx, FolderRun, Work, backoff, destination_path};
 use crate::error::InternalError;
 use crate::folders::Layout;
-use crate::mail::{Ledger, append_recorded, rematch_destination, settle};
+use crate::mail::{Ledger, append_recorded, reconcile_from, rematch_destination, settle};
 use crate::message::{fingerprint, message_id};
 use crate::{EngineError, Event, MailAccount, Side};
 
@@ -87,10 +87,8 @@ async fn reconcile(
         .await
         .map_err(|e| EngineError::imap(Side::Destination, "open a folder", e))?;
     let scope = MailScope::Folder(path);
-    let after = store
-        .max_confirmed_dst_uid(id, scope, st.uidvalidity)
-        .await?;
     let chunk = crate::Limits::default().reconcile_chunk;
+    let after = reconcile_from(store, id, scope, st.uidvalidity, chunk).await?;
     rematch_destination(store, id, d, &st, scope, after, chunk).await?;
     known.extend(
         store
